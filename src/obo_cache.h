@@ -1,0 +1,88 @@
+/* Token cache: a small backend interface (shm via httpd's socache in the
+ * glue, memcached in the core) plus what every backend shares: hashed keys,
+ * AES-256-GCM sealed values bound to their key, and single-flight fills so
+ * that concurrent misses on one key make one identity-provider call. */
+#ifndef OBO_CACHE_H
+#define OBO_CACHE_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+#include "obo_crypto.h"
+
+/* A backend stores opaque bytes under printable keys (<= 250 bytes, no
+ * spaces: memcached's rules). All calls must be safe from any thread. */
+typedef struct obo_cache_backend {
+    const char *name;
+    /* APR_SUCCESS with *val allocated from p, APR_NOTFOUND on a miss, any
+     * other status on failure (the caller treats it as a miss). */
+    apr_status_t (*get)(void *ctx, apr_pool_t *p, const char *key,
+                        unsigned char **val, apr_size_t *len);
+    /* Store, replacing; the entry expires at `expiry` (absolute). */
+    apr_status_t (*set)(void *ctx, apr_pool_t *p, const char *key,
+                        const unsigned char *val, apr_size_t len, apr_time_t expiry);
+    /* Store only if absent: APR_SUCCESS if stored, APR_EEXIST if present.
+     * Atomic across every process and server sharing the backend. */
+    apr_status_t (*add)(void *ctx, apr_pool_t *p, const char *key,
+                        const unsigned char *val, apr_size_t len, apr_time_t expiry);
+    apr_status_t (*del)(void *ctx, apr_pool_t *p, const char *key);
+    void *ctx;
+} obo_cache_backend;
+
+typedef struct obo_cache obo_cache;
+
+/* What identifies a cached token (MSAL's choice of key). */
+typedef struct obo_cache_keyparts {
+    const char *client_id;
+    const char *authority;          /* token endpoint or tenant authority */
+    const apr_array_header_t *scopes;  /* const char *; normalised: sorted, deduplicated */
+    const char *exchange;           /* "on-behalf-of" or "token-exchange" */
+    const char *audience;           /* RFC 8693 audience, or NULL */
+    const char *assertion;          /* the incoming token: only its SHA-256 is used */
+} obo_cache_keyparts;
+
+/* "obo1:" + hex SHA-256 over the length-prefixed fields above: fixed
+ * length, printable, never contains client input. */
+char *obo_cache_key(apr_pool_t *p, const obo_cache_keyparts *k);
+
+/* secret (any length >= 16 bytes) is stretched with HKDF-SHA256 into the
+ * AEAD key. The cache lives as long as p. */
+apr_status_t obo_cache_create(apr_pool_t *p, const obo_cache_backend *be,
+                              const unsigned char *secret, apr_size_t secretlen,
+                              obo_cache **out);
+
+/* Decrypts with the key as associated data. APR_NOTFOUND on a miss, on an
+ * expired entry, or on a value that fails authentication (logged). */
+apr_status_t obo_cache_get(obo_cache *c, apr_pool_t *p, const char *key,
+                           char **val, apr_size_t *len);
+apr_status_t obo_cache_set(obo_cache *c, apr_pool_t *p, const char *key,
+                           const char *val, apr_size_t len, apr_time_t expiry);
+apr_status_t obo_cache_del(obo_cache *c, apr_pool_t *p, const char *key);
+
+/* Produces a fresh value on a miss. *expiry is absolute; a fetch that fails
+ * returns its status and may set *errval (an opaque error description the
+ * caller understands) which in-process waiters receive too. */
+typedef apr_status_t obo_cache_fetch_fn(void *baton, apr_pool_t *p,
+                                        char **val, apr_size_t *len,
+                                        apr_time_t *expiry, void **errval);
+
+typedef struct obo_cache_flight_opts {
+    apr_interval_time_t lock_ttl;   /* how long a fill lock lives (>= IdP timeout) */
+    apr_interval_time_t max_wait;   /* how long a waiter polls before fetching itself */
+    apr_interval_time_t poll;       /* first poll interval (doubles, capped at 50 ms) */
+} obo_cache_flight_opts;
+
+/* Cache lookup with single flight. On a miss: threads of this process wait
+ * on an in-process flight for the same key; one thread per process then
+ * tries backend add() of "<key>.lock"; the winner calls fetch, stores the
+ * sealed value, deletes the lock; losers poll get() until the value appears,
+ * the lock disappears (holder failed: fetch themselves) or max_wait passes
+ * (fetch themselves). Backend errors degrade to calling fetch directly.
+ * *hit is 1 when the value came from the cache (or another's fill). */
+apr_status_t obo_cache_get_or_fetch(obo_cache *c, apr_pool_t *p, const char *key,
+                                    const obo_cache_flight_opts *opts,
+                                    obo_cache_fetch_fn *fetch, void *baton,
+                                    char **val, apr_size_t *len, int *hit,
+                                    void **errval);
+
+#endif

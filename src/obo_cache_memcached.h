@@ -1,0 +1,24 @@
+/* memcached backend for obo_cache (libmemcached + memcached_pool). */
+#ifndef OBO_CACHE_MEMCACHED_H
+#define OBO_CACHE_MEMCACHED_H
+
+#include "obo_cache.h"
+
+typedef struct obo_memcached_opts {
+    const char *servers;            /* "host:port,host:port" */
+    apr_interval_time_t timeout;    /* connect/poll/io timeout (default 200 ms) */
+    int retry_timeout_s;            /* how long a dead server stays ejected (default 10) */
+    int max_conns;                  /* pool size (default: threads per child) */
+} obo_memcached_opts;
+
+/* Creates the per-process connection pool (call in child_init). Binary
+ * protocol, ketama consistent hashing, TCP_NODELAY, dead-server ejection
+ * with automatic retry. Destroyed with p. */
+apr_status_t obo_memcached_create(apr_pool_t *p, const obo_memcached_opts *opts,
+                                  obo_cache_backend **out, const char **err);
+
+/* Parses and checks a server list at config time. */
+apr_status_t obo_memcached_check_servers(apr_pool_t *p, const char *servers,
+                                         const char **err);
+
+#endif

@@ -1,0 +1,45 @@
+/* Injected logging for the core (see obo_log.h). */
+#include "obo_log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <apr_strings.h>
+
+static obo_log_sink *log_sink;
+static void *log_baton;
+static obo_log_level log_level = OBO_LOG_WARN;
+
+void obo_log_set(obo_log_sink *sink, void *baton)
+{
+    log_sink = sink;
+    log_baton = baton;
+}
+
+void obo_log_set_level(obo_log_level level)
+{
+    log_level = level;
+}
+
+int obo_log_enabled(obo_log_level level)
+{
+    return level <= log_level;
+}
+
+void obo_log(obo_log_level level, const char *msgid, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+
+    if (!obo_log_enabled(level)) {
+        return;
+    }
+    va_start(ap, fmt);
+    apr_vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (log_sink) {
+        log_sink(log_baton, level, msgid, buf);
+    }
+    else {
+        fprintf(stderr, "[auth_obo:%d] %s: %s\n", (int)level, msgid, buf);
+    }
+}
