@@ -1,1 +1,437 @@
-/* placeholder: being written */
+/* Discovery and JWKS cache behind obo_provider.h.
+ *
+ * Concurrency: `lock` guards the small shared state and is never held
+ * across network I/O; `fetch_lock` serialises fetches so that one thread
+ * talks to the IdP while the others keep using the current keys. Key sets
+ * are reference-counted: a request pins the set it verifies with, so a
+ * refresh can swap in a new set without freeing keys in use. */
+#include "obo_provider.h"
+
+#include <string.h>
+#include <apr_strings.h>
+#include <apr_thread_mutex.h>
+#include "obo_json.h"
+#include "obo_log.h"
+
+#define JWKS_MAX_BYTES (256 * 1024)
+#define DISCOVERY_MAX_BYTES (64 * 1024)
+
+typedef struct keyset {
+    apr_pool_t *pool;
+    obo_jwks *jwks;
+    unsigned refs;
+} keyset;
+
+struct obo_provider {
+    apr_pool_t *pool;
+    obo_provider_cfg cfg;
+    obo_http *http;
+    apr_thread_mutex_t *lock;
+    apr_thread_mutex_t *fetch_lock;
+    keyset *current;
+    apr_time_t loaded_at;       /* last successful JWKS load */
+    apr_time_t last_refetch;    /* last unknown-kid refetch */
+    apr_time_t last_failure;    /* last failed fetch, for the backoff */
+    apr_time_t discovered_at;
+    const char *issuer, *jwks_uri, *token_endpoint;   /* from discovery */
+    obo_provider_stats stats;
+};
+
+typedef struct pin {
+    obo_provider *pv;
+    keyset *ks;
+} pin;
+
+static void keyset_destroy(keyset *ks)
+{
+    apr_pool_destroy(ks->pool);
+}
+
+static apr_status_t provider_cleanup(void *data)
+{
+    obo_provider *pv = data;
+    if (pv->current && pv->current->refs == 0) {
+        keyset_destroy(pv->current);
+    }
+    pv->current = NULL;
+    return APR_SUCCESS;
+}
+
+apr_status_t obo_provider_create(apr_pool_t *p, const obo_provider_cfg *cfg,
+                                 obo_http *http, obo_provider **out)
+{
+    obo_provider *pv = apr_pcalloc(p, sizeof(*pv));
+    apr_status_t rv;
+
+    pv->pool = p;
+    pv->cfg = *cfg;
+    pv->http = http;
+    if (pv->cfg.jwks_refresh <= 0) {
+        pv->cfg.jwks_refresh = apr_time_from_sec(3600);
+    }
+    if (pv->cfg.refetch_throttle <= 0) {
+        pv->cfg.refetch_throttle = apr_time_from_sec(60);
+    }
+    if (pv->cfg.retry_backoff <= 0) {
+        pv->cfg.retry_backoff = apr_time_from_sec(5);
+    }
+    rv = apr_thread_mutex_create(&pv->lock, APR_THREAD_MUTEX_DEFAULT, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_thread_mutex_create(&pv->fetch_lock, APR_THREAD_MUTEX_DEFAULT, p);
+    }
+    if (rv == APR_SUCCESS) {
+        apr_pool_cleanup_register(p, pv, provider_cleanup, apr_pool_cleanup_null);
+        *out = pv;
+    }
+    return rv;
+}
+
+static apr_status_t http_get(obo_provider *pv, apr_pool_t *p, const char *url,
+                             apr_size_t max, char **body, apr_size_t *len,
+                             const char **err)
+{
+    obo_http_opts o = pv->cfg.http;
+    obo_http_response *resp = NULL;
+    apr_status_t rv;
+
+    o.max_body = max;
+    rv = obo_http_request(pv->http, p, url, NULL, NULL, &o, &resp, err);
+    if (rv == APR_SUCCESS && resp->status != 200) {
+        *err = apr_psprintf(p, "HTTP status %d", resp->status);
+        rv = APR_EGENERAL;
+    }
+    if (rv == APR_SUCCESS) {
+        *body = resp->body;
+        *len = resp->len;
+    }
+    return rv;
+}
+
+/* Keeps the old string when unchanged so a periodic refresh does not grow
+ * the process pool. Called with pv->lock held. */
+static const char *keep_or_copy(obo_provider *pv, const char *old, const char *now)
+{
+    if (!now) {
+        return old;
+    }
+    return (old && strcmp(old, now) == 0) ? old : apr_pstrdup(pv->pool, now);
+}
+
+static apr_status_t discover(obo_provider *pv, apr_pool_t *tmp, const char **err)
+{
+    char *body = NULL;
+    apr_size_t len = 0;
+    json_t *doc = NULL;
+    const char *iss, *jwks, *tok;
+    apr_status_t rv = http_get(pv, tmp, pv->cfg.metadata_url, DISCOVERY_MAX_BYTES,
+                               &body, &len, err);
+
+    if (rv == APR_SUCCESS) {
+        rv = obo_json_parse(tmp, body, len, OBO_JSON_MAX_DEPTH, 1, &doc, err);
+    }
+    if (rv == APR_SUCCESS) {
+        iss = obo_json_str(doc, "issuer");
+        jwks = obo_json_str(doc, "jwks_uri");
+        tok = obo_json_str(doc, "token_endpoint");
+        if (!iss || !jwks) {
+            *err = "discovery document lacks issuer or jwks_uri";
+            rv = APR_EINVAL;
+        }
+        else {
+            apr_thread_mutex_lock(pv->lock);
+            pv->issuer = keep_or_copy(pv, pv->issuer, iss);
+            pv->jwks_uri = keep_or_copy(pv, pv->jwks_uri, jwks);
+            pv->token_endpoint = keep_or_copy(pv, pv->token_endpoint, tok);
+            pv->discovered_at = apr_time_now();
+            pv->stats.discovery_fetches++;
+            apr_thread_mutex_unlock(pv->lock);
+        }
+    }
+    if (rv != APR_SUCCESS) {
+        obo_log(OBO_LOG_ERR, "OBO010", "OIDC discovery from %s failed: %s",
+                pv->cfg.metadata_url, *err);
+    }
+    return rv;
+}
+
+static const char *jwks_source(obo_provider *pv)
+{
+    const char *src;
+
+    if (pv->cfg.jwks_file) {
+        return pv->cfg.jwks_file;
+    }
+    apr_thread_mutex_lock(pv->lock);
+    src = pv->cfg.jwks_url ? pv->cfg.jwks_url : pv->jwks_uri;
+    apr_thread_mutex_unlock(pv->lock);
+    return src;
+}
+
+static apr_status_t read_jwks(obo_provider *pv, apr_pool_t *tmp, const char *src,
+                              char **body, apr_size_t *len, const char **err)
+{
+    apr_status_t rv;
+
+    if (!pv->cfg.jwks_file) {
+        return http_get(pv, tmp, src, JWKS_MAX_BYTES, body, len, err);
+    }
+    rv = obo_file_read(tmp, src, JWKS_MAX_BYTES, body, len);
+    if (rv != APR_SUCCESS) {
+        *err = "cannot read the JWKS file";
+    }
+    return rv;
+}
+
+static void install(obo_provider *pv, keyset *ks)
+{
+    keyset *old;
+
+    apr_thread_mutex_lock(pv->lock);
+    old = pv->current;
+    pv->current = ks;
+    pv->loaded_at = apr_time_now();
+    pv->stats.jwks_fetches++;
+    if (old && old->refs == 0) {
+        keyset_destroy(old);
+    }
+    apr_thread_mutex_unlock(pv->lock);
+}
+
+static apr_status_t load_jwks(obo_provider *pv, apr_pool_t *tmp, const char **err)
+{
+    const char *src = jwks_source(pv);
+    char *body = NULL;
+    apr_size_t len = 0;
+    int skipped = 0;
+    keyset *ks;
+    apr_pool_t *kp = NULL;
+    apr_status_t rv = src ? read_jwks(pv, tmp, src, &body, &len, err) : APR_EINVAL;
+
+    if (!src) {
+        *err = "no JWKS location known";
+    }
+    if (rv == APR_SUCCESS) {
+        rv = apr_pool_create(&kp, NULL);
+    }
+    if (rv == APR_SUCCESS) {
+        ks = apr_pcalloc(kp, sizeof(*ks));
+        ks->pool = kp;
+        rv = obo_jwks_parse(kp, body, len, &ks->jwks, &skipped, err);
+        if (rv == APR_SUCCESS) {
+            install(pv, ks);
+            obo_log(OBO_LOG_INFO, "OBO011", "loaded %d keys from %s (%d skipped)",
+                    ks->jwks->keys->nelts, src, skipped);
+        }
+        else {
+            apr_pool_destroy(kp);
+        }
+    }
+    if (rv != APR_SUCCESS) {
+        obo_log(OBO_LOG_ERR, "OBO012", "JWKS from %s unusable: %s; keeping the last good set",
+                src ? src : "(none)", *err);
+    }
+    return rv;
+}
+
+/* One fetch: discovery first when it is due (or never succeeded), then the
+ * JWKS. Called with fetch_lock held. */
+static apr_status_t fetch(obo_provider *pv, int with_discovery, const char **err)
+{
+    apr_pool_t *tmp = NULL;
+    apr_status_t rv = apr_pool_create(&tmp, NULL);
+
+    if (rv == APR_SUCCESS && pv->cfg.metadata_url && (with_discovery || !pv->discovered_at)) {
+        rv = discover(pv, tmp, err);
+        if (rv != APR_SUCCESS && pv->discovered_at) {
+            rv = APR_SUCCESS;   /* keep using what discovery said before */
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        rv = load_jwks(pv, tmp, err);
+    }
+    apr_thread_mutex_lock(pv->lock);
+    if (rv != APR_SUCCESS) {
+        pv->last_failure = apr_time_now();
+        pv->stats.jwks_failures++;
+    }
+    apr_thread_mutex_unlock(pv->lock);
+    if (tmp) {
+        apr_pool_destroy(tmp);   /* details were logged; callers need no more */
+    }
+    *err = rv == APR_SUCCESS ? NULL : "identity provider keys unavailable";
+    return rv;
+}
+
+static int in_backoff(obo_provider *pv, apr_time_t now)
+{
+    int r;
+    apr_thread_mutex_lock(pv->lock);
+    r = pv->last_failure && now - pv->last_failure < pv->cfg.retry_backoff;
+    apr_thread_mutex_unlock(pv->lock);
+    return r;
+}
+
+static int has_keys(obo_provider *pv)
+{
+    int r;
+    apr_thread_mutex_lock(pv->lock);
+    r = pv->current != NULL;
+    apr_thread_mutex_unlock(pv->lock);
+    return r;
+}
+
+/* First load: everyone waits for the one fetch, then sees its outcome. */
+static apr_status_t ensure_loaded(obo_provider *pv, const char **err)
+{
+    apr_status_t rv = APR_SUCCESS;
+
+    apr_thread_mutex_lock(pv->fetch_lock);
+    if (!has_keys(pv)) {
+        rv = in_backoff(pv, apr_time_now()) ? APR_EAGAIN : fetch(pv, 1, err);
+    }
+    apr_thread_mutex_unlock(pv->fetch_lock);
+    if (rv != APR_SUCCESS) {
+        *err = "identity provider keys unavailable";
+        rv = APR_EAGAIN;
+    }
+    return rv;
+}
+
+/* Periodic refresh: only one thread fetches; the others go on with the
+ * current keys instead of queueing behind a slow IdP. */
+static void maybe_refresh(obo_provider *pv, apr_time_t now)
+{
+    const char *err = NULL;
+    int due;
+
+    apr_thread_mutex_lock(pv->lock);
+    due = now - pv->loaded_at >= pv->cfg.jwks_refresh;
+    apr_thread_mutex_unlock(pv->lock);
+    if (due && !in_backoff(pv, now)
+        && apr_thread_mutex_trylock(pv->fetch_lock) == APR_SUCCESS) {
+        fetch(pv, 1, &err);
+        apr_thread_mutex_unlock(pv->fetch_lock);
+    }
+}
+
+static int refetch_allowed(obo_provider *pv, apr_time_t now)
+{
+    int ok;
+    apr_thread_mutex_lock(pv->lock);
+    ok = !pv->last_refetch || now - pv->last_refetch >= pv->cfg.refetch_throttle;
+    if (ok) {
+        pv->last_refetch = now;
+    }
+    apr_thread_mutex_unlock(pv->lock);
+    return ok;
+}
+
+static apr_status_t unpin(void *data)
+{
+    pin *pn = data;
+    obo_provider *pv = pn->pv;
+
+    apr_thread_mutex_lock(pv->lock);
+    if (--pn->ks->refs == 0 && pn->ks != pv->current) {
+        keyset_destroy(pn->ks);
+    }
+    apr_thread_mutex_unlock(pv->lock);
+    return APR_SUCCESS;
+}
+
+static void select_pinned(obo_provider *pv, apr_pool_t *p, const char *kid,
+                          const char *alg, apr_array_header_t *keys)
+{
+    pin *pn = apr_palloc(p, sizeof(*pn));
+
+    apr_thread_mutex_lock(pv->lock);
+    pn->pv = pv;
+    pn->ks = pv->current;
+    pn->ks->refs++;
+    obo_jwks_select(pn->ks->jwks, kid, alg, keys);
+    apr_thread_mutex_unlock(pv->lock);
+    apr_pool_cleanup_register(p, pn, unpin, apr_pool_cleanup_null);
+}
+
+apr_status_t obo_provider_keys(obo_provider *pv, apr_pool_t *p, const char *kid,
+                               const char *alg, apr_array_header_t **keys,
+                               const char **err)
+{
+    apr_time_t now = apr_time_now();
+    const char *ferr = NULL;
+    apr_status_t rv = has_keys(pv) ? APR_SUCCESS : ensure_loaded(pv, err);
+
+    if (rv == APR_SUCCESS) {
+        maybe_refresh(pv, now);
+        *keys = apr_array_make(p, 2, sizeof(obo_jwk *));
+        select_pinned(pv, p, kid, alg, *keys);
+        if ((*keys)->nelts == 0 && kid && refetch_allowed(pv, now)) {
+            obo_log(OBO_LOG_INFO, "OBO013", "unknown kid: refetching the JWKS");
+            apr_thread_mutex_lock(pv->fetch_lock);
+            fetch(pv, 0, &ferr);
+            apr_thread_mutex_unlock(pv->fetch_lock);
+            select_pinned(pv, p, kid, alg, *keys);
+        }
+    }
+    return rv;
+}
+
+apr_status_t obo_provider_issuers(obo_provider *pv, apr_pool_t *p,
+                                  const apr_array_header_t **issuers, const char **err)
+{
+    apr_array_header_t *a;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (pv->cfg.issuers && pv->cfg.issuers->nelts > 0) {
+        *issuers = pv->cfg.issuers;
+        return APR_SUCCESS;
+    }
+    if (!has_keys(pv)) {
+        rv = ensure_loaded(pv, err);
+    }
+    if (rv == APR_SUCCESS) {
+        a = apr_array_make(p, 1, sizeof(const char *));
+        apr_thread_mutex_lock(pv->lock);
+        if (pv->issuer) {
+            APR_ARRAY_PUSH(a, const char *) = apr_pstrdup(p, pv->issuer);
+        }
+        apr_thread_mutex_unlock(pv->lock);
+        *issuers = a;
+    }
+    return rv;
+}
+
+apr_status_t obo_provider_token_endpoint(obo_provider *pv, apr_pool_t *p,
+                                         const char **url, const char **err)
+{
+    apr_status_t rv = APR_SUCCESS;
+
+    if (pv->cfg.token_endpoint) {
+        *url = pv->cfg.token_endpoint;
+        return APR_SUCCESS;
+    }
+    if (!pv->cfg.metadata_url) {
+        *err = "no token endpoint configured";
+        return APR_NOTFOUND;
+    }
+    if (!has_keys(pv)) {
+        rv = ensure_loaded(pv, err);
+    }
+    if (rv == APR_SUCCESS) {
+        apr_thread_mutex_lock(pv->lock);
+        *url = pv->token_endpoint ? apr_pstrdup(p, pv->token_endpoint) : NULL;
+        apr_thread_mutex_unlock(pv->lock);
+        if (!*url) {
+            *err = "discovery document has no token_endpoint";
+            rv = APR_NOTFOUND;
+        }
+    }
+    return rv;
+}
+
+void obo_provider_get_stats(obo_provider *pv, obo_provider_stats *st)
+{
+    apr_thread_mutex_lock(pv->lock);
+    *st = pv->stats;
+    apr_thread_mutex_unlock(pv->lock);
+}

@@ -1,0 +1,28 @@
+/* Bearer token validation: the whole RFC 8725 pipeline in one call. */
+#ifndef OBO_VALIDATE_H
+#define OBO_VALIDATE_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include "obo_jws.h"
+#include "obo_provider.h"
+
+typedef struct obo_validate_opts {
+    const apr_array_header_t *algs;       /* allow-list (const char *) */
+    const apr_array_header_t *audiences;  /* const char * */
+    apr_int64_t skew;                     /* seconds */
+} obo_validate_opts;
+
+/* Parses the compact JWS, checks alg against the allow-list, verifies the
+ * signature with the provider's keys only (by kid, or every compatible key
+ * when there is no kid), then the claims. APR_SUCCESS with *out (payload =
+ * the claims); APR_EINVAL: invalid token, *err fit for error_description;
+ * APR_EAGAIN: no usable keys or issuer (IdP unavailable: 503). */
+apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
+                                 const obo_validate_opts *o, const char *token,
+                                 apr_size_t len, obo_jws **out, const char **err);
+
+/* 1 if alg is in the allow-list. */
+int obo_validate_alg_allowed(const apr_array_header_t *algs, const char *alg);
+
+#endif
