@@ -1,0 +1,94 @@
+/* The token exchange: Entra's On-Behalf-Of (jwt-bearer) grant and RFC 8693
+ * token exchange, with client_secret_post / client_secret_basic /
+ * private_key_jwt client authentication, one retry with jitter on 5xx or a
+ * failed connection, Retry-After / 429 honoured, and IdP errors classified
+ * into what the caller must answer. */
+#ifndef OBO_EXCHANGE_H
+#define OBO_EXCHANGE_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+#include <openssl/evp.h>
+#include "obo_http.h"
+
+typedef enum { OBO_GRANT_OBO = 0, OBO_GRANT_TOKEN_EXCHANGE = 1 } obo_grant;
+
+typedef enum {
+    OBO_AUTH_SECRET_POST = 0, OBO_AUTH_SECRET_BASIC = 1, OBO_AUTH_PRIVATE_KEY_JWT = 2
+} obo_client_auth;
+
+typedef struct obo_client {
+    const char *client_id;
+    obo_client_auth auth;
+    const char *secret;          /* client_secret_post / _basic */
+    EVP_PKEY *key;               /* private_key_jwt: tied to the config pool */
+    const char *assertion_alg;   /* "PS256" (header x5t#S256, Entra) or "RS256" (x5t) */
+    const char *x5t;             /* base64url SHA-1 of the certificate DER */
+    const char *x5t_s256;        /* base64url SHA-256 of the certificate DER */
+} obo_client;
+
+typedef struct obo_exchange_req {
+    obo_grant grant;
+    const char *token_endpoint;
+    const char *assertion;                  /* the caller's (validated) token */
+    const apr_array_header_t *scopes;       /* const char *, may be empty for 8693 */
+    const apr_array_header_t *audiences;    /* RFC 8693 "audience" values, or NULL */
+    const char *requested_token_type;       /* RFC 8693; NULL: access_token */
+    const obo_client *client;
+    obo_http_opts http;
+    int max_retries;                        /* default 1 */
+    apr_interval_time_t max_retry_wait;     /* cap on Retry-After honoured, default 2 s */
+} obo_exchange_req;
+
+typedef struct obo_token_result {
+    const char *access_token;
+    const char *token_type;      /* "Bearer" unless the IdP says otherwise */
+    const char *scope;           /* granted scopes, or NULL */
+    const char *refresh_token;   /* or NULL; never cached (see README) */
+    const char *issued_token_type;
+    apr_int64_t expires_in;      /* seconds, as the IdP said */
+    apr_time_t expires_on;       /* absolute */
+} obo_token_result;
+
+typedef enum {
+    OBO_XERR_NONE = 0,
+    OBO_XERR_INTERACTION,    /* consent / MFA / conditional access: the user must act (401) */
+    OBO_XERR_INVALID_GRANT,  /* the assertion was rejected: invalid/expired (401 invalid_token) */
+    OBO_XERR_CLIENT,         /* our own credentials rejected (500, loud log) */
+    OBO_XERR_REQUEST,        /* invalid_scope / invalid_request / unsupported grant (500) */
+    OBO_XERR_UPSTREAM,       /* IdP 5xx, 429 after retry, bad JSON, TLS failure (502) */
+    OBO_XERR_TIMEOUT         /* IdP did not answer in time (504) */
+} obo_exchange_errkind;
+
+typedef struct obo_exchange_error {
+    obo_exchange_errkind kind;
+    int http_status;             /* the IdP's status, 0 if none */
+    const char *error;           /* OAuth error code, e.g. "interaction_required" */
+    const char *error_description;
+    const char *suberror;
+    const char *claims;          /* claims challenge JSON string, or NULL */
+    const char *error_codes;     /* e.g. "[50079]" as the IdP sent it, or NULL */
+    const char *trace_id;
+    const char *correlation_id;
+    const char *detail;          /* our own description for the log */
+} obo_exchange_error;
+
+/* Performs the exchange. APR_SUCCESS with *res, or an error status with
+ * *xerr filled (never both). */
+apr_status_t obo_exchange(obo_http *h, apr_pool_t *p, const obo_exchange_req *req,
+                          obo_token_result **res, obo_exchange_error **xerr);
+
+/* Loads a PEM certificate and its private key for private_key_jwt: fills
+ * key, x5t and x5t_s256 (the key is tied to p). */
+apr_status_t obo_client_load_certificate(apr_pool_t *p, const char *crt_path,
+                                         const char *key_path, obo_client *c,
+                                         const char **err);
+
+/* The signed client assertion (RFC 7523): iss = sub = client_id, aud =
+ * token endpoint, jti random, iat/nbf now, exp now + 5 min. */
+apr_status_t obo_client_assertion(apr_pool_t *p, const obo_client *c,
+                                  const char *token_endpoint, char **jwt,
+                                  const char **err);
+
+#endif

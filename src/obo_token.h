@@ -1,0 +1,32 @@
+/* Acquiring a downstream token: cache lookup, single-flight exchange on a
+ * miss, and storing the result for as long as it may be used. */
+#ifndef OBO_TOKEN_H
+#define OBO_TOKEN_H
+
+#include <apr_pools.h>
+#include "obo_cache.h"
+#include "obo_exchange.h"
+
+typedef struct obo_acquire {
+    obo_cache *cache;                 /* NULL: no caching */
+    obo_http *http;
+    obo_exchange_req req;             /* what to ask the IdP */
+    const char *authority;            /* for the cache key (tenant-specific endpoint) */
+    apr_interval_time_t margin;       /* refresh this long before expiry (default 300 s) */
+    apr_time_t assertion_expiry;      /* the incoming token's exp: never cache past it */
+    obo_cache_flight_opts flight;
+} obo_acquire;
+
+/* APR_SUCCESS with *res (and *hit = 1 if no IdP call was made by this
+ * request), or the exchange's failure with *xerr. Cache failures never fail
+ * the call. */
+apr_status_t obo_token_acquire(apr_pool_t *p, const obo_acquire *a,
+                               obo_token_result **res, obo_exchange_error **xerr,
+                               int *hit);
+
+/* Serialisation of a cached token (JSON inside the sealed value). */
+char *obo_token_serialize(apr_pool_t *p, const obo_token_result *t);
+apr_status_t obo_token_deserialize(apr_pool_t *p, const char *buf, apr_size_t len,
+                                   obo_token_result **t);
+
+#endif
