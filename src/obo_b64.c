@@ -1,1 +1,140 @@
-/* placeholder: being written */
+/* Base64 and base64url (RFC 4648) for untrusted input (see obo_b64.h).
+ * Decoders are strict on purpose: a token has exactly one valid encoding, so
+ * two different strings can never verify as the same signed bytes. */
+#include "obo_b64.h"
+
+#include <string.h>
+
+static const char obo_b64_std[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char obo_b64_url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* Sextet value of c in the alphabet, or -1. A switch-free range check keeps
+ * this independent of the execution character set's table layout. */
+static int obo_b64_val(unsigned char c, int url)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    if (c == (url ? '-' : '+')) {
+        return 62;
+    }
+    if (c == (url ? '_' : '/')) {
+        return 63;
+    }
+    return -1;
+}
+
+static char *obo_b64_enc(apr_pool_t *p, const unsigned char *in, apr_size_t len,
+                         const char *alpha, int pad)
+{
+    char *out = apr_palloc(p, (len + 2) / 3 * 4 + 1);
+    char *o = out;
+    apr_size_t i = 0;
+
+    for (; i + 2 < len; i += 3) {
+        *o++ = alpha[in[i] >> 2];
+        *o++ = alpha[((in[i] & 0x03) << 4) | (in[i + 1] >> 4)];
+        *o++ = alpha[((in[i + 1] & 0x0f) << 2) | (in[i + 2] >> 6)];
+        *o++ = alpha[in[i + 2] & 0x3f];
+    }
+    if (len - i == 1) {
+        *o++ = alpha[in[i] >> 2];
+        *o++ = alpha[(in[i] & 0x03) << 4];
+        if (pad) {
+            *o++ = '=';
+            *o++ = '=';
+        }
+    }
+    else if (len - i == 2) {
+        *o++ = alpha[in[i] >> 2];
+        *o++ = alpha[((in[i] & 0x03) << 4) | (in[i + 1] >> 4)];
+        *o++ = alpha[(in[i + 1] & 0x0f) << 2];
+        if (pad) {
+            *o++ = '=';
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Decodes unpadded data. Rejects len % 4 == 1 (cannot encode whole bytes)
+ * and non-zero unused bits in the last sextet (non-canonical encodings). */
+static apr_status_t obo_b64_dec(apr_pool_t *p, const char *in, apr_size_t len, int url,
+                                unsigned char **out, apr_size_t *outlen)
+{
+    apr_status_t rv = APR_SUCCESS;
+    unsigned char *buf = NULL;
+    apr_size_t n = 0, i;
+    apr_uint32_t acc = 0;
+    int v = 0, bits = 0;
+
+    if (len % 4 == 1) {
+        rv = APR_EINVAL;
+    }
+    else {
+        buf = apr_palloc(p, len / 4 * 3 + 3);
+    }
+    for (i = 0; rv == APR_SUCCESS && i < len; i++) {
+        v = obo_b64_val((unsigned char)in[i], url);
+        if (v < 0) {
+            rv = APR_EINVAL;
+            break;
+        }
+        acc = (acc << 6) | (apr_uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[n++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (rv == APR_SUCCESS && acc != 0) {
+        rv = APR_EINVAL;
+    }
+    if (rv == APR_SUCCESS) {
+        buf[n] = '\0';
+        *out = buf;
+        *outlen = n;
+    }
+    return rv;
+}
+
+apr_status_t obo_b64url_decode(apr_pool_t *p, const char *in, apr_size_t inlen,
+                               unsigned char **out, apr_size_t *outlen)
+{
+    return obo_b64_dec(p, in, inlen, 1, out, outlen);
+}
+
+char *obo_b64url_encode(apr_pool_t *p, const unsigned char *in, apr_size_t len)
+{
+    return obo_b64_enc(p, in, len, obo_b64_url, 0);
+}
+
+char *obo_b64_encode(apr_pool_t *p, const unsigned char *in, apr_size_t len)
+{
+    return obo_b64_enc(p, in, len, obo_b64_std, 1);
+}
+
+apr_status_t obo_b64_decode(apr_pool_t *p, const char *in, apr_size_t inlen,
+                            unsigned char **out, apr_size_t *outlen)
+{
+    apr_status_t rv = APR_EINVAL;
+    apr_size_t pad = 0;
+
+    while (pad < 2 && pad < inlen && in[inlen - 1 - pad] == '=') {
+        pad++;
+    }
+    /* Padding, when present, must complete the last quantum exactly. */
+    if (pad == 0 || inlen % 4 == 0) {
+        rv = obo_b64_dec(p, in, inlen - pad, 0, out, outlen);
+    }
+    return rv;
+}
