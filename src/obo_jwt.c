@@ -1,1 +1,287 @@
-/* placeholder: being written */
+/* JWT claim checks for access tokens (see obo_jwt.h). Claim values are
+ * attacker-chosen until the checks pass, so no error string quotes them. */
+#include "obo_jwt.h"
+#include "obo_json.h"
+
+#include <string.h>
+#include <apr_strings.h>
+
+#define OBO_TENANT_PH "{tenantid}"
+#define OBO_TID_MAX 64
+
+/* Time checks. Comparisons are arranged so that token-controlled values
+ * are never added to (no int64 overflow from a hostile exp). */
+static apr_status_t obo_jwt_times(const obo_jwt_rules *r, const json_t *pl,
+                                  const char **err)
+{
+    apr_status_t rv = APR_EINVAL, st;
+    apr_int64_t exp = 0, nbf = 0, iat = 0;
+
+    st = obo_json_int(pl, "exp", &exp);
+    if (st == APR_NOTFOUND) {
+        *err = "missing exp";
+    }
+    else if (st != APR_SUCCESS) {
+        *err = "invalid exp";
+    }
+    else if (r->now - r->skew >= exp) {
+        *err = "token expired";
+    }
+    else if ((st = obo_json_int(pl, "nbf", &nbf)) != APR_SUCCESS && st != APR_NOTFOUND) {
+        *err = "invalid nbf";
+    }
+    else if (st == APR_SUCCESS && nbf > r->now + r->skew) {
+        *err = "token not yet valid";
+    }
+    else if ((st = obo_json_int(pl, "iat", &iat)) != APR_SUCCESS && st != APR_NOTFOUND) {
+        *err = "invalid iat";
+    }
+    else if (st == APR_SUCCESS && iat > r->now + r->skew) {
+        *err = "token issued in the future";
+    }
+    else {
+        rv = APR_SUCCESS;
+    }
+    return rv;
+}
+
+/* Tenant ids are GUIDs in practice; anything else could smuggle path
+ * segments or dots into the issuer we compare against. */
+static int obo_tid_ok(const char *tid)
+{
+    apr_size_t i, len = tid ? strlen(tid) : 0;
+    int good = len >= 1 && len <= OBO_TID_MAX;
+
+    for (i = 0; good && i < len; i++) {
+        char c = tid[i];
+        good = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+               || c == '-';
+    }
+    return good;
+}
+
+/* iss equals tmpl with every "{tenantid}" replaced by tid; compared piece
+ * by piece so nothing is allocated. */
+static int obo_iss_template(const char *tmpl, const char *tid, const char *iss)
+{
+    const char *ph;
+    apr_size_t n, tidlen = strlen(tid), phlen = strlen(OBO_TENANT_PH);
+    int good = 1;
+
+    while (good && (ph = strstr(tmpl, OBO_TENANT_PH)) != NULL) {
+        n = (apr_size_t)(ph - tmpl);
+        good = strncmp(iss, tmpl, n) == 0 && strncmp(iss + n, tid, tidlen) == 0;
+        if (good) {
+            iss += n + tidlen;
+            tmpl = ph + phlen;
+        }
+    }
+    return good && strcmp(iss, tmpl) == 0;
+}
+
+static int obo_jwt_issuer_ok(const obo_jwt_rules *r, const json_t *pl)
+{
+    const char *iss = obo_json_str(pl, "iss");
+    const char *tid = obo_json_str(pl, "tid");
+    int i, good = 0;
+
+    for (i = 0; iss && r->issuers && i < r->issuers->nelts && !good; i++) {
+        const char *want = APR_ARRAY_IDX(r->issuers, i, const char *);
+        if (strstr(want, OBO_TENANT_PH) == NULL) {
+            good = strcmp(want, iss) == 0;
+        }
+        else {
+            good = obo_tid_ok(tid) && obo_iss_template(want, tid, iss);
+        }
+    }
+    return good;
+}
+
+static int obo_aud_one(const obo_jwt_rules *r, const json_t *aud)
+{
+    int i, good = 0;
+
+    for (i = 0; json_is_string(aud) && r->audiences && i < r->audiences->nelts; i++) {
+        good |= strcmp(APR_ARRAY_IDX(r->audiences, i, const char *),
+                       json_string_value(aud)) == 0;
+    }
+    return good;
+}
+
+static int obo_jwt_audience_ok(const obo_jwt_rules *r, const json_t *pl)
+{
+    const json_t *aud = json_object_get(pl, "aud"), *v;
+    size_t i;
+    int good = 0;
+
+    if (json_is_array(aud)) {
+        json_array_foreach(aud, i, v) {
+            good |= obo_aud_one(r, v);
+        }
+    }
+    else {
+        good = obo_aud_one(r, aud);
+    }
+    return good;
+}
+
+/* An ID token proves a login to a client; accepting one as an access
+ * token would let any client's ID token reach this resource. */
+static int obo_jwt_is_id_token(const json_t *pl)
+{
+    const char *idtyp = obo_json_str(pl, "idtyp");
+
+    return (idtyp && strcmp(idtyp, "id") == 0) || json_object_get(pl, "nonce") != NULL;
+}
+
+apr_status_t obo_jwt_check_claims(const obo_jwt_rules *rules, const json_t *payload,
+                                  const char **err)
+{
+    apr_status_t rv = APR_EINVAL;
+
+    if (!json_is_object(payload)) {
+        *err = "token payload is not an object";
+    }
+    else if (obo_jwt_is_id_token(payload)) {
+        *err = "ID token is not an access token";
+    }
+    else if (obo_jwt_times(rules, payload, err) != APR_SUCCESS) {
+        /* *err set by the time checks */
+    }
+    else if (obo_json_str(payload, "iss") == NULL) {
+        *err = "missing iss";
+    }
+    else if (!obo_jwt_issuer_ok(rules, payload)) {
+        *err = "issuer not accepted";
+    }
+    else if (json_object_get(payload, "aud") == NULL) {
+        *err = "missing aud";
+    }
+    else if (!obo_jwt_audience_ok(rules, payload)) {
+        *err = "audience not accepted";
+    }
+    else {
+        rv = APR_SUCCESS;
+    }
+    return rv;
+}
+
+/* Is word one of the space-separated words of list? */
+static int obo_word_in(const char *list, const char *word)
+{
+    apr_size_t wlen = strlen(word), n;
+    int found = 0;
+
+    while (list && *list && !found && wlen > 0) {
+        while (*list == ' ') {
+            list++;
+        }
+        n = strcspn(list, " ");
+        found = n == wlen && strncmp(list, word, n) == 0;
+        list += n;
+    }
+    return found;
+}
+
+/* A claim holding a space-separated string or an array of strings. */
+static int obo_list_claim_has(const json_t *pl, const char *name, const char *want)
+{
+    const json_t *c = json_is_object(pl) ? json_object_get(pl, name) : NULL, *v;
+    size_t i;
+    int found = 0;
+
+    if (want == NULL) {
+        found = 0;
+    }
+    else if (json_is_string(c)) {
+        found = obo_word_in(json_string_value(c), want);
+    }
+    else if (json_is_array(c)) {
+        json_array_foreach(c, i, v) {
+            found |= json_is_string(v) && strcmp(json_string_value(v), want) == 0;
+        }
+    }
+    return found;
+}
+
+int obo_jwt_has_scope(const json_t *payload, const char *scope)
+{
+    return obo_list_claim_has(payload, "scp", scope);
+}
+
+int obo_jwt_has_role(const json_t *payload, const char *role)
+{
+    return obo_list_claim_has(payload, "roles", role);
+}
+
+/* Scalar as text: strings as is, numbers and booleans in JSON form. */
+static int obo_scalar_equals(const json_t *v, const char *value)
+{
+    char buf[64];
+    size_t n;
+    int eq = 0;
+
+    if (json_is_string(v)) {
+        eq = strcmp(json_string_value(v), value) == 0;
+    }
+    else if (json_is_number(v) || json_is_boolean(v)) {
+        n = json_dumpb(v, buf, sizeof(buf) - 1, JSON_ENCODE_ANY);
+        if (n > 0 && n < sizeof(buf)) {
+            buf[n] = '\0';
+            eq = strcmp(buf, value) == 0;
+        }
+    }
+    return eq;
+}
+
+int obo_jwt_claim_matches(const json_t *payload, const char *name, const char *value)
+{
+    const json_t *c = json_is_object(payload) ? json_object_get(payload, name) : NULL, *v;
+    size_t i;
+    int eq = 0;
+
+    if (value && json_is_array(c)) {
+        json_array_foreach(c, i, v) {
+            eq |= obo_scalar_equals(v, value);
+        }
+    }
+    else if (value && c) {
+        eq = obo_scalar_equals(c, value);
+    }
+    return eq;
+}
+
+/* Array of strings joined by spaces, or NULL if an element is not a string. */
+static const char *obo_join_strings(apr_pool_t *p, const json_t *arr)
+{
+    apr_array_header_t *parts = apr_array_make(p, (int)json_array_size(arr) + 1,
+                                               sizeof(const char *));
+    const json_t *v;
+    size_t i;
+    int all = 1;
+
+    json_array_foreach(arr, i, v) {
+        all &= json_is_string(v);
+        if (json_is_string(v)) {
+            APR_ARRAY_PUSH(parts, const char *) = json_string_value(v);
+        }
+    }
+    return all ? apr_array_pstrcat(p, parts, ' ') : NULL;
+}
+
+const char *obo_jwt_claim_text(apr_pool_t *p, const json_t *payload, const char *name)
+{
+    const json_t *c = json_is_object(payload) ? json_object_get(payload, name) : NULL;
+    const char *text = NULL;
+
+    if (json_is_string(c)) {
+        text = apr_pstrdup(p, json_string_value(c));
+    }
+    else if (json_is_array(c)) {
+        text = obo_join_strings(p, c);
+    }
+    if (c && text == NULL) {
+        text = obo_json_dump(p, c);
+    }
+    return text;
+}
