@@ -1,1 +1,587 @@
-/* placeholder: being written */
+/* Token cache core (see obo_cache.h): hashed keys, sealed values bound to
+ * their key, and single flight in two layers - threads of one process
+ * share an in-process flight, processes and servers share a lock entry in
+ * the backend. The backend is an optimisation: whenever it fails, the
+ * request still gets a token by calling fetch directly. */
+#include "obo_cache.h"
+#include "obo_log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <apr_atomic.h>
+#include <apr_hash.h>
+#include <apr_strings.h>
+#include <apr_thread_cond.h>
+#include <apr_thread_mutex.h>
+
+#define OBO_KEY_PREFIX "obo1:"
+#define OBO_LOCK_SUFFIX ".lock"
+#define OBO_HKDF_SALT "mod_auth_obo cache"
+#define OBO_HKDF_INFO "obo cache v1"
+#define OBO_SECRET_MIN 16
+#define OBO_EXPIRY_LEN 8
+#define OBO_LOCK_TOKEN_LEN 16
+#define OBO_POLL_CAP apr_time_from_msec(50)
+#define OBO_LOG_INTERVAL_S 30
+
+struct obo_cache {
+    const obo_cache_backend *be;
+    unsigned char key[OBO_AEAD_KEY_LEN];
+    apr_thread_mutex_t *mutex;      /* guards flights and every flight's fields */
+    apr_hash_t *flights;            /* cache key -> obo_flight, while in progress */
+};
+
+/* One in-process fill. It lives in its own unmanaged pool so that the
+ * leader's fetch can allocate the value and errval there and every
+ * participant can use errval until its own pool goes: each participant
+ * holds a reference that a cleanup on its pool drops. */
+typedef struct obo_flight {
+    obo_cache *cache;
+    apr_pool_t *pool;
+    apr_thread_cond_t *cond;
+    const char *key;
+    int refs;
+    int done;
+    apr_status_t rv;
+    char *val;
+    apr_size_t len;
+    int hit;
+    void *errval;
+} obo_flight;
+
+/* What one caller needs to fill a key across processes. */
+typedef struct obo_fill {
+    obo_cache *c;
+    apr_pool_t *p;                  /* caller's pool: scratch work */
+    apr_pool_t *rpool;              /* where the result and errval live */
+    const char *key;
+    const obo_cache_flight_opts *o;
+    obo_cache_fetch_fn *fetch;
+    void *baton;
+    char *val;
+    apr_size_t len;
+    int hit;
+    void *errval;
+} obo_fill;
+
+/* ---- rate-limited warnings: a dead backend must not flood the error log */
+
+enum { OBO_RL_GET, OBO_RL_SET, OBO_RL_ADD, OBO_RL_DEL, OBO_RL_AUTH, OBO_RL_WAIT, OBO_RL_N };
+static const char *const obo_rl_msgid[OBO_RL_N] = {
+    "OBO201", "OBO202", "OBO203", "OBO204", "OBO205", "OBO206"
+};
+static apr_uint32_t obo_rl_last[OBO_RL_N];
+
+static int obo_rl_allow(int kind)
+{
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t last = apr_atomic_read32(&obo_rl_last[kind]);
+
+    if (last != 0 && now - last < OBO_LOG_INTERVAL_S) {
+        return 0;
+    }
+    /* Only the thread that moves the timestamp logs. */
+    return apr_atomic_cas32(&obo_rl_last[kind], now, last) == last;
+}
+
+static void obo_backend_warn(int kind, const char *op, obo_cache *c, apr_pool_t *p,
+                             const char *key, apr_status_t rv)
+{
+    char err[120];
+
+    if (obo_rl_allow(kind)) {
+        obo_log(OBO_LOG_WARN, obo_rl_msgid[kind], "cache backend %s %s failed for key %s: "
+                "%s; calling the identity provider directly (further such messages "
+                "suppressed for %d s)", c->be->name, op, obo_fingerprint(p, key, strlen(key)),
+                apr_strerror(rv, err, sizeof(err)), OBO_LOG_INTERVAL_S);
+    }
+}
+
+/* ---- keys */
+
+static void obo_put_field(apr_array_header_t *buf, const void *data, apr_size_t len)
+{
+    unsigned char hdr[4];
+    apr_size_t i;
+
+    /* NULL and "" must hash differently: NULL gets the reserved length. */
+    apr_uint32_t n = data ? (apr_uint32_t)len : 0xffffffffu;
+    hdr[0] = (unsigned char)(n >> 24);
+    hdr[1] = (unsigned char)(n >> 16);
+    hdr[2] = (unsigned char)(n >> 8);
+    hdr[3] = (unsigned char)n;
+    for (i = 0; i < sizeof(hdr); i++) {
+        APR_ARRAY_PUSH(buf, unsigned char) = hdr[i];
+    }
+    for (i = 0; data && i < len; i++) {
+        APR_ARRAY_PUSH(buf, unsigned char) = ((const unsigned char *)data)[i];
+    }
+}
+
+static void obo_put_str(apr_array_header_t *buf, const char *s)
+{
+    obo_put_field(buf, s, s ? strlen(s) : 0);
+}
+
+static int obo_strcmp_p(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sorted, deduplicated, case preserved (scopes are case-sensitive URIs);
+ * NULL and empty entries are dropped as a split of "a  b" produces them. */
+static apr_array_header_t *obo_norm_scopes(apr_pool_t *p, const apr_array_header_t *in)
+{
+    apr_array_header_t *tmp = apr_array_make(p, in ? in->nelts : 0, sizeof(const char *));
+    apr_array_header_t *out = apr_array_make(p, in ? in->nelts : 0, sizeof(const char *));
+    int i;
+
+    for (i = 0; in && i < in->nelts; i++) {
+        const char *s = APR_ARRAY_IDX(in, i, const char *);
+        if (s && *s) {
+            APR_ARRAY_PUSH(tmp, const char *) = s;
+        }
+    }
+    if (tmp->nelts > 1) {
+        qsort(tmp->elts, (size_t)tmp->nelts, sizeof(const char *), obo_strcmp_p);
+    }
+    for (i = 0; i < tmp->nelts; i++) {
+        const char *s = APR_ARRAY_IDX(tmp, i, const char *);
+        if (out->nelts == 0 || strcmp(APR_ARRAY_IDX(out, out->nelts - 1, const char *), s)) {
+            APR_ARRAY_PUSH(out, const char *) = s;
+        }
+    }
+    return out;
+}
+
+char *obo_cache_key(apr_pool_t *p, const obo_cache_keyparts *k)
+{
+    apr_array_header_t *buf = apr_array_make(p, 256, 1);
+    apr_array_header_t *scopes = obo_norm_scopes(p, k->scopes);
+    unsigned char ahash[OBO_SHA256_LEN];
+    char count[16];
+    int i;
+
+    obo_put_str(buf, "obo-cache-key-v1");
+    obo_put_str(buf, k->client_id);
+    obo_put_str(buf, k->authority);
+    obo_put_str(buf, k->exchange);
+    obo_put_str(buf, k->audience);
+    apr_snprintf(count, sizeof(count), "%d", scopes->nelts);
+    obo_put_str(buf, count);
+    for (i = 0; i < scopes->nelts; i++) {
+        obo_put_str(buf, APR_ARRAY_IDX(scopes, i, const char *));
+    }
+    /* The assertion itself never reaches the key material, only its hash. */
+    obo_sha256(k->assertion ? k->assertion : "",
+               k->assertion ? strlen(k->assertion) : 0, ahash);
+    obo_put_field(buf, k->assertion ? ahash : NULL, sizeof(ahash));
+    return apr_pstrcat(p, OBO_KEY_PREFIX,
+                       obo_sha256_hex(p, buf->elts, (apr_size_t)buf->nelts), NULL);
+}
+
+/* ---- sealed values: plaintext = 8-byte big-endian expiry || value */
+
+apr_status_t obo_cache_create(apr_pool_t *p, const obo_cache_backend *be,
+                              const unsigned char *secret, apr_size_t secretlen,
+                              obo_cache **out)
+{
+    apr_status_t rv = APR_EINVAL;
+    obo_cache *c = apr_pcalloc(p, sizeof(*c));
+
+    if (be && secret && secretlen >= OBO_SECRET_MIN) {
+        c->be = be;
+        c->flights = apr_hash_make(p);
+        rv = obo_hkdf_sha256(secret, secretlen, (const unsigned char *)OBO_HKDF_SALT,
+                             strlen(OBO_HKDF_SALT), OBO_HKDF_INFO, c->key, sizeof(c->key));
+    }
+    if (rv == APR_SUCCESS) {
+        rv = apr_thread_mutex_create(&c->mutex, APR_THREAD_MUTEX_DEFAULT, p);
+    }
+    if (rv == APR_SUCCESS) {
+        *out = c;
+    }
+    return rv;
+}
+
+/* Like obo_cache_get, but a backend failure keeps its own status so that
+ * get_or_fetch can tell "miss" from "backend down". */
+static apr_status_t obo_cache_lookup(obo_cache *c, apr_pool_t *p, const char *key,
+                                     char **val, apr_size_t *len)
+{
+    unsigned char *sealed = NULL, *pt = NULL;
+    apr_size_t slen = 0, ptlen = 0;
+    apr_time_t expiry = 0;
+    apr_status_t rv = c->be->get(c->be->ctx, p, key, &sealed, &slen);
+    int i;
+
+    if (rv == APR_SUCCESS
+        && (obo_aead_open(p, c->key, key, strlen(key), sealed, slen, &pt, &ptlen)
+            != APR_SUCCESS || ptlen < OBO_EXPIRY_LEN)) {
+        /* Wrong secret on another server, corruption, or a swapped entry. */
+        if (obo_rl_allow(OBO_RL_AUTH)) {
+            obo_log(OBO_LOG_WARN, obo_rl_msgid[OBO_RL_AUTH], "cache entry for key %s failed "
+                    "authentication (different ObO cache secret?); treated as a miss",
+                    obo_fingerprint(p, key, strlen(key)));
+        }
+        rv = APR_NOTFOUND;
+    }
+    if (rv == APR_SUCCESS) {
+        for (i = 0; i < OBO_EXPIRY_LEN; i++) {
+            expiry = (apr_time_t)(((apr_uint64_t)expiry << 8) | pt[i]);
+        }
+        /* The backend may keep an entry past its expiry; we don't. */
+        rv = expiry > apr_time_now() ? APR_SUCCESS : APR_NOTFOUND;
+    }
+    if (rv == APR_SUCCESS) {
+        *val = (char *)pt + OBO_EXPIRY_LEN;   /* NUL-terminated by obo_aead_open */
+        *len = ptlen - OBO_EXPIRY_LEN;
+    }
+    else if (rv != APR_NOTFOUND) {
+        obo_backend_warn(OBO_RL_GET, "get", c, p, key, rv);
+    }
+    return rv;
+}
+
+apr_status_t obo_cache_get(obo_cache *c, apr_pool_t *p, const char *key,
+                           char **val, apr_size_t *len)
+{
+    return obo_cache_lookup(c, p, key, val, len);
+}
+
+apr_status_t obo_cache_set(obo_cache *c, apr_pool_t *p, const char *key,
+                           const char *val, apr_size_t len, apr_time_t expiry)
+{
+    unsigned char *pt = apr_palloc(p, len + OBO_EXPIRY_LEN), *sealed = NULL;
+    apr_size_t slen = 0;
+    apr_status_t rv;
+    int i;
+
+    for (i = 0; i < OBO_EXPIRY_LEN; i++) {
+        pt[i] = (unsigned char)((apr_uint64_t)expiry >> (8 * (OBO_EXPIRY_LEN - 1 - i)));
+    }
+    memcpy(pt + OBO_EXPIRY_LEN, val, len);
+    rv = obo_aead_seal(p, c->key, key, strlen(key), pt, len + OBO_EXPIRY_LEN,
+                       &sealed, &slen);
+    if (rv == APR_SUCCESS) {
+        rv = c->be->set(c->be->ctx, p, key, sealed, slen, expiry);
+        if (rv != APR_SUCCESS) {
+            obo_backend_warn(OBO_RL_SET, "set", c, p, key, rv);
+        }
+    }
+    return rv;
+}
+
+apr_status_t obo_cache_del(obo_cache *c, apr_pool_t *p, const char *key)
+{
+    apr_status_t rv = c->be->del(c->be->ctx, p, key);
+
+    if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
+        obo_backend_warn(OBO_RL_DEL, "delete", c, p, key, rv);
+    }
+    return rv;
+}
+
+/* ---- cross-process fill */
+
+/* Calls fetch into the result pool and, unless the backend is known to be
+ * failing, stores what it returned. A failed store still returns the value. */
+static apr_status_t obo_fill_fetch(obo_fill *f, int store)
+{
+    apr_time_t expiry = 0;
+    apr_status_t rv;
+
+    f->val = NULL;
+    f->len = 0;
+    f->hit = 0;
+    f->errval = NULL;
+    rv = f->fetch(f->baton, f->rpool, &f->val, &f->len, &expiry, &f->errval);
+    if (rv == APR_SUCCESS && store && expiry > apr_time_now()) {
+        obo_cache_set(f->c, f->p, f->key, f->val, f->len, expiry);
+    }
+    return rv;
+}
+
+static void obo_fill_hit(obo_fill *f, const char *val, apr_size_t len)
+{
+    f->val = apr_pstrmemdup(f->rpool, val, len);
+    f->len = len;
+    f->hit = 1;
+}
+
+/* Waits for another process's fill. APR_SUCCESS: the value appeared;
+ * APR_NOTFOUND: the lock vanished or max_wait passed (fetch and store);
+ * anything else: the backend failed (fetch, don't store). */
+static apr_status_t obo_fill_wait(obo_fill *f, const char *lockkey)
+{
+    apr_time_t deadline = apr_time_now() + f->o->max_wait;
+    apr_interval_time_t poll = f->o->poll;
+    apr_status_t rv = APR_EAGAIN;
+    apr_pool_t *scratch;
+    unsigned char *lv;
+    apr_size_t vlen;
+    char *val;
+
+    apr_pool_create(&scratch, f->p);
+    while (rv == APR_EAGAIN) {
+        apr_sleep(poll);
+        poll = poll * 2 > OBO_POLL_CAP ? OBO_POLL_CAP : poll * 2;
+        apr_pool_clear(scratch);
+        rv = obo_cache_lookup(f->c, scratch, f->key, &val, &vlen);
+        if (rv == APR_NOTFOUND) {
+            rv = f->c->be->get(f->c->be->ctx, scratch, lockkey, &lv, &vlen);
+            if (rv == APR_NOTFOUND) {
+                /* The holder sets the value before deleting its lock, so
+                 * one more look tells "finished" from "died or failed". */
+                rv = obo_cache_lookup(f->c, scratch, f->key, &val, &vlen);
+            }
+            else if (rv == APR_SUCCESS) {
+                rv = apr_time_now() < deadline ? APR_EAGAIN : APR_NOTFOUND;
+            }
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        obo_fill_hit(f, val, vlen);
+    }
+    else if (rv == APR_NOTFOUND && obo_rl_allow(OBO_RL_WAIT)) {
+        obo_log(OBO_LOG_INFO, obo_rl_msgid[OBO_RL_WAIT], "cache fill for key %s: lock "
+                "holder finished without a value or max wait passed; fetching directly",
+                obo_fingerprint(scratch, f->key, strlen(f->key)));
+    }
+    apr_pool_destroy(scratch);
+    return rv;
+}
+
+/* Deletes the lock only if it still holds our token: after lock_ttl it may
+ * belong to someone else. (get+delete is not atomic; the window is tiny
+ * and the worst case is one extra identity-provider call.) */
+static void obo_fill_unlock(obo_fill *f, const char *lockkey, const char *token)
+{
+    unsigned char *lv = NULL;
+    apr_size_t lvlen = 0;
+    apr_status_t rv = f->c->be->get(f->c->be->ctx, f->p, lockkey, &lv, &lvlen);
+
+    if (rv == APR_SUCCESS && obo_ct_equal(lv, lvlen, token, strlen(token))) {
+        rv = f->c->be->del(f->c->be->ctx, f->p, lockkey);
+    }
+    if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
+        obo_backend_warn(OBO_RL_DEL, "unlock", f->c, f->p, f->key, rv);
+    }
+}
+
+static apr_status_t obo_fill_locked(obo_fill *f, const char *lockkey, const char *token)
+{
+    char *val = NULL;
+    apr_size_t len = 0;
+    apr_status_t rv = obo_cache_lookup(f->c, f->p, f->key, &val, &len);
+
+    if (rv == APR_SUCCESS) {
+        obo_fill_hit(f, val, len);      /* filled between our miss and our add */
+    }
+    else {
+        rv = obo_fill_fetch(f, rv == APR_NOTFOUND);
+    }
+    obo_fill_unlock(f, lockkey, token);
+    return rv;
+}
+
+/* One caller per process gets here on a miss. */
+static apr_status_t obo_fill_run(obo_fill *f, int degraded)
+{
+    unsigned char raw[OBO_LOCK_TOKEN_LEN];
+    const char *lockkey = apr_pstrcat(f->p, f->key, OBO_LOCK_SUFFIX, NULL);
+    const char *token = NULL;
+    apr_status_t rv = APR_EGENERAL;
+
+    if (!degraded && obo_random(raw, sizeof(raw)) == APR_SUCCESS) {
+        token = obo_sha256_hex(f->p, raw, sizeof(raw));
+        rv = f->c->be->add(f->c->be->ctx, f->p, lockkey, (const unsigned char *)token,
+                           strlen(token), apr_time_now() + f->o->lock_ttl);
+        if (rv != APR_SUCCESS && rv != APR_EEXIST) {
+            obo_backend_warn(OBO_RL_ADD, "add", f->c, f->p, f->key, rv);
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        rv = obo_fill_locked(f, lockkey, token);
+    }
+    else if (rv == APR_EEXIST) {
+        rv = obo_fill_wait(f, lockkey);
+        if (rv != APR_SUCCESS) {
+            rv = obo_fill_fetch(f, rv == APR_NOTFOUND);
+        }
+    }
+    else {
+        rv = obo_fill_fetch(f, 0);      /* backend down: the request still works */
+    }
+    return rv;
+}
+
+/* ---- in-process flights */
+
+static apr_status_t obo_flight_release(void *data)
+{
+    obo_flight *fl = data;
+    int last;
+
+    apr_thread_mutex_lock(fl->cache->mutex);
+    last = --fl->refs == 0;
+    apr_thread_mutex_unlock(fl->cache->mutex);
+    if (last) {
+        apr_pool_destroy(fl->pool);
+    }
+    return APR_SUCCESS;
+}
+
+/* Called with the mutex held. */
+static apr_status_t obo_flight_create(obo_cache *c, const char *key, obo_flight **out)
+{
+    apr_pool_t *fp = NULL;
+    obo_flight *fl;
+    apr_status_t rv = apr_pool_create_unmanaged_ex(&fp, NULL, NULL);
+
+    if (rv == APR_SUCCESS) {
+        fl = apr_pcalloc(fp, sizeof(*fl));
+        fl->cache = c;
+        fl->pool = fp;
+        fl->key = apr_pstrdup(fp, key);
+        rv = apr_thread_cond_create(&fl->cond, fp);
+        if (rv != APR_SUCCESS) {
+            apr_pool_destroy(fp);
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        apr_hash_set(c->flights, fl->key, APR_HASH_KEY_STRING, fl);
+        *out = fl;
+    }
+    return rv;
+}
+
+/* Called with the mutex held: p keeps fl (and so errval) alive. */
+static void obo_flight_join(obo_flight *fl, apr_pool_t *p)
+{
+    fl->refs++;
+    apr_pool_cleanup_register(p, fl, obo_flight_release, apr_pool_cleanup_null);
+}
+
+/* Called with the mutex held, fl->done set. */
+static void obo_flight_result(obo_flight *fl, obo_fill *f)
+{
+    f->val = fl->val ? apr_pstrmemdup(f->p, fl->val, fl->len) : NULL;
+    f->len = fl->len;
+    f->errval = fl->errval;
+}
+
+/* The leader fills for everyone and publishes its result. */
+static apr_status_t obo_flight_lead(obo_flight *fl, obo_fill *f, int degraded)
+{
+    apr_status_t rv;
+
+    f->rpool = fl->pool;                /* only the leader touches it until done */
+    rv = obo_fill_run(f, degraded);
+    apr_thread_mutex_lock(f->c->mutex);
+    fl->rv = rv;
+    fl->val = f->val;
+    fl->len = f->len;
+    fl->hit = f->hit;
+    fl->errval = f->errval;
+    fl->done = 1;
+    apr_hash_set(f->c->flights, fl->key, APR_HASH_KEY_STRING, NULL);
+    apr_thread_cond_broadcast(fl->cond);
+    obo_flight_result(fl, f);
+    apr_thread_mutex_unlock(f->c->mutex);
+    return rv;
+}
+
+/* Called with the mutex held; returns with it released. */
+static apr_status_t obo_flight_follow(obo_flight *fl, obo_fill *f, int degraded)
+{
+    apr_time_t deadline = apr_time_now() + f->o->max_wait;
+    apr_time_t now;
+    apr_status_t rv;
+
+    while (!fl->done && (now = apr_time_now()) < deadline) {
+        apr_thread_cond_timedwait(fl->cond, f->c->mutex, deadline - now);
+    }
+    if (fl->done) {
+        obo_flight_result(fl, f);
+        f->hit = fl->rv == APR_SUCCESS;
+        rv = fl->rv;
+        apr_thread_mutex_unlock(f->c->mutex);
+    }
+    else {
+        /* The leader is stuck (slow IdP): don't hold this request longer. */
+        apr_thread_mutex_unlock(f->c->mutex);
+        f->rpool = f->p;
+        rv = obo_fill_fetch(f, !degraded);
+    }
+    return rv;
+}
+
+static apr_status_t obo_flight_run(obo_fill *f, int degraded)
+{
+    obo_flight *fl = NULL;
+    apr_status_t rv;
+
+    apr_thread_mutex_lock(f->c->mutex);
+    fl = apr_hash_get(f->c->flights, f->key, APR_HASH_KEY_STRING);
+    if (fl) {
+        obo_flight_join(fl, f->p);
+        rv = obo_flight_follow(fl, f, degraded);
+    }
+    else if (obo_flight_create(f->c, f->key, &fl) == APR_SUCCESS) {
+        obo_flight_join(fl, f->p);
+        apr_thread_mutex_unlock(f->c->mutex);
+        rv = obo_flight_lead(fl, f, degraded);
+    }
+    else {
+        apr_thread_mutex_unlock(f->c->mutex);
+        f->rpool = f->p;
+        rv = obo_fill_run(f, degraded);
+    }
+    return rv;
+}
+
+static void obo_flight_defaults(obo_cache_flight_opts *o, const obo_cache_flight_opts *in)
+{
+    o->lock_ttl = in && in->lock_ttl > 0 ? in->lock_ttl : apr_time_from_sec(30);
+    o->max_wait = in && in->max_wait > 0 ? in->max_wait : apr_time_from_sec(10);
+    o->poll = in && in->poll > 0 ? in->poll : apr_time_from_msec(5);
+    if (o->poll > OBO_POLL_CAP) {
+        o->poll = OBO_POLL_CAP;
+    }
+}
+
+apr_status_t obo_cache_get_or_fetch(obo_cache *c, apr_pool_t *p, const char *key,
+                                    const obo_cache_flight_opts *opts,
+                                    obo_cache_fetch_fn *fetch, void *baton,
+                                    char **val, apr_size_t *len, int *hit,
+                                    void **errval)
+{
+    obo_cache_flight_opts o;
+    obo_fill f;
+    apr_status_t rv;
+
+    obo_flight_defaults(&o, opts);
+    memset(&f, 0, sizeof(f));
+    f.c = c;
+    f.p = p;
+    f.rpool = p;
+    f.key = key;
+    f.o = &o;
+    f.fetch = fetch;
+    f.baton = baton;
+    rv = obo_cache_lookup(c, p, key, &f.val, &f.len);
+    if (rv == APR_SUCCESS) {
+        f.hit = 1;
+    }
+    else {
+        rv = obo_flight_run(&f, rv != APR_NOTFOUND);
+    }
+    *val = f.val;
+    *len = f.len;
+    *hit = f.hit;
+    if (errval) {
+        *errval = f.errval;
+    }
+    return rv;
+}
