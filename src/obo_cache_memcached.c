@@ -1,1 +1,338 @@
-/* placeholder: being written */
+/* memcached backend (see obo_cache_memcached.h). A memcached_st is not
+ * thread-safe, so every operation borrows a clone from a memcached_pool and
+ * returns it. Timeouts are short and failed servers are ejected and retried
+ * later, so a dead memcached costs a request milliseconds, not seconds, and
+ * the backend heals by itself when the server returns. */
+#include "obo_cache_memcached.h"
+#include "obo_log.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <apr_atomic.h>
+#include <apr_strings.h>
+#include <libmemcached/memcached.h>
+#include <libmemcachedutil-1.0/pool.h>
+
+#define OBO_MC_DEFAULT_TIMEOUT apr_time_from_msec(200)
+#define OBO_MC_DEFAULT_RETRY_S 10
+#define OBO_MC_DEFAULT_CONNS 64
+#define OBO_MC_FAILURE_LIMIT 2
+#define OBO_MC_MAX_TTL_S (30 * 24 * 3600)   /* beyond this memcached reads a date */
+#define OBO_MC_LOG_INTERVAL_S 30
+
+typedef struct obo_mc {
+    memcached_st *master;
+    memcached_pool_st *pool;
+} obo_mc;
+
+typedef struct obo_mc_server {
+    const char *host;
+    int port;
+} obo_mc_server;
+
+/* ---- rate-limited warnings, one clock per operation kind */
+
+enum { OBO_MC_RL_POOL, OBO_MC_RL_GET, OBO_MC_RL_SET, OBO_MC_RL_ADD, OBO_MC_RL_DEL,
+       OBO_MC_RL_N };
+static const char *const obo_mc_msgid[OBO_MC_RL_N] = {
+    "OBO210", "OBO211", "OBO212", "OBO213", "OBO214"
+};
+static const char *const obo_mc_opname[OBO_MC_RL_N] = {
+    "connection pool", "get", "set", "add", "delete"
+};
+static apr_uint32_t obo_mc_rl_last[OBO_MC_RL_N];
+
+static int obo_mc_rl_allow(int kind)
+{
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t last = apr_atomic_read32(&obo_mc_rl_last[kind]);
+
+    if (last != 0 && now - last < OBO_MC_LOG_INTERVAL_S) {
+        return 0;
+    }
+    return apr_atomic_cas32(&obo_mc_rl_last[kind], now, last) == last;
+}
+
+/* memc may be NULL (no connection could be borrowed). */
+static void obo_mc_warn(int kind, memcached_st *memc, memcached_return_t rc)
+{
+    if (obo_mc_rl_allow(kind)) {
+        obo_log(OBO_LOG_WARN, obo_mc_msgid[kind], "memcached %s failed: %s (further "
+                "such messages suppressed for %d s)", obo_mc_opname[kind],
+                memc ? memcached_last_error_message(memc) : memcached_strerror(NULL, rc),
+                OBO_MC_LOG_INTERVAL_S);
+    }
+}
+
+/* ---- connections */
+
+static memcached_st *obo_mc_borrow(obo_mc *mc)
+{
+    /* Bounded: if every clone is busy for a second, treat the cache as
+     * down rather than stall the request (the pool counts whole seconds). */
+    struct timespec wait = { 1, 0 };
+    memcached_return_t rc = MEMCACHED_FAILURE;
+    memcached_st *memc = memcached_pool_fetch(mc->pool, &wait, &rc);
+
+    if (!memc) {
+        obo_mc_warn(OBO_MC_RL_POOL, NULL, rc == MEMCACHED_SUCCESS ? MEMCACHED_FAILURE : rc);
+    }
+    return memc;
+}
+
+static apr_status_t obo_mc_status(int kind, memcached_st *memc, memcached_return_t rc)
+{
+    apr_status_t rv = APR_EGENERAL;
+
+    if (rc == MEMCACHED_SUCCESS) {
+        rv = APR_SUCCESS;
+    }
+    else if (rc == MEMCACHED_NOTFOUND) {
+        rv = APR_NOTFOUND;
+    }
+    else if (kind == OBO_MC_RL_ADD && (rc == MEMCACHED_NOTSTORED || rc == MEMCACHED_DATA_EXISTS)) {
+        rv = APR_EEXIST;
+    }
+    else {
+        obo_mc_warn(kind, memc, rc);
+    }
+    return rv;
+}
+
+/* Relative seconds, rounded up, at least 1 (0 would mean "never expires"). */
+static time_t obo_mc_ttl(apr_time_t expiry)
+{
+    apr_interval_time_t left = expiry - apr_time_now();
+    apr_int64_t s = left <= 0 ? 1 : (left + APR_USEC_PER_SEC - 1) / APR_USEC_PER_SEC;
+
+    return (time_t)(s < 1 ? 1 : s > OBO_MC_MAX_TTL_S ? OBO_MC_MAX_TTL_S : s);
+}
+
+/* ---- backend operations */
+
+static apr_status_t obo_mc_get(void *ctx, apr_pool_t *p, const char *key,
+                               unsigned char **val, apr_size_t *len)
+{
+    obo_mc *mc = ctx;
+    memcached_st *memc = obo_mc_borrow(mc);
+    memcached_return_t rc = MEMCACHED_FAILURE;
+    apr_status_t rv = APR_EGENERAL;
+    uint32_t flags = 0;
+    size_t vlen = 0;
+    char *v;
+
+    if (memc) {
+        v = memcached_get(memc, key, strlen(key), &vlen, &flags, &rc);
+        rv = obo_mc_status(OBO_MC_RL_GET, memc, rc);
+        if (rv == APR_SUCCESS) {
+            /* libmemcached returns malloc()ed memory: copy and free at once. */
+            *val = apr_palloc(p, vlen + 1);
+            memcpy(*val, v ? v : "", vlen);
+            (*val)[vlen] = '\0';
+            *len = vlen;
+        }
+        free(v);
+        memcached_pool_push(mc->pool, memc);
+    }
+    return rv;
+}
+
+static apr_status_t obo_mc_store(void *ctx, int kind, const char *key,
+                                 const unsigned char *val, apr_size_t len,
+                                 apr_time_t expiry)
+{
+    obo_mc *mc = ctx;
+    memcached_st *memc = obo_mc_borrow(mc);
+    memcached_return_t rc;
+    apr_status_t rv = APR_EGENERAL;
+
+    if (memc) {
+        rc = (kind == OBO_MC_RL_ADD ? memcached_add : memcached_set)(
+            memc, key, strlen(key), (const char *)val, len, obo_mc_ttl(expiry), 0);
+        rv = obo_mc_status(kind, memc, rc);
+        memcached_pool_push(mc->pool, memc);
+    }
+    return rv;
+}
+
+static apr_status_t obo_mc_set(void *ctx, apr_pool_t *p, const char *key,
+                               const unsigned char *val, apr_size_t len, apr_time_t expiry)
+{
+    return obo_mc_store(ctx, OBO_MC_RL_SET, key, val, len, expiry);
+}
+
+static apr_status_t obo_mc_add(void *ctx, apr_pool_t *p, const char *key,
+                               const unsigned char *val, apr_size_t len, apr_time_t expiry)
+{
+    return obo_mc_store(ctx, OBO_MC_RL_ADD, key, val, len, expiry);
+}
+
+static apr_status_t obo_mc_del(void *ctx, apr_pool_t *p, const char *key)
+{
+    obo_mc *mc = ctx;
+    memcached_st *memc = obo_mc_borrow(mc);
+    apr_status_t rv = APR_EGENERAL;
+
+    if (memc) {
+        rv = obo_mc_status(OBO_MC_RL_DEL, memc, memcached_delete(memc, key, strlen(key), 0));
+        memcached_pool_push(mc->pool, memc);
+    }
+    return rv;
+}
+
+/* ---- server list */
+
+/* "host:port[,host:port...]"; the last ':' splits so "[::1]:11211" works. */
+static apr_status_t obo_mc_parse(apr_pool_t *p, const char *servers,
+                                 apr_array_header_t **out, const char **err)
+{
+    apr_array_header_t *list = apr_array_make(p, 4, sizeof(obo_mc_server));
+    char *copy = apr_pstrdup(p, servers ? servers : ""), *last = NULL, *item, *colon, *end;
+    apr_status_t rv = APR_SUCCESS;
+    obo_mc_server *s;
+    long port;
+
+    if (!*copy || strpbrk(copy, " \t\r\n")) {
+        *err = "memcached server list must be non-empty host:port[,host:port...] "
+               "without spaces";
+        rv = APR_EINVAL;
+    }
+    for (item = apr_strtok(copy, ",", &last); rv == APR_SUCCESS && item;
+         item = apr_strtok(NULL, ",", &last)) {
+        colon = strrchr(item, ':');
+        port = colon ? strtol(colon + 1, &end, 10) : 0;
+        if (!colon || colon == item || !colon[1] || *end || port < 1 || port > 65535) {
+            *err = apr_psprintf(p, "bad memcached server '%s': expected host:port with "
+                                "port 1-65535", item);
+            rv = APR_EINVAL;
+        }
+        else {
+            *colon = '\0';
+            if (item[0] == '[' && colon[-1] == ']' && colon - item > 2) {
+                colon[-1] = '\0';
+                item++;
+            }
+            s = apr_array_push(list);
+            s->host = item;
+            s->port = (int)port;
+        }
+    }
+    if (rv == APR_SUCCESS && list->nelts == 0) {
+        *err = "memcached server list is empty";
+        rv = APR_EINVAL;
+    }
+    if (rv == APR_SUCCESS) {
+        *out = list;
+    }
+    return rv;
+}
+
+apr_status_t obo_memcached_check_servers(apr_pool_t *p, const char *servers,
+                                         const char **err)
+{
+    apr_array_header_t *list;
+
+    return obo_mc_parse(p, servers, &list, err);
+}
+
+/* ---- lifecycle */
+
+static apr_status_t obo_mc_cleanup(void *data)
+{
+    obo_mc *mc = data;
+
+    if (mc->pool) {
+        memcached_pool_destroy(mc->pool);   /* frees the clones, not the master */
+        mc->pool = NULL;
+    }
+    if (mc->master) {
+        memcached_free(mc->master);
+        mc->master = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+static memcached_return_t obo_mc_behaviours(memcached_st *m, const obo_memcached_opts *o)
+{
+    apr_interval_time_t t = o->timeout > 0 ? o->timeout : OBO_MC_DEFAULT_TIMEOUT;
+    uint64_t ms = (uint64_t)(t / 1000 > 0 ? t / 1000 : 1);
+    uint64_t retry = (uint64_t)(o->retry_timeout_s > 0 ? o->retry_timeout_s
+                                                        : OBO_MC_DEFAULT_RETRY_S);
+    const struct { memcached_behavior_t b; uint64_t v; } set[] = {
+        { MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1 },
+        { MEMCACHED_BEHAVIOR_DISTRIBUTION, MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA },
+        { MEMCACHED_BEHAVIOR_TCP_NODELAY, 1 },
+        { MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms },
+        { MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms },
+        { MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms * 1000 },
+        { MEMCACHED_BEHAVIOR_SND_TIMEOUT, ms * 1000 },
+        /* After this many consecutive failures a server is taken out of
+         * the ketama ring (keys move to the others) for retry seconds. */
+        { MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, OBO_MC_FAILURE_LIMIT },
+        { MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 1 },
+        { MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, retry },
+        { MEMCACHED_BEHAVIOR_DEAD_TIMEOUT, retry },
+    };
+    memcached_return_t rc = MEMCACHED_SUCCESS;
+    size_t i;
+
+    for (i = 0; rc == MEMCACHED_SUCCESS && i < sizeof(set) / sizeof(set[0]); i++) {
+        rc = memcached_behavior_set(m, set[i].b, set[i].v);
+    }
+    return rc;
+}
+
+static apr_status_t obo_mc_connect(obo_mc *mc, apr_array_header_t *list,
+                                   const obo_memcached_opts *o, const char **err)
+{
+    memcached_return_t rc = obo_mc_behaviours(mc->master, o);
+    uint32_t conns = (uint32_t)(o->max_conns > 0 ? o->max_conns : OBO_MC_DEFAULT_CONNS);
+    int i;
+
+    for (i = 0; rc == MEMCACHED_SUCCESS && i < list->nelts; i++) {
+        obo_mc_server *s = &APR_ARRAY_IDX(list, i, obo_mc_server);
+        rc = memcached_server_add(mc->master, s->host, (in_port_t)s->port);
+    }
+    if (rc != MEMCACHED_SUCCESS) {
+        *err = memcached_last_error_message(mc->master);
+    }
+    else if (!(mc->pool = memcached_pool_create(mc->master, 1, conns))) {
+        *err = "cannot create the memcached connection pool";
+        rc = MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+    }
+    return rc == MEMCACHED_SUCCESS ? APR_SUCCESS : APR_EGENERAL;
+}
+
+apr_status_t obo_memcached_create(apr_pool_t *p, const obo_memcached_opts *opts,
+                                  obo_cache_backend **out, const char **err)
+{
+    obo_memcached_opts defaults = { NULL, 0, 0, 0 };
+    const obo_memcached_opts *o = opts ? opts : &defaults;
+    obo_mc *mc = apr_pcalloc(p, sizeof(*mc));
+    obo_cache_backend *be = apr_pcalloc(p, sizeof(*be));
+    apr_array_header_t *list = NULL;
+    apr_status_t rv = obo_mc_parse(p, o->servers, &list, err);
+
+    if (rv == APR_SUCCESS) {
+        mc->master = memcached_create(NULL);
+        apr_pool_cleanup_register(p, mc, obo_mc_cleanup, apr_pool_cleanup_null);
+        if (!mc->master) {
+            *err = "cannot allocate a memcached handle";
+            rv = APR_ENOMEM;
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        rv = obo_mc_connect(mc, list, o, err);
+    }
+    if (rv == APR_SUCCESS) {
+        be->name = "memcached";
+        be->get = obo_mc_get;
+        be->set = obo_mc_set;
+        be->add = obo_mc_add;
+        be->del = obo_mc_del;
+        be->ctx = mc;
+        *out = be;
+    }
+    return rv;
+}
