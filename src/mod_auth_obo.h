@@ -1,0 +1,140 @@
+/* Shared declarations of the Apache glue (mod_auth_obo*.c). The glue is
+ * thin: directives and merging, hooks, and mapping core results to HTTP. */
+#ifndef MOD_AUTH_OBO_H
+#define MOD_AUTH_OBO_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "ap_socache.h"
+#include "apr_global_mutex.h"
+
+#include "obo_cache.h"
+#include "obo_exchange.h"
+#include "obo_http.h"
+#include "obo_jws.h"
+#include "obo_provider.h"
+
+#define AUTH_OBO_TYPE "obo"
+#define AUTH_OBO_UNSET -1
+#define AUTH_OBO_CLAIM_ENV_PREFIX "OBO_CLAIM_"
+#define AUTH_OBO_CLAIM_HDR_PREFIX "OBO-Claim-"
+#define AUTH_OBO_DEFAULT_ENV "OBO_ACCESS_TOKEN"
+
+extern module AP_MODULE_DECLARE_DATA auth_obo_module;
+
+enum { PASS_CLAIMS_NONE = 0, PASS_CLAIMS_ENV = 1, PASS_CLAIMS_HEADERS = 2,
+       PASS_CLAIMS_BOTH = 3 };
+enum { CACHE_SHM = 1, CACHE_MEMCACHED = 2, CACHE_NONE = 3 };
+enum { PASS_AUTHORIZATION = 1, PASS_ENV = 2, PASS_HEADER = 3 };
+
+/* Where a downstream token goes. */
+typedef struct auth_obo_pass {
+    int kind;
+    const char *name;            /* env variable or header name */
+} auth_obo_pass;
+
+/* One downstream API of a Location: its scopes and hand-offs. The default
+ * one has name NULL; others are named with downstream=NAME. */
+typedef struct auth_obo_downstream {
+    const char *name;
+    apr_array_header_t *scopes;      /* const char *, sorted, unique */
+    apr_array_header_t *audiences;   /* RFC 8693 audience values */
+    apr_array_header_t *pass;        /* auth_obo_pass */
+} auth_obo_downstream;
+
+/* Per-directory settings. Also embedded in the server config as the
+ * server-wide defaults of the directives allowed in both places. */
+typedef struct auth_obo_dir_cfg {
+    apr_array_header_t *audiences;       /* NULL = unset */
+    apr_array_header_t *algs;            /* NULL = unset */
+    int skew;                            /* seconds, UNSET */
+    const char *remote_user_claim;       /* NULL = unset */
+    int pass_claims;                     /* UNSET */
+    apr_array_header_t *downstreams;     /* auth_obo_downstream *, NULL = unset */
+} auth_obo_dir_cfg;
+
+/* Per-process runtime objects of a server (created in child_init). */
+typedef struct auth_obo_runtime {
+    obo_http *http;
+    obo_provider *provider;
+    obo_cache *cache;
+} auth_obo_runtime;
+
+typedef struct auth_obo_srv_cfg {
+    const char *metadata_url, *jwks_url, *jwks_file, *ca_file, *token_endpoint;
+    apr_array_header_t *issuers;         /* NULL = unset */
+    int jwks_refresh;                    /* seconds, UNSET */
+    int connect_timeout_ms, timeout_ms;  /* UNSET */
+    const char *client_id;
+    const char *client_secret;           /* resolved value; never logged */
+    const char *client_cert, *client_key;
+    const char *assertion_alg;           /* PS256 | RS256 */
+    int client_auth;                     /* obo_client_auth or UNSET */
+    int exchange;                        /* obo_grant or UNSET */
+    const char *token_type;              /* RFC 8693 requested_token_type */
+    int cache_type;                      /* CACHE_* or UNSET */
+    const char *cache_servers;           /* memcached list */
+    int cache_shm_size;                  /* bytes, UNSET */
+    const unsigned char *cache_secret;
+    apr_size_t cache_secret_len;
+    int cache_margin;                    /* seconds, UNSET */
+    int cache_timeout_ms;                /* memcached I/O, UNSET */
+    int flight_wait_ms;                  /* how long waiters wait, UNSET */
+    auth_obo_dir_cfg *defaults;          /* server-wide per-dir defaults */
+    /* Built at post_config / child_init. */
+    obo_client *client;
+    ap_socache_provider_t *socache;
+    ap_socache_instance_t *socache_inst;
+    apr_global_mutex_t *socache_mutex;
+    auth_obo_runtime *rt;
+    int uses_exchange;                   /* some section names a downstream */
+    server_rec *s;
+} auth_obo_srv_cfg;
+
+/* What authentication established for this request (request_config). */
+typedef struct auth_obo_req {
+    const char *token;       /* the caller's token, for the exchange */
+    obo_jws *jws;            /* verified; payload = claims */
+    const char *error_desc;  /* invalid_token description, or NULL */
+    int no_token;            /* no credentials presented */
+    const char *insufficient;  /* Require obo-* failed: scope="..." value or "" */
+} auth_obo_req;
+
+/* mod_auth_obo_config.c */
+extern const command_rec auth_obo_cmds[];
+void *auth_obo_create_dir_cfg(apr_pool_t *p, char *dir);
+void *auth_obo_merge_dir_cfg(apr_pool_t *p, void *base, void *add);
+void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s);
+void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *base, void *add);
+/* The effective per-directory settings: the Location's, else the server's. */
+auth_obo_dir_cfg *auth_obo_effective(request_rec *r);
+int auth_obo_skew(const auth_obo_dir_cfg *d);
+int auth_obo_pass_claims(const auth_obo_dir_cfg *d);
+const char *auth_obo_user_claim(const auth_obo_dir_cfg *d);
+const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d);
+int auth_obo_has_idp(const auth_obo_srv_cfg *sc);
+int auth_obo_ival(int v, int dflt);
+
+/* mod_auth_obo_authn.c */
+void auth_obo_register_authn_hooks(apr_pool_t *p);
+auth_obo_req *auth_obo_req_state(request_rec *r);
+const char *auth_obo_realm(request_rec *r);
+const char *auth_obo_quote(apr_pool_t *p, const char *s);
+void auth_obo_scrub_headers(request_rec *r);
+
+/* mod_auth_obo_authz.c */
+void auth_obo_register_authz_providers(apr_pool_t *p);
+
+/* mod_auth_obo_fixups.c */
+void auth_obo_register_fixups(apr_pool_t *p);
+
+/* mod_auth_obo_socache.c: the shm cache backend on httpd's socache. */
+void auth_obo_socache_pre_config(apr_pool_t *pconf);
+apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
+                                          server_rec *s, auth_obo_srv_cfg *sc);
+apr_status_t auth_obo_socache_child_init(apr_pool_t *pchild, server_rec *s,
+                                         auth_obo_srv_cfg *sc,
+                                         obo_cache_backend **be);
+
+#endif

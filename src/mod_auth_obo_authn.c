@@ -1,1 +1,369 @@
-/* placeholder: being written */
+/* Authentication: the Bearer token from the Authorization header, validated
+ * by the core; RFC 6750 challenges; claims handed to the backend; client-sent
+ * look-alikes of what the module sets removed first. */
+#include "mod_auth_obo.h"
+
+#include <string.h>
+#include "apr_lib.h"
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "mod_auth.h"
+
+#include "obo_crypto.h"
+#include "obo_jwt.h"
+#include "obo_validate.h"
+
+APLOG_USE_MODULE(auth_obo);
+
+#define MAX_EXPORTED_CLAIMS 64
+#define MAX_CLAIM_TEXT 4096
+#define EXP_SUFFIX "-Expires-On"
+
+/* State lives on the request that authenticated; subrequests and internal
+ * redirects find it on their main or previous request. */
+auth_obo_req *auth_obo_req_state(request_rec *r)
+{
+    auth_obo_req *st = NULL;
+
+    for (; r && !st; r = r->main ? r->main : r->prev) {
+        st = ap_get_module_config(r->request_config, &auth_obo_module);
+    }
+    return st;
+}
+
+static auth_obo_req *req_state_new(request_rec *r)
+{
+    auth_obo_req *st = apr_pcalloc(r->pool, sizeof(*st));
+    ap_set_module_config(r->request_config, &auth_obo_module, st);
+    return st;
+}
+
+const char *auth_obo_quote(apr_pool_t *p, const char *s)
+{
+    char *out = apr_palloc(p, strlen(s) * 2 + 3), *o = out;
+
+    *o++ = '"';
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            continue;
+        }
+        if (*s == '"' || *s == '\\') {
+            *o++ = '\\';
+        }
+        *o++ = *s;
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+const char *auth_obo_realm(request_rec *r)
+{
+    const char *name = ap_auth_name(r);
+    return auth_obo_quote(r->pool, name ? name : ap_get_server_name(r));
+}
+
+/* RFC 6750 s.2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
+static int b64token_len(const char *t)
+{
+    const char *p = t;
+
+    p += strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
+    if (p == t) {
+        return 0;
+    }
+    p += strspn(p, "=");
+    return (int)(p - t);
+}
+
+/* The token, NULL when there are no Bearer credentials, or "" when they are
+ * malformed (several tokens, bad characters). */
+static const char *bearer_token(request_rec *r)
+{
+    const char *h = apr_table_get(r->headers_in, "Authorization");
+    const char *t;
+    int n;
+
+    if (!h) {
+        return NULL;
+    }
+    while (*h == ' ' || *h == '\t') {
+        h++;
+    }
+    if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t')) {
+        return NULL;
+    }
+    for (t = h + 6; *t == ' ' || *t == '\t'; t++) {
+    }
+    n = b64token_len(t);
+    if (n == 0 || t[n + strspn(t + n, " \t")] != '\0') {
+        return "";
+    }
+    return apr_pstrndup(r->pool, t, (apr_size_t)n);
+}
+
+static int challenge(request_rec *r, auth_obo_req *st, const char *desc)
+{
+    st->error_desc = desc;
+    ap_note_auth_failure(r);
+    return HTTP_UNAUTHORIZED;
+}
+
+/* ---- header scrubbing ---------------------------------------------------- */
+
+/* Compares header names treating '-' and '_' alike, case-insensitively:
+ * CGI maps both to the same variable, so both spellings must go. */
+static int name_eq(const char *a, const char *b, apr_size_t n)
+{
+    apr_size_t i;
+
+    for (i = 0; i < n; i++) {
+        char x = apr_tolower(a[i] == '_' ? '-' : a[i]);
+        char y = apr_tolower(b[i] == '_' ? '-' : b[i]);
+        if (x != y || !x) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int is_ours(const char *name, const auth_obo_dir_cfg *d)
+{
+    static const char prefix[] = AUTH_OBO_CLAIM_HDR_PREFIX;
+    apr_size_t len = strlen(name);
+    int i, j;
+
+    if (len >= sizeof(prefix) - 1 && name_eq(name, prefix, sizeof(prefix) - 1)) {
+        return 1;
+    }
+    for (i = 0; d->downstreams && i < d->downstreams->nelts; i++) {
+        const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
+                                                      auth_obo_downstream *);
+        for (j = 0; j < ds->pass->nelts; j++) {
+            const auth_obo_pass *ps = &APR_ARRAY_IDX(ds->pass, j, auth_obo_pass);
+            apr_size_t n = ps->name ? strlen(ps->name) : 0;
+            if (ps->kind == PASS_HEADER && len >= n && name_eq(name, ps->name, n)
+                && (len == n || (len - n == sizeof(EXP_SUFFIX) - 1
+                                 && name_eq(name + n, EXP_SUFFIX, len - n)))) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+void auth_obo_scrub_headers(request_rec *r)
+{
+    const auth_obo_dir_cfg *d = auth_obo_effective(r);
+    const apr_array_header_t *h = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)h->elts;
+    apr_array_header_t *drop = apr_array_make(r->pool, 2, sizeof(const char *));
+    int i;
+
+    for (i = 0; i < h->nelts; i++) {
+        if (e[i].key && is_ours(e[i].key, d)) {
+            APR_ARRAY_PUSH(drop, const char *) = e[i].key;
+        }
+    }
+    for (i = 0; i < drop->nelts; i++) {
+        const char *k = APR_ARRAY_IDX(drop, i, const char *);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "OBO030: removed client-sent header %s (the module sets it)", k);
+        apr_table_unset(r->headers_in, k);
+    }
+}
+
+static int auth_obo_header_parser(request_rec *r)
+{
+    const char *type = ap_auth_type(r);
+
+    if (type && !strcasecmp(type, AUTH_OBO_TYPE) && ap_is_initial_req(r)) {
+        auth_obo_scrub_headers(r);
+    }
+    return DECLINED;
+}
+
+/* ---- claims export ------------------------------------------------------- */
+
+static char *claim_name(apr_pool_t *p, const char *key, char dash)
+{
+    char *n = apr_pstrdup(p, key), *c;
+
+    for (c = n; *c; c++) {
+        if (!apr_isalnum(*c)) {
+            *c = dash;
+        }
+    }
+    return n;
+}
+
+static const char *claim_value(apr_pool_t *p, const json_t *payload, const char *key)
+{
+    const char *v = obo_jwt_claim_text(p, payload, key);
+    char *c;
+
+    if (!v || strlen(v) > MAX_CLAIM_TEXT) {
+        return NULL;
+    }
+    c = apr_pstrdup(p, v);
+    for (v = c; *c; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            *c = ' ';   /* no header injection through a claim */
+        }
+    }
+    return v;
+}
+
+static void export_claims(request_rec *r, const json_t *payload, int mode)
+{
+    const char *key;
+    json_t *val;
+    int n = 0;
+
+    json_object_foreach((json_t *)payload, key, val) {
+        const char *v;
+        if (n++ >= MAX_EXPORTED_CLAIMS || strlen(key) > 64) {
+            continue;
+        }
+        v = claim_value(r->pool, payload, key);
+        if (!v) {
+            continue;
+        }
+        if (mode & PASS_CLAIMS_ENV) {
+            apr_table_setn(r->subprocess_env, apr_pstrcat(r->pool, AUTH_OBO_CLAIM_ENV_PREFIX,
+                           claim_name(r->pool, key, '_'), NULL), v);
+        }
+        if (mode & PASS_CLAIMS_HEADERS) {
+            apr_table_setn(r->headers_in, apr_pstrcat(r->pool, AUTH_OBO_CLAIM_HDR_PREFIX,
+                           claim_name(r->pool, key, '-'), NULL), v);
+        }
+    }
+}
+
+/* ---- the hook ------------------------------------------------------------ */
+
+static apr_status_t validate(request_rec *r, const auth_obo_dir_cfg *d,
+                             const auth_obo_runtime *rt, const char *token,
+                             obo_jws **jws, const char **err)
+{
+    obo_validate_opts o;
+
+    o.algs = auth_obo_algs(r->pool, d);
+    o.audiences = d->audiences;
+    o.skew = auth_obo_skew(d);
+    return obo_validate_bearer(r->pool, rt->provider, &o, token, strlen(token), jws, err);
+}
+
+static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg *d,
+                        const char *token, obo_jws *jws)
+{
+    const char *claim = auth_obo_user_claim(d);
+    const char *user = obo_jwt_claim_text(r->pool, jws->payload, claim);
+
+    if (!user || !*user) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "OBO005: token has no usable '%s' claim for REMOTE_USER", claim);
+        return challenge(r, st, "token lacks the user claim");
+    }
+    r->user = apr_pstrdup(r->pool, user);
+    r->ap_auth_type = AUTH_OBO_TYPE;
+    st->token = token;
+    st->jws = jws;
+    export_claims(r, jws->payload, auth_obo_pass_claims(d));
+    return OK;
+}
+
+static int auth_obo_check_authn(request_rec *r)
+{
+    const char *type = ap_auth_type(r), *token, *err = NULL;
+    auth_obo_srv_cfg *sc;
+    auth_obo_dir_cfg *d;
+    auth_obo_req *st;
+    obo_jws *jws = NULL;
+    apr_status_t rv;
+
+    if (!type || strcasecmp(type, AUTH_OBO_TYPE)) {
+        return DECLINED;
+    }
+    sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
+    d = auth_obo_effective(r);
+    if (!sc->rt || !sc->rt->provider || !d->audiences) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO001: AuthType obo needs "
+                      "OBOMetadataURL/OBOJWKSURL/OBOJWKSFile and OBOAudience for this server");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    st = req_state_new(r);
+    token = bearer_token(r);
+    if (!token) {
+        st->no_token = 1;
+        return challenge(r, st, NULL);
+    }
+    if (!*token) {
+        return challenge(r, st, "malformed bearer credentials");
+    }
+    rv = validate(r, d, sc->rt, token, &jws, &err);
+    if (rv == APR_EAGAIN) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO002: cannot validate tokens: "
+                      "identity provider keys unavailable");
+        apr_table_setn(r->err_headers_out, "Retry-After", "5");
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO003: bearer token %s rejected: %s",
+                      obo_fingerprint(r->pool, token, strlen(token)), err);
+        return challenge(r, st, err ? err : "invalid token");
+    }
+    return accept_token(r, st, d, token, jws);
+}
+
+/* ---- challenges ---------------------------------------------------------- */
+
+static int auth_obo_note_auth_failure(request_rec *r, const char *type)
+{
+    auth_obo_req *st;
+    const char *hdr;
+
+    if (strcasecmp(type, AUTH_OBO_TYPE)) {
+        return DECLINED;
+    }
+    st = auth_obo_req_state(r);
+    hdr = apr_pstrcat(r->pool, "Bearer realm=", auth_obo_realm(r), NULL);
+    if (st && st->error_desc) {
+        hdr = apr_pstrcat(r->pool, hdr, ", error=\"invalid_token\", error_description=",
+                          auth_obo_quote(r->pool, st->error_desc), NULL);
+    }
+    apr_table_setn(r->err_headers_out, r->proxyreq == PROXYREQ_PROXY
+                   ? "Proxy-Authenticate" : "WWW-Authenticate", hdr);
+    return OK;
+}
+
+/* A 403 from Require obo-* carries RFC 6750's insufficient_scope challenge;
+ * set only on the error response, so a Require that failed inside a
+ * <RequireAny> that granted access leaves no trace. */
+static void auth_obo_insert_error_filter(request_rec *r)
+{
+    auth_obo_req *st;
+    const char *hdr;
+
+    if (r->status != HTTP_FORBIDDEN || !(st = auth_obo_req_state(r)) || !st->insufficient) {
+        return;
+    }
+    hdr = apr_pstrcat(r->pool, "Bearer realm=", auth_obo_realm(r),
+                      ", error=\"insufficient_scope\"", NULL);
+    if (*st->insufficient) {
+        hdr = apr_pstrcat(r->pool, hdr, ", scope=", auth_obo_quote(r->pool, st->insufficient),
+                          NULL);
+    }
+    apr_table_setn(r->err_headers_out, "WWW-Authenticate", hdr);
+}
+
+void auth_obo_register_authn_hooks(apr_pool_t *p)
+{
+    ap_hook_header_parser(auth_obo_header_parser, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_check_authn(auth_obo_check_authn, NULL, NULL, APR_HOOK_MIDDLE,
+                        AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_note_auth_failure(auth_obo_note_auth_failure, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_error_filter(auth_obo_insert_error_filter, NULL, NULL, APR_HOOK_MIDDLE);
+}

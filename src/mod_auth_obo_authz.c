@@ -1,1 +1,106 @@
-/* placeholder: being written */
+/* Require obo-scope / obo-role / obo-claim: authorization on the claims of
+ * the token that authentication verified. */
+#include "mod_auth_obo.h"
+
+#include <string.h>
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_request.h"
+#include "mod_auth.h"
+
+#include "obo_jwt.h"
+
+APLOG_USE_MODULE(auth_obo);
+
+enum { NEED_SCOPE, NEED_ROLE, NEED_CLAIM };
+
+static int matches(const json_t *claims, int kind, const char *want)
+{
+    return kind == NEED_SCOPE ? obo_jwt_has_scope(claims, want)
+                              : obo_jwt_has_role(claims, want);
+}
+
+static authz_status check(request_rec *r, const char *line, int kind)
+{
+    auth_obo_req *st = auth_obo_req_state(r);
+    const char *w, *rest = line;
+
+    if (!r->user) {
+        return AUTHZ_DENIED_NO_USER;
+    }
+    if (!st || !st->jws) {
+        return AUTHZ_DENIED;   /* authenticated by something other than a token */
+    }
+    while (*rest && (w = ap_getword_conf(r->pool, &rest)) && *w) {
+        if (kind == NEED_CLAIM) {
+            const char *colon = strchr(w, ':');
+            if (colon && obo_jwt_claim_matches(st->jws->payload,
+                                               apr_pstrndup(r->pool, w, colon - w),
+                                               colon + 1)) {
+                return AUTHZ_GRANTED;
+            }
+        }
+        else if (matches(st->jws->payload, kind, w)) {
+            return AUTHZ_GRANTED;
+        }
+    }
+    st->insufficient = kind == NEED_SCOPE ? apr_pstrdup(r->pool, line) : "";
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO020: user '%s' lacks %s '%s'", r->user,
+                  kind == NEED_SCOPE ? "scope" : kind == NEED_ROLE ? "role" : "claim", line);
+    return AUTHZ_DENIED;
+}
+
+static authz_status check_scope(request_rec *r, const char *line, const void *parsed)
+{
+    return check(r, line, NEED_SCOPE);
+}
+
+static authz_status check_role(request_rec *r, const char *line, const void *parsed)
+{
+    return check(r, line, NEED_ROLE);
+}
+
+static authz_status check_claim(request_rec *r, const char *line, const void *parsed)
+{
+    return check(r, line, NEED_CLAIM);
+}
+
+static const char *parse_words(cmd_parms *cmd, const char *line, const void **parsed)
+{
+    if (!line || !*line) {
+        return "Require obo-scope and Require obo-role need at least one value";
+    }
+    *parsed = line;
+    return NULL;
+}
+
+static const char *parse_claims(cmd_parms *cmd, const char *line, const void **parsed)
+{
+    const char *rest = line, *w;
+
+    if (!line || !*line) {
+        return "Require obo-claim needs at least one name:value";
+    }
+    while (*rest && (w = ap_getword_conf(cmd->temp_pool, &rest)) && *w) {
+        const char *colon = strchr(w, ':');
+        if (!colon || colon == w) {
+            return apr_psprintf(cmd->pool, "Require obo-claim: '%s' is not name:value", w);
+        }
+    }
+    *parsed = line;
+    return NULL;
+}
+
+static const authz_provider scope_provider = { check_scope, parse_words };
+static const authz_provider role_provider = { check_role, parse_words };
+static const authz_provider claim_provider = { check_claim, parse_claims };
+
+void auth_obo_register_authz_providers(apr_pool_t *p)
+{
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "obo-scope", AUTHZ_PROVIDER_VERSION,
+                              &scope_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "obo-role", AUTHZ_PROVIDER_VERSION,
+                              &role_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "obo-claim", AUTHZ_PROVIDER_VERSION,
+                              &claim_provider, AP_AUTH_INTERNAL_PER_CONF);
+}

@@ -1,1 +1,274 @@
-/* placeholder: being written */
+/* After authorization: exchange the caller's token for each downstream API
+ * the Location names, and hand the results to the backend. Failures are
+ * mapped to what the caller can act on (RFC 6750 and Entra's claims
+ * challenge). */
+#include "mod_auth_obo.h"
+
+#include <string.h>
+#include "apr_lib.h"
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include "obo_b64.h"
+#include "obo_crypto.h"
+#include "obo_json.h"
+#include "obo_token.h"
+
+APLOG_USE_MODULE(auth_obo);
+
+/* Entra multi-tenant authorities: guests must get tokens from their home
+ * tenant, so common/organizations becomes the token's tid. */
+static const char *tenant_endpoint(apr_pool_t *p, const char *url, const json_t *claims)
+{
+    static const char *const multi[] = { "/common/", "/organizations/", NULL };
+    const char *tid = obo_json_str(claims, "tid");
+    const char *at;
+    int i;
+
+    if (!tid || !*tid || strspn(tid, "0123456789abcdefABCDEF-") != strlen(tid)
+        || strlen(tid) > 64) {
+        return url;
+    }
+    for (i = 0; multi[i]; i++) {
+        if ((at = strstr(url, multi[i])) != NULL) {
+            return apr_pstrcat(p, apr_pstrndup(p, url, at - url), "/", tid, "/",
+                               at + strlen(multi[i]), NULL);
+        }
+    }
+    return url;
+}
+
+static apr_time_t assertion_expiry(const json_t *claims)
+{
+    apr_int64_t exp = 0;
+    return obo_json_int(claims, "exp", &exp) == APR_SUCCESS ? apr_time_from_sec(exp) : 0;
+}
+
+static int wait_ms(const auth_obo_srv_cfg *sc)
+{
+    /* Long enough for the leader's call, its retry and the retry wait. */
+    return auth_obo_ival(sc->flight_wait_ms, auth_obo_ival(sc->timeout_ms, 10000) * 2 + 3000);
+}
+
+static void fill_acquire(request_rec *r, const auth_obo_srv_cfg *sc, const auth_obo_req *st,
+                         const auth_obo_downstream *ds, const char *endpoint, obo_acquire *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->cache = sc->rt->cache;
+    a->http = sc->rt->http;
+    a->req.grant = auth_obo_ival(sc->exchange, OBO_GRANT_OBO);
+    a->req.token_endpoint = endpoint;
+    a->req.assertion = st->token;
+    a->req.scopes = ds->scopes;
+    a->req.audiences = ds->audiences;
+    a->req.requested_token_type = sc->token_type;
+    a->req.client = sc->client;
+    a->req.http.ca_file = sc->ca_file;
+    a->req.http.connect_timeout = auth_obo_ival(sc->connect_timeout_ms, 3000) * 1000LL;
+    a->req.http.timeout = auth_obo_ival(sc->timeout_ms, 10000) * 1000LL;
+    a->req.max_retries = 1;
+    a->authority = endpoint;
+    a->margin = apr_time_from_sec(auth_obo_ival(sc->cache_margin, 300));
+    a->assertion_expiry = assertion_expiry(st->jws->payload);
+    a->flight.lock_ttl = wait_ms(sc) * 1000LL;
+    a->flight.max_wait = wait_ms(sc) * 1000LL;
+    a->flight.poll = 5000;
+}
+
+/* ---- hand-off ------------------------------------------------------------ */
+
+static const char *default_env(apr_pool_t *p, const auth_obo_downstream *ds)
+{
+    char *n, *c;
+
+    if (!ds->name) {
+        return AUTH_OBO_DEFAULT_ENV;
+    }
+    n = apr_pstrcat(p, AUTH_OBO_DEFAULT_ENV "_", ds->name, NULL);
+    for (c = n; *c; c++) {
+        *c = *c == '-' ? '_' : apr_toupper(*c);
+    }
+    return n;
+}
+
+static void hand_off(request_rec *r, const auth_obo_downstream *ds, const obo_token_result *t)
+{
+    const char *exp = apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_sec(t->expires_on));
+    int i;
+
+    if (ds->pass->nelts == 0) {
+        const char *env = default_env(r->pool, ds);
+        apr_table_set(r->subprocess_env, env, t->access_token);
+        apr_table_set(r->subprocess_env, apr_pstrcat(r->pool, env, "_EXPIRES_ON", NULL), exp);
+    }
+    for (i = 0; i < ds->pass->nelts; i++) {
+        const auth_obo_pass *ps = &APR_ARRAY_IDX(ds->pass, i, auth_obo_pass);
+        if (ps->kind == PASS_AUTHORIZATION) {
+            /* The backend gets the downstream token, never the user's. */
+            apr_table_set(r->headers_in, "Authorization",
+                          apr_pstrcat(r->pool, "Bearer ", t->access_token, NULL));
+        }
+        else if (ps->kind == PASS_ENV) {
+            apr_table_set(r->subprocess_env, ps->name, t->access_token);
+            apr_table_set(r->subprocess_env, apr_pstrcat(r->pool, ps->name, "_EXPIRES_ON", NULL),
+                          exp);
+        }
+        else {
+            apr_table_set(r->headers_in, ps->name, t->access_token);
+            apr_table_set(r->headers_in, apr_pstrcat(r->pool, ps->name, "-Expires-On", NULL),
+                          exp);
+        }
+    }
+}
+
+/* ---- errors -------------------------------------------------------------- */
+
+static const char *interaction_error(const obo_exchange_error *x)
+{
+    if ((x->error && !strcmp(x->error, "consent_required"))
+        || (x->error_codes && strstr(x->error_codes, "65001"))) {
+        return "consent_required";
+    }
+    return "interaction_required";
+}
+
+static json_t *scopes_json(const auth_obo_downstream *ds)
+{
+    json_t *a = json_array();
+    int i;
+
+    for (i = 0; i < ds->scopes->nelts; i++) {
+        json_array_append_new(a, json_string(APR_ARRAY_IDX(ds->scopes, i, const char *)));
+    }
+    return a;
+}
+
+static void set_str(json_t *o, const char *k, const char *v)
+{
+    if (v) {
+        json_object_set_new(o, k, json_string(v));
+    }
+}
+
+/* 401 with Entra's claims challenge (the form MSAL clients parse) and a JSON
+ * body saying what the user must do. */
+static int reply_interaction(request_rec *r, const auth_obo_downstream *ds,
+                             const obo_exchange_error *x)
+{
+    const char *err = interaction_error(x);
+    json_t *body = obo_json_pool(r->pool, json_object());
+    const char *hdr = apr_pstrcat(r->pool, "Bearer realm=", auth_obo_realm(r), NULL);
+
+    if (x->claims) {
+        hdr = apr_pstrcat(r->pool, hdr, ", error=\"insufficient_claims\", claims=\"",
+                          obo_b64_encode(r->pool, (const unsigned char *)x->claims,
+                                         strlen(x->claims)), "\"", NULL);
+    }
+    else {
+        hdr = apr_pstrcat(r->pool, hdr, ", error=\"", err, "\"", NULL);
+    }
+    set_str(body, "error", err);
+    set_str(body, "error_description", x->error_description);
+    set_str(body, "suberror", x->suberror);
+    json_object_set_new(body, "scopes", scopes_json(ds));
+    set_str(body, "claims", x->claims);
+    r->status = HTTP_UNAUTHORIZED;
+    apr_table_setn(r->err_headers_out, "WWW-Authenticate", hdr);
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    ap_set_content_type(r, "application/json");
+    ap_rputs(obo_json_dump(r->pool, body), r);
+    return DONE;
+}
+
+static int map_error(request_rec *r, const auth_obo_srv_cfg *sc,
+                     const auth_obo_downstream *ds, auth_obo_req *st,
+                     const obo_exchange_error *x)
+{
+    const char *what = x->detail ? x->detail : (x->error ? x->error : "exchange failed");
+
+    switch (x->kind) {
+    case OBO_XERR_INTERACTION:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO050: user '%s' must act: %s (%s)",
+                      r->user, interaction_error(x), what);
+        return reply_interaction(r, ds, x);
+    case OBO_XERR_INVALID_GRANT:
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO051: IdP rejected the assertion: %s",
+                      what);
+        st->error_desc = "token rejected by the identity provider";
+        ap_note_auth_failure(r);
+        return HTTP_UNAUTHORIZED;
+    case OBO_XERR_CLIENT:
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO052: the IdP rejected OUR client "
+                      "credentials (client id %s): %s; check OBOClientSecret / "
+                      "OBOClientCertificate", sc->client_id, what);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    case OBO_XERR_REQUEST:
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO053: the IdP refused the exchange "
+                      "request: %s; check OBOScope / OBOExchange", what);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    case OBO_XERR_TIMEOUT:
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO054: IdP timeout: %s", what);
+        return HTTP_GATEWAY_TIME_OUT;
+    default:
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO055: IdP failure: %s", what);
+        return HTTP_BAD_GATEWAY;
+    }
+}
+
+/* ---- the hook ------------------------------------------------------------ */
+
+static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req *st,
+                       const auth_obo_downstream *ds)
+{
+    const char *endpoint = NULL, *err = NULL;
+    obo_token_result *t = NULL;
+    obo_exchange_error *x = NULL;
+    obo_acquire a;
+    int hit = 0;
+    apr_status_t rv = obo_provider_token_endpoint(sc->rt->provider, r->pool, &endpoint, &err);
+
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "OBO056: no token endpoint: %s", err);
+        return rv == APR_EAGAIN ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;
+    }
+    fill_acquire(r, sc, st, ds, tenant_endpoint(r->pool, endpoint, st->jws->payload), &a);
+    rv = obo_token_acquire(r->pool, &a, &t, &x, &hit);
+    if (rv != APR_SUCCESS) {
+        return map_error(r, sc, ds, st, x);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO057: downstream token %s for %s (%s)",
+                  obo_fingerprint(r->pool, t->access_token, strlen(t->access_token)),
+                  ds->name ? ds->name : "default", hit ? "cache hit" : "from the IdP");
+    hand_off(r, ds, t);
+    return OK;
+}
+
+static int auth_obo_fixups(request_rec *r)
+{
+    auth_obo_srv_cfg *sc;
+    auth_obo_dir_cfg *d;
+    auth_obo_req *st;
+    int i, status = OK;
+
+    /* Subrequests inherit the main request's headers and environment. */
+    if (r->main || !(st = auth_obo_req_state(r)) || !st->jws) {
+        return DECLINED;
+    }
+    d = auth_obo_effective(r);
+    sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
+    if (!d->downstreams || !sc->rt || !sc->client) {
+        return DECLINED;
+    }
+    for (i = 0; i < d->downstreams->nelts && status == OK; i++) {
+        status = acquire_one(r, sc, st, APR_ARRAY_IDX(d->downstreams, i,
+                                                     auth_obo_downstream *));
+    }
+    return status == OK ? DECLINED : status;
+}
+
+void auth_obo_register_fixups(apr_pool_t *p)
+{
+    ap_hook_fixups(auth_obo_fixups, NULL, NULL, APR_HOOK_LAST);
+}
