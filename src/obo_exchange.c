@@ -1,1 +1,660 @@
-/* placeholder: being written */
+/* The token exchange (see obo_exchange.h). One request is built per
+ * attempt (a private_key_jwt assertion is single-use: fresh jti each time),
+ * retried at most max_retries times on 5xx, 429 or a refused connection,
+ * never on a timeout (a worker must not wait for the IdP's timeout twice)
+ * and never on a 4xx (the answer would not change). */
+#include "obo_exchange.h"
+#include "obo_b64.h"
+#include "obo_crypto.h"
+#include "obo_json.h"
+#include "obo_jwk.h"
+#include "obo_jws.h"
+#include "obo_log.h"
+
+#include <string.h>
+#include <apr_strings.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#define OBO_GT_JWT_BEARER "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#define OBO_GT_EXCHANGE "urn:ietf:params:oauth:grant-type:token-exchange"
+#define OBO_TT_ACCESS "urn:ietf:params:oauth:token-type:access_token"
+#define OBO_CA_JWT "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#define OBO_ASSERTION_TTL 300                 /* seconds, RFC 7523 client assertion */
+#define OBO_ACCESS_TOKEN_MAX (64 * 1024)
+#define OBO_EXPIRES_IN_MAX (366 * 86400)      /* keeps expires_on arithmetic sane */
+#define OBO_DEFAULT_RETRY_WAIT apr_time_from_sec(2)
+#define OBO_JITTER_MIN_MS 100
+#define OBO_JITTER_SPAN_MS 201                /* 100..300 ms */
+#define OBO_LOG_TEXT_MAX 160                  /* IdP-supplied text quoted in logs */
+#define OBO_RSA_MIN_BITS 2048
+
+/* One exchange in progress. */
+typedef struct obo_xctx {
+    obo_http *h;
+    apr_pool_t *p;
+    const obo_exchange_req *req;
+    const char *grant;          /* for logs */
+    const char *scopes;         /* space-joined, "" if none */
+    const char *fp;             /* fingerprint of the caller's token */
+    int max_retries;
+    apr_interval_time_t max_wait;
+} obo_xctx;
+
+/* The outcome of the last attempt. */
+typedef struct obo_attempt {
+    apr_status_t rv;            /* transport status */
+    obo_http_response *resp;    /* when rv == APR_SUCCESS */
+    const char *terr;           /* transport failure text */
+    apr_time_t sent;            /* when the request left: expires_on is relative to it */
+} obo_attempt;
+
+/* ---- small helpers */
+
+static const char *obo_join(apr_pool_t *p, const apr_array_header_t *a, const char *sep)
+{
+    const char *s = "";
+    int i;
+
+    for (i = 0; a && i < a->nelts; i++) {
+        const char *v = APR_ARRAY_IDX(a, i, const char *);
+        s = i == 0 ? v : apr_pstrcat(p, s, sep, v, NULL);
+    }
+    return s;
+}
+
+/* IdP-supplied text goes into a log line: no control characters (no forged
+ * log lines), bounded length. */
+static const char *obo_log_text(apr_pool_t *p, const char *s)
+{
+    char *out;
+    apr_size_t i;
+
+    if (s == NULL) {
+        return "-";
+    }
+    out = apr_pstrndup(p, s, OBO_LOG_TEXT_MAX);
+    for (i = 0; out[i]; i++) {
+        if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f) {
+            out[i] = ' ';
+        }
+    }
+    return out;
+}
+
+static void obo_form_add(apr_pool_t *p, apr_array_header_t *form, const char *name,
+                         const char *value)
+{
+    APR_ARRAY_PUSH(form, const char *) =
+        apr_pstrcat(p, name, "=", obo_http_form_escape(p, value ? value : ""), NULL);
+}
+
+static apr_status_t obo_bio_cleanup(void *b)
+{
+    BIO_free(b);
+    return APR_SUCCESS;
+}
+
+static apr_status_t obo_x509_cleanup(void *x)
+{
+    X509_free(x);
+    return APR_SUCCESS;
+}
+
+/* ---- private_key_jwt */
+
+static const char *obo_assertion_alg(const obo_client *c)
+{
+    return c->assertion_alg ? c->assertion_alg : "PS256";
+}
+
+static json_t *obo_assertion_header(apr_pool_t *p, const obo_client *c, const char *alg)
+{
+    json_t *h = obo_json_pool(p, json_object());
+    /* Entra identifies the certificate by x5t#S256 with PS256 and by the
+     * SHA-1 x5t with RS256. */
+    const char *name = strcmp(alg, "RS256") == 0 ? "x5t" : "x5t#S256";
+    const char *thumb = strcmp(alg, "RS256") == 0 ? c->x5t : c->x5t_s256;
+
+    if (h && (json_object_set_new(h, "typ", json_string("JWT")) != 0
+              || (thumb && json_object_set_new(h, name, json_string(thumb)) != 0))) {
+        h = NULL;
+    }
+    return h;
+}
+
+static json_t *obo_assertion_payload(apr_pool_t *p, const obo_client *c,
+                                     const char *aud, const char *jti)
+{
+    json_int_t now = (json_int_t)apr_time_sec(apr_time_now());
+
+    return obo_json_pool(p, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}",
+                                      "iss", c->client_id, "sub", c->client_id,
+                                      "aud", aud, "jti", jti, "iat", now, "nbf", now,
+                                      "exp", now + OBO_ASSERTION_TTL));
+}
+
+apr_status_t obo_client_assertion(apr_pool_t *p, const obo_client *c,
+                                  const char *token_endpoint, char **jwt,
+                                  const char **err)
+{
+    apr_status_t rv = APR_EINVAL;
+    const char *alg = obo_assertion_alg(c);
+    unsigned char raw[16];
+    json_t *hdr = NULL, *pl = NULL;
+
+    if (c->key == NULL || c->client_id == NULL || token_endpoint == NULL) {
+        *err = "private_key_jwt needs a client id, a key and a token endpoint";
+    }
+    else if ((rv = obo_random(raw, sizeof(raw))) != APR_SUCCESS) {
+        *err = "no random bytes for the assertion jti";
+    }
+    else if ((hdr = obo_assertion_header(p, c, alg)) == NULL
+             || (pl = obo_assertion_payload(p, c, token_endpoint,
+                                            obo_b64url_encode(p, raw, sizeof(raw)))) == NULL) {
+        *err = "cannot build the client assertion";
+        rv = APR_ENOMEM;
+    }
+    else {
+        rv = obo_jws_sign(p, c->key, alg, hdr, pl, jwt, err);
+    }
+    return rv;
+}
+
+/* ---- certificate loading */
+
+static char *obo_x509_thumb(apr_pool_t *p, X509 *x, const EVP_MD *md)
+{
+    unsigned char buf[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    return X509_digest(x, md, buf, &n) == 1 ? obo_b64url_encode(p, buf, n) : NULL;
+}
+
+static X509 *obo_x509_load(apr_pool_t *tmp, const char *path)
+{
+    BIO *bio = BIO_new_file(path, "r");
+    X509 *x = NULL;
+
+    if (bio) {
+        apr_pool_cleanup_register(tmp, bio, obo_bio_cleanup, apr_pool_cleanup_null);
+        x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    }
+    if (x) {
+        apr_pool_cleanup_register(tmp, x, obo_x509_cleanup, apr_pool_cleanup_null);
+    }
+    return x;
+}
+
+/* PS256 and RS256 both need RSA; small moduli are refused like in obo_jwk. */
+static const char *obo_key_check(X509 *x, EVP_PKEY *key)
+{
+    const char *why = NULL;
+
+    if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) {
+        why = "client key is not an RSA key (PS256/RS256 need RSA)";
+    }
+    else if (EVP_PKEY_get_bits(key) < OBO_RSA_MIN_BITS) {
+        why = "client RSA key is shorter than 2048 bits";
+    }
+    else if (X509_check_private_key(x, key) != 1) {
+        why = "client key does not match the certificate";
+    }
+    return why;
+}
+
+apr_status_t obo_client_load_certificate(apr_pool_t *p, const char *crt_path,
+                                         const char *key_path, obo_client *c,
+                                         const char **err)
+{
+    apr_status_t rv = APR_EINVAL;
+    apr_pool_t *tmp = NULL;
+    EVP_PKEY *key = NULL;
+    X509 *x = NULL;
+
+    apr_pool_create(&tmp, p);
+    if ((x = obo_x509_load(tmp, crt_path)) == NULL) {
+        *err = "cannot read the PEM client certificate";
+    }
+    else if ((rv = obo_pkey_load_pem(p, key_path, &key, err)) == APR_SUCCESS
+             && (*err = obo_key_check(x, key)) != NULL) {
+        rv = APR_EINVAL;
+    }
+    if (rv == APR_SUCCESS) {
+        c->x5t = obo_x509_thumb(p, x, EVP_sha1());
+        c->x5t_s256 = obo_x509_thumb(p, x, EVP_sha256());
+        c->key = key;
+        rv = c->x5t && c->x5t_s256 ? APR_SUCCESS : APR_EGENERAL;
+        *err = rv == APR_SUCCESS ? NULL : "cannot hash the client certificate";
+    }
+    ERR_clear_error();
+    apr_pool_destroy(tmp);
+    return rv;
+}
+
+/* ---- the request */
+
+static void obo_form_grant(obo_xctx *x, apr_array_header_t *f)
+{
+    const obo_exchange_req *r = x->req;
+    int i;
+
+    if (r->grant == OBO_GRANT_OBO) {
+        obo_form_add(x->p, f, "grant_type", OBO_GT_JWT_BEARER);
+        obo_form_add(x->p, f, "assertion", r->assertion);
+        obo_form_add(x->p, f, "requested_token_use", "on_behalf_of");
+        obo_form_add(x->p, f, "scope", x->scopes);
+        return;
+    }
+    obo_form_add(x->p, f, "grant_type", OBO_GT_EXCHANGE);
+    obo_form_add(x->p, f, "subject_token", r->assertion);
+    obo_form_add(x->p, f, "subject_token_type", OBO_TT_ACCESS);
+    obo_form_add(x->p, f, "requested_token_type",
+                 r->requested_token_type ? r->requested_token_type : OBO_TT_ACCESS);
+    if (*x->scopes) {
+        obo_form_add(x->p, f, "scope", x->scopes);
+    }
+    for (i = 0; r->audiences && i < r->audiences->nelts; i++) {
+        obo_form_add(x->p, f, "audience", APR_ARRAY_IDX(r->audiences, i, const char *));
+    }
+}
+
+/* RFC 6749 s.2.3.1: id and secret are form-urlencoded before base64. */
+static const char *obo_basic_auth(apr_pool_t *p, const obo_client *c)
+{
+    const char *pair = apr_pstrcat(p, obo_http_form_escape(p, c->client_id ? c->client_id : ""),
+                                   ":",
+                                   obo_http_form_escape(p, c->secret ? c->secret : ""),
+                                   NULL);
+
+    return apr_pstrcat(p, "Basic ",
+                       obo_b64_encode(p, (const unsigned char *)pair, strlen(pair)), NULL);
+}
+
+/* Client authentication: form fields and/or the Authorization header. */
+static apr_status_t obo_form_client(obo_xctx *x, apr_array_header_t *f,
+                                    const char **auth, const char **err)
+{
+    const obo_client *c = x->req->client;
+    apr_status_t rv = APR_SUCCESS;
+    char *jwt = NULL;
+
+    obo_form_add(x->p, f, "client_id", c->client_id);
+    if (c->auth == OBO_AUTH_SECRET_POST) {
+        obo_form_add(x->p, f, "client_secret", c->secret);
+    }
+    else if (c->auth == OBO_AUTH_SECRET_BASIC) {
+        *auth = obo_basic_auth(x->p, c);
+    }
+    else if ((rv = obo_client_assertion(x->p, c, x->req->token_endpoint, &jwt, err))
+             == APR_SUCCESS) {
+        obo_form_add(x->p, f, "client_assertion_type", OBO_CA_JWT);
+        obo_form_add(x->p, f, "client_assertion", jwt);
+    }
+    return rv;
+}
+
+static void obo_log_attempt(obo_xctx *x, const obo_attempt *a)
+{
+    long ms = (long)apr_time_as_msec(apr_time_now() - a->sent);
+
+    if (a->rv == APR_SUCCESS) {
+        obo_log(OBO_LOG_INFO, "OBO301", "token request to %s: grant %s, scopes \"%s\", "
+                "assertion %s, %ld ms, HTTP %d", x->req->token_endpoint, x->grant,
+                x->scopes, x->fp, ms, a->resp->status);
+    }
+    else {
+        obo_log(OBO_LOG_INFO, "OBO301", "token request to %s: grant %s, scopes \"%s\", "
+                "assertion %s, %ld ms, no response: %s", x->req->token_endpoint, x->grant,
+                x->scopes, x->fp, ms, obo_log_text(x->p, a->terr));
+    }
+}
+
+/* One attempt. Only a local failure (no assertion could be signed) is an
+ * error here; the transport's outcome is left in *a for the caller. */
+static apr_status_t obo_send_once(obo_xctx *x, obo_attempt *a, const char **err)
+{
+    apr_array_header_t *f = apr_array_make(x->p, 10, sizeof(const char *));
+    const char *auth = NULL;
+    apr_status_t rv = obo_form_client(x, f, &auth, err);
+
+    if (rv == APR_SUCCESS) {
+        obo_form_grant(x, f);
+        a->resp = NULL;
+        a->terr = NULL;
+        a->sent = apr_time_now();
+        a->rv = obo_http_request(x->h, x->p, x->req->token_endpoint, obo_join(x->p, f, "&"),
+                                 auth, &x->req->http, &a->resp, &a->terr);
+        obo_log_attempt(x, a);
+    }
+    return rv;
+}
+
+static int obo_retryable(const obo_attempt *a)
+{
+    if (a->rv != APR_SUCCESS) {
+        return a->rv == APR_ECONNREFUSED;
+    }
+    return a->resp->status >= 500 || a->resp->status == 429;
+}
+
+/* Retry-After when the IdP gave one (capped), else 100-300 ms of jitter so
+ * that the workers that failed together do not retry together. */
+static apr_interval_time_t obo_retry_wait(const obo_xctx *x, const obo_attempt *a)
+{
+    unsigned char r[2] = { 0, 0 };
+    apr_interval_time_t w;
+
+    if (a->rv == APR_SUCCESS && a->resp->retry_after >= 0) {
+        w = a->resp->retry_after > apr_time_sec(x->max_wait)
+            ? x->max_wait : apr_time_from_sec(a->resp->retry_after);
+    }
+    else {
+        obo_random(r, sizeof(r));
+        w = apr_time_from_msec(OBO_JITTER_MIN_MS + ((r[0] << 8) | r[1]) % OBO_JITTER_SPAN_MS);
+    }
+    return w;
+}
+
+static apr_status_t obo_send(obo_xctx *x, obo_attempt *a, const char **err)
+{
+    apr_status_t rv;
+    apr_interval_time_t w;
+    int attempt = 0;
+
+    while ((rv = obo_send_once(x, a, err)) == APR_SUCCESS
+           && attempt++ < x->max_retries && obo_retryable(a)) {
+        w = obo_retry_wait(x, a);
+        obo_log(OBO_LOG_NOTICE, "OBO302", "token request to %s failed (%s); retrying in "
+                "%ld ms", x->req->token_endpoint,
+                a->rv == APR_SUCCESS ? apr_itoa(x->p, a->resp->status) : "connect",
+                (long)apr_time_as_msec(w));
+        apr_sleep(w);
+    }
+    return rv;
+}
+
+/* ---- the answer */
+
+/* expires_in is a number, or a numeric string (Entra v1 endpoints). */
+static apr_int64_t obo_expires_in(const json_t *j)
+{
+    apr_int64_t v = 0;
+    const char *s = obo_json_str(j, "expires_in");
+    char *end = NULL;
+
+    if (s) {
+        v = apr_strtoi64(s, &end, 10);
+        v = (end == s || *end != '\0') ? 0 : v;
+    }
+    else if (obo_json_int(j, "expires_in", &v) != APR_SUCCESS) {
+        v = 0;
+    }
+    return v < 0 ? 0 : v > OBO_EXPIRES_IN_MAX ? OBO_EXPIRES_IN_MAX : v;
+}
+
+static const char *obo_dup_str(apr_pool_t *p, const json_t *j, const char *key)
+{
+    const char *s = obo_json_str(j, key);
+
+    return s ? apr_pstrdup(p, s) : NULL;
+}
+
+/* A missing or unusable expires_in becomes 0: the token is still returned
+ * (the IdP did issue it) but the caller must not cache it, as its lifetime
+ * is unknown. */
+static apr_status_t obo_parse_success(obo_xctx *x, const obo_attempt *a,
+                                      obo_token_result **res, const char **why)
+{
+    apr_status_t rv;
+    json_t *j = NULL;
+    const char *at;
+    obo_token_result *t;
+
+    rv = obo_json_parse(x->p, a->resp->body, a->resp->len, OBO_JSON_MAX_DEPTH, 1, &j, why);
+    if (rv == APR_SUCCESS && ((at = obo_json_str(j, "access_token")) == NULL || !*at
+                              || strlen(at) > OBO_ACCESS_TOKEN_MAX)) {
+        *why = "no usable access_token in the response";
+        rv = APR_EINVAL;
+    }
+    if (rv == APR_SUCCESS) {
+        t = apr_pcalloc(x->p, sizeof(*t));
+        t->access_token = apr_pstrdup(x->p, at);
+        t->token_type = obo_json_str(j, "token_type") ? obo_dup_str(x->p, j, "token_type")
+                                                      : "Bearer";
+        t->scope = obo_dup_str(x->p, j, "scope");
+        t->refresh_token = obo_dup_str(x->p, j, "refresh_token");
+        t->issued_token_type = obo_dup_str(x->p, j, "issued_token_type");
+        t->expires_in = obo_expires_in(j);
+        t->expires_on = a->sent + apr_time_from_sec(t->expires_in);
+        *res = t;
+    }
+    return rv;
+}
+
+static int obo_codes_have(const json_t *codes, const long *want, int n)
+{
+    size_t i;
+    int k, found = 0;
+
+    for (i = 0; json_is_array(codes) && i < json_array_size(codes); i++) {
+        const json_t *c = json_array_get(codes, i);
+        for (k = 0; k < n && json_is_integer(c); k++) {
+            found |= json_integer_value(c) == want[k];
+        }
+    }
+    return found;
+}
+
+static int obo_is(const char *s, const char *a, const char *b)
+{
+    return s && ((a && strcmp(s, a) == 0) || (b && strcmp(s, b) == 0));
+}
+
+static obo_exchange_errkind obo_classify(const obo_exchange_error *e, const json_t *codes)
+{
+    /* MFA required, MFA registration, conditional access, consent. */
+    static const long user[] = { 50076, 50079, 50158, 65001 };
+    /* Bad secret, bad assertion signature, expired/unknown certificate. */
+    static const long client[] = { 7000215, 700027, 7000222 };
+    const char *err = e->error;
+
+    if (e->http_status >= 500 || e->http_status == 429) {
+        return OBO_XERR_UPSTREAM;
+    }
+    if (obo_is(err, "interaction_required", "consent_required") || e->claims
+        || obo_codes_have(codes, user, 4)) {
+        return OBO_XERR_INTERACTION;
+    }
+    if (obo_is(err, "invalid_grant", NULL)) {
+        return OBO_XERR_INVALID_GRANT;
+    }
+    if (obo_is(err, "invalid_client", "unauthorized_client") || e->http_status == 401
+        || obo_codes_have(codes, client, 3)) {
+        return OBO_XERR_CLIENT;
+    }
+    if (obo_is(err, "invalid_scope", "invalid_request")
+        || obo_is(err, "unsupported_grant_type", "invalid_target")) {
+        return OBO_XERR_REQUEST;
+    }
+    return OBO_XERR_UPSTREAM;
+}
+
+static obo_exchange_error *obo_xerr_new(apr_pool_t *p, obo_exchange_errkind kind,
+                                        int status, const char *detail)
+{
+    obo_exchange_error *e = apr_pcalloc(p, sizeof(*e));
+
+    e->kind = kind;
+    e->http_status = status;
+    e->detail = detail;
+    return e;
+}
+
+/* A non-200 answer: the OAuth error body if there is one. */
+static obo_exchange_error *obo_parse_error(obo_xctx *x, const obo_attempt *a)
+{
+    const obo_http_response *r = a->resp;
+    obo_exchange_error *e = obo_xerr_new(x->p, OBO_XERR_UPSTREAM, r->status, NULL);
+    const char *why = NULL;
+    json_t *j = NULL, *codes = NULL;
+
+    if (obo_json_parse(x->p, r->body, r->len, OBO_JSON_MAX_DEPTH, 1, &j, &why)
+        == APR_SUCCESS) {
+        e->error = obo_dup_str(x->p, j, "error");
+        e->error_description = obo_dup_str(x->p, j, "error_description");
+        e->suberror = obo_dup_str(x->p, j, "suberror");
+        e->claims = obo_dup_str(x->p, j, "claims");
+        e->trace_id = obo_dup_str(x->p, j, "trace_id");
+        e->correlation_id = obo_dup_str(x->p, j, "correlation_id");
+        codes = json_object_get(j, "error_codes");
+        e->error_codes = codes ? obo_json_dump(x->p, codes) : NULL;
+    }
+    e->kind = obo_classify(e, codes);
+    e->detail = apr_psprintf(x->p, "identity provider answered HTTP %d%s%s%s%s", r->status,
+                             e->error ? " " : "", e->error ? obo_log_text(x->p, e->error) : "",
+                             j ? "" : " (body is not a JSON object: ",
+                             j ? "" : apr_pstrcat(x->p, why, ")", NULL));
+    return e;
+}
+
+static obo_exchange_error *obo_transport_error(obo_xctx *x, const obo_attempt *a)
+{
+    const char *t = obo_log_text(x->p, a->terr);
+
+    if (a->rv == APR_TIMEUP) {
+        return obo_xerr_new(x->p, OBO_XERR_TIMEOUT, 0,
+                            apr_pstrcat(x->p, "identity provider timed out: ", t, NULL));
+    }
+    return obo_xerr_new(x->p, OBO_XERR_UPSTREAM, 0,
+                        apr_pstrcat(x->p, a->rv == APR_ECONNREFUSED
+                                    ? "cannot connect to the identity provider: "
+                                    : "identity provider transport failure: ", t, NULL));
+}
+
+/* The status returned with *xerr: the transport's for transport failures,
+ * APR_EACCES when the IdP refused, APR_EINVAL for a bad request,
+ * APR_EGENERAL for an unusable upstream. */
+static apr_status_t obo_kind_status(const obo_attempt *a, const obo_exchange_error *e)
+{
+    if (a && a->rv != APR_SUCCESS) {
+        return a->rv;
+    }
+    switch (e->kind) {
+    case OBO_XERR_INTERACTION:
+    case OBO_XERR_INVALID_GRANT:
+    case OBO_XERR_CLIENT:
+        return APR_EACCES;
+    case OBO_XERR_REQUEST:
+        return APR_EINVAL;
+    default:
+        return APR_EGENERAL;
+    }
+}
+
+static apr_status_t obo_interpret(obo_xctx *x, const obo_attempt *a,
+                                  obo_token_result **res, obo_exchange_error **xerr)
+{
+    apr_status_t rv = APR_SUCCESS;
+    const char *why = NULL;
+
+    if (a->rv != APR_SUCCESS) {
+        *xerr = obo_transport_error(x, a);
+    }
+    else if (a->resp->status != 200) {
+        *xerr = obo_parse_error(x, a);
+    }
+    else if (obo_parse_success(x, a, res, &why) != APR_SUCCESS) {
+        *xerr = obo_xerr_new(x->p, OBO_XERR_UPSTREAM, 200, apr_pstrcat(
+                                 x->p, "unusable success response: ", why, NULL));
+    }
+    if (*xerr) {
+        rv = obo_kind_status(a, *xerr);
+    }
+    return rv;
+}
+
+/* ---- logging of failures */
+
+static const char *obo_auth_name(obo_client_auth auth)
+{
+    return auth == OBO_AUTH_SECRET_POST ? "client_secret_post"
+         : auth == OBO_AUTH_SECRET_BASIC ? "client_secret_basic" : "private_key_jwt";
+}
+
+/* What the IdP said, for the log: its description and the ids its
+ * support needs. Empty for transport failures. */
+static const char *obo_idp_text(apr_pool_t *p, const obo_exchange_error *e)
+{
+    if (e->http_status == 0) {
+        return "";
+    }
+    return apr_psprintf(p, ": %s (error_codes %s, trace_id %s, correlation_id %s)",
+                        obo_log_text(p, e->error_description),
+                        obo_log_text(p, e->error_codes), obo_log_text(p, e->trace_id),
+                        obo_log_text(p, e->correlation_id));
+}
+
+static void obo_log_failure(obo_xctx *x, const obo_exchange_error *e)
+{
+    static const char *const ids[] = { "OBO319", "OBO311", "OBO312", "OBO310",
+                                       "OBO313", "OBO314", "OBO315" };
+
+    if (e->kind == OBO_XERR_CLIENT) {
+        obo_log(OBO_LOG_ERR, "OBO310", "the identity provider REJECTED THIS SERVER'S CLIENT "
+                "CREDENTIALS (client_id %s, %s) - check OBOClientSecret / "
+                "OBOClientCertificate (wrong or expired secret, certificate not registered "
+                "or expired, wrong tenant?): %s%s",
+                obo_log_text(x->p, x->req->client->client_id),
+                obo_auth_name(x->req->client->auth), e->detail, obo_idp_text(x->p, e));
+        return;
+    }
+    obo_log(OBO_LOG_ERR, ids[e->kind], "token exchange at %s for assertion %s failed: %s%s",
+            x->req->token_endpoint, x->fp, e->detail, obo_idp_text(x->p, e));
+}
+
+/* ---- entry point */
+
+static void obo_xctx_init(obo_xctx *x, obo_http *h, apr_pool_t *p,
+                          const obo_exchange_req *req)
+{
+    const char *tok = req->assertion ? req->assertion : "";
+
+    x->h = h;
+    x->p = p;
+    x->req = req;
+    x->grant = req->grant == OBO_GRANT_OBO ? "on-behalf-of" : "token-exchange";
+    x->scopes = obo_join(p, req->scopes, " ");
+    x->fp = obo_fingerprint(p, tok, strlen(tok));
+    /* 0 means "the default" like the zeroed obo_http_opts; negative: none. */
+    x->max_retries = req->max_retries == 0 ? 1 : req->max_retries < 0 ? 0 : req->max_retries;
+    x->max_wait = req->max_retry_wait == 0 ? OBO_DEFAULT_RETRY_WAIT
+                : req->max_retry_wait < 0 ? 0 : req->max_retry_wait;
+}
+
+apr_status_t obo_exchange(obo_http *h, apr_pool_t *p, const obo_exchange_req *req,
+                          obo_token_result **res, obo_exchange_error **xerr)
+{
+    obo_xctx x;
+    obo_attempt a;
+    obo_exchange_error *e = NULL;
+    const char *err = NULL;
+    apr_status_t rv;
+
+    memset(&a, 0, sizeof(a));
+    obo_xctx_init(&x, h, p, req);
+    if ((rv = obo_send(&x, &a, &err)) != APR_SUCCESS) {
+        e = obo_xerr_new(p, OBO_XERR_CLIENT, 0, apr_pstrcat(
+                             p, "cannot create the client assertion: ", err, NULL));
+    }
+    else {
+        rv = obo_interpret(&x, &a, res, &e);
+    }
+    if (rv != APR_SUCCESS) {
+        obo_log_failure(&x, e);
+        *xerr = e;
+    }
+    return rv;
+}

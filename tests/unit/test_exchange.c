@@ -1,2 +1,1108 @@
-#include <stdio.h>
-int main(void) { printf("1..0 # SKIP placeholder\n"); return 0; }
+/* obo_exchange and obo_token against a real local HTTP server: the exact
+ * requests for both grants and all three client authentication methods,
+ * success and error parsing, retry timing, timeouts, and token acquisition
+ * through a real cache on a thread-safe in-memory backend. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <apr_general.h>
+#include <apr_hash.h>
+#include <apr_strings.h>
+#include <apr_tables.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include "tap.h"
+#include "obo_b64.h"
+#include "obo_cache.h"
+#include "obo_crypto.h"
+#include "obo_exchange.h"
+#include "obo_http.h"
+#include "obo_json.h"
+#include "obo_log.h"
+#include "obo_token.h"
+
+#define USER_TOKEN "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.c2lnbmF0dXJl-user-token"
+#define SECRET "p@ss w\xc3\xb6rd&=/+:%"
+#define CLIENT_ID "11111111-2222-3333-4444-555555555555"
+#define OK_BODY "{\"token_type\":\"Bearer\",\"scope\":\"api://down/read\",\"expires_in\":3599," \
+    "\"ext_expires_in\":3599,\"access_token\":\"downstream-AT-1\"," \
+    "\"refresh_token\":\"downstream-RT-1\"}"
+#define SRV_MAX 16
+
+/* ---- a tiny scripted HTTP/1.1 server (one connection at a time) */
+
+typedef struct {
+    int status;
+    const char *headers;    /* extra header lines, each ending in \r\n */
+    const char *body;
+    int delay_ms;           /* before answering */
+} srv_resp;
+
+typedef struct {
+    char *head;             /* request line and headers */
+    char *body;
+    apr_time_t at;          /* when it arrived */
+} srv_req;
+
+typedef struct {
+    int fd, port;
+    pthread_t th;
+    pthread_mutex_t mu;
+    srv_resp script[SRV_MAX];
+    int nscript;
+    srv_req reqs[SRV_MAX];
+    int nreq;
+    atomic_int stop;
+} srv;
+
+static int srv_listen(int *port)
+{
+    struct sockaddr_in a;
+    socklen_t alen = sizeof(a);
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 16) != 0
+        || getsockname(fd, (struct sockaddr *)&a, &alen) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static const char *find_header(const char *head, const char *name)
+{
+    size_t n = strlen(name);
+    const char *l = strstr(head, "\r\n");
+
+    for (; l && l[2]; l = strstr(l + 2, "\r\n")) {
+        if (strncasecmp(l + 2, name, n) == 0 && l[2 + n] == ':') {
+            const char *v = l + 3 + n;
+            while (*v == ' ') {
+                v++;
+            }
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* Reads one request; answers "100 Continue" if curl asks for it. */
+static int srv_read(int c, char **head, char **body)
+{
+    char *buf = malloc(1 << 18), *end = NULL;
+    size_t len = 0, want = 0, hlen;
+    ssize_t n;
+    const char *cl;
+    int cont = 0;
+
+    while ((end == NULL || len < want) && len < (1 << 18) - 1
+           && (n = recv(c, buf + len, (1 << 18) - 1 - len, 0)) > 0) {
+        len += (size_t)n;
+        buf[len] = '\0';
+        if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL) {
+            hlen = (size_t)(end - buf) + 4;
+            *head = strndup(buf, hlen - 2);
+            cl = find_header(*head, "Content-Length");
+            want = hlen + (cl ? strtoul(cl, NULL, 10) : 0);
+            cont = find_header(*head, "Expect") != NULL;
+        }
+        if (cont && len < want) {
+            send(c, "HTTP/1.1 100 Continue\r\n\r\n", 25, MSG_NOSIGNAL);
+            cont = 0;
+        }
+    }
+    if (end) {
+        *body = strndup(buf + hlen, len - hlen);
+    }
+    free(buf);
+    return end != NULL;
+}
+
+static void srv_answer(srv *s, int c, const srv_resp *r)
+{
+    char *out;
+    int i, n;
+
+    for (i = 0; i < r->delay_ms / 10 && !atomic_load(&s->stop); i++) {
+        usleep(10000);
+    }
+    n = asprintf(&out, "HTTP/1.1 %d Scripted\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                 "Connection: close\r\n%s\r\n%s", r->status,
+                 r->body && r->body[0] == '{' ? "application/json" : "text/html",
+                 strlen(r->body ? r->body : ""), r->headers ? r->headers : "",
+                 r->body ? r->body : "");
+    if (n > 0) {
+        send(c, out, (size_t)n, MSG_NOSIGNAL);
+        free(out);
+    }
+}
+
+static void srv_handle(srv *s, int c)
+{
+    struct timeval tv = { 2, 0 };
+    char *head = NULL, *body = NULL;
+    srv_resp r = { 500, NULL, "{\"error\":\"script_exhausted\"}", 0 };
+    int idx = -1;
+
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (!srv_read(c, &head, &body)) {
+        free(head);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (s->nreq < SRV_MAX) {
+        idx = s->nreq++;
+        s->reqs[idx].head = head;
+        s->reqs[idx].body = body;
+        s->reqs[idx].at = apr_time_now();
+        if (s->nscript > 0) {
+            r = s->script[idx < s->nscript ? idx : s->nscript - 1];
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (idx < 0) {
+        free(head);
+        free(body);
+    }
+    srv_answer(s, c, &r);
+}
+
+static void *srv_main(void *arg)
+{
+    srv *s = arg;
+    struct pollfd pfd;
+    int c;
+
+    while (!atomic_load(&s->stop)) {
+        pfd.fd = s->fd;
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, 20) > 0 && (c = accept(s->fd, NULL, NULL)) >= 0) {
+            srv_handle(s, c);
+            close(c);
+        }
+    }
+    return NULL;
+}
+
+static srv *srv_start(int n, const srv_resp *script)
+{
+    srv *s = calloc(1, sizeof(*s));
+
+    memcpy(s->script, script, sizeof(*script) * (size_t)n);
+    s->nscript = n;
+    pthread_mutex_init(&s->mu, NULL);
+    s->fd = srv_listen(&s->port);
+    pthread_create(&s->th, NULL, srv_main, s);
+    return s;
+}
+
+static int srv_count(srv *s)
+{
+    int n;
+
+    pthread_mutex_lock(&s->mu);
+    n = s->nreq;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static void srv_stop(srv *s)
+{
+    int i;
+
+    atomic_store(&s->stop, 1);
+    pthread_join(s->th, NULL);
+    close(s->fd);
+    for (i = 0; i < s->nreq; i++) {
+        free(s->reqs[i].head);
+        free(s->reqs[i].body);
+    }
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+static const char *srv_url(apr_pool_t *p, srv *s)
+{
+    return apr_psprintf(p, "http://127.0.0.1:%d/tenant-x/oauth2/v2.0/token", s->port);
+}
+
+/* A port nothing listens on: bound, then closed. */
+static int dead_port(void)
+{
+    int port = 0, fd = srv_listen(&port);
+
+    close(fd);
+    return port;
+}
+
+/* ---- form decoding */
+
+typedef struct {
+    const char *name, *value;
+} field;
+
+static char *url_decode(apr_pool_t *p, const char *s, size_t n)
+{
+    char *out = apr_palloc(p, n + 1), *o = out;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] == '+') {
+            *o++ = ' ';
+        }
+        else if (s[i] == '%' && i + 2 < n + 1) {
+            char hex[3] = { s[i + 1], s[i + 2], 0 };
+            *o++ = (char)strtol(hex, NULL, 16);
+            i += 2;
+        }
+        else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static apr_array_header_t *form_parse(apr_pool_t *p, const char *body)
+{
+    apr_array_header_t *a = apr_array_make(p, 8, sizeof(field));
+    const char *s = body;
+
+    while (s && *s) {
+        const char *amp = strchr(s, '&'), *eq;
+        size_t n = amp ? (size_t)(amp - s) : strlen(s);
+        field *f = apr_array_push(a);
+        eq = memchr(s, '=', n);
+        f->name = url_decode(p, s, eq ? (size_t)(eq - s) : n);
+        f->value = eq ? url_decode(p, eq + 1, n - (size_t)(eq - s) - 1) : "";
+        s = amp ? amp + 1 : NULL;
+    }
+    return a;
+}
+
+/* The idx-th value of name, or NULL. */
+static const char *form_get(const apr_array_header_t *a, const char *name, int idx)
+{
+    int i;
+
+    for (i = 0; i < a->nelts; i++) {
+        const field *f = &APR_ARRAY_IDX(a, i, field);
+        if (strcmp(f->name, name) == 0 && idx-- == 0) {
+            return f->value;
+        }
+    }
+    return NULL;
+}
+
+/* Did every raw value use the application/x-www-form-urlencoded alphabet? */
+static int form_strict(const char *body)
+{
+    return strspn(body, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                        "-._*%+=&") == strlen(body);
+}
+
+/* ---- test credentials */
+
+typedef struct {
+    const char *dir, *crt, *key, *other_key, *ec_crt, *ec_key;
+    X509 *x509;
+    char *x5t, *x5t_s256;
+} creds;
+
+static creds cr;
+
+static EVP_PKEY *gen_key(int rsa)
+{
+    return rsa ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
+               : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+}
+
+static X509 *self_sign(EVP_PKEY *k)
+{
+    X509 *x = X509_new();
+    X509_NAME *n = X509_get_subject_name(x);
+
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"obo-test",
+                               -1, -1, 0);
+    X509_set_issuer_name(x, n);
+    X509_set_pubkey(x, k);
+    X509_sign(x, k, EVP_sha256());
+    return x;
+}
+
+static void write_pem(const char *path, X509 *x, EVP_PKEY *k)
+{
+    FILE *f = fopen(path, "w");
+
+    if (x) {
+        PEM_write_X509(f, x);
+    }
+    else {
+        PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+    }
+    fclose(f);
+}
+
+static char *thumb(apr_pool_t *p, X509 *x, const EVP_MD *md)
+{
+    unsigned char buf[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    X509_digest(x, md, buf, &n);
+    return obo_b64url_encode(p, buf, n);
+}
+
+static void creds_make(apr_pool_t *p)
+{
+    char tmpl[] = "/tmp/obo-exchange-XXXXXX";
+    EVP_PKEY *k = gen_key(1), *other = gen_key(1), *ec = gen_key(0);
+    X509 *ecx = self_sign(ec);
+
+    cr.dir = apr_pstrdup(p, mkdtemp(tmpl));
+    cr.crt = apr_pstrcat(p, cr.dir, "/client.crt", NULL);
+    cr.key = apr_pstrcat(p, cr.dir, "/client.key", NULL);
+    cr.other_key = apr_pstrcat(p, cr.dir, "/other.key", NULL);
+    cr.ec_crt = apr_pstrcat(p, cr.dir, "/ec.crt", NULL);
+    cr.ec_key = apr_pstrcat(p, cr.dir, "/ec.key", NULL);
+    cr.x509 = self_sign(k);
+    write_pem(cr.crt, cr.x509, NULL);
+    write_pem(cr.key, NULL, k);
+    write_pem(cr.other_key, NULL, other);
+    write_pem(cr.ec_crt, ecx, NULL);
+    write_pem(cr.ec_key, NULL, ec);
+    cr.x5t = thumb(p, cr.x509, EVP_sha1());
+    cr.x5t_s256 = thumb(p, cr.x509, EVP_sha256());
+    X509_free(ecx);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(other);
+    EVP_PKEY_free(ec);
+}
+
+static void creds_remove(void)
+{
+    unlink(cr.crt);
+    unlink(cr.key);
+    unlink(cr.other_key);
+    unlink(cr.ec_crt);
+    unlink(cr.ec_key);
+    rmdir(cr.dir);
+    X509_free(cr.x509);
+}
+
+/* ---- log capture: nothing secret may ever reach a log line */
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char log_buf[1 << 16];
+static size_t log_len;
+
+static void log_sink(void *baton, obo_log_level level, const char *id, const char *msg)
+{
+    pthread_mutex_lock(&log_mu);
+    log_len += (size_t)snprintf(log_buf + log_len, sizeof(log_buf) - log_len,
+                                "%d %s %s\n", (int)level, id, msg);
+    if (log_len >= sizeof(log_buf) - 1) {
+        log_len = 0;    /* the tests only look at recent lines */
+    }
+    if (getenv("OBO_TEST_VERBOSE")) {
+        printf("# log %d %s %s\n", (int)level, id, msg);
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void log_reset(void)
+{
+    pthread_mutex_lock(&log_mu);
+    log_len = 0;
+    log_buf[0] = '\0';
+    pthread_mutex_unlock(&log_mu);
+}
+
+static int log_has(const char *s)
+{
+    int found;
+
+    pthread_mutex_lock(&log_mu);
+    found = strstr(log_buf, s) != NULL;
+    pthread_mutex_unlock(&log_mu);
+    return found;
+}
+
+/* ---- request fixtures */
+
+static obo_http *http;
+
+static apr_array_header_t *strs(apr_pool_t *p, const char *a, const char *b)
+{
+    apr_array_header_t *arr = apr_array_make(p, 2, sizeof(const char *));
+
+    if (a) {
+        APR_ARRAY_PUSH(arr, const char *) = a;
+    }
+    if (b) {
+        APR_ARRAY_PUSH(arr, const char *) = b;
+    }
+    return arr;
+}
+
+static obo_client *client_secret(apr_pool_t *p, obo_client_auth auth, const char *id)
+{
+    obo_client *c = apr_pcalloc(p, sizeof(*c));
+
+    c->client_id = id;
+    c->auth = auth;
+    c->secret = SECRET;
+    return c;
+}
+
+static obo_client *client_cert(apr_pool_t *p, const char *alg)
+{
+    obo_client *c = apr_pcalloc(p, sizeof(*c));
+    const char *err = NULL;
+
+    c->client_id = CLIENT_ID;
+    c->auth = OBO_AUTH_PRIVATE_KEY_JWT;
+    c->assertion_alg = alg;
+    if (obo_client_load_certificate(p, cr.crt, cr.key, c, &err) != APR_SUCCESS) {
+        printf("# certificate load failed: %s\n", err);
+    }
+    return c;
+}
+
+static obo_exchange_req make_req(apr_pool_t *p, srv *s, const obo_client *c, obo_grant g)
+{
+    obo_exchange_req r;
+
+    memset(&r, 0, sizeof(r));
+    r.grant = g;
+    r.token_endpoint = s ? srv_url(p, s) : NULL;
+    r.assertion = USER_TOKEN;
+    r.scopes = strs(p, "api://down/read", "api://down/write");
+    r.client = c;
+    r.http.timeout = apr_time_from_sec(3);
+    r.http.connect_timeout = apr_time_from_sec(1);
+    return r;
+}
+
+typedef struct {
+    apr_status_t rv;
+    obo_token_result *res;
+    obo_exchange_error *xerr;
+    apr_interval_time_t took;
+} outcome;
+
+static outcome run(apr_pool_t *p, const obo_exchange_req *r)
+{
+    outcome o = { 0, NULL, NULL, 0 };
+    apr_time_t t0 = apr_time_now();
+
+    o.rv = obo_exchange(http, p, r, &o.res, &o.xerr);
+    o.took = apr_time_now() - t0;
+    return o;
+}
+
+static obo_exchange_errkind kind_of(const outcome *o)
+{
+    return o->xerr ? o->xerr->kind : OBO_XERR_NONE;
+}
+
+/* Never NULL, so that the checks below can dereference freely. */
+static const obo_exchange_error *xe(const outcome *o)
+{
+    static const obo_exchange_error none;
+
+    return o->xerr ? o->xerr : &none;
+}
+
+static const obo_token_result *tr(const outcome *o)
+{
+    static const obo_token_result none = { NULL, NULL, NULL, NULL, NULL, -1, 0 };
+
+    return o->res ? o->res : &none;
+}
+
+/* One exchange against a one-response server; the request is returned. */
+static outcome run_one(apr_pool_t *p, const obo_client *c, obo_grant g, const srv_resp *resp,
+                       apr_array_header_t **form, const char **head)
+{
+    srv *s = srv_start(1, resp);
+    obo_exchange_req r = make_req(p, s, c, g);
+    outcome o = run(p, &r);
+
+    if (s->nreq > 0) {
+        *form = form_parse(p, s->reqs[0].body);
+        *head = apr_pstrdup(p, s->reqs[0].head);
+        ok(form_strict(s->reqs[0].body), "the form is strictly urlencoded");
+    }
+    else {
+        *form = apr_array_make(p, 1, sizeof(field));
+        *head = "";
+    }
+    srv_stop(s);
+    return o;
+}
+
+/* ---- the client assertion, checked with plain OpenSSL */
+
+static int verify_sig(apr_pool_t *p, const char *jwt, const char *alg)
+{
+    const char *dot = strrchr(jwt, '.');
+    unsigned char *sig = NULL;
+    apr_size_t siglen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    int good = dot && obo_b64url_decode(p, dot + 1, strlen(dot + 1), &sig, &siglen) == 0
+               && EVP_DigestVerifyInit(ctx, &pctx, EVP_sha256(), NULL,
+                                       X509_get0_pubkey(cr.x509)) == 1;
+
+    if (good && strcmp(alg, "PS256") == 0) {
+        good = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1
+               && EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1;
+    }
+    good = good && EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)jwt,
+                                    (size_t)(dot - jwt)) == 1;
+    EVP_MD_CTX_free(ctx);
+    ERR_clear_error();
+    return good;
+}
+
+static json_t *jwt_part(apr_pool_t *p, const char *jwt, int part)
+{
+    const char *s = jwt, *e;
+    unsigned char *raw = NULL;
+    apr_size_t len = 0;
+    json_t *j = NULL;
+    const char *err;
+
+    while (part-- > 0 && s) {
+        s = strchr(s, '.');
+        s = s ? s + 1 : NULL;
+    }
+    e = s ? strchr(s, '.') : NULL;
+    if (e && obo_b64url_decode(p, s, (apr_size_t)(e - s), &raw, &len) == APR_SUCCESS) {
+        obo_json_parse(p, (const char *)raw, len, 8, 1, &j, &err);
+    }
+    return j;
+}
+
+static apr_int64_t jint(const json_t *j, const char *k)
+{
+    apr_int64_t v = -1;
+
+    obo_json_int(j, k, &v);
+    return v;
+}
+
+static void check_assertion(apr_pool_t *p, const char *jwt, const char *alg, const char *aud)
+{
+    json_t *h = jwt ? jwt_part(p, jwt, 0) : NULL, *pl = jwt ? jwt_part(p, jwt, 1) : NULL;
+    apr_int64_t now = apr_time_sec(apr_time_now());
+    int rs = strcmp(alg, "RS256") == 0;
+
+    ok(h && pl, "%s client assertion decodes", alg);
+    is_str(obo_json_str(h, "alg"), alg, "assertion alg %s", alg);
+    is_str(obo_json_str(h, "typ"), "JWT", "assertion typ JWT");
+    is_str(obo_json_str(h, rs ? "x5t" : "x5t#S256"), rs ? cr.x5t : cr.x5t_s256,
+           "%s header carries the certificate thumbprint %s", alg, rs ? "x5t" : "x5t#S256");
+    ok(obo_json_str(h, rs ? "x5t#S256" : "x5t") == NULL, "and only that thumbprint");
+    is_str(obo_json_str(pl, "iss"), CLIENT_ID, "iss = client_id");
+    is_str(obo_json_str(pl, "sub"), CLIENT_ID, "sub = client_id");
+    is_str(obo_json_str(pl, "aud"), aud, "aud = token endpoint");
+    ok(jint(pl, "iat") >= now - 5 && jint(pl, "iat") <= now, "iat is now");
+    is_int(jint(pl, "nbf"), jint(pl, "iat"), "nbf = iat");
+    is_int(jint(pl, "exp") - jint(pl, "iat"), 300, "exp = iat + 300");
+    is_int(obo_json_str(pl, "jti") ? strlen(obo_json_str(pl, "jti")) : 0, 22,
+           "jti is 16 random bytes, base64url");
+    ok(verify_sig(p, jwt, alg), "%s signature verifies with the certificate's key", alg);
+}
+
+/* ---- exchange: requests */
+
+static void test_obo_secret_post(apr_pool_t *p)
+{
+    srv_resp ok200 = { 200, NULL, OK_BODY, 0 };
+    apr_array_header_t *f;
+    const char *head;
+    outcome o = run_one(p, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID), OBO_GRANT_OBO,
+                        &ok200, &f, &head);
+    apr_time_t now = apr_time_now();
+
+    is_int(o.rv, APR_SUCCESS, "OBO with client_secret_post succeeds");
+    ok(strncmp(head, "POST /tenant-x/oauth2/v2.0/token HTTP/1.1", 41) == 0, "POST to the path");
+    ok(find_header(head, "Content-Type")
+       && strncmp(find_header(head, "Content-Type"), "application/x-www-form-urlencoded",
+                  33) == 0, "form content type");
+    ok(find_header(head, "Authorization") == NULL, "no Authorization header");
+    is_int(f->nelts, 6, "exactly six form fields");
+    is_str(form_get(f, "grant_type", 0), "urn:ietf:params:oauth:grant-type:jwt-bearer",
+           "grant_type jwt-bearer");
+    is_str(form_get(f, "assertion", 0), USER_TOKEN, "assertion is the caller's token");
+    is_str(form_get(f, "requested_token_use", 0), "on_behalf_of", "requested_token_use");
+    is_str(form_get(f, "scope", 0), "api://down/read api://down/write", "space-joined scope");
+    is_str(form_get(f, "client_id", 0), CLIENT_ID, "client_id");
+    is_str(form_get(f, "client_secret", 0), SECRET, "client_secret (special characters)");
+    if (o.res) {
+        is_str(o.res->access_token, "downstream-AT-1", "access_token parsed");
+        is_str(o.res->token_type, "Bearer", "token_type parsed");
+        is_str(o.res->scope, "api://down/read", "scope parsed");
+        is_str(o.res->refresh_token, "downstream-RT-1", "refresh_token parsed");
+        is_int(o.res->expires_in, 3599, "expires_in parsed");
+        ok(o.res->expires_on > now + apr_time_from_sec(3590)
+           && o.res->expires_on <= now + apr_time_from_sec(3599), "expires_on = now + 3599 s");
+    }
+    ok(o.xerr == NULL, "no error on success");
+}
+
+static void test_te_secret_basic(apr_pool_t *p)
+{
+    srv_resp ok200 = { 200, NULL, "{\"access_token\":\"te-AT\",\"expires_in\":\"3600\","
+                       "\"issued_token_type\":\"urn:ietf:params:oauth:token-type:jwt\","
+                       "\"token_type\":\"N_A\"}", 0 };
+    obo_client *c = client_secret(p, OBO_AUTH_SECRET_BASIC, "my client:id");
+    srv *s = srv_start(1, &ok200);
+    obo_exchange_req r = make_req(p, s, c, OBO_GRANT_TOKEN_EXCHANGE);
+    apr_array_header_t *f;
+    const char *auth;
+    outcome o;
+    unsigned char *dec = NULL;
+    apr_size_t declen = 0;
+
+    r.audiences = strs(p, "https://api-a.example", "urn:api:b");
+    r.requested_token_type = "urn:ietf:params:oauth:token-type:jwt";
+    o = run(p, &r);
+    is_int(o.rv, APR_SUCCESS, "token exchange with client_secret_basic succeeds");
+    f = form_parse(p, s->reqs[0].body);
+    auth = find_header(s->reqs[0].head, "Authorization");
+    ok(auth && strncmp(auth, "Basic ", 6) == 0, "Authorization: Basic");
+    if (auth) {
+        obo_b64_decode(p, auth + 6, strcspn(auth + 6, "\r\n"), &dec, &declen);
+    }
+    is_str((const char *)dec, "my+client%3Aid:p%40ss+w%C3%B6rd%26%3D%2F%2B%3A%25",
+           "Basic credentials are form-urlencoded id ':' secret (RFC 6749 2.3.1)");
+    is_int(f->nelts, 8, "exactly eight form fields");
+    is_str(form_get(f, "grant_type", 0), "urn:ietf:params:oauth:grant-type:token-exchange",
+           "grant_type token-exchange");
+    is_str(form_get(f, "subject_token", 0), USER_TOKEN, "subject_token");
+    is_str(form_get(f, "subject_token_type", 0), "urn:ietf:params:oauth:token-type:access_token",
+           "subject_token_type access_token");
+    is_str(form_get(f, "requested_token_type", 0), "urn:ietf:params:oauth:token-type:jwt",
+           "requested_token_type as configured");
+    is_str(form_get(f, "scope", 0), "api://down/read api://down/write", "scope");
+    is_str(form_get(f, "audience", 0), "https://api-a.example", "first audience");
+    is_str(form_get(f, "audience", 1), "urn:api:b", "second audience");
+    is_str(form_get(f, "client_id", 0), "my client:id", "client_id in the form");
+    ok(form_get(f, "client_secret", 0) == NULL, "no client_secret in the form");
+    is_int(tr(&o)->expires_in, 3600, "expires_in as a numeric string");
+    is_str(tr(&o)->issued_token_type, "urn:ietf:params:oauth:token-type:jwt",
+           "issued_token_type parsed");
+    is_str(tr(&o)->token_type, "N_A", "token_type as the IdP said");
+    srv_stop(s);
+}
+
+static void test_te_defaults(apr_pool_t *p)
+{
+    srv_resp ok200 = { 200, NULL, "{\"access_token\":\"x\"}", 0 };
+    apr_array_header_t *f;
+    const char *head;
+    obo_client *c = client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID);
+    srv *s = srv_start(1, &ok200);
+    obo_exchange_req r = make_req(p, s, c, OBO_GRANT_TOKEN_EXCHANGE);
+    outcome o;
+
+    r.scopes = strs(p, NULL, NULL);
+    o = run(p, &r);
+    f = form_parse(p, s->reqs[0].body);
+    head = s->reqs[0].head;
+    is_int(o.rv, APR_SUCCESS, "token exchange without scope or audience");
+    ok(form_get(f, "scope", 0) == NULL && form_get(f, "audience", 0) == NULL,
+       "no scope and no audience fields when there are none");
+    is_str(form_get(f, "requested_token_type", 0),
+           "urn:ietf:params:oauth:token-type:access_token", "default requested_token_type");
+    ok(find_header(head, "Authorization") == NULL, "no Authorization header with _post");
+    is_str(tr(&o)->token_type, "Bearer", "token_type defaults to Bearer");
+    is_int(tr(&o)->expires_in, 0, "missing expires_in is 0 (do not cache)");
+    srv_stop(s);
+}
+
+static void test_private_key_jwt(apr_pool_t *p)
+{
+    srv_resp ok200 = { 200, NULL, OK_BODY, 0 };
+    obo_client *c = client_cert(p, "PS256");
+    srv *s = srv_start(1, &ok200);
+    obo_exchange_req r = make_req(p, s, c, OBO_GRANT_OBO);
+    outcome o = run(p, &r);
+    apr_array_header_t *f = form_parse(p, s->reqs[0].body);
+
+    is_int(o.rv, APR_SUCCESS, "OBO with private_key_jwt (PS256) succeeds");
+    ok(form_strict(s->reqs[0].body), "the form is strictly urlencoded");
+    is_int(f->nelts, 7, "exactly seven form fields");
+    is_str(form_get(f, "client_assertion_type", 0),
+           "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion_type");
+    is_str(form_get(f, "client_id", 0), CLIENT_ID, "client_id");
+    is_str(form_get(f, "assertion", 0), USER_TOKEN, "assertion");
+    ok(form_get(f, "client_secret", 0) == NULL, "no client_secret");
+    ok(find_header(s->reqs[0].head, "Authorization") == NULL, "no Authorization header");
+    check_assertion(p, form_get(f, "client_assertion", 0), "PS256", r.token_endpoint);
+    srv_stop(s);
+}
+
+static void test_private_key_jwt_rs256(apr_pool_t *p)
+{
+    srv_resp ok200 = { 200, NULL, OK_BODY, 0 };
+    obo_client *c = client_cert(p, "RS256");
+    srv *s = srv_start(1, &ok200);
+    obo_exchange_req r = make_req(p, s, c, OBO_GRANT_TOKEN_EXCHANGE);
+    outcome o = run(p, &r);
+    apr_array_header_t *f = form_parse(p, s->reqs[0].body);
+
+    is_int(o.rv, APR_SUCCESS, "token exchange with private_key_jwt (RS256) succeeds");
+    is_str(form_get(f, "subject_token", 0), USER_TOKEN, "subject_token");
+    check_assertion(p, form_get(f, "client_assertion", 0), "RS256", r.token_endpoint);
+    srv_stop(s);
+}
+
+static void test_load_certificate(apr_pool_t *p)
+{
+    obo_client c;
+    const char *err = NULL;
+
+    memset(&c, 0, sizeof(c));
+    is_int(obo_client_load_certificate(p, cr.crt, cr.key, &c, &err), APR_SUCCESS,
+           "certificate and matching key load");
+    is_str(c.x5t, cr.x5t, "x5t is base64url SHA-1 of the DER");
+    is_str(c.x5t_s256, cr.x5t_s256, "x5t#S256 is base64url SHA-256 of the DER");
+    ok(c.key != NULL, "key set");
+    memset(&c, 0, sizeof(c));
+    ok(obo_client_load_certificate(p, cr.crt, cr.other_key, &c, &err) != APR_SUCCESS
+       && err && strstr(err, "match"), "a key of another certificate is refused (%s)", err);
+    ok(c.key == NULL && c.x5t == NULL, "nothing filled on failure");
+    ok(obo_client_load_certificate(p, cr.ec_crt, cr.ec_key, &c, &err) != APR_SUCCESS
+       && err && strstr(err, "RSA"), "an EC key is refused for PS256/RS256 (%s)", err);
+    ok(obo_client_load_certificate(p, "/nonexistent/c.crt", cr.key, &c, &err) != APR_SUCCESS,
+       "a missing certificate file fails (%s)", err);
+    ok(obo_client_load_certificate(p, cr.crt, "/nonexistent/c.key", &c, &err) != APR_SUCCESS,
+       "a missing key file fails (%s)", err);
+    ok(obo_client_load_certificate(p, cr.key, cr.key, &c, &err) != APR_SUCCESS,
+       "a key file is not a certificate (%s)", err);
+}
+
+/* ---- exchange: answers and errors */
+
+static outcome run_script(apr_pool_t *p, int n, const srv_resp *script, int *nreq)
+{
+    srv *s = srv_start(n, script);
+    obo_exchange_req r = make_req(p, s, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID),
+                                  OBO_GRANT_OBO);
+    outcome o = run(p, &r);
+
+    *nreq = srv_count(s);
+    srv_stop(s);
+    return o;
+}
+
+
+static void test_err_consent(apr_pool_t *p)
+{
+    srv_resp r = { 400, NULL, "{\"error\":\"consent_required\",\"error_description\":"
+                   "\"AADSTS65001: The user or administrator has not consented.\","
+                   "\"error_codes\":[65001],\"trace_id\":\"tr-1\",\"correlation_id\":\"co-1\","
+                   "\"suberror\":\"consent_required\"}", 0 };
+    int n = 0;
+    outcome o = run_script(p, 1, &r, &n);
+
+    ok(o.rv != APR_SUCCESS && o.res == NULL, "consent_required fails the exchange");
+    is_int(kind_of(&o), OBO_XERR_INTERACTION, "consent_required -> INTERACTION");
+    if (o.xerr) {
+        is_int(o.xerr->http_status, 400, "IdP status kept");
+        is_str(o.xerr->error, "consent_required", "error kept");
+        is_str(o.xerr->error_codes, "[65001]", "error_codes kept as compact JSON");
+        is_str(o.xerr->trace_id, "tr-1", "trace_id kept");
+        is_str(o.xerr->correlation_id, "co-1", "correlation_id kept");
+        is_str(o.xerr->suberror, "consent_required", "suberror kept");
+        ok(strstr(o.xerr->error_description, "AADSTS65001") != NULL, "description kept");
+        ok(o.xerr->detail && strstr(o.xerr->detail, "400"), "detail: %s", o.xerr->detail);
+    }
+    is_int(n, 1, "a 4xx is not retried");
+}
+
+static void test_err_interaction_claims(apr_pool_t *p)
+{
+    srv_resp r = { 400, NULL, "{\"error\":\"interaction_required\",\"error_description\":"
+                   "\"AADSTS50076: MFA\",\"error_codes\":[50076],"
+                   "\"claims\":\"{\\\"access_token\\\":{\\\"capolids\\\":{\\\"essential\\\":true,"
+                   "\\\"values\\\":[\\\"c1\\\"]}}}\"}", 0 };
+    int n = 0;
+    outcome o = run_script(p, 1, &r, &n);
+
+    is_int(kind_of(&o), OBO_XERR_INTERACTION, "interaction_required with claims -> "
+           "INTERACTION");
+    is_str(xe(&o)->claims,
+           "{\"access_token\":{\"capolids\":{\"essential\":true,\"values\":[\"c1\"]}}}",
+           "claims challenge kept verbatim");
+}
+
+static void test_err_invalid_grant(apr_pool_t *p)
+{
+    srv_resp mfa = { 400, NULL, "{\"error\":\"invalid_grant\",\"error_description\":"
+                     "\"AADSTS50079: enrol MFA\",\"error_codes\":[50079]}", 0 };
+    srv_resp plain = { 400, NULL, "{\"error\":\"invalid_grant\",\"error_description\":"
+                       "\"AADSTS500133: Assertion is not within its valid time range.\","
+                       "\"error_codes\":[500133]}", 0 };
+    srv_resp claims = { 400, NULL, "{\"error\":\"invalid_grant\",\"claims\":\"{}\"}", 0 };
+    int n = 0;
+    outcome o = run_script(p, 1, &mfa, &n);
+
+    is_int(kind_of(&o), OBO_XERR_INTERACTION, "invalid_grant with 50079 -> INTERACTION");
+    is_str(xe(&o)->error_codes, "[50079]", "error_codes [50079]");
+    o = run_script(p, 1, &plain, &n);
+    is_int(kind_of(&o), OBO_XERR_INVALID_GRANT, "plain invalid_grant -> INVALID_GRANT");
+    is_int(o.rv, APR_EACCES, "returned as APR_EACCES");
+    o = run_script(p, 1, &claims, &n);
+    is_int(kind_of(&o), OBO_XERR_INTERACTION, "invalid_grant carrying claims -> INTERACTION");
+}
+
+static void test_err_client(apr_pool_t *p)
+{
+    srv_resp bad = { 401, NULL, "{\"error\":\"invalid_client\",\"error_description\":"
+                     "\"AADSTS7000215: Invalid client secret provided.\","
+                     "\"error_codes\":[7000215],\"trace_id\":\"t-9\"}", 0 };
+    srv_resp unauth = { 400, NULL, "{\"error\":\"unauthorized_client\"}", 0 };
+    srv_resp bare401 = { 401, NULL, "{}", 0 };
+    int n = 0;
+    outcome o;
+
+    log_reset();
+    o = run_script(p, 1, &bad, &n);
+    is_int(kind_of(&o), OBO_XERR_CLIENT, "invalid_client 401 -> CLIENT");
+    is_int(n, 1, "invalid_client is not retried");
+    ok(log_has("3 OBO310") && log_has(CLIENT_ID) && log_has("OBOClientSecret"),
+       "invalid_client is logged loudly at ERR with the client id and the directives");
+    o = run_script(p, 1, &unauth, &n);
+    is_int(kind_of(&o), OBO_XERR_CLIENT, "unauthorized_client -> CLIENT");
+    o = run_script(p, 1, &bare401, &n);
+    is_int(kind_of(&o), OBO_XERR_CLIENT, "any 401 -> CLIENT");
+}
+
+static void test_err_request(apr_pool_t *p)
+{
+    const char *errs[] = { "invalid_scope", "invalid_request", "unsupported_grant_type",
+                           "invalid_target" };
+    int i, n = 0;
+
+    for (i = 0; i < 4; i++) {
+        srv_resp r = { 400, NULL, apr_psprintf(p, "{\"error\":\"%s\"}", errs[i]), 0 };
+        outcome o = run_script(p, 1, &r, &n);
+        is_int(kind_of(&o), OBO_XERR_REQUEST, "%s -> REQUEST", errs[i]);
+    }
+}
+
+static void test_err_upstream(apr_pool_t *p)
+{
+    srv_resp e500 = { 500, NULL, "{\"error\":\"server_error\"}", 0 };
+    srv_resp html = { 502, NULL, "<html>Bad gateway</html>", 0 };
+    srv_resp html200 = { 200, NULL, "<html>maintenance</html>", 0 };
+    srv_resp noat = { 200, NULL, "{\"token_type\":\"Bearer\",\"expires_in\":3600}", 0 };
+    srv_resp html400 = { 400, NULL, "not json", 0 };
+    int n = 0;
+    outcome o = run_script(p, 1, &e500, &n);
+
+    is_int(kind_of(&o), OBO_XERR_UPSTREAM, "500 -> UPSTREAM");
+    is_int(n, 2, "a 500 is retried once (2 requests)");
+    o = run_script(p, 1, &html, &n);
+    is_int(kind_of(&o), OBO_XERR_UPSTREAM, "502 with an HTML body -> UPSTREAM");
+    o = run_script(p, 1, &html200, &n);
+    is_int(kind_of(&o), OBO_XERR_UPSTREAM, "200 with a non-JSON body -> UPSTREAM");
+    is_int(n, 1, "a bad 200 is not retried");
+    ok(o.xerr && strstr(o.xerr->detail, "unusable"), "detail: %s",
+       xe(&o)->detail);
+    o = run_script(p, 1, &noat, &n);
+    is_int(kind_of(&o), OBO_XERR_UPSTREAM, "200 without access_token -> UPSTREAM");
+    o = run_script(p, 1, &html400, &n);
+    is_int(kind_of(&o), OBO_XERR_UPSTREAM, "400 with a non-JSON body -> UPSTREAM");
+    is_int(n, 1, "and is not retried");
+}
+
+/* ---- exchange: retries and time limits */
+
+static void test_retry_503(apr_pool_t *p)
+{
+    srv_resp script[2] = { { 503, NULL, "{\"error\":\"temporarily_unavailable\"}", 0 },
+                           { 200, NULL, OK_BODY, 0 } };
+    srv *s = srv_start(2, script);
+    obo_exchange_req r = make_req(p, s, client_cert(p, "PS256"), OBO_GRANT_OBO);
+    outcome o = run(p, &r);
+    apr_interval_time_t gap = 0;
+    const char *j1 = NULL, *j2 = NULL;
+
+    is_int(o.rv, APR_SUCCESS, "503 then 200 -> success");
+    is_int(srv_count(s), 2, "after exactly one retry (2 requests seen)");
+    if (s->nreq == 2) {
+        gap = s->reqs[1].at - s->reqs[0].at;
+        j1 = form_get(form_parse(p, s->reqs[0].body), "client_assertion", 0);
+        j2 = form_get(form_parse(p, s->reqs[1].body), "client_assertion", 0);
+    }
+    printf("# 503 retry gap: %ld ms\n", (long)apr_time_as_msec(gap));
+    ok(gap >= apr_time_from_msec(95) && gap < apr_time_from_msec(400),
+       "the retry waits 100-300 ms of jitter (%ld ms)", (long)apr_time_as_msec(gap));
+    ok(j1 && j2 && strcmp(obo_json_str(jwt_part(p, j1, 1), "jti"),
+                          obo_json_str(jwt_part(p, j2, 1), "jti")) != 0,
+       "each attempt has a fresh client assertion (jti)");
+    srv_stop(s);
+}
+
+static void test_retry_429(apr_pool_t *p)
+{
+    srv_resp script[2] = { { 429, "Retry-After: 1\r\n", "{\"error\":\"throttled\"}", 0 },
+                           { 200, NULL, OK_BODY, 0 } };
+    srv_resp twice[2] = { { 429, "Retry-After: 1\r\n", "{}", 0 },
+                          { 429, "Retry-After: 1\r\n", "{}", 0 } };
+    srv_resp capped[2] = { { 503, "Retry-After: 30\r\n", "{}", 0 },
+                           { 200, NULL, OK_BODY, 0 } };
+    srv *s = srv_start(2, script);
+    obo_exchange_req r = make_req(p, s, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID),
+                                  OBO_GRANT_OBO);
+    outcome o = run(p, &r);
+    apr_interval_time_t gap = s->nreq == 2 ? s->reqs[1].at - s->reqs[0].at : 0;
+    int n = 0;
+
+    is_int(o.rv, APR_SUCCESS, "429 with Retry-After: 1, then 200 -> success");
+    printf("# 429 Retry-After: 1 gap: %ld ms\n", (long)apr_time_as_msec(gap));
+    ok(gap >= apr_time_from_msec(990) && gap < apr_time_from_msec(1300),
+       "waited ~1 s before retrying (%ld ms)", (long)apr_time_as_msec(gap));
+    srv_stop(s);
+    o = run_script(p, 2, twice, &n);
+    is_int(kind_of(&o), OBO_XERR_UPSTREAM, "429 after the retry -> UPSTREAM");
+    is_int(n, 2, "two requests, no more");
+    s = srv_start(2, capped);
+    r = make_req(p, s, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID), OBO_GRANT_OBO);
+    r.max_retry_wait = apr_time_from_msec(500);
+    o = run(p, &r);
+    gap = s->nreq == 2 ? s->reqs[1].at - s->reqs[0].at : 0;
+    printf("# Retry-After: 30 capped at 500 ms: %ld ms\n", (long)apr_time_as_msec(gap));
+    ok(o.rv == APR_SUCCESS && gap >= apr_time_from_msec(490) && gap < apr_time_from_msec(800),
+       "Retry-After is capped by max_retry_wait (%ld ms)", (long)apr_time_as_msec(gap));
+    srv_stop(s);
+}
+
+static void test_no_retry_setting(apr_pool_t *p)
+{
+    srv_resp e503 = { 503, NULL, "{}", 0 };
+    srv *s = srv_start(1, &e503);
+    obo_exchange_req r = make_req(p, s, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID),
+                                  OBO_GRANT_OBO);
+    outcome o;
+
+    r.max_retries = -1;
+    o = run(p, &r);
+    is_int(kind_of(&o), OBO_XERR_UPSTREAM, "503 with retries disabled -> UPSTREAM");
+    is_int(srv_count(s), 1, "max_retries < 0: one request only");
+    srv_stop(s);
+}
+
+static void test_refused(apr_pool_t *p)
+{
+    obo_exchange_req r = make_req(p, NULL, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID),
+                                  OBO_GRANT_OBO);
+    outcome o;
+
+    r.token_endpoint = apr_psprintf(p, "http://127.0.0.1:%d/token", dead_port());
+    log_reset();
+    o = run(p, &r);
+    printf("# connection refused, with one retry: %ld ms\n", (long)apr_time_as_msec(o.took));
+    is_int(o.rv, APR_ECONNREFUSED, "connection refused -> APR_ECONNREFUSED");
+    is_int(kind_of(&o), OBO_XERR_UPSTREAM, "connection refused -> UPSTREAM");
+    ok(log_has("OBO302"), "and it was retried once");
+    ok(o.took >= apr_time_from_msec(95) && o.took < apr_time_from_msec(1000),
+       "after 100-300 ms of jitter (%ld ms in all)", (long)apr_time_as_msec(o.took));
+}
+
+static void test_timeout(apr_pool_t *p)
+{
+    srv_resp slow = { 200, NULL, OK_BODY, 1500 };
+    srv *s = srv_start(1, &slow);
+    obo_exchange_req r = make_req(p, s, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID),
+                                  OBO_GRANT_OBO);
+    outcome o;
+
+    r.http.timeout = apr_time_from_msec(300);
+    o = run(p, &r);
+    printf("# 300 ms timeout returned after %ld ms\n", (long)apr_time_as_msec(o.took));
+    is_int(o.rv, APR_TIMEUP, "a slow IdP -> APR_TIMEUP");
+    is_int(kind_of(&o), OBO_XERR_TIMEOUT, "-> TIMEOUT");
+    ok(o.took >= apr_time_from_msec(295) && o.took < apr_time_from_msec(400),
+       "within ~400 ms (%ld ms)", (long)apr_time_as_msec(o.took));
+    is_int(srv_count(s), 1, "a timeout is not retried");
+    srv_stop(s);
+}
+
+/* Nothing the exchanges above handled may have reached a log line. */
+static void test_log_hygiene(apr_pool_t *p)
+{
+    srv_resp script[2] = { { 500, NULL, "{}", 0 }, { 200, NULL, OK_BODY, 0 } };
+    srv_resp bad = { 401, NULL, "{\"error\":\"invalid_client\"}", 0 };
+    int n = 0;
+
+    log_reset();
+    run_script(p, 2, script, &n);
+    run_script(p, 1, &bad, &n);
+    ok(log_has("6 OBO301"), "IdP calls are logged at INFO as OBO301");
+    ok(log_has(obo_fingerprint(p, USER_TOKEN, strlen(USER_TOKEN))),
+       "the caller's token appears as its fingerprint");
+    ok(!log_has(USER_TOKEN) && !log_has("c2lnbmF0dXJl"), "but never itself");
+    ok(!log_has("p@ss") && !log_has("p%40ss"), "the client secret never appears");
+    ok(!log_has("downstream-AT-1") && !log_has("downstream-RT-1"),
+       "issued tokens never appear");
+}
+
+int main(void)
+{
+    apr_pool_t *root;
+
+    apr_initialize();
+    obo_http_global_init();
+    apr_pool_create(&root, NULL);
+    obo_http_create(root, &http);
+    obo_log_set(log_sink, NULL);
+    obo_log_set_level(OBO_LOG_DEBUG);
+    creds_make(root);
+    TAP_RUN(test_obo_secret_post);
+    TAP_RUN(test_te_secret_basic);
+    TAP_RUN(test_te_defaults);
+    TAP_RUN(test_private_key_jwt);
+    TAP_RUN(test_private_key_jwt_rs256);
+    TAP_RUN(test_load_certificate);
+    TAP_RUN(test_err_consent);
+    TAP_RUN(test_err_interaction_claims);
+    TAP_RUN(test_err_invalid_grant);
+    TAP_RUN(test_err_client);
+    TAP_RUN(test_err_request);
+    TAP_RUN(test_err_upstream);
+    TAP_RUN(test_retry_503);
+    TAP_RUN(test_retry_429);
+    TAP_RUN(test_no_retry_setting);
+    TAP_RUN(test_refused);
+    TAP_RUN(test_timeout);
+    TAP_RUN(test_log_hygiene);
+    creds_remove();
+    apr_pool_destroy(root);
+    apr_terminate();
+    return tap_done();
+}
