@@ -5,7 +5,6 @@
 
 #include <string.h>
 #include "apr_hash.h"
-#include "apr_optional.h"
 #include "apr_strings.h"
 #include "http_core.h"
 #include "http_request.h"
@@ -15,7 +14,6 @@
 #include "obo_crypto.h"
 #include "obo_log.h"
 
-APR_DECLARE_OPTIONAL_FN(const char *, authn_ap_auth_type, (request_rec *r));
 
 /* ---- logging from the core ------------------------------------------------ */
 
@@ -34,59 +32,106 @@ static void setup_core_log(server_rec *s)
 
 /* ---- startup checks (check_config: also run by apachectl configtest) -------- */
 
-typedef struct section_check {
+/* Directive names are compared case-insensitively, as httpd does. */
+static int is_directive(const ap_directive_t *d, const char *name)
+{
+    return d->directive && !strcasecmp(d->directive, name);
+}
+
+static server_rec *server_of(server_rec *main_s, const ap_directive_t *d)
+{
     server_rec *s;
-    auth_obo_srv_cfg *sc;
-    apr_pool_t *p;
-    const char *(*auth_type)(request_rec *r);
-} section_check;
 
-static const char *section_name(ap_conf_vector_t *v)
-{
-    core_dir_config *cd = ap_get_core_module_config(v);
-    return cd && cd->d ? cd->d : "(server)";
+    for (d = d->parent; d && !is_directive(d, "<VirtualHost"); d = d->parent) {
+    }
+    for (s = main_s->next; d && s; s = s->next) {
+        if (s->defn_line_number == (unsigned)d->line_num && s->defn_name
+            && !strcmp(s->defn_name, d->filename)) {
+            return s;
+        }
+    }
+    return main_s;
 }
 
-static const char *check_section(section_check *c, ap_conf_vector_t *v)
+/* An OBOAudience in the directive's section or any enclosing one. */
+static int audience_in_scope(const ap_directive_t *d)
 {
-    request_rec fake;
-    auth_obo_dir_cfg *d = ap_get_module_config(v, &auth_obo_module);
-    const char *type;
-    int obo, downstreams;
+    const ap_directive_t *sib;
 
-    memset(&fake, 0, sizeof(fake));
-    fake.pool = c->p;
-    fake.server = c->s;
-    fake.per_dir_config = v;
-    type = c->auth_type ? c->auth_type(&fake) : NULL;
-    obo = type && !strcasecmp(type, AUTH_OBO_TYPE);
-    downstreams = d && d->downstreams && d->downstreams->nelts > 0;
-    c->sc->uses_exchange |= downstreams;
-    if (obo && !auth_obo_has_idp(c->sc)) {
-        return "AuthType obo needs OBOMetadataURL, OBOJWKSURL or OBOJWKSFile";
+    for (; d; d = d->parent) {
+        for (sib = d->parent ? d->parent->first_child : ap_conftree; sib; sib = sib->next) {
+            if (is_directive(sib, "OBOAudience")) {
+                return 1;
+            }
+        }
     }
-    if (obo && !(d && d->audiences) && !c->sc->defaults->audiences) {
-        return "AuthType obo needs OBOAudience";
-    }
-    if (downstreams && !c->sc->client_id) {
-        return "OBOScope/OBOPassToken need OBOClientID";
-    }
-    if (downstreams && !c->sc->client_secret && !c->sc->client_cert) {
-        return "OBOScope/OBOPassToken need OBOClientSecret or OBOClientCertificate";
-    }
-    return NULL;
+    return 0;
 }
 
-static int check_sections(section_check *c, apr_array_header_t *secs)
+static const char *where(apr_pool_t *p, const ap_directive_t *d)
+{
+    return apr_psprintf(p, "%s:%d", d->filename, d->line_num);
+}
+
+/* AuthType may be an expression in httpd 2.4.55+, so it is read from the
+ * parsed configuration tree rather than from mod_authn_core. */
+static int check_authtype(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
+{
+    server_rec *s = server_of(main_s, d);
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    const char *err = NULL;
+
+    if (!auth_obo_has_idp(sc)) {
+        err = "AuthType obo needs OBOMetadataURL, OBOJWKSURL or OBOJWKSFile";
+    }
+    else if (!audience_in_scope(d) && !sc->defaults->audiences) {
+        err = "AuthType obo needs OBOAudience";
+    }
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, "OBO040: %s (%s)", err, where(p, d));
+    }
+    return err == NULL;
+}
+
+static int walk_tree(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
+{
+    for (; d; d = d->next) {
+        if (is_directive(d, "AuthType") && d->args
+            && !strcasecmp(ap_getword_conf(p, &(const char *){ d->args }), AUTH_OBO_TYPE)
+            && !check_authtype(p, main_s, d)) {
+            return 0;
+        }
+        if (d->first_child && !walk_tree(p, main_s, d->first_child)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Sections that name a downstream need client credentials. */
+static int check_sections(server_rec *s, auth_obo_srv_cfg *sc, apr_array_header_t *secs)
 {
     int i;
-    const char *err;
 
     for (i = 0; secs && i < secs->nelts; i++) {
         ap_conf_vector_t *v = APR_ARRAY_IDX(secs, i, ap_conf_vector_t *);
-        if ((err = check_section(c, v)) != NULL) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, c->s, "OBO040: %s (in <%s>)", err,
-                         section_name(v));
+        auth_obo_dir_cfg *d = ap_get_module_config(v, &auth_obo_module);
+        core_dir_config *cd = ap_get_core_module_config(v);
+        const char *err = NULL;
+
+        if (!d || !d->downstreams || d->downstreams->nelts == 0) {
+            continue;
+        }
+        sc->uses_exchange = 1;
+        if (!sc->client_id) {
+            err = "OBOScope/OBOPassToken need OBOClientID";
+        }
+        else if (!sc->client_secret && !sc->client_cert) {
+            err = "OBOScope/OBOPassToken need OBOClientSecret or OBOClientCertificate";
+        }
+        if (err) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s (in <%s>)", err,
+                         cd && cd->d ? cd->d : "server");
             return 0;
         }
     }
@@ -113,7 +158,6 @@ static int check_server(apr_pool_t *ptemp, server_rec *s)
 {
     auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
     core_server_config *core = ap_get_core_module_config(s->module_config);
-    section_check c = { s, sc, ptemp, APR_RETRIEVE_OPTIONAL_FN(authn_ap_auth_type) };
     const char *err = check_client(ptemp, sc);
 
     sc->uses_exchange = sc->defaults->downstreams && sc->defaults->downstreams->nelts > 0;
@@ -121,19 +165,20 @@ static int check_server(apr_pool_t *ptemp, server_rec *s)
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s", err);
         return 0;
     }
-    return check_sections(&c, core->sec_url) && check_sections(&c, core->sec_dir)
-           && !check_section(&c, s->lookup_defaults);
+    return check_sections(s, sc, core->sec_url) && check_sections(s, sc, core->sec_dir);
 }
 
 static int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                  server_rec *s)
 {
+    server_rec *main_s = s;
+
     for (; s; s = s->next) {
         if (!check_server(ptemp, s)) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
-    return OK;
+    return walk_tree(ptemp, main_s, ap_conftree) ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }
 
 /* ---- post_config: objects shared by all children ---------------------------- */

@@ -98,6 +98,7 @@ typedef struct auth_obo_req {
     obo_jws *jws;            /* verified; payload = claims */
     const char *error_desc;  /* invalid_token description, or NULL */
     int no_token;            /* no credentials presented */
+    int status;              /* memoised authentication result (OK, 401, 503...) */
     const char *insufficient;  /* Require obo-* failed: scope="..." value or "" */
 } auth_obo_req;
 

@@ -104,13 +104,6 @@ static const char *bearer_token(request_rec *r)
     return apr_pstrndup(r->pool, t, (apr_size_t)n);
 }
 
-static int challenge(request_rec *r, auth_obo_req *st, const char *desc)
-{
-    st->error_desc = desc;
-    ap_note_auth_failure(r);
-    return HTTP_UNAUTHORIZED;
-}
-
 /* ---- header scrubbing ---------------------------------------------------- */
 
 /* Compares header names treating '-' and '_' alike, case-insensitively:
@@ -265,7 +258,8 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     if (!user || !*user) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "OBO005: token has no usable '%s' claim for REMOTE_USER", claim);
-        return challenge(r, st, "token lacks the user claim");
+        st->error_desc = "token lacks the user claim";
+        return HTTP_UNAUTHORIZED;
     }
     r->user = apr_pstrdup(r->pool, user);
     r->ap_auth_type = AUTH_OBO_TYPE;
@@ -275,33 +269,27 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     return OK;
 }
 
-static int auth_obo_check_authn(request_rec *r)
+static int authenticate(request_rec *r, auth_obo_req *st)
 {
-    const char *type = ap_auth_type(r), *token, *err = NULL;
-    auth_obo_srv_cfg *sc;
-    auth_obo_dir_cfg *d;
-    auth_obo_req *st;
+    const char *token, *err = NULL;
+    auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
+    auth_obo_dir_cfg *d = auth_obo_effective(r);
     obo_jws *jws = NULL;
     apr_status_t rv;
 
-    if (!type || strcasecmp(type, AUTH_OBO_TYPE)) {
-        return DECLINED;
-    }
-    sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
-    d = auth_obo_effective(r);
     if (!sc->rt || !sc->rt->provider || !d->audiences) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO001: AuthType obo needs "
                       "OBOMetadataURL/OBOJWKSURL/OBOJWKSFile and OBOAudience for this server");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    st = req_state_new(r);
     token = bearer_token(r);
     if (!token) {
         st->no_token = 1;
-        return challenge(r, st, NULL);
+        return HTTP_UNAUTHORIZED;
     }
     if (!*token) {
-        return challenge(r, st, "malformed bearer credentials");
+        st->error_desc = "malformed bearer credentials";
+        return HTTP_UNAUTHORIZED;
     }
     rv = validate(r, d, sc->rt, token, &jws, &err);
     if (rv == APR_EAGAIN) {
@@ -313,9 +301,59 @@ static int auth_obo_check_authn(request_rec *r)
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO003: bearer token %s rejected: %s",
                       obo_fingerprint(r->pool, token, strlen(token)), err);
-        return challenge(r, st, err ? err : "invalid token");
+        st->error_desc = err ? err : "invalid token";
+        return HTTP_UNAUTHORIZED;
     }
     return accept_token(r, st, d, token, jws);
+}
+
+/* Validates once per request, whichever hook asks first. */
+static int authenticate_once(request_rec *r)
+{
+    auth_obo_req *st = ap_get_module_config(r->request_config, &auth_obo_module);
+
+    if (!st) {
+        st = req_state_new(r);
+        st->status = authenticate(r, st);
+    }
+    return st->status;
+}
+
+static int is_obo(request_rec *r)
+{
+    const char *type = ap_auth_type(r);
+    return type && !strcasecmp(type, AUTH_OBO_TYPE);
+}
+
+/* Authentication runs before mod_authz_core's user-less pass, so that a
+ * verified token's user is known there: a failed Require obo-* is then a
+ * 403 (RFC 6750 insufficient_scope), not the 401 httpd gives an
+ * authenticated user whose authorization fails. Invalid or missing tokens
+ * are left to check_authn, which answers the 401 challenge. */
+static int auth_obo_access_checker_ex(request_rec *r)
+{
+    int status;
+
+    if (!is_obo(r)) {
+        return DECLINED;
+    }
+    status = authenticate_once(r);
+    return status == HTTP_SERVICE_UNAVAILABLE || status == HTTP_INTERNAL_SERVER_ERROR
+           ? status : DECLINED;
+}
+
+static int auth_obo_check_authn(request_rec *r)
+{
+    int status;
+
+    if (!is_obo(r)) {
+        return DECLINED;
+    }
+    status = authenticate_once(r);
+    if (status == HTTP_UNAUTHORIZED) {
+        ap_note_auth_failure(r);
+    }
+    return status;
 }
 
 /* ---- challenges ---------------------------------------------------------- */
@@ -362,6 +400,8 @@ static void auth_obo_insert_error_filter(request_rec *r)
 void auth_obo_register_authn_hooks(apr_pool_t *p)
 {
     ap_hook_header_parser(auth_obo_header_parser, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_check_access_ex(auth_obo_access_checker_ex, NULL, NULL, APR_HOOK_FIRST,
+                            AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_check_authn(auth_obo_check_authn, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_note_auth_failure(auth_obo_note_auth_failure, NULL, NULL, APR_HOOK_MIDDLE);

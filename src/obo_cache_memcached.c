@@ -69,8 +69,8 @@ static void obo_mc_warn(int kind, memcached_st *memc, memcached_return_t rc)
 
 static memcached_st *obo_mc_borrow(obo_mc *mc)
 {
-    /* Bounded: if every clone is busy for a second, treat the cache as
-     * down rather than stall the request (the pool counts whole seconds). */
+    /* Bounded: if every clone stays busy (up to a second: the pool's clock
+     * counts whole seconds), treat the cache as down rather than stall. */
     struct timespec wait = { 1, 0 };
     memcached_return_t rc = MEMCACHED_FAILURE;
     memcached_st *memc = memcached_pool_fetch(mc->pool, &wait, &rc);
@@ -267,9 +267,11 @@ static memcached_return_t obo_mc_behaviours(memcached_st *m, const obo_memcached
         { MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms },
         { MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms * 1000 },
         { MEMCACHED_BEHAVIOR_SND_TIMEOUT, ms * 1000 },
-        /* After this many consecutive failures a server is taken out of
-         * the ketama ring (keys move to the others) for retry seconds. */
+        /* After this many consecutive failures or timeouts (a hung server
+         * is worse than a dead one) a server is taken out of the ketama
+         * ring - keys move to the others - and retried after retry s. */
         { MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, OBO_MC_FAILURE_LIMIT },
+        { MEMCACHED_BEHAVIOR_SERVER_TIMEOUT_LIMIT, OBO_MC_FAILURE_LIMIT },
         { MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 1 },
         { MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, retry },
         { MEMCACHED_BEHAVIOR_DEAD_TIMEOUT, retry },

@@ -1,1 +1,293 @@
-/* placeholder: being written */
+/* Acquiring a downstream token (see obo_token.h): the cache key, a
+ * single-flight fill that runs the exchange, and the rule for how long a
+ * token may be served from the cache: until `margin` before it expires, and
+ * never past the caller's own token (the key contains that token's hash, so
+ * a later entry could never be used anyway). */
+#include "obo_token.h"
+#include "obo_json.h"
+#include "obo_log.h"
+
+#include <string.h>
+#include <apr_strings.h>
+
+#define OBO_TOKEN_JSON_MAX (128 * 1024)   /* a serialised token; access_token <= 64 KiB */
+/* Marks a value that the fill shared with in-process followers but did not
+ * store: its lifetime is below the margin, and it is fresh from the IdP. */
+#define OBO_SHARED_ONLY "shared_only"
+
+/* One acquisition: the fill callback's state. */
+typedef struct obo_fetch_baton {
+    const obo_acquire *a;
+    apr_pool_t *p;               /* the caller's pool */
+    obo_token_result *res;       /* the full result when this caller called the IdP */
+} obo_fetch_baton;
+
+/* ---- serialisation */
+
+static json_t *obo_token_json(apr_pool_t *p, const obo_token_result *t, int shared_only)
+{
+    json_t *j = obo_json_pool(p, json_object());
+    int bad = j == NULL;
+
+    /* The refresh token stays out: a cache entry must not outlive its use. */
+    bad = bad || json_object_set_new(j, "access_token", json_string(t->access_token)) != 0;
+    bad = bad || json_object_set_new(j, "token_type", json_string(
+                                         t->token_type ? t->token_type : "Bearer")) != 0;
+    bad = bad || (t->scope && json_object_set_new(j, "scope", json_string(t->scope)) != 0);
+    bad = bad || json_object_set_new(j, "expires_on", json_integer(
+                                         (json_int_t)apr_time_sec(t->expires_on))) != 0;
+    bad = bad || (t->issued_token_type
+                  && json_object_set_new(j, "issued_token_type",
+                                         json_string(t->issued_token_type)) != 0);
+    bad = bad || (shared_only && json_object_set_new(j, OBO_SHARED_ONLY, json_true()) != 0);
+    return bad ? NULL : j;
+}
+
+char *obo_token_serialize(apr_pool_t *p, const obo_token_result *t)
+{
+    json_t *j = t && t->access_token ? obo_token_json(p, t, 0) : NULL;
+
+    return j ? obo_json_dump(p, j) : NULL;
+}
+
+static apr_status_t obo_token_parse(apr_pool_t *p, const char *buf, apr_size_t len,
+                                    obo_token_result **t, int *shared_only)
+{
+    const char *err = NULL, *at;
+    apr_int64_t exp = 0;
+    json_t *j = NULL;
+    obo_token_result *r;
+    apr_status_t rv = len <= OBO_TOKEN_JSON_MAX
+        ? obo_json_parse(p, buf, len, OBO_JSON_MAX_DEPTH, 1, &j, &err) : APR_EINVAL;
+
+    if (rv == APR_SUCCESS && ((at = obo_json_str(j, "access_token")) == NULL || !*at
+                              || obo_json_int(j, "expires_on", &exp) != APR_SUCCESS
+                              || exp <= 0)) {
+        rv = APR_EINVAL;
+    }
+    if (rv == APR_SUCCESS) {
+        r = apr_pcalloc(p, sizeof(*r));
+        r->access_token = apr_pstrdup(p, at);
+        r->token_type = apr_pstrdup(p, obo_json_str(j, "token_type") ? obo_json_str(
+                                        j, "token_type") : "Bearer");
+        r->scope = obo_json_str(j, "scope") ? apr_pstrdup(p, obo_json_str(j, "scope")) : NULL;
+        r->issued_token_type = obo_json_str(j, "issued_token_type")
+            ? apr_pstrdup(p, obo_json_str(j, "issued_token_type")) : NULL;
+        r->expires_on = apr_time_from_sec(exp);
+        /* What is left of the lifetime, as a client would read expires_in. */
+        r->expires_in = exp - apr_time_sec(apr_time_now());
+        r->expires_in = r->expires_in < 0 ? 0 : r->expires_in;
+        *shared_only = json_is_true(json_object_get(j, OBO_SHARED_ONLY));
+        *t = r;
+    }
+    return rv;
+}
+
+apr_status_t obo_token_deserialize(apr_pool_t *p, const char *buf, apr_size_t len,
+                                   obo_token_result **t)
+{
+    int shared_only = 0;
+
+    return buf ? obo_token_parse(p, buf, len, t, &shared_only) : APR_EINVAL;
+}
+
+/* ---- copies into longer-lived pools */
+
+static const char *obo_dup(apr_pool_t *p, const char *s)
+{
+    return s ? apr_pstrdup(p, s) : NULL;
+}
+
+static obo_token_result *obo_token_copy(apr_pool_t *p, const obo_token_result *t)
+{
+    obo_token_result *c = apr_pmemdup(p, t, sizeof(*t));
+
+    c->access_token = obo_dup(p, t->access_token);
+    c->token_type = obo_dup(p, t->token_type);
+    c->scope = obo_dup(p, t->scope);
+    c->refresh_token = obo_dup(p, t->refresh_token);
+    c->issued_token_type = obo_dup(p, t->issued_token_type);
+    return c;
+}
+
+/* The error travels from the leader's scratch pool to the flight's pool and
+ * from there to each follower's own pool: every hop is a deep copy. */
+static obo_exchange_error *obo_xerr_copy(apr_pool_t *p, const obo_exchange_error *e)
+{
+    obo_exchange_error *c = apr_pmemdup(p, e, sizeof(*e));
+
+    c->error = obo_dup(p, e->error);
+    c->error_description = obo_dup(p, e->error_description);
+    c->suberror = obo_dup(p, e->suberror);
+    c->claims = obo_dup(p, e->claims);
+    c->error_codes = obo_dup(p, e->error_codes);
+    c->trace_id = obo_dup(p, e->trace_id);
+    c->correlation_id = obo_dup(p, e->correlation_id);
+    c->detail = obo_dup(p, e->detail);
+    return c;
+}
+
+/* ---- lifetimes */
+
+static apr_interval_time_t obo_margin(const obo_acquire *a)
+{
+    return a->margin > 0 ? a->margin : 0;
+}
+
+/* Until when t may be stored: 0 if not at all (unknown lifetime, or less
+ * left than the margin). */
+static apr_time_t obo_cache_until(const obo_acquire *a, const obo_token_result *t)
+{
+    apr_time_t until = t->expires_on - obo_margin(a);
+
+    if (a->assertion_expiry > 0 && a->assertion_expiry < until) {
+        until = a->assertion_expiry;
+    }
+    return t->expires_in > 0 && until > apr_time_now() ? until : 0;
+}
+
+/* A cached value is used only while it is outside the margin; a shared-only
+ * value (fresh from the IdP for a concurrent request) while it is valid. */
+static int obo_usable(const obo_acquire *a, const obo_token_result *t, int shared_only)
+{
+    apr_time_t now = apr_time_now();
+
+    return shared_only ? t->expires_on > now : t->expires_on - obo_margin(a) > now;
+}
+
+/* ---- the fill */
+
+/* obo_cache_fetch_fn: the exchange runs in a scratch pool of the caller's;
+ * only the serialised value or the error go to rp, which may be the
+ * flight's pool that followers read after this request is gone. */
+static apr_status_t obo_token_fetch(void *baton, apr_pool_t *rp, char **val,
+                                    apr_size_t *len, apr_time_t *expiry, void **errval)
+{
+    obo_fetch_baton *b = baton;
+    obo_token_result *t = NULL;
+    obo_exchange_error *e = NULL;
+    apr_pool_t *tmp = NULL;
+    apr_status_t rv;
+
+    apr_pool_create(&tmp, b->p);
+    rv = obo_exchange(b->a->http, tmp, &b->a->req, &t, &e);
+    if (rv == APR_SUCCESS) {
+        b->res = obo_token_copy(b->p, t);
+        *expiry = obo_cache_until(b->a, t);
+        /* expiry 0 makes the cache skip the store: followers still get it. */
+        *val = obo_json_dump(rp, obo_token_json(tmp, t, *expiry == 0));
+        *len = *val ? strlen(*val) : 0;
+        rv = *val ? APR_SUCCESS : APR_ENOMEM;
+    }
+    else {
+        *errval = obo_xerr_copy(rp, e);
+    }
+    apr_pool_destroy(tmp);
+    return rv;
+}
+
+static obo_cache_keyparts obo_keyparts(apr_pool_t *p, const obo_acquire *a)
+{
+    obo_cache_keyparts k;
+    const apr_array_header_t *aud = a->req.audiences;
+
+    memset(&k, 0, sizeof(k));
+    k.client_id = a->req.client ? a->req.client->client_id : NULL;
+    k.authority = a->authority ? a->authority : a->req.token_endpoint;
+    k.scopes = a->req.scopes;
+    k.exchange = a->req.grant == OBO_GRANT_OBO ? "on-behalf-of" : "token-exchange";
+    k.audience = aud && aud->nelts > 0 ? apr_array_pstrcat(p, aud, ' ') : NULL;
+    k.assertion = a->req.assertion;
+    return k;
+}
+
+/* No cache, or a cached value that turned out unusable: one exchange, and
+ * a store when there is a cache and the lifetime allows it. */
+static apr_status_t obo_token_direct(apr_pool_t *p, const obo_acquire *a, const char *key,
+                                     obo_token_result **res, obo_exchange_error **xerr)
+{
+    apr_status_t rv = obo_exchange(a->http, p, &a->req, res, xerr);
+    apr_time_t until = rv == APR_SUCCESS ? obo_cache_until(a, *res) : 0;
+    const char *val = until ? obo_token_serialize(p, *res) : NULL;
+
+    if (a->cache && key && val) {
+        obo_cache_set(a->cache, p, key, val, strlen(val), until);
+    }
+    return rv;
+}
+
+/* After get_or_fetch succeeded without this caller's own exchange: the
+ * value came from the cache or from a concurrent request's fill. */
+static apr_status_t obo_token_shared(apr_pool_t *p, const obo_acquire *a, const char *key,
+                                     const char *val, apr_size_t len,
+                                     obo_token_result **res, obo_exchange_error **xerr,
+                                     int *hit)
+{
+    int shared_only = 0;
+    apr_status_t rv = obo_token_parse(p, val, len, res, &shared_only);
+
+    if (rv == APR_SUCCESS && obo_usable(a, *res, shared_only)) {
+        *hit = 1;
+        return APR_SUCCESS;
+    }
+    /* Stored by a server with a longer margin, or unreadable: a miss. */
+    obo_log(OBO_LOG_DEBUG, "OBO321", "cached token for key %s %s; calling the identity "
+            "provider", obo_fingerprint(p, key, strlen(key)),
+            rv == APR_SUCCESS ? "is within the refresh margin" : "is unreadable");
+    return obo_token_direct(p, a, key, res, xerr);
+}
+
+static obo_exchange_error *obo_xerr_lost(apr_pool_t *p)
+{
+    obo_exchange_error *e = apr_pcalloc(p, sizeof(*e));
+
+    e->kind = OBO_XERR_UPSTREAM;
+    e->detail = "token acquisition failed without an exchange error";
+    return e;
+}
+
+static apr_status_t obo_token_cached(apr_pool_t *p, const obo_acquire *a,
+                                     obo_token_result **res, obo_exchange_error **xerr,
+                                     int *hit)
+{
+    obo_cache_keyparts k = obo_keyparts(p, a);
+    const char *key = obo_cache_key(p, &k);
+    obo_fetch_baton b = { a, p, NULL };
+    char *val = NULL;
+    apr_size_t len = 0;
+    void *errval = NULL;
+    int chit = 0;
+    apr_status_t rv = obo_cache_get_or_fetch(a->cache, p, key, &a->flight, obo_token_fetch,
+                                             &b, &val, &len, &chit, &errval);
+
+    if (rv == APR_SUCCESS && b.res) {
+        *res = b.res;           /* our own exchange: keeps the refresh token */
+    }
+    else if (rv == APR_SUCCESS) {
+        rv = obo_token_shared(p, a, key, val, len, res, xerr, hit);
+    }
+    else {
+        *xerr = errval ? obo_xerr_copy(p, errval) : obo_xerr_lost(p);
+    }
+    return rv;
+}
+
+apr_status_t obo_token_acquire(apr_pool_t *p, const obo_acquire *a,
+                               obo_token_result **res, obo_exchange_error **xerr,
+                               int *hit)
+{
+    obo_token_result *t = NULL;
+    obo_exchange_error *e = NULL;
+    apr_status_t rv;
+
+    *hit = 0;
+    rv = a->cache ? obo_token_cached(p, a, &t, &e, hit)
+                  : obo_token_direct(p, a, NULL, &t, &e);
+    if (rv == APR_SUCCESS) {
+        *res = t;
+    }
+    else {
+        *xerr = e;
+    }
+    return rv;
+}
