@@ -1072,6 +1072,441 @@ static void test_log_hygiene(apr_pool_t *p)
        "issued tokens never appear");
 }
 
+/* ---- a thread-safe in-memory cache backend */
+
+typedef struct {
+    unsigned char *val;
+    apr_size_t len;
+    apr_time_t expiry;
+} mem_entry;
+
+typedef struct {
+    pthread_mutex_t mu;
+    apr_pool_t *pool;
+    apr_hash_t *h;
+    int sets;
+    apr_time_t last_expiry;
+} mem_be;
+
+static apr_status_t mem_get(void *ctx, apr_pool_t *p, const char *key, unsigned char **val,
+                            apr_size_t *len)
+{
+    mem_be *m = ctx;
+    mem_entry *e;
+    apr_status_t rv = APR_NOTFOUND;
+
+    pthread_mutex_lock(&m->mu);
+    e = apr_hash_get(m->h, key, APR_HASH_KEY_STRING);
+    if (e && e->expiry > apr_time_now()) {
+        *val = apr_pmemdup(p, e->val, e->len);
+        *len = e->len;
+        rv = APR_SUCCESS;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rv;
+}
+
+/* Called with the mutex held. */
+static void mem_put(mem_be *m, const char *key, const unsigned char *val, apr_size_t len,
+                    apr_time_t expiry)
+{
+    mem_entry *e = apr_palloc(m->pool, sizeof(*e));
+
+    e->val = apr_pmemdup(m->pool, val, len);
+    e->len = len;
+    e->expiry = expiry;
+    apr_hash_set(m->h, apr_pstrdup(m->pool, key), APR_HASH_KEY_STRING, e);
+}
+
+static apr_status_t mem_set(void *ctx, apr_pool_t *p, const char *key,
+                            const unsigned char *val, apr_size_t len, apr_time_t expiry)
+{
+    mem_be *m = ctx;
+
+    pthread_mutex_lock(&m->mu);
+    mem_put(m, key, val, len, expiry);
+    if (!strstr(key, ".lock")) {
+        m->sets++;
+        m->last_expiry = expiry;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return APR_SUCCESS;
+}
+
+static apr_status_t mem_add(void *ctx, apr_pool_t *p, const char *key,
+                            const unsigned char *val, apr_size_t len, apr_time_t expiry)
+{
+    mem_be *m = ctx;
+    mem_entry *e;
+    apr_status_t rv = APR_EEXIST;
+
+    pthread_mutex_lock(&m->mu);
+    e = apr_hash_get(m->h, key, APR_HASH_KEY_STRING);
+    if (!e || e->expiry <= apr_time_now()) {
+        mem_put(m, key, val, len, expiry);
+        rv = APR_SUCCESS;
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rv;
+}
+
+static apr_status_t mem_del(void *ctx, apr_pool_t *p, const char *key)
+{
+    mem_be *m = ctx;
+    apr_status_t rv;
+
+    pthread_mutex_lock(&m->mu);
+    rv = apr_hash_get(m->h, key, APR_HASH_KEY_STRING) ? APR_SUCCESS : APR_NOTFOUND;
+    apr_hash_set(m->h, key, APR_HASH_KEY_STRING, NULL);
+    pthread_mutex_unlock(&m->mu);
+    return rv;
+}
+
+static apr_status_t mem_cleanup(void *data)
+{
+    pthread_mutex_destroy(&((mem_be *)data)->mu);
+    return APR_SUCCESS;
+}
+
+static obo_cache *mem_cache(apr_pool_t *p, mem_be **out)
+{
+    static const unsigned char secret[] = "0123456789abcdef0123456789abcdef";
+    obo_cache_backend *be = apr_pcalloc(p, sizeof(*be));
+    mem_be *m = apr_pcalloc(p, sizeof(*m));
+    obo_cache *c = NULL;
+
+    pthread_mutex_init(&m->mu, NULL);
+    apr_pool_cleanup_register(p, m, mem_cleanup, apr_pool_cleanup_null);
+    apr_pool_create(&m->pool, p);
+    m->h = apr_hash_make(m->pool);
+    be->name = "memory";
+    be->get = mem_get;
+    be->set = mem_set;
+    be->add = mem_add;
+    be->del = mem_del;
+    be->ctx = m;
+    obo_cache_create(p, be, secret, 32, &c);
+    *out = m;
+    return c;
+}
+
+/* ---- obo_token */
+
+static void test_serialize(apr_pool_t *p)
+{
+    obo_token_result t = { "AT-x", "Bearer", "api://down/read", "RT-x",
+                           "urn:ietf:params:oauth:token-type:access_token", 3599,
+                           apr_time_from_sec(1900000000) };
+    char *s = obo_token_serialize(p, &t);
+    obo_token_result *r = NULL;
+
+    const char *shown = s ? s : "(null)";
+
+    ok(s && strstr(s, "\"expires_on\":1900000000") && !strstr(s, ": ") && !strstr(s, ", "),
+       "serialised compactly, expires_on in seconds: %s", shown);
+    ok(s && strstr(s, "refresh_token") == NULL, "refresh tokens are not serialised");
+    is_int(obo_token_deserialize(p, s, s ? strlen(s) : 0, &r), APR_SUCCESS, "deserialises");
+    if (r) {
+        is_str(r->access_token, "AT-x", "access_token round trip");
+        is_str(r->token_type, "Bearer", "token_type round trip");
+        is_str(r->scope, "api://down/read", "scope round trip");
+        is_str(r->issued_token_type, t.issued_token_type, "issued_token_type round trip");
+        ok(r->refresh_token == NULL, "no refresh token after the round trip");
+        is_int(r->expires_on, t.expires_on, "expires_on round trip (whole seconds)");
+        is_int(r->expires_in, 1900000000 - apr_time_sec(apr_time_now()),
+               "expires_in is what is left");
+    }
+    ok(obo_token_deserialize(p, "{\"expires_on\":5}", 16, &r) != APR_SUCCESS,
+       "no access_token: refused");
+    ok(obo_token_deserialize(p, "{\"access_token\":\"a\"}", 20, &r) != APR_SUCCESS,
+       "no expires_on: refused");
+    ok(obo_token_deserialize(p, "[1]", 3, &r) != APR_SUCCESS, "not an object: refused");
+    ok(obo_token_deserialize(p, "{\"access_token\":", 16, &r) != APR_SUCCESS,
+       "truncated: refused");
+}
+
+static obo_acquire make_acquire(apr_pool_t *p, srv *s, obo_cache *c)
+{
+    obo_acquire a;
+
+    memset(&a, 0, sizeof(a));
+    a.cache = c;
+    a.http = http;
+    a.req = make_req(p, s, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID), OBO_GRANT_OBO);
+    a.authority = "https://login.example/tenant-x";
+    a.margin = apr_time_from_sec(300);
+    a.assertion_expiry = apr_time_now() + apr_time_from_sec(3600);
+    a.flight.lock_ttl = apr_time_from_sec(10);
+    a.flight.max_wait = apr_time_from_sec(10);
+    a.flight.poll = apr_time_from_msec(5);
+    return a;
+}
+
+typedef struct {
+    apr_status_t rv;
+    obo_token_result *res;
+    obo_exchange_error *xerr;
+    int hit;
+} got;
+
+static got acquire(apr_pool_t *p, const obo_acquire *a)
+{
+    got g = { 0, NULL, NULL, -1 };
+
+    g.rv = obo_token_acquire(p, a, &g.res, &g.xerr, &g.hit);
+    return g;
+}
+
+static void test_acquire_hit(apr_pool_t *p)
+{
+    srv_resp ok200 = { 200, NULL, OK_BODY, 0 };
+    mem_be *m;
+    srv *s = srv_start(1, &ok200);
+    obo_acquire a = make_acquire(p, s, mem_cache(p, &m));
+    got g1 = acquire(p, &a), g2;
+    apr_time_t want = g1.res ? g1.res->expires_on - apr_time_from_sec(300) : 0;
+
+    is_int(g1.rv, APR_SUCCESS, "first acquisition succeeds");
+    is_int(g1.hit, 0, "from the IdP");
+    is_str(g1.res ? g1.res->refresh_token : "", "downstream-RT-1",
+           "the caller that exchanged gets the refresh token");
+    is_int(m->sets, 1, "and stored it");
+    ok(m->last_expiry == want, "until expires_on - margin");
+    g2 = acquire(p, &a);
+    is_int(g2.rv, APR_SUCCESS, "second acquisition succeeds");
+    is_int(g2.hit, 1, "as a cache hit");
+    is_int(srv_count(s), 1, "without a request to the IdP");
+    is_str(g2.res ? g2.res->access_token : "", "downstream-AT-1", "same access token");
+    ok(g2.res && g2.res->refresh_token == NULL, "no refresh token from the cache");
+    is_int(g2.res ? apr_time_sec(g2.res->expires_on) : 0,
+           g1.res ? apr_time_sec(g1.res->expires_on) : 1, "same expires_on");
+    a.req.scopes = strs(p, "api://down/other", NULL);
+    g2 = acquire(p, &a);
+    ok(g2.rv == APR_SUCCESS && g2.hit == 0 && srv_count(s) == 2,
+       "other scopes are another key: a miss");
+    srv_stop(s);
+}
+
+static void test_acquire_margin(apr_pool_t *p)
+{
+    srv_resp short_lived = { 200, NULL, "{\"access_token\":\"short\",\"expires_in\":120}", 0 };
+    mem_be *m;
+    srv *s = srv_start(1, &short_lived);
+    obo_acquire a = make_acquire(p, s, mem_cache(p, &m));
+    got g1 = acquire(p, &a), g2 = acquire(p, &a);
+
+    ok(g1.rv == APR_SUCCESS && g2.rv == APR_SUCCESS, "expires_in < margin: both succeed");
+    is_str(g2.res ? g2.res->access_token : "", "short", "with the token");
+    is_int(m->sets, 0, "nothing stored");
+    is_int(srv_count(s), 2, "the second call asks the IdP again");
+    is_int(g2.hit, 0, "and is no hit");
+    srv_stop(s);
+}
+
+static void test_acquire_no_expires_in(apr_pool_t *p)
+{
+    srv_resp unknown = { 200, NULL, "{\"access_token\":\"unknown-life\"}", 0 };
+    mem_be *m;
+    srv *s = srv_start(1, &unknown);
+    obo_acquire a = make_acquire(p, s, mem_cache(p, &m));
+    got g = acquire(p, &a);
+
+    is_str(g.res ? g.res->access_token : "", "unknown-life",
+           "a token without expires_in is returned");
+    is_int(m->sets, 0, "but never cached");
+    srv_stop(s);
+}
+
+static void test_acquire_cap(apr_pool_t *p)
+{
+    srv_resp ok200 = { 200, NULL, OK_BODY, 0 };
+    mem_be *m;
+    srv *s = srv_start(1, &ok200);
+    obo_acquire a = make_acquire(p, s, mem_cache(p, &m));
+    got g;
+
+    a.assertion_expiry = apr_time_now() + apr_time_from_sec(600);
+    g = acquire(p, &a);
+    is_int(g.rv, APR_SUCCESS, "acquired");
+    is_int(m->sets, 1, "stored");
+    is_int(m->last_expiry, a.assertion_expiry, "the TTL is capped by the caller's token exp");
+    g = acquire(p, &a);
+    ok(g.hit == 1 && srv_count(s) == 1, "and served from the cache until then");
+    a.assertion_expiry = apr_time_now() - apr_time_from_sec(1);
+    a.req.assertion = "another.user.token";
+    g = acquire(p, &a);
+    ok(g.rv == APR_SUCCESS && m->sets == 1, "an already expired caller token: not stored");
+    srv_stop(s);
+}
+
+static void test_acquire_no_cache(apr_pool_t *p)
+{
+    srv_resp ok200 = { 200, NULL, OK_BODY, 0 };
+    srv *s = srv_start(1, &ok200);
+    obo_acquire a = make_acquire(p, s, NULL);
+    got g1 = acquire(p, &a), g2 = acquire(p, &a);
+
+    ok(g1.rv == APR_SUCCESS && g2.rv == APR_SUCCESS && g1.hit == 0 && g2.hit == 0,
+       "without a cache every call exchanges");
+    is_int(srv_count(s), 2, "two IdP requests");
+    srv_stop(s);
+}
+
+static void test_acquire_error(apr_pool_t *p)
+{
+    srv_resp bad = { 400, NULL, "{\"error\":\"invalid_grant\",\"error_codes\":[50079]}", 0 };
+    mem_be *m;
+    srv *s = srv_start(1, &bad);
+    obo_acquire a = make_acquire(p, s, mem_cache(p, &m));
+    got g = acquire(p, &a);
+
+    ok(g.rv != APR_SUCCESS && g.res == NULL, "an exchange error fails the acquisition");
+    is_int(g.xerr ? g.xerr->kind : 0, OBO_XERR_INTERACTION, "with the classified error");
+    is_str(g.xerr ? g.xerr->error_codes : "", "[50079]", "and its details");
+    g = acquire(p, &a);
+    ok(g.rv != APR_SUCCESS && srv_count(s) == 2 && m->sets == 0, "errors are not cached");
+    srv_stop(s);
+}
+
+/* An entry another server stored with a smaller margin is within ours. */
+static void test_acquire_stale_entry(apr_pool_t *p)
+{
+    srv_resp ok200 = { 200, NULL, OK_BODY, 0 };
+    mem_be *m;
+    obo_cache *c = mem_cache(p, &m);
+    srv *s = srv_start(1, &ok200);
+    obo_acquire a = make_acquire(p, s, c);
+    obo_cache_keyparts k = { CLIENT_ID, a.authority, a.req.scopes, "on-behalf-of", NULL,
+                             USER_TOKEN };
+    const char *key = obo_cache_key(p, &k);
+    const char *v = apr_psprintf(p, "{\"access_token\":\"old\",\"token_type\":\"Bearer\","
+                                 "\"expires_on\":%" APR_INT64_T_FMT "}",
+                                 (apr_int64_t)apr_time_sec(apr_time_now()) + 100);
+    got g;
+
+    obo_cache_set(c, p, key, v, strlen(v), apr_time_now() + apr_time_from_sec(60));
+    g = acquire(p, &a);
+    is_str(g.res ? g.res->access_token : "", "downstream-AT-1",
+           "a cached token inside the margin is a miss");
+    ok(g.hit == 0 && srv_count(s) == 1, "the IdP was asked");
+    g = acquire(p, &a);
+    ok(g.hit == 1 && srv_count(s) == 1, "and the fresh token replaced the stale one");
+    srv_stop(s);
+}
+
+/* ---- single flight across threads */
+
+#define NTHREADS 6
+
+typedef struct {
+    const obo_acquire *a;
+    pthread_barrier_t *bar;
+    apr_status_t rv;
+    int hit, kind;
+    char token[64], detail[160];
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    apr_pool_t *p = NULL;
+    got g;
+
+    apr_pool_create_unmanaged_ex(&p, NULL, NULL);
+    pthread_barrier_wait(w->bar);
+    g = acquire(p, w->a);
+    w->rv = g.rv;
+    w->hit = g.hit;
+    w->kind = g.xerr ? (int)g.xerr->kind : 0;
+    snprintf(w->token, sizeof(w->token), "%s", g.res ? g.res->access_token : "");
+    snprintf(w->detail, sizeof(w->detail), "%s", g.xerr && g.xerr->detail ? g.xerr->detail
+                                                                          : "");
+    apr_pool_destroy(p);    /* some workers go while others still read */
+    return NULL;
+}
+
+static void run_workers(const obo_acquire *a, worker *w)
+{
+    pthread_t th[NTHREADS];
+    pthread_barrier_t bar;
+    int i;
+
+    pthread_barrier_init(&bar, NULL, NTHREADS);
+    for (i = 0; i < NTHREADS; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].a = a;
+        w[i].bar = &bar;
+        pthread_create(&th[i], NULL, worker_main, &w[i]);
+    }
+    for (i = 0; i < NTHREADS; i++) {
+        pthread_join(th[i], NULL);
+    }
+    pthread_barrier_destroy(&bar);
+}
+
+static void test_flight(apr_pool_t *p, const char *body, int status, int *nreq, int *hits,
+                        worker *w, mem_be **m)
+{
+    srv_resp r = { status, NULL, body, 300 };
+    srv *s = srv_start(1, &r);
+    obo_acquire a = make_acquire(p, s, mem_cache(p, m));
+    int i;
+
+    run_workers(&a, w);
+    *nreq = srv_count(s);
+    for (*hits = 0, i = 0; i < NTHREADS; i++) {
+        *hits += w[i].hit;
+    }
+    srv_stop(s);
+}
+
+static void test_flight_success(apr_pool_t *p)
+{
+    worker w[NTHREADS];
+    int n = 0, hits = 0, i, same = 1;
+    mem_be *m;
+
+    test_flight(p, OK_BODY, 200, &n, &hits, w, &m);
+    for (i = 0; i < NTHREADS; i++) {
+        same &= w[i].rv == APR_SUCCESS && strcmp(w[i].token, "downstream-AT-1") == 0;
+    }
+    is_int(n, 1, "%d concurrent misses make one IdP request", NTHREADS);
+    ok(same, "every thread got the token");
+    is_int(hits, NTHREADS - 1, "one fetched, the others report a hit");
+}
+
+static void test_flight_uncacheable(apr_pool_t *p)
+{
+    worker w[NTHREADS];
+    int n = 0, hits = 0, i, same = 1;
+    mem_be *m;
+
+    test_flight(p, "{\"access_token\":\"brief\",\"expires_in\":60}", 200, &n, &hits, w, &m);
+    for (i = 0; i < NTHREADS; i++) {
+        same &= w[i].rv == APR_SUCCESS && strcmp(w[i].token, "brief") == 0;
+    }
+    is_int(n, 1, "an uncacheable token still goes through one flight");
+    ok(same, "every thread got it");
+    is_int(m->sets, 0, "and it was not stored");
+}
+
+static void test_flight_error(apr_pool_t *p)
+{
+    worker w[NTHREADS];
+    int n = 0, hits = 0, i, same = 1;
+    mem_be *m;
+
+    test_flight(p, "{\"error\":\"invalid_grant\",\"error_description\":\"expired\"}", 400,
+                &n, &hits, w, &m);
+    for (i = 0; i < NTHREADS; i++) {
+        same &= w[i].rv != APR_SUCCESS && w[i].kind == OBO_XERR_INVALID_GRANT
+                && strstr(w[i].detail, "invalid_grant") != NULL;
+    }
+    is_int(n, 1, "a failing exchange is made once for all threads");
+    ok(same, "every thread got the leader's error (%s)", w[0].detail);
+    is_int(hits, 0, "and none reports a hit");
+}
+
 int main(void)
 {
     apr_pool_t *root;
@@ -1101,6 +1536,17 @@ int main(void)
     TAP_RUN(test_refused);
     TAP_RUN(test_timeout);
     TAP_RUN(test_log_hygiene);
+    TAP_RUN(test_serialize);
+    TAP_RUN(test_acquire_hit);
+    TAP_RUN(test_acquire_margin);
+    TAP_RUN(test_acquire_no_expires_in);
+    TAP_RUN(test_acquire_cap);
+    TAP_RUN(test_acquire_no_cache);
+    TAP_RUN(test_acquire_error);
+    TAP_RUN(test_acquire_stale_entry);
+    TAP_RUN(test_flight_success);
+    TAP_RUN(test_flight_uncacheable);
+    TAP_RUN(test_flight_error);
     creds_remove();
     apr_pool_destroy(root);
     apr_terminate();
