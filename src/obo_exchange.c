@@ -69,13 +69,9 @@ static const char *obo_join(apr_pool_t *p, const apr_array_header_t *a, const ch
  * log lines), bounded length. */
 static const char *obo_log_text(apr_pool_t *p, const char *s)
 {
-    char *out;
+    char *out = apr_pstrndup(p, s ? s : "-", OBO_LOG_TEXT_MAX);
     apr_size_t i;
 
-    if (s == NULL) {
-        return "-";
-    }
-    out = apr_pstrndup(p, s, OBO_LOG_TEXT_MAX);
     for (i = 0; out[i]; i++) {
         if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f) {
             out[i] = ' ';
@@ -236,18 +232,20 @@ apr_status_t obo_client_load_certificate(apr_pool_t *p, const char *crt_path,
 
 /* ---- the request */
 
-static void obo_form_grant(obo_xctx *x, apr_array_header_t *f)
+static void obo_form_obo(obo_xctx *x, apr_array_header_t *f)
+{
+    obo_form_add(x->p, f, "grant_type", OBO_GT_JWT_BEARER);
+    obo_form_add(x->p, f, "assertion", x->req->assertion);
+    obo_form_add(x->p, f, "requested_token_use", "on_behalf_of");
+    /* Entra requires scope, so it is sent even if empty. */
+    obo_form_add(x->p, f, "scope", x->scopes);
+}
+
+static void obo_form_8693(obo_xctx *x, apr_array_header_t *f)
 {
     const obo_exchange_req *r = x->req;
     int i;
 
-    if (r->grant == OBO_GRANT_OBO) {
-        obo_form_add(x->p, f, "grant_type", OBO_GT_JWT_BEARER);
-        obo_form_add(x->p, f, "assertion", r->assertion);
-        obo_form_add(x->p, f, "requested_token_use", "on_behalf_of");
-        obo_form_add(x->p, f, "scope", x->scopes);
-        return;
-    }
     obo_form_add(x->p, f, "grant_type", OBO_GT_EXCHANGE);
     obo_form_add(x->p, f, "subject_token", r->assertion);
     obo_form_add(x->p, f, "subject_token_type", OBO_TT_ACCESS);
@@ -321,7 +319,12 @@ static apr_status_t obo_send_once(obo_xctx *x, obo_attempt *a, const char **err)
     apr_status_t rv = obo_form_client(x, f, &auth, err);
 
     if (rv == APR_SUCCESS) {
-        obo_form_grant(x, f);
+        if (x->req->grant == OBO_GRANT_OBO) {
+            obo_form_obo(x, f);
+        }
+        else {
+            obo_form_8693(x, f);
+        }
         a->resp = NULL;
         a->terr = NULL;
         a->sent = apr_time_now();
@@ -332,12 +335,13 @@ static apr_status_t obo_send_once(obo_xctx *x, obo_attempt *a, const char **err)
     return rv;
 }
 
+/* Worth a second try: the IdP is overloaded or restarting, or the
+ * connection was refused (a node going away). A timeout is not: the worker
+ * has already waited the whole configured time once. */
 static int obo_retryable(const obo_attempt *a)
 {
-    if (a->rv != APR_SUCCESS) {
-        return a->rv == APR_ECONNREFUSED;
-    }
-    return a->resp->status >= 500 || a->resp->status == 429;
+    return a->rv == APR_SUCCESS ? a->resp->status >= 500 || a->resp->status == 429
+                                : a->rv == APR_ECONNREFUSED;
 }
 
 /* Retry-After when the IdP gave one (capped), else 100-300 ms of jitter so
@@ -453,6 +457,9 @@ static int obo_is(const char *s, const char *a, const char *b)
     return s && ((a && strcmp(s, a) == 0) || (b && strcmp(s, b) == 0));
 }
 
+/* The order matters: a user-fixable condition wins over invalid_grant
+ * (Entra reports MFA enrolment as invalid_grant + 50079), and anything the
+ * IdP says while failing (5xx, 429) is its own trouble, not ours. */
 static obo_exchange_errkind obo_classify(const obo_exchange_error *e, const json_t *codes)
 {
     /* MFA required, MFA registration, conditional access, consent. */
@@ -460,26 +467,27 @@ static obo_exchange_errkind obo_classify(const obo_exchange_error *e, const json
     /* Bad secret, bad assertion signature, expired/unknown certificate. */
     static const long client[] = { 7000215, 700027, 7000222 };
     const char *err = e->error;
+    obo_exchange_errkind kind = OBO_XERR_UPSTREAM;
 
     if (e->http_status >= 500 || e->http_status == 429) {
-        return OBO_XERR_UPSTREAM;
+        kind = OBO_XERR_UPSTREAM;
     }
-    if (obo_is(err, "interaction_required", "consent_required") || e->claims
-        || obo_codes_have(codes, user, 4)) {
-        return OBO_XERR_INTERACTION;
+    else if (obo_is(err, "interaction_required", "consent_required") || e->claims
+             || obo_codes_have(codes, user, 4)) {
+        kind = OBO_XERR_INTERACTION;
     }
-    if (obo_is(err, "invalid_grant", NULL)) {
-        return OBO_XERR_INVALID_GRANT;
+    else if (obo_is(err, "invalid_grant", NULL)) {
+        kind = OBO_XERR_INVALID_GRANT;
     }
-    if (obo_is(err, "invalid_client", "unauthorized_client") || e->http_status == 401
-        || obo_codes_have(codes, client, 3)) {
-        return OBO_XERR_CLIENT;
+    else if (obo_is(err, "invalid_client", "unauthorized_client") || e->http_status == 401
+             || obo_codes_have(codes, client, 3)) {
+        kind = OBO_XERR_CLIENT;
     }
-    if (obo_is(err, "invalid_scope", "invalid_request")
-        || obo_is(err, "unsupported_grant_type", "invalid_target")) {
-        return OBO_XERR_REQUEST;
+    else if (obo_is(err, "invalid_scope", "invalid_request")
+             || obo_is(err, "unsupported_grant_type", "invalid_target")) {
+        kind = OBO_XERR_REQUEST;
     }
-    return OBO_XERR_UPSTREAM;
+    return kind;
 }
 
 static obo_exchange_error *obo_xerr_new(apr_pool_t *p, obo_exchange_errkind kind,
@@ -522,16 +530,12 @@ static obo_exchange_error *obo_parse_error(obo_xctx *x, const obo_attempt *a)
 
 static obo_exchange_error *obo_transport_error(obo_xctx *x, const obo_attempt *a)
 {
-    const char *t = obo_log_text(x->p, a->terr);
+    const char *what = a->rv == APR_TIMEUP ? "identity provider timed out: "
+                     : a->rv == APR_ECONNREFUSED ? "cannot connect to the identity provider: "
+                     : "identity provider transport failure: ";
 
-    if (a->rv == APR_TIMEUP) {
-        return obo_xerr_new(x->p, OBO_XERR_TIMEOUT, 0,
-                            apr_pstrcat(x->p, "identity provider timed out: ", t, NULL));
-    }
-    return obo_xerr_new(x->p, OBO_XERR_UPSTREAM, 0,
-                        apr_pstrcat(x->p, a->rv == APR_ECONNREFUSED
-                                    ? "cannot connect to the identity provider: "
-                                    : "identity provider transport failure: ", t, NULL));
+    return obo_xerr_new(x->p, a->rv == APR_TIMEUP ? OBO_XERR_TIMEOUT : OBO_XERR_UPSTREAM, 0,
+                        apr_pstrcat(x->p, what, obo_log_text(x->p, a->terr), NULL));
 }
 
 /* The status returned with *xerr: the transport's for transport failures,
@@ -539,19 +543,19 @@ static obo_exchange_error *obo_transport_error(obo_xctx *x, const obo_attempt *a
  * APR_EGENERAL for an unusable upstream. */
 static apr_status_t obo_kind_status(const obo_attempt *a, const obo_exchange_error *e)
 {
-    if (a && a->rv != APR_SUCCESS) {
-        return a->rv;
+    apr_status_t rv = APR_EGENERAL;
+
+    if (a->rv != APR_SUCCESS) {
+        rv = a->rv;
     }
-    switch (e->kind) {
-    case OBO_XERR_INTERACTION:
-    case OBO_XERR_INVALID_GRANT:
-    case OBO_XERR_CLIENT:
-        return APR_EACCES;
-    case OBO_XERR_REQUEST:
-        return APR_EINVAL;
-    default:
-        return APR_EGENERAL;
+    else if (e->kind == OBO_XERR_INTERACTION || e->kind == OBO_XERR_INVALID_GRANT
+             || e->kind == OBO_XERR_CLIENT) {
+        rv = APR_EACCES;
     }
+    else if (e->kind == OBO_XERR_REQUEST) {
+        rv = APR_EINVAL;
+    }
+    return rv;
 }
 
 static apr_status_t obo_interpret(obo_xctx *x, const obo_attempt *a,
@@ -588,13 +592,11 @@ static const char *obo_auth_name(obo_client_auth auth)
  * support needs. Empty for transport failures. */
 static const char *obo_idp_text(apr_pool_t *p, const obo_exchange_error *e)
 {
-    if (e->http_status == 0) {
-        return "";
-    }
-    return apr_psprintf(p, ": %s (error_codes %s, trace_id %s, correlation_id %s)",
-                        obo_log_text(p, e->error_description),
-                        obo_log_text(p, e->error_codes), obo_log_text(p, e->trace_id),
-                        obo_log_text(p, e->correlation_id));
+    return e->http_status == 0 ? ""
+        : apr_psprintf(p, ": %s (error_codes %s, trace_id %s, correlation_id %s)",
+                       obo_log_text(p, e->error_description),
+                       obo_log_text(p, e->error_codes), obo_log_text(p, e->trace_id),
+                       obo_log_text(p, e->correlation_id));
 }
 
 static void obo_log_failure(obo_xctx *x, const obo_exchange_error *e)
@@ -609,10 +611,12 @@ static void obo_log_failure(obo_xctx *x, const obo_exchange_error *e)
                 "or expired, wrong tenant?): %s%s",
                 obo_log_text(x->p, x->req->client->client_id),
                 obo_auth_name(x->req->client->auth), e->detail, obo_idp_text(x->p, e));
-        return;
     }
-    obo_log(OBO_LOG_ERR, ids[e->kind], "token exchange at %s for assertion %s failed: %s%s",
-            x->req->token_endpoint, x->fp, e->detail, obo_idp_text(x->p, e));
+    else {
+        obo_log(OBO_LOG_ERR, ids[e->kind], "token exchange at %s for assertion %s failed: "
+                "%s%s", x->req->token_endpoint ? x->req->token_endpoint : "-", x->fp,
+                e->detail, obo_idp_text(x->p, e));
+    }
 }
 
 /* ---- entry point */
@@ -645,7 +649,11 @@ apr_status_t obo_exchange(obo_http *h, apr_pool_t *p, const obo_exchange_req *re
 
     memset(&a, 0, sizeof(a));
     obo_xctx_init(&x, h, p, req);
-    if ((rv = obo_send(&x, &a, &err)) != APR_SUCCESS) {
+    if (req->client == NULL || req->token_endpoint == NULL || req->assertion == NULL) {
+        e = obo_xerr_new(p, OBO_XERR_REQUEST, 0, "no client, token endpoint or assertion");
+        rv = APR_EINVAL;
+    }
+    else if ((rv = obo_send(&x, &a, &err)) != APR_SUCCESS) {
         e = obo_xerr_new(p, OBO_XERR_CLIENT, 0, apr_pstrcat(
                              p, "cannot create the client assertion: ", err, NULL));
     }

@@ -76,6 +76,14 @@ typedef struct obo_exchange_error {
 
 /* Performs the exchange. APR_SUCCESS with *res, or an error status with
  * *xerr filled (never both). */
+/* The error status is the transport's for transport failures (APR_TIMEUP,
+ * APR_ECONNREFUSED, APR_ENOSPC, APR_EGENERAL), APR_EACCES when the IdP
+ * refused (INTERACTION, INVALID_GRANT, CLIENT), APR_EINVAL for REQUEST and
+ * APR_EGENERAL for any other UPSTREAM; callers decide on xerr->kind.
+ * req->max_retries 0 means the default (1), a negative value no retry;
+ * req->max_retry_wait 0 means the default (2 s). A response without
+ * expires_in yields expires_in = 0: returned, but not to be cached.
+ * Every IdP call is logged (OBO301, INFO), failures at ERR (OBO310-315). */
 apr_status_t obo_exchange(obo_http *h, apr_pool_t *p, const obo_exchange_req *req,
                           obo_token_result **res, obo_exchange_error **xerr);
 

@@ -228,13 +228,15 @@ static apr_status_t obo_token_shared(apr_pool_t *p, const obo_acquire *a, const 
 
     if (rv == APR_SUCCESS && obo_usable(a, *res, shared_only)) {
         *hit = 1;
-        return APR_SUCCESS;
     }
-    /* Stored by a server with a longer margin, or unreadable: a miss. */
-    obo_log(OBO_LOG_DEBUG, "OBO321", "cached token for key %s %s; calling the identity "
-            "provider", obo_fingerprint(p, key, strlen(key)),
-            rv == APR_SUCCESS ? "is within the refresh margin" : "is unreadable");
-    return obo_token_direct(p, a, key, res, xerr);
+    else {
+        /* Stored by a server with a smaller margin, or unreadable: a miss. */
+        obo_log(OBO_LOG_DEBUG, "OBO321", "cached token for key %s %s; calling the identity "
+                "provider", obo_fingerprint(p, key, strlen(key)),
+                rv == APR_SUCCESS ? "is within the refresh margin" : "is unreadable");
+        rv = obo_token_direct(p, a, key, res, xerr);
+    }
+    return rv;
 }
 
 static obo_exchange_error *obo_xerr_lost(apr_pool_t *p)

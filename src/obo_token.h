@@ -20,6 +20,12 @@ typedef struct obo_acquire {
 /* APR_SUCCESS with *res (and *hit = 1 if no IdP call was made by this
  * request), or the exchange's failure with *xerr. Cache failures never fail
  * the call. */
+/* a->margin is used as given (0: none). A token is stored until
+ * min(expires_on - margin, assertion_expiry) (assertion_expiry 0: no cap)
+ * and not at all if that is not in the future or expires_in was 0; such a
+ * token is still shared with concurrent requests of this process (single
+ * flight), never with other processes. (*res)->refresh_token is set only
+ * for the request that made the IdP call. *xerr is allocated from p. */
 apr_status_t obo_token_acquire(apr_pool_t *p, const obo_acquire *a,
                                obo_token_result **res, obo_exchange_error **xerr,
                                int *hit);
