@@ -1,0 +1,298 @@
+package OBOTest;
+# Helpers for the mod_auth_obo Apache::Test suite.
+#
+#   use Apache::Test qw(-withtestmore);
+#   use lib 't/lib';  (Apache::Test already puts t/lib on @INC? we add it)
+#   use OBOTest;
+#   need_feature('authn');                 # skips the file on a placeholder module
+#   my $r = obo_get('obo_disc', '/api/env', token => mint());
+#   my $env = json_body($r);
+#   my $ch = www_authenticate($r);        # { scheme => 'Bearer', params => {...} }
+#   idp_reset(); idp_set(rotate => 1); my $c = idp_counters();
+use strict;
+use warnings;
+use Carp qw(croak);
+use FindBin;
+use JSON::PP;
+use LWP::UserAgent;
+use HTTP::Request;
+use Time::HiRes qw(sleep);
+use Apache::TestRequest ();
+use Apache::Test ();
+use OBOTest::Keys qw(pki_dir);
+use OBOTest::Services ();
+use OBOTest::Mint;
+use Exporter 'import';
+
+our @EXPORT = (
+    @OBOTest::Mint::EXPORT,
+    qw(need_feature has_feature vhost_url obo_request obo_get obo_post json_body
+       www_authenticate bearer_challenge idp_url idp_ua idp_get_json idp_reset idp_set
+       idp_counters idp_last_requests idp_counter counter_delta
+       memcached_port memcached_cmd memcached_get memcached_keys memcached_stop memcached_start
+       error_log_since error_log_mark server_processes t_dir looks_like_no_token_leak
+       idp_stop idp_start),
+);
+
+my $JSON = JSON::PP->new->canonical->utf8->allow_nonref;
+
+sub t_dir { return OBOTest::Services::t_dir() }
+
+# ------------------------------------------------------------ features --
+# t/TEST.PL probes the built module and writes t/run/features.json:
+#   {"authn": 1|0, "exchange": 1|0, "module": "/path/mod_auth_obo.so"}
+sub features {
+    my $f = t_dir() . '/run/features.json';
+    open my $fh, '<', $f or return {};
+    local $/;
+    return eval { $JSON->decode(<$fh>) } || {};
+}
+sub has_feature { my ($name) = @_; return features()->{$name} ? 1 : 0 }
+
+my %WHY = (
+    authn    => 'mod_auth_obo does not implement its directives yet (placeholder module: '
+              . "'OBOClockSkew' is an invalid command)",
+    exchange => "mod_auth_obo does not know 'OBOScope' yet (token exchange not implemented)",
+);
+sub need_feature {
+    my (@names) = @_;
+    for my $n (@names) {
+        next if has_feature($n);
+        print "1..0 # SKIP $WHY{$n}\n";
+        exit 0;
+    }
+    return 1;
+}
+
+# --------------------------------------------------------- requests -----
+sub vhost_url {
+    my ($vhost, $path) = @_;
+    my $cfg = Apache::Test::config();
+    my $port;
+    if ($vhost eq 'default') {
+        $port = $cfg->{vars}{port};
+    }
+    else {
+        my $hp = $cfg->{vhosts}{$vhost}{hostport}
+            or croak "no <VirtualHost $vhost> in the test configuration";
+        ($port) = $hp =~ /:(\d+)$/;
+    }
+    return "http://127.0.0.1:$port$path";
+}
+
+my $UA;
+sub ua {
+    $UA ||= LWP::UserAgent->new(timeout => 30, keep_alive => 0, max_redirect => 0,
+                                agent => 'obo-tests/1.0');
+    return $UA;
+}
+
+# obo_request($vhost, $method, $path, token => T, headers => [..], content => ..)
+# token => undef sends no Authorization header; scheme => 'bearer' changes it;
+# authorization => 'raw header value' overrides both.
+sub obo_request {
+    my ($vhost, $method, $path, %o) = @_;
+    my $req = HTTP::Request->new($method => vhost_url($vhost, $path));
+    if (defined $o{authorization}) {
+        $req->header(Authorization => $o{authorization});
+    }
+    elsif (defined $o{token}) {
+        $req->header(Authorization => ($o{scheme} // 'Bearer') . ' ' . $o{token});
+    }
+    my @h = @{ $o{headers} || [] };
+    while (my ($k, $v) = splice @h, 0, 2) {
+        # push_header with a leading ':' keeps underscores and case verbatim
+        $req->headers->push_header(":$k" => $v);
+    }
+    if (defined $o{content}) {
+        $req->content($o{content});
+        $req->header('Content-Type' => $o{content_type} // 'application/x-www-form-urlencoded');
+    }
+    return ua()->request($req);
+}
+sub obo_get  { my ($v, $p, %o) = @_; return obo_request($v, 'GET',  $p, %o) }
+sub obo_post { my ($v, $p, %o) = @_; return obo_request($v, 'POST', $p, %o) }
+
+sub json_body {
+    my ($r) = @_;
+    my $d = eval { $JSON->decode($r->decoded_content // $r->content) };
+    return $d;
+}
+
+# Parse a WWW-Authenticate challenge (RFC 7235 auth-params, quoted strings
+# with backslash escapes). Returns a list of { scheme, params, token68 } in
+# list context, the first Bearer one in scalar context.
+sub www_authenticate {
+    my ($r_or_str) = @_;
+    my @values = ref $r_or_str ? $r_or_str->header('WWW-Authenticate') : ($r_or_str);
+    my @out;
+    for my $v (grep { defined } @values) {
+        my $s = $v;
+        my $cur;
+        while (length $s) {
+            $s =~ s/^[\s,]+//;
+            last unless length $s;
+            if ($s =~ s/^([!#\$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*("((?:[^"\\]|\\.)*)"|[^\s,]*)//) {
+                my ($k, $raw, $q) = ($1, $2, $3);
+                my $val = defined $q ? ($q =~ s/\\(.)/$1/gr) : $raw;
+                $cur ||= { scheme => '', params => {} };
+                $cur->{params}{ lc $k } = $val;
+                $cur->{quoted}{ lc $k } = defined $q ? 1 : 0;
+                next;
+            }
+            if ($s =~ s/^([!#\$%&'*+.^_`|~0-9A-Za-z-]+)//) {
+                push @out, $cur if $cur;
+                $cur = { scheme => $1, params => {} };
+                if ($s =~ s/^\s+([A-Za-z0-9._~+\/-]+=*)(?=\s*(,|$))//) { $cur->{token68} = $1 }
+                next;
+            }
+            $s =~ s/^.//;    # skip junk
+        }
+        push @out, $cur if $cur;
+    }
+    return @out if wantarray;
+    my ($b) = grep { lc($_->{scheme}) eq 'bearer' } @out;
+    return $b;
+}
+sub bearer_challenge { my $c = www_authenticate($_[0]); return $c }
+
+# A response must not echo anything of the token it was given.
+sub looks_like_no_token_leak {
+    my ($r, $token) = @_;
+    my ($h, $p, $s) = split /\./, $token // '';
+    my $all = join "\n", ($r->headers->as_string, $r->content // '');
+    for my $part (grep { defined && length > 12 } $h, $p, $s, $token) {
+        return 0 if index($all, substr($part, 0, 12)) >= 0;
+    }
+    return 1;
+}
+
+# ------------------------------------------------------------- the IdP --
+sub idp_port { my %p = OBOTest::Services::ports(); return $p{idp} }
+sub idp_url  { my ($path) = @_; return 'https://127.0.0.1:' . idp_port() . ($path // '/') }
+
+my $IDP_UA;
+sub idp_ua {
+    $IDP_UA ||= LWP::UserAgent->new(
+        timeout => 20, keep_alive => 0,
+        ssl_opts => { SSL_ca_file => pki_dir() . '/ca.pem', verify_hostname => 1 },
+    );
+    return $IDP_UA;
+}
+
+sub idp_get_json {
+    my ($path) = @_;
+    my $r = idp_ua()->get(idp_url($path));
+    croak "IdP GET $path: " . $r->status_line unless $r->is_success;
+    return $JSON->decode($r->content);
+}
+
+sub idp_post_json {
+    my ($path) = @_;
+    my $r = idp_ua()->post(idp_url($path));
+    croak "IdP POST $path: " . $r->status_line unless $r->is_success;
+    return $JSON->decode($r->content);
+}
+
+sub idp_reset    { return idp_post_json('/control/reset') }
+sub idp_counters { return idp_get_json('/control/counters') }
+sub idp_last_requests { return idp_get_json('/control/last') }
+sub idp_counter  { my ($name) = @_; return idp_counters()->{$name} // 0 }
+
+# idp_set(name => value, ...); value '' or 'off' clears a switch
+sub idp_set {
+    my (%sw) = @_;
+    my $u = URI->new(idp_url('/control/set'));
+    $u->query_form(%sw);
+    my $r = idp_ua()->post($u);
+    croak 'IdP set: ' . $r->status_line unless $r->is_success;
+    return $JSON->decode($r->content);
+}
+
+# counter_delta(sub { ...requests... }, @names) -> { name => increase }
+sub counter_delta {
+    my ($code, @names) = @_;
+    my $before = idp_counters();
+    $code->();
+    my $after = idp_counters();
+    return { map { $_ => ($after->{$_} // 0) - ($before->{$_} // 0) } @names };
+}
+
+sub idp_stop  { return OBOTest::Services::stop_service('idp') }
+sub idp_start { return OBOTest::Services::start_service('idp') }
+
+# ----------------------------------------------------------- memcached --
+sub memcached_port { my %p = OBOTest::Services::ports(); return $p{memcached} }
+
+# raw text protocol command; returns the full reply (up to END/terminal line)
+sub memcached_cmd {
+    my ($cmd, $port) = @_;
+    require IO::Socket::INET;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port // memcached_port(),
+                                  Timeout => 3) or return undef;
+    print {$s} "$cmd\r\n";
+    my $out = '';
+    my $sel = IO::Select->new($s);
+    while ($sel->can_read(3)) {
+        my $n = sysread($s, $out, 65536, length $out) or last;
+        last if $out =~ /(^|\r\n)(END|OK|ERROR|STORED|NOT_STORED|DELETED|NOT_FOUND|CLIENT_ERROR[^\r]*|SERVER_ERROR[^\r]*|VERSION [^\r]*)\r\n$/;
+    }
+    close $s;
+    return $out;
+}
+
+sub memcached_get {
+    my ($key) = @_;
+    my $r = memcached_cmd("get $key") // return undef;
+    return undef unless $r =~ /^VALUE \S+ \d+ (\d+)\r\n/;
+    my $len = $1;
+    return substr($r, length($&), $len);
+}
+
+# all keys currently stored (memcached >= 1.5.19: lru_crawler metadump)
+sub memcached_keys {
+    my $r = memcached_cmd('lru_crawler metadump all') // return ();
+    my @k;
+    for (split /\r\n/, $r) {
+        push @k, URI::Escape::uri_unescape($1) if /^key=(\S+)/;
+    }
+    return @k;
+}
+
+sub memcached_stop  { return OBOTest::Services::stop_service('memcached') }
+sub memcached_start { return OBOTest::Services::start_service('memcached') }
+
+# -------------------------------------------------------------- httpd ---
+sub error_log_path { return Apache::Test::vars('t_logs') . '/error_log' }
+
+sub error_log_mark { return -s error_log_path() || 0 }
+
+sub error_log_since {
+    my ($mark) = @_;
+    open my $fh, '<', error_log_path() or return '';
+    seek $fh, $mark // 0, 0;
+    local $/;
+    return scalar(<$fh>) // '';
+}
+
+# pids of the httpd children of the test server (for per-process bounds)
+sub server_processes {
+    my $pidf = Apache::Test::vars('t_pid_file');
+    open my $fh, '<', $pidf or return ();
+    my $ppid = <$fh>;
+    chomp $ppid;
+    my @kids;
+    opendir my $d, '/proc' or return ();
+    for my $p (grep { /^\d+$/ } readdir $d) {
+        open my $s, '<', "/proc/$p/stat" or next;
+        my $st = <$s> // next;
+        push @kids, $p if $st =~ /^\d+ \(.*\) \S+ (\d+)/ && $1 == $ppid;
+    }
+    return @kids;
+}
+
+require URI;
+require URI::Escape;
+require IO::Select;
+
+1;
