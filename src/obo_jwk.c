@@ -125,25 +125,21 @@ static apr_status_t obo_jwk_rsa(apr_pool_t *tmp, const json_t *jwk, obo_jwk *k,
     OSSL_PARAM_BLD *bld = NULL;
 
     *err = "invalid RSA key";
-    if (obo_jwk_bytes(tmp, jwk, "n", &nb, &nlen) != APR_SUCCESS
-        || obo_jwk_bytes(tmp, jwk, "e", &eb, &elen) != APR_SUCCESS
-        || nlen > OBO_RSA_MAX_BITS / 8 + 1 || elen > OBO_RSA_MAX_E_BITS / 8
-        || (n = obo_bn(tmp, nb, nlen)) == NULL || (e = obo_bn(tmp, eb, elen)) == NULL) {
-        /* *err already set */
-    }
-    else if (BN_num_bits(n) < OBO_RSA_MIN_BITS) {
-        *err = "RSA key shorter than 2048 bits";
-    }
-    else if (BN_num_bits(n) > OBO_RSA_MAX_BITS || !BN_is_odd(n) || !BN_is_odd(e)
-             || BN_is_one(e)) {
-        /* *err already set */
-    }
-    else if ((bld = obo_bld_new(tmp)) != NULL
-             && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) == 1
-             && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) == 1
-             && obo_pkey_fromdata(tmp, "RSA", bld, pk) == APR_SUCCESS) {
-        k->rsa_bits = BN_num_bits(n);
-        rv = APR_SUCCESS;
+    if (obo_jwk_bytes(tmp, jwk, "n", &nb, &nlen) == APR_SUCCESS
+        && obo_jwk_bytes(tmp, jwk, "e", &eb, &elen) == APR_SUCCESS
+        && nlen <= OBO_RSA_MAX_BITS / 8 + 1 && elen <= OBO_RSA_MAX_E_BITS / 8
+        && (n = obo_bn(tmp, nb, nlen)) != NULL && (e = obo_bn(tmp, eb, elen)) != NULL) {
+        if (BN_num_bits(n) < OBO_RSA_MIN_BITS) {
+            *err = "RSA key shorter than 2048 bits";
+        }
+        else if (BN_num_bits(n) <= OBO_RSA_MAX_BITS && BN_is_odd(n) && BN_is_odd(e)
+                 && !BN_is_one(e) && (bld = obo_bld_new(tmp)) != NULL
+                 && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) == 1
+                 && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) == 1
+                 && obo_pkey_fromdata(tmp, "RSA", bld, pk) == APR_SUCCESS) {
+            k->rsa_bits = BN_num_bits(n);
+            rv = APR_SUCCESS;
+        }
     }
     return rv;
 }

@@ -134,6 +134,30 @@ static int obo_jwt_is_id_token(const json_t *pl)
     return (idtyp && strcmp(idtyp, "id") == 0) || json_object_get(pl, "nonce") != NULL;
 }
 
+/* Who the token is from and for. */
+static apr_status_t obo_jwt_parties(const obo_jwt_rules *r, const json_t *pl,
+                                    const char **err)
+{
+    apr_status_t rv = APR_EINVAL;
+
+    if (obo_json_str(pl, "iss") == NULL) {
+        *err = "missing iss";
+    }
+    else if (!obo_jwt_issuer_ok(r, pl)) {
+        *err = "issuer not accepted";
+    }
+    else if (json_object_get(pl, "aud") == NULL) {
+        *err = "missing aud";
+    }
+    else if (!obo_jwt_audience_ok(r, pl)) {
+        *err = "audience not accepted";
+    }
+    else {
+        rv = APR_SUCCESS;
+    }
+    return rv;
+}
+
 apr_status_t obo_jwt_check_claims(const obo_jwt_rules *rules, const json_t *payload,
                                   const char **err)
 {
@@ -145,23 +169,8 @@ apr_status_t obo_jwt_check_claims(const obo_jwt_rules *rules, const json_t *payl
     else if (obo_jwt_is_id_token(payload)) {
         *err = "ID token is not an access token";
     }
-    else if (obo_jwt_times(rules, payload, err) != APR_SUCCESS) {
-        /* *err set by the time checks */
-    }
-    else if (obo_json_str(payload, "iss") == NULL) {
-        *err = "missing iss";
-    }
-    else if (!obo_jwt_issuer_ok(rules, payload)) {
-        *err = "issuer not accepted";
-    }
-    else if (json_object_get(payload, "aud") == NULL) {
-        *err = "missing aud";
-    }
-    else if (!obo_jwt_audience_ok(rules, payload)) {
-        *err = "audience not accepted";
-    }
-    else {
-        rv = APR_SUCCESS;
+    else if ((rv = obo_jwt_times(rules, payload, err)) == APR_SUCCESS) {
+        rv = obo_jwt_parties(rules, payload, err);
     }
     return rv;
 }
