@@ -10,26 +10,28 @@ static const char obo_b64_std[] =
 static const char obo_b64_url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/* Sextet value of c in the alphabet, or -1. A switch-free range check keeps
- * this independent of the execution character set's table layout. */
+/* Sextet value of c in the alphabet, or -1. Ranges rather than a lookup
+ * table keep the two alphabets in one place. */
 static int obo_b64_val(unsigned char c, int url)
 {
+    int v = -1;
+
     if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
+        v = c - 'A';
     }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
+    else if (c >= 'a' && c <= 'z') {
+        v = c - 'a' + 26;
     }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
+    else if (c >= '0' && c <= '9') {
+        v = c - '0' + 52;
     }
-    if (c == (url ? '-' : '+')) {
-        return 62;
+    else if (c == (url ? '-' : '+')) {
+        v = 62;
     }
-    if (c == (url ? '_' : '/')) {
-        return 63;
+    else if (c == (url ? '_' : '/')) {
+        v = 63;
     }
-    return -1;
+    return v;
 }
 
 static char *obo_b64_enc(apr_pool_t *p, const unsigned char *in, apr_size_t len,
