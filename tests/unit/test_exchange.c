@@ -236,6 +236,27 @@ static void srv_stop(srv *s)
     free(s);
 }
 
+/* A copy of request i, taken under the lock (the server thread wrote it). */
+static srv_req srv_get(apr_pool_t *p, srv *s, int i)
+{
+    srv_req r = { "", "", 0 };
+
+    pthread_mutex_lock(&s->mu);
+    if (i < s->nreq) {
+        r.head = apr_pstrdup(p, s->reqs[i].head);
+        r.body = apr_pstrdup(p, s->reqs[i].body);
+        r.at = s->reqs[i].at;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+/* Time between the first two requests, 0 if there were not two. */
+static apr_interval_time_t srv_gap(apr_pool_t *p, srv *s)
+{
+    return srv_count(s) == 2 ? srv_get(p, s, 1).at - srv_get(p, s, 0).at : 0;
+}
+
 static const char *srv_url(apr_pool_t *p, srv *s)
 {
     return apr_psprintf(p, "http://127.0.0.1:%d/tenant-x/oauth2/v2.0/token", s->port);
@@ -564,10 +585,10 @@ static outcome run_one(apr_pool_t *p, const obo_client *c, obo_grant g, const sr
     obo_exchange_req r = make_req(p, s, c, g);
     outcome o = run(p, &r);
 
-    if (s->nreq > 0) {
-        *form = form_parse(p, s->reqs[0].body);
-        *head = apr_pstrdup(p, s->reqs[0].head);
-        ok(form_strict(s->reqs[0].body), "the form is strictly urlencoded");
+    if (srv_count(s) > 0) {
+        *form = form_parse(p, srv_get(p, s, 0).body);
+        *head = apr_pstrdup(p, srv_get(p, s, 0).head);
+        ok(form_strict(srv_get(p, s, 0).body), "the form is strictly urlencoded");
     }
     else {
         *form = apr_array_make(p, 1, sizeof(field));
@@ -717,8 +738,8 @@ static void test_te_secret_basic(apr_pool_t *p)
     r.requested_token_type = "urn:ietf:params:oauth:token-type:jwt";
     o = run(p, &r);
     is_int(o.rv, APR_SUCCESS, "token exchange with client_secret_basic succeeds");
-    f = form_parse(p, s->reqs[0].body);
-    is_str(basic_credentials(p, s->reqs[0].head),
+    f = form_parse(p, srv_get(p, s, 0).body);
+    is_str(basic_credentials(p, srv_get(p, s, 0).head),
            "my+client%3Aid:p%40ss+w%C3%B6rd%26%3D%2F%2B%3A%25",
            "Basic credentials are form-urlencoded id ':' secret (RFC 6749 2.3.1)");
     is_int(f->nelts, 8, "exactly eight form fields");
@@ -753,8 +774,8 @@ static void test_te_defaults(apr_pool_t *p)
 
     r.scopes = strs(p, NULL, NULL);
     o = run(p, &r);
-    f = form_parse(p, s->reqs[0].body);
-    head = s->reqs[0].head;
+    f = form_parse(p, srv_get(p, s, 0).body);
+    head = srv_get(p, s, 0).head;
     is_int(o.rv, APR_SUCCESS, "token exchange without scope or audience");
     ok(form_get(f, "scope", 0) == NULL && form_get(f, "audience", 0) == NULL,
        "no scope and no audience fields when there are none");
@@ -784,17 +805,17 @@ static void test_private_key_jwt(apr_pool_t *p)
     srv *s = srv_start(1, &ok200);
     obo_exchange_req r = make_req(p, s, c, OBO_GRANT_OBO);
     outcome o = run(p, &r);
-    apr_array_header_t *f = form_parse(p, s->reqs[0].body);
+    apr_array_header_t *f = form_parse(p, srv_get(p, s, 0).body);
 
     is_int(o.rv, APR_SUCCESS, "OBO with private_key_jwt (PS256) succeeds");
-    ok(form_strict(s->reqs[0].body), "the form is strictly urlencoded");
+    ok(form_strict(srv_get(p, s, 0).body), "the form is strictly urlencoded");
     is_int(f->nelts, 7, "exactly seven form fields");
     is_str(form_get(f, "client_assertion_type", 0),
            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "client_assertion_type");
     is_str(form_get(f, "client_id", 0), CLIENT_ID, "client_id");
     is_str(form_get(f, "assertion", 0), USER_TOKEN, "assertion");
     ok(form_get(f, "client_secret", 0) == NULL, "no client_secret");
-    ok(find_header(s->reqs[0].head, "Authorization") == NULL, "no Authorization header");
+    ok(find_header(srv_get(p, s, 0).head, "Authorization") == NULL, "no Authorization header");
     check_assertion(p, form_get(f, "client_assertion", 0), "PS256", r.token_endpoint);
     srv_stop(s);
 }
@@ -806,7 +827,7 @@ static void test_private_key_jwt_rs256(apr_pool_t *p)
     srv *s = srv_start(1, &ok200);
     obo_exchange_req r = make_req(p, s, c, OBO_GRANT_TOKEN_EXCHANGE);
     outcome o = run(p, &r);
-    apr_array_header_t *f = form_parse(p, s->reqs[0].body);
+    apr_array_header_t *f = form_parse(p, srv_get(p, s, 0).body);
 
     is_int(o.rv, APR_SUCCESS, "token exchange with private_key_jwt (RS256) succeeds");
     is_str(form_get(f, "subject_token", 0), USER_TOKEN, "subject_token");
@@ -993,10 +1014,10 @@ static void test_retry_503(apr_pool_t *p)
 
     is_int(o.rv, APR_SUCCESS, "503 then 200 -> success");
     is_int(srv_count(s), 2, "after exactly one retry (2 requests seen)");
-    if (s->nreq == 2) {
-        gap = s->reqs[1].at - s->reqs[0].at;
-        j1 = form_get(form_parse(p, s->reqs[0].body), "client_assertion", 0);
-        j2 = form_get(form_parse(p, s->reqs[1].body), "client_assertion", 0);
+    if (srv_count(s) == 2) {
+        gap = srv_gap(p, s);
+        j1 = form_get(form_parse(p, srv_get(p, s, 0).body), "client_assertion", 0);
+        j2 = form_get(form_parse(p, srv_get(p, s, 1).body), "client_assertion", 0);
     }
     wait = logged_wait();
     printf("# 503 retry: jitter %ld ms, gap between requests %ld ms\n", wait,
@@ -1022,7 +1043,7 @@ static void test_retry_429(apr_pool_t *p)
     obo_exchange_req r = make_req(p, s, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID),
                                   OBO_GRANT_OBO);
     outcome o = run(p, &r);
-    apr_interval_time_t gap = s->nreq == 2 ? s->reqs[1].at - s->reqs[0].at : 0;
+    apr_interval_time_t gap = srv_gap(p, s);
     int n = 0;
 
     is_int(o.rv, APR_SUCCESS, "429 with Retry-After: 1, then 200 -> success");
@@ -1037,7 +1058,7 @@ static void test_retry_429(apr_pool_t *p)
     r = make_req(p, s, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID), OBO_GRANT_OBO);
     r.max_retry_wait = apr_time_from_msec(500);
     o = run(p, &r);
-    gap = s->nreq == 2 ? s->reqs[1].at - s->reqs[0].at : 0;
+    gap = srv_gap(p, s);
     printf("# Retry-After: 30 capped at 500 ms: %ld ms\n", (long)apr_time_as_msec(gap));
     ok(o.rv == APR_SUCCESS && gap >= apr_time_from_msec(490) && gap < apr_time_from_msec(800),
        "Retry-After is capped by max_retry_wait (%ld ms)", (long)apr_time_as_msec(gap));
