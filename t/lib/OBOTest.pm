@@ -31,7 +31,8 @@ our @EXPORT = (
        idp_counters idp_last_requests idp_counter counter_delta
        memcached_port memcached_cmd memcached_get memcached_keys memcached_stop memcached_start
        error_log_since error_log_mark server_processes t_dir looks_like_no_token_leak
-       idp_stop idp_start),
+       idp_stop idp_start max_procs cgi_env expect_ok expect_no_token expect_invalid_token
+       expect_insufficient_scope expect_status describe),
 );
 
 my $JSON = JSON::PP->new->canonical->utf8->allow_nonref;
@@ -291,6 +292,98 @@ sub server_processes {
     return @kids;
 }
 
+# ----------------------------------------------------------- assertions --
+# Each expect_* is ONE test (ok/not ok) with a diagnostic of the response.
+sub describe {
+    my ($r) = @_;
+    my $body = $r->content // '';
+    $body = substr($body, 0, 400) . '...' if length $body > 400;
+    my @wa = $r->header('WWW-Authenticate');
+    return sprintf("got %s\n  WWW-Authenticate: %s\n  body: %s", $r->status_line,
+                   @wa ? join(' | ', @wa) : '(none)', $body);
+}
+
+sub max_procs { return features()->{max_procs} || 1 }
+
+sub cgi_env {
+    my ($r) = @_;
+    my $d = json_body($r);
+    return ref $d eq 'HASH' && ref $d->{env} eq 'HASH' ? $d->{env} : {};
+}
+
+sub _realm_ok {
+    my ($c, $realm) = @_;
+    return 1 unless defined $realm;
+    my $got = $c->{params}{realm};
+    return 0 unless defined $got;
+    return ref $realm eq 'Regexp' ? $got =~ $realm : $got eq $realm;
+}
+
+# 200 and (if the response is the echo CGI) REMOTE_USER / AUTH_TYPE
+sub expect_ok {
+    my ($r, $name, %o) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $ok = $r->code == 200;
+    if ($ok && defined $o{user}) {
+        my $env = cgi_env($r);
+        $ok = ($env->{REMOTE_USER} // '') eq $o{user} && ($env->{AUTH_TYPE} // '') eq 'obo';
+    }
+    return Test::More::ok($ok, $name) || Test::More::diag(describe($r));
+}
+
+sub expect_status {
+    my ($r, $code, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $ok = ref $code eq 'ARRAY' ? (grep { $r->code == $_ } @$code) : $r->code == $code;
+    return Test::More::ok($ok, $name) || Test::More::diag(describe($r));
+}
+
+# 401 with a Bearer challenge carrying the realm and no error attribute
+sub expect_no_token {
+    my ($r, $name, %o) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $c = www_authenticate($r);
+    my $ok = $r->code == 401 && $c && _realm_ok($c, $o{realm} // 'test-api')
+        && !exists $c->{params}{error} && !exists $c->{params}{error_description};
+    return Test::More::ok($ok, $name) || Test::More::diag(describe($r));
+}
+
+# 401, Bearer realm=..., error="invalid_token", a short error_description
+# that does not echo the token; status 400 allowed with allow_400 => 1.
+sub expect_invalid_token {
+    my ($r, $name, %o) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $c = www_authenticate($r);
+    my $ok;
+    if ($o{allow_400} && $r->code == 400) {
+        $ok = 1;
+    }
+    else {
+        $ok = $r->code == 401 && $c && _realm_ok($c, $o{realm} // 'test-api')
+            && ($c->{params}{error} // '') eq 'invalid_token'
+            && $c->{quoted}{error}
+            && defined $c->{params}{error_description}
+            && length($c->{params}{error_description}) <= 200;
+    }
+    $ok &&= looks_like_no_token_leak($r, $o{token}) if defined $o{token};
+    return Test::More::ok($ok, $name) || Test::More::diag(describe($r));
+}
+
+# 403, Bearer error="insufficient_scope" (+ scope="..." containing $o{scope})
+sub expect_insufficient_scope {
+    my ($r, $name, %o) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $c = www_authenticate($r);
+    my $ok = $r->code == 403 && $c && _realm_ok($c, $o{realm} // 'test-api')
+        && ($c->{params}{error} // '') eq 'insufficient_scope';
+    if ($ok && defined $o{scope}) {
+        my %have = map { $_ => 1 } split ' ', $c->{params}{scope} // '';
+        $ok = $have{ $o{scope} };
+    }
+    return Test::More::ok($ok, $name) || Test::More::diag(describe($r));
+}
+
+require Test::More;
 require URI;
 require URI::Escape;
 require IO::Select;

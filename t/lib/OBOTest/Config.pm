@@ -1,0 +1,116 @@
+package OBOTest::Config;
+# Check small httpd configurations that load the module (t/06_config.t and
+# the exchange config tests): "apache2 -t -f conf", then, if the syntax check
+# passes, a real start in the foreground (apache2 -X) that is given a few
+# seconds to fail (post_config checks) before it is stopped.
+use strict;
+use warnings;
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+use OBOTest::Services ();
+use Exporter 'import';
+
+our @EXPORT_OK = qw(check_config config_preamble httpd_binary libexecdir);
+
+sub httpd_binary {
+    require Apache::Test;
+    my $h = eval { Apache::Test::vars('httpd') };
+    return $h if $h && -x $h;
+    for ('/usr/sbin/apache2', '/usr/sbin/httpd') { return $_ if -x $_ }
+    return 'apache2';
+}
+
+sub libexecdir {
+    my $d = `apxs -q LIBEXECDIR 2>/dev/null` // '';
+    chomp $d;
+    return $d || '/usr/lib/apache2/modules';
+}
+
+sub features {
+    my $f = OBOTest::Services::t_dir() . '/run/features.json';
+    open my $fh, '<', $f or return {};
+    local $/;
+    require JSON::PP;
+    return eval { JSON::PP::decode_json(<$fh>) } || {};
+}
+
+sub free_port {
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1, ReuseAddr => 1)
+        or return 19600 + int(rand(300));
+    my $p = $s->sockport;
+    close $s;
+    return $p;
+}
+
+# LoadModule lines for a minimal server with the module
+sub config_preamble {
+    my (%o) = @_;
+    my $lib = libexecdir();
+    my $f = features();
+    my $mpm = $f->{mpm} && $f->{mpm} ne 'unknown' ? $f->{mpm} : 'event';
+    my $so = $ENV{OBO_MODULE_PATH} || $f->{module};
+    my @mods = (qw(authn_core authz_core authz_user socache_shmcb), @{ $o{modules} || [] });
+    my $s = "<IfModule !mpm_${mpm}_module>\n    LoadModule mpm_${mpm}_module \"$lib/mod_mpm_$mpm.so\"\n</IfModule>\n";
+    for my $m (@mods) {
+        $s .= "<IfModule !mod_$m.c>\n    LoadModule ${m}_module \"$lib/mod_$m.so\"\n</IfModule>\n";
+    }
+    $s .= "LoadModule auth_obo_module \"$so\"\n";
+    return $s;
+}
+
+# check_config($body, %o) -> { syntax_ok, started, exit, output, conf }
+#   output: everything httpd printed plus its error_log
+sub check_config {
+    my ($body, %o) = @_;
+    my $t = OBOTest::Services::t_dir();
+    my $dir = tempdir('cfgcheck-XXXXXX', DIR => OBOTest::Services::run_dir(), CLEANUP => 1);
+    my $port = free_port();
+    my $conf = "$dir/httpd.conf";
+    open my $fh, '>', $conf or die "$conf: $!";
+    print $fh "ServerRoot \"$t\"\nServerName localhost\nListen 127.0.0.1:$port\n"
+        . "PidFile \"$dir/httpd.pid\"\nErrorLog \"$dir/error_log\"\nDefaultRunTimeDir \"$dir\"\n"
+        . "DocumentRoot \"$t/htdocs\"\nLogLevel info\n"
+        . config_preamble(%o) . "\n$body\n";
+    close $fh;
+    my $httpd = httpd_binary();
+    my %res = (conf => $conf);
+    my $out = `"$httpd" -t -f "$conf" 2>&1`;
+    $res{exit} = $? >> 8;
+    $res{syntax_ok} = $? == 0 ? 1 : 0;
+    $res{output} = "[apache2 -t: exit $res{exit}]\n$out";
+    $res{started} = 0;
+    return \%res unless $res{syntax_ok};
+
+    my $log = "$dir/startup.out";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $log;
+        open STDERR, '>&', \*STDOUT;
+        exec $httpd, '-X', '-f', $conf or POSIX::_exit(127);
+    }
+    my $end = time + ($o{wait} // 6);
+    my $exited = 0;
+    while (time < $end) {
+        my $w = waitpid($pid, WNOHANG);
+        if ($w == $pid) { $exited = 1; $res{exit} = $? >> 8; last }
+        sleep 0.1;
+    }
+    if (!$exited) {
+        my $up = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 2) ? 1 : 0;
+        $res{started} = $up;
+        kill 'TERM', $pid;
+        for (1 .. 50) { last if waitpid($pid, WNOHANG) == $pid; sleep 0.1 }
+        if (kill 0, $pid) { kill 'KILL', $pid; waitpid($pid, 0) }
+    }
+    for my $f ($log, "$dir/error_log") {
+        next unless open my $in, '<', $f;
+        local $/;
+        $res{output} .= "\n[" . ($f =~ /error_log$/ ? 'error_log' : 'apache2 -X') . "]\n" . (<$in> // '');
+    }
+    return \%res;
+}
+
+1;
