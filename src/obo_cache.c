@@ -296,7 +296,7 @@ static apr_status_t obo_fill_fetch(obo_fill *f, int store)
     f->hit = 0;
     f->errval = NULL;
     rv = f->fetch(f->baton, f->rpool, &f->val, &f->len, &expiry, &f->errval);
-    if (rv == APR_SUCCESS && store && expiry > apr_time_now()) {
+    if (rv == APR_SUCCESS && store && f->val && expiry > apr_time_now()) {
         obo_cache_set(f->c, f->p, f->key, f->val, f->len, expiry);
     }
     return rv;
