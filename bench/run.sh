@@ -148,7 +148,8 @@ rps() { # url [header]
 }
 
 echo "wrk -t2 -c$CONNS -d${DURATION}s, same 700-byte static file, $(nproc) cores"
-base=$(rps "http://127.0.0.1:$PLAIN_PORT/api/hello.txt")
+# the baseline carries the same Authorization header: same bytes on the wire
+base=$(rps "http://127.0.0.1:$PLAIN_PORT/api/hello.txt" "$auth")
 printf '%-10s %10s req/s  ratio 1.000\n' plain "$base"
 for row in "validate http://127.0.0.1:$OBO_PORT/validate/hello.txt" \
            "obo-shm http://127.0.0.1:$OBO_PORT/obo-shm/hello.txt" \

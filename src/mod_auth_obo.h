@@ -14,6 +14,7 @@
 #include "obo_http.h"
 #include "obo_jws.h"
 #include "obo_provider.h"
+#include "obo_validate.h"
 
 #define AUTH_OBO_TYPE "obo"
 #define AUTH_OBO_UNSET -1
@@ -59,6 +60,7 @@ typedef struct auth_obo_runtime {
     obo_http *http;
     obo_provider *provider;
     obo_cache *cache;
+    obo_vcache *vcache;          /* verified-signature memo, shared by the process */
 } auth_obo_runtime;
 
 typedef struct auth_obo_srv_cfg {

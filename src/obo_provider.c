@@ -20,6 +20,7 @@ typedef struct keyset {
     apr_pool_t *pool;
     obo_jwks *jwks;
     unsigned refs;
+    unsigned long generation;
 } keyset;
 
 struct obo_provider {
@@ -34,6 +35,7 @@ struct obo_provider {
     apr_time_t last_failure;    /* last failed fetch, for the backoff */
     apr_time_t discovered_at;
     const char *issuer, *jwks_uri, *token_endpoint;   /* from discovery */
+    unsigned long generation;   /* bumped by every install() */
     obo_provider_stats stats;
 };
 
@@ -190,6 +192,7 @@ static void install(obo_provider *pv, keyset *ks)
     old = pv->current;
     pv->current = ks;
     pv->loaded_at = apr_time_now();
+    ks->generation = ++pv->generation;
     pv->stats.jwks_fetches++;
     if (old && old->refs == 0) {
         keyset_destroy(old);
@@ -339,9 +342,10 @@ static apr_status_t unpin(void *data)
     return APR_SUCCESS;
 }
 
-static void select_pinned(obo_provider *pv, apr_pool_t *p, const char *kid,
-                          const char *alg, apr_array_header_t *keys)
+static unsigned long select_pinned(obo_provider *pv, apr_pool_t *p, const char *kid,
+                                   const char *alg, apr_array_header_t *keys)
 {
+    unsigned long gen;
     pin *pn = apr_palloc(p, sizeof(*pn));
 
     apr_thread_mutex_lock(pv->lock);
@@ -349,14 +353,17 @@ static void select_pinned(obo_provider *pv, apr_pool_t *p, const char *kid,
     pn->ks = pv->current;
     pn->ks->refs++;
     obo_jwks_select(pn->ks->jwks, kid, alg, keys);
+    gen = pn->ks->generation;
     apr_thread_mutex_unlock(pv->lock);
     apr_pool_cleanup_register(p, pn, unpin, apr_pool_cleanup_null);
+    return gen;
 }
 
 apr_status_t obo_provider_keys(obo_provider *pv, apr_pool_t *p, const char *kid,
                                const char *alg, apr_array_header_t **keys,
-                               const char **err)
+                               unsigned long *generation, const char **err)
 {
+    unsigned long gen = 0;
     apr_time_t now = apr_time_now();
     const char *ferr = NULL;
     apr_status_t rv = has_keys(pv) ? APR_SUCCESS : ensure_loaded(pv, err);
@@ -364,13 +371,16 @@ apr_status_t obo_provider_keys(obo_provider *pv, apr_pool_t *p, const char *kid,
     if (rv == APR_SUCCESS) {
         maybe_refresh(pv, now);
         *keys = apr_array_make(p, 2, sizeof(obo_jwk *));
-        select_pinned(pv, p, kid, alg, *keys);
+        gen = select_pinned(pv, p, kid, alg, *keys);
         if ((*keys)->nelts == 0 && kid && refetch_allowed(pv, now)) {
             obo_log(OBO_LOG_INFO, "OBO013", "unknown kid: refetching the JWKS");
             apr_thread_mutex_lock(pv->fetch_lock);
             fetch(pv, 0, &ferr);
             apr_thread_mutex_unlock(pv->fetch_lock);
-            select_pinned(pv, p, kid, alg, *keys);
+            gen = select_pinned(pv, p, kid, alg, *keys);
+        }
+        if (generation) {
+            *generation = gen;
         }
     }
     return rv;
@@ -434,4 +444,21 @@ void obo_provider_get_stats(obo_provider *pv, obo_provider_stats *st)
     apr_thread_mutex_lock(pv->lock);
     *st = pv->stats;
     apr_thread_mutex_unlock(pv->lock);
+}
+
+unsigned long obo_provider_generation(obo_provider *pv)
+{
+    unsigned long g;
+
+    apr_thread_mutex_lock(pv->lock);
+    g = pv->generation;
+    apr_thread_mutex_unlock(pv->lock);
+    return g;
+}
+
+void obo_provider_refresh_if_due(obo_provider *pv)
+{
+    if (has_keys(pv)) {
+        maybe_refresh(pv, apr_time_now());
+    }
 }

@@ -40,13 +40,23 @@ apr_status_t obo_provider_token_endpoint(obo_provider *pv, apr_pool_t *p,
                                          const char **url, const char **err);
 
 /* Keys able to verify (kid, alg) — kid may be NULL — appended to *keys
- * (array of obo_jwk *, allocated from p). The key set they belong to stays
+ * (array of obo_jwk *, allocated from p), and *generation (if non-NULL) is
+ * the generation of the key set they came from. That set stays
  * alive until p is cleared, even if a refresh replaces it meanwhile. An
  * unknown kid triggers one refetch, throttled per provider. APR_SUCCESS
  * (possibly no keys), or APR_EAGAIN when no JWKS has ever been loaded. */
 apr_status_t obo_provider_keys(obo_provider *pv, apr_pool_t *p, const char *kid,
                                const char *alg, apr_array_header_t **keys,
-                               const char **err);
+                               unsigned long *generation, const char **err);
+
+/* Changes whenever the key set is replaced: facts derived from the old keys
+ * (a verified signature) must not outlive them. */
+unsigned long obo_provider_generation(obo_provider *pv);
+
+/* Starts the periodic refresh when it is due (one thread fetches, the others
+ * go on). obo_provider_keys does this itself; callers that skip it on a
+ * fast path call this instead. */
+void obo_provider_refresh_if_due(obo_provider *pv);
 
 /* Counters for tests and the status page. */
 typedef struct obo_provider_stats {

@@ -1,0 +1,191 @@
+/* The validation pipeline with a real provider (JWKS from a file): the
+ * verified-signature memo must never outlive the keys or bypass a check. */
+#include <stdio.h>
+#include <unistd.h>
+#include <apr_general.h>
+#include <apr_strings.h>
+#include "tap.h"
+#include "testkeys.h"
+#include "obo_jws.h"
+#include "obo_provider.h"
+#include "obo_validate.h"
+
+#define ISS "https://issuer.test/v2.0"
+#define AUD "api://test-api"
+
+typedef struct fixture {
+    char path[64];
+    obo_provider *pv;
+    obo_vcache *vc;
+    obo_validate_opts o;
+    obo_provider_cfg cfg;
+} fixture;
+
+static apr_array_header_t *list(apr_pool_t *p, const char *a, const char *b)
+{
+    apr_array_header_t *l = apr_array_make(p, 2, sizeof(const char *));
+    APR_ARRAY_PUSH(l, const char *) = a;
+    if (b) {
+        APR_ARRAY_PUSH(l, const char *) = b;
+    }
+    return l;
+}
+
+static void write_jwks(apr_pool_t *p, const char *path, EVP_PKEY *k, const char *kid)
+{
+    json_t *set = obo_json_pool(p, json_pack("{s:[O]}", "keys", tk_jwk(p, k, kid)));
+    FILE *f = fopen(path, "w");
+
+    fputs(obo_json_dump(p, set), f);
+    fclose(f);
+}
+
+static const char *token(apr_pool_t *p, EVP_PKEY *k, const char *kid, long exp_in)
+{
+    json_t *h = obo_json_pool(p, json_pack("{s:s}", "kid", kid));
+    json_t *c = obo_json_pool(p, json_pack("{s:s,s:s,s:s,s:I}", "iss", ISS, "aud", AUD,
+                                           "sub", "alice",
+                                           "exp", (json_int_t)(time(NULL) + exp_in)));
+    char *out = NULL;
+    const char *err = NULL;
+
+    obo_jws_sign(p, k, "RS256", h, c, &out, &err);
+    return out;
+}
+
+static void setup(apr_pool_t *p, fixture *f, EVP_PKEY *k)
+{
+    obo_http *http = NULL;
+
+    apr_snprintf(f->path, sizeof(f->path), "/tmp/obo-test-jwks.%ld.json", (long)getpid());
+    write_jwks(p, f->path, k, "k1");
+    memset(&f->cfg, 0, sizeof(f->cfg));
+    f->cfg.jwks_file = f->path;
+    f->cfg.issuers = list(p, ISS, NULL);
+    obo_http_create(p, &http);
+    obo_provider_create(p, &f->cfg, http, &f->pv);
+    obo_vcache_create(p, 64, &f->vc);
+    f->o.algs = list(p, "RS256", "ES256");
+    f->o.audiences = list(p, AUD, NULL);
+    f->o.skew = 0;
+    f->o.vcache = f->vc;
+}
+
+static apr_status_t check(apr_pool_t *p, fixture *f, const char *tok)
+{
+    obo_jws *jws = NULL;
+    const char *err = NULL;
+    return obo_validate_bearer(p, f->pv, &f->o, tok, strlen(tok), &jws, &err);
+}
+
+static unsigned long hits(fixture *f)
+{
+    obo_vcache_stats st;
+    obo_vcache_get_stats(f->vc, &st);
+    return st.hits;
+}
+
+static void test_memo_hits_but_rechecks(apr_pool_t *p)
+{
+    EVP_PKEY *k = tk_gen(p, "RSA", "2048");
+    fixture f;
+    const char *tok;
+    char *tampered;
+
+    setup(p, &f, k);
+    tok = token(p, k, "k1", 600);
+    is_int(check(p, &f, tok), APR_SUCCESS, "valid token accepted");
+    is_int(hits(&f), 0, "first validation verifies the signature");
+    is_int(check(p, &f, tok), APR_SUCCESS, "accepted again");
+    is_int(hits(&f), 1, "second validation is a memo hit");
+    tampered = apr_pstrdup(p, tok);
+    tampered[strlen(tampered) - 5] ^= 1;
+    ok(check(p, &f, tampered) != APR_SUCCESS, "different bytes are not a hit: tampered fails");
+    f.o.audiences = list(p, "api://other", NULL);
+    is_int(check(p, &f, tok), APR_EINVAL, "claims are checked on a hit (audience)");
+    f.o.audiences = list(p, AUD, NULL);
+    f.o.algs = list(p, "PS256", NULL);
+    is_int(check(p, &f, tok), APR_EINVAL, "the allow-list applies on a hit");
+    unlink(f.path);
+}
+
+static void test_expired_after_memo(apr_pool_t *p)
+{
+    EVP_PKEY *k = tk_gen(p, "RSA", "2048");
+    fixture f;
+    const char *tok;
+
+    setup(p, &f, k);
+    tok = token(p, k, "k1", 1);
+    is_int(check(p, &f, tok), APR_SUCCESS, "short-lived token accepted");
+    sleep(2);
+    is_int(check(p, &f, tok), APR_EINVAL, "and rejected once expired, memo or not");
+    unlink(f.path);
+}
+
+static void test_rotation_invalidates(apr_pool_t *p)
+{
+    EVP_PKEY *k1 = tk_gen(p, "RSA", "2048"), *k2 = tk_gen(p, "RSA", "2048");
+    fixture f;
+    const char *old, *fresh;
+    obo_provider_stats st;
+
+    setup(p, &f, k1);
+    old = token(p, k1, "k1", 600);
+    is_int(check(p, &f, old), APR_SUCCESS, "token of key 1 accepted");
+    is_int(check(p, &f, old), APR_SUCCESS, "and memoised");
+    write_jwks(p, f.path, k2, "k2");
+    fresh = token(p, k2, "k2", 600);
+    is_int(check(p, &f, fresh), APR_SUCCESS, "unknown kid k2: one refetch finds the new key");
+    is_int(check(p, &f, old), APR_EINVAL, "key 1 left the JWKS: its memoised token is refused");
+    obo_provider_get_stats(f.pv, &st);
+    is_int(st.jwks_fetches, 2, "two JWKS loads (first use + unknown kid)");
+    is_int(check(p, &f, token(p, k2, "k9", 600)), APR_EINVAL, "another unknown kid refused");
+    obo_provider_get_stats(f.pv, &st);
+    is_int(st.jwks_fetches, 2, "and its refetch throttled (60 s)");
+    unlink(f.path);
+}
+
+static void test_no_keys_is_unavailable(apr_pool_t *p)
+{
+    EVP_PKEY *k = tk_gen(p, "RSA", "2048");
+    fixture f;
+    const char *tok;
+
+    setup(p, &f, k);
+    tok = token(p, k, "k1", 600);
+    unlink(f.path);
+    is_int(check(p, &f, tok), APR_EAGAIN, "JWKS never loadable: unavailable (503), not invalid");
+}
+
+static void test_periodic_refresh_on_hits(apr_pool_t *p)
+{
+    EVP_PKEY *k1 = tk_gen(p, "RSA", "2048"), *k2 = tk_gen(p, "RSA", "2048");
+    fixture f;
+    const char *tok;
+    obo_http *http = NULL;
+
+    setup(p, &f, k1);
+    f.cfg.jwks_refresh = apr_time_from_msec(500);
+    obo_http_create(p, &http);
+    obo_provider_create(p, &f.cfg, http, &f.pv);
+    tok = token(p, k1, "k1", 600);
+    is_int(check(p, &f, tok), APR_SUCCESS, "accepted, memoised");
+    write_jwks(p, f.path, k2, "k2");      /* key 1 revoked */
+    apr_sleep(apr_time_from_msec(700));
+    is_int(check(p, &f, tok), APR_EINVAL,
+           "a token seen only as memo hits still meets the periodic refresh");
+    unlink(f.path);
+}
+
+int main(void)
+{
+    apr_initialize();
+    TAP_RUN(test_memo_hits_but_rechecks);
+    TAP_RUN(test_expired_after_memo);
+    TAP_RUN(test_rotation_invalidates);
+    TAP_RUN(test_no_keys_is_unavailable);
+    TAP_RUN(test_periodic_refresh_on_hits);
+    apr_terminate();
+    return tap_done();
+}
