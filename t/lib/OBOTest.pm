@@ -32,7 +32,8 @@ our @EXPORT = (
        memcached_port memcached_cmd memcached_get memcached_keys memcached_stop memcached_start
        error_log_since error_log_mark server_processes t_dir looks_like_no_token_leak
        idp_stop idp_start max_procs cgi_env expect_ok expect_no_token expect_invalid_token
-       expect_insufficient_scope expect_status describe),
+       expect_insufficient_scope expect_status describe
+       fresh_user token_calls decode_idp_token backend_headers backend_header burst),
 );
 
 my $JSON = JSON::PP->new->canonical->utf8->allow_nonref;
@@ -383,6 +384,96 @@ sub expect_insufficient_scope {
     return Test::More::ok($ok, $name) || Test::More::diag(describe($r));
 }
 
+# ------------------------------------------------------------ exchange --
+my $user_seq = 0;
+sub fresh_user {
+    my ($tag) = @_;
+    return join '-', 'u', $tag // 'x', $$, ++$user_seq, int(rand(1e6));
+}
+
+# IdP token endpoint calls for one user (any scope): counters token:<sub>:*
+sub token_calls {
+    my ($sub, $c) = @_;
+    $c ||= idp_counters();
+    my $n = 0;
+    $n += $c->{$_} for grep { index($_, "token:$sub:") == 0 } keys %$c;
+    return $n;
+}
+
+# verify a token issued by the test IdP; returns its claims or undef
+sub decode_idp_token {
+    my ($tok) = @_;
+    require Crypt::JWT;
+    my %keys = map { $_ => OBOTest::Keys::key_info($_)->{pub} } OBOTest::Keys::published_kids('both');
+    my ($h) = split /\./, $tok // '';
+    my $hdr = eval { $JSON->decode(MIME::Base64::decode_base64url($h)) } or return undef;
+    my $k = $keys{ $hdr->{kid} // '' } or return undef;
+    return eval { Crypt::JWT::decode_jwt(token => $tok, key => $k) };
+}
+
+# the echo backend's view: list of [name, value]
+sub backend_headers {
+    my ($r) = @_;
+    my $d = json_body($r);
+    return ref $d eq 'HASH' && ref $d->{headers} eq 'ARRAY' ? @{ $d->{headers} } : ();
+}
+# all values of one header at the backend (name compared case-insensitively,
+# '-' and '_' alike)
+sub backend_header {
+    my ($r, $name) = @_;
+    (my $want = lc $name) =~ tr/_/-/;
+    return map { $_->[1] } grep { (my $n = lc $_->[0]) =~ tr/_/-/; $n eq $want } backend_headers($r);
+}
+
+# burst(@requests): send every request at (nearly) the same moment, each on
+# its own connection; request = [url, header => value, ...]. Returns a list
+# of { code, body, json } in the same order (code 0 when it failed).
+sub burst {
+    my (@reqs) = @_;
+    require IO::Socket::INET;
+    my @c;
+    for my $q (@reqs) {
+        my ($url, @h) = @$q;
+        my $u = URI->new($url);
+        my $s = IO::Socket::INET->new(PeerAddr => $u->host, PeerPort => $u->port, Timeout => 10);
+        my $req = 'GET ' . $u->path_query . " HTTP/1.1\r\nHost: " . $u->host_port . "\r\nConnection: close\r\n";
+        while (my ($k, $v) = splice @h, 0, 2) { $req .= "$k: $v\r\n" }
+        push @c, { sock => $s, req => "$req\r\n", buf => '' };
+    }
+    for (@c) { syswrite($_->{sock}, $_->{req}) if $_->{sock} }
+    my %by_fd = map { fileno($_->{sock}) => $_ } grep { $_->{sock} } @c;
+    my $sel = IO::Select->new(map { $_->{sock} } values %by_fd);
+    my $end = time + 90;
+    while ($sel->count && time < $end) {
+        for my $s ($sel->can_read(1)) {
+            my $e = $by_fd{ fileno $s };
+            my $n = sysread($s, $e->{buf}, 65536, length $e->{buf});
+            if (!$n) { $sel->remove($s); close $s }
+        }
+    }
+    my @out;
+    for my $e (@c) {
+        my ($head, $body) = split /\r\n\r\n/, $e->{buf}, 2;
+        $body //= '';
+        my ($code) = ($head // '') =~ m{^HTTP/\d\.\d (\d{3})};
+        if (($head // '') =~ /^Transfer-Encoding:\s*chunked/mi) {
+            my $out = '';
+            while ($body =~ s/^([0-9a-fA-F]+)[^\r\n]*\r\n//) {
+                my $n = hex $1;
+                last unless $n;
+                $out .= substr($body, 0, $n, '');
+                $body =~ s/^\r\n//;
+            }
+            $body = $out;
+        }
+        push @out, { code => $code // 0, body => $body // '',
+                     json => eval { $JSON->decode($body // '') } };
+    }
+    return @out;
+}
+
+require IO::Select;
+require MIME::Base64;
 require Test::More;
 require URI;
 require URI::Escape;

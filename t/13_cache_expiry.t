@@ -1,0 +1,46 @@
+# Cached downstream tokens expire: at expires_in - OBOCacheMargin (default
+# 300 s), and never after the caller's own exp (vhost obo_x_margin).
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+use Time::HiRes qw(sleep time);
+
+need_feature('authn', 'exchange');
+idp_reset();
+my $V = 'obo_x_margin';
+
+subtest 'expires_in - margin' => sub {
+    idp_set('expires_in@xmargin' => 304);    # cacheable for 304 - 300 = 4 s
+    my $sub = fresh_user('margin');
+    my $ut = mint(tenant => 'xmargin', claims => { sub => $sub });
+    my $t0 = time;
+    expect_ok(obo_get($V, '/x/env', token => $ut), 'first: 200', user => $sub);
+    is token_calls($sub), 1, 'one IdP call';
+    expect_ok(obo_get($V, '/x/env', token => $ut), 'second: 200', user => $sub);
+    is token_calls($sub), 1, 'cache hit within the lifetime' if time - $t0 < 3.5;
+    sleep(5.5 - (time - $t0)) if time - $t0 < 5.5;
+    my $r = obo_get($V, '/x/env', token => $ut);
+    expect_ok($r, 'after expires_in - margin: 200', user => $sub);
+    is token_calls($sub), 2, 'a new IdP call';
+    expect_ok(obo_get($V, '/x/env', token => $ut), 'and cached again', user => $sub);
+    is token_calls($sub), 2, 'no third call';
+    idp_set('expires_in@xmargin' => '');
+};
+
+subtest 'never past the caller\'s exp' => sub {
+    my $sub = fresh_user('callerexp');
+    my $t0 = time;
+    my $ut = mint(tenant => 'xmargin', claims => { sub => $sub, exp => int($t0) + 3 });
+    expect_ok(obo_get($V, '/x/env', token => $ut), 'first: 200', user => $sub);
+    expect_ok(obo_get($V, '/x/env', token => $ut), 'second: 200', user => $sub);
+    is token_calls($sub), 1, 'cached while the caller\'s token is valid' if time - $t0 < 2.5;
+    sleep(5 - (time - $t0)) if time - $t0 < 5;
+    expect_ok(obo_get($V, '/x/env', token => $ut), 'after the caller\'s exp, within the skew: 200', user => $sub);
+    is token_calls($sub), 2, 'the cached token was not used past the caller\'s exp';
+};
+
+idp_reset();
+done_testing();
