@@ -6,6 +6,7 @@
 #   4. the Apache::Test suite (t/): as an unprivileged user, from a copy of t/
 #
 # Usage: scripts/test.sh [t/TEST.PL arguments, e.g. -v t/01_basic.t]
+#        scripts/test.sh --build-only     (packages + build; used by scripts/demo.sh)
 # Environment:
 #   OBO_BUILD_DIR       build directory          (default /tmp/mod_auth_obo-build)
 #   OBO_TEST_RUN_DIR    where t/ is copied/run   (default /tmp/mod_auth_obo-test)
@@ -24,6 +25,8 @@ BUILD_DIR=${OBO_BUILD_DIR:-/tmp/mod_auth_obo-build}
 RUN_DIR=${OBO_TEST_RUN_DIR:-/tmp/mod_auth_obo-test}
 TEST_USER=${OBO_TEST_USER:-obotest}
 SUITE_TIMEOUT=${OBO_TEST_SUITE_TIMEOUT:-1500}
+BUILD_ONLY=0
+if [[ ${1:-} == --build-only ]]; then BUILD_ONLY=1; shift; fi
 
 say() { printf '\n==> %s\n' "$*"; }
 
@@ -64,6 +67,7 @@ if [[ ${OBO_SKIP_BUILD:-0} != 1 ]]; then
 fi
 SO="$BUILD_DIR/mod_auth_obo.so"
 [[ -f $SO ]] || { echo "error: $SO was not built" >&2; exit 1; }
+((BUILD_ONLY)) && exit 0
 
 # -------------------------------------------------------------- unit tests
 if [[ ${OBO_SKIP_UNIT:-0} != 1 ]]; then
