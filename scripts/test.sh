@@ -58,7 +58,12 @@ fi
 if [[ ${OBO_SKIP_BUILD:-0} != 1 ]]; then
     say "build ($BUILD_DIR)"
     (cd "$ROOT" && ./autogen.sh >/dev/null 2>&1) || { echo "autogen.sh failed" >&2; (cd "$ROOT" && ./autogen.sh); exit 1; }
+    # a build directory configured for another source tree is thrown away
+    if [[ -d $BUILD_DIR && "$(cat "$BUILD_DIR/.obo-srcdir" 2>/dev/null)" != "$ROOT" ]]; then
+        rm -rf "$BUILD_DIR"
+    fi
     mkdir -p "$BUILD_DIR"
+    echo "$ROOT" > "$BUILD_DIR/.obo-srcdir"
     cd "$BUILD_DIR"
     if [[ ! -f Makefile || "$ROOT/configure" -nt Makefile ]]; then
         "$ROOT/configure" --enable-werror >configure.out 2>&1 || { cat configure.out; exit 1; }
