@@ -102,6 +102,9 @@ EOF
     my $self = bless { port => $port, dir => $dir, conf => $conf, httpd => $httpd }, $class;
     push @LIVE, $self;
     OBOTest::Services::wait_port($port, 1, 15) or do { $self->stop; croak "second httpd not listening on $port" };
+    # the parent listens before it forks: wait for the children too
+    my $end = time + 15;
+    sleep 0.1 while time < $end && scalar($self->children) < $procs;
     return $self;
 }
 
