@@ -161,13 +161,12 @@ static int reply_interaction(request_rec *r, const auth_obo_downstream *ds,
     json_t *body = obo_json_pool(r->pool, json_object());
     const char *hdr = apr_pstrcat(r->pool, "Bearer realm=", auth_obo_realm(r), NULL);
 
+    /* The challenge MSAL clients parse; the body says which action. */
+    hdr = apr_pstrcat(r->pool, hdr, ", error=\"insufficient_claims\"", NULL);
     if (x->claims) {
-        hdr = apr_pstrcat(r->pool, hdr, ", error=\"insufficient_claims\", claims=\"",
+        hdr = apr_pstrcat(r->pool, hdr, ", claims=\"",
                           obo_b64_encode(r->pool, (const unsigned char *)x->claims,
                                          strlen(x->claims)), "\"", NULL);
-    }
-    else {
-        hdr = apr_pstrcat(r->pool, hdr, ", error=\"", err, "\"", NULL);
     }
     set_str(body, "error", err);
     set_str(body, "error_description", x->error_description);
