@@ -15,8 +15,10 @@
 #include "obo_log.h"
 
 
-/* Verified-signature memo per process: 4096 slots of ~56 bytes. */
-#define VCACHE_SLOTS 4096
+/* Per-process memos: verified signatures (4096 slots, ~80 bytes each) and
+ * the L1 of downstream tokens (1024 slots, one token each). */
+#define VERIFIED_SLOTS 4096
+#define L1_SLOTS 1024
 
 /* ---- logging from the core ------------------------------------------------ */
 
@@ -349,10 +351,11 @@ static void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_hash_t *seen = apr_hash_make(pchild);
     obo_http *http = NULL;
-    obo_vcache *vcache = NULL;
+    obo_memo *verified = NULL, *l1 = NULL;
 
     if (obo_http_create(pchild, &http) != APR_SUCCESS
-        || obo_vcache_create(pchild, VCACHE_SLOTS, &vcache) != APR_SUCCESS) {
+        || obo_memo_create(pchild, VERIFIED_SLOTS, &verified) != APR_SUCCESS
+        || obo_memo_create(pchild, L1_SLOTS, &l1) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "OBO047: cannot create the HTTP client");
         return;
     }
@@ -361,7 +364,8 @@ static void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
         auth_obo_runtime *rt = apr_pcalloc(pchild, sizeof(*rt));
 
         rt->http = http;
-        rt->vcache = vcache;
+        rt->verified = verified;
+        rt->l1 = l1;
         if (auth_obo_has_idp(sc)
             && provider_for(pchild, seen, http, sc, &rt->provider) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "OBO048: cannot create the provider");

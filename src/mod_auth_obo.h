@@ -60,7 +60,8 @@ typedef struct auth_obo_runtime {
     obo_http *http;
     obo_provider *provider;
     obo_cache *cache;
-    obo_vcache *vcache;          /* verified-signature memo, shared by the process */
+    obo_memo *verified;          /* verified-signature memo, shared by the process */
+    obo_memo *l1;                /* L1 token memo in front of the cache */
 } auth_obo_runtime;
 
 typedef struct auth_obo_srv_cfg {

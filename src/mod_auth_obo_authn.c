@@ -246,7 +246,7 @@ static apr_status_t validate(request_rec *r, const auth_obo_dir_cfg *d,
     o.algs = auth_obo_algs(r->pool, d);
     o.audiences = d->audiences;
     o.skew = auth_obo_skew(d);
-    o.vcache = rt->vcache;
+    o.verified = rt->verified;
     return obo_validate_bearer(r->pool, rt->provider, &o, token, strlen(token), jws, err);
 }
 

@@ -57,6 +57,7 @@ static void fill_acquire(request_rec *r, const auth_obo_srv_cfg *sc, const auth_
 {
     memset(a, 0, sizeof(*a));
     a->cache = sc->rt->cache;
+    a->l1 = sc->rt->cache ? sc->rt->l1 : NULL;   /* OBOCache none: no caching at all */
     a->http = sc->rt->http;
     a->req.grant = auth_obo_ival(sc->exchange, OBO_GRANT_OBO);
     a->req.token_endpoint = endpoint;

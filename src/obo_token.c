@@ -248,20 +248,54 @@ static obo_exchange_error *obo_xerr_lost(apr_pool_t *p)
     return e;
 }
 
+/* L1: this process's memo of tokens it already holds, keyed by a digest of
+ * the cache key. A hit costs no round trip, no decryption; entries expire
+ * when the shared cache's would (expires_on - margin, capped by the
+ * caller's exp). */
+static int obo_l1_get(apr_pool_t *p, const obo_acquire *a, const unsigned char *l1key,
+                      obo_token_result **res)
+{
+    void *val = NULL;
+    apr_size_t len = 0;
+    int shared_only = 0;
+
+    return a->l1 && obo_memo_get(a->l1, p, l1key, &val, &len) == APR_SUCCESS
+           && obo_token_parse(p, val, len, res, &shared_only) == APR_SUCCESS
+           && !shared_only && obo_usable(a, *res, 0);
+}
+
+static void obo_l1_put(apr_pool_t *p, const obo_acquire *a, const unsigned char *l1key,
+                       const obo_token_result *t)
+{
+    apr_time_t until = a->l1 ? obo_cache_until(a, t) : 0;
+    const char *val = until ? obo_token_serialize(p, t) : NULL;
+
+    if (val) {
+        obo_memo_put(a->l1, l1key, val, strlen(val), until);
+    }
+}
+
 static apr_status_t obo_token_cached(apr_pool_t *p, const obo_acquire *a,
                                      obo_token_result **res, obo_exchange_error **xerr,
                                      int *hit)
 {
     obo_cache_keyparts k = obo_keyparts(p, a);
     const char *key = obo_cache_key(p, &k);
+    unsigned char l1key[OBO_SHA256_LEN];
     obo_fetch_baton b = { a, p, NULL };
     char *val = NULL;
     apr_size_t len = 0;
     void *errval = NULL;
     int chit = 0;
-    apr_status_t rv = obo_cache_get_or_fetch(a->cache, p, key, &a->flight, obo_token_fetch,
-                                             &b, &val, &len, &chit, &errval);
+    apr_status_t rv;
 
+    obo_sha256(key, strlen(key), l1key);
+    if (obo_l1_get(p, a, l1key, res)) {
+        *hit = 1;
+        return APR_SUCCESS;
+    }
+    rv = obo_cache_get_or_fetch(a->cache, p, key, &a->flight, obo_token_fetch, &b, &val,
+                                &len, &chit, &errval);
     if (rv == APR_SUCCESS && b.res) {
         *res = b.res;           /* our own exchange: keeps the refresh token */
     }
@@ -270,6 +304,9 @@ static apr_status_t obo_token_cached(apr_pool_t *p, const obo_acquire *a,
     }
     else {
         *xerr = errval ? obo_xerr_copy(p, errval) : obo_xerr_lost(p);
+    }
+    if (rv == APR_SUCCESS) {
+        obo_l1_put(p, a, l1key, *res);
     }
     return rv;
 }

@@ -6,9 +6,11 @@
 #include <apr_pools.h>
 #include "obo_cache.h"
 #include "obo_exchange.h"
+#include "obo_memo.h"
 
 typedef struct obo_acquire {
     obo_cache *cache;                 /* NULL: no caching */
+    obo_memo *l1;                     /* per-process L1 in front of cache, or NULL */
     obo_http *http;
     obo_exchange_req req;             /* what to ask the IdP */
     const char *authority;            /* for the cache key (tenant-specific endpoint) */

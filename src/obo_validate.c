@@ -2,83 +2,28 @@
 #include "obo_validate.h"
 
 #include <string.h>
-#include <apr_thread_mutex.h>
 #include "obo_crypto.h"
 #include "obo_jwt.h"
 
-typedef struct vslot {
-    unsigned char hash[OBO_SHA256_LEN];
+/* What a verified-signature memo entry says: verified by this provider's
+ * key set of this generation. */
+typedef struct verified_by {
     const obo_provider *pv;
     unsigned long generation;
-    int used;
-} vslot;
+} verified_by;
 
-struct obo_vcache {
-    apr_thread_mutex_t *lock;
-    vslot *slots;
-    unsigned nslots;
-    obo_vcache_stats stats;
-};
-
-apr_status_t obo_vcache_create(apr_pool_t *p, unsigned slots, obo_vcache **out)
+static int memo_says_verified(obo_memo *m, apr_pool_t *p, const unsigned char *hash,
+                              const obo_provider *pv, unsigned long gen)
 {
-    obo_vcache *vc = apr_pcalloc(p, sizeof(*vc));
-    apr_status_t rv = apr_thread_mutex_create(&vc->lock, APR_THREAD_MUTEX_DEFAULT, p);
+    void *val = NULL;
+    apr_size_t len = 0;
+    const verified_by *v;
 
-    if (rv == APR_SUCCESS) {
-        vc->nslots = slots ? slots : 1;
-        vc->slots = apr_pcalloc(p, sizeof(vslot) * vc->nslots);
-        *out = vc;
+    if (obo_memo_get(m, p, hash, &val, &len) != APR_SUCCESS || len != sizeof(*v)) {
+        return 0;
     }
-    return rv;
-}
-
-void obo_vcache_get_stats(obo_vcache *vc, obo_vcache_stats *st)
-{
-    apr_thread_mutex_lock(vc->lock);
-    *st = vc->stats;
-    apr_thread_mutex_unlock(vc->lock);
-}
-
-static vslot *slot_of(obo_vcache *vc, const unsigned char *hash)
-{
-    apr_uint32_t h = ((apr_uint32_t)hash[0] << 24) | ((apr_uint32_t)hash[1] << 16)
-                     | ((apr_uint32_t)hash[2] << 8) | hash[3];
-    return &vc->slots[h % vc->nslots];
-}
-
-static int vcache_has(obo_vcache *vc, const unsigned char *hash, const obo_provider *pv,
-                      unsigned long gen)
-{
-    vslot *s;
-    int hit;
-
-    apr_thread_mutex_lock(vc->lock);
-    s = slot_of(vc, hash);
-    hit = s->used && s->pv == pv && s->generation == gen
-          && obo_ct_equal(s->hash, sizeof(s->hash), hash, OBO_SHA256_LEN);
-    if (hit) {
-        vc->stats.hits++;
-    }
-    else {
-        vc->stats.misses++;
-    }
-    apr_thread_mutex_unlock(vc->lock);
-    return hit;
-}
-
-static void vcache_put(obo_vcache *vc, const unsigned char *hash, const obo_provider *pv,
-                       unsigned long gen)
-{
-    vslot *s;
-
-    apr_thread_mutex_lock(vc->lock);
-    s = slot_of(vc, hash);
-    memcpy(s->hash, hash, OBO_SHA256_LEN);
-    s->pv = pv;
-    s->generation = gen;
-    s->used = 1;
-    apr_thread_mutex_unlock(vc->lock);
+    v = val;
+    return v->pv == pv && v->generation == gen;
 }
 
 int obo_validate_alg_allowed(const apr_array_header_t *algs, const char *alg)
@@ -137,10 +82,10 @@ static apr_status_t verify_signature(apr_pool_t *p, obo_provider *pv,
     apr_array_header_t *keys = NULL;
     apr_status_t rv;
 
-    if (o->vcache) {
+    if (o->verified) {
         obo_provider_refresh_if_due(pv);
         obo_sha256(token, len, hash);
-        if (vcache_has(o->vcache, hash, pv, obo_provider_generation(pv))) {
+        if (memo_says_verified(o->verified, p, hash, pv, obo_provider_generation(pv))) {
             return APR_SUCCESS;
         }
     }
@@ -148,8 +93,9 @@ static apr_status_t verify_signature(apr_pool_t *p, obo_provider *pv,
     if (rv == APR_SUCCESS) {
         rv = verify_with_any(p, jws, keys, err);
     }
-    if (rv == APR_SUCCESS && o->vcache) {
-        vcache_put(o->vcache, hash, pv, gen);
+    if (rv == APR_SUCCESS && o->verified) {
+        verified_by v = { pv, gen };
+        obo_memo_put(o->verified, hash, &v, sizeof(v), 0);
     }
     return rv;
 }

@@ -1147,7 +1147,7 @@ typedef struct {
     pthread_mutex_t mu;
     apr_pool_t *pool;
     apr_hash_t *h;
-    int sets;
+    int sets, gets;
     apr_time_t last_expiry;
 } mem_be;
 
@@ -1159,6 +1159,9 @@ static apr_status_t mem_get(void *ctx, apr_pool_t *p, const char *key, unsigned 
     apr_status_t rv = APR_NOTFOUND;
 
     pthread_mutex_lock(&m->mu);
+    if (!strstr(key, ".lock")) {
+        m->gets++;
+    }
     e = apr_hash_get(m->h, key, APR_HASH_KEY_STRING);
     if (e && e->expiry > apr_time_now()) {
         *val = apr_pmemdup(p, e->val, e->len);
@@ -1347,6 +1350,50 @@ static void test_acquire_hit(apr_pool_t *p)
     g2 = acquire(p, &a);
     ok(g2.rv == APR_SUCCESS && g2.hit == 0 && srv_count(s) == 2,
        "other scopes are another key: a miss");
+    srv_stop(s);
+}
+
+/* The per-process L1 answers repeated hits without touching the shared
+ * cache, and never holds what the shared cache would not. */
+static void test_acquire_l1(apr_pool_t *p)
+{
+    srv_resp ok200 = { 200, NULL, OK_BODY, 0 };
+    srv_resp short_lived[2] = {
+        { 200, NULL, "{\"access_token\":\"short\",\"expires_in\":120}", 0 },
+        { 200, NULL, "{\"access_token\":\"short\",\"expires_in\":120}", 0 }
+    };
+    mem_be *m;
+    srv *s = srv_start(1, &ok200);
+    obo_acquire a = make_acquire(p, s, mem_cache(p, &m));
+    obo_memo *l1 = NULL;
+    got g;
+    int gets;
+
+    obo_memo_create(p, 16, &l1);
+    a.l1 = l1;
+    g = acquire(p, &a);
+    ok(g.rv == APR_SUCCESS && g.hit == 0, "first: from the IdP");
+    gets = m->gets;
+    g = acquire(p, &a);
+    ok(g.rv == APR_SUCCESS && g.hit == 1, "second: a hit");
+    is_str(g.res ? g.res->access_token : "", "downstream-AT-1", "same token");
+    ok(g.res && g.res->refresh_token == NULL, "no refresh token from L1");
+    is_int(m->gets, gets, "served by L1: no shared-cache read");
+    a.req.assertion = "another.caller.token";
+    g = acquire(p, &a);
+    ok(g.rv == APR_SUCCESS && g.hit == 0 && srv_count(s) == 2,
+       "another caller token is another key: the IdP is asked");
+    srv_stop(s);
+
+    s = srv_start(2, short_lived);
+    a = make_acquire(p, s, mem_cache(p, &m));
+    a.l1 = l1;
+    a.req.assertion = "a.third.caller";   /* a key part one did not fill */
+    acquire(p, &a);
+    g = acquire(p, &a);
+    ok(g.rv == APR_SUCCESS && g.hit == 0 && srv_count(s) == 2,
+       "expires_in < margin: L1 keeps nothing either");
+
     srv_stop(s);
 }
 
@@ -1597,6 +1644,7 @@ static void token_tests(void)
 {
     TAP_RUN(test_serialize);
     TAP_RUN(test_acquire_hit);
+    TAP_RUN(test_acquire_l1);
     TAP_RUN(test_acquire_margin);
     TAP_RUN(test_acquire_no_expires_in);
     TAP_RUN(test_acquire_cap);

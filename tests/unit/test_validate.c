@@ -16,7 +16,7 @@
 typedef struct fixture {
     char path[64];
     obo_provider *pv;
-    obo_vcache *vc;
+    obo_memo *vc;
     obo_validate_opts o;
     obo_provider_cfg cfg;
 } fixture;
@@ -64,11 +64,11 @@ static void setup(apr_pool_t *p, fixture *f, EVP_PKEY *k)
     f->cfg.issuers = list(p, ISS, NULL);
     obo_http_create(p, &http);
     obo_provider_create(p, &f->cfg, http, &f->pv);
-    obo_vcache_create(p, 64, &f->vc);
+    obo_memo_create(p, 64, &f->vc);
     f->o.algs = list(p, "RS256", "ES256");
     f->o.audiences = list(p, AUD, NULL);
     f->o.skew = 0;
-    f->o.vcache = f->vc;
+    f->o.verified = f->vc;
 }
 
 static apr_status_t check(apr_pool_t *p, fixture *f, const char *tok)
@@ -80,8 +80,8 @@ static apr_status_t check(apr_pool_t *p, fixture *f, const char *tok)
 
 static unsigned long hits(fixture *f)
 {
-    obo_vcache_stats st;
-    obo_vcache_get_stats(f->vc, &st);
+    obo_memo_stats st;
+    obo_memo_get_stats(f->vc, &st);
     return st.hits;
 }
 
