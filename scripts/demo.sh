@@ -165,7 +165,7 @@ curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/backend/or
         print "backend saw: Authorization: ", substr($a, 0, 50), "...\n";
         printf "  its claims: sub=%s aud=%s azp=%s scp=%s\n", @$c{qw(sub aud azp scp)};' | show
 
-say "IdP token endpoint calls so far (the second request came from the memcached cache):"
+say "IdP token endpoint calls so far (the second request was served from the token cache):"
 curl -s --cacert "$DEMO/t/pki/ca.pem" "https://127.0.0.1:$OBO_TEST_IDP_PORT/control/counters" |
     perl -MJSON::PP -e 'my $c = decode_json(join "", <STDIN>); print "$_: $c->{$_}\n" for grep { /^token/ } sort keys %$c' | show
 

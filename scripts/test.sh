@@ -14,11 +14,14 @@
 #   OBO_SKIP_APT=1      never call apt-get
 #   OBO_SKIP_UNIT=1     skip make check
 #   OBO_SKIP_BUILD=1    reuse the existing build (needs OBO_BUILD_DIR/mod_auth_obo.so)
-#   OBO_TEST_REQUIRE_MODULE=1  fail (instead of skipping module tests) when the
+#   OBO_TEST_REQUIRE_MODULE=1  (default) fail instead of skipping module tests when the
 #                       built module is still a placeholder without directives
 #   OBO_TEST_IDP_PORT / OBO_TEST_MEMCACHED_PORT / OBO_TEST_BACKEND_PORT
 # Exit status is non-zero if anything fails.
 set -euo pipefail
+# The module implements every directive the suite probes for: by default a
+# probe that fails is an error, never a silently skipped test file.
+export OBO_TEST_REQUIRE_MODULE=${OBO_TEST_REQUIRE_MODULE:-1}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${OBO_BUILD_DIR:-/tmp/mod_auth_obo-build}
