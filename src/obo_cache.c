@@ -8,7 +8,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <apr_atomic.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_thread_cond.h>
@@ -22,7 +21,6 @@
 #define OBO_EXPIRY_LEN 8
 #define OBO_LOCK_TOKEN_LEN 16
 #define OBO_POLL_CAP apr_time_from_msec(50)
-#define OBO_LOG_INTERVAL_S 30
 
 struct obo_cache {
     const obo_cache_backend *be;
@@ -74,14 +72,7 @@ static apr_uint32_t obo_rl_last[OBO_RL_N];
 
 static int obo_rl_allow(int kind)
 {
-    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
-    apr_uint32_t last = apr_atomic_read32(&obo_rl_last[kind]);
-
-    if (last != 0 && now - last < OBO_LOG_INTERVAL_S) {
-        return 0;
-    }
-    /* Only the thread that moves the timestamp logs. */
-    return apr_atomic_cas32(&obo_rl_last[kind], now, last) == last;
+    return obo_log_ratelimit(&obo_rl_last[kind], OBO_LOG_INTERVAL_S);
 }
 
 static void obo_backend_warn(int kind, const char *op, obo_cache *c, apr_pool_t *p,

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <apr_atomic.h>
 #include <apr_strings.h>
 #include <libmemcached/memcached.h>
 #include <libmemcachedutil-1.0/pool.h>
@@ -19,7 +18,6 @@
 #define OBO_MC_DEFAULT_CONNS 64
 #define OBO_MC_FAILURE_LIMIT 2
 #define OBO_MC_MAX_TTL_S (30 * 24 * 3600)   /* beyond this memcached reads a date */
-#define OBO_MC_LOG_INTERVAL_S 30
 
 typedef struct obo_mc {
     memcached_st *master;
@@ -45,13 +43,7 @@ static apr_uint32_t obo_mc_rl_last[OBO_MC_RL_N];
 
 static int obo_mc_rl_allow(int kind)
 {
-    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
-    apr_uint32_t last = apr_atomic_read32(&obo_mc_rl_last[kind]);
-
-    if (last != 0 && now - last < OBO_MC_LOG_INTERVAL_S) {
-        return 0;
-    }
-    return apr_atomic_cas32(&obo_mc_rl_last[kind], now, last) == last;
+    return obo_log_ratelimit(&obo_mc_rl_last[kind], OBO_LOG_INTERVAL_S);
 }
 
 /* memc may be NULL (no connection could be borrowed). */
@@ -61,7 +53,7 @@ static void obo_mc_warn(int kind, memcached_st *memc, memcached_return_t rc)
         obo_log(OBO_LOG_WARN, obo_mc_msgid[kind], "memcached %s failed: %s (further "
                 "such messages suppressed for %d s)", obo_mc_opname[kind],
                 memc ? memcached_last_error_message(memc) : memcached_strerror(NULL, rc),
-                OBO_MC_LOG_INTERVAL_S);
+                OBO_LOG_INTERVAL_S);
     }
 }
 

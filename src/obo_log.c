@@ -3,7 +3,9 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <apr_atomic.h>
 #include <apr_strings.h>
+#include <apr_time.h>
 
 static obo_log_sink *log_sink;
 static void *log_baton;
@@ -42,4 +44,15 @@ void obo_log(obo_log_level level, const char *msgid, const char *fmt, ...)
     else {
         fprintf(stderr, "[auth_obo:%d] %s: %s\n", (int)level, msgid, buf);
     }
+}
+
+int obo_log_ratelimit(apr_uint32_t *last, apr_uint32_t interval_s)
+{
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t seen = apr_atomic_read32(last);
+
+    if (seen != 0 && now - seen < interval_s) {
+        return 0;
+    }
+    return apr_atomic_cas32(last, now, seen) == seen;
 }

@@ -21,4 +21,11 @@ void obo_log_set_level(obo_log_level level);
 void obo_log(obo_log_level level, const char *msgid, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* For warnings that could repeat on every request (a dead backend): 1 at
+ * most once per interval_s for one *last, a zero-initialised timestamp the
+ * caller keeps per kind of warning. Lock-free and thread-safe: only the
+ * thread that moves the timestamp gets 1. */
+#define OBO_LOG_INTERVAL_S 30
+int obo_log_ratelimit(apr_uint32_t *last, apr_uint32_t interval_s);
+
 #endif
