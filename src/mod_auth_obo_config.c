@@ -8,6 +8,7 @@
  * field has an unset marker (NULL or AUTH_OBO_UNSET) and a merge rule. */
 #include "mod_auth_obo.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "apr_strings.h"
@@ -439,7 +440,7 @@ static const char *set_srv_int(cmd_parms *cmd, void *m, const char *arg)
     int off = (int)(apr_size_t)cmd->info;
     int *field = (int *)((char *)srv_of(cmd) + off);
 
-    if (off == APR_OFFSETOF(auth_obo_srv_cfg, cache_margin)) {
+    if (off == (int)offsetof(auth_obo_srv_cfg, cache_margin)) {
         return parse_int(cmd, arg, 0, 3600, field);
     }
     return parse_int(cmd, arg, 1, 60000, field);
@@ -645,7 +646,9 @@ static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[
     return NULL;
 }
 
-#define SRV(f) (void *)APR_OFFSETOF(auth_obo_srv_cfg, f)
+/* offsetof, not APR_OFFSETOF: that one subtracts null pointers (undefined; clang
+ * -Werror rejects it). */
+#define SRV(f) (void *)offsetof(auth_obo_srv_cfg, f)
 #define BOTH (RSRC_CONF | ACCESS_CONF)
 
 const command_rec auth_obo_cmds[] = {
@@ -706,5 +709,5 @@ const command_rec auth_obo_cmds[] = {
                       "[downstream=NAME] audience... (RFC 8693)"),
     AP_INIT_TAKE_ARGV("OBOPassToken", add_pass, NULL, BOTH,
                       "authorization | env NAME | header NAME [downstream=NAME]"),
-    { NULL }
+    { .name = NULL } /* designated: clang -Wextra flags a bare { NULL } */
 };
