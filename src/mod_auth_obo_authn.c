@@ -270,6 +270,17 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     return OK;
 }
 
+/* A subrequest or internal redirect carries the main request's headers, in
+ * which OBOPassToken authorization may already have put a downstream token:
+ * the token to verify is the caller's own, from the request that did. */
+static const char *caller_token(request_rec *r)
+{
+    request_rec *from = r->main ? r->main : r->prev;
+    const auth_obo_req *prior = from ? auth_obo_req_state(from) : NULL;
+
+    return prior && prior->token ? prior->token : bearer_token(r);
+}
+
 static int authenticate(request_rec *r, auth_obo_req *st)
 {
     const char *token, *err = NULL;
@@ -283,7 +294,7 @@ static int authenticate(request_rec *r, auth_obo_req *st)
                       "OBOMetadataURL/OBOJWKSURL/OBOJWKSFile and OBOAudience for this server");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    token = bearer_token(r);
+    token = caller_token(r);
     if (!token) {
         st->no_token = 1;
         return HTTP_UNAUTHORIZED;

@@ -8,6 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
+use JSON::PP ();
 
 need_feature('authn', 'exchange');
 idp_reset();
@@ -15,6 +16,19 @@ my $V = 'obo_x';
 my $OBO = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 sub user_token { my ($sub, %o) = @_; return mint(tenant => 'xobo', claims => { sub => $sub, %{ $o{claims} || {} } }) }
+
+subtest 'a subrequest to another Location verifies the caller\'s token, not the hand-off' => sub {
+    my $sub = fresh_user('ssi');
+    my $ut = user_token($sub);
+    my $r = obo_get($V, '/xssi/index.shtml', token => $ut);
+    is $r->code, 200, 'SSI page: 200';
+    my ($json) = ($r->decoded_content // '') =~ /(\{.*\})/s;
+    my $inc = $json ? eval { JSON::PP->new->decode($json) } : undef;
+    ok $inc, 'the include ran: the CGI output is inside the page' or diag $r->decoded_content;
+    is $inc && $inc->{env}{REMOTE_USER}, $sub, 'the subrequest authenticated the caller';
+    is $inc && $inc->{env}{AUTH_TYPE}, 'obo', 'AUTH_TYPE obo in the subrequest';
+    is token_calls($sub), 1, 'one IdP call for the page and its include';
+};
 
 subtest 'default hand-off: env OBO_ACCESS_TOKEN' => sub {
     my $sub = fresh_user('env');
