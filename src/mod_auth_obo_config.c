@@ -566,47 +566,43 @@ static void add_unique_sorted(apr_array_header_t *a, const char *v)
     qsort(a->elts, a->nelts, sizeof(const char *), cmp_str);
 }
 
-static const char *add_scopes(cmd_parms *cmd, void *m, int argc, char *const argv[])
+/* OBOScope and OBOExchangeAudience: sorted, unique values of one downstream.
+ * No spaces or quotes: values are space-joined on the wire and in the cache
+ * key, where one value with a space would read as two. */
+static const char *add_values(cmd_parms *cmd, void *m, int argc, char *const argv[],
+                              int audiences)
 {
     const char *name = NULL;
     const char *err = take_downstream(cmd, &argc, argv, &name);
-    auth_obo_downstream *ds;
-    int i;
-
-    if (err) {
-        return err;
-    }
-    if (argc < 1) {
-        return err_for(cmd, "needs at least one scope");
-    }
-    ds = downstream(cmd, dir_of(cmd, m), name);
-    for (i = 0; i < argc; i++) {
-        if (strpbrk(argv[i], " \t\r\n\"")) {
-            return err_for(cmd, "a scope may not contain spaces or quotes");
-        }
-        add_unique_sorted(ds->scopes, argv[i]);
-    }
-    return NULL;
-}
-
-static const char *add_exchange_audience(cmd_parms *cmd, void *m, int argc, char *const argv[])
-{
-    const char *name = NULL;
-    const char *err = take_downstream(cmd, &argc, argv, &name);
+    apr_array_header_t **list;
     auth_obo_downstream *ds;
     int i;
 
     if (err || argc < 1) {
-        return err ? err : err_for(cmd, "needs at least one audience");
+        return err ? err : err_for(cmd, "needs at least one value");
     }
     ds = downstream(cmd, dir_of(cmd, m), name);
-    if (!ds->audiences) {
-        ds->audiences = apr_array_make(cmd->pool, 1, sizeof(const char *));
+    list = audiences ? &ds->audiences : &ds->scopes;
+    if (!*list) {
+        *list = apr_array_make(cmd->pool, 2, sizeof(const char *));
     }
     for (i = 0; i < argc; i++) {
-        add_unique_sorted(ds->audiences, argv[i]);
+        if (strpbrk(argv[i], " \t\r\n\"")) {
+            return err_for(cmd, "a value may not contain spaces or quotes");
+        }
+        add_unique_sorted(*list, argv[i]);
     }
     return NULL;
+}
+
+static const char *add_scopes(cmd_parms *cmd, void *m, int argc, char *const argv[])
+{
+    return add_values(cmd, m, argc, argv, 0);
+}
+
+static const char *add_exchange_audience(cmd_parms *cmd, void *m, int argc, char *const argv[])
+{
+    return add_values(cmd, m, argc, argv, 1);
 }
 
 static int valid_token_name(const char *s)

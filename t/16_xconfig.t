@@ -37,6 +37,7 @@ my @cases = (
     ['OBOClientAssertionAlg HS256',   "$GOOD\nOBOClientAssertionAlg HS256",    qr/OBOClientAssertionAlg/],
     ['OBOPassToken cookie X',         "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOScope api://d/.default\n OBOPassToken cookie X\n</Location>", qr/OBOPassToken/],
     ['OBOPassToken header with a bad name', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOScope api://d/.default\n OBOPassToken header X:Y\n</Location>", qr/OBOPassToken/],
+    ['OBOExchangeAudience with a space', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOScope api://d/.default\n OBOExchangeAudience \"api://a b\"\n</Location>", qr/OBOExchangeAudience/],
     ['OBOScope without scopes',       "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOScope\n</Location>", qr/OBOScope/],
     ['OBOClientSecret env: unset',    "$LOC\n" . ($BASE =~ s/OBOClientSecret .*/OBOClientSecret env:OBO_TEST_SURELY_UNSET_VAR/r), qr/OBOClientSecret|OBO_TEST_SURELY_UNSET_VAR/],
     ['OBOClientSecret file: missing', "$LOC\n" . ($BASE =~ s/OBOClientSecret .*/OBOClientSecret file:\/nonexistent\/secret/r), qr/OBOClientSecret|nonexistent/],
