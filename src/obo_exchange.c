@@ -613,7 +613,11 @@ static void obo_log_failure(obo_xctx *x, const obo_exchange_error *e)
                 obo_auth_name(x->req->client->auth), e->detail, obo_idp_text(x->p, e));
     }
     else {
-        obo_log(OBO_LOG_ERR, ids[e->kind], "token exchange at %s for assertion %s failed: "
+        /* The user must act, or sent a token the IdP refuses: expected under
+         * conditional access, so not an error of this server. */
+        int user = e->kind == OBO_XERR_INTERACTION || e->kind == OBO_XERR_INVALID_GRANT;
+        obo_log(user ? OBO_LOG_INFO : OBO_LOG_ERR, ids[e->kind],
+                "token exchange at %s for assertion %s failed: "
                 "%s%s", x->req->token_endpoint ? x->req->token_endpoint : "-", x->fp,
                 e->detail, obo_idp_text(x->p, e));
     }
