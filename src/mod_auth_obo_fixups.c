@@ -40,10 +40,17 @@ static const char *tenant_endpoint(apr_pool_t *p, const char *url, const json_t 
     return url;
 }
 
+/* 0 (no cap) when exp is beyond what apr_time_t can hold: validation accepts
+ * any future exp, and the multiplication would overflow (undefined). */
 static apr_time_t assertion_expiry(const json_t *claims)
 {
     apr_int64_t exp = 0;
-    return obo_json_int(claims, "exp", &exp) == APR_SUCCESS ? apr_time_from_sec(exp) : 0;
+
+    if (obo_json_int(claims, "exp", &exp) != APR_SUCCESS || exp <= 0
+        || exp > APR_INT64_MAX / APR_USEC_PER_SEC) {
+        return 0;
+    }
+    return apr_time_from_sec(exp);
 }
 
 static int wait_ms(const auth_obo_srv_cfg *sc)

@@ -42,5 +42,15 @@ subtest 'never past the caller\'s exp' => sub {
     is token_calls($sub), 2, 'the cached token was not used past the caller\'s exp';
 };
 
+# exp = 2^58 + 1: exp * 10^6 overflows (undefined; the sanitizer build aborts)
+# and wraps to 1 s after 1970: the cache must not take that for the caller's exp
+subtest 'a caller\'s exp beyond apr_time_t\'s range does not cap the cache' => sub {
+    my $sub = fresh_user('farexp');
+    my $ut = mint(tenant => 'xmargin', claims => { sub => $sub, exp => 288230376151711745 });
+    expect_ok(obo_get($V, '/x/env', token => $ut), 'first: 200', user => $sub);
+    expect_ok(obo_get($V, '/x/env', token => $ut), 'second: 200', user => $sub);
+    is token_calls($sub), 1, 'cached for the downstream token\'s lifetime';
+};
+
 idp_reset();
 done_testing();
