@@ -17,6 +17,9 @@
 #   OBO_TEST_REQUIRE_MODULE=1  (default) fail instead of skipping module tests when the
 #                       built module is still a placeholder without directives
 #   OBO_TEST_IDP_PORT / OBO_TEST_MEMCACHED_PORT / OBO_TEST_BACKEND_PORT
+#   OBO_TEST_ENV        extra NAME=VALUE words (space-separated) for the suite's
+#                       environment, e.g. "APACHE_TEST_HTTPD=... ASAN_OPTIONS=..."
+#                       (scripts/asan.sh); the test user does not inherit ours
 # Exit status is non-zero if anything fails.
 set -euo pipefail
 # The module implements every directive the suite probes for: by default a
@@ -115,6 +118,7 @@ if [[ $(id -u) == 0 ]]; then
 fi
 
 export OBO_MODULE_PATH="$RUN_DIR/mod_auth_obo.so"
+read -r -a extra_env <<< "${OBO_TEST_ENV:-}"
 rc=0
 cd "$RUN_DIR"
 "${runner[@]}" env HOME="$RUN_DIR" OBO_MODULE_PATH="$OBO_MODULE_PATH" \
@@ -122,6 +126,7 @@ cd "$RUN_DIR"
     ${OBO_TEST_IDP_PORT:+OBO_TEST_IDP_PORT=$OBO_TEST_IDP_PORT} \
     ${OBO_TEST_MEMCACHED_PORT:+OBO_TEST_MEMCACHED_PORT=$OBO_TEST_MEMCACHED_PORT} \
     ${OBO_TEST_BACKEND_PORT:+OBO_TEST_BACKEND_PORT=$OBO_TEST_BACKEND_PORT} \
+    "${extra_env[@]}" \
     timeout -k 30 "$SUITE_TIMEOUT" perl t/TEST.PL "$@" || rc=$?
 
 # keep the logs next to the sources for inspection (t/logs is git-ignored)
