@@ -44,7 +44,10 @@ static authz_status check(request_rec *r, const char *line, int kind)
             return AUTHZ_GRANTED;
         }
     }
-    st->insufficient = kind == NEED_SCOPE ? apr_pstrdup(r->pool, line) : "";
+    /* st may belong to the main request while r is a subrequest, whose pool
+     * goes first: point at the Require line itself, which lives in the
+     * configuration pool. */
+    st->insufficient = kind == NEED_SCOPE ? line : "";
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO020: user '%s' lacks %s '%s'", r->user,
                   kind == NEED_SCOPE ? "scope" : kind == NEED_ROLE ? "role" : "claim", line);
     return AUTHZ_DENIED;
