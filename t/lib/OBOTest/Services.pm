@@ -147,10 +147,18 @@ sub stop_service {
 
 my @ALL = qw(idp backend memcached);
 
+# All or nothing: a service that cannot start stops the ones already
+# started, so a failed run never leaves daemons holding the ports.
 sub start_all {
     my @started;
     for my $s (@ALL) {
-        push @started, $s if start_service($s);
+        my $ok = eval { start_service($s) };
+        if (!$ok) {
+            my $err = $@ || "$s did not start\n";
+            stop_service($_) for reverse @started;
+            die $err;
+        }
+        push @started, $s;
     }
     return @started;
 }
