@@ -8,7 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
-use OBOTest::Config qw(check_config);
+use OBOTest::Config qw(check_config expect_config_errors);
 
 need_feature('authn');
 
@@ -41,11 +41,6 @@ my @cases = (
     ['AuthType obo without OBOAudience', "$META\n$LOC", qr/OBOAudience/],
 );
 
-for my $case (@cases) {
-    my ($name, $conf, $re) = @$case;
-    my $c = check_config($conf);
-    ok !$c->{started}, "$name: httpd does not start" or diag $c->{output};
-    like $c->{output}, $re, "$name: the message names the directive" or diag $c->{output};
-}
+expect_config_errors(@cases);
 
 done_testing();

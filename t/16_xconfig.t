@@ -6,7 +6,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
-use OBOTest::Config qw(check_config);
+use OBOTest::Config qw(check_config expect_config_errors);
 
 need_feature('authn', 'exchange');
 
@@ -45,11 +45,6 @@ my @cases = (
     ['OBOClientCertificate key of another certificate', "$GOOD\nOBOClientCertificate $pki/client.pem $pki/server.key", qr/OBOClientCertificate/],
 );
 
-for my $case (@cases) {
-    my ($name, $conf, $re) = @$case;
-    my $c = check_config($conf);
-    ok !$c->{started}, "$name: httpd does not start" or diag $c->{output};
-    like $c->{output}, $re, "$name: the message names the directive" or diag $c->{output};
-}
+expect_config_errors(@cases);
 
 done_testing();

@@ -12,7 +12,7 @@ use Time::HiRes qw(sleep time);
 use OBOTest::Services ();
 use Exporter 'import';
 
-our @EXPORT_OK = qw(check_config config_preamble httpd_binary libexecdir);
+our @EXPORT_OK = qw(check_config config_preamble expect_config_errors httpd_binary libexecdir);
 
 sub httpd_binary {
     require Apache::Test;
@@ -111,6 +111,22 @@ sub check_config {
         $res{output} .= "\n[" . ($f =~ /error_log$/ ? 'error_log' : 'apache2 -X') . "]\n" . (<$in> // '');
     }
     return \%res;
+}
+
+# expect_config_errors([name, configuration, qr/message/], ...): each
+# configuration must keep httpd from starting, with a message that names
+# the directive at fault.
+sub expect_config_errors {
+    my (@cases) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    for my $case (@cases) {
+        my ($name, $conf, $re) = @$case;
+        my $c = check_config($conf);
+        Test::More::ok(!$c->{started}, "$name: httpd does not start")
+            or Test::More::diag($c->{output});
+        Test::More::like($c->{output}, $re, "$name: the message names the directive")
+            or Test::More::diag($c->{output});
+    }
 }
 
 1;
