@@ -347,40 +347,45 @@ static const char *set_assertion_alg(cmd_parms *cmd, void *m, const char *arg)
     return NULL;
 }
 
+/* A directive argument that must be one of a few keywords (any case). */
+typedef struct keyword {
+    const char *name;
+    int value;
+} keyword;
+
+static const char *parse_keyword(cmd_parms *cmd, const char *arg, const keyword *kw,
+                                 const char *expected, int *out)
+{
+    for (; kw->name; kw++) {
+        if (!strcasecmp(arg, kw->name)) {
+            *out = kw->value;
+            return NULL;
+        }
+    }
+    return err_for(cmd, apr_pstrcat(cmd->pool, "must be ", expected, NULL));
+}
+
 static const char *set_client_auth(cmd_parms *cmd, void *m, const char *arg)
 {
-    auth_obo_srv_cfg *sc = srv_of(cmd);
-
-    if (!strcasecmp(arg, "client_secret_post")) {
-        sc->client_auth = OBO_AUTH_SECRET_POST;
-    }
-    else if (!strcasecmp(arg, "client_secret_basic")) {
-        sc->client_auth = OBO_AUTH_SECRET_BASIC;
-    }
-    else if (!strcasecmp(arg, "private_key_jwt")) {
-        sc->client_auth = OBO_AUTH_PRIVATE_KEY_JWT;
-    }
-    else {
-        return err_for(cmd, "must be client_secret_post, client_secret_basic or "
-                            "private_key_jwt");
-    }
-    return NULL;
+    static const keyword kw[] = {
+        { "client_secret_post", OBO_AUTH_SECRET_POST },
+        { "client_secret_basic", OBO_AUTH_SECRET_BASIC },
+        { "private_key_jwt", OBO_AUTH_PRIVATE_KEY_JWT },
+        { NULL, 0 }
+    };
+    return parse_keyword(cmd, arg, kw, "client_secret_post, client_secret_basic or "
+                         "private_key_jwt", &srv_of(cmd)->client_auth);
 }
 
 static const char *set_exchange(cmd_parms *cmd, void *m, const char *arg)
 {
-    auth_obo_srv_cfg *sc = srv_of(cmd);
-
-    if (!strcasecmp(arg, "on-behalf-of")) {
-        sc->exchange = OBO_GRANT_OBO;
-    }
-    else if (!strcasecmp(arg, "token-exchange")) {
-        sc->exchange = OBO_GRANT_TOKEN_EXCHANGE;
-    }
-    else {
-        return err_for(cmd, "must be on-behalf-of or token-exchange");
-    }
-    return NULL;
+    static const keyword kw[] = {
+        { "on-behalf-of", OBO_GRANT_OBO },
+        { "token-exchange", OBO_GRANT_TOKEN_EXCHANGE },
+        { NULL, 0 }
+    };
+    return parse_keyword(cmd, arg, kw, "on-behalf-of or token-exchange",
+                         &srv_of(cmd)->exchange);
 }
 
 static const char *set_token_type(cmd_parms *cmd, void *m, const char *arg)
@@ -488,16 +493,13 @@ static const char *set_user_claim(cmd_parms *cmd, void *m, const char *arg)
 
 static const char *set_pass_claims(cmd_parms *cmd, void *m, const char *arg)
 {
-    static const char *const names[] = { "none", "env", "headers", "both" };
-    int i;
-
-    for (i = 0; i < 4; i++) {
-        if (!strcasecmp(arg, names[i])) {
-            dir_of(cmd, m)->pass_claims = i;
-            return NULL;
-        }
-    }
-    return err_for(cmd, "must be none, env, headers or both");
+    static const keyword kw[] = {
+        { "none", PASS_CLAIMS_NONE }, { "env", PASS_CLAIMS_ENV },
+        { "headers", PASS_CLAIMS_HEADERS }, { "both", PASS_CLAIMS_BOTH },
+        { NULL, 0 }
+    };
+    return parse_keyword(cmd, arg, kw, "none, env, headers or both",
+                         &dir_of(cmd, m)->pass_claims);
 }
 
 /* ---- downstream directives ----------------------------------------------- */
