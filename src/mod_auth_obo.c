@@ -1,6 +1,17 @@
 /* mod_auth_obo: module definition, startup checks, per-process set-up.
  * The work itself is in the core (obo_*.c); the hooks are in
  * mod_auth_obo_authn.c, _authz.c and _fixups.c. */
+/* The version from configure. httpd's ap_config_auto.h defines the same
+ * PACKAGE_* names (empty), so ours is copied before httpd's headers come. */
+#include "obo_build.h"
+static const char auth_obo_version[] = PACKAGE_VERSION;
+#undef PACKAGE_BUGREPORT
+#undef PACKAGE_NAME
+#undef PACKAGE_STRING
+#undef PACKAGE_TARNAME
+#undef PACKAGE_URL
+#undef PACKAGE_VERSION
+
 #include "mod_auth_obo.h"
 
 #include <string.h>
@@ -251,6 +262,13 @@ static int auth_obo_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t 
                                 server_rec *s)
 {
     setup_core_log(s);
+    /* httpd reads its configuration twice at startup: say it once, when the
+     * server is about to run (and again at each restart, with the version
+     * the restarted server runs). */
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "OBO000: mod_auth_obo/%s configured",
+                     auth_obo_version);
+    }
     if (obo_http_global_init() != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO045: libcurl initialisation failed");
         return HTTP_INTERNAL_SERVER_ERROR;
