@@ -53,6 +53,7 @@ typedef struct auth_obo_dir_cfg {
     const char *remote_user_claim;       /* NULL = unset */
     int pass_claims;                     /* UNSET */
     apr_array_header_t *downstreams;     /* auth_obo_downstream *, NULL = unset */
+    int token_typ;                       /* obo_typ_rule (OBOTokenType), UNSET */
 } auth_obo_dir_cfg;
 
 /* Per-process runtime objects of a server (created in child_init). */

@@ -38,6 +38,7 @@ static auth_obo_dir_cfg *dir_new(apr_pool_t *p)
     auth_obo_dir_cfg *d = apr_pcalloc(p, sizeof(*d));
     d->skew = AUTH_OBO_UNSET;
     d->pass_claims = AUTH_OBO_UNSET;
+    d->token_typ = AUTH_OBO_UNSET;
     return d;
 }
 
@@ -59,6 +60,7 @@ static auth_obo_dir_cfg *dir_merge(apr_pool_t *p, const auth_obo_dir_cfg *base,
     /* A Location that names its own downstreams replaces the parent's set:
      * a token for one API must never leak to a backend of another. */
     d->downstreams = MERGE_PTR(downstreams);
+    d->token_typ = MERGE_INT(token_typ);
     return d;
 }
 
@@ -502,6 +504,15 @@ static const char *set_pass_claims(cmd_parms *cmd, void *m, const char *arg)
                          &dir_of(cmd, m)->pass_claims);
 }
 
+static const char *set_token_typ(cmd_parms *cmd, void *m, const char *arg)
+{
+    static const keyword kw[] = {
+        { "any", OBO_TYP_ANY }, { "at+jwt", OBO_TYP_AT_JWT }, { NULL, 0 }
+    };
+    return parse_keyword(cmd, arg, kw, "any (access-token or plain JWT types) or at+jwt "
+                         "(RFC 9068 tokens only)", &dir_of(cmd, m)->token_typ);
+}
+
 /* ---- downstream directives ----------------------------------------------- */
 
 static auth_obo_downstream *downstream(cmd_parms *cmd, auth_obo_dir_cfg *d, const char *name)
@@ -707,5 +718,7 @@ const command_rec auth_obo_cmds[] = {
                       "[downstream=NAME] audience... (RFC 8693)"),
     AP_INIT_TAKE_ARGV("OBOPassToken", add_pass, NULL, BOTH,
                       "authorization | env NAME | header NAME [downstream=NAME]"),
+    AP_INIT_TAKE1("OBOTokenType", set_token_typ, NULL, BOTH,
+                  "any (default: no typ, JWT or *at+jwt) | at+jwt (RFC 9068 only)"),
     { .name = NULL } /* designated: clang -Wextra flags a bare { NULL } */
 };
