@@ -43,8 +43,10 @@ head -c 512 /dev/urandom | base64 > "$work/htdocs/api/hello.txt"
 for d in validate obo-shm obo-mc; do mkdir -p "$work/htdocs/$d"; cp "$work/htdocs/api/hello.txt" "$work/htdocs/$d/"; done
 cp -r "$here/t/idp" "$here/t/lib" "$work/"
 bash "$work/idp/mkpki.sh" "$work/pki" >/dev/null
-head -c 32 /dev/urandom > "$work/cache.key"
+# hex: raw bytes could end in a newline, which OBOCacheSecret file: strips
+openssl rand -hex 32 > "$work/cache.key"
 chmod -R a+rX "$work"; chown -R nobody "$work/logs"
+chmod 600 "$work/cache.key"   # read by root at startup only (else OBO100)
 
 perl "$work/idp/idp.pl" --port $IDP_PORT --state-dir "$work/idpstate" --pki-dir "$work/pki" \
     --log "$work/logs/idp.log" --lifetime 900 >/dev/null 2>&1 &

@@ -58,6 +58,8 @@ static void exercise(apr_pool_t *p, const obo_jws *jws)
     APR_ARRAY_PUSH(iss, const char *) = "https://login.example/{tenantid}/v2.0";
     APR_ARRAY_PUSH(aud, const char *) = "api://x";
     obo_jwt_check_claims(&r, jws->payload, &err);
+    obo_jwt_check_typ(jws->typ, OBO_TYP_ANY, &err);
+    obo_jwt_check_typ(jws->typ, OBO_TYP_AT_JWT, &err);
     obo_jwt_has_scope(jws->payload, "read");
     obo_jwt_has_role(jws->payload, "admin");
     obo_jwt_claim_matches(jws->payload, "sub", "1");

@@ -184,11 +184,50 @@ static int check_server(apr_pool_t *ptemp, server_rec *s)
     return check_sections(s, sc, core->sec_url) && check_sections(s, sc, core->sec_dir);
 }
 
+/* A secret or private key file that other users can read is one local
+ * account away from a stolen client identity or readable cache. A warning,
+ * not an error: a group-readable key can be deliberate (a dedicated group
+ * such as Debian's ssl-cert). Once per file and directive. */
+static void warn_if_exposed(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
+                            const char *msgid, const char *directive, const char *path)
+{
+    const char *id = path ? apr_pstrcat(p, directive, " ", path, NULL) : NULL;
+    apr_finfo_t fi;
+
+    if (!id || apr_hash_get(seen, id, APR_HASH_KEY_STRING)) {
+        return;
+    }
+    apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
+    if (apr_stat(&fi, path, APR_FINFO_PROT, p) == APR_SUCCESS
+        && (fi.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD))) {
+        /* apr_fileperms_t keeps the Unix bits one per hex digit. */
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s: %s file %s is readable by %s "
+                     "(mode 0%03x): make it readable by its owner only (chmod 600)",
+                     msgid, directive, path,
+                     (fi.protection & APR_FPROT_WREAD) ? "every local user" : "its group",
+                     (unsigned)(fi.protection & 0x777));
+    }
+}
+
+static void warn_exposed_secrets(apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+
+    for (; s; s = s->next) {
+        auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        warn_if_exposed(ptemp, s, seen, "OBO100", "OBOClientSecret", sc->client_secret_file);
+        warn_if_exposed(ptemp, s, seen, "OBO100", "OBOCacheSecret", sc->cache_secret_file);
+        warn_if_exposed(ptemp, s, seen, "OBO101", "OBOClientCertificate private key",
+                        sc->client_key);
+    }
+}
+
 static int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                  server_rec *s)
 {
     server_rec *main_s = s;
 
+    warn_exposed_secrets(ptemp, main_s);
     for (; s; s = s->next) {
         if (!check_server(ptemp, s)) {
             return HTTP_INTERNAL_SERVER_ERROR;
@@ -226,6 +265,8 @@ static apr_status_t shm_secret(apr_pool_t *pconf, auth_obo_srv_cfg *sc)
 {
     unsigned char *k = apr_palloc(pconf, 32);
     apr_status_t rv = obo_random(k, 32);
+
+    obo_cleanse_on_clear(pconf, k, 32);
 
     sc->cache_secret = k;
     sc->cache_secret_len = 32;

@@ -21,6 +21,7 @@
 #define AUTH_OBO_CLAIM_ENV_PREFIX "OBO_CLAIM_"
 #define AUTH_OBO_CLAIM_HDR_PREFIX "OBO-Claim-"
 #define AUTH_OBO_DEFAULT_ENV "OBO_ACCESS_TOKEN"
+#define AUTH_OBO_CACHE_SECRET_MIN 32     /* bytes of OBOCacheSecret */
 
 extern module AP_MODULE_DECLARE_DATA auth_obo_module;
 
@@ -53,6 +54,7 @@ typedef struct auth_obo_dir_cfg {
     const char *remote_user_claim;       /* NULL = unset */
     int pass_claims;                     /* UNSET */
     apr_array_header_t *downstreams;     /* auth_obo_downstream *, NULL = unset */
+    int token_typ;                       /* obo_typ_rule (OBOTokenType), UNSET */
 } auth_obo_dir_cfg;
 
 /* Per-process runtime objects of a server (created in child_init). */
@@ -71,6 +73,7 @@ typedef struct auth_obo_srv_cfg {
     int connect_timeout_ms, timeout_ms;  /* UNSET */
     const char *client_id;
     const char *client_secret;           /* resolved value; never logged */
+    const char *client_secret_file;      /* its file (file:), or NULL */
     const char *client_cert, *client_key;
     const char *assertion_alg;           /* PS256 | RS256 */
     int client_auth;                     /* obo_client_auth or UNSET */
@@ -81,6 +84,7 @@ typedef struct auth_obo_srv_cfg {
     int cache_shm_size;                  /* bytes, UNSET */
     const unsigned char *cache_secret;
     apr_size_t cache_secret_len;
+    const char *cache_secret_file;       /* its file (file:), or NULL */
     int cache_margin;                    /* seconds, UNSET */
     int cache_timeout_ms;                /* memcached I/O, UNSET */
     int flight_wait_ms;                  /* how long waiters wait, UNSET */

@@ -247,6 +247,7 @@ static apr_status_t validate(request_rec *r, const auth_obo_dir_cfg *d,
     o.audiences = d->audiences;
     o.skew = auth_obo_skew(d);
     o.verified = rt->verified;
+    o.typ = (obo_typ_rule)auth_obo_ival(d->token_typ, OBO_TYP_ANY);
     return obo_validate_bearer(r->pool, rt->provider, &o, token, strlen(token), jws, err);
 }
 

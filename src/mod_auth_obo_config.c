@@ -15,6 +15,7 @@
 #include "http_core.h"
 
 #include "obo_cache_memcached.h"
+#include "obo_crypto.h"
 #include "obo_http.h"
 #include "obo_jws.h"
 
@@ -38,6 +39,7 @@ static auth_obo_dir_cfg *dir_new(apr_pool_t *p)
     auth_obo_dir_cfg *d = apr_pcalloc(p, sizeof(*d));
     d->skew = AUTH_OBO_UNSET;
     d->pass_claims = AUTH_OBO_UNSET;
+    d->token_typ = AUTH_OBO_UNSET;
     return d;
 }
 
@@ -59,6 +61,7 @@ static auth_obo_dir_cfg *dir_merge(apr_pool_t *p, const auth_obo_dir_cfg *base,
     /* A Location that names its own downstreams replaces the parent's set:
      * a token for one API must never leak to a backend of another. */
     d->downstreams = MERGE_PTR(downstreams);
+    d->token_typ = MERGE_INT(token_typ);
     return d;
 }
 
@@ -102,6 +105,8 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->timeout_ms = MERGE_INT(timeout_ms);
     sc->client_id = MERGE_PTR(client_id);
     sc->client_secret = MERGE_PTR(client_secret);
+    sc->client_secret_file = add->client_secret ? add->client_secret_file
+                                                : base->client_secret_file;
     sc->client_cert = MERGE_PTR(client_cert);
     sc->client_key = MERGE_PTR(client_key);
     sc->assertion_alg = MERGE_PTR(assertion_alg);
@@ -114,6 +119,8 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->cache_shm_size = MERGE_INT(cache_shm_size);
     sc->cache_secret = MERGE_PTR(cache_secret);
     sc->cache_secret_len = add->cache_secret ? add->cache_secret_len : base->cache_secret_len;
+    sc->cache_secret_file = add->cache_secret ? add->cache_secret_file
+                                              : base->cache_secret_file;
     sc->cache_margin = MERGE_INT(cache_margin);
     sc->cache_timeout_ms = MERGE_INT(cache_timeout_ms);
     sc->flight_wait_ms = MERGE_INT(flight_wait_ms);
@@ -229,13 +236,15 @@ static const char *check_file(cmd_parms *cmd, const char *path, const char **out
     return NULL;
 }
 
-/* "file:/path", "env:NAME" or a literal: keeps secrets out of httpd.conf. */
+/* "file:/path", "env:NAME" or a literal: keeps secrets out of httpd.conf.
+ * *file is the file's full path (for the permission check at startup) or
+ * NULL. Our copy is wiped when the configuration goes. */
 static const char *load_secret(cmd_parms *cmd, const char *arg, const char **out,
-                               apr_size_t *len)
+                               apr_size_t *len, const char **file)
 {
     char *buf = NULL;
     apr_size_t n = 0;
-    const char *path;
+    const char *path = NULL;
 
     if (strncmp(arg, "file:", 5) == 0) {
         path = ap_server_root_relative(cmd->pool, arg + 5);
@@ -243,6 +252,7 @@ static const char *load_secret(cmd_parms *cmd, const char *arg, const char **out
             return err_for(cmd, apr_psprintf(cmd->pool, "cannot read secret file '%s'",
                                              arg + 5));
         }
+        obo_cleanse_on_clear(cmd->pool, buf, n);
         while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
             buf[--n] = '\0';
         }
@@ -255,10 +265,12 @@ static const char *load_secret(cmd_parms *cmd, const char *arg, const char **out
         }
         buf = apr_pstrdup(cmd->pool, v);
         n = strlen(buf);
+        obo_cleanse_on_clear(cmd->pool, buf, n);
     }
     else {
         buf = apr_pstrdup(cmd->pool, arg);
         n = strlen(buf);
+        obo_cleanse_on_clear(cmd->pool, buf, n);
     }
     if (n == 0) {
         return err_for(cmd, "the secret is empty");
@@ -267,6 +279,7 @@ static const char *load_secret(cmd_parms *cmd, const char *arg, const char **out
     if (len) {
         *len = n;
     }
+    *file = path;
     return NULL;
 }
 
@@ -327,7 +340,9 @@ static const char *set_client_id(cmd_parms *cmd, void *m, const char *arg)
 
 static const char *set_client_secret(cmd_parms *cmd, void *m, const char *arg)
 {
-    return load_secret(cmd, arg, &srv_of(cmd)->client_secret, NULL);
+    auth_obo_srv_cfg *sc = srv_of(cmd);
+
+    return load_secret(cmd, arg, &sc->client_secret, NULL, &sc->client_secret_file);
 }
 
 static const char *set_client_cert(cmd_parms *cmd, void *m, const char *crt, const char *key)
@@ -431,10 +446,15 @@ static const char *set_cache_secret(cmd_parms *cmd, void *m, const char *arg)
 {
     auth_obo_srv_cfg *sc = srv_of(cmd);
     const char *v = NULL;
-    const char *err = load_secret(cmd, arg, &v, &sc->cache_secret_len);
+    const char *err = load_secret(cmd, arg, &v, &sc->cache_secret_len,
+                                  &sc->cache_secret_file);
 
-    if (!err && sc->cache_secret_len < 16) {
-        err = err_for(cmd, "the cache secret must be at least 16 bytes (use 32 random bytes)");
+    /* The AEAD key is derived from it: anything shorter is guessable. */
+    if (!err && sc->cache_secret_len < AUTH_OBO_CACHE_SECRET_MIN) {
+        err = err_for(cmd, apr_psprintf(cmd->pool, "the cache secret is %" APR_SIZE_T_FMT
+                                        " bytes; it must be at least %d (use 32 random "
+                                        "bytes, e.g. openssl rand -hex 32)",
+                                        sc->cache_secret_len, AUTH_OBO_CACHE_SECRET_MIN));
     }
     sc->cache_secret = (const unsigned char *)v;
     return err;
@@ -500,6 +520,15 @@ static const char *set_pass_claims(cmd_parms *cmd, void *m, const char *arg)
     };
     return parse_keyword(cmd, arg, kw, "none, env, headers or both",
                          &dir_of(cmd, m)->pass_claims);
+}
+
+static const char *set_token_typ(cmd_parms *cmd, void *m, const char *arg)
+{
+    static const keyword kw[] = {
+        { "any", OBO_TYP_ANY }, { "at+jwt", OBO_TYP_AT_JWT }, { NULL, 0 }
+    };
+    return parse_keyword(cmd, arg, kw, "any (access-token or plain JWT types) or at+jwt "
+                         "(RFC 9068 tokens only)", &dir_of(cmd, m)->token_typ);
 }
 
 /* ---- downstream directives ----------------------------------------------- */
@@ -707,5 +736,7 @@ const command_rec auth_obo_cmds[] = {
                       "[downstream=NAME] audience... (RFC 8693)"),
     AP_INIT_TAKE_ARGV("OBOPassToken", add_pass, NULL, BOTH,
                       "authorization | env NAME | header NAME [downstream=NAME]"),
+    AP_INIT_TAKE1("OBOTokenType", set_token_typ, NULL, BOTH,
+                  "any (default: no typ, JWT or *at+jwt) | at+jwt (RFC 9068 only)"),
     { .name = NULL } /* designated: clang -Wextra flags a bare { NULL } */
 };

@@ -185,6 +185,7 @@ apr_status_t obo_cache_create(apr_pool_t *p, const obo_cache_backend *be,
         c->flights = apr_hash_make(p);
         rv = obo_hkdf_sha256(secret, secretlen, (const unsigned char *)OBO_HKDF_SALT,
                              strlen(OBO_HKDF_SALT), OBO_HKDF_INFO, c->key, sizeof(c->key));
+        obo_cleanse_on_clear(p, c->key, sizeof(c->key));
     }
     if (rv == APR_SUCCESS) {
         rv = apr_thread_mutex_create(&c->mutex, APR_THREAD_MUTEX_DEFAULT, p);
@@ -247,6 +248,8 @@ apr_status_t obo_cache_set(obo_cache *c, apr_pool_t *p, const char *key,
     apr_size_t slen = 0;
     apr_status_t rv;
     int i;
+
+    obo_cleanse_on_clear(p, pt, len + OBO_EXPIRY_LEN);   /* a token in clear */
 
     for (i = 0; i < OBO_EXPIRY_LEN; i++) {
         pt[i] = (unsigned char)((apr_uint64_t)expiry >> (8 * (OBO_EXPIRY_LEN - 1 - i)));

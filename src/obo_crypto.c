@@ -126,6 +126,31 @@ static int obo_gcm_init(EVP_CIPHER_CTX *ctx, int enc, const unsigned char *key,
     return 1;
 }
 
+typedef struct obo_wipe {
+    void *buf;
+    apr_size_t len;
+} obo_wipe;
+
+static apr_status_t obo_wipe_cleanup(void *data)
+{
+    obo_wipe *w = data;
+
+    OPENSSL_cleanse(w->buf, w->len);
+    return APR_SUCCESS;
+}
+
+void obo_cleanse_on_clear(apr_pool_t *p, void *buf, apr_size_t len)
+{
+    obo_wipe *w;
+
+    if (buf && len) {
+        w = apr_palloc(p, sizeof(*w));
+        w->buf = buf;
+        w->len = len;
+        apr_pool_cleanup_register(p, w, obo_wipe_cleanup, apr_pool_cleanup_null);
+    }
+}
+
 apr_status_t obo_aead_seal(apr_pool_t *p, const unsigned char key[OBO_AEAD_KEY_LEN],
                            const void *aad, apr_size_t aadlen,
                            const void *pt, apr_size_t ptlen,
@@ -180,8 +205,10 @@ apr_status_t obo_aead_open(apr_pool_t *p, const unsigned char key[OBO_AEAD_KEY_L
     ct = nonce + OBO_AEAD_NONCE_LEN;
     ctlen = inlen - OBO_AEAD_OVERHEAD;
     tag = ct + ctlen;
-    /* +1 so the plaintext is always NUL-terminated for string callers. */
+    /* +1 so the plaintext is always NUL-terminated for string callers. It
+     * is a cached token: wiped when p goes. */
     buf = apr_palloc(p, ctlen + 1);
+    obo_cleanse_on_clear(p, buf, ctlen + 1);
     if (!(ctx = EVP_CIPHER_CTX_new())
         || !obo_gcm_init(ctx, 0, key, nonce, aad, aadlen)
         || (ctlen && EVP_DecryptUpdate(ctx, buf, &n, ct, (int)ctlen) != 1)

@@ -17,6 +17,12 @@ char *obo_fingerprint(apr_pool_t *p, const char *secret, apr_size_t len);
 /* Constant-time equality: 1 if equal (lengths included), else 0. */
 int obo_ct_equal(const void *a, apr_size_t alen, const void *b, apr_size_t blen);
 
+/* Wipes buf[0..len) (OPENSSL_cleanse) when p is cleared or destroyed, so
+ * a secret or token does not linger in memory the pool hands out again.
+ * Registered cleanups run in reverse order: one registered after this call
+ * still sees the bytes. */
+void obo_cleanse_on_clear(apr_pool_t *p, void *buf, apr_size_t len);
+
 /* Cryptographically secure random bytes (RAND_bytes). */
 apr_status_t obo_random(unsigned char *buf, apr_size_t len);
 

@@ -670,3 +670,31 @@ apr_status_t obo_exchange(obo_http *h, apr_pool_t *p, const obo_exchange_req *re
     }
     return rv;
 }
+
+/* ---- the answer alone (fuzz targets, tests) */
+
+apr_status_t obo_exchange_parse_response(apr_pool_t *p, int status, const char *body,
+                                         apr_size_t len, obo_token_result **res,
+                                         obo_exchange_error **xerr)
+{
+    obo_exchange_req req;
+    obo_http_response resp;
+    obo_attempt a;
+    obo_xctx x;
+
+    memset(&req, 0, sizeof(req));
+    memset(&resp, 0, sizeof(resp));
+    memset(&a, 0, sizeof(a));
+    memset(&x, 0, sizeof(x));
+    x.p = p;
+    x.req = &req;
+    resp.status = status;
+    resp.body = (char *)body;
+    resp.len = len;
+    resp.retry_after = -1;
+    a.resp = &resp;
+    a.sent = apr_time_now();
+    *res = NULL;
+    *xerr = NULL;
+    return obo_interpret(&x, &a, res, xerr);
+}

@@ -87,6 +87,15 @@ typedef struct obo_exchange_error {
 apr_status_t obo_exchange(obo_http *h, apr_pool_t *p, const obo_exchange_req *req,
                           obo_token_result **res, obo_exchange_error **xerr);
 
+/* How obo_exchange reads the token endpoint's answer, alone: an HTTP status
+ * and the body (NUL-terminated as obo_http returns it; len bytes). The
+ * same code path (success body for 200, OAuth error body otherwise) without
+ * a request; for the fuzz targets and tests. Statuses as obo_exchange,
+ * *res or *xerr allocated from p; nothing is logged. */
+apr_status_t obo_exchange_parse_response(apr_pool_t *p, int status, const char *body,
+                                         apr_size_t len, obo_token_result **res,
+                                         obo_exchange_error **xerr);
+
 /* Loads a PEM certificate and its private key for private_key_jwt: fills
  * key, x5t and x5t_s256 (the key is tied to p). */
 apr_status_t obo_client_load_certificate(apr_pool_t *p, const char *crt_path,

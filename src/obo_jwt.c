@@ -4,6 +4,7 @@
 #include "obo_json.h"
 
 #include <string.h>
+#include <strings.h>
 #include <apr_strings.h>
 
 #define OBO_TENANT_PH "{tenantid}"
@@ -173,6 +174,43 @@ apr_status_t obo_jwt_check_claims(const obo_jwt_rules *rules, const json_t *payl
         rv = obo_jwt_parties(rules, payload, err);
     }
     return rv;
+}
+
+/* The subtype of a JOSE "typ" media type: RFC 7515 s.4.1.9 lets the
+ * "application/" prefix be omitted, so both spellings mean the same. */
+static const char *obo_typ_subtype(const char *typ)
+{
+    return strncasecmp(typ, "application/", 12) == 0 ? typ + 12 : typ;
+}
+
+/* "at+jwt", or a vendor's "<prefix>-at+jwt" / "<prefix>.at+jwt". */
+static int obo_typ_is_access(const char *sub, int vendor_ok)
+{
+    apr_size_t n = strlen(sub), k = sizeof("at+jwt") - 1;
+
+    if (strcasecmp(sub, "at+jwt") == 0) {
+        return 1;
+    }
+    return vendor_ok && n > k + 1 && strcasecmp(sub + n - k, "at+jwt") == 0
+           && (sub[n - k - 1] == '-' || sub[n - k - 1] == '.');
+}
+
+apr_status_t obo_jwt_check_typ(const char *typ, obo_typ_rule rule, const char **err)
+{
+    const char *sub = typ ? obo_typ_subtype(typ) : NULL;
+    int good;
+
+    if (rule == OBO_TYP_AT_JWT) {
+        good = sub && obo_typ_is_access(sub, 0);
+    }
+    else {
+        good = !sub || strcasecmp(sub, "jwt") == 0 || obo_typ_is_access(sub, 1);
+    }
+    if (!good) {
+        *err = rule == OBO_TYP_AT_JWT && !typ ? "token has no typ (at+jwt required)"
+             : "token type (typ) is not an access token";
+    }
+    return good ? APR_SUCCESS : APR_EINVAL;
 }
 
 /* Is word one of the space-separated words of list? */

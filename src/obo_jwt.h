@@ -24,6 +24,21 @@ typedef struct obo_jwt_rules {
 apr_status_t obo_jwt_check_claims(const obo_jwt_rules *rules, const json_t *payload,
                                   const char **err);
 
+/* What the JOSE header "typ" may say (RFC 8725 s.3.11, RFC 9068 s.4). */
+typedef enum {
+    OBO_TYP_ANY = 0,     /* absent, "JWT", or an access-token type (below) */
+    OBO_TYP_AT_JWT = 1   /* RFC 9068 only: "at+jwt" or "application/at+jwt" */
+} obo_typ_rule;
+
+/* Checks typ (NULL: absent) under rule. Media types compare without case
+ * and with or without "application/". OBO_TYP_ANY accepts an absent typ,
+ * "JWT", "at+jwt" and vendor access-token types whose subtype ends in
+ * "-at+jwt" or ".at+jwt" (application/okta-internal-at+jwt); it refuses
+ * every other type, in particular the other JWTs an IdP signs with the same
+ * keys (logout+jwt, secevent+jwt, id_token+jwt, ...). APR_SUCCESS or
+ * APR_EINVAL with *err (never echoes the value). */
+apr_status_t obo_jwt_check_typ(const char *typ, obo_typ_rule rule, const char **err);
+
 /* Space-separated "scp" (or array "scp") contains scope. */
 int obo_jwt_has_scope(const json_t *payload, const char *scope);
 /* "roles" array (or space-separated string) contains role. */

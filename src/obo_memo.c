@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <apr_thread_mutex.h>
+#include <openssl/crypto.h>
 #include "obo_crypto.h"
 
 typedef struct slot {
@@ -18,7 +19,25 @@ struct obo_memo {
     slot *slots;
     unsigned nslots;
     obo_memo_stats stats;
+    obo_memo_release_fn *release;
 };
+
+static void release_free(void *val, apr_size_t len)
+{
+    free(val);
+}
+
+/* A value leaves the memo: its bytes (an access token, in the L1) must not
+ * stay behind in the heap for the next malloc to hand out. */
+static void slot_release(obo_memo *m, slot *s)
+{
+    if (s->val) {
+        OPENSSL_cleanse(s->val, s->len);
+        m->release(s->val, s->len);
+        s->val = NULL;
+        s->len = 0;
+    }
+}
 
 static apr_status_t memo_cleanup(void *data)
 {
@@ -26,10 +45,14 @@ static apr_status_t memo_cleanup(void *data)
     unsigned i;
 
     for (i = 0; i < m->nslots; i++) {
-        free(m->slots[i].val);
-        m->slots[i].val = NULL;
+        slot_release(m, &m->slots[i]);
     }
     return APR_SUCCESS;
+}
+
+void obo_memo_set_release(obo_memo *m, obo_memo_release_fn *release)
+{
+    m->release = release ? release : release_free;
 }
 
 apr_status_t obo_memo_create(apr_pool_t *p, unsigned slots, obo_memo **out)
@@ -39,6 +62,7 @@ apr_status_t obo_memo_create(apr_pool_t *p, unsigned slots, obo_memo **out)
 
     if (rv == APR_SUCCESS) {
         m->nslots = slots ? slots : 1;
+        m->release = release_free;
         m->slots = apr_pcalloc(p, sizeof(slot) * m->nslots);
         apr_pool_cleanup_register(p, m, memo_cleanup, apr_pool_cleanup_null);
         *out = m;
@@ -66,7 +90,7 @@ void obo_memo_put(obo_memo *m, const unsigned char *key, const void *val, apr_si
     memcpy(copy, val, len);
     apr_thread_mutex_lock(m->lock);
     s = slot_of(m, key);
-    free(s->val);
+    slot_release(m, s);
     memcpy(s->key, key, OBO_MEMO_KEY_LEN);
     s->val = copy;
     s->len = len;
@@ -87,6 +111,7 @@ apr_status_t obo_memo_get(obo_memo *m, apr_pool_t *p, const unsigned char *key,
     if (s->val && (!s->expiry || s->expiry > apr_time_now())
         && obo_ct_equal(s->key, OBO_MEMO_KEY_LEN, key, OBO_MEMO_KEY_LEN)) {
         copy = apr_palloc(p, s->len + 1);
+        obo_cleanse_on_clear(p, copy, s->len + 1);
         memcpy(copy, s->val, s->len);
         copy[s->len] = '\0';
         *len = s->len;

@@ -19,16 +19,23 @@ typedef struct obo_memo_stats {
     unsigned long hits, misses, stores;
 } obo_memo_stats;
 
-/* Values are malloc'd copies freed on replacement and when p is cleared. */
+/* Values are malloc'd copies, wiped (OPENSSL_cleanse: they are tokens) and
+ * freed on replacement and when p is cleared. */
 apr_status_t obo_memo_create(apr_pool_t *p, unsigned slots, obo_memo **out);
+
+/* How a value's memory is released, after it has been wiped (default:
+ * free). For tests that must see what an evicted value left behind; set it
+ * before the first obo_memo_put. */
+typedef void obo_memo_release_fn(void *val, apr_size_t len);
+void obo_memo_set_release(obo_memo *m, obo_memo_release_fn *release);
 
 /* Stores a copy of val (len <= OBO_MEMO_MAX_VALUE, else ignored) until
  * expiry (absolute; 0: no expiry). */
 void obo_memo_put(obo_memo *m, const unsigned char *key, const void *val, apr_size_t len,
                   apr_time_t expiry);
 
-/* APR_SUCCESS with a NUL-terminated copy allocated from p, or APR_NOTFOUND
- * (absent, replaced or expired). */
+/* APR_SUCCESS with a NUL-terminated copy allocated from p (wiped when p is
+ * cleared), or APR_NOTFOUND (absent, replaced or expired). */
 apr_status_t obo_memo_get(obo_memo *m, apr_pool_t *p, const unsigned char *key,
                           void **val, apr_size_t *len);
 

@@ -119,35 +119,43 @@ static const char *keep_or_copy(obo_provider *pv, const char *old, const char *n
     return (old && strcmp(old, now) == 0) ? old : apr_pstrdup(pv->pool, now);
 }
 
+apr_status_t obo_discovery_parse(apr_pool_t *p, const char *body, apr_size_t len,
+                                 obo_discovery *out, const char **err)
+{
+    json_t *doc = NULL;
+    apr_status_t rv = obo_json_parse(p, body, len, OBO_JSON_MAX_DEPTH, 1, &doc, err);
+
+    if (rv == APR_SUCCESS) {
+        out->issuer = obo_json_str(doc, "issuer");
+        out->jwks_uri = obo_json_str(doc, "jwks_uri");
+        out->token_endpoint = obo_json_str(doc, "token_endpoint");
+        if (!out->issuer || !out->jwks_uri) {
+            *err = "discovery document lacks issuer or jwks_uri";
+            rv = APR_EINVAL;
+        }
+    }
+    return rv;
+}
+
 static apr_status_t discover(obo_provider *pv, apr_pool_t *tmp, const char **err)
 {
     char *body = NULL;
     apr_size_t len = 0;
-    json_t *doc = NULL;
-    const char *iss, *jwks, *tok;
+    obo_discovery d;
     apr_status_t rv = http_get(pv, tmp, pv->cfg.metadata_url, DISCOVERY_MAX_BYTES,
                                &body, &len, err);
 
     if (rv == APR_SUCCESS) {
-        rv = obo_json_parse(tmp, body, len, OBO_JSON_MAX_DEPTH, 1, &doc, err);
+        rv = obo_discovery_parse(tmp, body, len, &d, err);
     }
     if (rv == APR_SUCCESS) {
-        iss = obo_json_str(doc, "issuer");
-        jwks = obo_json_str(doc, "jwks_uri");
-        tok = obo_json_str(doc, "token_endpoint");
-        if (!iss || !jwks) {
-            *err = "discovery document lacks issuer or jwks_uri";
-            rv = APR_EINVAL;
-        }
-        else {
-            apr_thread_mutex_lock(pv->lock);
-            pv->issuer = keep_or_copy(pv, pv->issuer, iss);
-            pv->jwks_uri = keep_or_copy(pv, pv->jwks_uri, jwks);
-            pv->token_endpoint = keep_or_copy(pv, pv->token_endpoint, tok);
-            pv->discovered_at = apr_time_now();
-            pv->stats.discovery_fetches++;
-            apr_thread_mutex_unlock(pv->lock);
-        }
+        apr_thread_mutex_lock(pv->lock);
+        pv->issuer = keep_or_copy(pv, pv->issuer, d.issuer);
+        pv->jwks_uri = keep_or_copy(pv, pv->jwks_uri, d.jwks_uri);
+        pv->token_endpoint = keep_or_copy(pv, pv->token_endpoint, d.token_endpoint);
+        pv->discovered_at = apr_time_now();
+        pv->stats.discovery_fetches++;
+        apr_thread_mutex_unlock(pv->lock);
     }
     if (rv != APR_SUCCESS) {
         obo_log(OBO_LOG_ERR, "OBO010", "OIDC discovery from %s failed: %s",

@@ -58,6 +58,19 @@ unsigned long obo_provider_generation(obo_provider *pv);
  * fast path call this instead. */
 void obo_provider_refresh_if_due(obo_provider *pv);
 
+/* What this module takes from an OIDC discovery document. */
+typedef struct obo_discovery {
+    const char *issuer;            /* required */
+    const char *jwks_uri;          /* required */
+    const char *token_endpoint;    /* or NULL */
+} obo_discovery;
+
+/* Parses a discovery document (len bytes of untrusted JSON): an object
+ * with string issuer and jwks_uri. The strings are tied to p. APR_SUCCESS
+ * or APR_EINVAL with *err. Used by the provider; exposed for fuzzing. */
+apr_status_t obo_discovery_parse(apr_pool_t *p, const char *body, apr_size_t len,
+                                 obo_discovery *out, const char **err);
+
 /* Counters for tests and the status page. */
 typedef struct obo_provider_stats {
     unsigned long jwks_fetches, jwks_failures, discovery_fetches;

@@ -62,7 +62,7 @@ static apr_status_t obo_token_parse(apr_pool_t *p, const char *buf, apr_size_t l
 
     if (rv == APR_SUCCESS && ((at = obo_json_str(j, "access_token")) == NULL || !*at
                               || obo_json_int(j, "expires_on", &exp) != APR_SUCCESS
-                              || exp <= 0)) {
+                              || exp <= 0 || exp > APR_INT64_MAX / APR_USEC_PER_SEC)) {
         rv = APR_EINVAL;
     }
     if (rv == APR_SUCCESS) {

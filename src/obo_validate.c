@@ -112,6 +112,9 @@ apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
         rv = APR_EINVAL;
     }
     if (rv == APR_SUCCESS) {
+        rv = obo_jwt_check_typ(jws->typ, o->typ, err);
+    }
+    if (rv == APR_SUCCESS) {
         rv = verify_signature(p, pv, o, jws, token, len, err);
     }
     if (rv == APR_SUCCESS) {

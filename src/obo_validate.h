@@ -5,6 +5,7 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 #include "obo_jws.h"
+#include "obo_jwt.h"
 #include "obo_memo.h"
 #include "obo_provider.h"
 
@@ -18,9 +19,12 @@ typedef struct obo_validate_opts {
      * each request, and a new key set invalidates every entry. NULL: verify
      * every time. */
     obo_memo *verified;
+    obo_typ_rule typ;                     /* header "typ" rule (0: OBO_TYP_ANY) */
 } obo_validate_opts;
 
-/* Parses the compact JWS, checks alg against the allow-list, verifies the
+/* Parses the compact JWS, checks alg against the allow-list and the header
+ * typ against o->typ (so no other kind of JWT signed by the same keys, such
+ * as a logout token, passes for an access token), verifies the
  * signature with the provider's keys only (by kid, or every compatible key
  * when there is no kid), then the claims. APR_SUCCESS with *out (payload =
  * the claims); APR_EINVAL: invalid token, *err fit for error_description;

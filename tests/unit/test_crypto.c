@@ -145,6 +145,70 @@ static void test_aead_tamper(apr_pool_t *p)
            "empty input fails");
 }
 
+/* What a buffer holds when its pool goes, seen from a cleanup registered
+ * before the code under test registers its own: cleanups run in reverse
+ * order, so this one runs after the wipe and before the memory is freed. */
+typedef struct wipe_probe {
+    const unsigned char *buf;
+    apr_size_t len;
+    int ran, wiped;
+} wipe_probe;
+
+static apr_status_t probe_cleanup(void *data)
+{
+    wipe_probe *w = data;
+    apr_size_t i;
+
+    w->ran = 1;
+    w->wiped = w->buf != NULL && w->len > 0;
+    for (i = 0; w->buf && i < w->len; i++) {
+        w->wiped &= w->buf[i] == 0;
+    }
+    return APR_SUCCESS;
+}
+
+static void test_wipe_on_clear(apr_pool_t *p)
+{
+    unsigned char key[OBO_AEAD_KEY_LEN], *sealed, *pt = NULL;
+    apr_size_t slen, ptlen = 0;
+    const char *msg = "{\"access_token\":\"eyJ.downstream.token\"}";
+    wipe_probe w = { NULL, 0, 0, 0 }, control = { NULL, 0, 0, 0 };
+    apr_pool_t *sub;
+    char *buf;
+
+    /* The probe can see bytes that stay: a buffer nobody wipes. */
+    apr_pool_create(&sub, p);
+    apr_pool_cleanup_register(sub, &control, probe_cleanup, apr_pool_cleanup_null);
+    buf = apr_pstrdup(sub, "client-secret-value");
+    control.buf = (const unsigned char *)buf;
+    control.len = strlen(buf);
+    apr_pool_destroy(sub);
+    ok(control.ran && !control.wiped, "control: an unregistered buffer keeps its bytes");
+
+    apr_pool_create(&sub, p);
+    apr_pool_cleanup_register(sub, &w, probe_cleanup, apr_pool_cleanup_null);
+    buf = apr_pstrdup(sub, "client-secret-value");
+    obo_cleanse_on_clear(sub, buf, strlen(buf));
+    w.buf = (const unsigned char *)buf;
+    w.len = strlen(buf);
+    apr_pool_clear(sub);
+    ok(w.ran && w.wiped, "obo_cleanse_on_clear wipes the buffer when the pool is cleared");
+    apr_pool_destroy(sub);
+
+    key_of(key, 9);
+    obo_aead_seal(p, key, "k", 1, msg, strlen(msg), &sealed, &slen);
+    memset(&w, 0, sizeof(w));
+    apr_pool_create(&sub, p);
+    apr_pool_cleanup_register(sub, &w, probe_cleanup, apr_pool_cleanup_null);
+    is_int(obo_aead_open(sub, key, "k", 1, sealed, slen, &pt, &ptlen), APR_SUCCESS,
+           "sealed token opens");
+    ok(pt && ptlen == strlen(msg) && memcmp(pt, msg, ptlen) == 0, "to the plaintext");
+    w.buf = pt;
+    w.len = ptlen + 1;
+    apr_pool_destroy(sub);
+    ok(w.ran && w.wiped, "the AEAD plaintext is wiped when its pool is destroyed");
+}
+
 static void test_fingerprint(apr_pool_t *p)
 {
     const char *fp = obo_fingerprint(p, "abc", 3);
@@ -189,6 +253,7 @@ int main(void)
     TAP_RUN(test_fingerprint);
     TAP_RUN(test_ct_equal);
     TAP_RUN(test_random);
+    TAP_RUN(test_wipe_on_clear);
     apr_terminate();
     return tap_done();
 }

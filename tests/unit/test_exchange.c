@@ -1291,6 +1291,31 @@ static void test_serialize(apr_pool_t *p)
        "truncated: refused");
 }
 
+/* Found by fuzz_cache (fuzz/corpus/cache/expires_on_overflow): seconds that
+ * do not fit apr_time_t once multiplied into microseconds (undefined
+ * behaviour, then a garbage expiry) are refused, not converted. */
+static void test_deserialize_huge_expiry(apr_pool_t *p)
+{
+    static const char *const bad[] = {
+        "{\"access_token\":\"ey!\",\"expires_on\":12e12}",
+        "{\"access_token\":\"a\",\"expires_on\":9223372036855}",
+        "{\"access_token\":\"a\",\"expires_on\":9223372036854775807}",
+    };
+    const char *edge = "{\"access_token\":\"a\",\"expires_on\":9223372036854}";
+    obo_token_result *r = NULL;
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = NULL;
+        is_int(obo_token_deserialize(p, bad[i], strlen(bad[i]), &r), APR_EINVAL,
+               "expires_on beyond apr_time_t refused: %s", bad[i]);
+    }
+    is_int(obo_token_deserialize(p, edge, strlen(edge), &r), APR_SUCCESS,
+           "the largest expires_on apr_time_t holds is read");
+    ok(r && r->expires_on == apr_time_from_sec(APR_INT64_C(9223372036854)),
+       "and converted exactly");
+}
+
 static obo_acquire make_acquire(apr_pool_t *p, srv *s, obo_cache *c)
 {
     obo_acquire a;
@@ -1643,6 +1668,7 @@ static void exchange_tests(void)
 static void token_tests(void)
 {
     TAP_RUN(test_serialize);
+    TAP_RUN(test_deserialize_huge_expiry);
     TAP_RUN(test_acquire_hit);
     TAP_RUN(test_acquire_l1);
     TAP_RUN(test_acquire_margin);

@@ -314,6 +314,49 @@ static void test_claim_text(apr_pool_t *p)
     ok(obo_jwt_claim_text(p, j, "missing") == NULL, "absent is NULL");
 }
 
+/* RFC 8725 s.3.11: other JWTs an IdP signs with the same keys. */
+static void test_typ(apr_pool_t *p)
+{
+    static const char *const any_ok[] = {
+        NULL, "JWT", "jwt", "application/jwt", "at+jwt", "AT+JWT", "application/at+jwt",
+        "Application/At+Jwt", "application/okta-internal-at+jwt", "vnd.example.at+jwt",
+    };
+    static const char *const any_bad[] = {
+        "logout+jwt", "application/logout+jwt", "secevent+jwt", "application/secevent+jwt",
+        "id_token+jwt", "JOSE", "JOSE+JSON", "", "application/", "jwt-at+jwt+x",
+        "that+jwt", "-at+jwt", "at+jwt; charset=utf-8", "at+jwt ", "application/jwt/at+jwt",
+        "dpop+jwt", "token-introspection+jwt", "jwt2",
+    };
+    static const char *const strict_ok[] = {
+        "at+jwt", "AT+JWT", "application/at+jwt", "APPLICATION/AT+JWT",
+    };
+    static const char *const strict_bad[] = {
+        NULL, "JWT", "application/jwt", "application/okta-internal-at+jwt", "logout+jwt", "",
+    };
+    const char *err = NULL;
+    size_t i;
+
+    for (i = 0; i < sizeof(any_ok) / sizeof(any_ok[0]); i++) {
+        is_int(obo_jwt_check_typ(any_ok[i], OBO_TYP_ANY, &err), APR_SUCCESS,
+               "default rule accepts typ %s", any_ok[i] ? any_ok[i] : "(absent)");
+    }
+    for (i = 0; i < sizeof(any_bad) / sizeof(any_bad[0]); i++) {
+        err = NULL;
+        is_int(obo_jwt_check_typ(any_bad[i], OBO_TYP_ANY, &err), APR_EINVAL,
+               "default rule refuses typ '%s'", any_bad[i]);
+        ok(err && (!*any_bad[i] || !strstr(err, any_bad[i])),
+           "with a reason that does not echo it");
+    }
+    for (i = 0; i < sizeof(strict_ok) / sizeof(strict_ok[0]); i++) {
+        is_int(obo_jwt_check_typ(strict_ok[i], OBO_TYP_AT_JWT, &err), APR_SUCCESS,
+               "at+jwt rule accepts typ %s", strict_ok[i]);
+    }
+    for (i = 0; i < sizeof(strict_bad) / sizeof(strict_bad[0]); i++) {
+        is_int(obo_jwt_check_typ(strict_bad[i], OBO_TYP_AT_JWT, &err), APR_EINVAL,
+               "at+jwt rule refuses typ %s", strict_bad[i] ? strict_bad[i] : "(absent)");
+    }
+}
+
 int main(void)
 {
     apr_initialize();
@@ -328,6 +371,7 @@ int main(void)
     TAP_RUN(test_scopes_roles);
     TAP_RUN(test_claim_matches);
     TAP_RUN(test_claim_text);
+    TAP_RUN(test_typ);
     apr_terminate();
     return tap_done();
 }

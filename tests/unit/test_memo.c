@@ -1,6 +1,7 @@
 /* The bounded per-process memo: copies in and out, expiry, replacement in a
  * shared slot, size limits, and many threads at once. */
 #include <pthread.h>
+#include <stdlib.h>
 #include <apr_general.h>
 #include <apr_strings.h>
 #include "tap.h"
@@ -125,6 +126,75 @@ static void test_threads(apr_pool_t *p)
     is_int(bad, 0, "8 threads x 5000 put/get on 16 slots: a key only ever yields its value");
 }
 
+/* What the memo released: seen by the release hook, after the wipe and
+ * before free. */
+static struct {
+    int calls, all_zero;
+    apr_size_t bytes;
+} released;
+
+static void record_release(void *val, apr_size_t len)
+{
+    const unsigned char *b = val;
+    apr_size_t i;
+
+    released.calls++;
+    released.bytes += len;
+    for (i = 0; i < len; i++) {
+        released.all_zero &= b[i] == 0;
+    }
+    free(val);
+}
+
+static apr_status_t copy_probe(void *data)
+{
+    const char **copy = data;
+    apr_size_t i, n = strlen("eyJ.token-B.sig");
+    int zero = *copy != NULL;
+
+    for (i = 0; *copy && i < n; i++) {
+        zero &= (*copy)[i] == 0;
+    }
+    ok(zero, "the copy handed out by get is wiped when its pool goes");
+    return APR_SUCCESS;
+}
+
+static void test_evicted_values_are_wiped(apr_pool_t *p)
+{
+    const char *a = "eyJ.token-A.sig", *b = "eyJ.token-B.sig";
+    const char *copy = NULL;
+    unsigned char ka[32], kb[32];
+    apr_pool_t *mp, *rp;
+    obo_memo *m = NULL;
+    apr_size_t n = 0;
+    void *v = NULL;
+
+    memset(&released, 0, sizeof(released));
+    released.all_zero = 1;
+    apr_pool_create(&mp, p);
+    obo_memo_create(mp, 1, &m);       /* one slot: every new key evicts */
+    obo_memo_set_release(m, record_release);
+    key_of("a", ka);
+    key_of("b", kb);
+    obo_memo_put(m, ka, a, strlen(a), 0);
+    is_int(released.calls, 0, "nothing released yet");
+    obo_memo_put(m, kb, b, strlen(b), 0);
+    is_int(released.calls, 1, "token A evicted by token B");
+    is_int(released.bytes, strlen(a), "all of it");
+    ok(released.all_zero, "evicted token A was wiped before its memory was freed");
+    obo_memo_put(m, kb, b, strlen(b), 0);
+    ok(released.calls == 2 && released.all_zero, "a replaced value is wiped too");
+
+    apr_pool_create(&rp, p);
+    apr_pool_cleanup_register(rp, &copy, copy_probe, apr_pool_cleanup_null);
+    is_int(obo_memo_get(m, rp, kb, &v, &n), APR_SUCCESS, "token B is served");
+    copy = v;
+    apr_pool_destroy(rp);
+
+    apr_pool_destroy(mp);
+    ok(released.calls == 3 && released.all_zero, "the memo's pool cleanup wipes what is left");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -132,6 +202,7 @@ int main(void)
     TAP_RUN(test_expiry_and_limits);
     TAP_RUN(test_shared_slot);
     TAP_RUN(test_threads);
+    TAP_RUN(test_evicted_values_are_wiped);
     apr_terminate();
     return tap_done();
 }

@@ -53,6 +53,21 @@ static const char *token(apr_pool_t *p, EVP_PKEY *k, const char *kid, long exp_i
     return out;
 }
 
+/* A token with header typ (NULL: none), else like token(). */
+static const char *typed(apr_pool_t *p, EVP_PKEY *k, const char *typ)
+{
+    json_t *h = obo_json_pool(p, typ ? json_pack("{s:s,s:s}", "kid", "k1", "typ", typ)
+                                     : json_pack("{s:s}", "kid", "k1"));
+    json_t *c = obo_json_pool(p, json_pack("{s:s,s:s,s:s,s:I}", "iss", ISS, "aud", AUD,
+                                           "sub", "alice",
+                                           "exp", (json_int_t)(time(NULL) + 600)));
+    char *out = NULL;
+    const char *err = NULL;
+
+    obo_jws_sign(p, k, "RS256", h, c, &out, &err);
+    return out;
+}
+
 static void setup(apr_pool_t *p, fixture *f, EVP_PKEY *k)
 {
     obo_http *http = NULL;
@@ -60,6 +75,7 @@ static void setup(apr_pool_t *p, fixture *f, EVP_PKEY *k)
     apr_snprintf(f->path, sizeof(f->path), "/tmp/obo-test-jwks.%ld.json", (long)getpid());
     write_jwks(p, f->path, k, "k1");
     memset(&f->cfg, 0, sizeof(f->cfg));
+    memset(&f->o, 0, sizeof(f->o));
     f->cfg.jwks_file = f->path;
     f->cfg.issuers = list(p, ISS, NULL);
     obo_http_create(p, &http);
@@ -178,6 +194,34 @@ static void test_periodic_refresh_on_hits(apr_pool_t *p)
     unlink(f.path);
 }
 
+/* A logout token is signed by the same keys, for the same audience: only
+ * its typ says it is no access token. The memo must not let it through. */
+static void test_typ(apr_pool_t *p)
+{
+    EVP_PKEY *k = tk_gen(p, "RSA", "2048");
+    const char *logout = typed(p, k, "logout+jwt"), *err = NULL;
+    obo_jws *jws = NULL;
+    fixture f;
+
+    setup(p, &f, k);
+    is_int(check(p, &f, typed(p, k, NULL)), APR_SUCCESS, "no typ: accepted");
+    is_int(check(p, &f, typed(p, k, "JWT")), APR_SUCCESS, "typ JWT: accepted");
+    is_int(check(p, &f, typed(p, k, "application/okta-internal-at+jwt")), APR_SUCCESS,
+           "vendor at+jwt: accepted");
+    is_int(obo_validate_bearer(p, f.pv, &f.o, logout, strlen(logout), &jws, &err),
+           APR_EINVAL, "typ logout+jwt: refused although its signature is good");
+    is_str(err, "token type (typ) is not an access token", "with invalid_token's reason");
+    is_int(check(p, &f, typed(p, k, "secevent+jwt")), APR_EINVAL, "secevent+jwt refused");
+    is_int(check(p, &f, typed(p, k, "id_token+jwt")), APR_EINVAL, "id_token+jwt refused");
+    f.o.typ = OBO_TYP_AT_JWT;
+    is_int(check(p, &f, typed(p, k, "at+jwt")), APR_SUCCESS, "at+jwt rule: at+jwt accepted");
+    is_int(check(p, &f, typed(p, k, "application/at+jwt")), APR_SUCCESS,
+           "at+jwt rule: application/at+jwt accepted");
+    is_int(check(p, &f, typed(p, k, NULL)), APR_EINVAL, "at+jwt rule: no typ refused");
+    is_int(check(p, &f, typed(p, k, "JWT")), APR_EINVAL, "at+jwt rule: JWT refused");
+    unlink(f.path);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -186,6 +230,7 @@ int main(void)
     TAP_RUN(test_rotation_invalidates);
     TAP_RUN(test_no_keys_is_unavailable);
     TAP_RUN(test_periodic_refresh_on_hits);
+    TAP_RUN(test_typ);
     apr_terminate();
     return tap_done();
 }
