@@ -43,7 +43,7 @@ DEPS=(autoconf automake libtool pkg-config make gcc
       openssl curl rsync
       libapache2-mod-perl2 libcrypt-jwt-perl libjson-perl libjson-xs-perl libwww-perl
       liblwp-protocol-https-perl libhttp-daemon-perl libio-socket-ssl-perl
-      libcache-memcached-perl)
+      libcache-memcached-perl valgrind)
 
 missing=()
 for p in "${DEPS[@]}"; do

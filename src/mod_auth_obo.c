@@ -27,9 +27,11 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 
 
 /* Per-process memos: verified signatures (4096 slots, ~80 bytes each) and
- * the L1 of downstream tokens (1024 slots, one token each). */
+ * the L1 of downstream tokens (1024 slots, one token each); remembered IdP
+ * failures and pauses (256 slots, obo_guard.h). */
 #define VERIFIED_SLOTS 4096
 #define L1_SLOTS 1024
+#define GUARD_SLOTS 256
 
 /* ---- logging from the core ------------------------------------------------ */
 
@@ -410,11 +412,12 @@ static void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_hash_t *seen = apr_hash_make(pchild);
     obo_http *http = NULL;
-    obo_memo *verified = NULL, *l1 = NULL;
+    obo_memo *verified = NULL, *l1 = NULL, *guard = NULL;
 
     if (obo_http_create(pchild, &http) != APR_SUCCESS
         || obo_memo_create(pchild, VERIFIED_SLOTS, &verified) != APR_SUCCESS
-        || obo_memo_create(pchild, L1_SLOTS, &l1) != APR_SUCCESS) {
+        || obo_memo_create(pchild, L1_SLOTS, &l1) != APR_SUCCESS
+        || obo_memo_create(pchild, GUARD_SLOTS, &guard) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "OBO047: cannot create the HTTP client");
         return;
     }
@@ -425,6 +428,7 @@ static void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
         rt->http = http;
         rt->verified = verified;
         rt->l1 = l1;
+        rt->guard = guard;
         if (auth_obo_has_idp(sc)
             && provider_for(pchild, seen, http, sc, &rt->provider) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "OBO048: cannot create the provider");

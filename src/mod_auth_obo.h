@@ -64,6 +64,7 @@ typedef struct auth_obo_runtime {
     obo_cache *cache;
     obo_memo *verified;          /* verified-signature memo, shared by the process */
     obo_memo *l1;                /* L1 token memo in front of the cache */
+    obo_memo *guard;             /* remembered IdP failures and pauses (obo_guard.h) */
 } auth_obo_runtime;
 
 typedef struct auth_obo_srv_cfg {
@@ -97,6 +98,7 @@ typedef struct auth_obo_srv_cfg {
     auth_obo_runtime *rt;
     int uses_exchange;                   /* some section names a downstream */
     server_rec *s;
+    int negative_ttl;                    /* OBONegativeCacheTime seconds, UNSET */
 } auth_obo_srv_cfg;
 
 /* What authentication established for this request (request_config). */

@@ -84,6 +84,7 @@ void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s)
     sc->cache_margin = AUTH_OBO_UNSET;
     sc->cache_timeout_ms = AUTH_OBO_UNSET;
     sc->flight_wait_ms = AUTH_OBO_UNSET;
+    sc->negative_ttl = AUTH_OBO_UNSET;
     sc->defaults = dir_new(p);
     sc->s = s;
     return sc;
@@ -124,6 +125,7 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->cache_margin = MERGE_INT(cache_margin);
     sc->cache_timeout_ms = MERGE_INT(cache_timeout_ms);
     sc->flight_wait_ms = MERGE_INT(flight_wait_ms);
+    sc->negative_ttl = MERGE_INT(negative_ttl);
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
     sc->s = add->s;
     return sc;
@@ -471,6 +473,12 @@ static const char *set_srv_int(cmd_parms *cmd, void *m, const char *arg)
     return parse_int(cmd, arg, 1, 60000, field);
 }
 
+/* A day at most: the user must be able to act and retry the same day. */
+static const char *set_negative_ttl(cmd_parms *cmd, void *m, const char *arg)
+{
+    return parse_int(cmd, arg, 0, 86400, &srv_of(cmd)->negative_ttl);
+}
+
 /* ---- validation directives (server or directory) ------------------------ */
 
 static const char *add_audience(cmd_parms *cmd, void *m, const char *arg)
@@ -738,5 +746,8 @@ const command_rec auth_obo_cmds[] = {
                       "authorization | env NAME | header NAME [downstream=NAME]"),
     AP_INIT_TAKE1("OBOTokenType", set_token_typ, NULL, BOTH,
                   "any (default: no typ, JWT or *at+jwt) | at+jwt (RFC 9068 only)"),
+    AP_INIT_TAKE1("OBONegativeCacheTime", set_negative_ttl, NULL, RSRC_CONF,
+                  "Seconds a user's consent/interaction/invalid_grant failure is answered "
+                  "without calling the IdP again (default 30, 0 = off)"),
     { .name = NULL } /* designated: clang -Wextra flags a bare { NULL } */
 };

@@ -83,6 +83,8 @@ static void fill_acquire(request_rec *r, const auth_obo_srv_cfg *sc, const auth_
     a->flight.lock_ttl = wait_ms(sc) * 1000LL;
     a->flight.max_wait = wait_ms(sc) * 1000LL;
     a->flight.poll = 5000;
+    a->negative_ttl = apr_time_from_sec(auth_obo_ival(sc->negative_ttl, 30));
+    a->guard = sc->rt->guard;
 }
 
 /* ---- hand-off ------------------------------------------------------------ */
@@ -218,6 +220,12 @@ static int map_error(request_rec *r, const auth_obo_srv_cfg *sc,
     case OBO_XERR_TIMEOUT:
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO054: IdP timeout: %s", what);
         return HTTP_GATEWAY_TIME_OUT;
+    case OBO_XERR_THROTTLED:
+        /* INFO: the pause itself was logged once (OBO091) when it began. */
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO090: not calling the IdP: %s", what);
+        apr_table_setn(r->err_headers_out, "Retry-After",
+                       apr_psprintf(r->pool, "%" APR_INT64_T_FMT, x->retry_after));
+        return HTTP_SERVICE_UNAVAILABLE;
     default:
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO055: IdP failure: %s", what);
         return HTTP_BAD_GATEWAY;

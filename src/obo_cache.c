@@ -25,7 +25,8 @@
 struct obo_cache {
     const obo_cache_backend *be;
     unsigned char key[OBO_AEAD_KEY_LEN];
-    apr_thread_mutex_t *mutex;      /* guards flights and every flight's fields */
+    apr_thread_mutex_t *mutex;      /* guards flights, fpool and every flight's fields */
+    apr_pool_t *fpool;              /* private: the flights table grows here */
     apr_hash_t *flights;            /* cache key -> obo_flight, while in progress */
 };
 
@@ -173,6 +174,26 @@ char *obo_cache_key(apr_pool_t *p, const obo_cache_keyparts *k)
 
 /* ---- sealed values: plaintext = 8-byte big-endian expiry || value */
 
+/* A subpool of p with an allocator of its own, so that allocating from it
+ * under our mutex cannot race with anyone else's use of p (two caches in
+ * one threaded process share the child pool). Destroyed with p. */
+static apr_status_t obo_private_pool(apr_pool_t *p, apr_pool_t **out)
+{
+    apr_allocator_t *alloc = NULL;
+    apr_status_t rv = apr_allocator_create(&alloc);
+
+    if (rv == APR_SUCCESS) {
+        rv = apr_pool_create_ex(out, p, NULL, alloc);
+        if (rv == APR_SUCCESS) {
+            apr_allocator_owner_set(alloc, *out);
+        }
+        else {
+            apr_allocator_destroy(alloc);
+        }
+    }
+    return rv;
+}
+
 apr_status_t obo_cache_create(apr_pool_t *p, const obo_cache_backend *be,
                               const unsigned char *secret, apr_size_t secretlen,
                               obo_cache **out)
@@ -180,9 +201,10 @@ apr_status_t obo_cache_create(apr_pool_t *p, const obo_cache_backend *be,
     apr_status_t rv = APR_EINVAL;
     obo_cache *c = apr_pcalloc(p, sizeof(*c));
 
-    if (be && secret && secretlen >= OBO_SECRET_MIN) {
+    if (be && secret && secretlen >= OBO_SECRET_MIN
+        && obo_private_pool(p, &c->fpool) == APR_SUCCESS) {
         c->be = be;
-        c->flights = apr_hash_make(p);
+        c->flights = apr_hash_make(c->fpool);
         rv = obo_hkdf_sha256(secret, secretlen, (const unsigned char *)OBO_HKDF_SALT,
                              strlen(OBO_HKDF_SALT), OBO_HKDF_INFO, c->key, sizeof(c->key));
         obo_cleanse_on_clear(p, c->key, sizeof(c->key));

@@ -103,74 +103,119 @@ static time_t obo_mc_ttl(apr_time_t expiry)
 
 /* ---- backend operations */
 
-static apr_status_t obo_mc_get(void *ctx, apr_pool_t *p, const char *key,
-                               unsigned char **val, apr_size_t *len)
+/* A pooled connection the server closed (memcached restarted, an idle
+ * timeout, a proxy in between) fails its next operation although the server
+ * is fine: such failures are worth one more try on a fresh connection. A
+ * server that refuses, times out or is marked dead is not retried here: the
+ * ejection and retry timers deal with those without slowing requests. */
+static int obo_mc_conn_lost(memcached_return_t rc)
 {
-    obo_mc *mc = ctx;
+    switch (rc) {
+    case MEMCACHED_CONNECTION_FAILURE:
+    case MEMCACHED_WRITE_FAILURE:
+    case MEMCACHED_READ_FAILURE:
+    case MEMCACHED_UNKNOWN_READ_FAILURE:
+    case MEMCACHED_ERRNO:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* One memcached operation, retried once on a fresh connection when the
+ * first failed on a connection the server had closed. */
+typedef struct obo_mc_op {
+    int kind;
+    const char *key;
+    const unsigned char *val;   /* set/add */
+    apr_size_t len;
+    time_t ttl;
+    char *out;                  /* get: malloc()ed by libmemcached */
+    size_t outlen;
+} obo_mc_op;
+
+static memcached_return_t obo_mc_run(memcached_st *memc, obo_mc_op *op)
+{
+    size_t klen = strlen(op->key);
+    uint32_t flags = 0;
+    memcached_return_t rc = MEMCACHED_FAILURE;
+
+    switch (op->kind) {
+    case OBO_MC_RL_GET:
+        free(op->out);
+        op->out = memcached_get(memc, op->key, klen, &op->outlen, &flags, &rc);
+        break;
+    case OBO_MC_RL_SET:
+        rc = memcached_set(memc, op->key, klen, (const char *)op->val, op->len, op->ttl, 0);
+        break;
+    case OBO_MC_RL_ADD:
+        rc = memcached_add(memc, op->key, klen, (const char *)op->val, op->len, op->ttl, 0);
+        break;
+    case OBO_MC_RL_DEL:
+        rc = memcached_delete(memc, op->key, klen, 0);
+        break;
+    }
+    return rc;
+}
+
+static apr_status_t obo_mc_do(obo_mc *mc, obo_mc_op *op)
+{
     memcached_st *memc = obo_mc_borrow(mc);
     memcached_return_t rc = MEMCACHED_FAILURE;
     apr_status_t rv = APR_EGENERAL;
-    uint32_t flags = 0;
-    size_t vlen = 0;
-    char *v;
 
     if (memc) {
-        v = memcached_get(memc, key, strlen(key), &vlen, &flags, &rc);
-        rv = obo_mc_status(OBO_MC_RL_GET, memc, rc);
-        if (rv == APR_SUCCESS) {
-            /* libmemcached returns malloc()ed memory: copy and free at once. */
-            *val = apr_palloc(p, vlen + 1);
-            memcpy(*val, v ? v : "", vlen);
-            (*val)[vlen] = '\0';
-            *len = vlen;
+        rc = obo_mc_run(memc, op);
+        if (obo_mc_conn_lost(rc)) {
+            /* Close what is left of the old connection: the next call
+             * connects afresh. */
+            memcached_quit(memc);
+            rc = obo_mc_run(memc, op);
         }
-        free(v);
+        rv = obo_mc_status(op->kind, memc, rc);
         memcached_pool_push(mc->pool, memc);
     }
     return rv;
 }
 
-static apr_status_t obo_mc_store(void *ctx, int kind, const char *key,
-                                 const unsigned char *val, apr_size_t len,
-                                 apr_time_t expiry)
+static apr_status_t obo_mc_get(void *ctx, apr_pool_t *p, const char *key,
+                               unsigned char **val, apr_size_t *len)
 {
-    obo_mc *mc = ctx;
-    memcached_st *memc = obo_mc_borrow(mc);
-    memcached_return_t rc;
-    apr_status_t rv = APR_EGENERAL;
+    obo_mc_op op = { OBO_MC_RL_GET, key, NULL, 0, 0, NULL, 0 };
+    apr_status_t rv = obo_mc_do(ctx, &op);
 
-    if (memc) {
-        rc = (kind == OBO_MC_RL_ADD ? memcached_add : memcached_set)(
-            memc, key, strlen(key), (const char *)val, len, obo_mc_ttl(expiry), 0);
-        rv = obo_mc_status(kind, memc, rc);
-        memcached_pool_push(mc->pool, memc);
+    if (rv == APR_SUCCESS) {
+        /* libmemcached returns malloc()ed memory: copy and free at once. */
+        *val = apr_palloc(p, op.outlen + 1);
+        memcpy(*val, op.out ? op.out : "", op.outlen);
+        (*val)[op.outlen] = '\0';
+        *len = op.outlen;
     }
+    free(op.out);
     return rv;
 }
 
 static apr_status_t obo_mc_set(void *ctx, apr_pool_t *p, const char *key,
                                const unsigned char *val, apr_size_t len, apr_time_t expiry)
 {
-    return obo_mc_store(ctx, OBO_MC_RL_SET, key, val, len, expiry);
+    obo_mc_op op = { OBO_MC_RL_SET, key, val, len, obo_mc_ttl(expiry), NULL, 0 };
+
+    return obo_mc_do(ctx, &op);
 }
 
 static apr_status_t obo_mc_add(void *ctx, apr_pool_t *p, const char *key,
                                const unsigned char *val, apr_size_t len, apr_time_t expiry)
 {
-    return obo_mc_store(ctx, OBO_MC_RL_ADD, key, val, len, expiry);
+    obo_mc_op op = { OBO_MC_RL_ADD, key, val, len, obo_mc_ttl(expiry), NULL, 0 };
+
+    return obo_mc_do(ctx, &op);
 }
 
 static apr_status_t obo_mc_del(void *ctx, apr_pool_t *p, const char *key)
 {
-    obo_mc *mc = ctx;
-    memcached_st *memc = obo_mc_borrow(mc);
-    apr_status_t rv = APR_EGENERAL;
+    obo_mc_op op = { OBO_MC_RL_DEL, key, NULL, 0, 0, NULL, 0 };
 
-    if (memc) {
-        rv = obo_mc_status(OBO_MC_RL_DEL, memc, memcached_delete(memc, key, strlen(key), 0));
-        memcached_pool_push(mc->pool, memc);
-    }
-    return rv;
+    return obo_mc_do(ctx, &op);
 }
 
 /* ---- server list */

@@ -509,6 +509,8 @@ static obo_exchange_error *obo_parse_error(obo_xctx *x, const obo_attempt *a)
     const char *why = NULL;
     json_t *j = NULL, *codes = NULL;
 
+    e->retry_after = r->retry_after;    /* obo_guard pauses the endpoint on 429/503 */
+
     if (obo_json_parse(x->p, r->body, r->len, OBO_JSON_MAX_DEPTH, 1, &j, &why)
         == APR_SUCCESS) {
         e->error = obo_dup_str(x->p, j, "error");

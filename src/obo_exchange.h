@@ -58,7 +58,8 @@ typedef enum {
     OBO_XERR_CLIENT,         /* our own credentials rejected (500, loud log) */
     OBO_XERR_REQUEST,        /* invalid_scope / invalid_request / unsupported grant (500) */
     OBO_XERR_UPSTREAM,       /* IdP 5xx, 429 after retry, bad JSON, TLS failure (502) */
-    OBO_XERR_TIMEOUT         /* IdP did not answer in time (504) */
+    OBO_XERR_TIMEOUT,        /* IdP did not answer in time (504) */
+    OBO_XERR_THROTTLED       /* not called: the endpoint asked for a pause (503, obo_guard) */
 } obo_exchange_errkind;
 
 typedef struct obo_exchange_error {
@@ -72,6 +73,7 @@ typedef struct obo_exchange_error {
     const char *trace_id;
     const char *correlation_id;
     const char *detail;          /* our own description for the log */
+    apr_int64_t retry_after;     /* seconds from the IdP's Retry-After, <= 0 if none */
 } obo_exchange_error;
 
 /* Performs the exchange. APR_SUCCESS with *res, or an error status with

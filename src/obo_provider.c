@@ -24,7 +24,7 @@ typedef struct keyset {
 } keyset;
 
 struct obo_provider {
-    apr_pool_t *pool;
+    apr_pool_t *pool;           /* private (own allocator), used under `lock` */
     obo_provider_cfg cfg;
     obo_http *http;
     apr_thread_mutex_t *lock;
@@ -63,9 +63,21 @@ apr_status_t obo_provider_create(apr_pool_t *p, const obo_provider_cfg *cfg,
                                  obo_http *http, obo_provider **out)
 {
     obo_provider *pv = apr_pcalloc(p, sizeof(*pv));
+    apr_allocator_t *alloc = NULL;
     apr_status_t rv;
 
-    pv->pool = p;
+    /* Discovery values are copied on the request path: into a pool of our
+     * own, since other providers in this process allocate from p meanwhile. */
+    rv = apr_allocator_create(&alloc);
+    if (rv == APR_SUCCESS) {
+        rv = apr_pool_create_ex(&pv->pool, p, NULL, alloc);
+        if (rv == APR_SUCCESS) {
+            apr_allocator_owner_set(alloc, pv->pool);
+        }
+        else {
+            apr_allocator_destroy(alloc);
+        }
+    }
     pv->cfg = *cfg;
     pv->http = http;
     if (pv->cfg.jwks_refresh <= 0) {
@@ -77,7 +89,9 @@ apr_status_t obo_provider_create(apr_pool_t *p, const obo_provider_cfg *cfg,
     if (pv->cfg.retry_backoff <= 0) {
         pv->cfg.retry_backoff = apr_time_from_sec(5);
     }
-    rv = apr_thread_mutex_create(&pv->lock, APR_THREAD_MUTEX_DEFAULT, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_thread_mutex_create(&pv->lock, APR_THREAD_MUTEX_DEFAULT, p);
+    }
     if (rv == APR_SUCCESS) {
         rv = apr_thread_mutex_create(&pv->fetch_lock, APR_THREAD_MUTEX_DEFAULT, p);
     }

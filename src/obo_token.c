@@ -4,6 +4,7 @@
  * never past the caller's own token (the key contains that token's hash, so
  * a later entry could never be used anyway). */
 #include "obo_token.h"
+#include "obo_guard.h"
 #include "obo_json.h"
 #include "obo_log.h"
 
@@ -18,6 +19,7 @@
 /* One acquisition: the fill callback's state. */
 typedef struct obo_fetch_baton {
     const obo_acquire *a;
+    const char *key;             /* the token's cache key */
     apr_pool_t *p;               /* the caller's pool */
     obo_token_result *res;       /* the full result when this caller called the IdP */
 } obo_fetch_baton;
@@ -155,6 +157,23 @@ static int obo_usable(const obo_acquire *a, const obo_token_result *t, int share
     return shared_only ? t->expires_on > now : t->expires_on - obo_margin(a) > now;
 }
 
+/* ---- the IdP call, unless a remembered answer makes it pointless */
+
+static apr_status_t obo_token_exchange(apr_pool_t *p, const obo_acquire *a, const char *key,
+                                       obo_token_result **t, obo_exchange_error **e)
+{
+    obo_guard g = { a->cache, a->guard, a->negative_ttl, a->req.token_endpoint, key };
+    apr_status_t rv = obo_guard_check(p, &g, e);
+
+    if (rv == APR_NOTFOUND) {
+        rv = obo_exchange(a->http, p, &a->req, t, e);
+        if (rv != APR_SUCCESS) {
+            obo_guard_note(p, &g, *e);
+        }
+    }
+    return rv;
+}
+
 /* ---- the fill */
 
 /* obo_cache_fetch_fn: the exchange runs in a scratch pool of the caller's;
@@ -170,7 +189,7 @@ static apr_status_t obo_token_fetch(void *baton, apr_pool_t *rp, char **val,
     apr_status_t rv;
 
     apr_pool_create(&tmp, b->p);
-    rv = obo_exchange(b->a->http, tmp, &b->a->req, &t, &e);
+    rv = obo_token_exchange(tmp, b->a, b->key, &t, &e);
     if (rv == APR_SUCCESS) {
         b->res = obo_token_copy(b->p, t);
         *expiry = obo_cache_until(b->a, t);
@@ -206,11 +225,11 @@ static obo_cache_keyparts obo_keyparts(apr_pool_t *p, const obo_acquire *a)
 static apr_status_t obo_token_direct(apr_pool_t *p, const obo_acquire *a, const char *key,
                                      obo_token_result **res, obo_exchange_error **xerr)
 {
-    apr_status_t rv = obo_exchange(a->http, p, &a->req, res, xerr);
+    apr_status_t rv = obo_token_exchange(p, a, key, res, xerr);
     apr_time_t until = rv == APR_SUCCESS ? obo_cache_until(a, *res) : 0;
     const char *val = until ? obo_token_serialize(p, *res) : NULL;
 
-    if (a->cache && key && val) {
+    if (a->cache && val) {
         obo_cache_set(a->cache, p, key, val, strlen(val), until);
     }
     return rv;
@@ -275,14 +294,12 @@ static void obo_l1_put(apr_pool_t *p, const obo_acquire *a, const unsigned char 
     }
 }
 
-static apr_status_t obo_token_cached(apr_pool_t *p, const obo_acquire *a,
+static apr_status_t obo_token_cached(apr_pool_t *p, const obo_acquire *a, const char *key,
                                      obo_token_result **res, obo_exchange_error **xerr,
                                      int *hit)
 {
-    obo_cache_keyparts k = obo_keyparts(p, a);
-    const char *key = obo_cache_key(p, &k);
     unsigned char l1key[OBO_SHA256_LEN];
-    obo_fetch_baton b = { a, p, NULL };
+    obo_fetch_baton b = { a, key, p, NULL };
     char *val = NULL;
     apr_size_t len = 0;
     void *errval = NULL;
@@ -315,13 +332,15 @@ apr_status_t obo_token_acquire(apr_pool_t *p, const obo_acquire *a,
                                obo_token_result **res, obo_exchange_error **xerr,
                                int *hit)
 {
+    obo_cache_keyparts k = obo_keyparts(p, a);
+    const char *key = obo_cache_key(p, &k);   /* also names remembered failures */
     obo_token_result *t = NULL;
     obo_exchange_error *e = NULL;
     apr_status_t rv;
 
     *hit = 0;
-    rv = a->cache ? obo_token_cached(p, a, &t, &e, hit)
-                  : obo_token_direct(p, a, NULL, &t, &e);
+    rv = a->cache ? obo_token_cached(p, a, key, &t, &e, hit)
+                  : obo_token_direct(p, a, key, &t, &e);
     if (rv == APR_SUCCESS) {
         *res = t;
     }

@@ -17,11 +17,17 @@ typedef struct obo_acquire {
     apr_interval_time_t margin;       /* refresh this long before expiry (default 300 s) */
     apr_time_t assertion_expiry;      /* the incoming token's exp: never cache past it */
     obo_cache_flight_opts flight;
+    /* Remembered IdP answers (obo_guard.h): user failures for this long
+     * (0: not), and pauses of the token endpoint; kept in this per-process
+     * memo (or NULL) and in cache. */
+    apr_interval_time_t negative_ttl;
+    obo_memo *guard;
 } obo_acquire;
 
 /* APR_SUCCESS with *res (and *hit = 1 if no IdP call was made by this
  * request), or the exchange's failure with *xerr. Cache failures never fail
- * the call. */
+ * the call. A failure may also be a remembered one (no IdP call) or
+ * OBO_XERR_THROTTLED while the token endpoint is paused (obo_guard.h). */
 /* a->margin is used as given (0: none). A token is stored until
  * min(expires_on - margin, assertion_expiry) (assertion_expiry 0: no cap)
  * and not at all if that is not in the future or expires_in was 0; such a

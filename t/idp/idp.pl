@@ -432,11 +432,13 @@ sub apply_token_fault {
     return entra_error(500, 'server_error', 90033,
         'A transient error has occurred. Please try again.')
         if $fault eq '500';
+    # retry_after=N: the Retry-After these two send (default 1)
+    my $ra = sw($sw, 'retry_after', $tenant) // 1;
     return entra_error(503, 'temporarily_unavailable', 90033,
-        'The service is temporarily unavailable.', )->tap_header('Retry-After' => 1)
+        'The service is temporarily unavailable.', )->tap_header('Retry-After' => $ra)
         if $fault eq '503_retry_after';
     return entra_error(429, 'temporarily_unavailable', 50196,
-        'The server terminated an operation because it encountered a client request loop.')->tap_header('Retry-After' => 1)
+        'The server terminated an operation because it encountered a client request loop.')->tap_header('Retry-After' => $ra)
         if $fault eq '429';
     if ($fault eq 'badjson') {
         return json_response(200, '{"token_type":"Bearer","access_token":"eyJ');

@@ -779,6 +779,43 @@ static void mc_down_and_back(apr_pool_t *p, obo_cache_backend *be, int port, pid
     is_int(hit, 1, "second call is a hit");
 }
 
+/* memcached restarted while the pool holds connections to the old one:
+ * each first operation on such a connection must be retried on a fresh one,
+ * not reported as a failure (or a miss) - the first store must land. */
+static void mc_restart(apr_pool_t *p, int port, pid_t *pid)
+{
+    obo_cache_backend *be = mc_backend(p, port);
+    apr_time_t exp = apr_time_now() + apr_time_from_sec(60);
+    unsigned char *v = NULL;
+    apr_size_t len = 0;
+
+    is_int(be->set(be->ctx, p, "obo1:r0", (const unsigned char *)"0", 1, exp), APR_SUCCESS,
+           "restart: a pooled connection is up");
+    memcached_kill(*pid);
+    *pid = memcached_start(port);
+    is_int(be->set(be->ctx, p, "obo1:r1", (const unsigned char *)"1", 1, exp), APR_SUCCESS,
+           "restart: the first set lands");
+    is_int(be->get(be->ctx, p, "obo1:r1", &v, &len), APR_SUCCESS, "restart: and is there");
+
+    memcached_kill(*pid);
+    *pid = memcached_start(port);
+    is_int(be->get(be->ctx, p, "obo1:r1", &v, &len), APR_NOTFOUND,
+           "restart: the first get is a clean miss, not a failure");
+
+    memcached_kill(*pid);
+    *pid = memcached_start(port);
+    is_int(be->add(be->ctx, p, "obo1:r2", (const unsigned char *)"2", 1, exp), APR_SUCCESS,
+           "restart: the first add lands");
+
+    memcached_kill(*pid);
+    *pid = memcached_start(port);
+    be->set(be->ctx, p, "obo1:r3", (const unsigned char *)"3", 1, exp);
+    memcached_kill(*pid);
+    *pid = memcached_start(port);
+    is_int(be->del(be->ctx, p, "obo1:r3"), APR_NOTFOUND,
+           "restart: the first delete reaches the new server");
+}
+
 /* A listening socket nobody serves. With `fill` its one-slot backlog is
  * filled first so further SYNs are dropped: a blackholed host. */
 static int silent_server(int fill, int *port, int *extra)
@@ -859,7 +896,7 @@ static void test_mc_unreachable(apr_pool_t *p)
     close(fd);
 }
 
-enum { MC_TESTS = 11 + 2 + 7 };
+enum { MC_TESTS = 11 + 2 + 7 + 6 };
 
 static void test_memcached(apr_pool_t *p)
 {
@@ -881,6 +918,7 @@ static void test_memcached(apr_pool_t *p)
         mc_basic(p, be);
         mc_two_processes(p, port);
         mc_down_and_back(p, be, port, &pid);
+        mc_restart(p, port, &pid);
     }
     memcached_kill(pid);
 }

@@ -1503,6 +1503,79 @@ static void test_acquire_error(apr_pool_t *p)
     srv_stop(s);
 }
 
+/* A failure that belongs to the user is remembered for negative_ttl, in the
+ * process (memo) and in the shared cache: another "process" (its own memo)
+ * sees it too, and no request reaches the IdP again. */
+static void test_guard_negative(apr_pool_t *p)
+{
+    srv_resp consent = { 400, NULL, "{\"error\":\"invalid_grant\",\"suberror\":"
+                         "\"consent_required\",\"error_codes\":[65001],"
+                         "\"error_description\":\"AADSTS65001: no consent\"}", 0 };
+    mem_be *m;
+    obo_memo *memo1 = NULL, *memo2 = NULL;
+    srv *s = srv_start(1, &consent);
+    obo_acquire a = make_acquire(p, s, mem_cache(p, &m)), b;
+    got g1, g2, g3;
+
+    obo_memo_create(p, 16, &memo1);
+    obo_memo_create(p, 16, &memo2);
+    a.negative_ttl = apr_time_from_sec(30);
+    a.guard = memo1;
+    g1 = acquire(p, &a);
+    g2 = acquire(p, &a);
+    b = a;
+    b.guard = memo2;
+    g3 = acquire(p, &b);
+    is_int(g1.xerr ? g1.xerr->kind : 0, OBO_XERR_INTERACTION, "consent required");
+    is_int(g2.rv, g1.rv, "remembered: same status");
+    is_int(g2.xerr ? g2.xerr->kind : 0, OBO_XERR_INTERACTION, "same kind");
+    is_str(g2.xerr ? g2.xerr->suberror : "", "consent_required", "same suberror");
+    is_str(g2.xerr ? g2.xerr->error_codes : "", "[65001]", "same error codes");
+    is_str(g2.xerr ? g2.xerr->error_description : "", "AADSTS65001: no consent",
+           "same description");
+    is_int(g3.xerr ? g3.xerr->kind : 0, OBO_XERR_INTERACTION, "another process: remembered "
+           "through the cache");
+    is_int(srv_count(s), 1, "one IdP call for three acquisitions");
+    srv_stop(s);
+}
+
+/* A 429 with Retry-After pauses the endpoint for every assertion, capped
+ * at OBO_GUARD_PAUSE_MAX_S: per process without a cache (memo only), and
+ * through the cache for another process (its own memo). */
+static void pause_case(apr_pool_t *p, int shared)
+{
+    srv_resp busy[2] = { { 429, "Retry-After: 100000\r\n", "{}", 0 },
+                         { 429, "Retry-After: 100000\r\n", "{}", 0 } };
+    mem_be *m;
+    obo_memo *memo1 = NULL, *memo2 = NULL;
+    srv *s = srv_start(2, busy);
+    obo_acquire a = make_acquire(p, s, shared ? mem_cache(p, &m) : NULL), b;
+    got g1, g2;
+
+    obo_memo_create(p, 16, &memo1);
+    obo_memo_create(p, 16, &memo2);
+    a.req.max_retry_wait = apr_time_from_msec(10);
+    a.guard = memo1;
+    g1 = acquire(p, &a);
+    b = a;
+    b.req.assertion = "another-user-token";
+    b.guard = shared ? memo2 : memo1;
+    g2 = acquire(p, &b);
+    is_int(g1.xerr ? g1.xerr->kind : 0, OBO_XERR_UPSTREAM, "429 after the retry: UPSTREAM");
+    is_int(g2.rv, APR_EAGAIN, "another user%s: paused", shared ? ", another process" : "");
+    is_int(g2.xerr ? g2.xerr->kind : 0, OBO_XERR_THROTTLED, "THROTTLED");
+    ok(g2.xerr && g2.xerr->retry_after > 295 && g2.xerr->retry_after <= 300,
+       "Retry-After 100000 capped at 300 s (%d)", g2.xerr ? (int)g2.xerr->retry_after : -1);
+    is_int(srv_count(s), 2, "no IdP call during the pause");
+    srv_stop(s);
+}
+
+static void test_guard_pause(apr_pool_t *p)
+{
+    pause_case(p, 0);
+    pause_case(p, 1);
+}
+
 /* An entry another server stored with a smaller margin is within ours. */
 static void test_acquire_stale_entry(apr_pool_t *p)
 {
@@ -1677,6 +1750,8 @@ static void token_tests(void)
     TAP_RUN(test_acquire_no_cache);
     TAP_RUN(test_acquire_error);
     TAP_RUN(test_acquire_stale_entry);
+    TAP_RUN(test_guard_negative);
+    TAP_RUN(test_guard_pause);
     TAP_RUN(test_flight_success);
     TAP_RUN(test_flight_uncacheable);
     TAP_RUN(test_flight_error);

@@ -1,0 +1,221 @@
+/* Remembered identity-provider answers (see obo_guard.h). An entry is a
+ * small JSON object with its absolute end ("until", microseconds); in the
+ * shared cache it is sealed and bound to its key like a token, so a
+ * negative entry cannot be forged or moved to another user's key. */
+#include "obo_guard.h"
+#include "obo_crypto.h"
+#include "obo_json.h"
+#include "obo_log.h"
+
+#include <string.h>
+#include <apr_strings.h>
+
+#define OBO_GUARD_NEG_SUFFIX ".neg"
+#define OBO_GUARD_PAUSE_PREFIX "obo1:pause:"
+#define OBO_GUARD_VALUE_MAX (48 * 1024)
+
+/* ---- keys: the negative entry sits beside the token's entry; a pause is
+ * keyed by a hash of the endpoint (no URL reaches the backend) */
+
+static const char *obo_guard_neg_key(apr_pool_t *p, const obo_guard *g)
+{
+    return g->negative_ttl > 0 && g->key
+           ? apr_pstrcat(p, g->key, OBO_GUARD_NEG_SUFFIX, NULL) : NULL;
+}
+
+static const char *obo_guard_pause_key(apr_pool_t *p, const obo_guard *g)
+{
+    const char *s = g->endpoint ? apr_pstrcat(p, "obo-pause-v1 ", g->endpoint, NULL) : NULL;
+
+    return s ? apr_pstrcat(p, OBO_GUARD_PAUSE_PREFIX, obo_sha256_hex(p, s, strlen(s)), NULL)
+             : NULL;
+}
+
+/* ---- storage: this process first, then the shared cache */
+
+static apr_status_t obo_guard_parse(apr_pool_t *p, const char *val, apr_size_t len,
+                                    json_t **j, apr_time_t *until)
+{
+    const char *err = NULL;
+    apr_int64_t u = 0;
+    apr_status_t rv = len <= OBO_GUARD_VALUE_MAX
+        ? obo_json_parse(p, val, len, OBO_JSON_MAX_DEPTH, 1, j, &err) : APR_EINVAL;
+
+    if (rv == APR_SUCCESS && (obo_json_int(*j, "until", &u) != APR_SUCCESS
+                              || u <= apr_time_now())) {
+        rv = APR_NOTFOUND;
+    }
+    *until = (apr_time_t)u;
+    return rv;
+}
+
+static apr_status_t obo_guard_get(apr_pool_t *p, const obo_guard *g, const char *key,
+                                  json_t **j, apr_time_t *until)
+{
+    unsigned char mkey[OBO_SHA256_LEN];
+    void *mval = NULL;
+    char *val = NULL;
+    apr_size_t len = 0;
+    apr_status_t rv = APR_NOTFOUND;
+
+    obo_sha256(key, strlen(key), mkey);
+    if (g->local && obo_memo_get(g->local, p, mkey, &mval, &len) == APR_SUCCESS) {
+        rv = obo_guard_parse(p, mval, len, j, until);
+    }
+    if (rv != APR_SUCCESS && g->cache
+        && obo_cache_get(g->cache, p, key, &val, &len) == APR_SUCCESS) {
+        rv = obo_guard_parse(p, val, len, j, until);
+        if (rv == APR_SUCCESS && g->local) {
+            obo_memo_put(g->local, mkey, val, len, *until);
+        }
+    }
+    return rv;
+}
+
+static void obo_guard_put(apr_pool_t *p, const obo_guard *g, const char *key, json_t *j,
+                          apr_time_t until)
+{
+    unsigned char mkey[OBO_SHA256_LEN];
+    const char *val;
+
+    json_object_set_new(j, "until", json_integer((json_int_t)until));
+    val = obo_json_dump(p, j);
+    if (val && strlen(val) <= OBO_GUARD_VALUE_MAX) {
+        obo_sha256(key, strlen(key), mkey);
+        if (g->local) {
+            obo_memo_put(g->local, mkey, val, strlen(val), until);
+        }
+        if (g->cache) {
+            obo_cache_set(g->cache, p, key, val, strlen(val), until);
+        }
+    }
+}
+
+/* ---- what is remembered */
+
+static void obo_guard_set_str(json_t *j, const char *k, const char *v)
+{
+    if (v) {
+        json_object_set_new(j, k, json_string(v));
+    }
+}
+
+static const char *obo_guard_str(apr_pool_t *p, const json_t *j, const char *k)
+{
+    const char *v = obo_json_str(j, k);
+
+    return v ? apr_pstrdup(p, v) : NULL;
+}
+
+static int obo_guard_user_failure(const obo_exchange_error *e)
+{
+    return e->kind == OBO_XERR_INTERACTION || e->kind == OBO_XERR_INVALID_GRANT;
+}
+
+static obo_exchange_error *obo_guard_neg_error(apr_pool_t *p, const json_t *j,
+                                               apr_time_t until)
+{
+    obo_exchange_error *e = apr_pcalloc(p, sizeof(*e));
+    apr_int64_t kind = 0, status = 0;
+
+    obo_json_int(j, "kind", &kind);
+    obo_json_int(j, "status", &status);
+    e->kind = (obo_exchange_errkind)kind;
+    e->http_status = (int)status;
+    e->error = obo_guard_str(p, j, "error");
+    e->error_description = obo_guard_str(p, j, "error_description");
+    e->suberror = obo_guard_str(p, j, "suberror");
+    e->claims = obo_guard_str(p, j, "claims");
+    e->error_codes = obo_guard_str(p, j, "error_codes");
+    e->trace_id = obo_guard_str(p, j, "trace_id");
+    e->correlation_id = obo_guard_str(p, j, "correlation_id");
+    e->detail = apr_psprintf(p, "%s (remembered for %" APR_INT64_T_FMT " s more, "
+                             "OBONegativeCacheTime)", obo_json_str(j, "detail")
+                             ? obo_json_str(j, "detail") : "identity provider refused",
+                             (apr_int64_t)apr_time_sec(until - apr_time_now()) + 1);
+    return obo_guard_user_failure(e) ? e : NULL;
+}
+
+static obo_exchange_error *obo_guard_pause_error(apr_pool_t *p, const json_t *j,
+                                                 apr_time_t until)
+{
+    obo_exchange_error *e = apr_pcalloc(p, sizeof(*e));
+    apr_int64_t status = 0;
+    apr_interval_time_t left = until - apr_time_now();
+
+    obo_json_int(j, "status", &status);
+    e->kind = OBO_XERR_THROTTLED;
+    e->retry_after = (left + APR_USEC_PER_SEC - 1) / APR_USEC_PER_SEC;
+    e->retry_after = e->retry_after < 1 ? 1 : e->retry_after;
+    e->detail = apr_psprintf(p, "calls to the token endpoint are paused for %" APR_INT64_T_FMT
+                             " s more: the identity provider answered HTTP %d with "
+                             "Retry-After", e->retry_after, (int)status);
+    return e;
+}
+
+apr_status_t obo_guard_check(apr_pool_t *p, const obo_guard *g, obo_exchange_error **e)
+{
+    const char *nkey = obo_guard_neg_key(p, g), *pkey = obo_guard_pause_key(p, g);
+    obo_exchange_error *x = NULL;
+    apr_time_t until = 0;
+    json_t *j = NULL;
+    apr_status_t rv = APR_NOTFOUND;
+
+    if (nkey && obo_guard_get(p, g, nkey, &j, &until) == APR_SUCCESS
+        && (x = obo_guard_neg_error(p, j, until)) != NULL) {
+        rv = APR_EACCES;
+    }
+    else if (pkey && obo_guard_get(p, g, pkey, &j, &until) == APR_SUCCESS) {
+        x = obo_guard_pause_error(p, j, until);
+        rv = APR_EAGAIN;
+    }
+    if (rv != APR_NOTFOUND) {
+        *e = x;
+    }
+    return rv;
+}
+
+static void obo_guard_note_user(apr_pool_t *p, const obo_guard *g, const char *nkey,
+                                const obo_exchange_error *e)
+{
+    json_t *j = obo_json_pool(p, json_object());
+
+    json_object_set_new(j, "kind", json_integer(e->kind));
+    json_object_set_new(j, "status", json_integer(e->http_status));
+    obo_guard_set_str(j, "error", e->error);
+    obo_guard_set_str(j, "error_description", e->error_description);
+    obo_guard_set_str(j, "suberror", e->suberror);
+    obo_guard_set_str(j, "claims", e->claims);
+    obo_guard_set_str(j, "error_codes", e->error_codes);
+    obo_guard_set_str(j, "trace_id", e->trace_id);
+    obo_guard_set_str(j, "correlation_id", e->correlation_id);
+    obo_guard_set_str(j, "detail", e->detail);
+    obo_guard_put(p, g, nkey, j, apr_time_now() + g->negative_ttl);
+}
+
+static void obo_guard_note_pause(apr_pool_t *p, const obo_guard *g, const char *pkey,
+                                 const obo_exchange_error *e)
+{
+    json_t *j = obo_json_pool(p, json_object());
+    apr_int64_t secs = e->retry_after > OBO_GUARD_PAUSE_MAX_S ? OBO_GUARD_PAUSE_MAX_S
+                                                              : e->retry_after;
+
+    json_object_set_new(j, "status", json_integer(e->http_status));
+    obo_log(OBO_LOG_WARN, "OBO091", "token endpoint %s answered HTTP %d with Retry-After "
+            "%" APR_INT64_T_FMT " s: calls to it are paused for %" APR_INT64_T_FMT " s, for "
+            "every user (answered 503)", g->endpoint, e->http_status, e->retry_after, secs);
+    obo_guard_put(p, g, pkey, j, apr_time_now() + apr_time_from_sec(secs));
+}
+
+void obo_guard_note(apr_pool_t *p, const obo_guard *g, const obo_exchange_error *e)
+{
+    const char *nkey = obo_guard_neg_key(p, g), *pkey = obo_guard_pause_key(p, g);
+
+    if (e && nkey && obo_guard_user_failure(e)) {
+        obo_guard_note_user(p, g, nkey, e);
+    }
+    else if (e && pkey && (e->http_status == 429 || e->http_status == 503)
+             && e->retry_after > 0) {
+        obo_guard_note_pause(p, g, pkey, e);
+    }
+}
