@@ -1,6 +1,6 @@
 /* Authentication: the Bearer token from the Authorization header, validated
- * by the core; RFC 6750 challenges; claims handed to the backend; client-sent
- * look-alikes of what the module sets removed first. */
+ * by the core; RFC 6750 challenges; claims handed to the backend (client-sent
+ * look-alikes of what the module sets are removed before: mod_auth_obo_scrub.c). */
 #include "mod_auth_obo.h"
 
 #include <string.h>
