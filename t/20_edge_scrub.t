@@ -1,7 +1,8 @@
 # Client-sent copies of what the module sets (OBO-Claim-*) must not reach a
 # backend through httpd's internal requests: a request that starts outside
 # any obo Location and ends in one through ErrorDocument, a RewriteRule in a
-# <Directory>, SSI include virtual or a CGI local redirect (issue 6, defect 1).
+# <Directory>, SSI include virtual, a CGI local redirect or an Action
+# (issue 6, defect 1).
 # vhost obo_edge, tenant edge; /claims has OBOPassClaims both.
 use strict;
 use warnings;
@@ -83,6 +84,15 @@ subtest 'CGI local redirect into /claims' => sub {
     is $env->{REDIRECT_URL}, '/localredir', 'the CGI ran after the local redirect';
     # the first CGI saw the client's headers: REDIRECT_HTTP_OBO_CLAIM_* must go too
     check_env($env, $sub, 'local redirect');
+};
+
+subtest 'Action handler into /claims' => sub {
+    my $sub = fresh_user('scrub5');
+    my $r = obo_get($V, '/ssi/page.act', token => tok($sub), headers => [@SPOOF]);
+    is $r->code, 200, 'status 200' or diag describe($r);
+    my $env = cgi_env($r);
+    is $env->{REDIRECT_URL}, '/ssi/page.act', 'the CGI ran as the Action handler';
+    check_env($env, $sub, 'Action');
 };
 
 done_testing();
