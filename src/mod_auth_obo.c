@@ -111,13 +111,152 @@ static int check_authtype(apr_pool_t *p, server_rec *main_s, const ap_directive_
     return err == NULL;
 }
 
+/* ---- AuthType obo without a Require that needs a user ----------------------
+ * mod_authz_core's merged configuration is private, so this reads the
+ * configuration tree: the section of the AuthType, the sections enclosing
+ * it and, for a <Location>, the <Location>s of the same server (or of the
+ * main server) whose path is a prefix of its path. A Require in a
+ * <Directory> is not seen: the warning may then be a false alarm. */
+
+/* Require providers that grant access without a user. */
+static int require_needs_user(apr_pool_t *p, const ap_directive_t *d)
+{
+    static const char *const anon[] = {
+        "all", "ip", "host", "local", "env", "method", "forward-dns", "expr", "not", NULL
+    };
+    const char *args = d->args ? d->args : "";
+    const char *w = ap_getword_conf(p, &args);
+    int i;
+
+    for (i = 0; anon[i]; i++) {
+        if (!strcasecmp(w, anon[i])) {
+            return 0;
+        }
+    }
+    return *w != '\0';
+}
+
+static int is_path_section(const ap_directive_t *d)
+{
+    static const char *const secs[] = {
+        "<Location", "<LocationMatch", "<Directory", "<DirectoryMatch", "<Files",
+        "<FilesMatch", "<VirtualHost", NULL
+    };
+    int i;
+
+    for (i = 0; secs[i]; i++) {
+        if (is_directive(d, secs[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A Require that needs a user among d's list, also inside <RequireAny>,
+ * <RequireAll>, <If>, <Limit>..., but not in nested path sections or in
+ * <RequireNone> (which only denies). */
+static int list_requires_user(apr_pool_t *p, const ap_directive_t *d)
+{
+    for (; d; d = d->next) {
+        if (is_directive(d, "Require") && require_needs_user(p, d)) {
+            return 1;
+        }
+        if (d->first_child && !is_path_section(d) && !is_directive(d, "<RequireNone")
+            && list_requires_user(p, d->first_child)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The path of a plain <Location path>, or NULL (regex or another section). */
+static const char *location_path(apr_pool_t *p, const ap_directive_t *sec)
+{
+    const char *args, *w;
+    apr_size_t n;
+
+    if (!sec || !is_directive(sec, "<Location") || !sec->args) {
+        return NULL;
+    }
+    args = sec->args;
+    w = ap_getword_conf(p, &args);
+    n = strlen(w);
+    if (n && w[n - 1] == '>') {
+        w = apr_pstrndup(p, w, n - 1);
+    }
+    return *w == '~' || !*w ? NULL : w;
+}
+
+static int path_within(const char *path, const char *prefix)
+{
+    apr_size_t n = strlen(prefix);
+
+    return !strncmp(path, prefix, n)
+           && (n == 0 || prefix[n - 1] == '/' || path[n] == '\0' || path[n] == '/');
+}
+
+/* <Location q> among list (a server's top-level directives) with q a prefix
+ * of path and a Require that needs a user. */
+static int prefix_location_requires_user(apr_pool_t *p, const ap_directive_t *list,
+                                         const char *path)
+{
+    const char *q;
+
+    for (; list; list = list->next) {
+        if ((q = location_path(p, list)) != NULL && path_within(path, q)
+            && list_requires_user(p, list->first_child)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int authtype_requires_user(apr_pool_t *p, const ap_directive_t *at)
+{
+    const ap_directive_t *sec = at->parent, *s;
+    const char *path = location_path(p, sec);
+
+    for (s = sec; s && !is_directive(s, "<VirtualHost"); s = s->parent) {
+        if (list_requires_user(p, s->first_child)) {
+            return 1;
+        }
+    }
+    if (path) {
+        /* the server of the section (a virtual host's top level or the main
+         * server's), then the main server's, which virtual hosts inherit */
+        for (s = sec->parent; s && !is_directive(s, "<VirtualHost"); s = s->parent) {
+        }
+        if ((s && prefix_location_requires_user(p, s->first_child, path))
+            || prefix_location_requires_user(p, ap_conftree, path)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void warn_if_open(apr_pool_t *p, server_rec *main_s, const ap_directive_t *at)
+{
+    const ap_directive_t *sec = at->parent;
+
+    if (authtype_requires_user(p, at)) {
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s, "OBO063: %s%s%s (%s) has AuthType "
+                 "obo but no Require that needs a user: requests without a valid token "
+                 "are let through; add Require valid-user or Require obo-*",
+                 sec ? sec->directive : "", sec && sec->args ? " " : "",
+                 sec && sec->args ? sec->args : "", where(p, at));
+}
+
 static int walk_tree(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
 {
     for (; d; d = d->next) {
         if (is_directive(d, "AuthType") && d->args
-            && !strcasecmp(ap_getword_conf(p, &(const char *){ d->args }), AUTH_OBO_TYPE)
-            && !check_authtype(p, main_s, d)) {
-            return 0;
+            && !strcasecmp(ap_getword_conf(p, &(const char *){ d->args }), AUTH_OBO_TYPE)) {
+            if (!check_authtype(p, main_s, d)) {
+                return 0;
+            }
+            warn_if_open(p, main_s, d);
         }
         if (d->first_child && !walk_tree(p, main_s, d->first_child)) {
             return 0;
@@ -126,8 +265,28 @@ static int walk_tree(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
     return 1;
 }
 
+/* A downstream named by OBOPassToken alone has nothing to exchange for:
+ * every request would fail, so the configuration does. */
+static const char *check_downstreams(apr_pool_t *p, const auth_obo_dir_cfg *d)
+{
+    int i;
+
+    for (i = 0; d->downstreams && i < d->downstreams->nelts; i++) {
+        const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
+                                                      auth_obo_downstream *);
+        if (ds->scopes->nelts == 0 && (!ds->audiences || ds->audiences->nelts == 0)) {
+            return apr_psprintf(p, "OBOPassToken%s%s names a downstream without "
+                                "OBOScope or OBOExchangeAudience%s%s",
+                                ds->name ? " downstream=" : "", ds->name ? ds->name : "",
+                                ds->name ? " downstream=" : "", ds->name ? ds->name : "");
+        }
+    }
+    return NULL;
+}
+
 /* Sections that name a downstream need client credentials. */
-static int check_sections(server_rec *s, auth_obo_srv_cfg *sc, apr_array_header_t *secs)
+static int check_sections(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
+                          apr_array_header_t *secs)
 {
     int i;
 
@@ -141,6 +300,11 @@ static int check_sections(server_rec *s, auth_obo_srv_cfg *sc, apr_array_header_
             continue;
         }
         sc->uses_exchange = 1;
+        if ((err = check_downstreams(p, d)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO062: %s (in <%s>)", err,
+                         cd && cd->d ? cd->d : "server");
+            return 0;
+        }
         if (!sc->client_id) {
             err = "OBOScope/OBOPassToken need OBOClientID";
         }
@@ -178,12 +342,17 @@ static int check_server(apr_pool_t *ptemp, server_rec *s)
     core_server_config *core = ap_get_core_module_config(s->module_config);
     const char *err = check_client(ptemp, sc);
 
+    if (!err && (err = check_downstreams(ptemp, sc->defaults)) != NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO062: %s (server configuration)", err);
+        return 0;
+    }
     sc->uses_exchange = sc->defaults->downstreams && sc->defaults->downstreams->nelts > 0;
     if (err) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s", err);
         return 0;
     }
-    return check_sections(s, sc, core->sec_url) && check_sections(s, sc, core->sec_dir);
+    return check_sections(ptemp, s, sc, core->sec_url)
+           && check_sections(ptemp, s, sc, core->sec_dir);
 }
 
 /* A secret or private key file that other users can read is one local
@@ -450,6 +619,7 @@ static void auth_obo_register_hooks(apr_pool_t *p)
     auth_obo_register_authn_hooks(p);
     auth_obo_register_authz_providers(p);
     auth_obo_register_fixups(p);
+    auth_obo_register_scrub(p);
 }
 
 AP_DECLARE_MODULE(auth_obo) = {

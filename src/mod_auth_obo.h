@@ -55,6 +55,7 @@ typedef struct auth_obo_dir_cfg {
     int pass_claims;                     /* UNSET */
     apr_array_header_t *downstreams;     /* auth_obo_downstream *, NULL = unset */
     int token_typ;                       /* obo_typ_rule (OBOTokenType), UNSET */
+    int forward_caller;                  /* OBOForwardCallerToken, UNSET */
 } auth_obo_dir_cfg;
 
 /* Per-process runtime objects of a server (created in child_init). */
@@ -109,6 +110,8 @@ typedef struct auth_obo_req {
     int no_token;            /* no credentials presented */
     int status;              /* memoised authentication result (OK, 401, 503...) */
     const char *insufficient;  /* Require obo-* failed: scope="..." value or "" */
+    const char *caller_authz;  /* Authorization as the caller sent it (or NULL) */
+    int authz_changed;         /* the exchange replaced or removed Authorization */
 } auth_obo_req;
 
 /* mod_auth_obo_config.c */
@@ -121,6 +124,7 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *base, void *add);
 auth_obo_dir_cfg *auth_obo_effective(request_rec *r);
 int auth_obo_skew(const auth_obo_dir_cfg *d);
 int auth_obo_pass_claims(const auth_obo_dir_cfg *d);
+int auth_obo_forward_caller(const auth_obo_dir_cfg *d);
 const char *auth_obo_user_claim(const auth_obo_dir_cfg *d);
 const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d);
 int auth_obo_has_idp(const auth_obo_srv_cfg *sc);
@@ -131,7 +135,9 @@ void auth_obo_register_authn_hooks(apr_pool_t *p);
 auth_obo_req *auth_obo_req_state(request_rec *r);
 const char *auth_obo_realm(request_rec *r);
 const char *auth_obo_quote(apr_pool_t *p, const char *s);
-void auth_obo_scrub_headers(request_rec *r);
+
+/* mod_auth_obo_scrub.c */
+void auth_obo_register_scrub(apr_pool_t *p);
 
 /* mod_auth_obo_authz.c */
 void auth_obo_register_authz_providers(apr_pool_t *p);

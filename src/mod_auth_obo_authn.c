@@ -1,6 +1,6 @@
 /* Authentication: the Bearer token from the Authorization header, validated
- * by the core; RFC 6750 challenges; claims handed to the backend; client-sent
- * look-alikes of what the module sets removed first. */
+ * by the core; RFC 6750 challenges; claims handed to the backend (client-sent
+ * look-alikes of what the module sets are removed before: mod_auth_obo_scrub.c). */
 #include "mod_auth_obo.h"
 
 #include <string.h>
@@ -13,13 +13,16 @@
 
 #include "obo_crypto.h"
 #include "obo_jwt.h"
+#include "obo_text.h"
 #include "obo_validate.h"
 
 APLOG_USE_MODULE(auth_obo);
 
 #define MAX_EXPORTED_CLAIMS 64
 #define MAX_CLAIM_TEXT 4096
-#define EXP_SUFFIX "-Expires-On"
+/* REMOTE_USER is logged, compared and copied into headers: a user name
+ * longer than this is not one (README: OBORemoteUserClaim). */
+#define MAX_USER_LEN 256
 
 /* State lives on the request that authenticated; subrequests and internal
  * redirects find it on their main or previous request. */
@@ -35,7 +38,14 @@ auth_obo_req *auth_obo_req_state(request_rec *r)
 
 static auth_obo_req *req_state_new(request_rec *r)
 {
+    request_rec *from = r->main ? r->main : r->prev;
+    const auth_obo_req *prior = from ? auth_obo_req_state(from) : NULL;
     auth_obo_req *st = apr_pcalloc(r->pool, sizeof(*st));
+
+    /* The Authorization header as the caller sent it, before any exchange
+     * replaced or removed it (see mod_auth_obo_scrub.c). */
+    st->caller_authz = prior ? prior->caller_authz
+                             : apr_table_get(r->headers_in, "Authorization");
     ap_set_module_config(r->request_config, &auth_obo_module, st);
     return st;
 }
@@ -102,80 +112,6 @@ static const char *bearer_token(request_rec *r)
         return "";
     }
     return apr_pstrndup(r->pool, t, (apr_size_t)n);
-}
-
-/* ---- header scrubbing ---------------------------------------------------- */
-
-/* Compares header names treating '-' and '_' alike, case-insensitively:
- * CGI maps both to the same variable, so both spellings must go. */
-static int name_eq(const char *a, const char *b, apr_size_t n)
-{
-    apr_size_t i;
-
-    for (i = 0; i < n; i++) {
-        char x = apr_tolower(a[i] == '_' ? '-' : a[i]);
-        char y = apr_tolower(b[i] == '_' ? '-' : b[i]);
-        if (x != y || !x) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int is_ours(const char *name, const auth_obo_dir_cfg *d)
-{
-    static const char prefix[] = AUTH_OBO_CLAIM_HDR_PREFIX;
-    apr_size_t len = strlen(name);
-    int i, j;
-
-    if (len >= sizeof(prefix) - 1 && name_eq(name, prefix, sizeof(prefix) - 1)) {
-        return 1;
-    }
-    for (i = 0; d->downstreams && i < d->downstreams->nelts; i++) {
-        const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
-                                                      auth_obo_downstream *);
-        for (j = 0; j < ds->pass->nelts; j++) {
-            const auth_obo_pass *ps = &APR_ARRAY_IDX(ds->pass, j, auth_obo_pass);
-            apr_size_t n = ps->name ? strlen(ps->name) : 0;
-            if (ps->kind == PASS_HEADER && len >= n && name_eq(name, ps->name, n)
-                && (len == n || (len - n == sizeof(EXP_SUFFIX) - 1
-                                 && name_eq(name + n, EXP_SUFFIX, len - n)))) {
-                return 1;
-            }
-        }
-    }
-    return 0;
-}
-
-void auth_obo_scrub_headers(request_rec *r)
-{
-    const auth_obo_dir_cfg *d = auth_obo_effective(r);
-    const apr_array_header_t *h = apr_table_elts(r->headers_in);
-    const apr_table_entry_t *e = (const apr_table_entry_t *)h->elts;
-    apr_array_header_t *drop = apr_array_make(r->pool, 2, sizeof(const char *));
-    int i;
-
-    for (i = 0; i < h->nelts; i++) {
-        if (e[i].key && is_ours(e[i].key, d)) {
-            APR_ARRAY_PUSH(drop, const char *) = e[i].key;
-        }
-    }
-    for (i = 0; i < drop->nelts; i++) {
-        const char *k = APR_ARRAY_IDX(drop, i, const char *);
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                      "OBO030: removed client-sent header %s (the module sets it)", k);
-        apr_table_unset(r->headers_in, k);
-    }
-}
-
-static int auth_obo_header_parser(request_rec *r)
-{
-    const char *type = ap_auth_type(r);
-
-    if (type && !strcasecmp(type, AUTH_OBO_TYPE) && ap_is_initial_req(r)) {
-        auth_obo_scrub_headers(r);
-    }
-    return DECLINED;
 }
 
 /* ---- claims export ------------------------------------------------------- */
@@ -256,11 +192,21 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
 {
     const char *claim = auth_obo_user_claim(d);
     const char *user = obo_jwt_claim_text(r->pool, jws->payload, claim);
+    const char *why = NULL;
 
     if (!user || !*user) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
                       "OBO005: token has no usable '%s' claim for REMOTE_USER", claim);
         st->error_desc = "token lacks the user claim";
+        return HTTP_UNAUTHORIZED;
+    }
+    /* r->user reaches headers (RequestHeader ... %{REMOTE_USER}), logs and
+     * CGI: no control characters, only UTF-8, a sane length. */
+    if (obo_text_check(user, MAX_USER_LEN, OBO_TEXT_UTF8, &why) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO060: token %s rejected: its '%s' "
+                      "claim cannot be REMOTE_USER (%s)",
+                      obo_fingerprint(r->pool, token, strlen(token)), claim, why);
+        st->error_desc = "the user claim is not a usable user name";
         return HTTP_UNAUTHORIZED;
     }
     r->user = apr_pstrdup(r->pool, user);
@@ -412,7 +358,6 @@ static void auth_obo_insert_error_filter(request_rec *r)
 
 void auth_obo_register_authn_hooks(apr_pool_t *p)
 {
-    ap_hook_header_parser(auth_obo_header_parser, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_check_access_ex(auth_obo_access_checker_ex, NULL, NULL, APR_HOOK_FIRST,
                             AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_check_authn(auth_obo_check_authn, NULL, NULL, APR_HOOK_MIDDLE,

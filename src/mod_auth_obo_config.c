@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "apr_lib.h"
 #include "apr_strings.h"
 #include "http_core.h"
 
@@ -40,6 +41,7 @@ static auth_obo_dir_cfg *dir_new(apr_pool_t *p)
     d->skew = AUTH_OBO_UNSET;
     d->pass_claims = AUTH_OBO_UNSET;
     d->token_typ = AUTH_OBO_UNSET;
+    d->forward_caller = AUTH_OBO_UNSET;
     return d;
 }
 
@@ -62,6 +64,7 @@ static auth_obo_dir_cfg *dir_merge(apr_pool_t *p, const auth_obo_dir_cfg *base,
      * a token for one API must never leak to a backend of another. */
     d->downstreams = MERGE_PTR(downstreams);
     d->token_typ = MERGE_INT(token_typ);
+    d->forward_caller = MERGE_INT(forward_caller);
     return d;
 }
 
@@ -147,6 +150,11 @@ int auth_obo_skew(const auth_obo_dir_cfg *d)
 int auth_obo_pass_claims(const auth_obo_dir_cfg *d)
 {
     return auth_obo_ival(d->pass_claims, PASS_CLAIMS_NONE);
+}
+
+int auth_obo_forward_caller(const auth_obo_dir_cfg *d)
+{
+    return auth_obo_ival(d->forward_caller, 0);
 }
 
 const char *auth_obo_user_claim(const auth_obo_dir_cfg *d)
@@ -650,11 +658,59 @@ static int valid_token_name(const char *s)
                            "0123456789_-") == strlen(s);
 }
 
+/* Header names a downstream token must not take: hop-by-hop and framing
+ * headers (RFC 9110 s.7.6.1, RFC 9112), routing headers and those httpd or
+ * mod_proxy set or rewrite; with any of them the token is dropped, breaks
+ * the request or ends up in error_log. Compared with '-' and '_' alike. */
+static const char *const reserved_headers[] = {
+    "Connection", "Keep-Alive", "Host", "Transfer-Encoding", "Content-Length",
+    "Content-Type", "Content-Encoding", "TE", "Trailer", "Upgrade", "Expect",
+    "Max-Forwards", "Via", "Forwarded", "HTTP2-Settings", NULL
+};
+static const char *const reserved_prefixes[] = {
+    "Proxy-", "X-Forwarded-", AUTH_OBO_CLAIM_HDR_PREFIX, NULL
+};
+
+static int same_char(char a, char b)
+{
+    a = a == '_' ? '-' : (char)apr_tolower(a);
+    b = b == '_' ? '-' : (char)apr_tolower(b);
+    return a == b;
+}
+
+static int name_matches(const char *name, const char *want, int prefix)
+{
+    for (; *name && *want; name++, want++) {
+        if (!same_char(*name, *want)) {
+            return 0;
+        }
+    }
+    return !*want && (prefix || !*name);
+}
+
+static const char *reserved_header(apr_pool_t *p, const char *name)
+{
+    int i;
+
+    for (i = 0; reserved_headers[i]; i++) {
+        if (name_matches(name, reserved_headers[i], 0)) {
+            return reserved_headers[i];
+        }
+    }
+    for (i = 0; reserved_prefixes[i]; i++) {
+        if (name_matches(name, reserved_prefixes[i], 1)) {
+            return apr_pstrcat(p, reserved_prefixes[i], "*", NULL);
+        }
+    }
+    return NULL;
+}
+
 static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[])
 {
     const char *name = NULL;
     const char *err = take_downstream(cmd, &argc, argv, &name);
     auth_obo_pass pass = { 0, NULL };
+    const char *reserved;
 
     if (err) {
         return err;
@@ -672,12 +728,25 @@ static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[
         if (pass.kind == PASS_HEADER && !strcasecmp(pass.name, "Authorization")) {
             return err_for(cmd, "use 'OBOPassToken authorization' for the Authorization header");
         }
+        if (pass.kind == PASS_HEADER && (reserved = reserved_header(cmd->pool, pass.name)) != NULL) {
+            return err_for(cmd, apr_psprintf(cmd->pool, "header %s: %s is a hop-by-hop, "
+                                             "framing or routing header that httpd or "
+                                             "mod_proxy handles itself; choose another name "
+                                             "(e.g. X-Downstream-Token)",
+                                             pass.name, reserved));
+        }
     }
     else {
         return err_for(cmd, "must be: authorization | env NAME | header NAME "
                             "[downstream=NAME]");
     }
     APR_ARRAY_PUSH(downstream(cmd, dir_of(cmd, m), name)->pass, auth_obo_pass) = pass;
+    return NULL;
+}
+
+static const char *set_forward_caller(cmd_parms *cmd, void *m, int on)
+{
+    dir_of(cmd, m)->forward_caller = on ? 1 : 0;
     return NULL;
 }
 
@@ -749,5 +818,8 @@ const command_rec auth_obo_cmds[] = {
     AP_INIT_TAKE1("OBONegativeCacheTime", set_negative_ttl, NULL, RSRC_CONF,
                   "Seconds a user's consent/interaction/invalid_grant failure is answered "
                   "without calling the IdP again (default 30, 0 = off)"),
+    AP_INIT_FLAG("OBOForwardCallerToken", set_forward_caller, NULL, BOTH,
+                 "on: the backend of an exchanging Location also gets the caller's "
+                 "Authorization header (default off)"),
     { .name = NULL } /* designated: clang -Wextra flags a bare { NULL } */
 };

@@ -14,9 +14,15 @@
 #include "obo_b64.h"
 #include "obo_crypto.h"
 #include "obo_json.h"
+#include "obo_text.h"
 #include "obo_token.h"
 
 APLOG_USE_MODULE(auth_obo);
+
+/* Bounds of what the IdP returns, before it goes into a header or variable:
+ * the core's own bound on access tokens, and a token_type is a short word. */
+#define MAX_ACCESS_TOKEN (64 * 1024)
+#define MAX_TOKEN_TYPE 64
 
 /* Entra multi-tenant authorities: guests must get tokens from their home
  * tenant, so common/organizations becomes the token's tid. */
@@ -103,7 +109,8 @@ static const char *default_env(apr_pool_t *p, const auth_obo_downstream *ds)
     return n;
 }
 
-static void hand_off(request_rec *r, const auth_obo_downstream *ds, const obo_token_result *t)
+static void hand_off(request_rec *r, auth_obo_req *st, const auth_obo_downstream *ds,
+                     const obo_token_result *t)
 {
     const char *exp = apr_psprintf(r->pool, "%" APR_TIME_T_FMT, apr_time_sec(t->expires_on));
     int i;
@@ -119,6 +126,7 @@ static void hand_off(request_rec *r, const auth_obo_downstream *ds, const obo_to
             /* The backend gets the downstream token, never the user's. */
             apr_table_set(r->headers_in, "Authorization",
                           apr_pstrcat(r->pool, "Bearer ", t->access_token, NULL));
+            st->authz_changed = 1;
         }
         else if (ps->kind == PASS_ENV) {
             apr_table_set(r->subprocess_env, ps->name, t->access_token);
@@ -131,6 +139,28 @@ static void hand_off(request_rec *r, const auth_obo_downstream *ds, const obo_to
                           exp);
         }
     }
+}
+
+/* What the IdP returned goes into a header or variable: a value that could
+ * end a header line or is not a token at all is the IdP's failure (502). */
+static int check_result(request_rec *r, const auth_obo_downstream *ds,
+                        const obo_token_result *t)
+{
+    const char *why = NULL, *what = "access_token";
+    apr_status_t rv = obo_text_check(t->access_token, MAX_ACCESS_TOKEN, OBO_TEXT_VISIBLE,
+                                     &why);
+
+    if (rv == APR_SUCCESS && t->token_type) {
+        what = "token_type";
+        rv = obo_text_check(t->token_type, MAX_TOKEN_TYPE, OBO_TEXT_TOKEN, &why);
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO061: the IdP returned an unusable "
+                      "%s for %s (%s); not handed to the backend", what,
+                      ds->name ? ds->name : "the default downstream", why);
+        return HTTP_BAD_GATEWAY;
+    }
+    return OK;
 }
 
 /* ---- errors -------------------------------------------------------------- */
@@ -256,8 +286,27 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO057: downstream token %s for %s (%s)",
                   obo_fingerprint(r->pool, t->access_token, strlen(t->access_token)),
                   ds->name ? ds->name : "default", hit ? "cache hit" : "from the IdP");
-    hand_off(r, ds, t);
+    if (check_result(r, ds, t) != OK) {
+        return HTTP_BAD_GATEWAY;
+    }
+    hand_off(r, st, ds, t);
     return OK;
+}
+
+static int passes_authorization(const auth_obo_dir_cfg *d)
+{
+    int i, j;
+
+    for (i = 0; i < d->downstreams->nelts; i++) {
+        const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
+                                                      auth_obo_downstream *);
+        for (j = 0; j < ds->pass->nelts; j++) {
+            if (APR_ARRAY_IDX(ds->pass, j, auth_obo_pass).kind == PASS_AUTHORIZATION) {
+                return 1;
+            }
+        }
+    }
+    return 0;
 }
 
 static int auth_obo_fixups(request_rec *r)
@@ -267,14 +316,24 @@ static int auth_obo_fixups(request_rec *r)
     auth_obo_req *st;
     int i, status = OK;
 
-    /* Subrequests inherit the main request's headers and environment. */
-    if (r->main || !(st = auth_obo_req_state(r)) || !st->jws) {
+    /* A subrequest in its main request's Location inherits its headers and
+     * environment; one in another Location had them removed
+     * (mod_auth_obo_scrub.c) and gets its own. */
+    if ((r->main && r->main->per_dir_config == r->per_dir_config)
+        || !(st = auth_obo_req_state(r)) || !st->jws) {
         return DECLINED;
     }
     d = auth_obo_effective(r);
     sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
     if (!d->downstreams || !sc->rt || !sc->client) {
         return DECLINED;
+    }
+    /* The caller's token stays in the middle tier (the point of
+     * On-Behalf-Of) unless OBOForwardCallerToken says otherwise. */
+    if (d->downstreams->nelts > 0 && !auth_obo_forward_caller(d) && !passes_authorization(d)
+        && apr_table_get(r->headers_in, "Authorization")) {
+        apr_table_unset(r->headers_in, "Authorization");
+        st->authz_changed = 1;
     }
     for (i = 0; i < d->downstreams->nelts && status == OK; i++) {
         status = acquire_one(r, sc, st, APR_ARRAY_IDX(d->downstreams, i,

@@ -560,9 +560,11 @@ sub h_token {
             act => { sub => $CLIENT_ID },
         },
     );
+    # token_type=..., access_token_suffix=...: what a broken or hostile IdP
+    # could return (t/21_edge_values.t)
     my %body = (
-        token_type     => 'Bearer',
-        access_token   => $at,
+        token_type     => sw($sw, 'token_type', $tenant) // 'Bearer',
+        access_token   => $at . (sw($sw, 'access_token_suffix', $tenant) // ''),
         expires_in     => $exp_in + 0,
         ext_expires_in => $exp_in + 0,
         scope          => $scope // scope_names($p->{audience} // ''),

@@ -1,0 +1,187 @@
+/* What the module hands to backends (OBO-Claim-* headers, OBO_CLAIM_*
+ * variables, downstream tokens) is the module's alone. Before the module
+ * (or anything after it) reads a request, client-sent look-alikes are
+ * removed, and so is whatever an earlier request of the same client request
+ * (the one an internal redirect replaces, the one a subrequest belongs to)
+ * set for its own Location: each Location gets only its own values.
+ *
+ * httpd shares r->headers_in with an internal redirect, copies it and
+ * r->subprocess_env into a subrequest, renames the environment to
+ * REDIRECT_* for a redirect, and CGI turns every header into HTTP_*; so the
+ * checks run at post_perdir_config, which every request passes (initial,
+ * redirect, subrequest), right after its configuration is known. */
+#include "mod_auth_obo.h"
+
+#include <string.h>
+#include "apr_lib.h"
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_request.h"
+
+APLOG_USE_MODULE(auth_obo);
+
+#define EXP_HDR_SUFFIX "-Expires-On"
+#define EXP_ENV_SUFFIX "_EXPIRES_ON"
+#define REDIRECT_PREFIX "REDIRECT_"
+#define HTTP_PREFIX "HTTP_"
+
+/* Compares n characters treating '-' and '_' alike, case-insensitively:
+ * CGI maps both to the same variable, so both spellings must go. */
+static int name_eq(const char *a, const char *b, apr_size_t n)
+{
+    apr_size_t i;
+
+    for (i = 0; i < n; i++) {
+        char x = apr_tolower(a[i] == '_' ? '-' : a[i]);
+        char y = apr_tolower(b[i] == '_' ? '-' : b[i]);
+        if (x != y || !x) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int has_prefix(const char *name, const char *prefix)
+{
+    return name_eq(name, prefix, strlen(prefix));
+}
+
+/* name is base, or base followed by suffix. */
+static int is_name(const char *name, const char *base, const char *suffix)
+{
+    apr_size_t n = strlen(base), len = strlen(name);
+
+    return len >= n && name_eq(name, base, n)
+           && (len == n || (len - n == strlen(suffix) && name_eq(name + n, suffix, len - n)));
+}
+
+/* A pass-through name of kind in one of the configurations. */
+static int is_pass_name(const char *name, const apr_array_header_t *cfgs, int kind,
+                        const char *suffix)
+{
+    int c, i, j;
+
+    for (c = 0; c < cfgs->nelts; c++) {
+        const auth_obo_dir_cfg *d = APR_ARRAY_IDX(cfgs, c, const auth_obo_dir_cfg *);
+        for (i = 0; d->downstreams && i < d->downstreams->nelts; i++) {
+            const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
+                                                          auth_obo_downstream *);
+            for (j = 0; j < ds->pass->nelts; j++) {
+                const auth_obo_pass *ps = &APR_ARRAY_IDX(ds->pass, j, auth_obo_pass);
+                if (ps->kind == kind && is_name(name, ps->name, suffix)) {
+                    return 1;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+static int header_is_ours(const char *name, const apr_array_header_t *cfgs)
+{
+    return has_prefix(name, AUTH_OBO_CLAIM_HDR_PREFIX)
+           || is_pass_name(name, cfgs, PASS_HEADER, EXP_HDR_SUFFIX);
+}
+
+/* Any REDIRECT_ copies are the module's too; HTTP_X is header X as CGI
+ * shows it (a CGI that did a local redirect leaves REDIRECT_HTTP_X). */
+static int env_is_ours(const char *name, const apr_array_header_t *cfgs)
+{
+    while (!strncmp(name, REDIRECT_PREFIX, sizeof(REDIRECT_PREFIX) - 1)) {
+        name += sizeof(REDIRECT_PREFIX) - 1;
+    }
+    if (!strncmp(name, HTTP_PREFIX, sizeof(HTTP_PREFIX) - 1)
+        && header_is_ours(name + sizeof(HTTP_PREFIX) - 1, cfgs)) {
+        return 1;
+    }
+    return has_prefix(name, AUTH_OBO_CLAIM_ENV_PREFIX)
+           || has_prefix(name, AUTH_OBO_DEFAULT_ENV)
+           || is_pass_name(name, cfgs, PASS_ENV, EXP_ENV_SUFFIX);
+}
+
+static void scrub_table(request_rec *r, apr_table_t *t, const apr_array_header_t *cfgs,
+                        int (*ours)(const char *, const apr_array_header_t *),
+                        const char *what)
+{
+    const apr_array_header_t *h = apr_table_elts(t);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)h->elts;
+    apr_array_header_t *drop = apr_array_make(r->pool, 2, sizeof(const char *));
+    int i;
+
+    for (i = 0; i < h->nelts; i++) {
+        if (e[i].key && ours(e[i].key, cfgs)) {
+            APR_ARRAY_PUSH(drop, const char *) = e[i].key;
+        }
+    }
+    for (i = 0; i < drop->nelts; i++) {
+        const char *k = APR_ARRAY_IDX(drop, i, const char *);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO030: removed %s %s (the module "
+                      "sets it)", what, k);
+        apr_table_unset(t, k);
+    }
+}
+
+static int is_obo(request_rec *r)
+{
+    const char *type = ap_auth_type(r);
+    return type && !strcasecmp(type, AUTH_OBO_TYPE);
+}
+
+static int exchanges(const auth_obo_dir_cfg *d)
+{
+    return d->downstreams && d->downstreams->nelts > 0;
+}
+
+/* The request this one continues: the main request of a subrequest, the
+ * request an internal redirect replaces. */
+static request_rec *parent_of(request_rec *r)
+{
+    return r->main ? r->main : r->prev;
+}
+
+/* A Require or hand-off of the parent request may have set values for its
+ * Location: the parent's Authorization (replaced or removed by the exchange)
+ * comes back as the caller sent it. */
+static void restore_authorization(request_rec *r, const auth_obo_req *prior)
+{
+    if (!prior || !prior->authz_changed) {
+        return;
+    }
+    if (prior->caller_authz) {
+        apr_table_set(r->headers_in, "Authorization", prior->caller_authz);
+    }
+    else {
+        apr_table_unset(r->headers_in, "Authorization");
+    }
+}
+
+static int auth_obo_scrub(request_rec *r)
+{
+    request_rec *parent = parent_of(r), *a;
+    const auth_obo_req *prior = parent ? auth_obo_req_state(parent) : NULL;
+    auth_obo_dir_cfg *d = auth_obo_effective(r);
+    apr_array_header_t *cfgs;
+
+    /* Same configuration as the parent: httpd skips authentication and the
+     * parent's values are this Location's own. */
+    if (parent && parent->per_dir_config == r->per_dir_config) {
+        return DECLINED;
+    }
+    if (!is_obo(r) && !exchanges(d) && !prior) {
+        return DECLINED;
+    }
+    cfgs = apr_array_make(r->pool, 2, sizeof(auth_obo_dir_cfg *));
+    APR_ARRAY_PUSH(cfgs, auth_obo_dir_cfg *) = d;
+    for (a = parent; a; a = parent_of(a)) {
+        APR_ARRAY_PUSH(cfgs, auth_obo_dir_cfg *) = auth_obo_effective(a);
+    }
+    restore_authorization(r, prior);
+    scrub_table(r, r->headers_in, cfgs, header_is_ours, "header");
+    scrub_table(r, r->subprocess_env, cfgs, env_is_ours, "variable");
+    return DECLINED;
+}
+
+void auth_obo_register_scrub(apr_pool_t *p)
+{
+    ap_hook_post_perdir_config(auth_obo_scrub, NULL, NULL, APR_HOOK_REALLY_FIRST);
+}

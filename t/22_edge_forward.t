@@ -1,0 +1,130 @@
+# What flows on to backends from an exchanging Location (issue 6, defect 4):
+# the caller's Authorization stays in the middle tier unless
+# OBOForwardCallerToken on; downstream tokens set for one Location do not
+# follow an internal redirect or a subrequest into another one (neither as
+# headers nor as variables or their REDIRECT_ copies). vhost obo_edge.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+use JSON::PP ();
+
+need_feature('authn', 'exchange');
+my $V = 'obo_edge';
+
+sub tok { my ($sub) = @_; return mint(tenant => 'edge', claims => { sub => $sub }) }
+
+sub included_json {
+    my ($r) = @_;
+    my ($json) = ($r->decoded_content // '') =~ /(\{.*\})/s;
+    return $json ? eval { JSON::PP->new->decode($json) } : undef;
+}
+
+# A response of the echo backend embedded in a page
+sub included_headers {
+    my ($r, $name) = @_;
+    my $d = included_json($r) || {};
+    (my $want = lc $name) =~ tr/_/-/;
+    return map { $_->[1] } grep { (my $n = lc $_->[0]) =~ tr/_/-/; $n eq $want }
+        @{ $d->{headers} || [] };
+}
+
+sub dtoken_ok {
+    my ($t, $aud, $name) = @_;
+    my $c = defined $t ? decode_idp_token($t) : undef;
+    ok $c && $c->{aud} eq $aud, "$name: a downstream token for $aud" or diag $t // 'none';
+}
+
+subtest 'exchange with a header hand-off: the caller\'s Authorization is removed' => sub {
+    my $ut = tok(fresh_user('fw1'));
+    my $r = obo_get($V, '/xhdr/backend', token => $ut);
+    is $r->code, 200, 'status 200' or diag describe($r);
+    my @a = backend_header($r, 'Authorization');
+    ok !@a, 'the backend gets no Authorization header' or diag "@a";
+    dtoken_ok((backend_header($r, 'X-Downstream-Token'))[0], 'api://downstream', 'X-Downstream-Token');
+    ok !grep({ index($_->[1], $ut) >= 0 } backend_headers($r)), 'the caller\'s token is in no header';
+};
+
+subtest 'OBOForwardCallerToken on keeps it' => sub {
+    my $ut = tok(fresh_user('fw2'));
+    my $r = obo_get($V, '/xfwd/backend', token => $ut);
+    is $r->code, 200, 'status 200' or diag describe($r);
+    is_deeply [backend_header($r, 'Authorization')], ["Bearer $ut"], 'the caller\'s Authorization';
+    dtoken_ok((backend_header($r, 'X-Downstream-Token'))[0], 'api://downstream', 'X-Downstream-Token');
+};
+
+subtest 'OBOPassToken authorization replaces it' => sub {
+    my $ut = tok(fresh_user('fw3'));
+    my $r = obo_get($V, '/xauthz/backend', token => $ut);
+    is $r->code, 200, 'status 200' or diag describe($r);
+    my @a = backend_header($r, 'Authorization');
+    is scalar(@a), 1, 'one Authorization header';
+    my ($t) = ($a[0] // '') =~ /^Bearer (\S+)$/;
+    dtoken_ok($t, 'api://downstream', 'Authorization');
+};
+
+subtest 'a RewriteRule from a public Location into an exchanging one' => sub {
+    my $ut = tok(fresh_user('fw4'));
+    my $r = obo_get($V, '/rw/xhdr', token => $ut, headers => ['X-Downstream-Token' => 'forged']);
+    is $r->code, 200, 'status 200' or diag describe($r);
+    ok !backend_header($r, 'Authorization'), 'no Authorization at the backend';
+    my @t = backend_header($r, 'X-Downstream-Token');
+    is scalar(@t), 1, 'one X-Downstream-Token';
+    dtoken_ok($t[0], 'api://downstream', 'X-Downstream-Token');
+};
+
+subtest 'ErrorDocument from an exchanging Location to a public backend' => sub {
+    my $ut = tok(fresh_user('fw5'));
+    my $r = obo_get($V, '/xhdr/no-such-file', token => $ut);
+    my $d = json_body($r);
+    like $d && $d->{uri}, qr{^/open/backend}, 'the ErrorDocument reached the backend' or diag describe($r);
+    ok !backend_header($r, 'X-Downstream-Token'), 'no X-Downstream-Token';
+    ok !backend_header($r, 'X-Downstream-Token-Expires-On'), 'no X-Downstream-Token-Expires-On';
+    is_deeply [backend_header($r, 'Authorization')], ["Bearer $ut"],
+        'Authorization as the caller sent it (a public Location, as if requested directly)';
+};
+
+subtest 'ErrorDocument from one exchanging Location into another' => sub {
+    my $ut = tok(fresh_user('fw6'));
+    my $r = obo_get($V, '/xdef/no-such-file', token => $ut);
+    my $env = cgi_env($r);
+    is $env->{REDIRECT_STATUS}, 404, 'the ErrorDocument ran' or diag describe($r);
+    dtoken_ok($env->{OBO_ACCESS_TOKEN}, 'api://other-downstream', 'OBO_ACCESS_TOKEN');
+    my @copies = grep { /^REDIRECT_.*OBO_ACCESS_TOKEN/ } sort keys %$env;
+    ok !@copies, 'no REDIRECT_ copy of the first Location\'s token' or diag "@copies";
+};
+
+subtest 'ErrorDocument from an exchanging Location to a public CGI' => sub {
+    my $ut = tok(fresh_user('fw7'));
+    my $r = obo_get($V, '/xvar/no-such-file', token => $ut);
+    my $env = cgi_env($r);
+    is $env->{REDIRECT_STATUS}, 404, 'the ErrorDocument ran' or diag describe($r);
+    my @t = grep { /EDGE_TOKEN|OBO_ACCESS_TOKEN/ } sort keys %$env;
+    ok !@t, 'no downstream token variable, nor a REDIRECT_ copy' or diag "@t";
+};
+
+subtest 'SSI include of a public backend from an exchanging Location' => sub {
+    my $ut = tok(fresh_user('fw8'));
+    my $r = obo_get($V, '/xssi/open.shtml', token => $ut);
+    is $r->code, 200, 'status 200' or diag describe($r);
+    my $d = included_json($r);
+    ok $d && $d->{uri} =~ m{^/open/backend}, 'the include reached the backend' or diag $r->decoded_content;
+    ok !included_headers($r, 'X-Downstream-Token'), 'no X-Downstream-Token';
+    my @a = included_headers($r, 'Authorization');
+    is_deeply \@a, ["Bearer $ut"], 'Authorization as the caller sent it, not the downstream token';
+};
+
+subtest 'SSI include of a public CGI from an exchanging Location' => sub {
+    my $ut = tok(fresh_user('fw9'));
+    my $r = obo_get($V, '/xssi/openenv.shtml', token => $ut);
+    is $r->code, 200, 'status 200' or diag describe($r);
+    my $d = included_json($r);
+    my $env = $d && $d->{env} || {};
+    ok %$env, 'the include ran' or diag $r->decoded_content;
+    my @t = grep { /EDGE_TOKEN|OBO_ACCESS_TOKEN/ } sort keys %$env;
+    ok !@t, 'no downstream token variable' or diag "@t";
+};
+
+done_testing();

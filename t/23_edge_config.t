@@ -1,0 +1,79 @@
+# Configurations that leak or leave a door open (issue 6, defect 12):
+# OBOPassToken header refuses hop-by-hop, framing and routing names;
+# OBOPassToken without OBOScope/OBOExchangeAudience for its downstream is a
+# startup error; AuthType obo without a Require that needs a user gets a
+# startup warning naming the section. Method: t/lib/OBOTest/Config.pm.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+use OBOTest::Config qw(check_config expect_config_errors);
+
+need_feature('authn', 'exchange');
+
+my $port = $ENV{OBO_TEST_IDP_PORT} || 19443;
+my $BASE = "OBOMetadataURL https://127.0.0.1:$port/cfg/v2.0/.well-known/openid-configuration\n"
+         . "OBOAudience api://test-api\nOBOClientID middle-tier-api\nOBOClientSecret s3cret-for-tests";
+sub loc { my ($body) = @_; return "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n$body\n</Location>" }
+
+subtest 'control: a good header name' => sub {
+    my $c = check_config(loc(" OBOScope api://d/.default\n OBOPassToken header X-Downstream-Token"));
+    ok $c->{started}, 'httpd starts' or diag $c->{output};
+    $c = check_config(loc(" OBOExchangeAudience api://d\n OBOPassToken env DS_TOKEN"));
+    ok $c->{started}, 'an audience alone is a downstream too' or diag $c->{output};
+};
+
+my @names = qw(Transfer-Encoding Connection Host Content-Length Keep-Alive TE Trailer Upgrade
+               Proxy-Authorization Proxy-Connection X-Forwarded-For X-Forwarded-Host Forwarded
+               Via Expect Max-Forwards transfer_encoding content-length OBO-Claim-sub);
+expect_config_errors(
+    (map { ["OBOPassToken header $_",
+            loc(" OBOScope api://d/.default\n OBOPassToken header $_"),
+            qr/OBOPassToken: header \Q$_\E: .*hop-by-hop, framing or routing/] } @names),
+    ['OBOPassToken header Authorization', loc(" OBOScope api://d/.default\n OBOPassToken header Authorization"),
+     qr/OBOPassToken: use 'OBOPassToken authorization'/],
+    ['OBOPassToken without OBOScope', loc(" OBOPassToken header X-Downstream-Token"),
+     qr/OBO062: OBOPassToken names a downstream without OBOScope or OBOExchangeAudience.*Location \/api|OBO062.*\/api/],
+    ['OBOPassToken downstream=graph without its scope',
+     loc(" OBOScope api://d/.default\n OBOPassToken header X-Graph downstream=graph"),
+     qr/OBO062: OBOPassToken downstream=graph .*without OBOScope or OBOExchangeAudience downstream=graph/],
+    ['OBOPassToken at server level without OBOScope',
+     "$BASE\nOBOPassToken env DS_TOKEN\n<Location /api>\n AuthType obo\n Require valid-user\n</Location>",
+     qr/OBO062: OBOPassToken names a downstream/],
+);
+
+sub warns {
+    my ($conf) = @_;
+    my $c = check_config("$BASE\n$conf", modules => ['authz_host']);
+    ok $c->{started}, 'httpd starts (a warning, not an error)' or diag $c->{output};
+    return ($c->{output} =~ /(OBO063: [^\n]*)/g);
+}
+
+subtest 'AuthType obo without any Require: a warning naming the Location' => sub {
+    my @w = warns("<Location /open>\n AuthType obo\n</Location>");
+    ok scalar(grep { m{<Location /open>} } @w), 'OBO063 names <Location /open>' or diag explain \@w;
+};
+
+subtest 'AuthType obo with only Require all granted / ip: a warning' => sub {
+    my @w = warns("<Location /open>\n AuthType obo\n <RequireAny>\n  Require all granted\n"
+                  . "  Require ip 127.0.0.1\n </RequireAny>\n</Location>");
+    ok scalar(grep { m{<Location /open>} } @w), 'OBO063 names <Location /open>' or diag explain \@w;
+};
+
+subtest 'no warning when a Require needs a user' => sub {
+    my @w = warns(join "\n",
+        "<Location /a>\n AuthType obo\n Require valid-user\n</Location>",
+        "<Location /b>\n AuthType obo\n <RequireAll>\n  Require obo-scope read\n  Require ip 127.0.0.1\n </RequireAll>\n</Location>",
+        "<Location /c>\n Require valid-user\n</Location>\n<Location /c/d>\n AuthType obo\n</Location>",
+        "<Directory /tmp>\n AuthType obo\n Require user alice\n</Directory>");
+    ok !@w, 'no OBO063' or diag explain \@w;
+};
+
+subtest 'a prefix that is not a path prefix does not count' => sub {
+    my @w = warns("<Location /ab>\n Require valid-user\n</Location>\n<Location /abc>\n AuthType obo\n</Location>");
+    ok scalar(grep { m{<Location /abc>} } @w), 'OBO063 for /abc' or diag explain \@w;
+};
+
+done_testing();
