@@ -8,6 +8,7 @@
 #include "obo_provider.h"
 
 #include <string.h>
+#include <strings.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include "obo_json.h"
@@ -119,6 +120,29 @@ static const char *keep_or_copy(obo_provider *pv, const char *old, const char *n
     return (old && strcmp(old, now) == 0) ? old : apr_pstrdup(pv->pool, now);
 }
 
+static int is_https(const char *url)
+{
+    return url && strncasecmp(url, "https://", 8) == 0;
+}
+
+/* A discovery document may not send the module to a plaintext endpoint:
+ * keys fetched in clear text can be forged, and the token endpoint receives
+ * the client's credentials and the user's token. */
+static apr_status_t check_discovered_urls(obo_provider *pv, const char *jwks,
+                                          const char *tok, const char **err)
+{
+    const char *what = !is_https(jwks) ? "jwks_uri" : (tok && !is_https(tok))
+                       ? "token_endpoint" : NULL;
+
+    if (!what) {
+        return APR_SUCCESS;
+    }
+    obo_log(OBO_LOG_ERR, "OBO070", "discovery document from %s refused: its %s is not "
+            "an https URL", pv->cfg.metadata_url, what);
+    *err = "discovery document names a non-https endpoint";
+    return APR_EINVAL;
+}
+
 static apr_status_t discover(obo_provider *pv, apr_pool_t *tmp, const char **err)
 {
     char *body = NULL;
@@ -138,6 +162,9 @@ static apr_status_t discover(obo_provider *pv, apr_pool_t *tmp, const char **err
         if (!iss || !jwks) {
             *err = "discovery document lacks issuer or jwks_uri";
             rv = APR_EINVAL;
+        }
+        else if ((rv = check_discovered_urls(pv, jwks, tok, err)) != APR_SUCCESS) {
+            /* logged; the last good discovery values stay in use */
         }
         else {
             apr_thread_mutex_lock(pv->lock);
