@@ -73,7 +73,7 @@ apr_status_t obo_provider_create(apr_pool_t *p, const obo_provider_cfg *cfg,
         pv->cfg.jwks_refresh = apr_time_from_sec(3600);
     }
     if (pv->cfg.refetch_throttle <= 0) {
-        pv->cfg.refetch_throttle = apr_time_from_sec(60);
+        pv->cfg.refetch_throttle = apr_time_from_sec(OBO_PROVIDER_REFETCH_SECS);
     }
     if (pv->cfg.retry_backoff <= 0) {
         pv->cfg.retry_backoff = apr_time_from_sec(5);
@@ -402,7 +402,11 @@ apr_status_t obo_provider_keys(obo_provider *pv, apr_pool_t *p, const char *kid,
         if ((*keys)->nelts == 0 && kid && refetch_allowed(pv, now)) {
             obo_log(OBO_LOG_INFO, "OBO013", "unknown kid: refetching the JWKS");
             apr_thread_mutex_lock(pv->fetch_lock);
-            fetch(pv, 0, &ferr);
+            /* A fetch that finished while we queued for the lock already
+             * brought the IdP's current keys: one fetch in flight, not two. */
+            if (obo_provider_generation(pv) == gen) {
+                fetch(pv, 0, &ferr);
+            }
             apr_thread_mutex_unlock(pv->fetch_lock);
             gen = select_pinned(pv, p, kid, alg, *keys);
         }

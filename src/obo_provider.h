@@ -11,6 +11,12 @@
 #include "obo_http.h"
 #include "obo_jwk.h"
 
+/* An unknown kid refetches the JWKS at most once per this many seconds per
+ * provider and process, independently of the periodic refresh: a key the
+ * IdP has just published is accepted within this time (plus one fetch) even
+ * while tokens with random kids keep arriving. */
+#define OBO_PROVIDER_REFETCH_SECS 10
+
 typedef struct obo_provider_cfg {
     const char *metadata_url;             /* OIDC discovery, or NULL */
     const char *jwks_url;                 /* explicit jwks_uri, or NULL */
@@ -18,7 +24,7 @@ typedef struct obo_provider_cfg {
     const apr_array_header_t *issuers;    /* configured issuers; empty: discovery's */
     const char *token_endpoint;           /* override, or NULL */
     apr_interval_time_t jwks_refresh;     /* periodic refresh, default 1 h */
-    apr_interval_time_t refetch_throttle; /* unknown-kid refetch, default 60 s */
+    apr_interval_time_t refetch_throttle; /* unknown-kid refetch, default 10 s */
     apr_interval_time_t retry_backoff;    /* after a failed fetch, default 5 s */
     obo_http_opts http;
 } obo_provider_cfg;
