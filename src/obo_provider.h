@@ -27,6 +27,11 @@ typedef struct obo_provider_cfg {
     apr_interval_time_t refetch_throttle; /* unknown-kid refetch, default 10 s */
     apr_interval_time_t retry_backoff;    /* after a failed fetch, default 5 s */
     obo_http_opts http;
+    /* Last good discovery + JWKS (obo_idpstate.h), used when the IdP cannot
+     * be reached at the first load of a process; NULL: not kept. */
+    const char *state_file;
+    const unsigned char *state_key;       /* OBO_AEAD_KEY_LEN bytes */
+    const char *state_id;                 /* the IdP's identity, bound into the seal */
 } obo_provider_cfg;
 
 typedef struct obo_provider obo_provider;
@@ -67,6 +72,7 @@ void obo_provider_refresh_if_due(obo_provider *pv);
 /* Counters for tests and the status page. */
 typedef struct obo_provider_stats {
     unsigned long jwks_fetches, jwks_failures, discovery_fetches;
+    unsigned long state_saves, state_restores;
 } obo_provider_stats;
 void obo_provider_get_stats(obo_provider *pv, obo_provider_stats *st);
 
