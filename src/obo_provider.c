@@ -134,8 +134,10 @@ static int is_https(const char *url)
 static apr_status_t check_discovered_urls(obo_provider *pv, const char *jwks,
                                           const char *tok, const char **err)
 {
-    const char *what = !is_https(jwks) ? "jwks_uri" : (tok && !is_https(tok))
-                       ? "token_endpoint" : NULL;
+    /* an OBOTokenEndpoint override means discovery's is never used */
+    const char *what = !is_https(jwks) ? "jwks_uri"
+                       : (tok && !pv->cfg.token_endpoint && !is_https(tok)) ? "token_endpoint"
+                       : NULL;
 
     if (!what) {
         return APR_SUCCESS;
