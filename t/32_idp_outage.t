@@ -132,6 +132,17 @@ is_deeply $cb, { 200 => 20 }, 'IdP back with key B: tokens signed with B are acc
    . codes_str($cb) . ')';
 ok idp_counter('jwks@persist') > $jwks_back, 'the children fetched the new JWKS';
 
+# Let the parent finish replacing retired children before stopping it: a
+# child signalled while it is still being created dies in httpd's event MPM
+# signal handler (exit() during its own malloc: a core, not ours).
+my ($stable, $prev) = (0, '');
+$end = time + 15;
+while (time < $end && $stable < 3) {
+    my $now = join ',', sort $h->children;
+    $stable = $now eq $prev && scalar(split /,/, $now) >= 4 ? $stable + 1 : 0;
+    $prev = $now;
+    sleep 1;
+}
 $h->stop;
 idp_reset();
 done_testing();
