@@ -14,12 +14,15 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 
 #include "mod_auth_obo.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include "apr_hash.h"
 #include "apr_strings.h"
 #include "http_core.h"
 #include "http_request.h"
 #include "mod_auth.h"
+#include "unixd.h"
 
 #include "obo_cache_memcached.h"
 #include "obo_crypto.h"
@@ -464,6 +467,66 @@ static apr_status_t setup_server(apr_pool_t *pconf, apr_pool_t *ptemp, server_re
     return rv;
 }
 
+/* ---- the last good IdP state, kept for restarts and new children --------------
+ *
+ * A file per IdP under <runtime dir>/mod_auth_obo, sealed (AES-256-GCM) under a
+ * random key that lives in the parent's process pool: it survives graceful
+ * and full restarts of the same parent (and is inherited by every child), but
+ * not a new parent, whose files then fail to open and are simply replaced.
+ * A file rather than the shared cache: the shm cache is re-created on every
+ * restart and exists only where exchanges are configured; memcached is
+ * optional and would make the fallback depend on a second service. */
+
+#define STATE_KEY_NAME "auth_obo_state_key"
+#define STATE_DIR_NAME "mod_auth_obo"
+
+static const unsigned char *state_key;   /* process pool: survives restarts */
+static const char *state_dir;            /* pconf; NULL if it cannot be made */
+
+static apr_status_t state_key_get(server_rec *s)
+{
+    void *k = NULL;
+    apr_status_t rv = APR_SUCCESS;
+
+    apr_pool_userdata_get(&k, STATE_KEY_NAME, s->process->pool);
+    if (!k) {
+        k = apr_palloc(s->process->pool, OBO_AEAD_KEY_LEN);
+        rv = obo_random(k, OBO_AEAD_KEY_LEN);
+        if (rv == APR_SUCCESS) {
+            rv = apr_pool_userdata_set(k, STATE_KEY_NAME, apr_pool_cleanup_null,
+                                       s->process->pool);
+        }
+    }
+    state_key = rv == APR_SUCCESS ? k : NULL;
+    return rv;
+}
+
+/* Made by the parent (often root), owned by the user the children run as:
+ * they write the files. */
+static void state_dir_setup(apr_pool_t *pconf, server_rec *s)
+{
+    const char *dir = ap_runtime_dir_relative(pconf, STATE_DIR_NAME);
+    apr_status_t rv = dir ? apr_dir_make(dir, APR_FPROT_UREAD | APR_FPROT_UWRITE
+                                         | APR_FPROT_UEXECUTE, pconf) : APR_EINVAL;
+
+    if (APR_STATUS_IS_EEXIST(rv)) {
+        rv = APR_SUCCESS;
+    }
+    if (rv == APR_SUCCESS && geteuid() == 0
+        && chown(dir, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
+        rv = errno;
+    }
+    state_dir = NULL;
+    if (rv == APR_SUCCESS && state_key_get(s) == APR_SUCCESS) {
+        state_dir = dir;
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "OBO074: cannot use %s for the IdP's "
+                     "last good keys; a new child or a restart will need the IdP",
+                     dir ? dir : STATE_DIR_NAME);
+    }
+}
+
 static int auth_obo_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     auth_obo_socache_pre_config(pconf);
@@ -485,6 +548,7 @@ static int auth_obo_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t 
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO045: libcurl initialisation failed");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    state_dir_setup(pconf, s);
     for (; s; s = s->next) {
         if (setup_server(pconf, ptemp, s) != APR_SUCCESS) {
             return HTTP_INTERNAL_SERVER_ERROR;
@@ -517,6 +581,24 @@ static const char *join(apr_pool_t *p, const apr_array_header_t *a)
     return a ? apr_array_pstrcat(p, a, ' ') : "";
 }
 
+/* The IdP's identity is where its keys and metadata come from and which
+ * issuers are accepted: a saved state is only ever used for the same. */
+static void state_for(apr_pool_t *pchild, obo_provider_cfg *c)
+{
+    char *hex;
+
+    if (!state_dir || !state_key || c->jwks_file) {
+        return;
+    }
+    c->state_id = apr_psprintf(pchild, "%s|%s|%s|%s", c->metadata_url ? c->metadata_url : "",
+                               c->jwks_url ? c->jwks_url : "", join(pchild, c->issuers),
+                               c->token_endpoint ? c->token_endpoint : "");
+    hex = obo_sha256_hex(pchild, c->state_id, strlen(c->state_id));
+    hex[24] = '\0';
+    c->state_file = apr_pstrcat(pchild, state_dir, "/idp-", hex, ".state", NULL);
+    c->state_key = state_key;
+}
+
 /* Virtual hosts that inherit the same IdP settings share one provider (one
  * JWKS cache) per process. */
 static apr_status_t provider_for(apr_pool_t *pchild, apr_hash_t *seen, obo_http *http,
@@ -534,6 +616,7 @@ static apr_status_t provider_for(apr_pool_t *pchild, apr_hash_t *seen, obo_http 
 
     *pv = apr_hash_get(seen, id, APR_HASH_KEY_STRING);
     if (!*pv) {
+        state_for(pchild, &c);
         rv = obo_provider_create(pchild, &c, http, pv);
         if (rv == APR_SUCCESS) {
             apr_hash_set(seen, id, APR_HASH_KEY_STRING, *pv);

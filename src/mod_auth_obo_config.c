@@ -226,9 +226,12 @@ static const char *check_url(cmd_parms *cmd, const char *arg)
 {
     apr_uri_t u;
 
+    /* https only: a plaintext JWKS lets anyone on the path forge tokens, and
+     * the token endpoint receives the client secret and the user's token. */
     if (apr_uri_parse(cmd->pool, arg, &u) != APR_SUCCESS || !u.scheme || !u.hostname
-        || (strcasecmp(u.scheme, "https") && strcasecmp(u.scheme, "http"))) {
-        return err_for(cmd, apr_psprintf(cmd->pool, "'%s' is not an http(s) URL", arg));
+        || strcasecmp(u.scheme, "https")) {
+        return err_for(cmd, apr_psprintf(cmd->pool, "'%s' is not an https URL (the IdP "
+                                         "must be reached over TLS)", arg));
     }
     return NULL;
 }

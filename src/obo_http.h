@@ -30,7 +30,7 @@ apr_status_t obo_http_global_init(void);
 apr_status_t obo_http_create(apr_pool_t *p, obo_http **out);
 
 /* GET (or POST when form != NULL, as application/x-www-form-urlencoded).
- * auth_header is a complete "Authorization" value or NULL. Only http(s),
+ * auth_header is a complete "Authorization" value or NULL. Only https,
  * no redirects. Returns APR_SUCCESS for any HTTP status; on transport
  * failure APR_TIMEUP (timeout), APR_ECONNREFUSED (could not connect or
  * resolve), APR_ENOSPC (body over max_body), APR_EGENERAL (TLS and the

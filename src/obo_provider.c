@@ -8,8 +8,11 @@
 #include "obo_provider.h"
 
 #include <string.h>
+#include <strings.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
+#include "obo_crypto.h"
+#include "obo_idpstate.h"
 #include "obo_json.h"
 #include "obo_log.h"
 
@@ -37,6 +40,7 @@ struct obo_provider {
     const char *issuer, *jwks_uri, *token_endpoint;   /* from discovery */
     unsigned long generation;   /* bumped by every install() */
     obo_provider_stats stats;
+    unsigned char saved_digest[OBO_SHA256_LEN];   /* of the last state written */
 };
 
 typedef struct pin {
@@ -84,7 +88,7 @@ apr_status_t obo_provider_create(apr_pool_t *p, const obo_provider_cfg *cfg,
         pv->cfg.jwks_refresh = apr_time_from_sec(3600);
     }
     if (pv->cfg.refetch_throttle <= 0) {
-        pv->cfg.refetch_throttle = apr_time_from_sec(60);
+        pv->cfg.refetch_throttle = apr_time_from_sec(OBO_PROVIDER_REFETCH_SECS);
     }
     if (pv->cfg.retry_backoff <= 0) {
         pv->cfg.retry_backoff = apr_time_from_sec(5);
@@ -151,6 +155,31 @@ apr_status_t obo_discovery_parse(apr_pool_t *p, const char *body, apr_size_t len
     return rv;
 }
 
+static int is_https(const char *url)
+{
+    return url && strncasecmp(url, "https://", 8) == 0;
+}
+
+/* A discovery document may not send the module to a plaintext endpoint:
+ * keys fetched in clear text can be forged, and the token endpoint receives
+ * the client's credentials and the user's token. */
+static apr_status_t check_discovered_urls(obo_provider *pv, const char *jwks,
+                                          const char *tok, const char **err)
+{
+    /* an OBOTokenEndpoint override means discovery's is never used */
+    const char *what = !is_https(jwks) ? "jwks_uri"
+                       : (tok && !pv->cfg.token_endpoint && !is_https(tok)) ? "token_endpoint"
+                       : NULL;
+
+    if (!what) {
+        return APR_SUCCESS;
+    }
+    obo_log(OBO_LOG_ERR, "OBO070", "discovery document from %s refused: its %s is not "
+            "an https URL", pv->cfg.metadata_url, what);
+    *err = "discovery document names a non-https endpoint";
+    return APR_EINVAL;
+}
+
 static apr_status_t discover(obo_provider *pv, apr_pool_t *tmp, const char **err)
 {
     char *body = NULL;
@@ -161,6 +190,9 @@ static apr_status_t discover(obo_provider *pv, apr_pool_t *tmp, const char **err
 
     if (rv == APR_SUCCESS) {
         rv = obo_discovery_parse(tmp, body, len, &d, err);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = check_discovered_urls(pv, d.jwks_uri, d.token_endpoint, err);
     }
     if (rv == APR_SUCCESS) {
         apr_thread_mutex_lock(pv->lock);
@@ -222,6 +254,122 @@ static void install(obo_provider *pv, keyset *ks)
     apr_thread_mutex_unlock(pv->lock);
 }
 
+/* ---- the last good state, for new processes while the IdP is down ---- */
+
+static int persists(const obo_provider *pv)
+{
+    return pv->cfg.state_file && pv->cfg.state_key && pv->cfg.state_id
+           && !pv->cfg.jwks_file;
+}
+
+/* Written after every successful JWKS load whose content differs from the
+ * last one this process wrote (so at most once per fetch, usually once). */
+static void save_state(obo_provider *pv, apr_pool_t *tmp, const char *jwks,
+                       apr_size_t len)
+{
+    obo_idpstate st;
+    unsigned char d[OBO_SHA256_LEN];
+    const char *err = NULL, *digest_in;
+    int same;
+    apr_status_t rv;
+
+    if (!persists(pv)) {
+        return;
+    }
+    memset(&st, 0, sizeof(st));
+    apr_thread_mutex_lock(pv->lock);
+    st.issuer = pv->issuer ? apr_pstrdup(tmp, pv->issuer) : NULL;
+    st.jwks_uri = pv->jwks_uri ? apr_pstrdup(tmp, pv->jwks_uri) : NULL;
+    st.token_endpoint = pv->token_endpoint ? apr_pstrdup(tmp, pv->token_endpoint) : NULL;
+    apr_thread_mutex_unlock(pv->lock);
+    st.jwks = jwks;
+    st.jwks_len = len;
+    st.saved_at = apr_time_now();
+    digest_in = apr_psprintf(tmp, "%s\n%s\n%s\n%.*s", st.issuer ? st.issuer : "",
+                             st.jwks_uri ? st.jwks_uri : "",
+                             st.token_endpoint ? st.token_endpoint : "", (int)len, jwks);
+    obo_sha256(digest_in, strlen(digest_in), d);
+    apr_thread_mutex_lock(pv->lock);
+    same = memcmp(d, pv->saved_digest, sizeof(d)) == 0;
+    apr_thread_mutex_unlock(pv->lock);
+    if (same) {
+        return;
+    }
+    rv = obo_idpstate_save(tmp, pv->cfg.state_file, pv->cfg.state_key, pv->cfg.state_id,
+                           &st, &err);
+    if (rv != APR_SUCCESS) {
+        obo_log(OBO_LOG_WARN, "OBO071", "cannot keep the IdP's keys for restarts in %s: "
+                "%s", pv->cfg.state_file, err);
+        return;
+    }
+    apr_thread_mutex_lock(pv->lock);
+    memcpy(pv->saved_digest, d, sizeof(d));
+    pv->stats.state_saves++;
+    apr_thread_mutex_unlock(pv->lock);
+}
+
+/* The IdP could not be reached at the first load of this process: use what
+ * a process of this server saved when it last could. The refresh is left
+ * due, so the usual fetches resume (after the backoff) until the IdP is
+ * back; rotation then works through the unknown-kid refetch as always. */
+static apr_status_t restore_state(obo_provider *pv, const char **err)
+{
+    apr_pool_t *tmp = NULL, *kp = NULL;
+    obo_idpstate st;
+    keyset *ks = NULL;
+    int skipped = 0;
+    apr_status_t rv = persists(pv) ? apr_pool_create(&tmp, NULL) : APR_ENOENT;
+
+    if (rv == APR_SUCCESS) {
+        rv = obo_idpstate_load(tmp, pv->cfg.state_file, pv->cfg.state_key,
+                               pv->cfg.state_id, &st, err);
+    }
+    if (rv == APR_SUCCESS && pv->cfg.metadata_url && !st.jwks_uri && !pv->cfg.jwks_url) {
+        *err = "no jwks_uri in the saved state";
+        rv = APR_EINVAL;
+    }
+    if (rv == APR_SUCCESS) {
+        rv = apr_pool_create(&kp, NULL);
+    }
+    if (rv == APR_SUCCESS) {
+        ks = apr_pcalloc(kp, sizeof(*ks));
+        ks->pool = kp;
+        rv = obo_jwks_parse(kp, st.jwks, st.jwks_len, &ks->jwks, &skipped, err);
+        if (rv != APR_SUCCESS) {
+            apr_pool_destroy(kp);
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        /* discovery that did succeed in this process is newer than the file */
+        if (pv->cfg.metadata_url && !pv->discovered_at) {
+            apr_thread_mutex_lock(pv->lock);
+            pv->issuer = keep_or_copy(pv, pv->issuer, st.issuer);
+            pv->jwks_uri = keep_or_copy(pv, pv->jwks_uri, st.jwks_uri);
+            pv->token_endpoint = keep_or_copy(pv, pv->token_endpoint, st.token_endpoint);
+            pv->discovered_at = st.saved_at ? st.saved_at : 1;
+            apr_thread_mutex_unlock(pv->lock);
+        }
+        install(pv, ks);
+        apr_thread_mutex_lock(pv->lock);
+        pv->loaded_at = 0;          /* refresh due: retried after each backoff */
+        pv->stats.jwks_fetches--;   /* install() counted a fetch; this was none */
+        pv->stats.state_restores++;
+        apr_thread_mutex_unlock(pv->lock);
+        obo_log(OBO_LOG_WARN, "OBO072", "identity provider unreachable: using %d keys "
+                "saved %" APR_TIME_T_FMT " s ago in %s until it answers again",
+                ks->jwks->keys->nelts, apr_time_sec(apr_time_now() - st.saved_at),
+                pv->cfg.state_file);
+    }
+    else if (rv != APR_ENOENT || persists(pv)) {
+        obo_log(rv == APR_ENOENT ? OBO_LOG_INFO : OBO_LOG_WARN, "OBO073",
+                "no usable saved IdP state in %s: %s", pv->cfg.state_file, *err);
+    }
+    if (tmp) {
+        apr_pool_destroy(tmp);
+    }
+    return rv;
+}
+
 static apr_status_t load_jwks(obo_provider *pv, apr_pool_t *tmp, const char **err)
 {
     const char *src = jwks_source(pv);
@@ -246,6 +394,7 @@ static apr_status_t load_jwks(obo_provider *pv, apr_pool_t *tmp, const char **er
             install(pv, ks);
             obo_log(OBO_LOG_INFO, "OBO011", "loaded %d keys from %s (%d skipped)",
                     ks->jwks->keys->nelts, src, skipped);
+            save_state(pv, tmp, body, len);
         }
         else {
             apr_pool_destroy(kp);
@@ -313,6 +462,9 @@ static apr_status_t ensure_loaded(obo_provider *pv, const char **err)
     apr_thread_mutex_lock(pv->fetch_lock);
     if (!has_keys(pv)) {
         rv = in_backoff(pv, apr_time_now()) ? APR_EAGAIN : fetch(pv, 1, err);
+        if (rv != APR_SUCCESS && rv != APR_EAGAIN) {
+            rv = restore_state(pv, err);
+        }
     }
     apr_thread_mutex_unlock(pv->fetch_lock);
     if (rv != APR_SUCCESS) {
@@ -397,7 +549,11 @@ apr_status_t obo_provider_keys(obo_provider *pv, apr_pool_t *p, const char *kid,
         if ((*keys)->nelts == 0 && kid && refetch_allowed(pv, now)) {
             obo_log(OBO_LOG_INFO, "OBO013", "unknown kid: refetching the JWKS");
             apr_thread_mutex_lock(pv->fetch_lock);
-            fetch(pv, 0, &ferr);
+            /* A fetch that finished while we queued for the lock already
+             * brought the IdP's current keys: one fetch in flight, not two. */
+            if (obo_provider_generation(pv) == gen) {
+                fetch(pv, 0, &ferr);
+            }
             apr_thread_mutex_unlock(pv->fetch_lock);
             gen = select_pinned(pv, p, kid, alg, *keys);
         }

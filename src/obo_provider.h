@@ -11,6 +11,12 @@
 #include "obo_http.h"
 #include "obo_jwk.h"
 
+/* An unknown kid refetches the JWKS at most once per this many seconds per
+ * provider and process, independently of the periodic refresh: a key the
+ * IdP has just published is accepted within this time (plus one fetch) even
+ * while tokens with random kids keep arriving. */
+#define OBO_PROVIDER_REFETCH_SECS 10
+
 typedef struct obo_provider_cfg {
     const char *metadata_url;             /* OIDC discovery, or NULL */
     const char *jwks_url;                 /* explicit jwks_uri, or NULL */
@@ -18,9 +24,14 @@ typedef struct obo_provider_cfg {
     const apr_array_header_t *issuers;    /* configured issuers; empty: discovery's */
     const char *token_endpoint;           /* override, or NULL */
     apr_interval_time_t jwks_refresh;     /* periodic refresh, default 1 h */
-    apr_interval_time_t refetch_throttle; /* unknown-kid refetch, default 60 s */
+    apr_interval_time_t refetch_throttle; /* unknown-kid refetch, default 10 s */
     apr_interval_time_t retry_backoff;    /* after a failed fetch, default 5 s */
     obo_http_opts http;
+    /* Last good discovery + JWKS (obo_idpstate.h), used when the IdP cannot
+     * be reached at the first load of a process; NULL: not kept. */
+    const char *state_file;
+    const unsigned char *state_key;       /* OBO_AEAD_KEY_LEN bytes */
+    const char *state_id;                 /* the IdP's identity, bound into the seal */
 } obo_provider_cfg;
 
 typedef struct obo_provider obo_provider;
@@ -74,6 +85,7 @@ apr_status_t obo_discovery_parse(apr_pool_t *p, const char *body, apr_size_t len
 /* Counters for tests and the status page. */
 typedef struct obo_provider_stats {
     unsigned long jwks_fetches, jwks_failures, discovery_fetches;
+    unsigned long state_saves, state_restores;
 } obo_provider_stats;
 void obo_provider_get_stats(obo_provider *pv, obo_provider_stats *st);
 

@@ -1,5 +1,5 @@
 # JWKS cache: fetched at first use, cached per process, refetched once for
-# an unknown kid (throttled: at most once per 60 s per provider and process),
+# an unknown kid (throttled: at most once per 10 s per provider and process),
 # periodic refresh (OBOJWKSRefreshInterval, min 60 s) that keeps the last
 # good keys when the IdP fails. Counter bounds use max_procs() (1 with the
 # threaded MPMs configured in extra.conf.in).
@@ -63,7 +63,7 @@ $d = counter_delta(sub {
     expect_invalid_token(obo_get('obo_rot', '/api/env', token => $t), 'retired key A: 401', token => $t,
                          realm => 'rot');
 }, 'jwks@rot');
-is $d->{'jwks@rot'}, 0, 'key A now unknown, but the refetch is throttled (< 60 s since the last)';
+is $d->{'jwks@rot'}, 0, 'key A now unknown, but the refetch is throttled (< 10 s since the last)';
 
 expect_ok(obo_get('obo_kid', '/api/env', token => kid_token()), 'obo_kid: first request 200');
 $d = counter_delta(sub {

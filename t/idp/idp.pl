@@ -371,6 +371,8 @@ sub h_discovery {
         msgraph_host           => 'graph.microsoft.com',
     };
     delete $doc->{jwks_uri} if $fault eq 'no_jwks_uri';
+    $doc->{jwks_uri} =~ s{^https:}{http:} if $fault eq 'http_jwks';              # t/30_https.t
+    $doc->{token_endpoint} =~ s{^https:}{http:} if $fault eq 'http_token_endpoint';
     return json_response(200, $doc);
 }
 

@@ -1,10 +1,11 @@
-/* obo_exchange and obo_token against a real local HTTP server: the exact
+/* obo_exchange and obo_token against a real local HTTPS server: the exact
  * requests for both grants and all three client authentication methods,
  * success and error parsing, retry timing, timeouts, and token acquisition
  * through a real cache on a thread-safe in-memory backend. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,9 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include "tap.h"
 #include "obo_b64.h"
 #include "obo_cache.h"
@@ -39,7 +42,10 @@
     "\"refresh_token\":\"downstream-RT-1\"}"
 #define SRV_MAX 16
 
-/* ---- a tiny scripted HTTP/1.1 server (one connection at a time) */
+/* ---- a tiny scripted HTTP/1.1 server over TLS (one connection at a time);
+ * the module's HTTP client speaks https only */
+
+static SSL_CTX *srv_tls;    /* made by creds_make */
 
 typedef struct {
     int status;
@@ -102,16 +108,16 @@ static const char *find_header(const char *head, const char *name)
 }
 
 /* Reads one request; answers "100 Continue" if curl asks for it. */
-static int srv_read(int c, char **head, char **body)
+static int srv_read(SSL *c, char **head, char **body)
 {
     char *buf = malloc(1 << 18), *end = NULL;
     size_t len = 0, want = 0, hlen;
-    ssize_t n;
+    int n;
     const char *cl;
     int cont = 0;
 
     while ((end == NULL || len < want) && len < (1 << 18) - 1
-           && (n = recv(c, buf + len, (1 << 18) - 1 - len, 0)) > 0) {
+           && (n = SSL_read(c, buf + len, (int)((1 << 18) - 1 - len))) > 0) {
         len += (size_t)n;
         buf[len] = '\0';
         if (end == NULL && (end = strstr(buf, "\r\n\r\n")) != NULL) {
@@ -122,7 +128,7 @@ static int srv_read(int c, char **head, char **body)
             cont = find_header(*head, "Expect") != NULL;
         }
         if (cont && len < want) {
-            send(c, "HTTP/1.1 100 Continue\r\n\r\n", 25, MSG_NOSIGNAL);
+            SSL_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
             cont = 0;
         }
     }
@@ -133,7 +139,7 @@ static int srv_read(int c, char **head, char **body)
     return end != NULL;
 }
 
-static void srv_answer(srv *s, int c, const srv_resp *r)
+static void srv_answer(srv *s, SSL *c, const srv_resp *r)
 {
     char *out;
     int i, n;
@@ -147,19 +153,17 @@ static void srv_answer(srv *s, int c, const srv_resp *r)
                  strlen(r->body ? r->body : ""), r->headers ? r->headers : "",
                  r->body ? r->body : "");
     if (n > 0) {
-        send(c, out, (size_t)n, MSG_NOSIGNAL);
+        SSL_write(c, out, n);
         free(out);
     }
 }
 
-static void srv_handle(srv *s, int c)
+static void srv_handle(srv *s, SSL *c)
 {
-    struct timeval tv = { 2, 0 };
     char *head = NULL, *body = NULL;
     srv_resp r = { 500, NULL, "{\"error\":\"script_exhausted\"}", 0 };
     int idx = -1;
 
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     if (!srv_read(c, &head, &body)) {
         free(head);
         return;
@@ -182,6 +186,21 @@ static void srv_handle(srv *s, int c)
     srv_answer(s, c, &r);
 }
 
+static void srv_serve(srv *s, int fd)
+{
+    struct timeval tv = { 2, 0 };
+    SSL *ssl = SSL_new(srv_tls);
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    signal(SIGPIPE, SIG_IGN);   /* SSL_write to a client that gave up */
+    if (ssl && SSL_set_fd(ssl, fd) == 1 && SSL_accept(ssl) == 1) {
+        srv_handle(s, ssl);
+        SSL_shutdown(ssl);
+    }
+    SSL_free(ssl);
+    ERR_clear_error();
+}
+
 static void *srv_main(void *arg)
 {
     srv *s = arg;
@@ -192,7 +211,7 @@ static void *srv_main(void *arg)
         pfd.fd = s->fd;
         pfd.events = POLLIN;
         if (poll(&pfd, 1, 20) > 0 && (c = accept(s->fd, NULL, NULL)) >= 0) {
-            srv_handle(s, c);
+            srv_serve(s, c);
             close(c);
         }
     }
@@ -259,7 +278,7 @@ static apr_interval_time_t srv_gap(apr_pool_t *p, srv *s)
 
 static const char *srv_url(apr_pool_t *p, srv *s)
 {
-    return apr_psprintf(p, "http://127.0.0.1:%d/tenant-x/oauth2/v2.0/token", s->port);
+    return apr_psprintf(p, "https://127.0.0.1:%d/tenant-x/oauth2/v2.0/token", s->port);
 }
 
 /* A port nothing listens on: bound, then closed. */
@@ -340,7 +359,7 @@ static int form_strict(const char *body)
 /* ---- test credentials */
 
 typedef struct {
-    const char *dir, *crt, *key, *other_key, *ec_crt, *ec_key;
+    const char *dir, *crt, *key, *other_key, *ec_crt, *ec_key, *srv_crt;
     X509 *x509;
     char *x5t, *x5t_s256;
 } creds;
@@ -392,6 +411,29 @@ static char *thumb(apr_pool_t *p, X509 *x, const EVP_MD *md)
     return obo_b64url_encode(p, buf, n);
 }
 
+/* The HTTPS server's certificate: self-signed for 127.0.0.1, trusted by
+ * the requests through ca_file. */
+static void server_tls(apr_pool_t *p)
+{
+    EVP_PKEY *k = gen_key(0);
+    X509 *x = self_sign(k);
+    X509V3_CTX ctx;
+    X509_EXTENSION *ext;
+
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, "IP:127.0.0.1");
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    X509_sign(x, k, EVP_sha256());
+    cr.srv_crt = apr_pstrcat(p, cr.dir, "/server.crt", NULL);
+    write_pem(cr.srv_crt, x, NULL);
+    srv_tls = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_use_certificate(srv_tls, x);
+    SSL_CTX_use_PrivateKey(srv_tls, k);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
 static void creds_make(apr_pool_t *p)
 {
     char tmpl[] = "/tmp/obo-exchange-XXXXXX";
@@ -416,6 +458,7 @@ static void creds_make(apr_pool_t *p)
     EVP_PKEY_free(k);
     EVP_PKEY_free(other);
     EVP_PKEY_free(ec);
+    server_tls(p);
 }
 
 static void creds_remove(void)
@@ -425,7 +468,9 @@ static void creds_remove(void)
     unlink(cr.other_key);
     unlink(cr.ec_crt);
     unlink(cr.ec_key);
+    unlink(cr.srv_crt);
     rmdir(cr.dir);
+    SSL_CTX_free(srv_tls);
     X509_free(cr.x509);
 }
 
@@ -537,6 +582,7 @@ static obo_exchange_req make_req(apr_pool_t *p, srv *s, const obo_client *c, obo
     r.client = c;
     r.http.timeout = apr_time_from_sec(3);
     r.http.connect_timeout = apr_time_from_sec(1);
+    r.http.ca_file = cr.srv_crt;
     return r;
 }
 
@@ -792,7 +838,7 @@ static void test_incomplete_request(apr_pool_t *p)
     obo_exchange_req r = make_req(p, NULL, NULL, OBO_GRANT_OBO);
     outcome o;
 
-    r.token_endpoint = "http://127.0.0.1:1/token";
+    r.token_endpoint = "https://127.0.0.1:1/token";
     o = run(p, &r);
     ok(o.rv == APR_EINVAL && kind_of(&o) == OBO_XERR_REQUEST && o.res == NULL,
        "no client configured: REQUEST error, no call");
@@ -1080,13 +1126,30 @@ static void test_no_retry_setting(apr_pool_t *p)
     srv_stop(s);
 }
 
+/* The client secret and the user's token never travel in clear: a plain
+ * http: endpoint is refused before any connection is made. */
+static void test_plaintext_refused(apr_pool_t *p)
+{
+    obo_exchange_req r = make_req(p, NULL, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID),
+                                  OBO_GRANT_OBO);
+    int port = 0, fd = srv_listen(&port);
+    struct pollfd pfd = { fd, POLLIN, 0 };
+    outcome o;
+
+    r.token_endpoint = apr_psprintf(p, "http://127.0.0.1:%d/token", port);
+    o = run(p, &r);
+    ok(o.rv != APR_SUCCESS && o.res == NULL, "http: token endpoint -> an error");
+    ok(poll(&pfd, 1, 0) == 0, "and nothing connected to the plaintext listener");
+    close(fd);
+}
+
 static void test_refused(apr_pool_t *p)
 {
     obo_exchange_req r = make_req(p, NULL, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID),
                                   OBO_GRANT_OBO);
     outcome o;
 
-    r.token_endpoint = apr_psprintf(p, "http://127.0.0.1:%d/token", dead_port());
+    r.token_endpoint = apr_psprintf(p, "https://127.0.0.1:%d/token", dead_port());
     log_reset();
     o = run(p, &r);
     printf("# connection refused, with one retry: %ld ms\n", (long)apr_time_as_msec(o.took));
@@ -1733,6 +1796,7 @@ static void exchange_tests(void)
     TAP_RUN(test_retry_503);
     TAP_RUN(test_retry_429);
     TAP_RUN(test_no_retry_setting);
+    TAP_RUN(test_plaintext_refused);
     TAP_RUN(test_refused);
     TAP_RUN(test_timeout);
     TAP_RUN(test_log_hygiene);

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,10 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include "tap.h"
 #include "testkeys.h"
 #include "obo_cache.h"
@@ -25,8 +30,47 @@
 #define NTHREADS 4      /* two per cache and provider */
 #define ITERATIONS 150
 
-/* ---- a small HTTP server: discovery documents that change on every
- * fetch (so providers keep copying new values) and one JWKS */
+/* ---- a small HTTPS server (the module's client speaks https only):
+ * discovery documents that change on every fetch (so providers keep copying
+ * new values) and one JWKS */
+
+static SSL_CTX *srv_tls;
+static char srv_ca[] = "/tmp/obo-threads-ca-XXXXXX";
+
+/* A certificate for 127.0.0.1, self-signed, that the providers trust
+ * through ca_file. */
+static int srv_tls_make(apr_pool_t *p)
+{
+    EVP_PKEY *k = tk_gen(p, "EC", "P-256");
+    X509 *x = X509_new();
+    X509V3_CTX ctx;
+    X509_EXTENSION *ext;
+    FILE *f;
+    int fd = mkstemp(srv_ca);
+
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, k);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"127.0.0.1", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, "IP:127.0.0.1");
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    X509_sign(x, k, EVP_sha256());
+    f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f) {
+        PEM_write_X509(f, x);
+        fclose(f);
+    }
+    srv_tls = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_use_certificate(srv_tls, x);
+    SSL_CTX_use_PrivateKey(srv_tls, k);
+    X509_free(x);
+    return f ? 0 : -1;
+}
 
 typedef struct server {
     int fd, port;
@@ -37,15 +81,15 @@ typedef struct server {
     unsigned served;
 } server;
 
-static void srv_reply(server *s, int fd)
+static void srv_reply(server *s, SSL *c)
 {
-    char req[2048], path[256], body[1024];
+    char req[2048], path[256], body[1024], *out = NULL;
     size_t have = 0;
-    ssize_t n;
+    int n;
 
     req[0] = '\0';
     while (have < sizeof(req) - 1 && !strstr(req, "\r\n\r\n")) {
-        n = read(fd, req + have, sizeof(req) - 1 - have);
+        n = SSL_read(c, req + have, (int)(sizeof(req) - 1 - have));
         if (n <= 0) {
             return;
         }
@@ -61,11 +105,27 @@ static void srv_reply(server *s, int fd)
     else {
         /* "/a/meta" or "/b/meta": a new token_endpoint every time */
         snprintf(body, sizeof(body), "{\"issuer\":\"https://%c.test\",\"jwks_uri\":"
-                 "\"http://127.0.0.1:%d/jwks\",\"token_endpoint\":\"https://%c.test/t/%u\"}",
+                 "\"https://127.0.0.1:%d/jwks\",\"token_endpoint\":\"https://%c.test/t/%u\"}",
                  path[1], s->port, path[1], s->served);
     }
-    dprintf(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-            "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen(body), body);
+    n = asprintf(&out, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen(body), body);
+    if (n > 0) {
+        SSL_write(c, out, n);
+        free(out);
+    }
+}
+
+static void srv_serve(server *s, int fd)
+{
+    SSL *ssl = SSL_new(srv_tls);
+
+    if (ssl && SSL_set_fd(ssl, fd) == 1 && SSL_accept(ssl) == 1) {
+        srv_reply(s, ssl);
+        SSL_shutdown(ssl);
+    }
+    SSL_free(ssl);
+    ERR_clear_error();
 }
 
 static int srv_stopping(server *s)
@@ -87,7 +147,7 @@ static void *srv_main(void *data)
         c = accept(s->fd, NULL, NULL);
         if (c >= 0) {
             if (!srv_stopping(s)) {
-                srv_reply(s, c);
+                srv_serve(s, c);
             }
             close(c);
         }
@@ -371,13 +431,15 @@ static void test_two_vhosts(apr_pool_t *p)
     int i, wrong = 0, failed = 0;
     apr_status_t trv;
 
+    ok(srv_tls_make(p) == 0, "self-signed server certificate");
     i = srv_start(&srv, obo_json_dump(p, set));
     ok(i == 0, "discovery/JWKS server on 127.0.0.1:%d", srv.port);
     apr_pool_create(&child, p);
     obo_http_create(child, &http);
     for (i = 0; i < 2; i++) {
         memset(&cfg, 0, sizeof(cfg));
-        cfg.metadata_url = apr_psprintf(p, "http://127.0.0.1:%d/%c/meta", srv.port, 'a' + i);
+        cfg.metadata_url = apr_psprintf(p, "https://127.0.0.1:%d/%c/meta", srv.port, 'a' + i);
+        cfg.http.ca_file = srv_ca;
         cfg.jwks_refresh = 1;                       /* 1 us: refresh on every call */
         ok(obo_provider_create(child, &cfg, http, &pv[i]) == APR_SUCCESS, "provider %d", i);
         ok(obo_cache_create(child, &mem_create(p)->be, secret, sizeof(secret), &c[i])
@@ -412,10 +474,13 @@ static void test_two_vhosts(apr_pool_t *p)
     srv_stop(&srv);
     ok(srv.served > 4, "discovery and JWKS were refetched while in use (%u requests)",
        srv.served);
+    SSL_CTX_free(srv_tls);
+    unlink(srv_ca);
 }
 
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN);   /* SSL_write to a client that gave up */
     apr_initialize();
     obo_http_global_init();
     obo_log_set(quiet, NULL);

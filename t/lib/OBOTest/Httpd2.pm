@@ -5,6 +5,7 @@ package OBOTest::Httpd2;
 #
 #   my $h = OBOTest::Httpd2->start(procs => 4);   # croaks if it fails
 #   my $h = OBOTest::Httpd2->start(procs => 4, cache => 'shm', tenant => 'xshm');
+#   my $h = OBOTest::Httpd2->start(extra => "MaxConnectionsPerChild 10");   # more config
 #   my $url = $h->url('/x/backend/y');
 #   $h->stop;                                      # also on DESTROY / END
 use strict;
@@ -93,6 +94,7 @@ ProxyPassMatch ^/([^/]+)/backend(.*)\$ http://127.0.0.1:$p{backend}/\$1/backend\
     OBOScope api://downstream/.default
     OBOPassToken authorization
 </Location>
+@{[ $o{extra} // '' ]}
 EOF
     close $fh;
     unlink "$dir/httpd.pid";

@@ -1,0 +1,168 @@
+/* Sealed last-good IdP state behind obo_idpstate.h. */
+#include "obo_idpstate.h"
+
+#include <string.h>
+#include <apr_file_io.h>
+#include <apr_strings.h>
+#include "obo_http.h"
+#include "obo_json.h"
+
+#define STATE_VERSION 1
+/* A JWKS is at most 256 KiB and a discovery triple a few KiB; JSON escaping
+ * can double the JWKS. */
+#define STATE_MAX_BYTES (768 * 1024)
+
+static const char *aad_for(apr_pool_t *p, const char *id)
+{
+    return apr_pstrcat(p, "mod_auth_obo idp state v1\n", id, NULL);
+}
+
+static apr_status_t json_cleanup(void *data)
+{
+    json_decref(data);
+    return APR_SUCCESS;
+}
+
+static char *serialise(apr_pool_t *p, const obo_idpstate *st)
+{
+    json_t *o = json_object();
+    char *out = NULL;
+
+    if (!o) {
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, o, json_cleanup, apr_pool_cleanup_null);
+    json_object_set_new(o, "v", json_integer(STATE_VERSION));
+    json_object_set_new(o, "saved", json_integer(apr_time_sec(st->saved_at)));
+    if (st->issuer) {
+        json_object_set_new(o, "issuer", json_string(st->issuer));
+    }
+    if (st->jwks_uri) {
+        json_object_set_new(o, "jwks_uri", json_string(st->jwks_uri));
+    }
+    if (st->token_endpoint) {
+        json_object_set_new(o, "token_endpoint", json_string(st->token_endpoint));
+    }
+    json_object_set_new(o, "jwks", json_stringn(st->jwks, st->jwks_len));
+    if (json_is_string(json_object_get(o, "jwks"))) {   /* NULL if not UTF-8 */
+        out = obo_json_dump(p, o);
+    }
+    return out;
+}
+
+static apr_status_t write_atomically(apr_pool_t *p, const char *path,
+                                     const unsigned char *data, apr_size_t len)
+{
+    /* mktemp in the target's directory: rename() stays within one file system */
+    char *tmp = apr_pstrcat(p, path, ".XXXXXX", NULL);
+    apr_file_t *f = NULL;
+    apr_status_t rv = apr_file_mktemp(&f, tmp, APR_FOPEN_CREATE | APR_FOPEN_READ
+                                      | APR_FOPEN_WRITE | APR_FOPEN_EXCL
+                                      | APR_FOPEN_BINARY, p);
+
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_perms_set(tmp, APR_FPROT_UREAD | APR_FPROT_UWRITE);
+        if (rv == APR_INCOMPLETE || rv == APR_ENOTIMPL) {
+            rv = APR_SUCCESS;   /* mktemp already creates it 0600 */
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_write_full(f, data, len, NULL);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_flush(f);
+    }
+    if (f) {
+        apr_status_t crv = apr_file_close(f);
+        rv = rv == APR_SUCCESS ? crv : rv;
+    }
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_rename(tmp, path, p);
+    }
+    if (rv != APR_SUCCESS && f) {
+        apr_file_remove(tmp, p);
+    }
+    return rv;
+}
+
+apr_status_t obo_idpstate_save(apr_pool_t *p, const char *path,
+                               const unsigned char key[OBO_AEAD_KEY_LEN], const char *id,
+                               const obo_idpstate *st, const char **err)
+{
+    const char *aad = aad_for(p, id);
+    char *pt = serialise(p, st);
+    unsigned char *sealed = NULL;
+    apr_size_t slen = 0;
+    apr_status_t rv = pt ? APR_SUCCESS : APR_ENOMEM;
+
+    *err = "cannot serialise the IdP state";
+    if (rv == APR_SUCCESS) {
+        *err = "cannot seal the IdP state";
+        rv = obo_aead_seal(p, key, aad, strlen(aad), pt, strlen(pt), &sealed, &slen);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = write_atomically(p, path, sealed, slen);
+        *err = rv == APR_SUCCESS ? NULL : "cannot write the state file";
+    }
+    return rv;
+}
+
+static const char *dup_str(apr_pool_t *p, const json_t *o, const char *name)
+{
+    const char *v = obo_json_str(o, name);
+    return v ? apr_pstrdup(p, v) : NULL;
+}
+
+static apr_status_t parse(apr_pool_t *p, const unsigned char *pt, apr_size_t len,
+                          obo_idpstate *st, const char **err)
+{
+    json_t *o = NULL, *jwks;
+    apr_int64_t v = 0, saved = 0;
+    apr_status_t rv = obo_json_parse(p, (const char *)pt, len, OBO_JSON_MAX_DEPTH, 1, &o,
+                                     err);
+
+    if (rv == APR_SUCCESS) {
+        jwks = json_object_get(o, "jwks");
+        if (obo_json_int(o, "v", &v) != APR_SUCCESS || v != STATE_VERSION
+            || obo_json_int(o, "saved", &saved) != APR_SUCCESS || !json_is_string(jwks)) {
+            *err = "unexpected content";
+            rv = APR_EINVAL;
+        }
+        else {
+            memset(st, 0, sizeof(*st));
+            st->issuer = dup_str(p, o, "issuer");
+            st->jwks_uri = dup_str(p, o, "jwks_uri");
+            st->token_endpoint = dup_str(p, o, "token_endpoint");
+            st->jwks_len = json_string_length(jwks);
+            st->jwks = apr_pstrmemdup(p, json_string_value(jwks), st->jwks_len);
+            st->saved_at = apr_time_from_sec(saved);
+        }
+    }
+    return rv;
+}
+
+apr_status_t obo_idpstate_load(apr_pool_t *p, const char *path,
+                               const unsigned char key[OBO_AEAD_KEY_LEN], const char *id,
+                               obo_idpstate *st, const char **err)
+{
+    const char *aad = aad_for(p, id);
+    char *buf = NULL;
+    unsigned char *pt = NULL;
+    apr_size_t len = 0, ptlen = 0;
+    apr_status_t rv = obo_file_read(p, path, STATE_MAX_BYTES, &buf, &len);
+
+    if (APR_STATUS_IS_ENOENT(rv)) {
+        *err = "no saved state";
+        return APR_ENOENT;
+    }
+    *err = "cannot read the state file";
+    if (rv == APR_SUCCESS) {
+        rv = obo_aead_open(p, key, aad, strlen(aad), (const unsigned char *)buf, len,
+                           &pt, &ptlen);
+        *err = "the seal does not verify (altered, another IdP or another server key)";
+    }
+    if (rv == APR_SUCCESS) {
+        rv = parse(p, pt, ptlen, st, err);
+    }
+    return rv == APR_SUCCESS || rv == APR_ENOENT ? rv : APR_EINVAL;
+}
