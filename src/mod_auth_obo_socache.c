@@ -33,13 +33,34 @@ typedef struct shm_ctx {
 static apr_global_mutex_t *cache_mutex;   /* shared by every generation */
 
 /* What survives a graceful restart, per virtual host (process pool). The
- * module and mod_socache_shmcb are unloaded and reloaded on a restart: no
- * function pointer and no cleanup of theirs may live in the process pool
- * (APR's own cleanups remove the segment and the mutex at exit). */
+ * module and mod_socache_shmcb are unloaded and reloaded on a restart, so no
+ * cleanup of theirs may run from a pool that outlives pconf: shmcb registers
+ * one in the pool it is created in, hence an unmanaged pool that is never
+ * destroyed; at the real exit, a pconf cleanup (running while the current
+ * generation's DSOs are still loaded) destroys the segment through the
+ * current provider. */
 typedef struct shm_kept {
     ap_socache_instance_t *inst;
     unsigned char secret[32];
 } shm_kept;
+
+typedef struct shm_exit {
+    shm_kept *k;
+    ap_socache_provider_t *prov;
+    server_rec *s;
+} shm_exit;
+
+static apr_status_t release_on_exit(void *data)
+{
+    shm_exit *e = data;
+    int state = ap_state_query(AP_SQ_MAIN_STATE);
+
+    if (state == AP_SQ_MS_EXITING && e->k->inst) {
+        e->prov->destroy(e->k->inst, e->s);
+        e->k->inst = NULL;
+    }
+    return APR_SUCCESS;
+}
 
 void auth_obo_socache_pre_config(apr_pool_t *pconf)
 {
@@ -87,10 +108,11 @@ static const char *kept_key(apr_pool_t *p, server_rec *s, int size)
 
 /* The instance of the previous generation, or a new one in the process pool.
  * Without OBOCacheSecret, values are sealed with a random key kept with it. */
-static apr_status_t kept_instance(apr_pool_t *ptemp, server_rec *s, auth_obo_srv_cfg *sc,
-                                  struct ap_socache_hints *hints)
+static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
+                                  auth_obo_srv_cfg *sc, struct ap_socache_hints *hints)
 {
-    apr_pool_t *pproc = s->process->pool;
+    apr_pool_t *pproc = s->process->pool, *keep = NULL;
+    shm_exit *e;
     const char *key = kept_key(ptemp, s, sc->cache_shm_size);
     const char *arg = NULL;
     shm_kept *k = NULL;
@@ -108,12 +130,16 @@ static apr_status_t kept_instance(apr_pool_t *ptemp, server_rec *s, auth_obo_srv
                                sc->cache_shm_size);
         }
         k = apr_pcalloc(pproc, sizeof(*k));
-        err = sc->socache->create(&k->inst, arg, ptemp, pproc);
+        rv = apr_pool_create_unmanaged_ex(&keep, NULL, NULL);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        err = sc->socache->create(&k->inst, arg, ptemp, keep);
         if (err) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO042: OBOCache shm: %s", err);
             return APR_EGENERAL;
         }
-        rv = sc->socache->init(k->inst, "auth_obo", hints, s, pproc);
+        rv = sc->socache->init(k->inst, "auth_obo", hints, s, keep);
         if (rv == APR_SUCCESS) {
             rv = obo_random(k->secret, sizeof(k->secret));
         }
@@ -123,6 +149,11 @@ static apr_status_t kept_instance(apr_pool_t *ptemp, server_rec *s, auth_obo_srv
         apr_pool_userdata_set(k, apr_pstrdup(pproc, key), apr_pool_cleanup_null, pproc);
     }
     sc->socache_inst = k->inst;
+    e = apr_palloc(pconf, sizeof(*e));
+    e->k = k;
+    e->prov = sc->socache;
+    e->s = s;
+    apr_pool_cleanup_register(pconf, e, release_on_exit, apr_pool_cleanup_null);
     if (!sc->cache_secret) {
         sc->cache_secret = k->secret;
         sc->cache_secret_len = sizeof(k->secret);
@@ -146,7 +177,7 @@ apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
     }
     rv = kept_mutex(s);
     if (rv == APR_SUCCESS) {
-        rv = kept_instance(ptemp, s, sc, &hints);
+        rv = kept_instance(pconf, ptemp, s, sc, &hints);
     }
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "OBO043: cannot set up the shm cache");
