@@ -20,7 +20,12 @@
 #   OBO_TEST_ENV        extra NAME=VALUE words (space-separated) for the suite's
 #                       environment, e.g. "APACHE_TEST_HTTPD=... ASAN_OPTIONS=..."
 #                       (scripts/asan.sh); the test user does not inherit ours
-# Exit status is non-zero if anything fails.
+#   OBO_TEST_MPM        prefork | worker | event: MPM of the run (default: the
+#                       machine's; scripts/mpm.sh runs the suite under another)
+# Exit status is non-zero if anything fails, also if httpd crashed or a
+# sanitizer reported during the run although every test passed (crash scan:
+# core files in the run directory; "Segmentation fault", "exit signal",
+# sanitizer reports in any httpd error log; t/lib/OBOTest/Crashes.pm).
 set -euo pipefail
 # The module implements every directive the suite probes for: by default a
 # probe that fails is an error, never a silently skipped test file.
@@ -126,8 +131,17 @@ cd "$RUN_DIR"
     ${OBO_TEST_IDP_PORT:+OBO_TEST_IDP_PORT=$OBO_TEST_IDP_PORT} \
     ${OBO_TEST_MEMCACHED_PORT:+OBO_TEST_MEMCACHED_PORT=$OBO_TEST_MEMCACHED_PORT} \
     ${OBO_TEST_BACKEND_PORT:+OBO_TEST_BACKEND_PORT=$OBO_TEST_BACKEND_PORT} \
+    ${OBO_TEST_MPM:+OBO_TEST_MPM=$OBO_TEST_MPM} \
+    ${OBO_TEST_CRASH_SELFTEST:+OBO_TEST_CRASH_SELFTEST=$OBO_TEST_CRASH_SELFTEST} \
     "${extra_env[@]}" \
     timeout -k 30 "$SUITE_TIMEOUT" perl t/TEST.PL "$@" || rc=$?
+
+# crash scan of the whole run directory (t/TEST.PL scans too; this one also
+# holds when TEST.PL arguments skipped its scan): a crash fails the run
+crash=0
+env "${extra_env[@]}" perl -I"$RUN_DIR/t/lib" -MOBOTest::Crashes \
+    -e 'exit OBOTest::Crashes::main(@ARGV)' "$RUN_DIR" --all || crash=1
+if ((crash && rc == 0)); then rc=1; fi
 
 # keep the logs next to the sources for inspection (t/logs is git-ignored)
 mkdir -p "$ROOT/t/logs"

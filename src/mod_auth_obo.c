@@ -433,8 +433,9 @@ static apr_status_t build_client(apr_pool_t *pconf, server_rec *s, auth_obo_srv_
     return rv;
 }
 
-/* shm values are only read by this server's own children: a random key per
- * start is enough, and nothing readable survives a restart. */
+/* shm values are only read by this server's own children: a random key is
+ * enough. The socache keeps one per cache across graceful restarts (so that
+ * the cache survives them); this is the fallback if it did not. */
 static apr_status_t shm_secret(apr_pool_t *pconf, auth_obo_srv_cfg *sc)
 {
     unsigned char *k = apr_palloc(pconf, 32);

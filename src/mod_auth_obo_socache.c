@@ -1,10 +1,19 @@
 /* The embedded "shm" cache backend: httpd's socache (shmcb) shared by every
  * process and thread of the server. shmcb is not safe across processes on
  * its own, so every operation takes one global mutex; that same mutex makes
- * add() atomic, which single flight relies on. */
+ * add() atomic, which single flight relies on.
+ *
+ * The cache outlives a graceful restart ("apachectl graceful", a log
+ * rotation): the socache instance, its mutex and the random sealing key live
+ * in the process pool, found again by each generation's post_config. Old
+ * children finishing their requests and the new generation then share one
+ * segment under one mutex, and cached tokens stay valid. A full stop (or a
+ * changed OBOCacheShmSize) starts empty. */
 #include "mod_auth_obo.h"
 
+#include "apr_hash.h"
 #include "apr_strings.h"
+#include "obo_crypto.h"
 #include "ap_provider.h"
 #include "http_core.h"
 #include "util_mutex.h"
@@ -21,38 +30,141 @@ typedef struct shm_ctx {
     server_rec *s;
 } shm_ctx;
 
-static apr_global_mutex_t *cache_mutex;   /* one per server generation */
+static apr_global_mutex_t *cache_mutex;   /* shared by every generation */
+
+/* What survives a graceful restart, per virtual host (process pool). The
+ * module and mod_socache_shmcb are unloaded and reloaded on a restart, so no
+ * cleanup of theirs may run from a pool that outlives pconf: shmcb registers
+ * one in the pool it is created in, hence an unmanaged pool that is never
+ * destroyed; at the real exit, a pconf cleanup (running while the current
+ * generation's DSOs are still loaded) destroys the segment through the
+ * current provider. */
+typedef struct shm_kept {
+    ap_socache_instance_t *inst;
+    unsigned char secret[32];
+} shm_kept;
+
+typedef struct shm_exit {
+    shm_kept *k;
+    ap_socache_provider_t *prov;
+    server_rec *s;
+} shm_exit;
+
+static apr_status_t release_on_exit(void *data)
+{
+    shm_exit *e = data;
+    int state = ap_state_query(AP_SQ_MAIN_STATE);
+
+    if (state == AP_SQ_MS_EXITING && e->k->inst) {
+        e->prov->destroy(e->k->inst, e->s);
+        e->k->inst = NULL;
+    }
+    return APR_SUCCESS;
+}
 
 void auth_obo_socache_pre_config(apr_pool_t *pconf)
 {
     ap_mutex_register(pconf, MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
 }
 
-static apr_status_t destroy_inst(void *data)
+/* One mutex for all generations (the module's statics do not survive the
+ * DSO reload of a restart; the process pool does). */
+static apr_status_t kept_mutex(server_rec *s)
 {
-    auth_obo_srv_cfg *sc = data;
+    static const char key[] = "auth_obo_shm_mutex";
+    apr_pool_t *pproc = s->process->pool;
+    void *m = NULL;
+    apr_status_t rv = APR_SUCCESS;
 
-    if (sc->socache_inst) {
-        sc->socache->destroy(sc->socache_inst, sc->s);
-        sc->socache_inst = NULL;
+    apr_pool_userdata_get(&m, key, pproc);
+    if (!m) {
+        rv = ap_global_mutex_create(&cache_mutex, NULL, MUTEX_TYPE, NULL, s, pproc, 0);
+        if (rv == APR_SUCCESS) {
+            apr_pool_userdata_set(cache_mutex, apr_pstrdup(pproc, key),
+                                  apr_pool_cleanup_null, pproc);
+        }
     }
-    cache_mutex = NULL;
-    return APR_SUCCESS;
+    else {
+        cache_mutex = m;
+    }
+    return rv;
 }
 
-static apr_status_t create_mutex(apr_pool_t *pconf, server_rec *s)
+/* Identity of a virtual host's cache across generations: its name, port,
+ * addresses and the cache size. */
+static const char *kept_key(apr_pool_t *p, server_rec *s, int size)
 {
-    if (cache_mutex) {
-        return APR_SUCCESS;
+    const char *k = apr_psprintf(p, "auth_obo_shm:%s:%u:%d:%d",
+                                 s->server_hostname ? s->server_hostname : "",
+                                 (unsigned)s->port, s->is_virtual, size);
+    server_addr_rec *a;
+
+    for (a = s->addrs; a; a = a->next) {
+        k = apr_psprintf(p, "%s:%s:%u", k, a->virthost ? a->virthost : "",
+                         (unsigned)a->host_port);
     }
-    return ap_global_mutex_create(&cache_mutex, NULL, MUTEX_TYPE, NULL, s, pconf, 0);
+    return k;
+}
+
+/* The instance of the previous generation, or a new one in the process pool.
+ * Without OBOCacheSecret, values are sealed with a random key kept with it. */
+static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
+                                  auth_obo_srv_cfg *sc, struct ap_socache_hints *hints)
+{
+    apr_pool_t *pproc = s->process->pool, *keep = NULL;
+    shm_exit *e;
+    const char *key = kept_key(ptemp, s, sc->cache_shm_size);
+    const char *arg = NULL;
+    shm_kept *k = NULL;
+    const char *err;
+    apr_status_t rv = APR_SUCCESS;
+
+    apr_pool_userdata_get((void **)&k, key, pproc);
+    if (!k) {
+        if (sc->cache_shm_size != AUTH_OBO_UNSET) {
+            apr_ssize_t klen = APR_HASH_KEY_STRING;
+
+            arg = apr_psprintf(ptemp, "%s(%d)", ap_runtime_dir_relative(ptemp,
+                               apr_psprintf(ptemp, "auth_obo_cache.%08x",
+                                            apr_hashfunc_default(key, &klen))),
+                               sc->cache_shm_size);
+        }
+        k = apr_pcalloc(pproc, sizeof(*k));
+        rv = apr_pool_create_unmanaged_ex(&keep, NULL, NULL);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        err = sc->socache->create(&k->inst, arg, ptemp, keep);
+        if (err) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO042: OBOCache shm: %s", err);
+            return APR_EGENERAL;
+        }
+        rv = sc->socache->init(k->inst, "auth_obo", hints, s, keep);
+        if (rv == APR_SUCCESS) {
+            rv = obo_random(k->secret, sizeof(k->secret));
+        }
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        apr_pool_userdata_set(k, apr_pstrdup(pproc, key), apr_pool_cleanup_null, pproc);
+    }
+    sc->socache_inst = k->inst;
+    e = apr_palloc(pconf, sizeof(*e));
+    e->k = k;
+    e->prov = sc->socache;
+    e->s = s;
+    apr_pool_cleanup_register(pconf, e, release_on_exit, apr_pool_cleanup_null);
+    if (!sc->cache_secret) {
+        sc->cache_secret = k->secret;
+        sc->cache_secret_len = sizeof(k->secret);
+    }
+    return rv;
 }
 
 apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                           server_rec *s, auth_obo_srv_cfg *sc)
 {
     struct ap_socache_hints hints = { 69, 3000, 300 };
-    const char *arg = NULL, *err;
     apr_status_t rv;
 
     sc->socache = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
@@ -63,20 +175,9 @@ apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                      "memcached");
         return APR_EGENERAL;
     }
-    if (sc->cache_shm_size != AUTH_OBO_UNSET) {
-        arg = apr_psprintf(ptemp, "%s(%d)", ap_runtime_dir_relative(ptemp,
-                           apr_psprintf(ptemp, "auth_obo_cache.%pp", (void *)sc)),
-                           sc->cache_shm_size);
-    }
-    err = sc->socache->create(&sc->socache_inst, arg, ptemp, pconf);
-    if (err) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO042: OBOCache shm: %s", err);
-        return APR_EGENERAL;
-    }
-    rv = sc->socache->init(sc->socache_inst, "auth_obo", &hints, s, pconf);
+    rv = kept_mutex(s);
     if (rv == APR_SUCCESS) {
-        apr_pool_cleanup_register(pconf, sc, destroy_inst, apr_pool_cleanup_null);
-        rv = create_mutex(pconf, s);
+        rv = kept_instance(pconf, ptemp, s, sc, &hints);
     }
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "OBO043: cannot set up the shm cache");

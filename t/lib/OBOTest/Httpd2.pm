@@ -7,7 +7,12 @@ package OBOTest::Httpd2;
 #   my $h = OBOTest::Httpd2->start(procs => 4, cache => 'shm', tenant => 'xshm');
 #   my $h = OBOTest::Httpd2->start(extra => "MaxConnectionsPerChild 10");   # more config
 #   my $url = $h->url('/x/backend/y');
+#   my $secs = $h->graceful;                       # apachectl graceful (SIGUSR1)
 #   $h->stop;                                      # also on DESTROY / END
+#
+# It stops gracefully (SIGWINCH, bounded by GracefulShutdownTimeout): an
+# ungraceful stop of the event MPM can crash httpd itself (see
+# OBOTest::Config) and the suite fails on any crash.
 use strict;
 use warnings;
 use Carp qw(croak);
@@ -54,6 +59,7 @@ ErrorLog "$logs/${name}_error_log"
 DefaultRunTimeDir "$dir"
 DocumentRoot "$t/htdocs"
 LogLevel info auth_obo:debug
+GracefulShutdownTimeout 5
 @{[ config_preamble(modules => [qw(proxy proxy_http alias env setenvif headers)]) ]}
 <IfModule mpm_event_module>
     StartServers $procs
@@ -101,7 +107,8 @@ EOF
     my $httpd = httpd_binary();
     my $out = `"$httpd" -f "$conf" -k start 2>&1`;
     croak "second httpd failed to start: $out" if $?;
-    my $self = bless { port => $port, dir => $dir, conf => $conf, httpd => $httpd }, $class;
+    my $self = bless { port => $port, dir => $dir, conf => $conf, httpd => $httpd,
+                       procs => $procs }, $class;
     push @LIVE, $self;
     OBOTest::Services::wait_port($port, 1, 15) or do { $self->stop; croak "second httpd not listening on $port" };
     # the parent listens before it forks: wait for the children too
@@ -134,13 +141,34 @@ sub children {
     return @k;
 }
 
+# "apachectl graceful": SIGUSR1 to the parent, then wait until every child
+# is one of the new generation (at most $timeout seconds). Returns the
+# seconds that took, or undef if the new generation did not come up.
+sub graceful {
+    my ($self, %o) = @_;
+    my $pid = $self->pid or return;
+    my %old = map { $_ => 1 } $self->children;
+    my $t0 = time;
+    kill 'USR1', $pid or return;
+    my $end = $t0 + ($o{timeout} // 30);
+    while (time < $end) {
+        my @kids = $self->children;
+        return time - $t0 if @kids >= ($self->{procs} // 1) && !grep { $old{$_} } @kids;
+        sleep 0.05;
+    }
+    return;
+}
+
 sub stop {
     my ($self) = @_;
     return if $self->{stopped}++;
     my $pid = $self->pid;
     if ($pid && kill 0, $pid) {
-        kill 'TERM', $pid;
+        kill 'WINCH', $pid;    # graceful stop
         my $end = time + 10;
+        sleep 0.1 while time < $end && kill 0, $pid;
+        kill 'TERM', $pid if kill 0, $pid;
+        $end = time + 5;
         sleep 0.1 while time < $end && kill 0, $pid;
         kill 'KILL', $pid if kill 0, $pid;
     }
