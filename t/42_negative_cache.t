@@ -76,7 +76,7 @@ subtest 'no shared cache: remembered in the process' => sub {
     idp_set('token_fault@xnegl' => 'consent_required');
     my @r = map { obo_get('obo_x_neg_local', '/x/env', token => $t) } 1 .. 10;
     idp_set('token_fault@xnegl' => '');
-    expect_status($r[0], 401, '401');
+    expect_status($r[0], 401, 'OBOCache none: consent required is a 401');
     same_answers('OBOCache none', answer($r[0]), @r);
     my $procs = max_procs();
     ok token_calls($sub) <= $procs, token_calls($sub) . " IdP call(s), at most one per process ($procs)";

@@ -467,7 +467,7 @@ sub burst {
             $body = $out;
         }
         push @out, { code => $code // 0, body => $body // '',
-                     json => eval { $JSON->decode($body // '') } };
+                     json => scalar eval { $JSON->decode($body // '') } };
     }
     return @out;
 }

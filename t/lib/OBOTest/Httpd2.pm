@@ -113,7 +113,7 @@ EOF
     OBOTest::Services::wait_port($port, 1, 15) or do { $self->stop; croak "second httpd not listening on $port" };
     # the parent listens before it forks: wait for the children too
     my $end = time + 15;
-    sleep 0.1 while time < $end && scalar($self->children) < $procs;
+    sleep 0.1 while time < $end && (() = $self->children) < $procs;
     return $self;
 }
 
