@@ -2,7 +2,10 @@
 # an unknown kid (throttled: at most once per 10 s per provider and process),
 # periodic refresh (OBOJWKSRefreshInterval, min 60 s) that keeps the last
 # good keys when the IdP fails. Counter bounds use max_procs() (1 with the
-# threaded MPMs configured in extra.conf.in).
+# threaded MPMs configured in extra.conf.in, up to 4 under prefork, where a
+# request may reach a process that has not fetched the keys yet: that
+# process's first fetch is one more, hence the $P - 1 and 2 * $P - 1 bounds;
+# with one process they are the exact counts).
 #
 # Phase 1 runs immediately, then ONE wait of 62 s, then phase 2 checks what
 # must happen once the 60 s windows have passed.
@@ -45,25 +48,25 @@ within(c('discovery@rot'), 1, $P, 'discovery fetched at first use');
 my $d = counter_delta(sub {
     expect_ok(obo_get('obo_rot', '/api/env', token => rot_token()), "cached keys: request $_ is 200") for 1 .. 5;
 }, 'jwks@rot', 'discovery@rot');
-is $d->{'jwks@rot'}, 0, 'keys are cached: no JWKS fetch for 5 more requests';
-is $d->{'discovery@rot'}, 0, 'discovery is cached too';
+within($d->{'jwks@rot'}, 0, $P - 1, 'keys are cached: no JWKS fetch for 5 more requests');
+within($d->{'discovery@rot'}, 0, $P - 1, 'discovery is cached too');
 
 idp_set('rotate@rot' => 1);    # the IdP now publishes key B instead of key A
 $d = counter_delta(sub {
     expect_ok(obo_get('obo_rot', '/api/env', token => rot_token(kid => 'rsa-b')),
               'rotation: token signed with the new key B: 200', user => 'user-sub-1');
 }, 'jwks@rot');
-within($d->{'jwks@rot'}, 1, 1, 'rotation: the unknown kid triggered exactly one refetch');
+within($d->{'jwks@rot'}, 1, $P, 'rotation: the unknown kid triggered exactly one refetch (per process)');
 $d = counter_delta(sub {
     expect_ok(obo_get('obo_rot', '/api/env', token => rot_token(kid => 'rsa-b')), "key B again: 200") for 1 .. 3;
 }, 'jwks@rot');
-is $d->{'jwks@rot'}, 0, 'key B is now cached: no more fetches';
+within($d->{'jwks@rot'}, 0, $P - 1, 'key B is now cached: no more fetches');
 $d = counter_delta(sub {
     my $t = rot_token(kid => 'rsa-a');
     expect_invalid_token(obo_get('obo_rot', '/api/env', token => $t), 'retired key A: 401', token => $t,
                          realm => 'rot');
 }, 'jwks@rot');
-is $d->{'jwks@rot'}, 0, 'key A now unknown, but the refetch is throttled (< 10 s since the last)';
+within($d->{'jwks@rot'}, 0, $P - 1, 'key A now unknown, but the refetch is throttled (< 10 s since the last)');
 
 expect_ok(obo_get('obo_kid', '/api/env', token => kid_token()), 'obo_kid: first request 200');
 $d = counter_delta(sub {
@@ -73,7 +76,7 @@ $d = counter_delta(sub {
         expect_invalid_token($r, "random kid $i: 401", token => $t, realm => 'kid');
     }
 }, 'jwks@kid');
-within($d->{'jwks@kid'}, 0, $P, '20 random kids: at most one refetch per process');
+within($d->{'jwks@kid'}, 0, 2 * $P - 1, '20 random kids: at most one refetch per process (and first fetches)');
 expect_ok(obo_get('obo_kid', '/api/env', token => kid_token()), 'obo_kid: known kid still 200');
 
 my $t_refresh = time;
