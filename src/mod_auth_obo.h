@@ -112,6 +112,7 @@ typedef struct auth_obo_req {
     const char *insufficient;  /* Require obo-* failed: scope="..." value or "" */
     const char *caller_authz;  /* Authorization as the caller sent it (or NULL) */
     int authz_changed;         /* the exchange replaced or removed Authorization */
+    int authorized;            /* this request reached fixups: authorization passed */
 } auth_obo_req;
 
 /* mod_auth_obo_config.c */
@@ -133,6 +134,7 @@ int auth_obo_ival(int v, int dflt);
 /* mod_auth_obo_authn.c */
 void auth_obo_register_authn_hooks(apr_pool_t *p);
 auth_obo_req *auth_obo_req_state(request_rec *r);
+int auth_obo_inherits_denial(request_rec *r);
 const char *auth_obo_realm(request_rec *r);
 const char *auth_obo_quote(apr_pool_t *p, const char *s);
 

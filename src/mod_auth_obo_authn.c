@@ -36,6 +36,24 @@ auth_obo_req *auth_obo_req_state(request_rec *r)
     return st;
 }
 
+/* httpd skips authentication and authorization for an internal redirect
+ * in its predecessor's configuration, and copies its user, even when that
+ * request FAILED authorization: an ErrorDocument 401/403 in the same
+ * Location. Such a request must get nothing the module hands to users who
+ * passed (claims, downstream tokens). A predecessor that reached fixups, or
+ * ended without an error status, did pass. */
+int auth_obo_inherits_denial(request_rec *r)
+{
+    request_rec *p = r->prev;
+    const auth_obo_req *st;
+
+    if (!p || p->per_dir_config != r->per_dir_config || p->status < 400) {
+        return 0;
+    }
+    st = auth_obo_req_state(p);
+    return !(st && st->authorized);
+}
+
 static auth_obo_req *req_state_new(request_rec *r)
 {
     request_rec *from = r->main ? r->main : r->prev;
@@ -145,15 +163,57 @@ static const char *claim_value(apr_pool_t *p, const json_t *payload, const char 
     return v;
 }
 
+/* The name a claim is exported under, as httpd's case-insensitive tables
+ * and CGI (which makes '-' and '_' alike) see it. */
+static const char *export_key(apr_pool_t *p, const char *key)
+{
+    char *n = claim_name(p, key, '_'), *c;
+
+    for (c = n; *c; c++) {
+        *c = apr_tolower(*c);
+    }
+    return n;
+}
+
+/* Claims whose names map to the same variable or header ("roles" and
+ * "ROLES", "preferred_username" and "preferred~username"): a token could
+ * shadow one claim with another, so none of them is exported. */
+static apr_hash_t *ambiguous_names(apr_pool_t *p, const json_t *payload)
+{
+    apr_hash_t *seen = apr_hash_make(p), *dup = apr_hash_make(p);
+    const char *key;
+    json_t *val;
+
+    json_object_foreach((json_t *)payload, key, val) {
+        const char *k = export_key(p, key);
+        if (apr_hash_get(seen, k, APR_HASH_KEY_STRING)) {
+            apr_hash_set(dup, k, APR_HASH_KEY_STRING, k);
+        }
+        apr_hash_set(seen, k, APR_HASH_KEY_STRING, k);
+    }
+    return dup;
+}
+
 static void export_claims(request_rec *r, const json_t *payload, int mode)
 {
+    apr_hash_t *dup;
     const char *key;
     json_t *val;
     int n = 0;
 
+    if (!mode) {
+        return;
+    }
+    dup = ambiguous_names(r->pool, payload);
     json_object_foreach((json_t *)payload, key, val) {
         const char *v;
         if (n++ >= MAX_EXPORTED_CLAIMS || strlen(key) > 64) {
+            continue;
+        }
+        if (apr_hash_get(dup, export_key(r->pool, key), APR_HASH_KEY_STRING)) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO065: claim %s not exported: "
+                          "another claim of the token maps to the same name",
+                          auth_obo_quote(r->pool, key));
             continue;
         }
         v = claim_value(r->pool, payload, key);

@@ -293,47 +293,54 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
     return OK;
 }
 
-static int passes_authorization(const auth_obo_dir_cfg *d)
+/* The caller's token stays in the middle tier (the point of On-Behalf-Of)
+ * unless OBOForwardCallerToken says otherwise: removed in every request of
+ * an exchanging Location, also when no exchange happens (a token that did
+ * not validate, but another Require granted access). OBOPassToken
+ * authorization puts the downstream token there after. */
+static void drop_caller_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_req *st)
 {
-    int i, j;
-
-    for (i = 0; i < d->downstreams->nelts; i++) {
-        const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
-                                                      auth_obo_downstream *);
-        for (j = 0; j < ds->pass->nelts; j++) {
-            if (APR_ARRAY_IDX(ds->pass, j, auth_obo_pass).kind == PASS_AUTHORIZATION) {
-                return 1;
-            }
-        }
+    if (auth_obo_forward_caller(d) || !apr_table_get(r->headers_in, "Authorization")) {
+        return;
     }
-    return 0;
+    apr_table_unset(r->headers_in, "Authorization");
+    if (st) {
+        st->authz_changed = 1;
+    }
 }
 
 static int auth_obo_fixups(request_rec *r)
 {
+    auth_obo_req *own = ap_get_module_config(r->request_config, &auth_obo_module);
     auth_obo_srv_cfg *sc;
     auth_obo_dir_cfg *d;
     auth_obo_req *st;
     int i, status = OK;
 
+    if (own) {
+        own->authorized = 1;    /* fixups run only after authorization passed */
+    }
     /* A subrequest in its main request's Location inherits its headers and
      * environment; one in another Location had them removed
      * (mod_auth_obo_scrub.c) and gets its own. */
-    if ((r->main && r->main->per_dir_config == r->per_dir_config)
-        || !(st = auth_obo_req_state(r)) || !st->jws) {
+    if (r->main && r->main->per_dir_config == r->per_dir_config) {
         return DECLINED;
     }
     d = auth_obo_effective(r);
-    sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
-    if (!d->downstreams || !sc->rt || !sc->client) {
+    if (!d->downstreams || d->downstreams->nelts == 0) {
         return DECLINED;
     }
-    /* The caller's token stays in the middle tier (the point of
-     * On-Behalf-Of) unless OBOForwardCallerToken says otherwise. */
-    if (d->downstreams->nelts > 0 && !auth_obo_forward_caller(d) && !passes_authorization(d)
-        && apr_table_get(r->headers_in, "Authorization")) {
-        apr_table_unset(r->headers_in, "Authorization");
-        st->authz_changed = 1;
+    st = auth_obo_req_state(r);
+    drop_caller_token(r, d, st);
+    sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
+    if (!st || !st->jws || !sc->rt || !sc->client) {
+        return DECLINED;
+    }
+    if (auth_obo_inherits_denial(r)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO064: no downstream token for '%s': "
+                      "this error page follows a request that failed authorization",
+                      r->user ? r->user : "-");
+        return DECLINED;
     }
     for (i = 0; i < d->downstreams->nelts && status == OK; i++) {
         status = acquire_one(r, sc, st, APR_ARRAY_IDX(d->downstreams, i,

@@ -163,8 +163,11 @@ static int auth_obo_scrub(request_rec *r)
     apr_array_header_t *cfgs;
 
     /* Same configuration as the parent: httpd skips authentication and the
-     * parent's values are this Location's own. */
-    if (parent && parent->per_dir_config == r->per_dir_config) {
+     * parent's values are this Location's own; unless the parent failed
+     * authorization (an ErrorDocument 401/403 here): then what it set for
+     * its user goes. */
+    if (parent && parent->per_dir_config == r->per_dir_config
+        && !auth_obo_inherits_denial(r)) {
         return DECLINED;
     }
     if (!is_obo(r) && !exchanges(d) && !prior) {
