@@ -251,8 +251,16 @@ static int map_error(request_rec *r, const auth_obo_srv_cfg *sc,
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO054: IdP timeout: %s", what);
         return HTTP_GATEWAY_TIME_OUT;
     case OBO_XERR_THROTTLED:
-        /* INFO: the pause itself was logged once (OBO091) when it began. */
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO090: not calling the IdP: %s", what);
+        /* INFO: the pause itself was logged once (OBO091) when it began.
+         * With an IdP status this request met it (no retry, OBO316). */
+        if (x->http_status) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO092: the IdP asked for a "
+                          "pause: %s", what);
+        }
+        else {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO090: not calling the IdP: %s",
+                          what);
+        }
         apr_table_setn(r->err_headers_out, "Retry-After",
                        apr_psprintf(r->pool, "%" APR_INT64_T_FMT, x->retry_after));
         return HTTP_SERVICE_UNAVAILABLE;

@@ -1,8 +1,9 @@
 /* The token exchange (see obo_exchange.h). One request is built per
  * attempt (a private_key_jwt assertion is single-use: fresh jti each time),
  * retried at most max_retries times on 5xx, 429 or a refused connection,
- * never on a timeout (a worker must not wait for the IdP's timeout twice)
- * and never on a 4xx (the answer would not change). */
+ * never on a timeout (a worker must not wait for the IdP's timeout twice),
+ * never on a 4xx (the answer would not change) and never on a 429/503 whose
+ * Retry-After is longer than the retry wait (the IdP asked for a pause). */
 #include "obo_exchange.h"
 #include "obo_b64.h"
 #include "obo_crypto.h"
@@ -335,16 +336,29 @@ static apr_status_t obo_send_once(obo_xctx *x, obo_attempt *a, const char **err)
     return rv;
 }
 
+/* A 429 or 503 whose Retry-After is longer than this client may wait: the
+ * IdP asked for a pause. A retry before it passes would be refused as well,
+ * after holding the worker for the whole wait; the caller answers 503 with
+ * Retry-After instead (and obo_guard pauses the endpoint). Retry-After is
+ * whole seconds, so "longer than max_wait" is "longer than its seconds". */
+static int obo_pause_asked(const obo_xctx *x, const obo_http_response *r)
+{
+    return (r->status == 429 || r->status == 503)
+           && r->retry_after > (apr_int64_t)apr_time_sec(x->max_wait);
+}
+
 /* Worth a second try: the IdP is overloaded or restarting, or the
  * connection was refused (a node going away). A timeout is not: the worker
  * has already waited the whole configured time once. */
-static int obo_retryable(const obo_attempt *a)
+static int obo_retryable(const obo_xctx *x, const obo_attempt *a)
 {
-    return a->rv == APR_SUCCESS ? a->resp->status >= 500 || a->resp->status == 429
-                                : a->rv == APR_ECONNREFUSED;
+    return a->rv == APR_SUCCESS
+           ? (a->resp->status >= 500 || a->resp->status == 429) && !obo_pause_asked(x, a->resp)
+           : a->rv == APR_ECONNREFUSED;
 }
 
-/* Retry-After when the IdP gave one (capped), else 100-300 ms of jitter so
+/* Retry-After when the IdP gave one (capped: a long one on 429/503 is not
+ * retried at all, see obo_pause_asked), else 100-300 ms of jitter so
  * that the workers that failed together do not retry together. */
 static apr_interval_time_t obo_retry_wait(const obo_xctx *x, const obo_attempt *a)
 {
@@ -369,7 +383,7 @@ static apr_status_t obo_send(obo_xctx *x, obo_attempt *a, const char **err)
     int attempt = 0;
 
     while ((rv = obo_send_once(x, a, err)) == APR_SUCCESS
-           && attempt++ < x->max_retries && obo_retryable(a)) {
+           && attempt++ < x->max_retries && obo_retryable(x, a)) {
         w = obo_retry_wait(x, a);
         obo_log(OBO_LOG_NOTICE, "OBO302", "token request to %s failed (%s); retrying in "
                 "%ld ms", x->req->token_endpoint,
@@ -522,11 +536,16 @@ static obo_exchange_error *obo_parse_error(obo_xctx *x, const obo_attempt *a)
         codes = json_object_get(j, "error_codes");
         e->error_codes = codes ? obo_json_dump(x->p, codes) : NULL;
     }
-    e->kind = obo_classify(e, codes);
+    e->kind = obo_pause_asked(x, r) ? OBO_XERR_THROTTLED : obo_classify(e, codes);
     e->detail = apr_psprintf(x->p, "identity provider answered HTTP %d%s%s%s%s", r->status,
                              e->error ? " " : "", e->error ? obo_log_text(x->p, e->error) : "",
                              j ? "" : " (body is not a JSON object: ",
                              j ? "" : apr_pstrcat(x->p, why, ")", NULL));
+    if (e->kind == OBO_XERR_THROTTLED) {
+        e->detail = apr_psprintf(x->p, "%s with Retry-After %" APR_INT64_T_FMT " s, longer "
+                                 "than the %ld ms retry wait: not retried", e->detail,
+                                 e->retry_after, (long)apr_time_as_msec(x->max_wait));
+    }
     return e;
 }
 
@@ -541,8 +560,9 @@ static obo_exchange_error *obo_transport_error(obo_xctx *x, const obo_attempt *a
 }
 
 /* The status returned with *xerr: the transport's for transport failures,
- * APR_EACCES when the IdP refused, APR_EINVAL for a bad request,
- * APR_EGENERAL for an unusable upstream. */
+ * APR_EACCES when the IdP refused, APR_EINVAL for a bad request, APR_EAGAIN
+ * when it asked for a pause (as obo_guard while paused), APR_EGENERAL for
+ * an unusable upstream. */
 static apr_status_t obo_kind_status(const obo_attempt *a, const obo_exchange_error *e)
 {
     apr_status_t rv = APR_EGENERAL;
@@ -556,6 +576,9 @@ static apr_status_t obo_kind_status(const obo_attempt *a, const obo_exchange_err
     }
     else if (e->kind == OBO_XERR_REQUEST) {
         rv = APR_EINVAL;
+    }
+    else if (e->kind == OBO_XERR_THROTTLED) {
+        rv = APR_EAGAIN;
     }
     return rv;
 }
@@ -604,7 +627,7 @@ static const char *obo_idp_text(apr_pool_t *p, const obo_exchange_error *e)
 static void obo_log_failure(obo_xctx *x, const obo_exchange_error *e)
 {
     static const char *const ids[] = { "OBO319", "OBO311", "OBO312", "OBO310",
-                                       "OBO313", "OBO314", "OBO315" };
+                                       "OBO313", "OBO314", "OBO315", "OBO316" };
 
     if (e->kind == OBO_XERR_CLIENT) {
         obo_log(OBO_LOG_ERR, "OBO310", "the identity provider REJECTED THIS SERVER'S CLIENT "
@@ -618,7 +641,10 @@ static void obo_log_failure(obo_xctx *x, const obo_exchange_error *e)
         /* The user must act, or sent a token the IdP refuses: expected under
          * conditional access, so not an error of this server. */
         int user = e->kind == OBO_XERR_INTERACTION || e->kind == OBO_XERR_INVALID_GRANT;
-        obo_log(user ? OBO_LOG_INFO : OBO_LOG_ERR, ids[e->kind],
+        /* A pause the IdP asked for is its choice, not a fault (OBO091 follows). */
+        obo_log_level lvl = user ? OBO_LOG_INFO
+                          : e->kind == OBO_XERR_THROTTLED ? OBO_LOG_WARN : OBO_LOG_ERR;
+        obo_log(lvl, ids[e->kind],
                 "token exchange at %s for assertion %s failed: "
                 "%s%s", x->req->token_endpoint ? x->req->token_endpoint : "-", x->fp,
                 e->detail, obo_idp_text(x->p, e));

@@ -59,7 +59,8 @@ typedef enum {
     OBO_XERR_REQUEST,        /* invalid_scope / invalid_request / unsupported grant (500) */
     OBO_XERR_UPSTREAM,       /* IdP 5xx, 429 after retry, bad JSON, TLS failure (502) */
     OBO_XERR_TIMEOUT,        /* IdP did not answer in time (504) */
-    OBO_XERR_THROTTLED       /* not called: the endpoint asked for a pause (503, obo_guard) */
+    OBO_XERR_THROTTLED       /* 429/503 with Retry-After over the retry wait (not retried),
+                              * or not called while paused (obo_guard): 503 + Retry-After */
 } obo_exchange_errkind;
 
 typedef struct obo_exchange_error {
@@ -80,7 +81,9 @@ typedef struct obo_exchange_error {
  * *xerr filled (never both). */
 /* The error status is the transport's for transport failures (APR_TIMEUP,
  * APR_ECONNREFUSED, APR_ENOSPC, APR_EGENERAL), APR_EACCES when the IdP
- * refused (INTERACTION, INVALID_GRANT, CLIENT), APR_EINVAL for REQUEST and
+ * refused (INTERACTION, INVALID_GRANT, CLIENT), APR_EINVAL for REQUEST,
+ * APR_EAGAIN for THROTTLED (a 429/503 whose Retry-After is longer than
+ * max_retry_wait: not retried, xerr->retry_after as the IdP sent it) and
  * APR_EGENERAL for any other UPSTREAM; callers decide on xerr->kind.
  * req->max_retries 0 means the default (1), a negative value no retry;
  * req->max_retry_wait 0 means the default (2 s). A response without

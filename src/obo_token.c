@@ -170,6 +170,12 @@ static apr_status_t obo_token_exchange(apr_pool_t *p, const obo_acquire *a, cons
         if (rv != APR_SUCCESS) {
             obo_guard_note(p, &g, *e);
         }
+        /* The caller that met the IdP's pause is told what the ones after
+         * it will be: at most the pause's length. */
+        if (rv != APR_SUCCESS && (*e)->kind == OBO_XERR_THROTTLED
+            && (*e)->retry_after > OBO_GUARD_PAUSE_MAX_S) {
+            (*e)->retry_after = OBO_GUARD_PAUSE_MAX_S;
+        }
     }
     return rv;
 }

@@ -27,7 +27,9 @@ typedef struct obo_acquire {
 /* APR_SUCCESS with *res (and *hit = 1 if no IdP call was made by this
  * request), or the exchange's failure with *xerr. Cache failures never fail
  * the call. A failure may also be a remembered one (no IdP call) or
- * OBO_XERR_THROTTLED while the token endpoint is paused (obo_guard.h). */
+ * OBO_XERR_THROTTLED (APR_EAGAIN) when the IdP asked for a pause or while
+ * the token endpoint is paused (obo_guard.h); its retry_after is then at
+ * most OBO_GUARD_PAUSE_MAX_S. */
 /* a->margin is used as given (0: none). A token is stored until
  * min(expires_on - margin, assertion_expiry) (assertion_expiry 0: no cap)
  * and not at all if that is not in the future or expires_in was 0; such a

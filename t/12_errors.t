@@ -4,6 +4,8 @@
 #       claims="<base64>" + JSON body {error, error_description, suberror, scopes, claims}
 #   invalid_grant -> 401 invalid_token;  invalid_client -> 500
 #   IdP 5xx / 429 / bad JSON / HTML -> 502;  IdP timeout -> 504
+#   (the 429 and 503 here send Retry-After: 1, within the 2 s retry wait, so
+#   they are retried; a longer Retry-After is answered 503 at once: t/43)
 use strict;
 use warnings;
 use FindBin;

@@ -1,7 +1,9 @@
 # A 429 or 503 with Retry-After from the token endpoint pauses every call to
 # that endpoint, for every user, until it passes: the module answers 503 with
 # Retry-After meanwhile, shared through memcached (vhost obo_x_neg and a
-# second httpd) or per process without a cache (obo_x_neg_local).
+# second httpd) or per process without a cache (obo_x_neg_local). A
+# Retry-After longer than the 2 s retry wait is not retried: the request that
+# met it gets 503 + Retry-After at once, too.
 use strict;
 use warnings;
 use FindBin;
@@ -22,15 +24,18 @@ ok $h2, 'second httpd started (tenant xneg, same memcached)' or diag $@;
 for my $case (['429', 'obo_x_neg', 'xneg'], ['503_retry_after', 'obo_x_neg_local', 'xnegl']) {
     my ($fault, $V, $tenant) = @$case;
     subtest "$fault with Retry-After: 3 on $V pauses every user" => sub {
-        # Both of the module's attempts (call + one retry) get the fault;
-        # any later call would succeed, so a missing pause shows as 200.
-        idp_set("token_fault\@$tenant" => $fault, "token_fault_times\@$tenant" => 2,
+        # Only the first call gets the fault; any later call (a retry, or
+        # a call during the pause) would succeed, so either shows as 200.
+        idp_set("token_fault\@$tenant" => $fault, "token_fault_times\@$tenant" => 1,
                 "retry_after\@$tenant" => 3);
         my $first = fresh_user('pause-first');
+        my $t1 = time;
         my $r = obo_get($V, '/x/env', token => ut($first, $tenant));
         my $t0 = time;
-        expect_status($r, 502, 'the request that met the fault: 502');
-        is token_calls($first), 2, 'it called twice (one retry)';
+        expect_status($r, 503, 'the request that met the fault: 503 (3 s > the 2 s retry wait)');
+        is $r->header('Retry-After'), 3, 'with the IdP\'s Retry-After: 3';
+        is token_calls($first), 1, 'one IdP call: no retry';
+        ok $t0 - $t1 < 1.5, sprintf('answered at once (%.2f s)', $t0 - $t1);
 
         my @others = map { fresh_user("pause-$_") } 1 .. 5;
         for my $u (@others) {
@@ -70,10 +75,14 @@ subtest 'an IdP 500 (no Retry-After) does not pause' => sub {
 
 # Last: it leaves tenant xnegl paused for the capped time (per process only).
 subtest 'a huge Retry-After is capped at 300 s' => sub {
-    idp_set('token_fault@xnegl' => '429', 'token_fault_times@xnegl' => 2,
+    idp_set('token_fault@xnegl' => '429', 'token_fault_times@xnegl' => 1,
             'retry_after@xnegl' => 86400);
     my $mark = error_log_mark();
-    obo_get('obo_x_neg_local', '/x/env', token => ut(fresh_user('cap-a'), 'xnegl'));
+    my $a = fresh_user('cap-a');
+    my $p = obo_get('obo_x_neg_local', '/x/env', token => ut($a, 'xnegl'));
+    expect_status($p, 503, 'the request that met it: 503');
+    is $p->header('Retry-After'), 300, 'Retry-After: 300 (capped as the pause is)';
+    is token_calls($a), 1, 'one IdP call';
     my $q = obo_get('obo_x_neg_local', '/x/env', token => ut(fresh_user('cap-b'), 'xnegl'));
     expect_status($q, 503, 'paused: 503');
     my $ra = $q->header('Retry-After') // 0;

@@ -1083,7 +1083,7 @@ static void test_retry_429(apr_pool_t *p)
                            { 200, NULL, OK_BODY, 0 } };
     srv_resp twice[2] = { { 429, "Retry-After: 1\r\n", "{}", 0 },
                           { 429, "Retry-After: 1\r\n", "{}", 0 } };
-    srv_resp capped[2] = { { 503, "Retry-After: 30\r\n", "{}", 0 },
+    srv_resp capped[2] = { { 500, "Retry-After: 30\r\n", "{}", 0 },
                            { 200, NULL, OK_BODY, 0 } };
     srv *s = srv_start(2, script);
     obo_exchange_req r = make_req(p, s, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID),
@@ -1105,10 +1105,68 @@ static void test_retry_429(apr_pool_t *p)
     r.max_retry_wait = apr_time_from_msec(500);
     o = run(p, &r);
     gap = srv_gap(p, s);
-    printf("# Retry-After: 30 capped at 500 ms: %ld ms\n", (long)apr_time_as_msec(gap));
+    printf("# 500 Retry-After: 30 capped at 500 ms: %ld ms\n", (long)apr_time_as_msec(gap));
     ok(o.rv == APR_SUCCESS && gap >= apr_time_from_msec(490) && gap < apr_time_from_msec(800),
-       "Retry-After is capped by max_retry_wait (%ld ms)", (long)apr_time_as_msec(gap));
+       "a 500's Retry-After is capped by max_retry_wait (%ld ms)",
+       (long)apr_time_as_msec(gap));
     srv_stop(s);
+}
+
+/* A 429 or 503 whose Retry-After is longer than the retry wait allows is a
+ * request to pause: no retry (it would be refused too, and the caller
+ * would wait for nothing), THROTTLED at once with the IdP's Retry-After. */
+static void pause_asked(apr_pool_t *p, int status, const char *hdr, apr_interval_time_t wait,
+                        const char *name)
+{
+    srv_resp script[2] = { { status, hdr, "{\"error\":\"temporarily_unavailable\"}", 0 },
+                           { 200, NULL, OK_BODY, 0 } };
+    srv *s = srv_start(2, script);
+    obo_exchange_req r = make_req(p, s, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID),
+                                  OBO_GRANT_OBO);
+    outcome o;
+
+    r.max_retry_wait = wait;
+    log_reset();
+    o = run(p, &r);
+    printf("# %s: %ld ms, %d request(s)\n", name, (long)apr_time_as_msec(o.took),
+           srv_count(s));
+    is_int(srv_count(s), 1, "%s: exactly one request", name);
+    is_int(o.rv, APR_EAGAIN, "%s: APR_EAGAIN", name);
+    is_int(kind_of(&o), OBO_XERR_THROTTLED, "%s: THROTTLED", name);
+    is_int(xe(&o)->http_status, status, "%s: with the IdP's status", name);
+    ok(o.took < apr_time_from_msec(500), "%s: answered at once (%ld ms)", name,
+       (long)apr_time_as_msec(o.took));
+    ok(!log_has("retrying in"), "%s: no retry announced", name);
+    ok(log_has("OBO316"), "%s: logged as OBO316", name);
+    srv_stop(s);
+}
+
+static void test_retry_after_too_long(apr_pool_t *p)
+{
+    outcome o;
+    int n = 0;
+    srv_resp e503 = { 503, "Retry-After: 250\r\n", "{}", 0 };
+    srv_resp short503[2] = { { 503, "Retry-After: 1\r\n", "{}", 0 },
+                             { 429, "Retry-After: 250\r\n", "{}", 0 } };
+    char date[APR_RFC822_DATE_LEN];
+    const char *hdr;
+
+    pause_asked(p, 503, "Retry-After: 250\r\n", 0, "503 Retry-After: 250");
+    pause_asked(p, 429, "Retry-After: 3\r\n", 0, "429 Retry-After: 3 (over 2 s)");
+    pause_asked(p, 503, "Retry-After: 1\r\n", apr_time_from_msec(500),
+                "503 Retry-After: 1 over a 500 ms wait");
+    apr_rfc822_date(date, apr_time_now() + apr_time_from_sec(120));
+    hdr = apr_pstrcat(p, "Retry-After: ", date, "\r\n", NULL);
+    pause_asked(p, 429, hdr, 0, "429 Retry-After as an HTTP date 120 s ahead");
+    o = run_script(p, 1, &e503, &n);
+    is_int((int)xe(&o)->retry_after, 250, "retry_after is the IdP's 250 s");
+    ok(xe(&o)->detail && strstr(xe(&o)->detail, "Retry-After 250"), "detail: %s",
+       xe(&o)->detail ? xe(&o)->detail : "-");
+    /* A short pause is waited for; a long one asked by the retry's answer
+     * ends there too. */
+    o = run_script(p, 2, short503, &n);
+    is_int(n, 2, "503 Retry-After: 1 is retried (2 requests)");
+    is_int(kind_of(&o), OBO_XERR_THROTTLED, "then 429 Retry-After: 250 -> THROTTLED");
 }
 
 static void test_no_retry_setting(apr_pool_t *p)
@@ -1602,9 +1660,10 @@ static void test_guard_negative(apr_pool_t *p)
     srv_stop(s);
 }
 
-/* A 429 with Retry-After pauses the endpoint for every assertion, capped
- * at OBO_GUARD_PAUSE_MAX_S: per process without a cache (memo only), and
- * through the cache for another process (its own memo). */
+/* A 429 with a long Retry-After fails at once and pauses the endpoint for
+ * every assertion, capped at OBO_GUARD_PAUSE_MAX_S: per process without a
+ * cache (memo only), and through the cache for another process (its own
+ * memo). */
 static void pause_case(apr_pool_t *p, int shared)
 {
     srv_resp busy[2] = { { 429, "Retry-After: 100000\r\n", "{}", 0 },
@@ -1624,12 +1683,15 @@ static void pause_case(apr_pool_t *p, int shared)
     b.req.assertion = "another-user-token";
     b.guard = shared ? memo2 : memo1;
     g2 = acquire(p, &b);
-    is_int(g1.xerr ? g1.xerr->kind : 0, OBO_XERR_UPSTREAM, "429 after the retry: UPSTREAM");
+    is_int(g1.rv, APR_EAGAIN, "429 with Retry-After over the retry wait: not retried");
+    is_int(g1.xerr ? g1.xerr->kind : 0, OBO_XERR_THROTTLED, "THROTTLED at once");
+    is_int(g1.xerr ? (int)g1.xerr->retry_after : -1, 300,
+           "its Retry-After 100000 capped at 300 s, as the pause is");
     is_int(g2.rv, APR_EAGAIN, "another user%s: paused", shared ? ", another process" : "");
     is_int(g2.xerr ? g2.xerr->kind : 0, OBO_XERR_THROTTLED, "THROTTLED");
     ok(g2.xerr && g2.xerr->retry_after > 295 && g2.xerr->retry_after <= 300,
        "Retry-After 100000 capped at 300 s (%d)", g2.xerr ? (int)g2.xerr->retry_after : -1);
-    is_int(srv_count(s), 2, "no IdP call during the pause");
+    is_int(srv_count(s), 1, "one IdP call: no retry, none during the pause");
     srv_stop(s);
 }
 
@@ -1795,6 +1857,7 @@ static void exchange_tests(void)
     TAP_RUN(test_err_upstream);
     TAP_RUN(test_retry_503);
     TAP_RUN(test_retry_429);
+    TAP_RUN(test_retry_after_too_long);
     TAP_RUN(test_no_retry_setting);
     TAP_RUN(test_plaintext_refused);
     TAP_RUN(test_refused);
