@@ -37,6 +37,14 @@ for my $case (['429', 'obo_x_neg', 'xneg'], ['503_retry_after', 'obo_x_neg_local
         is token_calls($first), 1, 'one IdP call: no retry';
         ok $t0 - $t1 < 1.5, sprintf('answered at once (%.2f s)', $t0 - $t1);
 
+        # without a shared cache the pause is per process: with several
+        # (prefork) other users may reach a process that has not seen it
+        if ($V eq 'obo_x_neg_local' && max_procs() > 1) {
+            sleep 3.5 - (time - $t0);
+            idp_set("token_fault\@$tenant" => '', "token_fault_times\@$tenant" => '',
+                    "retry_after\@$tenant" => '');
+            return;
+        }
         my @others = map { fresh_user("pause-$_") } 1 .. 5;
         for my $u (@others) {
             my $q = obo_get($V, '/x/env', token => ut($u, $tenant));
@@ -73,22 +81,25 @@ subtest 'an IdP 500 (no Retry-After) does not pause' => sub {
     idp_set('token_fault@xneg' => '', 'token_fault_times@xneg' => '');
 };
 
-# Last: it leaves tenant xnegl paused for the capped time (per process only).
-subtest 'a huge Retry-After is capped at 300 s' => sub {
-    idp_set('token_fault@xnegl' => '429', 'token_fault_times@xnegl' => 1,
-            'retry_after@xnegl' => 86400);
+# Last: it leaves its tenant paused for the capped time. With one process
+# the per-process pause of obo_x_neg_local is seen by the next request; with
+# several (prefork), the shared one of obo_x_neg.
+my ($CV, $CT) = max_procs() > 1 ? ('obo_x_neg', 'xneg') : ('obo_x_neg_local', 'xnegl');
+subtest "a huge Retry-After is capped at 300 s ($CV)" => sub {
+    idp_set("token_fault\@$CT" => '429', "token_fault_times\@$CT" => 1,
+            "retry_after\@$CT" => 86400);
     my $mark = error_log_mark();
     my $a = fresh_user('cap-a');
-    my $p = obo_get('obo_x_neg_local', '/x/env', token => ut($a, 'xnegl'));
+    my $p = obo_get($CV, '/x/env', token => ut($a, $CT));
     expect_status($p, 503, 'the request that met it: 503');
     is $p->header('Retry-After'), 300, 'Retry-After: 300 (capped as the pause is)';
     is token_calls($a), 1, 'one IdP call';
-    my $q = obo_get('obo_x_neg_local', '/x/env', token => ut(fresh_user('cap-b'), 'xnegl'));
+    my $q = obo_get($CV, '/x/env', token => ut(fresh_user('cap-b'), $CT));
     expect_status($q, 503, 'paused: 503');
     my $ra = $q->header('Retry-After') // 0;
     ok $ra > 250 && $ra <= 300, "Retry-After $ra: capped at 300";
     like error_log_since($mark), qr/OBO091.*paused for 300 s/, 'the pause is logged once with its length';
-    idp_set('token_fault@xnegl' => '', 'token_fault_times@xnegl' => '', 'retry_after@xnegl' => '');
+    idp_set("token_fault\@$CT" => '', "token_fault_times\@$CT" => '', "retry_after\@$CT" => '');
 };
 
 $h2->stop if $h2;
