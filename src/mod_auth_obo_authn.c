@@ -278,8 +278,11 @@ static int authenticate_once(request_rec *r)
     auth_obo_req *st = ap_get_module_config(r->request_config, &auth_obo_module);
 
     if (!st) {
+        request_rec *prev = auth_obo_log_enter(r);
+
         st = req_state_new(r);
         st->status = authenticate(r, st);
+        auth_obo_log_leave(prev);
     }
     return st->status;
 }
