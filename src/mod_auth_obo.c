@@ -15,9 +15,16 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 #include "mod_auth_obo.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "apr_hash.h"
+#include "ap_provider.h"
+#include "ap_socache.h"
 #include "apr_strings.h"
 #include "http_core.h"
 #include "http_request.h"
@@ -38,15 +45,49 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 
 /* ---- logging from the core ------------------------------------------------ */
 
-static void log_sink(void *baton, obo_log_level level, const char *msgid, const char *msg)
+/* The request a hook of this thread is serving while it calls the core, so
+ * that the core's lines carry [client ...] and go to the request's virtual
+ * host's ErrorLog at its LogLevel. Thread-local: worker threads serve
+ * different requests at the same time; set at a hook's entry, restored at
+ * its exit (auth_obo_log_enter/leave), never left pointing at a request
+ * whose pool is gone. */
+static _Thread_local request_rec *log_request;
+
+request_rec *auth_obo_log_enter(request_rec *r)
 {
-    ap_log_error(APLOG_MARK, (int)level, 0, (server_rec *)baton, "%s: %s", msgid, msg);
+    request_rec *prev = log_request;
+
+    log_request = r;
+    return prev;
 }
 
+void auth_obo_log_leave(request_rec *prev)
+{
+    log_request = prev;
+}
+
+static void log_sink(void *baton, obo_log_level level, const char *msgid, const char *msg)
+{
+    if (log_request) {
+        ap_log_rerror(APLOG_MARK, (int)level, 0, log_request, "%s: %s", msgid, msg);
+    }
+    else {
+        ap_log_error(APLOG_MARK, (int)level, 0, (server_rec *)baton, "%s: %s", msgid, msg);
+    }
+}
+
+/* The core drops what no server would log; httpd filters the rest by the
+ * level of the server (or request) each line is logged against. A
+ * LogLevel in a <Location> or <Directory> is not seen here. */
 static void setup_core_log(server_rec *s)
 {
-    int lvl = ap_get_server_module_loglevel(s, APLOG_MODULE_INDEX);
+    server_rec *v;
+    int lvl = APLOG_EMERG;
 
+    for (v = s; v; v = v->next) {
+        int l = ap_get_server_module_loglevel(v, APLOG_MODULE_INDEX);
+        lvl = l > lvl ? l : lvl;
+    }
     obo_log_set(log_sink, s);
     obo_log_set_level(lvl > APLOG_DEBUG ? OBO_LOG_DEBUG : (obo_log_level)lvl);
 }
@@ -94,6 +135,54 @@ static const char *where(apr_pool_t *p, const ap_directive_t *d)
     return apr_psprintf(p, "%s:%d", d->filename, d->line_num);
 }
 
+static const char *location_path(apr_pool_t *p, const ap_directive_t *sec);
+static int path_within(const char *path, const char *prefix);
+static int is_path_section(const ap_directive_t *d);
+
+/* An OBOAudience among list, also inside <If>, <Limit>..., not in nested
+ * path sections. */
+static int list_has_audience(const ap_directive_t *d)
+{
+    for (; d; d = d->next) {
+        if (is_directive(d, "OBOAudience")
+            || (d->first_child && !is_path_section(d) && list_has_audience(d->first_child))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* <Location q> with an OBOAudience among list, q a prefix of path ("/" for
+ * a section that is not a <Location>: it covers every URL). */
+static int prefix_location_has_audience(apr_pool_t *p, const ap_directive_t *list,
+                                        const char *path)
+{
+    const char *q;
+
+    for (; list; list = list->next) {
+        if ((q = location_path(p, list)) != NULL
+            && (path ? path_within(path, q) : !strcmp(q, "/"))
+            && list_has_audience(list->first_child)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* httpd merges every <Location> whose path is a prefix of the request's:
+ * an OBOAudience in <Location /api> applies to AuthType obo in
+ * <Location /api/env>, in the same server or the main server's. */
+static int audience_by_location(apr_pool_t *p, const ap_directive_t *at)
+{
+    const ap_directive_t *sec = at->parent, *v;
+    const char *path = location_path(p, sec);
+
+    for (v = sec; v && !is_directive(v, "<VirtualHost"); v = v->parent) {
+    }
+    return (v && prefix_location_has_audience(p, v->first_child, path))
+           || prefix_location_has_audience(p, ap_conftree, path);
+}
+
 /* AuthType may be an expression in httpd 2.4.55+, so it is read from the
  * parsed configuration tree rather than from mod_authn_core. */
 static int check_authtype(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
@@ -105,7 +194,8 @@ static int check_authtype(apr_pool_t *p, server_rec *main_s, const ap_directive_
     if (!auth_obo_has_idp(sc)) {
         err = "AuthType obo needs OBOMetadataURL, OBOJWKSURL or OBOJWKSFile";
     }
-    else if (!audience_in_scope(d) && !sc->defaults->audiences) {
+    else if (!audience_in_scope(d) && !sc->defaults->audiences
+             && !audience_by_location(p, d)) {
         err = "AuthType obo needs OBOAudience";
     }
     if (err) {
@@ -383,17 +473,171 @@ static void warn_if_exposed(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
     }
 }
 
+/* "OBOClientSecret /etc/apache2/secret" sends the path as the secret: the
+ * IdP then answers invalid_client. Warned when the value is the path of an
+ * existing file (the value itself is never logged then, only the hint). */
+static void warn_if_path(apr_pool_t *p, server_rec *s, const char *directive,
+                         const char *value, apr_size_t len, const char *file)
+{
+    apr_finfo_t fi;
+    char *v;
+
+    if (file || !value || len == 0 || len > 1024 || value[0] != '/') {
+        return;
+    }
+    v = apr_pstrndup(p, value, len);
+    if (strlen(v) == len && apr_stat(&fi, v, APR_FINFO_TYPE, p) == APR_SUCCESS
+        && fi.filetype == APR_REG) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO123: the value of %s is the path "
+                     "of a file, used as the secret itself: write file:%s to read the "
+                     "secret from the file", directive, v);
+    }
+}
+
 static void warn_exposed_secrets(apr_pool_t *ptemp, server_rec *s)
 {
     apr_hash_t *seen = apr_hash_make(ptemp);
+    const auth_obo_srv_cfg *main_sc = ap_get_module_config(s->module_config,
+                                                           &auth_obo_module);
 
     for (; s; s = s->next) {
         auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        /* once: virtual hosts inherit the main server's value */
+        if (!s->is_virtual || sc->client_secret != main_sc->client_secret) {
+            warn_if_path(ptemp, s, "OBOClientSecret", sc->client_secret,
+                         sc->client_secret ? strlen(sc->client_secret) : 0,
+                         sc->client_secret_file);
+        }
         warn_if_exposed(ptemp, s, seen, "OBO100", "OBOClientSecret", sc->client_secret_file);
         warn_if_exposed(ptemp, s, seen, "OBO100", "OBOCacheSecret", sc->cache_secret_file);
         warn_if_exposed(ptemp, s, seen, "OBO101", "OBOClientCertificate private key",
                         sc->client_key);
     }
+}
+
+/* ---- files the server must be able to read ---------------------------------
+ * check_file (configuration) only sees that a file exists. Startup (root)
+ * reads the client certificate and key; the children, as the User, read
+ * OBOCACertificateFile and OBOJWKSFile on requests: a file they cannot read
+ * would only show as 503s. configtest runs these checks too. */
+
+/* 0 if the file opens for reading, else the errno. */
+static int open_errno(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+
+    if (fd < 0) {
+        return errno;
+    }
+    close(fd);
+    return 0;
+}
+
+/* The errno of opening path as the children's user: a forked process takes
+ * that identity (groups included) when the parent runs as root. -1 if that
+ * cannot be tried. */
+static int open_errno_as_user(const char *path)
+{
+    int fds[2], e = -1;
+    pid_t pid;
+
+    if (geteuid() != 0 || ap_unixd_config.user_id == 0) {
+        return open_errno(path);
+    }
+    if (pipe(fds) != 0) {
+        return -1;
+    }
+    pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        e = (setgid(ap_unixd_config.group_id) != 0
+             || initgroups(ap_unixd_config.user_name, ap_unixd_config.group_id) != 0
+             || setuid(ap_unixd_config.user_id) != 0) ? -1 : open_errno(path);
+        if (write(fds[1], &e, sizeof(e)) != (ssize_t)sizeof(e)) {
+            _exit(1);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    if (pid < 0 || read(fds[0], &e, sizeof(e)) != (ssize_t)sizeof(e)) {
+        e = -1;
+    }
+    close(fds[0]);
+    while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    return e;
+}
+
+static const char *user_name(apr_pool_t *p, uid_t uid)
+{
+    struct passwd *pw = getpwuid(uid);
+
+    return pw ? apr_pstrdup(p, pw->pw_name) : apr_psprintf(p, "uid %ld", (long)uid);
+}
+
+/* Once per file and directive; 0 (and an error logged) if unreadable. */
+static int check_readable(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
+                          const char *directive, const char *path, int by_children)
+{
+    const char *id = path ? apr_pstrcat(p, directive, " ", path, NULL) : NULL;
+    int as_user = by_children && geteuid() == 0 && ap_unixd_config.user_id != 0;
+    int e;
+
+    if (!id || apr_hash_get(seen, id, APR_HASH_KEY_STRING)) {
+        return 1;
+    }
+    apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
+    e = by_children ? open_errno_as_user(path) : open_errno(path);
+    if (e <= 0) {
+        return 1;
+    }
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO120: %s %s cannot be read by user %s "
+                 "(%s): %s (errno %d); make it readable by that user", directive, path,
+                 as_user ? ap_unixd_config.user_name : user_name(p, geteuid()),
+                 by_children ? (as_user ? "the User httpd's children run as"
+                                        : "the user httpd runs as")
+                             : "httpd reads it at startup",
+                 strerror(e), e);
+    return 0;
+}
+
+static int check_files(apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+    int ok = 1;
+
+    for (; s; s = s->next) {
+        auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        if (auth_obo_has_idp(sc) || sc->uses_exchange) {
+            ok &= check_readable(ptemp, s, seen, "OBOCACertificateFile", sc->ca_file, 1);
+        }
+        if (auth_obo_has_idp(sc)) {
+            ok &= check_readable(ptemp, s, seen, "OBOJWKSFile", sc->jwks_file, 1);
+        }
+        if (sc->uses_exchange) {
+            ok &= check_readable(ptemp, s, seen, "OBOClientCertificate", sc->client_cert, 0);
+            ok &= check_readable(ptemp, s, seen, "OBOClientCertificate key", sc->client_key, 0);
+        }
+    }
+    return ok;
+}
+
+/* post_config needs mod_socache_shmcb for the default cache; configtest does
+ * not run post_config, so the same check is made here (a graceful restart
+ * with a configuration that fails there stops the server). */
+static int check_shm_provider(server_rec *s)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+
+    if (!sc->uses_exchange || auth_obo_ival(sc->cache_type, CACHE_SHM) != CACHE_SHM
+        || ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
+                              AP_SOCACHE_PROVIDER_VERSION)) {
+        return 1;
+    }
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO041: OBOCache shm (the default) needs "
+                 "mod_socache_shmcb: a2enmod socache_shmcb, or LoadModule "
+                 "socache_shmcb_module, or use OBOCache memcached or OBOCache none");
+    return 0;
 }
 
 static int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
@@ -403,9 +647,12 @@ static int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
 
     warn_exposed_secrets(ptemp, main_s);
     for (; s; s = s->next) {
-        if (!check_server(ptemp, s)) {
+        if (!check_server(ptemp, s) || !check_shm_provider(s)) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }
+    }
+    if (!check_files(ptemp, main_s)) {
+        return HTTP_INTERNAL_SERVER_ERROR;
     }
     return walk_tree(ptemp, main_s, ap_conftree) ? OK : HTTP_INTERNAL_SERVER_ERROR;
 }

@@ -133,6 +133,9 @@ int auth_obo_ival(int v, int dflt);
 
 /* mod_auth_obo_authn.c */
 void auth_obo_register_authn_hooks(apr_pool_t *p);
+/* Core log lines go against r until auth_obo_log_leave(the value returned). */
+request_rec *auth_obo_log_enter(request_rec *r);
+void auth_obo_log_leave(request_rec *prev);
 auth_obo_req *auth_obo_req_state(request_rec *r);
 int auth_obo_inherits_denial(request_rec *r);
 const char *auth_obo_realm(request_rec *r);

@@ -90,7 +90,13 @@ const char *auth_obo_quote(apr_pool_t *p, const char *s)
 const char *auth_obo_realm(request_rec *r)
 {
     const char *name = ap_auth_name(r);
-    return auth_obo_quote(r->pool, name ? name : ap_get_server_name(r));
+
+    /* The configured ServerName, never the client's Host header (which
+     * ap_get_server_name follows with UseCanonicalName Off). */
+    if (!name) {
+        name = r->server->server_hostname ? r->server->server_hostname : "";
+    }
+    return auth_obo_quote(r->pool, name);
 }
 
 /* RFC 6750 s.2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
@@ -332,8 +338,11 @@ static int authenticate_once(request_rec *r)
     auth_obo_req *st = ap_get_module_config(r->request_config, &auth_obo_module);
 
     if (!st) {
+        request_rec *prev = auth_obo_log_enter(r);
+
         st = req_state_new(r);
         st->status = authenticate(r, st);
+        auth_obo_log_leave(prev);
     }
     return st->status;
 }

@@ -799,7 +799,7 @@ const command_rec auth_obo_cmds[] = {
                   "memcached I/O timeout in milliseconds (default 200)"),
     AP_INIT_TAKE1("OBOCacheLockWait", set_srv_int, SRV(flight_wait_ms), RSRC_CONF,
                   "Milliseconds a request waits for another's IdP call (default: "
-                  "the total timeout + 1 s)"),
+                  "2 x the total timeout + 3 s)"),
     AP_INIT_ITERATE("OBOAudience", add_audience, NULL, BOTH,
                     "Accepted audience(s): any one must be in the token's aud"),
     AP_INIT_TAKE1("OBOClockSkew", set_skew, NULL, BOTH,

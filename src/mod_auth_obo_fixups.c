@@ -357,7 +357,17 @@ static int auth_obo_fixups(request_rec *r)
     return status == OK ? DECLINED : status;
 }
 
+/* The exchange's and the cache's log lines go against this request. */
+static int auth_obo_fixups_logged(request_rec *r)
+{
+    request_rec *prev = auth_obo_log_enter(r);
+    int status = auth_obo_fixups(r);
+
+    auth_obo_log_leave(prev);
+    return status;
+}
+
 void auth_obo_register_fixups(apr_pool_t *p)
 {
-    ap_hook_fixups(auth_obo_fixups, NULL, NULL, APR_HOOK_LAST);
+    ap_hook_fixups(auth_obo_fixups_logged, NULL, NULL, APR_HOOK_LAST);
 }

@@ -187,6 +187,25 @@ static void set_options(CURL *c, transfer *t, const char *url, const char *form,
     }
 }
 
+/* What an administrator does about a TLS verification failure. */
+static const char *tls_hint(CURLcode cc, const obo_http_opts *o)
+{
+    if (cc == CURLE_PEER_FAILED_VERIFICATION
+#if defined(CURLE_SSL_CACERT) && CURLE_SSL_CACERT != CURLE_PEER_FAILED_VERIFICATION
+        || cc == CURLE_SSL_CACERT
+#endif
+        ) {
+        return o->ca_file ? " (hint: the server's certificate does not verify against "
+                            "OBOCACertificateFile: name the CA that issued it)"
+                          : " (hint: set OBOCACertificateFile to the CA that issued the "
+                            "server's certificate)";
+    }
+    if (cc == CURLE_SSL_CACERT_BADFILE) {
+        return " (hint: OBOCACertificateFile cannot be read or holds no certificate)";
+    }
+    return "";
+}
+
 apr_status_t obo_http_request(obo_http *h, apr_pool_t *p, const char *url,
                               const char *form, const char *auth_header,
                               const obo_http_opts *opts,
@@ -225,7 +244,8 @@ apr_status_t obo_http_request(obo_http *h, apr_pool_t *p, const char *url,
     }
     else {
         *err = t.overflow ? "response too large"
-             : apr_pstrdup(p, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+             : apr_pstrcat(p, errbuf[0] ? errbuf : curl_easy_strerror(cc),
+                           tls_hint(cc, opts), NULL);
     }
     return rv;
 }

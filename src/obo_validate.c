@@ -2,8 +2,15 @@
 #include "obo_validate.h"
 
 #include <string.h>
+#include <apr_strings.h>
 #include "obo_crypto.h"
+#include "obo_json.h"
 #include "obo_jwt.h"
+#include "obo_log.h"
+
+/* Token values quoted in the debug log: bounded, control characters dropped
+ * (the text is the sender's, not the IdP's). */
+#define DIAG_MAX 200
 
 /* What a verified-signature memo entry says: verified by this provider's
  * key set of this generation. */
@@ -100,6 +107,84 @@ static apr_status_t verify_signature(apr_pool_t *p, obo_provider *pv,
     return rv;
 }
 
+/* ---- why a token was refused (LogLevel debug) ------------------------------ */
+
+static const char *diag_text(apr_pool_t *p, const char *s)
+{
+    char *out, *o;
+
+    if (!s) {
+        return "(none)";
+    }
+    out = o = apr_palloc(p, DIAG_MAX + 4);
+    for (; *s && o - out < DIAG_MAX; s++) {
+        if ((unsigned char)*s >= 0x20 && *s != 0x7f) {
+            *o++ = *s;
+        }
+    }
+    strcpy(o, *s ? "..." : "");
+    return out;
+}
+
+static const char *diag_list(apr_pool_t *p, const apr_array_header_t *a)
+{
+    return diag_text(p, a && a->nelts ? apr_array_pstrcat(p, a, ' ') : NULL);
+}
+
+static const char *diag_claim(apr_pool_t *p, const json_t *pl, const char *name)
+{
+    return diag_text(p, pl ? obo_jwt_claim_text(p, pl, name) : NULL);
+}
+
+/* Entra issues v1 tokens (sts.windows.net) unless the API's manifest asks
+ * for v2 (login.microsoftonline.com/.../v2.0), and they differ in iss. */
+static const char *diag_issuer_hint(const char *iss, const char *accepted)
+{
+    if (!iss || !accepted) {
+        return "";
+    }
+    if (strstr(iss, "sts.windows.net") && !strstr(accepted, "sts.windows.net")) {
+        return "; hint: an Entra v1 token (sts.windows.net) where v2 issuers are "
+               "accepted: set \"requestedAccessTokenVersion\": 2 in the API's app manifest, "
+               "or add the v1 issuer to OBOIssuer";
+    }
+    if (strstr(iss, "login.microsoftonline.com") && strstr(iss, "/v2.0")
+        && !strstr(accepted, "/v2.0")) {
+        return "; hint: an Entra v2 token where only v1 issuers (sts.windows.net) are "
+               "accepted: use the v2.0 metadata URL or add the v2 issuer to OBOIssuer";
+    }
+    return "";
+}
+
+static void diag_rejection(apr_pool_t *p, obo_provider *pv, const obo_validate_opts *o,
+                           const obo_jws *jws, const char *token, apr_size_t len,
+                           const char *err)
+{
+    const json_t *pl = jws ? jws->payload : NULL;
+    const apr_array_header_t *issuers = NULL;
+    const char *ierr = NULL, *accepted, *iss;
+    apr_int64_t exp = 0, nbf = 0;
+    int has_exp = pl && obo_json_int(pl, "exp", &exp) == APR_SUCCESS;
+    int has_nbf = pl && obo_json_int(pl, "nbf", &nbf) == APR_SUCCESS;
+
+    if (pv && obo_provider_issuers(pv, p, &issuers, &ierr) != APR_SUCCESS) {
+        issuers = NULL;
+    }
+    accepted = diag_list(p, issuers);
+    iss = pl ? obo_jwt_claim_text(p, pl, "iss") : NULL;
+    obo_log(OBO_LOG_DEBUG, "OBO122", "token %s rejected (%s): iss \"%s\" (accepted: %s); "
+            "aud \"%s\" (accepted: %s); exp %s, nbf %s (now %" APR_INT64_T_FMT ", skew %"
+            APR_INT64_T_FMT " s); kid \"%s\", alg \"%s\" (allowed: %s), typ \"%s\"%s",
+            obo_fingerprint(p, token, len), err ? err : "invalid", diag_text(p, iss), accepted,
+            diag_claim(p, pl, "aud"), diag_list(p, o->audiences),
+            has_exp ? apr_psprintf(p, "%" APR_INT64_T_FMT, exp) : "(none)",
+            has_nbf ? apr_psprintf(p, "%" APR_INT64_T_FMT, nbf) : "(none)",
+            (apr_int64_t)apr_time_sec(apr_time_now()), o->skew,
+            diag_text(p, jws ? jws->kid : NULL), diag_text(p, jws ? jws->alg : NULL),
+            diag_list(p, o->algs), diag_text(p, jws ? jws->typ : NULL),
+            diag_issuer_hint(iss, issuers ? accepted : NULL));
+}
+
 apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
                                  const obo_validate_opts *o, const char *token,
                                  apr_size_t len, obo_jws **out, const char **err)
@@ -122,6 +207,9 @@ apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
     }
     if (rv == APR_SUCCESS) {
         *out = jws;
+    }
+    else if (rv == APR_EINVAL && obo_log_enabled(OBO_LOG_DEBUG)) {
+        diag_rejection(p, pv, o, jws, token, len, *err);
     }
     return rv;
 }

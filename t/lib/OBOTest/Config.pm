@@ -64,6 +64,9 @@ sub config_preamble {
     my $mpm = $f->{mpm} && $f->{mpm} ne 'unknown' ? $f->{mpm} : 'event';
     my $so = $ENV{OBO_MODULE_PATH} || $f->{module};
     my @mods = (qw(authn_core authz_core authz_user socache_shmcb), @{ $o{modules} || [] });
+    # without => [modules]: leave these out (a missing module is the case under test)
+    my %skip = map { $_ => 1 } @{ $o{without} || [] };
+    @mods = grep { !$skip{$_} } @mods;
     my $s = "<IfModule !mpm_${mpm}_module>\n    LoadModule mpm_${mpm}_module \"$lib/mod_mpm_$mpm.so\"\n</IfModule>\n";
     for my $m (@mods) {
         $s .= "<IfModule !mod_$m.c>\n    LoadModule ${m}_module \"$lib/mod_$m.so\"\n</IfModule>\n";
