@@ -35,10 +35,12 @@ APLOG_USE_MODULE(auth_obo);
 
 /* ---- the shared block ------------------------------------------------------ */
 
-static apr_status_t metrics_shm(server_rec *s, apr_shm_t **out)
+static apr_status_t metrics_shm(apr_pool_t *ptemp, server_rec *s, apr_shm_t **out)
 {
     apr_pool_t *pproc = s->process->pool;
-    const char *key = apr_psprintf(pproc, "auth_obo_metrics:%" APR_SIZE_T_FMT,
+    /* A module whose counters changed (an upgrade, then a graceful
+     * restart) gets a new segment: the size is part of the name. */
+    const char *key = apr_psprintf(ptemp, "auth_obo_metrics:%" APR_SIZE_T_FMT,
                                    obo_metrics_size());
     apr_shm_t *shm = NULL;
     void *kept = NULL;
@@ -58,7 +60,7 @@ static apr_status_t metrics_shm(server_rec *s, apr_shm_t **out)
         rv = apr_shm_create(&shm, obo_metrics_size(), fn, pproc);
     }
     if (rv == APR_SUCCESS) {
-        apr_pool_userdata_set(shm, key, apr_pool_cleanup_null, pproc);
+        apr_pool_userdata_set(shm, apr_pstrdup(pproc, key), apr_pool_cleanup_null, pproc);
         *out = shm;
     }
     return rv;
@@ -68,7 +70,7 @@ static int status_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
                               server_rec *s)
 {
     apr_shm_t *shm = NULL;
-    apr_status_t rv = metrics_shm(s, &shm);
+    apr_status_t rv = metrics_shm(ptemp, s, &shm);
 
     if (rv == APR_SUCCESS) {
         rv = obo_metrics_attach(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm));

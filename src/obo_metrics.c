@@ -11,7 +11,9 @@
 #include <apr_strings.h>
 #include <apr_tables.h>
 
-#define OBO_M_MAGIC APR_UINT64_C(0x6f626f6d65747231)   /* "obometr1" */
+/* "obometr1": change it with any change of obo_metrics_block or of the
+ * counters' order, so that a graceful restart into a new layout starts anew. */
+#define OBO_M_MAGIC APR_UINT64_C(0x6f626f6d65747231)
 
 typedef struct obo_metrics_block {
     apr_uint64_t magic;            /* set last: the block is initialised */
