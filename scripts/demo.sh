@@ -81,7 +81,7 @@ as_user perl -It/lib -MOBOTest::Services -e 'OBOTest::Services::start_all()'
 
 LIB=$(apxs -q LIBEXECDIR 2>/dev/null || echo /usr/lib/apache2/modules)
 mods=""
-for m in mpm_event authn_core authz_core authz_user alias env setenvif proxy proxy_http cgid socache_shmcb log_config; do
+for m in mpm_event authn_core authz_core authz_user authz_host alias env setenvif proxy proxy_http cgid socache_shmcb log_config; do
     [[ -f $LIB/mod_$m.so ]] && mods+="<IfModule !mod_$m.c>
     LoadModule ${m}_module $LIB/mod_$m.so
 </IfModule>
