@@ -81,7 +81,7 @@ as_user perl -It/lib -MOBOTest::Services -e 'OBOTest::Services::start_all()'
 
 LIB=$(apxs -q LIBEXECDIR 2>/dev/null || echo /usr/lib/apache2/modules)
 mods=""
-for m in mpm_event authn_core authz_core authz_user alias env setenvif proxy proxy_http cgid socache_shmcb log_config; do
+for m in mpm_event authn_core authz_core authz_user authz_host alias env setenvif proxy proxy_http cgid socache_shmcb log_config; do
     [[ -f $LIB/mod_$m.so ]] && mods+="<IfModule !mod_$m.c>
     LoadModule ${m}_module $LIB/mod_$m.so
 </IfModule>
@@ -131,6 +131,11 @@ ProxyPass /api/backend http://127.0.0.1:$OBO_TEST_BACKEND_PORT/backend
     Require valid-user
     OBOScope api://downstream/.default
     OBOPassToken authorization
+</Location>
+# The module's figures (all processes; see README "Metrics and status")
+<Location /obo-status>
+    SetHandler obo-status
+    Require ip 127.0.0.1
 </Location>
 EOF
 [[ $(id -u) == 0 ]] && chown "$USER_NAME:" "$DEMO/httpd.conf"
@@ -183,5 +188,14 @@ say "forbidden: a valid token without the scope access_as_user"
 NOSCOPE=$(mint "claims => { scp => 'Files.Read' }")
 curl -s -o /dev/null -D - -H "Authorization: Bearer $NOSCOPE" "http://127.0.0.1:$PORT/api/env" |
     grep -iE '^(HTTP|WWW-Authenticate)' | show
+
+say "the status page after these requests (GET /obo-status, the HTML table's non-zero rows):"
+curl -s "http://127.0.0.1:$PORT/obo-status" |
+    perl -ne 'print "$1 $2 = $3\n" if m{<tr><td>(\w+)</td><td>([^<]*)</td><td>(\d+)</td></tr>} && $3' | show
+say "GET /obo-status?format=prometheus"
+curl -s -D "$DEMO/status.hdr" "http://127.0.0.1:$PORT/obo-status?format=prometheus" |
+    grep -vE '^mod_auth_obo_idp_request(s_total|_duration_seconds_bucket)\{.*\} 0$' | show
+grep -i '^Content-Type' "$DEMO/status.hdr" | show
+echo "    (zero-valued idp_requests_total and histogram bucket samples left out here)"
 
 say "the demo keeps running on http://127.0.0.1:$PORT (for ${LIFETIME}s); stop it with: scripts/demo.sh stop"

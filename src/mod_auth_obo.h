@@ -158,4 +158,8 @@ apr_status_t auth_obo_socache_child_init(apr_pool_t *pchild, server_rec *s,
                                          auth_obo_srv_cfg *sc,
                                          obo_cache_backend **be);
 
+/* mod_auth_obo_status.c: metrics, SetHandler obo-status, mod_status section */
+void auth_obo_register_status(apr_pool_t *p);
+void auth_obo_metrics_request(request_rec *r, const auth_obo_req *st);
+
 #endif

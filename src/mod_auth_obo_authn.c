@@ -342,6 +342,7 @@ static int authenticate_once(request_rec *r)
 
         st = req_state_new(r);
         st->status = authenticate(r, st);
+        auth_obo_metrics_request(r, st);
         auth_obo_log_leave(prev);
     }
     return st->status;
@@ -423,6 +424,7 @@ static void auth_obo_insert_error_filter(request_rec *r)
                           NULL);
     }
     apr_table_setn(r->err_headers_out, "WWW-Authenticate", hdr);
+    auth_obo_metrics_request(r, st);
 }
 
 void auth_obo_register_authn_hooks(apr_pool_t *p)

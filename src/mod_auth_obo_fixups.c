@@ -327,6 +327,7 @@ static int auth_obo_fixups(request_rec *r)
 
     if (own) {
         own->authorized = 1;    /* fixups run only after authorization passed */
+        auth_obo_metrics_request(r, own);
     }
     /* A subrequest in its main request's Location inherits its headers and
      * environment; one in another Location had them removed

@@ -5,6 +5,7 @@
  * request still gets a token by calling fetch directly. */
 #include "obo_cache.h"
 #include "obo_log.h"
+#include "obo_metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,7 @@ static void obo_backend_warn(int kind, const char *op, obo_cache *c, apr_pool_t 
 {
     char err[120];
 
+    obo_metrics_backend_error(c->be->name);
     if (obo_rl_allow(kind)) {
         obo_log(OBO_LOG_WARN, obo_rl_msgid[kind], "cache backend %s %s failed for key %s: "
                 "%s; calling the identity provider directly (further such messages "
@@ -421,6 +423,7 @@ static apr_status_t obo_fill_run(obo_fill *f, int degraded)
         rv = obo_fill_locked(f, lockkey, token);
     }
     else if (rv == APR_EEXIST) {
+        obo_metrics_inc(OBO_M_SINGLE_FLIGHT_WAIT);
         rv = obo_fill_wait(f, lockkey);
         if (rv != APR_SUCCESS) {
             rv = obo_fill_fetch(f, rv == APR_NOTFOUND);
@@ -541,6 +544,7 @@ static apr_status_t obo_flight_run(obo_fill *f, int degraded)
     apr_thread_mutex_lock(f->c->mutex);
     fl = apr_hash_get(f->c->flights, f->key, APR_HASH_KEY_STRING);
     if (fl) {
+        obo_metrics_inc(OBO_M_SINGLE_FLIGHT_WAIT);
         obo_flight_join(fl, f->p);
         rv = obo_flight_follow(fl, f, degraded);
     }
@@ -587,6 +591,7 @@ apr_status_t obo_cache_get_or_fetch(obo_cache *c, apr_pool_t *p, const char *key
     f.fetch = fetch;
     f.baton = baton;
     rv = obo_cache_lookup(c, p, key, &f.val, &f.len);
+    obo_metrics_hit(OBO_M_CACHE_SHARED, rv == APR_SUCCESS);
     if (rv == APR_SUCCESS) {
         f.hit = 1;
     }

@@ -11,6 +11,7 @@
 #include "obo_jwk.h"
 #include "obo_jws.h"
 #include "obo_log.h"
+#include "obo_metrics.h"
 
 #include <string.h>
 #include <apr_strings.h>
@@ -376,6 +377,19 @@ static apr_interval_time_t obo_retry_wait(const obo_xctx *x, const obo_attempt *
     return w;
 }
 
+/* An attempt's class for the metrics. The IdP's error, once parsed, tells
+ * a user's refused token (user_error) from a refusal of our own request. */
+static obo_m_outcome obo_attempt_outcome(const obo_attempt *a, const obo_exchange_error *e)
+{
+    if (a->rv != APR_SUCCESS || !e) {
+        return obo_metrics_http_outcome(a->rv, a->resp ? a->resp->status : 0);
+    }
+    return e->kind == OBO_XERR_INTERACTION || e->kind == OBO_XERR_INVALID_GRANT
+           ? OBO_M_USER_ERROR
+           : e->kind == OBO_XERR_CLIENT || e->kind == OBO_XERR_REQUEST
+           ? OBO_M_CLIENT_ERROR : OBO_M_SERVER_ERROR;
+}
+
 static apr_status_t obo_send(obo_xctx *x, obo_attempt *a, const char **err)
 {
     apr_status_t rv;
@@ -384,6 +398,7 @@ static apr_status_t obo_send(obo_xctx *x, obo_attempt *a, const char **err)
 
     while ((rv = obo_send_once(x, a, err)) == APR_SUCCESS
            && attempt++ < x->max_retries && obo_retryable(x, a)) {
+        obo_metrics_idp(OBO_M_EP_TOKEN, obo_attempt_outcome(a, NULL), a->sent);
         w = obo_retry_wait(x, a);
         obo_log(OBO_LOG_NOTICE, "OBO302", "token request to %s failed (%s); retrying in "
                 "%ld ms", x->req->token_endpoint,
@@ -691,6 +706,7 @@ apr_status_t obo_exchange(obo_http *h, apr_pool_t *p, const obo_exchange_req *re
     }
     else {
         rv = obo_interpret(&x, &a, res, &e);
+        obo_metrics_idp(OBO_M_EP_TOKEN, obo_attempt_outcome(&a, e), a.sent);
     }
     if (rv != APR_SUCCESS) {
         obo_log_failure(&x, e);

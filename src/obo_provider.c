@@ -15,6 +15,7 @@
 #include "obo_idpstate.h"
 #include "obo_json.h"
 #include "obo_log.h"
+#include "obo_metrics.h"
 
 #define JWKS_MAX_BYTES (256 * 1024)
 #define DISCOVERY_MAX_BYTES (64 * 1024)
@@ -116,6 +117,8 @@ static apr_status_t http_get(obo_provider *pv, apr_pool_t *p, const char *url,
 
     o.max_body = max;
     rv = obo_http_request(pv->http, p, url, NULL, NULL, &o, &resp, err);
+    obo_metrics_idp(url == pv->cfg.metadata_url ? OBO_M_EP_DISCOVERY : OBO_M_EP_JWKS,
+                    obo_metrics_http_outcome(rv, resp ? resp->status : 0), 0);
     if (rv == APR_SUCCESS && resp->status != 200) {
         *err = apr_psprintf(p, "HTTP status %d", resp->status);
         rv = APR_EGENERAL;
@@ -392,6 +395,7 @@ static apr_status_t load_jwks(obo_provider *pv, apr_pool_t *tmp, const char **er
         rv = obo_jwks_parse(kp, body, len, &ks->jwks, &skipped, err);
         if (rv == APR_SUCCESS) {
             install(pv, ks);
+            obo_metrics_inc(OBO_M_JWKS_REFRESH);
             obo_log(OBO_LOG_INFO, "OBO011", "loaded %d keys from %s (%d skipped)",
                     ks->jwks->keys->nelts, src, skipped);
             save_state(pv, tmp, body, len);

@@ -7,6 +7,7 @@
 #include "obo_guard.h"
 #include "obo_json.h"
 #include "obo_log.h"
+#include "obo_metrics.h"
 
 #include <string.h>
 #include <apr_strings.h>
@@ -313,7 +314,7 @@ static apr_status_t obo_token_cached(apr_pool_t *p, const obo_acquire *a, const 
     apr_status_t rv;
 
     obo_sha256(key, strlen(key), l1key);
-    if (obo_l1_get(p, a, l1key, res)) {
+    if (obo_metrics_hit(OBO_M_CACHE_L1, obo_l1_get(p, a, l1key, res))) {
         *hit = 1;
         return APR_SUCCESS;
     }

@@ -1,0 +1,297 @@
+/* Metrics and the status page: the shared counter block (obo_metrics.c),
+ * "SetHandler obo-status" (HTML, ?format=json, ?format=prometheus), a
+ * section in mod_status's page, and the classification of each request's
+ * authentication result.
+ *
+ * The block is one anonymous shared memory segment in the process pool,
+ * created by the first post_config before any child forks, so every child of
+ * every generation maps it at the same address. A graceful restart finds it
+ * again (pool userdata) and the figures go on; a full stop ends them. There
+ * is one set of figures per server (all virtual hosts together). */
+#include "obo_build.h"
+static const char auth_obo_status_version[] = PACKAGE_VERSION;
+#undef PACKAGE_BUGREPORT
+#undef PACKAGE_NAME
+#undef PACKAGE_STRING
+#undef PACKAGE_TARNAME
+#undef PACKAGE_URL
+#undef PACKAGE_VERSION
+
+#include "mod_auth_obo.h"
+
+#include "apr_shm.h"
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "mod_status.h"
+
+#include "obo_metrics.h"
+
+APLOG_USE_MODULE(auth_obo);
+
+#define STATUS_HANDLER "obo-status"
+#define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* ---- the shared block ------------------------------------------------------ */
+
+static apr_status_t metrics_shm(apr_pool_t *ptemp, server_rec *s, apr_shm_t **out)
+{
+    apr_pool_t *pproc = s->process->pool;
+    /* A module whose counters changed (an upgrade, then a graceful
+     * restart) gets a new segment: the size is part of the name. */
+    const char *key = apr_psprintf(ptemp, "auth_obo_metrics:%" APR_SIZE_T_FMT,
+                                   obo_metrics_size());
+    apr_shm_t *shm = NULL;
+    void *kept = NULL;
+    apr_status_t rv = APR_SUCCESS;
+
+    apr_pool_userdata_get(&kept, key, pproc);
+    if (kept) {
+        *out = kept;
+        return APR_SUCCESS;
+    }
+    rv = apr_shm_create(&shm, obo_metrics_size(), NULL, pproc);
+    if (rv == APR_ENOTIMPL) {
+        /* No anonymous shared memory here: a file-based segment. */
+        const char *fn = ap_runtime_dir_relative(pproc, "auth_obo_metrics");
+
+        apr_shm_remove(fn, pproc);
+        rv = apr_shm_create(&shm, obo_metrics_size(), fn, pproc);
+    }
+    if (rv == APR_SUCCESS) {
+        apr_pool_userdata_set(shm, apr_pstrdup(pproc, key), apr_pool_cleanup_null, pproc);
+        *out = shm;
+    }
+    return rv;
+}
+
+static int status_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                              server_rec *s)
+{
+    apr_shm_t *shm = NULL;
+    apr_status_t rv = metrics_shm(ptemp, s, &shm);
+
+    if (rv == APR_SUCCESS) {
+        rv = obo_metrics_attach(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm));
+    }
+    if (rv != APR_SUCCESS) {
+        /* Metrics are for the operators: the server runs without them. */
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "OBO140: cannot set up the shared "
+                     "metrics; obo-status and the mod_status section will be empty");
+        obo_metrics_detach();
+    }
+    return OK;
+}
+
+/* ---- what a request counts as ---------------------------------------------- */
+
+/* Called where authentication ends in failure, where an authorized request
+ * reaches fixups and where Require obo-* refused it. Subrequests are the
+ * main request's business and are not counted. */
+void auth_obo_metrics_request(request_rec *r, const auth_obo_req *st)
+{
+    if (r->main || !st) {
+        return;
+    }
+    if (st->status == OK) {
+        if (st->authorized) {
+            obo_metrics_inc(OBO_M_REQ_ACCEPTED);
+        }
+        else if (st->insufficient) {
+            obo_metrics_inc(OBO_M_REQ_INSUFFICIENT_SCOPE);
+        }
+    }
+    else if (st->status == HTTP_UNAUTHORIZED) {
+        obo_metrics_inc(st->no_token ? OBO_M_REQ_NO_TOKEN : OBO_M_REQ_INVALID_TOKEN);
+    }
+    else if (st->status == HTTP_SERVICE_UNAVAILABLE) {
+        obo_metrics_inc(OBO_M_REQ_NO_KEYS);
+    }
+}
+
+/* ---- the status page -------------------------------------------------------- */
+
+enum { FMT_HTML, FMT_JSON, FMT_PROM, FMT_BAD };
+
+static int wanted_format(request_rec *r)
+{
+    const char *args = r->args ? r->args : "";
+    int fmt = FMT_HTML;
+    char *pair, *last = NULL;
+
+    for (pair = apr_strtok(apr_pstrdup(r->pool, args), "&", &last); pair;
+         pair = apr_strtok(NULL, "&", &last)) {
+        if (!strncmp(pair, "format=", 7)) {
+            const char *v = pair + 7;
+            fmt = !strcmp(v, "json") ? FMT_JSON : !strcmp(v, "prometheus") ? FMT_PROM
+                : !strcmp(v, "html") ? FMT_HTML : FMT_BAD;
+        }
+    }
+    return fmt;
+}
+
+static void html_row(request_rec *r, const char *name, const char *labels,
+                     apr_uint64_t v)
+{
+    ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
+               name, labels, v);
+}
+
+static void html_table(request_rec *r, const obo_metrics_snapshot *s)
+{
+    static const char *const results[] = { "accepted", "no_token", "invalid_token",
+                                           "insufficient_scope", "no_keys" };
+    apr_uint64_t total = 0;
+    int i, j;
+
+    ap_rputs("<table border=\"1\">\n<tr><th>metric</th><th>labels</th><th>value</th></tr>\n",
+             r);
+    for (i = 0; i < 5; i++) {
+        html_row(r, "requests", apr_psprintf(r->pool, "result=%s", results[i]),
+                 s->c[OBO_M_REQ_ACCEPTED + i]);
+    }
+    html_row(r, "token_cache", "level=l1 result=hit", s->c[OBO_M_CACHE_L1_HIT]);
+    html_row(r, "token_cache", "level=l1 result=miss", s->c[OBO_M_CACHE_L1_MISS]);
+    html_row(r, "token_cache", "level=shared result=hit", s->c[OBO_M_CACHE_SHARED_HIT]);
+    html_row(r, "token_cache", "level=shared result=miss", s->c[OBO_M_CACHE_SHARED_MISS]);
+    for (i = 0; i < OBO_M_ENDPOINTS; i++) {
+        for (j = 0; j < OBO_M_OUTCOMES; j++) {
+            html_row(r, "idp_requests", apr_psprintf(r->pool, "endpoint=%s outcome=%s",
+                     obo_metrics_endpoint_name(i), obo_metrics_outcome_name(j)),
+                     s->idp[i][j]);
+        }
+    }
+    for (i = 0; i <= OBO_M_BUCKETS; i++) {
+        total += s->bucket[i];
+        html_row(r, "idp_request_duration_seconds", apr_psprintf(
+                     r->pool, "le=%s", obo_metrics_bucket_le(i)), total);
+    }
+    html_row(r, "single_flight_waits", "", s->c[OBO_M_SINGLE_FLIGHT_WAIT]);
+    html_row(r, "cache_backend_errors", "backend=shm", s->c[OBO_M_BACKEND_ERROR_SHM]);
+    html_row(r, "cache_backend_errors", "backend=memcached",
+             s->c[OBO_M_BACKEND_ERROR_MEMCACHED]);
+    html_row(r, "jwks_refreshes", "", s->c[OBO_M_JWKS_REFRESH]);
+    html_row(r, "sessions", "event=started", s->c[OBO_M_SESSION_STARTED]);
+    html_row(r, "sessions", "event=ended", s->c[OBO_M_SESSION_ENDED]);
+    ap_rputs("</table>\n", r);
+}
+
+static const char *since_text(request_rec *r, const obo_metrics_snapshot *s)
+{
+    char *t = apr_palloc(r->pool, APR_RFC822_DATE_LEN);
+
+    return s->since && apr_rfc822_date(t, s->since) == APR_SUCCESS ? t : "-";
+}
+
+static void html_page(request_rec *r, const obo_metrics_snapshot *s)
+{
+    ap_set_content_type(r, "text/html; charset=utf-8");
+    ap_rprintf(r, "<!DOCTYPE html>\n<html>\n<head><title>mod_auth_obo status</title></head>\n"
+               "<body>\n<h1>mod_auth_obo status</h1>\n<p>mod_auth_obo/%s on %s; counting "
+               "since %s, over all processes and virtual hosts of this server.</p>\n",
+               ap_escape_html(r->pool, auth_obo_status_version),
+               ap_escape_html(r->pool, ap_get_server_description()), since_text(r, s));
+    html_table(r, s);
+    ap_rputs("<p>Also as <a href=\"?format=json\">JSON</a> and "
+             "<a href=\"?format=prometheus\">Prometheus</a>.</p>\n</body>\n</html>\n", r);
+}
+
+static int status_handler(request_rec *r)
+{
+    obo_metrics_snapshot s;
+    int fmt;
+
+    if (!r->handler || strcmp(r->handler, STATUS_HANDLER)) {
+        return DECLINED;
+    }
+    r->allowed |= (AP_METHOD_BIT << M_GET);
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    fmt = wanted_format(r);
+    if (fmt == FMT_BAD) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO141: obo-status: unknown format "
+                      "(use format=html, json or prometheus)");
+        return HTTP_BAD_REQUEST;
+    }
+    if (!obo_metrics_attached()) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO142: obo-status: no shared metrics "
+                      "(see OBO140 at startup)");
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    obo_metrics_read(&s);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (fmt == FMT_PROM) {
+        ap_set_content_type(r, PROM_TYPE);
+        ap_rputs(obo_metrics_prometheus(r->pool, &s, auth_obo_status_version), r);
+    }
+    else if (fmt == FMT_JSON) {
+        const char *j = obo_metrics_json(r->pool, &s, auth_obo_status_version);
+        if (!j) {
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        ap_set_content_type(r, "application/json");
+        ap_rputs(j, r);
+        ap_rputs("\n", r);
+    }
+    else {
+        html_page(r, &s);
+    }
+    return OK;
+}
+
+/* ---- mod_status ------------------------------------------------------------- */
+
+static void status_short(request_rec *r, const obo_metrics_snapshot *s)
+{
+    static const char *const results[] = { "Accepted", "NoToken", "InvalidToken",
+                                           "InsufficientScope", "NoKeys" };
+    apr_uint64_t idp = 0;
+    int i, j;
+
+    for (i = 0; i < 5; i++) {
+        ap_rprintf(r, "AuthOBORequests%s: %" APR_UINT64_T_FMT "\n", results[i],
+                   s->c[OBO_M_REQ_ACCEPTED + i]);
+    }
+    ap_rprintf(r, "AuthOBOCacheL1Hits: %" APR_UINT64_T_FMT "\n"
+               "AuthOBOCacheL1Misses: %" APR_UINT64_T_FMT "\n"
+               "AuthOBOCacheSharedHits: %" APR_UINT64_T_FMT "\n"
+               "AuthOBOCacheSharedMisses: %" APR_UINT64_T_FMT "\n",
+               s->c[OBO_M_CACHE_L1_HIT], s->c[OBO_M_CACHE_L1_MISS],
+               s->c[OBO_M_CACHE_SHARED_HIT], s->c[OBO_M_CACHE_SHARED_MISS]);
+    for (i = 0; i < OBO_M_ENDPOINTS; i++) {
+        for (j = 0; j < OBO_M_OUTCOMES; j++) {
+            idp += s->idp[i][j];
+        }
+    }
+    ap_rprintf(r, "AuthOBOIdPRequests: %" APR_UINT64_T_FMT "\n"
+               "AuthOBOJWKSRefreshes: %" APR_UINT64_T_FMT "\n",
+               idp, s->c[OBO_M_JWKS_REFRESH]);
+}
+
+static int status_hook(request_rec *r, int flags)
+{
+    obo_metrics_snapshot s;
+
+    if (!obo_metrics_attached()) {
+        return OK;
+    }
+    obo_metrics_read(&s);
+    if (flags & AP_STATUS_SHORT) {
+        status_short(r, &s);
+    }
+    else {
+        ap_rprintf(r, "<hr />\n<h2>mod_auth_obo</h2>\n<p>Counting since %s, over all "
+                   "processes of this server.</p>\n", since_text(r, &s));
+        html_table(r, &s);
+    }
+    return OK;
+}
+
+void auth_obo_register_status(apr_pool_t *p)
+{
+    ap_hook_post_config(status_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, status_hook, NULL, NULL, APR_HOOK_MIDDLE);
+}

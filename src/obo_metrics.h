@@ -1,0 +1,105 @@
+/* Operational counters shared by every process of the server: one block of
+ * 64-bit atomics in shared memory that the glue creates before the children
+ * fork (mod_auth_obo_status.c). Counting is one relaxed atomic add, no lock,
+ * so the hit path pays nothing measurable; before a block is attached (unit
+ * tests, configtest) every call is a no-op. Names and labels of the exported
+ * families are fixed: dashboards rely on them (README, "Metrics"). */
+#ifndef OBO_METRICS_H
+#define OBO_METRICS_H
+
+#include <apr_pools.h>
+#include <apr_time.h>
+
+/* Plain counters. Keep the order: the JSON, Prometheus and HTML outputs
+ * walk these tables. */
+typedef enum obo_metric {
+    OBO_M_REQ_ACCEPTED,             /* mod_auth_obo_requests_total{result=...} */
+    OBO_M_REQ_NO_TOKEN,
+    OBO_M_REQ_INVALID_TOKEN,
+    OBO_M_REQ_INSUFFICIENT_SCOPE,
+    OBO_M_REQ_NO_KEYS,
+    OBO_M_CACHE_L1_HIT,             /* mod_auth_obo_token_cache_total{level,result} */
+    OBO_M_CACHE_L1_MISS,
+    OBO_M_CACHE_SHARED_HIT,
+    OBO_M_CACHE_SHARED_MISS,
+    OBO_M_SINGLE_FLIGHT_WAIT,       /* mod_auth_obo_single_flight_waits_total */
+    OBO_M_BACKEND_ERROR_SHM,        /* mod_auth_obo_cache_backend_errors_total{backend} */
+    OBO_M_BACKEND_ERROR_MEMCACHED,
+    OBO_M_JWKS_REFRESH,             /* mod_auth_obo_jwks_refreshes_total */
+    OBO_M_SESSION_STARTED,          /* mod_auth_obo_sessions{event} */
+    OBO_M_SESSION_ENDED,
+    OBO_M_COUNTERS
+} obo_metric;
+
+/* Each hit counter is followed by its miss counter. */
+#define OBO_M_CACHE_L1 OBO_M_CACHE_L1_HIT
+#define OBO_M_CACHE_SHARED OBO_M_CACHE_SHARED_HIT
+
+typedef enum obo_m_endpoint {
+    OBO_M_EP_TOKEN, OBO_M_EP_JWKS, OBO_M_EP_DISCOVERY, OBO_M_ENDPOINTS
+} obo_m_endpoint;
+
+typedef enum obo_m_outcome {
+    OBO_M_OK,
+    OBO_M_USER_ERROR,       /* the user's token refused, or the user must act */
+    OBO_M_CLIENT_ERROR,     /* our request or credentials refused (4xx) */
+    OBO_M_SERVER_ERROR,     /* 5xx, 429, an unusable answer */
+    OBO_M_TIMEOUT,
+    OBO_M_NETWORK,          /* no answer: refused, unresolvable, TLS */
+    OBO_M_OUTCOMES
+} obo_m_outcome;
+
+/* Token endpoint durations: Prometheus' default buckets (seconds), plus
+ * the overflow bucket (+Inf). */
+#define OBO_M_BUCKETS 11
+
+typedef struct obo_metrics_snapshot {
+    apr_uint64_t c[OBO_M_COUNTERS];
+    apr_uint64_t idp[OBO_M_ENDPOINTS][OBO_M_OUTCOMES];
+    apr_uint64_t bucket[OBO_M_BUCKETS + 1];   /* per bucket, not cumulative */
+    apr_uint64_t sum_usec;
+    apr_time_t since;                         /* when counting started */
+} obo_metrics_snapshot;
+
+/* Bytes the shared block needs. */
+apr_size_t obo_metrics_size(void);
+
+/* Counts into mem (obo_metrics_size() bytes, shared by every process). A
+ * block this function set up before (same layout) keeps its figures: the
+ * glue keeps it across graceful restarts. APR_ENOTIMPL when this platform
+ * has no lock-free 64-bit atomics, APR_EINVAL when the block is too small. */
+apr_status_t obo_metrics_attach(void *mem, apr_size_t len);
+void obo_metrics_detach(void);
+int obo_metrics_attached(void);
+
+void obo_metrics_inc(obo_metric m);
+
+/* Counts `level` (a hit counter) on a hit, the miss after it otherwise;
+ * returns is_hit, so a lookup can be counted where it is tested. */
+int obo_metrics_hit(obo_metric level, int is_hit);
+
+/* Cache backend failures, by backend name ("shm", "memcached"). */
+void obo_metrics_backend_error(const char *backend);
+
+/* An HTTP exchange's class: transport status and HTTP status. */
+obo_m_outcome obo_metrics_http_outcome(apr_status_t rv, int http_status);
+
+/* One request to the IdP that started at `started`; for the token endpoint
+ * its duration goes into the histogram. */
+void obo_metrics_idp(obo_m_endpoint ep, obo_m_outcome o, apr_time_t started);
+
+/* The figures now (each read atomically; not a snapshot across counters). */
+void obo_metrics_read(obo_metrics_snapshot *out);
+
+/* Text exposition format 0.0.4 and JSON of a snapshot. */
+char *obo_metrics_prometheus(apr_pool_t *p, const obo_metrics_snapshot *s,
+                             const char *version);
+char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char *version);
+
+/* Names for the status page: label values of each counter and outcome. */
+const char *obo_metrics_outcome_name(obo_m_outcome o);
+const char *obo_metrics_endpoint_name(obo_m_endpoint ep);
+/* Upper bound of bucket i in seconds, as printed ("0.005", ..., "+Inf"). */
+const char *obo_metrics_bucket_le(int i);
+
+#endif
