@@ -125,6 +125,21 @@ ProxyPass /api/backend http://127.0.0.1:$OBO_TEST_BACKEND_PORT/backend
     Require obo-scope access_as_user
     OBOScope api://downstream/.default
 </Location>
+# Long-running sessions: the report CGI gets OBO_SESSION_KEY; a job on
+# this host fetches tokens at /obo-token long after the user's token expired
+ScriptAlias /api/report $DEMO/t/cgi-bin/env.cgi
+<Location /api/report>
+    AuthType obo
+    AuthName "demo-api"
+    Require valid-user
+    OBOScope api://downstream/.default
+    OBOLongRunning on
+    OBOClockSkew 2
+</Location>
+<Location /obo-token>
+    SetHandler obo-token
+    Require local
+</Location>
 <Location /api/backend>
     AuthType obo
     AuthName "demo-api"
@@ -188,6 +203,30 @@ say "forbidden: a valid token without the scope access_as_user"
 NOSCOPE=$(mint "claims => { scp => 'Files.Read' }")
 curl -s -o /dev/null -D - -H "Authorization: Bearer $NOSCOPE" "http://127.0.0.1:$PORT/api/env" |
     grep -iE '^(HTTP|WWW-Authenticate)' | show
+
+say "long-running session: a user token that lives 4 s starts a report (downstream tokens: 6 s)"
+idp() { curl -s --cacert "$DEMO/t/pki/ca.pem" -X POST "https://127.0.0.1:$OBO_TEST_IDP_PORT/control/$1"; }
+idp 'set?expires_in@demo-tenant=6' >/dev/null
+SHORT=$(mint "claims => { sub => 'bob', oid => '00000000-0000-4000-8000-0000000000b0', exp => time + 4 }")
+KEY=$(curl -s -H "Authorization: Bearer $SHORT" "http://127.0.0.1:$PORT/api/report" |
+      perl -MJSON::PP -e 'print decode_json(join "", <STDIN>)->{env}{OBO_SESSION_KEY} // ""')
+echo "    the CGI got OBO_SESSION_KEY=${KEY:0:8}... (256 bits, base64url)" | show
+sleep 7
+say "8 s later the user's token is refused..."
+curl -s -o /dev/null -w '    GET /api/report with it: HTTP %{http_code}\n' -H "Authorization: Bearer $SHORT" \
+    "http://127.0.0.1:$PORT/api/report"
+say "...but the job still gets a downstream token (its access token had expired: one refresh)"
+curl -s -H "OBO-Session-Key: $KEY" "http://127.0.0.1:$PORT/obo-token" |
+    perl -MJSON::PP -e 'my $j = decode_json(join "", <STDIN>);
+        printf "200: token_type=%s expires_on=%s scope=%s access_token=%s...\n",
+            @$j{qw(token_type expires_on scope)}, substr($j->{access_token} // "", 0, 40)' | show
+idp counters | perl -MJSON::PP -e 'my $c = decode_json(join "", <STDIN>);
+    print "IdP refresh_token grants: ", $c->{"grant:refresh_token"} // 0, "\n"' | show
+say "the key in a URL is refused; DELETE ends the session; then it is unknown"
+curl -s -o /dev/null -w '    GET /obo-token?key=...: HTTP %{http_code}\n' "http://127.0.0.1:$PORT/obo-token?key=$KEY"
+curl -s -o /dev/null -w '    DELETE: HTTP %{http_code}\n' -X DELETE -H "OBO-Session-Key: $KEY" "http://127.0.0.1:$PORT/obo-token"
+curl -s -w '  HTTP %{http_code}\n' -H "OBO-Session-Key: $KEY" "http://127.0.0.1:$PORT/obo-token" | show
+idp 'set?expires_in@demo-tenant=' >/dev/null
 
 say "the status page after these requests (GET /obo-status, the HTML table's non-zero rows):"
 curl -s "http://127.0.0.1:$PORT/obo-status" |

@@ -952,6 +952,7 @@ static void auth_obo_register_hooks(apr_pool_t *p)
     auth_obo_register_fixups(p);
     auth_obo_register_scrub(p);
     auth_obo_register_status(p);
+    auth_obo_register_session(p);
 }
 
 AP_DECLARE_MODULE(auth_obo) = {

@@ -56,6 +56,7 @@ typedef struct auth_obo_dir_cfg {
     apr_array_header_t *downstreams;     /* auth_obo_downstream *, NULL = unset */
     int token_typ;                       /* obo_typ_rule (OBOTokenType), UNSET */
     int forward_caller;                  /* OBOForwardCallerToken, UNSET */
+    int long_running;                    /* OBOLongRunning, UNSET */
 } auth_obo_dir_cfg;
 
 /* Per-process runtime objects of a server (created in child_init). */
@@ -100,6 +101,7 @@ typedef struct auth_obo_srv_cfg {
     int uses_exchange;                   /* some section names a downstream */
     server_rec *s;
     int negative_ttl;                    /* OBONegativeCacheTime seconds, UNSET */
+    int session_idle, session_max;       /* OBOSessionLifetime seconds, UNSET */
 } auth_obo_srv_cfg;
 
 /* What authentication established for this request (request_config). */
@@ -149,6 +151,24 @@ void auth_obo_register_authz_providers(apr_pool_t *p);
 
 /* mod_auth_obo_fixups.c */
 void auth_obo_register_fixups(apr_pool_t *p);
+
+/* mod_auth_obo_fixups.c, for long-running sessions: an exchange failure
+ * answered as the exchange's, and a token checked and handed off. */
+int auth_obo_exchange_failed(request_rec *r, const auth_obo_srv_cfg *sc,
+                             const auth_obo_downstream *ds, auth_obo_req *st,
+                             const obo_exchange_error *x);
+int auth_obo_deliver(request_rec *r, auth_obo_req *st, const auth_obo_downstream *ds,
+                     const obo_token_result *t);
+const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_t *claims);
+
+/* mod_auth_obo_session.c: long-running sessions (OBOLongRunning) and the
+ * obo-token handler. */
+#define AUTH_OBO_SESSION_ENV "OBO_SESSION_KEY"
+#define AUTH_OBO_SESSION_HDR "OBO-Session-Key"
+#define AUTH_OBO_SESSION_NOTE "auth_obo_client_session_key"
+int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *st,
+                            const auth_obo_dir_cfg *d);
+void auth_obo_register_session(apr_pool_t *p);
 
 /* mod_auth_obo_socache.c: the shm cache backend on httpd's socache. */
 void auth_obo_socache_pre_config(apr_pool_t *pconf);

@@ -42,6 +42,7 @@ static auth_obo_dir_cfg *dir_new(apr_pool_t *p)
     d->pass_claims = AUTH_OBO_UNSET;
     d->token_typ = AUTH_OBO_UNSET;
     d->forward_caller = AUTH_OBO_UNSET;
+    d->long_running = AUTH_OBO_UNSET;
     return d;
 }
 
@@ -65,6 +66,7 @@ static auth_obo_dir_cfg *dir_merge(apr_pool_t *p, const auth_obo_dir_cfg *base,
     d->downstreams = MERGE_PTR(downstreams);
     d->token_typ = MERGE_INT(token_typ);
     d->forward_caller = MERGE_INT(forward_caller);
+    d->long_running = MERGE_INT(long_running);
     return d;
 }
 
@@ -88,6 +90,8 @@ void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s)
     sc->cache_timeout_ms = AUTH_OBO_UNSET;
     sc->flight_wait_ms = AUTH_OBO_UNSET;
     sc->negative_ttl = AUTH_OBO_UNSET;
+    sc->session_idle = AUTH_OBO_UNSET;
+    sc->session_max = AUTH_OBO_UNSET;
     sc->defaults = dir_new(p);
     sc->s = s;
     return sc;
@@ -129,6 +133,8 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->cache_timeout_ms = MERGE_INT(cache_timeout_ms);
     sc->flight_wait_ms = MERGE_INT(flight_wait_ms);
     sc->negative_ttl = MERGE_INT(negative_ttl);
+    sc->session_idle = MERGE_INT(session_idle);
+    sc->session_max = MERGE_INT(session_max);
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
     sc->s = add->s;
     return sc;
@@ -753,6 +759,42 @@ static const char *set_forward_caller(cmd_parms *cmd, void *m, int on)
     return NULL;
 }
 
+static const char *set_long_running(cmd_parms *cmd, void *m, int on)
+{
+    dir_of(cmd, m)->long_running = on ? 1 : 0;
+    return NULL;
+}
+
+/* A duration: seconds, or a number with s, m, h or d. */
+static const char *parse_duration(cmd_parms *cmd, const char *arg, int *out)
+{
+    char *end = NULL;
+    apr_int64_t v = apr_strtoi64(arg, &end, 10);
+    apr_int64_t unit = !*end ? 1 : !strcmp(end, "s") ? 1 : !strcmp(end, "m") ? 60
+                     : !strcmp(end, "h") ? 3600 : !strcmp(end, "d") ? 86400 : 0;
+
+    if (end == arg || unit == 0 || v < 1 || v > 366 * 86400 / unit) {
+        return err_for(cmd, "needs a duration of 1 s to 366 d (e.g. 3600, 12h, 7d)");
+    }
+    *out = (int)(v * unit);
+    return NULL;
+}
+
+static const char *set_session_lifetime(cmd_parms *cmd, void *m, const char *idle,
+                                        const char *max)
+{
+    auth_obo_srv_cfg *sc = srv_of(cmd);
+    const char *err = parse_duration(cmd, idle, &sc->session_idle);
+
+    if (!err && max) {
+        err = parse_duration(cmd, max, &sc->session_max);
+    }
+    if (!err && max && sc->session_max < sc->session_idle) {
+        err = err_for(cmd, "the maximum lifetime is shorter than the idle lifetime");
+    }
+    return err;
+}
+
 /* offsetof, not APR_OFFSETOF: that one subtracts null pointers (undefined; clang
  * -Werror rejects it). */
 #define SRV(f) (void *)offsetof(auth_obo_srv_cfg, f)
@@ -824,5 +866,10 @@ const command_rec auth_obo_cmds[] = {
     AP_INIT_FLAG("OBOForwardCallerToken", set_forward_caller, NULL, BOTH,
                  "on: the backend of an exchanging Location also gets the caller's "
                  "Authorization header (default off)"),
+    AP_INIT_FLAG("OBOLongRunning", set_long_running, NULL, BOTH,
+                 "on: keep a long-running session (refresh token, OBO_SESSION_KEY) for "
+                 "the downstreams of this Location (default off)"),
+    AP_INIT_TAKE12("OBOSessionLifetime", set_session_lifetime, NULL, RSRC_CONF,
+                   "Idle and maximum lifetime of long-running sessions (default 7d 90d)"),
     { .name = NULL } /* designated: clang -Wextra flags a bare { NULL } */
 };

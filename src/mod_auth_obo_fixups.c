@@ -351,6 +351,9 @@ static int auth_obo_fixups(request_rec *r)
                       r->user ? r->user : "-");
         return DECLINED;
     }
+    if (auth_obo_ival(d->long_running, 0)) {
+        return auth_obo_session_fixups(r, sc, st, d);
+    }
     for (i = 0; i < d->downstreams->nelts && status == OK; i++) {
         status = acquire_one(r, sc, st, APR_ARRAY_IDX(d->downstreams, i,
                                                      auth_obo_downstream *));
@@ -366,6 +369,30 @@ static int auth_obo_fixups_logged(request_rec *r)
 
     auth_obo_log_leave(prev);
     return status;
+}
+
+/* ---- for long-running sessions (mod_auth_obo_session.c) ------------------ */
+
+int auth_obo_exchange_failed(request_rec *r, const auth_obo_srv_cfg *sc,
+                             const auth_obo_downstream *ds, auth_obo_req *st,
+                             const obo_exchange_error *x)
+{
+    return map_error(r, sc, ds, st, x);
+}
+
+int auth_obo_deliver(request_rec *r, auth_obo_req *st, const auth_obo_downstream *ds,
+                     const obo_token_result *t)
+{
+    if (check_result(r, ds, t) != OK) {
+        return HTTP_BAD_GATEWAY;
+    }
+    hand_off(r, st, ds, t);
+    return OK;
+}
+
+const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_t *claims)
+{
+    return tenant_endpoint(p, url, claims);
 }
 
 void auth_obo_register_fixups(apr_pool_t *p)

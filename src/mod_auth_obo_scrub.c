@@ -80,6 +80,7 @@ static int is_pass_name(const char *name, const apr_array_header_t *cfgs, int ki
 static int header_is_ours(const char *name, const apr_array_header_t *cfgs)
 {
     return has_prefix(name, AUTH_OBO_CLAIM_HDR_PREFIX)
+           || is_name(name, AUTH_OBO_SESSION_HDR, "")
            || is_pass_name(name, cfgs, PASS_HEADER, EXP_HDR_SUFFIX);
 }
 
@@ -96,6 +97,7 @@ static int env_is_ours(const char *name, const apr_array_header_t *cfgs)
     }
     return has_prefix(name, AUTH_OBO_CLAIM_ENV_PREFIX)
            || has_prefix(name, AUTH_OBO_DEFAULT_ENV)
+           || is_name(name, AUTH_OBO_SESSION_ENV, "")
            || is_pass_name(name, cfgs, PASS_ENV, EXP_ENV_SUFFIX);
 }
 
@@ -179,6 +181,12 @@ static int auth_obo_scrub(request_rec *r)
         APR_ARRAY_PUSH(cfgs, auth_obo_dir_cfg *) = auth_obo_effective(a);
     }
     restore_authorization(r, prior);
+    /* A handler Location (SetHandler obo-token) with its own OBOScope must
+     * still read the key its client sent (mod_auth_obo_session.c). */
+    if (apr_table_get(r->headers_in, AUTH_OBO_SESSION_HDR)) {
+        apr_table_setn(r->notes, AUTH_OBO_SESSION_NOTE,
+                       apr_table_get(r->headers_in, AUTH_OBO_SESSION_HDR));
+    }
     scrub_table(r, r->headers_in, cfgs, header_is_ours, "header");
     scrub_table(r, r->subprocess_env, cfgs, env_is_ours, "variable");
     return DECLINED;

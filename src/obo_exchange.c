@@ -22,6 +22,7 @@
 
 #define OBO_GT_JWT_BEARER "urn:ietf:params:oauth:grant-type:jwt-bearer"
 #define OBO_GT_EXCHANGE "urn:ietf:params:oauth:grant-type:token-exchange"
+#define OBO_GT_REFRESH "refresh_token"
 #define OBO_TT_ACCESS "urn:ietf:params:oauth:token-type:access_token"
 #define OBO_CA_JWT "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #define OBO_ASSERTION_TTL 300                 /* seconds, RFC 7523 client assertion */
@@ -261,6 +262,16 @@ static void obo_form_8693(obo_xctx *x, apr_array_header_t *f)
     }
 }
 
+/* RFC 6749 s.6; scope is optional there but names what the session holds. */
+static void obo_form_refresh(obo_xctx *x, apr_array_header_t *f)
+{
+    obo_form_add(x->p, f, "grant_type", OBO_GT_REFRESH);
+    obo_form_add(x->p, f, "refresh_token", x->req->assertion);
+    if (*x->scopes) {
+        obo_form_add(x->p, f, "scope", x->scopes);
+    }
+}
+
 /* RFC 6749 s.2.3.1: id and secret are form-urlencoded before base64. */
 static const char *obo_basic_auth(apr_pool_t *p, const obo_client *c)
 {
@@ -323,6 +334,9 @@ static apr_status_t obo_send_once(obo_xctx *x, obo_attempt *a, const char **err)
     if (rv == APR_SUCCESS) {
         if (x->req->grant == OBO_GRANT_OBO) {
             obo_form_obo(x, f);
+        }
+        else if (x->req->grant == OBO_GRANT_REFRESH) {
+            obo_form_refresh(x, f);
         }
         else {
             obo_form_8693(x, f);
@@ -676,7 +690,8 @@ static void obo_xctx_init(obo_xctx *x, obo_http *h, apr_pool_t *p,
     x->h = h;
     x->p = p;
     x->req = req;
-    x->grant = req->grant == OBO_GRANT_OBO ? "on-behalf-of" : "token-exchange";
+    x->grant = req->grant == OBO_GRANT_OBO ? "on-behalf-of"
+             : req->grant == OBO_GRANT_REFRESH ? "refresh_token" : "token-exchange";
     x->scopes = obo_join(p, req->scopes, " ");
     x->fp = obo_fingerprint(p, tok, strlen(tok));
     /* 0 means "the default" like the zeroed obo_http_opts; negative: none. */

@@ -12,7 +12,11 @@
 #include <openssl/evp.h>
 #include "obo_http.h"
 
-typedef enum { OBO_GRANT_OBO = 0, OBO_GRANT_TOKEN_EXCHANGE = 1 } obo_grant;
+/* OBO_GRANT_REFRESH: the refresh_token grant (long-running sessions,
+ * obo_session.h); its refresh token travels in obo_exchange_req.assertion. */
+typedef enum {
+    OBO_GRANT_OBO = 0, OBO_GRANT_TOKEN_EXCHANGE = 1, OBO_GRANT_REFRESH = 2
+} obo_grant;
 
 typedef enum {
     OBO_AUTH_SECRET_POST = 0, OBO_AUTH_SECRET_BASIC = 1, OBO_AUTH_PRIVATE_KEY_JWT = 2

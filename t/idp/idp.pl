@@ -472,7 +472,11 @@ sub h_token {
 
     my ($seq, $fault) = with_state(sub {
         my $st = $_[0];
-        $st->{counters}{$_}++ for 'token', "token\@$tenant", "token:$sub:$scope_key";
+        # refresh_token grant: the user is the one its refresh token was issued to
+        $sub = $st->{rts}{ $p->{refresh_token} }{sub} // '-'
+            if $grant eq 'refresh_token' && defined $p->{refresh_token};
+        $st->{counters}{$_}++ for 'token', "token\@$tenant", "token:$sub:$scope_key",
+            "grant:$grant", "grant:$grant:$sub";
         my %rec = (time => time, tenant => $tenant, params => $p,
                    authorization => scalar $req->header('Authorization'),
                    content_type => scalar $req->header('Content-Type'));
@@ -503,6 +507,8 @@ sub h_token {
     my ($method, $err) = client_auth($req, $p, $tenant, $sw);
     if (!$method) { bump('token_error', 'token_error:invalid_client'); return $err }
     bump("auth:$method");
+
+    return h_refresh($tenant, $p, $sw, $seq, $method) if $grant eq 'refresh_token';
 
     my $missing = sub { entra_error(400, 'invalid_request', 900144,
         "The request body must contain the following parameter: '$_[0]'.") };
@@ -572,10 +578,91 @@ sub h_token {
         scope          => $scope // scope_names($p->{audience} // ''),
     );
     $body{issued_token_type} = $AT_TYPE if $is_te;
-    $body{refresh_token} = "rt-$seq-" . random_string(20)
-        if !$is_te && sw($sw, 'refresh_token', $tenant);
+    # offline_access (OBOLongRunning) or the refresh_token switch: a refresh
+    # token; with token exchange only if te_refresh_token is set (RFC 8693
+    # IdPs often issue none)
+    my $offline = grep { $_ eq 'offline_access' } split ' ', $scope // '';
+    $body{refresh_token} = issue_rt($seq, $claims, $tid, $scope // '', undef, $sw, $tenant)
+        if ($is_te ? sw($sw, 'te_refresh_token', $tenant)
+                   : ($offline || sw($sw, 'refresh_token', $tenant)));
     bump('token_ok', "token_ok\@$tenant");
     return json_response(200, \%body);
+}
+
+# ------------------------------------------------- refresh tokens --------
+# Rotating refresh tokens, remembered in the state: each use returns a new
+# one and the old one is refused from then on (strict rotation, as IdPs
+# with reuse detection do; Entra itself keeps a used one valid until it
+# expires, so a server that used a stale one would succeed there, but here
+# it gets invalid_grant and counter refresh_stale). Switches: rt_lifetime
+# (seconds, default 86400), refresh_expires_in (access tokens from a
+# refresh; default: expires_in), rt_reuse_revokes (a stale use revokes the
+# whole family). POST /control/revoke sub=SUB revokes a user's tokens.
+sub issue_rt {
+    my ($seq, $claims, $tid, $scope, $family, $sw, $tenant) = @_;
+    my $rt = "rt-$seq-" . random_string(32);
+    my $life = sw($sw, 'rt_lifetime', $tenant) // 86400;
+    with_state(sub {
+        $_[0]{rts}{$rt} = { sub => $claims->{sub}, oid => $claims->{oid}, tid => $tid,
+                            scope => $scope, exp => time + $life, family => $family // $rt,
+                            used => 0 };
+        return;
+    });
+    return $rt;
+}
+
+sub h_refresh {
+    my ($tenant, $p, $sw, $seq, $method) = @_;
+    my $rt = $p->{refresh_token};
+    return entra_error(400, 'invalid_request', 900144,
+        "The request body must contain the following parameter: 'refresh_token'.")
+        unless defined $rt && length $rt;
+    my ($rec, $why) = with_state(sub {
+        my $st = $_[0];
+        my $r = $st->{rts}{$rt} or return (undef, 'unknown');
+        return (undef, 'revoked') if $r->{revoked};
+        return (undef, 'expired') if time > $r->{exp};
+        if ($r->{used}) {
+            if (sw($st->{switches}, 'rt_reuse_revokes', $tenant)) {
+                $_->{revoked} = 1 for grep { $_->{family} eq $r->{family} } values %{ $st->{rts} };
+            }
+            return (undef, 'stale');
+        }
+        $r->{used} = 1;
+        return ({ %$r });
+    });
+    if (!$rec) {
+        bump('refresh_error', "refresh_$why");
+        return entra_error(400, 'invalid_grant', 50173,
+            'The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.',
+            suberror => 'bad_token') if $why eq 'revoked';
+        return entra_error(400, 'invalid_grant', 700082,
+            'The refresh token has expired due to inactivity.', suberror => 'bad_token')
+            if $why eq 'expired';
+        return entra_error(400, 'invalid_grant', 9002313,
+            "Invalid request. The refresh token was $why.");
+    }
+    my $now = time;
+    my $exp_in = sw($sw, 'refresh_expires_in', $tenant) // sw($sw, 'expires_in', $tenant) // 3600;
+    my $scope = $rec->{scope};
+    my $jti = "obo-$seq-" . random_string(12);
+    my $at = encode_jwt(
+        alg => 'RS256', key => key_info('rsa-a')->{priv},
+        extra_headers => { kid => 'rsa-a', typ => 'JWT' },
+        payload => {
+            iss => issuer_for($rec->{tid}), aud => scope_resource($scope) // 'api://downstream',
+            sub => $rec->{sub}, (defined $rec->{oid} ? (oid => $rec->{oid}) : ()),
+            tid => $rec->{tid}, iat => $now, nbf => $now, exp => $now + $exp_in,
+            azp => $CLIENT_ID, scp => scope_names($scope), ver => '2.0', jti => $jti,
+            uti => $jti, obo_seq => $seq, obo_grant => 'refresh_token',
+            act => { sub => $CLIENT_ID },
+        },
+    );
+    my $new = issue_rt($seq, $rec, $rec->{tid}, $scope, $rec->{family}, $sw, $tenant);
+    bump('refresh_ok', "refresh_ok:$rec->{sub}");
+    return json_response(200, { token_type => 'Bearer', access_token => $at,
+        expires_in => $exp_in + 0, ext_expires_in => $exp_in + 0, scope => $scope,
+        refresh_token => $new });
 }
 
 sub h_control {
@@ -590,6 +677,15 @@ sub h_control {
     }
     if ($what eq 'last') {
         return json_response(200, with_state(sub { $_[0]{last} }));
+    }
+    if ($what eq 'revoke') {    # every refresh token of user sub=SUB
+        my $n = with_state(sub {
+            my @r = grep { ($_->{sub} // '') eq ($q{sub} // '') } values %{ $_[0]{rts} };
+            $_->{revoked} = 1 for @r;
+            return scalar @r;
+        });
+        logmsg("control: revoke $n refresh token(s)");
+        return json_response(200, { revoked => $n });
     }
     if ($what eq 'reset') {
         with_state(sub { %{ $_[0] } = (); return });

@@ -1,0 +1,456 @@
+/* Long-running sessions (OBOLongRunning) and the token endpoint for
+ * backends (SetHandler obo-token): the glue around obo_session.c. A
+ * request in a long-running Location opens (or finds) the session of its
+ * caller token and hands its key to the backend; the backend later asks
+ * the handler for a downstream token with that key, long after the user's
+ * token has expired. The key travels only in the OBO-Session-Key header:
+ * URLs end up in access logs, so a query or path other than downstream=
+ * is refused. */
+#include "mod_auth_obo.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_script.h"
+
+#include "obo_crypto.h"
+#include "obo_json.h"
+#include "obo_session.h"
+#include "obo_text.h"
+
+APLOG_USE_MODULE(auth_obo);
+
+#define TOKEN_HANDLER "obo-token"
+#define OFFLINE_ACCESS "offline_access"
+#define DEFAULT_IDLE_S (7 * 86400)
+#define DEFAULT_MAX_S (90 * 86400)
+#define FORM_MAX 4096              /* bytes of a POST form */
+#define MAX_ACCESS_TOKEN (64 * 1024)
+
+/* ---- configuration of a session -------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The Location's scopes with offline_access (sorted, unique): the IdP then
+ * returns a refresh token with the access token. */
+static apr_array_header_t *with_offline(apr_pool_t *p, const apr_array_header_t *scopes)
+{
+    apr_array_header_t *a = apr_array_copy(p, scopes);
+    int i, have = 0;
+
+    for (i = 0; i < a->nelts; i++) {
+        have |= !strcmp(APR_ARRAY_IDX(a, i, const char *), OFFLINE_ACCESS);
+    }
+    if (!have) {
+        APR_ARRAY_PUSH(a, const char *) = OFFLINE_ACCESS;
+        qsort(a->elts, a->nelts, sizeof(const char *), cmp_str);
+    }
+    return a;
+}
+
+static apr_array_header_t *session_dss(apr_pool_t *p, const apr_array_header_t *dss)
+{
+    apr_array_header_t *out = apr_array_make(p, dss->nelts, sizeof(obo_session_ds));
+    int i;
+
+    for (i = 0; i < dss->nelts; i++) {
+        const auth_obo_downstream *ds = APR_ARRAY_IDX(dss, i, auth_obo_downstream *);
+        obo_session_ds *o = apr_array_push(out);
+        o->name = ds->name;
+        o->scopes = with_offline(p, ds->scopes);
+        o->audiences = ds->audiences;
+    }
+    return out;
+}
+
+static int wait_ms(const auth_obo_srv_cfg *sc)
+{
+    return auth_obo_ival(sc->flight_wait_ms, auth_obo_ival(sc->timeout_ms, 10000) * 2 + 3000);
+}
+
+static void session_cfg(const auth_obo_srv_cfg *sc, const char *endpoint, obo_session_cfg *c)
+{
+    int idle = auth_obo_ival(sc->session_idle, DEFAULT_IDLE_S);
+    int max = auth_obo_ival(sc->session_max, DEFAULT_MAX_S);
+
+    memset(c, 0, sizeof(*c));
+    c->cache = sc->rt->cache;
+    c->http = sc->rt->http;
+    c->req.grant = auth_obo_ival(sc->exchange, OBO_GRANT_OBO);
+    c->req.token_endpoint = endpoint;
+    c->req.requested_token_type = sc->token_type;
+    c->req.client = sc->client;
+    c->req.http.ca_file = sc->ca_file;
+    c->req.http.connect_timeout = auth_obo_ival(sc->connect_timeout_ms, 3000) * 1000LL;
+    c->req.http.timeout = auth_obo_ival(sc->timeout_ms, 10000) * 1000LL;
+    c->req.max_retries = 1;
+    c->margin = apr_time_from_sec(auth_obo_ival(sc->cache_margin, 300));
+    c->idle = apr_time_from_sec(idle);
+    c->max = apr_time_from_sec(max < idle ? idle : max);
+    c->flight.lock_ttl = wait_ms(sc) * 1000LL;
+    c->flight.max_wait = wait_ms(sc) * 1000LL;
+    c->flight.poll = 5000;
+}
+
+/* ---- opening a session in a user's request ------------------------------------ */
+
+/* Whom the session belongs to: tid+oid (Entra's stable user id), else
+ * iss+sub. */
+static const char *user_of(apr_pool_t *p, const json_t *claims)
+{
+    const char *tid = obo_json_str(claims, "tid"), *oid = obo_json_str(claims, "oid");
+    const char *iss = obo_json_str(claims, "iss"), *sub = obo_json_str(claims, "sub");
+
+    if (tid && oid) {
+        return apr_pstrcat(p, "tid+oid\n", tid, "\n", oid, NULL);
+    }
+    return iss && sub ? apr_pstrcat(p, "iss+sub\n", iss, "\n", sub, NULL) : NULL;
+}
+
+static apr_time_t claims_exp(const json_t *claims)
+{
+    apr_int64_t exp = 0;
+
+    return obo_json_int(claims, "exp", &exp) == APR_SUCCESS && exp > 0
+           && exp < APR_INT64_MAX / APR_USEC_PER_SEC ? apr_time_from_sec(exp) : 0;
+}
+
+static const auth_obo_downstream *ds_at(const auth_obo_dir_cfg *d, int i)
+{
+    return APR_ARRAY_IDX(d->downstreams, i, auth_obo_downstream *);
+}
+
+static int deliver_all(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req *st,
+                       const auth_obo_dir_cfg *d, const obo_session_cfg *c,
+                       const char *user, const char *key)
+{
+    int i, status = OK;
+
+    for (i = 0; i < d->downstreams->nelts && status == OK; i++) {
+        const auth_obo_downstream *ds = ds_at(d, i);
+        obo_token_result *t = NULL;
+        obo_exchange_error *x = NULL;
+        int hit = 0;
+        apr_status_t rv = obo_session_token(r->pool, c, key, user, ds->name, &t, &x, &hit);
+
+        if (rv == APR_SUCCESS) {
+            status = auth_obo_deliver(r, st, ds, t);
+        }
+        else if (x) {
+            status = auth_obo_exchange_failed(r, sc, ds, st, x);
+        }
+        else {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "OBO131: long-running session %s "
+                          "ended while this request used it; try again",
+                          obo_fingerprint(r->pool, key, strlen(key)));
+            status = HTTP_SERVICE_UNAVAILABLE;
+        }
+    }
+    return status;
+}
+
+int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *st,
+                            const auth_obo_dir_cfg *d)
+{
+    const json_t *claims = st->jws->payload;
+    const char *user = user_of(r->pool, claims), *endpoint = NULL, *err = NULL, *key = NULL;
+    obo_exchange_error *x = NULL;
+    obo_session_cfg c;
+    int created = 0, failed = 0, status;
+    apr_status_t rv;
+
+    if (!sc->rt->cache) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO130: no long-running session: "
+                      "OBOLongRunning needs a shared cache (OBOCache shm or memcached), not "
+                      "OBOCache none");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!user) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO130: no long-running session: the "
+                      "token names no user (tid+oid or iss+sub)");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    rv = obo_provider_token_endpoint(sc->rt->provider, r->pool, &endpoint, &err);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "OBO056: no token endpoint: %s", err);
+        return rv == APR_EAGAIN ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;
+    }
+    session_cfg(sc, auth_obo_tenant_endpoint(r->pool, endpoint, claims), &c);
+    c.downstreams = session_dss(r->pool, d->downstreams);
+    rv = obo_session_open(r->pool, &c, user, st->token, claims_exp(claims), &key, &created,
+                          &x, &failed);
+    if (rv != APR_SUCCESS) {
+        return auth_obo_exchange_failed(r, sc, ds_at(d, failed), st, x);
+    }
+    status = deliver_all(r, sc, st, d, &c, user, key);
+    if (status != OK) {
+        return status;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO133: long-running session %s (%s) "
+                  "handed to the backend", obo_fingerprint(r->pool, key, strlen(key)),
+                  created ? "new" : "existing");
+    apr_table_set(r->subprocess_env, AUTH_OBO_SESSION_ENV, key);
+    apr_table_set(r->headers_in, AUTH_OBO_SESSION_HDR, key);
+    return DECLINED;
+}
+
+/* ---- the handler --------------------------------------------------------- */
+
+static int reply(request_rec *r, int status, json_t *body)
+{
+    apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->err_headers_out, "Pragma", "no-cache");
+    r->status = status;
+    if (body) {
+        ap_set_content_type(r, "application/json");
+        ap_rputs(obo_json_dump(r->pool, body), r);
+    }
+    return OK;
+}
+
+static json_t *err_json(request_rec *r, const char *error, const char *desc)
+{
+    json_t *j = obo_json_pool(r->pool, json_object());
+
+    json_object_set_new(j, "error", json_string(error));
+    if (desc) {
+        json_object_set_new(j, "error_description", json_string(desc));
+    }
+    return j;
+}
+
+static int reply_error(request_rec *r, int status, const char *error, const char *desc)
+{
+    return reply(r, status, err_json(r, error, desc));
+}
+
+/* One name=value list (query or form): only downstream= is accepted. */
+static const char *take_params(request_rec *r, const char *list, const char **ds)
+{
+    char *copy = apr_pstrdup(r->pool, list ? list : ""), *last = NULL, *pair;
+
+    for (pair = apr_strtok(copy, "&", &last); pair; pair = apr_strtok(NULL, "&", &last)) {
+        char *eq = strchr(pair, '=');
+        if (!eq || strncmp(pair, "downstream", eq - pair) != 0
+            || (apr_size_t)(eq - pair) != strlen("downstream")) {
+            return "only downstream=NAME is accepted; the session key goes in the "
+                   "OBO-Session-Key header";
+        }
+        *ds = eq + 1;
+        if (!**ds) {
+            *ds = NULL;         /* downstream= : the default one */
+        }
+        else if (ap_unescape_urlencoded((char *)*ds) != OK
+            || obo_text_check(*ds, 64, OBO_TEXT_TOKEN, &(const char *){ NULL }) != APR_SUCCESS) {
+            return "bad downstream name";
+        }
+    }
+    return NULL;
+}
+
+static const char *read_form(request_rec *r, char **out)
+{
+    apr_off_t len = 0;
+    apr_size_t size = 0;
+    apr_array_header_t *pairs = NULL;
+    const char *s = "";
+    int i;
+
+    if (ap_parse_form_data(r, NULL, &pairs, -1, FORM_MAX) != OK) {
+        return "unreadable form body";
+    }
+    for (i = 0; pairs && i < pairs->nelts; i++) {
+        ap_form_pair_t *f = &APR_ARRAY_IDX(pairs, i, ap_form_pair_t);
+        char *v = NULL;
+        apr_brigade_length(f->value, 1, &len);
+        size = (apr_size_t)len;
+        v = apr_palloc(r->pool, size + 1);
+        apr_brigade_flatten(f->value, v, &size);
+        v[size] = '\0';
+        /* Re-encoded only as far as take_params needs: names and '&' '='. */
+        s = apr_pstrcat(r->pool, s, i ? "&" : "", f->name, "=",
+                        ap_escape_urlencoded(r->pool, v), NULL);
+    }
+    *out = (char *)s;
+    return NULL;
+}
+
+static int reply_token(request_rec *r, const obo_token_result *t)
+{
+    json_t *j = obo_json_pool(r->pool, json_object());
+    const char *why = NULL;
+
+    if (obo_text_check(t->access_token, MAX_ACCESS_TOKEN, OBO_TEXT_VISIBLE, &why)
+        != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO061: the IdP returned an unusable "
+                      "access_token (%s); not handed to the backend", why);
+        return reply_error(r, HTTP_BAD_GATEWAY, "temporarily_unavailable", NULL);
+    }
+    json_object_set_new(j, "access_token", json_string(t->access_token));
+    json_object_set_new(j, "token_type", json_string(t->token_type ? t->token_type : "Bearer"));
+    json_object_set_new(j, "expires_on", json_integer((json_int_t)apr_time_sec(t->expires_on)));
+    json_object_set_new(j, "expires_in", json_integer((json_int_t)(
+                            apr_time_sec(t->expires_on) - apr_time_sec(apr_time_now()))));
+    if (t->scope) {
+        json_object_set_new(j, "scope", json_string(t->scope));
+    }
+    return reply(r, HTTP_OK, j);
+}
+
+static int reply_refused(request_rec *r, const char *fp, const obo_exchange_error *x)
+{
+    json_t *j = err_json(r, "interaction_required", x->error_description
+                         ? x->error_description : "the user must sign in again");
+
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO137: session %s: the identity provider "
+                  "refused its refresh token (%s); session ended, the user must sign in "
+                  "again", fp, x->error ? x->error : "no refresh token");
+    if (x->suberror) {
+        json_object_set_new(j, "suberror", json_string(x->suberror));
+    }
+    if (x->claims) {
+        json_object_set_new(j, "claims", json_string(x->claims));
+    }
+    return reply(r, HTTP_UNAUTHORIZED, j);
+}
+
+static int reply_failure(request_rec *r, const auth_obo_srv_cfg *sc, const char *fp,
+                         apr_status_t rv, const obo_exchange_error *x)
+{
+    const char *what = x->detail ? x->detail : x->error ? x->error : "refresh failed";
+
+    if (rv == APR_EACCES && x->kind != OBO_XERR_CLIENT) {
+        return reply_refused(r, fp, x);
+    }
+    if (x->kind == OBO_XERR_CLIENT || x->kind == OBO_XERR_REQUEST) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO138: session %s: the IdP refused "
+                      "this server's refresh request (client id %s): %s", fp, sc->client_id,
+                      what);
+        return reply_error(r, HTTP_INTERNAL_SERVER_ERROR, "server_error", NULL);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO139: session %s: refresh failed: %s",
+                  fp, what);
+    if (x->kind == OBO_XERR_TIMEOUT) {
+        return reply_error(r, HTTP_GATEWAY_TIME_OUT, "temporarily_unavailable",
+                           "the identity provider did not answer in time");
+    }
+    if (x->kind == OBO_XERR_THROTTLED) {
+        apr_table_setn(r->err_headers_out, "Retry-After",
+                       apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
+                                    x->retry_after > 0 ? x->retry_after : 1));
+        return reply_error(r, HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable", NULL);
+    }
+    return reply_error(r, HTTP_BAD_GATEWAY, "temporarily_unavailable",
+                       "the identity provider failed");
+}
+
+static int serve(request_rec *r, const auth_obo_srv_cfg *sc, const obo_session_cfg *c,
+                 const char *key, const char *ds)
+{
+    const char *fp = obo_fingerprint(r->pool, key, strlen(key));
+    obo_token_result *t = NULL;
+    obo_exchange_error *x = NULL;
+    int hit = 0;
+    apr_status_t rv;
+
+    if (r->method_number == M_DELETE) {
+        rv = obo_session_end(r->pool, c, key);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO134: DELETE of session %s: %s", fp,
+                      rv == APR_SUCCESS ? "ended" : "not found");
+        return rv == APR_SUCCESS ? reply(r, HTTP_NO_CONTENT, NULL)
+                                 : reply_error(r, HTTP_NOT_FOUND, "session_not_found", NULL);
+    }
+    rv = obo_session_token(r->pool, c, key, NULL, ds, &t, &x, &hit);
+    if (rv == APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO134: session %s: token %s for %s "
+                      "(%s)", fp, obo_fingerprint(r->pool, t->access_token,
+                                                  strlen(t->access_token)),
+                      ds ? ds : "the default downstream", hit ? "stored" : "refreshed");
+        return reply_token(r, t);
+    }
+    if (rv == APR_NOTFOUND || rv == APR_ENOENT) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO135: session %s%s%s: not found "
+                      "(unknown, ended, expired or bound elsewhere)", fp,
+                      rv == APR_ENOENT ? ", downstream " : "", rv == APR_ENOENT ? ds : "");
+        return reply_error(r, HTTP_NOT_FOUND, "session_not_found", NULL);
+    }
+    return reply_failure(r, sc, fp, rv, x);
+}
+
+static int token_request(request_rec *r, const auth_obo_srv_cfg *sc,
+                         const auth_obo_dir_cfg *d, const char *key)
+{
+    const char *ds = NULL, *bad = NULL;
+    char *form = NULL;
+    obo_session_cfg c;
+
+    r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST)
+                 | (AP_METHOD_BIT << M_DELETE);
+    if (r->method_number != M_GET && r->method_number != M_POST
+        && r->method_number != M_DELETE) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (!sc->rt || !sc->rt->cache || !sc->client) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO136: SetHandler obo-token needs "
+                      "this server's OBOClientID/credentials and a shared cache (OBOCache "
+                      "shm or memcached)");
+        return reply_error(r, HTTP_INTERNAL_SERVER_ERROR, "server_error", NULL);
+    }
+    if (r->path_info && *r->path_info) {
+        bad = "no path after the handler's URL; the session key goes in the "
+              "OBO-Session-Key header";
+    }
+    if (!bad) {
+        bad = take_params(r, r->args, &ds);
+    }
+    if (!bad && r->method_number == M_POST && (bad = read_form(r, &form)) == NULL) {
+        bad = take_params(r, form, &ds);
+    }
+    if (!bad && !key) {
+        bad = "the OBO-Session-Key header is missing";
+    }
+    if (bad) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO132: token handler: bad request: %s",
+                      bad);
+        return reply_error(r, HTTP_BAD_REQUEST, "invalid_request", bad);
+    }
+    session_cfg(sc, NULL, &c);
+    c.downstreams = d->downstreams && d->downstreams->nelts
+                    ? session_dss(r->pool, d->downstreams) : NULL;
+    return serve(r, sc, &c, key, ds);
+}
+
+static int token_handler(request_rec *r)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
+    const char *key = apr_table_get(r->headers_in, AUTH_OBO_SESSION_HDR);
+
+    /* Removed by mod_auth_obo_scrub.c if this Location names downstreams. */
+    key = key ? key : apr_table_get(r->notes, AUTH_OBO_SESSION_NOTE);
+    return token_request(r, sc, auth_obo_effective(r), key);
+}
+
+static int auth_obo_token_handler(request_rec *r)
+{
+    request_rec *prev;
+    int status;
+
+    if (!r->handler || strcmp(r->handler, TOKEN_HANDLER) != 0) {
+        return DECLINED;
+    }
+    prev = auth_obo_log_enter(r);
+    status = token_handler(r);
+    auth_obo_log_leave(prev);
+    return status;
+}
+
+void auth_obo_register_session(apr_pool_t *p)
+{
+    ap_hook_handler(auth_obo_token_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}

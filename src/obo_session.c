@@ -1,0 +1,683 @@
+/* Long-running On-Behalf-Of sessions (see obo_session.h).
+ *
+ * Why the refresh is safe with rotating refresh tokens: a refresh runs only
+ * as the fill of the session's "at" entry, under the cache's single flight
+ * (one caller per process, one process per backend lock across servers).
+ * The filler stores the rotated refresh token before it returns the access
+ * token, i.e. before the cache publishes it and releases the lock, so no
+ * one reads the old refresh token after the IdP rotated it. A caller that
+ * gave up waiting (max wait) and refreshes itself may still present a
+ * token another server has just rotated; a strict IdP refuses it
+ * (invalid_grant). So a refusal ends the session only if the stored
+ * refresh token is still the one refused; otherwise the newer one is
+ * tried once. (Entra itself keeps a used refresh token valid until it
+ * expires; rotating IdPs with reuse detection do not.) */
+#include "obo_session.h"
+#include "obo_b64.h"
+#include "obo_crypto.h"
+#include "obo_json.h"
+#include "obo_log.h"
+#include "obo_metrics.h"
+#include "obo_token.h"
+
+#include <string.h>
+#include <apr_strings.h>
+
+#define OBO_SESSION_JSON_MAX (256 * 1024)
+#define OBO_SESSION_SLIDE_S 1            /* idle expiry rewritten at most once a second */
+#define OBO_SESSION_META_REWRITE_S 86400 /* memcached keeps nothing over 30 days */
+
+/* What the meta entry holds. */
+typedef struct obo_smeta {
+    const char *client_id;
+    const char *digest;          /* hash of the downstream set */
+    const char *user;            /* hash of the user */
+    const char *endpoint;        /* token endpoint of the refresh grant */
+    apr_time_t until;            /* absolute end (max lifetime) */
+    apr_time_t written;
+    json_t *names;               /* downstream names ("" = default) */
+    json_t *j;
+} obo_smeta;
+
+/* ---- keys */
+
+static char *obo_skey(apr_pool_t *p, const char *label, const char *key, const char *ds)
+{
+    const char *in = apr_pstrcat(p, label, "\n", key, "\n", ds ? ds : "", NULL);
+
+    return apr_pstrcat(p, "obos:", obo_sha256_hex(p, in, strlen(in)), NULL);
+}
+
+static const char *obo_join(apr_pool_t *p, const apr_array_header_t *a)
+{
+    return a && a->nelts ? apr_array_pstrcat(p, a, ' ') : "";
+}
+
+/* What a session is bound to besides client id and user: the downstream
+ * set (names, scopes, audiences) and the grant. */
+static const char *obo_digest(apr_pool_t *p, const obo_session_cfg *c)
+{
+    const char *s = apr_psprintf(p, "grant=%d", (int)c->req.grant);
+    int i;
+
+    for (i = 0; c->downstreams && i < c->downstreams->nelts; i++) {
+        const obo_session_ds *d = &APR_ARRAY_IDX(c->downstreams, i, obo_session_ds);
+        s = apr_pstrcat(p, s, "\nds=", d->name ? d->name : "", "\ns=", obo_join(p, d->scopes),
+                        "\na=", obo_join(p, d->audiences), NULL);
+    }
+    return obo_sha256_hex(p, s, strlen(s));
+}
+
+static const char *obo_user_hash(apr_pool_t *p, const char *user)
+{
+    const char *in = apr_pstrcat(p, "user\n", user, NULL);
+
+    return obo_sha256_hex(p, in, strlen(in));
+}
+
+static const char *obo_client_id(const obo_session_cfg *c)
+{
+    return c->req.client && c->req.client->client_id ? c->req.client->client_id : "";
+}
+
+int obo_session_key_valid(const char *key)
+{
+    return key && strlen(key) == OBO_SESSION_KEY_CHARS
+           && strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                          "0123456789-_") == OBO_SESSION_KEY_CHARS;
+}
+
+/* ---- entries */
+
+static apr_status_t obo_put(apr_pool_t *p, const obo_session_cfg *c, const char *k,
+                            json_t *j, apr_time_t expiry)
+{
+    const char *v = j ? obo_json_dump(p, j) : NULL;
+
+    return v ? obo_cache_set(c->cache, p, k, v, strlen(v), expiry) : APR_ENOMEM;
+}
+
+static apr_status_t obo_load(apr_pool_t *p, const obo_session_cfg *c, const char *k,
+                             json_t **j)
+{
+    char *v = NULL;
+    apr_size_t len = 0;
+    const char *err = NULL;
+    apr_status_t rv = obo_cache_get(c->cache, p, k, &v, &len);
+
+    if (rv == APR_SUCCESS) {
+        rv = len <= OBO_SESSION_JSON_MAX
+             ? obo_json_parse(p, v, len, OBO_JSON_MAX_DEPTH, 1, j, &err) : APR_EINVAL;
+        obo_cleanse_on_clear(p, v, len);
+    }
+    return rv == APR_SUCCESS ? rv : APR_NOTFOUND;
+}
+
+static apr_time_t obo_jtime(const json_t *j, const char *k)
+{
+    apr_int64_t v = 0;
+
+    return obo_json_int(j, k, &v) == APR_SUCCESS && v > 0
+           && v < APR_INT64_MAX / APR_USEC_PER_SEC ? apr_time_from_sec(v) : 0;
+}
+
+static apr_status_t obo_meta_load(apr_pool_t *p, const obo_session_cfg *c, const char *key,
+                                  obo_smeta *m)
+{
+    json_t *j = NULL;
+    apr_status_t rv = obo_load(p, c, obo_skey(p, "meta", key, NULL), &j);
+
+    if (rv == APR_SUCCESS) {
+        m->j = j;
+        m->client_id = obo_json_str(j, "c");
+        m->digest = obo_json_str(j, "d");
+        m->user = obo_json_str(j, "u");
+        m->endpoint = obo_json_str(j, "e");
+        m->until = obo_jtime(j, "mx");
+        m->written = obo_jtime(j, "w");
+        m->names = json_object_get(j, "n");
+        if (!m->client_id || !m->digest || !m->user || !m->endpoint || !m->until
+            || !json_is_array(m->names)) {
+            rv = APR_NOTFOUND;
+        }
+    }
+    return rv;
+}
+
+static apr_time_t obo_min(apr_time_t a, apr_time_t b)
+{
+    return a < b ? a : b;
+}
+
+static apr_time_t obo_idle_until(const obo_session_cfg *c, const obo_smeta *m, apr_time_t now)
+{
+    return obo_min(now + c->idle, m->until);
+}
+
+/* Until when the "at" entry may be used: margin before expiry; a token
+ * that lives less than the margin while it lives; never past the session. */
+static apr_time_t obo_at_until(const obo_session_cfg *c, const obo_token_result *t,
+                               apr_time_t session_until)
+{
+    apr_time_t until = t->expires_on - (c->margin > 0 ? c->margin : 0);
+
+    if (until <= apr_time_now()) {
+        until = t->expires_on;
+    }
+    return t->expires_in > 0 ? obo_min(until, session_until) : 0;
+}
+
+static json_t *obo_rt_json(apr_pool_t *p, const char *rt, const char *scopes)
+{
+    return obo_json_pool(p, json_pack("{s:o, s:s}", "rt", rt ? json_string(rt) : json_null(),
+                                      "s", scopes));
+}
+
+static void obo_del_all(apr_pool_t *p, const obo_session_cfg *c, const char *key,
+                        const json_t *names)
+{
+    size_t i;
+
+    for (i = 0; json_is_array(names) && i < json_array_size(names); i++) {
+        const char *n = json_string_value(json_array_get(names, i));
+        obo_cache_del(c->cache, p, obo_skey(p, "rt", key, n ? n : ""));
+        obo_cache_del(c->cache, p, obo_skey(p, "at", key, n ? n : ""));
+    }
+    obo_cache_del(c->cache, p, obo_skey(p, "alive", key, NULL));
+    /* Counted once: of concurrent enders only one removes the meta entry. */
+    if (obo_cache_del(c->cache, p, obo_skey(p, "meta", key, NULL)) == APR_SUCCESS) {
+        obo_metrics_inc(OBO_M_SESSION_ENDED);
+    }
+}
+
+/* The meta entry of a session, if it is this configuration's (and user's). */
+static apr_status_t obo_session_find(apr_pool_t *p, const obo_session_cfg *c, const char *key,
+                                     const char *user, obo_smeta *m)
+{
+    apr_status_t rv = obo_session_key_valid(key) ? obo_meta_load(p, c, key, m) : APR_NOTFOUND;
+    const char *why = NULL;
+
+    if (rv == APR_SUCCESS) {
+        if (strcmp(m->client_id, obo_client_id(c)) != 0) {
+            why = "another client id";
+        }
+        else if (c->downstreams && strcmp(m->digest, obo_digest(p, c)) != 0) {
+            why = "another downstream set";
+        }
+        else if (user && strcmp(m->user, obo_user_hash(p, user)) != 0) {
+            why = "another user";
+        }
+    }
+    if (why) {
+        obo_log(OBO_LOG_WARN, "OBO330", "session %s is bound to %s: not used here",
+                obo_fingerprint(p, key, strlen(key)), why);
+        rv = APR_NOTFOUND;
+    }
+    return rv;
+}
+
+/* ---- opening */
+
+typedef struct obo_open_baton {
+    const obo_session_cfg *c;
+    apr_pool_t *p;
+    const char *user;
+    const char *assertion;
+    apr_time_t assertion_exp;
+    int created;
+    int failed;
+} obo_open_baton;
+
+static obo_exchange_error *obo_serr(apr_pool_t *p, obo_exchange_errkind kind,
+                                    const char *error, const char *detail)
+{
+    obo_exchange_error *e = apr_pcalloc(p, sizeof(*e));
+
+    e->kind = kind;
+    e->error = error;
+    e->error_description = detail;
+    e->detail = detail;
+    return e;
+}
+
+static obo_exchange_error *obo_xerr_copy(apr_pool_t *p, const obo_exchange_error *e)
+{
+    obo_exchange_error *c = apr_pmemdup(p, e, sizeof(*e));
+
+    c->error = e->error ? apr_pstrdup(p, e->error) : NULL;
+    c->error_description = e->error_description ? apr_pstrdup(p, e->error_description) : NULL;
+    c->suberror = e->suberror ? apr_pstrdup(p, e->suberror) : NULL;
+    c->claims = e->claims ? apr_pstrdup(p, e->claims) : NULL;
+    c->error_codes = e->error_codes ? apr_pstrdup(p, e->error_codes) : NULL;
+    c->trace_id = e->trace_id ? apr_pstrdup(p, e->trace_id) : NULL;
+    c->correlation_id = e->correlation_id ? apr_pstrdup(p, e->correlation_id) : NULL;
+    c->detail = e->detail ? apr_pstrdup(p, e->detail) : NULL;
+    return c;
+}
+
+static apr_status_t obo_exchange_all(apr_pool_t *p, obo_open_baton *b,
+                                     obo_token_result **toks, obo_exchange_error **e)
+{
+    const obo_session_cfg *c = b->c;
+    apr_status_t rv = APR_SUCCESS;
+    int i;
+
+    for (i = 0; i < c->downstreams->nelts && rv == APR_SUCCESS; i++) {
+        const obo_session_ds *d = &APR_ARRAY_IDX(c->downstreams, i, obo_session_ds);
+        obo_exchange_req req = c->req;
+        req.assertion = b->assertion;
+        req.scopes = d->scopes;
+        req.audiences = d->audiences;
+        rv = obo_exchange(c->http, p, &req, &toks[i], e);
+        b->failed = i;
+    }
+    return rv;
+}
+
+static json_t *obo_meta_json(apr_pool_t *p, obo_open_baton *b, apr_time_t until)
+{
+    const obo_session_cfg *c = b->c;
+    json_t *names = json_array();
+    int i;
+
+    for (i = 0; c->downstreams && i < c->downstreams->nelts; i++) {
+        const obo_session_ds *d = &APR_ARRAY_IDX(c->downstreams, i, obo_session_ds);
+        json_array_append_new(names, json_string(d->name ? d->name : ""));
+    }
+    return obo_json_pool(p, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}",
+                                      "c", obo_client_id(c), "d", obo_digest(p, c),
+                                      "u", obo_user_hash(p, b->user),
+                                      "e", c->req.token_endpoint,
+                                      "mx", (json_int_t)apr_time_sec(until),
+                                      "w", (json_int_t)apr_time_sec(apr_time_now()),
+                                      "n", names));
+}
+
+/* Everything of a new session, the refresh tokens before the meta entry
+ * that makes the session visible. */
+static apr_status_t obo_store_new(apr_pool_t *p, obo_open_baton *b, const char *key,
+                                  obo_token_result **toks, apr_time_t until)
+{
+    const obo_session_cfg *c = b->c;
+    apr_status_t rv = APR_SUCCESS;
+    apr_time_t now = apr_time_now();
+    int i;
+
+    for (i = 0; i < c->downstreams->nelts && rv == APR_SUCCESS; i++) {
+        const obo_session_ds *d = &APR_ARRAY_IDX(c->downstreams, i, obo_session_ds);
+        const char *n = d->name ? d->name : "";
+        const char *at = obo_token_serialize(p, toks[i]);
+        apr_time_t at_until = obo_at_until(c, toks[i], until);
+
+        rv = obo_put(p, c, obo_skey(p, "rt", key, n),
+                     obo_rt_json(p, toks[i]->refresh_token, obo_join(p, d->scopes)), until);
+        if (rv == APR_SUCCESS && at && at_until > now) {
+            obo_cache_set(c->cache, p, obo_skey(p, "at", key, n), at, strlen(at), at_until);
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        rv = obo_put(p, c, obo_skey(p, "alive", key, NULL),
+                     obo_json_pool(p, json_pack("{s:I}", "lu", (json_int_t)apr_time_sec(now))),
+                     obo_min(now + c->idle, until));
+    }
+    if (rv == APR_SUCCESS) {
+        rv = obo_put(p, c, obo_skey(p, "meta", key, NULL), obo_meta_json(p, b, until), until);
+    }
+    return rv;
+}
+
+static apr_status_t obo_new_key(apr_pool_t *p, char **key)
+{
+    unsigned char raw[OBO_SESSION_KEY_BYTES];
+    apr_status_t rv = obo_random(raw, sizeof(raw));
+
+    *key = rv == APR_SUCCESS ? obo_b64url_encode(p, raw, sizeof(raw)) : NULL;
+    return rv;
+}
+
+/* obo_cache_fetch_fn of the index: creates the session; its value is the
+ * session key (sealed in the cache like every value). */
+static apr_status_t obo_open_fetch(void *baton, apr_pool_t *rp, char **val, apr_size_t *len,
+                                   apr_time_t *expiry, void **errval)
+{
+    obo_open_baton *b = baton;
+    const obo_session_cfg *c = b->c;
+    obo_token_result **toks = apr_pcalloc(b->p, sizeof(*toks) * c->downstreams->nelts);
+    obo_exchange_error *e = NULL;
+    apr_time_t until = apr_time_now() + c->max;
+    apr_pool_t *tmp = NULL;
+    char *key = NULL;
+    apr_status_t rv;
+
+    apr_pool_create(&tmp, b->p);
+    rv = obo_exchange_all(tmp, b, toks, &e);
+    if (rv == APR_SUCCESS && (rv = obo_new_key(tmp, &key)) == APR_SUCCESS
+        && (rv = obo_store_new(tmp, b, key, toks, until)) != APR_SUCCESS) {
+        obo_log(OBO_LOG_ERR, "OBO331", "cannot store a new long-running session in the "
+                "cache (%d); is the cache reachable?", rv);
+        e = obo_serr(tmp, OBO_XERR_UPSTREAM, "temporarily_unavailable",
+                     "the session could not be stored");
+        rv = APR_EGENERAL;
+    }
+    if (rv == APR_SUCCESS) {
+        obo_log(OBO_LOG_INFO, "OBO332", "long-running session %s started (%d downstream(s))",
+                obo_fingerprint(tmp, key, strlen(key)), c->downstreams->nelts);
+        *val = apr_pstrdup(rp, key);
+        *len = strlen(key);
+        *expiry = b->assertion_exp > 0 ? obo_min(b->assertion_exp, until)
+                                       : obo_min(apr_time_now() + c->idle, until);
+        b->created = 1;
+        obo_metrics_inc(OBO_M_SESSION_STARTED);
+    }
+    else {
+        *errval = obo_xerr_copy(rp, e);
+    }
+    apr_pool_destroy(tmp);
+    return rv;
+}
+
+static const char *obo_index_key(apr_pool_t *p, const obo_session_cfg *c, const char *assertion)
+{
+    const char *in = apr_pstrcat(p, "idx\n", obo_client_id(c), "\n", obo_digest(p, c), "\n",
+                                 c->req.token_endpoint, "\n",
+                                 obo_sha256_hex(p, assertion, strlen(assertion)), NULL);
+
+    return apr_pstrcat(p, "obosi:", obo_sha256_hex(p, in, strlen(in)), NULL);
+}
+
+apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const char *user,
+                              const char *assertion, apr_time_t assertion_exp,
+                              const char **key, int *created,
+                              obo_exchange_error **xerr, int *failed)
+{
+    const char *idx = obo_index_key(p, c, assertion);
+    obo_open_baton b = { c, p, user, assertion, assertion_exp, 0, 0 };
+    apr_status_t rv = APR_NOTFOUND;
+    obo_smeta m;
+    int attempt, hit = 0;
+
+    /* A second attempt only when the index named a session that is gone
+     * (ended, expired, evicted): the caller token starts a new one. */
+    for (attempt = 0; attempt < 2 && rv == APR_NOTFOUND; attempt++) {
+        char *val = NULL;
+        apr_size_t len = 0;
+        void *errval = NULL;
+
+        rv = obo_cache_get_or_fetch(c->cache, p, idx, &c->flight, obo_open_fetch, &b,
+                                    &val, &len, &hit, &errval);
+        if (rv != APR_SUCCESS) {
+            *xerr = errval ? obo_xerr_copy(p, errval)
+                           : obo_serr(p, OBO_XERR_UPSTREAM, NULL, "session start failed");
+            *failed = b.failed;
+        }
+        else if (obo_session_find(p, c, val, user, &m) == APR_SUCCESS) {
+            *key = val;
+        }
+        else if (b.created) {
+            /* Just stored and already gone: the cache does not keep it. */
+            *xerr = obo_serr(p, OBO_XERR_UPSTREAM, "temporarily_unavailable",
+                             "the session could not be stored");
+            rv = APR_EGENERAL;
+        }
+        else {
+            obo_cache_del(c->cache, p, idx);
+            rv = APR_NOTFOUND;
+        }
+    }
+    if (rv == APR_NOTFOUND) {
+        *xerr = obo_serr(p, OBO_XERR_UPSTREAM, NULL, "session start failed");
+        rv = APR_EGENERAL;
+    }
+    *created = b.created;
+    return rv;
+}
+
+/* ---- tokens */
+
+typedef struct obo_refresh_baton {
+    const obo_session_cfg *c;
+    apr_pool_t *p;
+    const char *key;
+    const char *ds;
+    const obo_smeta *m;
+    int refreshed;
+} obo_refresh_baton;
+
+static apr_status_t obo_rt_load(apr_pool_t *p, obo_refresh_baton *b, const char **rt,
+                                const char **scopes)
+{
+    json_t *j = NULL;
+    apr_status_t rv = obo_load(p, b->c, obo_skey(p, "rt", b->key, b->ds), &j);
+
+    if (rv == APR_SUCCESS) {
+        *rt = obo_json_str(j, "rt");
+        *scopes = obo_json_str(j, "s") ? obo_json_str(j, "s") : "";
+    }
+    return rv;
+}
+
+static apr_array_header_t *obo_split(apr_pool_t *p, const char *s)
+{
+    apr_array_header_t *a = apr_array_make(p, 4, sizeof(const char *));
+    char *last = NULL, *copy = apr_pstrdup(p, s);
+    const char *w;
+
+    for (w = apr_strtok(copy, " ", &last); w; w = apr_strtok(NULL, " ", &last)) {
+        APR_ARRAY_PUSH(a, const char *) = w;
+    }
+    return a;
+}
+
+static apr_status_t obo_refresh_once(apr_pool_t *p, obo_refresh_baton *b, const char *rt,
+                                     const char *scopes, obo_token_result **t,
+                                     obo_exchange_error **e)
+{
+    obo_exchange_req req = b->c->req;
+
+    req.grant = OBO_GRANT_REFRESH;
+    req.assertion = rt;
+    req.scopes = obo_split(p, scopes);
+    req.audiences = NULL;
+    req.token_endpoint = b->m->endpoint;
+    b->refreshed = 1;
+    return obo_exchange(b->c->http, p, &req, t, e);
+}
+
+static int obo_refused(apr_status_t rv, const obo_exchange_error *e)
+{
+    return rv == APR_EACCES && e
+           && (e->kind == OBO_XERR_INTERACTION || e->kind == OBO_XERR_INVALID_GRANT);
+}
+
+/* The refresh, with the second chance described at the top. */
+static apr_status_t obo_refresh(apr_pool_t *p, obo_refresh_baton *b, const char **used,
+                                const char **used_scopes, obo_token_result **t,
+                                obo_exchange_error **e)
+{
+    const char *rt = NULL, *scopes = NULL, *now_rt = NULL, *now_scopes = NULL;
+    apr_status_t rv = obo_rt_load(p, b, &rt, &scopes);
+
+    if (rv != APR_SUCCESS) {
+        return APR_NOTFOUND;
+    }
+    if (rt == NULL) {
+        *e = obo_serr(p, OBO_XERR_INTERACTION, "interaction_required",
+                      "the session has no refresh token (the identity provider issued "
+                      "none) and its access token has expired");
+        return APR_EACCES;
+    }
+    rv = obo_refresh_once(p, b, rt, scopes, t, e);
+    if (obo_refused(rv, *e) && obo_rt_load(p, b, &now_rt, &now_scopes) == APR_SUCCESS
+        && now_rt && strcmp(now_rt, rt) != 0) {
+        obo_log(OBO_LOG_INFO, "OBO333", "session %s: refresh token was rotated by another "
+                "request meanwhile; using the new one", obo_fingerprint(p, b->key,
+                                                                      strlen(b->key)));
+        rt = now_rt;
+        scopes = now_scopes;
+        *e = NULL;
+        rv = obo_refresh_once(p, b, rt, now_scopes, t, e);
+    }
+    *used = rt;
+    *used_scopes = scopes;
+    if (rv == APR_SUCCESS) {
+        *e = NULL;
+    }
+    return rv;
+}
+
+static void obo_end_refused(apr_pool_t *p, obo_refresh_baton *b, const obo_exchange_error *e)
+{
+    obo_log(OBO_LOG_INFO, "OBO334", "session %s ended: the identity provider refused its "
+            "refresh token for downstream '%s' (%s); the user must sign in again",
+            obo_fingerprint(p, b->key, strlen(b->key)), b->ds,
+            e->error ? e->error : "no refresh token");
+    obo_del_all(p, b->c, b->key, b->m->names);
+}
+
+/* obo_cache_fetch_fn of the "at" entry: one refresh grant. */
+static apr_status_t obo_refresh_fetch(void *baton, apr_pool_t *rp, char **val,
+                                      apr_size_t *len, apr_time_t *expiry, void **errval)
+{
+    obo_refresh_baton *b = baton;
+    obo_token_result *t = NULL;
+    obo_exchange_error *e = NULL;
+    const char *used = NULL, *used_scopes = "", *rt_key = obo_skey(b->p, "rt", b->key, b->ds);
+    apr_pool_t *tmp = NULL;
+    obo_smeta m2;
+    apr_status_t rv;
+
+    apr_pool_create(&tmp, b->p);
+    rv = obo_refresh(tmp, b, &used, &used_scopes, &t, &e);
+    if (rv == APR_SUCCESS) {
+        /* The scopes stay those the session asked for: they name the resource. */
+        json_t *j = obo_rt_json(tmp, t->refresh_token ? t->refresh_token : used, used_scopes);
+
+        /* The rotated refresh token first: nobody may use the old one after. */
+        rv = obo_put(tmp, b->c, rt_key, j, b->m->until);
+        if (rv == APR_SUCCESS && obo_meta_load(tmp, b->c, b->key, &m2) != APR_SUCCESS) {
+            obo_cache_del(b->c->cache, tmp, rt_key);   /* ended meanwhile */
+            rv = APR_NOTFOUND;
+        }
+        else if (rv != APR_SUCCESS) {
+            e = obo_serr(tmp, OBO_XERR_UPSTREAM, "temporarily_unavailable",
+                         "the rotated refresh token could not be stored");
+            obo_log(OBO_LOG_ERR, "OBO335", "session %s: cannot store the rotated refresh "
+                    "token (%d)", obo_fingerprint(tmp, b->key, strlen(b->key)), rv);
+            rv = APR_EGENERAL;
+        }
+    }
+    else if (obo_refused(rv, e)) {
+        obo_end_refused(tmp, b, e);
+    }
+    if (rv == APR_SUCCESS) {
+        *val = obo_token_serialize(rp, t);
+        *len = *val ? strlen(*val) : 0;
+        *expiry = obo_at_until(b->c, t, b->m->until);
+        rv = *val ? APR_SUCCESS : APR_ENOMEM;
+    }
+    else if (e) {
+        *errval = obo_xerr_copy(rp, e);
+    }
+    apr_pool_destroy(tmp);
+    return rv;
+}
+
+static int obo_has_ds(const obo_smeta *m, const char *ds)
+{
+    size_t i;
+
+    for (i = 0; i < json_array_size(m->names); i++) {
+        const char *n = json_string_value(json_array_get(m->names, i));
+        if (n && strcmp(n, ds) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The idle expiry: gone means the session ended; else it slides. */
+static apr_status_t obo_touch(apr_pool_t *p, const obo_session_cfg *c, const char *key,
+                              const obo_smeta *m)
+{
+    const char *ak = obo_skey(p, "alive", key, NULL);
+    apr_time_t now = apr_time_now();
+    json_t *j = NULL;
+    apr_status_t rv = obo_load(p, c, ak, &j);
+
+    if (rv != APR_SUCCESS) {
+        obo_log(OBO_LOG_INFO, "OBO336", "session %s ended: idle for longer than its idle "
+                "lifetime", obo_fingerprint(p, key, strlen(key)));
+        obo_del_all(p, c, key, m->names);
+        return APR_NOTFOUND;
+    }
+    if (now - obo_jtime(j, "lu") >= apr_time_from_sec(OBO_SESSION_SLIDE_S)) {
+        obo_put(p, c, ak, obo_json_pool(p, json_pack("{s:I}", "lu", (json_int_t)
+                                                     apr_time_sec(now))),
+                obo_idle_until(c, m, now));
+    }
+    if (now - m->written >= apr_time_from_sec(OBO_SESSION_META_REWRITE_S)) {
+        json_object_set_new(m->j, "w", json_integer((json_int_t)apr_time_sec(now)));
+        obo_put(p, c, obo_skey(p, "meta", key, NULL), m->j, m->until);
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t obo_token_of(apr_pool_t *p, const obo_session_cfg *c, const char *key,
+                                 const char *ds, const obo_smeta *m, obo_token_result **t,
+                                 obo_exchange_error **xerr, int *hit)
+{
+    obo_refresh_baton b = { c, p, key, ds, m, 0 };
+    char *val = NULL;
+    apr_size_t len = 0;
+    void *errval = NULL;
+    int chit = 0;
+    apr_status_t rv = obo_cache_get_or_fetch(c->cache, p, obo_skey(p, "at", key, ds),
+                                             &c->flight, obo_refresh_fetch, &b, &val, &len,
+                                             &chit, &errval);
+
+    if (rv == APR_SUCCESS) {
+        rv = obo_token_deserialize(p, val, len, t);
+        rv = rv == APR_SUCCESS && (*t)->expires_on > apr_time_now() ? APR_SUCCESS
+                                                                    : APR_NOTFOUND;
+        *hit = !b.refreshed;
+    }
+    else if (rv != APR_NOTFOUND) {
+        *xerr = errval ? obo_xerr_copy(p, errval)
+                       : obo_serr(p, OBO_XERR_UPSTREAM, NULL, "refresh failed");
+    }
+    return rv;
+}
+
+apr_status_t obo_session_token(apr_pool_t *p, const obo_session_cfg *c, const char *key,
+                               const char *user, const char *ds_name,
+                               obo_token_result **t, obo_exchange_error **xerr, int *hit)
+{
+    const char *ds = ds_name ? ds_name : "";
+    obo_smeta m;
+    apr_status_t rv = obo_session_find(p, c, key, user, &m);
+
+    *hit = 0;
+    if (rv == APR_SUCCESS && !obo_has_ds(&m, ds)) {
+        rv = APR_ENOENT;
+    }
+    if (rv == APR_SUCCESS) {
+        rv = obo_touch(p, c, key, &m);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = obo_token_of(p, c, key, ds, &m, t, xerr, hit);
+    }
+    return rv;
+}
+
+apr_status_t obo_session_end(apr_pool_t *p, const obo_session_cfg *c, const char *key)
+{
+    obo_smeta m;
+    apr_status_t rv = obo_session_find(p, c, key, NULL, &m);
+
+    if (rv == APR_SUCCESS) {
+        obo_del_all(p, c, key, m.names);
+        obo_log(OBO_LOG_INFO, "OBO337", "long-running session %s ended by its backend",
+                obo_fingerprint(p, key, strlen(key)));
+    }
+    return rv;
+}

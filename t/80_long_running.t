@@ -1,0 +1,234 @@
+# Long-running On-Behalf-Of sessions (vhost obo_lr, memcached): the session
+# key reaches a CGI (OBO_SESSION_KEY) and a proxied backend (OBO-Session-Key)
+# and a client's own copy never does; the obo-token handler returns a
+# downstream token after the caller's token has expired, refreshes once the
+# downstream token expires (rotating refresh tokens at the IdP), ends
+# sessions on DELETE and on a revoked refresh token, and refuses unknown
+# keys, keys in the URL and keys used at a Location of another client id or
+# downstream set. Nothing secret in error_log or in memcached in clear.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+use Digest::SHA qw(sha256_hex);
+use Time::HiRes qw(sleep time);
+
+need_feature('authn', 'exchange');
+idp_reset();
+memcached_cmd('flush_all');
+my $V = 'obo_lr';
+my $mark = error_log_mark();
+my (%keys_seen, %ats_seen);
+
+sub oid_of {
+    my $h = substr(sha256_hex($_[0]), 0, 32);
+    return join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
+        '8' . substr($h, 17, 3), substr($h, 20, 12);
+}
+sub ut {
+    my ($sub, %c) = @_;
+    return mint(tenant => 'lr', claims => { sub => $sub, oid => oid_of($sub), %c });
+}
+sub open_session {    # a user request at /lr/env: (key, access token, response)
+    my ($t, @h) = @_;
+    my $r = obo_get($V, '/lr/env', token => $t, headers => [@h]);
+    my $env = cgi_env($r);
+    $keys_seen{ $env->{OBO_SESSION_KEY} } = 1 if $env->{OBO_SESSION_KEY};
+    $ats_seen{ $env->{OBO_ACCESS_TOKEN} } = 1 if $env->{OBO_ACCESS_TOKEN};
+    return ($env->{OBO_SESSION_KEY}, $env->{OBO_ACCESS_TOKEN}, $r);
+}
+sub handler {
+    my ($key, %o) = @_;
+    my $r = obo_request($o{vhost} // $V, $o{method} // 'GET', $o{path} // '/token',
+                        headers => [ defined $key ? ('OBO-Session-Key' => $key) : () ],
+                        (defined $o{content} ? (content => $o{content}) : ()));
+    my $j = json_body($r);
+    $ats_seen{ $j->{access_token} } = 1 if ref $j eq 'HASH' && $j->{access_token};
+    return ($r, ref $j eq 'HASH' ? $j : {});
+}
+sub refreshes { my ($sub) = @_; return idp_counters()->{"grant:refresh_token:$sub"} // 0 }
+
+subtest 'the key reaches CGI and proxied backends; client copies never do' => sub {
+    my $sub = fresh_user('lrkey');
+    my $t = ut($sub);
+    my ($key, $at, $r) = open_session($t, 'OBO-Session-Key' => 'forged-by-client',
+                                      'OBO_SESSION_KEY' => 'forged-too');
+    expect_ok($r, 'long-running Location: 200', user => $sub);
+    like $key // '', qr/^[A-Za-z0-9_-]{43}$/, 'CGI: OBO_SESSION_KEY is 256 bits in base64url';
+    ok decode_idp_token($at), 'CGI: OBO_ACCESS_TOKEN is a downstream token';
+    my $env = cgi_env($r);
+    is $env->{HTTP_OBO_SESSION_KEY}, $key, 'the client\'s OBO-Session-Key was replaced';
+    ok !grep({ ($env->{$_} // '') =~ /forged/ } keys %$env), 'no forged value anywhere in the CGI env';
+    my $last = idp_last_requests()->[-1];
+    like $last->{params}{scope} // '', qr/(^| )offline_access( |$)/, 'the exchange asked for offline_access';
+    is token_calls($sub), 1, 'one IdP call';
+
+    $r = obo_get($V, '/lr/backend/x', token => $t, headers => ['OBO-Session-Key' => 'forged-by-client']);
+    expect_status($r, 200, 'proxied: 200');
+    is_deeply [ backend_header($r, 'OBO-Session-Key') ], [$key],
+        'proxied backend: exactly the module\'s key, the same session for the same caller token';
+    is token_calls($sub), 1, 'same caller token: no extra IdP call';
+
+    my ($key2) = open_session(ut($sub));
+    ok $key2 && $key2 ne $key, 'a new caller token starts a new session';
+    is token_calls($sub), 2, 'which made one IdP call';
+
+    $r = obo_get($V, '/plain/env', token => $t, headers => ['OBO-Session-Key' => 'forged-by-client']);
+    expect_status($r, 200, 'ordinary Location: 200');
+    $env = cgi_env($r);
+    ok !exists $env->{OBO_SESSION_KEY} && !exists $env->{HTTP_OBO_SESSION_KEY},
+        'ordinary exchanging Location: no session key, the client\'s copy removed';
+};
+
+subtest 'after the caller token expired: tokens from the handler, refresh on expiry' => sub {
+    idp_set('expires_in@lr' => 6);    # downstream tokens: 6 s (OBOCacheMargin 2)
+    my $sub = fresh_user('lrexp');
+    my $t = ut($sub, exp => int(time) + 3);
+    my ($key, $at0) = open_session($t);
+    ok $key, 'session opened';
+    my ($r, $j) = handler($key);
+    expect_status($r, 200, 'handler: 200');
+    is $j->{access_token}, $at0, 'the stored access token (no IdP call)';
+    is $j->{token_type}, 'Bearer', 'token_type Bearer';
+    ok $j->{expires_on} && $j->{expires_on} > time, 'expires_on in the future';
+    like $j->{scope} // '', qr{downstream}, 'scope';
+    like $r->header('Cache-Control') // '', qr/no-store/, 'Cache-Control: no-store';
+    like $r->header('Content-Type') // '', qr{application/json}, 'JSON';
+    is token_calls($sub), 1, 'still one IdP call';
+
+    sleep 4.5;
+    expect_status(obo_get($V, '/lr/env', token => $t), 401, 'the caller token has expired');
+    ($r, $j) = handler($key);
+    expect_status($r, 200, 'handler after the caller token expired: 200');
+    my $at1 = $j->{access_token} // '';
+    isnt $at1, $at0, 'a new downstream token';
+    my $c = decode_idp_token($at1) || {};
+    is $c->{obo_grant}, 'refresh_token', 'from the refresh-token grant';
+    is $c->{sub}, $sub, 'for the same user';
+    is refreshes($sub), 1, 'one refresh call';
+    ($r, $j) = handler($key, method => 'POST', content => '');
+    is $j->{access_token}, $at1, 'POST: the same token, stored';
+    is refreshes($sub), 1, 'no second refresh';
+
+    sleep 4.5;
+    ($r, $j) = handler($key);
+    expect_status($r, 200, 'after the downstream token expired: 200');
+    ok $j->{access_token} && $j->{access_token} ne $at1, 'refreshed again';
+    is refreshes($sub), 2, 'the second refresh used the rotated refresh token';
+    is idp_counter('refresh_stale'), 0, 'no stale refresh token was ever presented';
+    idp_set('expires_in@lr' => '');
+};
+
+subtest 'refusals: unknown key, key in the URL, other client id or downstream set' => sub {
+    my $sub = fresh_user('lrbad');
+    my ($key) = open_session(ut($sub));
+    ok $key, 'session opened';
+    my ($r, $j) = handler('A' x 43);
+    expect_status($r, 404, 'unknown key: 404');
+    is $j->{error}, 'session_not_found', 'error session_not_found';
+    ($r, $j) = handler('not-a-key');
+    expect_status($r, 404, 'malformed key: 404');
+    ($r, $j) = handler(undef);
+    expect_status($r, 400, 'no key: 400');
+    ($r, $j) = handler($key, path => "/token?session_key=$key");
+    expect_status($r, 400, 'key in the query string: 400');
+    is $j->{error}, 'invalid_request', 'invalid_request';
+    ($r) = handler($key, path => "/token/$key");
+    expect_status($r, 400, 'key in the path: 400');
+    ($r) = handler($key, method => 'POST', content => "session_key=$key");
+    expect_status($r, 400, 'key as a form field: 400');
+    ($r) = handler($key, method => 'PUT', content => '');
+    expect_status($r, 405, 'PUT: 405');
+    ($r) = handler($key, path => '/token?downstream=nosuch');
+    expect_status($r, 404, 'a downstream the session does not have: 404');
+    ($r) = handler($key, path => '/remotetoken');
+    expect_status($r, 403, 'a handler Location the client may not reach: 403');
+    ($r) = handler($key, vhost => 'obo_lr_c2');
+    expect_status($r, 404, 'handler of another client id: 404');
+    ($r) = handler($key, path => '/dstoken');
+    expect_status($r, 404, 'handler of another downstream set: 404');
+    ($r) = handler($key, path => '/token?downstream=');
+    expect_status($r, 200, 'the right handler still answers 200 for it');
+
+    my $other = fresh_user('lrother');
+    my $r2 = obo_get($V, '/lx/env', token => ut($other), headers => ['OBO-Session-Key' => $key]);
+    my $env = cgi_env($r2);
+    $keys_seen{ $env->{OBO_SESSION_KEY} } = 1 if $env->{OBO_SESSION_KEY};
+    ok $env->{OBO_SESSION_KEY} && $env->{OBO_SESSION_KEY} ne $key,
+        'user B sending user A\'s key at another Location gets only a session of its own';
+    isnt $env->{HTTP_OBO_SESSION_KEY}, $key, 'A\'s key does not reach that backend';
+    ($r) = handler($env->{OBO_SESSION_KEY}, path => '/dstoken');
+    expect_status($r, 200, 'B\'s session is served at the handler of its downstream set');
+};
+
+subtest 'DELETE ends the session; a revoked refresh token gives 401 and ends it' => sub {
+    my $sub = fresh_user('lrdel');
+    my $t = ut($sub);
+    my ($key) = open_session($t);
+    my ($r) = handler($key, method => 'DELETE');
+    expect_status($r, 204, 'DELETE: 204');
+    is $r->content, '', 'no body';
+    ($r, my $j) = handler($key);
+    expect_status($r, 404, 'after DELETE: 404');
+    is $j->{error}, 'session_not_found', 'session_not_found';
+    ($r) = handler($key, method => 'DELETE');
+    expect_status($r, 404, 'DELETE again: 404');
+    my ($key2) = open_session($t);
+    ok $key2 && $key2 ne $key, 'the same caller token then starts a new session';
+
+    idp_set('expires_in@lr' => 6);
+    my $rs = fresh_user('lrrev');
+    my ($rk) = open_session(ut($rs));
+    my $rev = OBOTest::idp_post_json("/control/revoke?sub=$rs");
+    ok $rev->{revoked} >= 1, "IdP: $rev->{revoked} refresh token(s) of the user revoked";
+    ($r) = handler($rk);
+    expect_status($r, 200, 'before the access token expires: still served');
+    sleep 4.5;
+    ($r, $j) = handler($rk);
+    expect_status($r, 401, 'revoked refresh token: 401');
+    is $j->{error}, 'interaction_required', 'error interaction_required';
+    like $j->{error_description} // '', qr/AADSTS50173/, 'error_description from the IdP';
+    is $j->{suberror}, 'bad_token', 'suberror';
+    like $r->header('Cache-Control') // '', qr/no-store/, 'Cache-Control: no-store';
+    ($r) = handler($rk);
+    expect_status($r, 404, 'the session has ended: 404');
+    is idp_counter('grant:refresh_token:' . $rs), 1, 'one refused refresh, no retries';
+    idp_set('expires_in@lr' => '');
+};
+
+subtest 'no refresh token or session key in error_log or in memcached in clear' => sub {
+    my $st = OBOTest::idp_get_json('/control/state');
+    my @rts = keys %{ $st->{rts} || {} };
+    ok scalar(@rts) >= 5, scalar(@rts) . ' refresh tokens issued';
+    my @keys = keys %keys_seen;
+    ok scalar(@keys) >= 5, scalar(@keys) . ' session keys seen';
+    my @secrets = (@rts, @keys, map { (split /\./)[2] // () } keys %ats_seen);
+    my $log = error_log_since($mark);
+    ok length($log) > 0, 'error_log has lines about these requests';
+    like $log, qr/OBO332/, 'sessions were logged (by fingerprint)';
+    my @in_log = grep { index($log, $_) >= 0 || index($log, substr($_, 0, 20)) >= 0 } @secrets;
+    is scalar(@in_log), 0, 'error_log: no refresh token, session key or token signature'
+        or diag "leaked: @in_log";
+    # the session entries are named by hashes of the key (obo_session.h);
+    # metadump may list only part of them, so they are looked up directly
+    my %mk = map { $_ => 1 } memcached_keys();
+    for my $k (@keys) {
+        $mk{ 'obos:' . sha256_hex("$_\n$k\n") } = 1 for qw(meta alive rt at);
+    }
+    my @mk = grep { defined memcached_get($_) } sort keys %mk;
+    ok scalar(grep { /^obos:/ } @mk) >= 8, scalar(@mk) . ' memcached entries, session entries among them';
+    my $leak = 0;
+    for my $k (@mk) {
+        my $v = memcached_get($k) // '';
+        for my $s (@secrets, 'rt-', 'eyJ') {
+            $leak++, diag("memcached $k holds a recognisable piece") if index($k, $s) >= 0
+                || index($v, $s) >= 0 || (length $s > 20 && index($v, substr($s, 0, 20)) >= 0);
+        }
+    }
+    is $leak, 0, 'memcached: no key or value contains a refresh token, session key or JWT';
+};
+
+idp_reset();
+done_testing();
