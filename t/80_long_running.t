@@ -48,6 +48,12 @@ sub handler {
     $ats_seen{ $j->{access_token} } = 1 if ref $j eq 'HASH' && $j->{access_token};
     return ($r, ref $j eq 'HASH' ? $j : {});
 }
+sub sessions_metric {    # the status page's session figures (all processes)
+    my $r = obo_get($V, '/obo-status?format=json');
+    my $j = json_body($r);
+    return ref $j eq 'HASH' && ref $j->{sessions} eq 'HASH' ? $j->{sessions}
+                                                           : { started => -1000, ended => -1000 };
+}
 sub refreshes { my ($sub) = @_; return idp_counters()->{"grant:refresh_token:$sub"} // 0 }
 
 subtest 'the key reaches CGI and proxied backends; client copies never do' => sub {
@@ -166,9 +172,15 @@ subtest 'refusals: unknown key, key in the URL, other client id or downstream se
 subtest 'DELETE ends the session; a revoked refresh token gives 401 and ends it' => sub {
     my $sub = fresh_user('lrdel');
     my $t = ut($sub);
+    my $s0 = sessions_metric();
     my ($key) = open_session($t);
+    open_session($t);
+    my $s1 = sessions_metric();
+    is $s1->{started} - $s0->{started}, 1, 'mod_auth_obo_sessions: one session started';
     my ($r) = handler($key, method => 'DELETE');
     expect_status($r, 204, 'DELETE: 204');
+    my $s2 = sessions_metric();
+    is $s2->{ended} - $s1->{ended}, 1, 'mod_auth_obo_sessions: one session ended';
     is $r->content, '', 'no body';
     ($r, my $j) = handler($key);
     expect_status($r, 404, 'after DELETE: 404');
