@@ -88,6 +88,7 @@ void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s)
     sc->cache_timeout_ms = AUTH_OBO_UNSET;
     sc->flight_wait_ms = AUTH_OBO_UNSET;
     sc->negative_ttl = AUTH_OBO_UNSET;
+    sc->validated_slots = AUTH_OBO_UNSET;
     sc->defaults = dir_new(p);
     sc->s = s;
     return sc;
@@ -129,17 +130,29 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->cache_timeout_ms = MERGE_INT(cache_timeout_ms);
     sc->flight_wait_ms = MERGE_INT(flight_wait_ms);
     sc->negative_ttl = MERGE_INT(negative_ttl);
+    sc->validated_slots = MERGE_INT(validated_slots);
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
     sc->s = add->s;
     return sc;
 }
 
+/* The authn, fixups and scrub hooks each need it: merged once per request
+ * (and again only if the request moved to another per_dir_config). */
 auth_obo_dir_cfg *auth_obo_effective(request_rec *r)
 {
     auth_obo_dir_cfg *d = ap_get_module_config(r->per_dir_config, &auth_obo_module);
     auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
+    auth_obo_req *st = ap_get_module_config(r->request_config, &auth_obo_module);
 
-    return dir_merge(r->pool, sc->defaults, d);
+    if (st && st->eff && st->eff_for == r->per_dir_config) {
+        return st->eff;
+    }
+    d = dir_merge(r->pool, sc->defaults, d);
+    if (st) {
+        st->eff_for = r->per_dir_config;
+        st->eff = d;
+    }
+    return d;
 }
 
 int auth_obo_skew(const auth_obo_dir_cfg *d)
@@ -485,6 +498,11 @@ static const char *set_srv_int(cmd_parms *cmd, void *m, const char *arg)
 }
 
 /* A day at most: the user must be able to act and retry the same day. */
+static const char *set_validated_slots(cmd_parms *cmd, void *m, const char *arg)
+{
+    return parse_int(cmd, arg, 0, 1048576, &srv_of(cmd)->validated_slots);
+}
+
 static const char *set_negative_ttl(cmd_parms *cmd, void *m, const char *arg)
 {
     return parse_int(cmd, arg, 0, 86400, &srv_of(cmd)->negative_ttl);
@@ -824,5 +842,8 @@ const command_rec auth_obo_cmds[] = {
     AP_INIT_FLAG("OBOForwardCallerToken", set_forward_caller, NULL, BOTH,
                  "on: the backend of an exchanging Location also gets the caller's "
                  "Authorization header (default off)"),
+    AP_INIT_TAKE1("OBOValidatedTokenCache", set_validated_slots, NULL, RSRC_CONF,
+                  "Validated tokens each process remembers (default 4096, 0 = off; a "
+                  "virtual host with its own value gets its own)"),
     { .name = NULL } /* designated: clang -Wextra flags a bare { NULL } */
 };
