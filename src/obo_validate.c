@@ -227,6 +227,11 @@ apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
     }
     if (o->validated && len <= OBO_JWT_MAX_LEN) {
         hit = l1_hit(p, pv, o, hash, &jws);
+        if (hit && obo_log_enabled(OBO_LOG_DEBUG)) {
+            obo_log(OBO_LOG_DEBUG, "OBO350", "token %s: signature already verified by the "
+                    "current keys (validated-token cache); checking claims",
+                    obo_fingerprint(p, token, len));
+        }
     }
     if (!hit) {
         rv = obo_jws_parse(p, token, len, &jws, err);
