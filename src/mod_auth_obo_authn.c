@@ -252,7 +252,9 @@ static apr_status_t validate(request_rec *r, auth_obo_req *st, const auth_obo_di
     o.algs = auth_obo_algs(r->pool, d);
     o.audiences = d->audiences;
     o.skew = auth_obo_skew(d);
-    o.verified = rt->verified;
+    /* The L1 remembers verified signatures too: the signature memo only
+     * serves when the L1 is off. */
+    o.verified = rt->validated ? NULL : rt->verified;
     o.typ = (obo_typ_rule)auth_obo_ival(d->token_typ, OBO_TYP_ANY);
     return obo_validate_bearer(r->pool, rt->provider, &o, token, len, jws, err);
 }
