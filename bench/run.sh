@@ -1,36 +1,81 @@
 #!/usr/bin/env bash
-# Benchmark: the same Apache with and without mod_auth_obo, in one run.
+# Benchmark: the same Apache without auth, with mod_auth_obo and with its
+# peers (mod_auth_openidc, mod_oauth2), in one run.
 #
-#   bench/run.sh [path/to/mod_auth_obo.so]      (as root; installs wrk if missing)
+#   flock /tmp/obo-bench.lock bench/run.sh [path/to/mod_auth_obo.so]
+#       (as root; installs wrk, python3-cryptography, libapache2-mod-auth-openidc
+#        and libapache2-mod-oauth2 if missing; the flock keeps two benchmarks
+#        from running at the same time on one machine)
 #
-# Starts the suite's test IdP and a memcached on loopback, then two httpd
-# instances from one configuration template: "plain" (no module) and "obo"
-# (module loaded). wrk measures the same small static file through:
-#   plain       no module
-#   validate    AuthType obo + Require obo-scope (signature + claims per request)
-#   obo-shm     validate + On-Behalf-Of token from the shm cache (hit path)
-#   obo-mc      validate + On-Behalf-Of token from memcached (hit path)
-# and reports requests/s and each one's ratio to plain. It then times cache
-# misses (an IdP call) against hits for fresh users with curl, and reports
-# medians. Every server it starts is on 127.0.0.1 and stopped at the end.
+# Starts the suite's test IdP and a memcached on loopback, then four httpd
+# instances from one configuration template (event MPM, 2 x 25 threads):
+# "plain" (no auth module), "obo" (mod_auth_obo), "openidc"
+# (mod_auth_openidc, AuthType oauth20, the IdP's key as a local certificate)
+# and "oauth2" (mod_oauth2, OAuth2TokenVerify jwk with the IdP's key), so
+# that the peers validate only, with no network. wrk (--latency) measures
+# the same small static file through:
+#   plain        no auth
+#   validate     AuthType obo + Require obo-scope
+#   openidc      AuthType oauth20 + Require valid-user
+#   oauth2       AuthType oauth2 + Require valid-user
+#   obo-shm      validate + On-Behalf-Of token from the shm cache (hit path)
+#   obo-mc       validate + On-Behalf-Of token from memcached (hit path)
+#   proxy        mod_proxy to the plain instance, no auth (the proxy baseline)
+#   proxy-shm    validate + OBO token (shm) + OBOPassToken authorization, proxied
+#   proxy-mc     the same with memcached
+# all with one token, then, with a wrk Lua script cycling N pre-signed
+# distinct valid tokens (bench/tokens.lua, bench/mint_many.py; so that no
+# memo helps: many users, few requests each):
+#   d-plain d-validate d-openidc d-oauth2
+# The variants are interleaved over BENCH_ROUNDS rounds; each row shows the
+# median req/s, p50 and p99 over the rounds and the ratio to its baseline
+# (plain; proxy for the proxied rows; d-plain for the distinct rows). It then
+# times cache misses (an IdP call) against hits for fresh users with curl.
+# Every server it starts is on 127.0.0.1 and stopped at the end.
+#
+# Environment: BENCH_DURATION (s per measurement, 10), BENCH_ROUNDS (3),
+# BENCH_CONNECTIONS (32), BENCH_THREADS (wrk threads, 1), BENCH_TOKENS
+# (distinct tokens, 50000; 0 skips the distinct case), BENCH_USERS (30),
+# BENCH_ONLY (space-separated variant names), BENCH_PORT_BASE (18181: the
+# instances listen on BASE..BASE+4), BENCH_IDP_PORT (19643), BENCH_MC_PORT
+# (19711).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 so=${1:-$here/mod_auth_obo.so}
 [ -f "$so" ] || { echo "bench: build first (no $so)" >&2; exit 1; }
 so=$(cd "$(dirname "$so")" && pwd)/$(basename "$so")
-command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+mods=/usr/lib/apache2/modules
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+python3 -c 'import cryptography' 2>/dev/null || need+=(python3-cryptography)
+[ -f $mods/mod_auth_openidc.so ] || need+=(libapache2-mod-auth-openidc)
+[ -f $mods/mod_oauth2.so ] || need+=(libapache2-mod-oauth2)
+if [ ${#need[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    # Debian enables the peers in /etc/apache2: this benchmark loads them
+    # itself, and the system's Apache (and Apache::Test, which inherits its
+    # modules) must not get them.
+    a2dismod -q auth_openidc oauth2 >/dev/null 2>&1 || true
+fi
 DURATION=${BENCH_DURATION:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-32}
+THREADS=${BENCH_THREADS:-1}
+NTOKENS=${BENCH_TOKENS:-50000}
 USERS=${BENCH_USERS:-30}
-IDP_PORT=19643; MC_PORT=19711; PLAIN_PORT=18181; OBO_PORT=18182
+IDP_PORT=${BENCH_IDP_PORT:-19643}; MC_PORT=${BENCH_MC_PORT:-19711}
+BASE=${BENCH_PORT_BASE:-18181}
+PLAIN_PORT=$BASE; OBO_PORT=$((BASE + 1)); OBO_MC_PORT=$((BASE + 2))
+OIDC_PORT=$((BASE + 3)); OAUTH2_PORT=$((BASE + 4))
+INSTANCES="plain obo openidc oauth2"
 
 work=$(mktemp -d /tmp/obo-bench.XXXXXX)
 chmod 755 "$work"
 pids=()
 cleanup() {
-    for conf in "$work"/plain.conf "$work"/obo.conf; do
-        [ -f "$conf" ] && apache2 -f "$conf" -k stop 2>/dev/null || true
+    for i in $INSTANCES; do
+        [ -f "$work/$i.conf" ] && apache2 -f "$work/$i.conf" -k stop 2>/dev/null || true
     done
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     sleep 1
@@ -40,9 +85,14 @@ trap cleanup EXIT
 
 mkdir -p "$work/htdocs/api" "$work/logs"
 head -c 512 /dev/urandom | base64 > "$work/htdocs/api/hello.txt"
-for d in validate obo-shm obo-mc; do mkdir -p "$work/htdocs/$d"; cp "$work/htdocs/api/hello.txt" "$work/htdocs/$d/"; done
+for d in validate obo-shm obo-mc openidc oauth2; do
+    mkdir -p "$work/htdocs/$d"; cp "$work/htdocs/api/hello.txt" "$work/htdocs/$d/"
+done
 cp -r "$here/t/idp" "$here/t/lib" "$work/"
 bash "$work/idp/mkpki.sh" "$work/pki" >/dev/null
+# the token signing key as a certificate, for mod_auth_openidc's local check
+openssl req -x509 -new -key "$work/pki/rsa-a.key" -subj /CN=rsa-a -days 2 \
+    -out "$work/pki/rsa-a.crt" 2>/dev/null
 # hex: raw bytes could end in a newline, which OBOCacheSecret file: strips
 openssl rand -hex 32 > "$work/cache.key"
 chmod -R a+rX "$work"; chown -R nobody "$work/logs"
@@ -51,14 +101,19 @@ chmod 600 "$work/cache.key"   # read by root at startup only (else OBO100)
 perl "$work/idp/idp.pl" --port $IDP_PORT --state-dir "$work/idpstate" --pki-dir "$work/pki" \
     --log "$work/logs/idp.log" --lifetime 900 >/dev/null 2>&1 &
 pids+=($!)
-timeout 900 memcached -l 127.0.0.1 -p $MC_PORT -U 0 -u nobody -t 2 &
+timeout 7200 memcached -l 127.0.0.1 -p $MC_PORT -U 0 -u nobody -t 2 &
 pids+=($!)
 for i in $(seq 50); do
     curl -s -o /dev/null --cacert "$work/pki/ca.pem" "https://127.0.0.1:$IDP_PORT/control/counters" && break
     sleep 0.2
 done
+ISSUER="https://127.0.0.1:$IDP_PORT/tenant1/v2.0"
+# mod_oauth2 takes the key as a JWK: the IdP's own
+JWK=$(curl -s --cacert "$work/pki/ca.pem" "https://127.0.0.1:$IDP_PORT/tenant1/discovery/v2.0/keys" \
+      | perl -MJSON::PP -e 'my $j = decode_json(join "", <STDIN>);
+            my ($k) = grep { $_->{kid} eq "rsa-a" } @{ $j->{keys} };
+            print JSON::PP->new->canonical->encode({ map { $_ => $k->{$_} } qw(kty kid n e) })')
 
-mods=/usr/lib/apache2/modules
 conf_common() { # port name
     cat <<CONF
 ServerRoot $work
@@ -87,8 +142,10 @@ conf_common $PLAIN_PORT plain > "$work/plain.conf"
 {
     conf_common $OBO_PORT obo
     cat <<CONF
+LoadModule proxy_module $mods/mod_proxy.so
+LoadModule proxy_http_module $mods/mod_proxy_http.so
 LoadModule auth_obo_module $so
-OBOMetadataURL https://127.0.0.1:$IDP_PORT/tenant1/v2.0/.well-known/openid-configuration
+OBOMetadataURL $ISSUER/.well-known/openid-configuration
 OBOCACertificateFile $work/pki/ca.pem
 OBOAudience api://test-api
 OBOClientID middle-tier-api
@@ -104,12 +161,19 @@ OBOCacheSecret file:$work/cache.key
     OBOScope api://downstream/read
     OBOPassToken header X-Downstream-Token
 </Location>
-CONF
-} > "$work/obo.conf"
+<Location /proxy>
+    ProxyPass http://127.0.0.1:$PLAIN_PORT/api
+</Location>
+<Location /proxy-shm>
+    ProxyPass http://127.0.0.1:$PLAIN_PORT/api
+    AuthType obo
+    Require obo-scope access_as_user
+    OBOScope api://downstream/read
+    OBOPassToken authorization
+</Location>
 # memcached: a virtual host of the same instance with its own cache
-cat >> "$work/obo.conf" <<CONF
-Listen 127.0.0.1:$((OBO_PORT + 1))
-<VirtualHost 127.0.0.1:$((OBO_PORT + 1))>
+Listen 127.0.0.1:$OBO_MC_PORT
+<VirtualHost 127.0.0.1:$OBO_MC_PORT>
     OBOCache memcached 127.0.0.1:$MC_PORT
     <Location /obo-mc>
         AuthType obo
@@ -117,10 +181,44 @@ Listen 127.0.0.1:$((OBO_PORT + 1))
         OBOScope api://downstream/read
         OBOPassToken header X-Downstream-Token
     </Location>
+    <Location /proxy>
+        ProxyPass http://127.0.0.1:$PLAIN_PORT/api
+    </Location>
+    <Location /proxy-mc>
+        ProxyPass http://127.0.0.1:$PLAIN_PORT/api
+        AuthType obo
+        Require obo-scope access_as_user
+        OBOScope api://downstream/read
+        OBOPassToken authorization
+    </Location>
 </VirtualHost>
 CONF
-apache2 -f "$work/plain.conf" -k start
-apache2 -f "$work/obo.conf" -k start
+} > "$work/obo.conf"
+{
+    conf_common $OIDC_PORT openidc
+    cat <<CONF
+LoadModule auth_openidc_module $mods/mod_auth_openidc.so
+OIDCCryptoPassphrase $(openssl rand -hex 16)
+OIDCOAuthVerifyCertFiles rsa-a#$work/pki/rsa-a.crt
+OIDCOAuthRemoteUserClaim sub
+<Location /openidc>
+    AuthType oauth20
+    Require valid-user
+</Location>
+CONF
+} > "$work/openidc.conf"
+{
+    conf_common $OAUTH2_PORT oauth2
+    cat <<CONF
+LoadModule oauth2_module $mods/mod_oauth2.so
+<Location /oauth2>
+    AuthType oauth2
+    OAuth2TokenVerify jwk '$JWK'
+    Require valid-user
+</Location>
+CONF
+} > "$work/oauth2.conf"
+for i in $INSTANCES; do apache2 -f "$work/$i.conf" -k start; done
 sleep 1
 
 mint() { # user
@@ -129,43 +227,96 @@ mint() { # user
 }
 TOKEN=$(mint bench-user)
 auth="Authorization: Bearer $TOKEN"
-# warm every path once (JWKS fetch, first exchange) in each child
-for u in "http://127.0.0.1:$OBO_PORT/validate/hello.txt" "http://127.0.0.1:$OBO_PORT/obo-shm/hello.txt" \
-         "http://127.0.0.1:$((OBO_PORT + 1))/obo-mc/hello.txt"; do
-    for i in $(seq 8); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' -H "$auth" "$u")
-        [ "$code" = 200 ] || { echo "bench: $u answered $code" >&2; tail -5 "$work/logs/obo.error_log" >&2; exit 1; }
-    done
-done
 
-rps() { # url [header]
-    local out
-    if [ -n "${2:-}" ]; then
-        out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" -H "$2" "$1")
-    else
-        out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" "$1")
+# name url baseline: the same-token rows, then the distinct-token rows
+VARIANTS="plain http://127.0.0.1:$PLAIN_PORT/api/hello.txt -
+validate http://127.0.0.1:$OBO_PORT/validate/hello.txt plain
+openidc http://127.0.0.1:$OIDC_PORT/openidc/hello.txt plain
+oauth2 http://127.0.0.1:$OAUTH2_PORT/oauth2/hello.txt plain
+obo-shm http://127.0.0.1:$OBO_PORT/obo-shm/hello.txt plain
+obo-mc http://127.0.0.1:$OBO_MC_PORT/obo-mc/hello.txt plain
+proxy http://127.0.0.1:$OBO_PORT/proxy/hello.txt -
+proxy-shm http://127.0.0.1:$OBO_PORT/proxy-shm/hello.txt proxy
+proxy-mc http://127.0.0.1:$OBO_MC_PORT/proxy-mc/hello.txt proxy"
+if [ "$NTOKENS" -gt 0 ]; then
+    VARIANTS="$VARIANTS
+d-plain http://127.0.0.1:$PLAIN_PORT/api/hello.txt -
+d-validate http://127.0.0.1:$OBO_PORT/validate/hello.txt d-plain
+d-openidc http://127.0.0.1:$OIDC_PORT/openidc/hello.txt d-plain
+d-oauth2 http://127.0.0.1:$OAUTH2_PORT/oauth2/hello.txt d-plain"
+fi
+if [ -n "${BENCH_ONLY:-}" ]; then
+    VARIANTS=$(echo "$VARIANTS" | awk -v only=" $BENCH_ONLY " 'index(only, " " $1 " ")')
+fi
+
+# warm every path once (JWKS fetch, first exchange) in each child
+while read -r name url base; do
+    for i in $(seq 8); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' -H "$auth" "$url")
+        [ "$code" = 200 ] || { echo "bench: $name ($url) answered $code" >&2
+                               tail -5 "$work"/logs/*.error_log >&2; exit 1; }
+    done
+done <<< "$VARIANTS"
+
+if [ "$NTOKENS" -gt 0 ]; then
+    t0=$(date +%s)
+    python3 "$here/bench/mint_many.py" "$work/pki/rsa-a.key" rsa-a "$ISSUER" "$NTOKENS" \
+        "$work/tokens.txt" 7200
+    echo "signed $NTOKENS distinct tokens in $(( $(date +%s) - t0 )) s"
+    code=$(curl -s -o /dev/null -w '%{http_code}' \
+           -H "Authorization: Bearer $(head -1 "$work/tokens.txt")" \
+           "http://127.0.0.1:$OBO_PORT/validate/hello.txt")
+    [ "$code" = 200 ] || { echo "bench: a distinct token answered $code" >&2; exit 1; }
+fi
+
+# wrk's latency figures in ms ("812.00us", "1.20ms", "2.00s")
+to_ms() { echo "$1" | awk '/us$/ {sub("us",""); print $1 / 1000; next}
+                          /ms$/ {sub("ms",""); print $1 + 0; next}
+                          /s$/ {sub("s",""); print $1 * 1000; next} {print $1}'; }
+measure() { # name url -> "rps p50 p99" appended to $work/res.<name>
+    local out args=(-t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency)
+    case $1 in
+        d-*) out=$(wrk "${args[@]}" -s "$here/bench/tokens.lua" "$2" -- "$work/tokens.txt") ;;
+        *) out=$(wrk "${args[@]}" -H "$auth" "$2") ;;
+    esac
+    if echo "$out" | grep -q 'Non-2xx'; then
+        echo "bench: non-2xx answers from $1 ($2)" >&2; echo "$out" >&2; exit 1
     fi
-    if echo "$out" | grep -q 'Non-2xx'; then echo "bench: non-2xx answers from $1" >&2; exit 1; fi
-    echo "$out" | awk '/Requests\/sec/ {print $2}'
+    echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') \
+$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')") \
+$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")" >> "$work/res.$1"
 }
 
-echo "wrk -t2 -c$CONNS -d${DURATION}s, same 700-byte static file, $(nproc) cores"
-# the baseline carries the same Authorization header: same bytes on the wire
-base=$(rps "http://127.0.0.1:$PLAIN_PORT/api/hello.txt" "$auth")
-printf '%-10s %10s req/s  ratio 1.000\n' plain "$base"
-for row in "validate http://127.0.0.1:$OBO_PORT/validate/hello.txt" \
-           "obo-shm http://127.0.0.1:$OBO_PORT/obo-shm/hello.txt" \
-           "obo-mc http://127.0.0.1:$((OBO_PORT + 1))/obo-mc/hello.txt"; do
-    set -- $row
-    r=$(rps "$2" "$auth")
-    printf '%-10s %10s req/s  ratio %.3f\n' "$1" "$r" "$(echo "$r / $base" | bc -l)"
+echo "wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, $ROUNDS interleaved rounds," \
+     "same 700-byte static file, $(nproc) cores, event MPM (2 x 25 threads)"
+for round in $(seq "$ROUNDS"); do
+    while read -r name url base; do measure "$name" "$url"; done <<< "$VARIANTS"
+    echo "round $round done" >&2
 done
+
+median_col() { # file column
+    awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+printf '%-11s %10s %9s %9s %8s %12s\n' variant 'req/s' 'p50 ms' 'p99 ms' ratio 'p99 added'
+while read -r name url base; do
+    rps=$(median_col "$work/res.$name" 1); p50=$(median_col "$work/res.$name" 2)
+    p99=$(median_col "$work/res.$name" 3)
+    if [ "$base" = - ] || [ ! -f "$work/res.$base" ]; then
+        ratio=1.000; added=-
+    else
+        ratio=$(echo "$rps / $(median_col "$work/res.$base" 1)" | bc -l)
+        added=$(printf '%+.2f ms' "$(echo "$p99 - $(median_col "$work/res.$base" 3)" | bc -l)")
+        ratio=$(printf '%.3f' "$ratio")
+    fi
+    printf '%-11s %10.0f %9.2f %9.2f %8s %12s   (vs %s)\n' "$name" "$rps" "$p50" "$p99" \
+        "$ratio" "$added" "$base"
+done <<< "$VARIANTS"
 
 # Miss (IdP call) vs hit latency, per fresh user, through the memcached path.
 miss=(); hit=()
 for i in $(seq "$USERS"); do
     tok=$(mint "latency-user-$i")
-    url="http://127.0.0.1:$((OBO_PORT + 1))/obo-mc/hello.txt"
+    url="http://127.0.0.1:$OBO_MC_PORT/obo-mc/hello.txt"
     miss+=("$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $tok" "$url")")
     hit+=("$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $tok" "$url")")
 done

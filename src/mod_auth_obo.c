@@ -908,8 +908,32 @@ static apr_status_t cache_for(apr_pool_t *pchild, server_rec *s, auth_obo_srv_cf
     return APR_SUCCESS;
 }
 
+/* The L1 of validated tokens: one per process, shared by the virtual
+ * hosts with the main server's size; a virtual host with its own
+ * OBOValidatedTokenCache gets its own (0: none). */
+static obo_vcache *validated_for(apr_pool_t *pchild, server_rec *s,
+                                 const auth_obo_srv_cfg *main_sc, const auth_obo_srv_cfg *sc,
+                                 obo_vcache *shared)
+{
+    int slots = auth_obo_ival(sc->validated_slots, OBO_VCACHE_DEFAULT_SLOTS);
+    obo_vcache *c = NULL;
+
+    if (slots == auth_obo_ival(main_sc->validated_slots, OBO_VCACHE_DEFAULT_SLOTS)) {
+        return shared;
+    }
+    if (slots > 0 && obo_vcache_create(pchild, (unsigned)slots, &c) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "OBO150: cannot create the validated-token "
+                     "cache; validating every token in full");
+        c = NULL;
+    }
+    return c;
+}
+
 static void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    auth_obo_srv_cfg *main_sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    int main_slots = auth_obo_ival(main_sc->validated_slots, OBO_VCACHE_DEFAULT_SLOTS);
+    obo_vcache *validated = NULL;
     apr_hash_t *seen = apr_hash_make(pchild);
     obo_http *http = NULL;
     obo_memo *verified = NULL, *l1 = NULL, *guard = NULL;
@@ -917,7 +941,9 @@ static void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
     if (obo_http_create(pchild, &http) != APR_SUCCESS
         || obo_memo_create(pchild, VERIFIED_SLOTS, &verified) != APR_SUCCESS
         || obo_memo_create(pchild, L1_SLOTS, &l1) != APR_SUCCESS
-        || obo_memo_create(pchild, GUARD_SLOTS, &guard) != APR_SUCCESS) {
+        || obo_memo_create(pchild, GUARD_SLOTS, &guard) != APR_SUCCESS
+        || (main_slots > 0
+            && obo_vcache_create(pchild, (unsigned)main_slots, &validated) != APR_SUCCESS)) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "OBO047: cannot create the HTTP client");
         return;
     }
@@ -929,6 +955,7 @@ static void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
         rt->verified = verified;
         rt->l1 = l1;
         rt->guard = guard;
+        rt->validated = validated_for(pchild, s, main_sc, sc, validated);
         if (auth_obo_has_idp(sc)
             && provider_for(pchild, seen, http, sc, &rt->provider) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "OBO048: cannot create the provider");

@@ -10,11 +10,13 @@
 #include "apr_global_mutex.h"
 
 #include "obo_cache.h"
+#include "obo_crypto.h"
 #include "obo_exchange.h"
 #include "obo_http.h"
 #include "obo_jws.h"
 #include "obo_provider.h"
 #include "obo_validate.h"
+#include "obo_vcache.h"
 
 #define AUTH_OBO_TYPE "obo"
 #define AUTH_OBO_UNSET -1
@@ -67,6 +69,7 @@ typedef struct auth_obo_runtime {
     obo_memo *verified;          /* verified-signature memo, shared by the process */
     obo_memo *l1;                /* L1 token memo in front of the cache */
     obo_memo *guard;             /* remembered IdP failures and pauses (obo_guard.h) */
+    obo_vcache *validated;       /* L1 of validated tokens (obo_vcache.h), or NULL */
 } auth_obo_runtime;
 
 typedef struct auth_obo_srv_cfg {
@@ -102,6 +105,7 @@ typedef struct auth_obo_srv_cfg {
     server_rec *s;
     int negative_ttl;                    /* OBONegativeCacheTime seconds, UNSET */
     int session_idle, session_max;       /* OBOSessionLifetime seconds, UNSET */
+    int validated_slots;                 /* OBOValidatedTokenCache, UNSET */
 } auth_obo_srv_cfg;
 
 /* What authentication established for this request (request_config). */
@@ -115,6 +119,11 @@ typedef struct auth_obo_req {
     const char *caller_authz;  /* Authorization as the caller sent it (or NULL) */
     int authz_changed;         /* the exchange replaced or removed Authorization */
     int authorized;            /* this request reached fixups: authorization passed */
+    /* SHA-256 of the caller's token, computed once for every consumer. */
+    unsigned char token_hash[OBO_SHA256_LEN];
+    /* The effective configuration, merged once for this per_dir_config. */
+    struct ap_conf_vector_t *eff_for;
+    struct auth_obo_dir_cfg *eff;
 } auth_obo_req;
 
 /* mod_auth_obo_config.c */

@@ -239,18 +239,24 @@ static void export_claims(request_rec *r, const json_t *payload, int mode)
 
 /* ---- the hook ------------------------------------------------------------ */
 
-static apr_status_t validate(request_rec *r, const auth_obo_dir_cfg *d,
+static apr_status_t validate(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg *d,
                              const auth_obo_runtime *rt, const char *token,
                              obo_jws **jws, const char **err)
 {
+    apr_size_t len = strlen(token);
     obo_validate_opts o;
 
+    obo_sha256(token, len, st->token_hash);
+    o.validated = rt->validated;
+    o.token_hash = st->token_hash;
     o.algs = auth_obo_algs(r->pool, d);
     o.audiences = d->audiences;
     o.skew = auth_obo_skew(d);
-    o.verified = rt->verified;
+    /* The L1 remembers verified signatures too: the signature memo only
+     * serves when the L1 is off. */
+    o.verified = rt->validated ? NULL : rt->verified;
     o.typ = (obo_typ_rule)auth_obo_ival(d->token_typ, OBO_TYP_ANY);
-    return obo_validate_bearer(r->pool, rt->provider, &o, token, strlen(token), jws, err);
+    return obo_validate_bearer(r->pool, rt->provider, &o, token, len, jws, err);
 }
 
 static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg *d,
@@ -316,7 +322,7 @@ static int authenticate(request_rec *r, auth_obo_req *st)
         st->error_desc = "malformed bearer credentials";
         return HTTP_UNAUTHORIZED;
     }
-    rv = validate(r, d, sc->rt, token, &jws, &err);
+    rv = validate(r, st, d, sc->rt, token, &jws, &err);
     if (rv == APR_EAGAIN) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO002: cannot validate tokens: "
                       "identity provider keys unavailable");

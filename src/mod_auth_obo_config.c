@@ -92,6 +92,7 @@ void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s)
     sc->negative_ttl = AUTH_OBO_UNSET;
     sc->session_idle = AUTH_OBO_UNSET;
     sc->session_max = AUTH_OBO_UNSET;
+    sc->validated_slots = AUTH_OBO_UNSET;
     sc->defaults = dir_new(p);
     sc->s = s;
     return sc;
@@ -135,17 +136,29 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->negative_ttl = MERGE_INT(negative_ttl);
     sc->session_idle = MERGE_INT(session_idle);
     sc->session_max = MERGE_INT(session_max);
+    sc->validated_slots = MERGE_INT(validated_slots);
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
     sc->s = add->s;
     return sc;
 }
 
+/* The authn, fixups and scrub hooks each need it: merged once per request
+ * (and again only if the request moved to another per_dir_config). */
 auth_obo_dir_cfg *auth_obo_effective(request_rec *r)
 {
     auth_obo_dir_cfg *d = ap_get_module_config(r->per_dir_config, &auth_obo_module);
     auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
+    auth_obo_req *st = ap_get_module_config(r->request_config, &auth_obo_module);
 
-    return dir_merge(r->pool, sc->defaults, d);
+    if (st && st->eff && st->eff_for == r->per_dir_config) {
+        return st->eff;
+    }
+    d = dir_merge(r->pool, sc->defaults, d);
+    if (st) {
+        st->eff_for = r->per_dir_config;
+        st->eff = d;
+    }
+    return d;
 }
 
 int auth_obo_skew(const auth_obo_dir_cfg *d)
@@ -488,6 +501,11 @@ static const char *set_srv_int(cmd_parms *cmd, void *m, const char *arg)
         return parse_int(cmd, arg, 0, 3600, field);
     }
     return parse_int(cmd, arg, 1, 60000, field);
+}
+
+static const char *set_validated_slots(cmd_parms *cmd, void *m, const char *arg)
+{
+    return parse_int(cmd, arg, 0, 1048576, &srv_of(cmd)->validated_slots);
 }
 
 /* A day at most: the user must be able to act and retry the same day. */
@@ -871,5 +889,8 @@ const command_rec auth_obo_cmds[] = {
                  "the downstreams of this Location (default off)"),
     AP_INIT_TAKE12("OBOSessionLifetime", set_session_lifetime, NULL, RSRC_CONF,
                    "Idle and maximum lifetime of long-running sessions (default 7d 90d)"),
+    AP_INIT_TAKE1("OBOValidatedTokenCache", set_validated_slots, NULL, RSRC_CONF,
+                  "Validated tokens each process remembers (default 4096, 0 = off; a "
+                  "virtual host with its own value gets its own)"),
     { .name = NULL } /* designated: clang -Wextra flags a bare { NULL } */
 };

@@ -19,9 +19,33 @@
 #define OBO_AEAD_OVERHEAD (1 + OBO_AEAD_NONCE_LEN + OBO_AEAD_TAG_LEN)
 #define OBO_FINGERPRINT_HEX 12
 
+/* SHA256() fetches the digest implementation by name on every call (a walk
+ * of OpenSSL's method store under its lock, then a context allocation): on
+ * the hit path that cost more than everything else the module does. The
+ * digest is fetched once per process instead; two threads racing here
+ * both fetch and one keeps its copy. Never freed: process lifetime. */
+static EVP_MD *sha256_md;
+
+static const EVP_MD *fetched_sha256(void)
+{
+    EVP_MD *md = __atomic_load_n(&sha256_md, __ATOMIC_ACQUIRE), *none = NULL;
+
+    if (md == NULL && (md = EVP_MD_fetch(NULL, "SHA256", NULL)) != NULL
+        && !__atomic_compare_exchange_n(&sha256_md, &none, md, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+        EVP_MD_free(md);
+        md = none;
+    }
+    return md;
+}
+
 void obo_sha256(const void *data, apr_size_t len, unsigned char out[OBO_SHA256_LEN])
 {
-    SHA256(data, len, out);
+    const EVP_MD *md = fetched_sha256();
+
+    if (md == NULL || EVP_Digest(data, len, out, NULL, md, NULL) != 1) {
+        SHA256(data, len, out);
+    }
 }
 
 static void obo_hex(const unsigned char *in, apr_size_t len, char *out)

@@ -325,6 +325,18 @@ static apr_status_t obo_jwk_key(apr_pool_t *tmp, const json_t *jwk, obo_jwk *k,
     return rv;
 }
 
+static apr_status_t verify_tmpl_cleanup(void *data)
+{
+    obo_jwk *k = data;
+    int i;
+
+    for (i = 0; i < OBO_JWK_VERIFY_SLOTS; i++) {
+        EVP_MD_CTX_free(k->verify_tmpl[i]);
+        k->verify_tmpl[i] = NULL;
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t obo_jwk_parse(apr_pool_t *p, const json_t *jwk, obo_jwk **out,
                            const char **err)
 {
@@ -342,6 +354,7 @@ apr_status_t obo_jwk_parse(apr_pool_t *p, const json_t *jwk, obo_jwk **out,
         /* Keep the validated key beyond the scratch pool. */
         if (rv == APR_SUCCESS && EVP_PKEY_up_ref(pk) == 1) {
             k->pkey = obo_pkey_pool(p, pk);
+            apr_pool_cleanup_register(p, k, verify_tmpl_cleanup, apr_pool_cleanup_null);
             *out = k;
         }
         else if (rv == APR_SUCCESS) {

@@ -8,6 +8,8 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#define OBO_JWK_VERIFY_SLOTS 10    /* one per algorithm of obo_jws.c */
+
 typedef struct obo_jwk {
     const char *kid;     /* may be NULL */
     const char *kty;     /* "RSA", "EC", "OKP" */
@@ -15,6 +17,10 @@ typedef struct obo_jwk {
     const char *crv;     /* EC/OKP curve, NULL for RSA */
     int rsa_bits;        /* modulus size for RSA, 0 otherwise */
     EVP_PKEY *pkey;      /* freed by a cleanup on the pool it was parsed in */
+    /* Verification contexts set up once per algorithm (obo_jws.c), copied
+     * for each verify: no method fetch per request. Created on first use
+     * (atomically), freed with the key. Never modified once published. */
+    EVP_MD_CTX *verify_tmpl[OBO_JWK_VERIFY_SLOTS];
 } obo_jwk;
 
 typedef struct obo_jwks {

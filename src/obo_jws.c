@@ -38,6 +38,9 @@ static const obo_alg obo_algs[] = {
     { "EdDSA", OBO_KIND_EDDSA, NULL, NULL, 0 },
 };
 
+_Static_assert(sizeof(obo_algs) / sizeof(obo_algs[0]) <= OBO_JWK_VERIFY_SLOTS,
+               "a verification template slot per algorithm");
+
 static const obo_alg *obo_alg_find(const char *name)
 {
     const obo_alg *found = NULL;
@@ -266,10 +269,35 @@ apr_status_t obo_jws_parse(apr_pool_t *p, const char *compact, apr_size_t len,
     return rv;
 }
 
-static int obo_jws_verify_sig(apr_pool_t *p, const obo_alg *a, const obo_jws *jws,
-                              EVP_PKEY *pk)
+/* The key's verification context for a, set up on first use: setting one
+ * up fetches the digest and signature implementations by name (OpenSSL's
+ * method store, under its lock) and builds the key's operation context;
+ * copying a ready one does neither. Two threads racing here both build one
+ * and one keeps its own. */
+static EVP_MD_CTX *obo_verify_tmpl(const obo_alg *a, const obo_jwk *key)
 {
-    EVP_MD_CTX *ctx = obo_mdctx(p);
+    EVP_MD_CTX **slot = (EVP_MD_CTX **)&key->verify_tmpl[a - obo_algs];
+    EVP_MD_CTX *t = __atomic_load_n(slot, __ATOMIC_ACQUIRE), *none = NULL;
+
+    if (t == NULL && a->kind != OBO_KIND_EDDSA && (t = EVP_MD_CTX_new()) != NULL) {
+        if (!obo_md_init(t, a, key->pkey, 0)) {
+            EVP_MD_CTX_free(t);
+            t = NULL;
+        }
+        else if (!__atomic_compare_exchange_n(slot, &none, t, 0, __ATOMIC_ACQ_REL,
+                                              __ATOMIC_ACQUIRE)) {
+            EVP_MD_CTX_free(t);
+            t = none;
+        }
+    }
+    return t;
+}
+
+static int obo_jws_verify_sig(apr_pool_t *p, const obo_alg *a, const obo_jws *jws,
+                              const obo_jwk *key)
+{
+    EVP_PKEY *pk = key->pkey;
+    EVP_MD_CTX *ctx = obo_mdctx(p), *tmpl = obo_verify_tmpl(a, key);
     const unsigned char *sig = jws->sig;
     unsigned char *der = NULL;
     apr_size_t siglen = jws->siglen;
@@ -284,7 +312,7 @@ static int obo_jws_verify_sig(apr_pool_t *p, const obo_alg *a, const obo_jws *jw
     else if (good && a->kind != OBO_KIND_EDDSA) {
         good = siglen == (apr_size_t)EVP_PKEY_get_size(pk);
     }
-    return good && obo_md_init(ctx, a, pk, 0)
+    return good && ((tmpl && EVP_MD_CTX_copy_ex(ctx, tmpl) == 1) || obo_md_init(ctx, a, pk, 0))
            && EVP_DigestVerify(ctx, sig, siglen,
                                (const unsigned char *)jws->signing_input,
                                jws->signing_input_len) == 1;
@@ -302,7 +330,7 @@ apr_status_t obo_jws_verify(apr_pool_t *p, const obo_jws *jws, const obo_jwk *ke
     else if (key == NULL || key->pkey == NULL || !obo_alg_fits_key(a, key->pkey)) {
         *err = "key does not fit token alg";
     }
-    else if (!obo_jws_verify_sig(p, a, jws, key->pkey)) {
+    else if (!obo_jws_verify_sig(p, a, jws, key)) {
         *err = "token signature invalid";
     }
     else {

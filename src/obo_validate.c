@@ -79,32 +79,54 @@ static apr_status_t check_claims(apr_pool_t *p, obo_provider *pv,
 
 /* The signature check, skipped when these exact bytes were verified under
  * the key set that is still current. An entry records the generation of the
- * key set that verified it, so a refresh can only make it stale. */
+ * key set that verified it, so a refresh can only make it stale. *gen: the
+ * generation that verified the token. */
 static apr_status_t verify_signature(apr_pool_t *p, obo_provider *pv,
                                      const obo_validate_opts *o, const obo_jws *jws,
-                                     const char *token, apr_size_t len, const char **err)
+                                     const unsigned char *hash, unsigned long *gen,
+                                     const char **err)
 {
-    unsigned char hash[OBO_SHA256_LEN];
-    unsigned long gen = 0;
     apr_array_header_t *keys = NULL;
     apr_status_t rv;
 
     if (o->verified) {
-        obo_provider_refresh_if_due(pv);
-        obo_sha256(token, len, hash);
-        if (memo_says_verified(o->verified, p, hash, pv, obo_provider_generation(pv))) {
+        *gen = obo_provider_generation(pv);
+        if (memo_says_verified(o->verified, p, hash, pv, *gen)) {
             return APR_SUCCESS;
         }
     }
-    rv = obo_provider_keys(pv, p, jws->kid, jws->alg, &keys, &gen, err);
+    rv = obo_provider_keys(pv, p, jws->kid, jws->alg, &keys, gen, err);
     if (rv == APR_SUCCESS) {
         rv = verify_with_any(p, jws, keys, err);
     }
     if (rv == APR_SUCCESS && o->verified) {
-        verified_by v = { pv, gen };
+        verified_by v = { pv, *gen };
         obo_memo_put(o->verified, hash, &v, sizeof(v), 0);
     }
     return rv;
+}
+
+/* A token this key set already verified: its parts as the full parse made
+ * them (the header rules of obo_jws_parse held then and the parts are
+ * immutable), without decoding, parsing or verifying again. */
+static int l1_hit(apr_pool_t *p, obo_provider *pv, const obo_validate_opts *o,
+                  const unsigned char *hash, obo_jws **out)
+{
+    json_t *header = NULL, *payload = NULL;
+    obo_jws *jws;
+
+    if (obo_vcache_get(o->validated, p, hash, pv, obo_provider_generation(pv), &header,
+                       &payload) != APR_SUCCESS) {
+        return 0;
+    }
+    jws = apr_pcalloc(p, sizeof(*jws));
+    jws->header = header;
+    jws->payload = payload;
+    jws->alg = obo_json_str(header, "alg");
+    jws->kid = obo_json_str(header, "kid");
+    jws->typ = obo_json_str(header, "typ");
+    *out = jws;
+    return jws->alg != NULL;
 }
 
 /* ---- why a token was refused (LogLevel debug) ------------------------------ */
@@ -189,9 +211,31 @@ apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
                                  const obo_validate_opts *o, const char *token,
                                  apr_size_t len, obo_jws **out, const char **err)
 {
+    unsigned char own[OBO_SHA256_LEN];
+    const unsigned char *hash = o->token_hash;
+    unsigned long gen = 0;
     obo_jws *jws = NULL;
-    apr_status_t rv = obo_jws_parse(p, token, len, &jws, err);
+    int hit = 0;
+    apr_status_t rv = APR_SUCCESS;
 
+    if ((o->validated || o->verified) && !hash) {
+        obo_sha256(token, len, own);
+        hash = own;
+    }
+    if (o->validated || o->verified) {
+        obo_provider_refresh_if_due(pv);
+    }
+    if (o->validated && len <= OBO_JWT_MAX_LEN) {
+        hit = l1_hit(p, pv, o, hash, &jws);
+        if (hit && obo_log_enabled(OBO_LOG_DEBUG)) {
+            obo_log(OBO_LOG_DEBUG, "OBO350", "token %s: signature already verified by the "
+                    "current keys (validated-token cache); checking claims",
+                    obo_fingerprint(p, token, len));
+        }
+    }
+    if (!hit) {
+        rv = obo_jws_parse(p, token, len, &jws, err);
+    }
     if (rv == APR_SUCCESS && !obo_validate_alg_allowed(o->algs, jws->alg)) {
         *err = "algorithm not allowed";
         rv = APR_EINVAL;
@@ -199,8 +243,20 @@ apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
     if (rv == APR_SUCCESS) {
         rv = obo_jwt_check_typ(jws->typ, o->typ, err);
     }
-    if (rv == APR_SUCCESS) {
-        rv = verify_signature(p, pv, o, jws, token, len, err);
+    if (rv == APR_SUCCESS && !hit) {
+        if (hash) {
+            rv = verify_signature(p, pv, o, jws, hash, &gen, err);
+        }
+        else {
+            apr_array_header_t *keys = NULL;
+            rv = obo_provider_keys(pv, p, jws->kid, jws->alg, &keys, &gen, err);
+            rv = rv == APR_SUCCESS ? verify_with_any(p, jws, keys, err) : rv;
+        }
+        /* The signature holds whatever the Location: remembered even if
+         * this Location's claim rules refuse the token below. */
+        if (rv == APR_SUCCESS && o->validated) {
+            obo_vcache_put(o->validated, hash, pv, gen, jws->header, jws->payload);
+        }
     }
     if (rv == APR_SUCCESS) {
         rv = check_claims(p, pv, o, jws, err);

@@ -8,6 +8,7 @@
 #include "obo_jwt.h"
 #include "obo_memo.h"
 #include "obo_provider.h"
+#include "obo_vcache.h"
 
 typedef struct obo_validate_opts {
     const apr_array_header_t *algs;       /* allow-list (const char *) */
@@ -20,6 +21,13 @@ typedef struct obo_validate_opts {
      * every time. */
     obo_memo *verified;
     obo_typ_rule typ;                     /* header "typ" rule (0: OBO_TYP_ANY) */
+    /* Validated tokens (obo_vcache.h): on a hit neither parsing nor the
+     * signature check runs, only the alg allow-list, typ and claim checks
+     * of these options. NULL: none. */
+    obo_vcache *validated;
+    /* SHA-256 of the exact token if the caller already has it (it is
+     * computed once per request and shared), else NULL. */
+    const unsigned char *token_hash;
 } obo_validate_opts;
 
 /* Parses the compact JWS, checks alg against the allow-list and the header

@@ -1,5 +1,6 @@
 /* Compact JWS: parsing rules, verification for every supported alg with
  * freshly generated keys, and the RFC 8725 rejections. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <apr_general.h>
@@ -291,12 +292,71 @@ static void test_structure(apr_pool_t *p)
     ok(err && strstr(err, "sub") == NULL, "errors do not echo input");
 }
 
+/* A key's verification context is set up once per algorithm and copied
+ * for each verify: a copy must judge every signature on its own (a good one
+ * after a bad one, a bad one after a good one), also from many threads. */
+typedef struct vjob {
+    const obo_jwk *pub;
+    const char *good, *bad;
+    int wrong;
+} vjob;
+
+static void *verify_many(void *data)
+{
+    vjob *j = data;
+    apr_pool_t *p;
+    int i;
+
+    apr_pool_create(&p, NULL);
+    for (i = 0; i < 200; i++) {
+        obo_jws *jws = NULL;
+        const char *err = NULL, *t = i % 3 ? j->good : j->bad;
+        apr_status_t want = i % 3 ? APR_SUCCESS : APR_EINVAL;
+
+        j->wrong += parse(p, t, &jws, &err) != APR_SUCCESS
+                    || obo_jws_verify(p, jws, j->pub, &err) != want;
+        apr_pool_clear(p);
+    }
+    apr_pool_destroy(p);
+    return NULL;
+}
+
+static void test_verify_context_reuse(apr_pool_t *p)
+{
+    enum { T = 4 };
+    EVP_PKEY *k = tk_gen(p, "RSA", "2048");
+    obo_jwk *pub = tk_pub(p, k, NULL);
+    char *good = NULL, *ps = NULL, *bad;
+    const char *err = NULL;
+    pthread_t th[T];
+    vjob jobs[T];
+    int i, wrong = 0;
+
+    obo_jws_sign(p, k, "RS256", NULL, obj(p, "{\"sub\":\"alice\"}"), &good, &err);
+    obo_jws_sign(p, k, "PS256", NULL, obj(p, "{\"sub\":\"alice\"}"), &ps, &err);
+    bad = apr_pstrdup(p, good);
+    bad[strlen(bad) - 3] = bad[strlen(bad) - 3] == 'A' ? 'B' : 'A';
+    for (i = 0; i < T; i++) {
+        jobs[i] = (vjob){ pub, i % 2 ? ps : good, bad, 0 };
+        pthread_create(&th[i], NULL, verify_many, &jobs[i]);
+    }
+    for (i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        wrong += jobs[i].wrong;
+    }
+    is_int(wrong, 0, "%d threads x 200 verifies, good and bad alternating, RS256 and "
+           "PS256 with one key: every answer right", T);
+    ok(pub->verify_tmpl[0] != NULL && pub->verify_tmpl[3] != NULL,
+       "one ready context per algorithm used (RS256, PS256), kept on the key");
+}
+
 int main(void)
 {
     apr_initialize();
     TAP_RUN(test_every_alg);
     TAP_RUN(test_parsed_fields);
     TAP_RUN(test_tamper);
+    TAP_RUN(test_verify_context_reuse);
     TAP_RUN(test_alg_key_mismatch);
     TAP_RUN(test_ec_sig_length);
     TAP_RUN(test_forbidden_algs);

@@ -8,7 +8,9 @@
 #include "testkeys.h"
 #include "obo_jws.h"
 #include "obo_provider.h"
+#include "obo_json.h"
 #include "obo_validate.h"
+#include "obo_vcache.h"
 
 #define ISS "https://issuer.test/v2.0"
 #define AUD "api://test-api"
@@ -222,6 +224,126 @@ static void test_typ(apr_pool_t *p)
     unlink(f.path);
 }
 
+/* ---- the L1 of validated tokens (obo_vcache) in the pipeline ------------- */
+
+static void setup_l1(apr_pool_t *p, fixture *f, EVP_PKEY *k, obo_vcache **l1)
+{
+    setup(p, f, k);
+    obo_vcache_create(p, 64, l1);
+    f->o.verified = NULL;
+    f->o.validated = *l1;
+}
+
+static unsigned long l1_hits(obo_vcache *l1)
+{
+    obo_vcache_stats st;
+    obo_vcache_get_stats(l1, &st);
+    return st.hits;
+}
+
+static void test_l1_hit_rechecks_location_rules(apr_pool_t *p)
+{
+    EVP_PKEY *k = tk_gen(p, "RSA", "2048");
+    obo_vcache *l1 = NULL;
+    obo_jws *jws = NULL;
+    const char *tok, *err = NULL;
+    char *tampered;
+    fixture f;
+
+    setup_l1(p, &f, k, &l1);
+    tok = token(p, k, "k1", 600);
+    is_int(check(p, &f, tok), APR_SUCCESS, "L1: valid token accepted");
+    is_int(l1_hits(l1), 0, "L1: first validation is a miss");
+    is_int(obo_validate_bearer(p, f.pv, &f.o, tok, strlen(tok), &jws, &err), APR_SUCCESS,
+           "L1: accepted again");
+    is_int(l1_hits(l1), 1, "L1: second validation is a hit");
+    is_str(obo_json_str(jws->payload, "sub"), "alice", "L1: the hit carries the claims");
+    is_str(jws->alg, "RS256", "L1: and the header");
+    tampered = apr_pstrdup(p, tok);
+    tampered[strlen(tampered) - 5] ^= 1;
+    ok(check(p, &f, tampered) != APR_SUCCESS, "L1: different bytes are not a hit");
+    f.o.audiences = list(p, "api://other", NULL);
+    is_int(check(p, &f, tok), APR_EINVAL, "L1: another Location's audience refuses the hit");
+    f.o.audiences = list(p, AUD, NULL);
+    f.o.algs = list(p, "PS256", NULL);
+    is_int(check(p, &f, tok), APR_EINVAL, "L1: another Location's alg allow-list too");
+    f.o.algs = list(p, "RS256", NULL);
+    f.o.typ = OBO_TYP_AT_JWT;
+    is_int(check(p, &f, tok), APR_EINVAL, "L1: and its typ rule");
+    f.o.typ = OBO_TYP_ANY;
+    is_int(check(p, &f, tok), APR_SUCCESS, "L1: back at the first Location: accepted");
+    ok(l1_hits(l1) >= 4, "L1: those were all hits (got %lu)", l1_hits(l1));
+    unlink(f.path);
+}
+
+static void test_l1_expiry(apr_pool_t *p)
+{
+    EVP_PKEY *k = tk_gen(p, "RSA", "2048");
+    obo_vcache *l1 = NULL;
+    const char *tok;
+    fixture f;
+
+    setup_l1(p, &f, k, &l1);
+    tok = token(p, k, "k1", 1);
+    is_int(check(p, &f, tok), APR_SUCCESS, "L1: short-lived token accepted");
+    is_int(check(p, &f, tok), APR_SUCCESS, "L1: and a hit");
+    sleep(2);
+    is_int(check(p, &f, tok), APR_EINVAL, "L1: refused once its exp has passed in the L1");
+    is_int(l1_hits(l1), 2, "L1: that refusal was a hit, checked for expiry");
+    unlink(f.path);
+}
+
+static void test_l1_rotation(apr_pool_t *p)
+{
+    EVP_PKEY *k1 = tk_gen(p, "RSA", "2048"), *k2 = tk_gen(p, "RSA", "2048");
+    obo_vcache *l1 = NULL;
+    const char *old;
+    fixture f;
+
+    setup_l1(p, &f, k1, &l1);
+    old = token(p, k1, "k1", 600);
+    is_int(check(p, &f, old), APR_SUCCESS, "L1: token of key 1 accepted");
+    is_int(check(p, &f, old), APR_SUCCESS, "L1: and remembered");
+    write_jwks(p, f.path, k2, "k2");
+    is_int(check(p, &f, token(p, k2, "k2", 600)), APR_SUCCESS, "L1: new key set loaded");
+    is_int(check(p, &f, old), APR_EINVAL, "L1: key 1 left the JWKS: its token is refused");
+    unlink(f.path);
+}
+
+static void test_l1_periodic_refresh(apr_pool_t *p)
+{
+    EVP_PKEY *k1 = tk_gen(p, "RSA", "2048"), *k2 = tk_gen(p, "RSA", "2048");
+    obo_vcache *l1 = NULL;
+    obo_http *http = NULL;
+    const char *tok;
+    fixture f;
+
+    setup_l1(p, &f, k1, &l1);
+    f.cfg.jwks_refresh = apr_time_from_msec(500);
+    obo_http_create(p, &http);
+    obo_provider_create(p, &f.cfg, http, &f.pv);
+    tok = token(p, k1, "k1", 600);
+    is_int(check(p, &f, tok), APR_SUCCESS, "L1: accepted");
+    is_int(check(p, &f, tok), APR_SUCCESS, "L1: a hit");
+    write_jwks(p, f.path, k2, "k2");      /* key 1 revoked */
+    apr_sleep(apr_time_from_msec(700));
+    is_int(check(p, &f, tok), APR_EINVAL, "L1: hits still meet the periodic JWKS refresh");
+    unlink(f.path);
+}
+
+static void test_l1_typ(apr_pool_t *p)
+{
+    EVP_PKEY *k = tk_gen(p, "RSA", "2048");
+    const char *logout = typed(p, k, "logout+jwt");
+    obo_vcache *l1 = NULL;
+    fixture f;
+
+    setup_l1(p, &f, k, &l1);
+    is_int(check(p, &f, logout), APR_EINVAL, "L1: logout+jwt refused");
+    is_int(check(p, &f, logout), APR_EINVAL, "L1: and again (never served from the L1)");
+    unlink(f.path);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -231,6 +353,11 @@ int main(void)
     TAP_RUN(test_no_keys_is_unavailable);
     TAP_RUN(test_periodic_refresh_on_hits);
     TAP_RUN(test_typ);
+    TAP_RUN(test_l1_hit_rechecks_location_rules);
+    TAP_RUN(test_l1_expiry);
+    TAP_RUN(test_l1_rotation);
+    TAP_RUN(test_l1_periodic_refresh);
+    TAP_RUN(test_l1_typ);
     apr_terminate();
     return tap_done();
 }
