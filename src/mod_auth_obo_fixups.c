@@ -59,10 +59,19 @@ static apr_time_t assertion_expiry(const json_t *claims)
     return apr_time_from_sec(exp);
 }
 
+/* The longest a lock holder's exchange can take: its call, the one retry
+ * and the retry wait (2 s), plus a second of slack. Its lock must live that
+ * long whatever OBOCacheLockWait says, or waiters would call the IdP beside
+ * a holder that is still within its timeout. */
+static int lock_ms(const auth_obo_srv_cfg *sc)
+{
+    return auth_obo_ival(sc->timeout_ms, 10000) * 2 + 3000;
+}
+
 static int wait_ms(const auth_obo_srv_cfg *sc)
 {
     /* Long enough for the leader's call, its retry and the retry wait. */
-    return auth_obo_ival(sc->flight_wait_ms, auth_obo_ival(sc->timeout_ms, 10000) * 2 + 3000);
+    return auth_obo_ival(sc->flight_wait_ms, lock_ms(sc));
 }
 
 static void fill_acquire(request_rec *r, const auth_obo_srv_cfg *sc, const auth_obo_req *st,
@@ -86,7 +95,7 @@ static void fill_acquire(request_rec *r, const auth_obo_srv_cfg *sc, const auth_
     a->authority = endpoint;
     a->margin = apr_time_from_sec(auth_obo_ival(sc->cache_margin, 300));
     a->assertion_expiry = assertion_expiry(st->jws->payload);
-    a->flight.lock_ttl = wait_ms(sc) * 1000LL;
+    a->flight.lock_ttl = lock_ms(sc) * 1000LL;
     a->flight.max_wait = wait_ms(sc) * 1000LL;
     a->flight.poll = 5000;
     a->negative_ttl = apr_time_from_sec(auth_obo_ival(sc->negative_ttl, 30));

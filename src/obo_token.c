@@ -129,6 +129,80 @@ static obo_exchange_error *obo_xerr_copy(apr_pool_t *p, const obo_exchange_error
     return c;
 }
 
+/* ---- failures shared with the waiters of other processes (obo_cache.h):
+ * every field of the exchange error, so that a waiter answers exactly what
+ * the request that called the IdP answers (the same 502, the same claims
+ * challenge). Only waiters of that one call read it, for a few seconds. */
+
+static void obo_xerr_set(json_t *j, const char *k, const char *v)
+{
+    if (v) {
+        json_object_set_new(j, k, json_string(v));
+    }
+}
+
+static const char *obo_xerr_str(apr_pool_t *p, const json_t *j, const char *k)
+{
+    return obo_dup(p, obo_json_str(j, k));
+}
+
+static char *obo_xerr_encode(apr_pool_t *p, apr_status_t rv, const void *errval)
+{
+    const obo_exchange_error *e = errval;
+    json_t *j = obo_json_pool(p, json_object());
+
+    (void)rv;
+    if (!j || !e) {
+        return NULL;
+    }
+    json_object_set_new(j, "kind", json_integer(e->kind));
+    json_object_set_new(j, "status", json_integer(e->http_status));
+    json_object_set_new(j, "retry_after", json_integer((json_int_t)e->retry_after));
+    obo_xerr_set(j, "error", e->error);
+    obo_xerr_set(j, "error_description", e->error_description);
+    obo_xerr_set(j, "suberror", e->suberror);
+    obo_xerr_set(j, "claims", e->claims);
+    obo_xerr_set(j, "error_codes", e->error_codes);
+    obo_xerr_set(j, "trace_id", e->trace_id);
+    obo_xerr_set(j, "correlation_id", e->correlation_id);
+    obo_xerr_set(j, "detail", e->detail);
+    return obo_json_dump(p, j);
+}
+
+static void *obo_xerr_decode(apr_pool_t *p, const char *buf, apr_size_t len)
+{
+    const char *err = NULL;
+    json_t *j = NULL;
+    apr_int64_t kind = 0, status = 0, ra = 0;
+    obo_exchange_error *e;
+
+    if (len > OBO_TOKEN_JSON_MAX
+        || obo_json_parse(p, buf, len, OBO_JSON_MAX_DEPTH, 1, &j, &err) != APR_SUCCESS
+        || obo_json_int(j, "kind", &kind) != APR_SUCCESS
+        || kind <= OBO_XERR_NONE || kind > OBO_XERR_THROTTLED) {
+        return NULL;
+    }
+    obo_json_int(j, "status", &status);
+    obo_json_int(j, "retry_after", &ra);
+    e = apr_pcalloc(p, sizeof(*e));
+    e->kind = (obo_exchange_errkind)kind;
+    e->http_status = (int)status;
+    e->retry_after = ra;
+    e->error = obo_xerr_str(p, j, "error");
+    e->error_description = obo_xerr_str(p, j, "error_description");
+    e->suberror = obo_xerr_str(p, j, "suberror");
+    e->claims = obo_xerr_str(p, j, "claims");
+    e->error_codes = obo_xerr_str(p, j, "error_codes");
+    e->trace_id = obo_xerr_str(p, j, "trace_id");
+    e->correlation_id = obo_xerr_str(p, j, "correlation_id");
+    e->detail = apr_pstrcat(p, obo_json_str(j, "detail") ? obo_json_str(j, "detail")
+                            : "identity provider call failed",
+                            " (another request's call, shared)", NULL);
+    return e;
+}
+
+static const obo_cache_errshare obo_xerr_share = { obo_xerr_encode, obo_xerr_decode };
+
 /* ---- lifetimes */
 
 static apr_interval_time_t obo_margin(const obo_acquire *a)
@@ -264,12 +338,20 @@ static apr_status_t obo_token_shared(apr_pool_t *p, const obo_acquire *a, const 
     return rv;
 }
 
-static obo_exchange_error *obo_xerr_lost(apr_pool_t *p)
+static obo_exchange_error *obo_xerr_lost(apr_pool_t *p, apr_status_t rv,
+                                         const obo_acquire *a)
 {
     obo_exchange_error *e = apr_pcalloc(p, sizeof(*e));
 
     e->kind = OBO_XERR_UPSTREAM;
     e->detail = "token acquisition failed without an exchange error";
+    if (rv == APR_TIMEUP) {
+        /* A waiter behind a live lock: no call of its own (obo_cache.h). */
+        e->kind = OBO_XERR_TIMEOUT;
+        e->detail = apr_psprintf(p, "another request's identity-provider call for the same "
+                                 "token did not finish within the %" APR_INT64_T_FMT " ms "
+                                 "lock wait", (apr_int64_t)apr_time_as_msec(a->flight.max_wait));
+    }
     return e;
 }
 
@@ -317,8 +399,8 @@ static apr_status_t obo_token_cached(apr_pool_t *p, const obo_acquire *a, const 
         *hit = 1;
         return APR_SUCCESS;
     }
-    rv = obo_cache_get_or_fetch(a->cache, p, key, &a->flight, obo_token_fetch, &b, &val,
-                                &len, &chit, &errval);
+    rv = obo_cache_get_or_fetch_ex(a->cache, p, key, &a->flight, &obo_xerr_share,
+                                   obo_token_fetch, &b, &val, &len, &chit, &errval);
     if (rv == APR_SUCCESS && b.res) {
         *res = b.res;           /* our own exchange: keeps the refresh token */
     }
@@ -326,7 +408,7 @@ static apr_status_t obo_token_cached(apr_pool_t *p, const obo_acquire *a, const 
         rv = obo_token_shared(p, a, key, val, len, res, xerr, hit);
     }
     else {
-        *xerr = errval ? obo_xerr_copy(p, errval) : obo_xerr_lost(p);
+        *xerr = errval ? obo_xerr_copy(p, errval) : obo_xerr_lost(p, rv, a);
     }
     if (rv == APR_SUCCESS) {
         obo_l1_put(p, a, l1key, *res);

@@ -1312,7 +1312,8 @@ static apr_status_t mem_set(void *ctx, apr_pool_t *p, const char *key,
 
     pthread_mutex_lock(&m->mu);
     mem_put(m, key, val, len, expiry);
-    if (!strstr(key, ".lock")) {
+    /* counts stored values: not a lock, nor a failed fill's note to its waiters */
+    if (!strstr(key, ".lock") && !strstr(key, ".fail")) {
         m->sets++;
         m->last_expiry = expiry;
     }
