@@ -88,6 +88,7 @@ void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s)
     sc->cache_timeout_ms = AUTH_OBO_UNSET;
     sc->flight_wait_ms = AUTH_OBO_UNSET;
     sc->negative_ttl = AUTH_OBO_UNSET;
+    sc->refresh_share = AUTH_OBO_UNSET;
     sc->defaults = dir_new(p);
     sc->s = s;
     return sc;
@@ -129,6 +130,7 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->cache_timeout_ms = MERGE_INT(cache_timeout_ms);
     sc->flight_wait_ms = MERGE_INT(flight_wait_ms);
     sc->negative_ttl = MERGE_INT(negative_ttl);
+    sc->refresh_share = MERGE_INT(refresh_share);
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
     sc->s = add->s;
     return sc;
@@ -490,6 +492,19 @@ static const char *set_negative_ttl(cmd_parms *cmd, void *m, const char *arg)
     return parse_int(cmd, arg, 0, 86400, &srv_of(cmd)->negative_ttl);
 }
 
+/* A share of the lifetime after which a cached token is renewed in the
+ * background; off: only when it is within OBOCacheMargin of expiry. */
+static const char *set_refresh_share(cmd_parms *cmd, void *m, const char *arg)
+{
+    auth_obo_srv_cfg *sc = srv_of(cmd);
+
+    if (!strcasecmp(arg, "off")) {
+        sc->refresh_share = 0;
+        return NULL;
+    }
+    return parse_int(cmd, arg, 1, 99, &sc->refresh_share);
+}
+
 /* ---- validation directives (server or directory) ------------------------ */
 
 static const char *add_audience(cmd_parms *cmd, void *m, const char *arg)
@@ -824,5 +839,9 @@ const command_rec auth_obo_cmds[] = {
     AP_INIT_FLAG("OBOForwardCallerToken", set_forward_caller, NULL, BOTH,
                  "on: the backend of an exchanging Location also gets the caller's "
                  "Authorization header (default off)"),
+    AP_INIT_TAKE1("OBOCacheRefresh", set_refresh_share, NULL, RSRC_CONF,
+                  "Percent of a cached token's lifetime after which one request renews "
+                  "it in the background, when the IdP sent no refresh_in (1-99, default "
+                  "75; off: renew only at OBOCacheMargin)"),
     { .name = NULL } /* designated: clang -Wextra flags a bare { NULL } */
 };

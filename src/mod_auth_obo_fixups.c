@@ -100,6 +100,49 @@ static void fill_acquire(request_rec *r, const auth_obo_srv_cfg *sc, const auth_
     a->flight.poll = 5000;
     a->negative_ttl = apr_time_from_sec(auth_obo_ival(sc->negative_ttl, 30));
     a->guard = sc->rt->guard;
+    a->refresh_share = auth_obo_ival(sc->refresh_share, AUTH_OBO_REFRESH_SHARE);
+}
+
+/* ---- early refresh ------------------------------------------------------- */
+
+/* A request that was served a cached token inside its refresh window
+ * renews it after its response has gone out: in log_transaction, which
+ * runs once the response is written, on every MPM (prefork, worker,
+ * event), with the request (its pool, its caller token - the assertion
+ * the exchange needs -, its log context) still alive. No request waits for
+ * it, nothing outlives the request, and nothing is stored in clear: the
+ * pending work is this request's own acquisition parameters in r->pool. */
+#define REFRESH_NOTE "auth_obo_refresh"
+
+static void refresh_later(request_rec *r, const obo_acquire *a)
+{
+    apr_array_header_t *todo = NULL;
+
+    apr_pool_userdata_get((void **)&todo, REFRESH_NOTE, r->pool);
+    if (!todo) {
+        todo = apr_array_make(r->pool, 1, sizeof(obo_acquire *));
+        apr_pool_userdata_setn(todo, REFRESH_NOTE, NULL, r->pool);
+    }
+    APR_ARRAY_PUSH(todo, obo_acquire *) = apr_pmemdup(r->pool, a, sizeof(*a));
+}
+
+static int refresh_after(request_rec *r)
+{
+    apr_array_header_t *todo = NULL;
+    request_rec *prev;
+    int i;
+
+    apr_pool_userdata_get((void **)&todo, REFRESH_NOTE, r->pool);
+    if (!todo || todo->nelts == 0) {
+        return DECLINED;
+    }
+    prev = auth_obo_log_enter(r);
+    for (i = 0; i < todo->nelts; i++) {
+        obo_token_refresh(r->pool, APR_ARRAY_IDX(todo, i, obo_acquire *));
+    }
+    todo->nelts = 0;
+    auth_obo_log_leave(prev);
+    return DECLINED;
 }
 
 /* ---- hand-off ------------------------------------------------------------ */
@@ -288,7 +331,7 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
     obo_token_result *t = NULL;
     obo_exchange_error *x = NULL;
     obo_acquire a;
-    int hit = 0;
+    int hit = 0, due = 0;
     apr_status_t rv = obo_provider_token_endpoint(sc->rt->provider, r->pool, &endpoint, &err);
 
     if (rv != APR_SUCCESS) {
@@ -296,9 +339,12 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
         return rv == APR_EAGAIN ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;
     }
     fill_acquire(r, sc, st, ds, tenant_endpoint(r->pool, endpoint, st->jws->payload), &a);
-    rv = obo_token_acquire(r->pool, &a, &t, &x, &hit);
+    rv = obo_token_acquire_ex(r->pool, &a, &t, &x, &hit, &due);
     if (rv != APR_SUCCESS) {
         return map_error(r, sc, ds, st, x);
+    }
+    if (due) {
+        refresh_later(r, &a);
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO057: downstream token %s for %s (%s)",
                   obo_fingerprint(r->pool, t->access_token, strlen(t->access_token)),
@@ -379,4 +425,5 @@ static int auth_obo_fixups_logged(request_rec *r)
 void auth_obo_register_fixups(apr_pool_t *p)
 {
     ap_hook_fixups(auth_obo_fixups_logged, NULL, NULL, APR_HOOK_LAST);
+    ap_hook_log_transaction(refresh_after, NULL, NULL, APR_HOOK_LAST);
 }

@@ -305,6 +305,60 @@ apr_status_t obo_cache_del(obo_cache *c, apr_pool_t *p, const char *key)
     return rv;
 }
 
+/* ---- named locks */
+
+static const char *obo_lock_token(apr_pool_t *p)
+{
+    unsigned char raw[OBO_LOCK_TOKEN_LEN];
+
+    return obo_random(raw, sizeof(raw)) == APR_SUCCESS
+           ? apr_pstrndup(p, obo_sha256_hex(p, raw, sizeof(raw)), OBO_LOCK_TOKEN_LEN * 2)
+           : NULL;
+}
+
+apr_status_t obo_cache_lock(obo_cache *c, apr_pool_t *p, const char *name, apr_time_t until,
+                            const char **token)
+{
+    const char *t = obo_lock_token(p);
+    apr_status_t rv = t ? c->be->add(c->be->ctx, p, name, (const unsigned char *)t,
+                                     strlen(t), until)
+                        : APR_EGENERAL;
+
+    if (rv == APR_SUCCESS) {
+        *token = t;
+    }
+    else if (rv != APR_EEXIST) {
+        obo_backend_warn(OBO_RL_ADD, "add", c, p, name, rv);
+    }
+    return rv;
+}
+
+apr_status_t obo_cache_lock_hold(obo_cache *c, apr_pool_t *p, const char *name,
+                                 const char *token, apr_time_t until)
+{
+    apr_status_t rv = c->be->set(c->be->ctx, p, name, (const unsigned char *)token,
+                                 strlen(token), until);
+
+    if (rv != APR_SUCCESS) {
+        obo_backend_warn(OBO_RL_SET, "set", c, p, name, rv);
+    }
+    return rv;
+}
+
+void obo_cache_unlock(obo_cache *c, apr_pool_t *p, const char *name, const char *token)
+{
+    unsigned char *lv = NULL;
+    apr_size_t lvlen = 0;
+    apr_status_t rv = c->be->get(c->be->ctx, p, name, &lv, &lvlen);
+
+    if (rv == APR_SUCCESS && obo_ct_equal(lv, lvlen, token, strlen(token))) {
+        rv = c->be->del(c->be->ctx, p, name);
+    }
+    if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
+        obo_backend_warn(OBO_RL_DEL, "unlock", c, p, name, rv);
+    }
+}
+
 /* ---- cross-process fill */
 
 /* Calls fetch into the result pool and, unless the backend is known to be
@@ -449,16 +503,7 @@ static apr_status_t obo_fill_wait(obo_fill *f, const char *lockkey, apr_status_t
  * and the worst case is one extra identity-provider call.) */
 static void obo_fill_unlock(obo_fill *f, const char *lockkey, const char *token)
 {
-    unsigned char *lv = NULL;
-    apr_size_t lvlen = 0;
-    apr_status_t rv = f->c->be->get(f->c->be->ctx, f->p, lockkey, &lv, &lvlen);
-
-    if (rv == APR_SUCCESS && obo_ct_equal(lv, lvlen, token, strlen(token))) {
-        rv = f->c->be->del(f->c->be->ctx, f->p, lockkey);
-    }
-    if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
-        obo_backend_warn(OBO_RL_DEL, "unlock", f->c, f->p, f->key, rv);
-    }
+    obo_cache_unlock(f->c, f->p, lockkey, token);
 }
 
 static apr_status_t obo_fill_locked(obo_fill *f, const char *lockkey, const char *token)
@@ -484,7 +529,6 @@ static apr_status_t obo_fill_locked(obo_fill *f, const char *lockkey, const char
  * vanished without a result races for the lock again (bounded). */
 static apr_status_t obo_fill_run(obo_fill *f, int degraded)
 {
-    unsigned char raw[OBO_LOCK_TOKEN_LEN];
     const char *lockkey = apr_pstrcat(f->p, f->key, OBO_LOCK_SUFFIX, NULL);
     const char *token = NULL;
     apr_status_t rv = APR_EGENERAL, frv = APR_EGENERAL;
@@ -492,16 +536,9 @@ static apr_status_t obo_fill_run(obo_fill *f, int degraded)
 
     f->deadline = apr_time_now() + f->o->max_wait;
     for (round = 0; ; round++) {
-        rv = APR_EGENERAL;
-        if (!degraded && obo_random(raw, sizeof(raw)) == APR_SUCCESS) {
-            token = apr_pstrndup(f->p, obo_sha256_hex(f->p, raw, sizeof(raw)),
-                                 OBO_LOCK_TOKEN_LEN * 2);
-            rv = f->c->be->add(f->c->be->ctx, f->p, lockkey, (const unsigned char *)token,
-                               strlen(token), apr_time_now() + f->o->lock_ttl);
-            if (rv != APR_SUCCESS && rv != APR_EEXIST) {
-                obo_backend_warn(OBO_RL_ADD, "add", f->c, f->p, f->key, rv);
-            }
-        }
+        rv = degraded ? APR_EGENERAL
+                      : obo_cache_lock(f->c, f->p, lockkey, apr_time_now() + f->o->lock_ttl,
+                                       &token);
         locked = rv == APR_SUCCESS;
         if (rv != APR_EEXIST) {
             break;

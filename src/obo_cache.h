@@ -59,6 +59,18 @@ apr_status_t obo_cache_set(obo_cache *c, apr_pool_t *p, const char *key,
                            const char *val, apr_size_t len, apr_time_t expiry);
 apr_status_t obo_cache_del(obo_cache *c, apr_pool_t *p, const char *key);
 
+/* A named lock shared by every process and server on the backend (the
+ * entry "<name>" holds a random token). APR_SUCCESS: taken until `until`,
+ * *token identifies the holder; APR_EEXIST: someone holds it; other: the
+ * backend failed. */
+apr_status_t obo_cache_lock(obo_cache *c, apr_pool_t *p, const char *name, apr_time_t until,
+                            const char **token);
+/* Keeps a lock taken with obo_cache_lock until `until` (e.g. a backoff). */
+apr_status_t obo_cache_lock_hold(obo_cache *c, apr_pool_t *p, const char *name,
+                                 const char *token, apr_time_t until);
+/* Releases it if it still holds token. */
+void obo_cache_unlock(obo_cache *c, apr_pool_t *p, const char *name, const char *token);
+
 /* Produces a fresh value on a miss. *expiry is absolute; a fetch that fails
  * returns its status and may set *errval (an opaque error description the
  * caller understands) which in-process waiters receive too. */

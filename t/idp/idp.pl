@@ -572,6 +572,9 @@ sub h_token {
         scope          => $scope // scope_names($p->{audience} // ''),
     );
     $body{issued_token_type} = $AT_TYPE if $is_te;
+    # refresh_in=N: MSAL's early-refresh advice (t/96_refresh.t)
+    my $rin = sw($sw, 'refresh_in', $tenant);
+    $body{refresh_in} = $rin + 0 if defined $rin && length $rin;
     $body{refresh_token} = "rt-$seq-" . random_string(20)
         if !$is_te && sw($sw, 'refresh_token', $tenant);
     bump('token_ok', "token_ok\@$tenant");
