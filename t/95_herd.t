@@ -39,19 +39,23 @@ sub start_pair {
 
 sub ut { my ($sub) = @_; return mint(tenant => $TENANT, claims => { sub => $sub }) }
 
-# N users, each sending PER_USER requests at once, alternating servers.
+# N users, each sending PER_USER requests at once, alternating servers; in
+# waves of 50 users (500 connections: file descriptors, burst's 90 s).
 sub herd {
     my ($tag, $n) = @_;
-    my (@users, @reqs);
-    for my $i (1 .. $n) {
-        my $u = fresh_user("$tag$i");
-        my $tok = ut($u);
-        push @users, $u;
-        push @reqs, [ $srv[$_ % 2]->url('/x/backend/herd'), Authorization => "Bearer $tok" ]
-            for 1 .. $PER_USER;
-    }
+    my (@users, @res);
     my $t0 = time;
-    my @res = burst(@reqs);
+    for (my $w = 0; $w < $n; $w += 50) {
+        my @reqs;
+        for my $i ($w + 1 .. ($w + 50 < $n ? $w + 50 : $n)) {
+            my $u = fresh_user("$tag$i");
+            my $tok = ut($u);
+            push @users, $u;
+            push @reqs, [ $srv[$_ % 2]->url('/x/backend/herd'), Authorization => "Bearer $tok" ]
+                for 1 .. $PER_USER;
+        }
+        push @res, burst(@reqs);
+    }
     return (\@users, \@res, time - $t0);
 }
 
@@ -75,7 +79,8 @@ ok start_pair(), 'two servers (tenant xherd, shared memcached, default timeouts)
 };
 
 subtest "a slow IdP (1 s per call): $N users x $PER_USER over two servers" => sub {
-    idp_set("token_fault\@$TENANT" => 'slow', "slow_seconds\@$TENANT" => 1);
+    idp_set("token_fault\@$TENANT" => 'slow',
+            "slow_seconds\@$TENANT" => $ENV{OBO_TEST_HERD_SLOW} || 1);
     my ($users, $res, $took) = herd('slow', $N);
     my $n = calls_per_user($users);
     my @wrong = grep { $n->{$_} != 1 } @$users;
@@ -83,8 +88,18 @@ subtest "a slow IdP (1 s per call): $N users x $PER_USER over two servers" => su
         or diag codes($res);
     is scalar(@wrong), 0, "exactly one IdP call per user ($N calls)"
         or diag join ', ', map { "$_: $n->{$_}" } @wrong[0 .. ($#wrong < 9 ? $#wrong : 9)];
-    diag sprintf('%d requests in %.1f s', scalar @$res, $took);
+    my $calls = 0;
+    $calls += $n->{$_} for @$users;
+    diag sprintf('HERD: %d users x %d requests over two servers: %d IdP calls, %d x 200, '
+                 . '%.1f s', $N, $PER_USER, $calls, scalar(grep { $_->{code} == 200 } @$res),
+                 $took);
 };
+if ($ENV{OBO_TEST_HERD_ONLY}) {    # scripts/herd.sh: the figure only
+    idp_set("token_fault\@$TENANT" => '', "slow_seconds\@$TENANT" => '');
+    $_->stop for @srv;
+    done_testing();
+    exit 0;
+}
 
 subtest 'an IdP answering 500 to a herd: one request\'s calls, the same 502 for all' => sub {
     idp_set("token_fault\@$TENANT" => '500', "slow_seconds\@$TENANT" => '');
