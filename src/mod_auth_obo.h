@@ -106,7 +106,11 @@ typedef struct auth_obo_srv_cfg {
     int negative_ttl;                    /* OBONegativeCacheTime seconds, UNSET */
     int session_idle, session_max;       /* OBOSessionLifetime seconds, UNSET */
     int validated_slots;                 /* OBOValidatedTokenCache, UNSET */
+    int refresh_share;                   /* OBOCacheRefresh percent, 0 off, UNSET */
 } auth_obo_srv_cfg;
+
+/* OBOCacheRefresh default: renew after 75 % of the lifetime (docs/directives.md). */
+#define AUTH_OBO_REFRESH_SHARE 75
 
 /* What authentication established for this request (request_config). */
 typedef struct auth_obo_req {

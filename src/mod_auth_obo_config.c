@@ -93,6 +93,7 @@ void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s)
     sc->session_idle = AUTH_OBO_UNSET;
     sc->session_max = AUTH_OBO_UNSET;
     sc->validated_slots = AUTH_OBO_UNSET;
+    sc->refresh_share = AUTH_OBO_UNSET;
     sc->defaults = dir_new(p);
     sc->s = s;
     return sc;
@@ -137,6 +138,7 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->session_idle = MERGE_INT(session_idle);
     sc->session_max = MERGE_INT(session_max);
     sc->validated_slots = MERGE_INT(validated_slots);
+    sc->refresh_share = MERGE_INT(refresh_share);
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
     sc->s = add->s;
     return sc;
@@ -512,6 +514,19 @@ static const char *set_validated_slots(cmd_parms *cmd, void *m, const char *arg)
 static const char *set_negative_ttl(cmd_parms *cmd, void *m, const char *arg)
 {
     return parse_int(cmd, arg, 0, 86400, &srv_of(cmd)->negative_ttl);
+}
+
+/* A share of the lifetime after which a cached token is renewed in the
+ * background; off: only when it is within OBOCacheMargin of expiry. */
+static const char *set_refresh_share(cmd_parms *cmd, void *m, const char *arg)
+{
+    auth_obo_srv_cfg *sc = srv_of(cmd);
+
+    if (!strcasecmp(arg, "off")) {
+        sc->refresh_share = 0;
+        return NULL;
+    }
+    return parse_int(cmd, arg, 1, 99, &sc->refresh_share);
 }
 
 /* ---- validation directives (server or directory) ------------------------ */
@@ -892,5 +907,9 @@ const command_rec auth_obo_cmds[] = {
     AP_INIT_TAKE1("OBOValidatedTokenCache", set_validated_slots, NULL, RSRC_CONF,
                   "Validated tokens each process remembers (default 4096, 0 = off; a "
                   "virtual host with its own value gets its own)"),
+    AP_INIT_TAKE1("OBOCacheRefresh", set_refresh_share, NULL, RSRC_CONF,
+                  "Percent of a cached token's lifetime after which one request renews "
+                  "it in the background, when the IdP sent no refresh_in (1-99, default "
+                  "75; off: renew only at OBOCacheMargin)"),
     { .name = NULL } /* designated: clang -Wextra flags a bare { NULL } */
 };

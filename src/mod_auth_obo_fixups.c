@@ -59,10 +59,19 @@ static apr_time_t assertion_expiry(const json_t *claims)
     return apr_time_from_sec(exp);
 }
 
+/* The longest a lock holder's exchange can take: its call, the one retry
+ * and the retry wait (2 s), plus a second of slack. Its lock must live that
+ * long whatever OBOCacheLockWait says, or waiters would call the IdP beside
+ * a holder that is still within its timeout. */
+static int lock_ms(const auth_obo_srv_cfg *sc)
+{
+    return auth_obo_ival(sc->timeout_ms, 10000) * 2 + 3000;
+}
+
 static int wait_ms(const auth_obo_srv_cfg *sc)
 {
     /* Long enough for the leader's call, its retry and the retry wait. */
-    return auth_obo_ival(sc->flight_wait_ms, auth_obo_ival(sc->timeout_ms, 10000) * 2 + 3000);
+    return auth_obo_ival(sc->flight_wait_ms, lock_ms(sc));
 }
 
 static void fill_acquire(request_rec *r, const auth_obo_srv_cfg *sc, const auth_obo_req *st,
@@ -86,11 +95,54 @@ static void fill_acquire(request_rec *r, const auth_obo_srv_cfg *sc, const auth_
     a->authority = endpoint;
     a->margin = apr_time_from_sec(auth_obo_ival(sc->cache_margin, 300));
     a->assertion_expiry = assertion_expiry(st->jws->payload);
-    a->flight.lock_ttl = wait_ms(sc) * 1000LL;
+    a->flight.lock_ttl = lock_ms(sc) * 1000LL;
     a->flight.max_wait = wait_ms(sc) * 1000LL;
     a->flight.poll = 5000;
     a->negative_ttl = apr_time_from_sec(auth_obo_ival(sc->negative_ttl, 30));
     a->guard = sc->rt->guard;
+    a->refresh_share = auth_obo_ival(sc->refresh_share, AUTH_OBO_REFRESH_SHARE);
+}
+
+/* ---- early refresh ------------------------------------------------------- */
+
+/* A request that was served a cached token inside its refresh window
+ * renews it after its response has gone out: in log_transaction, which
+ * runs once the response is written, on every MPM (prefork, worker,
+ * event), with the request (its pool, its caller token - the assertion
+ * the exchange needs -, its log context) still alive. No request waits for
+ * it, nothing outlives the request, and nothing is stored in clear: the
+ * pending work is this request's own acquisition parameters in r->pool. */
+#define REFRESH_NOTE "auth_obo_refresh"
+
+static void refresh_later(request_rec *r, const obo_acquire *a)
+{
+    apr_array_header_t *todo = NULL;
+
+    apr_pool_userdata_get((void **)&todo, REFRESH_NOTE, r->pool);
+    if (!todo) {
+        todo = apr_array_make(r->pool, 1, sizeof(obo_acquire *));
+        apr_pool_userdata_setn(todo, REFRESH_NOTE, NULL, r->pool);
+    }
+    APR_ARRAY_PUSH(todo, obo_acquire *) = apr_pmemdup(r->pool, a, sizeof(*a));
+}
+
+static int refresh_after(request_rec *r)
+{
+    apr_array_header_t *todo = NULL;
+    request_rec *prev;
+    int i;
+
+    apr_pool_userdata_get((void **)&todo, REFRESH_NOTE, r->pool);
+    if (!todo || todo->nelts == 0) {
+        return DECLINED;
+    }
+    prev = auth_obo_log_enter(r);
+    for (i = 0; i < todo->nelts; i++) {
+        obo_token_refresh(r->pool, APR_ARRAY_IDX(todo, i, obo_acquire *));
+    }
+    todo->nelts = 0;
+    auth_obo_log_leave(prev);
+    return DECLINED;
 }
 
 /* ---- hand-off ------------------------------------------------------------ */
@@ -279,7 +331,7 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
     obo_token_result *t = NULL;
     obo_exchange_error *x = NULL;
     obo_acquire a;
-    int hit = 0;
+    int hit = 0, due = 0;
     apr_status_t rv = obo_provider_token_endpoint(sc->rt->provider, r->pool, &endpoint, &err);
 
     if (rv != APR_SUCCESS) {
@@ -287,9 +339,12 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
         return rv == APR_EAGAIN ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;
     }
     fill_acquire(r, sc, st, ds, tenant_endpoint(r->pool, endpoint, st->jws->payload), &a);
-    rv = obo_token_acquire(r->pool, &a, &t, &x, &hit);
+    rv = obo_token_acquire_ex(r->pool, &a, &t, &x, &hit, &due);
     if (rv != APR_SUCCESS) {
         return map_error(r, sc, ds, st, x);
+    }
+    if (due) {
+        refresh_later(r, &a);
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO057: downstream token %s for %s (%s)",
                   obo_fingerprint(r->pool, t->access_token, strlen(t->access_token)),
@@ -398,4 +453,5 @@ const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_
 void auth_obo_register_fixups(apr_pool_t *p)
 {
     ap_hook_fixups(auth_obo_fixups_logged, NULL, NULL, APR_HOOK_LAST);
+    ap_hook_log_transaction(refresh_after, NULL, NULL, APR_HOOK_LAST);
 }

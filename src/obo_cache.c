@@ -22,6 +22,11 @@
 #define OBO_EXPIRY_LEN 8
 #define OBO_LOCK_TOKEN_LEN 16
 #define OBO_POLL_CAP apr_time_from_msec(50)
+#define OBO_FAIL_SUFFIX ".fail"
+#define OBO_FAIL_TTL apr_time_from_sec(5)  /* waiters poll every 50 ms at most */
+#define OBO_WAIT_ERRORS 3       /* backend errors in a row before a waiter gives up */
+#define OBO_TAKEOVERS 4         /* lock races after holders that left no result */
+#define OBO_WAIT_SHARED (APR_OS_START_USERERR + 1)  /* internal: a shared failure */
 
 struct obo_cache {
     const obo_cache_backend *be;
@@ -56,12 +61,14 @@ typedef struct obo_fill {
     apr_pool_t *rpool;              /* where the result and errval live */
     const char *key;
     const obo_cache_flight_opts *o;
+    const obo_cache_errshare *share;    /* or NULL */
     obo_cache_fetch_fn *fetch;
     void *baton;
     char *val;
     apr_size_t len;
     int hit;
     void *errval;
+    apr_time_t deadline;            /* a waiter's end: max_wait after its first add */
 } obo_fill;
 
 /* ---- rate-limited warnings: a dead backend must not flood the error log */
@@ -300,6 +307,60 @@ apr_status_t obo_cache_del(obo_cache *c, apr_pool_t *p, const char *key)
     return rv;
 }
 
+/* ---- named locks */
+
+static const char *obo_lock_token(apr_pool_t *p)
+{
+    unsigned char raw[OBO_LOCK_TOKEN_LEN];
+
+    return obo_random(raw, sizeof(raw)) == APR_SUCCESS
+           ? apr_pstrndup(p, obo_sha256_hex(p, raw, sizeof(raw)), OBO_LOCK_TOKEN_LEN * 2)
+           : NULL;
+}
+
+apr_status_t obo_cache_lock(obo_cache *c, apr_pool_t *p, const char *name, apr_time_t until,
+                            const char **token)
+{
+    const char *t = obo_lock_token(p);
+    apr_status_t rv = t ? c->be->add(c->be->ctx, p, name, (const unsigned char *)t,
+                                     strlen(t), until)
+                        : APR_EGENERAL;
+
+    if (rv == APR_SUCCESS) {
+        *token = t;
+    }
+    else if (rv != APR_EEXIST) {
+        obo_backend_warn(OBO_RL_ADD, "add", c, p, name, rv);
+    }
+    return rv;
+}
+
+apr_status_t obo_cache_lock_hold(obo_cache *c, apr_pool_t *p, const char *name,
+                                 const char *token, apr_time_t until)
+{
+    apr_status_t rv = c->be->set(c->be->ctx, p, name, (const unsigned char *)token,
+                                 strlen(token), until);
+
+    if (rv != APR_SUCCESS) {
+        obo_backend_warn(OBO_RL_SET, "set", c, p, name, rv);
+    }
+    return rv;
+}
+
+void obo_cache_unlock(obo_cache *c, apr_pool_t *p, const char *name, const char *token)
+{
+    unsigned char *lv = NULL;
+    apr_size_t lvlen = 0;
+    apr_status_t rv = c->be->get(c->be->ctx, p, name, &lv, &lvlen);
+
+    if (rv == APR_SUCCESS && obo_ct_equal(lv, lvlen, token, strlen(token))) {
+        rv = c->be->del(c->be->ctx, p, name);
+    }
+    if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
+        obo_backend_warn(OBO_RL_DEL, "unlock", c, p, name, rv);
+    }
+}
+
 /* ---- cross-process fill */
 
 /* Calls fetch into the result pool and, unless the backend is known to be
@@ -327,18 +388,68 @@ static void obo_fill_hit(obo_fill *f, const char *val, apr_size_t len)
     f->hit = 1;
 }
 
-/* Waits for another process's fill. APR_SUCCESS: the value appeared;
- * APR_NOTFOUND: the lock vanished or max_wait passed (fetch and store);
- * anything else: the backend failed (fetch, don't store). */
-static apr_status_t obo_fill_wait(obo_fill *f, const char *lockkey)
+/* ---- failures shared with the waiters of one lock: "<key>.fail" holds
+ * "<lock token> <status>\n<encoded errval>", sealed like a value. It is
+ * read only by waiters of that lock, so it answers the requests that were
+ * waiting for that IdP call and no later one (a later request takes a new
+ * lock and calls again: a 5xx is not remembered; a user's failure is, by
+ * the caller's negative cache if it wants). */
+
+static void obo_fail_share(obo_fill *f, apr_status_t rv, const char *token)
 {
-    apr_time_t deadline = apr_time_now() + f->o->max_wait;
+    char *enc = f->share && f->share->encode && f->errval
+        ? f->share->encode(f->p, rv, f->errval) : NULL;
+    const char *val;
+
+    if (enc) {
+        val = apr_psprintf(f->p, "%s %d\n%s", token, (int)rv, enc);
+        obo_cache_set(f->c, f->p, apr_pstrcat(f->p, f->key, OBO_FAIL_SUFFIX, NULL), val,
+                      strlen(val), apr_time_now() + OBO_FAIL_TTL);
+    }
+}
+
+/* APR_SUCCESS when a shared failure of the lock `seen` (or of any lock when
+ * the waiter never saw one) is there: *frv and f->errval are the holder's. */
+static apr_status_t obo_fail_read(obo_fill *f, apr_pool_t *scratch, const char *seen,
+                                  apr_status_t *frv)
+{
+    char *val = NULL, *nl, *sp;
+    apr_size_t len = 0;
+    apr_status_t rv = f->share && f->share->decode
+        ? obo_cache_lookup(f->c, scratch, apr_pstrcat(scratch, f->key, OBO_FAIL_SUFFIX, NULL),
+                           &val, &len)
+        : APR_NOTFOUND;
+
+    if (rv == APR_SUCCESS && ((nl = strchr(val, '\n')) == NULL
+                              || (sp = memchr(val, ' ', (apr_size_t)(nl - val))) == NULL
+                              || (*seen && (apr_size_t)(sp - val) != strlen(seen))
+                              || (*seen && memcmp(val, seen, strlen(seen)) != 0))) {
+        rv = APR_NOTFOUND;
+    }
+    if (rv == APR_SUCCESS) {
+        *frv = (apr_status_t)atoi(sp + 1);
+        f->errval = f->share->decode(f->rpool, nl + 1, len - (apr_size_t)(nl + 1 - val));
+        rv = f->errval && *frv != APR_SUCCESS ? APR_SUCCESS : APR_NOTFOUND;
+    }
+    return rv;
+}
+
+/* Waits for another process's fill. APR_SUCCESS: the value appeared (a
+ * hit); OBO_WAIT_SHARED: the holder failed and shared its failure (*frv,
+ * f->errval); APR_NOTFOUND: the lock vanished with neither (take it over);
+ * APR_TIMEUP: the lock still lives at the deadline; anything else: the
+ * backend keeps failing (fetch, don't store). The holder is never second-
+ * guessed while its lock lives: lock_ttl covers its whole IdP call. */
+static apr_status_t obo_fill_wait(obo_fill *f, const char *lockkey, apr_status_t *frv)
+{
     apr_interval_time_t poll = f->o->poll;
     apr_status_t rv = APR_EAGAIN;
+    char seen[OBO_LOCK_TOKEN_LEN * 2 + 1] = "";
     apr_pool_t *scratch;
     unsigned char *lv;
     apr_size_t vlen;
     char *val;
+    int errors = 0;
 
     apr_pool_create(&scratch, f->p);
     while (rv == APR_EAGAIN) {
@@ -348,23 +459,42 @@ static apr_status_t obo_fill_wait(obo_fill *f, const char *lockkey)
         rv = obo_cache_lookup(f->c, scratch, f->key, &val, &vlen);
         if (rv == APR_NOTFOUND) {
             rv = f->c->be->get(f->c->be->ctx, scratch, lockkey, &lv, &vlen);
+            if (rv == APR_SUCCESS && vlen < sizeof(seen)) {
+                memcpy(seen, lv, vlen);
+                seen[vlen] = '\0';
+            }
             if (rv == APR_NOTFOUND) {
-                /* The holder sets the value before deleting its lock, so
-                 * one more look tells "finished" from "died or failed". */
+                /* The holder stores the value (or its failure) before it
+                 * deletes its lock: look again to tell the cases apart. */
                 rv = obo_cache_lookup(f->c, scratch, f->key, &val, &vlen);
+                if (rv == APR_NOTFOUND && obo_fail_read(f, scratch, seen, frv) == APR_SUCCESS) {
+                    rv = OBO_WAIT_SHARED;
+                }
             }
             else if (rv == APR_SUCCESS) {
-                rv = apr_time_now() < deadline ? APR_EAGAIN : APR_NOTFOUND;
+                rv = apr_time_now() < f->deadline ? APR_EAGAIN : APR_TIMEUP;
             }
+        }
+        if (rv != APR_SUCCESS && rv != APR_NOTFOUND && rv != APR_TIMEUP
+            && rv != OBO_WAIT_SHARED && rv != APR_EAGAIN) {
+            /* A transient backend error (a timeout under load) is no reason
+             * to call the IdP; a backend that stays down is. */
+            rv = ++errors < OBO_WAIT_ERRORS && apr_time_now() < f->deadline ? APR_EAGAIN : rv;
+        }
+        else if (rv == APR_EAGAIN) {
+            errors = 0;
         }
     }
     if (rv == APR_SUCCESS) {
         obo_fill_hit(f, val, vlen);
     }
-    else if (rv == APR_NOTFOUND && obo_rl_allow(OBO_RL_WAIT)) {
-        obo_log(OBO_LOG_INFO, obo_rl_msgid[OBO_RL_WAIT], "cache fill for key %s: lock "
-                "holder finished without a value or max wait passed; fetching directly",
-                obo_fingerprint(scratch, f->key, strlen(f->key)));
+    else if ((rv == APR_NOTFOUND || rv == APR_TIMEUP) && obo_rl_allow(OBO_RL_WAIT)) {
+        obo_log(OBO_LOG_INFO, obo_rl_msgid[OBO_RL_WAIT], "cache fill for key %s: %s",
+                obo_fingerprint(scratch, f->key, strlen(f->key)), rv == APR_TIMEUP
+                ? "another request's identity-provider call is still running after the "
+                  "lock wait; answering without calling the identity provider"
+                : "the lock holder finished without a value (it died or its lock "
+                  "expired); taking the lock over");
     }
     apr_pool_destroy(scratch);
     return rv;
@@ -375,16 +505,7 @@ static apr_status_t obo_fill_wait(obo_fill *f, const char *lockkey)
  * and the worst case is one extra identity-provider call.) */
 static void obo_fill_unlock(obo_fill *f, const char *lockkey, const char *token)
 {
-    unsigned char *lv = NULL;
-    apr_size_t lvlen = 0;
-    apr_status_t rv = f->c->be->get(f->c->be->ctx, f->p, lockkey, &lv, &lvlen);
-
-    if (rv == APR_SUCCESS && obo_ct_equal(lv, lvlen, token, strlen(token))) {
-        rv = f->c->be->del(f->c->be->ctx, f->p, lockkey);
-    }
-    if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
-        obo_backend_warn(OBO_RL_DEL, "unlock", f->c, f->p, f->key, rv);
-    }
+    obo_cache_unlock(f->c, f->p, lockkey, token);
 }
 
 static apr_status_t obo_fill_locked(obo_fill *f, const char *lockkey, const char *token)
@@ -398,38 +519,51 @@ static apr_status_t obo_fill_locked(obo_fill *f, const char *lockkey, const char
     }
     else {
         rv = obo_fill_fetch(f, rv == APR_NOTFOUND);
+        if (rv != APR_SUCCESS) {
+            obo_fail_share(f, rv, token);   /* before the unlock: waiters look after it */
+        }
     }
     obo_fill_unlock(f, lockkey, token);
     return rv;
 }
 
-/* One caller per process gets here on a miss. */
+/* One caller per process gets here on a miss. A waiter whose holder
+ * vanished without a result races for the lock again (bounded). */
 static apr_status_t obo_fill_run(obo_fill *f, int degraded)
 {
-    unsigned char raw[OBO_LOCK_TOKEN_LEN];
     const char *lockkey = apr_pstrcat(f->p, f->key, OBO_LOCK_SUFFIX, NULL);
     const char *token = NULL;
-    apr_status_t rv = APR_EGENERAL;
+    apr_status_t rv = APR_EGENERAL, frv = APR_EGENERAL;
+    int round, locked = 0;
 
-    if (!degraded && obo_random(raw, sizeof(raw)) == APR_SUCCESS) {
-        token = obo_sha256_hex(f->p, raw, sizeof(raw));
-        rv = f->c->be->add(f->c->be->ctx, f->p, lockkey, (const unsigned char *)token,
-                           strlen(token), apr_time_now() + f->o->lock_ttl);
-        if (rv != APR_SUCCESS && rv != APR_EEXIST) {
-            obo_backend_warn(OBO_RL_ADD, "add", f->c, f->p, f->key, rv);
+    f->deadline = apr_time_now() + f->o->max_wait;
+    for (round = 0; ; round++) {
+        rv = degraded ? APR_EGENERAL
+                      : obo_cache_lock(f->c, f->p, lockkey, apr_time_now() + f->o->lock_ttl,
+                                       &token);
+        locked = rv == APR_SUCCESS;
+        if (rv != APR_EEXIST) {
+            break;
+        }
+        if (round == 0) {
+            obo_metrics_inc(OBO_M_SINGLE_FLIGHT_WAIT);
+        }
+        rv = obo_fill_wait(f, lockkey, &frv);
+        if (rv != APR_NOTFOUND || round + 1 >= OBO_TAKEOVERS
+            || apr_time_now() >= f->deadline) {
+            break;
         }
     }
-    if (rv == APR_SUCCESS) {
+    if (locked) {
         rv = obo_fill_locked(f, lockkey, token);
     }
-    else if (rv == APR_EEXIST) {
-        obo_metrics_inc(OBO_M_SINGLE_FLIGHT_WAIT);
-        rv = obo_fill_wait(f, lockkey);
-        if (rv != APR_SUCCESS) {
-            rv = obo_fill_fetch(f, rv == APR_NOTFOUND);
-        }
+    else if (rv == OBO_WAIT_SHARED) {
+        rv = frv;                       /* the holder's failure, as its own */
     }
-    else {
+    else if (rv == APR_NOTFOUND) {
+        rv = obo_fill_fetch(f, 1);      /* takeovers exhausted: rare */
+    }
+    else if (rv != APR_SUCCESS && rv != APR_TIMEUP) {
         rv = obo_fill_fetch(f, 0);      /* backend down: the request still works */
     }
     return rv;
@@ -512,9 +646,13 @@ static apr_status_t obo_flight_lead(obo_flight *fl, obo_fill *f, int degraded)
 }
 
 /* Called with the mutex held; returns with it released. */
-static apr_status_t obo_flight_follow(obo_flight *fl, obo_fill *f, int degraded)
+static apr_status_t obo_flight_follow(obo_flight *fl, obo_fill *f)
 {
-    apr_time_t deadline = apr_time_now() + f->o->max_wait;
+    /* The leader's fill is bounded: a wait of max_wait, then one fetch
+     * covered by lock_ttl. Calling the IdP beside it would only add load to
+     * an IdP that is already slow, so a follower never does. */
+    apr_time_t deadline = apr_time_now() + f->o->max_wait + f->o->lock_ttl
+                          + apr_time_from_sec(1);
     apr_time_t now;
     apr_status_t rv;
 
@@ -525,14 +663,11 @@ static apr_status_t obo_flight_follow(obo_flight *fl, obo_fill *f, int degraded)
         obo_flight_result(fl, f);
         f->hit = fl->rv == APR_SUCCESS;
         rv = fl->rv;
-        apr_thread_mutex_unlock(f->c->mutex);
     }
     else {
-        /* The leader is stuck (slow IdP): don't hold this request longer. */
-        apr_thread_mutex_unlock(f->c->mutex);
-        f->rpool = f->p;
-        rv = obo_fill_fetch(f, !degraded);
+        rv = APR_TIMEUP;
     }
+    apr_thread_mutex_unlock(f->c->mutex);
     return rv;
 }
 
@@ -546,7 +681,7 @@ static apr_status_t obo_flight_run(obo_fill *f, int degraded)
     if (fl) {
         obo_metrics_inc(OBO_M_SINGLE_FLIGHT_WAIT);
         obo_flight_join(fl, f->p);
-        rv = obo_flight_follow(fl, f, degraded);
+        rv = obo_flight_follow(fl, f);
     }
     else if (obo_flight_create(f->c, f->key, &fl) == APR_SUCCESS) {
         obo_flight_join(fl, f->p);
@@ -577,6 +712,17 @@ apr_status_t obo_cache_get_or_fetch(obo_cache *c, apr_pool_t *p, const char *key
                                     char **val, apr_size_t *len, int *hit,
                                     void **errval)
 {
+    return obo_cache_get_or_fetch_ex(c, p, key, opts, NULL, fetch, baton, val, len, hit,
+                                     errval);
+}
+
+apr_status_t obo_cache_get_or_fetch_ex(obo_cache *c, apr_pool_t *p, const char *key,
+                                       const obo_cache_flight_opts *opts,
+                                       const obo_cache_errshare *share,
+                                       obo_cache_fetch_fn *fetch, void *baton,
+                                       char **val, apr_size_t *len, int *hit,
+                                       void **errval)
+{
     obo_cache_flight_opts o;
     obo_fill f;
     apr_status_t rv;
@@ -588,6 +734,7 @@ apr_status_t obo_cache_get_or_fetch(obo_cache *c, apr_pool_t *p, const char *key
     f.rpool = p;
     f.key = key;
     f.o = &o;
+    f.share = share;
     f.fetch = fetch;
     f.baton = baton;
     rv = obo_cache_lookup(c, p, key, &f.val, &f.len);

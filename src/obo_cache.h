@@ -59,6 +59,18 @@ apr_status_t obo_cache_set(obo_cache *c, apr_pool_t *p, const char *key,
                            const char *val, apr_size_t len, apr_time_t expiry);
 apr_status_t obo_cache_del(obo_cache *c, apr_pool_t *p, const char *key);
 
+/* A named lock shared by every process and server on the backend (the
+ * entry "<name>" holds a random token). APR_SUCCESS: taken until `until`,
+ * *token identifies the holder; APR_EEXIST: someone holds it; other: the
+ * backend failed. */
+apr_status_t obo_cache_lock(obo_cache *c, apr_pool_t *p, const char *name, apr_time_t until,
+                            const char **token);
+/* Keeps a lock taken with obo_cache_lock until `until` (e.g. a backoff). */
+apr_status_t obo_cache_lock_hold(obo_cache *c, apr_pool_t *p, const char *name,
+                                 const char *token, apr_time_t until);
+/* Releases it if it still holds token. */
+void obo_cache_unlock(obo_cache *c, apr_pool_t *p, const char *name, const char *token);
+
 /* Produces a fresh value on a miss. *expiry is absolute; a fetch that fails
  * returns its status and may set *errval (an opaque error description the
  * caller understands) which in-process waiters receive too. */
@@ -66,23 +78,51 @@ typedef apr_status_t obo_cache_fetch_fn(void *baton, apr_pool_t *p,
                                         char **val, apr_size_t *len,
                                         apr_time_t *expiry, void **errval);
 
+/* A fill's failure, for waiters in other processes (optional). encode
+ * returns a NUL-terminated description of (rv, errval) to share, or NULL to
+ * share nothing (waiters then take the lock over, one at a time); decode
+ * turns it back into an errval allocated from p (NULL if unreadable). */
+typedef char *obo_cache_err_encode_fn(apr_pool_t *p, apr_status_t rv, const void *errval);
+typedef void *obo_cache_err_decode_fn(apr_pool_t *p, const char *buf, apr_size_t len);
+
 typedef struct obo_cache_flight_opts {
-    apr_interval_time_t lock_ttl;   /* how long a fill lock lives (>= IdP timeout) */
-    apr_interval_time_t max_wait;   /* how long a waiter polls before fetching itself */
+    apr_interval_time_t lock_ttl;   /* how long a fill lock lives: >= the whole fetch */
+    apr_interval_time_t max_wait;   /* how long a waiter waits for a live lock */
     apr_interval_time_t poll;       /* first poll interval (doubles, capped at 50 ms) */
 } obo_cache_flight_opts;
+
+typedef struct obo_cache_errshare {
+    obo_cache_err_encode_fn *encode;
+    obo_cache_err_decode_fn *decode;
+} obo_cache_errshare;
 
 /* Cache lookup with single flight. On a miss: threads of this process wait
  * on an in-process flight for the same key; one thread per process then
  * tries backend add() of "<key>.lock"; the winner calls fetch, stores the
- * sealed value, deletes the lock; losers poll get() until the value appears,
- * the lock disappears (holder failed: fetch themselves) or max_wait passes
- * (fetch themselves). Backend errors degrade to calling fetch directly.
+ * sealed value (or, when it failed and share->encode shares the failure, a
+ * sealed "<key>.fail" entry bound to its lock for a few seconds), deletes
+ * the lock. Losers never call fetch while the lock lives: they poll get()
+ * until the value appears (a hit), the lock disappears with a shared failure
+ * (they return the holder's status and decoded errval), or the lock
+ * disappears without either (holder died, its lock expired, or it shared
+ * nothing): then they race for the lock again and one of them fetches. A
+ * waiter that is still behind a live lock after max_wait returns
+ * APR_TIMEUP with no errval and no fetch. Backend errors (three in a row
+ * while waiting) degrade to calling fetch directly.
  * *hit is 1 when the value came from the cache (or another's fill). */
 apr_status_t obo_cache_get_or_fetch(obo_cache *c, apr_pool_t *p, const char *key,
                                     const obo_cache_flight_opts *opts,
                                     obo_cache_fetch_fn *fetch, void *baton,
                                     char **val, apr_size_t *len, int *hit,
                                     void **errval);
+
+/* The same, sharing a failed fill's (status, errval) with the waiters of
+ * other processes through share (NULL: as obo_cache_get_or_fetch). */
+apr_status_t obo_cache_get_or_fetch_ex(obo_cache *c, apr_pool_t *p, const char *key,
+                                       const obo_cache_flight_opts *opts,
+                                       const obo_cache_errshare *share,
+                                       obo_cache_fetch_fn *fetch, void *baton,
+                                       char **val, apr_size_t *len, int *hit,
+                                       void **errval);
 
 #endif

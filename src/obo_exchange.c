@@ -425,21 +425,27 @@ static apr_status_t obo_send(obo_xctx *x, obo_attempt *a, const char **err)
 
 /* ---- the answer */
 
-/* expires_in is a number, or a numeric string (Entra v1 endpoints). */
-static apr_int64_t obo_expires_in(const json_t *j)
+/* expires_in (and refresh_in) is a number, or a numeric string (Entra v1
+ * endpoints). */
+static apr_int64_t obo_seconds(const json_t *j, const char *key)
 {
     apr_int64_t v = 0;
-    const char *s = obo_json_str(j, "expires_in");
+    const char *s = obo_json_str(j, key);
     char *end = NULL;
 
     if (s) {
         v = apr_strtoi64(s, &end, 10);
         v = (end == s || *end != '\0') ? 0 : v;
     }
-    else if (obo_json_int(j, "expires_in", &v) != APR_SUCCESS) {
+    else if (obo_json_int(j, key, &v) != APR_SUCCESS) {
         v = 0;
     }
     return v < 0 ? 0 : v > OBO_EXPIRES_IN_MAX ? OBO_EXPIRES_IN_MAX : v;
+}
+
+static apr_int64_t obo_expires_in(const json_t *j)
+{
+    return obo_seconds(j, "expires_in");
 }
 
 static const char *obo_dup_str(apr_pool_t *p, const json_t *j, const char *key)
@@ -476,6 +482,10 @@ static apr_status_t obo_parse_success(obo_xctx *x, const obo_attempt *a,
         t->issued_token_type = obo_dup_str(x->p, j, "issued_token_type");
         t->expires_in = obo_expires_in(j);
         t->expires_on = a->sent + apr_time_from_sec(t->expires_in);
+        /* MSAL's refresh_in: when to renew it early; ignored unless it falls
+         * inside the lifetime. */
+        t->refresh_in = obo_seconds(j, "refresh_in");
+        t->refresh_in = t->refresh_in < t->expires_in ? t->refresh_in : 0;
         *res = t;
     }
     return rv;

@@ -53,6 +53,9 @@ typedef struct obo_token_result {
     const char *issued_token_type;
     apr_int64_t expires_in;      /* seconds, as the IdP said */
     apr_time_t expires_on;       /* absolute */
+    apr_int64_t refresh_in;      /* seconds: the IdP's advice to renew early (MSAL), 0 none */
+    apr_time_t refresh_on;       /* absolute start of the early-refresh window, 0 none
+                                  * (set by obo_token, kept in the cache) */
 } obo_token_result;
 
 typedef enum {

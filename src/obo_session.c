@@ -240,6 +240,16 @@ static obo_exchange_error *obo_serr(apr_pool_t *p, obo_exchange_errkind kind,
     return e;
 }
 
+/* A failure without the IdP's answer: a waiter behind another request's
+ * live lock (APR_TIMEUP, obo_cache.h) timed out; anything else failed. */
+static obo_exchange_error *obo_lost(apr_pool_t *p, apr_status_t rv, const char *what)
+{
+    return rv == APR_TIMEUP
+        ? obo_serr(p, OBO_XERR_TIMEOUT, NULL, apr_pstrcat(p, what, ": another request's "
+                   "identity-provider call did not finish within the lock wait", NULL))
+        : obo_serr(p, OBO_XERR_UPSTREAM, NULL, what);
+}
+
 static obo_exchange_error *obo_xerr_copy(apr_pool_t *p, const obo_exchange_error *e)
 {
     obo_exchange_error *c = apr_pmemdup(p, e, sizeof(*e));
@@ -403,11 +413,11 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
         apr_size_t len = 0;
         void *errval = NULL;
 
-        rv = obo_cache_get_or_fetch(c->cache, p, idx, &c->flight, obo_open_fetch, &b,
-                                    &val, &len, &hit, &errval);
+        rv = obo_cache_get_or_fetch_ex(c->cache, p, idx, &c->flight, &obo_token_errshare,
+                                       obo_open_fetch, &b, &val, &len, &hit, &errval);
         if (rv != APR_SUCCESS) {
             *xerr = errval ? obo_xerr_copy(p, errval)
-                           : obo_serr(p, OBO_XERR_UPSTREAM, NULL, "session start failed");
+                           : obo_lost(p, rv, "session start failed");
             *failed = b.failed;
         }
         else if (obo_session_find(p, c, val, user, &m) == APR_SUCCESS) {
@@ -631,9 +641,10 @@ static apr_status_t obo_token_of(apr_pool_t *p, const obo_session_cfg *c, const 
     apr_size_t len = 0;
     void *errval = NULL;
     int chit = 0;
-    apr_status_t rv = obo_cache_get_or_fetch(c->cache, p, obo_skey(p, "at", key, ds),
-                                             &c->flight, obo_refresh_fetch, &b, &val, &len,
-                                             &chit, &errval);
+    apr_status_t rv = obo_cache_get_or_fetch_ex(c->cache, p, obo_skey(p, "at", key, ds),
+                                                &c->flight, &obo_token_errshare,
+                                                obo_refresh_fetch, &b, &val, &len, &chit,
+                                                &errval);
 
     if (rv == APR_SUCCESS) {
         rv = obo_token_deserialize(p, val, len, t);
@@ -642,8 +653,7 @@ static apr_status_t obo_token_of(apr_pool_t *p, const obo_session_cfg *c, const 
         *hit = !b.refreshed;
     }
     else if (rv != APR_NOTFOUND) {
-        *xerr = errval ? obo_xerr_copy(p, errval)
-                       : obo_serr(p, OBO_XERR_UPSTREAM, NULL, "refresh failed");
+        *xerr = errval ? obo_xerr_copy(p, errval) : obo_lost(p, rv, "refresh failed");
     }
     return rv;
 }

@@ -42,6 +42,9 @@ static json_t *obo_token_json(apr_pool_t *p, const obo_token_result *t, int shar
     bad = bad || (t->issued_token_type
                   && json_object_set_new(j, "issued_token_type",
                                          json_string(t->issued_token_type)) != 0);
+    bad = bad || (t->refresh_on > 0
+                  && json_object_set_new(j, "refresh_on", json_integer(
+                                             (json_int_t)apr_time_sec(t->refresh_on))) != 0);
     bad = bad || (shared_only && json_object_set_new(j, OBO_SHARED_ONLY, json_true()) != 0);
     return bad ? NULL : j;
 }
@@ -57,7 +60,7 @@ static apr_status_t obo_token_parse(apr_pool_t *p, const char *buf, apr_size_t l
                                     obo_token_result **t, int *shared_only)
 {
     const char *err = NULL, *at;
-    apr_int64_t exp = 0;
+    apr_int64_t exp = 0, ron = 0;
     json_t *j = NULL;
     obo_token_result *r;
     apr_status_t rv = len <= OBO_TOKEN_JSON_MAX
@@ -77,6 +80,8 @@ static apr_status_t obo_token_parse(apr_pool_t *p, const char *buf, apr_size_t l
         r->issued_token_type = obo_json_str(j, "issued_token_type")
             ? apr_pstrdup(p, obo_json_str(j, "issued_token_type")) : NULL;
         r->expires_on = apr_time_from_sec(exp);
+        r->refresh_on = obo_json_int(j, "refresh_on", &ron) == APR_SUCCESS && ron > 0
+                        && ron < exp ? apr_time_from_sec(ron) : 0;
         /* What is left of the lifetime, as a client would read expires_in. */
         r->expires_in = exp - apr_time_sec(apr_time_now());
         r->expires_in = r->expires_in < 0 ? 0 : r->expires_in;
@@ -130,6 +135,80 @@ static obo_exchange_error *obo_xerr_copy(apr_pool_t *p, const obo_exchange_error
     return c;
 }
 
+/* ---- failures shared with the waiters of other processes (obo_cache.h):
+ * every field of the exchange error, so that a waiter answers exactly what
+ * the request that called the IdP answers (the same 502, the same claims
+ * challenge). Only waiters of that one call read it, for a few seconds. */
+
+static void obo_xerr_set(json_t *j, const char *k, const char *v)
+{
+    if (v) {
+        json_object_set_new(j, k, json_string(v));
+    }
+}
+
+static const char *obo_xerr_str(apr_pool_t *p, const json_t *j, const char *k)
+{
+    return obo_dup(p, obo_json_str(j, k));
+}
+
+static char *obo_xerr_encode(apr_pool_t *p, apr_status_t rv, const void *errval)
+{
+    const obo_exchange_error *e = errval;
+    json_t *j = obo_json_pool(p, json_object());
+
+    (void)rv;
+    if (!j || !e) {
+        return NULL;
+    }
+    json_object_set_new(j, "kind", json_integer(e->kind));
+    json_object_set_new(j, "status", json_integer(e->http_status));
+    json_object_set_new(j, "retry_after", json_integer((json_int_t)e->retry_after));
+    obo_xerr_set(j, "error", e->error);
+    obo_xerr_set(j, "error_description", e->error_description);
+    obo_xerr_set(j, "suberror", e->suberror);
+    obo_xerr_set(j, "claims", e->claims);
+    obo_xerr_set(j, "error_codes", e->error_codes);
+    obo_xerr_set(j, "trace_id", e->trace_id);
+    obo_xerr_set(j, "correlation_id", e->correlation_id);
+    obo_xerr_set(j, "detail", e->detail);
+    return obo_json_dump(p, j);
+}
+
+static void *obo_xerr_decode(apr_pool_t *p, const char *buf, apr_size_t len)
+{
+    const char *err = NULL;
+    json_t *j = NULL;
+    apr_int64_t kind = 0, status = 0, ra = 0;
+    obo_exchange_error *e;
+
+    if (len > OBO_TOKEN_JSON_MAX
+        || obo_json_parse(p, buf, len, OBO_JSON_MAX_DEPTH, 1, &j, &err) != APR_SUCCESS
+        || obo_json_int(j, "kind", &kind) != APR_SUCCESS
+        || kind <= OBO_XERR_NONE || kind > OBO_XERR_THROTTLED) {
+        return NULL;
+    }
+    obo_json_int(j, "status", &status);
+    obo_json_int(j, "retry_after", &ra);
+    e = apr_pcalloc(p, sizeof(*e));
+    e->kind = (obo_exchange_errkind)kind;
+    e->http_status = (int)status;
+    e->retry_after = ra;
+    e->error = obo_xerr_str(p, j, "error");
+    e->error_description = obo_xerr_str(p, j, "error_description");
+    e->suberror = obo_xerr_str(p, j, "suberror");
+    e->claims = obo_xerr_str(p, j, "claims");
+    e->error_codes = obo_xerr_str(p, j, "error_codes");
+    e->trace_id = obo_xerr_str(p, j, "trace_id");
+    e->correlation_id = obo_xerr_str(p, j, "correlation_id");
+    e->detail = apr_pstrcat(p, obo_json_str(j, "detail") ? obo_json_str(j, "detail")
+                            : "identity provider call failed",
+                            " (another request's call, shared)", NULL);
+    return e;
+}
+
+const obo_cache_errshare obo_token_errshare = { obo_xerr_encode, obo_xerr_decode };
+
 /* ---- lifetimes */
 
 static apr_interval_time_t obo_margin(const obo_acquire *a)
@@ -156,6 +235,28 @@ static int obo_usable(const obo_acquire *a, const obo_token_result *t, int share
     apr_time_t now = apr_time_now();
 
     return shared_only ? t->expires_on > now : t->expires_on - obo_margin(a) > now;
+}
+
+/* When t's early-refresh window opens: at the IdP's refresh_in, else after
+ * refresh_share percent of its lifetime; 0 (none) when that is not before
+ * the margin, when early refresh is off, or for a token that is not
+ * cached at all. */
+static void obo_set_refresh_on(const obo_acquire *a, obo_token_result *t)
+{
+    apr_time_t issued = t->expires_on - apr_time_from_sec(t->expires_in);
+    apr_time_t on = 0;
+
+    if (a->refresh_share > 0 && t->expires_in > 0) {
+        on = t->refresh_in > 0 ? issued + apr_time_from_sec(t->refresh_in)
+                               : issued + apr_time_from_sec(t->expires_in)
+                                          * a->refresh_share / 100;
+    }
+    t->refresh_on = on > 0 && on < t->expires_on - obo_margin(a) ? on : 0;
+}
+
+static int obo_in_window(const obo_acquire *a, const obo_token_result *t)
+{
+    return a->refresh_share > 0 && t->refresh_on > 0 && apr_time_now() >= t->refresh_on;
 }
 
 /* ---- the IdP call, unless a remembered answer makes it pointless */
@@ -198,6 +299,7 @@ static apr_status_t obo_token_fetch(void *baton, apr_pool_t *rp, char **val,
     apr_pool_create(&tmp, b->p);
     rv = obo_token_exchange(tmp, b->a, b->key, &t, &e);
     if (rv == APR_SUCCESS) {
+        obo_set_refresh_on(b->a, t);
         b->res = obo_token_copy(b->p, t);
         *expiry = obo_cache_until(b->a, t);
         /* expiry 0 makes the cache skip the store: followers still get it. */
@@ -233,8 +335,14 @@ static apr_status_t obo_token_direct(apr_pool_t *p, const obo_acquire *a, const 
                                      obo_token_result **res, obo_exchange_error **xerr)
 {
     apr_status_t rv = obo_token_exchange(p, a, key, res, xerr);
-    apr_time_t until = rv == APR_SUCCESS ? obo_cache_until(a, *res) : 0;
-    const char *val = until ? obo_token_serialize(p, *res) : NULL;
+    apr_time_t until;
+    const char *val;
+
+    if (rv == APR_SUCCESS) {
+        obo_set_refresh_on(a, *res);
+    }
+    until = rv == APR_SUCCESS ? obo_cache_until(a, *res) : 0;
+    val = until ? obo_token_serialize(p, *res) : NULL;
 
     if (a->cache && val) {
         obo_cache_set(a->cache, p, key, val, strlen(val), until);
@@ -265,12 +373,20 @@ static apr_status_t obo_token_shared(apr_pool_t *p, const obo_acquire *a, const 
     return rv;
 }
 
-static obo_exchange_error *obo_xerr_lost(apr_pool_t *p)
+static obo_exchange_error *obo_xerr_lost(apr_pool_t *p, apr_status_t rv,
+                                         const obo_acquire *a)
 {
     obo_exchange_error *e = apr_pcalloc(p, sizeof(*e));
 
     e->kind = OBO_XERR_UPSTREAM;
     e->detail = "token acquisition failed without an exchange error";
+    if (rv == APR_TIMEUP) {
+        /* A waiter behind a live lock: no call of its own (obo_cache.h). */
+        e->kind = OBO_XERR_TIMEOUT;
+        e->detail = apr_psprintf(p, "another request's identity-provider call for the same "
+                                 "token did not finish within the %" APR_INT64_T_FMT " ms "
+                                 "lock wait", (apr_int64_t)apr_time_as_msec(a->flight.max_wait));
+    }
     return e;
 }
 
@@ -301,9 +417,27 @@ static void obo_l1_put(apr_pool_t *p, const obo_acquire *a, const unsigned char 
     }
 }
 
+/* An L1 hit inside its refresh window: another process (or server) may
+ * have refreshed it already, and the shared cache then holds the new one. */
+static void obo_l1_newer(apr_pool_t *p, const obo_acquire *a, const char *key,
+                         const unsigned char *l1key, obo_token_result **res)
+{
+    char *val = NULL;
+    apr_size_t len = 0;
+    int shared_only = 0;
+    obo_token_result *t = NULL;
+
+    if (obo_cache_get(a->cache, p, key, &val, &len) == APR_SUCCESS
+        && obo_token_parse(p, val, len, &t, &shared_only) == APR_SUCCESS && !shared_only
+        && obo_usable(a, t, 0) && !obo_in_window(a, t)) {
+        *res = t;
+        obo_l1_put(p, a, l1key, t);
+    }
+}
+
 static apr_status_t obo_token_cached(apr_pool_t *p, const obo_acquire *a, const char *key,
                                      obo_token_result **res, obo_exchange_error **xerr,
-                                     int *hit)
+                                     int *hit, int *due)
 {
     unsigned char l1key[OBO_SHA256_LEN];
     obo_fetch_baton b = { a, key, p, NULL };
@@ -315,22 +449,53 @@ static apr_status_t obo_token_cached(apr_pool_t *p, const obo_acquire *a, const 
 
     obo_sha256(key, strlen(key), l1key);
     if (obo_metrics_hit(OBO_M_CACHE_L1, obo_l1_get(p, a, l1key, res))) {
+        if (obo_in_window(a, *res)) {
+            obo_l1_newer(p, a, key, l1key, res);
+        }
         *hit = 1;
+        *due = obo_in_window(a, *res);
         return APR_SUCCESS;
     }
-    rv = obo_cache_get_or_fetch(a->cache, p, key, &a->flight, obo_token_fetch, &b, &val,
-                                &len, &chit, &errval);
+    rv = obo_cache_get_or_fetch_ex(a->cache, p, key, &a->flight, &obo_token_errshare,
+                                   obo_token_fetch, &b, &val, &len, &chit, &errval);
     if (rv == APR_SUCCESS && b.res) {
         *res = b.res;           /* our own exchange: keeps the refresh token */
     }
     else if (rv == APR_SUCCESS) {
         rv = obo_token_shared(p, a, key, val, len, res, xerr, hit);
+        *due = rv == APR_SUCCESS && *hit && obo_in_window(a, *res);
     }
     else {
-        *xerr = errval ? obo_xerr_copy(p, errval) : obo_xerr_lost(p);
+        *xerr = errval ? obo_xerr_copy(p, errval) : obo_xerr_lost(p, rv, a);
     }
     if (rv == APR_SUCCESS) {
         obo_l1_put(p, a, l1key, *res);
+    }
+    return rv;
+}
+
+apr_status_t obo_token_acquire_ex(apr_pool_t *p, const obo_acquire *a,
+                                  obo_token_result **res, obo_exchange_error **xerr,
+                                  int *hit, int *refresh_due)
+{
+    obo_cache_keyparts k = obo_keyparts(p, a);
+    const char *key = obo_cache_key(p, &k);   /* also names remembered failures */
+    obo_token_result *t = NULL;
+    obo_exchange_error *e = NULL;
+    int due = 0;
+    apr_status_t rv;
+
+    *hit = 0;
+    rv = a->cache ? obo_token_cached(p, a, key, &t, &e, hit, &due)
+                  : obo_token_direct(p, a, key, &t, &e);
+    if (rv == APR_SUCCESS) {
+        *res = t;
+    }
+    else {
+        *xerr = e;
+    }
+    if (refresh_due) {
+        *refresh_due = rv == APR_SUCCESS && due;
     }
     return rv;
 }
@@ -339,20 +504,99 @@ apr_status_t obo_token_acquire(apr_pool_t *p, const obo_acquire *a,
                                obo_token_result **res, obo_exchange_error **xerr,
                                int *hit)
 {
-    obo_cache_keyparts k = obo_keyparts(p, a);
-    const char *key = obo_cache_key(p, &k);   /* also names remembered failures */
+    return obo_token_acquire_ex(p, a, res, xerr, hit, NULL);
+}
+
+/* ---- early refresh */
+
+#define OBO_REFRESH_SUFFIX ".refresh"
+#define OBO_REFRESH_BACKOFF apr_time_from_sec(60)
+
+/* Stores a refreshed token where the next requests look: the shared
+ * cache and this process's L1. */
+static void obo_refresh_store(apr_pool_t *p, const obo_acquire *a, const char *key,
+                              obo_token_result *t)
+{
+    unsigned char l1key[OBO_SHA256_LEN];
+    apr_time_t until;
+    const char *val;
+
+    obo_set_refresh_on(a, t);
+    until = obo_cache_until(a, t);
+    val = until ? obo_token_serialize(p, t) : NULL;
+    if (val) {
+        obo_cache_set(a->cache, p, key, val, strlen(val), until);
+        obo_sha256(key, strlen(key), l1key);
+        obo_l1_put(p, a, l1key, t);
+    }
+}
+
+/* Someone else's refresh already landed in the shared cache. */
+static int obo_refresh_done(apr_pool_t *p, const obo_acquire *a, const char *key)
+{
+    unsigned char l1key[OBO_SHA256_LEN];
+    obo_token_result *t = NULL;
+
+    obo_sha256(key, strlen(key), l1key);
+    obo_l1_newer(p, a, key, l1key, &t);
+    return t != NULL;
+}
+
+static apr_status_t obo_refresh_locked(apr_pool_t *p, const obo_acquire *a, const char *key,
+                                       const char *lock, const char *token)
+{
     obo_token_result *t = NULL;
     obo_exchange_error *e = NULL;
-    apr_status_t rv;
+    apr_interval_time_t backoff = a->refresh_backoff > 0 ? a->refresh_backoff
+                                                         : OBO_REFRESH_BACKOFF;
+    apr_status_t rv = obo_token_exchange(p, a, key, &t, &e);
 
-    *hit = 0;
-    rv = a->cache ? obo_token_cached(p, a, key, &t, &e, hit)
-                  : obo_token_direct(p, a, key, &t, &e);
     if (rv == APR_SUCCESS) {
-        *res = t;
+        obo_refresh_store(p, a, key, t);
+        obo_cache_unlock(a->cache, p, lock, token);
+        obo_log(OBO_LOG_INFO, "OBO360", "downstream token for key %s refreshed early: "
+                "now %s, valid for %" APR_INT64_T_FMT " s",
+                obo_fingerprint(p, key, strlen(key)),
+                obo_fingerprint(p, t->access_token, strlen(t->access_token)), t->expires_in);
     }
     else {
-        *xerr = e;
+        /* The lock stays as the backoff: no process or server tries again
+         * before it passes; the cached token is served until the margin. */
+        obo_cache_lock_hold(a->cache, p, lock, token, apr_time_now() + backoff);
+        obo_log(OBO_LOG_WARN, "OBO361", "early refresh of the downstream token for key %s "
+                "failed: %s; the cached token is still served until %s before it expires, "
+                "next attempt in %" APR_INT64_T_FMT " s", obo_fingerprint(p, key, strlen(key)),
+                e && e->detail ? e->detail : (e && e->error ? e->error : "exchange failed"),
+                "OBOCacheMargin", (apr_int64_t)apr_time_sec(backoff));
+    }
+    return rv;
+}
+
+apr_status_t obo_token_refresh(apr_pool_t *p, const obo_acquire *a)
+{
+    obo_cache_keyparts k = obo_keyparts(p, a);
+    const char *key = obo_cache_key(p, &k);
+    const char *lock = apr_pstrcat(p, key, OBO_REFRESH_SUFFIX, NULL);
+    const char *token = NULL;
+    apr_status_t rv = APR_ENOTIMPL;
+
+    if (a->cache && a->refresh_share > 0) {
+        rv = obo_refresh_done(p, a, key) ? APR_EEXIST
+             : obo_cache_lock(a->cache, p, lock, apr_time_now() + (a->flight.lock_ttl > 0
+                                                  ? a->flight.lock_ttl
+                                                  : apr_time_from_sec(30)), &token);
+    }
+    if (rv == APR_SUCCESS) {
+        /* Between our look and our lock another may have finished. */
+        rv = obo_refresh_done(p, a, key) ? APR_EEXIST
+             : obo_refresh_locked(p, a, key, lock, token);
+        if (rv == APR_EEXIST) {
+            obo_cache_unlock(a->cache, p, lock, token);
+        }
+    }
+    else if (rv != APR_EEXIST && rv != APR_ENOTIMPL) {
+        obo_log(OBO_LOG_DEBUG, "OBO362", "early refresh of the downstream token for key %s "
+                "skipped: the cache backend failed", obo_fingerprint(p, key, strlen(key)));
     }
     return rv;
 }

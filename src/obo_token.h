@@ -22,6 +22,11 @@ typedef struct obo_acquire {
      * memo (or NULL) and in cache. */
     apr_interval_time_t negative_ttl;
     obo_memo *guard;
+    /* Early refresh (MSAL's refresh_in): a token's refresh window opens at
+     * the IdP's refresh_in, else after refresh_share percent of its
+     * lifetime, and ends at the margin. 0: no early refresh. */
+    int refresh_share;
+    apr_interval_time_t refresh_backoff;  /* after a failed refresh (default 60 s) */
 } obo_acquire;
 
 /* APR_SUCCESS with *res (and *hit = 1 if no IdP call was made by this
@@ -39,6 +44,27 @@ typedef struct obo_acquire {
 apr_status_t obo_token_acquire(apr_pool_t *p, const obo_acquire *a,
                                obo_token_result **res, obo_exchange_error **xerr,
                                int *hit);
+
+/* As obo_token_acquire; *refresh_due (may be NULL) is set to 1 when the
+ * token served came from the cache and is inside its refresh window: the
+ * caller should call obo_token_refresh once it has answered. */
+apr_status_t obo_token_acquire_ex(apr_pool_t *p, const obo_acquire *a,
+                                  obo_token_result **res, obo_exchange_error **xerr,
+                                  int *hit, int *refresh_due);
+
+/* The early refresh of a's token, with a's assertion, single flight across
+ * threads, processes and servers (a "<key>.refresh" lock in the cache).
+ * APR_SUCCESS: refreshed (cache and L1 hold the new token); APR_EEXIST:
+ * nothing to do (another caller refreshes or did, or a failed refresh's
+ * backoff runs); APR_ENOTIMPL without a cache; otherwise the exchange
+ * failed: the cached token stays in use until the margin, and no caller
+ * tries again for refresh_backoff. Logged (OBO360-OBO362). */
+apr_status_t obo_token_refresh(apr_pool_t *p, const obo_acquire *a);
+
+/* Shares an exchange failure (obo_exchange_error) with the waiters of
+ * other processes (obo_cache_get_or_fetch_ex): whoever fills a key with an
+ * exchange of any kind uses it. */
+extern const obo_cache_errshare obo_token_errshare;
 
 /* Serialisation of a cached token (JSON inside the sealed value). */
 char *obo_token_serialize(apr_pool_t *p, const obo_token_result *t);

@@ -578,6 +578,9 @@ sub h_token {
         scope          => $scope // scope_names($p->{audience} // ''),
     );
     $body{issued_token_type} = $AT_TYPE if $is_te;
+    # refresh_in=N: MSAL's early-refresh advice (t/96_refresh.t)
+    my $rin = sw($sw, 'refresh_in', $tenant);
+    $body{refresh_in} = $rin + 0 if defined $rin && length $rin;
     # offline_access (OBOLongRunning) or the refresh_token switch: a refresh
     # token; with token exchange only if te_refresh_token is set (RFC 8693
     # IdPs often issue none)

@@ -175,6 +175,7 @@ typedef struct worker {
     obo_cache *c;
     const char *key;
     const obo_cache_flight_opts *o;
+    const obo_cache_errshare *share;    /* NULL: plain get_or_fetch */
     fetch_baton *fb;
     apr_pool_t *pool;
     apr_thread_t *t;
@@ -196,8 +197,11 @@ static void *APR_THREAD_FUNC worker_run(apr_thread_t *t, void *data)
     while (!apr_atomic_read32(&workers_gate)) {
         apr_sleep(1000);
     }
-    w->rv = obo_cache_get_or_fetch(w->c, w->pool, w->key, w->o, test_fetch, w->fb,
-                                   &w->val, &w->len, &w->hit, &w->errval);
+    w->rv = w->share
+        ? obo_cache_get_or_fetch_ex(w->c, w->pool, w->key, w->o, w->share, test_fetch, w->fb,
+                                    &w->val, &w->len, &w->hit, &w->errval)
+        : obo_cache_get_or_fetch(w->c, w->pool, w->key, w->o, test_fetch, w->fb,
+                                 &w->val, &w->len, &w->hit, &w->errval);
     return NULL;
 }
 
@@ -495,14 +499,104 @@ static void test_stuck_lock_holder(apr_pool_t *p)
     apr_interval_time_t took;
     apr_status_t rv;
 
+    /* The holder is alive and within its lock: the IdP is slow, and a
+     * second call would only add to its load. */
     mem_add(m, p, "obo1:stuck.lock", (const unsigned char *)"x", 1,
             apr_time_now() + apr_time_from_sec(10));
     rv = obo_cache_get_or_fetch(c, p, "obo1:stuck", &o, test_fetch, &fb, &val, &len, &hit,
                                 NULL);
     took = apr_time_now() - t0;
-    ok(rv == APR_SUCCESS && fb.calls == 1, "a lock held too long: the waiter fetches");
+    ok(rv == APR_TIMEUP && fb.calls == 0,
+       "a live lock after max_wait: the waiter gives up without fetching (rv %d, %u calls)",
+       rv, fb.calls);
     ok(took >= apr_time_from_msec(190) && took < apr_time_from_sec(2),
        "after max_wait, not the 10 s lock (%d ms)", (int)apr_time_as_msec(took));
+}
+
+/* ---- failures shared across processes (each obo_cache plays one) */
+
+static char *str_encode(apr_pool_t *p, apr_status_t rv, const void *errval)
+{
+    (void)rv;
+    return apr_pstrdup(p, errval);
+}
+
+static void *str_decode(apr_pool_t *p, const char *buf, apr_size_t len)
+{
+    return apr_pstrmemdup(p, buf, len);
+}
+
+static const obo_cache_errshare str_share = { str_encode, str_decode };
+
+#define NPROC 6
+
+static void procs_run(apr_pool_t *p, mem_be *m, worker *w, const char *key,
+                      const obo_cache_flight_opts *o, const obo_cache_errshare *share,
+                      fetch_baton *fb)
+{
+    int i;
+
+    memset(w, 0, sizeof(*w) * NPROC);
+    for (i = 0; i < NPROC; i++) {
+        w[i].c = cache_on(p, &m->be);   /* one cache per "process": no in-process flight */
+        w[i].key = key;
+        w[i].o = o;
+        w[i].share = share;
+        w[i].fb = fb;
+    }
+    workers_start(p, w, NPROC);
+    workers_join(w, NPROC);
+}
+
+static void test_shared_failure(apr_pool_t *p)
+{
+    mem_be *m = mem_create(p);
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0 };
+    fetch_baton fb = { 0, apr_time_from_msec(300), APR_EACCES, NULL };
+    worker w[NPROC];
+    int i, same = 1;
+
+    procs_run(p, m, w, "obo1:xfail", &o, &str_share, &fb);
+    for (i = 0; i < NPROC; i++) {
+        same &= w[i].rv == APR_EACCES && w[i].errval
+                && strcmp(w[i].errval, "invalid_grant #1") == 0 && !w[i].hit;
+    }
+    is_int(apr_atomic_read32(&fb.calls), 1, "a failing holder: one fetch for %d processes",
+           NPROC);
+    ok(same, "every waiting process returns the holder's status and errval");
+    workers_free(w, NPROC);
+    ok(apr_hash_get(m->h, "obo1:xfail.lock", APR_HASH_KEY_STRING) == NULL,
+       "the failed fill released its lock");
+
+    /* Without sharing, the waiters take the lock over one at a time. */
+    apr_atomic_set32(&fb.calls, 0);
+    procs_run(p, m, w, "obo1:xfail2", &o, NULL, &fb);
+    is_int(apr_atomic_read32(&fb.calls), NPROC, "nothing shared: each process calls in turn");
+    workers_free(w, NPROC);
+}
+
+static void test_dead_holder_herd(apr_pool_t *p)
+{
+    mem_be *m = mem_create(p);
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0 };
+    fetch_baton fb = { 0, apr_time_from_msec(100), APR_SUCCESS, "taken" };
+    worker w[NPROC];
+    int i, got = 1, hits = 0;
+
+    /* A holder that died: its lock expires in 300 ms; then exactly one of
+     * the waiting processes fetches and the others get its value. */
+    mem_add(m, p, "obo1:herd.lock", (const unsigned char *)"x", 1,
+            apr_time_now() + apr_time_from_msec(300));
+    procs_run(p, m, w, "obo1:herd", &o, &str_share, &fb);
+    for (i = 0; i < NPROC; i++) {
+        got &= w[i].rv == APR_SUCCESS && w[i].val && strcmp(w[i].val, "taken#1") == 0;
+        hits += w[i].hit;
+    }
+    is_int(apr_atomic_read32(&fb.calls), 1, "dead holder: one takeover fetch for %d processes",
+           NPROC);
+    ok(got, "every process gets the takeover's value");
+    is_int(hits, NPROC - 1, "the others as hits");
+    workers_free(w, NPROC);
 }
 
 typedef struct filler {
@@ -934,6 +1028,8 @@ int main(void)
     TAP_RUN(test_flight_failure);
     TAP_RUN(test_dead_lock_holder);
     TAP_RUN(test_stuck_lock_holder);
+    TAP_RUN(test_shared_failure);
+    TAP_RUN(test_dead_holder_herd);
     TAP_RUN(test_other_process_fills);
     TAP_RUN(test_backend_errors);
     TAP_RUN(test_mc_check_servers);

@@ -618,7 +618,7 @@ static const obo_exchange_error *xe(const outcome *o)
 
 static const obo_token_result *tr(const outcome *o)
 {
-    static const obo_token_result none = { NULL, NULL, NULL, NULL, NULL, -1, 0 };
+    static const obo_token_result none = { NULL, NULL, NULL, NULL, NULL, -1, 0, 0, 0 };
 
     return o->res ? o->res : &none;
 }
@@ -1312,7 +1312,8 @@ static apr_status_t mem_set(void *ctx, apr_pool_t *p, const char *key,
 
     pthread_mutex_lock(&m->mu);
     mem_put(m, key, val, len, expiry);
-    if (!strstr(key, ".lock")) {
+    /* counts stored values: not a lock, nor a failed fill's note to its waiters */
+    if (!strstr(key, ".lock") && !strstr(key, ".fail")) {
         m->sets++;
         m->last_expiry = expiry;
     }
@@ -1383,7 +1384,7 @@ static void test_serialize(apr_pool_t *p)
 {
     obo_token_result t = { "AT-x", "Bearer", "api://down/read", "RT-x",
                            "urn:ietf:params:oauth:token-type:access_token", 3599,
-                           apr_time_from_sec(1900000000) };
+                           apr_time_from_sec(1900000000), 0, 0 };
     char *s = obo_token_serialize(p, &t);
     obo_token_result *r = NULL;
 
@@ -1592,6 +1593,82 @@ static void test_acquire_cap(apr_pool_t *p)
     a.req.assertion = "another.user.token";
     g = acquire(p, &a);
     ok(g.rv == APR_SUCCESS && m->sets == 1, "an already expired caller token: not stored");
+    srv_stop(s);
+}
+
+/* ---- early refresh (MSAL's refresh_in) */
+
+#define RIN_BODY "{\"token_type\":\"Bearer\",\"expires_in\":3599,\"refresh_in\":1," \
+    "\"access_token\":\"downstream-AT-1\"}"
+#define NEW_BODY "{\"token_type\":\"Bearer\",\"expires_in\":3599," \
+    "\"access_token\":\"downstream-AT-2\"}"
+
+static got acquire_due(apr_pool_t *p, const obo_acquire *a, int *due)
+{
+    got g = { 0, NULL, NULL, -1 };
+
+    *due = -1;
+    g.rv = obo_token_acquire_ex(p, a, &g.res, &g.xerr, &g.hit, due);
+    return g;
+}
+
+static void test_refresh(apr_pool_t *p)
+{
+    srv_resp script[2] = { { 200, NULL, RIN_BODY, 0 }, { 200, NULL, NEW_BODY, 0 } };
+    mem_be *m;
+    srv *s = srv_start(2, script);
+    obo_acquire a = make_acquire(p, s, mem_cache(p, &m));
+    obo_acquire off;
+    int due = -1;
+    got g;
+
+    a.refresh_share = 75;
+    g = acquire_due(p, &a, &due);
+    ok(g.rv == APR_SUCCESS && g.hit == 0 && due == 0, "from the IdP: nothing due");
+    g = acquire_due(p, &a, &due);
+    ok(g.rv == APR_SUCCESS && g.hit == 1 && due == 0, "before refresh_in: a hit, not due");
+    apr_sleep(apr_time_from_msec(1100));
+    g = acquire_due(p, &a, &due);
+    ok(g.rv == APR_SUCCESS && g.hit == 1 && due == 1, "after refresh_in: a hit, due");
+    is_str(g.res ? g.res->access_token : "", "downstream-AT-1", "still the cached token");
+    is_int(srv_count(s), 1, "no IdP call on the request path");
+    off = a;
+    off.refresh_share = 0;
+    g = acquire_due(p, &off, &due);
+    ok(g.rv == APR_SUCCESS && due == 0, "OBOCacheRefresh off: never due");
+    is_int(obo_token_refresh(p, &a), APR_SUCCESS, "the refresh renews it");
+    is_int(srv_count(s), 2, "with one IdP call");
+    g = acquire_due(p, &a, &due);
+    ok(g.rv == APR_SUCCESS && g.hit == 1 && due == 0, "then a hit, not due");
+    is_str(g.res ? g.res->access_token : "", "downstream-AT-2", "with the new token");
+    is_int(obo_token_refresh(p, &a), APR_EEXIST, "a late second refresh finds it done");
+    is_int(srv_count(s), 2, "without an IdP call");
+    srv_stop(s);
+}
+
+static void test_refresh_failure(apr_pool_t *p)
+{
+    srv_resp script[4] = { { 200, NULL, RIN_BODY, 0 }, { 500, NULL, "{}", 0 },
+                           { 500, NULL, "{}", 0 }, { 200, NULL, NEW_BODY, 0 } };
+    mem_be *m;
+    srv *s = srv_start(4, script);
+    obo_acquire a = make_acquire(p, s, mem_cache(p, &m));
+    int due = -1;
+    got g;
+
+    a.refresh_share = 75;
+    a.req.max_retry_wait = apr_time_from_msec(10);
+    g = acquire_due(p, &a, &due);
+    apr_sleep(apr_time_from_msec(1100));
+    g = acquire_due(p, &a, &due);
+    ok(g.rv == APR_SUCCESS && due == 1, "in the window: due");
+    ok(obo_token_refresh(p, &a) != APR_SUCCESS, "the IdP fails the refresh");
+    is_int(srv_count(s), 3, "one attempt (a call and its retry)");
+    g = acquire_due(p, &a, &due);
+    ok(g.rv == APR_SUCCESS && g.hit == 1, "the valid token is still served");
+    is_str(g.res ? g.res->access_token : "", "downstream-AT-1", "the cached one");
+    is_int(obo_token_refresh(p, &a), APR_EEXIST, "no new attempt during the backoff");
+    is_int(srv_count(s), 3, "no IdP call");
     srv_stop(s);
 }
 
@@ -1875,6 +1952,8 @@ static void token_tests(void)
     TAP_RUN(test_acquire_no_expires_in);
     TAP_RUN(test_acquire_cap);
     TAP_RUN(test_acquire_no_cache);
+    TAP_RUN(test_refresh);
+    TAP_RUN(test_refresh_failure);
     TAP_RUN(test_acquire_error);
     TAP_RUN(test_acquire_stale_entry);
     TAP_RUN(test_guard_negative);
