@@ -84,6 +84,7 @@ static void fill_acquire(request_rec *r, const auth_obo_srv_cfg *sc, const auth_
     a->req.grant = auth_obo_ival(sc->exchange, OBO_GRANT_OBO);
     a->req.token_endpoint = endpoint;
     a->req.assertion = st->token;
+    a->assertion_sha256 = st->token_hash;   /* computed once, in authn */
     a->req.scopes = ds->scopes;
     a->req.audiences = ds->audiences;
     a->req.requested_token_type = sc->token_type;

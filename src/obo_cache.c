@@ -174,8 +174,12 @@ char *obo_cache_key(apr_pool_t *p, const obo_cache_keyparts *k)
         obo_put_str(buf, APR_ARRAY_IDX(scopes, i, const char *));
     }
     /* The assertion itself never reaches the key material, only its hash. */
-    obo_sha256(k->assertion ? k->assertion : "",
-               k->assertion ? strlen(k->assertion) : 0, ahash);
+    if (k->assertion && k->assertion_sha256) {
+        memcpy(ahash, k->assertion_sha256, sizeof(ahash));
+    }
+    else if (k->assertion) {
+        obo_sha256(k->assertion, strlen(k->assertion), ahash);
+    }
     obo_put_field(buf, k->assertion ? ahash : NULL, sizeof(ahash));
     return apr_pstrcat(p, OBO_KEY_PREFIX,
                        obo_sha256_hex(p, buf->elts, (apr_size_t)buf->nelts), NULL);

@@ -39,6 +39,9 @@ typedef struct obo_cache_keyparts {
     const char *exchange;           /* "on-behalf-of" or "token-exchange" */
     const char *audience;           /* RFC 8693 audience, or NULL */
     const char *assertion;          /* the incoming token: only its SHA-256 is used */
+    /* SHA-256 of assertion when the caller already has it (one hash of the
+     * caller's token per request), or NULL: then it is computed here. */
+    const unsigned char *assertion_sha256;
 } obo_cache_keyparts;
 
 /* "obo1:" + hex SHA-256 over the length-prefixed fields above: fixed

@@ -16,6 +16,7 @@ typedef struct obo_acquire {
     const char *authority;            /* for the cache key (tenant-specific endpoint) */
     apr_interval_time_t margin;       /* refresh this long before expiry (default 300 s) */
     apr_time_t assertion_expiry;      /* the incoming token's exp: never cache past it */
+    const unsigned char *assertion_sha256;  /* SHA-256 of req.assertion, or NULL */
     obo_cache_flight_opts flight;
     /* Remembered IdP answers (obo_guard.h): user failures for this long
      * (0: not), and pauses of the token endpoint; kept in this per-process

@@ -285,6 +285,16 @@ static void test_key(apr_pool_t *p)
 
     ok(key_is_safe(base), "key is obo1: + 64 lower-case hex (69 bytes)");
     is_str(obo_cache_key(p, &b), base, "key is deterministic");
+    {
+        unsigned char h[OBO_SHA256_LEN];
+
+        obo_sha256(b.assertion, strlen(b.assertion), h);
+        k = b;
+        k.assertion_sha256 = h;
+        is_str(obo_cache_key(p, &k), base, "a precomputed assertion hash gives the same key");
+        h[0] ^= 1;
+        ok(strcmp(obo_cache_key(p, &k), base) != 0, "the precomputed hash is what is used");
+    }
     k = b;
     k.scopes = scopes_of(p, "offline_access", "api://downstream/read", "offline_access");
     is_str(obo_cache_key(p, &k), base, "scope order and duplicates do not matter");
