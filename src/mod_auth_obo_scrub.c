@@ -182,8 +182,9 @@ static int auth_obo_scrub(request_rec *r)
     }
     restore_authorization(r, prior);
     /* A handler Location (SetHandler obo-token) with its own OBOScope must
-     * still read the key its client sent (mod_auth_obo_session.c). */
-    if (apr_table_get(r->headers_in, AUTH_OBO_SESSION_HDR)) {
+     * still read the key its client sent (mod_auth_obo_session.c); only the
+     * client's own request has one it sent. */
+    if (!r->main && !r->prev && apr_table_get(r->headers_in, AUTH_OBO_SESSION_HDR)) {
         apr_table_setn(r->notes, AUTH_OBO_SESSION_NOTE,
                        apr_table_get(r->headers_in, AUTH_OBO_SESSION_HDR));
     }

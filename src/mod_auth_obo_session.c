@@ -29,6 +29,7 @@ APLOG_USE_MODULE(auth_obo);
 #define DEFAULT_MAX_S (90 * 86400)
 #define FORM_MAX 4096              /* bytes of a POST form */
 #define MAX_ACCESS_TOKEN (64 * 1024)
+#define MAX_TOKEN_TYPE 64
 
 /* ---- configuration of a session -------------------------------------------- */
 
@@ -293,10 +294,19 @@ static int reply_token(request_rec *r, const obo_token_result *t)
     json_t *j = obo_json_pool(r->pool, json_object());
     const char *why = NULL;
 
-    if (obo_text_check(t->access_token, MAX_ACCESS_TOKEN, OBO_TEXT_VISIBLE, &why)
-        != APR_SUCCESS) {
+    const char *what = "access_token";
+    apr_status_t rv = obo_text_check(t->access_token, MAX_ACCESS_TOKEN, OBO_TEXT_VISIBLE,
+                                     &why);
+
+    /* Backends build "Authorization: <token_type> <access_token>" from
+     * this: neither may carry what a header line cannot. */
+    if (rv == APR_SUCCESS && t->token_type) {
+        what = "token_type";
+        rv = obo_text_check(t->token_type, MAX_TOKEN_TYPE, OBO_TEXT_TOKEN, &why);
+    }
+    if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO061: the IdP returned an unusable "
-                      "access_token (%s); not handed to the backend", why);
+                      "%s (%s); not handed to the backend", what, why);
         return reply_error(r, HTTP_BAD_GATEWAY, "temporarily_unavailable", NULL);
     }
     json_object_set_new(j, "access_token", json_string(t->access_token));
@@ -437,6 +447,18 @@ static int token_handler(request_rec *r)
 {
     auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
     const char *key = apr_table_get(r->headers_in, AUTH_OBO_SESSION_HDR);
+
+    /* Only a backend's own request: an internal redirect (ErrorDocument, a
+     * CGI's local redirect, mod_rewrite in a directory) or a subrequest (SSI)
+     * shares the headers of a long-running Location's request, where the
+     * module put the session key itself, and would send the token to the
+     * end user. */
+    if (r->main || r->prev) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO190: SetHandler obo-token reached "
+                      "by an internal redirect or subrequest (from %s); refused: backends "
+                      "must call it directly", (r->main ? r->main : r->prev)->uri);
+        return HTTP_NOT_FOUND;
+    }
 
     /* Removed by mod_auth_obo_scrub.c if this Location names downstreams. */
     key = key ? key : apr_table_get(r->notes, AUTH_OBO_SESSION_NOTE);

@@ -663,9 +663,10 @@ sub h_refresh {
     );
     my $new = issue_rt($seq, $rec, $rec->{tid}, $scope, $rec->{family}, $sw, $tenant);
     bump('refresh_ok', "refresh_ok:$rec->{sub}");
-    return json_response(200, { token_type => 'Bearer', access_token => $at,
-        expires_in => $exp_in + 0, ext_expires_in => $exp_in + 0, scope => $scope,
-        refresh_token => $new });
+    # token_type=...: a broken or hostile IdP, as for the other grants
+    return json_response(200, { token_type => sw($sw, 'token_type', $tenant) // 'Bearer',
+        access_token => $at, expires_in => $exp_in + 0, ext_expires_in => $exp_in + 0,
+        scope => $scope, refresh_token => $new });
 }
 
 sub h_control {

@@ -1,0 +1,67 @@
+# Internal requests into the obo-token handler (vhost obo_lr_edge): a
+# long-running Location puts the session key in its request's headers for
+# the backend; an ErrorDocument, a CGI local redirect or an SSI include
+# virtual of /token would share those headers and answer the end user with
+# the session's downstream token. The handler serves only requests a
+# backend makes itself.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+use Digest::SHA qw(sha256_hex);
+
+need_feature('authn', 'exchange');
+my $V = 'obo_lr_edge';
+my $mark = error_log_mark();
+
+sub ut {
+    my ($sub) = @_;
+    my $h = substr(sha256_hex($sub), 0, 32);
+    my $oid = join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
+        '8' . substr($h, 17, 3), substr($h, 20, 12);
+    return mint(tenant => 'lr', claims => { sub => $sub, oid => $oid });
+}
+
+subtest 'control: the backend gets a key that the handler honours when called directly' => sub {
+    my $r = obo_get($V, '/lr/env', token => ut(fresh_user('lredge')));
+    expect_status($r, 200, 'long-running request');
+    my $key = cgi_env($r)->{OBO_SESSION_KEY};
+    ok $key, 'the CGI got OBO_SESSION_KEY';
+    $r = obo_get($V, '/token', headers => [ 'OBO-Session-Key' => $key ]);
+    expect_status($r, 200, 'a direct handler call with the key: 200');
+    like $r->content, qr/"access_token"/, 'it returns a token';
+};
+
+for my $case (['ErrorDocument 404 /token', '/lr/missing.txt'],
+              ['CGI local redirect to /token', '/lr/go'],
+              ['SSI include virtual="/token"', '/lr/ssi/page.shtml']) {
+    my ($what, $path) = @$case;
+    subtest "$what does not reach the handler" => sub {
+        my $r = obo_get($V, $path, token => ut(fresh_user('lredge')));
+        unlike $r->content // '', qr/access_token|eyJ/, "no token in the answer to the user ($what)"
+            or diag substr($r->content, 0, 300);
+        isnt $r->code, 200, 'not a 200 from the handler' if $path ne '/lr/ssi/page.shtml';
+    };
+}
+
+subtest 'a refresh answer whose token_type could split a header line: 502, not handed on' => sub {
+    idp_set('expires_in@lr' => 2);
+    my $r = obo_get($V, '/lr/env', token => ut(fresh_user('lredge')));
+    my $key = cgi_env($r)->{OBO_SESSION_KEY};
+    ok $key, 'a session';
+    idp_set('token_type@lr' => "Bearer\r\nX-Injected: yes");
+    sleep 3;    # its access token has expired: the next call refreshes
+    my $m = error_log_mark();
+    $r = obo_get($V, '/token', headers => [ 'OBO-Session-Key' => $key ]);
+    idp_set('token_type@lr' => 'off');
+    idp_set('expires_in@lr' => '');
+    expect_status($r, 502, 'the handler answers 502');
+    unlike $r->content, qr/X-Injected|access_token/, 'neither the token nor the token_type';
+    like error_log_since($m), qr/OBO061: the IdP returned an unusable token_type/, 'OBO061';
+};
+
+like error_log_since($mark), qr/OBO190/, 'OBO190 logged for the refused internal requests';
+
+done_testing();
