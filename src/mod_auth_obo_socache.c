@@ -199,13 +199,32 @@ static void unlock(shm_ctx *c)
     }
 }
 
+/* The id shmcb sees: the key behind one byte of its FNV-1a hash. shmcb picks
+ * the subcache from an id's first byte (SHMCB_MASK: *id & (subcache_num - 1))
+ * and every key of the module starts with "obo"; unchanged they all went to one
+ * subcache, and entries were evicted with the rest of the cache unused. */
+static const unsigned char *shm_id(apr_pool_t *p, const char *key, unsigned int *len)
+{
+    apr_size_t n = strlen(key), i;
+    apr_uint32_t h = 2166136261u;
+    unsigned char *id = apr_palloc(p, n + 1);
+
+    for (i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)key[i]) * 16777619u;
+    }
+    id[0] = (unsigned char)(h ^ h >> 8 ^ h >> 16 ^ h >> 24);
+    memcpy(id + 1, key, n);
+    *len = (unsigned int)(n + 1);
+    return id;
+}
+
 static apr_status_t retrieve(shm_ctx *c, apr_pool_t *p, const char *key,
                              unsigned char **val, apr_size_t *len)
 {
-    unsigned int n = MAX_VALUE;
+    unsigned int n = MAX_VALUE, idlen;
     unsigned char *buf = apr_palloc(p, MAX_VALUE);
-    apr_status_t rv = c->prov->retrieve(c->inst, c->s, (const unsigned char *)key,
-                                        (unsigned int)strlen(key), buf, &n, p);
+    const unsigned char *id = shm_id(p, key, &idlen);
+    apr_status_t rv = c->prov->retrieve(c->inst, c->s, id, idlen, buf, &n, p);
 
     if (rv == APR_SUCCESS) {
         *val = buf;
@@ -229,11 +248,14 @@ static apr_status_t shm_get(void *ctx, apr_pool_t *p, const char *key,
 static apr_status_t store(shm_ctx *c, apr_pool_t *p, const char *key,
                           const unsigned char *val, apr_size_t len, apr_time_t expiry)
 {
+    unsigned int idlen;
+    const unsigned char *id;
+
     if (len > MAX_VALUE) {
         return APR_ENOSPC;
     }
-    return c->prov->store(c->inst, c->s, (const unsigned char *)key,
-                          (unsigned int)strlen(key), expiry, (unsigned char *)val,
+    id = shm_id(p, key, &idlen);
+    return c->prov->store(c->inst, c->s, id, idlen, expiry, (unsigned char *)val,
                           (unsigned int)len, p);
 }
 
@@ -267,11 +289,12 @@ static apr_status_t shm_add(void *ctx, apr_pool_t *p, const char *key,
 static apr_status_t shm_del(void *ctx, apr_pool_t *p, const char *key)
 {
     shm_ctx *c = ctx;
+    unsigned int idlen;
+    const unsigned char *id = shm_id(p, key, &idlen);
     apr_status_t rv;
 
     lock(c);
-    rv = c->prov->remove(c->inst, c->s, (const unsigned char *)key,
-                         (unsigned int)strlen(key), p);
+    rv = c->prov->remove(c->inst, c->s, id, idlen, p);
     unlock(c);
     return rv;
 }
