@@ -30,6 +30,7 @@ APLOG_USE_MODULE(auth_obo);
 #define FORM_MAX 4096              /* bytes of a POST form */
 #define MAX_ACCESS_TOKEN (64 * 1024)
 #define MAX_TOKEN_TYPE 64
+#define RETRY_AFTER_S "2"          /* after a cache failure: memcached is back soon or not */
 
 /* ---- configuration of a session -------------------------------------------- */
 
@@ -106,6 +107,18 @@ static void session_cfg(const auth_obo_srv_cfg *sc, const char *endpoint, obo_se
     c->flight.poll = 5000;
 }
 
+/* A cache failure (not a miss) says nothing about the session: it stays,
+ * and the caller is told to try again, never that the session is gone. */
+static int cache_unavailable(request_rec *r, const char *key, const char *what)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO180: long-running session %s: %s: the "
+                  "shared cache failed (not a miss; is memcached reachable?) or the refresh "
+                  "could not hold its cache lock; the session is kept, answering 503",
+                  key ? obo_fingerprint(r->pool, key, strlen(key)) : "-", what);
+    apr_table_setn(r->err_headers_out, "Retry-After", RETRY_AFTER_S);
+    return HTTP_SERVICE_UNAVAILABLE;
+}
+
 /* ---- opening a session in a user's request ------------------------------------ */
 
 /* Whom the session belongs to: tid+oid (Entra's stable user id), else
@@ -150,6 +163,9 @@ static int deliver_all(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
         if (rv == APR_SUCCESS) {
             status = auth_obo_deliver(r, st, ds, t);
         }
+        else if (rv == APR_EAGAIN) {
+            status = cache_unavailable(r, key, "downstream token");
+        }
         else if (x) {
             status = auth_obo_exchange_failed(r, sc, ds, st, x);
         }
@@ -193,6 +209,9 @@ int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *
     c.downstreams = session_dss(r->pool, d->downstreams);
     rv = obo_session_open(r->pool, &c, user, st->token, claims_exp(claims), &key, &created,
                           &x, &failed);
+    if (rv == APR_EAGAIN) {
+        return cache_unavailable(r, NULL, "session start");
+    }
     if (rv != APR_SUCCESS) {
         return auth_obo_exchange_failed(r, sc, ds_at(d, failed), st, x);
     }
@@ -320,6 +339,13 @@ static int reply_token(request_rec *r, const obo_token_result *t)
     return reply(r, HTTP_OK, j);
 }
 
+static int reply_unavailable(request_rec *r, const char *key, const char *what)
+{
+    cache_unavailable(r, key, what);
+    return reply_error(r, HTTP_SERVICE_UNAVAILABLE, "temporarily_unavailable",
+                       "the session store is unavailable; the session is kept, try again");
+}
+
 static int reply_refused(request_rec *r, const char *fp, const obo_exchange_error *x)
 {
     json_t *j = err_json(r, "interaction_required", x->error_description
@@ -378,6 +404,9 @@ static int serve(request_rec *r, const auth_obo_srv_cfg *sc, const obo_session_c
 
     if (r->method_number == M_DELETE) {
         rv = obo_session_end(r->pool, c, key);
+        if (rv == APR_EAGAIN) {
+            return reply_unavailable(r, key, "DELETE");
+        }
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO134: DELETE of session %s: %s", fp,
                       rv == APR_SUCCESS ? "ended" : "not found");
         return rv == APR_SUCCESS ? reply(r, HTTP_NO_CONTENT, NULL)
@@ -390,6 +419,9 @@ static int serve(request_rec *r, const auth_obo_srv_cfg *sc, const obo_session_c
                                                   strlen(t->access_token)),
                       ds ? ds : "the default downstream", hit ? "stored" : "refreshed");
         return reply_token(r, t);
+    }
+    if (rv == APR_EAGAIN) {
+        return reply_unavailable(r, key, "token request");
     }
     if (rv == APR_NOTFOUND || rv == APR_ENOENT) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO135: session %s%s%s: not found "

@@ -531,6 +531,19 @@ static apr_status_t obo_fill_locked(obo_fill *f, const char *lockkey, const char
     return rv;
 }
 
+/* A locked-only fill that cannot hold the lock (the backend failed or the
+ * lock kept vanishing): no fetch; the caller answers "try again". */
+static void obo_fill_refused(obo_fill *f, apr_status_t rv)
+{
+    if (obo_rl_allow(OBO_RL_WAIT)) {
+        obo_log(OBO_LOG_WARN, "OBO380", "cache fill for key %s: the cache lock cannot be "
+                "held (%s, status %d); not calling the identity provider without it",
+                obo_fingerprint(f->p, f->key, strlen(f->key)),
+                rv == APR_NOTFOUND ? "the lock holder kept vanishing" : "cache backend error",
+                (int)rv);
+    }
+}
+
 /* One caller per process gets here on a miss. A waiter whose holder
  * vanished without a result races for the lock again (bounded). */
 static apr_status_t obo_fill_run(obo_fill *f, int degraded)
@@ -541,6 +554,9 @@ static apr_status_t obo_fill_run(obo_fill *f, int degraded)
     int round, locked = 0;
 
     f->deadline = apr_time_now() + f->o->max_wait;
+    /* A locked-only fill tries the lock even when the lookup failed: the
+     * lock is its only way to the fetch. */
+    degraded = degraded && !f->o->locked_only;
     for (round = 0; ; round++) {
         rv = degraded ? APR_EGENERAL
                       : obo_cache_lock(f->c, f->p, lockkey, apr_time_now() + f->o->lock_ttl,
@@ -563,6 +579,10 @@ static apr_status_t obo_fill_run(obo_fill *f, int degraded)
     }
     else if (rv == OBO_WAIT_SHARED) {
         rv = frv;                       /* the holder's failure, as its own */
+    }
+    else if (f->o->locked_only && rv != APR_SUCCESS && rv != APR_TIMEUP) {
+        obo_fill_refused(f, rv);        /* never a fetch without the lock */
+        rv = APR_EAGAIN;
     }
     else if (rv == APR_NOTFOUND) {
         rv = obo_fill_fetch(f, 1);      /* takeovers exhausted: rare */
@@ -705,6 +725,7 @@ static void obo_flight_defaults(obo_cache_flight_opts *o, const obo_cache_flight
     o->lock_ttl = in && in->lock_ttl > 0 ? in->lock_ttl : apr_time_from_sec(30);
     o->max_wait = in && in->max_wait > 0 ? in->max_wait : apr_time_from_sec(10);
     o->poll = in && in->poll > 0 ? in->poll : apr_time_from_msec(5);
+    o->locked_only = in ? in->locked_only : 0;
     if (o->poll > OBO_POLL_CAP) {
         o->poll = OBO_POLL_CAP;
     }

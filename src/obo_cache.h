@@ -92,6 +92,13 @@ typedef struct obo_cache_flight_opts {
     apr_interval_time_t lock_ttl;   /* how long a fill lock lives: >= the whole fetch */
     apr_interval_time_t max_wait;   /* how long a waiter waits for a live lock */
     apr_interval_time_t poll;       /* first poll interval (doubles, capped at 50 ms) */
+    /* 1: fetch is called only by the holder of the backend lock, never in
+     * the degraded paths (the backend fails, the lock cannot be taken,
+     * takeovers exhausted): they return APR_EAGAIN without calling fetch.
+     * For fills that must never run twice at once (a rotating refresh
+     * token); 0 (ordinary exchanges): a failing cache still lets requests
+     * through with an unlocked fetch. */
+    int locked_only;
 } obo_cache_flight_opts;
 
 typedef struct obo_cache_errshare {
@@ -111,7 +118,8 @@ typedef struct obo_cache_errshare {
  * nothing): then they race for the lock again and one of them fetches. A
  * waiter that is still behind a live lock after max_wait returns
  * APR_TIMEUP with no errval and no fetch. Backend errors (three in a row
- * while waiting) degrade to calling fetch directly.
+ * while waiting) degrade to calling fetch directly, or with
+ * opts->locked_only to APR_EAGAIN without a fetch.
  * *hit is 1 when the value came from the cache (or another's fill). */
 apr_status_t obo_cache_get_or_fetch(obo_cache *c, apr_pool_t *p, const char *key,
                                     const obo_cache_flight_opts *opts,

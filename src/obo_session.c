@@ -26,6 +26,12 @@
 #define OBO_SESSION_JSON_MAX (256 * 1024)
 #define OBO_SESSION_SLIDE_S 1            /* idle expiry rewritten at most once a second */
 #define OBO_SESSION_META_REWRITE_S 86400 /* memcached keeps nothing over 30 days */
+/* An access token whose answer gave no lifetime (expires_in absent, 0 or
+ * negative: RFC 6749 only recommends it) is assumed to live this long: it
+ * is handed out and kept this briefly, so that a session is not lost and
+ * the IdP not asked on every request, while a token that dies sooner is
+ * replaced soon. */
+#define OBO_SESSION_UNKNOWN_LIFE_S 60
 
 /* What the meta entry holds. */
 typedef struct obo_smeta {
@@ -97,6 +103,9 @@ static apr_status_t obo_put(apr_pool_t *p, const obo_session_cfg *c, const char 
     return v ? obo_cache_set(c->cache, p, k, v, strlen(v), expiry) : APR_ENOMEM;
 }
 
+/* APR_SUCCESS; APR_NOTFOUND: no such entry (or an unreadable one);
+ * APR_EAGAIN: the cache failed, which says nothing about the entry: the
+ * caller must neither end the session nor call it gone. */
 static apr_status_t obo_load(apr_pool_t *p, const obo_session_cfg *c, const char *k,
                              json_t **j)
 {
@@ -109,8 +118,9 @@ static apr_status_t obo_load(apr_pool_t *p, const obo_session_cfg *c, const char
         rv = len <= OBO_SESSION_JSON_MAX
              ? obo_json_parse(p, v, len, OBO_JSON_MAX_DEPTH, 1, j, &err) : APR_EINVAL;
         obo_cleanse_on_clear(p, v, len);
+        rv = rv == APR_SUCCESS ? rv : APR_NOTFOUND;
     }
-    return rv == APR_SUCCESS ? rv : APR_NOTFOUND;
+    return rv == APR_SUCCESS || rv == APR_NOTFOUND ? rv : APR_EAGAIN;
 }
 
 static apr_time_t obo_jtime(const json_t *j, const char *k)
@@ -165,6 +175,20 @@ static apr_time_t obo_at_until(const obo_session_cfg *c, const obo_token_result 
         until = t->expires_on;
     }
     return t->expires_in > 0 ? obo_min(until, session_until) : 0;
+}
+
+/* A token without a lifetime gets the assumed one (see the top). */
+static void obo_assume_life(apr_pool_t *p, const char *key, const char *ds,
+                            obo_token_result *t)
+{
+    if (t->expires_in <= 0) {
+        obo_log(OBO_LOG_INFO, "OBO381", "session %s: the identity provider gave no lifetime "
+                "(expires_in %" APR_INT64_T_FMT ") for downstream '%s'; assuming %d s",
+                obo_fingerprint(p, key, strlen(key)), (apr_int64_t)t->expires_in,
+                ds ? ds : "", OBO_SESSION_UNKNOWN_LIFE_S);
+        t->expires_in = OBO_SESSION_UNKNOWN_LIFE_S;
+        t->expires_on = apr_time_now() + apr_time_from_sec(OBO_SESSION_UNKNOWN_LIFE_S);
+    }
 }
 
 static json_t *obo_rt_json(apr_pool_t *p, const char *rt, const char *scopes)
@@ -316,8 +340,12 @@ static apr_status_t obo_store_new(apr_pool_t *p, obo_open_baton *b, const char *
     for (i = 0; i < c->downstreams->nelts && rv == APR_SUCCESS; i++) {
         const obo_session_ds *d = &APR_ARRAY_IDX(c->downstreams, i, obo_session_ds);
         const char *n = d->name ? d->name : "";
-        const char *at = obo_token_serialize(p, toks[i]);
-        apr_time_t at_until = obo_at_until(c, toks[i], until);
+        const char *at = NULL;
+        apr_time_t at_until;
+
+        obo_assume_life(p, key, n, toks[i]);
+        at = obo_token_serialize(p, toks[i]);
+        at_until = obo_at_until(c, toks[i], until);
 
         rv = obo_put(p, c, obo_skey(p, "rt", key, n),
                      obo_rt_json(p, toks[i]->refresh_token, obo_join(p, d->scopes)), until);
@@ -404,6 +432,7 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
     obo_open_baton b = { c, p, user, assertion, assertion_exp, 0, 0 };
     apr_status_t rv = APR_NOTFOUND;
     obo_smeta m;
+    apr_status_t frv;
     int attempt, hit = 0;
 
     /* A second attempt only when the index named a session that is gone
@@ -420,8 +449,14 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
                            : obo_lost(p, rv, "session start failed");
             *failed = b.failed;
         }
-        else if (obo_session_find(p, c, val, user, &m) == APR_SUCCESS) {
+        else if ((frv = obo_session_find(p, c, val, user, &m)) == APR_SUCCESS) {
             *key = val;
+        }
+        else if (frv == APR_EAGAIN) {
+            /* The cache failed reading it: not a reason to start another. */
+            *xerr = obo_serr(p, OBO_XERR_UPSTREAM, "temporarily_unavailable",
+                             "the session could not be read from the cache");
+            rv = APR_EAGAIN;
         }
         else if (b.created) {
             /* Just stored and already gone: the cache does not keep it. */
@@ -507,6 +542,11 @@ static apr_status_t obo_refresh(apr_pool_t *p, obo_refresh_baton *b, const char 
     const char *rt = NULL, *scopes = NULL, *now_rt = NULL, *now_scopes = NULL;
     apr_status_t rv = obo_rt_load(p, b, &rt, &scopes);
 
+    if (rv == APR_EAGAIN) {
+        *e = obo_serr(p, OBO_XERR_UPSTREAM, "temporarily_unavailable",
+                      "the session's refresh token could not be read from the cache");
+        return rv;
+    }
     if (rv != APR_SUCCESS) {
         return APR_NOTFOUND;
     }
@@ -564,8 +604,10 @@ static apr_status_t obo_refresh_fetch(void *baton, apr_pool_t *rp, char **val,
 
         /* The rotated refresh token first: nobody may use the old one after. */
         rv = obo_put(tmp, b->c, rt_key, j, b->m->until);
-        if (rv == APR_SUCCESS && obo_meta_load(tmp, b->c, b->key, &m2) != APR_SUCCESS) {
-            obo_cache_del(b->c->cache, tmp, rt_key);   /* ended meanwhile */
+        /* Ended meanwhile only if the meta entry is really gone: a cache
+         * error must not delete the refresh token just rotated. */
+        if (rv == APR_SUCCESS && obo_meta_load(tmp, b->c, b->key, &m2) == APR_NOTFOUND) {
+            obo_cache_del(b->c->cache, tmp, rt_key);
             rv = APR_NOTFOUND;
         }
         else if (rv != APR_SUCCESS) {
@@ -580,6 +622,7 @@ static apr_status_t obo_refresh_fetch(void *baton, apr_pool_t *rp, char **val,
         obo_end_refused(tmp, b, e);
     }
     if (rv == APR_SUCCESS) {
+        obo_assume_life(tmp, b->key, b->ds, t);
         *val = obo_token_serialize(rp, t);
         *len = *val ? strlen(*val) : 0;
         *expiry = obo_at_until(b->c, t, b->m->until);
@@ -614,6 +657,9 @@ static apr_status_t obo_touch(apr_pool_t *p, const obo_session_cfg *c, const cha
     json_t *j = NULL;
     apr_status_t rv = obo_load(p, c, ak, &j);
 
+    if (rv == APR_EAGAIN) {
+        return rv;                      /* unknown: the session stays */
+    }
     if (rv != APR_SUCCESS) {
         obo_log(OBO_LOG_INFO, "OBO336", "session %s ended: idle for longer than its idle "
                 "lifetime", obo_fingerprint(p, key, strlen(key)));
@@ -637,14 +683,19 @@ static apr_status_t obo_token_of(apr_pool_t *p, const obo_session_cfg *c, const 
                                  obo_exchange_error **xerr, int *hit)
 {
     obo_refresh_baton b = { c, p, key, ds, m, 0 };
+    obo_cache_flight_opts fo = c->flight;
     char *val = NULL;
     apr_size_t len = 0;
     void *errval = NULL;
     int chit = 0;
-    apr_status_t rv = obo_cache_get_or_fetch_ex(c->cache, p, obo_skey(p, "at", key, ds),
-                                                &c->flight, &obo_token_errshare,
-                                                obo_refresh_fetch, &b, &val, &len, &chit,
-                                                &errval);
+    apr_status_t rv;
+
+    /* A refresh token may rotate: two grants at once with one of them
+     * refused would end the session, so no grant without the lock. */
+    fo.locked_only = 1;
+    rv = obo_cache_get_or_fetch_ex(c->cache, p, obo_skey(p, "at", key, ds), &fo,
+                                   &obo_token_errshare, obo_refresh_fetch, &b, &val, &len,
+                                   &chit, &errval);
 
     if (rv == APR_SUCCESS) {
         rv = obo_token_deserialize(p, val, len, t);

@@ -58,7 +58,8 @@ int obo_session_key_valid(const char *key);
  * and c->downstreams: found in the index, else created under single flight
  * (one exchange per downstream, always at the IdP, as MSAL does). *created
  * is 1 if this call created it. On an exchange failure: its status, *xerr,
- * and *failed the index of the downstream that failed. */
+ * and *failed the index of the downstream that failed; APR_EAGAIN (*xerr
+ * set) when the cache failed reading the session the index names. */
 apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const char *user,
                               const char *assertion, apr_time_t assertion_exp,
                               const char **key, int *created,
@@ -75,12 +76,18 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
  *   APR_EACCES    the IdP refused the refresh token, or there is none left
  *                 (token exchange): the session has ended; *xerr
  *                 (OBO_XERR_CLIENT: our credentials; the session stays)
- *   other         the IdP failed (*xerr: UPSTREAM, TIMEOUT, THROTTLED) */
+ *   APR_EAGAIN    the cache failed (not a miss), or the refresh could not
+ *                 hold the cache lock: nothing is known, the session stays;
+ *                 try again later (*xerr may be set)
+ *   other         the IdP failed (*xerr: UPSTREAM, TIMEOUT, THROTTLED)
+ * An access token answered without a lifetime (expires_in absent, 0 or
+ * negative) is handed out and kept as if it lived 60 s. */
 apr_status_t obo_session_token(apr_pool_t *p, const obo_session_cfg *c, const char *key,
                                const char *user, const char *ds_name,
                                obo_token_result **t, obo_exchange_error **xerr, int *hit);
 
-/* Ends the session everywhere: APR_SUCCESS, or APR_NOTFOUND as above. */
+/* Ends the session everywhere: APR_SUCCESS, APR_NOTFOUND or APR_EAGAIN as
+ * above. */
 apr_status_t obo_session_end(apr_pool_t *p, const obo_session_cfg *c, const char *key);
 
 #endif

@@ -578,6 +578,9 @@ sub h_token {
         scope          => $scope // scope_names($p->{audience} // ''),
     );
     $body{issued_token_type} = $AT_TYPE if $is_te;
+    # omit_expires_in=1: no lifetime in the answer (RFC 6749 only recommends
+    # it; t/84_long_running_faults.t)
+    delete @body{qw(expires_in ext_expires_in)} if sw($sw, 'omit_expires_in', $tenant);
     # refresh_in=N: MSAL's early-refresh advice (t/96_refresh.t)
     my $rin = sw($sw, 'refresh_in', $tenant);
     $body{refresh_in} = $rin + 0 if defined $rin && length $rin;
@@ -664,9 +667,11 @@ sub h_refresh {
     my $new = issue_rt($seq, $rec, $rec->{tid}, $scope, $rec->{family}, $sw, $tenant);
     bump('refresh_ok', "refresh_ok:$rec->{sub}");
     # token_type=...: a broken or hostile IdP, as for the other grants
-    return json_response(200, { token_type => sw($sw, 'token_type', $tenant) // 'Bearer',
-        access_token => $at, expires_in => $exp_in + 0, ext_expires_in => $exp_in + 0,
-        scope => $scope, refresh_token => $new });
+    my %body = (token_type => sw($sw, 'token_type', $tenant) // 'Bearer', access_token => $at,
+        expires_in => $exp_in + 0, ext_expires_in => $exp_in + 0, scope => $scope,
+        refresh_token => $new);
+    delete @body{qw(expires_in ext_expires_in)} if sw($sw, 'omit_expires_in', $tenant);
+    return json_response(200, \%body);
 }
 
 sub h_control {

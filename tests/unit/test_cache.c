@@ -37,6 +37,7 @@ typedef struct mem_be {
     apr_hash_t *h;
     int fail;               /* every call returns APR_EGENERAL */
     int keep_expired;       /* behave like a backend that outlives expiry */
+    int fail_add;           /* add() alone returns APR_EGENERAL (get/set work) */
     apr_uint32_t adds;
 } mem_be;
 
@@ -100,7 +101,7 @@ static apr_status_t mem_add(void *ctx, apr_pool_t *p, const char *key,
                             const unsigned char *val, apr_size_t len, apr_time_t expiry)
 {
     apr_atomic_inc32(&((mem_be *)ctx)->adds);
-    return mem_store(ctx, key, val, len, expiry, 1);
+    return ((mem_be *)ctx)->fail_add ? APR_EGENERAL : mem_store(ctx, key, val, len, expiry, 1);
 }
 
 static apr_status_t mem_del(void *ctx, apr_pool_t *p, const char *key)
@@ -394,7 +395,7 @@ static void test_flight_threads(apr_pool_t *p)
     enum { N = 50 };
     mem_be *m = mem_create(p);
     obo_cache *c = cache_on(p, &m->be);
-    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0 };
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0, 0 };
     fetch_baton fb = { 0, apr_time_from_msec(100), APR_SUCCESS, "tok" };
     worker w[N];
     int i, same = 1, okrv = 1, hits = 0;
@@ -431,7 +432,7 @@ static void test_flight_failure(apr_pool_t *p)
     enum { N = 10 };
     mem_be *m = mem_create(p);
     obo_cache *c = cache_on(p, &m->be);
-    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0 };
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0, 0 };
     fetch_baton fb = { 0, apr_time_from_msec(100), APR_EACCES, NULL };
     worker w[N];
     int i, allfail = 1, errs = 1;
@@ -471,7 +472,7 @@ static void test_dead_lock_holder(apr_pool_t *p)
 {
     mem_be *m = mem_create(p);
     obo_cache *c = cache_on(p, &m->be);
-    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0 };
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0, 0 };
     fetch_baton fb = { 0, 0, APR_SUCCESS, "mine" };
     const char *key = "obo1:dead";
     char *val = NULL;
@@ -500,7 +501,7 @@ static void test_stuck_lock_holder(apr_pool_t *p)
 {
     mem_be *m = mem_create(p);
     obo_cache *c = cache_on(p, &m->be);
-    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_msec(200), 0 };
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_msec(200), 0, 0 };
     fetch_baton fb = { 0, 0, APR_SUCCESS, "mine" };
     char *val = NULL;
     apr_size_t len = 0;
@@ -561,7 +562,7 @@ static void procs_run(apr_pool_t *p, mem_be *m, worker *w, const char *key,
 static void test_shared_failure(apr_pool_t *p)
 {
     mem_be *m = mem_create(p);
-    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0 };
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0, 0 };
     fetch_baton fb = { 0, apr_time_from_msec(300), APR_EACCES, NULL };
     worker w[NPROC];
     int i, same = 1;
@@ -588,7 +589,7 @@ static void test_shared_failure(apr_pool_t *p)
 static void test_dead_holder_herd(apr_pool_t *p)
 {
     mem_be *m = mem_create(p);
-    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0 };
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0, 0 };
     fetch_baton fb = { 0, apr_time_from_msec(100), APR_SUCCESS, "taken" };
     worker w[NPROC];
     int i, got = 1, hits = 0;
@@ -633,7 +634,7 @@ static void test_other_process_fills(apr_pool_t *p)
 {
     mem_be *m = mem_create(p);
     obo_cache *c = cache_on(p, &m->be), *c2 = cache_on(p, &m->be);
-    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0 };
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0, 0 };
     fetch_baton fb = { 0, 0, APR_SUCCESS, "mine" };
     filler f = { c2, m };
     apr_thread_t *t;
@@ -660,7 +661,7 @@ static void test_backend_errors(apr_pool_t *p)
 {
     mem_be *m = mem_create(p);
     obo_cache *c = cache_on(p, &m->be);
-    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0 };
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0, 0 };
     fetch_baton fb = { 0, 0, APR_SUCCESS, "direct" };
     char *val = NULL;
     apr_size_t len = 0;
@@ -810,7 +811,7 @@ static void mc_two_processes(apr_pool_t *p, int port)
 {
     enum { N = 20 };
     obo_cache *c1 = cache_on(p, mc_backend(p, port)), *c2 = cache_on(p, mc_backend(p, port));
-    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0 };
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0, 0 };
     fetch_baton fb = { 0, apr_time_from_msec(200), APR_SUCCESS, "shared" };
     worker w[N];
     int i, same = 1;
@@ -835,7 +836,7 @@ static void mc_two_processes(apr_pool_t *p, int port)
 static void mc_down_and_back(apr_pool_t *p, obo_cache_backend *be, int port, pid_t *pid)
 {
     obo_cache *c = cache_on(p, be);
-    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0 };
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0, 0 };
     fetch_baton fb = { 0, 0, APR_SUCCESS, "nocache" };
     apr_interval_time_t worst = 0, took;
     apr_time_t t0, deadline;
@@ -1027,6 +1028,54 @@ static void test_memcached(apr_pool_t *p)
     memcached_kill(pid);
 }
 
+/* A rotating refresh token must never be used without the lock: with
+ * locked_only, a backend whose add fails (or that fails altogether) gets
+ * APR_EAGAIN and no fetch; without it, the request still works as before. */
+static void test_locked_only(apr_pool_t *p)
+{
+    mem_be *m = mem_create(p);
+    obo_cache *c = cache_on(p, &m->be);
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_msec(200), 0, 1 };
+    obo_cache_flight_opts plain = { apr_time_from_sec(5), apr_time_from_msec(200), 0, 0 };
+    fetch_baton fb = { 0, 0, APR_SUCCESS, "rt" };
+    char *val = NULL;
+    apr_size_t len = 0;
+    int hit = -1;
+    apr_status_t rv;
+
+    m->fail_add = 1;
+    rv = obo_cache_get_or_fetch(c, p, "obo1:lo", &o, test_fetch, &fb, &val, &len, &hit, NULL);
+    ok(rv == APR_EAGAIN && fb.calls == 0 && val == NULL,
+       "locked_only, add fails: APR_EAGAIN and no fetch (rv %d, %u calls)", rv, fb.calls);
+    rv = obo_cache_get_or_fetch(c, p, "obo1:lo", &plain, test_fetch, &fb, &val, &len, &hit,
+                                NULL);
+    ok(rv == APR_SUCCESS && fb.calls == 1 && val && hit == 0,
+       "without it, add fails: fetched anyway, as before (rv %d, %u calls)", rv, fb.calls);
+
+    m->fail_add = 0;
+    m->fail = 1;
+    fb.calls = 0;
+    rv = obo_cache_get_or_fetch(c, p, "obo1:lo2", &o, test_fetch, &fb, &val, &len, &hit, NULL);
+    ok(rv == APR_EAGAIN && fb.calls == 0,
+       "locked_only, backend down: APR_EAGAIN and no fetch (rv %d, %u calls)", rv, fb.calls);
+    rv = obo_cache_get_or_fetch(c, p, "obo1:lo2", &plain, test_fetch, &fb, &val, &len, &hit,
+                                NULL);
+    ok(rv == APR_SUCCESS && fb.calls == 1,
+       "without it, backend down: fetched directly, as before (rv %d, %u calls)", rv,
+       fb.calls);
+
+    m->fail = 0;
+    fb.calls = 0;
+    rv = obo_cache_get_or_fetch(c, p, "obo1:lo3", &o, test_fetch, &fb, &val, &len, &hit, NULL);
+    ok(rv == APR_SUCCESS && fb.calls == 1 && hit == 0,
+       "locked_only, healthy backend: one fetch under the lock (rv %d)", rv);
+    {
+        unsigned char *lv = NULL;
+        is_int(mem_get(m, p, "obo1:lo3.lock", &lv, &len), APR_NOTFOUND,
+               "and the lock is released");
+    }
+}
+
 int main(void)
 {
     apr_initialize();
@@ -1042,6 +1091,7 @@ int main(void)
     TAP_RUN(test_dead_holder_herd);
     TAP_RUN(test_other_process_fills);
     TAP_RUN(test_backend_errors);
+    TAP_RUN(test_locked_only);
     TAP_RUN(test_mc_check_servers);
     TAP_RUN(test_memcached);
     TAP_RUN(test_mc_unreachable);

@@ -1,0 +1,153 @@
+# Long-running sessions when the cache or the IdP misbehave (vhost obo_lr,
+# memcached; review findings 2 and 5):
+# - memcached paused (kill -STOP): the obo-token handler answers 503 with
+#   Retry-After and error temporarily_unavailable, never 404 session_not_found,
+#   and neither a GET nor a DELETE ends the session; after kill -CONT the same
+#   key answers 200 again, without a new session or a refresh grant;
+# - the IdP answers without a usable lifetime (expires_in 0, negative or
+#   absent) at session start or on a refresh: the user's request and the
+#   handler get 200, the session survives, and the token is kept briefly
+#   (the next call makes no IdP call).
+# Finding 3 (memcached ADD failing alone) is covered by tests/unit/test_cache.c
+# (test_locked_only), not here.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+use OBOTest::Services;
+use Digest::SHA qw(sha256_hex);
+use Time::HiRes qw(sleep time);
+
+need_feature('authn', 'exchange');
+idp_reset();
+memcached_cmd('flush_all');
+my $V = 'obo_lr';
+
+sub oid_of {
+    my $h = substr(sha256_hex($_[0]), 0, 32);
+    return join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
+        '8' . substr($h, 17, 3), substr($h, 20, 12);
+}
+sub ut {
+    my ($sub) = @_;
+    return mint(tenant => 'lr', claims => { sub => $sub, oid => oid_of($sub) });
+}
+sub open_session {    # (key, response)
+    my ($t) = @_;
+    my $r = obo_get($V, '/lr/env', token => $t);
+    return (cgi_env($r)->{OBO_SESSION_KEY}, $r);
+}
+sub handler {
+    my ($key, %o) = @_;
+    my $r = obo_request($V, $o{method} // 'GET', '/token',
+                        headers => [ 'OBO-Session-Key' => $key ]);
+    my $j = json_body($r);
+    return ($r, ref $j eq 'HASH' ? $j : {});
+}
+sub refreshes { my ($sub) = @_; return idp_counters()->{"grant:refresh_token:$sub"} // 0 }
+
+# The suite's memcached runs under coreutils timeout, whose pid is in the
+# pid file: only its memcached child is signalled, and always resumed.
+sub memcached_child {
+    my $parent = OBOTest::Services::service_pid('memcached') or return;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        return $1 if $line =~ /^(\d+) \(memcached\) \S+ (\d+) / && $2 == $parent;
+    }
+    return;
+}
+my $mc_pid = memcached_child();
+my $paused = 0;
+sub mc_pause  { $paused = kill('STOP', $mc_pid) }
+sub mc_resume { kill('CONT', $mc_pid) if $paused; $paused = 0 }
+END { mc_resume() }
+
+subtest 'memcached paused: 503 + Retry-After, never 404; the session survives' => sub {
+    ok $mc_pid && kill(0, $mc_pid), 'the suite\'s memcached runs' or return;
+    my $sub = fresh_user('lrfault');
+    my ($key, $r) = open_session(ut($sub));
+    expect_ok($r, 'session opened', user => $sub);
+    ok $key, 'a session key' or return;
+    my ($h, $j) = handler($key);
+    is $h->code, 200, 'handler: 200 while memcached is healthy';
+    my $calls = token_calls($sub);
+    my $mark = error_log_mark();
+
+    ok mc_pause(), 'memcached paused (SIGSTOP)';
+    for my $i (1 .. 2) {
+        ($h, $j) = handler($key);
+        is $h->code, 503, "GET #$i while paused: 503, not 404";
+        is $j->{error}, 'temporarily_unavailable', '  error temporarily_unavailable';
+        like $h->header('Retry-After') // '', qr/^\d+$/, '  with Retry-After';
+        like $h->header('Cache-Control') // '', qr/no-store/, '  and Cache-Control: no-store';
+    }
+    ($h, $j) = handler($key, method => 'DELETE');
+    is $h->code, 503, 'DELETE while paused: 503, not 404 (the session is not ended)';
+    mc_resume();
+
+    my $code = 0;
+    my $end = time + 20;
+    while (time < $end) {
+        ($h, $j) = handler($key);
+        $code = $h->code;
+        last if $code == 200;
+        sleep 0.5;
+    }
+    is $code, 200, 'after SIGCONT the same key answers 200 again';
+    ok $j->{access_token}, '  with a downstream token';
+    is token_calls($sub), $calls, 'no IdP call: the stored token of the same session';
+    my $log = error_log_since($mark);
+    like $log, qr/OBO180/, 'error_log: OBO180 (cache failed, session kept)';
+    unlike $log, qr/OBO336|OBO334|OBO337/, 'error_log: the session was never ended';
+};
+
+subtest 'refresh answer without a lifetime: 200, the session survives' => sub {
+    for my $case ([ refresh_expires_in => 0 ], [ refresh_expires_in => -5 ],
+                  [ omit_expires_in => 1 ]) {
+        my ($sw, $val) = @$case;
+        idp_reset();
+        idp_set(expires_in => 3);    # margin 2: the stored token is due within 1 s
+        my $sub = fresh_user('lrnolife');
+        my ($key, $r) = open_session(ut($sub));
+        expect_ok($r, "$sw=$val: session opened", user => $sub);
+        ok $key, '  a session key' or next;
+        sleep 3.5;
+        idp_set(expires_in => '', $sw => $val);
+        my ($h, $j) = handler($key);
+        is $h->code, 200, "$sw=$val: the refreshing call gets 200, not 404";
+        ok $j->{access_token}, '  with a downstream token';
+        is refreshes($sub), 1, '  one refresh grant';
+        ok(($j->{expires_in} // 0) > 0, '  expires_in > 0 (the assumed lifetime)');
+        my ($h2, $j2) = handler($key);
+        is $h2->code, 200, '  the next call: 200 (the session survived)';
+        is $j2->{access_token}, $j->{access_token}, '  the same token, kept briefly';
+        is refreshes($sub), 1, '  no further refresh grant';
+        idp_set($sw => '');
+    }
+};
+
+subtest 'session start without a lifetime: 200 and a usable session' => sub {
+    for my $case ([ expires_in => 0 ], [ omit_expires_in => 1 ]) {
+        my ($sw, $val) = @$case;
+        idp_reset();
+        idp_set($sw => $val);
+        my $sub = fresh_user('lrnolife0');
+        my $t = ut($sub);
+        my ($key, $r) = open_session($t);
+        expect_ok($r, "$sw=$val: the user's request gets 200 (not 503)", user => $sub);
+        ok $key, '  a session key';
+        is token_calls($sub), 1, '  one IdP call (the exchange; the token is kept briefly)';
+        my ($h, $j) = handler($key);
+        is $h->code, 200, '  handler: 200';
+        ok $j->{access_token}, '  with a downstream token';
+        $r = obo_get($V, '/lr/env', token => $t);
+        expect_ok($r, '  a second user request: 200', user => $sub);
+        is token_calls($sub), 1, '  and still one IdP call';
+        idp_set($sw => '');
+    }
+};
+
+done_testing();
