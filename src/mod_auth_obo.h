@@ -170,6 +170,9 @@ void auth_obo_register_fixups(apr_pool_t *p);
 int auth_obo_exchange_failed(request_rec *r, const auth_obo_srv_cfg *sc,
                              const auth_obo_downstream *ds, auth_obo_req *st,
                              const obo_exchange_error *x);
+/* 502 (OBO061) unless the IdP's access_token and token_type are usable in
+ * a header line; OK otherwise. */
+int auth_obo_check_token(request_rec *r, const char *ds_name, const obo_token_result *t);
 int auth_obo_deliver(request_rec *r, auth_obo_req *st, const auth_obo_downstream *ds,
                      const obo_token_result *t);
 const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_t *claims);

@@ -194,10 +194,11 @@ static void hand_off(request_rec *r, auth_obo_req *st, const auth_obo_downstream
     }
 }
 
-/* What the IdP returned goes into a header or variable: a value that could
- * end a header line or is not a token at all is the IdP's failure (502). */
-static int check_result(request_rec *r, const auth_obo_downstream *ds,
-                        const obo_token_result *t)
+/* What the IdP returned goes into a header, a variable or the obo-token
+ * handler's answer (backends build "Authorization: <token_type> <token>"
+ * from it): a value that could end a header line or is not a token at all
+ * is the IdP's failure (502). */
+int auth_obo_check_token(request_rec *r, const char *ds_name, const obo_token_result *t)
 {
     const char *why = NULL, *what = "access_token";
     apr_status_t rv = obo_text_check(t->access_token, MAX_ACCESS_TOKEN, OBO_TEXT_VISIBLE,
@@ -210,7 +211,7 @@ static int check_result(request_rec *r, const auth_obo_downstream *ds,
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO061: the IdP returned an unusable "
                       "%s for %s (%s); not handed to the backend", what,
-                      ds->name ? ds->name : "the default downstream", why);
+                      ds_name ? ds_name : "the default downstream", why);
         return HTTP_BAD_GATEWAY;
     }
     return OK;
@@ -350,7 +351,7 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO057: downstream token %s for %s (%s)",
                   obo_fingerprint(r->pool, t->access_token, strlen(t->access_token)),
                   ds->name ? ds->name : "default", hit ? "cache hit" : "from the IdP");
-    if (check_result(r, ds, t) != OK) {
+    if (auth_obo_check_token(r, ds->name, t) != OK) {
         return HTTP_BAD_GATEWAY;
     }
     hand_off(r, st, ds, t);
@@ -439,7 +440,7 @@ int auth_obo_exchange_failed(request_rec *r, const auth_obo_srv_cfg *sc,
 int auth_obo_deliver(request_rec *r, auth_obo_req *st, const auth_obo_downstream *ds,
                      const obo_token_result *t)
 {
-    if (check_result(r, ds, t) != OK) {
+    if (auth_obo_check_token(r, ds->name, t) != OK) {
         return HTTP_BAD_GATEWAY;
     }
     hand_off(r, st, ds, t);

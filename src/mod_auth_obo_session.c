@@ -28,8 +28,6 @@ APLOG_USE_MODULE(auth_obo);
 #define DEFAULT_IDLE_S (7 * 86400)
 #define DEFAULT_MAX_S (90 * 86400)
 #define FORM_MAX 4096              /* bytes of a POST form */
-#define MAX_ACCESS_TOKEN (64 * 1024)
-#define MAX_TOKEN_TYPE 64
 #define RETRY_AFTER_S "2"          /* after a cache failure: memcached is back soon or not */
 
 /* ---- configuration of a session -------------------------------------------- */
@@ -308,26 +306,14 @@ static const char *read_form(request_rec *r, char **out)
     return NULL;
 }
 
-static int reply_token(request_rec *r, const obo_token_result *t)
+static int reply_token(request_rec *r, const char *ds, const obo_token_result *t)
 {
-    json_t *j = obo_json_pool(r->pool, json_object());
-    const char *why = NULL;
+    json_t *j;
 
-    const char *what = "access_token";
-    apr_status_t rv = obo_text_check(t->access_token, MAX_ACCESS_TOKEN, OBO_TEXT_VISIBLE,
-                                     &why);
-
-    /* Backends build "Authorization: <token_type> <access_token>" from
-     * this: neither may carry what a header line cannot. */
-    if (rv == APR_SUCCESS && t->token_type) {
-        what = "token_type";
-        rv = obo_text_check(t->token_type, MAX_TOKEN_TYPE, OBO_TEXT_TOKEN, &why);
-    }
-    if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO061: the IdP returned an unusable "
-                      "%s (%s); not handed to the backend", what, why);
+    if (auth_obo_check_token(r, ds, t) != OK) {
         return reply_error(r, HTTP_BAD_GATEWAY, "temporarily_unavailable", NULL);
     }
+    j = obo_json_pool(r->pool, json_object());
     json_object_set_new(j, "access_token", json_string(t->access_token));
     json_object_set_new(j, "token_type", json_string(t->token_type ? t->token_type : "Bearer"));
     json_object_set_new(j, "expires_on", json_integer((json_int_t)apr_time_sec(t->expires_on)));
@@ -418,7 +404,7 @@ static int serve(request_rec *r, const auth_obo_srv_cfg *sc, const obo_session_c
                       "(%s)", fp, obo_fingerprint(r->pool, t->access_token,
                                                   strlen(t->access_token)),
                       ds ? ds : "the default downstream", hit ? "stored" : "refreshed");
-        return reply_token(r, t);
+        return reply_token(r, ds, t);
     }
     if (rv == APR_EAGAIN) {
         return reply_unavailable(r, key, "token request");
