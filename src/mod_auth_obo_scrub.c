@@ -27,13 +27,21 @@ APLOG_USE_MODULE(auth_obo);
 
 /* Compares n characters treating '-' and '_' alike, case-insensitively:
  * CGI maps both to the same variable, so both spellings must go. */
+/* Backends and gateways fold header names loosely (CGI maps '-' to '_',
+ * some frameworks map any separator): every character but a letter or a
+ * digit counts as '-', so "OBO.Claim.Sub" is ours as "OBO-Claim-Sub" is. */
+static char name_fold(char c)
+{
+    return c && !apr_isalnum(c) ? '-' : apr_tolower(c);
+}
+
 static int name_eq(const char *a, const char *b, apr_size_t n)
 {
     apr_size_t i;
 
     for (i = 0; i < n; i++) {
-        char x = apr_tolower(a[i] == '_' ? '-' : a[i]);
-        char y = apr_tolower(b[i] == '_' ? '-' : b[i]);
+        char x = name_fold(a[i]);
+        char y = name_fold(b[i]);
         if (x != y || !x) {
             return 0;
         }

@@ -71,10 +71,13 @@ subtest 'the key reaches CGI and proxied backends; client copies never do' => su
     like $last->{params}{scope} // '', qr/(^| )offline_access( |$)/, 'the exchange asked for offline_access';
     is token_calls($sub), 1, 'one IdP call';
 
-    $r = obo_get($V, '/lr/backend/x', token => $t, headers => ['OBO-Session-Key' => 'forged-by-client']);
+    $r = obo_get($V, '/lr/backend/x', token => $t, headers => ['OBO-Session-Key' => 'forged-by-client',
+                 'OBO.Session.Key' => 'forged-look-alike', 'OBO.Claim.Sub' => 'forged-claim']);
     expect_status($r, 200, 'proxied: 200');
     is_deeply [ backend_header($r, 'OBO-Session-Key') ], [$key],
         'proxied backend: exactly the module\'s key, the same session for the same caller token';
+    unlike $r->content, qr/forged-look-alike|forged-claim/,
+        'look-alike names (OBO.Session.Key, OBO.Claim.Sub) never reach the proxied backend';
     is token_calls($sub), 1, 'same caller token: no extra IdP call';
 
     my ($key2) = open_session(ut($sub));
