@@ -255,7 +255,7 @@ apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
         /* The signature holds whatever the Location: remembered even if
          * this Location's claim rules refuse the token below. */
         if (rv == APR_SUCCESS && o->validated) {
-            obo_vcache_put(o->validated, hash, pv, gen, jws->header, jws->payload);
+            obo_vcache_offer(o->validated, hash, pv, gen, jws->header, jws->payload);
         }
     }
     if (rv == APR_SUCCESS) {

@@ -2,12 +2,17 @@
 #include "obo_vcache.h"
 
 #include <string.h>
+#include <apr_atomic.h>
 #include <apr_thread_mutex.h>
 #include "obo_crypto.h"
 
 /* Enough shards that 25-64 threads of one process rarely meet on a lock
  * that is held for a key comparison and two reference increments. */
 #define SHARDS 64
+/* Doorkeeper tags per slot: enough to remember a token across the few
+ * thousand other first sightings that pass between its first and second
+ * request, at 4 bytes each. */
+#define SEEN_PER_SLOT 4
 
 typedef struct entry {
     unsigned char key[OBO_VCACHE_KEY_LEN];
@@ -25,6 +30,8 @@ typedef struct shard {
 struct obo_vcache {
     entry *slots;
     unsigned nslots;
+    apr_uint32_t *seen;         /* doorkeeper: tags of tokens seen once */
+    unsigned nseen;
     shard shards[SHARDS];
 };
 
@@ -49,6 +56,8 @@ apr_status_t obo_vcache_create(apr_pool_t *p, unsigned slots, obo_vcache **out)
 
     c->nslots = slots ? slots : OBO_VCACHE_DEFAULT_SLOTS;
     c->slots = apr_pcalloc(p, sizeof(entry) * c->nslots);
+    c->nseen = c->nslots * SEEN_PER_SLOT;
+    c->seen = apr_pcalloc(p, sizeof(*c->seen) * c->nseen);
     for (i = 0; i < SHARDS && rv == APR_SUCCESS; i++) {
         rv = apr_thread_mutex_create(&c->shards[i].lock, APR_THREAD_MUTEX_DEFAULT, p);
     }
@@ -103,6 +112,44 @@ void obo_vcache_put(obo_vcache *c, const unsigned char *key, const void *owner,
     json_decref(old_p);
 }
 
+/* The doorkeeper's slot and tag for a key: other bytes of the digest than
+ * slot_of uses; a tag is never 0 (an empty slot). */
+static apr_uint32_t *seen_of(obo_vcache *c, const unsigned char *key, apr_uint32_t *tag)
+{
+    apr_uint32_t i = ((apr_uint32_t)key[4] << 24) | ((apr_uint32_t)key[5] << 16)
+                     | ((apr_uint32_t)key[6] << 8) | key[7];
+
+    *tag = (((apr_uint32_t)key[8] << 24) | ((apr_uint32_t)key[9] << 16)
+            | ((apr_uint32_t)key[10] << 8) | key[11]) | 1u;
+    return &c->seen[i % c->nseen];
+}
+
+int obo_vcache_offer(obo_vcache *c, const unsigned char *key, const void *owner,
+                     unsigned long gen, json_t *header, json_t *payload)
+{
+    apr_uint32_t tag, *seen = seen_of(c, key, &tag);
+    shard *sh;
+    entry *e = slot_of(c, key, &sh);
+    int admit;
+
+    apr_thread_mutex_lock(sh->lock);
+    /* A free slot, the token's own, or one a JWKS change made dead. */
+    admit = !e->header || e->owner != owner || e->gen != gen
+            || obo_ct_equal(e->key, OBO_VCACHE_KEY_LEN, key, OBO_VCACHE_KEY_LEN);
+    /* The tag table is read and written with atomics rather than under a
+     * lock of its own: a race costs one more full validation of a token or
+     * admits one a request early; neither is wrong. */
+    if (!admit && !(admit = apr_atomic_read32(seen) == tag)) {
+        apr_atomic_set32(seen, tag);
+        sh->stats.deferred++;
+    }
+    apr_thread_mutex_unlock(sh->lock);
+    if (admit) {
+        obo_vcache_put(c, key, owner, gen, header, payload);
+    }
+    return admit;
+}
+
 static apr_status_t json_release(void *data)
 {
     json_decref(data);
@@ -151,6 +198,7 @@ void obo_vcache_get_stats(obo_vcache *c, obo_vcache_stats *st)
         st->stores += sh->stats.stores;
         st->evictions += sh->stats.evictions;
         st->entries += sh->stats.entries;
+        st->deferred += sh->stats.deferred;
         apr_thread_mutex_unlock(sh->lock);
     }
 }

@@ -26,6 +26,7 @@ typedef struct obo_vcache obo_vcache;
 typedef struct obo_vcache_stats {
     unsigned long hits, misses, stores, evictions;
     unsigned long entries;      /* slots in use now */
+    unsigned long deferred;     /* first sightings not admitted (obo_vcache_offer) */
 } obo_vcache_stats;
 
 /* slots: capacity (0: OBO_VCACHE_DEFAULT_SLOTS). Every reference the cache
@@ -37,6 +38,17 @@ apr_status_t obo_vcache_create(apr_pool_t *p, unsigned slots, obo_vcache **out);
  * taken). Replaces whatever shared the slot. */
 void obo_vcache_put(obo_vcache *c, const unsigned char *key, const void *owner,
                     unsigned long gen, json_t *header, json_t *payload);
+
+/* obo_vcache_put under an admission rule (TinyLFU's "doorkeeper"): a token
+ * takes a free slot (or refreshes its own) at once, but replaces another
+ * entry only on its second sighting; a first sighting is only remembered,
+ * as a 32-bit tag in a table of 4 x slots. Tokens that come once (many
+ * users, one request each) then neither evict the tokens that repeat nor
+ * keep parsed claims alive to be freed later by another thread, which made
+ * the allocator grow and trim its heaps on every request. Returns 1 when
+ * stored. */
+int obo_vcache_offer(obo_vcache *c, const unsigned char *key, const void *owner,
+                     unsigned long gen, json_t *header, json_t *payload);
 
 /* APR_SUCCESS with *header and *payload (references released when p is
  * cleared) if key is present and was verified by owner's key set gen;

@@ -120,6 +120,36 @@ static void test_roundtrip_all_bytes(apr_pool_t *p)
     ok(good, "encode/decode round trip for lengths 0..256");
 }
 
+/* The decode tables against the alphabets, for every byte value: "AAA" + c
+ * decodes iff c is in the alphabet, to its index in the last byte. */
+static void test_every_byte(apr_pool_t *p)
+{
+    static const char std[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char url[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    int c, bad_std = 0, bad_url = 0;
+
+    for (c = 1; c < 256; c++) {
+        if (c == '=') {
+            continue;   /* padding: "AAA=" is two bytes (test_rfc4648_vectors) */
+        }
+        char in[5] = { 'A', 'A', 'A', (char)c, 0 };
+        unsigned char *out = NULL;
+        apr_size_t len = 0;
+        const char *s = strchr(std, c), *u = strchr(url, c);
+        apr_status_t rs = obo_b64_decode(p, in, 4, &out, &len);
+
+        bad_std += s ? rs != APR_SUCCESS || len != 3 || out[2] != (unsigned char)(s - std)
+                     : rs == APR_SUCCESS;
+        rs = obo_b64url_decode(p, in, 4, &out, &len);
+        bad_url += u ? rs != APR_SUCCESS || len != 3 || out[2] != (unsigned char)(u - url)
+                     : rs == APR_SUCCESS;
+    }
+    is_int(bad_std, 0, "standard alphabet: all 254 byte values but '=' decode as the alphabet says");
+    is_int(bad_url, 0, "base64url alphabet: all 254 byte values but '=' decode as the alphabet says");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -128,6 +158,7 @@ int main(void)
     TAP_RUN(test_url_strict);
     TAP_RUN(test_std_strict);
     TAP_RUN(test_roundtrip_all_bytes);
+    TAP_RUN(test_every_byte);
     apr_terminate();
     return tap_done();
 }

@@ -93,6 +93,63 @@ static void test_eviction_bounded(apr_pool_t *p)
     }
 }
 
+/* The admission rule: a free slot is taken at once; an occupied one only
+ * by a token seen before; one-shot tokens never evict a repeated one. */
+static void test_offer_admission(apr_pool_t *p)
+{
+    enum { SLOTS = 4, N = 400 };
+    obo_vcache *c = NULL;
+    json_t *o = json_pack("{s:s}", "sub", "u");
+    json_t *gh = NULL, *gp = NULL;
+    unsigned char hot[32], k[32], stale[32];
+    obo_vcache_stats st;
+    int i, stored = 0, hot_kept = 1, first = -1;
+
+    obo_vcache_create(p, SLOTS, &c);
+    key_of("hot-token", hot);
+    ok(obo_vcache_offer(c, hot, &owner_a, 1, o, o), "a free slot: admitted at once");
+    /* one-shot tokens: each may take a free slot, never an occupied one */
+    for (i = 0; i < N; i++) {
+        key_of(apr_psprintf(p, "once-%d", i), k);
+        if (obo_vcache_offer(c, k, &owner_a, 1, o, o)) {
+            stored++;
+            if (first < 0) {
+                first = i;
+            }
+        }
+        hot_kept &= obo_vcache_get(c, p, hot, &owner_a, 1, &gh, &gp) == APR_SUCCESS;
+    }
+    ok(stored <= SLOTS - 1, "%d one-shot tokens: only free slots taken (%d stored)", N, stored);
+    ok(hot_kept, "the repeated token was never evicted by them");
+    obo_vcache_get_stats(c, &st);
+    is_int(st.evictions, 0, "no evictions");
+    is_int(st.deferred, N - stored, "every other first sighting deferred");
+    /* a second sighting is admitted, replacing whatever shared its slot */
+    key_of(apr_psprintf(p, "once-%d", N - 1), k);
+    if (obo_vcache_get(c, p, k, &owner_a, 1, &gh, &gp) != APR_SUCCESS) {
+        ok(obo_vcache_offer(c, k, &owner_a, 1, o, o), "seen before: admitted");
+        is_int(obo_vcache_get(c, p, k, &owner_a, 1, &gh, &gp), APR_SUCCESS, "and found");
+    }
+    else {
+        ok(1, "seen before: already in a free slot");
+        ok(1, "and found");
+    }
+    /* entries of another key set (a JWKS change) are dead: the first new
+     * token of each slot replaces the old entry at once (100 tokens over 4
+     * slots reach each one: (3/4)^100), later ones are first sightings */
+    obo_vcache_get_stats(c, &st);
+    is_int(st.entries, SLOTS, "the cache is full of key set 1's tokens");
+    key_of("hot-token", stale);
+    for (i = 0, stored = 0; i < 100; i++) {
+        key_of(apr_psprintf(p, "gen2-%d", i), k);
+        stored += obo_vcache_offer(c, k, &owner_a, 2, o, o);
+    }
+    is_int(stored, SLOTS, "after a key set change each slot takes a new token at once");
+    is_int(obo_vcache_get(c, p, stale, &owner_a, 1, &gh, &gp), APR_NOTFOUND,
+           "and the old entries are gone");
+    json_decref(o);
+}
+
 typedef struct targ {
     obo_vcache *c;
     int id, bad;
@@ -160,6 +217,7 @@ int main(void)
     apr_initialize();
     TAP_RUN(test_put_get);
     TAP_RUN(test_eviction_bounded);
+    TAP_RUN(test_offer_admission);
     TAP_RUN(test_threads);
     apr_terminate();
     return tap_done();
