@@ -36,6 +36,9 @@
 # Environment: BENCH_DURATION (s per measurement, 10), BENCH_ROUNDS (3),
 # BENCH_CONNECTIONS (32), BENCH_THREADS (wrk threads, 1), BENCH_TOKENS
 # (distinct tokens, 50000; 0 skips the distinct case), BENCH_USERS (30),
+# BENCH_PERF (a variant name: a flat `perf record -a` profile of that
+# variant's last measurement is written to BENCH_PERF_OUT, /tmp/obo-bench.perf;
+# BENCH_PERF_ARGS replaces the default "-F 1999 -a"),
 # BENCH_ONLY (space-separated variant names), BENCH_PORT_BASE (18181: the
 # instances listen on BASE..BASE+4), BENCH_IDP_PORT (19643), BENCH_MC_PORT
 # (19711).
@@ -273,18 +276,41 @@ fi
 to_ms() { echo "$1" | awk '/us$/ {sub("us",""); print $1 / 1000; next}
                           /ms$/ {sub("ms",""); print $1 + 0; next}
                           /s$/ {sub("s",""); print $1 * 1000; next} {print $1}'; }
-measure() { # name url -> "rps p50 p99" appended to $work/res.<name>
-    local out args=(-t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency)
+# CPU seconds (user + system) used so far by every httpd and memcached
+# process: its growth over a measurement, per request, is what a variant
+# costs the machine, a figure that scheduling noise hardly moves.
+cpu_now() {
+    local pid sum=0 t
+    for pid in $(pgrep -d ' ' -x apache2) $(pgrep -d ' ' -x memcached); do
+        t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || continue
+        sum=$((sum + ${t:-0}))
+    done
+    echo "$sum"
+}
+HZ=$(getconf CLK_TCK)
+measure() { # name url -> "rps p50 p99 cpu_us_per_req" appended to $work/res.<name>
+    local out args=(-t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency) perf= c0 c1 n
+    if [ "$1" = "${BENCH_PERF:-}" ] && [ "$round" = "$ROUNDS" ]; then
+        # shellcheck disable=SC2086
+        perf record -q ${BENCH_PERF_ARGS:--F 1999 -a} -o "${BENCH_PERF_OUT:-/tmp/obo-bench.perf}" \
+            -- sleep $((DURATION - 1)) 2>/dev/null &
+        perf=$!
+    fi
+    c0=$(cpu_now)
     case $1 in
         d-*) out=$(wrk "${args[@]}" -s "$here/bench/tokens.lua" "$2" -- "$work/tokens.txt") ;;
         *) out=$(wrk "${args[@]}" -H "$auth" "$2") ;;
     esac
+    [ -z "$perf" ] || wait "$perf"
     if echo "$out" | grep -q 'Non-2xx'; then
         echo "bench: non-2xx answers from $1 ($2)" >&2; echo "$out" >&2; exit 1
     fi
+    c1=$(cpu_now)
+    n=$(echo "$out" | awk '/requests in/ {print $1}')
     echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') \
 $(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')") \
-$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")" >> "$work/res.$1"
+$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')") \
+$(echo "($c1 - $c0) * 1000000 / $HZ / $n" | bc -l)" >> "$work/res.$1"
 }
 
 echo "wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, $ROUNDS interleaved rounds," \
@@ -297,10 +323,11 @@ done
 median_col() { # file column
     awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
-printf '%-11s %10s %9s %9s %8s %12s\n' variant 'req/s' 'p50 ms' 'p99 ms' ratio 'p99 added'
+printf '%-11s %10s %9s %9s %8s %12s %11s\n' variant 'req/s' 'p50 ms' 'p99 ms' ratio \
+    'p99 added' 'cpu us/req'
 while read -r name url base; do
     rps=$(median_col "$work/res.$name" 1); p50=$(median_col "$work/res.$name" 2)
-    p99=$(median_col "$work/res.$name" 3)
+    p99=$(median_col "$work/res.$name" 3); cpu=$(median_col "$work/res.$name" 4)
     if [ "$base" = - ] || [ ! -f "$work/res.$base" ]; then
         ratio=1.000; added=-
     else
@@ -308,8 +335,8 @@ while read -r name url base; do
         added=$(printf '%+.2f ms' "$(echo "$p99 - $(median_col "$work/res.$base" 3)" | bc -l)")
         ratio=$(printf '%.3f' "$ratio")
     fi
-    printf '%-11s %10.0f %9.2f %9.2f %8s %12s   (vs %s)\n' "$name" "$rps" "$p50" "$p99" \
-        "$ratio" "$added" "$base"
+    printf '%-11s %10.0f %9.2f %9.2f %8s %12s %11.1f   (vs %s)\n' "$name" "$rps" "$p50" \
+        "$p99" "$ratio" "$added" "$cpu" "$base"
 done <<< "$VARIANTS"
 
 # Miss (IdP call) vs hit latency, per fresh user, through the memcached path.
