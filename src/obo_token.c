@@ -395,26 +395,96 @@ static obo_exchange_error *obo_xerr_lost(apr_pool_t *p, apr_status_t rv,
  * the cache key. A hit costs no round trip, no decryption; entries expire
  * when the shared cache's would (expires_on - margin, capped by the
  * caller's exp). */
+/* The L1 keeps a token as a flat record rather than JSON, so that a hit
+ * costs a copy and no parse (jansson's parse was most of the hit path):
+ * the fixed part, then the strings back to back, each NUL-terminated. It
+ * never leaves the process. */
+typedef struct obo_l1_rec {
+    apr_time_t expires_on, refresh_on;
+    apr_uint32_t len[4];         /* access_token, token_type, scope, issued_token_type:
+                                  * strlen + 1, 0 for NULL */
+} obo_l1_rec;
+
+static char *obo_l1_encode(apr_pool_t *p, const obo_token_result *t, apr_size_t *len)
+{
+    const char *s[4] = { t->access_token, t->token_type ? t->token_type : "Bearer",
+                         t->scope, t->issued_token_type };
+    obo_l1_rec rec = { t->expires_on, t->refresh_on, { 0, 0, 0, 0 } };
+    apr_size_t n = sizeof(rec);
+    char *buf, *o;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        rec.len[i] = s[i] ? (apr_uint32_t)strlen(s[i]) + 1 : 0;
+        n += rec.len[i];
+    }
+    o = buf = apr_palloc(p, n);
+    memcpy(o, &rec, sizeof(rec));
+    o += sizeof(rec);
+    for (i = 0; i < 4; i++) {
+        memcpy(o, s[i] ? s[i] : "", rec.len[i]);
+        o += rec.len[i];
+    }
+    *len = n;
+    return buf;
+}
+
+/* The strings point into buf (a copy in the caller's pool). */
+static obo_token_result *obo_l1_decode(apr_pool_t *p, char *buf, apr_size_t len)
+{
+    const char **dst[4];
+    obo_token_result *r;
+    obo_l1_rec rec;
+    apr_size_t off = sizeof(rec);
+    int i;
+
+    if (len < sizeof(rec)) {
+        return NULL;
+    }
+    memcpy(&rec, buf, sizeof(rec));
+    r = apr_pcalloc(p, sizeof(*r));
+    dst[0] = &r->access_token;
+    dst[1] = &r->token_type;
+    dst[2] = &r->scope;
+    dst[3] = &r->issued_token_type;
+    for (i = 0; i < 4; i++) {
+        if (rec.len[i] > len - off || (rec.len[i] && buf[off + rec.len[i] - 1] != '\0')) {
+            return NULL;
+        }
+        *dst[i] = rec.len[i] ? buf + off : NULL;
+        off += rec.len[i];
+    }
+    if (!r->access_token || !*r->access_token || rec.expires_on <= 0) {
+        return NULL;
+    }
+    r->expires_on = rec.expires_on;
+    r->refresh_on = rec.refresh_on;
+    r->expires_in = apr_time_sec(rec.expires_on) - apr_time_sec(apr_time_now());
+    r->expires_in = r->expires_in < 0 ? 0 : r->expires_in;
+    return r;
+}
+
 static int obo_l1_get(apr_pool_t *p, const obo_acquire *a, const unsigned char *l1key,
                       obo_token_result **res)
 {
     void *val = NULL;
     apr_size_t len = 0;
-    int shared_only = 0;
 
     return a->l1 && obo_memo_get(a->l1, p, l1key, &val, &len) == APR_SUCCESS
-           && obo_token_parse(p, val, len, res, &shared_only) == APR_SUCCESS
-           && !shared_only && obo_usable(a, *res, 0);
+           && (*res = obo_l1_decode(p, val, len)) != NULL && obo_usable(a, *res, 0);
 }
 
 static void obo_l1_put(apr_pool_t *p, const obo_acquire *a, const unsigned char *l1key,
                        const obo_token_result *t)
 {
-    apr_time_t until = a->l1 ? obo_cache_until(a, t) : 0;
-    const char *val = until ? obo_token_serialize(p, t) : NULL;
+    apr_time_t until = a->l1 && t->access_token ? obo_cache_until(a, t) : 0;
+    apr_size_t len = 0;
+    char *val = until ? obo_l1_encode(p, t, &len) : NULL;
 
     if (val) {
-        obo_memo_put(a->l1, l1key, val, strlen(val), until);
+        obo_memo_put(a->l1, l1key, val, len, until);
+        /* the record holds the access token: no copy left in the pool */
+        obo_cleanse_on_clear(p, val, len);
     }
 }
 
