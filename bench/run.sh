@@ -8,8 +8,9 @@
 #        from running at the same time on one machine)
 #
 # Starts the suite's test IdP and a memcached on loopback, then four httpd
-# instances from one configuration template (event MPM, 2 x 25 threads):
-# "plain" (no auth module), "obo" (mod_auth_obo), "openidc"
+# instances from one configuration template (event MPM, 2 x 25 threads, the
+# same modules, mod_proxy included, so that they differ by their auth module
+# only): "plain" (no auth module), "obo" (mod_auth_obo), "openidc"
 # (mod_auth_openidc, AuthType oauth20, the IdP's key as a local certificate)
 # and "oauth2" (mod_oauth2, OAuth2TokenVerify jwk with the IdP's key), so
 # that the peers validate only, with no network. wrk (--latency) measures
@@ -34,7 +35,8 @@
 # Every server it starts is on 127.0.0.1 and stopped at the end.
 #
 # Environment: BENCH_DURATION (s per measurement, 10), BENCH_ROUNDS (3),
-# BENCH_CONNECTIONS (32), BENCH_THREADS (wrk threads, 1), BENCH_TOKENS
+# BENCH_CONNECTIONS (32), BENCH_LAT_CONNECTIONS (connections of the latency
+# pass, 2; 0 skips it), BENCH_THREADS (wrk threads, 1), BENCH_TOKENS
 # (distinct tokens, 50000; 0 skips the distinct case), BENCH_USERS (30),
 # BENCH_PERF (a variant name: a flat `perf record -a` profile of that
 # variant's last measurement is written to BENCH_PERF_OUT, /tmp/obo-bench.perf;
@@ -131,6 +133,8 @@ LoadModule authn_core_module $mods/mod_authn_core.so
 LoadModule authz_user_module $mods/mod_authz_user.so
 LoadModule mime_module $mods/mod_mime.so
 LoadModule socache_shmcb_module $mods/mod_socache_shmcb.so
+LoadModule proxy_module $mods/mod_proxy.so
+LoadModule proxy_http_module $mods/mod_proxy_http.so
 TypesConfig /etc/mime.types
 User nobody
 Group nogroup
@@ -145,8 +149,6 @@ conf_common $PLAIN_PORT plain > "$work/plain.conf"
 {
     conf_common $OBO_PORT obo
     cat <<CONF
-LoadModule proxy_module $mods/mod_proxy.so
-LoadModule proxy_http_module $mods/mod_proxy_http.so
 LoadModule auth_obo_module $so
 OBOMetadataURL $ISSUER/.well-known/openid-configuration
 OBOCACertificateFile $work/pki/ca.pem
@@ -288,8 +290,9 @@ cpu_now() {
     echo "$sum"
 }
 HZ=$(getconf CLK_TCK)
-measure() { # name url -> "rps p50 p99 cpu_us_per_req" appended to $work/res.<name>
-    local out args=(-t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency) perf= c0 c1 n
+measure() { # name url [connections seconds] -> "rps p50 p99 cpu_us_per_req" appended
+            # to $work/res.<name>
+    local out args=(-t"$THREADS" -c"${3:-$CONNS}" -d"${4:-$DURATION}s" --latency) perf= c0 c1 n
     if [ "$1" = "${BENCH_PERF:-}" ] && [ "$round" = "$ROUNDS" ]; then
         # shellcheck disable=SC2086
         perf record -q ${BENCH_PERF_ARGS:--F 1999 -a} -o "${BENCH_PERF_OUT:-/tmp/obo-bench.perf}" \
@@ -338,6 +341,36 @@ while read -r name url base; do
     printf '%-11s %10.0f %9.2f %9.2f %8s %12s %11.1f   (vs %s)\n' "$name" "$rps" "$p50" \
         "$p99" "$ratio" "$added" "$cpu" "$base"
 done <<< "$VARIANTS"
+
+# Added latency, measured apart: at 32 connections on 2 cores a request's
+# p99 is mostly its wait for a CPU (tens of ms, whatever the module does).
+# With BENCH_LAT_CONNECTIONS (2) nothing queues, so p50/p99 are the
+# request's own time; same-token rows only, interleaved, 5 s each.
+LAT_CONNS=${BENCH_LAT_CONNECTIONS:-2}
+LAT_VARIANTS=$(echo "$VARIANTS" | awk '$1 !~ /^d-/ && $1 != "openidc" && $1 != "oauth2"')
+if [ "$LAT_CONNS" -gt 0 ] && [ -n "$LAT_VARIANTS" ]; then
+    for round in $(seq "$ROUNDS"); do
+        while read -r name url base; do
+            measure "lat-$name" "$url" "$LAT_CONNS" 5
+        done <<< "$LAT_VARIANTS"
+    done
+    echo "latency at $LAT_CONNS connections (wrk -c$LAT_CONNS -d5s, median of $ROUNDS rounds):"
+    printf '%-11s %10s %9s %9s %12s %12s\n' variant 'req/s' 'p50 ms' 'p99 ms' 'p50 added' \
+        'p99 added'
+    while read -r name url base; do
+        rps=$(median_col "$work/res.lat-$name" 1); p50=$(median_col "$work/res.lat-$name" 2)
+        p99=$(median_col "$work/res.lat-$name" 3)
+        added=-; added50=-
+        if [ "$base" != - ] && [ -f "$work/res.lat-$base" ]; then
+            added=$(printf '%+.3f ms' "$(echo "$p99 - $(median_col "$work/res.lat-$base" 3)" \
+                                        | bc -l)")
+            added50=$(printf '%+.3f ms' "$(echo "$p50 - $(median_col "$work/res.lat-$base" 2)" \
+                                          | bc -l)")
+        fi
+        printf '%-11s %10.0f %9.3f %9.3f %12s %12s   (vs %s)\n' "$name" "$rps" "$p50" "$p99" \
+            "$added50" "$added" "$base"
+    done <<< "$LAT_VARIANTS"
+fi
 
 # Miss (IdP call) vs hit latency, per fresh user, through the memcached path.
 miss=(); hit=()
