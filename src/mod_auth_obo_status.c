@@ -174,6 +174,9 @@ static void html_table(request_rec *r, const obo_metrics_snapshot *s)
     html_row(r, "jwks_refreshes", "", s->c[OBO_M_JWKS_REFRESH]);
     html_row(r, "sessions", "event=started", s->c[OBO_M_SESSION_STARTED]);
     html_row(r, "sessions", "event=ended", s->c[OBO_M_SESSION_ENDED]);
+    html_row(r, "validated_token_cache", "result=hit", s->c[OBO_M_VCACHE_HIT]);
+    html_row(r, "validated_token_cache", "result=miss", s->c[OBO_M_VCACHE_MISS]);
+    html_row(r, "validated_token_cache_deferred", "", s->c[OBO_M_VCACHE_DEFERRED]);
     ap_rputs("</table>\n", r);
 }
 
@@ -265,6 +268,9 @@ static void status_short(request_rec *r, const obo_metrics_snapshot *s)
             idp += s->idp[i][j];
         }
     }
+    ap_rprintf(r, "AuthOBOValidatedTokenCacheHits: %" APR_UINT64_T_FMT "\n"
+               "AuthOBOValidatedTokenCacheMisses: %" APR_UINT64_T_FMT "\n",
+               s->c[OBO_M_VCACHE_HIT], s->c[OBO_M_VCACHE_MISS]);
     ap_rprintf(r, "AuthOBOIdPRequests: %" APR_UINT64_T_FMT "\n"
                "AuthOBOJWKSRefreshes: %" APR_UINT64_T_FMT "\n",
                idp, s->c[OBO_M_JWKS_REFRESH]);

@@ -209,6 +209,11 @@ static const obo_labelled obo_rows_sessions[] = {
     { OBO_M_SESSION_STARTED, "event=\"started\"" },
     { OBO_M_SESSION_ENDED, "event=\"ended\"" },
 };
+static const obo_labelled obo_rows_vcache[] = {
+    { OBO_M_VCACHE_HIT, "result=\"hit\"" },
+    { OBO_M_VCACHE_MISS, "result=\"miss\"" },
+};
+static const obo_labelled obo_rows_vcache_deferred[] = { { OBO_M_VCACHE_DEFERRED, NULL } };
 
 #define OBO_ROWS(a) a, (int)(sizeof(a) / sizeof(a[0]))
 static const obo_family obo_families_head[] = {
@@ -231,6 +236,12 @@ static const obo_family obo_families_tail[] = {
       OBO_ROWS(obo_rows_jwks) },
     { "mod_auth_obo_sessions", "counter",
       "Long-running sessions started and ended.", OBO_ROWS(obo_rows_sessions) },
+    { "mod_auth_obo_validated_token_cache_total", "counter",
+      "Bearer tokens looked up in the process's L1 of validated tokens, by result.",
+      OBO_ROWS(obo_rows_vcache) },
+    { "mod_auth_obo_validated_token_cache_deferred_total", "counter",
+      "Validated tokens not stored in a full L1: first sightings, stored on their second.",
+      OBO_ROWS(obo_rows_vcache_deferred) },
 };
 
 static void obo_put(apr_array_header_t *out, apr_pool_t *p, const char *fmt, ...)
@@ -433,5 +444,8 @@ char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char 
     bad = bad || obo_jset(j, "jwks_refreshes", c[OBO_M_JWKS_REFRESH]);
     bad = bad || json_object_set_new(j, "sessions", obo_jpair(
         "started", c[OBO_M_SESSION_STARTED], "ended", c[OBO_M_SESSION_ENDED])) != 0;
+    bad = bad || json_object_set_new(j, "validated_token_cache", obo_jpair(
+        "hit", c[OBO_M_VCACHE_HIT], "miss", c[OBO_M_VCACHE_MISS])) != 0;
+    bad = bad || obo_jset(j, "validated_token_cache_deferred", c[OBO_M_VCACHE_DEFERRED]);
     return bad ? NULL : obo_json_dump(p, j);
 }

@@ -28,6 +28,9 @@ typedef enum obo_metric {
     OBO_M_JWKS_REFRESH,             /* mod_auth_obo_jwks_refreshes_total */
     OBO_M_SESSION_STARTED,          /* mod_auth_obo_sessions{event} */
     OBO_M_SESSION_ENDED,
+    OBO_M_VCACHE_HIT,               /* mod_auth_obo_validated_token_cache_total{result} */
+    OBO_M_VCACHE_MISS,
+    OBO_M_VCACHE_DEFERRED,          /* mod_auth_obo_validated_token_cache_deferred_total */
     OBO_M_COUNTERS
 } obo_metric;
 

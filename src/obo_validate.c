@@ -7,6 +7,7 @@
 #include "obo_json.h"
 #include "obo_jwt.h"
 #include "obo_log.h"
+#include "obo_metrics.h"
 
 /* Token values quoted in the debug log: bounded, control characters dropped
  * (the text is the sender's, not the IdP's). */
@@ -226,7 +227,7 @@ apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
         obo_provider_refresh_if_due(pv);
     }
     if (o->validated && len <= OBO_JWT_MAX_LEN) {
-        hit = l1_hit(p, pv, o, hash, &jws);
+        hit = obo_metrics_hit(OBO_M_VCACHE_HIT, l1_hit(p, pv, o, hash, &jws));
         if (hit && obo_log_enabled(OBO_LOG_DEBUG)) {
             obo_log(OBO_LOG_DEBUG, "OBO350", "token %s: signature already verified by the "
                     "current keys (validated-token cache); checking claims",
@@ -254,8 +255,9 @@ apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
         }
         /* The signature holds whatever the Location: remembered even if
          * this Location's claim rules refuse the token below. */
-        if (rv == APR_SUCCESS && o->validated) {
-            obo_vcache_offer(o->validated, hash, pv, gen, jws->header, jws->payload);
+        if (rv == APR_SUCCESS && o->validated
+            && !obo_vcache_offer(o->validated, hash, pv, gen, jws->header, jws->payload)) {
+            obo_metrics_inc(OBO_M_VCACHE_DEFERRED);
         }
     }
     if (rv == APR_SUCCESS) {

@@ -126,6 +126,12 @@ is($m2->{token_cache}{shared}{hit}, $P - 1, 'a shared hit in every other process
 is($m2->{token_cache}{l1}{miss}, $P, 'an L1 miss per process');
 is($m2->{token_cache}{l1}{hit}, $N - $P, 'L1 hits for the rest');
 is($m2->{single_flight_waits}, 0, 'no concurrent fill: no waits');
+# the L1 of validated tokens: one full validation per process, then hits
+is($m2->{validated_token_cache}{miss} - $m->{validated_token_cache}{miss}, $P,
+   'validated-token L1: a miss (full validation) per process');
+is($m2->{validated_token_cache}{hit} - $m->{validated_token_cache}{hit}, $N - $P,
+   'validated-token L1: hits for the rest');
+is($m2->{validated_token_cache_deferred}, 0, 'an L1 with free slots defers nothing');
 is(total($m2->{cache_backend_errors}), 0, 'no backend errors');
 
 # --- IdP errors

@@ -69,6 +69,8 @@ my %want = (
     mod_auth_obo_jwks_refreshes_total => [ 'counter' ],
     mod_auth_obo_cache_backend_errors_total => [ 'counter', backend => [qw(shm memcached)] ],
     mod_auth_obo_sessions => [ 'counter', event => [qw(started ended)] ],
+    mod_auth_obo_validated_token_cache_total => [ 'counter', result => [qw(hit miss)] ],
+    mod_auth_obo_validated_token_cache_deferred_total => [ 'counter' ],
     mod_auth_obo_idp_request_duration_seconds => [ 'histogram' ],
     mod_auth_obo_build_info => [ 'gauge' ],
 );
@@ -102,6 +104,9 @@ ok($j, 'JSON parses') or diag $@;
 is($j->{requests}{accepted}, prom_value($f, 'mod_auth_obo_requests_total', result => 'accepted'),
    'JSON accepted = Prometheus accepted');
 is($j->{jwks_refreshes}, prom_value($f, 'mod_auth_obo_jwks_refreshes_total'), 'JSON jwks_refreshes');
+is($j->{validated_token_cache}{hit},
+   prom_value($f, 'mod_auth_obo_validated_token_cache_total', result => 'hit'),
+   'JSON validated_token_cache hit');
 is($j->{version}, $bi->[1]{version}, 'JSON version');
 my $h = obo_get('default', '/obo-status', token => undef);
 like($h->header('Content-Type'), qr{^text/html}, 'HTML by default');
