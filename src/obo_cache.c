@@ -181,6 +181,15 @@ char *obo_cache_key(apr_pool_t *p, const obo_cache_keyparts *k)
         obo_sha256(k->assertion, strlen(k->assertion), ahash);
     }
     obo_put_field(buf, k->assertion ? ahash : NULL, sizeof(ahash));
+    /* Only when it asks for something else than an access token, so that the
+     * keys of every other configuration stay what they were (servers of two
+     * versions share one memcached during an upgrade). Unambiguous: the
+     * fields before are length-prefixed and the hash has a fixed size. */
+    if (k->requested_token_type
+        && strcmp(k->requested_token_type, OBO_TOKEN_TYPE_ACCESS_TOKEN) != 0) {
+        obo_put_str(buf, "requested_token_type");
+        obo_put_str(buf, k->requested_token_type);
+    }
     return apr_pstrcat(p, OBO_KEY_PREFIX,
                        obo_sha256_hex(p, buf->elts, (apr_size_t)buf->nelts), NULL);
 }

@@ -32,12 +32,17 @@ typedef struct obo_cache_backend {
 typedef struct obo_cache obo_cache;
 
 /* What identifies a cached token (MSAL's choice of key). */
+#define OBO_TOKEN_TYPE_ACCESS_TOKEN "urn:ietf:params:oauth:token-type:access_token"
+
 typedef struct obo_cache_keyparts {
     const char *client_id;
     const char *authority;          /* token endpoint or tenant authority */
     const apr_array_header_t *scopes;  /* const char *; normalised: sorted, deduplicated */
     const char *exchange;           /* "on-behalf-of" or "token-exchange" */
     const char *audience;           /* RFC 8693 audience, or NULL */
+    /* RFC 8693 requested_token_type, or NULL (an access token: the URN of
+     * an access token is the same key as NULL) */
+    const char *requested_token_type;
     const char *assertion;          /* the incoming token: only its SHA-256 is used */
     /* SHA-256 of assertion when the caller already has it (one hash of the
      * caller's token per request), or NULL: then it is computed here. */

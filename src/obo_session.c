@@ -60,12 +60,18 @@ static const char *obo_join(apr_pool_t *p, const apr_array_header_t *a)
 }
 
 /* What a session is bound to besides client id and user: the downstream
- * set (names, scopes, audiences) and the grant. */
+ * set (names, scopes, audiences), the grant and the token type asked for
+ * (only when not an access token: the digests of sessions that ask for one
+ * stay what they were). */
 static const char *obo_digest(apr_pool_t *p, const obo_session_cfg *c)
 {
     const char *s = apr_psprintf(p, "grant=%d", (int)c->req.grant);
+    const char *rtt = c->req.requested_token_type;
     int i;
 
+    if (rtt && strcmp(rtt, OBO_TOKEN_TYPE_ACCESS_TOKEN) != 0) {
+        s = apr_pstrcat(p, s, "\nrtt=", rtt, NULL);
+    }
     for (i = 0; c->downstreams && i < c->downstreams->nelts; i++) {
         const obo_session_ds *d = &APR_ARRAY_IDX(c->downstreams, i, obo_session_ds);
         s = apr_pstrcat(p, s, "\nds=", d->name ? d->name : "", "\ns=", obo_join(p, d->scopes),

@@ -325,6 +325,7 @@ static obo_cache_keyparts obo_keyparts(apr_pool_t *p, const obo_acquire *a)
     k.scopes = a->req.scopes;
     k.exchange = a->req.grant == OBO_GRANT_OBO ? "on-behalf-of" : "token-exchange";
     k.audience = aud && aud->nelts > 0 ? apr_array_pstrcat(p, aud, ' ') : NULL;
+    k.requested_token_type = a->req.requested_token_type;
     k.assertion = a->req.assertion;
     k.assertion_sha256 = a->assertion_sha256;
     return k;

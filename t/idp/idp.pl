@@ -577,7 +577,8 @@ sub h_token {
         ext_expires_in => $exp_in + 0,
         scope          => $scope // scope_names($p->{audience} // ''),
     );
-    $body{issued_token_type} = $AT_TYPE if $is_te;
+    # RFC 8693 s.2.2.1: the type of the token issued, the one asked for
+    $body{issued_token_type} = $p->{requested_token_type} // $AT_TYPE if $is_te;
     # omit_expires_in=1: no lifetime in the answer (RFC 6749 only recommends
     # it; t/84_long_running_faults.t)
     delete @body{qw(expires_in ext_expires_in)} if sw($sw, 'omit_expires_in', $tenant);

@@ -245,6 +245,7 @@ static obo_cache_keyparts base_parts(apr_pool_t *p)
     obo_cache_keyparts k;
     apr_array_header_t *s = apr_array_make(p, 2, sizeof(const char *));
 
+    memset(&k, 0, sizeof(k));
     APR_ARRAY_PUSH(s, const char *) = "api://downstream/read";
     APR_ARRAY_PUSH(s, const char *) = "offline_access";
     k.client_id = "client-1";
@@ -316,6 +317,12 @@ static void test_key(apr_pool_t *p)
     k = b;
     k.audience = "";
     ok(strcmp(obo_cache_key(p, &k), base) != 0, "empty audience differs from none");
+    k = b;
+    k.requested_token_type = "urn:ietf:params:oauth:token-type:jwt";
+    ok(strcmp(obo_cache_key(p, &k), base) != 0,
+       "requested_token_type changes the key (two vhosts asking for other token types)");
+    k.requested_token_type = "urn:ietf:params:oauth:token-type:access_token";
+    is_str(obo_cache_key(p, &k), base, "asking for an access token is the default's key");
     k = b;
     k.assertion = "eyJ.header.payload.sig2";
     ok(strcmp(obo_cache_key(p, &k), base) != 0, "assertion changes the key");
