@@ -133,8 +133,11 @@ int obo_vcache_offer(obo_vcache *c, const unsigned char *key, const void *owner,
     int admit;
 
     apr_thread_mutex_lock(sh->lock);
-    /* A free slot, the token's own, or one a JWKS change made dead. */
-    admit = !e->header || e->owner != owner || e->gen != gen
+    /* A free slot, the token's own, or one a JWKS change of the same
+     * provider made dead. Another provider's entry (a virtual host with
+     * another issuer shares the L1) is alive: its one-shot tokens must not
+     * push it out either. */
+    admit = !e->header || (e->owner == owner && e->gen != gen)
             || obo_ct_equal(e->key, OBO_VCACHE_KEY_LEN, key, OBO_VCACHE_KEY_LEN);
     /* The tag table is read and written with atomics rather than under a
      * lock of its own: a race costs one more full validation of a token or

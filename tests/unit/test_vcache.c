@@ -147,6 +147,12 @@ static void test_offer_admission(apr_pool_t *p)
     is_int(stored, SLOTS, "after a key set change each slot takes a new token at once");
     is_int(obo_vcache_get(c, p, stale, &owner_a, 1, &gh, &gp), APR_NOTFOUND,
            "and the old entries are gone");
+    /* another provider's entries are alive: its one-shot tokens wait */
+    for (i = 0, stored = 0; i < 100; i++) {
+        key_of(apr_psprintf(p, "other-provider-%d", i), k);
+        stored += obo_vcache_offer(c, k, &owner_b, 1, o, o);
+    }
+    is_int(stored, 0, "one-shot tokens of another provider evict nothing");
     json_decref(o);
 }
 
