@@ -1786,8 +1786,9 @@ static void test_acquire_stale_entry(apr_pool_t *p)
     obo_cache *c = mem_cache(p, &m);
     srv *s = srv_start(1, &ok200);
     obo_acquire a = make_acquire(p, s, c);
-    obo_cache_keyparts k = { CLIENT_ID, a.authority, a.req.scopes, "on-behalf-of", NULL,
-                             USER_TOKEN, NULL };
+    obo_cache_keyparts k = { .client_id = CLIENT_ID, .authority = a.authority,
+                             .scopes = a.req.scopes, .exchange = "on-behalf-of",
+                             .assertion = USER_TOKEN };
     const char *key = obo_cache_key(p, &k);
     const char *v = apr_psprintf(p, "{\"access_token\":\"old\",\"token_type\":\"Bearer\","
                                  "\"expires_on\":%" APR_INT64_T_FMT "}",
