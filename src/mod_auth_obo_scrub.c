@@ -25,8 +25,6 @@ APLOG_USE_MODULE(auth_obo);
 #define REDIRECT_PREFIX "REDIRECT_"
 #define HTTP_PREFIX "HTTP_"
 
-/* Compares n characters treating '-' and '_' alike, case-insensitively:
- * CGI maps both to the same variable, so both spellings must go. */
 /* Backends and gateways fold header names loosely (CGI maps '-' to '_',
  * some frameworks map any separator): every character but a letter or a
  * digit counts as '-', so "OBO.Claim.Sub" is ours as "OBO-Claim-Sub" is. */
@@ -35,6 +33,7 @@ static char name_fold(char c)
     return c && !apr_isalnum(c) ? '-' : apr_tolower(c);
 }
 
+/* Compares n characters as folded, case-insensitively. */
 static int name_eq(const char *a, const char *b, apr_size_t n)
 {
     apr_size_t i;

@@ -393,13 +393,12 @@ static obo_exchange_error *obo_xerr_lost(apr_pool_t *p, apr_status_t rv,
 }
 
 /* L1: this process's memo of tokens it already holds, keyed by a digest of
- * the cache key. A hit costs no round trip, no decryption; entries expire
- * when the shared cache's would (expires_on - margin, capped by the
- * caller's exp). */
-/* The L1 keeps a token as a flat record rather than JSON, so that a hit
- * costs a copy and no parse (jansson's parse was most of the hit path):
- * the fixed part, then the strings back to back, each NUL-terminated. It
- * never leaves the process. */
+ * the cache key. A hit costs no round trip, no decryption and no parse:
+ * a token is kept as a flat record rather than JSON (jansson's parse was
+ * most of the hit path), the fixed part, then the strings back to back,
+ * each NUL-terminated; it never leaves the process. Entries expire when
+ * the shared cache's would (expires_on - margin, capped by the caller's
+ * exp). */
 typedef struct obo_l1_rec {
     apr_time_t expires_on, refresh_on;
     apr_uint32_t len[4];         /* access_token, token_type, scope, issued_token_type:

@@ -68,12 +68,16 @@ apr_status_t obo_vcache_create(apr_pool_t *p, unsigned slots, obo_vcache **out)
     return rv;
 }
 
-/* Keys are digests: any four bytes are uniformly distributed. */
+/* Four bytes of a key; keys are digests: any four are uniformly distributed. */
+static apr_uint32_t key32(const unsigned char *key, int at)
+{
+    return ((apr_uint32_t)key[at] << 24) | ((apr_uint32_t)key[at + 1] << 16)
+           | ((apr_uint32_t)key[at + 2] << 8) | key[at + 3];
+}
+
 static entry *slot_of(obo_vcache *c, const unsigned char *key, shard **sh)
 {
-    apr_uint32_t h = ((apr_uint32_t)key[0] << 24) | ((apr_uint32_t)key[1] << 16)
-                     | ((apr_uint32_t)key[2] << 8) | key[3];
-    unsigned i = h % c->nslots;
+    unsigned i = key32(key, 0) % c->nslots;
 
     *sh = &c->shards[i % SHARDS];
     return &c->slots[i];
@@ -116,12 +120,8 @@ void obo_vcache_put(obo_vcache *c, const unsigned char *key, const void *owner,
  * slot_of uses; a tag is never 0 (an empty slot). */
 static apr_uint32_t *seen_of(obo_vcache *c, const unsigned char *key, apr_uint32_t *tag)
 {
-    apr_uint32_t i = ((apr_uint32_t)key[4] << 24) | ((apr_uint32_t)key[5] << 16)
-                     | ((apr_uint32_t)key[6] << 8) | key[7];
-
-    *tag = (((apr_uint32_t)key[8] << 24) | ((apr_uint32_t)key[9] << 16)
-            | ((apr_uint32_t)key[10] << 8) | key[11]) | 1u;
-    return &c->seen[i % c->nseen];
+    *tag = key32(key, 8) | 1u;
+    return &c->seen[key32(key, 4) % c->nseen];
 }
 
 int obo_vcache_offer(obo_vcache *c, const unsigned char *key, const void *owner,
