@@ -253,15 +253,16 @@ apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
             rv = obo_provider_keys(pv, p, jws->kid, jws->alg, &keys, &gen, err);
             rv = rv == APR_SUCCESS ? verify_with_any(p, jws, keys, err) : rv;
         }
-        /* The signature holds whatever the Location: remembered even if
-         * this Location's claim rules refuse the token below. */
-        if (rv == APR_SUCCESS && o->validated
-            && !obo_vcache_offer(o->validated, hash, pv, gen, jws->header, jws->payload)) {
-            obo_metrics_inc(OBO_M_VCACHE_DEFERRED);
-        }
     }
     if (rv == APR_SUCCESS) {
         rv = check_claims(p, pv, o, jws, err);
+    }
+    /* Only a token accepted here enters the L1: a well-signed one refused
+     * for its issuer or expiry (anyone with a tenant of a multi-tenant IdP
+     * can mint those) would otherwise take slots from real users. */
+    if (rv == APR_SUCCESS && !hit && o->validated
+        && !obo_vcache_offer(o->validated, hash, pv, gen, jws->header, jws->payload)) {
+        obo_metrics_inc(OBO_M_VCACHE_DEFERRED);
     }
     if (rv == APR_SUCCESS) {
         *out = jws;

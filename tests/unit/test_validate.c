@@ -293,6 +293,29 @@ static void test_l1_expiry(apr_pool_t *p)
     unlink(f.path);
 }
 
+/* Refused tokens take no slot: a well-signed token that is expired (or of
+ * an issuer not accepted) would otherwise fill the L1 (review finding). */
+static void test_l1_refused_not_stored(apr_pool_t *p)
+{
+    EVP_PKEY *k = tk_gen(p, "RSA", "2048");
+    obo_vcache *l1 = NULL;
+    obo_vcache_stats st;
+    const char *expired;
+    fixture f;
+    int i;
+
+    setup_l1(p, &f, k, &l1);
+    expired = token(p, k, "k1", -3600);
+    for (i = 0; i < 3; i++) {
+        is_int(check(p, &f, expired), APR_EINVAL, "L1: expired, well-signed token refused");
+    }
+    obo_vcache_get_stats(l1, &st);
+    ok(st.stores == 0 && st.hits == 0 && st.deferred == 0,
+       "L1: it was never stored nor offered (stores %lu, hits %lu, deferred %lu)", st.stores,
+       st.hits, st.deferred);
+    unlink(f.path);
+}
+
 static void test_l1_rotation(apr_pool_t *p)
 {
     EVP_PKEY *k1 = tk_gen(p, "RSA", "2048"), *k2 = tk_gen(p, "RSA", "2048");
@@ -355,6 +378,7 @@ int main(void)
     TAP_RUN(test_typ);
     TAP_RUN(test_l1_hit_rechecks_location_rules);
     TAP_RUN(test_l1_expiry);
+    TAP_RUN(test_l1_refused_not_stored);
     TAP_RUN(test_l1_rotation);
     TAP_RUN(test_l1_periodic_refresh);
     TAP_RUN(test_l1_typ);
