@@ -269,8 +269,9 @@ static void status_short(request_rec *r, const obo_metrics_snapshot *s)
         }
     }
     ap_rprintf(r, "AuthOBOValidatedTokenCacheHits: %" APR_UINT64_T_FMT "\n"
-               "AuthOBOValidatedTokenCacheMisses: %" APR_UINT64_T_FMT "\n",
-               s->c[OBO_M_VCACHE_HIT], s->c[OBO_M_VCACHE_MISS]);
+               "AuthOBOValidatedTokenCacheMisses: %" APR_UINT64_T_FMT "\n"
+               "AuthOBOValidatedTokenCacheDeferred: %" APR_UINT64_T_FMT "\n",
+               s->c[OBO_M_VCACHE_HIT], s->c[OBO_M_VCACHE_MISS], s->c[OBO_M_VCACHE_DEFERRED]);
     ap_rprintf(r, "AuthOBOIdPRequests: %" APR_UINT64_T_FMT "\n"
                "AuthOBOJWKSRefreshes: %" APR_UINT64_T_FMT "\n",
                idp, s->c[OBO_M_JWKS_REFRESH]);

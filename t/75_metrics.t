@@ -193,6 +193,8 @@ like($html, qr{<td>token_cache</td><td>level=l1 result=hit</td><td>@{[ $N - $P ]
 my $auto = get('/server-status?auto')->decoded_content;
 like($auto, qr/^AuthOBORequestsAccepted: $m3->{requests}{accepted}$/m, 'mod_status ?auto: accepted');
 like($auto, qr/^AuthOBOCacheL1Hits: @{[ $N - $P ]}$/m, 'mod_status ?auto: L1 hits');
+like($auto, qr/^AuthOBOValidatedTokenCacheDeferred: $m3->{validated_token_cache_deferred}$/m,
+     'mod_status ?auto: validated-token L1 deferred stores');
 like(get('/server-status')->decoded_content, qr{<h2>mod_auth_obo</h2>.*result=no_keys</td><td>1<}s,
      'mod_status page: the module\'s section');
 
