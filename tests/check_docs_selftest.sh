@@ -71,7 +71,7 @@ plant "undocumented message id" docs/troubleshooting.md \
 plant "table broken by a blank line" docs/troubleshooting.md \
     's/\n(\| OBO131 \|)/\n\n$1/' 'a table row outside a table'
 plant "directive missing from the topic index" docs/directives.md \
-    's/\[OBOClockSkew\]\(#oboclockskew\), //' 'OBOClockSkew: listed in .Directives by topic.'
+    's/\[OBOClockSkew\]\(#oboclockskew\),\s*//' 'OBOClockSkew: listed in .Directives by topic.'
 plant "link to a missing file" README.md \
     's/\]\(docs\/directives\.md\)/](docs\/directive.md)/' 'link docs/directive.md: .* does not exist'
 plant "link to a missing heading" docs/directives.md \
