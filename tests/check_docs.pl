@@ -77,7 +77,8 @@ sub value_of {
 sub function_body {
     my ($name) = @_;
     for my $f (@srcfiles) {
-        return $1 if $code{$f} =~ /\b\Q$name\E\s*\([^;{]*\)\s*\{(.*?)\n\}/s;
+        # A definition: its line starts with the return type (not a call site).
+        return $1 if $code{$f} =~ /^[A-Za-z_][\w \t*]*\b\Q$name\E\s*\([^;{]*\)\s*\{(.*?)\n\}/ms;
     }
     return '';
 }
@@ -281,6 +282,31 @@ for my $name (@cmd_order) {
         for my $s (sort keys %{ $dflt_str{$f} // {} }) {
             check(scalar $dt =~ /(?<![\w-])\Q$s\E(?![\w-])/,
                   "$name: default \"$s\" in the code ($f): Default says '$dt'");
+        }
+    }
+}
+
+# URL directives: the setter refuses everything but https (check_url).
+if (function_body('check_url') =~ /strcasecmp\(\s*u\.scheme\s*,\s*"https"\s*\)/) {
+    for my $name (grep { $cmd{$_}{setter} && $doc{$_} } @cmd_order) {
+        next unless function_body($cmd{$name}{setter}) =~ /\bcheck_url\(/;
+        my $t = $doc{$name}{text};
+        check(scalar($t =~ /`https`/ && $t !~ /`http` or|or `http`(?! included)/),
+              "$name: the code accepts https URLs only: the entry says so and allows no http");
+    }
+}
+
+# The unknown-kid refetch window, wherever the docs state it.
+if (defined(my $secs = value_of('OBO_PROVIDER_REFETCH_SECS'))) {
+    for my $f ("$root/README.md", glob("$root/docs/*.md"), "$top/conf/auth_obo.conf") {
+        next unless -f $f;
+        (my $rel = $f) =~ s{^\Q$root\E/|^\Q$top\E/}{};
+        for my $para (split /\n\s*\n|\n(?=\|)/, slurp($f)) {
+            next unless $para =~ /unknown[\s`]+kid|refetch/i;
+            while ($para =~ /once\s+per\s+(\d+)\s*(?:s|seconds?)\b/g) {
+                check($1 == $secs, "$rel: unknown-kid refetch: at most once per $secs s in the "
+                      . "code (OBO_PROVIDER_REFETCH_SECS), the docs say $1");
+            }
         }
     }
 }

@@ -36,7 +36,7 @@ plant() {
     fi
 }
 
-echo "1..15"
+echo "1..17"
 
 i=$((i + 1))
 if fresh_copy && srcdir=$top perl "$check" "$tmp/copy" >"$tmp/out" 2>&1; then
@@ -71,7 +71,14 @@ plant "undocumented message id" docs/troubleshooting.md \
 plant "table broken by a blank line" docs/troubleshooting.md \
     's/\n(\| OBO131 \|)/\n\n$1/' 'a table row outside a table'
 plant "directive missing from the topic index" docs/directives.md \
-    's/\[OBOClockSkew\]\(#oboclockskew\),\s*//' 'OBOClockSkew: listed in .Directives by topic.'
+    's/\[OBOClockSkew\]\(#oboclockskew\),\s*//' \
+    'OBOClockSkew: listed in .Directives by topic.'
+plant "a URL directive said to accept http" docs/directives.md \
+    's/(## OBOJWKSURL\n.*?)It must be an `https` URL/${1}It must be an `http` or `https` URL/s' \
+    'OBOJWKSURL: the code accepts https URLs only'
+plant "a wrong unknown-kid refetch window" docs/directives.md \
+    's/at most once per 10 seconds per provider/at most once per 60 seconds per provider/' \
+    'unknown-kid refetch: at most once per 10 s'
 plant "link to a missing file" README.md \
     's/\]\(docs\/directives\.md\)/](docs\/directive.md)/' 'link docs/directive.md: .* does not exist'
 plant "link to a missing heading" docs/directives.md \
