@@ -2144,7 +2144,7 @@ static void test_session_remembers(apr_pool_t *p)
                && o[i].xerr->suberror && !strcmp(o[i].xerr->suberror, "consent_required");
     }
     ok(same, "five session starts: five consent_required refusals");
-    is_int(srv_count(s), 1, "one IdP call");
+    is_int(srv_count(s), 1, "one IdP call (%d)", srv_count(s));
     srv_stop(s);
 }
 
@@ -2174,7 +2174,7 @@ static void test_session_pause(apr_pool_t *p)
     is_int(o.rv, APR_SUCCESS, "session opened");
     apr_sleep(apr_time_from_msec(1100));          /* its access token (1 s) is gone */
     rv = o.key ? obo_session_token(p, &c, o.key, NULL, NULL, &t, &x, &hit) : APR_EGENERAL;
-    is_int(rv, APR_EBUSY, "the refresh met a 429: APR_EBUSY (not a cache failure)");
+    is_int(rv, APR_EBUSY, "the refresh met a 429: APR_EBUSY, not a cache failure (%d)", rv);
     ok(x && x->kind == OBO_XERR_THROTTLED && x->retry_after == 300,
        "THROTTLED, Retry-After capped at 300 s");
     is_int(srv_count(s), 2, "two IdP calls: the start and the refresh");
@@ -2189,7 +2189,7 @@ static void test_session_pause(apr_pool_t *p)
     a.req.assertion = "a-third-user-token";
     g = acquire(p, &a);
     is_int(g.rv, APR_EAGAIN, "the ordinary exchange on the same endpoint: paused");
-    is_int(srv_count(s), 2, "no IdP call during the pause");
+    is_int(srv_count(s), 2, "no IdP call during the pause (%d calls in all)", srv_count(s));
     srv_stop(s);
 }
 
