@@ -68,11 +68,17 @@ sub due_session {
     sleep 1.2;
     return $key;
 }
+# Token endpoint calls the gate answered from memory, by reason (/obo-status).
+sub avoided {
+    my $j = json_body(obo_get($V, '/obo-status?format=json', token => undef));
+    return ref $j eq 'HASH' ? $j->{idp_calls_avoided}{$_[0]} // -1 : -1;
+}
 sub wait_pause_out { my ($t0) = @_; my $left = $PAUSE + 0.5 - (time - $t0); sleep $left if $left > 0 }
 
 subtest 'consent_required at a long-running Location: 5 requests, 1 IdP call' => sub {
     my $sub = fresh_user('gate-consent');
     my $t = ut($sub);
+    my $before = avoided('remembered');
     idp_set('token_fault@lr' => 'consent_required');
     my @r = map { obo_get($V, '/lr/env', token => $t) } 1 .. 5;
     idp_set('token_fault@lr' => '');
@@ -81,6 +87,7 @@ subtest 'consent_required at a long-running Location: 5 requests, 1 IdP call' =>
     my @diff = grep { answer($_) ne answer($r[0]) } @r;
     ok !@diff, '5 identical answers' or diag answer($diff[0]);
     is token_calls($sub), 1, 'one IdP call (as at an ordinary Location)';
+    is avoided('remembered') - $before, 4, 'metrics: 4 calls avoided (remembered)';
 };
 
 subtest 'during a pause: no new session, no refresh, 503 + Retry-After' => sub {
@@ -96,6 +103,7 @@ subtest 'during a pause: no new session, no refresh, 503 + Retry-After' => sub {
     is $p->header('Retry-After'), $PAUSE, "with the IdP's Retry-After: $PAUSE";
     is token_calls($first), 1, 'one IdP call: not retried';
 
+    my $before = avoided('paused');
     my $new = fresh_user('gate-new');
     my $n = obo_get($V, '/lr/env', token => ut($new));
     expect_status($n, 503, 'a new session during the pause: 503');
@@ -114,6 +122,7 @@ subtest 'during a pause: no new session, no refresh, 503 + Retry-After' => sub {
     my $c = idp_counters();
     is token_calls($new, $c), 0, 'no IdP call for the new session';
     is $c->{"grant:refresh_token:$old"} // 0, 0, 'no refresh grant';
+    is avoided('paused') - $before, 3, 'metrics: 3 calls avoided (paused)';
     unpause_lr();
 
     wait_pause_out($t0);
