@@ -28,7 +28,8 @@ typedef struct obo_gcall {
 
 /* The grant's name in the key: the first two are what token cache keys
  * always said; every grant needs its own, or two grants of one token would
- * share their remembered answers. */
+ * share their remembered answers (no default: -Wswitch flags a new grant
+ * without a name). */
 static const char *obo_guard_grant(obo_grant grant)
 {
     switch (grant) {
@@ -274,7 +275,9 @@ apr_status_t obo_guard_exchange(apr_pool_t *p, const obo_guard *g, obo_http *h,
                                 obo_token_result **res, obo_exchange_error **xerr,
                                 int *called)
 {
-    obo_gcall c = { g, req->token_endpoint, key ? key : obo_guard_key(p, req, NULL, NULL) };
+    /* The key names only a remembered failure: none without a negative_ttl. */
+    obo_gcall c = { g, req->token_endpoint,
+                    key || g->negative_ttl <= 0 ? key : obo_guard_key(p, req, NULL, NULL) };
     apr_status_t rv = obo_guard_check(p, &c, xerr);
     int call = rv == APR_NOTFOUND;
 

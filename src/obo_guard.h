@@ -11,7 +11,8 @@
  * Both live in this process's memo and, when there is one, in the shared
  * cache (sealed like every entry) so other processes and servers see them.
  * Each IdP attempt is counted by obo_exchange (obo_metrics_idp); a call the
- * gate answers from memory is counted here (mod_auth_obo_idp_calls_avoided). */
+ * gate answers from memory is counted here
+ * (mod_auth_obo_idp_calls_avoided_total{reason}). */
 #ifndef OBO_GUARD_H
 #define OBO_GUARD_H
 

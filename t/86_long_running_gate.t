@@ -73,7 +73,11 @@ sub avoided {
     my $j = json_body(obo_get($V, '/obo-status?format=json', token => undef));
     return ref $j eq 'HASH' ? $j->{idp_calls_avoided}{$_[0]} // -1 : -1;
 }
-sub wait_pause_out { my ($t0) = @_; my $left = $PAUSE + 0.5 - (time - $t0); sleep $left if $left > 0 }
+sub wait_pause_out {
+    my ($t0) = @_;
+    my $left = $PAUSE + 0.5 - (time - $t0);
+    sleep $left if $left > 0;
+}
 
 subtest 'consent_required at a long-running Location: 5 requests, 1 IdP call' => sub {
     my $sub = fresh_user('gate-consent');
