@@ -103,6 +103,9 @@ static void session_cfg(const auth_obo_srv_cfg *sc, const char *endpoint, obo_se
     c->flight.lock_ttl = lock_ms(sc) * 1000LL;
     c->flight.max_wait = wait_ms(sc) * 1000LL;
     c->flight.poll = 5000;
+    /* the same gate as the exchange (mod_auth_obo_fixups.c) */
+    c->negative_ttl = apr_time_from_sec(auth_obo_ival(sc->negative_ttl, 30));
+    c->guard = sc->rt->guard;
 }
 
 /* A cache failure (not a miss) says nothing about the session: it stays,

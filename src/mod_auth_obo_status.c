@@ -177,6 +177,8 @@ static void html_table(request_rec *r, const obo_metrics_snapshot *s)
     html_row(r, "validated_token_cache", "result=hit", s->c[OBO_M_VCACHE_HIT]);
     html_row(r, "validated_token_cache", "result=miss", s->c[OBO_M_VCACHE_MISS]);
     html_row(r, "validated_token_cache_deferred", "", s->c[OBO_M_VCACHE_DEFERRED]);
+    html_row(r, "idp_calls_avoided", "reason=remembered", s->c[OBO_M_IDP_AVOIDED_REMEMBERED]);
+    html_row(r, "idp_calls_avoided", "reason=paused", s->c[OBO_M_IDP_AVOIDED_PAUSED]);
     ap_rputs("</table>\n", r);
 }
 

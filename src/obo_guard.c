@@ -1,11 +1,12 @@
-/* Remembered identity-provider answers (see obo_guard.h). An entry is a
- * small JSON object with its absolute end ("until", microseconds); in the
- * shared cache it is sealed and bound to its key like a token, so a
+/* The gate to the token endpoint (see obo_guard.h). A remembered answer
+ * is a small JSON object with its absolute end ("until", microseconds); in
+ * the shared cache it is sealed and bound to its key like a token, so a
  * negative entry cannot be forged or moved to another user's key. */
 #include "obo_guard.h"
 #include "obo_crypto.h"
 #include "obo_json.h"
 #include "obo_log.h"
+#include "obo_metrics.h"
 
 #include <string.h>
 #include <apr_strings.h>
@@ -14,18 +15,61 @@
 #define OBO_GUARD_PAUSE_PREFIX "obo1:pause:"
 #define OBO_GUARD_VALUE_MAX (48 * 1024)
 
+/* One call through the gate: the gate, the endpoint it would call (the
+ * scope of a pause) and the request's key (the scope of a failure). */
+typedef struct obo_gcall {
+    const obo_guard *g;
+    const char *endpoint;
+    const char *key;
+} obo_gcall;
+
 /* ---- keys: the negative entry sits beside the token's entry; a pause is
  * keyed by a hash of the endpoint (no URL reaches the backend) */
 
-static const char *obo_guard_neg_key(apr_pool_t *p, const obo_guard *g)
+/* The grant's name in the key: the first two are what token cache keys
+ * always said; every grant needs its own, or two grants of one token would
+ * share their remembered answers (no default: -Wswitch flags a new grant
+ * without a name). */
+static const char *obo_guard_grant(obo_grant grant)
 {
-    return g->negative_ttl > 0 && g->key
-           ? apr_pstrcat(p, g->key, OBO_GUARD_NEG_SUFFIX, NULL) : NULL;
+    switch (grant) {
+    case OBO_GRANT_OBO:
+        return "on-behalf-of";
+    case OBO_GRANT_TOKEN_EXCHANGE:
+        return "token-exchange";
+    case OBO_GRANT_REFRESH:
+        return "refresh-token";
+    }
+    return "unknown";
 }
 
-static const char *obo_guard_pause_key(apr_pool_t *p, const obo_guard *g)
+char *obo_guard_key(apr_pool_t *p, const obo_exchange_req *req, const char *authority,
+                    const unsigned char *assertion_sha256)
 {
-    const char *s = g->endpoint ? apr_pstrcat(p, "obo-pause-v1 ", g->endpoint, NULL) : NULL;
+    obo_cache_keyparts k;
+    const apr_array_header_t *aud = req->audiences;
+
+    memset(&k, 0, sizeof(k));
+    k.client_id = req->client ? req->client->client_id : NULL;
+    k.authority = authority ? authority : req->token_endpoint;
+    k.scopes = req->scopes;
+    k.exchange = obo_guard_grant(req->grant);
+    k.audience = aud && aud->nelts > 0 ? apr_array_pstrcat(p, aud, ' ') : NULL;
+    k.requested_token_type = req->requested_token_type;
+    k.assertion = req->assertion;
+    k.assertion_sha256 = assertion_sha256;
+    return obo_cache_key(p, &k);
+}
+
+static const char *obo_guard_neg_key(apr_pool_t *p, const obo_gcall *c)
+{
+    return c->g->negative_ttl > 0 && c->key
+           ? apr_pstrcat(p, c->key, OBO_GUARD_NEG_SUFFIX, NULL) : NULL;
+}
+
+static const char *obo_guard_pause_key(apr_pool_t *p, const obo_gcall *c)
+{
+    const char *s = c->endpoint ? apr_pstrcat(p, "obo-pause-v1 ", c->endpoint, NULL) : NULL;
 
     return s ? apr_pstrcat(p, OBO_GUARD_PAUSE_PREFIX, obo_sha256_hex(p, s, strlen(s)), NULL)
              : NULL;
@@ -153,21 +197,26 @@ static obo_exchange_error *obo_guard_pause_error(apr_pool_t *p, const json_t *j,
     return e;
 }
 
-apr_status_t obo_guard_check(apr_pool_t *p, const obo_guard *g, obo_exchange_error **e)
+/* Before an IdP call. APR_NOTFOUND: nothing remembered, call the IdP.
+ * Otherwise *e (from p) says why not: APR_EACCES for a remembered user
+ * failure, APR_EAGAIN for a pause. */
+static apr_status_t obo_guard_check(apr_pool_t *p, const obo_gcall *c, obo_exchange_error **e)
 {
-    const char *nkey = obo_guard_neg_key(p, g), *pkey = obo_guard_pause_key(p, g);
+    const char *nkey = obo_guard_neg_key(p, c), *pkey = obo_guard_pause_key(p, c);
     obo_exchange_error *x = NULL;
     apr_time_t until = 0;
     json_t *j = NULL;
     apr_status_t rv = APR_NOTFOUND;
 
-    if (nkey && obo_guard_get(p, g, nkey, &j, &until) == APR_SUCCESS
+    if (nkey && obo_guard_get(p, c->g, nkey, &j, &until) == APR_SUCCESS
         && (x = obo_guard_neg_error(p, j, until)) != NULL) {
         rv = APR_EACCES;
+        obo_metrics_inc(OBO_M_IDP_AVOIDED_REMEMBERED);
     }
-    else if (pkey && obo_guard_get(p, g, pkey, &j, &until) == APR_SUCCESS) {
+    else if (pkey && obo_guard_get(p, c->g, pkey, &j, &until) == APR_SUCCESS) {
         x = obo_guard_pause_error(p, j, until);
         rv = APR_EAGAIN;
+        obo_metrics_inc(OBO_M_IDP_AVOIDED_PAUSED);
     }
     if (rv != APR_NOTFOUND) {
         *e = x;
@@ -193,7 +242,7 @@ static void obo_guard_note_user(apr_pool_t *p, const obo_guard *g, const char *n
     obo_guard_put(p, g, nkey, j, apr_time_now() + g->negative_ttl);
 }
 
-static void obo_guard_note_pause(apr_pool_t *p, const obo_guard *g, const char *pkey,
+static void obo_guard_note_pause(apr_pool_t *p, const obo_gcall *c, const char *pkey,
                                  const obo_exchange_error *e)
 {
     json_t *j = obo_json_pool(p, json_object());
@@ -203,19 +252,49 @@ static void obo_guard_note_pause(apr_pool_t *p, const obo_guard *g, const char *
     json_object_set_new(j, "status", json_integer(e->http_status));
     obo_log(OBO_LOG_WARN, "OBO091", "token endpoint %s answered HTTP %d with Retry-After "
             "%" APR_INT64_T_FMT " s: calls to it are paused for %" APR_INT64_T_FMT " s, for "
-            "every user (answered 503)", g->endpoint, e->http_status, e->retry_after, secs);
-    obo_guard_put(p, g, pkey, j, apr_time_now() + apr_time_from_sec(secs));
+            "every user (answered 503)", c->endpoint, e->http_status, e->retry_after, secs);
+    obo_guard_put(p, c->g, pkey, j, apr_time_now() + apr_time_from_sec(secs));
 }
 
-void obo_guard_note(apr_pool_t *p, const obo_guard *g, const obo_exchange_error *e)
+/* After a failed IdP call: remembers what is worth remembering. */
+static void obo_guard_note(apr_pool_t *p, const obo_gcall *c, const obo_exchange_error *e)
 {
-    const char *nkey = obo_guard_neg_key(p, g), *pkey = obo_guard_pause_key(p, g);
+    const char *nkey = obo_guard_neg_key(p, c), *pkey = obo_guard_pause_key(p, c);
 
     if (e && nkey && obo_guard_user_failure(e)) {
-        obo_guard_note_user(p, g, nkey, e);
+        obo_guard_note_user(p, c->g, nkey, e);
     }
     else if (e && pkey && (e->http_status == 429 || e->http_status == 503)
              && e->retry_after > 0) {
-        obo_guard_note_pause(p, g, pkey, e);
+        obo_guard_note_pause(p, c, pkey, e);
     }
+}
+
+apr_status_t obo_guard_exchange(apr_pool_t *p, const obo_guard *g, obo_http *h,
+                                const obo_exchange_req *req, const char *key,
+                                obo_token_result **res, obo_exchange_error **xerr,
+                                int *called)
+{
+    /* The key names only a remembered failure: none without a negative_ttl. */
+    obo_gcall c = { g, req->token_endpoint,
+                    key || g->negative_ttl <= 0 ? key : obo_guard_key(p, req, NULL, NULL) };
+    apr_status_t rv = obo_guard_check(p, &c, xerr);
+    int call = rv == APR_NOTFOUND;
+
+    if (call) {
+        rv = obo_exchange(h, p, req, res, xerr);
+        if (rv != APR_SUCCESS) {
+            obo_guard_note(p, &c, *xerr);
+        }
+        /* The caller that met the IdP's pause is told what the ones after
+         * it will be: at most the pause's length. */
+        if (rv != APR_SUCCESS && (*xerr)->kind == OBO_XERR_THROTTLED
+            && (*xerr)->retry_after > OBO_GUARD_PAUSE_MAX_S) {
+            (*xerr)->retry_after = OBO_GUARD_PAUSE_MAX_S;
+        }
+    }
+    if (called) {
+        *called = call;
+    }
+    return rv;
 }

@@ -1,12 +1,18 @@
-/* Remembered identity-provider answers, so that one caller cannot make the
- * module call the IdP again and again:
+/* The one gate to the token endpoint. Every grant the module sends there
+ * (On-Behalf-Of, RFC 8693 token exchange, the refresh_token grant of
+ * long-running sessions, and any later one) goes through
+ * obo_guard_exchange, so that one caller cannot make the module call the
+ * IdP again and again, whichever path its request takes:
  *  - a failure that belongs to the user (consent or interaction required,
- *    assertion rejected) is remembered for that cache key for a short time
- *    and answered from memory;
+ *    assertion or refresh token rejected) is remembered for that request's
+ *    key for a short time and answered from memory;
  *  - a 429 or 503 with Retry-After from a token endpoint pauses every call
- *    to that endpoint until it passes (capped), for every user.
+ *    to that endpoint until it passes (capped), for every user and grant.
  * Both live in this process's memo and, when there is one, in the shared
- * cache (sealed like every entry) so other processes and servers see them. */
+ * cache (sealed like every entry) so other processes and servers see them.
+ * Each IdP attempt is counted by obo_exchange (obo_metrics_idp); a call the
+ * gate answers from memory is counted here
+ * (mod_auth_obo_idp_calls_avoided_total{reason}). */
 #ifndef OBO_GUARD_H
 #define OBO_GUARD_H
 
@@ -21,18 +27,32 @@ typedef struct obo_guard {
     obo_cache *cache;                   /* shared, or NULL */
     obo_memo *local;                    /* this process's, or NULL */
     apr_interval_time_t negative_ttl;   /* 0: user failures are not remembered */
-    const char *endpoint;               /* the token endpoint: scope of a pause */
-    const char *key;                    /* the token's cache key: scope of a failure */
 } obo_guard;
 
-/* Before an IdP call. APR_NOTFOUND: nothing remembered, call the IdP.
- * Otherwise *e (from p) says why not and the status is what the exchange
- * would have returned: APR_EACCES for a remembered user failure (same kind,
- * error, description, claims as the IdP's answer), APR_EAGAIN for a pause
- * (kind OBO_XERR_THROTTLED, retry_after = seconds left). */
-apr_status_t obo_guard_check(apr_pool_t *p, const obo_guard *g, obo_exchange_error **e);
+/* The key of a request's answer: everything that makes the IdP's answer
+ * identical (client id, authority, grant, scopes, audiences, requested
+ * token type, and the SHA-256 of the assertion or refresh token, never the
+ * token itself). It is also the token cache key of the On-Behalf-Of and
+ * token-exchange grants (obo_cache_key), so a remembered failure sits
+ * beside the token it stands for. authority NULL: the token endpoint;
+ * assertion_sha256 NULL: computed from req->assertion. */
+char *obo_guard_key(apr_pool_t *p, const obo_exchange_req *req, const char *authority,
+                    const unsigned char *assertion_sha256);
 
-/* After a failed IdP call: remembers what is worth remembering. */
-void obo_guard_note(apr_pool_t *p, const obo_guard *g, const obo_exchange_error *e);
+/* obo_exchange(h, p, req, res, xerr) unless the gate answers for it:
+ *  - a remembered user failure for key: APR_EACCES with the IdP's answer
+ *    as it was (kind, error, description, claims), no IdP call;
+ *  - the token endpoint is paused: APR_EAGAIN, kind OBO_XERR_THROTTLED,
+ *    retry_after = seconds left, no IdP call;
+ * otherwise the exchange's own result, after which a user failure is
+ * remembered (g->negative_ttl) and a 429/503 with Retry-After pauses the
+ * endpoint; a THROTTLED failure's retry_after is then at most
+ * OBO_GUARD_PAUSE_MAX_S (what the requests after it will be told).
+ * key NULL: obo_guard_key(p, req, NULL, NULL). *called (may be NULL) is 1
+ * if the IdP was called. */
+apr_status_t obo_guard_exchange(apr_pool_t *p, const obo_guard *g, obo_http *h,
+                                const obo_exchange_req *req, const char *key,
+                                obo_token_result **res, obo_exchange_error **xerr,
+                                int *called);
 
 #endif

@@ -15,6 +15,7 @@
 #include "obo_session.h"
 #include "obo_b64.h"
 #include "obo_crypto.h"
+#include "obo_guard.h"
 #include "obo_json.h"
 #include "obo_log.h"
 #include "obo_metrics.h"
@@ -295,6 +296,21 @@ static obo_exchange_error *obo_xerr_copy(apr_pool_t *p, const obo_exchange_error
     return c;
 }
 
+/* Every token-endpoint call of a session goes through the gate
+ * (obo_guard.h) under the key the ordinary exchange would use for the same
+ * request (client, endpoint, grant, scopes, hash of the caller token or of
+ * the refresh token). A pause (APR_EAGAIN, THROTTLED) is APR_EBUSY here:
+ * APR_EAGAIN of a session says that the cache failed (obo_session.h). */
+static apr_status_t obo_call(apr_pool_t *p, const obo_session_cfg *c,
+                             const obo_exchange_req *req, obo_token_result **t,
+                             obo_exchange_error **e)
+{
+    obo_guard g = { c->cache, c->guard, c->negative_ttl };
+    apr_status_t rv = obo_guard_exchange(p, &g, c->http, req, NULL, t, e, NULL);
+
+    return rv == APR_EAGAIN ? APR_EBUSY : rv;
+}
+
 static apr_status_t obo_exchange_all(apr_pool_t *p, obo_open_baton *b,
                                      obo_token_result **toks, obo_exchange_error **e)
 {
@@ -308,7 +324,7 @@ static apr_status_t obo_exchange_all(apr_pool_t *p, obo_open_baton *b,
         req.assertion = b->assertion;
         req.scopes = d->scopes;
         req.audiences = d->audiences;
-        rv = obo_exchange(c->http, p, &req, &toks[i], e);
+        rv = obo_call(p, c, &req, &toks[i], e);
         b->failed = i;
     }
     return rv;
@@ -531,7 +547,7 @@ static apr_status_t obo_refresh_once(apr_pool_t *p, obo_refresh_baton *b, const 
     req.audiences = NULL;
     req.token_endpoint = b->m->endpoint;
     b->refreshed = 1;
-    return obo_exchange(b->c->http, p, &req, t, e);
+    return obo_call(p, b->c, &req, t, e);
 }
 
 static int obo_refused(apr_status_t rv, const obo_exchange_error *e)

@@ -25,6 +25,7 @@
 #include <apr_tables.h>
 #include "obo_cache.h"
 #include "obo_exchange.h"
+#include "obo_memo.h"
 
 #define OBO_SESSION_KEY_BYTES 32          /* 256 bits from the CSPRNG */
 #define OBO_SESSION_KEY_CHARS 43          /* their base64url, no padding */
@@ -49,6 +50,11 @@ typedef struct obo_session_cfg {
     apr_interval_time_t margin;           /* hand out access tokens this long before expiry */
     apr_interval_time_t idle, max;        /* idle expiry (slides) and absolute lifetime */
     obo_cache_flight_opts flight;
+    /* Every grant goes through the gate (obo_guard.h), as the ordinary
+     * exchange does: user failures remembered this long (0: not), pauses
+     * of the token endpoint; in this per-process memo (or NULL) and cache. */
+    apr_interval_time_t negative_ttl;
+    obo_memo *guard;
 } obo_session_cfg;
 
 /* 1 if key has the form of a session key (43 base64url characters). */
@@ -58,8 +64,10 @@ int obo_session_key_valid(const char *key);
  * and c->downstreams: found in the index, else created under single flight
  * (one exchange per downstream, always at the IdP, as MSAL does). *created
  * is 1 if this call created it. On an exchange failure: its status, *xerr,
- * and *failed the index of the downstream that failed; APR_EAGAIN (*xerr
- * set) when the cache failed reading the session the index names. */
+ * and *failed the index of the downstream that failed (APR_EBUSY with
+ * OBO_XERR_THROTTLED while the token endpoint is paused, or when it asked
+ * for a pause); APR_EAGAIN (*xerr set) when the cache failed reading the
+ * session the index names. */
 apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const char *user,
                               const char *assertion, apr_time_t assertion_exp,
                               const char **key, int *created,
@@ -79,7 +87,10 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
  *   APR_EAGAIN    the cache failed (not a miss), or the refresh could not
  *                 hold the cache lock: nothing is known, the session stays;
  *                 try again later (*xerr may be set)
- *   other         the IdP failed (*xerr: UPSTREAM, TIMEOUT, THROTTLED)
+ *   other         the IdP failed (*xerr: UPSTREAM, TIMEOUT), or no call
+ *                 was made while the token endpoint is paused, or the IdP
+ *                 asked for a pause (APR_EBUSY, *xerr THROTTLED with
+ *                 retry_after); the session stays
  * An access token answered without a lifetime (expires_in absent, 0 or
  * negative) is handed out and kept as if it lived 60 s. */
 apr_status_t obo_session_token(apr_pool_t *p, const obo_session_cfg *c, const char *key,

@@ -259,27 +259,15 @@ static int obo_in_window(const obo_acquire *a, const obo_token_result *t)
     return a->refresh_share > 0 && t->refresh_on > 0 && apr_time_now() >= t->refresh_on;
 }
 
-/* ---- the IdP call, unless a remembered answer makes it pointless */
+/* ---- the IdP call, through the gate (obo_guard.h): a remembered answer
+ * or a pause makes it pointless */
 
 static apr_status_t obo_token_exchange(apr_pool_t *p, const obo_acquire *a, const char *key,
                                        obo_token_result **t, obo_exchange_error **e)
 {
-    obo_guard g = { a->cache, a->guard, a->negative_ttl, a->req.token_endpoint, key };
-    apr_status_t rv = obo_guard_check(p, &g, e);
+    obo_guard g = { a->cache, a->guard, a->negative_ttl };
 
-    if (rv == APR_NOTFOUND) {
-        rv = obo_exchange(a->http, p, &a->req, t, e);
-        if (rv != APR_SUCCESS) {
-            obo_guard_note(p, &g, *e);
-        }
-        /* The caller that met the IdP's pause is told what the ones after
-         * it will be: at most the pause's length. */
-        if (rv != APR_SUCCESS && (*e)->kind == OBO_XERR_THROTTLED
-            && (*e)->retry_after > OBO_GUARD_PAUSE_MAX_S) {
-            (*e)->retry_after = OBO_GUARD_PAUSE_MAX_S;
-        }
-    }
-    return rv;
+    return obo_guard_exchange(p, &g, a->http, &a->req, key, t, e, NULL);
 }
 
 /* ---- the fill */
@@ -314,21 +302,11 @@ static apr_status_t obo_token_fetch(void *baton, apr_pool_t *rp, char **val,
     return rv;
 }
 
-static obo_cache_keyparts obo_keyparts(apr_pool_t *p, const obo_acquire *a)
+/* The cache key: the gate's key of the request (obo_guard_key), which
+ * also names its remembered failures. */
+static const char *obo_token_key(apr_pool_t *p, const obo_acquire *a)
 {
-    obo_cache_keyparts k;
-    const apr_array_header_t *aud = a->req.audiences;
-
-    memset(&k, 0, sizeof(k));
-    k.client_id = a->req.client ? a->req.client->client_id : NULL;
-    k.authority = a->authority ? a->authority : a->req.token_endpoint;
-    k.scopes = a->req.scopes;
-    k.exchange = a->req.grant == OBO_GRANT_OBO ? "on-behalf-of" : "token-exchange";
-    k.audience = aud && aud->nelts > 0 ? apr_array_pstrcat(p, aud, ' ') : NULL;
-    k.requested_token_type = a->req.requested_token_type;
-    k.assertion = a->req.assertion;
-    k.assertion_sha256 = a->assertion_sha256;
-    return k;
+    return obo_guard_key(p, &a->req, a->authority, a->assertion_sha256);
 }
 
 /* No cache, or a cached value that turned out unusable: one exchange, and
@@ -549,8 +527,7 @@ apr_status_t obo_token_acquire_ex(apr_pool_t *p, const obo_acquire *a,
                                   obo_token_result **res, obo_exchange_error **xerr,
                                   int *hit, int *refresh_due)
 {
-    obo_cache_keyparts k = obo_keyparts(p, a);
-    const char *key = obo_cache_key(p, &k);   /* also names remembered failures */
+    const char *key = obo_token_key(p, a);
     obo_token_result *t = NULL;
     obo_exchange_error *e = NULL;
     int due = 0;
@@ -645,8 +622,7 @@ static apr_status_t obo_refresh_locked(apr_pool_t *p, const obo_acquire *a, cons
 
 apr_status_t obo_token_refresh(apr_pool_t *p, const obo_acquire *a)
 {
-    obo_cache_keyparts k = obo_keyparts(p, a);
-    const char *key = obo_cache_key(p, &k);
+    const char *key = obo_token_key(p, a);
     const char *lock = apr_pstrcat(p, key, OBO_REFRESH_SUFFIX, NULL);
     const char *token = NULL;
     apr_status_t rv = APR_ENOTIMPL;

@@ -1,7 +1,8 @@
 /* obo_exchange and obo_token against a real local HTTPS server: the exact
  * requests for both grants and all three client authentication methods,
  * success and error parsing, retry timing, timeouts, and token acquisition
- * through a real cache on a thread-safe in-memory backend. */
+ * through a real cache on a thread-safe in-memory backend; the gate to the
+ * token endpoint (obo_guard) for every grant, long-running sessions too. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -29,9 +30,12 @@
 #include "obo_cache.h"
 #include "obo_crypto.h"
 #include "obo_exchange.h"
+#include "obo_guard.h"
 #include "obo_http.h"
 #include "obo_json.h"
 #include "obo_log.h"
+#include "obo_metrics.h"
+#include "obo_session.h"
 #include "obo_token.h"
 
 #define USER_TOKEN "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyIn0.c2lnbmF0dXJl-user-token"
@@ -1918,6 +1922,286 @@ static void test_flight_error(apr_pool_t *p)
     is_int(hits, 0, "and none reports a hit");
 }
 
+/* ---- the gate (obo_guard.h): every grant, one memory of answers */
+
+/* A block of counters for this process (freed by the test's pool). */
+static void metrics_on(apr_pool_t *p)
+{
+    obo_metrics_detach();
+    obo_metrics_attach(apr_pcalloc(p, obo_metrics_size()), obo_metrics_size());
+}
+
+static apr_uint64_t metric(obo_metric m)
+{
+    obo_metrics_snapshot s;
+
+    obo_metrics_read(&s);
+    return s.c[m];
+}
+
+typedef struct {
+    apr_status_t rv;
+    obo_token_result *res;
+    obo_exchange_error *xerr;
+    int called;
+} gated;
+
+static gated through_gate(apr_pool_t *p, const obo_guard *g, const obo_exchange_req *r)
+{
+    gated o = { 0, NULL, NULL, -1 };
+
+    o.rv = obo_guard_exchange(p, g, http, r, NULL, &o.res, &o.xerr, &o.called);
+    return o;
+}
+
+/* The ordinary exchange's cache keys are what they were (obo_cache_key of
+ * the same parts), and each grant has its own key for the same token. */
+static void test_gate_key(apr_pool_t *p)
+{
+    obo_client *c = client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID);
+    obo_exchange_req r = make_req(p, NULL, c, OBO_GRANT_OBO), te, rt;
+    obo_cache_keyparts k;
+    unsigned char h[OBO_SHA256_LEN];
+    const char *obo_key;
+
+    r.token_endpoint = "https://login.example/t/oauth2/v2.0/token";
+    memset(&k, 0, sizeof(k));
+    k.client_id = CLIENT_ID;
+    k.authority = "https://login.example/t";
+    k.scopes = r.scopes;
+    k.exchange = "on-behalf-of";
+    k.assertion = USER_TOKEN;
+    obo_key = obo_guard_key(p, &r, "https://login.example/t", NULL);
+    is_str(obo_key, obo_cache_key(p, &k), "On-Behalf-Of: the token cache key as before");
+    obo_sha256(USER_TOKEN, strlen(USER_TOKEN), h);
+    is_str(obo_guard_key(p, &r, "https://login.example/t", h), obo_key,
+           "the same key from the caller's hash of the assertion");
+    k.authority = r.token_endpoint;
+    is_str(obo_guard_key(p, &r, NULL, NULL), obo_cache_key(p, &k),
+           "no authority: the token endpoint");
+    te = r;
+    te.grant = OBO_GRANT_TOKEN_EXCHANGE;
+    te.audiences = strs(p, "api://a", "api://b");
+    k.exchange = "token-exchange";
+    k.audience = "api://a api://b";
+    is_str(obo_guard_key(p, &te, NULL, NULL), obo_cache_key(p, &k),
+           "token exchange: the token cache key as before");
+    rt = r;
+    rt.grant = OBO_GRANT_REFRESH;
+    ok(strcmp(obo_guard_key(p, &rt, NULL, NULL), obo_guard_key(p, &r, NULL, NULL)) != 0,
+       "the refresh grant of the same token string has its own key");
+    rt.assertion = "another-refresh-token";
+    ok(strcmp(obo_guard_key(p, &rt, NULL, NULL),
+              obo_guard_key(p, &r, NULL, NULL)) != 0, "another refresh token, another key");
+    ok(!strstr(obo_guard_key(p, &rt, NULL, NULL), "another-refresh-token"),
+       "the key holds a hash, never the token");
+}
+
+/* A refused refresh token is remembered like a refused assertion: the same
+ * request is answered from memory, another refresh token is not. */
+static void test_gate_remembers_refresh(apr_pool_t *p)
+{
+    srv_resp refused = { 400, NULL, "{\"error\":\"invalid_grant\",\"error_codes\":[70008],"
+                         "\"error_description\":\"AADSTS70008: the refresh token has "
+                         "expired\"}", 0 };
+    mem_be *m;
+    obo_memo *memo = NULL;
+    srv *s = srv_start(1, &refused);
+    obo_guard g = { mem_cache(p, &m), NULL, apr_time_from_sec(30) };
+    obo_exchange_req r = make_req(p, s, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID),
+                                  OBO_GRANT_REFRESH);
+    gated g1, g2, g3;
+
+    metrics_on(p);
+    obo_memo_create(p, 16, &memo);
+    g.local = memo;
+    r.assertion = "RT-refused";
+    g1 = through_gate(p, &g, &r);
+    g2 = through_gate(p, &g, &r);
+    is_int(g1.rv, APR_EACCES, "refused refresh token: APR_EACCES");
+    is_int(g1.called, 1, "the first asks the IdP");
+    is_int(g2.rv, APR_EACCES, "the same request again: APR_EACCES");
+    is_int(g2.called, 0, "answered from memory");
+    is_int(g2.xerr ? g2.xerr->kind : 0, OBO_XERR_INVALID_GRANT, "the same kind");
+    is_str(g2.xerr ? g2.xerr->error_codes : "", "[70008]", "the same error codes");
+    is_int(srv_count(s), 1, "one IdP call");
+    is_int(metric(OBO_M_IDP_AVOIDED_REMEMBERED), 1, "counted as a remembered answer");
+    r.assertion = "RT-other";
+    g3 = through_gate(p, &g, &r);
+    is_int(g3.called, 1, "another refresh token asks the IdP");
+    is_int(srv_count(s), 2, "two IdP calls");
+    obo_metrics_detach();
+    srv_stop(s);
+}
+
+/* A 429 with Retry-After on any grant pauses the endpoint for every grant
+ * and user, in this process and (through the cache) in another. */
+static void test_gate_pause_any_grant(apr_pool_t *p)
+{
+    srv_resp busy = { 429, "Retry-After: 100000\r\n", "{}", 0 };
+    mem_be *m;
+    obo_memo *memo1 = NULL, *memo2 = NULL;
+    srv *s = srv_start(1, &busy);
+    obo_guard g = { mem_cache(p, &m), NULL, apr_time_from_sec(30) }, g2;
+    obo_exchange_req r = make_req(p, s, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID),
+                                  OBO_GRANT_REFRESH), o;
+    gated a, b, c;
+
+    metrics_on(p);
+    obo_memo_create(p, 16, &memo1);
+    obo_memo_create(p, 16, &memo2);
+    g.local = memo1;
+    g2 = g;
+    g2.local = memo2;
+    r.assertion = "RT-1";
+    r.max_retry_wait = apr_time_from_msec(10);
+    a = through_gate(p, &g, &r);
+    o = r;
+    o.grant = OBO_GRANT_OBO;
+    o.assertion = "another-user-token";
+    b = through_gate(p, &g, &o);
+    c = through_gate(p, &g2, &o);
+    is_int(a.rv, APR_EAGAIN, "429 on a refresh: APR_EAGAIN");
+    is_int(a.xerr ? a.xerr->kind : 0, OBO_XERR_THROTTLED, "THROTTLED");
+    is_int(a.xerr ? (int)a.xerr->retry_after : -1, 300, "Retry-After capped at 300 s");
+    is_int(b.rv, APR_EAGAIN, "then an On-Behalf-Of exchange of another user: paused");
+    is_int(b.called, 0, "no IdP call");
+    ok(b.xerr && b.xerr->kind == OBO_XERR_THROTTLED && b.xerr->retry_after > 295
+       && b.xerr->retry_after <= 300, "THROTTLED with the seconds left (%d)",
+       b.xerr ? (int)b.xerr->retry_after : -1);
+    is_int(c.rv, APR_EAGAIN, "another process, through the cache: paused");
+    is_int(srv_count(s), 1, "one IdP call in all");
+    is_int(metric(OBO_M_IDP_AVOIDED_PAUSED), 2, "two calls counted as avoided by the pause");
+    obo_metrics_detach();
+    srv_stop(s);
+}
+
+/* ---- long-running sessions through the gate */
+
+#define SHORT_BODY "{\"token_type\":\"Bearer\",\"scope\":\"api://down/read\",\"expires_in\":1," \
+    "\"access_token\":\"downstream-AT-1\",\"refresh_token\":\"downstream-RT-1\"}"
+
+static obo_session_cfg session_cfg(apr_pool_t *p, srv *s, obo_cache *c, obo_memo *memo)
+{
+    obo_session_cfg sc;
+    apr_array_header_t *dss = apr_array_make(p, 1, sizeof(obo_session_ds));
+    obo_session_ds *d = apr_array_push(dss);
+
+    memset(&sc, 0, sizeof(sc));
+    d->name = NULL;
+    d->scopes = strs(p, "api://down/read", "offline_access");
+    sc.cache = c;
+    sc.http = http;
+    sc.req = make_req(p, s, client_secret(p, OBO_AUTH_SECRET_POST, CLIENT_ID), OBO_GRANT_OBO);
+    sc.req.max_retry_wait = apr_time_from_msec(10);
+    sc.downstreams = dss;
+    sc.idle = apr_time_from_sec(3600);
+    sc.max = apr_time_from_sec(7200);
+    sc.flight.lock_ttl = apr_time_from_sec(10);
+    sc.flight.max_wait = apr_time_from_sec(10);
+    sc.flight.poll = apr_time_from_msec(5);
+    sc.negative_ttl = apr_time_from_sec(30);
+    sc.guard = memo;
+    return sc;
+}
+
+typedef struct {
+    apr_status_t rv;
+    const char *key;
+    obo_exchange_error *xerr;
+} opened;
+
+static opened session_open(apr_pool_t *p, const obo_session_cfg *c, const char *token)
+{
+    opened o = { 0, NULL, NULL };
+    int created = 0, failed = 0;
+
+    o.rv = obo_session_open(p, c, "tid+oid\nt\nu", token, apr_time_now()
+                            + apr_time_from_sec(3600), &o.key, &created, &o.xerr, &failed);
+    return o;
+}
+
+/* Five identical requests that need consent: one IdP call, five identical
+ * refusals (the ordinary exchange's negative cache). */
+static void test_session_remembers(apr_pool_t *p)
+{
+    srv_resp consent = { 400, NULL, "{\"error\":\"invalid_grant\",\"suberror\":"
+                         "\"consent_required\",\"error_codes\":[65001],"
+                         "\"error_description\":\"AADSTS65001: no consent\"}", 0 };
+    mem_be *m;
+    obo_memo *memo = NULL;
+    srv *s = srv_start(1, &consent);
+    obo_session_cfg c;
+    opened o[5];
+    int i, same = 1;
+
+    obo_memo_create(p, 16, &memo);
+    c = session_cfg(p, s, mem_cache(p, &m), memo);
+    for (i = 0; i < 5; i++) {
+        o[i] = session_open(p, &c, USER_TOKEN);
+        same = same && o[i].rv == APR_EACCES && o[i].xerr
+               && o[i].xerr->kind == OBO_XERR_INTERACTION
+               && o[i].xerr->suberror && !strcmp(o[i].xerr->suberror, "consent_required");
+    }
+    ok(same, "five session starts: five consent_required refusals");
+    is_int(srv_count(s), 1, "one IdP call (%d)", srv_count(s));
+    srv_stop(s);
+}
+
+/* A 429 on a session's refresh pauses the endpoint: the refresh, a new
+ * session and the ordinary exchange then make no IdP call, and the session
+ * stays. Its status is APR_EBUSY, not the cache failure's APR_EAGAIN. */
+static void test_session_pause(apr_pool_t *p)
+{
+    srv_resp script[2] = { { 200, NULL, SHORT_BODY, 0 },
+                           { 429, "Retry-After: 100000\r\n", "{}", 0 } };
+    mem_be *m;
+    obo_memo *memo = NULL;
+    srv *s = srv_start(2, script);
+    obo_cache *cache = mem_cache(p, &m);
+    obo_session_cfg c;
+    obo_acquire a = make_acquire(p, s, cache);
+    obo_token_result *t = NULL;
+    obo_exchange_error *x = NULL, *x2 = NULL;
+    opened o, o2;
+    got g;
+    int hit = 0;
+    apr_status_t rv, rv2;
+
+    obo_memo_create(p, 16, &memo);
+    c = session_cfg(p, s, cache, memo);
+    o = session_open(p, &c, USER_TOKEN);
+    is_int(o.rv, APR_SUCCESS, "session opened");
+    apr_sleep(apr_time_from_msec(1100));          /* its access token (1 s) is gone */
+    rv = o.key ? obo_session_token(p, &c, o.key, NULL, NULL, &t, &x, &hit) : APR_EGENERAL;
+    is_int(rv, APR_EBUSY, "the refresh met a 429: APR_EBUSY, not a cache failure (%d)", rv);
+    ok(x && x->kind == OBO_XERR_THROTTLED && x->retry_after == 300,
+       "THROTTLED, Retry-After capped at 300 s");
+    is_int(srv_count(s), 2, "two IdP calls: the start and the refresh");
+    rv2 = o.key ? obo_session_token(p, &c, o.key, NULL, NULL, &t, &x2, &hit) : APR_EGENERAL;
+    is_int(rv2, APR_EBUSY, "refresh again during the pause: APR_EBUSY, the session stays");
+    ok(x2 && x2->kind == OBO_XERR_THROTTLED && x2->retry_after > 295,
+       "THROTTLED with the seconds left");
+    o2 = session_open(p, &c, "another-user-token");
+    is_int(o2.rv, APR_EBUSY, "a new session during the pause: APR_EBUSY");
+    ok(o2.xerr && o2.xerr->kind == OBO_XERR_THROTTLED, "THROTTLED");
+    a.guard = memo;
+    a.req.assertion = "a-third-user-token";
+    g = acquire(p, &a);
+    is_int(g.rv, APR_EAGAIN, "the ordinary exchange on the same endpoint: paused");
+    is_int(srv_count(s), 2, "no IdP call during the pause (%d calls in all)", srv_count(s));
+    srv_stop(s);
+}
+
+static void gate_tests(void)
+{
+    TAP_RUN(test_gate_key);
+    TAP_RUN(test_gate_remembers_refresh);
+    TAP_RUN(test_gate_pause_any_grant);
+    TAP_RUN(test_session_remembers);
+    TAP_RUN(test_session_pause);
+}
+
 static void exchange_tests(void)
 {
     TAP_RUN(test_obo_secret_post);
@@ -1977,6 +2261,7 @@ int main(void)
     creds_make(root);
     exchange_tests();
     token_tests();
+    gate_tests();
     creds_remove();
     apr_pool_destroy(root);
     apr_terminate();

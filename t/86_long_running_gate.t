@@ -1,0 +1,175 @@
+# Long-running sessions go through the same gate to the token endpoint as
+# the ordinary exchange (vhost obo_lr, memcached; issue 14 item A2):
+# - five identical requests that need consent at an OBOLongRunning Location
+#   make one IdP call (the negative cache, as at an ordinary Location) and
+#   get five identical answers;
+# - while the token endpoint is paused (a 429 with Retry-After), a new
+#   session, a refresh through the obo-token handler and a refresh in a
+#   user's request make no IdP call and answer 503 with Retry-After; the
+#   session survives the pause;
+# - a 429 answered to a refresh pauses the endpoint: the refresh answers 503
+#   with the IdP's Retry-After, and an ordinary Location's exchange and a new
+#   session then make no IdP call.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+use Digest::SHA qw(sha256_hex);
+use Time::HiRes qw(sleep time);
+
+need_feature('authn', 'exchange');
+idp_reset();
+memcached_cmd('flush_all');
+my $V = 'obo_lr';
+my $PAUSE = 3;    # the IdP's Retry-After: over the 2 s retry wait, so not retried
+
+sub oid_of {
+    my $h = substr(sha256_hex($_[0]), 0, 32);
+    return join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
+        '8' . substr($h, 17, 3), substr($h, 20, 12);
+}
+sub ut {
+    my ($sub) = @_;
+    return mint(tenant => 'lr', claims => { sub => $sub, oid => oid_of($sub) });
+}
+sub answer {    # what the caller sees: status, challenge, body
+    my ($r) = @_;
+    return join "\n", $r->code, $r->header('WWW-Authenticate') // '', $r->content // '';
+}
+sub handler {
+    my ($key) = @_;
+    my $r = obo_request($V, 'GET', '/token', headers => [ 'OBO-Session-Key' => $key ]);
+    my $j = json_body($r);
+    return ($r, ref $j eq 'HASH' ? $j : {});
+}
+sub refreshes { my ($sub) = @_; return idp_counters()->{"grant:refresh_token:$sub"} // 0 }
+sub retry_after_ok {
+    my ($r, $what) = @_;
+    my $ra = $r->header('Retry-After') // '';
+    ok $ra =~ /^\d+$/ && $ra >= 1 && $ra <= $PAUSE, "$what: Retry-After $ra (1..$PAUSE)";
+}
+sub pause_lr {    # the next token endpoint call of tenant lr gets a 429
+    idp_set('token_fault@lr' => '429', 'token_fault_times@lr' => 1,
+            'retry_after@lr' => $PAUSE);
+}
+sub unpause_lr {
+    idp_set('token_fault@lr' => '', 'token_fault_times@lr' => '', 'retry_after@lr' => '');
+}
+# A session whose stored access token is due (expires_in 3, OBOCacheMargin 2).
+sub due_session {
+    my ($sub) = @_;
+    idp_set(expires_in => 3);
+    my $r = obo_get($V, '/lr/env', token => ut($sub));
+    idp_set(expires_in => '');
+    my $key = cgi_env($r)->{OBO_SESSION_KEY};
+    expect_ok($r, 'session opened', user => $sub);
+    sleep 1.2;
+    return $key;
+}
+# Token endpoint calls the gate answered from memory, by reason (/obo-status).
+sub avoided {
+    my $j = json_body(obo_get($V, '/obo-status?format=json', token => undef));
+    return ref $j eq 'HASH' ? $j->{idp_calls_avoided}{$_[0]} // -1 : -1;
+}
+sub wait_pause_out {
+    my ($t0) = @_;
+    my $left = $PAUSE + 0.5 - (time - $t0);
+    sleep $left if $left > 0;
+}
+
+subtest 'consent_required at a long-running Location: 5 requests, 1 IdP call' => sub {
+    my $sub = fresh_user('gate-consent');
+    my $t = ut($sub);
+    my $before = avoided('remembered');
+    idp_set('token_fault@lr' => 'consent_required');
+    my @r = map { obo_get($V, '/lr/env', token => $t) } 1 .. 5;
+    idp_set('token_fault@lr' => '');
+    expect_status($r[0], 401, 'first: 401');
+    like $r[0]->content // '', qr/"suberror":"consent_required"/, 'the IdP\'s answer';
+    my @diff = grep { answer($_) ne answer($r[0]) } @r;
+    ok !@diff, '5 identical answers' or diag answer($diff[0]);
+    is token_calls($sub), 1, 'one IdP call (as at an ordinary Location)';
+    is avoided('remembered') - $before, 4, 'metrics: 4 calls avoided (remembered)';
+};
+
+subtest 'during a pause: no new session, no refresh, 503 + Retry-After' => sub {
+    my $old = fresh_user('gate-old');
+    my $key = due_session($old);
+    ok $key, 'a session key' or return;
+
+    pause_lr();
+    my $first = fresh_user('gate-first');
+    my $t0 = time;
+    my $p = obo_get($V, '/plain/env', token => ut($first));
+    expect_status($p, 503, 'an ordinary Location met the 429: 503');
+    is $p->header('Retry-After'), $PAUSE, "with the IdP's Retry-After: $PAUSE";
+    is token_calls($first), 1, 'one IdP call: not retried';
+
+    my $before = avoided('paused');
+    my $new = fresh_user('gate-new');
+    my $n = obo_get($V, '/lr/env', token => ut($new));
+    expect_status($n, 503, 'a new session during the pause: 503');
+    retry_after_ok($n, '  new session');
+
+    my ($h, $j) = handler($key);
+    is $h->code, 503, 'a refresh through the handler during the pause: 503';
+    retry_after_ok($h, '  handler');
+    is $j->{error}, 'temporarily_unavailable', '  error temporarily_unavailable';
+
+    my $u = obo_get($V, '/lr/env', token => ut($old));
+    expect_status($u, 503, 'a refresh in the user\'s own request during the pause: 503');
+    retry_after_ok($u, '  user request');
+
+    ok time - $t0 < $PAUSE, sprintf('all within the pause (%.1f s)', time - $t0);
+    my $c = idp_counters();
+    is token_calls($new, $c), 0, 'no IdP call for the new session';
+    is $c->{"grant:refresh_token:$old"} // 0, 0, 'no refresh grant';
+    is avoided('paused') - $before, 3, 'metrics: 3 calls avoided (paused)';
+    unpause_lr();
+
+    wait_pause_out($t0);
+    ($h, $j) = handler($key);
+    is $h->code, 200, 'after the pause the same session answers 200';
+    ok $j->{access_token}, '  with a downstream token';
+    is refreshes($old), 1, '  one refresh grant';
+};
+
+subtest 'a 429 answered to a refresh pauses the token endpoint' => sub {
+    my $sub = fresh_user('gate-rt429');
+    my $key = due_session($sub);
+    ok $key, 'a session key' or return;
+    my $mark = error_log_mark();
+
+    pause_lr();
+    my $t0 = time;
+    my ($h, $j) = handler($key);
+    is $h->code, 503, 'the refresh that met the 429: 503';
+    is $h->header('Retry-After'), $PAUSE, "  with the IdP's Retry-After: $PAUSE";
+    is refreshes($sub), 1, '  one refresh grant: not retried';
+
+    my $plain = fresh_user('gate-plain');
+    my $p = obo_get($V, '/plain/env', token => ut($plain));
+    expect_status($p, 503, 'then an ordinary Location: 503');
+    retry_after_ok($p, '  ordinary Location');
+    my $new = fresh_user('gate-new2');
+    my $n = obo_get($V, '/lr/env', token => ut($new));
+    expect_status($n, 503, 'and a new session: 503');
+    ok time - $t0 < $PAUSE, sprintf('all within the pause (%.1f s)', time - $t0);
+    my $c = idp_counters();
+    is token_calls($plain, $c), 0, 'no IdP call for the ordinary Location';
+    is token_calls($new, $c), 0, 'no IdP call for the new session';
+    my $log = error_log_since($mark);
+    like $log, qr/OBO091.*paused for $PAUSE s/, 'error_log: the pause (OBO091)';
+    unlike $log, qr/OBO180/, 'not reported as a cache failure (OBO180)';
+    unpause_lr();
+
+    wait_pause_out($t0);
+    ($h, $j) = handler($key);
+    is $h->code, 200, 'after the pause the session answers 200: it survived';
+    is refreshes($sub), 2, '  with the second refresh grant';
+};
+
+idp_reset();
+done_testing();
