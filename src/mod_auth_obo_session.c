@@ -103,6 +103,7 @@ static void session_cfg(const auth_obo_srv_cfg *sc, const char *endpoint, obo_se
     c->flight.lock_ttl = lock_ms(sc) * 1000LL;
     c->flight.max_wait = wait_ms(sc) * 1000LL;
     c->flight.poll = 5000;
+    c->limit = auth_obo_ival(sc->session_limit, AUTH_OBO_SESSION_LIMIT);
 }
 
 /* A cache failure (not a miss) says nothing about the session: it stays,
