@@ -13,6 +13,7 @@ use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
 use Digest::SHA qw(sha256_hex);
+use OBOTest::Config qw(check_config);
 
 need_feature('authn', 'exchange');
 my $V = 'obo_lr_shm';
@@ -105,6 +106,31 @@ subtest "$ATTACKS fresh tokens of one user end no session of another (default sh
     my $vfp = 'sha256:' . substr(sha256_hex($victim), 0, 12);
     ok $log !~ /OBO33[689]: long-running session \Q$vfp\E|session \Q$vfp\E ended/,
         'nothing ended the victim\'s session';
+};
+
+subtest 'OBO195: a warning at startup when the shm cache cannot hold the sessions allowed' => sub {
+    my $port = $ENV{OBO_TEST_IDP_PORT} || 19443;
+    my $base = "OBOMetadataURL https://127.0.0.1:$port/cfg/v2.0/.well-known/openid-configuration\n"
+        . "OBOAudience api://test-api\nOBOClientID middle-tier-api\nOBOClientSecret s3cret-for-tests";
+    my $loc = "<Location /api>\n AuthType obo\n Require valid-user\n"
+        . " OBOScope api://downstream/.default\n OBOLongRunning on\n</Location>";
+    # 1 MiB: 1048576 / 3069 = 341 -> 336 entries (8 subcaches of 42)
+    my $c = check_config("$base\nOBOCache shm 1048576\nOBOSessionLimit 20 100\n$loc");
+    ok $c->{started}, '20 sessions x 100 users in 1 MiB: starts' or diag $c->{output};
+    like $c->{output}, qr/OBO195: OBOLongRunning with an shm cache of 1048576 bytes \(336 entries\): OBOSessionLimit 20 x 100 user\(s\) x 8 entries per session needs 16000 entries/,
+        '... with OBO195 and its arithmetic' or diag $c->{output};
+    $c = check_config("$base\nOBOCache shm 1048576\n$loc");
+    ok $c->{started} && $c->{output} !~ /OBO195/, 'the defaults (20 x 1 x 8 = 160) in 1 MiB: no warning'
+        or diag $c->{output};
+    $c = check_config("$base\nOBOCache shm 1048576\nOBOSessionLimit 20 100\n"
+                      . "<Location /api>\n AuthType obo\n Require valid-user\n"
+                      . " OBOScope api://downstream/.default\n</Location>");
+    ok $c->{started} && $c->{output} !~ /OBO195/, 'without OBOLongRunning: no warning'
+        or diag $c->{output};
+    for my $bad ('0', '101', 'many', '20 0') {
+        $c = check_config("$base\nOBOSessionLimit $bad\n$loc");
+        ok !$c->{syntax_ok}, "OBOSessionLimit $bad: refused at configtest";
+    }
 };
 
 done_testing();
