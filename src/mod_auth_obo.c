@@ -393,6 +393,7 @@ static int check_sections(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
             continue;
         }
         sc->uses_exchange = 1;
+        sc->uses_sessions |= d->long_running == 1;
         if ((err = check_downstreams(p, d)) != NULL) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO062: %s (in <%s>)", err,
                          cd && cd->d ? cd->d : "server");
@@ -440,6 +441,7 @@ static int check_server(apr_pool_t *ptemp, server_rec *s)
         return 0;
     }
     sc->uses_exchange = sc->defaults->downstreams && sc->defaults->downstreams->nelts > 0;
+    sc->uses_sessions = sc->defaults->long_running == 1;
     if (err) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s", err);
         return 0;
@@ -710,6 +712,9 @@ static apr_status_t setup_server(apr_pool_t *pconf, apr_pool_t *ptemp, server_re
         rv = auth_obo_socache_post_config(pconf, ptemp, s, sc);
         if (rv == APR_SUCCESS && !sc->cache_secret) {
             rv = shm_secret(pconf, sc);
+        }
+        if (rv == APR_SUCCESS && sc->uses_sessions) {
+            auth_obo_socache_check_sessions(s, sc);
         }
     }
     return rv;

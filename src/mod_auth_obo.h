@@ -100,6 +100,7 @@ typedef struct auth_obo_srv_cfg {
     ap_socache_provider_t *socache;
     ap_socache_instance_t *socache_inst;
     apr_global_mutex_t *socache_mutex;
+    const struct shm_turn *socache_turn;  /* mod_auth_obo_socache.c */
     auth_obo_runtime *rt;
     int uses_exchange;                   /* some section names a downstream */
     server_rec *s;
@@ -107,7 +108,14 @@ typedef struct auth_obo_srv_cfg {
     int session_idle, session_max;       /* OBOSessionLifetime seconds, UNSET */
     int validated_slots;                 /* OBOValidatedTokenCache, UNSET */
     int refresh_share;                   /* OBOCacheRefresh percent, 0 off, UNSET */
+    int session_limit, session_users;    /* OBOSessionLimit n [users], UNSET */
+    int uses_sessions;                   /* some section has OBOLongRunning on */
 } auth_obo_srv_cfg;
+
+/* OBOSessionLimit defaults: sessions per user, users for the startup check. */
+#define AUTH_OBO_SESSION_LIMIT 20
+#define AUTH_OBO_SESSION_USERS 1
+#define AUTH_OBO_SESSION_LIMIT_MAX 100   /* the user's list stays one small entry */
 
 /* OBOCacheRefresh default: renew after 75 % of the lifetime (docs/directives.md). */
 #define AUTH_OBO_REFRESH_SHARE 75
@@ -190,6 +198,9 @@ void auth_obo_register_session(apr_pool_t *p);
 void auth_obo_socache_pre_config(apr_pool_t *pconf);
 apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                           server_rec *s, auth_obo_srv_cfg *sc);
+/* OBO195: a warning when a server's shm cache cannot hold the sessions
+ * OBOSessionLimit allows its expected users. */
+void auth_obo_socache_check_sessions(server_rec *s, const auth_obo_srv_cfg *sc);
 apr_status_t auth_obo_socache_child_init(apr_pool_t *pchild, server_rec *s,
                                          auth_obo_srv_cfg *sc,
                                          obo_cache_backend **be);

@@ -94,6 +94,8 @@ void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s)
     sc->session_max = AUTH_OBO_UNSET;
     sc->validated_slots = AUTH_OBO_UNSET;
     sc->refresh_share = AUTH_OBO_UNSET;
+    sc->session_limit = AUTH_OBO_UNSET;
+    sc->session_users = AUTH_OBO_UNSET;
     sc->defaults = dir_new(p);
     sc->s = s;
     return sc;
@@ -139,6 +141,8 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->session_max = MERGE_INT(session_max);
     sc->validated_slots = MERGE_INT(validated_slots);
     sc->refresh_share = MERGE_INT(refresh_share);
+    sc->session_limit = MERGE_INT(session_limit);
+    sc->session_users = MERGE_INT(session_users);
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
     sc->s = add->s;
     return sc;
@@ -828,6 +832,18 @@ static const char *set_session_lifetime(cmd_parms *cmd, void *m, const char *idl
     return err;
 }
 
+static const char *set_session_limit(cmd_parms *cmd, void *m, const char *n,
+                                     const char *users)
+{
+    auth_obo_srv_cfg *sc = srv_of(cmd);
+    const char *err = parse_int(cmd, n, 1, AUTH_OBO_SESSION_LIMIT_MAX, &sc->session_limit);
+
+    if (!err && users) {
+        err = parse_int(cmd, users, 1, 10000000, &sc->session_users);
+    }
+    return err;
+}
+
 /* offsetof, not APR_OFFSETOF: that one subtracts null pointers (undefined; clang
  * -Werror rejects it). */
 #define SRV(f) (void *)offsetof(auth_obo_srv_cfg, f)
@@ -904,6 +920,10 @@ const command_rec auth_obo_cmds[] = {
                  "the downstreams of this Location (default off)"),
     AP_INIT_TAKE12("OBOSessionLifetime", set_session_lifetime, NULL, RSRC_CONF,
                    "Idle and maximum lifetime of long-running sessions (default 7d 90d)"),
+    AP_INIT_TAKE12("OBOSessionLimit", set_session_limit, NULL, RSRC_CONF,
+                   "Long-running sessions a user may hold (1-100, default 20; the oldest "
+                   "ends first) and the users expected to hold them at once (startup check "
+                   "of the shm cache size, default 1)"),
     AP_INIT_TAKE1("OBOValidatedTokenCache", set_validated_slots, NULL, RSRC_CONF,
                   "Validated tokens each process remembers (default 4096, 0 = off; a "
                   "virtual host with its own value gets its own)"),

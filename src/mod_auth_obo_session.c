@@ -106,6 +106,7 @@ static void session_cfg(const auth_obo_srv_cfg *sc, const char *endpoint, obo_se
     /* the same gate as the exchange (mod_auth_obo_fixups.c) */
     c->negative_ttl = apr_time_from_sec(auth_obo_ival(sc->negative_ttl, 30));
     c->guard = sc->rt->guard;
+    c->limit = auth_obo_ival(sc->session_limit, AUTH_OBO_SESSION_LIMIT);
 }
 
 /* A cache failure (not a miss) says nothing about the session: it stays,

@@ -12,6 +12,7 @@
 #include "mod_auth_obo.h"
 
 #include "apr_hash.h"
+#include "apr_shm.h"
 #include "apr_strings.h"
 #include "obo_crypto.h"
 #include "ap_provider.h"
@@ -23,11 +24,26 @@ APLOG_USE_MODULE(auth_obo);
 #define MUTEX_TYPE "auth-obo-cache"
 #define MAX_VALUE (32 * 1024)
 
+/* The module's hints to shmcb: ids of about 69 bytes, values up to 3000. */
+#define HINT_ID_LEN 69
+#define HINT_OBJ_SIZE 3000
+#define SHMCB_DEFAULT_SIZE (512 * 1024)   /* mod_socache_shmcb's, without a size */
+
+/* How much has been written to the cache (obo_cache_backend.written): one
+ * counter per cache in shared memory, what one store costs of the capacity. */
+typedef struct shm_turn {
+    apr_uint64_t *written;           /* anonymous shm; NULL if there is none */
+    apr_uint64_t per_entry;          /* millionths of the capacity */
+    apr_uint64_t per_kbyte;
+    apr_size_t entries, bytes;       /* the capacity */
+} shm_turn;
+
 typedef struct shm_ctx {
     ap_socache_provider_t *prov;
     ap_socache_instance_t *inst;
     apr_global_mutex_t *mutex;
     server_rec *s;
+    const shm_turn *turn;
 } shm_ctx;
 
 static apr_global_mutex_t *cache_mutex;   /* shared by every generation */
@@ -42,6 +58,7 @@ static apr_global_mutex_t *cache_mutex;   /* shared by every generation */
 typedef struct shm_kept {
     ap_socache_instance_t *inst;
     unsigned char secret[32];
+    shm_turn turn;
 } shm_kept;
 
 typedef struct shm_exit {
@@ -106,6 +123,42 @@ static const char *kept_key(apr_pool_t *p, server_rec *s, int size)
     return k;
 }
 
+/* What shmcb makes of `size` bytes with the module's hints (its
+ * socache_shmcb_init): num_idx = size / (69 + 3000) index entries, rounded
+ * down to a multiple of its subcaches, and the rest for data. Each subcache
+ * is a ring: an entry is dropped when the entries or bytes written after it
+ * into its subcache fill it, whether it is read or not. */
+static void shm_capacity(apr_size_t size, apr_size_t *entries, apr_size_t *bytes)
+{
+    apr_size_t idx = size / (HINT_ID_LEN + HINT_OBJ_SIZE), sub = 256;
+
+    while (sub > 1 && idx / sub < 2 * sub) {
+        sub /= 2;
+    }
+    *entries = idx / sub * sub;
+    *bytes = size - *entries * 32;     /* an index entry is about 32 bytes */
+}
+
+static void turn_init(shm_turn *t, apr_size_t size, apr_pool_t *keep)
+{
+    apr_shm_t *shm = NULL;
+
+    shm_capacity(size, &t->entries, &t->bytes);
+    t->per_entry = OBO_CACHE_WRITTEN_FULL / (t->entries ? t->entries : 1);
+    t->per_kbyte = OBO_CACHE_WRITTEN_FULL * 1024 / (t->bytes ? t->bytes : 1);
+    /* Anonymous: mapped before the fork at one address in every child. */
+    if (apr_shm_create(&shm, sizeof(apr_uint64_t), NULL, keep) == APR_SUCCESS) {
+        t->written = apr_shm_baseaddr_get(shm);
+        *t->written = 0;
+    }
+}
+
+static apr_size_t shm_size_of(const auth_obo_srv_cfg *sc)
+{
+    return sc->cache_shm_size != AUTH_OBO_UNSET ? (apr_size_t)sc->cache_shm_size
+                                                : SHMCB_DEFAULT_SIZE;
+}
+
 /* The instance of the previous generation, or a new one in the process pool.
  * Without OBOCacheSecret, values are sealed with a random key kept with it. */
 static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
@@ -146,9 +199,11 @@ static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_r
         if (rv != APR_SUCCESS) {
             return rv;
         }
+        turn_init(&k->turn, shm_size_of(sc), keep);
         apr_pool_userdata_set(k, apr_pstrdup(pproc, key), apr_pool_cleanup_null, pproc);
     }
     sc->socache_inst = k->inst;
+    sc->socache_turn = &k->turn;
     e = apr_palloc(pconf, sizeof(*e));
     e->k = k;
     e->prov = sc->socache;
@@ -164,7 +219,7 @@ static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_r
 apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                           server_rec *s, auth_obo_srv_cfg *sc)
 {
-    struct ap_socache_hints hints = { 69, 3000, 300 };
+    struct ap_socache_hints hints = { HINT_ID_LEN, HINT_OBJ_SIZE, 300 };
     apr_status_t rv;
 
     sc->socache = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
@@ -183,6 +238,31 @@ apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "OBO043: cannot set up the shm cache");
     }
     return rv;
+}
+
+/* A session takes meta, alive and index entries, a refresh token and an
+ * access token per downstream (2 assumed), and its share of its user's list
+ * and of lock entries (one more): 8 entries. docs/directives.md
+ * (OBOSessionLimit) gives the same arithmetic. */
+#define SESSION_ENTRIES 8
+
+void auth_obo_socache_check_sessions(server_rec *s, const auth_obo_srv_cfg *sc)
+{
+    int limit = auth_obo_ival(sc->session_limit, AUTH_OBO_SESSION_LIMIT);
+    int users = auth_obo_ival(sc->session_users, AUTH_OBO_SESSION_USERS);
+    apr_uint64_t need = (apr_uint64_t)limit * (apr_uint64_t)users * SESSION_ENTRIES;
+    apr_size_t entries = 0, bytes = 0;
+
+    shm_capacity(shm_size_of(sc), &entries, &bytes);
+    if (need > entries) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO195: OBOLongRunning with an shm "
+                     "cache of %" APR_SIZE_T_FMT " bytes (%" APR_SIZE_T_FMT " entries): "
+                     "OBOSessionLimit %d x %d user(s) x %d entries per session needs %"
+                     APR_UINT64_T_FMT " entries; sessions in use will be evicted. Set "
+                     "OBOCache shm %" APR_UINT64_T_FMT " or more, or use memcached",
+                     shm_size_of(sc), entries, limit, users, SESSION_ENTRIES, need,
+                     need * (HINT_ID_LEN + HINT_OBJ_SIZE) * 5 / 4);
+    }
 }
 
 static void lock(shm_ctx *c)
@@ -255,8 +335,22 @@ static apr_status_t store(shm_ctx *c, apr_pool_t *p, const char *key,
         return APR_ENOSPC;
     }
     id = shm_id(p, key, &idlen);
+    if (c->turn && c->turn->written) {
+        /* Under the mutex; read without it by shm_written. */
+        apr_uint64_t by_bytes = c->turn->per_kbyte * (idlen + len) / 1024;
+        __atomic_fetch_add(c->turn->written, by_bytes > c->turn->per_entry
+                                             ? by_bytes : c->turn->per_entry,
+                           __ATOMIC_RELAXED);
+    }
     return c->prov->store(c->inst, c->s, id, idlen, expiry, (unsigned char *)val,
                           (unsigned int)len, p);
+}
+
+static apr_uint64_t shm_written(void *ctx)
+{
+    shm_ctx *c = ctx;
+
+    return __atomic_load_n(c->turn->written, __ATOMIC_RELAXED);
 }
 
 static apr_status_t shm_set(void *ctx, apr_pool_t *p, const char *key,
@@ -316,7 +410,9 @@ apr_status_t auth_obo_socache_child_init(apr_pool_t *pchild, server_rec *s,
     c->inst = sc->socache_inst;
     c->mutex = cache_mutex;
     c->s = s;
+    c->turn = sc->socache_turn;
     b->name = "shm";
+    b->written = c->turn && c->turn->written ? shm_written : NULL;
     b->get = shm_get;
     b->set = shm_set;
     b->add = shm_add;

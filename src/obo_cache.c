@@ -320,6 +320,15 @@ apr_status_t obo_cache_del(obo_cache *c, apr_pool_t *p, const char *key)
     return rv;
 }
 
+int obo_cache_written(const obo_cache *c, apr_uint64_t *written)
+{
+    if (!c->be->written) {
+        return 0;
+    }
+    *written = c->be->written(c->be->ctx);
+    return 1;
+}
+
 /* ---- named locks */
 
 static const char *obo_lock_token(apr_pool_t *p)

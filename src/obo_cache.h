@@ -27,7 +27,17 @@ typedef struct obo_cache_backend {
                         const unsigned char *val, apr_size_t len, apr_time_t expiry);
     apr_status_t (*del)(void *ctx, apr_pool_t *p, const char *key);
     void *ctx;
+    /* Optional. A backend that evicts in insertion order (shmcb: each
+     * subcache is a ring, a rewrite is a new insertion) counts what has been
+     * written to it since it started, in millionths of its capacity (an
+     * entry or its bytes, whichever fills first): an entry written when this
+     * read w is evicted about when it passes w + 1000000, read or not. NULL
+     * for a backend that keeps what is read (memcached's LRU). */
+    apr_uint64_t (*written)(void *ctx);
 } obo_cache_backend;
+
+/* OBO_CACHE_WRITTEN_FULL: the unit of obo_cache_backend.written. */
+#define OBO_CACHE_WRITTEN_FULL APR_UINT64_C(1000000)
 
 typedef struct obo_cache obo_cache;
 
@@ -66,6 +76,10 @@ apr_status_t obo_cache_get(obo_cache *c, apr_pool_t *p, const char *key,
 apr_status_t obo_cache_set(obo_cache *c, apr_pool_t *p, const char *key,
                            const char *val, apr_size_t len, apr_time_t expiry);
 apr_status_t obo_cache_del(obo_cache *c, apr_pool_t *p, const char *key);
+
+/* 1 and *written (obo_cache_backend.written) if the backend evicts in
+ * insertion order; 0 if it keeps what is read. */
+int obo_cache_written(const obo_cache *c, apr_uint64_t *written);
 
 /* A named lock shared by every process and server on the backend (the
  * entry "<name>" holds a random token). APR_SUCCESS: taken until `until`,

@@ -11,9 +11,9 @@
 #include <apr_strings.h>
 #include <apr_tables.h>
 
-/* "obometr1": change it with any change of obo_metrics_block or of the
+/* "obometr2": change it with any change of obo_metrics_block or of the
  * counters' order, so that a graceful restart into a new layout starts anew. */
-#define OBO_M_MAGIC APR_UINT64_C(0x6f626f6d65747231)
+#define OBO_M_MAGIC APR_UINT64_C(0x6f626f6d65747232)
 
 typedef struct obo_metrics_block {
     apr_uint64_t magic;            /* set last: the block is initialised */
@@ -208,6 +208,8 @@ static const obo_labelled obo_rows_jwks[] = { { OBO_M_JWKS_REFRESH, NULL } };
 static const obo_labelled obo_rows_sessions[] = {
     { OBO_M_SESSION_STARTED, "event=\"started\"" },
     { OBO_M_SESSION_ENDED, "event=\"ended\"" },
+    { OBO_M_SESSION_LIMIT, "event=\"limit\"" },
+    { OBO_M_SESSION_EVICTED, "event=\"evicted\"" },
 };
 static const obo_labelled obo_rows_vcache[] = {
     { OBO_M_VCACHE_HIT, "result=\"hit\"" },
@@ -238,8 +240,9 @@ static const obo_family obo_families_tail[] = {
     { "mod_auth_obo_jwks_refreshes_total", "counter",
       "Key sets (JWKS) loaded from the identity provider or the JWKS file.",
       OBO_ROWS(obo_rows_jwks) },
-    { "mod_auth_obo_sessions", "counter",
-      "Long-running sessions started and ended.", OBO_ROWS(obo_rows_sessions) },
+    { "mod_auth_obo_sessions_total", "counter",
+      "Long-running sessions started, ended (DELETE, refused refresh, idle), ended by "
+      "OBOSessionLimit, and found evicted from the cache.", OBO_ROWS(obo_rows_sessions) },
     { "mod_auth_obo_validated_token_cache_total", "counter",
       "Bearer tokens looked up in the process's L1 of validated tokens, by result.",
       OBO_ROWS(obo_rows_vcache) },
@@ -450,8 +453,10 @@ char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char 
     bad = bad || json_object_set_new(j, "cache_backend_errors", obo_jpair(
         "shm", c[OBO_M_BACKEND_ERROR_SHM], "memcached", c[OBO_M_BACKEND_ERROR_MEMCACHED])) != 0;
     bad = bad || obo_jset(j, "jwks_refreshes", c[OBO_M_JWKS_REFRESH]);
-    bad = bad || json_object_set_new(j, "sessions", obo_jpair(
-        "started", c[OBO_M_SESSION_STARTED], "ended", c[OBO_M_SESSION_ENDED])) != 0;
+    bad = bad || json_object_set_new(j, "sessions", json_pack(
+        "{s:I, s:I, s:I, s:I}", "started", (json_int_t)c[OBO_M_SESSION_STARTED],
+        "ended", (json_int_t)c[OBO_M_SESSION_ENDED], "limit", (json_int_t)c[OBO_M_SESSION_LIMIT],
+        "evicted", (json_int_t)c[OBO_M_SESSION_EVICTED])) != 0;
     bad = bad || json_object_set_new(j, "validated_token_cache", obo_jpair(
         "hit", c[OBO_M_VCACHE_HIT], "miss", c[OBO_M_VCACHE_MISS])) != 0;
     bad = bad || obo_jset(j, "validated_token_cache_deferred", c[OBO_M_VCACHE_DEFERRED]);

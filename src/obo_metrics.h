@@ -26,8 +26,10 @@ typedef enum obo_metric {
     OBO_M_BACKEND_ERROR_SHM,        /* mod_auth_obo_cache_backend_errors_total{backend} */
     OBO_M_BACKEND_ERROR_MEMCACHED,
     OBO_M_JWKS_REFRESH,             /* mod_auth_obo_jwks_refreshes_total */
-    OBO_M_SESSION_STARTED,          /* mod_auth_obo_sessions{event} */
+    OBO_M_SESSION_STARTED,          /* mod_auth_obo_sessions_total{event} */
     OBO_M_SESSION_ENDED,
+    OBO_M_SESSION_LIMIT,
+    OBO_M_SESSION_EVICTED,
     OBO_M_VCACHE_HIT,               /* mod_auth_obo_validated_token_cache_total{result} */
     OBO_M_VCACHE_MISS,
     OBO_M_VCACHE_DEFERRED,          /* mod_auth_obo_validated_token_cache_deferred_total */

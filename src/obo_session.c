@@ -27,6 +27,15 @@
 #define OBO_SESSION_JSON_MAX (256 * 1024)
 #define OBO_SESSION_SLIDE_S 1            /* idle expiry rewritten at most once a second */
 #define OBO_SESSION_META_REWRITE_S 86400 /* memcached keeps nothing over 30 days */
+/* A session in use is rewritten once this share of an insertion-order
+ * cache (shm) has been written after it: its entries then live through
+ * three more quarters, while one session's rewrites take a few entries per
+ * quarter. */
+#define OBO_KEEP_SHARE (OBO_CACHE_WRITTEN_FULL / 4)
+#define OBO_LIST_LOCK_TTL_S 5            /* the user's list lock: a holder that died */
+#define OBO_LIST_WAIT (2 * APR_USEC_PER_SEC)  /* waiting for another holder */
+#define OBO_KEEP_LOCK_TTL_S 5            /* a refresh token rewritten under its lock */
+#define OBO_ENDED_MARK_S 60              /* an ended session's mark outlives any rewrite */
 /* An access token whose answer gave no lifetime (expires_in absent, 0 or
  * negative: RFC 6749 only recommends it) is assumed to live this long: it
  * is handed out and kept this briefly, so that a session is not lost and
@@ -41,7 +50,8 @@ typedef struct obo_smeta {
     const char *user;            /* hash of the user */
     const char *endpoint;        /* token endpoint of the refresh grant */
     apr_time_t until;            /* absolute end (max lifetime) */
-    apr_time_t written;
+    apr_time_t written;          /* created or last kept (a use) */
+    apr_uint64_t kept;           /* obo_cache_written() then (0: unknown) */
     json_t *names;               /* downstream names ("" = default) */
     json_t *j;
 } obo_smeta;
@@ -142,6 +152,7 @@ static apr_status_t obo_meta_load(apr_pool_t *p, const obo_session_cfg *c, const
                                   obo_smeta *m)
 {
     json_t *j = NULL;
+    apr_int64_t kt = 0;
     apr_status_t rv = obo_load(p, c, obo_skey(p, "meta", key, NULL), &j);
 
     if (rv == APR_SUCCESS) {
@@ -152,6 +163,7 @@ static apr_status_t obo_meta_load(apr_pool_t *p, const obo_session_cfg *c, const
         m->endpoint = obo_json_str(j, "e");
         m->until = obo_jtime(j, "mx");
         m->written = obo_jtime(j, "w");
+        m->kept = obo_json_int(j, "kt", &kt) == APR_SUCCESS && kt > 0 ? (apr_uint64_t)kt : 0;
         m->names = json_object_get(j, "n");
         if (!m->client_id || !m->digest || !m->user || !m->endpoint || !m->until
             || !json_is_array(m->names)) {
@@ -204,10 +216,18 @@ static json_t *obo_rt_json(apr_pool_t *p, const char *rt, const char *scopes)
                                       "s", scopes));
 }
 
-static void obo_del_all(apr_pool_t *p, const obo_session_cfg *c, const char *key,
-                        const json_t *names)
+/* Deletes a session's entries; counts `why` (OBO_M_SESSION_*) if this call
+ * removed its meta entry. */
+static void obo_del_entries(apr_pool_t *p, const obo_session_cfg *c, const char *key,
+                            const json_t *names, obo_metric why)
 {
     size_t i;
+
+    /* First the mark a concurrent rewrite (obo_keep) looks for last: what
+     * it wrote back after these deletes is deleted again. */
+    obo_put(p, c, obo_skey(p, "ended", key, NULL),
+            obo_json_pool(p, json_pack("{s:b}", "e", 1)),
+            apr_time_now() + apr_time_from_sec(OBO_ENDED_MARK_S));
 
     for (i = 0; json_is_array(names) && i < json_array_size(names); i++) {
         const char *n = json_string_value(json_array_get(names, i));
@@ -217,8 +237,92 @@ static void obo_del_all(apr_pool_t *p, const obo_session_cfg *c, const char *key
     obo_cache_del(c->cache, p, obo_skey(p, "alive", key, NULL));
     /* Counted once: of concurrent enders only one removes the meta entry. */
     if (obo_cache_del(c->cache, p, obo_skey(p, "meta", key, NULL)) == APR_SUCCESS) {
-        obo_metrics_inc(OBO_M_SESSION_ENDED);
+        obo_metrics_inc(why);
     }
+}
+
+/* When a use rewrites the session (see OBO_KEEP_SHARE); *w is what to
+ * record. A cache that keeps what is read (memcached) only needs the meta
+ * entry rewritten daily: it keeps nothing over 30 days. */
+static int obo_keep_due(const obo_session_cfg *c, const obo_smeta *m, apr_uint64_t *w)
+{
+    if (obo_cache_written(c->cache, w)) {
+        /* Behind the recorded figure: a new cache (a restart). */
+        return *w < m->kept || *w - m->kept >= OBO_KEEP_SHARE;
+    }
+    *w = 0;
+    return apr_time_now() - m->written >= apr_time_from_sec(OBO_SESSION_META_REWRITE_S);
+}
+
+/* ---- the user's list (per-user limit) */
+
+static const char *obo_list_key(apr_pool_t *p, const char *client_id, const char *user_hash)
+{
+    const char *in = apr_pstrcat(p, "users\n", client_id, "\n", user_hash, NULL);
+
+    return apr_pstrcat(p, "obosu:", obo_sha256_hex(p, in, strlen(in)), NULL);
+}
+
+/* The list's lock, shared by every process and server on the cache; waits
+ * a bounded time for another holder. */
+static apr_status_t obo_list_lock(apr_pool_t *p, const obo_session_cfg *c, const char *lk,
+                                  const char **tok)
+{
+    apr_time_t deadline = apr_time_now() + OBO_LIST_WAIT;
+    apr_interval_time_t nap = 2000;
+    apr_status_t rv;
+
+    while ((rv = obo_cache_lock(c->cache, p, lk, apr_time_now()
+                                + apr_time_from_sec(OBO_LIST_LOCK_TTL_S), tok)) == APR_EEXIST
+           && apr_time_now() < deadline) {
+        apr_sleep(nap);
+        nap = nap < 50000 ? nap * 2 : nap;
+    }
+    return rv;
+}
+
+/* A session that ended otherwise leaves its user's list, so that the list
+ * later tells an evicted session from an ended one. Best effort: a list
+ * that cannot be locked keeps the key (it is then counted as evicted). */
+static void obo_list_forget(apr_pool_t *p, const obo_session_cfg *c, const char *key,
+                            const obo_smeta *m)
+{
+    const char *lk = obo_list_key(p, m->client_id, m->user);
+    const char *lock = apr_pstrcat(p, lk, ".lock", NULL), *tok = NULL;
+    json_t *j = NULL, *out;
+    apr_time_t latest = 0;
+    size_t i;
+
+    if (!c->limit || obo_list_lock(p, c, lock, &tok) != APR_SUCCESS) {
+        return;
+    }
+    if (obo_load(p, c, lk, &j) == APR_SUCCESS) {
+        json_t *list = json_object_get(j, "s");
+        out = obo_json_pool(p, json_array());
+        for (i = 0; i < json_array_size(list); i++) {
+            json_t *e = json_array_get(list, i);
+            const char *k = obo_json_str(e, "k");
+            if (k && strcmp(k, key) != 0) {
+                json_array_append(out, e);
+                latest = latest > obo_jtime(e, "mx") ? latest : obo_jtime(e, "mx");
+            }
+        }
+        if (json_array_size(out)) {
+            obo_put(p, c, lk, obo_json_pool(p, json_pack("{s:O}", "s", out)), latest);
+        }
+        else {
+            obo_cache_del(c->cache, p, lk);
+        }
+    }
+    obo_cache_unlock(c->cache, p, lock, tok);
+}
+
+/* A session ended by DELETE, a refused refresh, idleness or eviction. */
+static void obo_del_all(apr_pool_t *p, const obo_session_cfg *c, const char *key,
+                        const obo_smeta *m, obo_metric why)
+{
+    obo_del_entries(p, c, key, m->names, why);
+    obo_list_forget(p, c, key, m);
 }
 
 /* The meta entry of a session, if it is this configuration's (and user's). */
@@ -330,23 +434,107 @@ static apr_status_t obo_exchange_all(apr_pool_t *p, obo_open_baton *b,
     return rv;
 }
 
-static json_t *obo_meta_json(apr_pool_t *p, obo_open_baton *b, apr_time_t until)
+static json_t *obo_names_json(apr_pool_t *p, const obo_session_cfg *c)
 {
-    const obo_session_cfg *c = b->c;
-    json_t *names = json_array();
+    json_t *names = obo_json_pool(p, json_array());
     int i;
 
     for (i = 0; c->downstreams && i < c->downstreams->nelts; i++) {
         const obo_session_ds *d = &APR_ARRAY_IDX(c->downstreams, i, obo_session_ds);
         json_array_append_new(names, json_string(d->name ? d->name : ""));
     }
-    return obo_json_pool(p, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:o}",
+    return names;
+}
+
+static json_t *obo_meta_json(apr_pool_t *p, obo_open_baton *b, apr_time_t until)
+{
+    const obo_session_cfg *c = b->c;
+    json_t *names = json_deep_copy(obo_names_json(p, c));
+    apr_uint64_t w = 0;
+
+    obo_cache_written(c->cache, &w);    /* written now: kept (obo_keep_due) */
+    return obo_json_pool(p, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}",
                                       "c", obo_client_id(c), "d", obo_digest(p, c),
                                       "u", obo_user_hash(p, b->user),
                                       "e", c->req.token_endpoint,
                                       "mx", (json_int_t)apr_time_sec(until),
                                       "w", (json_int_t)apr_time_sec(apr_time_now()),
-                                      "n", names));
+                                      "kt", (json_int_t)w, "n", names));
+}
+
+/* One session of the user's list: live (its meta entry is there, or the
+ * cache cannot tell), or gone before its end: evicted, as a session that
+ * ended otherwise has left the list. */
+static int obo_list_live(apr_pool_t *p, const obo_session_cfg *c, const char *k,
+                         obo_smeta *m)
+{
+    apr_status_t rv = obo_meta_load(p, c, k, m);
+
+    if (rv == APR_NOTFOUND) {
+        obo_log(OBO_LOG_WARN, "OBO339", "long-running session %s was evicted from the cache "
+                "before its end (its user's list still names it); make the cache larger "
+                "(OBO195)", obo_fingerprint(p, k, strlen(k)));
+        obo_metrics_inc(OBO_M_SESSION_EVICTED);
+        obo_cache_del(c->cache, p, obo_skey(p, "alive", k, NULL));
+    }
+    return rv != APR_NOTFOUND;
+}
+
+/* Ends the user's oldest sessions while the list holds more than the limit. */
+static void obo_list_trim(apr_pool_t *p, const obo_session_cfg *c, json_t *list)
+{
+    while (json_array_size(list) > (size_t)c->limit) {
+        const char *k = obo_json_str(json_array_get(list, 0), "k");
+        obo_smeta m;
+
+        if (k && obo_meta_load(p, c, k, &m) == APR_SUCCESS) {
+            obo_log(OBO_LOG_INFO, "OBO338", "long-running session %s ended: its user opened "
+                    "more than OBOSessionLimit %d sessions (the oldest ends first)",
+                    obo_fingerprint(p, k, strlen(k)), c->limit);
+            obo_del_entries(p, c, k, m.names, OBO_M_SESSION_LIMIT);
+        }
+        json_array_remove(list, 0);
+    }
+}
+
+/* The new session joins its user's list (under the list's lock, so that
+ * concurrent starts of one user, in any process or server, each see the
+ * others); the oldest sessions beyond the limit end. */
+static apr_status_t obo_list_admit(apr_pool_t *p, obo_open_baton *b, const char *key,
+                                   apr_time_t until)
+{
+    const obo_session_cfg *c = b->c;
+    const char *lk = obo_list_key(p, obo_client_id(c), obo_user_hash(p, b->user));
+    const char *lock = apr_pstrcat(p, lk, ".lock", NULL), *tok = NULL;
+    json_t *j = NULL, *list, *out = obo_json_pool(p, json_array());
+    apr_time_t now = apr_time_now(), latest = until;
+    apr_status_t rv = obo_list_lock(p, c, lock, &tok);
+    size_t i;
+
+    if (rv != APR_SUCCESS) {
+        return rv == APR_EEXIST ? APR_TIMEUP : rv;
+    }
+    rv = obo_load(p, c, lk, &j);
+    list = rv == APR_SUCCESS ? json_object_get(j, "s") : NULL;
+    for (i = 0; i < json_array_size(list); i++) {
+        json_t *e = json_array_get(list, i);
+        const char *k = obo_json_str(e, "k");
+        apr_time_t mx = obo_jtime(e, "mx");
+        obo_smeta m;
+
+        if (k && obo_session_key_valid(k) && mx > now && obo_list_live(p, c, k, &m)) {
+            json_array_append(out, e);
+            latest = latest > mx ? latest : mx;
+        }
+    }
+    if (rv == APR_SUCCESS || rv == APR_NOTFOUND) {
+        json_array_append_new(out, json_pack("{s:s, s:I}", "k", key,
+                                             "mx", (json_int_t)apr_time_sec(until)));
+        obo_list_trim(p, c, out);
+        rv = obo_put(p, c, lk, obo_json_pool(p, json_pack("{s:O}", "s", out)), latest);
+    }
+    obo_cache_unlock(c->cache, p, lock, tok);
+    return rv;
 }
 
 /* Everything of a new session, the refresh tokens before the meta entry
@@ -412,7 +600,12 @@ static apr_status_t obo_open_fetch(void *baton, apr_pool_t *rp, char **val, apr_
     apr_pool_create(&tmp, b->p);
     rv = obo_exchange_all(tmp, b, toks, &e);
     if (rv == APR_SUCCESS && (rv = obo_new_key(tmp, &key)) == APR_SUCCESS
-        && (rv = obo_store_new(tmp, b, key, toks, until)) != APR_SUCCESS) {
+        && (rv = obo_store_new(tmp, b, key, toks, until)) == APR_SUCCESS && c->limit
+        && (rv = obo_list_admit(tmp, b, key, until)) != APR_SUCCESS) {
+        /* Not in its user's list: it would escape the limit. */
+        obo_del_entries(tmp, c, key, obo_names_json(tmp, c), OBO_M_COUNTERS);
+    }
+    if (rv != APR_SUCCESS && key) {
         obo_log(OBO_LOG_ERR, "OBO331", "cannot store a new long-running session in the "
                 "cache (%d); is the cache reachable?", rv);
         e = obo_serr(tmp, OBO_XERR_UPSTREAM, "temporarily_unavailable",
@@ -445,6 +638,20 @@ static const char *obo_index_key(apr_pool_t *p, const obo_session_cfg *c, const 
     return apr_pstrcat(p, "obosi:", obo_sha256_hex(p, in, strlen(in)), NULL);
 }
 
+/* The index of a session found through it is rewritten with the rest of
+ * the session (obo_keep), so that the same caller token finds it again. */
+static void obo_keep_index(apr_pool_t *p, const obo_session_cfg *c, const char *idx,
+                           const char *key, apr_time_t assertion_exp, const obo_smeta *m)
+{
+    apr_time_t until = assertion_exp > 0 ? obo_min(assertion_exp, m->until)
+                                         : obo_idle_until(c, m, apr_time_now());
+    apr_uint64_t w = 0;
+
+    if (obo_keep_due(c, m, &w) && until > apr_time_now()) {
+        obo_cache_set(c->cache, p, idx, key, strlen(key), until);
+    }
+}
+
 apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const char *user,
                               const char *assertion, apr_time_t assertion_exp,
                               const char **key, int *created,
@@ -473,6 +680,7 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
         }
         else if ((frv = obo_session_find(p, c, val, user, &m)) == APR_SUCCESS) {
             *key = val;
+            obo_keep_index(p, c, idx, val, assertion_exp, &m);
         }
         else if (frv == APR_EAGAIN) {
             /* The cache failed reading it: not a reason to start another. */
@@ -508,6 +716,7 @@ typedef struct obo_refresh_baton {
     const char *ds;
     const obo_smeta *m;
     int refreshed;
+    int rt_gone;                 /* the meta entry is there, the refresh token not */
 } obo_refresh_baton;
 
 static apr_status_t obo_rt_load(apr_pool_t *p, obo_refresh_baton *b, const char **rt,
@@ -570,6 +779,7 @@ static apr_status_t obo_refresh(apr_pool_t *p, obo_refresh_baton *b, const char 
         return rv;
     }
     if (rv != APR_SUCCESS) {
+        b->rt_gone = 1;
         return APR_NOTFOUND;
     }
     if (rt == NULL) {
@@ -603,7 +813,7 @@ static void obo_end_refused(apr_pool_t *p, obo_refresh_baton *b, const obo_excha
             "refresh token for downstream '%s' (%s); the user must sign in again",
             obo_fingerprint(p, b->key, strlen(b->key)), b->ds,
             e->error ? e->error : "no refresh token");
-    obo_del_all(p, b->c, b->key, b->m->names);
+    obo_del_all(p, b->c, b->key, b->m, OBO_M_SESSION_ENDED);
 }
 
 /* obo_cache_fetch_fn of the "at" entry: one refresh grant. */
@@ -642,6 +852,12 @@ static apr_status_t obo_refresh_fetch(void *baton, apr_pool_t *rp, char **val,
     }
     else if (obo_refused(rv, e)) {
         obo_end_refused(tmp, b, e);
+    }
+    else if (b->rt_gone) {
+        obo_log(OBO_LOG_WARN, "OBO339", "long-running session %s ended: its refresh token "
+                "for downstream '%s' was evicted from the cache; make the cache larger "
+                "(OBO195)", obo_fingerprint(tmp, b->key, strlen(b->key)), b->ds);
+        obo_del_all(tmp, b->c, b->key, b->m, OBO_M_SESSION_EVICTED);
     }
     if (rv == APR_SUCCESS) {
         obo_assume_life(tmp, b->key, b->ds, t);
@@ -682,29 +898,80 @@ static apr_status_t obo_touch(apr_pool_t *p, const obo_session_cfg *c, const cha
     if (rv == APR_EAGAIN) {
         return rv;                      /* unknown: the session stays */
     }
-    if (rv != APR_SUCCESS) {
+    if (rv != APR_SUCCESS && now - m->written >= c->idle) {
         obo_log(OBO_LOG_INFO, "OBO336", "session %s ended: idle for longer than its idle "
                 "lifetime", obo_fingerprint(p, key, strlen(key)));
-        obo_del_all(p, c, key, m->names);
+        obo_del_all(p, c, key, m, OBO_M_SESSION_ENDED);
         return APR_NOTFOUND;
     }
-    if (now - obo_jtime(j, "lu") >= apr_time_from_sec(OBO_SESSION_SLIDE_S)) {
+    /* Gone although the session was used (created or kept) less than the
+     * idle lifetime ago: it cannot have idled out, the cache dropped it. */
+    if (rv != APR_SUCCESS
+        || now - obo_jtime(j, "lu") >= apr_time_from_sec(OBO_SESSION_SLIDE_S)) {
         obo_put(p, c, ak, obo_json_pool(p, json_pack("{s:I}", "lu", (json_int_t)
                                                      apr_time_sec(now))),
                 obo_idle_until(c, m, now));
     }
-    if (now - m->written >= apr_time_from_sec(OBO_SESSION_META_REWRITE_S)) {
-        json_object_set_new(m->j, "w", json_integer((json_int_t)apr_time_sec(now)));
-        obo_put(p, c, obo_skey(p, "meta", key, NULL), m->j, m->until);
-    }
     return APR_SUCCESS;
+}
+
+/* A refresh token is rewritten only under the lock of its refresh: one
+ * read before a rotation and written back after it would bring the old
+ * token back. A refresh in progress stores the new one anyway. */
+static void obo_keep_rt(apr_pool_t *p, const obo_session_cfg *c, const char *key,
+                        const char *ds, apr_time_t until)
+{
+    const char *rk = obo_skey(p, "rt", key, ds), *tok = NULL;
+    const char *lock = apr_pstrcat(p, obo_skey(p, "at", key, ds), ".lock", NULL);
+    json_t *j = NULL;
+
+    if (obo_cache_lock(c->cache, p, lock, apr_time_now()
+                       + apr_time_from_sec(OBO_KEEP_LOCK_TTL_S), &tok) == APR_SUCCESS) {
+        if (obo_load(p, c, rk, &j) == APR_SUCCESS) {
+            obo_put(p, c, rk, j, until);
+        }
+        obo_cache_unlock(c->cache, p, lock, tok);
+    }
+}
+
+/* Rewrites what the session needs to live: its refresh tokens, the access
+ * token just read (else a refresh at the next use), the idle marker, and
+ * last the meta entry with the new mark. */
+static void obo_keep(apr_pool_t *p, const obo_session_cfg *c, const char *key,
+                     const obo_smeta *m, const char *ds, const obo_token_result *t,
+                     apr_uint64_t w)
+{
+    apr_time_t now = apr_time_now();
+    const char *at = t ? obo_token_serialize(p, t) : NULL;
+    apr_time_t at_until = t ? obo_at_until(c, t, m->until) : 0;
+    json_t *j = NULL;
+    size_t i;
+
+    for (i = 0; i < json_array_size(m->names); i++) {
+        const char *n = json_string_value(json_array_get(m->names, i));
+        obo_keep_rt(p, c, key, n ? n : "", m->until);
+    }
+    if (at && at_until > now) {
+        obo_cache_set(c->cache, p, obo_skey(p, "at", key, ds), at, strlen(at), at_until);
+    }
+    obo_put(p, c, obo_skey(p, "alive", key, NULL),
+            obo_json_pool(p, json_pack("{s:I}", "lu", (json_int_t)apr_time_sec(now))),
+            obo_idle_until(c, m, now));
+    json_object_set_new(m->j, "w", json_integer((json_int_t)apr_time_sec(now)));
+    json_object_set_new(m->j, "kt", json_integer((json_int_t)w));
+    obo_put(p, c, obo_skey(p, "meta", key, NULL), m->j, m->until);
+    /* Ended meanwhile (DELETE, a refused refresh, the limit): what this
+     * rewrite brought back must not revive it. */
+    if (obo_load(p, c, obo_skey(p, "ended", key, NULL), &j) == APR_SUCCESS) {
+        obo_del_entries(p, c, key, m->names, OBO_M_COUNTERS);
+    }
 }
 
 static apr_status_t obo_token_of(apr_pool_t *p, const obo_session_cfg *c, const char *key,
                                  const char *ds, const obo_smeta *m, obo_token_result **t,
                                  obo_exchange_error **xerr, int *hit)
 {
-    obo_refresh_baton b = { c, p, key, ds, m, 0 };
+    obo_refresh_baton b = { c, p, key, ds, m, 0, 0 };
     obo_cache_flight_opts fo = c->flight;
     char *val = NULL;
     apr_size_t len = 0;
@@ -737,6 +1004,7 @@ apr_status_t obo_session_token(apr_pool_t *p, const obo_session_cfg *c, const ch
 {
     const char *ds = ds_name ? ds_name : "";
     obo_smeta m;
+    apr_uint64_t w = 0;
     apr_status_t rv = obo_session_find(p, c, key, user, &m);
 
     *hit = 0;
@@ -749,6 +1017,9 @@ apr_status_t obo_session_token(apr_pool_t *p, const obo_session_cfg *c, const ch
     if (rv == APR_SUCCESS) {
         rv = obo_token_of(p, c, key, ds, &m, t, xerr, hit);
     }
+    if (rv == APR_SUCCESS && obo_keep_due(c, &m, &w)) {
+        obo_keep(p, c, key, &m, ds, *hit ? *t : NULL, w);
+    }
     return rv;
 }
 
@@ -758,7 +1029,7 @@ apr_status_t obo_session_end(apr_pool_t *p, const obo_session_cfg *c, const char
     apr_status_t rv = obo_session_find(p, c, key, NULL, &m);
 
     if (rv == APR_SUCCESS) {
-        obo_del_all(p, c, key, m.names);
+        obo_del_all(p, c, key, &m, OBO_M_SESSION_ENDED);
         obo_log(OBO_LOG_INFO, "OBO337", "long-running session %s ended by its backend",
                 obo_fingerprint(p, key, strlen(key)));
     }

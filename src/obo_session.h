@@ -17,7 +17,13 @@
  *          it expires; its miss is the single-flight refresh
  * and the index "obosi:" + hash(client, downstream set, endpoint, caller
  * token) -> session key, so that repeated requests with one caller token
- * get one session and no extra IdP call. */
+ * get one session and no extra IdP call, and the user's list "obosu:" +
+ * hash(client, user) -> the keys of the user's sessions, oldest first, for
+ * the per-user limit (c->limit).
+ *
+ * A session in use keeps its entries: with a cache that evicts in insertion
+ * order (shmcb) a use rewrites them once a quarter of the cache has been
+ * written since their last rewrite (see obo_keep_due). */
 #ifndef OBO_SESSION_H
 #define OBO_SESSION_H
 
@@ -55,6 +61,9 @@ typedef struct obo_session_cfg {
      * of the token endpoint; in this per-process memo (or NULL) and cache. */
     apr_interval_time_t negative_ttl;
     obo_memo *guard;
+    /* Sessions one user may hold (per client id): opening one more ends the
+     * oldest. 0: no limit and no per-user list. */
+    int limit;
 } obo_session_cfg;
 
 /* 1 if key has the form of a session key (43 base64url characters). */

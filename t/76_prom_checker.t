@@ -68,13 +68,17 @@ my %want = (
     mod_auth_obo_single_flight_waits_total => [ 'counter' ],
     mod_auth_obo_jwks_refreshes_total => [ 'counter' ],
     mod_auth_obo_cache_backend_errors_total => [ 'counter', backend => [qw(shm memcached)] ],
-    mod_auth_obo_sessions => [ 'counter', event => [qw(started ended)] ],
+    mod_auth_obo_sessions_total => [ 'counter', event => [qw(started ended limit evicted)] ],
     mod_auth_obo_validated_token_cache_total => [ 'counter', result => [qw(hit miss)] ],
     mod_auth_obo_validated_token_cache_deferred_total => [ 'counter' ],
     mod_auth_obo_idp_calls_avoided_total => [ 'counter', reason => [qw(remembered paused)] ],
     mod_auth_obo_idp_request_duration_seconds => [ 'histogram' ],
     mod_auth_obo_build_info => [ 'gauge' ],
 );
+# OpenMetrics parsers refuse a counter whose name does not end in _total.
+for my $n (sort grep { $f->{$_}{type} eq 'counter' } keys %$f) {
+    like($n, qr/_total$/, "counter $n ends in _total");
+}
 for my $n (sort keys %want) {
     my ($type, $label, $values) = @{ $want{$n} };
     is($f->{$n}{type}, $type, "$n is a $type");

@@ -179,11 +179,11 @@ subtest 'DELETE ends the session; a revoked refresh token gives 401 and ends it'
     my ($key) = open_session($t);
     open_session($t);
     my $s1 = sessions_metric();
-    is $s1->{started} - $s0->{started}, 1, 'mod_auth_obo_sessions: one session started';
+    is $s1->{started} - $s0->{started}, 1, 'mod_auth_obo_sessions_total: one session started';
     my ($r) = handler($key, method => 'DELETE');
     expect_status($r, 204, 'DELETE: 204');
     my $s2 = sessions_metric();
-    is $s2->{ended} - $s1->{ended}, 1, 'mod_auth_obo_sessions: one session ended';
+    is $s2->{ended} - $s1->{ended}, 1, 'mod_auth_obo_sessions_total: one session ended';
     is $r->content, '', 'no body';
     ($r, my $j) = handler($key);
     expect_status($r, 404, 'after DELETE: 404');

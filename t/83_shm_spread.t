@@ -10,13 +10,21 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
+use Digest::SHA qw(sha256_hex);
 
 need_feature('authn', 'exchange');
 idp_reset();
 my $V = 'obo_shm_spread';
 my $OTHERS = 24;    # ~6 entries each: 150 of 336 in the cache, 3.5 x one subcache (42)
 
-sub ut { my ($sub) = @_; return mint(tenant => 'shmsp', claims => { sub => $sub }) }
+# Distinct users (tid+oid bind a session): one user's 25 sessions would
+# pass OBOSessionLimit (20).
+sub oid_of {
+    my $h = substr(sha256_hex($_[0]), 0, 32);
+    return join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
+        '8' . substr($h, 17, 3), substr($h, 20, 12);
+}
+sub ut { my ($sub) = @_; return mint(tenant => 'shmsp', claims => { sub => $sub, oid => oid_of($sub) }) }
 sub open_session {
     my ($t) = @_;
     my $env = cgi_env(obo_get($V, '/lr/env', token => $t));

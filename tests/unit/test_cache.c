@@ -395,6 +395,28 @@ static void test_expired(apr_pool_t *p)
            "entry stored already expired: miss");
 }
 
+static apr_uint64_t mem_written(void *ctx)
+{
+    (void)ctx;
+    return 4242;
+}
+
+/* obo_cache_written: what a backend that evicts in insertion order says it
+ * has written; a backend without the counter (memcached) says nothing. */
+static void test_written(apr_pool_t *p)
+{
+    mem_be *m = mem_create(p);
+    obo_cache *c = cache_on(p, &m->be);
+    apr_uint64_t w = 7;
+
+    is_int(obo_cache_written(c, &w), 0, "no counter: unknown");
+    is_int(w, 7, "... and nothing written to *written");
+    m->be.written = mem_written;
+    c = cache_on(p, &m->be);
+    is_int(obo_cache_written(c, &w), 1, "a counter: known");
+    is_int(w, 4242, "... its figure");
+}
+
 /* ---- single flight in one process */
 
 static void test_flight_threads(apr_pool_t *p)
@@ -1090,6 +1112,7 @@ int main(void)
     TAP_RUN(test_key);
     TAP_RUN(test_sealed);
     TAP_RUN(test_expired);
+    TAP_RUN(test_written);
     TAP_RUN(test_flight_threads);
     TAP_RUN(test_flight_failure);
     TAP_RUN(test_dead_lock_holder);

@@ -1,0 +1,136 @@
+# One user cannot end other users' long-running sessions (issue 14, A1).
+# With the default shm cache (vhost obo_lr_shm: shmcb's 512 KiB, 168
+# entries, each subcache a ring that drops its oldest entry, read or not),
+# one user sending 300 fresh tokens (one request each) used to evict a
+# victim's session within 30-100 sessions although the victim used it every
+# few requests. Now a session in use is rewritten before the ring reaches
+# it, and a user holds at most OBOSessionLimit (20) sessions: the 21st ends
+# the 1st (vhost obo_lr_shm_big, 4 MiB, where nothing is evicted).
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+use Digest::SHA qw(sha256_hex);
+use OBOTest::Config qw(check_config);
+
+need_feature('authn', 'exchange');
+my $V = 'obo_lr_shm';
+my $BIG = 'obo_lr_shm_big';
+my $ATTACKS = $ENV{OBO_TEST_SESSION_ATTACKS} || 300;
+my $EVERY = 3;          # the victim's backend uses its key every 3 attacker requests
+my $LIMIT = 20;         # OBOSessionLimit's default
+
+sub oid_of {
+    my $h = substr(sha256_hex($_[0]), 0, 32);
+    return join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
+        '8' . substr($h, 17, 3), substr($h, 20, 12);
+}
+# A fresh token of user $sub (tid+oid bind the session; uti makes each token new).
+sub ut { my ($sub) = @_; return mint(tenant => 'lrshm', claims => { sub => $sub, oid => oid_of($sub) }) }
+sub open_session {
+    my ($v, $t) = @_;
+    return cgi_env(obo_get($v, '/lr/env', token => $t))->{OBO_SESSION_KEY};
+}
+sub use_key {
+    my ($v, $key, %o) = @_;
+    return obo_request($v, $o{method} // 'GET', '/token', token => undef,
+                       headers => [ 'OBO-Session-Key' => $key ])->code;
+}
+sub sessions {
+    my $j = json_body(obo_get($V, '/obo-status?format=json', token => undef));
+    return ref $j eq 'HASH' && ref $j->{sessions} eq 'HASH' ? $j->{sessions} : {};
+}
+sub delta { my ($a, $b, $k) = @_; return ($b->{$k} // -1000) - ($a->{$k} // 0) }
+
+subtest "OBOSessionLimit $LIMIT: the 21st session of a user ends the 1st" => sub {
+    my $user = fresh_user('lrcap');
+    my $s0 = sessions();
+    my @keys = map { open_session($BIG, ut($user)) } 1 .. $LIMIT;
+    is scalar(grep { $_ } @keys), $LIMIT, "$LIMIT sessions opened";
+    is scalar(grep { use_key($BIG, $_) == 200 } @keys), $LIMIT, "all $LIMIT answer 200";
+    push @keys, open_session($BIG, ut($user));
+    ok $keys[-1], 'session 21 opened';
+    is use_key($BIG, $keys[0]), 404, 'the 1st (oldest) session answers 404';
+    is scalar(grep { use_key($BIG, $_) == 200 } @keys[1 .. $#keys]), $LIMIT,
+        "sessions 2 to 21 answer 200";
+    my $s1 = sessions();
+    is delta($s0, $s1, 'limit'), 1, 'sessions_total{event="limit"}: 1';
+    is delta($s0, $s1, 'evicted'), 0, 'sessions_total{event="evicted"}: 0';
+    is use_key($BIG, $keys[1], method => 'DELETE'), 204, 'DELETE of session 2';
+    push @keys, open_session($BIG, ut($user));
+    is scalar(grep { use_key($BIG, $_) == 200 } @keys[2 .. $#keys]), $LIMIT,
+        'after a DELETE, one more session ends none: its slot was freed';
+    is delta($s1, sessions(), 'limit'), 0, 'no further limit end';
+    my $other = open_session($BIG, ut(fresh_user('lrcap2')));
+    is use_key($BIG, $other, ), 200, "another user's session is not counted with these";
+    is use_key($BIG, $keys[2]), 200, 'and ends none of them';
+};
+
+subtest "$ATTACKS fresh tokens of one user end no session of another (default shm cache)" => sub {
+    my $mark = error_log_mark();
+    my $s0 = sessions();
+    my $victim = open_session($V, ut(fresh_user('lrvictim')));
+    ok $victim, 'the victim opened a session';
+    is use_key($V, $victim), 200, 'its key answers 200';
+    my $attacker = fresh_user('lrattack');
+    my (@keys, @uses);
+    for my $i (1 .. $ATTACKS) {
+        push @keys, open_session($V, ut($attacker));
+        push @uses, [ $i, use_key($V, $victim) ] if $i % $EVERY == 0;
+    }
+    is scalar(grep { $_ } @keys), $ATTACKS, "the attacker opened $ATTACKS sessions";
+    my @bad = grep { $_->[1] != 200 } @uses;
+    is scalar(@bad), 0, 'the victim\'s key answered 200 at each of its ' . scalar(@uses)
+        . ' uses during the attack'
+        or diag 'first failure after attacker session ' . $bad[0][0] . ': ' . $bad[0][1]
+            . '; failures: ' . scalar(@bad);
+    is use_key($V, $victim), 200, 'and after it';
+    my @live = grep { use_key($V, $_) == 200 } @keys;
+    cmp_ok scalar(@live), '<=', $LIMIT, 'at most OBOSessionLimit of the attacker\'s sessions live'
+        . ' (' . scalar(@live) . ')';
+    is use_key($V, $keys[-1]), 200, 'the attacker\'s newest session lives';
+    is use_key($V, $keys[0]), 404, 'the attacker\'s oldest session has ended';
+    my $s1 = sessions();
+    my ($lim, $ev) = (delta($s0, $s1, 'limit'), delta($s0, $s1, 'evicted'));
+    note "sessions_total: limit +$lim, evicted +$ev, started +" . delta($s0, $s1, 'started');
+    # In 168 entries the attacker's unused sessions are evicted before the
+    # limit ends them; both are counted (an eviction when the user's next
+    # session starts: the last ones are not seen yet), and the victim's never.
+    cmp_ok $lim + $ev, '<=', $ATTACKS - scalar(@live),
+        'sessions_total{event="limit"} + {event="evicted"}: no more than the ended sessions';
+    cmp_ok $lim + $ev, '>=', $ATTACKS - 2 * $LIMIT, '... and all but the last few';
+    my $log = error_log_since($mark);
+    ok $log =~ /OBO33[89]/, 'OBO338 (limit) or OBO339 (evicted) logged';
+    my $vfp = 'sha256:' . substr(sha256_hex($victim), 0, 12);
+    ok $log !~ /OBO33[689]: long-running session \Q$vfp\E|session \Q$vfp\E ended/,
+        'nothing ended the victim\'s session';
+};
+
+subtest 'OBO195: a warning at startup when the shm cache cannot hold the sessions allowed' => sub {
+    my $port = $ENV{OBO_TEST_IDP_PORT} || 19443;
+    my $base = "OBOMetadataURL https://127.0.0.1:$port/cfg/v2.0/.well-known/openid-configuration\n"
+        . "OBOAudience api://test-api\nOBOClientID middle-tier-api\nOBOClientSecret s3cret-for-tests";
+    my $loc = "<Location /api>\n AuthType obo\n Require valid-user\n"
+        . " OBOScope api://downstream/.default\n OBOLongRunning on\n</Location>";
+    # 1 MiB: 1048576 / 3069 = 341 -> 336 entries (8 subcaches of 42)
+    my $c = check_config("$base\nOBOCache shm 1048576\nOBOSessionLimit 20 100\n$loc");
+    ok $c->{started}, '20 sessions x 100 users in 1 MiB: starts' or diag $c->{output};
+    like $c->{output}, qr/OBO195: OBOLongRunning with an shm cache of 1048576 bytes \(336 entries\): OBOSessionLimit 20 x 100 user\(s\) x 8 entries per session needs 16000 entries/,
+        '... with OBO195 and its arithmetic' or diag $c->{output};
+    $c = check_config("$base\nOBOCache shm 1048576\n$loc");
+    ok $c->{started} && $c->{output} !~ /OBO195/, 'the defaults (20 x 1 x 8 = 160) in 1 MiB: no warning'
+        or diag $c->{output};
+    $c = check_config("$base\nOBOCache shm 1048576\nOBOSessionLimit 20 100\n"
+                      . "<Location /api>\n AuthType obo\n Require valid-user\n"
+                      . " OBOScope api://downstream/.default\n</Location>");
+    ok $c->{started} && $c->{output} !~ /OBO195/, 'without OBOLongRunning: no warning'
+        or diag $c->{output};
+    for my $bad ('0', '101', 'many', '20 0') {
+        $c = check_config("$base\nOBOSessionLimit $bad\n$loc");
+        ok !$c->{syntax_ok}, "OBOSessionLimit $bad: refused at configtest";
+    }
+};
+
+done_testing();
