@@ -6,6 +6,9 @@
 # <Else> answered 200 with no exchange and no log line. Now every section
 # that names a downstream is noted when it is read.
 #
+# OBORemoteUserClaim stands next to OBOScope: the validation directives
+# merge the same way in every kind.
+#
 # Method: one small server per row (t/lib/OBOTest/Config.pm, probe), with
 # AuthType obo in <Location /> and OBOScope ONLY in the section under test;
 # a request with a fresh user must reach the IdP's token endpoint once and
@@ -42,7 +45,8 @@ close $fh;
 chmod 0755, $dir;
 
 my $TENANT = 'sections';
-my $SCOPE  = 'OBOScope api://downstream/.default';
+# a downstream, and a validation directive (REMOTE_USER from another claim)
+my $SCOPE  = "OBOScope api://downstream/.default\n    OBORemoteUserClaim preferred_username";
 my $BASE   = <<"EOF";
 <IfModule mpm_prefork_module>
     <IfModule !mod_cgi.c>
@@ -107,7 +111,8 @@ sub probe {
     my $r = $ua->get("http://127.0.0.1:$port$path", Authorization => "Bearer $tok");
     my $got = $path =~ m{^/backend/} ? (backend_header($r, 'X-Downstream-Token'))[0]
                                      : cgi_env($r)->{OBO_ACCESS_TOKEN};
-    return { r => $r, calls => token_calls($user) - $before, token => $got };
+    return { r => $r, calls => token_calls($user) - $before, token => $got,
+             user => cgi_env($r)->{REMOTE_USER} };
 }
 
 for my $row (@rows) {
@@ -123,6 +128,8 @@ for my $row (@rows) {
         my $claims = decode_idp_token($res->{token});
         ok $claims && ($claims->{sub} // '') =~ /^u-sect-/, 'the downstream token reached the backend'
             or diag describe($res->{r});
+        is $res->{user}, 'test.user@example.test', 'OBORemoteUserClaim applies (REMOTE_USER)'
+            if $path !~ m{^/backend/};
     };
 }
 
