@@ -2,9 +2,9 @@
 # (issue 14, B7). OBOScope was honoured only in <Location>, <LocationMatch>,
 # <Directory>, <DirectoryMatch> and at server level: the startup checks and
 # the decision to build the client and cache looked only at those, so an
-# OBOScope that stood only in <Files>, <FilesMatch>, <Proxy> or <If>/<ElseIf>/
-# <Else> answered 200 with no exchange and no log line. Now every section
-# that names a downstream is noted when it is read.
+# OBOScope that stood only in <Files>, <FilesMatch>, <Proxy>, <ProxyMatch> or
+# <If>/<ElseIf>/<Else> answered 200 with no exchange and no log line. Now
+# every section that names a downstream is noted when it is read.
 #
 # OBORemoteUserClaim stands next to OBOScope: the validation directives
 # merge the same way in every kind.
@@ -93,6 +93,7 @@ my @rows = (
     ['<FilesMatch>',    "<FilesMatch \"^env\\.cgi\$\">\n    $SCOPE\n</FilesMatch>", '/cgi/env.cgi'],
     ['<Files> in <Directory>', "<Directory $cgi>\n    <Files env.cgi>\n        $SCOPE\n    </Files>\n</Directory>", '/cgi/env.cgi'],
     ['<Proxy>',         "<Proxy \"http://127.0.0.1:$p{backend}/*\">\n    $SCOPE\n    $PROXY_PASS\n</Proxy>", '/backend/x'],
+    ['<ProxyMatch>',    "<ProxyMatch \"^http://127\\.0\\.0\\.1:$p{backend}/\">\n    $SCOPE\n    $PROXY_PASS\n</ProxyMatch>", '/backend/x'],
     ['<If>',            "<If \"%{REQUEST_URI} =~ m#env#\">\n    $SCOPE\n</If>", '/cgi/env.cgi'],
     ['<ElseIf>',        "<If \"false\">\n</If>\n<ElseIf \"true\">\n    $SCOPE\n</ElseIf>", '/cgi/env.cgi'],
     ['<Else>',          "<If \"false\">\n</If>\n<Else>\n    $SCOPE\n</Else>", '/cgi/env.cgi'],

@@ -102,6 +102,11 @@ my @rows = (
     ['OBOScope in <If> without OBOClientID', "$IDP\n$AUD\n$LOC\n<If \"true\">\n $SCOPE\n</If>", qr/OBO040: .*need OBOClientID \(in <If/],
     ['OBOScope in <Else> without OBOClientID', "$IDP\n$AUD\n$LOC\n<If \"false\">\n</If>\n<Else>\n $SCOPE\n</Else>", qr/OBO040: .*need OBOClientID \(in <Else/],
     ['OBOScope in <Files> without a secret', "$IDP\n$AUD\nOBOClientID x\n$LOC\n<Files x.cgi>\n $SCOPE\n</Files>", qr/OBO040: .*need OBOClientSecret or OBOClientCertificate \(in <Files/],
+    ['OBOScope in <Files> in a <VirtualHost> without OBOClientID', "$IDP\n$AUD\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n <Files x.cgi>\n  $SCOPE\n </Files>\n</VirtualHost>", qr/OBO040: .*need OBOClientID \(in <Files x\.cgi>/],
+    ['OBOScope in <ProxyMatch> without OBOClientID', "$IDP\n$AUD\n$LOC\n<ProxyMatch \"^http://127\\.0\\.0\\.1:1/\">\n $SCOPE\n</ProxyMatch>", qr/OBO040: .*need OBOClientID \(in <ProxyMatch/, modules => ['proxy']],
+    ['AuthType obo in <Files> without OBOAudience', "$IDP\n<Files x.cgi>\n AuthType obo\n Require valid-user\n</Files>", qr/OBO040: AuthType obo needs OBOAudience/],
+    ['AuthType obo in <If> without OBOAudience', "$IDP\n<If \"true\">\n AuthType obo\n Require valid-user\n</If>", qr/OBO040: AuthType obo needs OBOAudience/],
+    ['AuthType obo in <Proxy> without a key source', "$AUD\n<Proxy \"http://127.0.0.1:1/*\">\n AuthType obo\n Require valid-user\n</Proxy>", qr/OBO040: AuthType obo needs OBOMetadataURL/, modules => ['proxy']],
     ['OBOPassToken alone in <Files>',   "$BASE\n$LOC\n<Files x.cgi>\n OBOPassToken env X\n</Files>", qr/OBO062: .*\(in <Files x\.cgi>/],
 
     # issue 14 B8
@@ -116,6 +121,18 @@ my @rows = (
     ['OBOSessionLifetime idle longer than the default maximum', "$BASE\n$XLOC\nOBOSessionLifetime 100d", qr/OBOSessionLifetime: the idle lifetime is longer than the default maximum/],
     ['OBOSessionLifetime max shorter than idle', "$BASE\n$XLOC\nOBOSessionLifetime 2d 1d", qr/OBOSessionLifetime: the maximum lifetime is shorter/],
 );
+
+# t/70_admin_config.t: files the server cannot read (not as root: root reads all)
+if ($< != 0) {
+    for my $f (['ca-000.pem', "$pki/ca.pem"], ['client-000.key', "$pki/client.key"]) {
+        my $to = "$dir/$f->[0]";
+        system('cp', $f->[1], $to) == 0 or die "cp: $?";
+        chmod 0000, $to;
+    }
+    push @rows,
+        ['OBOCACertificateFile the server cannot read', "$BASE\n$XLOC\nOBOCACertificateFile $dir/ca-000.pem", qr/OBO120: OBOCACertificateFile/],
+        ['OBOClientCertificate key the server cannot read', "$BASE\n$XLOC\nOBOClientCertificate $pki/client.pem $dir/client-000.key", qr/OBO120: OBOClientCertificate key/];
+}
 
 for my $row (@rows) {
     my ($name, $conf, $want, %o) = @$row;
