@@ -601,14 +601,22 @@ static const char *set_token_typ(cmd_parms *cmd, void *m, const char *arg)
 
 /* ---- sections that exchange --------------------------------------------- */
 
-/* Containers that are not sections of their own: their directives belong to
- * the enclosing section (<IfModule>, <IfDefine>, <Limit>...). <If> is one. */
+/* Containers that are not sections of their own (<IfModule>, <IfDefine>,
+ * <Limit>...) belong to the enclosing section; <If> itself is a section. */
 static int is_section(const ap_directive_t *d)
 {
     const char *n = d->directive;
 
     return n && n[0] == '<' && strncasecmp(n, "<Limit", 6) != 0
            && (strncasecmp(n, "<If", 3) != 0 || n[3] == '\0');
+}
+
+/* "<Files x.cgi>", "<Else>" */
+static const char *section_name(apr_pool_t *p, const ap_directive_t *sec)
+{
+    const char *args = sec->args ? sec->args : ">";
+
+    return apr_pstrcat(p, sec->directive, *args == '>' ? "" : " ", args, NULL);
 }
 
 /* Notes the section of a directive that names a downstream or sets
@@ -638,8 +646,8 @@ static void note_section(cmd_parms *cmd, const auth_obo_dir_cfg *d)
     }
     n = apr_array_push(sc->sections);
     n->d = d;
-    n->name = sec ? apr_pstrcat(cmd->pool, sec->directive, " ", sec->args, NULL)
-                  : apr_pstrcat(cmd->pool, "<", cmd->path, ">", NULL);
+    n->name = sec ? section_name(cmd->pool, sec) : apr_pstrcat(cmd->pool, "<", cmd->path, ">",
+                                                               NULL);
     n->where = sec ? apr_psprintf(cmd->pool, "%s:%d", sec->filename, sec->line_num) : "";
 }
 
