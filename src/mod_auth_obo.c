@@ -194,6 +194,11 @@ static int check_authtype(apr_pool_t *p, server_rec *main_s, const ap_directive_
     if (!auth_obo_has_idp(sc)) {
         err = "AuthType obo needs OBOMetadataURL, OBOJWKSURL or OBOJWKSFile";
     }
+    else if (!sc->metadata_url && !sc->issuers) {
+        /* Only discovery gives an issuer: without one, no token passes. */
+        err = "AuthType obo with OBOJWKSURL or OBOJWKSFile needs OBOIssuer (there is no "
+              "discovery document to take the issuer from: every token would be rejected)";
+    }
     else if (!audience_in_scope(d) && !sc->defaults->audiences
              && !audience_by_location(p, d)) {
         err = "AuthType obo needs OBOAudience";
@@ -377,41 +382,61 @@ static const char *check_downstreams(apr_pool_t *p, const auth_obo_dir_cfg *d)
     return NULL;
 }
 
-/* Sections that name a downstream need client credentials. */
-static int check_sections(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
-                          apr_array_header_t *secs)
+/* A section (or the server level, name NULL) that names a downstream
+ * needs valid downstreams and client credentials; it makes the server
+ * exchange (client, cache). */
+static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
+                         const auth_obo_dir_cfg *d, const char *name, const char *at)
 {
-    int i;
+    const char *in = name ? apr_psprintf(p, "in %s at %s", name, at) : "server configuration";
+    const char *err;
 
-    for (i = 0; secs && i < secs->nelts; i++) {
-        ap_conf_vector_t *v = APR_ARRAY_IDX(secs, i, ap_conf_vector_t *);
-        auth_obo_dir_cfg *d = ap_get_module_config(v, &auth_obo_module);
-        core_dir_config *cd = ap_get_core_module_config(v);
-        const char *err = NULL;
-
-        if (!d || !d->downstreams || d->downstreams->nelts == 0) {
-            continue;
-        }
-        sc->uses_exchange = 1;
-        sc->uses_sessions |= d->long_running == 1;
-        if ((err = check_downstreams(p, d)) != NULL) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO062: %s (in <%s>)", err,
-                         cd && cd->d ? cd->d : "server");
-            return 0;
-        }
-        if (!sc->client_id) {
-            err = "OBOScope/OBOPassToken need OBOClientID";
-        }
-        else if (!sc->client_secret && !sc->client_cert) {
-            err = "OBOScope/OBOPassToken need OBOClientSecret or OBOClientCertificate";
-        }
-        if (err) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s (in <%s>)", err,
-                         cd && cd->d ? cd->d : "server");
-            return 0;
-        }
+    /* OBOLongRunning counts for the cache-size warning (OBO195) wherever it is on */
+    sc->uses_sessions |= d->long_running == 1;
+    if (!d->downstreams || d->downstreams->nelts == 0) {
+        return 1;
+    }
+    sc->uses_exchange = 1;
+    if ((err = check_downstreams(p, d)) != NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO062: %s (%s)", err, in);
+        return 0;
+    }
+    if (!sc->client_id) {
+        err = "OBOScope/OBOPassToken need OBOClientID";
+    }
+    else if (!sc->client_secret && !sc->client_cert) {
+        err = "OBOScope/OBOPassToken need OBOClientSecret or OBOClientCertificate";
+    }
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s (%s)", err, in);
+        return 0;
     }
     return 1;
+}
+
+/* Every section of every kind that names a downstream, as noted when the
+ * configuration was read (mod_auth_obo_config.c), and the server level.
+ * OBOLongRunning anywhere needs a cache to keep its sessions in. */
+static int check_sections(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc)
+{
+    const auth_obo_section *lr = NULL;
+    int i, ok = check_section(p, s, sc, sc->defaults, NULL, NULL);
+
+    for (i = 0; ok && sc->sections && i < sc->sections->nelts; i++) {
+        const auth_obo_section *n = &APR_ARRAY_IDX(sc->sections, i, auth_obo_section);
+
+        ok = check_section(p, s, sc, n->d, n->name, n->where);
+        lr = !lr && auth_obo_ival(n->d->long_running, 0) ? n : lr;
+    }
+    if (ok && (lr || auth_obo_ival(sc->defaults->long_running, 0))
+        && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_NONE) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO066: OBOLongRunning on (%s%s%s) "
+                     "needs a cache to keep its sessions in: OBOCache shm or memcached, "
+                     "not OBOCache none", lr ? lr->name : "server configuration",
+                     lr ? " at " : "", lr ? lr->where : "");
+        ok = 0;
+    }
+    return ok;
 }
 
 static const char *check_client(apr_pool_t *p, auth_obo_srv_cfg *sc)
@@ -433,21 +458,15 @@ static const char *check_client(apr_pool_t *p, auth_obo_srv_cfg *sc)
 static int check_server(apr_pool_t *ptemp, server_rec *s)
 {
     auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
-    core_server_config *core = ap_get_core_module_config(s->module_config);
     const char *err = check_client(ptemp, sc);
 
-    if (!err && (err = check_downstreams(ptemp, sc->defaults)) != NULL) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO062: %s (server configuration)", err);
-        return 0;
-    }
-    sc->uses_exchange = sc->defaults->downstreams && sc->defaults->downstreams->nelts > 0;
-    sc->uses_sessions = sc->defaults->long_running == 1;
     if (err) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s", err);
         return 0;
     }
-    return check_sections(ptemp, s, sc, core->sec_url)
-           && check_sections(ptemp, s, sc, core->sec_dir);
+    sc->uses_exchange = 0;
+    sc->uses_sessions = 0;
+    return check_sections(ptemp, s, sc);
 }
 
 /* A secret or private key file that other users can read is one local
@@ -624,6 +643,40 @@ static int check_files(apr_pool_t *ptemp, server_rec *s)
     return ok;
 }
 
+/* Startup (post_config) loads the client certificate and key of a server
+ * that exchanges and stops on a key that is encrypted, not PEM or not the
+ * certificate's (OBO044). configtest must refuse the same: on Debian a
+ * reload runs configtest, then a graceful restart that would stop the
+ * server. Loaded here into ptemp, once per pair. */
+static int check_keys(apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+
+    for (; s; s = s->next) {
+        auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        obo_client c;
+        const char *id, *err = NULL;
+        apr_status_t rv;
+
+        if (!sc->uses_exchange || !sc->client_cert) {
+            continue;
+        }
+        id = apr_pstrcat(ptemp, sc->client_cert, "\n", sc->client_key, NULL);
+        if (apr_hash_get(seen, id, APR_HASH_KEY_STRING)) {
+            continue;
+        }
+        apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
+        memset(&c, 0, sizeof(c));
+        rv = obo_client_load_certificate(ptemp, sc->client_cert, sc->client_key, &c, &err);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "OBO044: OBOClientCertificate: %s",
+                         err);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* post_config needs mod_socache_shmcb for the default cache; configtest does
  * not run post_config, so the same check is made here (a graceful restart
  * with a configuration that fails there stops the server). */
@@ -653,7 +706,7 @@ static int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
-    if (!check_files(ptemp, main_s)) {
+    if (!check_files(ptemp, main_s) || !check_keys(ptemp, main_s)) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return walk_tree(ptemp, main_s, ap_conftree) ? OK : HTTP_INTERNAL_SERVER_ERROR;

@@ -61,6 +61,17 @@ typedef struct auth_obo_dir_cfg {
     int long_running;                    /* OBOLongRunning, UNSET */
 } auth_obo_dir_cfg;
 
+/* A section of any kind (<Location>, <Directory>, <Files>, <Proxy>, <If>...)
+ * whose per-directory configuration names a downstream or OBOLongRunning,
+ * noted when its directive is read: httpd keeps <Files>, <If> and <Proxy>
+ * sections where the startup checks cannot list them (nested in other
+ * sections, or in mod_proxy), so the checks use this list instead. */
+typedef struct auth_obo_section {
+    const auth_obo_dir_cfg *d;
+    const char *name;            /* "<Files \"env.cgi\">" */
+    const char *where;           /* file:line of the section */
+} auth_obo_section;
+
 /* Per-process runtime objects of a server (created in child_init). */
 typedef struct auth_obo_runtime {
     obo_http *http;
@@ -110,12 +121,20 @@ typedef struct auth_obo_srv_cfg {
     int refresh_share;                   /* OBOCacheRefresh percent, 0 off, UNSET */
     int session_limit, session_users;    /* OBOSessionLimit n [users], UNSET */
     int uses_sessions;                   /* some section has OBOLongRunning on */
+    apr_array_header_t *sections;        /* auth_obo_section, this server's and the
+                                          * main server's (which it inherits) */
 } auth_obo_srv_cfg;
 
 /* OBOSessionLimit defaults: sessions per user, users for the startup check. */
 #define AUTH_OBO_SESSION_LIMIT 20
 #define AUTH_OBO_SESSION_USERS 1
 #define AUTH_OBO_SESSION_LIMIT_MAX 100   /* the user's list stays one small entry */
+
+/* OBOTimeout and OBOSessionLifetime defaults (docs/directives.md). */
+#define AUTH_OBO_CONNECT_MS 3000
+#define AUTH_OBO_TOTAL_MS 10000
+#define AUTH_OBO_SESSION_IDLE_S (7 * 86400)
+#define AUTH_OBO_SESSION_MAX_S (90 * 86400)
 
 /* OBOCacheRefresh default: renew after 75 % of the lifetime (docs/directives.md). */
 #define AUTH_OBO_REFRESH_SHARE 75

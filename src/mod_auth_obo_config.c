@@ -144,6 +144,9 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->session_limit = MERGE_INT(session_limit);
     sc->session_users = MERGE_INT(session_users);
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
+    /* The main server's sections apply to a virtual host's requests too. */
+    sc->sections = add->sections && base->sections
+                   ? apr_array_append(p, add->sections, base->sections) : MERGE_PTR(sections);
     sc->s = add->s;
     return sc;
 }
@@ -363,6 +366,13 @@ static const char *set_timeout(cmd_parms *cmd, void *m, const char *c, const cha
 
     if (!err && t) {
         err = parse_secs_ms(cmd, t, &sc->timeout_ms);
+    }
+    else if (!err) {
+        /* The total default is never shorter than the connect timeout. Both
+         * are set here, so that a virtual host never pairs its connect
+         * timeout with the main server's total. */
+        sc->timeout_ms = sc->connect_timeout_ms > AUTH_OBO_TOTAL_MS ? sc->connect_timeout_ms
+                                                                    : AUTH_OBO_TOTAL_MS;
     }
     if (!err && sc->timeout_ms != AUTH_OBO_UNSET && sc->timeout_ms < sc->connect_timeout_ms) {
         err = err_for(cmd, "the total timeout is shorter than the connect timeout");
@@ -593,6 +603,58 @@ static const char *set_token_typ(cmd_parms *cmd, void *m, const char *arg)
                          "(RFC 9068 tokens only)", &dir_of(cmd, m)->token_typ);
 }
 
+/* ---- sections that exchange --------------------------------------------- */
+
+/* Containers that are not sections of their own (<IfModule>, <IfDefine>,
+ * <Limit>...) belong to the enclosing section; <If> itself is a section. */
+static int is_section(const ap_directive_t *d)
+{
+    const char *n = d->directive;
+
+    return n && n[0] == '<' && strncasecmp(n, "<Limit", 6) != 0
+           && (strncasecmp(n, "<If", 3) != 0 || n[3] == '\0');
+}
+
+/* "<Files x.cgi>", "<Else>" */
+static const char *section_name(apr_pool_t *p, const ap_directive_t *sec)
+{
+    const char *args = sec->args ? sec->args : ">";
+
+    return apr_pstrcat(p, sec->directive, *args == '>' ? "" : " ", args, NULL);
+}
+
+/* Notes the section of a directive that names a downstream or sets
+ * OBOLongRunning (once per section): the startup checks walk this list, so
+ * they see every kind of section httpd merges. Server level is sc->defaults,
+ * checked per server. */
+static void note_section(cmd_parms *cmd, const auth_obo_dir_cfg *d)
+{
+    auth_obo_srv_cfg *sc = srv_of(cmd);
+    const ap_directive_t *sec = cmd->directive ? cmd->directive->parent : NULL;
+    auth_obo_section *n;
+    int i;
+
+    if (!cmd->path) {
+        return;
+    }
+    for (i = 0; sc->sections && i < sc->sections->nelts; i++) {
+        if (APR_ARRAY_IDX(sc->sections, i, auth_obo_section).d == d) {
+            return;
+        }
+    }
+    while (sec && sec->parent && !is_section(sec)) {
+        sec = sec->parent;
+    }
+    if (!sc->sections) {
+        sc->sections = apr_array_make(cmd->pool, 4, sizeof(auth_obo_section));
+    }
+    n = apr_array_push(sc->sections);
+    n->d = d;
+    n->name = sec ? section_name(cmd->pool, sec) : apr_pstrcat(cmd->pool, "<", cmd->path, ">",
+                                                               NULL);
+    n->where = sec ? apr_psprintf(cmd->pool, "%s:%d", sec->filename, sec->line_num) : "";
+}
+
 /* ---- downstream directives ----------------------------------------------- */
 
 static auth_obo_downstream *downstream(cmd_parms *cmd, auth_obo_dir_cfg *d, const char *name)
@@ -675,6 +737,7 @@ static const char *add_values(cmd_parms *cmd, void *m, int argc, char *const arg
         return err ? err : err_for(cmd, "needs at least one value");
     }
     ds = downstream(cmd, dir_of(cmd, m), name);
+    note_section(cmd, dir_of(cmd, m));
     list = audiences ? &ds->audiences : &ds->scopes;
     if (!*list) {
         *list = apr_array_make(cmd->pool, 2, sizeof(const char *));
@@ -787,6 +850,7 @@ static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[
                             "[downstream=NAME]");
     }
     APR_ARRAY_PUSH(downstream(cmd, dir_of(cmd, m), name)->pass, auth_obo_pass) = pass;
+    note_section(cmd, dir_of(cmd, m));
     return NULL;
 }
 
@@ -799,6 +863,7 @@ static const char *set_forward_caller(cmd_parms *cmd, void *m, int on)
 static const char *set_long_running(cmd_parms *cmd, void *m, int on)
 {
     dir_of(cmd, m)->long_running = on ? 1 : 0;
+    note_section(cmd, dir_of(cmd, m));
     return NULL;
 }
 
@@ -826,8 +891,16 @@ static const char *set_session_lifetime(cmd_parms *cmd, void *m, const char *idl
     if (!err && max) {
         err = parse_duration(cmd, max, &sc->session_max);
     }
-    if (!err && max && sc->session_max < sc->session_idle) {
-        err = err_for(cmd, "the maximum lifetime is shorter than the idle lifetime");
+    else if (!err) {
+        /* Both set here: a virtual host never pairs its idle lifetime with
+         * the main server's maximum. */
+        sc->session_max = AUTH_OBO_SESSION_MAX_S;
+    }
+    if (!err && sc->session_max < sc->session_idle) {
+        err = err_for(cmd, max ? "the maximum lifetime is shorter than the idle lifetime"
+                               : "the idle lifetime is longer than the default maximum "
+                                 "lifetime (90d): give the maximum too (OBOSessionLifetime "
+                                 "idle max)");
     }
     return err;
 }

@@ -399,8 +399,15 @@ static int auth_obo_fixups(request_rec *r)
     st = auth_obo_req_state(r);
     drop_caller_token(r, d, st);
     sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
-    if (!st || !st->jws || !sc->rt || !sc->client) {
+    if (!st || !st->jws) {
         return DECLINED;
+    }
+    if (!sc->rt || !sc->client) {
+        /* Never a silent 200 without the token the Location asks for. */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO067: no downstream token: this "
+                      "server has no exchange set up (startup found no section naming a "
+                      "downstream for it, or this process could not be set up)");
+        return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (auth_obo_inherits_denial(r)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO064: no downstream token for '%s': "

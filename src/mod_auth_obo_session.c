@@ -25,8 +25,8 @@ APLOG_USE_MODULE(auth_obo);
 
 #define TOKEN_HANDLER "obo-token"
 #define OFFLINE_ACCESS "offline_access"
-#define DEFAULT_IDLE_S (7 * 86400)
-#define DEFAULT_MAX_S (90 * 86400)
+#define DEFAULT_IDLE_S AUTH_OBO_SESSION_IDLE_S
+#define DEFAULT_MAX_S AUTH_OBO_SESSION_MAX_S
 #define FORM_MAX 4096              /* bytes of a POST form */
 #define RETRY_AFTER_S "2"          /* after a cache failure: memcached is back soon or not */
 

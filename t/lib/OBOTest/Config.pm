@@ -139,6 +139,12 @@ sub keep_log {
 
 # check_config($body, %o) -> { syntax_ok, started, exit, output, conf }
 #   output: everything httpd printed plus its error_log
+#   %o: modules/without (config_preamble), wait => seconds a start is given
+#       (default 6), start_anyway => 1: also start when -t fails (configtest
+#       parity), until_serving => 1: stop waiting once the server answers (its
+#       post_config has passed then), probe => sub { my ($port) = @_; ... }:
+#       called while the started server runs (result in {probe}; implies
+#       until_serving)
 sub check_config {
     my ($body, %o) = @_;
     my $t = OBOTest::Services::t_dir();
@@ -158,7 +164,8 @@ sub check_config {
     $res{syntax_ok} = $? == 0 ? 1 : 0;
     $res{output} = "[apache2 -t: exit $res{exit}]\n$out";
     $res{started} = 0;
-    unless ($res{syntax_ok}) { keep_log($conf, $res{output}); return \%res }
+    unless ($res{syntax_ok} || $o{start_anyway}) { keep_log($conf, $res{output}); return \%res }
+    my $until_serving = $o{until_serving} || $o{probe};
 
     my $log = "$dir/startup.out";
     my $pid = fork // die "fork: $!";
@@ -171,14 +178,17 @@ sub check_config {
         exec $httpd, '-DFOREGROUND', '-f', $conf or POSIX::_exit(127);
     }
     my $end = time + ($o{wait} // 6);
-    my $exited = 0;
+    my ($exited, $serving) = (0, 0);
     while (time < $end) {
         my $w = waitpid($pid, WNOHANG);
-        if ($w == $pid) { $exited = 1; $res{exit} = $? >> 8; $res{signal} = $? & 127; last }
+        if ($w == $pid) { $exited = 1; $res{start_exit} = $? >> 8; $res{signal} = $? & 127; last }
+        if ($until_serving && serves($port)) { $serving = 1; last }
         sleep 0.1;
     }
+    $res{exit} = $res{start_exit} if $exited && $res{syntax_ok};
     if (!$exited) {
-        $res{started} = serves($port);
+        $res{started} = $serving || serves($port);
+        $res{probe} = $o{probe}->($port) if $o{probe} && $res{started};
         # graceful stop: the parent tells its child to finish and waits for it
         # (GracefulShutdownTimeout bounds that)
         kill 'WINCH', $pid;

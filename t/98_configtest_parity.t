@@ -1,0 +1,178 @@
+# configtest ("apache2 -t") and a real start agree (issue 14, B8 and B10).
+# On Debian "systemctl reload" runs configtest, then a graceful restart: a
+# configuration that passes configtest but fails at startup stops a running
+# server. Each row of the table is one configuration, checked both ways
+# (t/lib/OBOTest/Config.pm: -t, then a real start even when -t failed):
+#   - the two must agree (both pass, or both refuse);
+#   - a good row must start, a bad row must be refused by configtest with a
+#     message naming the cause.
+# The rows: the bad configurations of t/06_config.t, t/16_xconfig.t,
+# t/23_edge_config.t and t/70_admin_config.t, and the cases of issue 14
+# (B7: an exchange in any section kind without credentials; B8: a client key
+# of another certificate or encrypted, OBOLongRunning with OBOCache none, a
+# key set without an issuer, OBOTimeout, OBOSessionLifetime).
+# After the table: a virtual host's OBOTimeout is not paired with the main
+# server's total (a runtime check, with the IdP's discovery made slow).
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use File::Temp qw(tempdir);
+use LWP::UserAgent;
+use OBOTest;
+use OBOTest::Config qw(check_config);
+
+need_feature('authn', 'exchange');
+
+my %p    = OBOTest::Services::ports();
+my $t    = OBOTest::Services::t_dir();
+my $pki  = OBOTest::Keys::pki_dir();
+my $dir  = tempdir('parity-XXXXXX', DIR => OBOTest::Services::run_dir(), CLEANUP => 1);
+
+# an encrypted copy of the client key, and a file that is not a key
+my $enc = "$dir/client-encrypted.key";
+system('openssl', 'pkey', '-in', "$pki/client.key", '-aes256', '-passout', 'pass:obo-test',
+       '-out', $enc) == 0 or die "openssl pkey: $?";
+chmod 0600, $enc;
+my $notkey = "$dir/not-a-key.pem";
+{ open my $fh, '>', $notkey or die; print $fh "not a key\n"; close $fh; chmod 0600, $notkey }
+my $jwks = "$dir/jwks.json";
+{ open my $fh, '>', $jwks or die; print $fh '{"keys":[]}'; close $fh }
+
+my $IDP  = "OBOMetadataURL https://127.0.0.1:$p{idp}/cfg/v2.0/.well-known/openid-configuration";
+my $AUD  = 'OBOAudience api://test-api';
+my $CRED = "OBOClientID middle-tier-api\nOBOClientSecret s3cret-for-tests";
+my $BASE = "$IDP\n$AUD\n$CRED";
+my $LOC  = "<Location /api>\n AuthType obo\n Require valid-user\n</Location>";
+my $XLOC = "<Location /api>\n AuthType obo\n Require valid-user\n OBOScope api://d/.default\n</Location>";
+my $SCOPE = 'OBOScope api://d/.default';
+sub loc { my ($body) = @_; return "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n$body\n</Location>" }
+
+# [name, configuration, 'good' | qr/message configtest must print/, %check_config options]
+my @rows = (
+    # controls
+    ['validation only',                 "$IDP\n$AUD\n$LOC", 'good'],
+    ['an exchange',                     "$BASE\n$XLOC", 'good'],
+    ['an exchange in <Files>',          "$BASE\n$LOC\n<Files x.cgi>\n $SCOPE\n</Files>", 'good'],
+    ['a good client certificate',       "$BASE\n$XLOC\nOBOClientCertificate $pki/client.pem $pki/client.key", 'good'],
+    ['OBOLongRunning with shm',         "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>", 'good'],
+    ['OBOJWKSFile with OBOIssuer',      "OBOJWKSFile $jwks\nOBOIssuer https://idp.example/\n$AUD\n$LOC", 'good'],
+    ['OBOTimeout 20 (connect only)',    "$BASE\n$XLOC\nOBOTimeout 20", 'good'],
+    ['OBOSessionLifetime 30d',          "$BASE\n$XLOC\nOBOSessionLifetime 30d", 'good'],
+
+    # t/06_config.t
+    ['OBOClockSkew abc',                "$IDP\n$AUD\n$LOC\nOBOClockSkew abc", qr/OBOClockSkew/],
+    ['OBOClockSkew in a Location',      "$IDP\n$AUD\n<Location /api>\n AuthType obo\n Require valid-user\n OBOClockSkew 1h\n</Location>", qr/OBOClockSkew/],
+    ['OBOAlgorithms HS256',             "$IDP\n$AUD\n$LOC\nOBOAlgorithms HS256", qr/OBOAlgorithms/],
+    ['OBOPassClaims maybe',             "$IDP\n$AUD\n$LOC\nOBOPassClaims maybe", qr/OBOPassClaims/],
+    ['OBOMetadataURL not a URL',        "OBOMetadataURL not-a-url\n$AUD\n$LOC", qr/OBOMetadataURL/],
+    ['OBOMetadataURL in a Location',    "$IDP\n$AUD\n$LOC\n<Location /x>\n$IDP\n</Location>", qr/OBOMetadataURL/],
+    ['OBOCACertificateFile missing',    "$IDP\n$AUD\n$LOC\nOBOCACertificateFile /nonexistent/obo-ca.pem", qr/OBOCACertificateFile/],
+    ['AuthType obo without key source', "$AUD\n$LOC", qr/OBO040: AuthType obo needs OBOMetadataURL/],
+    ['AuthType obo without OBOAudience', "$IDP\n$LOC", qr/OBO040: AuthType obo needs OBOAudience/],
+
+    # t/16_xconfig.t
+    ['OBOExchange maybe',               "$BASE\n$XLOC\nOBOExchange maybe", qr/OBOExchange/],
+    ['OBOCache memcached without servers', "$BASE\n$XLOC\nOBOCache memcached", qr/OBOCache/],
+    ['OBOCacheSecret too short',        "$BASE\n$XLOC\nOBOCacheSecret short", qr/OBOCacheSecret/],
+    ['OBOTimeout 0',                    "$BASE\n$XLOC\nOBOTimeout 0", qr/OBOTimeout/],
+    ['OBOClientSecret file: missing',   "$IDP\n$AUD\nOBOClientID x\nOBOClientSecret file:/nonexistent/s\n$XLOC", qr/OBOClientSecret/],
+    ['OBOClientCertificate missing files', "$BASE\n$XLOC\nOBOClientCertificate /nonexistent/c.pem /nonexistent/c.key", qr/OBOClientCertificate/],
+    ['OBOCache memcached without OBOCacheSecret', "$BASE\n$XLOC\nOBOCache memcached 127.0.0.1:1", qr/OBO040: OBOCache memcached needs OBOCacheSecret/],
+    ['OBOClientAuth private_key_jwt without a certificate', "$BASE\n$XLOC\nOBOClientAuth private_key_jwt", qr/OBO040: OBOClientAuth private_key_jwt/],
+
+    # t/23_edge_config.t
+    ['OBOPassToken header Connection',  loc(" $SCOPE\n OBOPassToken header Connection"), qr/OBOPassToken: header Connection/],
+    ['OBOPassToken without OBOScope',   loc(" OBOPassToken header X-Downstream-Token"), qr/OBO062: OBOPassToken names a downstream/],
+    ['OBOPassToken at server level without OBOScope', "$BASE\nOBOPassToken env DS_TOKEN\n$LOC", qr/OBO062: OBOPassToken names a downstream.*server configuration/],
+
+    # t/70_admin_config.t
+    ['the default shm cache without mod_socache_shmcb', "$BASE\n$XLOC", qr/OBO041: OBOCache shm/, without => ['socache_shmcb']],
+    ['OBOAudience only in a sibling <Location>', "$IDP\n<Location /apix>\n $AUD\n</Location>\n$LOC", qr/OBO040: AuthType obo needs OBOAudience/],
+
+    # issue 14 B7: an exchange without credentials, in every kind of section
+    ['OBOScope at server level without OBOClientID', "$IDP\n$AUD\n$SCOPE\n$LOC", qr/OBO040: OBOScope\/OBOPassToken need OBOClientID \(server configuration\)/],
+    ['OBOScope in a virtual host without OBOClientID', "$IDP\n$AUD\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n $SCOPE\n</VirtualHost>", qr/OBO040: OBOScope\/OBOPassToken need OBOClientID/],
+    ['OBOScope in <Location> without OBOClientID', "$IDP\n$AUD\n$XLOC", qr/OBO040: .*need OBOClientID \(in <Location \/api>/],
+    ['OBOScope in <Files> without OBOClientID', "$IDP\n$AUD\n$LOC\n<Files x.cgi>\n $SCOPE\n</Files>", qr/OBO040: .*need OBOClientID \(in <Files x\.cgi>/],
+    ['OBOScope in <FilesMatch> without OBOClientID', "$IDP\n$AUD\n$LOC\n<FilesMatch \"\\.cgi\$\">\n $SCOPE\n</FilesMatch>", qr/OBO040: .*need OBOClientID \(in <FilesMatch/],
+    ['OBOScope in <Files> in <Directory> without OBOClientID', "$IDP\n$AUD\n$LOC\n<Directory /srv>\n <Files x.cgi>\n  $SCOPE\n </Files>\n</Directory>", qr/OBO040: .*need OBOClientID \(in <Files x\.cgi>/],
+    ['OBOScope in <Proxy> without OBOClientID', "$IDP\n$AUD\n$LOC\n<Proxy \"http://127.0.0.1:1/*\">\n $SCOPE\n</Proxy>", qr/OBO040: .*need OBOClientID \(in <Proxy/, modules => ['proxy']],
+    ['OBOScope in <If> without OBOClientID', "$IDP\n$AUD\n$LOC\n<If \"true\">\n $SCOPE\n</If>", qr/OBO040: .*need OBOClientID \(in <If/],
+    ['OBOScope in <Else> without OBOClientID', "$IDP\n$AUD\n$LOC\n<If \"false\">\n</If>\n<Else>\n $SCOPE\n</Else>", qr/OBO040: .*need OBOClientID \(in <Else/],
+    ['OBOScope in <Files> without a secret', "$IDP\n$AUD\nOBOClientID x\n$LOC\n<Files x.cgi>\n $SCOPE\n</Files>", qr/OBO040: .*need OBOClientSecret or OBOClientCertificate \(in <Files/],
+    ['OBOScope in <Files> in a <VirtualHost> without OBOClientID', "$IDP\n$AUD\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n <Files x.cgi>\n  $SCOPE\n </Files>\n</VirtualHost>", qr/OBO040: .*need OBOClientID \(in <Files x\.cgi>/],
+    ['OBOScope in <ProxyMatch> without OBOClientID', "$IDP\n$AUD\n$LOC\n<ProxyMatch \"^http://127\\.0\\.0\\.1:1/\">\n $SCOPE\n</ProxyMatch>", qr/OBO040: .*need OBOClientID \(in <ProxyMatch/, modules => ['proxy']],
+    ['AuthType obo in <Files> without OBOAudience', "$IDP\n<Files x.cgi>\n AuthType obo\n Require valid-user\n</Files>", qr/OBO040: AuthType obo needs OBOAudience/],
+    ['AuthType obo in <If> without OBOAudience', "$IDP\n<If \"true\">\n AuthType obo\n Require valid-user\n</If>", qr/OBO040: AuthType obo needs OBOAudience/],
+    ['AuthType obo in <Proxy> without a key source', "$AUD\n<Proxy \"http://127.0.0.1:1/*\">\n AuthType obo\n Require valid-user\n</Proxy>", qr/OBO040: AuthType obo needs OBOMetadataURL/, modules => ['proxy']],
+    ['OBOPassToken alone in <Files>',   "$BASE\n$LOC\n<Files x.cgi>\n OBOPassToken env X\n</Files>", qr/OBO062: .*\(in <Files x\.cgi>/],
+
+    # issue 14 B8
+    ['OBOClientCertificate key of another certificate', "$BASE\n$XLOC\nOBOClientCertificate $pki/client.pem $pki/server.key", qr/OBO044: OBOClientCertificate: client key does not match/],
+    ['OBOClientCertificate encrypted key', "$BASE\n$XLOC\nOBOClientCertificate $pki/client.pem $enc", qr/OBO044: OBOClientCertificate: cannot read PEM private key/],
+    ['OBOClientCertificate key that is not PEM', "$BASE\n$XLOC\nOBOClientCertificate $pki/client.pem $notkey", qr/OBO044: OBOClientCertificate/],
+    ['OBOLongRunning with OBOCache none', "$BASE\nOBOCache none\n<Location /api>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>", qr/OBO066: OBOLongRunning on \(<Location \/api>/],
+    ['OBOLongRunning at server level with OBOCache none', "$BASE\nOBOCache none\nOBOLongRunning on\n$XLOC", qr/OBO066: OBOLongRunning on \(server configuration\)/],
+    ['OBOJWKSFile without OBOIssuer',  "OBOJWKSFile $jwks\n$AUD\n$LOC", qr/OBO040: AuthType obo with OBOJWKSURL or OBOJWKSFile needs OBOIssuer/],
+    ['OBOJWKSURL without OBOIssuer',   "OBOJWKSURL https://127.0.0.1:$p{idp}/cfg/discovery/v2.0/keys\n$AUD\n$LOC", qr/OBO040: AuthType obo with OBOJWKSURL or OBOJWKSFile needs OBOIssuer/],
+    ['OBOTimeout connect longer than total', "$BASE\n$XLOC\nOBOTimeout 20 5", qr/OBOTimeout: the total timeout is shorter/],
+    ['OBOSessionLifetime idle longer than the default maximum', "$BASE\n$XLOC\nOBOSessionLifetime 100d", qr/OBOSessionLifetime: the idle lifetime is longer than the default maximum/],
+    ['OBOSessionLifetime max shorter than idle', "$BASE\n$XLOC\nOBOSessionLifetime 2d 1d", qr/OBOSessionLifetime: the maximum lifetime is shorter/],
+);
+
+# t/70_admin_config.t: files the server cannot read (not as root: root reads all)
+if ($< != 0) {
+    for my $f (['ca-000.pem', "$pki/ca.pem"], ['client-000.key', "$pki/client.key"]) {
+        my $to = "$dir/$f->[0]";
+        system('cp', $f->[1], $to) == 0 or die "cp: $?";
+        chmod 0000, $to;
+    }
+    push @rows,
+        ['OBOCACertificateFile the server cannot read', "$BASE\n$XLOC\nOBOCACertificateFile $dir/ca-000.pem", qr/OBO120: OBOCACertificateFile/],
+        ['OBOClientCertificate key the server cannot read', "$BASE\n$XLOC\nOBOClientCertificate $pki/client.pem $dir/client-000.key", qr/OBO120: OBOClientCertificate key/];
+}
+
+for my $row (@rows) {
+    my ($name, $conf, $want, %o) = @$row;
+    subtest $name => sub {
+        my $c = check_config($conf, %o, start_anyway => 1, until_serving => 1);
+        my ($t_out) = split /\n\[(?:apache2 -DFOREGROUND|error_log)\]\n/, $c->{output};
+        is $c->{started} ? 1 : 0, $c->{syntax_ok} ? 1 : 0,
+            sprintf('configtest %s and a real start %s: they agree',
+                    $c->{syntax_ok} ? 'passes' : 'fails', $c->{started} ? 'runs' : 'fails')
+            or diag $c->{output};
+        if (ref $want) {
+            ok !$c->{syntax_ok}, 'configtest refuses it' or diag $c->{output};
+            like $t_out, $want, 'configtest names the cause' or diag $c->{output};
+        }
+        else {
+            ok $c->{syntax_ok} && $c->{started}, 'configtest passes and httpd runs'
+                or diag $c->{output};
+        }
+    };
+}
+
+# main server OBOTimeout 0.2 0.5, virtual host OBOTimeout 1: the virtual
+# host's total must follow its own connect timeout (10 s, the default), not
+# the main server's 0.5 s. The IdP answers discovery after 0.8 s.
+subtest 'a virtual host OBOTimeout is not paired with the main server total' => sub {
+    my $tenant = 'tmopair';
+    idp_set("discovery_fault\@$tenant" => 'slow', "slow_seconds\@$tenant" => 0.8);
+    my $conf = "OBOMetadataURL https://127.0.0.1:$p{idp}/$tenant/v2.0/.well-known/openid-configuration\n"
+             . "OBOCACertificateFile $t/pki/ca.pem\n$AUD\nOBOTimeout 0.2 0.5\n"
+             . "<VirtualHost *:*>\n ServerName localhost\n OBOTimeout 1\n</VirtualHost>\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n</Location>";
+    my $tok = mint(tenant => $tenant);
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $tok");
+    });
+    idp_set("discovery_fault\@$tenant" => '');
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    is $c->{probe}->code, 200, 'the token validates: discovery (0.8 s) within the total timeout'
+        or diag describe($c->{probe}), $c->{output};
+};
+
+done_testing();
