@@ -24,6 +24,7 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 #include <sys/wait.h>
 #include <unistd.h>
 #include "apr_hash.h"
+#include "apr_lib.h"
 #include "ap_provider.h"
 #include "ap_socache.h"
 #include "apr_strings.h"
@@ -652,10 +653,15 @@ static const ap_directive_t *obo_in_list(apr_pool_t *p, const ap_directive_t *d)
     return hit;
 }
 
+/* SetHandler or AddHandler naming obo-token, also inside an expression. */
 static int names_token_handler(const ap_directive_t *d)
 {
-    return (is_directive(d, "SetHandler") || is_directive(d, "AddHandler")) && d->args
-           && ap_strstr_c(d->args, "obo-token");
+    const char *at = d->args ? ap_strstr_c(d->args, "obo-token") : NULL;
+
+    for (; at && (apr_isalnum(at[9]) || at[9] == '-' || at[9] == '_');
+         at = ap_strstr_c(at + 9, "obo-token")) {
+    }
+    return (is_directive(d, "SetHandler") || is_directive(d, "AddHandler")) && at;
 }
 
 typedef struct space {

@@ -161,7 +161,9 @@ static apr_status_t read_file(apr_pool_t *p, const char *path, char **buf, apr_s
     apr_status_t rv = fd < 0 ? errno : APR_SUCCESS;
     ssize_t n = 1;
 
-    *err = rv == ELOOP ? "it is a symbolic link (not followed)" : "cannot open the file";
+    /* Linux says ELOOP for O_NOFOLLOW on a link, FreeBSD EMLINK */
+    *err = rv == ELOOP || rv == EMLINK ? "it is a symbolic link (not followed)"
+                                       : "cannot open the file";
     if (rv == APR_SUCCESS && fstat(fd, &sb) != 0) {
         rv = errno;
         *err = "cannot stat the file";

@@ -50,6 +50,9 @@ my @refused = (
     [ '<Directory> handler below an AuthType obo <Directory>',
       "<Directory /srv/app>\n    $OBO\n</Directory>\n<Directory /srv/app/tok>\n    $H\n</Directory>",
       qr{AuthType obo \(<Directory /srv/app>} ],
+    [ 'AddHandler obo-token in a long-running Location',
+      "<Location /lr>\n    $LR\n    AddHandler obo-token .tok\n</Location>",
+      qr{AddHandler obo-token \.tok \(<Location /lr>} ],
     [ 'OBOLongRunning for the whole server',
       "OBOScope api://downstream/.default\nOBOLongRunning on\n<Location /obo-token>\n    $H\n"
       . "</Location>", qr{OBOLongRunning on \(server} ],
@@ -62,19 +65,20 @@ my @refused = (
 for my $case (@refused) {
     my ($name, $conf, $re) = @$case;
     subtest "refused: $name" => sub {
-        my $c = check_config("$BASE\n$conf", modules => ["authz_host"]);
+        my $c = check_config("$BASE\n$conf", modules => ["authz_host", "mime"]);
         ok !$c->{syntax_ok}, 'apache2 -t fails' or diag $c->{output};
         ok !$c->{started}, 'httpd does not start';
-        like $c->{output}, qr/OBO192: SetHandler obo-token/, 'OBO192 names the handler'
+        like $c->{output}, qr/OBO192: (Set|Add)Handler obo-token/, "OBO192 names the handler"
             or diag $c->{output};
         like $c->{output}, $re, 'and the section that puts it under the module';
     };
 }
 
-subtest 'accepted: the handler in a Location of its own, beside long-running ones' => sub {
+subtest 'accepted: the handler in a Location of its own, beside long-running ones (and another handler under one)' => sub {
     my $c = check_config("$BASE\n<Location /reports>\n    $LR\n</Location>\n"
         . "<Location /obo-token>\n    $H\n    OBOScope api://downstream/.default\n</Location>\n"
-        . "<Location /reportsx>\n    $H\n</Location>", modules => ["authz_host"]);
+        . "<Location /reportsx>\n    $H\n</Location>\n"
+        . "<Location /reports/other>\n    SetHandler obo-tokenizer\n</Location>", modules => ["authz_host"]);
     ok $c->{syntax_ok} && $c->{started}, 'apache2 -t passes and httpd starts' or diag $c->{output};
 };
 
