@@ -19,10 +19,12 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "apr_hash.h"
+#include "apr_lib.h"
 #include "ap_provider.h"
 #include "ap_socache.h"
 #include "apr_strings.h"
@@ -677,6 +679,170 @@ static int check_keys(apr_pool_t *ptemp, server_rec *s)
     return 1;
 }
 
+/* ---- SetHandler obo-token where the module authenticates users --------------
+ * The token handler answers with a session's downstream token: in a section
+ * that also has AuthType obo or OBOLongRunning on, the end user's own request
+ * there would be answered (the fixups just put the key in its headers). The
+ * sections that apply to a handler are read from the tree, as above: its own
+ * and enclosing sections (with their <If>, <Limit>...), the server level,
+ * and the <Location>/<LocationMatch> (or <Directory>/<DirectoryMatch>) of the
+ * same server or the main server whose space overlaps its own (a path prefix
+ * either way; a regex that matches the other's path; two equal regexes).
+ * What it cannot see (.htaccess, mod_rewrite's H=, a URL mapped onto a
+ * <Directory>) the handler refuses at run time (OBO191). */
+
+static const ap_directive_t *obo_in_list(apr_pool_t *p, const ap_directive_t *d)
+{
+    const ap_directive_t *hit = NULL;
+
+    for (; d && !hit; d = d->next) {
+        const char *w = d->args ? ap_getword_conf(p, &(const char *){ d->args }) : "";
+        if ((is_directive(d, "AuthType") && !strcasecmp(w, AUTH_OBO_TYPE))
+            || (is_directive(d, "OBOLongRunning") && !strcasecmp(w, "on"))) {
+            hit = d;
+        }
+        else if (d->first_child && !is_path_section(d)) {
+            hit = obo_in_list(p, d->first_child);
+        }
+    }
+    return hit;
+}
+
+/* SetHandler or AddHandler naming obo-token, also inside an expression. */
+static int names_token_handler(const ap_directive_t *d)
+{
+    const char *at = d->args ? ap_strstr_c(d->args, "obo-token") : NULL;
+
+    for (; at && (apr_isalnum(at[9]) || at[9] == '-' || at[9] == '_');
+         at = ap_strstr_c(at + 9, "obo-token")) {
+    }
+    return (is_directive(d, "SetHandler") || is_directive(d, "AddHandler")) && at;
+}
+
+typedef struct space {
+    int kind;               /* 1 <Location*>, 2 <Directory*>, 3 <Files*>, 0 none */
+    const char *path;       /* the prefix, or the regex's text */
+    ap_regex_t *re;         /* for <...Match> and "~" */
+} space;
+
+static space space_of(apr_pool_t *p, const ap_directive_t *sec)
+{
+    space sp = { 0, NULL, NULL };
+    char *args = apr_pstrdup(p, sec && sec->args ? sec->args : "");
+    const char *a = args, *w;
+    apr_size_t n = strlen(args);
+    int regex;
+
+    if (!sec) {
+        return sp;
+    }
+    sp.kind = is_directive(sec, "<Location") || is_directive(sec, "<LocationMatch") ? 1
+              : is_directive(sec, "<Directory") || is_directive(sec, "<DirectoryMatch") ? 2
+              : is_directive(sec, "<Files") || is_directive(sec, "<FilesMatch") ? 3 : 0;
+    regex = is_directive(sec, "<LocationMatch") || is_directive(sec, "<DirectoryMatch")
+            || is_directive(sec, "<FilesMatch");
+    if (n && args[n - 1] == '>') {
+        args[n - 1] = '\0';
+    }
+    w = ap_getword_conf(p, &a);
+    if (!strcmp(w, "~")) {
+        regex = 1;
+        w = ap_getword_conf(p, &a);
+    }
+    sp.path = w;
+    if (sp.kind && regex && (sp.re = ap_pregcomp(p, w, AP_REG_EXTENDED)) == NULL) {
+        sp.kind = 0;
+    }
+    return sp;
+}
+
+static int spaces_overlap(const space *a, const space *b)
+{
+    if (!a->kind || a->kind != b->kind) {
+        return 0;
+    }
+    if (a->re && b->re) {
+        return !strcmp(a->path, b->path);
+    }
+    if (a->re || b->re) {
+        const space *r = a->re ? a : b, *q = a->re ? b : a;
+        return ap_regexec(r->re, q->path, 0, NULL, 0) == 0;
+    }
+    return a->kind == 3 ? !strcmp(a->path, b->path)
+                        : path_within(a->path, b->path) || path_within(b->path, a->path);
+}
+
+/* A section among list (a server's top level) that overlaps sp and has
+ * AuthType obo or OBOLongRunning on; sp.kind 0 (the handler is set for a
+ * whole server) overlaps every section. */
+static const ap_directive_t *obo_overlapping(apr_pool_t *p, const ap_directive_t *list,
+                                             const space *sp)
+{
+    const ap_directive_t *hit = NULL;
+
+    for (; list && !hit; list = list->next) {
+        space q = space_of(p, list);
+        if (q.kind && (!sp->kind || spaces_overlap(sp, &q))) {
+            hit = obo_in_list(p, list->first_child);
+        }
+    }
+    return hit;
+}
+
+/* The AuthType obo or OBOLongRunning on that applies where h sets the
+ * handler, or NULL. */
+static const ap_directive_t *obo_for_handler(apr_pool_t *p, const ap_directive_t *h)
+{
+    const ap_directive_t *s, *outer = NULL, *hit = NULL;
+    space sp;
+
+    for (s = h->parent; s && !is_directive(s, "<VirtualHost"); s = s->parent) {
+        hit = hit ? hit : obo_in_list(p, s->first_child);
+        outer = is_path_section(s) ? s : outer;
+    }
+    sp = space_of(p, outer);
+    if (!hit && s) {            /* s: its virtual host; NULL: the main server */
+        hit = obo_in_list(p, s->first_child);
+        hit = hit ? hit : obo_overlapping(p, s->first_child, &sp);
+    }
+    if (!hit) {
+        hit = obo_in_list(p, ap_conftree);
+        hit = hit ? hit : obo_overlapping(p, ap_conftree, &sp);
+    }
+    return hit;
+}
+
+/* "<Location /x>" for a directive in that section, "server" at top level. */
+static const char *section_name(apr_pool_t *p, const ap_directive_t *d)
+{
+    const ap_directive_t *sec = d->parent;
+
+    return sec ? apr_pstrcat(p, sec->directive, " ", sec->args ? sec->args : ">", NULL)
+               : "server";
+}
+
+static int check_token_handlers(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
+{
+    int ok = 1;
+
+    for (; d && ok; d = d->next) {
+        const ap_directive_t *hit = names_token_handler(d) ? obo_for_handler(p, d) : NULL;
+        if (hit) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, "OBO192: %s %s (%s, %s) "
+                         "applies where %s %s (%s, %s) does: the end user's own request "
+                         "would get the session's downstream token; give the handler a "
+                         "Location of its own, without AuthType obo or OBOLongRunning",
+                         d->directive, d->args, section_name(p, d), where(p, d),
+                         hit->directive, hit->args, section_name(p, hit), where(p, hit));
+            ok = 0;
+        }
+        if (ok && d->first_child) {
+            ok = check_token_handlers(p, main_s, d->first_child);
+        }
+    }
+    return ok;
+}
+
 /* post_config needs mod_socache_shmcb for the default cache; configtest does
  * not run post_config, so the same check is made here (a graceful restart
  * with a configuration that fails there stops the server). */
@@ -707,6 +873,9 @@ static int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
         }
     }
     if (!check_files(ptemp, main_s) || !check_keys(ptemp, main_s)) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!check_token_handlers(ptemp, main_s, ap_conftree)) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return walk_tree(ptemp, main_s, ap_conftree) ? OK : HTTP_INTERNAL_SERVER_ERROR;
@@ -807,29 +976,72 @@ static apr_status_t state_key_get(server_rec *s)
     return rv;
 }
 
+/* Why dir cannot be trusted with the state, or NULL. The runtime directory
+ * may be one other users can write to (a sticky 1777 folder), where they can
+ * plant a link, a directory of their own or one they can write to before
+ * httpd starts. So the directory is made 0700 if missing, then opened
+ * without following a link and judged on the descriptor: a directory owned
+ * by root or the user the children run as, that neither group nor others
+ * can write to (refused, not repaired: what was planted in it stays), in a
+ * parent that others cannot write to unless it is sticky. Ownership and mode
+ * are set through the descriptor (fchown, fchmod), never through the name. */
+static const char *state_dir_trust(apr_pool_t *p, const char *dir)
+{
+    uid_t user = ap_unixd_config.user_id;
+    const char *parent = ap_make_dirstr_parent(p, dir), *why = NULL;
+    struct stat sb, up;
+    int fd = mkdir(dir, S_IRWXU) == 0 || errno == EEXIST
+             ? open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+
+    if (fd < 0) {
+        why = errno == ELOOP || errno == ENOTDIR ? "it is a symbolic link or not a directory"
+                                                 : strerror(errno);
+    }
+    else if (fstat(fd, &sb) != 0 || stat(parent, &up) != 0) {
+        why = strerror(errno);
+    }
+    else if (sb.st_uid != 0 && sb.st_uid != user && sb.st_uid != geteuid()) {
+        why = apr_psprintf(p, "it belongs to uid %lu, not to root or the httpd user",
+                           (unsigned long)sb.st_uid);
+    }
+    else if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+        why = apr_psprintf(p, "group or others can write to it (mode %04o)",
+                           (unsigned)(sb.st_mode & 07777));
+    }
+    else if ((up.st_mode & S_IWOTH) && !(up.st_mode & S_ISVTX)) {
+        why = apr_psprintf(p, "others can write to its parent %s, which is not sticky",
+                           parent);
+    }
+    else if ((geteuid() == 0 && fchown(fd, user, ap_unixd_config.group_id) != 0)
+             || fchmod(fd, S_IRWXU) != 0) {
+        why = strerror(errno);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return why;
+}
+
 /* Made by the parent (often root), owned by the user the children run as:
  * they write the files. */
 static void state_dir_setup(apr_pool_t *pconf, server_rec *s)
 {
     const char *dir = ap_runtime_dir_relative(pconf, STATE_DIR_NAME);
-    apr_status_t rv = dir ? apr_dir_make(dir, APR_FPROT_UREAD | APR_FPROT_UWRITE
-                                         | APR_FPROT_UEXECUTE, pconf) : APR_EINVAL;
+    const char *why = dir ? state_dir_trust(pconf, dir) : "no runtime directory";
 
-    if (APR_STATUS_IS_EEXIST(rv)) {
-        rv = APR_SUCCESS;
-    }
-    if (rv == APR_SUCCESS && geteuid() == 0
-        && chown(dir, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
-        rv = errno;
-    }
     state_dir = NULL;
-    if (rv == APR_SUCCESS && state_key_get(s) == APR_SUCCESS) {
+    if (why) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "OBO078: state directory %s refused: %s; "
+                     "the module runs without the IdP's last good keys (a new child or a "
+                     "restart will need the IdP). Remove it: httpd creates it, mode 0700, "
+                     "owned by the user it runs as", dir ? dir : STATE_DIR_NAME, why);
+    }
+    else if (state_key_get(s) == APR_SUCCESS) {
         state_dir = dir;
     }
     else {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "OBO074: cannot use %s for the IdP's "
-                     "last good keys; a new child or a restart will need the IdP",
-                     dir ? dir : STATE_DIR_NAME);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO074: cannot use %s for the IdP's "
+                     "last good keys; a new child or a restart will need the IdP", dir);
     }
 }
 

@@ -209,6 +209,7 @@ const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_
 #define AUTH_OBO_SESSION_ENV "OBO_SESSION_KEY"
 #define AUTH_OBO_SESSION_HDR "OBO-Session-Key"
 #define AUTH_OBO_SESSION_NOTE "auth_obo_client_session_key"
+#define AUTH_OBO_SESSION_USED_NOTE "auth_obo_session_used"
 int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *st,
                             const auth_obo_dir_cfg *d);
 void auth_obo_register_session(apr_pool_t *p);

@@ -188,13 +188,8 @@ static int auth_obo_scrub(request_rec *r)
         APR_ARRAY_PUSH(cfgs, auth_obo_dir_cfg *) = auth_obo_effective(a);
     }
     restore_authorization(r, prior);
-    /* A handler Location (SetHandler obo-token) with its own OBOScope must
-     * still read the key its client sent (mod_auth_obo_session.c); only the
-     * client's own request has one it sent. */
-    if (!r->main && !r->prev && apr_table_get(r->headers_in, AUTH_OBO_SESSION_HDR)) {
-        apr_table_setn(r->notes, AUTH_OBO_SESSION_NOTE,
-                       apr_table_get(r->headers_in, AUTH_OBO_SESSION_HDR));
-    }
+    /* The key a client sent to a handler Location (SetHandler obo-token)
+     * was kept before this (mod_auth_obo_session.c: capture_client_key). */
     scrub_table(r, r->headers_in, cfgs, header_is_ours, "header");
     scrub_table(r, r->subprocess_env, cfgs, env_is_ours, "variable");
     return DECLINED;

@@ -181,6 +181,28 @@ static int deliver_all(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
     return status;
 }
 
+/* A request that opens or uses a session carries its key in its headers
+ * (set below) and in those of its subrequests and internal redirects: the
+ * token handler must never serve any of them (see handler_refusal). The
+ * mark goes on the whole chain: a subrequest that opened a session marks
+ * the main request too. */
+static void mark_session_pass(request_rec *r)
+{
+    for (; r; r = r->main ? r->main : r->prev) {
+        apr_table_setn(r->notes, AUTH_OBO_SESSION_USED_NOTE, "1");
+    }
+}
+
+static int session_in_pass(request_rec *r)
+{
+    for (; r; r = r->main ? r->main : r->prev) {
+        if (apr_table_get(r->notes, AUTH_OBO_SESSION_USED_NOTE)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *st,
                             const auth_obo_dir_cfg *d)
 {
@@ -191,6 +213,7 @@ int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *
     int created = 0, failed = 0, status;
     apr_status_t rv;
 
+    mark_session_pass(r);
     if (!sc->rt->cache) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO130: no long-running session: "
                       "OBOLongRunning needs a shared cache (OBOCache shm or memcached), not "
@@ -465,10 +488,33 @@ static int token_request(request_rec *r, const auth_obo_srv_cfg *sc,
     return serve(r, sc, &c, key, ds);
 }
 
+/* Why this request must not be served, or NULL. The handler is for a
+ * backend's own request with the key it stored; a request of the end user
+ * (one the module authenticated, or that opened a session) would get the
+ * session's downstream token. The startup check refuses such
+ * configurations (OBO192); this covers what it cannot see (.htaccess,
+ * mod_rewrite's H=, a Location mapped onto a <Directory>...). */
+static const char *handler_refusal(request_rec *r, const auth_obo_dir_cfg *d)
+{
+    const char *type = ap_auth_type(r);
+
+    if (session_in_pass(r)) {
+        return "this request opened or used a long-running session";
+    }
+    if (auth_obo_ival(d->long_running, 0)) {
+        return "its configuration has OBOLongRunning on";
+    }
+    if (type && !strcasecmp(type, AUTH_OBO_TYPE)) {
+        return "its configuration has AuthType obo";
+    }
+    return NULL;
+}
+
 static int token_handler(request_rec *r)
 {
     auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
-    const char *key = apr_table_get(r->headers_in, AUTH_OBO_SESSION_HDR);
+    auth_obo_dir_cfg *d = auth_obo_effective(r);
+    const char *why;
 
     /* Only a backend's own request: an internal redirect (ErrorDocument, a
      * CGI's local redirect, mod_rewrite in a directory) or a subrequest (SSI)
@@ -481,10 +527,15 @@ static int token_handler(request_rec *r)
                       "must call it directly", (r->main ? r->main : r->prev)->uri);
         return HTTP_NOT_FOUND;
     }
-
-    /* Removed by mod_auth_obo_scrub.c if this Location names downstreams. */
-    key = key ? key : apr_table_get(r->notes, AUTH_OBO_SESSION_NOTE);
-    return token_request(r, sc, auth_obo_effective(r), key);
+    if ((why = handler_refusal(r, d)) != NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO191: obo-token handler refused for "
+                      "%s: %s; the handler must have a Location of its own, without "
+                      "AuthType obo or OBOLongRunning", r->uri, why);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* Only the key the client sent (capture_client_key): headers_in may hold
+     * the one the fixups set for a session of this very request. */
+    return token_request(r, sc, d, apr_table_get(r->notes, AUTH_OBO_SESSION_NOTE));
 }
 
 static int auth_obo_token_handler(request_rec *r)
@@ -501,7 +552,22 @@ static int auth_obo_token_handler(request_rec *r)
     return status;
 }
 
+/* The OBO-Session-Key header as the client sent it, before any module
+ * (the scrub, a long-running Location's fixups) changes headers_in: the
+ * only key the handler accepts. Initial requests only; httpd also runs
+ * this hook for an internal redirect, which the handler refuses. */
+static int capture_client_key(request_rec *r)
+{
+    const char *key = apr_table_get(r->headers_in, AUTH_OBO_SESSION_HDR);
+
+    if (!r->main && !r->prev && key) {
+        apr_table_setn(r->notes, AUTH_OBO_SESSION_NOTE, key);
+    }
+    return DECLINED;
+}
+
 void auth_obo_register_session(apr_pool_t *p)
 {
+    ap_hook_post_read_request(capture_client_key, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(auth_obo_token_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -1,10 +1,14 @@
 /* Sealed last-good IdP state behind obo_idpstate.h. */
 #include "obo_idpstate.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <apr_file_io.h>
+#include <apr_portable.h>
 #include <apr_strings.h>
-#include "obo_http.h"
 #include "obo_json.h"
 
 #define STATE_VERSION 1
@@ -56,15 +60,17 @@ static apr_status_t write_atomically(apr_pool_t *p, const char *path,
     /* mktemp in the target's directory: rename() stays within one file system */
     char *tmp = apr_pstrcat(p, path, ".XXXXXX", NULL);
     apr_file_t *f = NULL;
+    apr_os_file_t fd = -1;
     apr_status_t rv = apr_file_mktemp(&f, tmp, APR_FOPEN_CREATE | APR_FOPEN_READ
                                       | APR_FOPEN_WRITE | APR_FOPEN_EXCL
                                       | APR_FOPEN_BINARY, p);
 
-    if (rv == APR_SUCCESS) {
-        rv = apr_file_perms_set(tmp, APR_FPROT_UREAD | APR_FPROT_UWRITE);
-        if (rv == APR_INCOMPLETE || rv == APR_ENOTIMPL) {
-            rv = APR_SUCCESS;   /* mktemp already creates it 0600 */
-        }
+    /* mkstemp made it (O_EXCL: never through a planted link); its mode is
+     * set on the descriptor, not through the name, and rename() replaces
+     * whatever is at path (a link, a FIFO) without following it. */
+    if (rv == APR_SUCCESS && apr_os_file_get(&fd, f) == APR_SUCCESS
+        && fchmod(fd, S_IRUSR | S_IWUSR) != 0) {
+        rv = errno;
     }
     if (rv == APR_SUCCESS) {
         rv = apr_file_write_full(f, data, len, NULL);
@@ -141,6 +147,52 @@ static apr_status_t parse(apr_pool_t *p, const unsigned char *pt, apr_size_t len
     return rv;
 }
 
+/* Reads the state file as if someone else had planted it: a symbolic link
+ * is not followed (O_NOFOLLOW), a FIFO or a device does not block the
+ * caller (O_NONBLOCK: a FIFO without a writer would hang every request
+ * that falls back on the state), and only a regular file of at most
+ * STATE_MAX_BYTES is read (fstat on the descriptor, not the name). */
+static apr_status_t read_file(apr_pool_t *p, const char *path, char **buf, apr_size_t *len,
+                              const char **err)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
+    apr_size_t got = 0;
+    apr_status_t rv = fd < 0 ? errno : APR_SUCCESS;
+    ssize_t n = 1;
+
+    /* Linux says ELOOP for O_NOFOLLOW on a link, FreeBSD EMLINK */
+    *err = rv == ELOOP || rv == EMLINK ? "it is a symbolic link (not followed)"
+                                       : "cannot open the file";
+    if (rv == APR_SUCCESS && fstat(fd, &sb) != 0) {
+        rv = errno;
+        *err = "cannot stat the file";
+    }
+    if (rv == APR_SUCCESS && !S_ISREG(sb.st_mode)) {
+        rv = APR_EINVAL;
+        *err = "not a regular file (a FIFO, device or directory is not read)";
+    }
+    if (rv == APR_SUCCESS && sb.st_size > STATE_MAX_BYTES) {
+        rv = APR_ENOSPC;
+        *err = "larger than a state file can be (not read)";
+    }
+    if (rv == APR_SUCCESS) {
+        *buf = apr_palloc(p, (apr_size_t)sb.st_size + 1);
+        while (rv == APR_SUCCESS && got < (apr_size_t)sb.st_size && n != 0) {
+            n = read(fd, *buf + got, (apr_size_t)sb.st_size - got);
+            got += n > 0 ? (apr_size_t)n : 0;
+            rv = n < 0 && errno != EINTR ? errno : APR_SUCCESS;
+        }
+        *err = rv == APR_SUCCESS ? NULL : "cannot read the file";
+        (*buf)[got] = '\0';
+        *len = got;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return rv;
+}
+
 apr_status_t obo_idpstate_load(apr_pool_t *p, const char *path,
                                const unsigned char key[OBO_AEAD_KEY_LEN], const char *id,
                                obo_idpstate *st, const char **err)
@@ -149,13 +201,12 @@ apr_status_t obo_idpstate_load(apr_pool_t *p, const char *path,
     char *buf = NULL;
     unsigned char *pt = NULL;
     apr_size_t len = 0, ptlen = 0;
-    apr_status_t rv = obo_file_read(p, path, STATE_MAX_BYTES, &buf, &len);
+    apr_status_t rv = read_file(p, path, &buf, &len, err);
 
     if (APR_STATUS_IS_ENOENT(rv)) {
         *err = "no saved state";
         return APR_ENOENT;
     }
-    *err = "cannot read the state file";
     if (rv == APR_SUCCESS) {
         rv = obo_aead_open(p, key, aad, strlen(aad), (const unsigned char *)buf, len,
                            &pt, &ptlen);

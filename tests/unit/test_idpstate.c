@@ -95,6 +95,54 @@ static void test_refused(apr_pool_t *p)
     is_int(obo_idpstate_load(p, path, key, ID, &got, &err), APR_EINVAL, "plain JSON");
 }
 
+/* Files planted where the state file goes (issue 14, A4): a link is not
+ * followed, a FIFO does not block (alarm() turns a hang into a failure),
+ * a directory or an oversized file is not read; the writer replaces a
+ * planted link or FIFO without writing through it. */
+static void test_planted(apr_pool_t *p)
+{
+    obo_idpstate st = sample(), got;
+    const char *err = NULL, *real = path_of(p, "real.state"), *path = path_of(p, "c.state");
+    char *raw = NULL, *big = apr_pcalloc(p, 800 * 1024);
+    apr_size_t len = 0, rlen = 0;
+    apr_file_t *f = NULL;
+    struct stat sb;
+
+    obo_idpstate_save(p, real, key, ID, &st, &err);
+    obo_file_read(p, real, 1 << 20, &raw, &rlen);
+    ok(symlink(real, path) == 0, "a symbolic link to a valid state file");
+    is_int(obo_idpstate_load(p, path, key, ID, &got, &err), APR_EINVAL, "is not followed");
+    ok(err && strstr(err, "symbolic link"), "and says so (%s)", err ? err : "none");
+    st.jwks_uri = "https://idp.example/t/keys3";
+    is_int(obo_idpstate_save(p, path, key, ID, &st, &err), APR_SUCCESS, "saved over the link");
+    ok(lstat(path, &sb) == 0 && S_ISREG(sb.st_mode), "the link was replaced by a file");
+    obo_file_read(p, real, 1 << 20, &raw, &len);
+    ok(len == rlen, "the link's target was not written through");
+    unlink(path);
+
+    ok(mkfifo(path, 0600) == 0, "a FIFO without a writer");
+    alarm(10);
+    is_int(obo_idpstate_load(p, path, key, ID, &got, &err), APR_EINVAL, "is not read");
+    alarm(0);
+    ok(err && strstr(err, "regular file"), "and does not block (%s)", err ? err : "none");
+    is_int(obo_idpstate_save(p, path, key, ID, &st, &err), APR_SUCCESS, "saved over the FIFO");
+    is_int(obo_idpstate_load(p, path, key, ID, &got, &err), APR_SUCCESS, "then it loads");
+    unlink(path);
+
+    ok(mkdir(path, 0700) == 0, "a directory");
+    is_int(obo_idpstate_load(p, path, key, ID, &got, &err), APR_EINVAL, "is not read");
+    rmdir(path);
+
+    memset(big, 'A', 800 * 1024);
+    apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_BINARY,
+                  APR_FPROT_UREAD | APR_FPROT_UWRITE, p);
+    apr_file_write_full(f, big, 800 * 1024, NULL);
+    apr_file_close(f);
+    is_int(obo_idpstate_load(p, path, key, ID, &got, &err), APR_EINVAL, "an oversized file");
+    ok(err && strstr(err, "larger"), "is not read (%s)", err ? err : "none");
+    unlink(path);
+}
+
 static void cleanup(apr_pool_t *p)
 {
     apr_dir_t *d = NULL;
@@ -122,6 +170,7 @@ int main(void)
     }
     TAP_RUN(test_round_trip);
     TAP_RUN(test_refused);
+    TAP_RUN(test_planted);
     TAP_RUN(cleanup);
     apr_terminate();
     return tap_done();

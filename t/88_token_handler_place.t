@@ -1,0 +1,127 @@
+# Where the obo-token handler may be (issue 14, A3). In a Location that has
+# AuthType obo or OBOLongRunning on, the end user's own request reached the
+# handler with the session key the fixups had just put in its headers, and
+# got the downstream token (200) or ended the session (DELETE 204).
+#   - such configurations are refused by apache2 -t and at a real start
+#     (OBO192), whatever section kind or merge puts the handler there;
+#     a handler in a Location of its own still starts
+#   - where the check cannot see it (mod_rewrite's H=obo-token, vhost
+#     obo_lr_edge), the request gets no token: OBO191, 500
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use Digest::SHA qw(sha256_hex);
+use OBOTest;
+use OBOTest::Config qw(check_config);
+
+need_feature('authn', 'exchange');
+
+my $port = $ENV{OBO_TEST_IDP_PORT} || 19443;
+my $BASE = "OBOMetadataURL https://127.0.0.1:$port/cfg/v2.0/.well-known/openid-configuration\n"
+    . "OBOAudience api://test-api\nOBOClientID middle-tier-api\nOBOClientSecret s3cret-for-tests";
+my $LR = "AuthType obo\n    Require valid-user\n    OBOScope api://downstream/.default\n"
+    . "    OBOLongRunning on";
+my $OBO = "AuthType obo\n    Require valid-user";
+my $H = "SetHandler obo-token\n    Require local";
+
+my @refused = (
+    [ 'nested Location under a long-running one',
+      "<Location /nested>\n    $LR\n</Location>\n<Location /nested/obo-token>\n    $H\n</Location>",
+      qr{\(<Location /nested/obo-token>.*(AuthType obo|OBOLongRunning on) \(<Location /nested>} ],
+    [ 'handler and AuthType obo in one Location',
+      "<Location /api>\n    $OBO\n    $H\n</Location>", qr{AuthType obo \(<Location /api>} ],
+    [ 'handler Location above an AuthType obo one (the merge covers both ways)',
+      "<Location /api/x>\n    $OBO\n</Location>\n<Location /api>\n    $H\n</Location>",
+      qr{AuthType obo \(<Location /api/x>} ],
+    [ 'handler in an <If> inside a long-running Location',
+      "<Location /lr>\n    $LR\n    <If \"%{QUERY_STRING} =~ /t/\">\n        SetHandler obo-token\n"
+      . "    </If>\n</Location>", qr{\(<If .*(AuthType obo|OBOLongRunning on) \(<Location /lr>} ],
+    [ '<LocationMatch> handler matching a long-running Location',
+      "<Location /jobs>\n    $LR\n</Location>\n<LocationMatch \"^/jobs\">\n    $H\n</LocationMatch>",
+      qr{\(<LocationMatch .*(AuthType obo|OBOLongRunning on) \(<Location /jobs>} ],
+    [ 'handler Location inside an AuthType obo <LocationMatch>',
+      "<LocationMatch \"^/app/\">\n    $OBO\n</LocationMatch>\n<Location /app/tok>\n    $H\n</Location>",
+      qr{AuthType obo \(<LocationMatch} ],
+    [ '<Files> handler in an AuthType obo <Directory>',
+      "<Directory /srv/app>\n    $OBO\n    <Files tok>\n        SetHandler obo-token\n    </Files>\n"
+      . "</Directory>", qr{AuthType obo \(<Directory /srv/app>} ],
+    [ '<Directory> handler below an AuthType obo <Directory>',
+      "<Directory /srv/app>\n    $OBO\n</Directory>\n<Directory /srv/app/tok>\n    $H\n</Directory>",
+      qr{AuthType obo \(<Directory /srv/app>} ],
+    [ 'AddHandler obo-token in a long-running Location',
+      "<Location /lr>\n    $LR\n    AddHandler obo-token .tok\n</Location>",
+      qr{AddHandler obo-token \.tok \(<Location /lr>} ],
+    [ 'OBOLongRunning for the whole server',
+      "OBOScope api://downstream/.default\nOBOLongRunning on\n<Location /obo-token>\n    $H\n"
+      . "</Location>", qr{OBOLongRunning on \(server} ],
+    [ 'in a virtual host, under a long-running Location of the main server',
+      "<Location /r>\n    $LR\n</Location>\n<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n"
+      . "    <Location /r/tok>\n        $H\n    </Location>\n</VirtualHost>",
+      qr{(AuthType obo|OBOLongRunning on) \(<Location /r>} ],
+);
+
+for my $case (@refused) {
+    my ($name, $conf, $re) = @$case;
+    subtest "refused: $name" => sub {
+        my $c = check_config("$BASE\n$conf", modules => ["authz_host", "mime"]);
+        ok !$c->{syntax_ok}, 'apache2 -t fails' or diag $c->{output};
+        ok !$c->{started}, 'httpd does not start';
+        like $c->{output}, qr/OBO192: (Set|Add)Handler obo-token/, "OBO192 names the handler"
+            or diag $c->{output};
+        like $c->{output}, $re, 'and the section that puts it under the module';
+    };
+}
+
+subtest 'accepted: the handler in a Location of its own, beside long-running ones (and another handler under one)' => sub {
+    my $c = check_config("$BASE\n<Location /reports>\n    $LR\n</Location>\n"
+        . "<Location /obo-token>\n    $H\n    OBOScope api://downstream/.default\n</Location>\n"
+        . "<Location /reportsx>\n    $H\n</Location>\n"
+        . "<Location /reports/other>\n    SetHandler obo-tokenizer\n</Location>", modules => ["authz_host"]);
+    ok $c->{syntax_ok} && $c->{started}, 'apache2 -t passes and httpd starts' or diag $c->{output};
+};
+
+# ---- at run time, where the startup check cannot see the handler
+my $V = 'obo_lr_edge';
+
+sub ut {
+    my ($sub) = @_;
+    my $h = substr(sha256_hex($sub), 0, 32);
+    my $oid = join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
+        '8' . substr($h, 17, 3), substr($h, 20, 12);
+    return mint(tenant => 'lr', claims => { sub => $sub, oid => $oid });
+}
+
+subtest 'H=obo-token in a long-running Location: the user gets no token, the session stays' => sub {
+    my $tok = ut(fresh_user('lrplace'));
+    my $r = obo_get($V, '/lr/env', token => $tok);
+    my $key = cgi_env($r)->{OBO_SESSION_KEY};
+    ok $key, 'a session for the user (control)';
+    my $m = error_log_mark();
+    for my $method ('GET', 'DELETE') {
+        $r = obo_request($V, $method, '/lrh', token => $tok);
+        isnt $r->code, 200, "$method: not 200";
+        isnt $r->code, 204, "$method: not 204 (the session is not ended)";
+        unlike $r->content // '', qr/access_token|eyJ/, "$method: no token in the answer"
+            or diag substr($r->content, 0, 300);
+    }
+    like error_log_since($m), qr/OBO191: obo-token handler refused for \/lrh: this request opened or used a long-running session/,
+        'OBO191 says why';
+    $r = obo_get($V, '/token', headers => [ 'OBO-Session-Key' => $key ]);
+    expect_status($r, 200, 'the backend still uses the session at the real handler');
+};
+
+subtest 'H=obo-token in an AuthType obo Location: refused even with a key the client sent' => sub {
+    my $tok = ut(fresh_user('lrplace'));
+    my $key = cgi_env(obo_get($V, '/lr/env', token => $tok))->{OBO_SESSION_KEY};
+    ok $key, 'a session (control)';
+    my $m = error_log_mark();
+    my $r = obo_get($V, '/plainh', token => $tok, headers => [ 'OBO-Session-Key' => $key ]);
+    is $r->code, 500, "answered 500";
+    unlike $r->content // '', qr/access_token|eyJ/, 'no token in the answer';
+    like error_log_since($m), qr/OBO191: obo-token handler refused for \/plainh: its configuration has AuthType obo/,
+        'OBO191 says why';
+};
+
+done_testing();
