@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Sign N distinct valid access tokens (RS256) for the benchmark's
 distinct-token case, one per line, in parallel over the CPUs.
 

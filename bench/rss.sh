@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Memory under distinct tokens: RSS of each httpd child (event MPM) while
 # N distinct valid tokens go through AuthType obo, one request each.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Benchmark: the same Apache without auth, with mod_auth_obo and with its
 # peers (mod_auth_openidc, mod_oauth2), in one run.
 #

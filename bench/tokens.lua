@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: Apache-2.0
 -- wrk script: every request carries the next of N pre-signed tokens
 -- (bench/mint_many.py), so no per-token memo can help.
 --   wrk -s bench/tokens.lua URL -- TOKENS_FILE

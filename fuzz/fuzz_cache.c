@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for cache values (untrusted: memcached is shared, and
  * anyone who can write to it can plant bytes). Each input goes through
  *  1. the sealed-value open path: obo_cache_get on a backend that returns

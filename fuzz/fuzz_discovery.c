@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for OIDC discovery documents (untrusted JSON fetched
  * from the metadata URL): obo_discovery_parse, which the provider runs on
  * every document it fetches. */

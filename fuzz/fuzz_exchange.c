@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for the token endpoint's answers (untrusted bytes from
  * the network): obo_exchange_parse_response, the code obo_exchange runs on
  * every response, for success (200) and error bodies. The first input byte

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for obo_jwks_parse (untrusted JWKS documents fetched
  * from the network) and key selection on whatever it accepts. */
 #include <stdint.h>

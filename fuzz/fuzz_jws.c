@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target for obo_jws_parse and what runs on its result (claim
  * checks, claim helpers, verification with every key type). Inputs that
  * start with '{' are "structured": split at newlines into raw header JSON,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Run the Apache::Test suite (t/) against the module built with AddressSanitizer +
 # UndefinedBehaviorSanitizer, under the stock httpd, and report what the sanitizers saw.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Self-test of the suite's crash scan (t/lib/OBOTest/Crashes.pm): runs a short
 # suite (t/00_infra.t) once clean, which must pass, and once per kind of
 # finding, each of which must make scripts/test.sh fail with a CRASH SCAN

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Build the Debian package from a clean copy of the source tree, check it with
 # lintian, then install it, enable it with a2enmod, run apache2ctl configtest,
 # and purge it again, leaving /etc/apache2 as it was.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Demo of mod_auth_obo on one machine, everything on 127.0.0.1:
 #   the test identity provider (t/idp/idp.pl, HTTPS with a throw-away CA),
 #   an echo backend, memcached, and Apache with the module in front of a CGI

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs each libFuzzer target for a set time:
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the multi-threaded unit test (two caches and two providers sharing
 # one pool, hammered by several threads) under valgrind's helgrind and fails
 # on any reported race or lock-order problem. `make check` runs the same test

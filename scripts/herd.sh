@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Issue 9's herd: USERS users (default 1000) x 10 concurrent first requests
 # spread over two servers (2 processes each) sharing memcached, the test IdP
 # answering after SLOW seconds (default 1). Prints the IdP token calls; the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Run the whole suite (scripts/test.sh: build, make check, Apache::Test) under
 # one MPM. CI (.ci/run) runs the MPM the machine enables (Debian: event); this
 # runs the others:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Build mod_auth_obo and run all of its tests:
 #   1. installs the build and test dependencies (Debian 12, when root and missing)
 #   2. autogen + out-of-tree configure --enable-werror + make

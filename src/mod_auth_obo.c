@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* mod_auth_obo: module definition, startup checks, per-process set-up.
  * The work itself is in the core (obo_*.c); the hooks are in
  * mod_auth_obo_authn.c, _authz.c and _fixups.c. */

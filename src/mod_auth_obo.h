@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Shared declarations of the Apache glue (mod_auth_obo*.c). The glue is
  * thin: directives and merging, hooks, and mapping core results to HTTP. */
 #ifndef MOD_AUTH_OBO_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Authentication: the Bearer token from the Authorization header, validated
  * by the core; RFC 6750 challenges; claims handed to the backend (client-sent
  * look-alikes of what the module sets are removed before: mod_auth_obo_scrub.c). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Require obo-scope / obo-role / obo-claim: authorization on the claims of
  * the token that authentication verified. */
 #include "mod_auth_obo.h"

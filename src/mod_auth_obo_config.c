@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Directives, configuration creation and merging.
  *
  * Server-scope directives merge main server -> virtual host. Validation

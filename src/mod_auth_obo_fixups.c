@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* After authorization: exchange the caller's token for each downstream API
  * the Location names, and hand the results to the backend. Failures are
  * mapped to what the caller can act on (RFC 6750 and Entra's claims

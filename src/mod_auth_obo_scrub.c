@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What the module hands to backends (OBO-Claim-* headers, OBO_CLAIM_*
  * variables, downstream tokens) is the module's alone. Before the module
  * (or anything after it) reads a request, client-sent look-alikes are

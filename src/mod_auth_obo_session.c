@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Long-running sessions (OBOLongRunning) and the token endpoint for
  * backends (SetHandler obo-token): the glue around obo_session.c. A
  * request in a long-running Location opens (or finds) the session of its

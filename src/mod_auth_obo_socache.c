@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The embedded "shm" cache backend: httpd's socache (shmcb) shared by every
  * process and thread of the server. shmcb is not safe across processes on
  * its own, so every operation takes one global mutex; that same mutex makes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Metrics and the status page: the shared counter block (obo_metrics.c),
  * "SetHandler obo-status" (HTML, ?format=json, ?format=prometheus), a
  * section in mod_status's page, and the classification of each request's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Base64 and base64url (RFC 4648) for untrusted input (see obo_b64.h).
  * Decoders are strict on purpose: a token has exactly one valid encoding, so
  * two different strings can never verify as the same signed bytes. */

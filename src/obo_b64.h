@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Base64 and base64url (RFC 4648) for untrusted input. */
 #ifndef OBO_B64_H
 #define OBO_B64_H

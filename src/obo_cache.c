@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Token cache core (see obo_cache.h): hashed keys, sealed values bound to
  * their key, and single flight in two layers - threads of one process
  * share an in-process flight, processes and servers share a lock entry in

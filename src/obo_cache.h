@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Token cache: a small backend interface (shm via httpd's socache in the
  * glue, memcached in the core) plus what every backend shares: hashed keys,
  * AES-256-GCM sealed values bound to their key, and single-flight fills so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* memcached backend (see obo_cache_memcached.h). A memcached_st is not
  * thread-safe, so every operation borrows a clone from a memcached_pool and
  * returns it. Timeouts are short and failed servers are ejected and retried

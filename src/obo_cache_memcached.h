@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* memcached backend for obo_cache (libmemcached + memcached_pool). */
 #ifndef OBO_CACHE_MEMCACHED_H
 #define OBO_CACHE_MEMCACHED_H

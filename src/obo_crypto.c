@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Hashing, key derivation and AES-256-GCM on OpenSSL 3 (see obo_crypto.h).
  * Every failure path is reported as a status, never logged here: callers
  * know what the bytes were and decide whether that is worth a log line. */

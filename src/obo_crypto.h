@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Hashing, key derivation and authenticated encryption for the core. */
 #ifndef OBO_CRYPTO_H
 #define OBO_CRYPTO_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The token exchange (see obo_exchange.h). One request is built per
  * attempt (a private_key_jwt assertion is single-use: fresh jti each time),
  * retried at most max_retries times on 5xx, 429 or a refused connection,

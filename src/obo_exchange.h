@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The token exchange: Entra's On-Behalf-Of (jwt-bearer) grant and RFC 8693
  * token exchange, with client_secret_post / client_secret_basic /
  * private_key_jwt client authentication, one retry with jitter on 5xx or a

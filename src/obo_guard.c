@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The gate to the token endpoint (see obo_guard.h). A remembered answer
  * is a small JSON object with its absolute end ("until", microseconds); in
  * the shared cache it is sealed and bound to its key like a token, so a

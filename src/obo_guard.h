@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The one gate to the token endpoint. Every grant the module sends there
  * (On-Behalf-Of, RFC 8693 token exchange, the refresh_token grant of
  * long-running sessions, and any later one) goes through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libcurl client behind obo_http.h. */
 #include "obo_http.h"
 

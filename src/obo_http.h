@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* HTTP client for the core (libcurl). One obo_http per process, created in
  * child_init so a forked child never shares TLS state with its parent; easy
  * handles are pooled and reused so connections to the IdP stay alive. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Sealed last-good IdP state behind obo_idpstate.h. */
 #include "obo_idpstate.h"
 

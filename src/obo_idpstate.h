@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The last good view of an identity provider (discovery values and the raw
  * JWKS), kept in a file so that a restarted server or a new child process
  * can validate tokens while the IdP is unreachable. The file is sealed with

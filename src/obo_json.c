@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* jansson helpers: bounded parsing and pool-bound lifetimes (see obo_json.h). */
 #include "obo_json.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* jansson helpers: bounded parsing and pool-bound lifetimes. */
 #ifndef OBO_JSON_H
 #define OBO_JSON_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* JSON Web Keys to OpenSSL 3 public keys (see obo_jwk.h). Everything here
  * reads material fetched from the network, so each member is checked for
  * type and exact size before OpenSSL sees it. Temporary OpenSSL objects are

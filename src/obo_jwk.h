@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* JSON Web Keys (RFC 7517/7518/8037) to OpenSSL keys. Only public keys of
  * kty RSA, EC (P-256/384/521) and OKP (Ed25519/Ed448) are accepted. */
 #ifndef OBO_JWK_H

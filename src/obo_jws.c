@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Compact JWS parsing, verification and signing (see obo_jws.h). The key's
  * real type (from the EVP_PKEY, not from JSON labels) must fit the alg, so a
  * token can never pick how its own signature is checked (RFC 8725 s.2.1). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Compact JWS (RFC 7515) parsing, verification and signing, following
  * RFC 8725: the caller supplies the algorithm allow-list and the keys; the
  * header can never introduce a key (jku/jwk/x5u/x5c are ignored) and "none"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* JWT claim checks for access tokens (see obo_jwt.h). Claim values are
  * attacker-chosen until the checks pass, so no error string quotes them. */
 #include "obo_jwt.h"

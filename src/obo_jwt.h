@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* JWT claim checks for access tokens (RFC 7519, RFC 8725, RFC 9068). */
 #ifndef OBO_JWT_H
 #define OBO_JWT_H

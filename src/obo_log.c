@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Injected logging for the core (see obo_log.h). */
 #include "obo_log.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Logging for the portable core. The core never calls httpd; the glue injects
  * a sink (obo_log_set) that forwards to ap_log_error with the module index.
  * Every message carries a stable id ("OBO0xx") so operators can grep and

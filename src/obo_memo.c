@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Bounded per-process memo (see obo_memo.h). */
 #include "obo_memo.h"
 

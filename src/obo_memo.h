@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A per-process memo: fixed number of slots, keyed by a 32-byte digest,
  * values copied in and out, optional expiry. Direct-mapped (a new entry
  * replaces whatever shared its slot), so memory is bounded whatever callers

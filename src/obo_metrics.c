@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Operational counters (see obo_metrics.h). The block lives in shared
  * memory mapped at the same address in every process (created before the
  * fork), so a plain pointer to it is valid everywhere; relaxed atomic adds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Operational counters shared by every process of the server: one block of
  * 64-bit atomics in shared memory that the glue creates before the children
  * fork (mod_auth_obo_status.c). Counting is one relaxed atomic add, no lock,

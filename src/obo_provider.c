@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Discovery and JWKS cache behind obo_provider.h.
  *
  * Concurrency: `lock` guards the small shared state and is never held

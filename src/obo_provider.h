@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The identity provider as the module sees it: OIDC discovery (issuer,
  * jwks_uri, token_endpoint) and a per-process JWKS cache with periodic
  * refresh, a throttled refetch on an unknown kid, and last-good retention

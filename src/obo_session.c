@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Long-running On-Behalf-Of sessions (see obo_session.h).
  *
  * Why the refresh is safe with rotating refresh tokens: a refresh runs only

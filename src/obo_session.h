@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Long-running On-Behalf-Of sessions: MSAL's InitiateLongRunningProcessInWebApi,
  * AcquireTokenInLongRunningProcess and StopLongRunningProcessInWebApi for
  * backends in any language. A session is opened by a user's request (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Character checks for values handed to httpd (see obo_text.h). */
 #include "obo_text.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Checks on text that the module copies into request headers, CGI variables
  * or REMOTE_USER: values that come from a token or from the IdP must not be
  * able to start a header line, end one early or confuse a parser. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Acquiring a downstream token (see obo_token.h): the cache key, a
  * single-flight fill that runs the exchange, and the rule for how long a
  * token may be served from the cache: until `margin` before it expires, and

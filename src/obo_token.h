@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Acquiring a downstream token: cache lookup, single-flight exchange on a
  * miss, and storing the result for as long as it may be used. */
 #ifndef OBO_TOKEN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Bearer token validation pipeline (see obo_validate.h). */
 #include "obo_validate.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Bearer token validation: the whole RFC 8725 pipeline in one call. */
 #ifndef OBO_VALIDATE_H
 #define OBO_VALIDATE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Per-process L1 of validated tokens (see obo_vcache.h). */
 #include "obo_vcache.h"
 

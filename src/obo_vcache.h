@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The per-process L1 of validated bearer tokens: SHA-256 of the exact token
  * -> the parsed header and claims that a full validation produced, so that a
  * repeated token is neither base64-decoded, nor JSON-parsed, nor verified

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The test infrastructure on its own (no mod_auth_obo behaviour needed):
 # IdP over HTTPS with the test CA, discovery/JWKS/token endpoint and its
 # switches, token minting cross-checked with Crypt::JWT, the echo CGI, the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Bearer token validation on the default discovery setup (vhost obo_disc,
 # tenant1): where the token comes from, the 401 challenges, valid tokens for
 # every algorithm, REMOTE_USER/AUTH_TYPE, time claims with the skew, iss,

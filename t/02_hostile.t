@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Hostile tokens (RFC 8725): every one must get 401 invalid_token (oversized
 # ones may get 400), never a crash, never a key taken from the token itself,
 # never an echo of the token.

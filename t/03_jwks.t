@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # JWKS cache: fetched at first use, cached per process, refetched once for
 # an unknown kid (throttled: at most once per 10 s per provider and process),
 # periodic refresh (OBOJWKSRefreshInterval, min 60 s) that keeps the last

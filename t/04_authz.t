@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Require obo-scope / obo-role / obo-claim: 200 when met, 403 with
 # WWW-Authenticate: Bearer error="insufficient_scope" (scope="..." for
 # obo-scope) when not; authentication failures stay 401.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # OBOPassClaims none|env|headers|both: claims as OBO_CLAIM_<name> variables
 # (CGI) and OBO-Claim-<name> request headers (CGI and mod_proxy backend);
 # client-sent look-alike headers (any case, '-' or '_') never reach either.

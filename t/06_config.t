@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Configuration errors stop httpd at startup with a message naming the
 # directive. Each case is a small generated config checked with
 # "apache2 -t -f conf" and, if that passes, a real start (apache2 -X) that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Provider setups other than plain discovery: static issuers + JWKS file,
 # JWKS URL without discovery, the multi-tenant "common" authority with a
 # {tenantid} issuer, and identity providers that cannot be reached or

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Every kind of section the docs allow for the per-directory directives works
 # (issue 14, B7). OBOScope was honoured only in <Location>, <LocationMatch>,
 # <Directory>, <DirectoryMatch> and at server level: the startup checks and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # On-Behalf-Of exchange (vhost obo_x, tenant xobo, client_secret_post, shm
 # cache): what the IdP is asked, how the downstream token reaches the CGI
 # (env) and the mod_proxy backend (Authorization / a header), that the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Client authentication and exchange variants: client_secret_basic with a
 # secret from the environment, client_secret_post with a secret from a file,
 # private_key_jwt (PS256 + x5t#S256, RS256 + x5t), RFC 8693 token exchange,

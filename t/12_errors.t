@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # How identity-provider failures during the exchange reach the caller
 # (vhost obo_x_fault, tenant xfault, OBOTimeout 2 4):
 #   consent/interaction required -> 401 Bearer error="insufficient_claims",

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Cached downstream tokens expire: at expires_in - OBOCacheMargin (default
 # 300 s), and never after the caller's own exp (vhost obo_x_margin).
 use strict;

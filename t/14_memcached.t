@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The memcached token cache (vhost obo_x_mc + a second httpd with the same
 # settings): entries are sealed (no readable token in memcached), shared by
 # two servers (one IdP call between them), single flight for a burst of 100

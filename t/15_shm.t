@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The default shm cache (socache shmcb) is shared by all processes of a
 # server: a second httpd with 4 child processes and OBOCache shm gets one
 # IdP call for a burst of 100 concurrent first requests, and none after.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Exchange directives: bad values stop httpd at startup with a message
 # naming the directive (see t/06_config.t for the method).
 use strict;

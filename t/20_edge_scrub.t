@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Client-sent copies of what the module sets (OBO-Claim-*) must not reach a
 # backend through httpd's internal requests: a request that starts outside
 # any obo Location and ends in one through ErrorDocument, a RewriteRule in a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Values that go into headers and variables (issue 6, defect 2): the user
 # claim that becomes REMOTE_USER (control characters, invalid UTF-8, absurd
 # length: 401 invalid_token), and the access_token / token_type the IdP

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # What flows on to backends from an exchanging Location (issue 6, defect 4):
 # the caller's Authorization stays in the middle tier unless
 # OBOForwardCallerToken on; downstream tokens set for one Location do not

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Configurations that leak or leave a door open (issue 6, defect 12):
 # OBOPassToken header refuses hop-by-hop, framing and routing names;
 # OBOPassToken without OBOScope/OBOExchangeAudience for its downstream is a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Defects a review of the running module found after issue 6's first fixes
 # (vhost obo_review): a user whom Require denied got a downstream token and
 # claims on an ErrorDocument in the same Location; an exchanging Location

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The IdP is reached over https only (issue 6, defect 3): an http: (or any
 # non-https) OBOMetadataURL, OBOJWKSURL or OBOTokenEndpoint stops httpd with
 # a message naming the directive, and a discovery document that names an

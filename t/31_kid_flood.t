@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A flood of tokens with random unknown kids cannot hold back a real key
 # rotation (issue 6, defect 9): while such a flood runs, a key the IdP has
 # just published is accepted within 15 s, and the JWKS fetches stay bounded

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # An IdP outage plus a restart is no outage (issue 6, defect 10): the last
 # good discovery document and JWKS are kept, sealed, under httpd's runtime
 # directory, so that with the IdP's discovery and JWKS unreachable a graceful

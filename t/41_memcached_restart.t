@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A memcached restart (vhost obo_x_mc + a second httpd with 4 processes):
 # every process still holds pooled connections to the old memcached. The
 # first operation on each must be retried on a fresh connection, so the

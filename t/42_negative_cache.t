@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A caller who needs consent (or MFA, or whose assertion the IdP rejects)
 # must not make the module call the IdP on every request: such failures are
 # remembered per cache key for OBONegativeCacheTime (vhost obo_x_neg: 6 s,

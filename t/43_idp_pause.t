@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # A 429 or 503 with Retry-After from the token endpoint pauses every call to
 # that endpoint, for every user, until it passes: the module answers 503 with
 # Retry-After meanwhile, shared through memcached (vhost obo_x_neg and a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # "apachectl graceful" under load: a second httpd (4 child processes) that
 # validates tokens and takes OBO tokens from its shared cache is restarted
 # gracefully (SIGUSR1) while 8 clients keep sending requests. No request may

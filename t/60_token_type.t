@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The JOSE header typ (RFC 8725 s.3.11): an IdP signs other kinds of JWT
 # with the same keys (logout tokens, security event tokens...). With a
 # signature, issuer and audience that pass, only typ tells them from an

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Secrets at rest: a file: secret or a private key file that other users
 # can read gets a startup warning naming the directive and the file
 # (OBO100, OBO101); an owner-only file gets none. An OBOCacheSecret under

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The administrator's first hour (issue 8): what startup would refuse,
 # apachectl configtest ("apache2 -t") refuses too, with a message naming the
 # fix; checks are made on the merged configuration. Method:

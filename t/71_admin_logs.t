@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Logs where the administrator looks (issue 8, "the administrator's first
 # hour"), vhost obo_vlog (tenant xvlog): its own ErrorLog and LogLevel
 # auth_obo:debug.

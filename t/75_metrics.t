@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Metrics across processes (SetHandler obo-status): a second httpd with 2
 # child processes that each serve at most 4 connections, so that a run of
 # sequential requests is served by at least 3 different processes (the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The Prometheus text format checker (t/lib/OBOTest/Prometheus.pm) is strict:
 # it refuses each kind of malformed exposition, and the main test server's
 # /obo-status?format=prometheus passes it with the right Content-Type and

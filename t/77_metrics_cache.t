@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Metrics of the shared cache path (SetHandler obo-status on a second httpd
 # with 2 processes and memcached): a burst of concurrent first requests of
 # one user against a slow token endpoint makes one IdP call, and the others

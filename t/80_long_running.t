@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Long-running On-Behalf-Of sessions (vhost obo_lr, memcached): the session
 # key reaches a CGI (OBO_SESSION_KEY) and a proxied backend (OBO-Session-Key)
 # and a client's own copy never does; the obo-token handler returns a

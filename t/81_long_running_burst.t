@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Long-running sessions across two servers sharing memcached (vhost obo_lr
 # + a second httpd with the same client and cache): 50 concurrent handler
 # calls for one session whose access token has expired make exactly one

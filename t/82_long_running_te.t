@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Long-running sessions with RFC 8693 token exchange and the shm cache
 # (vhost obo_lr_te, OBOSessionLifetime 5 12): without a refresh token the
 # session serves its access token until it expires, then answers 401

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The shm cache spreads its entries over all of shmcb's subcaches (vhost
 # obo_shm_spread, OBOCache shm 1048576: 8 subcaches of 42 entries each).
 # shmcb picks the subcache from an id's first byte; with the module's keys

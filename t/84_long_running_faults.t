@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Long-running sessions when the cache or the IdP misbehave (vhost obo_lr,
 # memcached; review findings 2 and 5):
 # - memcached paused (kill -STOP): the obo-token handler answers 503 with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Internal requests into the obo-token handler (vhost obo_lr_edge): a
 # long-running Location puts the session key in its request's headers for
 # the backend; an ErrorDocument, a CGI local redirect or an SSI include

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Long-running sessions go through the same gate to the token endpoint as
 # the ordinary exchange (vhost obo_lr, memcached; issue 14 item A2):
 # - five identical requests that need consent at an OBOLongRunning Location

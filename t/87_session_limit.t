@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # One user cannot end other users' long-running sessions (issue 14, A1).
 # With the default shm cache (vhost obo_lr_shm: shmcb's 512 KiB, 168
 # entries, each subcache a ring that drops its oldest entry, read or not),

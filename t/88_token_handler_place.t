@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Where the obo-token handler may be (issue 14, A3). In a Location that has
 # AuthType obo or OBOLongRunning on, the end user's own request reached the
 # handler with the session key the fixups had just put in its headers, and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The state directory does not trust its parent (issue 14, A4). Under a
 # runtime directory other users can write to, they can plant things where
 # the module keeps the IdP's last good keys (<runtime dir>/mod_auth_obo and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The L1 of validated tokens (issue 9), vhost obo_l1 (tenant l1): its own
 # L1 of 8 slots, LogLevel auth_obo:debug in its own ErrorLog, where a hit
 # is logged as OBO350 with the token's fingerprint (never the token).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Herds under a slow IdP (issue 9): N users x 10 concurrent first requests
 # spread over two servers (two second httpds, 2 processes each, one
 # memcached) make exactly one IdP exchange per user whatever the IdP's

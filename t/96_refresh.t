@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Early refresh (issue 9, MSAL's refresh_in): a cached downstream token in
 # its refresh window is still served, and exactly one request - across
 # threads, processes and two servers sharing memcached - renews it after

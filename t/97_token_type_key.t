@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # OBORequestedTokenType is part of the token's cache key: two virtual hosts
 # that differ only by it (vhosts obo_rtt_at and obo_rtt_jwt, one IdP tenant,
 # one client) share the process's L1 and the shm cache, and one user's

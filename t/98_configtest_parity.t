@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # configtest ("apache2 -t") and a real start agree (issue 14, B8 and B10).
 # On Debian "systemctl reload" runs configtest, then a graceful restart: a
 # configuration that passes configtest but fails at startup stops a running

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # The directive reference (docs/directives.md) and the module's command
 # tables (AP_INIT_* in src/) must name the same directives: one TAP test per
 # directive found on either side, failing where the other side lacks it.

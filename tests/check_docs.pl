@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
 # The documentation must say what the code does. TAP tests, run by `make check`:
 #
 #  - directives: each entry of docs/directives.md against the command table

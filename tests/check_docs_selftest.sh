@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # tests/check_docs.pl must pass on the documentation as it is and FAIL on a
 # copy of it with one planted mistake of each kind it claims to catch: a
 # wrong default, context or range, a wrong or missing message level or id, a

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
 # CGI behind the protected locations: echoes its environment (and any
 # request body) as JSON: {"env": {...}, "body": "..."}
 use strict;

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
 # Plain-HTTP "backend" for the mod_proxy tests: answers every request with
 # a JSON description of exactly what arrived (header names byte-for-byte, in
 # order, so that spoofed OBO-Claim-* / OBO_Claim_* variants are visible).

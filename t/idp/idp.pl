@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: Apache-2.0
 # Test identity provider for the mod_auth_obo suite: an Entra-ID-like OpenID
 # provider and token endpoint (OBO jwt-bearer + RFC 8693 token exchange),
 # with counters and fault switches driven over HTTP by the tests.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Generate the throw-away PKI of the test suite (never used outside tests).
 #
 #   t/idp/mkpki.sh [OUTDIR]      (default: t/pki next to this script's t/)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package OBOTest;
 # Helpers for the mod_auth_obo Apache::Test suite.
 #

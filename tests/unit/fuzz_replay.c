@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Replays a fuzz target's corpus as a regression test for `make check`:
  * every file of the corpus directory goes once through the target's
  * LLVMFuzzerTestOneInput, the entry point libFuzzer drives, built here by

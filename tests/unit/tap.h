@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Minimal TAP producer for the core's unit tests: each test program prints
  * "1..N" at the end (plan after tests) and exits non-zero on any failure. */
 #ifndef OBO_TAP_H

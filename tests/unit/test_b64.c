@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Base64 (RFC 4648 s.4) and strict base64url (RFC 7515 s.2). */
 #include <string.h>
 #include <apr_general.h>

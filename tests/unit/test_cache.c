@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* obo_cache: keys, sealed values, single flight (threads and "processes")
  * and degradation when the backend fails; then the memcached backend
  * against a real memcached started and killed by this test. */

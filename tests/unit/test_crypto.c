@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* obo_crypto: known-answer vectors (NIST SHA-256, RFC 5869 HKDF) and the
  * AEAD envelope's refusal of every kind of tampering. */
 #include "tap.h"

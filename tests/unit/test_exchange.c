@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* obo_exchange and obo_token against a real local HTTPS server: the exact
  * requests for both grants and all three client authentication methods,
  * success and error parsing, retry timing, timeouts, and token acquisition

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* obo_idpstate: the sealed last-good IdP state file. A round trip keeps every
  * field; the file is private (0600), its content is not readable as JSON, and
  * an altered file, another key or another IdP's identity is refused. */

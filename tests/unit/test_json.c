@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Bounded JSON parsing and the small jansson accessors. */
 #include <string.h>
 #include <apr_general.h>

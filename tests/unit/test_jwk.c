@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* JWK and JWKS import: accepted key types, the rejections that keep
  * unusable or dangerous keys out, and key selection for a token. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Compact JWS: parsing rules, verification for every supported alg with
  * freshly generated keys, and the RFC 8725 rejections. */
 #include <pthread.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Access-token claim rules (exp/nbf/iat with skew, issuer incl. the
  * {tenantid} template, audience, ID-token refusal) and claim helpers. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The bounded per-process memo: copies in and out, expiry, replacement in a
  * shared slot, size limits, and many threads at once. */
 #include <pthread.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* obo_metrics: counting into a shared block from several processes, the
  * block's survival of a re-attach (a graceful restart), the outcome
  * classes, the histogram and the two text outputs. */

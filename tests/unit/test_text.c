@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* obo_text_check: what may go into REMOTE_USER, a header or a variable. */
 #include <string.h>
 #include <apr_general.h>

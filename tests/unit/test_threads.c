@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Per-process objects under threads, as two virtual hosts use them in one
  * worker/event child: two caches and two providers created from ONE pool
  * (the child pool), hammered by several threads at once. Nothing on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The validation pipeline with a real provider (JWKS from a file): the
  * verified-signature memo must never outlive the keys or bypass a check. */
 #include <stdio.h>

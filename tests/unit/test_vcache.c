@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The L1 of validated tokens as a data structure: bounded, evicting,
  * keyed by digest AND key set (owner, generation), references released,
  * and many threads at once. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Test keys shared by the unit tests: freshly generated OpenSSL keys and
  * their public JWKs, so no test depends on key material checked in. */
 #ifndef OBO_TESTKEYS_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package OBOTest::Config;
 # Check small httpd configurations that load the module (t/06_config.t and
 # the exchange config tests): "apache2 -t -f conf", then, if the syntax check

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package OBOTest::Crashes;
 # Crash scan of a test run: the suite fails when httpd crashed, even if every
 # test passed (Apache::Test only prints "server dumped core").

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package OBOTest::Httpd2;
 # A second, independent httpd for the cache-sharing tests: its own config,
 # port, pid file and logs under t/run/httpd2, several child processes, the

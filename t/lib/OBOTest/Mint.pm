@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package OBOTest::Mint;
 # Token minting for the tests: well-formed access tokens for every supported
 # algorithm, and the hostile tokens a validator must refuse.

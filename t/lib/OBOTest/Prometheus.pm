@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package OBOTest::Prometheus;
 # A strict reader of Prometheus' text exposition format 0.0.4, for the
 # obo-status tests (t/75_metrics.t; its own tests: t/76_prom_checker.t).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 package OBOTest::Services;
 # Start and stop the suite's helper daemons: the test IdP (HTTPS), the
 # plain-HTTP echo backend, and memcached. Used by t/TEST.PL around the whole
