@@ -646,11 +646,11 @@ static int check_files(apr_pool_t *ptemp, server_rec *s)
     return ok;
 }
 
-/* Startup (post_config) loads the client certificate and key of a server
- * that exchanges and stops on a key that is encrypted, not PEM or not the
- * certificate's (OBO044). configtest must refuse the same: on Debian a
- * reload runs configtest, then a graceful restart that would stop the
- * server. Loaded here into ptemp, once per pair. */
+/* Every configured client certificate and key is loaded here, at configtest
+ * and at startup alike, and a key that is encrypted, not PEM or not the
+ * certificate's stops both (OBO044): on Debian a reload runs configtest, then
+ * a graceful restart that would stop the server. Loaded into ptemp, once per
+ * pair, whether or not a section exchanges yet. */
 static int check_keys(apr_pool_t *ptemp, server_rec *s)
 {
     apr_hash_t *seen = apr_hash_make(ptemp);
@@ -661,7 +661,9 @@ static int check_keys(apr_pool_t *ptemp, server_rec *s)
         const char *id, *err = NULL;
         apr_status_t rv;
 
-        if (!sc->uses_exchange || !sc->client_cert) {
+        /* also where nothing exchanges yet: a pair staged before the first
+         * OBOScope must not pass here and fail at the reload that adds it */
+        if (!sc->client_cert) {
             continue;
         }
         id = apr_pstrcat(ptemp, sc->client_cert, "\n", sc->client_key, NULL);

@@ -114,6 +114,10 @@ my @rows = (
     ['OBOClientCertificate key of another certificate', "$BASE\n$XLOC\nOBOClientCertificate $pki/client.pem $pki/server.key", qr/OBO044: OBOClientCertificate: client key does not match/],
     ['OBOClientCertificate encrypted key', "$BASE\n$XLOC\nOBOClientCertificate $pki/client.pem $enc", qr/OBO044: OBOClientCertificate: cannot read PEM private key/],
     ['OBOClientCertificate key that is not PEM', "$BASE\n$XLOC\nOBOClientCertificate $pki/client.pem $notkey", qr/OBO044: OBOClientCertificate/],
+    # a pair staged before the first exchanging Location is checked too: the
+    # reload that adds the Location must not be the first to find it broken
+    ['OBOClientCertificate key of another certificate, no exchange yet', "$BASE\nOBOClientCertificate $pki/client.pem $pki/server.key", qr/OBO044: OBOClientCertificate: client key does not match/],
+    ['OBOClientCertificate encrypted key, no exchange yet', "$BASE\nOBOClientCertificate $pki/client.pem $enc", qr/OBO044: OBOClientCertificate: cannot read PEM private key/],
     ['OBOLongRunning with OBOCache none', "$BASE\nOBOCache none\n<Location /api>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>", qr/OBO066: OBOLongRunning on \(<Location \/api>/],
     ['OBOLongRunning at server level with OBOCache none', "$BASE\nOBOCache none\nOBOLongRunning on\n$XLOC", qr/OBO066: OBOLongRunning on \(server configuration\)/],
     ['OBOJWKSFile without OBOIssuer',  "OBOJWKSFile $jwks\n$AUD\n$LOC", qr/OBO040: AuthType obo with OBOJWKSURL or OBOJWKSFile needs OBOIssuer/],
