@@ -107,6 +107,7 @@ typedef struct auth_obo_srv_cfg {
     int session_idle, session_max;       /* OBOSessionLifetime seconds, UNSET */
     int validated_slots;                 /* OBOValidatedTokenCache, UNSET */
     int refresh_share;                   /* OBOCacheRefresh percent, 0 off, UNSET */
+    int preload_keys;                    /* OBOPreloadKeys, UNSET (on) */
 } auth_obo_srv_cfg;
 
 /* OBOCacheRefresh default: renew after 75 % of the lifetime (docs/directives.md). */
