@@ -214,6 +214,10 @@ static const obo_labelled obo_rows_vcache[] = {
     { OBO_M_VCACHE_MISS, "result=\"miss\"" },
 };
 static const obo_labelled obo_rows_vcache_deferred[] = { { OBO_M_VCACHE_DEFERRED, NULL } };
+static const obo_labelled obo_rows_reused[] = {
+    { OBO_M_KEYS_FROM_SHARED, "source=\"shared_cache\"" },
+    { OBO_M_KEYS_FROM_STATE, "source=\"state_file\"" },
+};
 
 #define OBO_ROWS(a) a, (int)(sizeof(a) / sizeof(a[0]))
 static const obo_family obo_families_head[] = {
@@ -242,6 +246,9 @@ static const obo_family obo_families_tail[] = {
     { "mod_auth_obo_validated_token_cache_deferred_total", "counter",
       "Validated tokens not stored in a full L1: first sightings, stored on their second.",
       OBO_ROWS(obo_rows_vcache_deferred) },
+    { "mod_auth_obo_key_sets_reused_total", "counter",
+      "Key sets a process took from the shared cache or the state file instead of fetching.",
+      OBO_ROWS(obo_rows_reused) },
 };
 
 static void obo_put(apr_array_header_t *out, apr_pool_t *p, const char *fmt, ...)
@@ -447,5 +454,7 @@ char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char 
     bad = bad || json_object_set_new(j, "validated_token_cache", obo_jpair(
         "hit", c[OBO_M_VCACHE_HIT], "miss", c[OBO_M_VCACHE_MISS])) != 0;
     bad = bad || obo_jset(j, "validated_token_cache_deferred", c[OBO_M_VCACHE_DEFERRED]);
+    bad = bad || json_object_set_new(j, "key_sets_reused", obo_jpair(
+        "shared_cache", c[OBO_M_KEYS_FROM_SHARED], "state_file", c[OBO_M_KEYS_FROM_STATE])) != 0;
     return bad ? NULL : obo_json_dump(p, j);
 }

@@ -31,6 +31,8 @@ typedef enum obo_metric {
     OBO_M_VCACHE_HIT,               /* mod_auth_obo_validated_token_cache_total{result} */
     OBO_M_VCACHE_MISS,
     OBO_M_VCACHE_DEFERRED,          /* mod_auth_obo_validated_token_cache_deferred_total */
+    OBO_M_KEYS_FROM_SHARED,         /* mod_auth_obo_key_sets_reused_total{source} */
+    OBO_M_KEYS_FROM_STATE,
     OBO_M_COUNTERS
 } obo_metric;
 

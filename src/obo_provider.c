@@ -398,6 +398,7 @@ static apr_status_t adopt(obo_provider *pv, const obo_idpstate *st, adopt_from f
             else {
                 pv->stats.shared_restores++;
             }
+            obo_metrics_inc(from == FROM_STATE ? OBO_M_KEYS_FROM_STATE : OBO_M_KEYS_FROM_SHARED);
             if (old && old->refs == 0) {
                 keyset_destroy(old);
             }
