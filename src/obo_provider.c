@@ -825,9 +825,13 @@ static void *APR_THREAD_FUNC start_load(apr_thread_t *t, void *data)
     const char *err = NULL;
 
     (void)t;
-    apr_thread_mutex_lock(pv->fetch_lock);
-    first_load(pv, &err);
-    apr_thread_mutex_unlock(pv->fetch_lock);
+    /* Never blocks on the lock: whoever holds it is loading the keys already,
+     * and a prefork child's exit (in a signal handler, perhaps inside that
+     * load) joins this thread. */
+    if (apr_thread_mutex_trylock(pv->fetch_lock) == APR_SUCCESS) {
+        first_load(pv, &err);
+        apr_thread_mutex_unlock(pv->fetch_lock);
+    }
     if (has_keys(pv)) {
         maybe_refresh(pv, apr_time_now());   /* a shared set already old */
     }
