@@ -1120,27 +1120,50 @@ static void state_for(apr_pool_t *pchild, obo_provider_cfg *c)
     c->state_key = state_key;
 }
 
-/* Virtual hosts that inherit the same IdP settings share one provider (one
- * JWKS cache) per process. */
+/* Which shared cache a provider publishes its keys to and takes them from:
+ * servers share one provider only if their caches are the same (a key set
+ * sealed with one server's secret never serves another's). */
+static const char *cache_identity(apr_pool_t *pchild, const auth_obo_srv_cfg *sc,
+                                  const obo_cache *cache)
+{
+    if (!cache) {
+        return "none";
+    }
+    return apr_psprintf(pchild, "%d|%s|%s", auth_obo_ival(sc->cache_type, CACHE_SHM),
+                        sc->cache_servers ? sc->cache_servers : "",
+                        obo_sha256_hex(pchild, sc->cache_secret, sc->cache_secret_len));
+}
+
+/* Virtual hosts that inherit the same IdP settings (and cache) share one
+ * provider (one JWKS cache) per process. With OBOPreloadKeys on (the
+ * default) its keys start loading now, in the background. */
 static apr_status_t provider_for(apr_pool_t *pchild, apr_hash_t *seen, obo_http *http,
-                                 const auth_obo_srv_cfg *sc, obo_provider **pv)
+                                 server_rec *s, const auth_obo_srv_cfg *sc, obo_cache *cache,
+                                 obo_provider **pv)
 {
     obo_provider_cfg c = provider_cfg(sc);
     const char *id = apr_psprintf(pchild, "%s|%s|%s|%s|%s|%s|%" APR_TIME_T_FMT "|%"
-                                  APR_TIME_T_FMT "|%" APR_TIME_T_FMT,
+                                  APR_TIME_T_FMT "|%" APR_TIME_T_FMT "|%s",
                                   c.metadata_url ? c.metadata_url : "",
                                   c.jwks_url ? c.jwks_url : "", c.jwks_file ? c.jwks_file : "",
                                   c.http.ca_file ? c.http.ca_file : "", join(pchild, c.issuers),
                                   c.token_endpoint ? c.token_endpoint : "", c.jwks_refresh,
-                                  c.http.connect_timeout, c.http.timeout);
+                                  c.http.connect_timeout, c.http.timeout,
+                                  cache_identity(pchild, sc, cache));
     apr_status_t rv = APR_SUCCESS;
 
     *pv = apr_hash_get(seen, id, APR_HASH_KEY_STRING);
     if (!*pv) {
         state_for(pchild, &c);
+        c.shared = cache;
         rv = obo_provider_create(pchild, &c, http, pv);
         if (rv == APR_SUCCESS) {
             apr_hash_set(seen, id, APR_HASH_KEY_STRING, *pv);
+        }
+        if (rv == APR_SUCCESS && auth_obo_ival(sc->preload_keys, 1)
+            && obo_provider_start(*pv, pchild) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO016: cannot start loading the "
+                         "IdP's keys in the background; they load at the first request");
         }
     }
     return rv;
@@ -1229,13 +1252,13 @@ static void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
         rt->l1 = l1;
         rt->guard = guard;
         rt->validated = validated_for(pchild, s, main_sc, sc, validated);
-        if (auth_obo_has_idp(sc)
-            && provider_for(pchild, seen, http, sc, &rt->provider) != APR_SUCCESS) {
+        if (sc->uses_exchange) {
+            cache_for(pchild, s, sc, &rt->cache);   /* first: the provider shares keys in it */
+        }
+        if (auth_obo_has_idp(sc) && provider_for(pchild, seen, http, s, sc, rt->cache,
+                                                 &rt->provider) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "OBO048: cannot create the provider");
             continue;
-        }
-        if (sc->uses_exchange) {
-            cache_for(pchild, s, sc, &rt->cache);
         }
         sc->rt = rt;
     }

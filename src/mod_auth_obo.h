@@ -124,6 +124,7 @@ typedef struct auth_obo_srv_cfg {
     int uses_sessions;                   /* some section has OBOLongRunning on */
     apr_array_header_t *sections;        /* auth_obo_section, this server's and the
                                           * main server's (which it inherits) */
+    int preload_keys;                    /* OBOPreloadKeys, UNSET (on) */
 } auth_obo_srv_cfg;
 
 /* OBOSessionLimit defaults: sessions per user, users for the startup check. */

@@ -97,6 +97,7 @@ void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s)
     sc->refresh_share = AUTH_OBO_UNSET;
     sc->session_limit = AUTH_OBO_UNSET;
     sc->session_users = AUTH_OBO_UNSET;
+    sc->preload_keys = AUTH_OBO_UNSET;
     sc->defaults = dir_new(p);
     sc->s = s;
     return sc;
@@ -144,6 +145,7 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->refresh_share = MERGE_INT(refresh_share);
     sc->session_limit = MERGE_INT(session_limit);
     sc->session_users = MERGE_INT(session_users);
+    sc->preload_keys = MERGE_INT(preload_keys);
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
     /* The main server's sections apply to a virtual host's requests too. */
     sc->sections = add->sections && base->sections
@@ -868,6 +870,12 @@ static const char *set_long_running(cmd_parms *cmd, void *m, int on)
     return NULL;
 }
 
+static const char *set_preload_keys(cmd_parms *cmd, void *m, int on)
+{
+    srv_of(cmd)->preload_keys = on ? 1 : 0;
+    return NULL;
+}
+
 /* A duration: seconds, or a number with s, m, h or d. */
 static const char *parse_duration(cmd_parms *cmd, const char *arg, int *out)
 {
@@ -1005,5 +1013,8 @@ const command_rec auth_obo_cmds[] = {
                   "Percent of a cached token's lifetime after which one request renews "
                   "it in the background, when the IdP sent no refresh_in (1-99, default "
                   "75; off: renew only at OBOCacheMargin)"),
+    AP_INIT_FLAG("OBOPreloadKeys", set_preload_keys, NULL, RSRC_CONF,
+                 "on (default): each child loads the IdP's discovery and keys when it "
+                 "starts, in the background; off: at its first request"),
     { .name = NULL } /* designated: clang -Wextra flags a bare { NULL } */
 };

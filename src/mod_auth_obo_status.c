@@ -182,6 +182,8 @@ static void html_table(request_rec *r, const obo_metrics_snapshot *s)
     html_row(r, "validated_token_cache_deferred", "", s->c[OBO_M_VCACHE_DEFERRED]);
     html_row(r, "idp_calls_avoided", "reason=remembered", s->c[OBO_M_IDP_AVOIDED_REMEMBERED]);
     html_row(r, "idp_calls_avoided", "reason=paused", s->c[OBO_M_IDP_AVOIDED_PAUSED]);
+    html_row(r, "key_sets_reused", "source=shared_cache", s->c[OBO_M_KEYS_FROM_SHARED]);
+    html_row(r, "key_sets_reused", "source=state_file", s->c[OBO_M_KEYS_FROM_STATE]);
     ap_rputs("</table>\n", r);
 }
 
@@ -280,6 +282,9 @@ static void status_short(request_rec *r, const obo_metrics_snapshot *s)
     ap_rprintf(r, "AuthOBOIdPRequests: %" APR_UINT64_T_FMT "\n"
                "AuthOBOJWKSRefreshes: %" APR_UINT64_T_FMT "\n",
                idp, s->c[OBO_M_JWKS_REFRESH]);
+    ap_rprintf(r, "AuthOBOKeySetsFromSharedCache: %" APR_UINT64_T_FMT "\n"
+               "AuthOBOKeySetsFromStateFile: %" APR_UINT64_T_FMT "\n",
+               s->c[OBO_M_KEYS_FROM_SHARED], s->c[OBO_M_KEYS_FROM_STATE]);
 }
 
 static int status_hook(request_rec *r, int flags)

@@ -221,6 +221,10 @@ static const obo_labelled obo_rows_avoided[] = {
     { OBO_M_IDP_AVOIDED_REMEMBERED, "reason=\"remembered\"" },
     { OBO_M_IDP_AVOIDED_PAUSED, "reason=\"paused\"" },
 };
+static const obo_labelled obo_rows_reused[] = {
+    { OBO_M_KEYS_FROM_SHARED, "source=\"shared_cache\"" },
+    { OBO_M_KEYS_FROM_STATE, "source=\"state_file\"" },
+};
 
 #define OBO_ROWS(a) a, (int)(sizeof(a) / sizeof(a[0]))
 static const obo_family obo_families_head[] = {
@@ -254,6 +258,9 @@ static const obo_family obo_families_tail[] = {
       "Token endpoint calls not made: a remembered user failure (OBONegativeCacheTime) "
       "or the endpoint paused after a 429/503 with Retry-After.",
       OBO_ROWS(obo_rows_avoided) },
+    { "mod_auth_obo_key_sets_reused_total", "counter",
+      "Key sets a process took from the shared cache or the state file instead of fetching.",
+      OBO_ROWS(obo_rows_reused) },
 };
 
 static void obo_put(apr_array_header_t *out, apr_pool_t *p, const char *fmt, ...)
@@ -464,5 +471,7 @@ char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char 
     bad = bad || json_object_set_new(j, "idp_calls_avoided", obo_jpair(
         "remembered", c[OBO_M_IDP_AVOIDED_REMEMBERED],
         "paused", c[OBO_M_IDP_AVOIDED_PAUSED])) != 0;
+    bad = bad || json_object_set_new(j, "key_sets_reused", obo_jpair(
+        "shared_cache", c[OBO_M_KEYS_FROM_SHARED], "state_file", c[OBO_M_KEYS_FROM_STATE])) != 0;
     return bad ? NULL : obo_json_dump(p, j);
 }

@@ -36,6 +36,8 @@ typedef enum obo_metric {
     OBO_M_VCACHE_DEFERRED,          /* mod_auth_obo_validated_token_cache_deferred_total */
     OBO_M_IDP_AVOIDED_REMEMBERED,   /* mod_auth_obo_idp_calls_avoided_total{reason} */
     OBO_M_IDP_AVOIDED_PAUSED,
+    OBO_M_KEYS_FROM_SHARED,         /* mod_auth_obo_key_sets_reused_total{source} */
+    OBO_M_KEYS_FROM_STATE,
     OBO_M_COUNTERS
 } obo_metric;
 

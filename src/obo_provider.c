@@ -3,15 +3,25 @@
  *
  * Concurrency: `lock` guards the small shared state and is never held
  * across network I/O; `fetch_lock` serialises fetches so that one thread
- * talks to the IdP while the others keep using the current keys. Key sets
+ * talks to the IdP while the others keep using the current keys (or, before
+ * the first keys, wait on `loaded` and look at the shared cache). Key sets
  * are reference-counted: a request pins the set it verifies with, so a
- * refresh can swap in a new set without freeing keys in use. */
+ * refresh can swap in a new set without freeing keys in use.
+ *
+ * Freshness: every set carries the time the IdP answered for it
+ * (`fetched_at`), whoever fetched it; a set from the shared cache or the
+ * state file is installed only over an older one, so a process never goes
+ * back to keys older than those it holds. */
 #include "obo_provider.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <strings.h>
 #include <apr_strings.h>
+#include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
 #include "obo_crypto.h"
 #include "obo_idpstate.h"
 #include "obo_json.h"
@@ -20,6 +30,11 @@
 
 #define JWKS_MAX_BYTES (256 * 1024)
 #define DISCOVERY_MAX_BYTES (64 * 1024)
+/* How often a process without (fresh) keys looks at the shared cache: a
+ * waiting request sees a set another server published within this time. */
+#define SHARED_PROBE_INTERVAL apr_time_from_msec(200)
+#define SHARED_KEY_PREFIX "oboidp1:"
+#define SHARED_VERSION 1
 
 typedef struct keyset {
     apr_pool_t *pool;
@@ -34,8 +49,13 @@ struct obo_provider {
     obo_http *http;
     apr_thread_mutex_t *lock;
     apr_thread_mutex_t *fetch_lock;
+    apr_thread_cond_t *loaded;  /* with `lock`: a first load ended or keys arrived */
+    apr_thread_t *starter;      /* obo_provider_start's thread, until joined */
+    const char *shared_key;     /* the entry in cfg.shared, or NULL */
     keyset *current;
-    apr_time_t loaded_at;       /* last successful JWKS load */
+    apr_time_t fetched_at;      /* when the IdP answered for the current set */
+    apr_time_t shared_probe;    /* last look at the shared cache */
+    apr_time_t loaded_at;       /* last successful JWKS load (refresh schedule) */
     apr_time_t last_refetch;    /* last unknown-kid refetch */
     apr_time_t last_failure;    /* last failed fetch, for the backoff */
     apr_time_t discovered_at;
@@ -100,6 +120,12 @@ apr_status_t obo_provider_create(apr_pool_t *p, const obo_provider_cfg *cfg,
     }
     if (rv == APR_SUCCESS) {
         rv = apr_thread_mutex_create(&pv->fetch_lock, APR_THREAD_MUTEX_DEFAULT, p);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = apr_thread_cond_create(&pv->loaded, p);
+    }
+    if (rv == APR_SUCCESS && pv->cfg.shared) {
+        pv->shared_key = obo_provider_shared_key(p, &pv->cfg);
     }
     if (rv == APR_SUCCESS) {
         apr_pool_cleanup_register(p, pv, provider_cleanup, apr_pool_cleanup_null);
@@ -250,11 +276,13 @@ static void install(obo_provider *pv, keyset *ks)
     old = pv->current;
     pv->current = ks;
     pv->loaded_at = apr_time_now();
+    pv->fetched_at = pv->loaded_at;
     ks->generation = ++pv->generation;
     pv->stats.jwks_fetches++;
     if (old && old->refs == 0) {
         keyset_destroy(old);
     }
+    apr_thread_cond_broadcast(pv->loaded);
     apr_thread_mutex_unlock(pv->lock);
 }
 
@@ -266,8 +294,24 @@ static int persists(const obo_provider *pv)
            && !pv->cfg.jwks_file;
 }
 
-/* Written after every successful JWKS load whose content differs from the
- * last one this process wrote (so at most once per fetch, usually once). */
+/* What this process knows of the IdP now, with the JWKS document jwks. */
+static void snapshot(obo_provider *pv, apr_pool_t *tmp, const char *jwks, apr_size_t len,
+                     obo_idpstate *st)
+{
+    memset(st, 0, sizeof(*st));
+    apr_thread_mutex_lock(pv->lock);
+    st->issuer = pv->issuer ? apr_pstrdup(tmp, pv->issuer) : NULL;
+    st->jwks_uri = pv->jwks_uri ? apr_pstrdup(tmp, pv->jwks_uri) : NULL;
+    st->token_endpoint = pv->token_endpoint ? apr_pstrdup(tmp, pv->token_endpoint) : NULL;
+    st->saved_at = pv->fetched_at;
+    apr_thread_mutex_unlock(pv->lock);
+    st->jwks = jwks;
+    st->jwks_len = len;
+}
+
+/* Written after every JWKS load (fetched or taken from the shared cache)
+ * whose content differs from the last one this process wrote (so at most
+ * once per load, usually once). Its time is when the IdP answered. */
 static void save_state(obo_provider *pv, apr_pool_t *tmp, const char *jwks,
                        apr_size_t len)
 {
@@ -280,15 +324,7 @@ static void save_state(obo_provider *pv, apr_pool_t *tmp, const char *jwks,
     if (!persists(pv)) {
         return;
     }
-    memset(&st, 0, sizeof(st));
-    apr_thread_mutex_lock(pv->lock);
-    st.issuer = pv->issuer ? apr_pstrdup(tmp, pv->issuer) : NULL;
-    st.jwks_uri = pv->jwks_uri ? apr_pstrdup(tmp, pv->jwks_uri) : NULL;
-    st.token_endpoint = pv->token_endpoint ? apr_pstrdup(tmp, pv->token_endpoint) : NULL;
-    apr_thread_mutex_unlock(pv->lock);
-    st.jwks = jwks;
-    st.jwks_len = len;
-    st.saved_at = apr_time_now();
+    snapshot(pv, tmp, jwks, len, &st);
     digest_in = apr_psprintf(tmp, "%s\n%s\n%s\n%.*s", st.issuer ? st.issuer : "",
                              st.jwks_uri ? st.jwks_uri : "",
                              st.token_endpoint ? st.token_endpoint : "", (int)len, jwks);
@@ -312,23 +348,24 @@ static void save_state(obo_provider *pv, apr_pool_t *tmp, const char *jwks,
     apr_thread_mutex_unlock(pv->lock);
 }
 
-/* The IdP could not be reached at the first load of this process: use what
- * a process of this server saved when it last could. The refresh is left
- * due, so the usual fetches resume (after the backoff) until the IdP is
- * back; rotation then works through the unknown-kid refetch as always. */
-static apr_status_t restore_state(obo_provider *pv, const char **err)
-{
-    apr_pool_t *tmp = NULL, *kp = NULL;
-    obo_idpstate st;
-    keyset *ks = NULL;
-    int skipped = 0;
-    apr_status_t rv = persists(pv) ? apr_pool_create(&tmp, NULL) : APR_ENOENT;
+typedef enum { FROM_SHARED, FROM_STATE } adopt_from;
 
-    if (rv == APR_SUCCESS) {
-        rv = obo_idpstate_load(tmp, pv->cfg.state_file, pv->cfg.state_key,
-                               pv->cfg.state_id, &st, err);
-    }
-    if (rv == APR_SUCCESS && pv->cfg.metadata_url && !st.jwks_uri && !pv->cfg.jwks_url) {
+/* Installs a set that another process fetched (st->saved_at: when the IdP
+ * answered for it) unless this process holds one at least as fresh: then
+ * APR_NOTFOUND. Discovery's values come with it unless this process has
+ * fresher ones. A set from the state file leaves the refresh due (retried
+ * after each backoff until the IdP is back); a shared one is due when its
+ * fetch is OBOJWKSRefreshInterval old. */
+static apr_status_t adopt(obo_provider *pv, const obo_idpstate *st, adopt_from from,
+                          int *nkeys, const char **err)
+{
+    apr_pool_t *kp = NULL;
+    keyset *ks = NULL, *old = NULL;
+    int skipped = 0, fresher = 0;
+    apr_time_t now = apr_time_now();
+    apr_status_t rv = APR_SUCCESS;
+
+    if (pv->cfg.metadata_url && !st->jwks_uri && !pv->cfg.jwks_url) {
         *err = "no jwks_uri in the saved state";
         rv = APR_EINVAL;
     }
@@ -338,31 +375,67 @@ static apr_status_t restore_state(obo_provider *pv, const char **err)
     if (rv == APR_SUCCESS) {
         ks = apr_pcalloc(kp, sizeof(*ks));
         ks->pool = kp;
-        rv = obo_jwks_parse(kp, st.jwks, st.jwks_len, &ks->jwks, &skipped, err);
-        if (rv != APR_SUCCESS) {
-            apr_pool_destroy(kp);
-        }
+        rv = obo_jwks_parse(kp, st->jwks, st->jwks_len, &ks->jwks, &skipped, err);
     }
     if (rv == APR_SUCCESS) {
-        /* discovery that did succeed in this process is newer than the file */
-        if (pv->cfg.metadata_url && !pv->discovered_at) {
-            apr_thread_mutex_lock(pv->lock);
-            pv->issuer = keep_or_copy(pv, pv->issuer, st.issuer);
-            pv->jwks_uri = keep_or_copy(pv, pv->jwks_uri, st.jwks_uri);
-            pv->token_endpoint = keep_or_copy(pv, pv->token_endpoint, st.token_endpoint);
-            pv->discovered_at = st.saved_at ? st.saved_at : 1;
-            apr_thread_mutex_unlock(pv->lock);
-        }
-        install(pv, ks);
+        *nkeys = ks->jwks->keys->nelts;
         apr_thread_mutex_lock(pv->lock);
-        pv->loaded_at = 0;          /* refresh due: retried after each backoff */
-        pv->stats.jwks_fetches--;   /* install() counted a fetch; this was none */
-        pv->stats.state_restores++;
+        fresher = !pv->current || st->saved_at > pv->fetched_at;
+        if (fresher && pv->cfg.metadata_url && st->saved_at > pv->discovered_at) {
+            pv->issuer = keep_or_copy(pv, pv->issuer, st->issuer);
+            pv->jwks_uri = keep_or_copy(pv, pv->jwks_uri, st->jwks_uri);
+            pv->token_endpoint = keep_or_copy(pv, pv->token_endpoint, st->token_endpoint);
+            pv->discovered_at = st->saved_at ? st->saved_at : 1;
+        }
+        if (fresher) {
+            old = pv->current;
+            pv->current = ks;
+            ks->generation = ++pv->generation;
+            pv->fetched_at = st->saved_at;
+            pv->loaded_at = from == FROM_STATE ? 0 : (st->saved_at < now ? st->saved_at : now);
+            if (from == FROM_STATE) {
+                pv->stats.state_restores++;
+            }
+            else {
+                pv->stats.shared_restores++;
+            }
+            obo_metrics_inc(from == FROM_STATE ? OBO_M_KEYS_FROM_STATE : OBO_M_KEYS_FROM_SHARED);
+            if (old && old->refs == 0) {
+                keyset_destroy(old);
+            }
+            apr_thread_cond_broadcast(pv->loaded);
+        }
         apr_thread_mutex_unlock(pv->lock);
+        rv = fresher ? APR_SUCCESS : APR_NOTFOUND;
+        *err = fresher ? NULL : "this process holds a fresher key set";
+    }
+    if (rv != APR_SUCCESS && kp) {
+        apr_pool_destroy(kp);
+    }
+    return rv;
+}
+
+/* The IdP could not be reached at the first load of this process: use what
+ * a process of this server saved when it last could. Rotation then works
+ * through the unknown-kid refetch as always. */
+static apr_status_t restore_state(obo_provider *pv, const char **err)
+{
+    apr_pool_t *tmp = NULL;
+    obo_idpstate st;
+    int n = 0;
+    apr_status_t rv = persists(pv) ? apr_pool_create(&tmp, NULL) : APR_ENOENT;
+
+    if (rv == APR_SUCCESS) {
+        rv = obo_idpstate_load(tmp, pv->cfg.state_file, pv->cfg.state_key,
+                               pv->cfg.state_id, &st, err);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = adopt(pv, &st, FROM_STATE, &n, err);
+    }
+    if (rv == APR_SUCCESS) {
         obo_log(OBO_LOG_WARN, "OBO072", "identity provider unreachable: using %d keys "
                 "saved %" APR_TIME_T_FMT " s ago in %s until it answers again",
-                ks->jwks->keys->nelts, apr_time_sec(apr_time_now() - st.saved_at),
-                pv->cfg.state_file);
+                n, apr_time_sec(apr_time_now() - st.saved_at), pv->cfg.state_file);
     }
     else if (rv != APR_ENOENT || persists(pv)) {
         obo_log(rv == APR_ENOENT ? OBO_LOG_INFO : OBO_LOG_WARN, "OBO073",
@@ -372,6 +445,186 @@ static apr_status_t restore_state(obo_provider *pv, const char **err)
         apr_pool_destroy(tmp);
     }
     return rv;
+}
+
+/* ---- the last good set in the shared cache ---- */
+
+static void put_field(apr_array_header_t *parts, apr_pool_t *p, const char *s)
+{
+    APR_ARRAY_PUSH(parts, const char *) = s ? apr_psprintf(p, "%" APR_SIZE_T_FMT ":%s",
+                                                           strlen(s), s) : "-";
+}
+
+const char *obo_provider_shared_key(apr_pool_t *p, const obo_provider_cfg *cfg)
+{
+    apr_array_header_t *parts = apr_array_make(p, 8, sizeof(const char *));
+    const char *in;
+    int i;
+
+    if (cfg->jwks_file) {
+        return NULL;
+    }
+    put_field(parts, p, "obo-idp-keys-v1");
+    put_field(parts, p, cfg->metadata_url);
+    put_field(parts, p, cfg->jwks_url);
+    put_field(parts, p, apr_itoa(p, cfg->issuers ? cfg->issuers->nelts : 0));
+    for (i = 0; cfg->issuers && i < cfg->issuers->nelts; i++) {
+        put_field(parts, p, APR_ARRAY_IDX(cfg->issuers, i, const char *));
+    }
+    in = apr_array_pstrcat(p, parts, 0);
+    return apr_pstrcat(p, SHARED_KEY_PREFIX, obo_sha256_hex(p, in, strlen(in)), NULL);
+}
+
+static apr_status_t json_release(void *data)
+{
+    json_decref(data);
+    return APR_SUCCESS;
+}
+
+static char *shared_encode(apr_pool_t *p, const obo_idpstate *st)
+{
+    json_t *o = json_object();
+    json_t *jwks = json_stringn(st->jwks, st->jwks_len);   /* NULL if not UTF-8 */
+
+    if (!o || !jwks) {
+        json_decref(o);
+        json_decref(jwks);
+        return NULL;
+    }
+    apr_pool_cleanup_register(p, o, json_release, apr_pool_cleanup_null);
+    json_object_set_new(o, "v", json_integer(SHARED_VERSION));
+    json_object_set_new(o, "fetched", json_integer((json_int_t)st->saved_at));
+    if (st->issuer) {
+        json_object_set_new(o, "issuer", json_string(st->issuer));
+    }
+    if (st->jwks_uri) {
+        json_object_set_new(o, "jwks_uri", json_string(st->jwks_uri));
+    }
+    if (st->token_endpoint) {
+        json_object_set_new(o, "token_endpoint", json_string(st->token_endpoint));
+    }
+    json_object_set_new(o, "jwks", jwks);
+    return obo_json_dump(p, o);
+}
+
+apr_status_t obo_provider_shared_get(obo_cache *c, apr_pool_t *p, const char *key,
+                                     obo_idpstate *st)
+{
+    char *val = NULL;
+    apr_size_t len = 0;
+    json_t *o = NULL, *jwks = NULL;
+    apr_int64_t v = 0, fetched = 0;
+    const char *err = NULL;
+    apr_status_t rv = key ? obo_cache_get(c, p, key, &val, &len) : APR_NOTFOUND;
+
+    if (rv == APR_SUCCESS) {
+        rv = obo_json_parse(p, val, len, OBO_JSON_MAX_DEPTH, 1, &o, &err);
+    }
+    if (rv == APR_SUCCESS) {
+        jwks = json_object_get(o, "jwks");
+        if (obo_json_int(o, "v", &v) != APR_SUCCESS || v != SHARED_VERSION
+            || obo_json_int(o, "fetched", &fetched) != APR_SUCCESS || fetched <= 0
+            || !json_is_string(jwks)) {
+            rv = APR_EINVAL;
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        memset(st, 0, sizeof(*st));
+        st->issuer = obo_json_str(o, "issuer");
+        st->jwks_uri = obo_json_str(o, "jwks_uri");
+        st->token_endpoint = obo_json_str(o, "token_endpoint");
+        st->jwks = json_string_value(jwks);
+        st->jwks_len = json_string_length(jwks);
+        st->saved_at = (apr_time_t)fetched;
+    }
+    return rv;
+}
+
+apr_status_t obo_provider_shared_put(obo_cache *c, apr_pool_t *p, const char *key,
+                                     const obo_idpstate *st)
+{
+    obo_idpstate there;
+    char *val = shared_encode(p, st);
+    apr_status_t rv = val ? APR_SUCCESS : APR_EINVAL;
+
+    if (rv == APR_SUCCESS && obo_provider_shared_get(c, p, key, &there) == APR_SUCCESS
+        && there.saved_at >= st->saved_at) {
+        rv = APR_EEXIST;
+    }
+    if (rv == APR_SUCCESS) {
+        rv = obo_cache_set(c, p, key, val, strlen(val),
+                           apr_time_now() + apr_time_from_sec(OBO_PROVIDER_SHARED_TTL_SECS));
+    }
+    return rv;
+}
+
+/* Every set this process fetched goes to the shared cache for the others. */
+static void publish(obo_provider *pv, apr_pool_t *tmp, const char *jwks, apr_size_t len)
+{
+    obo_idpstate st;
+
+    if (!pv->shared_key) {
+        return;
+    }
+    snapshot(pv, tmp, jwks, len, &st);
+    if (obo_provider_shared_put(pv->cfg.shared, tmp, pv->shared_key, &st) == APR_SUCCESS) {
+        apr_thread_mutex_lock(pv->lock);
+        pv->stats.shared_publishes++;
+        apr_thread_mutex_unlock(pv->lock);
+    }
+}
+
+static apr_uint32_t unusable_logged;   /* OBO015's rate limit */
+
+/* Looks at the shared cache at most once per SHARED_PROBE_INTERVAL per
+ * process (every time if force). */
+static apr_status_t take_shared(obo_provider *pv, int force)
+{
+    apr_pool_t *tmp = NULL;
+    obo_idpstate st;
+    const char *err = NULL;
+    apr_time_t now = apr_time_now();
+    int skip, n = 0;
+    apr_status_t rv;
+
+    if (!pv->shared_key) {
+        return APR_NOTFOUND;
+    }
+    apr_thread_mutex_lock(pv->lock);
+    skip = !force && pv->shared_probe && now - pv->shared_probe < SHARED_PROBE_INTERVAL;
+    if (!skip) {
+        pv->shared_probe = now;
+    }
+    apr_thread_mutex_unlock(pv->lock);
+    rv = skip ? APR_NOTFOUND : apr_pool_create(&tmp, NULL);
+    if (rv == APR_SUCCESS) {
+        rv = obo_provider_shared_get(pv->cfg.shared, tmp, pv->shared_key, &st);
+        err = rv == APR_EINVAL ? "unexpected content" : NULL;
+    }
+    if (rv == APR_SUCCESS) {
+        rv = adopt(pv, &st, FROM_SHARED, &n, &err);
+    }
+    if (rv == APR_SUCCESS) {
+        obo_log(OBO_LOG_INFO, "OBO014", "took %d keys of the IdP, fetched %" APR_TIME_T_FMT
+                " s ago by another process or server, from the shared cache",
+                n, apr_time_sec(now - st.saved_at));
+        save_state(pv, tmp, st.jwks, st.jwks_len);
+    }
+    else if (rv == APR_EINVAL && err && obo_log_ratelimit(&unusable_logged,
+                                                          OBO_LOG_INTERVAL_S)) {
+        obo_log(OBO_LOG_WARN, "OBO015", "the IdP's keys in the shared cache are unusable: "
+                "%s; ignoring them (further such messages suppressed for %d s)", err,
+                OBO_LOG_INTERVAL_S);
+    }
+    if (tmp) {
+        apr_pool_destroy(tmp);
+    }
+    return rv == APR_SUCCESS ? rv : APR_NOTFOUND;
+}
+
+apr_status_t obo_provider_take_shared(obo_provider *pv)
+{
+    return take_shared(pv, 1);
 }
 
 static apr_status_t load_jwks(obo_provider *pv, apr_pool_t *tmp, const char **err)
@@ -399,6 +652,7 @@ static apr_status_t load_jwks(obo_provider *pv, apr_pool_t *tmp, const char **er
             obo_metrics_inc(OBO_M_JWKS_REFRESH);
             obo_log(OBO_LOG_INFO, "OBO011", "loaded %d keys from %s (%d skipped)",
                     ks->jwks->keys->nelts, src, skipped);
+            publish(pv, tmp, body, len);
             save_state(pv, tmp, body, len);
         }
         else {
@@ -459,19 +713,87 @@ static int has_keys(obo_provider *pv)
     return r;
 }
 
-/* First load: everyone waits for the one fetch, then sees its outcome. */
-static apr_status_t ensure_loaded(obo_provider *pv, const char **err)
+static int due_for_refresh(obo_provider *pv, apr_time_t now)
+{
+    int due;
+
+    apr_thread_mutex_lock(pv->lock);
+    due = now - pv->loaded_at >= pv->cfg.jwks_refresh;
+    apr_thread_mutex_unlock(pv->lock);
+    return due;
+}
+
+/* The first load of this process, with fetch_lock held: the set another
+ * process or server shared, else the IdP, else what was shared while the
+ * IdP failed, else the state file. Wakes the waiters whatever the outcome. */
+static apr_status_t first_load(obo_provider *pv, const char **err)
 {
     apr_status_t rv = APR_SUCCESS;
 
-    apr_thread_mutex_lock(pv->fetch_lock);
-    if (!has_keys(pv)) {
+    if (!has_keys(pv) && take_shared(pv, 0) != APR_SUCCESS) {
         rv = in_backoff(pv, apr_time_now()) ? APR_EAGAIN : fetch(pv, 1, err);
-        if (rv != APR_SUCCESS && rv != APR_EAGAIN) {
+        if (rv != APR_SUCCESS && rv != APR_EAGAIN && !has_keys(pv)
+            && take_shared(pv, 1) != APR_SUCCESS) {
             rv = restore_state(pv, err);
         }
     }
-    apr_thread_mutex_unlock(pv->fetch_lock);
+    if (rv != APR_SUCCESS && has_keys(pv)) {
+        rv = APR_SUCCESS;   /* a waiter took a shared set meanwhile */
+    }
+    apr_thread_mutex_lock(pv->lock);
+    apr_thread_cond_broadcast(pv->loaded);
+    apr_thread_mutex_unlock(pv->lock);
+    return rv;
+}
+
+/* The most a first load can take: its HTTP requests' timeouts. */
+static apr_interval_time_t load_bound(obo_provider *pv)
+{
+    apr_interval_time_t t = pv->cfg.http.timeout > 0 ? pv->cfg.http.timeout
+                                                     : apr_time_from_sec(10);
+
+    return pv->cfg.metadata_url ? 2 * t : t;
+}
+
+static void wait_loaded(obo_provider *pv, apr_time_t deadline)
+{
+    apr_interval_time_t left = deadline - apr_time_now();
+
+    apr_thread_mutex_lock(pv->lock);
+    if (!pv->current && left > 0) {
+        apr_thread_cond_timedwait(pv->loaded, pv->lock,
+                                  left < SHARED_PROBE_INTERVAL ? left : SHARED_PROBE_INTERVAL);
+    }
+    apr_thread_mutex_unlock(pv->lock);
+}
+
+/* No keys yet. One thread loads them (first_load); the others wait for its
+ * outcome instead of failing at once, bounded by the time a load may take,
+ * and meanwhile take a set that another process or server publishes in the
+ * shared cache (a cold server whose own fetch queues behind a busy IdP). */
+static apr_status_t ensure_loaded(obo_provider *pv, const char **err)
+{
+    apr_time_t deadline = apr_time_now() + load_bound(pv);
+    apr_status_t rv = APR_EAGAIN;
+    int done = 0;
+
+    while (!done) {
+        if (has_keys(pv)) {
+            rv = APR_SUCCESS;
+        }
+        else if (apr_thread_mutex_trylock(pv->fetch_lock) == APR_SUCCESS) {
+            rv = first_load(pv, err);
+            apr_thread_mutex_unlock(pv->fetch_lock);
+        }
+        else if (take_shared(pv, 0) == APR_SUCCESS) {
+            rv = APR_SUCCESS;
+        }
+        else if (apr_time_now() < deadline) {
+            wait_loaded(pv, deadline);
+            continue;
+        }
+        done = 1;
+    }
     if (rv != APR_SUCCESS) {
         *err = "identity provider keys unavailable";
         rv = APR_EAGAIN;
@@ -480,20 +802,76 @@ static apr_status_t ensure_loaded(obo_provider *pv, const char **err)
 }
 
 /* Periodic refresh: only one thread fetches; the others go on with the
- * current keys instead of queueing behind a slow IdP. */
+ * current keys instead of queueing behind a slow IdP. A fresher set in the
+ * shared cache (another process's refresh) spares the fetch. */
 static void maybe_refresh(obo_provider *pv, apr_time_t now)
 {
     const char *err = NULL;
-    int due;
 
-    apr_thread_mutex_lock(pv->lock);
-    due = now - pv->loaded_at >= pv->cfg.jwks_refresh;
-    apr_thread_mutex_unlock(pv->lock);
-    if (due && !in_backoff(pv, now)
+    if (due_for_refresh(pv, now)
         && apr_thread_mutex_trylock(pv->fetch_lock) == APR_SUCCESS) {
-        fetch(pv, 1, &err);
+        if ((take_shared(pv, 0) != APR_SUCCESS || due_for_refresh(pv, now))
+            && !in_backoff(pv, now)) {
+            fetch(pv, 1, &err);
+        }
         apr_thread_mutex_unlock(pv->fetch_lock);
     }
+}
+
+/* ---- loading at process start ---- */
+
+static void *APR_THREAD_FUNC start_load(apr_thread_t *t, void *data)
+{
+    obo_provider *pv = data;
+    const char *err = NULL;
+
+    (void)t;
+    /* Never blocks on the lock: whoever holds it is loading the keys already,
+     * and a prefork child's exit (in a signal handler, perhaps inside that
+     * load) joins this thread. */
+    if (apr_thread_mutex_trylock(pv->fetch_lock) == APR_SUCCESS) {
+        first_load(pv, &err);
+        apr_thread_mutex_unlock(pv->fetch_lock);
+    }
+    if (has_keys(pv)) {
+        maybe_refresh(pv, apr_time_now());   /* a shared set already old */
+    }
+    return NULL;
+}
+
+/* A pre-cleanup: it runs before the pool's subpools (pv->pool, the
+ * thread's own) are destroyed. */
+static apr_status_t start_join(void *data)
+{
+    obo_provider *pv = data;
+    apr_status_t trv = APR_SUCCESS;
+
+    if (pv->starter) {
+        apr_thread_join(&trv, pv->starter);
+        pv->starter = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t obo_provider_start(obo_provider *pv, apr_pool_t *p)
+{
+    sigset_t all, old;
+    apr_status_t rv;
+
+    /* The thread inherits this mask: the process's signals (a prefork
+     * child's SIGTERM runs its exit in the receiving thread) stay with the
+     * threads that expect them. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    rv = apr_thread_create(&pv->starter, NULL, start_load, pv, p);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rv == APR_SUCCESS) {
+        apr_pool_pre_cleanup_register(p, pv, start_join);
+    }
+    else {
+        pv->starter = NULL;
+    }
+    return rv;
 }
 
 static int refetch_allowed(obo_provider *pv, apr_time_t now)

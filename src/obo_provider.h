@@ -9,7 +9,9 @@
 
 #include <apr_pools.h>
 #include <apr_tables.h>
+#include "obo_cache.h"
 #include "obo_http.h"
+#include "obo_idpstate.h"
 #include "obo_jwk.h"
 
 /* An unknown kid refetches the JWKS at most once per this many seconds per
@@ -17,6 +19,11 @@
  * IdP has just published is accepted within this time (plus one fetch) even
  * while tokens with random kids keep arriving. */
 #define OBO_PROVIDER_REFETCH_SECS 10
+
+/* A key set shared through the cache lives this long without a newer fetch
+ * replacing it: the last good set for a cold process while the IdP cannot
+ * be reached (a restart of the same server also has the state file). */
+#define OBO_PROVIDER_SHARED_TTL_SECS 86400
 
 typedef struct obo_provider_cfg {
     const char *metadata_url;             /* OIDC discovery, or NULL */
@@ -33,13 +40,28 @@ typedef struct obo_provider_cfg {
     const char *state_file;
     const unsigned char *state_key;       /* OBO_AEAD_KEY_LEN bytes */
     const char *state_id;                 /* the IdP's identity, bound into the seal */
+    /* The cache (obo_cache.h, sealed with the cache secret) through which
+     * the processes and servers sharing it pass each other the last good
+     * discovery and key set, as they share tokens; NULL: none. */
+    obo_cache *shared;
 } obo_provider_cfg;
 
 typedef struct obo_provider obo_provider;
 
-/* Nothing is fetched here: discovery and JWKS load at first use. */
+/* Nothing is fetched here: discovery and JWKS load at first use, or in the
+ * background after obo_provider_start. A process without keys takes them,
+ * in this order, from the shared cache, the IdP, the state file. Requests
+ * that find a first load in flight wait for it (at most the time the load's
+ * HTTP requests may take) and take a set published meanwhile in the shared
+ * cache by another process or server. */
 apr_status_t obo_provider_create(apr_pool_t *p, const obo_provider_cfg *cfg,
                                  obo_http *http, obo_provider **out);
+
+/* Loads discovery and keys in a thread of its own and returns at once, so
+ * that a new process has them before its first request. The thread runs
+ * with signals blocked; a pre-cleanup of p joins it (at most one load's
+ * time: its HTTP requests are bounded by cfg->http's timeouts). */
+apr_status_t obo_provider_start(obo_provider *pv, apr_pool_t *p);
 
 /* Accepted issuers. APR_EAGAIN if they come from discovery and discovery
  * has never succeeded (the IdP is unavailable: 503). */
@@ -83,11 +105,40 @@ typedef struct obo_discovery {
 apr_status_t obo_discovery_parse(apr_pool_t *p, const char *body, apr_size_t len,
                                  obo_discovery *out, const char **err);
 
-/* Counters for tests and the status page. */
+/* Counters for tests and the status page. Where the key sets of this
+ * process came from: jwks_fetches (the IdP or the JWKS file),
+ * shared_restores (the shared cache), state_restores (the state file). */
 typedef struct obo_provider_stats {
     unsigned long jwks_fetches, jwks_failures, discovery_fetches;
     unsigned long state_saves, state_restores;
+    unsigned long shared_restores, shared_publishes;
 } obo_provider_stats;
 void obo_provider_get_stats(obo_provider *pv, obo_provider_stats *st);
+
+/* ---- the last good set in the shared cache ----
+ * One entry per IdP: discovery's values, the JWKS document and the time the
+ * IdP answered (st->saved_at). The freshest wins: a set never replaces a
+ * fresher one, in the cache or in a process. */
+
+/* The entry's cache key: a hash of the IdP settings (metadata URL, JWKS URL,
+ * issuers); NULL for a JWKS file, which is never shared. */
+const char *obo_provider_shared_key(apr_pool_t *p, const obo_provider_cfg *cfg);
+
+/* The entry under key. APR_SUCCESS, APR_NOTFOUND (none, expired, sealed under
+ * another secret), APR_EINVAL (unreadable), or the backend's failure. */
+apr_status_t obo_provider_shared_get(obo_cache *c, apr_pool_t *p, const char *key,
+                                     obo_idpstate *st);
+
+/* Stores st under key unless the entry there was fetched at the same time or
+ * later: APR_SUCCESS (stored), APR_EEXIST (kept the fresher), or a failure.
+ * (A read, then a write: two servers publishing within the same moment may
+ * leave the older of two sets; readers still never take an older set than
+ * their own.) */
+apr_status_t obo_provider_shared_put(obo_cache *c, apr_pool_t *p, const char *key,
+                                     const obo_idpstate *st);
+
+/* Takes the shared set if it is fresher than this process's keys.
+ * APR_SUCCESS (taken), APR_NOTFOUND (none, or not fresher), or a failure. */
+apr_status_t obo_provider_take_shared(obo_provider *pv);
 
 #endif

@@ -22,7 +22,9 @@ idp_reset();
 
 # Children retire after 15 connections, so fresh children keep being spawned
 # by the parent after the restart while the IdP is down.
-my $h = eval { OBOTest::Httpd2->start(procs => 4, tenant => 'persist', cache => 'shm',
+# No token cache: the keys' other fallback, the shared cache, is
+# t/33_shared_keys.t's; here every child has only the IdP and the state file.
+my $h = eval { OBOTest::Httpd2->start(procs => 4, tenant => 'persist', cache => 'none',
                                       name => 'httpd_persist',
                                       extra => 'MaxConnectionsPerChild 15') };
 ok $h, 'second httpd started' or diag $@;
