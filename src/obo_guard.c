@@ -16,11 +16,14 @@
 #define OBO_GUARD_PAUSE_PREFIX "obo1:pause:"
 #define OBO_GUARD_VALUE_MAX (48 * 1024)
 
-/* One call through the gate: the gate, the endpoint it would call (the
- * scope of a pause) and the request's key (the scope of a failure). */
+/* One call through the gate: the gate, the endpoint it would call and the
+ * client calling it (the scope of a pause: IdPs such as Entra throttle per
+ * application, so one client's 429 must not stop another's calls) and the
+ * request's key (the scope of a failure). */
 typedef struct obo_gcall {
     const obo_guard *g;
     const char *endpoint;
+    const char *client_id;
     const char *key;
 } obo_gcall;
 
@@ -70,7 +73,9 @@ static const char *obo_guard_neg_key(apr_pool_t *p, const obo_gcall *c)
 
 static const char *obo_guard_pause_key(apr_pool_t *p, const obo_gcall *c)
 {
-    const char *s = c->endpoint ? apr_pstrcat(p, "obo-pause-v1 ", c->endpoint, NULL) : NULL;
+    const char *s = c->endpoint ? apr_pstrcat(p, "obo-pause-v2 ", c->endpoint, "\n",
+                                              c->client_id ? c->client_id : "", NULL)
+                                : NULL;
 
     return s ? apr_pstrcat(p, OBO_GUARD_PAUSE_PREFIX, obo_sha256_hex(p, s, strlen(s)), NULL)
              : NULL;
@@ -253,7 +258,8 @@ static void obo_guard_note_pause(apr_pool_t *p, const obo_gcall *c, const char *
     json_object_set_new(j, "status", json_integer(e->http_status));
     obo_log(OBO_LOG_WARN, "OBO091", "token endpoint %s answered HTTP %d with Retry-After "
             "%" APR_INT64_T_FMT " s: calls to it are paused for %" APR_INT64_T_FMT " s, for "
-            "every user (answered 503)", c->endpoint, e->http_status, e->retry_after, secs);
+            "every user of client id %s (answered 503)", c->endpoint, e->http_status,
+            e->retry_after, secs, c->client_id ? c->client_id : "-");
     obo_guard_put(p, c->g, pkey, j, apr_time_now() + apr_time_from_sec(secs));
 }
 
@@ -277,7 +283,7 @@ apr_status_t obo_guard_exchange(apr_pool_t *p, const obo_guard *g, obo_http *h,
                                 int *called)
 {
     /* The key names only a remembered failure: none without a negative_ttl. */
-    obo_gcall c = { g, req->token_endpoint,
+    obo_gcall c = { g, req->token_endpoint, req->client ? req->client->client_id : NULL,
                     key || g->negative_ttl <= 0 ? key : obo_guard_key(p, req, NULL, NULL) };
     apr_status_t rv = obo_guard_check(p, &c, xerr);
     int call = rv == APR_NOTFOUND;

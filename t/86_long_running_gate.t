@@ -172,5 +172,28 @@ subtest 'a 429 answered to a refresh pauses the token endpoint' => sub {
     is refreshes($sub), 2, '  with the second refresh grant';
 };
 
+# A review found one client's pause stopping every other client of the same
+# token endpoint (and, through memcached, other servers' clients): IdPs such
+# as Entra throttle per application, so the pause is the client's alone.
+subtest 'a pause is the paused client\'s: another client id still calls the IdP' => sub {
+    pause_lr();
+    my $first = fresh_user('gate-c1');
+    my $t0 = time;
+    my $p = obo_get($V, '/plain/env', token => ut($first));
+    expect_status($p, 503, 'client middle-tier-api met the 429: 503');
+    my $other = fresh_user('gate-c2');
+    my $o = obo_get('obo_lr_c2', '/lr/env', token => ut($other));
+    # the test IdP knows one client id: another-api's call reaches it and is
+    # refused as invalid_client (500, OBO052), where the shared pause gave 503
+    isnt $o->code, 503, 'client another-api during that pause: not held by it (' . $o->code . ')';
+    is $o->header('Retry-After'), undef, '  no Retry-After';
+    my $again = fresh_user('gate-c1b');
+    my $a = obo_get($V, '/lr/env', token => ut($again));
+    expect_status($a, 503, 'client middle-tier-api is still paused: 503');
+    is token_calls($again), 0, '  without an IdP call';
+    unpause_lr();
+    wait_pause_out($t0);
+};
+
 idp_reset();
 done_testing();
