@@ -47,7 +47,10 @@ sub start_with {
     chmod 0755, $dir;
     unlink OBOTest::Services::logs_dir() . "/${name}_error_log";
     $plant->($dir) if $plant;
-    return OBOTest::Httpd2->start(procs => 1, tenant => $T, cache => 'shm', name => $name);
+    # no shared cache: a new child must have only the state file to take the
+    # keys from (with one, it takes another process's keys from the cache,
+    # OBOPreloadKeys / OBO014, and never reads the planted file)
+    return OBOTest::Httpd2->start(procs => 1, tenant => $T, cache => 'none', name => $name);
 }
 
 # (code, seconds, timed out?) of one request, never waiting more than 15 s
