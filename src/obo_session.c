@@ -318,6 +318,46 @@ static void obo_list_forget(apr_pool_t *p, const obo_session_cfg *c, const char 
     obo_cache_unlock(c->cache, p, lock, tok);
 }
 
+static void obo_list_trim(apr_pool_t *p, const obo_session_cfg *c, json_t *list);
+
+/* A session in use keeps its user's list too (with obo_keep): shmcb drops
+ * entries in insertion order, and a list it dropped would let the user
+ * start over from an empty one, past OBOSessionLimit. A list that was lost
+ * is started again with this session; the user's other sessions in use
+ * re-enter it at their own next rewrite, and one over the limit then ends
+ * the oldest, as at a start. Best effort, like obo_list_forget. */
+static void obo_list_keep(apr_pool_t *p, const obo_session_cfg *c, const char *key,
+                          const obo_smeta *m)
+{
+    const char *lk = obo_list_key(p, m->client_id, m->user);
+    const char *lock = apr_pstrcat(p, lk, ".lock", NULL), *tok = NULL;
+    json_t *j = NULL, *list, *out = obo_json_pool(p, json_array());
+    apr_time_t latest = m->until;
+    int found = 0;
+    size_t i;
+
+    if (!c->limit || obo_list_lock(p, c, lock, &tok) != APR_SUCCESS) {
+        return;
+    }
+    list = obo_load(p, c, lk, &j) == APR_SUCCESS ? json_object_get(j, "s") : NULL;
+    for (i = 0; i < json_array_size(list); i++) {
+        json_t *e = json_array_get(list, i);
+        const char *k = obo_json_str(e, "k");
+        if (k) {
+            found |= strcmp(k, key) == 0;
+            json_array_append(out, e);
+            latest = latest > obo_jtime(e, "mx") ? latest : obo_jtime(e, "mx");
+        }
+    }
+    if (!found) {
+        json_array_append_new(out, json_pack("{s:s, s:I}", "k", key,
+                                             "mx", (json_int_t)apr_time_sec(m->until)));
+        obo_list_trim(p, c, out);
+    }
+    obo_put(p, c, lk, obo_json_pool(p, json_pack("{s:O}", "s", out)), latest);
+    obo_cache_unlock(c->cache, p, lock, tok);
+}
+
 /* A session ended by DELETE, a refused refresh, idleness or eviction. */
 static void obo_del_all(apr_pool_t *p, const obo_session_cfg *c, const char *key,
                         const obo_smeta *m, obo_metric why)
@@ -961,6 +1001,7 @@ static void obo_keep(apr_pool_t *p, const obo_session_cfg *c, const char *key,
     json_object_set_new(m->j, "w", json_integer((json_int_t)apr_time_sec(now)));
     json_object_set_new(m->j, "kt", json_integer((json_int_t)w));
     obo_put(p, c, obo_skey(p, "meta", key, NULL), m->j, m->until);
+    obo_list_keep(p, c, key, m);
     /* Ended meanwhile (DELETE, a refused refresh, the limit): what this
      * rewrite brought back must not revive it. */
     if (obo_load(p, c, obo_skey(p, "ended", key, NULL), &j) == APR_SUCCESS) {

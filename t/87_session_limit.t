@@ -109,6 +109,26 @@ subtest "$ATTACKS fresh tokens of one user end no session of another (default sh
         'nothing ended the victim\'s session';
 };
 
+# A review found the cap reset once shm churn evicted the user's list: the
+# user's sessions in use rewrote their own entries but not the list, and a
+# missing list counted as empty (user A held 8 live sessions with a limit of 2).
+subtest 'OBOSessionLimit 2 holds while other users\' sessions churn the shm cache' => sub {
+    my $L2 = 'obo_lr_shm_l2';
+    my $a = fresh_user('lrcap');
+    my @mine;
+    for my $round (1 .. 4) {
+        push @mine, grep { $_ } map { open_session($L2, ut($a)) } 1 .. 2;
+        for my $i (1 .. 30) {
+            open_session($L2, ut(fresh_user("lrchurn$round")));
+            if ($i % 5 == 0) { use_key($L2, $_) for @mine }
+        }
+    }
+    is scalar(@mine), 8, 'user A opened 8 sessions over 4 rounds';
+    my @live = grep { use_key($L2, $_) == 200 } @mine;
+    cmp_ok scalar(@live), '<=', 2, 'at most 2 of them live (' . scalar(@live) . ')';
+    is use_key($L2, $mine[-1]), 200, 'the newest lives';
+};
+
 subtest 'OBO195: a warning at startup when the shm cache cannot hold the sessions allowed' => sub {
     my $port = $ENV{OBO_TEST_IDP_PORT} || 19443;
     my $base = "OBOMetadataURL https://127.0.0.1:$port/cfg/v2.0/.well-known/openid-configuration\n"
