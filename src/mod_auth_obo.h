@@ -129,7 +129,7 @@ typedef struct auth_obo_srv_cfg {
 
 /* OBOSessionLimit defaults: sessions per user, users for the startup check. */
 #define AUTH_OBO_SESSION_LIMIT 20
-#define AUTH_OBO_SESSION_USERS 1
+#define AUTH_OBO_SESSION_USERS 10  /* a cache for one user's sessions is not a deployment */
 #define AUTH_OBO_SESSION_LIMIT_MAX 100   /* the user's list stays one small entry */
 
 /* OBOTimeout and OBOSessionLifetime defaults (docs/directives.md). */

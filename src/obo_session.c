@@ -220,15 +220,24 @@ static json_t *obo_rt_json(apr_pool_t *p, const char *rt, const char *scopes)
 /* Deletes a session's entries; counts `why` (OBO_M_SESSION_*) if this call
  * removed its meta entry. */
 static void obo_del_entries(apr_pool_t *p, const obo_session_cfg *c, const char *key,
-                            const json_t *names, obo_metric why)
+                            const json_t *names, obo_metric why, apr_time_t limit_until)
 {
     size_t i;
 
     /* First the mark a concurrent rewrite (obo_keep) looks for last: what
-     * it wrote back after these deletes is deleted again. */
-    obo_put(p, c, obo_skey(p, "ended", key, NULL),
-            obo_json_pool(p, json_pack("{s:b}", "e", 1)),
-            apr_time_now() + apr_time_from_sec(OBO_ENDED_MARK_S));
+     * it wrote back after these deletes is deleted again. A session the
+     * limit ended keeps its mark for the rest of its life: its caller token
+     * must not start another (obo_session_open), or a user holding one token
+     * more than the limit would end one session per request, each costing
+     * an IdP call. */
+    apr_time_t until = apr_time_now() + apr_time_from_sec(OBO_ENDED_MARK_S);
+    json_t *mark = json_pack("{s:b}", "e", 1);
+
+    if (why == OBO_M_SESSION_LIMIT && limit_until > until) {
+        json_object_set_new(mark, "l", json_true());
+        until = limit_until;
+    }
+    obo_put(p, c, obo_skey(p, "ended", key, NULL), obo_json_pool(p, mark), until);
 
     for (i = 0; json_is_array(names) && i < json_array_size(names); i++) {
         const char *n = json_string_value(json_array_get(names, i));
@@ -362,7 +371,7 @@ static void obo_list_keep(apr_pool_t *p, const obo_session_cfg *c, const char *k
 static void obo_del_all(apr_pool_t *p, const obo_session_cfg *c, const char *key,
                         const obo_smeta *m, obo_metric why)
 {
-    obo_del_entries(p, c, key, m->names, why);
+    obo_del_entries(p, c, key, m->names, why, 0);
     obo_list_forget(p, c, key, m);
 }
 
@@ -532,7 +541,7 @@ static void obo_list_trim(apr_pool_t *p, const obo_session_cfg *c, json_t *list)
             obo_log(OBO_LOG_INFO, "OBO338", "long-running session %s ended: its user opened "
                     "more than OBOSessionLimit %d sessions (the oldest ends first)",
                     obo_fingerprint(p, k, strlen(k)), c->limit);
-            obo_del_entries(p, c, k, m.names, OBO_M_SESSION_LIMIT);
+            obo_del_entries(p, c, k, m.names, OBO_M_SESSION_LIMIT, m.until);
         }
         json_array_remove(list, 0);
     }
@@ -644,7 +653,7 @@ static apr_status_t obo_open_fetch(void *baton, apr_pool_t *rp, char **val, apr_
         && (rv = obo_store_new(tmp, b, key, toks, until)) == APR_SUCCESS && c->limit
         && (rv = obo_list_admit(tmp, b, key, until)) != APR_SUCCESS) {
         /* Not in its user's list: it would escape the limit. */
-        obo_del_entries(tmp, c, key, obo_names_json(tmp, c), OBO_M_COUNTERS);
+        obo_del_entries(tmp, c, key, obo_names_json(tmp, c), OBO_M_COUNTERS, 0);
     }
     if (rv != APR_SUCCESS && key) {
         obo_log(OBO_LOG_ERR, "OBO331", "cannot store a new long-running session in the "
@@ -693,6 +702,16 @@ static void obo_keep_index(apr_pool_t *p, const obo_session_cfg *c, const char *
     }
 }
 
+/* 1 if the session the index names was ended by the per-user limit. */
+static int obo_ended_by_limit(apr_pool_t *p, const obo_session_cfg *c, const char *key)
+{
+    json_t *j = NULL;
+
+    return obo_session_key_valid(key)
+           && obo_load(p, c, obo_skey(p, "ended", key, NULL), &j) == APR_SUCCESS
+           && json_is_true(json_object_get(j, "l"));
+}
+
 apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const char *user,
                               const char *assertion, apr_time_t assertion_exp,
                               const char **key, int *created,
@@ -734,6 +753,16 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
             *xerr = obo_serr(p, OBO_XERR_UPSTREAM, "temporarily_unavailable",
                              "the session could not be stored");
             rv = APR_EGENERAL;
+        }
+        else if (obo_ended_by_limit(p, c, val)) {
+            /* The index stays: this token's next requests cost no more. */
+            obo_log(OBO_LOG_INFO, "OBO340", "caller token %s: its long-running session %s "
+                    "was ended by OBOSessionLimit; it does not start another",
+                    obo_fingerprint(p, assertion, strlen(assertion)),
+                    obo_fingerprint(p, val, strlen(val)));
+            *xerr = obo_serr(p, OBO_XERR_INVALID_GRANT, NULL, "its session was ended by "
+                             "OBOSessionLimit");
+            rv = APR_EACCES;
         }
         else {
             obo_cache_del(c->cache, p, idx);
@@ -1005,7 +1034,7 @@ static void obo_keep(apr_pool_t *p, const obo_session_cfg *c, const char *key,
     /* Ended meanwhile (DELETE, a refused refresh, the limit): what this
      * rewrite brought back must not revive it. */
     if (obo_load(p, c, obo_skey(p, "ended", key, NULL), &j) == APR_SUCCESS) {
-        obo_del_entries(p, c, key, m->names, OBO_M_COUNTERS);
+        obo_del_entries(p, c, key, m->names, OBO_M_COUNTERS, 0);
     }
 }
 

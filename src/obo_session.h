@@ -77,7 +77,9 @@ int obo_session_key_valid(const char *key);
  * and *failed the index of the downstream that failed (APR_EBUSY with
  * OBO_XERR_THROTTLED while the token endpoint is paused, or when it asked
  * for a pause); APR_EAGAIN (*xerr set) when the cache failed reading the
- * session the index names. */
+ * session the index names; APR_EACCES (*xerr set) when this caller token's
+ * session was ended by the per-user limit: the token starts no other (the
+ * client must obtain a new one). */
 apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const char *user,
                               const char *assertion, apr_time_t assertion_exp,
                               const char **key, int *created,

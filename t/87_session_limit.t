@@ -29,7 +29,10 @@ sub oid_of {
         '8' . substr($h, 17, 3), substr($h, 20, 12);
 }
 # A fresh token of user $sub (tid+oid bind the session; uti makes each token new).
-sub ut { my ($sub) = @_; return mint(tenant => 'lrshm', claims => { sub => $sub, oid => oid_of($sub) }) }
+sub ut {
+    my ($sub, $tenant) = @_;
+    return mint(tenant => $tenant // 'lrshm', claims => { sub => $sub, oid => oid_of($sub) });
+}
 sub open_session {
     my ($v, $t) = @_;
     return cgi_env(obo_get($v, '/lr/env', token => $t))->{OBO_SESSION_KEY};
@@ -68,6 +71,38 @@ subtest "OBOSessionLimit $LIMIT: the 21st session of a user ends the 1st" => sub
     is use_key($BIG, $other, ), 200, "another user's session is not counted with these";
     is use_key($BIG, $keys[2]), 200, 'and ends none of them';
 };
+
+# A review found one user holding OBOSessionLimit + 1 tokens, used round
+# robin, cost one IdP call per request: each token's index still named the
+# session the limit had ended, so it started a new one, which ended the
+# next (21 tokens x 3 rounds: 63 grants). A token whose session the limit
+# ended now starts no other: 401 invalid_token, the client gets a new one.
+for my $vt ([ $BIG, 'lrshm' ], [ 'obo_lr', 'lr' ]) {
+    my ($v, $tenant) = @$vt;
+    subtest "$v: " . ($LIMIT + 1) . " tokens of one user, round robin: one grant per token" => sub {
+        my $user = fresh_user('lrrr');
+        my @toks = map { ut($user, $tenant) } 0 .. $LIMIT;
+        my $mark = error_log_mark();
+        my $before = token_calls($user);
+        my @codes;
+        for my $round (1 .. 3) {
+            push @codes, map { obo_get($v, '/lr/env', token => $_)->code } @toks;
+        }
+        is token_calls($user) - $before, $LIMIT + 1, ($LIMIT + 1) . ' grants for 3 rounds';
+        is scalar(grep { $_ == 200 } @codes), 3 * ($LIMIT + 1) - 2,
+            'every request 200 but the 1st token\'s in rounds 2 and 3';
+        my $r = obo_get($v, '/lr/env', token => $toks[0]);
+        is $r->code, 401, 'the token whose session the limit ended: 401';
+        like +(www_authenticate($r) // {})->{params}{error_description} // '', qr/session limit/,
+            '... invalid_token naming the session limit';
+        ok error_log_since($mark) =~ /OBO340: caller token sha256:\w+: its long-running session/,
+            'OBO340 logged';
+        my $fresh = obo_get($v, '/lr/env', token => ut($user, $tenant));
+        is $fresh->code, 200, 'a new token of that user opens a session';
+        is obo_get($v, '/lr/env', token => $toks[1])->code, 401,
+            '... which ended the then oldest one, whose token is refused too';
+    };
+}
 
 subtest "$ATTACKS fresh tokens of one user end no session of another (default shm cache)" => sub {
     my $mark = error_log_mark();
@@ -140,8 +175,17 @@ subtest 'OBO195: a warning at startup when the shm cache cannot hold the session
     ok $c->{started}, '20 sessions x 100 users in 1 MiB: starts' or diag $c->{output};
     like $c->{output}, qr/OBO195: OBOLongRunning with an shm cache of 1048576 bytes \(336 entries\): OBOSessionLimit 20 x 100 user\(s\) x 8 entries per session needs 16000 entries/,
         '... with OBO195 and its arithmetic' or diag $c->{output};
-    $c = check_config("$base\nOBOCache shm 1048576\n$loc");
-    ok $c->{started} && $c->{output} !~ /OBO195/, 'the defaults (20 x 1 x 8 = 160) in 1 MiB: no warning'
+    # A review found it silent at the defaults when the default users was 1
+    # (20 x 1 x 8 = 160 <= 168): a cache for one user's sessions.
+    $c = check_config("$base\nOBOCache shm\n$loc");
+    like $c->{output}, qr/OBO195: OBOLongRunning with an shm cache of 524288 bytes \(168 entries\): OBOSessionLimit 20 x 10 user\(s\) x 8 entries per session needs 1600 entries.*OBOCache shm 6138000 or more/,
+        'the defaults (20 x 10 x 8 = 1600) in the default 512 KiB: warned, with the size to set'
+        or diag $c->{output};
+    $c = check_config("$base\nOBOCache shm 6138000\n$loc");
+    ok $c->{started} && $c->{output} !~ /OBO195/, '... and at the size it names: no warning'
+        or diag $c->{output};
+    $c = check_config("$base\nOBOCache shm 1048576\nOBOSessionLimit 20 1\n$loc");
+    ok $c->{started} && $c->{output} !~ /OBO195/, 'one user stated (20 x 1 x 8 = 160) in 1 MiB: no warning'
         or diag $c->{output};
     $c = check_config("$base\nOBOCache shm 1048576\nOBOSessionLimit 20 100\n"
                       . "<Location /api>\n AuthType obo\n Require valid-user\n"
