@@ -385,13 +385,23 @@ static const char *check_downstreams(apr_pool_t *p, const auth_obo_dir_cfg *d)
     return NULL;
 }
 
+/* "the server configuration" of the main server or of the virtual host
+ * defined at file:line: a server-level setting named by where it is. */
+static const char *server_level(apr_pool_t *p, const server_rec *s)
+{
+    return s->is_virtual && s->defn_name
+           ? apr_psprintf(p, "the configuration of <VirtualHost> at %s:%u", s->defn_name,
+                          s->defn_line_number)
+           : "the main server configuration";
+}
+
 /* A section (or the server level, name NULL) that names a downstream
  * needs valid downstreams and client credentials; it makes the server
  * exchange (client, cache). */
 static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
                          const auth_obo_dir_cfg *d, const char *name, const char *at)
 {
-    const char *in = name ? apr_psprintf(p, "in %s at %s", name, at) : "server configuration";
+    const char *in = name ? apr_psprintf(p, "in %s at %s", name, at) : server_level(p, s);
     const char *err;
 
     /* OBOLongRunning counts for the cache-size warning (OBO195) wherever it is on */
@@ -435,7 +445,7 @@ static int check_sections(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc)
         && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_NONE) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO066: OBOLongRunning on (%s%s%s) "
                      "needs a cache to keep its sessions in: OBOCache shm or memcached, "
-                     "not OBOCache none", lr ? lr->name : "server configuration",
+                     "not OBOCache none", lr ? lr->name : server_level(p, s),
                      lr ? " at " : "", lr ? lr->where : "");
         ok = 0;
     }
@@ -824,12 +834,58 @@ static const char *section_name(apr_pool_t *p, const ap_directive_t *d)
                : "server";
 }
 
+/* What a server serving the handler lacks, or NULL: the handler reads
+ * sessions with the server's client id and credentials (a refresh) from
+ * its cache. */
+static const char *handler_lacks(const auth_obo_srv_cfg *sc)
+{
+    if (!sc->client_id) {
+        return "OBOClientID";
+    }
+    if (!sc->client_secret && !sc->client_cert) {
+        return "OBOClientSecret or OBOClientCertificate";
+    }
+    if (auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_NONE) {
+        return "a cache holding the sessions (OBOCache shm or memcached, not none)";
+    }
+    return NULL;
+}
+
+/* The servers where handler h applies (its virtual host, or every server
+ * for one outside any) get a client and a cache as if they exchanged; one
+ * that cannot would answer 500 (OBO136) to every request: refused here. */
+static int check_handler_servers(apr_pool_t *p, server_rec *main_s, const ap_directive_t *h)
+{
+    const ap_directive_t *vh = h->parent;
+    server_rec *s = server_of(main_s, h);
+    const char *lacks;
+
+    for (; vh && !is_directive(vh, "<VirtualHost"); vh = vh->parent) {
+    }
+    for (s = vh ? s : main_s; s; s = vh ? NULL : s->next) {
+        auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+
+        if ((lacks = handler_lacks(sc)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO193: %s %s (%s, %s) needs %s "
+                         "in the server%s it serves: it reads long-running sessions with "
+                         "them", h->directive, h->args, section_name(p, h), where(p, h),
+                         lacks, vh ? "" : "s (outside any virtual host: every server)");
+            return 0;
+        }
+        sc->uses_exchange = 1;
+    }
+    return 1;
+}
+
 static int check_token_handlers(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
 {
     int ok = 1;
 
     for (; d && ok; d = d->next) {
         const ap_directive_t *hit = names_token_handler(d) ? obo_for_handler(p, d) : NULL;
+        if (names_token_handler(d) && !hit) {
+            ok = check_handler_servers(p, main_s, d);
+        }
         if (hit) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, "OBO192: %s %s (%s, %s) "
                          "applies where %s %s (%s, %s) does: the end user's own request "
@@ -871,14 +927,20 @@ static int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
 
     warn_exposed_secrets(ptemp, main_s);
     for (; s; s = s->next) {
-        if (!check_server(ptemp, s) || !check_shm_provider(s)) {
+        if (!check_server(ptemp, s)) {
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    /* Before the cache and files: a server serving the handler needs them. */
+    if (!check_token_handlers(ptemp, main_s, ap_conftree)) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (s = main_s; s; s = s->next) {
+        if (!check_shm_provider(s)) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
     if (!check_files(ptemp, main_s) || !check_keys(ptemp, main_s)) {
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (!check_token_handlers(ptemp, main_s, ap_conftree)) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return walk_tree(ptemp, main_s, ap_conftree) ? OK : HTTP_INTERNAL_SERVER_ERROR;

@@ -83,6 +83,52 @@ subtest 'accepted: the handler in a Location of its own, beside long-running one
     ok $c->{syntax_ok} && $c->{started}, 'apache2 -t passes and httpd starts' or diag $c->{output};
 };
 
+# A review found a server with the handler and nothing else of the module
+# passed configtest and answered 500 to every request (OBO136): without an
+# OBOScope it had no client and no cache. It now gets both, or is refused.
+my $NOCRED = "OBOMetadataURL https://127.0.0.1:$port/cfg/v2.0/.well-known/openid-configuration\n"
+    . "OBOAudience api://test-api";
+for my $case (
+    [ 'no OBOClientID', "$NOCRED\n<Location /obo-token>\n    $H\n</Location>", qr/needs OBOClientID/ ],
+    [ 'no credentials', "$NOCRED\nOBOClientID middle-tier-api\n<Location /obo-token>\n    $H\n</Location>",
+      qr/needs OBOClientSecret or OBOClientCertificate/ ],
+    [ 'OBOCache none', "$BASE\nOBOCache none\n<Location /obo-token>\n    $H\n</Location>",
+      qr/needs a cache holding the sessions/ ],
+    [ 'in a virtual host without credentials',
+      "$NOCRED\n<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n    <Location /tok>\n        $H\n"
+      . "    </Location>\n</VirtualHost>", qr/needs OBOClientID in the server it serves/ ],
+    [ 'outside any virtual host, one of which has OBOCache none',
+      "$BASE\n<Location /obo-token>\n    $H\n</Location>\n<VirtualHost 127.0.0.1:*>\n"
+      . "    ServerName v.test\n    OBOCache none\n</VirtualHost>", qr/needs a cache.*every server/ ],
+) {
+    my ($name, $conf, $re) = @$case;
+    subtest "refused: a handler-only server with $name" => sub {
+        my $c = check_config($conf, modules => ["authz_host"]);
+        ok !$c->{syntax_ok}, 'apache2 -t fails' or diag $c->{output};
+        ok !$c->{started}, 'httpd does not start';
+        like $c->{output}, qr/OBO193: SetHandler obo-token \(<Location \/(obo-)?tok(en)?>/,
+            'OBO193 names the handler' or diag $c->{output};
+        like $c->{output}, $re, '... and what it needs';
+    };
+}
+subtest 'accepted: a handler-only server with credentials (no OBOScope)' => sub {
+    my $c = check_config("$BASE\n<Location /obo-token>\n    $H\n</Location>",
+                         modules => ["authz_host"]);
+    ok $c->{syntax_ok} && $c->{started}, 'apache2 -t passes and httpd starts' or diag $c->{output};
+};
+subtest 'a handler-only virtual host serves the sessions another one opened' => sub {
+    my $key = cgi_env(obo_get('obo_lr_edge', '/lr/env', token => ut(fresh_user('lronly'))))
+        ->{OBO_SESSION_KEY};
+    ok $key, 'a session opened at obo_lr_edge';
+    my $r = obo_get('obo_lr_tokens', '/token', token => undef,
+                    headers => [ 'OBO-Session-Key' => $key ]);
+    expect_status($r, 200, 'obo_lr_tokens hands its token (was 500, OBO136)');
+    like json_body($r)->{access_token} // '', qr/^eyJ/, '... an access token';
+    $r = obo_get('obo_lr_tokens', '/token', token => undef,
+                 headers => [ 'OBO-Session-Key' => 'A' x 43 ]);
+    is $r->code, 404, 'an unknown key: 404';
+};
+
 # ---- at run time, where the startup check cannot see the handler
 my $V = 'obo_lr_edge';
 

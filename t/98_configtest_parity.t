@@ -93,7 +93,7 @@ my @rows = (
     ['OBOAudience only in a sibling <Location>', "$IDP\n<Location /apix>\n $AUD\n</Location>\n$LOC", qr/OBO040: AuthType obo needs OBOAudience/],
 
     # issue 14 B7: an exchange without credentials, in every kind of section
-    ['OBOScope at server level without OBOClientID', "$IDP\n$AUD\n$SCOPE\n$LOC", qr/OBO040: OBOScope\/OBOPassToken need OBOClientID \(server configuration\)/],
+    ['OBOScope at server level without OBOClientID', "$IDP\n$AUD\n$SCOPE\n$LOC", qr/OBO040: OBOScope\/OBOPassToken need OBOClientID \(the main server configuration\)/],
     ['OBOScope in a virtual host without OBOClientID', "$IDP\n$AUD\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n $SCOPE\n</VirtualHost>", qr/OBO040: OBOScope\/OBOPassToken need OBOClientID/],
     ['OBOScope in <Location> without OBOClientID', "$IDP\n$AUD\n$XLOC", qr/OBO040: .*need OBOClientID \(in <Location \/api>/],
     ['OBOScope in <Files> without OBOClientID', "$IDP\n$AUD\n$LOC\n<Files x.cgi>\n $SCOPE\n</Files>", qr/OBO040: .*need OBOClientID \(in <Files x\.cgi>/],
@@ -119,7 +119,9 @@ my @rows = (
     ['OBOClientCertificate key of another certificate, no exchange yet', "$BASE\nOBOClientCertificate $pki/client.pem $pki/server.key", qr/OBO044: OBOClientCertificate: client key does not match/],
     ['OBOClientCertificate encrypted key, no exchange yet', "$BASE\nOBOClientCertificate $pki/client.pem $enc", qr/OBO044: OBOClientCertificate: cannot read PEM private key/],
     ['OBOLongRunning with OBOCache none', "$BASE\nOBOCache none\n<Location /api>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>", qr/OBO066: OBOLongRunning on \(<Location \/api>/],
-    ['OBOLongRunning at server level with OBOCache none', "$BASE\nOBOCache none\nOBOLongRunning on\n$XLOC", qr/OBO066: OBOLongRunning on \(server configuration\)/],
+    ['OBOLongRunning at server level with OBOCache none', "$BASE\nOBOCache none\nOBOLongRunning on\n$XLOC", qr/OBO066: OBOLongRunning on \(the main server configuration\)/],
+    # a review found OBO066 named "(server configuration)" for a virtual host's
+    ['OBOLongRunning in a virtual host with OBOCache none', "$BASE\n$XLOC\n<VirtualHost 127.0.0.1:*>\n ServerName v.test\n OBOCache none\n OBOLongRunning on\n</VirtualHost>", qr/OBO066: OBOLongRunning on \(the configuration of <VirtualHost> at \S+:\d+\)/],
     ['OBOJWKSFile without OBOIssuer',  "OBOJWKSFile $jwks\n$AUD\n$LOC", qr/OBO040: AuthType obo with OBOJWKSURL or OBOJWKSFile needs OBOIssuer/],
     ['OBOJWKSURL without OBOIssuer',   "OBOJWKSURL https://127.0.0.1:$p{idp}/cfg/discovery/v2.0/keys\n$AUD\n$LOC", qr/OBO040: AuthType obo with OBOJWKSURL or OBOJWKSFile needs OBOIssuer/],
     ['OBOTimeout connect longer than total', "$BASE\n$XLOC\nOBOTimeout 20 5", qr/OBOTimeout: the total timeout is shorter/],
