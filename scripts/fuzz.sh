@@ -24,7 +24,7 @@ CC=${CLANG:-clang}
 PKGS="apr-1 apr-util-1 jansson libcrypto libssl libcurl libmemcached"
 # The whole core: the targets call into each other's parsers (a token
 # endpoint answer is serialised for the cache, and so on).
-CORE=$(ls "$ROOT"/src/obo_*.c)
+CORE=$(ls "$ROOT"/src/obo_*.c "$ROOT"/src/{jose,idp,cache,telemetry}/obo_*.c)
 
 mkdir -p "$OUT"
 status=0
@@ -37,7 +37,8 @@ for t in "${TARGETS[@]}"; do
     echo "==> building fuzz_$t"
     # shellcheck disable=SC2086
     nice -n 19 "$CC" -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=undefined -I"$ROOT/src" $(pkg-config --cflags $PKGS) \
+        -fno-sanitize-recover=undefined -I"$ROOT/src" -I"$ROOT/src/idp" -I"$ROOT/src/cache" \
+        -I"$ROOT/src/telemetry" -I"$ROOT/src/jose" $(pkg-config --cflags $PKGS) \
         "$src" $CORE $(pkg-config --libs $PKGS) -o "$dir/fuzz_$t" || exit 2
     cp -n "$ROOT/fuzz/corpus/$t"/* "$dir/corpus/" 2>/dev/null
     echo "==> fuzz_$t for $SECS s"

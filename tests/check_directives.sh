@@ -11,7 +11,7 @@ tmp=${TMPDIR:-/tmp}/check_directives.$$
 trap 'rm -f "$tmp".*' EXIT INT TERM
 
 # Names in the command tables; a call may span lines, so newlines go first.
-cat "$top"/src/mod_auth_obo*.c | tr '\n' ' ' |
+cat "$top"/src/httpd/mod_auth_obo*.c | tr '\n' ' ' |
     grep -oE 'AP_INIT_[A-Z0-9_]+[[:space:]]*\([[:space:]]*"[^"]+"' |
     sed -E 's/.*"([^"]+)"$/\1/' | sort -u >"$tmp.code"
 # Names in the reference: its "## Name" headings.

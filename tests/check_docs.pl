@@ -3,7 +3,7 @@
 # The documentation must say what the code does. TAP tests, run by `make check`:
 #
 #  - directives: each entry of docs/directives.md against the command table
-#    (src/mod_auth_obo*.c): its Context row against the table's req_override,
+#    (src/httpd/mod_auth_obo*.c): its Context row against the table's req_override,
 #    every numeric range its setter enforces (parse_int, parse_secs_ms,
 #    parse_duration) against the "A to B" ranges the entry states, and its
 #    Default row against the defaults the code applies (auth_obo_ival(x->field,
@@ -49,7 +49,8 @@ sub strip_comments {
 
 # ---- the code ---------------------------------------------------------------
 
-my @srcfiles = sort glob("$top/src/*.c $top/src/*.h");
+my @srcfiles = sort glob(join " ", map { ("$top/$_/*.c", "$top/$_/*.h") }
+                          qw(src src/httpd src/idp src/cache src/telemetry src/jose));
 my %code;
 $code{$_} = strip_comments(slurp($_)) for @srcfiles;
 my @glue = grep { m{/mod_auth_obo[^/]*\.c$} } @srcfiles;

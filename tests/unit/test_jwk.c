@@ -16,6 +16,7 @@
 #include "obo_b64.h"
 #include "obo_json.h"
 #include "obo_jwk.h"
+#include "obo_exchange.h"      /* obo_pkey_load_pem: reads the file */
 
 #include "testkeys.h"
 static apr_status_t jwk_parse(apr_pool_t *p, json_t *j, obo_jwk **k, const char **err)

@@ -109,6 +109,12 @@ apr_status_t obo_exchange_parse_response(apr_pool_t *p, int status, const char *
                                          apr_size_t len, obo_token_result **res,
                                          obo_exchange_error **xerr);
 
+/* Loads a PEM private key file (at most OBO_PEM_MAX bytes, wiped once
+ * parsed; see obo_pkey_from_pem) and ties the key to p. APR_ENOENT when the
+ * file cannot be read. */
+apr_status_t obo_pkey_load_pem(apr_pool_t *p, const char *path, EVP_PKEY **out,
+                               const char **err);
+
 /* Loads a PEM certificate and its private key for private_key_jwt: fills
  * key, x5t and x5t_s256 (the key is tied to p). */
 apr_status_t obo_client_load_certificate(apr_pool_t *p, const char *crt_path,

@@ -47,9 +47,12 @@ apr_status_t obo_jwks_parse(apr_pool_t *p, const char *buf, apr_size_t len,
 void obo_jwks_select(const obo_jwks *set, const char *kid, const char *alg,
                      apr_array_header_t *out);
 
-/* Loads a PEM private key (PKCS#8 or traditional) and ties it to p. */
-apr_status_t obo_pkey_load_pem(apr_pool_t *p, const char *path, EVP_PKEY **out,
-                               const char **err);
+#define OBO_PEM_MAX (64 * 1024)          /* a private key file */
+
+/* Parses a PEM private key (PKCS#8 or traditional; never an encrypted one:
+ * no passphrase prompt) of at most OBO_PEM_MAX bytes and ties it to p. */
+apr_status_t obo_pkey_from_pem(apr_pool_t *p, const char *pem, apr_size_t len,
+                               EVP_PKEY **out, const char **err);
 
 /* Ties an EVP_PKEY to p (EVP_PKEY_free on cleanup). Returns k. */
 EVP_PKEY *obo_pkey_pool(apr_pool_t *p, EVP_PKEY *k);

@@ -5,7 +5,6 @@
  * tied to a per-key scratch pool so every exit path frees them. */
 #include "obo_jwk.h"
 #include "obo_b64.h"
-#include "obo_http.h"
 #include "obo_json.h"
 
 #include <string.h>
@@ -21,7 +20,6 @@
 #define OBO_JWKS_MAX_LEN (256 * 1024)
 #define OBO_JWKS_MAX_KEYS 64
 #define OBO_RSA_MIN_BITS 2048
-#define OBO_PEM_MAX (64 * 1024)          /* a private key file */
 /* Verification cost grows with the modulus: refuse absurd keys. */
 #define OBO_RSA_MAX_BITS 16384
 #define OBO_RSA_MAX_E_BITS 64
@@ -469,26 +467,15 @@ static int obo_no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-/* The PEM text is as secret as the key: it is read into our own buffer and
- * wiped as soon as it is parsed (a stdio buffer behind BIO_new_file would
- * go back to the heap with the key in it). */
-apr_status_t obo_pkey_load_pem(apr_pool_t *p, const char *path, EVP_PKEY **out,
-                               const char **err)
+apr_status_t obo_pkey_from_pem(apr_pool_t *p, const char *pem, apr_size_t len,
+                               EVP_PKEY **out, const char **err)
 {
     apr_status_t rv = APR_EINVAL;
-    apr_pool_t *tmp = NULL;
-    char *pem = NULL;
-    apr_size_t len = 0;
     BIO *bio = NULL;
     EVP_PKEY *pk = NULL;
 
-    apr_pool_create(&tmp, p);
-    if (obo_file_read(tmp, path, OBO_PEM_MAX, &pem, &len) != APR_SUCCESS) {
-        *err = "cannot open private key file";
-        rv = APR_ENOENT;
-    }
-    else if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL
-             || (pk = PEM_read_bio_PrivateKey(bio, NULL, obo_no_passphrase, NULL)) == NULL) {
+    if (len > OBO_PEM_MAX || (bio = BIO_new_mem_buf(pem, (int)len)) == NULL
+        || (pk = PEM_read_bio_PrivateKey(bio, NULL, obo_no_passphrase, NULL)) == NULL) {
         *err = "cannot read PEM private key";
     }
     else {
@@ -496,10 +483,6 @@ apr_status_t obo_pkey_load_pem(apr_pool_t *p, const char *path, EVP_PKEY **out,
         rv = APR_SUCCESS;
     }
     BIO_free(bio);
-    if (pem) {
-        OPENSSL_cleanse(pem, len);
-    }
-    apr_pool_destroy(tmp);
     ERR_clear_error();
     return rv;
 }

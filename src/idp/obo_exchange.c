@@ -205,6 +205,32 @@ static const char *obo_key_check(X509 *x, EVP_PKEY *key)
     return why;
 }
 
+/* The PEM text is as secret as the key: it is read into our own buffer and
+ * wiped as soon as it is parsed (a stdio buffer behind BIO_new_file would
+ * go back to the heap with the key in it). */
+apr_status_t obo_pkey_load_pem(apr_pool_t *p, const char *path, EVP_PKEY **out,
+                               const char **err)
+{
+    apr_status_t rv;
+    apr_pool_t *tmp = NULL;
+    char *pem = NULL;
+    apr_size_t len = 0;
+
+    apr_pool_create(&tmp, p);
+    if (obo_file_read(tmp, path, OBO_PEM_MAX, &pem, &len) != APR_SUCCESS) {
+        *err = "cannot open private key file";
+        rv = APR_ENOENT;
+    }
+    else {
+        rv = obo_pkey_from_pem(p, pem, len, out, err);
+    }
+    if (pem) {
+        OPENSSL_cleanse(pem, len);
+    }
+    apr_pool_destroy(tmp);
+    return rv;
+}
+
 apr_status_t obo_client_load_certificate(apr_pool_t *p, const char *crt_path,
                                          const char *key_path, obo_client *c,
                                          const char **err)
