@@ -134,8 +134,15 @@ cd "$RUN_DIR"
     ${OBO_TEST_BACKEND_PORT:+OBO_TEST_BACKEND_PORT=$OBO_TEST_BACKEND_PORT} \
     ${OBO_TEST_MPM:+OBO_TEST_MPM=$OBO_TEST_MPM} \
     ${OBO_TEST_CRASH_SELFTEST:+OBO_TEST_CRASH_SELFTEST=$OBO_TEST_CRASH_SELFTEST} \
-    "${extra_env[@]}" \
-    timeout -k 30 "$SUITE_TIMEOUT" perl t/TEST.PL "$@" || rc=$?
+    "${extra_env[@]}" HARNESS_TIMER=1 \
+    timeout -k 30 "$SUITE_TIMEOUT" perl t/TEST.PL "$@" 2>&1 | tee "$RUN_DIR/suite.out" ||
+    rc=${PIPESTATUS[0]}
+
+# where the time goes: the ten slowest files (HARNESS_TIMER's "NNN ms")
+say "slowest files"
+perl -ne 'print "$2 $1\n" if m{^(?:\[[\d:]+\]\s+)?(t/\S+\.t)\s.*?\b(\d+) ms}' \
+    "$RUN_DIR/suite.out" | sort -rn | head -n 10 |
+    awk '{ printf "  %7.1f s  %s\n", $1 / 1000, $2 }'
 
 # crash scan of the whole run directory (t/TEST.PL scans too; this one also
 # holds when TEST.PL arguments skipped its scan): a crash fails the run
