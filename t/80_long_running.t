@@ -23,11 +23,6 @@ my $V = 'obo_lr';
 my $mark = error_log_mark();
 my (%keys_seen, %ats_seen);
 
-sub oid_of {
-    my $h = substr(sha256_hex($_[0]), 0, 32);
-    return join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
-        '8' . substr($h, 17, 3), substr($h, 20, 12);
-}
 sub ut {
     my ($sub, %c) = @_;
     return mint(tenant => 'lr', claims => { sub => $sub, oid => oid_of($sub), %c });

@@ -20,11 +20,6 @@ my $OTHERS = 24;    # ~6 entries each: 150 of 336 in the cache, 3.5 x one subcac
 
 # Distinct users (tid+oid bind a session): one user's 25 sessions would
 # pass OBOSessionLimit (20).
-sub oid_of {
-    my $h = substr(sha256_hex($_[0]), 0, 32);
-    return join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
-        '8' . substr($h, 17, 3), substr($h, 20, 12);
-}
 sub ut { my ($sub) = @_; return mint(tenant => 'shmsp', claims => { sub => $sub, oid => oid_of($sub) }) }
 sub open_session {
     my ($t) = @_;

@@ -26,11 +26,6 @@ idp_reset();
 memcached_cmd('flush_all');
 my $V = 'obo_lr';
 
-sub oid_of {
-    my $h = substr(sha256_hex($_[0]), 0, 32);
-    return join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
-        '8' . substr($h, 17, 3), substr($h, 20, 12);
-}
 sub ut {
     my ($sub) = @_;
     return mint(tenant => 'lr', claims => { sub => $sub, oid => oid_of($sub) });

@@ -17,13 +17,7 @@ need_feature('authn', 'exchange');
 my $V = 'obo_lr_edge';
 my $mark = error_log_mark();
 
-sub ut {
-    my ($sub) = @_;
-    my $h = substr(sha256_hex($sub), 0, 32);
-    my $oid = join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
-        '8' . substr($h, 17, 3), substr($h, 20, 12);
-    return mint(tenant => 'lr', claims => { sub => $sub, oid => $oid });
-}
+sub ut { my ($sub) = @_; return user_token($sub, 'lr') }
 
 subtest 'control: the backend gets a key that the handler honours when called directly' => sub {
     my $r = obo_get($V, '/lr/env', token => ut(fresh_user('lredge')));

@@ -23,11 +23,6 @@ my $ATTACKS = $ENV{OBO_TEST_SESSION_ATTACKS} || 300;
 my $EVERY = 3;          # the victim's backend uses its key every 3 attacker requests
 my $LIMIT = 20;         # OBOSessionLimit's default
 
-sub oid_of {
-    my $h = substr(sha256_hex($_[0]), 0, 32);
-    return join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
-        '8' . substr($h, 17, 3), substr($h, 20, 12);
-}
 # A fresh token of user $sub (tid+oid bind the session; uti makes each token new).
 sub ut {
     my ($sub, $tenant) = @_;

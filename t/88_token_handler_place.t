@@ -132,13 +132,7 @@ subtest 'a handler-only virtual host serves the sessions another one opened' => 
 # ---- at run time, where the startup check cannot see the handler
 my $V = 'obo_lr_edge';
 
-sub ut {
-    my ($sub) = @_;
-    my $h = substr(sha256_hex($sub), 0, 32);
-    my $oid = join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
-        '8' . substr($h, 17, 3), substr($h, 20, 12);
-    return mint(tenant => 'lr', claims => { sub => $sub, oid => $oid });
-}
+sub ut { my ($sub) = @_; return user_token($sub, 'lr') }
 
 subtest 'H=obo-token in a long-running Location: the user gets no token, the session stays' => sub {
     my $tok = ut(fresh_user('lrplace'));

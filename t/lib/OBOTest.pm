@@ -23,6 +23,7 @@ use Apache::Test ();
 use OBOTest::Keys qw(pki_dir);
 use OBOTest::Services ();
 use OBOTest::Mint;
+use Digest::SHA ();
 use Exporter 'import';
 
 our @EXPORT = (
@@ -34,7 +35,8 @@ our @EXPORT = (
        error_log_since error_log_mark server_processes t_dir looks_like_no_token_leak
        idp_stop idp_start max_procs cgi_env expect_ok expect_no_token expect_invalid_token
        expect_insufficient_scope expect_status describe
-       fresh_user token_calls decode_idp_token backend_headers backend_header burst),
+       fresh_user token_calls decode_idp_token backend_headers backend_header burst
+       oid_of user_token),
 );
 
 my $JSON = JSON::PP->new->canonical->utf8->allow_nonref;
@@ -390,6 +392,21 @@ my $user_seq = 0;
 sub fresh_user {
     my ($tag) = @_;
     return join '-', 'u', $tag // 'x', $$, ++$user_seq, int(rand(1e6));
+}
+
+# A GUID-shaped Entra object id derived from a subject: sessions bind to
+# tid+oid, so each test user gets a stable one of its own.
+sub oid_of {
+    my ($sub) = @_;
+    my $h = substr(Digest::SHA::sha256_hex($sub), 0, 32);
+    return join '-', substr($h, 0, 8), substr($h, 8, 4), '4' . substr($h, 13, 3),
+        '8' . substr($h, 17, 3), substr($h, 20, 12);
+}
+
+# A fresh token of user $sub at $tenant with its oid (uti makes each new).
+sub user_token {
+    my ($sub, $tenant, %claims) = @_;
+    return mint(tenant => $tenant, claims => { sub => $sub, oid => oid_of($sub), %claims });
 }
 
 # IdP token endpoint calls for one user (any scope): counters token:<sub>:*
