@@ -26,7 +26,13 @@
 #include <apr_strings.h>
 
 #define OBO_SESSION_JSON_MAX (256 * 1024)
-#define OBO_SESSION_SLIDE_S 1            /* idle expiry rewritten at most once a second */
+/* The idle expiry is rewritten (slides) once a hundredth of the idle
+ * lifetime has passed since its last rewrite, at most once a second: a
+ * session then ends at most 1% early, and a user's busy sessions write a
+ * handful of entries an hour into an insertion-order cache (shm), not one
+ * per session and second, which evicted other users' idle sessions. */
+#define OBO_SESSION_SLIDE_MIN_S 1
+#define OBO_SESSION_SLIDE_SHARE 100
 #define OBO_SESSION_META_REWRITE_S 86400 /* memcached keeps nothing over 30 days */
 /* A session in use is rewritten once this share of an insertion-order
  * cache (shm) has been written after it: its entries then live through
@@ -231,13 +237,19 @@ static void obo_del_entries(apr_pool_t *p, const obo_session_cfg *c, const char 
      * more than the limit would end one session per request, each costing
      * an IdP call. */
     apr_time_t until = apr_time_now() + apr_time_from_sec(OBO_ENDED_MARK_S);
-    json_t *mark = json_pack("{s:b}", "e", 1);
+    json_t *mark = obo_json_pool(p, json_pack("{s:b}", "e", 1)), *was = NULL;
+    const char *ek = obo_skey(p, "ended", key, NULL);
 
     if (why == OBO_M_SESSION_LIMIT && limit_until > until) {
         json_object_set_new(mark, "l", json_true());
         until = limit_until;
     }
-    obo_put(p, c, obo_skey(p, "ended", key, NULL), obo_json_pool(p, mark), until);
+    /* A limit's mark stays as it is: a concurrent rewrite (obo_keep) ending
+     * the session again must not shorten it to the short mark. */
+    if (!(why != OBO_M_SESSION_LIMIT && obo_load(p, c, ek, &was) == APR_SUCCESS
+          && json_is_true(json_object_get(was, "l")))) {
+        obo_put(p, c, ek, mark, until);
+    }
 
     for (i = 0; json_is_array(names) && i < json_array_size(names); i++) {
         const char *n = json_string_value(json_array_get(names, i));
@@ -762,7 +774,7 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
                     obo_fingerprint(p, val, strlen(val)));
             *xerr = obo_serr(p, OBO_XERR_INVALID_GRANT, NULL, "its session was ended by "
                              "OBOSessionLimit");
-            rv = APR_EACCES;
+            rv = OBO_SESSION_LIMITED;
         }
         else {
             obo_cache_del(c->cache, p, idx);
@@ -956,6 +968,14 @@ static int obo_has_ds(const obo_smeta *m, const char *ds)
     return 0;
 }
 
+static apr_interval_time_t obo_slide_step(const obo_session_cfg *c)
+{
+    apr_interval_time_t step = c->idle / OBO_SESSION_SLIDE_SHARE;
+
+    return step > apr_time_from_sec(OBO_SESSION_SLIDE_MIN_S)
+           ? step : apr_time_from_sec(OBO_SESSION_SLIDE_MIN_S);
+}
+
 /* The idle expiry: gone means the session ended; else it slides. */
 static apr_status_t obo_touch(apr_pool_t *p, const obo_session_cfg *c, const char *key,
                               const obo_smeta *m)
@@ -976,8 +996,7 @@ static apr_status_t obo_touch(apr_pool_t *p, const obo_session_cfg *c, const cha
     }
     /* Gone although the session was used (created or kept) less than the
      * idle lifetime ago: it cannot have idled out, the cache dropped it. */
-    if (rv != APR_SUCCESS
-        || now - obo_jtime(j, "lu") >= apr_time_from_sec(OBO_SESSION_SLIDE_S)) {
+    if (rv != APR_SUCCESS || now - obo_jtime(j, "lu") >= obo_slide_step(c)) {
         obo_put(p, c, ak, obo_json_pool(p, json_pack("{s:I}", "lu", (json_int_t)
                                                      apr_time_sec(now))),
                 obo_idle_until(c, m, now));
@@ -1030,11 +1049,14 @@ static void obo_keep(apr_pool_t *p, const obo_session_cfg *c, const char *key,
     json_object_set_new(m->j, "w", json_integer((json_int_t)apr_time_sec(now)));
     json_object_set_new(m->j, "kt", json_integer((json_int_t)w));
     obo_put(p, c, obo_skey(p, "meta", key, NULL), m->j, m->until);
-    obo_list_keep(p, c, key, m);
     /* Ended meanwhile (DELETE, a refused refresh, the limit): what this
-     * rewrite brought back must not revive it. */
+     * rewrite brought back must not revive it, nor bring it back into its
+     * user's list. */
     if (obo_load(p, c, obo_skey(p, "ended", key, NULL), &j) == APR_SUCCESS) {
         obo_del_entries(p, c, key, m->names, OBO_M_COUNTERS, 0);
+    }
+    else {
+        obo_list_keep(p, c, key, m);
     }
 }
 

@@ -28,6 +28,7 @@
 #ifndef OBO_SESSION_H
 #define OBO_SESSION_H
 
+#include <apr_errno.h>
 #include <apr_pools.h>
 #include <apr_tables.h>
 #include "obo_cache.h"
@@ -67,6 +68,11 @@ typedef struct obo_session_cfg {
     int limit;
 } obo_session_cfg;
 
+/* obo_session_open: this caller token's session was ended by the per-user
+ * limit. A code of its own: the exchange's statuses (APR_EACCES for a user
+ * who must act, ...) pass through unchanged. */
+#define OBO_SESSION_LIMITED (APR_OS_START_USERERR + 20)
+
 /* 1 if key has the form of a session key (43 base64url characters). */
 int obo_session_key_valid(const char *key);
 
@@ -77,9 +83,9 @@ int obo_session_key_valid(const char *key);
  * and *failed the index of the downstream that failed (APR_EBUSY with
  * OBO_XERR_THROTTLED while the token endpoint is paused, or when it asked
  * for a pause); APR_EAGAIN (*xerr set) when the cache failed reading the
- * session the index names; APR_EACCES (*xerr set) when this caller token's
- * session was ended by the per-user limit: the token starts no other (the
- * client must obtain a new one). */
+ * session the index names; OBO_SESSION_LIMITED (*xerr set) when this caller
+ * token's session was ended by the per-user limit: the token starts no other
+ * (the client must obtain a new one). */
 apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const char *user,
                               const char *assertion, apr_time_t assertion_exp,
                               const char **key, int *created,

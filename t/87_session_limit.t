@@ -13,6 +13,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
+use Time::HiRes qw(sleep time);
 use Digest::SHA qw(sha256_hex);
 use OBOTest::Config qw(check_config);
 
@@ -98,6 +99,34 @@ for my $vt ([ $BIG, 'lrshm' ], [ 'obo_lr', 'lr' ]) {
             '... which ended the then oldest one, whose token is refused too';
     };
 }
+
+# A review found one user's cheap requests evicting every other user's idle
+# sessions: each use rewrote the session's idle marker once a second, so a
+# user at the limit wrote 20 entries a second into shmcb's insertion-order
+# ring without a new session or an IdP call (4 MiB: a victim gone in 150 s).
+# Here 1 MiB (obo_shm_spread, 336 entries, idle lifetime 1 h): 25 rounds of
+# the attacker's 20 sessions, a second apart, wrote 500 entries before; now
+# a marker slides once a hundredth of the idle lifetime (36 s) has passed.
+subtest 'one user\'s busy sessions do not evict another user\'s idle one (1 MiB shm)' => sub {
+    my $SP = 'obo_shm_spread';
+    my $victim = open_session($SP, ut(fresh_user('lridle'), 'shmsp'));
+    ok $victim, 'the victim opened a session (then stays idle)';
+    my $a = fresh_user('lrbusy');
+    my @toks = map { ut($a, 'shmsp') } 1 .. $LIMIT;
+    my @keys = grep { $_ } map { open_session($SP, $_) } @toks;
+    is scalar(@keys), $LIMIT, "the attacker opened $LIMIT sessions";
+    my $calls = token_calls($a);
+    my $bad = 0;
+    for my $round (1 .. 25) {
+        my $t0 = time;
+        $bad += grep { obo_get($SP, '/lr/env', token => $_)->code != 200 } @toks;
+        my $left = 1.05 - (time - $t0);
+        sleep $left if $left > 0;
+    }
+    is $bad, 0, 'the attacker\'s 500 requests answered 200';
+    is token_calls($a) - $calls, 0, '... without an IdP call';
+    is use_key($SP, $victim), 200, 'the victim\'s idle session is still there';
+};
 
 subtest "$ATTACKS fresh tokens of one user end no session of another (default shm cache)" => sub {
     my $mark = error_log_mark();

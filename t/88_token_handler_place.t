@@ -98,7 +98,8 @@ for my $case (
       "$NOCRED\n<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n    <Location /tok>\n        $H\n"
       . "    </Location>\n</VirtualHost>", qr/needs OBOClientID in the server it serves/ ],
     [ 'outside any virtual host, one of which has OBOCache none',
-      "$BASE\n<Location /obo-token>\n    $H\n</Location>\n<VirtualHost 127.0.0.1:*>\n"
+      "$BASE\nOBOCache memcached 127.0.0.1:1\nOBOCacheSecret obo-test-cache-secret-0123456789\n"
+      . "<Location /obo-token>\n    $H\n</Location>\n<VirtualHost 127.0.0.1:*>\n"
       . "    ServerName v.test\n    OBOCache none\n</VirtualHost>", qr/needs a cache.*every server/ ],
 ) {
     my ($name, $conf, $re) = @$case;
@@ -111,9 +112,26 @@ for my $case (
         like $c->{output}, $re, '... and what it needs';
     };
 }
-subtest 'accepted: a handler-only server with credentials (no OBOScope)' => sub {
-    my $c = check_config("$BASE\n<Location /obo-token>\n    $H\n</Location>",
-                         modules => ["authz_host"]);
+# A review found such a server accepted with an shm cache, where it can
+# find no session: each virtual host has an shm cache of its own.
+subtest 'refused: a handler-only virtual host with an shm cache' => sub {
+    my $c = check_config("$BASE\n<VirtualHost 127.0.0.1:*>\n    ServerName a.test\n"
+        . "    <Location /lr>\n        $LR\n    </Location>\n</VirtualHost>\n"
+        . "<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n    <Location /tok>\n        $H\n"
+        . "    </Location>\n</VirtualHost>", modules => ["authz_host"]);
+    ok !$c->{syntax_ok} && !$c->{started}, 'apache2 -t fails and httpd does not start'
+        or diag $c->{output};
+    like $c->{output}, qr/OBO193: SetHandler obo-token \(<Location \/tok>.*needs OBOCache memcached, shared with the servers that open the sessions/,
+        'OBO193: it needs memcached' or diag $c->{output};
+    $c = check_config("$BASE\n<Location /lr>\n    $LR\n</Location>\n<Location /obo-token>\n"
+        . "    $H\n</Location>", modules => ["authz_host"]);
+    ok $c->{syntax_ok} && $c->{started}, 'beside the server\'s own long-running Location: accepted'
+        or diag $c->{output};
+};
+subtest 'accepted: a handler-only server with credentials and memcached (no OBOScope)' => sub {
+    my $c = check_config("$BASE\nOBOCache memcached 127.0.0.1:1\n"
+                         . "OBOCacheSecret obo-test-cache-secret-0123456789\n"
+                         . "<Location /obo-token>\n    $H\n</Location>", modules => ["authz_host"]);
     ok $c->{syntax_ok} && $c->{started}, 'apache2 -t passes and httpd starts' or diag $c->{output};
 };
 subtest 'a handler-only virtual host serves the sessions another one opened' => sub {

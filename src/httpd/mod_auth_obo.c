@@ -848,6 +848,12 @@ static const char *handler_lacks(const auth_obo_srv_cfg *sc)
     if (auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_NONE) {
         return "a cache holding the sessions (OBOCache shm or memcached, not none)";
     }
+    /* Each server has an shm cache of its own: a server that opens no
+     * session can find none there. */
+    if (auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_SHM && !sc->uses_sessions) {
+        return "OBOCache memcached, shared with the servers that open the sessions (an shm "
+               "cache is per virtual host, and this server has no OBOLongRunning Location)";
+    }
     return NULL;
 }
 

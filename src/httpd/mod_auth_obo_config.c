@@ -548,8 +548,22 @@ static const char *set_refresh_share(cmd_parms *cmd, void *m, const char *arg)
 
 /* ---- validation directives (server or directory) ------------------------ */
 
+/* httpd's AllowOverrideList admits any directive allowed in <Directory>
+ * into .htaccess, whatever its req_override says. The module's section
+ * directives are read at startup (sections noted in the server's
+ * configuration, the startup checks): parsed per request from .htaccess
+ * they would skip those checks and note sections in a request's pool. */
+#define REFUSE_IN_HTACCESS(cmd)                                                   \
+    do {                                                                          \
+        const char *in_htaccess_ = ap_check_cmd_context((cmd), NOT_IN_HTACCESS);  \
+        if (in_htaccess_) {                                                       \
+            return in_htaccess_;                                                  \
+        }                                                                         \
+    } while (0)
+
 static const char *add_audience(cmd_parms *cmd, void *m, const char *arg)
 {
+    REFUSE_IN_HTACCESS(cmd);
     auth_obo_dir_cfg *d = dir_of(cmd, m);
 
     if (!d->audiences) {
@@ -561,6 +575,7 @@ static const char *add_audience(cmd_parms *cmd, void *m, const char *arg)
 
 static const char *add_alg(cmd_parms *cmd, void *m, const char *arg)
 {
+    REFUSE_IN_HTACCESS(cmd);
     auth_obo_dir_cfg *d = dir_of(cmd, m);
 
     if (!obo_jws_alg_known(arg)) {
@@ -577,17 +592,20 @@ static const char *add_alg(cmd_parms *cmd, void *m, const char *arg)
 
 static const char *set_skew(cmd_parms *cmd, void *m, const char *arg)
 {
+    REFUSE_IN_HTACCESS(cmd);
     return parse_int(cmd, arg, 0, 3600, &dir_of(cmd, m)->skew);
 }
 
 static const char *set_user_claim(cmd_parms *cmd, void *m, const char *arg)
 {
+    REFUSE_IN_HTACCESS(cmd);
     dir_of(cmd, m)->remote_user_claim = arg;
     return NULL;
 }
 
 static const char *set_pass_claims(cmd_parms *cmd, void *m, const char *arg)
 {
+    REFUSE_IN_HTACCESS(cmd);
     static const keyword kw[] = {
         { "none", PASS_CLAIMS_NONE }, { "env", PASS_CLAIMS_ENV },
         { "headers", PASS_CLAIMS_HEADERS }, { "both", PASS_CLAIMS_BOTH },
@@ -599,6 +617,7 @@ static const char *set_pass_claims(cmd_parms *cmd, void *m, const char *arg)
 
 static const char *set_token_typ(cmd_parms *cmd, void *m, const char *arg)
 {
+    REFUSE_IN_HTACCESS(cmd);
     static const keyword kw[] = {
         { "any", OBO_TYP_ANY }, { "at+jwt", OBO_TYP_AT_JWT }, { NULL, 0 }
     };
@@ -756,11 +775,13 @@ static const char *add_values(cmd_parms *cmd, void *m, int argc, char *const arg
 
 static const char *add_scopes(cmd_parms *cmd, void *m, int argc, char *const argv[])
 {
+    REFUSE_IN_HTACCESS(cmd);
     return add_values(cmd, m, argc, argv, 0);
 }
 
 static const char *add_exchange_audience(cmd_parms *cmd, void *m, int argc, char *const argv[])
 {
+    REFUSE_IN_HTACCESS(cmd);
     return add_values(cmd, m, argc, argv, 1);
 }
 
@@ -819,6 +840,7 @@ static const char *reserved_header(apr_pool_t *p, const char *name)
 
 static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[])
 {
+    REFUSE_IN_HTACCESS(cmd);
     const char *name = NULL;
     const char *err = take_downstream(cmd, &argc, argv, &name);
     auth_obo_pass pass = { 0, NULL };
@@ -859,12 +881,14 @@ static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[
 
 static const char *set_forward_caller(cmd_parms *cmd, void *m, int on)
 {
+    REFUSE_IN_HTACCESS(cmd);
     dir_of(cmd, m)->forward_caller = on ? 1 : 0;
     return NULL;
 }
 
 static const char *set_long_running(cmd_parms *cmd, void *m, int on)
 {
+    REFUSE_IN_HTACCESS(cmd);
     dir_of(cmd, m)->long_running = on ? 1 : 0;
     note_section(cmd, dir_of(cmd, m));
     return NULL;

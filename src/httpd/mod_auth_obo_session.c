@@ -238,7 +238,7 @@ int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *
     if (rv == APR_EAGAIN) {
         return cache_unavailable(r, NULL, "session start");
     }
-    if (rv == APR_EACCES) {
+    if (rv == OBO_SESSION_LIMITED) {
         /* Logged by the core (OBO340): the client must obtain a new token. */
         st->error_desc = "the long-running session of this token was ended by the "
                          "per-user session limit; obtain a new token";
