@@ -57,6 +57,15 @@ my @refused = (
     [ 'OBOLongRunning for the whole server',
       "OBOScope api://downstream/.default\nOBOLongRunning on\n<Location /obo-token>\n    $H\n"
       . "</Location>", qr{OBOLongRunning on \(server} ],
+    # a review found the check compared the handler's name with case (httpd
+    # does not), and missed a <LocationMatch> whose paths all lie under the
+    # handler's Location without the regex matching the Location's own path
+    [ 'SetHandler OBO-TOKEN (httpd ignores the case) under a long-running Location',
+      "<Location /lr>\n    $LR\n</Location>\n<Location /lr/tok>\n    SetHandler OBO-TOKEN\n"
+      . "    Require local\n</Location>", qr{\(<Location /lr/tok>.*(AuthType obo|OBOLongRunning on) \(<Location /lr>} ],
+    [ 'a long-running <LocationMatch "^/tok/x"> under the handler\'s Location /tok',
+      "<LocationMatch \"^/tok/x\">\n    $LR\n</LocationMatch>\n<Location /tok>\n    $H\n</Location>",
+      qr{\(<Location /tok>.*(AuthType obo|OBOLongRunning on) \(<LocationMatch} ],
     [ 'in a virtual host, under a long-running Location of the main server',
       "<Location /r>\n    $LR\n</Location>\n<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n"
       . "    <Location /r/tok>\n        $H\n    </Location>\n</VirtualHost>",
@@ -69,7 +78,7 @@ for my $case (@refused) {
         my $c = check_config("$BASE\n$conf", modules => ["authz_host", "mime"]);
         ok !$c->{syntax_ok}, 'apache2 -t fails' or diag $c->{output};
         ok !$c->{started}, 'httpd does not start';
-        like $c->{output}, qr/OBO192: (Set|Add)Handler obo-token/, "OBO192 names the handler"
+        like $c->{output}, qr/OBO192: (Set|Add)Handler obo-token/i, "OBO192 names the handler"
             or diag $c->{output};
         like $c->{output}, $re, 'and the section that puts it under the module';
     };
@@ -145,6 +154,22 @@ subtest 'a handler-only virtual host serves the sessions another one opened' => 
     $r = obo_get('obo_lr_tokens', '/token', token => undef,
                  headers => [ 'OBO-Session-Key' => 'A' x 43 ]);
     is $r->code, 404, 'an unknown key: 404';
+};
+
+# A review found a 405 with "Allow: TRACE" (httpd builds Allow from
+# allowed_methods) and an HTML body without no-store.
+subtest 'methods the handlers do not serve: 405 with the right Allow' => sub {
+    my $r = obo_request('obo_lr_tokens', 'PUT', '/token', token => undef,
+                        headers => [ 'OBO-Session-Key' => 'A' x 43 ]);
+    is $r->code, 405, 'PUT at obo-token: 405';
+    is $r->header('Allow') // '', 'GET, POST, DELETE', '... Allow: GET, POST, DELETE';
+    like $r->header('Cache-Control') // '', qr/no-store/, '... Cache-Control: no-store';
+    is((json_body($r) // {})->{error}, 'invalid_request', '... a JSON error');
+    $r = obo_request('obo_lr_tokens', 'POST', '/obo-status', token => undef);
+    is $r->code, 405, 'POST at obo-status: 405';
+    like $r->header('Allow') // '', qr/\bGET\b/, '... Allow names GET' or diag $r->header('Allow');
+    unlike $r->header('Allow') // '', qr/POST/, '... and not POST';
+    like $r->header('Cache-Control') // '', qr/no-store/, '... Cache-Control: no-store';
 };
 
 # ---- at run time, where the startup check cannot see the handler

@@ -98,6 +98,22 @@ subtest 'a pre-created 0777 directory is refused, not used' => sub {
     $h->stop;
 };
 
+# A review found a parent its group could write to (not sticky) accepted:
+# a member could swap the directory for a link after the check. (A parent
+# owned by another user is refused too; the suite runs unprivileged and
+# cannot give a directory away to show it.)
+subtest 'a runtime directory its group can write to (not sticky) is refused as the parent' => sub {
+    my $h = start_with('httpd_sdg775', sub { chmod 0775, $_[0] });
+    my ($code) = timed_get($h);
+    is $code, 200, 'requests are served';
+    sleep 1;
+    ok !-e "$h->{dir}/mod_auth_obo" || !files_in("$h->{dir}/mod_auth_obo"),
+        'no state file was written';
+    like log_of('httpd_sdg775'), qr/OBO078: state directory \S+ refused: group or others can write to its parent \S+, which is not sticky/,
+        'OBO078 names the parent';
+    $h->stop;
+};
+
 subtest 'a directory the module makes itself is 0700 and holds the state' => sub {
     my $h = start_with('httpd_sdok');
     my ($code) = timed_get($h);

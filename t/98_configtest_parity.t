@@ -119,6 +119,13 @@ my @rows = (
     ['OBOClientCertificate key of another certificate, no exchange yet', "$BASE\nOBOClientCertificate $pki/client.pem $pki/server.key", qr/OBO044: OBOClientCertificate: client key does not match/],
     ['OBOClientCertificate encrypted key, no exchange yet', "$BASE\nOBOClientCertificate $pki/client.pem $enc", qr/OBO044: OBOClientCertificate: cannot read PEM private key/],
     ['OBOLongRunning with OBOCache none', "$BASE\nOBOCache none\n<Location /api>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>", qr/OBO066: OBOLongRunning on \(<Location \/api>/],
+    # an administrator's audit (issue 14's second review) found these passing configtest
+    ['OBOScope with OBOJWKSFile and no token endpoint', "OBOJWKSFile $jwks\nOBOIssuer https://idp.example/\n$AUD\n$CRED\n$XLOC", qr/OBO040: OBOScope\/OBOPassToken need a token endpoint: OBOMetadataURL \(discovery\) or OBOTokenEndpoint/],
+    ['OBOTimeout nan',                  "$BASE\n$XLOC\nOBOTimeout nan", qr/OBOTimeout.*not a number of seconds/],
+    ['OBOTimeout 5 nan',                "$BASE\n$XLOC\nOBOTimeout 5 nan", qr/OBOTimeout.*not a number of seconds/],
+    ['OBOCache none with an argument',  "$BASE\n$XLOC\nOBOCache none bogus", qr/OBOCache.*none takes no argument/],
+    ['memcached without OBOCacheSecret in a virtual host', "$BASE\n$XLOC\n<VirtualHost 127.0.0.1:*>\n ServerName v.test\n OBOCache memcached 127.0.0.1:1\n</VirtualHost>", qr/OBO040: OBOCache memcached needs OBOCacheSecret.*\(the configuration of <VirtualHost> at \S+:\d+\)/],
+    ['OBOScope with OBOJWKSFile and OBOTokenEndpoint', "OBOJWKSFile $jwks\nOBOIssuer https://idp.example/\nOBOTokenEndpoint https://idp.example/token\n$AUD\n$CRED\n$XLOC", 'good'],
     ['OBOLongRunning at server level with OBOCache none', "$BASE\nOBOCache none\nOBOLongRunning on\n$XLOC", qr/OBO066: OBOLongRunning on \(the main server configuration\)/],
     # a review found OBO066 named "(server configuration)" for a virtual host's
     ['OBOLongRunning in a virtual host with OBOCache none', "$BASE\n$XLOC\n<VirtualHost 127.0.0.1:*>\n ServerName v.test\n OBOCache none\n OBOLongRunning on\n</VirtualHost>", qr/OBO066: OBOLongRunning on \(the configuration of <VirtualHost> at \S+:\d+\)/],

@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # The directive reference (docs/directives.md) and the module's command
 # tables (AP_INIT_* in src/) must name the same directives: one TAP test per
-# directive found on either side, failing where the other side lacks it.
+# directive found on either side, failing where the other side lacks it, or
+# where conf/auth_obo.conf (which says it lists every directive) lacks it.
 # Run by `make check` (srcdir comes from automake) or by hand from the tree.
 set -u
 top=${srcdir:-$(dirname "$0")/..}
 doc="$top/docs/directives.md"
+conf="$top/conf/auth_obo.conf"
 tmp=${TMPDIR:-/tmp}/check_directives.$$
 trap 'rm -f "$tmp".*' EXIT INT TERM
 
@@ -34,6 +36,8 @@ while read -r name; do
         echo "not ok $i - $name is in the command table but has no '## $name' in docs/directives.md"
     elif ! grep -qx "$name" "$tmp.code"; then
         echo "not ok $i - $name is documented in docs/directives.md but is not in the command table"
+    elif ! grep -qE "^[[:space:]]*#?[[:space:]]*$name([[:space:]]|\$)" "$conf"; then
+        echo "not ok $i - $name is not listed in conf/auth_obo.conf"
     else
         echo "ok $i - $name"
     fi

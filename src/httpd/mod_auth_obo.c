@@ -420,6 +420,11 @@ static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
     else if (!sc->client_secret && !sc->client_cert) {
         err = "OBOScope/OBOPassToken need OBOClientSecret or OBOClientCertificate";
     }
+    else if (!sc->metadata_url && !sc->token_endpoint) {
+        /* OBOJWKSFile or OBOJWKSURL validate; nothing says where to exchange */
+        err = "OBOScope/OBOPassToken need a token endpoint: OBOMetadataURL (discovery) or "
+              "OBOTokenEndpoint";
+    }
     if (err) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s (%s)", err, in);
         return 0;
@@ -474,7 +479,8 @@ static int check_server(apr_pool_t *ptemp, server_rec *s)
     const char *err = check_client(ptemp, sc);
 
     if (err) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s", err);
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s (%s)", err,
+                     server_level(ptemp, s));
         return 0;
     }
     sc->uses_exchange = 0;
@@ -722,12 +728,13 @@ static const ap_directive_t *obo_in_list(apr_pool_t *p, const ap_directive_t *d)
 }
 
 /* SetHandler or AddHandler naming obo-token, also inside an expression. */
+/* httpd compares handler names without case: SetHandler OBO-Token is it. */
 static int names_token_handler(const ap_directive_t *d)
 {
-    const char *at = d->args ? ap_strstr_c(d->args, "obo-token") : NULL;
+    const char *at = d->args ? ap_strcasestr(d->args, "obo-token") : NULL;
 
     for (; at && (apr_isalnum(at[9]) || at[9] == '-' || at[9] == '_');
-         at = ap_strstr_c(at + 9, "obo-token")) {
+         at = ap_strcasestr(at + 9, "obo-token")) {
     }
     return (is_directive(d, "SetHandler") || is_directive(d, "AddHandler")) && at;
 }
@@ -769,7 +776,24 @@ static space space_of(apr_pool_t *p, const ap_directive_t *sec)
     return sp;
 }
 
-static int spaces_overlap(const space *a, const space *b)
+/* The literal start of an anchored regex ("^/jobs/x" -> "/jobs/x"), or
+ * NULL: every path it matches starts with it. */
+static const char *regex_literal(apr_pool_t *p, const char *re)
+{
+    apr_size_t n;
+
+    if (!re || re[0] != '^') {
+        return NULL;
+    }
+    n = strcspn(re + 1, ".[]()*+?{}|\\$^");
+    /* a quantifier binds to the last character: it is not certain */
+    if (re[1 + n] && strchr("*?{", re[1 + n]) && n > 0) {
+        n--;
+    }
+    return n > 1 ? apr_pstrmemdup(p, re + 1, n) : NULL;
+}
+
+static int spaces_overlap(apr_pool_t *p, const space *a, const space *b)
 {
     if (!a->kind || a->kind != b->kind) {
         return 0;
@@ -779,7 +803,11 @@ static int spaces_overlap(const space *a, const space *b)
     }
     if (a->re || b->re) {
         const space *r = a->re ? a : b, *q = a->re ? b : a;
-        return ap_regexec(r->re, q->path, 0, NULL, 0) == 0;
+        const char *lit = r->kind == 1 ? regex_literal(p, r->path) : NULL;
+
+        /* It matches the prefix itself, or only paths under it. */
+        return ap_regexec(r->re, q->path, 0, NULL, 0) == 0
+               || (lit && path_within(lit, q->path));
     }
     return a->kind == 3 ? !strcmp(a->path, b->path)
                         : path_within(a->path, b->path) || path_within(b->path, a->path);
@@ -795,7 +823,7 @@ static const ap_directive_t *obo_overlapping(apr_pool_t *p, const ap_directive_t
 
     for (; list && !hit; list = list->next) {
         space q = space_of(p, list);
-        if (q.kind && (!sp->kind || spaces_overlap(sp, &q))) {
+        if (q.kind && (!sp->kind || spaces_overlap(p, sp, &q))) {
             hit = obo_in_list(p, list->first_child);
         }
     }
@@ -926,6 +954,21 @@ static int check_shm_provider(server_rec *s)
     return 0;
 }
 
+/* OBO195 where apachectl configtest shows it, and once per start: httpd
+ * reads the configuration twice when it starts (the first pass is not the
+ * one it runs), once at configtest and at each graceful restart. */
+static void warn_session_room(server_rec *s)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+
+    if (sc->uses_exchange && sc->uses_sessions
+        && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_SHM
+        && (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST
+            || ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)) {
+        auth_obo_socache_check_sessions(s, sc);
+    }
+}
+
 static int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                  server_rec *s)
 {
@@ -945,6 +988,7 @@ static int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
         if (!check_shm_provider(s)) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }
+        warn_session_room(s);
     }
     if (!check_files(ptemp, main_s) || !check_keys(ptemp, main_s)) {
         return HTTP_INTERNAL_SERVER_ERROR;
@@ -1006,9 +1050,7 @@ static apr_status_t setup_server(apr_pool_t *pconf, apr_pool_t *ptemp, server_re
         if (rv == APR_SUCCESS && !sc->cache_secret) {
             rv = shm_secret(pconf, sc);
         }
-        if (rv == APR_SUCCESS && sc->uses_sessions) {
-            auth_obo_socache_check_sessions(s, sc);
-        }
+
     }
     return rv;
 }
@@ -1079,9 +1121,15 @@ static const char *state_dir_trust(apr_pool_t *p, const char *dir)
         why = apr_psprintf(p, "group or others can write to it (mode %04o)",
                            (unsigned)(sb.st_mode & 07777));
     }
-    else if ((up.st_mode & S_IWOTH) && !(up.st_mode & S_ISVTX)) {
-        why = apr_psprintf(p, "others can write to its parent %s, which is not sticky",
-                           parent);
+    /* Whoever owns the parent, or may rename in it, can swap the directory
+     * for another after this check: the children write into it later. */
+    else if (up.st_uid != 0 && up.st_uid != user && up.st_uid != geteuid()) {
+        why = apr_psprintf(p, "its parent %s belongs to uid %lu, not to root or the httpd "
+                           "user", parent, (unsigned long)up.st_uid);
+    }
+    else if ((up.st_mode & (S_IWGRP | S_IWOTH)) && !(up.st_mode & S_ISVTX)) {
+        why = apr_psprintf(p, "group or others can write to its parent %s, which is not "
+                           "sticky", parent);
     }
     else if ((geteuid() == 0 && fchown(fd, user, ap_unixd_config.group_id) != 0)
              || fchmod(fd, S_IRWXU) != 0) {

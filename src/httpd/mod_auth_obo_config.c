@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include "apr_lib.h"
 #include "apr_strings.h"
@@ -245,7 +246,8 @@ static const char *parse_secs_ms(cmd_parms *cmd, const char *arg, int *out)
     char *end;
     double v = strtod(arg, &end);
 
-    if (!*arg || *end || v < 0.001 || v > 300) {
+    /* strtod reads "nan", which compares false with every bound */
+    if (!*arg || *end || isnan(v) || v < 0.001 || v > 300) {
         return err_for(cmd, apr_psprintf(cmd->pool,
                        "'%s' is not a number of seconds from 0.001 to 300", arg));
     }
@@ -486,6 +488,9 @@ static const char *set_cache(cmd_parms *cmd, void *m, const char *type, const ch
     }
     else if (!strcasecmp(type, "none")) {
         sc->cache_type = CACHE_NONE;
+        if (arg) {
+            err = err_for(cmd, "none takes no argument");
+        }
     }
     else {
         err = err_for(cmd, "must be shm [bytes], memcached host:port[,...] or none");
@@ -1029,7 +1034,7 @@ const command_rec auth_obo_cmds[] = {
     AP_INIT_TAKE12("OBOSessionLimit", set_session_limit, NULL, RSRC_CONF,
                    "Long-running sessions a user may hold (1-100, default 20; the oldest "
                    "ends first) and the users expected to hold them at once (startup check "
-                   "of the shm cache size, default 1)"),
+                   "of the shm cache size, default 10)"),
     AP_INIT_TAKE1("OBOValidatedTokenCache", set_validated_slots, NULL, RSRC_CONF,
                   "Validated tokens each process remembers (default 4096, 0 = off; a "
                   "virtual host with its own value gets its own)"),

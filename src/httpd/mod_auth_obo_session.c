@@ -460,11 +460,14 @@ static int token_request(request_rec *r, const auth_obo_srv_cfg *sc,
     char *form = NULL;
     obo_session_cfg c;
 
-    r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST)
-                 | (AP_METHOD_BIT << M_DELETE);
+    /* httpd's Allow header comes from allowed_methods, not r->allowed;
+     * this answer is JSON with no-store like every other of the handler. */
+    ap_allow_methods(r, REPLACE_ALLOW, "GET", "POST", "DELETE", NULL);
     if (r->method_number != M_GET && r->method_number != M_POST
         && r->method_number != M_DELETE) {
-        return HTTP_METHOD_NOT_ALLOWED;
+        apr_table_setn(r->err_headers_out, "Allow", "GET, POST, DELETE");
+        return reply_error(r, HTTP_METHOD_NOT_ALLOWED, "invalid_request",
+                           "the method must be GET, POST or DELETE");
     }
     if (!sc->rt || !sc->rt->cache || !sc->client) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO136: SetHandler obo-token needs "

@@ -129,9 +129,17 @@ static const char *kept_key(apr_pool_t *p, server_rec *s, int size)
  * down to a multiple of its subcaches, and the rest for data. Each subcache
  * is a ring: an entry is dropped when the entries or bytes written after it
  * into its subcache fill it, whether it is read or not. */
+/* shmcb's own arithmetic: the index count from the segment less its header
+ * (SHMCBHeader, under 128 bytes), in as many subcaches (a power of two up
+ * to 256) as keep at least twice as many entries each, rounded down. */
+#define SHMCB_HEADER_MAX 128
+#define AUTH_OBO_SHM_MAX (1024 * 1024 * 1024)   /* OBOCache shm's largest size */
+
 static void shm_capacity(apr_size_t size, apr_size_t *entries, apr_size_t *bytes)
 {
-    apr_size_t idx = size / (HINT_ID_LEN + HINT_OBJ_SIZE), sub = 256;
+    apr_size_t idx = (size > SHMCB_HEADER_MAX ? size - SHMCB_HEADER_MAX : 0)
+                     / (HINT_ID_LEN + HINT_OBJ_SIZE);
+    apr_size_t sub = 256;
 
     while (sub > 1 && idx / sub < 2 * sub) {
         sub /= 2;
@@ -254,15 +262,19 @@ void auth_obo_socache_check_sessions(server_rec *s, const auth_obo_srv_cfg *sc)
     apr_uint64_t need = (apr_uint64_t)limit * (apr_uint64_t)users * SESSION_ENTRIES;
     apr_size_t entries = 0, bytes = 0;
 
+    apr_uint64_t advice = need * (HINT_ID_LEN + HINT_OBJ_SIZE) * 5 / 4 + SHMCB_HEADER_MAX;
+
     shm_capacity(shm_size_of(sc), &entries, &bytes);
     if (need > entries) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO195: OBOLongRunning with an shm "
                      "cache of %" APR_SIZE_T_FMT " bytes (%" APR_SIZE_T_FMT " entries): "
                      "OBOSessionLimit %d x %d user(s) x %d entries per session needs %"
-                     APR_UINT64_T_FMT " entries; sessions in use will be evicted. Set "
-                     "OBOCache shm %" APR_UINT64_T_FMT " or more, or use memcached",
+                     APR_UINT64_T_FMT " entries; sessions in use will be evicted. %s",
                      shm_size_of(sc), entries, limit, users, SESSION_ENTRIES, need,
-                     need * (HINT_ID_LEN + HINT_OBJ_SIZE) * 5 / 4);
+                     advice <= AUTH_OBO_SHM_MAX
+                     ? apr_psprintf(s->process->pconf, "Set OBOCache shm %" APR_UINT64_T_FMT
+                                    " or more, or use memcached", advice)
+                     : "That is more than OBOCache shm can hold: use memcached");
     }
 }
 

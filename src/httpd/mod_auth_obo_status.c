@@ -215,8 +215,10 @@ static int status_handler(request_rec *r)
     if (!r->handler || strcmp(r->handler, STATUS_HANDLER)) {
         return DECLINED;
     }
-    r->allowed |= (AP_METHOD_BIT << M_GET);
+    /* httpd's Allow header comes from allowed_methods, not r->allowed */
+    ap_allow_methods(r, REPLACE_ALLOW, "GET", NULL);
     if (r->method_number != M_GET) {
+        apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
         return HTTP_METHOD_NOT_ALLOWED;
     }
     fmt = wanted_format(r);
