@@ -14,6 +14,7 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 #undef PACKAGE_VERSION
 
 #include "mod_auth_obo.h"
+#include "mod_auth_obo_request.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -48,31 +49,14 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 
 /* ---- logging from the core ------------------------------------------------ */
 
-/* The request a hook of this thread is serving while it calls the core, so
- * that the core's lines carry [client ...] and go to the request's virtual
- * host's ErrorLog at its LogLevel. Thread-local: worker threads serve
- * different requests at the same time; set at a hook's entry, restored at
- * its exit (auth_obo_log_enter/leave), never left pointing at a request
- * whose pool is gone. */
-static _Thread_local request_rec *log_request;
-
-request_rec *auth_obo_log_enter(request_rec *r)
-{
-    request_rec *prev = log_request;
-
-    log_request = r;
-    return prev;
-}
-
-void auth_obo_log_leave(request_rec *prev)
-{
-    log_request = prev;
-}
-
+/* The core's lines go against the request this thread's hook is serving
+ * (auth_obo_log_enter, mod_auth_obo_request.c), else against the server. */
 static void log_sink(void *baton, obo_log_level level, const char *msgid, const char *msg)
 {
-    if (log_request) {
-        ap_log_rerror(APLOG_MARK, (int)level, 0, log_request, "%s: %s", msgid, msg);
+    request_rec *r = auth_obo_log_request();
+
+    if (r) {
+        ap_log_rerror(APLOG_MARK, (int)level, 0, r, "%s: %s", msgid, msg);
     }
     else {
         ap_log_error(APLOG_MARK, (int)level, 0, (server_rec *)baton, "%s: %s", msgid, msg);

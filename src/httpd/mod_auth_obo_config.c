@@ -154,25 +154,6 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     return sc;
 }
 
-/* The authn, fixups and scrub hooks each need it: merged once per request
- * (and again only if the request moved to another per_dir_config). */
-auth_obo_dir_cfg *auth_obo_effective(request_rec *r)
-{
-    auth_obo_dir_cfg *d = ap_get_module_config(r->per_dir_config, &auth_obo_module);
-    auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
-    auth_obo_req *st = ap_get_module_config(r->request_config, &auth_obo_module);
-
-    if (st && st->eff && st->eff_for == r->per_dir_config) {
-        return st->eff;
-    }
-    d = dir_merge(r->pool, sc->defaults, d);
-    if (st) {
-        st->eff_for = r->per_dir_config;
-        st->eff = d;
-    }
-    return d;
-}
-
 int auth_obo_skew(const auth_obo_dir_cfg *d)
 {
     return auth_obo_ival(d->skew, 60);

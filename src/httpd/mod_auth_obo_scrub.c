@@ -12,6 +12,7 @@
  * checks run at post_perdir_config, which every request passes (initial,
  * redirect, subrequest), right after its configuration is known. */
 #include "mod_auth_obo.h"
+#include "mod_auth_obo_request.h"
 
 #include <string.h>
 #include "apr_lib.h"
