@@ -7,9 +7,15 @@
  * and hand-off), the scrub of look-alike headers, the obo-status handler,
  * long-running sessions and the obo-token handler. The directives and the
  * configuration's merging are mod_auth_obo_config.c's. */
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_config.h"
 #include "mod_auth_obo_check.h"
 #include "mod_auth_obo_process.h"
+#include "mod_auth_obo_authn.h"
+#include "mod_auth_obo_authz.h"
+#include "mod_auth_obo_fixups.h"
+#include "mod_auth_obo_scrub.h"
+#include "mod_auth_obo_status.h"
+#include "mod_auth_obo_session.h"
 
 static void auth_obo_register_hooks(apr_pool_t *p)
 {

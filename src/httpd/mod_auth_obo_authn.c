@@ -2,8 +2,9 @@
 /* Authentication: the Bearer token from the Authorization header, validated
  * by the core; RFC 6750 challenges; claims handed to the backend (client-sent
  * look-alikes of what the module sets are removed before: mod_auth_obo_scrub.c). */
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_authn.h"
 #include "mod_auth_obo_request.h"
+#include "mod_auth_obo_status.h"
 
 #include <string.h>
 #include "apr_lib.h"

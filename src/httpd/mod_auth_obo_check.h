@@ -12,7 +12,7 @@
 #ifndef MOD_AUTH_OBO_CHECK_H
 #define MOD_AUTH_OBO_CHECK_H
 
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_config.h"
 
 /* The check_config hook: OK, or HTTP_INTERNAL_SERVER_ERROR after an EMERG. */
 int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,

@@ -7,7 +7,7 @@
  * OBOExchangeAudience) may also stand at server level, where they set the
  * defaults that every <Location> without its own value inherits. Every
  * field has an unset marker (NULL or AUTH_OBO_UNSET) and a merge rule. */
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_config.h"
 
 #include <stddef.h>
 #include <stdlib.h>

@@ -4,8 +4,10 @@
  * mod_auth_obo_session.c), renew tokens due for refresh once the response
  * is out. The hand-off to the backend and the answers to failures (RFC 6750
  * and Entra's claims challenge) are mod_auth_obo_request.c's. */
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_fixups.h"
 #include "mod_auth_obo_request.h"
+#include "mod_auth_obo_session.h"
+#include "mod_auth_obo_status.h"
 
 #include <string.h>
 #include "apr_strings.h"

@@ -16,6 +16,7 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 
 #include "mod_auth_obo_process.h"
 #include "mod_auth_obo_request.h"
+#include "mod_auth_obo_socache.h"
 
 #include <errno.h>
 #include <fcntl.h>

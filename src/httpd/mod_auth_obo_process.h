@@ -14,7 +14,7 @@
 #ifndef MOD_AUTH_OBO_PROCESS_H
 #define MOD_AUTH_OBO_PROCESS_H
 
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_config.h"
 
 int auth_obo_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp);
 int auth_obo_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,

@@ -11,7 +11,7 @@
 #ifndef MOD_AUTH_OBO_REQUEST_H
 #define MOD_AUTH_OBO_REQUEST_H
 
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_config.h"
 
 #include "obo_crypto.h"
 #include "obo_exchange.h"

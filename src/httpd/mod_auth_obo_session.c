@@ -7,7 +7,7 @@
  * token has expired. The key travels only in the OBO-Session-Key header:
  * URLs end up in access logs, so a query or path other than downstream=
  * is refused. */
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_session.h"
 #include "mod_auth_obo_request.h"
 
 #include <stdlib.h>

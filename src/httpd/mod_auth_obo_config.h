@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Shared declarations of the Apache glue (mod_auth_obo*.c). The glue is
- * thin: directives and merging, hooks, and mapping core results to HTTP. */
-#ifndef MOD_AUTH_OBO_H
-#define MOD_AUTH_OBO_H
+/* The module's configuration, shared by every glue unit: the module record
+ * (defined in mod_auth_obo.c) through which httpd keeps it, the
+ * per-directory and per-server types and their defaults, and the
+ * directives, merging and accessors of mod_auth_obo_config.c. A setting no
+ * directive set is AUTH_OBO_UNSET (or NULL); its default is applied where
+ * it is read (auth_obo_ival, the accessors). The server fields after
+ * "Built at post_config / child_init" are not settings: the startup checks
+ * (mod_auth_obo_check.c) and the per-process set-up (mod_auth_obo_process.c,
+ * mod_auth_obo_socache.c) fill them before any request. Includes no other
+ * glue header. */
+#ifndef MOD_AUTH_OBO_CONFIG_H
+#define MOD_AUTH_OBO_CONFIG_H
 
 #include "httpd.h"
 #include "http_config.h"
@@ -140,9 +148,6 @@ typedef struct auth_obo_srv_cfg {
 /* OBOCacheRefresh default: renew after 75 % of the lifetime (docs/directives.md). */
 #define AUTH_OBO_REFRESH_SHARE 75
 
-/* The request's state (mod_auth_obo_request.h). */
-struct auth_obo_req;
-
 /* mod_auth_obo_config.c */
 extern const command_rec auth_obo_cmds[];
 void *auth_obo_create_dir_cfg(apr_pool_t *p, char *dir);
@@ -156,42 +161,5 @@ const char *auth_obo_user_claim(const auth_obo_dir_cfg *d);
 const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d);
 int auth_obo_has_idp(const auth_obo_srv_cfg *sc);
 int auth_obo_ival(int v, int dflt);
-
-/* mod_auth_obo_authn.c */
-void auth_obo_register_authn_hooks(apr_pool_t *p);
-
-/* mod_auth_obo_scrub.c */
-void auth_obo_register_scrub(apr_pool_t *p);
-
-/* mod_auth_obo_authz.c */
-void auth_obo_register_authz_providers(apr_pool_t *p);
-
-/* mod_auth_obo_fixups.c */
-void auth_obo_register_fixups(apr_pool_t *p);
-
-/* mod_auth_obo_session.c: long-running sessions (OBOLongRunning) and the
- * obo-token handler. */
-#define AUTH_OBO_SESSION_ENV "OBO_SESSION_KEY"
-#define AUTH_OBO_SESSION_HDR "OBO-Session-Key"
-#define AUTH_OBO_SESSION_NOTE "auth_obo_client_session_key"
-#define AUTH_OBO_SESSION_USED_NOTE "auth_obo_session_used"
-int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, struct auth_obo_req *st,
-                            const auth_obo_dir_cfg *d);
-void auth_obo_register_session(apr_pool_t *p);
-
-/* mod_auth_obo_socache.c: the shm cache backend on httpd's socache. */
-void auth_obo_socache_pre_config(apr_pool_t *pconf);
-apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
-                                          server_rec *s, auth_obo_srv_cfg *sc);
-/* OBO195: a warning when a server's shm cache cannot hold the sessions
- * OBOSessionLimit allows its expected users. */
-void auth_obo_socache_check_sessions(server_rec *s, const auth_obo_srv_cfg *sc);
-apr_status_t auth_obo_socache_child_init(apr_pool_t *pchild, server_rec *s,
-                                         auth_obo_srv_cfg *sc,
-                                         obo_cache_backend **be);
-
-/* mod_auth_obo_status.c: metrics, SetHandler obo-status, mod_status section */
-void auth_obo_register_status(apr_pool_t *p);
-void auth_obo_metrics_request(request_rec *r, const struct auth_obo_req *st);
 
 #endif
