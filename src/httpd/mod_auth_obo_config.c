@@ -821,7 +821,8 @@ static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[
         if (pass.kind == PASS_HEADER && !strcasecmp(pass.name, "Authorization")) {
             return err_for(cmd, "use 'OBOPassToken authorization' for the Authorization header");
         }
-        if (pass.kind == PASS_HEADER && (reserved = reserved_header(cmd->pool, pass.name)) != NULL) {
+        if (pass.kind == PASS_HEADER
+            && (reserved = reserved_header(cmd->pool, pass.name)) != NULL) {
             return err_for(cmd, apr_psprintf(cmd->pool, "header %s: %s is a hop-by-hop, "
                                              "framing or routing header that httpd or "
                                              "mod_proxy handles itself; choose another name "
