@@ -2,7 +2,9 @@
 /* Authentication: the Bearer token from the Authorization header, validated
  * by the core; RFC 6750 challenges; claims handed to the backend (client-sent
  * look-alikes of what the module sets are removed before: mod_auth_obo_scrub.c). */
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_authn.h"
+#include "mod_auth_obo_request.h"
+#include "mod_auth_obo_status.h"
 
 #include <string.h>
 #include "apr_lib.h"
@@ -24,81 +26,6 @@ APLOG_USE_MODULE(auth_obo);
 /* REMOTE_USER is logged, compared and copied into headers: a user name
  * longer than this is not one (README: OBORemoteUserClaim). */
 #define MAX_USER_LEN 256
-
-/* State lives on the request that authenticated; subrequests and internal
- * redirects find it on their main or previous request. */
-auth_obo_req *auth_obo_req_state(request_rec *r)
-{
-    auth_obo_req *st = NULL;
-
-    for (; r && !st; r = r->main ? r->main : r->prev) {
-        st = ap_get_module_config(r->request_config, &auth_obo_module);
-    }
-    return st;
-}
-
-/* httpd skips authentication and authorization for an internal redirect
- * in its predecessor's configuration, and copies its user, even when that
- * request FAILED authorization: an ErrorDocument 401/403 in the same
- * Location. Such a request must get nothing the module hands to users who
- * passed (claims, downstream tokens). A predecessor that reached fixups, or
- * ended without an error status, did pass. */
-int auth_obo_inherits_denial(request_rec *r)
-{
-    request_rec *p = r->prev;
-    const auth_obo_req *st;
-
-    if (!p || p->per_dir_config != r->per_dir_config || p->status < 400) {
-        return 0;
-    }
-    st = auth_obo_req_state(p);
-    return !(st && st->authorized);
-}
-
-static auth_obo_req *req_state_new(request_rec *r)
-{
-    request_rec *from = r->main ? r->main : r->prev;
-    const auth_obo_req *prior = from ? auth_obo_req_state(from) : NULL;
-    auth_obo_req *st = apr_pcalloc(r->pool, sizeof(*st));
-
-    /* The Authorization header as the caller sent it, before any exchange
-     * replaced or removed it (see mod_auth_obo_scrub.c). */
-    st->caller_authz = prior ? prior->caller_authz
-                             : apr_table_get(r->headers_in, "Authorization");
-    ap_set_module_config(r->request_config, &auth_obo_module, st);
-    return st;
-}
-
-const char *auth_obo_quote(apr_pool_t *p, const char *s)
-{
-    char *out = apr_palloc(p, strlen(s) * 2 + 3), *o = out;
-
-    *o++ = '"';
-    for (; *s; s++) {
-        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
-            continue;
-        }
-        if (*s == '"' || *s == '\\') {
-            *o++ = '\\';
-        }
-        *o++ = *s;
-    }
-    *o++ = '"';
-    *o = '\0';
-    return out;
-}
-
-const char *auth_obo_realm(request_rec *r)
-{
-    const char *name = ap_auth_name(r);
-
-    /* The configured ServerName, never the client's Host header (which
-     * ap_get_server_name follows with UseCanonicalName Off). */
-    if (!name) {
-        name = r->server->server_hostname ? r->server->server_hostname : "";
-    }
-    return auth_obo_quote(r->pool, name);
-}
 
 /* RFC 6750 s.2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
 static int b64token_len(const char *t)
@@ -347,7 +274,7 @@ static int authenticate_once(request_rec *r)
     if (!st) {
         request_rec *prev = auth_obo_log_enter(r);
 
-        st = req_state_new(r);
+        st = auth_obo_req_state_new(r);
         st->status = authenticate(r, st);
         auth_obo_metrics_request(r, st);
         auth_obo_log_leave(prev);
@@ -403,11 +330,10 @@ static int auth_obo_note_auth_failure(request_rec *r, const char *type)
         return DECLINED;
     }
     st = auth_obo_req_state(r);
-    hdr = apr_pstrcat(r->pool, "Bearer realm=", auth_obo_realm(r), NULL);
-    if (st && st->error_desc) {
-        hdr = apr_pstrcat(r->pool, hdr, ", error=\"invalid_token\", error_description=",
-                          auth_obo_quote(r->pool, st->error_desc), NULL);
-    }
+    hdr = st && st->error_desc
+          ? auth_obo_challenge(r, "invalid_token", "error_description",
+                               auth_obo_quote(r->pool, st->error_desc))
+          : auth_obo_challenge(r, NULL, NULL, NULL);
     apr_table_setn(r->err_headers_out, r->proxyreq == PROXYREQ_PROXY
                    ? "Proxy-Authenticate" : "WWW-Authenticate", hdr);
     return OK;
@@ -424,12 +350,8 @@ static void auth_obo_insert_error_filter(request_rec *r)
     if (r->status != HTTP_FORBIDDEN || !(st = auth_obo_req_state(r)) || !st->insufficient) {
         return;
     }
-    hdr = apr_pstrcat(r->pool, "Bearer realm=", auth_obo_realm(r),
-                      ", error=\"insufficient_scope\"", NULL);
-    if (*st->insufficient) {
-        hdr = apr_pstrcat(r->pool, hdr, ", scope=", auth_obo_quote(r->pool, st->insufficient),
-                          NULL);
-    }
+    hdr = auth_obo_challenge(r, "insufficient_scope", "scope", *st->insufficient
+                             ? auth_obo_quote(r->pool, st->insufficient) : NULL);
     apr_table_setn(r->err_headers_out, "WWW-Authenticate", hdr);
     auth_obo_metrics_request(r, st);
 }

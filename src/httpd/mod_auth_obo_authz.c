@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Require obo-scope / obo-role / obo-claim: authorization on the claims of
  * the token that authentication verified. */
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_authz.h"
+#include "mod_auth_obo_request.h"
 
 #include <string.h>
 #include "apr_strings.h"

@@ -7,7 +7,7 @@
  * OBOExchangeAudience) may also stand at server level, where they set the
  * defaults that every <Location> without its own value inherits. Every
  * field has an unset marker (NULL or AUTH_OBO_UNSET) and a merge rule. */
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_config.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -153,25 +153,6 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
                    ? apr_array_append(p, add->sections, base->sections) : MERGE_PTR(sections);
     sc->s = add->s;
     return sc;
-}
-
-/* The authn, fixups and scrub hooks each need it: merged once per request
- * (and again only if the request moved to another per_dir_config). */
-auth_obo_dir_cfg *auth_obo_effective(request_rec *r)
-{
-    auth_obo_dir_cfg *d = ap_get_module_config(r->per_dir_config, &auth_obo_module);
-    auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
-    auth_obo_req *st = ap_get_module_config(r->request_config, &auth_obo_module);
-
-    if (st && st->eff && st->eff_for == r->per_dir_config) {
-        return st->eff;
-    }
-    d = dir_merge(r->pool, sc->defaults, d);
-    if (st) {
-        st->eff_for = r->per_dir_config;
-        st->eff = d;
-    }
-    return d;
 }
 
 int auth_obo_skew(const auth_obo_dir_cfg *d)
@@ -867,7 +848,8 @@ static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[
         if (pass.kind == PASS_HEADER && !strcasecmp(pass.name, "Authorization")) {
             return err_for(cmd, "use 'OBOPassToken authorization' for the Authorization header");
         }
-        if (pass.kind == PASS_HEADER && (reserved = reserved_header(cmd->pool, pass.name)) != NULL) {
+        if (pass.kind == PASS_HEADER
+            && (reserved = reserved_header(cmd->pool, pass.name)) != NULL) {
             return err_for(cmd, apr_psprintf(cmd->pool, "header %s: %s is a hop-by-hop, "
                                              "framing or routing header that httpd or "
                                              "mod_proxy handles itself; choose another name "

@@ -11,7 +11,9 @@
  * REDIRECT_* for a redirect, and CGI turns every header into HTTP_*; so the
  * checks run at post_perdir_config, which every request passes (initial,
  * redirect, subrequest), right after its configuration is known. */
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_scrub.h"
+#include "mod_auth_obo_request.h"
+#include "mod_auth_obo_session.h"
 
 #include <string.h>
 #include "apr_lib.h"

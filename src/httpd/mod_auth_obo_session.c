@@ -7,7 +7,8 @@
  * token has expired. The key travels only in the OBO-Session-Key header:
  * URLs end up in access logs, so a query or path other than downstream=
  * is refused. */
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_session.h"
+#include "mod_auth_obo_request.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -70,18 +71,6 @@ static apr_array_header_t *session_dss(apr_pool_t *p, const apr_array_header_t *
     return out;
 }
 
-/* As for the exchange (mod_auth_obo_fixups.c): the lock lives as long as
- * the holder's refresh can take, whatever OBOCacheLockWait says. */
-static int lock_ms(const auth_obo_srv_cfg *sc)
-{
-    return auth_obo_ival(sc->timeout_ms, 10000) * 2 + 3000;
-}
-
-static int wait_ms(const auth_obo_srv_cfg *sc)
-{
-    return auth_obo_ival(sc->flight_wait_ms, lock_ms(sc));
-}
-
 static void session_cfg(const auth_obo_srv_cfg *sc, const char *endpoint, obo_session_cfg *c)
 {
     int idle = auth_obo_ival(sc->session_idle, DEFAULT_IDLE_S);
@@ -101,8 +90,10 @@ static void session_cfg(const auth_obo_srv_cfg *sc, const char *endpoint, obo_se
     c->margin = apr_time_from_sec(auth_obo_ival(sc->cache_margin, 300));
     c->idle = apr_time_from_sec(idle);
     c->max = apr_time_from_sec(max < idle ? idle : max);
-    c->flight.lock_ttl = lock_ms(sc) * 1000LL;
-    c->flight.max_wait = wait_ms(sc) * 1000LL;
+    /* the lock lives as long as the holder's refresh can take, whatever
+     * OBOCacheLockWait says (mod_auth_obo_request.c) */
+    c->flight.lock_ttl = auth_obo_lock_ms(sc) * 1000LL;
+    c->flight.max_wait = auth_obo_wait_ms(sc) * 1000LL;
     c->flight.poll = 5000;
     /* the same gate as the exchange (mod_auth_obo_fixups.c) */
     c->negative_ttl = apr_time_from_sec(auth_obo_ival(sc->negative_ttl, 30));

@@ -10,7 +10,7 @@
  * children finishing their requests and the new generation then share one
  * segment under one mutex, and cached tokens stay valid. A full stop (or a
  * changed OBOCacheShmSize) starts empty. */
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_socache.h"
 
 #include "apr_hash.h"
 #include "apr_shm.h"

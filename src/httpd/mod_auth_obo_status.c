@@ -18,7 +18,8 @@ static const char auth_obo_status_version[] = PACKAGE_VERSION;
 #undef PACKAGE_URL
 #undef PACKAGE_VERSION
 
-#include "mod_auth_obo.h"
+#include "mod_auth_obo_status.h"
+#include "mod_auth_obo_request.h"
 
 #include "apr_shm.h"
 #include "apr_strings.h"

@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Shared declarations of the Apache glue (mod_auth_obo*.c). The glue is
- * thin: directives and merging, hooks, and mapping core results to HTTP. */
-#ifndef MOD_AUTH_OBO_H
-#define MOD_AUTH_OBO_H
+/* The module's configuration, shared by every glue unit: the module record
+ * (defined in mod_auth_obo.c) through which httpd keeps it, the
+ * per-directory and per-server types and their defaults, and the
+ * directives, merging and accessors of mod_auth_obo_config.c. A setting no
+ * directive set is AUTH_OBO_UNSET (or NULL); its default is applied where
+ * it is read (auth_obo_ival, the accessors). The server fields after
+ * "Built at post_config / child_init" are not settings: the startup checks
+ * (mod_auth_obo_check.c) and the per-process set-up (mod_auth_obo_process.c,
+ * mod_auth_obo_socache.c) fill them before any request. Includes no other
+ * glue header. */
+#ifndef MOD_AUTH_OBO_CONFIG_H
+#define MOD_AUTH_OBO_CONFIG_H
 
 #include "httpd.h"
 #include "http_config.h"
@@ -23,7 +31,6 @@
 #define AUTH_OBO_UNSET -1
 #define AUTH_OBO_CLAIM_ENV_PREFIX "OBO_CLAIM_"
 #define AUTH_OBO_CLAIM_HDR_PREFIX "OBO-Claim-"
-#define AUTH_OBO_DEFAULT_ENV "OBO_ACCESS_TOKEN"
 #define AUTH_OBO_CACHE_SECRET_MIN 32     /* bytes of OBOCacheSecret */
 
 extern module AP_MODULE_DECLARE_DATA auth_obo_module;
@@ -141,32 +148,12 @@ typedef struct auth_obo_srv_cfg {
 /* OBOCacheRefresh default: renew after 75 % of the lifetime (docs/directives.md). */
 #define AUTH_OBO_REFRESH_SHARE 75
 
-/* What authentication established for this request (request_config). */
-typedef struct auth_obo_req {
-    const char *token;       /* the caller's token, for the exchange */
-    obo_jws *jws;            /* verified; payload = claims */
-    const char *error_desc;  /* invalid_token description, or NULL */
-    int no_token;            /* no credentials presented */
-    int status;              /* memoised authentication result (OK, 401, 503...) */
-    const char *insufficient;  /* Require obo-* failed: scope="..." value or "" */
-    const char *caller_authz;  /* Authorization as the caller sent it (or NULL) */
-    int authz_changed;         /* the exchange replaced or removed Authorization */
-    int authorized;            /* this request reached fixups: authorization passed */
-    /* SHA-256 of the caller's token, computed once for every consumer. */
-    unsigned char token_hash[OBO_SHA256_LEN];
-    /* The effective configuration, merged once for this per_dir_config. */
-    struct ap_conf_vector_t *eff_for;
-    struct auth_obo_dir_cfg *eff;
-} auth_obo_req;
-
 /* mod_auth_obo_config.c */
 extern const command_rec auth_obo_cmds[];
 void *auth_obo_create_dir_cfg(apr_pool_t *p, char *dir);
 void *auth_obo_merge_dir_cfg(apr_pool_t *p, void *base, void *add);
 void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s);
 void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *base, void *add);
-/* The effective per-directory settings: the Location's, else the server's. */
-auth_obo_dir_cfg *auth_obo_effective(request_rec *r);
 int auth_obo_skew(const auth_obo_dir_cfg *d);
 int auth_obo_pass_claims(const auth_obo_dir_cfg *d);
 int auth_obo_forward_caller(const auth_obo_dir_cfg *d);
@@ -174,61 +161,5 @@ const char *auth_obo_user_claim(const auth_obo_dir_cfg *d);
 const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d);
 int auth_obo_has_idp(const auth_obo_srv_cfg *sc);
 int auth_obo_ival(int v, int dflt);
-
-/* mod_auth_obo_authn.c */
-void auth_obo_register_authn_hooks(apr_pool_t *p);
-/* Core log lines go against r until auth_obo_log_leave(the value returned). */
-request_rec *auth_obo_log_enter(request_rec *r);
-void auth_obo_log_leave(request_rec *prev);
-auth_obo_req *auth_obo_req_state(request_rec *r);
-int auth_obo_inherits_denial(request_rec *r);
-const char *auth_obo_realm(request_rec *r);
-const char *auth_obo_quote(apr_pool_t *p, const char *s);
-
-/* mod_auth_obo_scrub.c */
-void auth_obo_register_scrub(apr_pool_t *p);
-
-/* mod_auth_obo_authz.c */
-void auth_obo_register_authz_providers(apr_pool_t *p);
-
-/* mod_auth_obo_fixups.c */
-void auth_obo_register_fixups(apr_pool_t *p);
-
-/* mod_auth_obo_fixups.c, for long-running sessions: an exchange failure
- * answered as the exchange's, and a token checked and handed off. */
-int auth_obo_exchange_failed(request_rec *r, const auth_obo_srv_cfg *sc,
-                             const auth_obo_downstream *ds, auth_obo_req *st,
-                             const obo_exchange_error *x);
-/* 502 (OBO061) unless the IdP's access_token and token_type are usable in
- * a header line; OK otherwise. */
-int auth_obo_check_token(request_rec *r, const char *ds_name, const obo_token_result *t);
-int auth_obo_deliver(request_rec *r, auth_obo_req *st, const auth_obo_downstream *ds,
-                     const obo_token_result *t);
-const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_t *claims);
-
-/* mod_auth_obo_session.c: long-running sessions (OBOLongRunning) and the
- * obo-token handler. */
-#define AUTH_OBO_SESSION_ENV "OBO_SESSION_KEY"
-#define AUTH_OBO_SESSION_HDR "OBO-Session-Key"
-#define AUTH_OBO_SESSION_NOTE "auth_obo_client_session_key"
-#define AUTH_OBO_SESSION_USED_NOTE "auth_obo_session_used"
-int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *st,
-                            const auth_obo_dir_cfg *d);
-void auth_obo_register_session(apr_pool_t *p);
-
-/* mod_auth_obo_socache.c: the shm cache backend on httpd's socache. */
-void auth_obo_socache_pre_config(apr_pool_t *pconf);
-apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
-                                          server_rec *s, auth_obo_srv_cfg *sc);
-/* OBO195: a warning when a server's shm cache cannot hold the sessions
- * OBOSessionLimit allows its expected users. */
-void auth_obo_socache_check_sessions(server_rec *s, const auth_obo_srv_cfg *sc);
-apr_status_t auth_obo_socache_child_init(apr_pool_t *pchild, server_rec *s,
-                                         auth_obo_srv_cfg *sc,
-                                         obo_cache_backend **be);
-
-/* mod_auth_obo_status.c: metrics, SetHandler obo-status, mod_status section */
-void auth_obo_register_status(apr_pool_t *p);
-void auth_obo_metrics_request(request_rec *r, const auth_obo_req *st);
 
 #endif

@@ -1,0 +1,931 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Startup and configtest checks (see mod_auth_obo_check.h): what a
+ * configuration needs, read from httpd's configuration tree and the merged
+ * server configurations, refused (EMERG) or warned about before the server
+ * runs. */
+#include "mod_auth_obo_check.h"
+#include "mod_auth_obo_socache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "apr_hash.h"
+#include "apr_lib.h"
+#include "ap_provider.h"
+#include "ap_socache.h"
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_request.h"
+#include "mod_auth.h"
+#include "unixd.h"
+
+#include "obo_crypto.h"
+
+APLOG_USE_MODULE(auth_obo);
+
+/* ---- startup checks (check_config: also run by apachectl configtest) -------- */
+
+/* Directive names are compared case-insensitively, as httpd does. */
+static int is_directive(const ap_directive_t *d, const char *name)
+{
+    return d->directive && !strcasecmp(d->directive, name);
+}
+
+static server_rec *server_of(server_rec *main_s, const ap_directive_t *d)
+{
+    server_rec *s;
+
+    for (d = d->parent; d && !is_directive(d, "<VirtualHost"); d = d->parent) {
+    }
+    for (s = main_s->next; d && s; s = s->next) {
+        if (s->defn_line_number == (unsigned)d->line_num && s->defn_name
+            && !strcmp(s->defn_name, d->filename)) {
+            return s;
+        }
+    }
+    return main_s;
+}
+
+/* An OBOAudience in the directive's section or any enclosing one. */
+static int audience_in_scope(const ap_directive_t *d)
+{
+    const ap_directive_t *sib;
+
+    for (; d; d = d->parent) {
+        for (sib = d->parent ? d->parent->first_child : ap_conftree; sib; sib = sib->next) {
+            if (is_directive(sib, "OBOAudience")) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static const char *where(apr_pool_t *p, const ap_directive_t *d)
+{
+    return apr_psprintf(p, "%s:%d", d->filename, d->line_num);
+}
+
+static const char *location_path(apr_pool_t *p, const ap_directive_t *sec);
+static int path_within(const char *path, const char *prefix);
+static int is_path_section(const ap_directive_t *d);
+
+/* An OBOAudience among list, also inside <If>, <Limit>..., not in nested
+ * path sections. */
+static int list_has_audience(const ap_directive_t *d)
+{
+    for (; d; d = d->next) {
+        if (is_directive(d, "OBOAudience")
+            || (d->first_child && !is_path_section(d) && list_has_audience(d->first_child))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* <Location q> with an OBOAudience among list, q a prefix of path ("/" for
+ * a section that is not a <Location>: it covers every URL). */
+static int prefix_location_has_audience(apr_pool_t *p, const ap_directive_t *list,
+                                        const char *path)
+{
+    const char *q;
+
+    for (; list; list = list->next) {
+        if ((q = location_path(p, list)) != NULL
+            && (path ? path_within(path, q) : !strcmp(q, "/"))
+            && list_has_audience(list->first_child)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* httpd merges every <Location> whose path is a prefix of the request's:
+ * an OBOAudience in <Location /api> applies to AuthType obo in
+ * <Location /api/env>, in the same server or the main server's. */
+static int audience_by_location(apr_pool_t *p, const ap_directive_t *at)
+{
+    const ap_directive_t *sec = at->parent, *v;
+    const char *path = location_path(p, sec);
+
+    for (v = sec; v && !is_directive(v, "<VirtualHost"); v = v->parent) {
+    }
+    return (v && prefix_location_has_audience(p, v->first_child, path))
+           || prefix_location_has_audience(p, ap_conftree, path);
+}
+
+/* AuthType may be an expression in httpd 2.4.55+, so it is read from the
+ * parsed configuration tree rather than from mod_authn_core. */
+static int check_authtype(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
+{
+    server_rec *s = server_of(main_s, d);
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    const char *err = NULL;
+
+    if (!auth_obo_has_idp(sc)) {
+        err = "AuthType obo needs OBOMetadataURL, OBOJWKSURL or OBOJWKSFile";
+    }
+    else if (!sc->metadata_url && !sc->issuers) {
+        /* Only discovery gives an issuer: without one, no token passes. */
+        err = "AuthType obo with OBOJWKSURL or OBOJWKSFile needs OBOIssuer (there is no "
+              "discovery document to take the issuer from: every token would be rejected)";
+    }
+    else if (!audience_in_scope(d) && !sc->defaults->audiences
+             && !audience_by_location(p, d)) {
+        err = "AuthType obo needs OBOAudience";
+    }
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, "OBO040: %s (%s)", err, where(p, d));
+    }
+    return err == NULL;
+}
+
+/* ---- AuthType obo without a Require that needs a user ----------------------
+ * mod_authz_core's merged configuration is private, so this reads the
+ * configuration tree: the section of the AuthType, the sections enclosing
+ * it and, for a <Location>, the <Location>s of the same server (or of the
+ * main server) whose path is a prefix of its path. A Require in a
+ * <Directory> is not seen: the warning may then be a false alarm. */
+
+/* Require providers that grant access without a user. */
+static int require_needs_user(apr_pool_t *p, const ap_directive_t *d)
+{
+    static const char *const anon[] = {
+        "all", "ip", "host", "local", "env", "method", "forward-dns", "expr", "not", NULL
+    };
+    const char *args = d->args ? d->args : "";
+    const char *w = ap_getword_conf(p, &args);
+    int i;
+
+    for (i = 0; anon[i]; i++) {
+        if (!strcasecmp(w, anon[i])) {
+            return 0;
+        }
+    }
+    return *w != '\0';
+}
+
+static int is_path_section(const ap_directive_t *d)
+{
+    static const char *const secs[] = {
+        "<Location", "<LocationMatch", "<Directory", "<DirectoryMatch", "<Files",
+        "<FilesMatch", "<VirtualHost", NULL
+    };
+    int i;
+
+    for (i = 0; secs[i]; i++) {
+        if (is_directive(d, secs[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A Require that needs a user among d's list, also inside <RequireAny>,
+ * <RequireAll>, <If>, <Limit>..., but not in nested path sections or in
+ * <RequireNone> (which only denies). */
+static int list_requires_user(apr_pool_t *p, const ap_directive_t *d)
+{
+    for (; d; d = d->next) {
+        if (is_directive(d, "Require") && require_needs_user(p, d)) {
+            return 1;
+        }
+        if (d->first_child && !is_path_section(d) && !is_directive(d, "<RequireNone")
+            && list_requires_user(p, d->first_child)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The path of a plain <Location path>, or NULL (regex or another section). */
+static const char *location_path(apr_pool_t *p, const ap_directive_t *sec)
+{
+    const char *args, *w;
+    apr_size_t n;
+
+    if (!sec || !is_directive(sec, "<Location") || !sec->args) {
+        return NULL;
+    }
+    args = sec->args;
+    w = ap_getword_conf(p, &args);
+    n = strlen(w);
+    if (n && w[n - 1] == '>') {
+        w = apr_pstrndup(p, w, n - 1);
+    }
+    return *w == '~' || !*w ? NULL : w;
+}
+
+static int path_within(const char *path, const char *prefix)
+{
+    apr_size_t n = strlen(prefix);
+
+    return !strncmp(path, prefix, n)
+           && (n == 0 || prefix[n - 1] == '/' || path[n] == '\0' || path[n] == '/');
+}
+
+/* <Location q> among list (a server's top-level directives) with q a prefix
+ * of path and a Require that needs a user. */
+static int prefix_location_requires_user(apr_pool_t *p, const ap_directive_t *list,
+                                         const char *path)
+{
+    const char *q;
+
+    for (; list; list = list->next) {
+        if ((q = location_path(p, list)) != NULL && path_within(path, q)
+            && list_requires_user(p, list->first_child)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int authtype_requires_user(apr_pool_t *p, const ap_directive_t *at)
+{
+    const ap_directive_t *sec = at->parent, *s;
+    const char *path = location_path(p, sec);
+
+    for (s = sec; s && !is_directive(s, "<VirtualHost"); s = s->parent) {
+        if (list_requires_user(p, s->first_child)) {
+            return 1;
+        }
+    }
+    if (path) {
+        /* the server of the section (a virtual host's top level or the main
+         * server's), then the main server's, which virtual hosts inherit */
+        for (s = sec->parent; s && !is_directive(s, "<VirtualHost"); s = s->parent) {
+        }
+        if ((s && prefix_location_requires_user(p, s->first_child, path))
+            || prefix_location_requires_user(p, ap_conftree, path)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void warn_if_open(apr_pool_t *p, server_rec *main_s, const ap_directive_t *at)
+{
+    const ap_directive_t *sec = at->parent;
+
+    if (authtype_requires_user(p, at)) {
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s, "OBO063: %s%s%s (%s) has AuthType "
+                 "obo but no Require that needs a user: requests without a valid token "
+                 "are let through; add Require valid-user or Require obo-*",
+                 sec ? sec->directive : "", sec && sec->args ? " " : "",
+                 sec && sec->args ? sec->args : "", where(p, at));
+}
+
+static int walk_tree(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
+{
+    for (; d; d = d->next) {
+        if (is_directive(d, "AuthType") && d->args
+            && !strcasecmp(ap_getword_conf(p, &(const char *){ d->args }), AUTH_OBO_TYPE)) {
+            if (!check_authtype(p, main_s, d)) {
+                return 0;
+            }
+            warn_if_open(p, main_s, d);
+        }
+        if (d->first_child && !walk_tree(p, main_s, d->first_child)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A downstream named by OBOPassToken alone has nothing to exchange for:
+ * every request would fail, so the configuration does. */
+static const char *check_downstreams(apr_pool_t *p, const auth_obo_dir_cfg *d)
+{
+    int i;
+
+    for (i = 0; d->downstreams && i < d->downstreams->nelts; i++) {
+        const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
+                                                      auth_obo_downstream *);
+        if (ds->scopes->nelts == 0 && (!ds->audiences || ds->audiences->nelts == 0)) {
+            return apr_psprintf(p, "OBOPassToken%s%s names a downstream without "
+                                "OBOScope or OBOExchangeAudience%s%s",
+                                ds->name ? " downstream=" : "", ds->name ? ds->name : "",
+                                ds->name ? " downstream=" : "", ds->name ? ds->name : "");
+        }
+    }
+    return NULL;
+}
+
+/* "the server configuration" of the main server or of the virtual host
+ * defined at file:line: a server-level setting named by where it is. */
+static const char *server_level(apr_pool_t *p, const server_rec *s)
+{
+    return s->is_virtual && s->defn_name
+           ? apr_psprintf(p, "the configuration of <VirtualHost> at %s:%u", s->defn_name,
+                          s->defn_line_number)
+           : "the main server configuration";
+}
+
+/* A section (or the server level, name NULL) that names a downstream
+ * needs valid downstreams and client credentials; it makes the server
+ * exchange (client, cache). */
+static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
+                         const auth_obo_dir_cfg *d, const char *name, const char *at)
+{
+    const char *in = name ? apr_psprintf(p, "in %s at %s", name, at) : server_level(p, s);
+    const char *err;
+
+    /* OBOLongRunning counts for the cache-size warning (OBO195) wherever it is on */
+    sc->uses_sessions |= d->long_running == 1;
+    if (!d->downstreams || d->downstreams->nelts == 0) {
+        return 1;
+    }
+    sc->uses_exchange = 1;
+    if ((err = check_downstreams(p, d)) != NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO062: %s (%s)", err, in);
+        return 0;
+    }
+    if (!sc->client_id) {
+        err = "OBOScope/OBOPassToken need OBOClientID";
+    }
+    else if (!sc->client_secret && !sc->client_cert) {
+        err = "OBOScope/OBOPassToken need OBOClientSecret or OBOClientCertificate";
+    }
+    else if (!sc->metadata_url && !sc->token_endpoint) {
+        /* OBOJWKSFile or OBOJWKSURL validate; nothing says where to exchange */
+        err = "OBOScope/OBOPassToken need a token endpoint: OBOMetadataURL (discovery) or "
+              "OBOTokenEndpoint";
+    }
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s (%s)", err, in);
+        return 0;
+    }
+    return 1;
+}
+
+/* Every section of every kind that names a downstream, as noted when the
+ * configuration was read (mod_auth_obo_config.c), and the server level.
+ * OBOLongRunning anywhere needs a cache to keep its sessions in. */
+static int check_sections(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc)
+{
+    const auth_obo_section *lr = NULL;
+    int i, ok = check_section(p, s, sc, sc->defaults, NULL, NULL);
+
+    for (i = 0; ok && sc->sections && i < sc->sections->nelts; i++) {
+        const auth_obo_section *n = &APR_ARRAY_IDX(sc->sections, i, auth_obo_section);
+
+        ok = check_section(p, s, sc, n->d, n->name, n->where);
+        lr = !lr && auth_obo_ival(n->d->long_running, 0) ? n : lr;
+    }
+    if (ok && (lr || auth_obo_ival(sc->defaults->long_running, 0))
+        && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_NONE) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO066: OBOLongRunning on (%s%s%s) "
+                     "needs a cache to keep its sessions in: OBOCache shm or memcached, "
+                     "not OBOCache none", lr ? lr->name : server_level(p, s),
+                     lr ? " at " : "", lr ? lr->where : "");
+        ok = 0;
+    }
+    return ok;
+}
+
+static const char *check_client(apr_pool_t *p, auth_obo_srv_cfg *sc)
+{
+    if (sc->client_auth == OBO_AUTH_PRIVATE_KEY_JWT && !sc->client_cert) {
+        return "OBOClientAuth private_key_jwt needs OBOClientCertificate";
+    }
+    if ((sc->client_auth == OBO_AUTH_SECRET_POST || sc->client_auth == OBO_AUTH_SECRET_BASIC)
+        && !sc->client_secret) {
+        return "OBOClientAuth client_secret_* needs OBOClientSecret";
+    }
+    if (sc->cache_type == CACHE_MEMCACHED && !sc->cache_secret) {
+        return "OBOCache memcached needs OBOCacheSecret (values shared between servers "
+               "must be encrypted under a key they share)";
+    }
+    return NULL;
+}
+
+static int check_server(apr_pool_t *ptemp, server_rec *s)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    const char *err = check_client(ptemp, sc);
+
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s (%s)", err,
+                     server_level(ptemp, s));
+        return 0;
+    }
+    sc->uses_exchange = 0;
+    sc->uses_sessions = 0;
+    return check_sections(ptemp, s, sc);
+}
+
+/* A secret or private key file that other users can read is one local
+ * account away from a stolen client identity or readable cache. A warning,
+ * not an error: a group-readable key can be deliberate (a dedicated group
+ * such as Debian's ssl-cert). Once per file and directive. */
+static void warn_if_exposed(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
+                            const char *msgid, const char *directive, const char *path)
+{
+    const char *id = path ? apr_pstrcat(p, directive, " ", path, NULL) : NULL;
+    apr_finfo_t fi;
+
+    if (!id || apr_hash_get(seen, id, APR_HASH_KEY_STRING)) {
+        return;
+    }
+    apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
+    if (apr_stat(&fi, path, APR_FINFO_PROT, p) == APR_SUCCESS
+        && (fi.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD))) {
+        /* apr_fileperms_t keeps the Unix bits one per hex digit. */
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s: %s file %s is readable by %s "
+                     "(mode 0%03x): make it readable by its owner only (chmod 600)",
+                     msgid, directive, path,
+                     (fi.protection & APR_FPROT_WREAD) ? "every local user" : "its group",
+                     (unsigned)(fi.protection & 0x777));
+    }
+}
+
+/* "OBOClientSecret /etc/apache2/secret" sends the path as the secret: the
+ * IdP then answers invalid_client. Warned when the value is the path of an
+ * existing file (the value itself is never logged then, only the hint). */
+static void warn_if_path(apr_pool_t *p, server_rec *s, const char *directive,
+                         const char *value, apr_size_t len, const char *file)
+{
+    apr_finfo_t fi;
+    char *v;
+
+    if (file || !value || len == 0 || len > 1024 || value[0] != '/') {
+        return;
+    }
+    v = apr_pstrndup(p, value, len);
+    if (strlen(v) == len && apr_stat(&fi, v, APR_FINFO_TYPE, p) == APR_SUCCESS
+        && fi.filetype == APR_REG) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO123: the value of %s is the path "
+                     "of a file, used as the secret itself: write file:%s to read the "
+                     "secret from the file", directive, v);
+    }
+}
+
+static void warn_exposed_secrets(apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+    const auth_obo_srv_cfg *main_sc = ap_get_module_config(s->module_config,
+                                                           &auth_obo_module);
+
+    for (; s; s = s->next) {
+        auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        /* once: virtual hosts inherit the main server's value */
+        if (!s->is_virtual || sc->client_secret != main_sc->client_secret) {
+            warn_if_path(ptemp, s, "OBOClientSecret", sc->client_secret,
+                         sc->client_secret ? strlen(sc->client_secret) : 0,
+                         sc->client_secret_file);
+        }
+        warn_if_exposed(ptemp, s, seen, "OBO100", "OBOClientSecret", sc->client_secret_file);
+        warn_if_exposed(ptemp, s, seen, "OBO100", "OBOCacheSecret", sc->cache_secret_file);
+        warn_if_exposed(ptemp, s, seen, "OBO101", "OBOClientCertificate private key",
+                        sc->client_key);
+    }
+}
+
+/* ---- files the server must be able to read ---------------------------------
+ * check_file (configuration) only sees that a file exists. Startup (root)
+ * reads the client certificate and key; the children, as the User, read
+ * OBOCACertificateFile and OBOJWKSFile on requests: a file they cannot read
+ * would only show as 503s. configtest runs these checks too. */
+
+/* 0 if the file opens for reading, else the errno. */
+static int open_errno(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+
+    if (fd < 0) {
+        return errno;
+    }
+    close(fd);
+    return 0;
+}
+
+/* The errno of opening path as the children's user: a forked process takes
+ * that identity (groups included) when the parent runs as root. -1 if that
+ * cannot be tried. */
+static int open_errno_as_user(const char *path)
+{
+    int fds[2], e = -1;
+    pid_t pid;
+
+    if (geteuid() != 0 || ap_unixd_config.user_id == 0) {
+        return open_errno(path);
+    }
+    if (pipe(fds) != 0) {
+        return -1;
+    }
+    pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        e = (setgid(ap_unixd_config.group_id) != 0
+             || initgroups(ap_unixd_config.user_name, ap_unixd_config.group_id) != 0
+             || setuid(ap_unixd_config.user_id) != 0) ? -1 : open_errno(path);
+        if (write(fds[1], &e, sizeof(e)) != (ssize_t)sizeof(e)) {
+            _exit(1);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    if (pid < 0 || read(fds[0], &e, sizeof(e)) != (ssize_t)sizeof(e)) {
+        e = -1;
+    }
+    close(fds[0]);
+    while (pid > 0 && waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+    }
+    return e;
+}
+
+static const char *user_name(apr_pool_t *p, uid_t uid)
+{
+    struct passwd *pw = getpwuid(uid);
+
+    return pw ? apr_pstrdup(p, pw->pw_name) : apr_psprintf(p, "uid %ld", (long)uid);
+}
+
+/* Once per file and directive; 0 (and an error logged) if unreadable. */
+static int check_readable(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
+                          const char *directive, const char *path, int by_children)
+{
+    const char *id = path ? apr_pstrcat(p, directive, " ", path, NULL) : NULL;
+    int as_user = by_children && geteuid() == 0 && ap_unixd_config.user_id != 0;
+    int e;
+
+    if (!id || apr_hash_get(seen, id, APR_HASH_KEY_STRING)) {
+        return 1;
+    }
+    apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
+    e = by_children ? open_errno_as_user(path) : open_errno(path);
+    if (e <= 0) {
+        return 1;
+    }
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO120: %s %s cannot be read by user %s "
+                 "(%s): %s (errno %d); make it readable by that user", directive, path,
+                 as_user ? ap_unixd_config.user_name : user_name(p, geteuid()),
+                 by_children ? (as_user ? "the User httpd's children run as"
+                                        : "the user httpd runs as")
+                             : "httpd reads it at startup",
+                 strerror(e), e);
+    return 0;
+}
+
+static int check_files(apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+    int ok = 1;
+
+    for (; s; s = s->next) {
+        auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        if (auth_obo_has_idp(sc) || sc->uses_exchange) {
+            ok &= check_readable(ptemp, s, seen, "OBOCACertificateFile", sc->ca_file, 1);
+        }
+        if (auth_obo_has_idp(sc)) {
+            ok &= check_readable(ptemp, s, seen, "OBOJWKSFile", sc->jwks_file, 1);
+        }
+        if (sc->uses_exchange) {
+            ok &= check_readable(ptemp, s, seen, "OBOClientCertificate", sc->client_cert, 0);
+            ok &= check_readable(ptemp, s, seen, "OBOClientCertificate key", sc->client_key, 0);
+        }
+    }
+    return ok;
+}
+
+/* Every configured client certificate and key is loaded here, at configtest
+ * and at startup alike, and a key that is encrypted, not PEM or not the
+ * certificate's stops both (OBO044): on Debian a reload runs configtest, then
+ * a graceful restart that would stop the server. Loaded into ptemp, once per
+ * pair, whether or not a section exchanges yet. */
+static int check_keys(apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+
+    for (; s; s = s->next) {
+        auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        obo_client c;
+        const char *id, *err = NULL;
+        apr_status_t rv;
+
+        /* also where nothing exchanges yet: a pair staged before the first
+         * OBOScope must not pass here and fail at the reload that adds it */
+        if (!sc->client_cert) {
+            continue;
+        }
+        id = apr_pstrcat(ptemp, sc->client_cert, "\n", sc->client_key, NULL);
+        if (apr_hash_get(seen, id, APR_HASH_KEY_STRING)) {
+            continue;
+        }
+        apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
+        memset(&c, 0, sizeof(c));
+        rv = obo_client_load_certificate(ptemp, sc->client_cert, sc->client_key, &c, &err);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "OBO044: OBOClientCertificate: %s",
+                         err);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- SetHandler obo-token where the module authenticates users --------------
+ * The token handler answers with a session's downstream token: in a section
+ * that also has AuthType obo or OBOLongRunning on, the end user's own request
+ * there would be answered (the fixups just put the key in its headers). The
+ * sections that apply to a handler are read from the tree, as above: its own
+ * and enclosing sections (with their <If>, <Limit>...), the server level,
+ * and the <Location>/<LocationMatch> (or <Directory>/<DirectoryMatch>) of the
+ * same server or the main server whose space overlaps its own (a path prefix
+ * either way; a regex that matches the other's path; two equal regexes).
+ * What it cannot see (.htaccess, mod_rewrite's H=, a URL mapped onto a
+ * <Directory>) the handler refuses at run time (OBO191). */
+
+static const ap_directive_t *obo_in_list(apr_pool_t *p, const ap_directive_t *d)
+{
+    const ap_directive_t *hit = NULL;
+
+    for (; d && !hit; d = d->next) {
+        const char *w = d->args ? ap_getword_conf(p, &(const char *){ d->args }) : "";
+        if ((is_directive(d, "AuthType") && !strcasecmp(w, AUTH_OBO_TYPE))
+            || (is_directive(d, "OBOLongRunning") && !strcasecmp(w, "on"))) {
+            hit = d;
+        }
+        else if (d->first_child && !is_path_section(d)) {
+            hit = obo_in_list(p, d->first_child);
+        }
+    }
+    return hit;
+}
+
+/* SetHandler or AddHandler naming obo-token, also inside an expression. */
+/* httpd compares handler names without case: SetHandler OBO-Token is it. */
+static int names_token_handler(const ap_directive_t *d)
+{
+    const char *at = d->args ? ap_strcasestr(d->args, "obo-token") : NULL;
+
+    for (; at && (apr_isalnum(at[9]) || at[9] == '-' || at[9] == '_');
+         at = ap_strcasestr(at + 9, "obo-token")) {
+    }
+    return (is_directive(d, "SetHandler") || is_directive(d, "AddHandler")) && at;
+}
+
+typedef struct space {
+    int kind;               /* 1 <Location*>, 2 <Directory*>, 3 <Files*>, 0 none */
+    const char *path;       /* the prefix, or the regex's text */
+    ap_regex_t *re;         /* for <...Match> and "~" */
+} space;
+
+static space space_of(apr_pool_t *p, const ap_directive_t *sec)
+{
+    space sp = { 0, NULL, NULL };
+    char *args = apr_pstrdup(p, sec && sec->args ? sec->args : "");
+    const char *a = args, *w;
+    apr_size_t n = strlen(args);
+    int regex;
+
+    if (!sec) {
+        return sp;
+    }
+    sp.kind = is_directive(sec, "<Location") || is_directive(sec, "<LocationMatch") ? 1
+              : is_directive(sec, "<Directory") || is_directive(sec, "<DirectoryMatch") ? 2
+              : is_directive(sec, "<Files") || is_directive(sec, "<FilesMatch") ? 3 : 0;
+    regex = is_directive(sec, "<LocationMatch") || is_directive(sec, "<DirectoryMatch")
+            || is_directive(sec, "<FilesMatch");
+    if (n && args[n - 1] == '>') {
+        args[n - 1] = '\0';
+    }
+    w = ap_getword_conf(p, &a);
+    if (!strcmp(w, "~")) {
+        regex = 1;
+        w = ap_getword_conf(p, &a);
+    }
+    sp.path = w;
+    if (sp.kind && regex && (sp.re = ap_pregcomp(p, w, AP_REG_EXTENDED)) == NULL) {
+        sp.kind = 0;
+    }
+    return sp;
+}
+
+/* The literal start of an anchored regex ("^/jobs/x" -> "/jobs/x"), or
+ * NULL: every path it matches starts with it. */
+static const char *regex_literal(apr_pool_t *p, const char *re)
+{
+    apr_size_t n;
+
+    if (!re || re[0] != '^') {
+        return NULL;
+    }
+    n = strcspn(re + 1, ".[]()*+?{}|\\$^");
+    /* a quantifier binds to the last character: it is not certain */
+    if (re[1 + n] && strchr("*?{", re[1 + n]) && n > 0) {
+        n--;
+    }
+    return n > 1 ? apr_pstrmemdup(p, re + 1, n) : NULL;
+}
+
+static int spaces_overlap(apr_pool_t *p, const space *a, const space *b)
+{
+    if (!a->kind || a->kind != b->kind) {
+        return 0;
+    }
+    if (a->re && b->re) {
+        return !strcmp(a->path, b->path);
+    }
+    if (a->re || b->re) {
+        const space *r = a->re ? a : b, *q = a->re ? b : a;
+        const char *lit = r->kind == 1 ? regex_literal(p, r->path) : NULL;
+
+        /* It matches the prefix itself, or only paths under it. */
+        return ap_regexec(r->re, q->path, 0, NULL, 0) == 0
+               || (lit && path_within(lit, q->path));
+    }
+    return a->kind == 3 ? !strcmp(a->path, b->path)
+                        : path_within(a->path, b->path) || path_within(b->path, a->path);
+}
+
+/* A section among list (a server's top level) that overlaps sp and has
+ * AuthType obo or OBOLongRunning on; sp.kind 0 (the handler is set for a
+ * whole server) overlaps every section. */
+static const ap_directive_t *obo_overlapping(apr_pool_t *p, const ap_directive_t *list,
+                                             const space *sp)
+{
+    const ap_directive_t *hit = NULL;
+
+    for (; list && !hit; list = list->next) {
+        space q = space_of(p, list);
+        if (q.kind && (!sp->kind || spaces_overlap(p, sp, &q))) {
+            hit = obo_in_list(p, list->first_child);
+        }
+    }
+    return hit;
+}
+
+/* The AuthType obo or OBOLongRunning on that applies where h sets the
+ * handler, or NULL. */
+static const ap_directive_t *obo_for_handler(apr_pool_t *p, const ap_directive_t *h)
+{
+    const ap_directive_t *s, *outer = NULL, *hit = NULL;
+    space sp;
+
+    for (s = h->parent; s && !is_directive(s, "<VirtualHost"); s = s->parent) {
+        hit = hit ? hit : obo_in_list(p, s->first_child);
+        outer = is_path_section(s) ? s : outer;
+    }
+    sp = space_of(p, outer);
+    if (!hit && s) {            /* s: its virtual host; NULL: the main server */
+        hit = obo_in_list(p, s->first_child);
+        hit = hit ? hit : obo_overlapping(p, s->first_child, &sp);
+    }
+    if (!hit) {
+        hit = obo_in_list(p, ap_conftree);
+        hit = hit ? hit : obo_overlapping(p, ap_conftree, &sp);
+    }
+    return hit;
+}
+
+/* "<Location /x>" for a directive in that section, "server" at top level. */
+static const char *section_name(apr_pool_t *p, const ap_directive_t *d)
+{
+    const ap_directive_t *sec = d->parent;
+
+    return sec ? apr_pstrcat(p, sec->directive, " ", sec->args ? sec->args : ">", NULL)
+               : "server";
+}
+
+/* What a server serving the handler lacks, or NULL: the handler reads
+ * sessions with the server's client id and credentials (a refresh) from
+ * its cache. */
+static const char *handler_lacks(const auth_obo_srv_cfg *sc)
+{
+    if (!sc->client_id) {
+        return "OBOClientID";
+    }
+    if (!sc->client_secret && !sc->client_cert) {
+        return "OBOClientSecret or OBOClientCertificate";
+    }
+    if (auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_NONE) {
+        return "a cache holding the sessions (OBOCache shm or memcached, not none)";
+    }
+    /* Each server has an shm cache of its own: a server that opens no
+     * session can find none there. */
+    if (auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_SHM && !sc->uses_sessions) {
+        return "OBOCache memcached, shared with the servers that open the sessions (an shm "
+               "cache is per virtual host, and this server has no OBOLongRunning Location)";
+    }
+    return NULL;
+}
+
+/* The servers where handler h applies (its virtual host, or every server
+ * for one outside any) get a client and a cache as if they exchanged; one
+ * that cannot would answer 500 (OBO136) to every request: refused here. */
+static int check_handler_servers(apr_pool_t *p, server_rec *main_s, const ap_directive_t *h)
+{
+    const ap_directive_t *vh = h->parent;
+    server_rec *s = server_of(main_s, h);
+    const char *lacks;
+
+    for (; vh && !is_directive(vh, "<VirtualHost"); vh = vh->parent) {
+    }
+    for (s = vh ? s : main_s; s; s = vh ? NULL : s->next) {
+        auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+
+        if ((lacks = handler_lacks(sc)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO193: %s %s (%s, %s) needs %s "
+                         "in the server%s it serves: it reads long-running sessions with "
+                         "them", h->directive, h->args, section_name(p, h), where(p, h),
+                         lacks, vh ? "" : "s (outside any virtual host: every server)");
+            return 0;
+        }
+        sc->uses_exchange = 1;
+    }
+    return 1;
+}
+
+static int check_token_handlers(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
+{
+    int ok = 1;
+
+    for (; d && ok; d = d->next) {
+        const ap_directive_t *hit = names_token_handler(d) ? obo_for_handler(p, d) : NULL;
+        if (names_token_handler(d) && !hit) {
+            ok = check_handler_servers(p, main_s, d);
+        }
+        if (hit) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, "OBO192: %s %s (%s, %s) "
+                         "applies where %s %s (%s, %s) does: the end user's own request "
+                         "would get the session's downstream token; give the handler a "
+                         "Location of its own, without AuthType obo or OBOLongRunning",
+                         d->directive, d->args, section_name(p, d), where(p, d),
+                         hit->directive, hit->args, section_name(p, hit), where(p, hit));
+            ok = 0;
+        }
+        if (ok && d->first_child) {
+            ok = check_token_handlers(p, main_s, d->first_child);
+        }
+    }
+    return ok;
+}
+
+/* post_config needs mod_socache_shmcb for the default cache; configtest does
+ * not run post_config, so the same check is made here (a graceful restart
+ * with a configuration that fails there stops the server). */
+static int check_shm_provider(server_rec *s)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+
+    if (!sc->uses_exchange || auth_obo_ival(sc->cache_type, CACHE_SHM) != CACHE_SHM
+        || ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
+                              AP_SOCACHE_PROVIDER_VERSION)) {
+        return 1;
+    }
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO041: OBOCache shm (the default) needs "
+                 "mod_socache_shmcb: a2enmod socache_shmcb, or LoadModule "
+                 "socache_shmcb_module, or use OBOCache memcached or OBOCache none");
+    return 0;
+}
+
+/* OBO195 where apachectl configtest shows it, and once per start: httpd
+ * reads the configuration twice when it starts (the first pass is not the
+ * one it runs), once at configtest and at each graceful restart. */
+static void warn_session_room(server_rec *s)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+
+    if (sc->uses_exchange && sc->uses_sessions
+        && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_SHM
+        && (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST
+            || ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)) {
+        auth_obo_socache_check_sessions(s, sc);
+    }
+}
+
+int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                 server_rec *s)
+{
+    server_rec *main_s = s;
+
+    warn_exposed_secrets(ptemp, main_s);
+    for (; s; s = s->next) {
+        if (!check_server(ptemp, s)) {
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    /* Before the cache and files: a server serving the handler needs them. */
+    if (!check_token_handlers(ptemp, main_s, ap_conftree)) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    for (s = main_s; s; s = s->next) {
+        if (!check_shm_provider(s)) {
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        warn_session_room(s);
+    }
+    if (!check_files(ptemp, main_s) || !check_keys(ptemp, main_s)) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return walk_tree(ptemp, main_s, ap_conftree) ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}

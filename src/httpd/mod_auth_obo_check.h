@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Startup and configtest checks (check_config, also run by apachectl
+ * configtest), in mod_auth_obo_check.c: a configuration that could only
+ * fail requests is refused before the server runs (EMERG, OBO040...), one
+ * that is probably not meant is warned about. The checks read httpd's
+ * configuration tree (AuthType, Require, the sections that set the
+ * obo-token handler) and every server's merged configuration (client
+ * credentials, caches, readable files and keys). They also note, in each
+ * server's configuration, whether it exchanges tokens (uses_exchange) and
+ * keeps long-running sessions (uses_sessions): post_config and child_init
+ * (mod_auth_obo_process.c) build a server's client and cache from that. */
+#ifndef MOD_AUTH_OBO_CHECK_H
+#define MOD_AUTH_OBO_CHECK_H
+
+#include "mod_auth_obo_config.h"
+
+/* The check_config hook: OK, or HTTP_INTERNAL_SERVER_ERROR after an EMERG. */
+int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                          server_rec *s);
+
+#endif

@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Per-process set-up (see mod_auth_obo_process.h): the core's log sink,
+ * post_config's objects shared by all children (client credentials, the shm
+ * cache, the state directory) and child_init's per-process handles
+ * (providers, caches, memos). */
+/* The version from configure. httpd's ap_config_auto.h defines the same
+ * PACKAGE_* names (empty), so ours is copied before httpd's headers come. */
+#include "obo_build.h"
+static const char auth_obo_version[] = PACKAGE_VERSION;
+#undef PACKAGE_BUGREPORT
+#undef PACKAGE_NAME
+#undef PACKAGE_STRING
+#undef PACKAGE_TARNAME
+#undef PACKAGE_URL
+#undef PACKAGE_VERSION
+
+#include "mod_auth_obo_process.h"
+#include "mod_auth_obo_request.h"
+#include "mod_auth_obo_socache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include "apr_hash.h"
+#include "apr_strings.h"
+#include "http_core.h"
+#include "unixd.h"
+
+#include "obo_cache_memcached.h"
+#include "obo_crypto.h"
+#include "obo_log.h"
+
+APLOG_USE_MODULE(auth_obo);
+
+/* Per-process memos: verified signatures (4096 slots, ~80 bytes each) and
+ * the L1 of downstream tokens (1024 slots, one token each); remembered IdP
+ * failures and pauses (256 slots, obo_guard.h). */
+#define VERIFIED_SLOTS 4096
+#define L1_SLOTS 1024
+#define GUARD_SLOTS 256
+
+/* ---- logging from the core ------------------------------------------------ */
+
+/* The core's lines go against the request this thread's hook is serving
+ * (auth_obo_log_enter, mod_auth_obo_request.c), else against the server. */
+static void log_sink(void *baton, obo_log_level level, const char *msgid, const char *msg)
+{
+    request_rec *r = auth_obo_log_request();
+
+    if (r) {
+        ap_log_rerror(APLOG_MARK, (int)level, 0, r, "%s: %s", msgid, msg);
+    }
+    else {
+        ap_log_error(APLOG_MARK, (int)level, 0, (server_rec *)baton, "%s: %s", msgid, msg);
+    }
+}
+
+/* The core drops what no server would log; httpd filters the rest by the
+ * level of the server (or request) each line is logged against. A
+ * LogLevel in a <Location> or <Directory> is not seen here. */
+static void setup_core_log(server_rec *s)
+{
+    server_rec *v;
+    int lvl = APLOG_EMERG;
+
+    for (v = s; v; v = v->next) {
+        int l = ap_get_server_module_loglevel(v, APLOG_MODULE_INDEX);
+        lvl = l > lvl ? l : lvl;
+    }
+    obo_log_set(log_sink, s);
+    obo_log_set_level(lvl > APLOG_DEBUG ? OBO_LOG_DEBUG : (obo_log_level)lvl);
+}
+
+/* ---- post_config: objects shared by all children ---------------------------- */
+
+static apr_status_t build_client(apr_pool_t *pconf, server_rec *s, auth_obo_srv_cfg *sc)
+{
+    obo_client *c = apr_pcalloc(pconf, sizeof(*c));
+    const char *err = NULL;
+    apr_status_t rv = APR_SUCCESS;
+
+    c->client_id = sc->client_id;
+    c->secret = sc->client_secret;
+    c->assertion_alg = sc->assertion_alg ? sc->assertion_alg : "PS256";
+    c->auth = sc->client_auth != AUTH_OBO_UNSET ? sc->client_auth
+              : sc->client_cert ? OBO_AUTH_PRIVATE_KEY_JWT : OBO_AUTH_SECRET_POST;
+    if (sc->client_cert) {
+        rv = obo_client_load_certificate(pconf, sc->client_cert, sc->client_key, c, &err);
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "OBO044: OBOClientCertificate: %s", err);
+    }
+    sc->client = c;
+    return rv;
+}
+
+/* shm values are only read by this server's own children: a random key is
+ * enough. The socache keeps one per cache across graceful restarts (so that
+ * the cache survives them); this is the fallback if it did not. */
+static apr_status_t shm_secret(apr_pool_t *pconf, auth_obo_srv_cfg *sc)
+{
+    unsigned char *k = apr_palloc(pconf, 32);
+    apr_status_t rv = obo_random(k, 32);
+
+    obo_cleanse_on_clear(pconf, k, 32);
+
+    sc->cache_secret = k;
+    sc->cache_secret_len = 32;
+    return rv;
+}
+
+static apr_status_t setup_server(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    int cache = auth_obo_ival(sc->cache_type, CACHE_SHM);
+    apr_status_t rv = APR_SUCCESS;
+
+    sc->s = s;
+    if (!sc->uses_exchange) {
+        return APR_SUCCESS;
+    }
+    rv = build_client(pconf, s, sc);
+    if (rv == APR_SUCCESS && cache == CACHE_SHM) {
+        rv = auth_obo_socache_post_config(pconf, ptemp, s, sc);
+        if (rv == APR_SUCCESS && !sc->cache_secret) {
+            rv = shm_secret(pconf, sc);
+        }
+    }
+    return rv;
+}
+
+/* ---- the last good IdP state, kept for restarts and new children --------------
+ *
+ * A file per IdP under <runtime dir>/mod_auth_obo, sealed (AES-256-GCM) under a
+ * random key that lives in the parent's process pool: it survives graceful
+ * and full restarts of the same parent (and is inherited by every child), but
+ * not a new parent, whose files then fail to open and are simply replaced.
+ * A file rather than the shared cache: the shm cache is re-created on every
+ * restart and exists only where exchanges are configured; memcached is
+ * optional and would make the fallback depend on a second service. */
+
+#define STATE_KEY_NAME "auth_obo_state_key"
+#define STATE_DIR_NAME "mod_auth_obo"
+
+static const unsigned char *state_key;   /* process pool: survives restarts */
+static const char *state_dir;            /* pconf; NULL if it cannot be made */
+
+static apr_status_t state_key_get(server_rec *s)
+{
+    void *k = NULL;
+    apr_status_t rv = APR_SUCCESS;
+
+    apr_pool_userdata_get(&k, STATE_KEY_NAME, s->process->pool);
+    if (!k) {
+        k = apr_palloc(s->process->pool, OBO_AEAD_KEY_LEN);
+        rv = obo_random(k, OBO_AEAD_KEY_LEN);
+        if (rv == APR_SUCCESS) {
+            rv = apr_pool_userdata_set(k, STATE_KEY_NAME, apr_pool_cleanup_null,
+                                       s->process->pool);
+        }
+    }
+    state_key = rv == APR_SUCCESS ? k : NULL;
+    return rv;
+}
+
+/* Why dir cannot be trusted with the state, or NULL. The runtime directory
+ * may be one other users can write to (a sticky 1777 folder), where they can
+ * plant a link, a directory of their own or one they can write to before
+ * httpd starts. So the directory is made 0700 if missing, then opened
+ * without following a link and judged on the descriptor: a directory owned
+ * by root or the user the children run as, that neither group nor others
+ * can write to (refused, not repaired: what was planted in it stays), in a
+ * parent that others cannot write to unless it is sticky. Ownership and mode
+ * are set through the descriptor (fchown, fchmod), never through the name. */
+static const char *state_dir_trust(apr_pool_t *p, const char *dir)
+{
+    uid_t user = ap_unixd_config.user_id;
+    const char *parent = ap_make_dirstr_parent(p, dir), *why = NULL;
+    struct stat sb, up;
+    int fd = mkdir(dir, S_IRWXU) == 0 || errno == EEXIST
+             ? open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+
+    if (fd < 0) {
+        why = errno == ELOOP || errno == ENOTDIR ? "it is a symbolic link or not a directory"
+                                                 : strerror(errno);
+    }
+    else if (fstat(fd, &sb) != 0 || stat(parent, &up) != 0) {
+        why = strerror(errno);
+    }
+    else if (sb.st_uid != 0 && sb.st_uid != user && sb.st_uid != geteuid()) {
+        why = apr_psprintf(p, "it belongs to uid %lu, not to root or the httpd user",
+                           (unsigned long)sb.st_uid);
+    }
+    else if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+        why = apr_psprintf(p, "group or others can write to it (mode %04o)",
+                           (unsigned)(sb.st_mode & 07777));
+    }
+    /* Whoever owns the parent, or may rename in it, can swap the directory
+     * for another after this check: the children write into it later. */
+    else if (up.st_uid != 0 && up.st_uid != user && up.st_uid != geteuid()) {
+        why = apr_psprintf(p, "its parent %s belongs to uid %lu, not to root or the httpd "
+                           "user", parent, (unsigned long)up.st_uid);
+    }
+    else if ((up.st_mode & (S_IWGRP | S_IWOTH)) && !(up.st_mode & S_ISVTX)) {
+        why = apr_psprintf(p, "group or others can write to its parent %s, which is not "
+                           "sticky", parent);
+    }
+    else if ((geteuid() == 0 && fchown(fd, user, ap_unixd_config.group_id) != 0)
+             || fchmod(fd, S_IRWXU) != 0) {
+        why = strerror(errno);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return why;
+}
+
+/* Made by the parent (often root), owned by the user the children run as:
+ * they write the files. */
+static void state_dir_setup(apr_pool_t *pconf, server_rec *s)
+{
+    const char *dir = ap_runtime_dir_relative(pconf, STATE_DIR_NAME);
+    const char *why = dir ? state_dir_trust(pconf, dir) : "no runtime directory";
+
+    state_dir = NULL;
+    if (why) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "OBO078: state directory %s refused: %s; "
+                     "the module runs without the IdP's last good keys (a new child or a "
+                     "restart will need the IdP). Remove it: httpd creates it, mode 0700, "
+                     "owned by the user it runs as", dir ? dir : STATE_DIR_NAME, why);
+    }
+    else if (state_key_get(s) == APR_SUCCESS) {
+        state_dir = dir;
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO074: cannot use %s for the IdP's "
+                     "last good keys; a new child or a restart will need the IdP", dir);
+    }
+}
+
+int auth_obo_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    auth_obo_socache_pre_config(pconf);
+    return OK;
+}
+
+int auth_obo_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                server_rec *s)
+{
+    setup_core_log(s);
+    /* httpd reads its configuration twice at startup: say it once, when the
+     * server is about to run (and again at each restart, with the version
+     * the restarted server runs). */
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "OBO000: mod_auth_obo/%s configured",
+                     auth_obo_version);
+    }
+    if (obo_http_global_init() != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO045: libcurl initialisation failed");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    state_dir_setup(pconf, s);
+    for (; s; s = s->next) {
+        if (setup_server(pconf, ptemp, s) != APR_SUCCESS) {
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
+}
+
+/* ---- child_init: per-process handles ---------------------------------------- */
+
+static obo_provider_cfg provider_cfg(const auth_obo_srv_cfg *sc)
+{
+    obo_provider_cfg c;
+
+    memset(&c, 0, sizeof(c));
+    c.metadata_url = sc->metadata_url;
+    c.jwks_url = sc->jwks_url;
+    c.jwks_file = sc->jwks_file;
+    c.issuers = sc->issuers;
+    c.token_endpoint = sc->token_endpoint;
+    c.jwks_refresh = apr_time_from_sec(auth_obo_ival(sc->jwks_refresh, 3600));
+    c.http.ca_file = sc->ca_file;
+    c.http.connect_timeout = auth_obo_ival(sc->connect_timeout_ms, 3000) * 1000LL;
+    c.http.timeout = auth_obo_ival(sc->timeout_ms, 10000) * 1000LL;
+    return c;
+}
+
+static const char *join(apr_pool_t *p, const apr_array_header_t *a)
+{
+    return a ? apr_array_pstrcat(p, a, ' ') : "";
+}
+
+/* The IdP's identity is where its keys and metadata come from and which
+ * issuers are accepted: a saved state is only ever used for the same. */
+static void state_for(apr_pool_t *pchild, obo_provider_cfg *c)
+{
+    char *hex;
+
+    if (!state_dir || !state_key || c->jwks_file) {
+        return;
+    }
+    c->state_id = apr_psprintf(pchild, "%s|%s|%s|%s", c->metadata_url ? c->metadata_url : "",
+                               c->jwks_url ? c->jwks_url : "", join(pchild, c->issuers),
+                               c->token_endpoint ? c->token_endpoint : "");
+    hex = obo_sha256_hex(pchild, c->state_id, strlen(c->state_id));
+    hex[24] = '\0';
+    c->state_file = apr_pstrcat(pchild, state_dir, "/idp-", hex, ".state", NULL);
+    c->state_key = state_key;
+}
+
+/* Which shared cache a provider publishes its keys to and takes them from:
+ * servers share one provider only if their caches are the same (a key set
+ * sealed with one server's secret never serves another's). */
+static const char *cache_identity(apr_pool_t *pchild, const auth_obo_srv_cfg *sc,
+                                  const obo_cache *cache)
+{
+    if (!cache) {
+        return "none";
+    }
+    return apr_psprintf(pchild, "%d|%s|%s", auth_obo_ival(sc->cache_type, CACHE_SHM),
+                        sc->cache_servers ? sc->cache_servers : "",
+                        obo_sha256_hex(pchild, sc->cache_secret, sc->cache_secret_len));
+}
+
+/* Virtual hosts that inherit the same IdP settings (and cache) share one
+ * provider (one JWKS cache) per process. With OBOPreloadKeys on (the
+ * default) its keys start loading now, in the background. */
+static apr_status_t provider_for(apr_pool_t *pchild, apr_hash_t *seen, obo_http *http,
+                                 server_rec *s, const auth_obo_srv_cfg *sc, obo_cache *cache,
+                                 obo_provider **pv)
+{
+    obo_provider_cfg c = provider_cfg(sc);
+    const char *id = apr_psprintf(pchild, "%s|%s|%s|%s|%s|%s|%" APR_TIME_T_FMT "|%"
+                                  APR_TIME_T_FMT "|%" APR_TIME_T_FMT "|%s",
+                                  c.metadata_url ? c.metadata_url : "",
+                                  c.jwks_url ? c.jwks_url : "", c.jwks_file ? c.jwks_file : "",
+                                  c.http.ca_file ? c.http.ca_file : "", join(pchild, c.issuers),
+                                  c.token_endpoint ? c.token_endpoint : "", c.jwks_refresh,
+                                  c.http.connect_timeout, c.http.timeout,
+                                  cache_identity(pchild, sc, cache));
+    apr_status_t rv = APR_SUCCESS;
+
+    *pv = apr_hash_get(seen, id, APR_HASH_KEY_STRING);
+    if (!*pv) {
+        state_for(pchild, &c);
+        c.shared = cache;
+        rv = obo_provider_create(pchild, &c, http, pv);
+        if (rv == APR_SUCCESS) {
+            apr_hash_set(seen, id, APR_HASH_KEY_STRING, *pv);
+        }
+        if (rv == APR_SUCCESS && auth_obo_ival(sc->preload_keys, 1)
+            && obo_provider_start(*pv, pchild) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO016: cannot start loading the "
+                         "IdP's keys in the background; they load at the first request");
+        }
+    }
+    return rv;
+}
+
+static apr_status_t cache_for(apr_pool_t *pchild, server_rec *s, auth_obo_srv_cfg *sc,
+                              obo_cache **cache)
+{
+    obo_cache_backend *be = NULL;
+    obo_memcached_opts mo;
+    const char *err = NULL;
+    apr_status_t rv;
+    int type = auth_obo_ival(sc->cache_type, CACHE_SHM);
+
+    *cache = NULL;
+    if (type == CACHE_NONE) {
+        return APR_SUCCESS;
+    }
+    if (type == CACHE_MEMCACHED) {
+        memset(&mo, 0, sizeof(mo));
+        mo.servers = sc->cache_servers;
+        mo.timeout = auth_obo_ival(sc->cache_timeout_ms, 200) * 1000LL;
+        rv = obo_memcached_create(pchild, &mo, &be, &err);
+    }
+    else {
+        rv = auth_obo_socache_child_init(pchild, s, sc, &be);
+        err = "cannot attach the shm cache";
+    }
+    if (rv == APR_SUCCESS) {
+        rv = obo_cache_create(pchild, be, sc->cache_secret, sc->cache_secret_len, cache);
+    }
+    if (rv != APR_SUCCESS) {
+        /* A cache failure never fails requests: exchange without one. */
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "OBO046: token cache unavailable in this "
+                     "process (%s); exchanging without it", err ? err : "setup failed");
+        *cache = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+/* The L1 of validated tokens: one per process, shared by the virtual
+ * hosts with the main server's size; a virtual host with its own
+ * OBOValidatedTokenCache gets its own (0: none). */
+static obo_vcache *validated_for(apr_pool_t *pchild, server_rec *s,
+                                 const auth_obo_srv_cfg *main_sc, const auth_obo_srv_cfg *sc,
+                                 obo_vcache *shared)
+{
+    int slots = auth_obo_ival(sc->validated_slots, OBO_VCACHE_DEFAULT_SLOTS);
+    obo_vcache *c = NULL;
+
+    if (slots == auth_obo_ival(main_sc->validated_slots, OBO_VCACHE_DEFAULT_SLOTS)) {
+        return shared;
+    }
+    if (slots > 0 && obo_vcache_create(pchild, (unsigned)slots, &c) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "OBO150: cannot create the validated-token "
+                     "cache; validating every token in full");
+        c = NULL;
+    }
+    return c;
+}
+
+void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    auth_obo_srv_cfg *main_sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    int main_slots = auth_obo_ival(main_sc->validated_slots, OBO_VCACHE_DEFAULT_SLOTS);
+    obo_vcache *validated = NULL;
+    apr_hash_t *seen = apr_hash_make(pchild);
+    obo_http *http = NULL;
+    obo_memo *verified = NULL, *l1 = NULL, *guard = NULL;
+
+    if (obo_http_create(pchild, &http) != APR_SUCCESS
+        || obo_memo_create(pchild, VERIFIED_SLOTS, &verified) != APR_SUCCESS
+        || obo_memo_create(pchild, L1_SLOTS, &l1) != APR_SUCCESS
+        || obo_memo_create(pchild, GUARD_SLOTS, &guard) != APR_SUCCESS
+        || (main_slots > 0
+            && obo_vcache_create(pchild, (unsigned)main_slots, &validated) != APR_SUCCESS)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "OBO047: cannot create the HTTP client");
+        return;
+    }
+    for (; s; s = s->next) {
+        auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        auth_obo_runtime *rt = apr_pcalloc(pchild, sizeof(*rt));
+
+        rt->http = http;
+        rt->verified = verified;
+        rt->l1 = l1;
+        rt->guard = guard;
+        rt->validated = validated_for(pchild, s, main_sc, sc, validated);
+        if (sc->uses_exchange) {
+            cache_for(pchild, s, sc, &rt->cache);   /* first: the provider shares keys in it */
+        }
+        if (auth_obo_has_idp(sc) && provider_for(pchild, seen, http, s, sc, rt->cache,
+                                                 &rt->provider) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "OBO048: cannot create the provider");
+            continue;
+        }
+        sc->rt = rt;
+    }
+}
