@@ -25,12 +25,17 @@ my $PER_USER = 10;
 
 # Two servers (2 processes each) sharing memcached; $extra: more config.
 my @srv;
+# Under prefork a process serves one request at a time: 2 of them would
+# serve a burst one request after another, and the failure cases below
+# (waiters of one holder sharing its answer) need the requests concurrent:
+# 12 processes each, as the 2 x 25 threads of event and worker.
+my $PROCS = (features()->{mpm} // '') eq 'prefork' ? 12 : 2;
 sub start_pair {
     my ($extra) = @_;
     $_->stop for @srv;
     @srv = ();
     for my $name (qw(httpd2herda httpd2herdb)) {
-        my $h = eval { OBOTest::Httpd2->start(procs => 2, tenant => $TENANT, name => $name,
+        my $h = eval { OBOTest::Httpd2->start(procs => $PROCS, tenant => $TENANT, name => $name,
                                               extra => $extra // '') };
         diag "$name: $@" unless $h;
         push @srv, $h if $h;
