@@ -17,6 +17,7 @@ need_feature('authn', 'exchange');
 my $port = $ENV{OBO_TEST_IDP_PORT} || 19443;
 my $BASE = "OBOMetadataURL https://127.0.0.1:$port/cfg/v2.0/.well-known/openid-configuration\n"
          . "OBOAudience api://test-api\nOBOClientID middle-tier-api\nOBOClientSecret s3cret-for-tests";
+my $IDP_ONLY = "OBOMetadataURL https://127.0.0.1:$port/cfg/v2.0/.well-known/openid-configuration";
 sub loc { my ($body) = @_; return "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n$body\n</Location>" }
 
 subtest 'control: a good header name' => sub {
@@ -70,6 +71,29 @@ subtest 'no warning when a Require needs a user' => sub {
         "<Location /c>\n Require valid-user\n</Location>\n<Location /c/d>\n AuthType obo\n</Location>",
         "<Directory /tmp>\n AuthType obo\n Require user alice\n</Directory>");
     ok !@w, 'no OBO063' or diag explain \@w;
+};
+
+# An administrator's audit found: a Location's own "Require all granted"
+# replaces the "Require valid-user" of the prefix Location above it (no
+# AuthMerging), so requests without a token passed with no warning; and an
+# anchored <LocationMatch> under a prefix Location with the audience or the
+# Require was refused (OBO040) or warned about though httpd merges them in.
+subtest 'a Location\'s own Require all granted under a Require valid-user prefix: a warning' => sub {
+    my @w = warns("<Location /api>\n Require valid-user\n</Location>\n"
+                  . "<Location /api/open>\n AuthType obo\n Require all granted\n</Location>");
+    ok scalar(grep { m{<Location /api/open>} } @w), 'OBO063 names <Location /api/open>'
+        or diag explain \@w;
+    @w = warns("<Location /api>\n Require valid-user\n</Location>\n"
+               . "<Location /api/open>\n AuthType obo\n AuthMerging And\n Require all granted\n</Location>");
+    ok !@w, 'with AuthMerging And the prefix\'s Require still applies: no OBO063' or diag explain \@w;
+};
+
+subtest 'an anchored <LocationMatch> under a prefix Location with the Require and audience' => sub {
+    my $c = check_config("$IDP_ONLY\n<Location /api>\n OBOAudience api://test-api\n Require valid-user\n"
+                         . "</Location>\n<LocationMatch \"^/api/x\">\n AuthType obo\n</LocationMatch>",
+                         modules => ['authz_host']);
+    ok $c->{started}, 'starts: the audience of <Location /api> applies (no OBO040)' or diag $c->{output};
+    unlike $c->{output}, qr/OBO063/, '... and its Require: no OBO063';
 };
 
 subtest 'a prefix that is not a path prefix does not count' => sub {

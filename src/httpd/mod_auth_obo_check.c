@@ -73,6 +73,7 @@ static const char *where(apr_pool_t *p, const ap_directive_t *d)
 }
 
 static const char *location_path(apr_pool_t *p, const ap_directive_t *sec);
+static const char *section_path(apr_pool_t *p, const ap_directive_t *sec);
 static int path_within(const char *path, const char *prefix);
 static int is_path_section(const ap_directive_t *d);
 
@@ -112,7 +113,7 @@ static int prefix_location_has_audience(apr_pool_t *p, const ap_directive_t *lis
 static int audience_by_location(apr_pool_t *p, const ap_directive_t *at)
 {
     const ap_directive_t *sec = at->parent, *v;
-    const char *path = location_path(p, sec);
+    const char *path = section_path(p, sec);
 
     for (v = sec; v && !is_directive(v, "<VirtualHost"); v = v->parent) {
     }
@@ -246,10 +247,31 @@ static int prefix_location_requires_user(apr_pool_t *p, const ap_directive_t *li
     return 0;
 }
 
+/* A Require or <Require...> block of the section itself, and no
+ * AuthMerging: mod_authz_core then uses the section's own rules, not the
+ * ones it would inherit. */
+static int own_require_only(const ap_directive_t *d)
+{
+    int own = 0;
+
+    for (; d; d = d->next) {
+        if (is_directive(d, "AuthMerging")) {
+            return 0;
+        }
+        own |= is_directive(d, "Require") || is_directive(d, "<RequireAll")
+               || is_directive(d, "<RequireAny") || is_directive(d, "<RequireNone");
+    }
+    return own;
+}
+
 static int authtype_requires_user(apr_pool_t *p, const ap_directive_t *at)
 {
     const ap_directive_t *sec = at->parent, *s;
-    const char *path = location_path(p, sec);
+    const char *path = section_path(p, sec);
+
+    if (sec && own_require_only(sec->first_child)) {
+        return list_requires_user(p, sec->first_child);
+    }
 
     for (s = sec; s && !is_directive(s, "<VirtualHost"); s = s->parent) {
         if (list_requires_user(p, s->first_child)) {
@@ -745,6 +767,21 @@ static int spaces_overlap(apr_pool_t *p, const space *a, const space *b)
     }
     return a->kind == 3 ? !strcmp(a->path, b->path)
                         : path_within(a->path, b->path) || path_within(b->path, a->path);
+}
+
+/* The path every URL of a <Location> (its prefix) or an anchored
+ * <LocationMatch> (its regex's literal start) begins with, or NULL: what
+ * httpd's merge of the prefix <Location>s above it is judged by. */
+static const char *section_path(apr_pool_t *p, const ap_directive_t *sec)
+{
+    const char *path = location_path(p, sec);
+    space sp;
+
+    if (!path && sec && (is_directive(sec, "<LocationMatch") || is_directive(sec, "<Location"))) {
+        sp = space_of(p, sec);
+        path = sp.kind == 1 && sp.re ? regex_literal(p, sp.path) : NULL;
+    }
+    return path;
 }
 
 /* A section among list (a server's top level) that overlaps sp and has
