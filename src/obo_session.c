@@ -477,21 +477,42 @@ static apr_status_t obo_call(apr_pool_t *p, const obo_session_cfg *c,
     return rv == APR_EAGAIN ? APR_EBUSY : rv;
 }
 
+static obo_exchange_req obo_ds_req(const obo_open_baton *b, int i)
+{
+    const obo_session_ds *d = &APR_ARRAY_IDX(b->c->downstreams, i, obo_session_ds);
+    obo_exchange_req req = b->c->req;
+
+    req.assertion = b->assertion;
+    req.scopes = d->scopes;
+    req.audiences = d->audiences;
+    return req;
+}
+
+/* One exchange per downstream, all or none: the gate is asked for every
+ * downstream first, so that a failure remembered for a later one costs no
+ * call for the earlier ones (whose tokens a failed start throws away). The
+ * error names the downstream (part) for the waiters it is shared with. */
 static apr_status_t obo_exchange_all(apr_pool_t *p, obo_open_baton *b,
                                      obo_token_result **toks, obo_exchange_error **e)
 {
     const obo_session_cfg *c = b->c;
-    apr_status_t rv = APR_SUCCESS;
+    obo_guard g = { c->cache, c->guard, c->negative_ttl };
+    apr_status_t rv = APR_NOTFOUND;
     int i;
 
+    for (i = 0; i < c->downstreams->nelts && rv == APR_NOTFOUND; i++) {
+        obo_exchange_req req = obo_ds_req(b, i);
+        rv = obo_guard_peek(p, &g, &req, NULL, e);
+        b->failed = i;
+    }
+    rv = rv == APR_EAGAIN ? APR_EBUSY : rv == APR_NOTFOUND ? APR_SUCCESS : rv;
     for (i = 0; i < c->downstreams->nelts && rv == APR_SUCCESS; i++) {
-        const obo_session_ds *d = &APR_ARRAY_IDX(c->downstreams, i, obo_session_ds);
-        obo_exchange_req req = c->req;
-        req.assertion = b->assertion;
-        req.scopes = d->scopes;
-        req.audiences = d->audiences;
+        obo_exchange_req req = obo_ds_req(b, i);
         rv = obo_call(p, c, &req, &toks[i], e);
         b->failed = i;
+    }
+    if (rv != APR_SUCCESS && *e) {
+        (*e)->part = b->failed;
     }
     return rv;
 }
@@ -748,7 +769,8 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
         if (rv != APR_SUCCESS) {
             *xerr = errval ? obo_xerr_copy(p, errval)
                            : obo_lost(p, rv, "session start failed");
-            *failed = b.failed;
+            /* the waiters of another request's start learn it from the error */
+            *failed = *xerr ? (*xerr)->part : b.failed;
         }
         else if ((frv = obo_session_find(p, c, val, user, &m)) == APR_SUCCESS) {
             *key = val;

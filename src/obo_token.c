@@ -165,6 +165,7 @@ static char *obo_xerr_encode(apr_pool_t *p, apr_status_t rv, const void *errval)
     json_object_set_new(j, "kind", json_integer(e->kind));
     json_object_set_new(j, "status", json_integer(e->http_status));
     json_object_set_new(j, "retry_after", json_integer((json_int_t)e->retry_after));
+    json_object_set_new(j, "part", json_integer(e->part));
     obo_xerr_set(j, "error", e->error);
     obo_xerr_set(j, "error_description", e->error_description);
     obo_xerr_set(j, "suberror", e->suberror);
@@ -180,7 +181,7 @@ static void *obo_xerr_decode(apr_pool_t *p, const char *buf, apr_size_t len)
 {
     const char *err = NULL;
     json_t *j = NULL;
-    apr_int64_t kind = 0, status = 0, ra = 0;
+    apr_int64_t kind = 0, status = 0, ra = 0, part = 0;
     obo_exchange_error *e;
 
     if (len > OBO_TOKEN_JSON_MAX
@@ -191,7 +192,9 @@ static void *obo_xerr_decode(apr_pool_t *p, const char *buf, apr_size_t len)
     }
     obo_json_int(j, "status", &status);
     obo_json_int(j, "retry_after", &ra);
+    obo_json_int(j, "part", &part);
     e = apr_pcalloc(p, sizeof(*e));
+    e->part = part >= 0 && part < 1000 ? (int)part : 0;
     e->kind = (obo_exchange_errkind)kind;
     e->http_status = (int)status;
     e->retry_after = ra;

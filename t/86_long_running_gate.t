@@ -17,6 +17,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
+use JSON::PP ();
 use Digest::SHA qw(sha256_hex);
 use Time::HiRes qw(sleep time);
 
@@ -191,4 +192,37 @@ subtest 'a pause is the paused client\'s: another client id still calls the IdP'
 };
 
 idp_reset();
+# A second review found, at a long-running Location naming two downstreams
+# with consent missing for the second: every retry exchanged the first again
+# (6 requests: 6 calls for api://downstream; an ordinary Location: 1), and
+# requests waiting on another's start were answered with the first
+# downstream's scopes in the body (5 of 6) instead of the one refused.
+subtest 'two downstreams, consent missing for the second: one call each, the right scopes' => sub {
+    my $M = 'obo_lr_multi';
+    idp_set('token_fault@lrmulti' => 'consent_required', 'token_fault_scope@lrmulti' => 'api://other');
+    my %calls;
+    for my $loc ('plain', 'lr') {
+        my $sub = fresh_user("lrmulti$loc");
+        my $tok = user_token($sub, 'lrmulti');
+        my @codes = map { obo_get($M, "/$loc/env", token => $tok)->code } 1 .. 6;
+        is_deeply \@codes, [ (401) x 6 ], "/$loc: 6 requests, each 401";
+        my $c = idp_counters();
+        # a session's scopes add offline_access: the scope's keys, whatever follows
+        $calls{$loc} = join ' ', map { my $sc = $_; my $n = 0;
+                                       $n += $c->{$_} for grep { index($_, "token:$sub:$sc") == 0 } keys %$c;
+                                       $n } 'api://downstream/.default', 'api://other/.default';
+    }
+    is $calls{plain}, '1 1', 'an ordinary Location: one call for each downstream';
+    is $calls{lr}, $calls{plain}, 'the long-running one: the same';
+    for my $loc ('plain', 'lr') {
+        my $tok = user_token(fresh_user("lrmultic$loc"), 'lrmulti');
+        my @res = burst(map { [ vhost_url($M, "/$loc/env"), Authorization => "Bearer $tok" ] } 1 .. 6);
+        my @scopes = map { ((eval { JSON::PP::decode_json($_->{body}) } || {})->{scopes} // [])->[0] // '-' } @res;
+        is_deeply \@scopes, [ ('api://other/.default') x 6 ],
+            "/$loc: 6 concurrent first requests, each body names the refused downstream's scope"
+            or diag join ', ', @scopes;
+    }
+    idp_set('token_fault@lrmulti' => '', 'token_fault_scope@lrmulti' => '');
+};
+
 done_testing();

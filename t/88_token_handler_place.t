@@ -66,6 +66,12 @@ my @refused = (
     [ 'a long-running <LocationMatch "^/tok/x"> under the handler\'s Location /tok',
       "<LocationMatch \"^/tok/x\">\n    $LR\n</LocationMatch>\n<Location /tok>\n    $H\n</Location>",
       qr{\(<Location /tok>.*(AuthType obo|OBOLongRunning on) \(<LocationMatch} ],
+    # a second audit found a handler of the main server unchecked against
+    # the virtual hosts it also serves
+    [ 'a main-server handler under a virtual host\'s long-running <Location />',
+      "<Location /obo-token>\n    $H\n</Location>\n<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n"
+      . "    <Location />\n        $LR\n    </Location>\n</VirtualHost>",
+      qr{\(<Location /obo-token>.*(AuthType obo|OBOLongRunning on) \(<Location />} ],
     [ 'in a virtual host, under a long-running Location of the main server',
       "<Location /r>\n    $LR\n</Location>\n<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n"
       . "    <Location /r/tok>\n        $H\n    </Location>\n</VirtualHost>",
@@ -89,6 +95,14 @@ subtest 'accepted: the handler in a Location of its own, beside long-running one
         . "<Location /obo-token>\n    $H\n    OBOScope api://downstream/.default\n</Location>\n"
         . "<Location /reportsx>\n    $H\n</Location>\n"
         . "<Location /reports/other>\n    SetHandler obo-tokenizer\n</Location>", modules => ["authz_host"]);
+    ok $c->{syntax_ok} && $c->{started}, 'apache2 -t passes and httpd starts' or diag $c->{output};
+};
+
+# A second audit found AuthType obo in a <Proxy> section taken as the whole
+# server's: <Proxy> applies to proxied requests only, never to the handler.
+subtest 'accepted: AuthType obo and OBOLongRunning in a <Proxy> beside the handler' => sub {
+    my $c = check_config("$BASE\n<Proxy \"http://127.0.0.1:1*\">\n    $LR\n</Proxy>\n"
+        . "<Location /obo-token>\n    $H\n</Location>", modules => ["authz_host", "proxy", "proxy_http"]);
     ok $c->{syntax_ok} && $c->{started}, 'apache2 -t passes and httpd starts' or diag $c->{output};
 };
 

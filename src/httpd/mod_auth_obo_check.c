@@ -676,7 +676,9 @@ static const ap_directive_t *obo_in_list(apr_pool_t *p, const ap_directive_t *d)
             || (is_directive(d, "OBOLongRunning") && !strcasecmp(w, "on"))) {
             hit = d;
         }
-        else if (d->first_child && !is_path_section(d)) {
+        /* <Proxy> applies to proxied requests only, never to a handler's */
+        else if (d->first_child && !is_path_section(d) && !is_directive(d, "<Proxy")
+                 && !is_directive(d, "<ProxyMatch")) {
             hit = obo_in_list(p, d->first_child);
         }
     }
@@ -821,6 +823,11 @@ static const ap_directive_t *obo_for_handler(apr_pool_t *p, const ap_directive_t
         hit = obo_in_list(p, ap_conftree);
         hit = hit ? hit : obo_overlapping(p, ap_conftree, &sp);
     }
+    /* A handler of the main server serves every virtual host too: their
+     * sections merge over it there. */
+    for (s = !hit && !s ? ap_conftree : NULL; s && !hit; s = s->next) {
+        hit = is_directive(s, "<VirtualHost") ? obo_overlapping(p, s->first_child, &sp) : NULL;
+    }
     return hit;
 }
 
@@ -925,17 +932,16 @@ static int check_shm_provider(server_rec *s)
     return 0;
 }
 
-/* OBO195 where apachectl configtest shows it, and once per start: httpd
- * reads the configuration twice when it starts (the first pass is not the
- * one it runs), once at configtest and at each graceful restart. */
+/* OBO195 where apachectl configtest shows it. A start logs it from
+ * post_config (mod_auth_obo_process.c): a daemon's second configuration
+ * pass runs this check with stderr already closed, before its error log. */
 static void warn_session_room(server_rec *s)
 {
     auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
 
     if (sc->uses_exchange && sc->uses_sessions
         && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_SHM
-        && (ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST
-            || ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG)) {
+        && ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST) {
         auth_obo_socache_check_sessions(s, sc);
     }
 }

@@ -128,6 +128,12 @@ static apr_status_t setup_server(apr_pool_t *pconf, apr_pool_t *ptemp, server_re
         if (rv == APR_SUCCESS && !sc->cache_secret) {
             rv = shm_secret(pconf, sc);
         }
+        /* OBO195 once per start, into the error log: not in the first of the
+         * two passes httpd makes when it starts (configtest: check_config) */
+        if (rv == APR_SUCCESS && sc->uses_sessions
+            && ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+            auth_obo_socache_check_sessions(s, sc);
+        }
     }
     return rv;
 }

@@ -263,18 +263,26 @@ void auth_obo_socache_check_sessions(server_rec *s, const auth_obo_srv_cfg *sc)
     apr_size_t entries = 0, bytes = 0;
 
     apr_uint64_t advice = need * (HINT_ID_LEN + HINT_OBJ_SIZE) * 5 / 4 + SHMCB_HEADER_MAX;
+    apr_size_t most = 0;
+    const char *what;
 
+    shm_capacity(AUTH_OBO_SHM_MAX, &most, &bytes);
+    what = need > most
+           ? apr_psprintf(s->process->pconf, "That is more than the largest OBOCache shm "
+                          "(%d bytes, %" APR_SIZE_T_FMT " entries) holds: use memcached",
+                          AUTH_OBO_SHM_MAX, most)
+           : advice > AUTH_OBO_SHM_MAX
+           ? apr_psprintf(s->process->pconf, "Set OBOCache shm %d (the largest), or use "
+                          "memcached", AUTH_OBO_SHM_MAX)
+           : apr_psprintf(s->process->pconf, "Set OBOCache shm %" APR_UINT64_T_FMT
+                          " or more, or use memcached", advice);
     shm_capacity(shm_size_of(sc), &entries, &bytes);
     if (need > entries) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO195: OBOLongRunning with an shm "
                      "cache of %" APR_SIZE_T_FMT " bytes (%" APR_SIZE_T_FMT " entries): "
                      "OBOSessionLimit %d x %d user(s) x %d entries per session needs %"
                      APR_UINT64_T_FMT " entries; sessions in use will be evicted. %s",
-                     shm_size_of(sc), entries, limit, users, SESSION_ENTRIES, need,
-                     advice <= AUTH_OBO_SHM_MAX
-                     ? apr_psprintf(s->process->pconf, "Set OBOCache shm %" APR_UINT64_T_FMT
-                                    " or more, or use memcached", advice)
-                     : "That is more than OBOCache shm can hold: use memcached");
+                     shm_size_of(sc), entries, limit, users, SESSION_ENTRIES, need, what);
     }
 }
 

@@ -83,6 +83,9 @@ typedef struct obo_exchange_error {
     const char *correlation_id;
     const char *detail;          /* our own description for the log */
     apr_int64_t retry_after;     /* seconds from the IdP's Retry-After, <= 0 if none */
+    int part;                    /* of several exchanges made as one (a long-running
+                                  * session's downstreams), the one that failed: 0 for
+                                  * the first or only one */
 } obo_exchange_error;
 
 /* Performs the exchange. APR_SUCCESS with *res, or an error status with

@@ -305,3 +305,12 @@ apr_status_t obo_guard_exchange(apr_pool_t *p, const obo_guard *g, obo_http *h,
     }
     return rv;
 }
+
+apr_status_t obo_guard_peek(apr_pool_t *p, const obo_guard *g, const obo_exchange_req *req,
+                            const char *key, obo_exchange_error **xerr)
+{
+    obo_gcall c = { g, req->token_endpoint, req->client ? req->client->client_id : NULL,
+                    key || g->negative_ttl <= 0 ? key : obo_guard_key(p, req, NULL, NULL) };
+
+    return obo_guard_check(p, &c, xerr);
+}

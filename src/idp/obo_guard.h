@@ -56,4 +56,11 @@ apr_status_t obo_guard_exchange(apr_pool_t *p, const obo_guard *g, obo_http *h,
                                 obo_token_result **res, obo_exchange_error **xerr,
                                 int *called);
 
+/* What obo_guard_exchange would answer without calling the IdP (a
+ * remembered user failure: APR_EACCES; a pause: APR_EAGAIN; *xerr set), or
+ * APR_NOTFOUND when it would call. For several grants made as one: none is
+ * sent while the gate answers for any of them. */
+apr_status_t obo_guard_peek(apr_pool_t *p, const obo_guard *g, const obo_exchange_req *req,
+                            const char *key, obo_exchange_error **xerr);
+
 #endif

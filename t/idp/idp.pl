@@ -484,6 +484,9 @@ sub h_token {
         push @{ $st->{last} }, \%rec;
         shift @{ $st->{last} } while @{ $st->{last} } > 50;
         my $f = sw($st->{switches}, 'token_fault', $tenant);
+        # token_fault_scope: the fault only for requests whose scope holds it
+        my $fs = sw($st->{switches}, 'token_fault_scope', $tenant);
+        $f = undef if defined $f && defined $fs && length $fs && index($scope_key, $fs) < 0;
         if (defined $f) {
             my $tk = exists $st->{switches}{"token_fault_times\@$tenant"} ? "token_fault_times\@$tenant"
                    : 'token_fault_times';
