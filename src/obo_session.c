@@ -752,11 +752,17 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
 {
     const char *idx = obo_index_key(p, c, assertion);
     obo_open_baton b = { c, p, user, assertion, assertion_exp, 0, 0 };
+    /* Only the holder of the index's lock starts a session: with the cache
+     * failing (or the lock out of reach) a start could not be stored, and
+     * an unlocked one would exchange at every request and throw the tokens
+     * away. APR_EAGAIN instead: the caller answers 503 with Retry-After. */
+    obo_cache_flight_opts fo = c->flight;
     apr_status_t rv = APR_NOTFOUND;
     obo_smeta m;
     apr_status_t frv;
     int attempt, hit = 0;
 
+    fo.locked_only = 1;
     /* A second attempt only when the index named a session that is gone
      * (ended, expired, evicted): the caller token starts a new one. */
     for (attempt = 0; attempt < 2 && rv == APR_NOTFOUND; attempt++) {
@@ -764,7 +770,7 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
         apr_size_t len = 0;
         void *errval = NULL;
 
-        rv = obo_cache_get_or_fetch_ex(c->cache, p, idx, &c->flight, &obo_token_errshare,
+        rv = obo_cache_get_or_fetch_ex(c->cache, p, idx, &fo, &obo_token_errshare,
                                        obo_open_fetch, &b, &val, &len, &hit, &errval);
         if (rv != APR_SUCCESS) {
             *xerr = errval ? obo_xerr_copy(p, errval)

@@ -82,7 +82,8 @@ int obo_session_key_valid(const char *key);
  * is 1 if this call created it. On an exchange failure: its status, *xerr,
  * and *failed the index of the downstream that failed (APR_EBUSY with
  * OBO_XERR_THROTTLED while the token endpoint is paused, or when it asked
- * for a pause); APR_EAGAIN (*xerr set) when the cache failed reading the
+ * for a pause); APR_EAGAIN (*xerr set) when the cache fails (a session is
+ * started only under the index's lock: never unlocked, never twice) or failed reading the
  * session the index names; OBO_SESSION_LIMITED (*xerr set) when this caller
  * token's session was ended by the per-user limit: the token starts no other
  * (the client must obtain a new one). */

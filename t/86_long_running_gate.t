@@ -225,4 +225,25 @@ subtest 'two downstreams, consent missing for the second: one call each, the rig
     idp_set('token_fault@lrmulti' => '', 'token_fault_scope@lrmulti' => '');
 };
 
+# A third review found, with memcached down, every request of a long-running
+# Location exchanging at the IdP (an unlocked fill), failing to store the
+# session and answering 502: 3 requests, 3 calls. A session starts only
+# under the index's lock: 503 with Retry-After (OBO180), no IdP call.
+subtest 'memcached down: a session start answers 503 with Retry-After and calls no IdP' => sub {
+    my $sub = fresh_user('lrmcdown');
+    my $tok = ut($sub);
+    memcached_stop();
+    my @r = map { obo_get($V, '/lr/env', token => $tok) } 1 .. 3;
+    memcached_start();
+    is_deeply [ map { $_->code } @r ], [ 503, 503, 503 ], '3 requests: 503 each';
+    ok !grep({ !defined $_->header('Retry-After') } @r), '... with Retry-After';
+    is token_calls($sub), 0, '... and no IdP call';
+    # libmemcached took the failing server out of its ring: it is retried
+    # after 10 s (OBO_MC_DEFAULT_RETRY_S)
+    my $ok;
+    for (1 .. 50) { $ok = obo_get($V, '/lr/env', token => $tok); last if $ok->code == 200; sleep 0.5 }
+    is $ok->code, 200, 'memcached back: the session starts';
+    is token_calls($sub), 1, '... with one IdP call';
+};
+
 done_testing();

@@ -29,7 +29,7 @@ my @srv;
 # serve a burst one request after another, and the failure cases below
 # (waiters of one holder sharing its answer) need the requests concurrent:
 # 12 processes each, as the 2 x 25 threads of event and worker.
-my $PROCS = (features()->{mpm} // '') eq 'prefork' ? 12 : 2;
+my $PROCS = (OBOTest::features()->{mpm} // '') eq 'prefork' ? 12 : 2;
 sub start_pair {
     my ($extra) = @_;
     $_->stop for @srv;
