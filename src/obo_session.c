@@ -693,7 +693,8 @@ static apr_status_t obo_open_fetch(void *baton, apr_pool_t *rp, char **val, apr_
                 "cache (%d); is the cache reachable?", rv);
         e = obo_serr(tmp, OBO_XERR_UPSTREAM, "temporarily_unavailable",
                      "the session could not be stored");
-        rv = APR_EGENERAL;
+        /* the cache failed, not the IdP: 503 with Retry-After (OBO180) */
+        rv = APR_EAGAIN;
     }
     if (rv == APR_SUCCESS) {
         obo_log(OBO_LOG_INFO, "OBO332", "long-running session %s started (%d downstream(s))",
@@ -957,7 +958,9 @@ static apr_status_t obo_refresh_fetch(void *baton, apr_pool_t *rp, char **val,
                          "the rotated refresh token could not be stored");
             obo_log(OBO_LOG_ERR, "OBO335", "session %s: cannot store the rotated refresh "
                     "token (%d)", obo_fingerprint(tmp, b->key, strlen(b->key)), rv);
-            rv = APR_EGENERAL;
+            /* the cache failed, not the IdP: answered as a cache failure
+             * (503 with Retry-After, the session kept) */
+            rv = APR_EAGAIN;
         }
     }
     else if (obo_refused(rv, e)) {

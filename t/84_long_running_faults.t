@@ -17,6 +17,8 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
+use LWP::UserAgent;
+use POSIX ();
 use OBOTest::Services;
 use Digest::SHA qw(sha256_hex);
 use Time::HiRes qw(sleep time);
@@ -144,6 +146,34 @@ subtest 'session start without a lifetime: 200 and a usable session' => sub {
         is token_calls($sub), 1, '  and still one IdP call';
         idp_set($sw => '');
     }
+};
+
+# A fourth review found memcached stalling after the IdP answered (the
+# session's entries, or a rotated refresh token, could not be stored)
+# answered 502 without Retry-After, blaming the IdP: it is the cache that
+# failed, answered as such (OBO180: 503 with Retry-After).
+sub stall_memcached_during {    # pause memcached $at s into $code's run, for $for s
+    my ($at, $for, $code) = @_;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) { sleep $at; kill 'STOP', $mc_pid; sleep $for; kill 'CONT', $mc_pid; POSIX::_exit(0) }
+    my @r = $code->();
+    waitpid $pid, 0;
+    kill 'CONT', $mc_pid;
+    return @r;
+}
+subtest 'memcached stalls after the IdP answered: 503 with Retry-After, not 502' => sub {
+    ok $mc_pid && kill(0, $mc_pid), 'the suite\'s memcached runs' or return;
+    idp_set('token_fault@lr' => 'slow', 'slow_seconds@lr' => 2, 'token_fault_times@lr' => 1);
+    my $mark = error_log_mark();
+    my ($r) = stall_memcached_during(1, 2.5, sub {
+        LWP::UserAgent->new(timeout => 30)->get(vhost_url($V, '/lr/env'),
+                                               Authorization => 'Bearer ' . ut(fresh_user('lrstall')))
+    });
+    idp_set('token_fault@lr' => '', 'slow_seconds@lr' => '', 'token_fault_times@lr' => '');
+    is $r->code, 503, 'session start: 503' or diag $r->code . ' ' . substr($r->content, 0, 200);
+    like $r->header('Retry-After') // '', qr/^\d+$/, '... with Retry-After';
+    like error_log_since($mark), qr/OBO331.*\n.*OBO180|OBO180/s, 'OBO180: the cache failed';
+    sleep 11;    # libmemcached retries a server it took out after 10 s
 };
 
 done_testing();

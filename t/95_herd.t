@@ -28,8 +28,9 @@ my @srv;
 # Under prefork a process serves one request at a time: 2 of them would
 # serve a burst one request after another, and the failure cases below
 # (waiters of one holder sharing its answer) need the requests concurrent:
-# 12 processes each, as the 2 x 25 threads of event and worker.
-my $PROCS = (OBOTest::features()->{mpm} // '') eq 'prefork' ? 12 : 2;
+# 26 processes each (the late herd is 5 users x 10 requests over two
+# servers), as the 2 x 25 threads of event and worker.
+my $PROCS = (OBOTest::features()->{mpm} // '') eq 'prefork' ? 26 : 2;
 sub start_pair {
     my ($extra) = @_;
     $_->stop for @srv;
