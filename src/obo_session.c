@@ -764,6 +764,10 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
     int attempt, hit = 0;
 
     fo.locked_only = 1;
+    /* The lock is sized for one grant; a start makes one per downstream,
+     * one after the other, and must not outlive its lock (a waiter would
+     * take it over and start a second session). */
+    fo.lock_ttl *= c->downstreams && c->downstreams->nelts > 1 ? c->downstreams->nelts : 1;
     /* A second attempt only when the index named a session that is gone
      * (ended, expired, evicted): the caller token starts a new one. */
     for (attempt = 0; attempt < 2 && rv == APR_NOTFOUND; attempt++) {
@@ -1104,8 +1108,11 @@ static apr_status_t obo_token_of(apr_pool_t *p, const obo_session_cfg *c, const 
     apr_status_t rv;
 
     /* A refresh token may rotate: two grants at once with one of them
-     * refused would end the session, so no grant without the lock. */
+     * refused would end the session, so no grant without the lock, and the
+     * lock outlives the two grants a refusal followed by a newer stored
+     * token makes (obo_refresh). */
     fo.locked_only = 1;
+    fo.lock_ttl *= 2;
     rv = obo_cache_get_or_fetch_ex(c->cache, p, obo_skey(p, "at", key, ds), &fo,
                                    &obo_token_errshare, obo_refresh_fetch, &b, &val, &len,
                                    &chit, &errval);

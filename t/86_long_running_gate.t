@@ -17,6 +17,9 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
+use OBOTest::Httpd2;
+use LWP::UserAgent;
+use POSIX ();
 use JSON::PP ();
 use Digest::SHA qw(sha256_hex);
 use Time::HiRes qw(sleep time);
@@ -244,6 +247,33 @@ subtest 'memcached down: a session start answers 503 with Retry-After and calls 
     for (1 .. 50) { $ok = obo_get($V, '/lr/env', token => $tok); last if $ok->code == 200; sleep 0.5 }
     is $ok->code, 200, 'memcached back: the session starts';
     is token_calls($sub), 1, '... with one IdP call';
+};
+
+# A fifth review found a session start of several downstreams outliving its
+# lock (sized for one grant: 2 x OBOTimeout total + 3 s): a waiter on a
+# second server took the lock over and started a second session (4
+# downstreams, 2.5 s per grant, OBOTimeout 1 3: 8 calls, two keys). The
+# lock now lasts one grant's lock per downstream.
+subtest 'a start of four downstreams keeps its lock: a second server waits for it' => sub {
+    my $extra = "OBOTimeout 1 3\n<Location /lr4>\n    AuthType obo\n    Require valid-user\n"
+        . join('', map { "    OBOScope " . ($_ ? "downstream=d$_ " : '') . "api://d$_/.default\n" } 0 .. 3)
+        . "    OBOLongRunning on\n</Location>";
+    my @h = map { OBOTest::Httpd2->start(procs => 1, tenant => 'lrlock', name => "httpd2lrlock$_",
+                                         extra => $extra) } 1 .. 2;
+    idp_set('token_fault@lrlock' => 'slow', 'slow_seconds@lrlock' => 2.5);
+    my $sub = fresh_user('lrlock');
+    my $tok = user_token($sub, 'lrlock');
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        sleep 2;
+        LWP::UserAgent->new(timeout => 60)->get($h[1]->url('/lr4'), Authorization => "Bearer $tok");
+        POSIX::_exit(0);
+    }
+    LWP::UserAgent->new(timeout => 60)->get($h[0]->url('/lr4'), Authorization => "Bearer $tok");
+    waitpid $pid, 0;
+    idp_set('token_fault@lrlock' => '', 'slow_seconds@lrlock' => '');
+    is token_calls($sub), 4, 'one grant per downstream: one session for the caller token';
+    $_->stop for @h;
 };
 
 done_testing();
