@@ -41,24 +41,14 @@ static void fill_acquire(request_rec *r, const auth_obo_srv_cfg *sc, const auth_
     a->cache = sc->rt->cache;
     a->l1 = sc->rt->cache ? sc->rt->l1 : NULL;   /* OBOCache none: no caching at all */
     a->http = sc->rt->http;
-    a->req.grant = auth_obo_ival(sc->exchange, OBO_GRANT_OBO);
-    a->req.token_endpoint = endpoint;
+    auth_obo_grant_setup(sc, endpoint, &a->req, &a->flight);
     a->req.assertion = st->token;
     a->assertion_sha256 = st->token_hash;   /* computed once, in authn */
     a->req.scopes = ds->scopes;
     a->req.audiences = ds->audiences;
-    a->req.requested_token_type = sc->token_type;
-    a->req.client = sc->client;
-    a->req.http.ca_file = sc->ca_file;
-    a->req.http.connect_timeout = auth_obo_ival(sc->connect_timeout_ms, 3000) * 1000LL;
-    a->req.http.timeout = auth_obo_ival(sc->timeout_ms, 10000) * 1000LL;
-    a->req.max_retries = 1;
     a->authority = endpoint;
     a->margin = apr_time_from_sec(auth_obo_ival(sc->cache_margin, 300));
     a->assertion_expiry = assertion_expiry(st->jws->payload);
-    a->flight.lock_ttl = auth_obo_lock_ms(sc) * 1000LL;
-    a->flight.max_wait = auth_obo_wait_ms(sc) * 1000LL;
-    a->flight.poll = 5000;
     a->negative_ttl = apr_time_from_sec(auth_obo_ival(sc->negative_ttl, 30));
     a->guard = sc->rt->guard;
     a->refresh_share = auth_obo_ival(sc->refresh_share, AUTH_OBO_REFRESH_SHARE);

@@ -317,6 +317,24 @@ int auth_obo_wait_ms(const auth_obo_srv_cfg *sc)
     return auth_obo_ival(sc->flight_wait_ms, auth_obo_lock_ms(sc));
 }
 
+void auth_obo_grant_setup(const auth_obo_srv_cfg *sc, const char *endpoint,
+                          obo_exchange_req *req, obo_cache_flight_opts *flight)
+{
+    memset(req, 0, sizeof(*req));
+    req->grant = auth_obo_ival(sc->exchange, OBO_GRANT_OBO);
+    req->token_endpoint = endpoint;
+    req->requested_token_type = sc->token_type;
+    req->client = sc->client;
+    req->http.ca_file = sc->ca_file;
+    req->http.connect_timeout = auth_obo_ival(sc->connect_timeout_ms, 3000) * 1000LL;
+    req->http.timeout = auth_obo_ival(sc->timeout_ms, 10000) * 1000LL;
+    req->max_retries = 1;
+    memset(flight, 0, sizeof(*flight));
+    flight->lock_ttl = auth_obo_lock_ms(sc) * 1000LL;
+    flight->max_wait = auth_obo_wait_ms(sc) * 1000LL;
+    flight->poll = 5000;
+}
+
 /* ---- hand-off to the backend ---------------------------------------------- */
 
 static const char *default_env(apr_pool_t *p, const auth_obo_downstream *ds)

@@ -13,6 +13,7 @@
 
 #include "mod_auth_obo_config.h"
 
+#include "obo_cache.h"
 #include "obo_crypto.h"
 #include "obo_exchange.h"
 #include "obo_jws.h"
@@ -75,6 +76,13 @@ const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_
  * waiters wait for its holder (OBOCacheLockWait), in milliseconds. */
 int auth_obo_lock_ms(const auth_obo_srv_cfg *sc);
 int auth_obo_wait_ms(const auth_obo_srv_cfg *sc);
+/* What every grant of this server asks the token endpoint at endpoint, and
+ * how its cache lock lives and is waited for: one setup for the exchange
+ * (mod_auth_obo_fixups.c) and long-running sessions (mod_auth_obo_session.c),
+ * so the two never drift apart. The caller adds the grant's own fields
+ * (assertion, scopes, audiences). */
+void auth_obo_grant_setup(const auth_obo_srv_cfg *sc, const char *endpoint,
+                          obo_exchange_req *req, obo_cache_flight_opts *flight);
 /* 502 (OBO061) unless the IdP's access_token and token_type are usable in
  * a header line; OK otherwise. */
 int auth_obo_check_token(request_rec *r, const char *ds_name, const obo_token_result *t);

@@ -79,22 +79,10 @@ static void session_cfg(const auth_obo_srv_cfg *sc, const char *endpoint, obo_se
     memset(c, 0, sizeof(*c));
     c->cache = sc->rt->cache;
     c->http = sc->rt->http;
-    c->req.grant = auth_obo_ival(sc->exchange, OBO_GRANT_OBO);
-    c->req.token_endpoint = endpoint;
-    c->req.requested_token_type = sc->token_type;
-    c->req.client = sc->client;
-    c->req.http.ca_file = sc->ca_file;
-    c->req.http.connect_timeout = auth_obo_ival(sc->connect_timeout_ms, 3000) * 1000LL;
-    c->req.http.timeout = auth_obo_ival(sc->timeout_ms, 10000) * 1000LL;
-    c->req.max_retries = 1;
+    auth_obo_grant_setup(sc, endpoint, &c->req, &c->flight);
     c->margin = apr_time_from_sec(auth_obo_ival(sc->cache_margin, 300));
     c->idle = apr_time_from_sec(idle);
     c->max = apr_time_from_sec(max < idle ? idle : max);
-    /* the lock lives as long as the holder's refresh can take, whatever
-     * OBOCacheLockWait says (mod_auth_obo_request.c) */
-    c->flight.lock_ttl = auth_obo_lock_ms(sc) * 1000LL;
-    c->flight.max_wait = auth_obo_wait_ms(sc) * 1000LL;
-    c->flight.poll = 5000;
     /* the same gate as the exchange (mod_auth_obo_fixups.c) */
     c->negative_ttl = apr_time_from_sec(auth_obo_ival(sc->negative_ttl, 30));
     c->guard = sc->rt->guard;
