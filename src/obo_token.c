@@ -141,73 +141,26 @@ static obo_exchange_error *obo_xerr_copy(apr_pool_t *p, const obo_exchange_error
  * the request that called the IdP answers (the same 502, the same claims
  * challenge). Only waiters of that one call read it, for a few seconds. */
 
-static void obo_xerr_set(json_t *j, const char *k, const char *v)
-{
-    if (v) {
-        json_object_set_new(j, k, json_string(v));
-    }
-}
-
-static const char *obo_xerr_str(apr_pool_t *p, const json_t *j, const char *k)
-{
-    return obo_dup(p, obo_json_str(j, k));
-}
-
 static char *obo_xerr_encode(apr_pool_t *p, apr_status_t rv, const void *errval)
 {
-    const obo_exchange_error *e = errval;
-    json_t *j = obo_json_pool(p, json_object());
+    json_t *j = obo_exchange_error_to_json(p, errval);
 
     (void)rv;
-    if (!j || !e) {
-        return NULL;
-    }
-    json_object_set_new(j, "kind", json_integer(e->kind));
-    json_object_set_new(j, "status", json_integer(e->http_status));
-    json_object_set_new(j, "retry_after", json_integer((json_int_t)e->retry_after));
-    json_object_set_new(j, "part", json_integer(e->part));
-    obo_xerr_set(j, "error", e->error);
-    obo_xerr_set(j, "error_description", e->error_description);
-    obo_xerr_set(j, "suberror", e->suberror);
-    obo_xerr_set(j, "claims", e->claims);
-    obo_xerr_set(j, "error_codes", e->error_codes);
-    obo_xerr_set(j, "trace_id", e->trace_id);
-    obo_xerr_set(j, "correlation_id", e->correlation_id);
-    obo_xerr_set(j, "detail", e->detail);
-    return obo_json_dump(p, j);
+    return j ? obo_json_dump(p, j) : NULL;
 }
 
 static void *obo_xerr_decode(apr_pool_t *p, const char *buf, apr_size_t len)
 {
     const char *err = NULL;
     json_t *j = NULL;
-    apr_int64_t kind = 0, status = 0, ra = 0, part = 0;
-    obo_exchange_error *e;
+    obo_exchange_error *e = NULL;
 
-    if (len > OBO_TOKEN_JSON_MAX
-        || obo_json_parse(p, buf, len, OBO_JSON_MAX_DEPTH, 1, &j, &err) != APR_SUCCESS
-        || obo_json_int(j, "kind", &kind) != APR_SUCCESS
-        || kind <= OBO_XERR_NONE || kind > OBO_XERR_THROTTLED) {
-        return NULL;
+    if (len <= OBO_TOKEN_JSON_MAX
+        && obo_json_parse(p, buf, len, OBO_JSON_MAX_DEPTH, 1, &j, &err) == APR_SUCCESS
+        && (e = obo_exchange_error_from_json(p, j)) != NULL) {
+        e->detail = apr_pstrcat(p, e->detail ? e->detail : "identity provider call failed",
+                                " (another request's call, shared)", NULL);
     }
-    obo_json_int(j, "status", &status);
-    obo_json_int(j, "retry_after", &ra);
-    obo_json_int(j, "part", &part);
-    e = apr_pcalloc(p, sizeof(*e));
-    e->part = part >= 0 && part < 1000 ? (int)part : 0;
-    e->kind = (obo_exchange_errkind)kind;
-    e->http_status = (int)status;
-    e->retry_after = ra;
-    e->error = obo_xerr_str(p, j, "error");
-    e->error_description = obo_xerr_str(p, j, "error_description");
-    e->suberror = obo_xerr_str(p, j, "suberror");
-    e->claims = obo_xerr_str(p, j, "claims");
-    e->error_codes = obo_xerr_str(p, j, "error_codes");
-    e->trace_id = obo_xerr_str(p, j, "trace_id");
-    e->correlation_id = obo_xerr_str(p, j, "correlation_id");
-    e->detail = apr_pstrcat(p, obo_json_str(j, "detail") ? obo_json_str(j, "detail")
-                            : "identity provider call failed",
-                            " (another request's call, shared)", NULL);
     return e;
 }
 

@@ -482,6 +482,62 @@ static const char *obo_dup_str(apr_pool_t *p, const json_t *j, const char *key)
     return s ? apr_pstrdup(p, s) : NULL;
 }
 
+static void obo_set_str(json_t *j, const char *k, const char *v)
+{
+    if (v) {
+        json_object_set_new(j, k, json_string(v));
+    }
+}
+
+json_t *obo_exchange_error_to_json(apr_pool_t *p, const obo_exchange_error *e)
+{
+    json_t *j = e ? obo_json_pool(p, json_object()) : NULL;
+
+    if (j) {
+        json_object_set_new(j, "kind", json_integer(e->kind));
+        json_object_set_new(j, "status", json_integer(e->http_status));
+        json_object_set_new(j, "retry_after", json_integer((json_int_t)e->retry_after));
+        json_object_set_new(j, "part", json_integer(e->part));
+        obo_set_str(j, "error", e->error);
+        obo_set_str(j, "error_description", e->error_description);
+        obo_set_str(j, "suberror", e->suberror);
+        obo_set_str(j, "claims", e->claims);
+        obo_set_str(j, "error_codes", e->error_codes);
+        obo_set_str(j, "trace_id", e->trace_id);
+        obo_set_str(j, "correlation_id", e->correlation_id);
+        obo_set_str(j, "detail", e->detail);
+    }
+    return j;
+}
+
+obo_exchange_error *obo_exchange_error_from_json(apr_pool_t *p, const json_t *j)
+{
+    apr_int64_t kind = 0, status = 0, ra = 0, part = 0;
+    obo_exchange_error *e;
+
+    if (!j || obo_json_int(j, "kind", &kind) != APR_SUCCESS
+        || kind <= OBO_XERR_NONE || kind > OBO_XERR_THROTTLED) {
+        return NULL;
+    }
+    obo_json_int(j, "status", &status);
+    obo_json_int(j, "retry_after", &ra);
+    obo_json_int(j, "part", &part);
+    e = apr_pcalloc(p, sizeof(*e));
+    e->kind = (obo_exchange_errkind)kind;
+    e->http_status = status >= 0 && status < 1000 ? (int)status : 0;
+    e->retry_after = ra;
+    e->part = part >= 0 && part < 1000 ? (int)part : 0;
+    e->error = obo_dup_str(p, j, "error");
+    e->error_description = obo_dup_str(p, j, "error_description");
+    e->suberror = obo_dup_str(p, j, "suberror");
+    e->claims = obo_dup_str(p, j, "claims");
+    e->error_codes = obo_dup_str(p, j, "error_codes");
+    e->trace_id = obo_dup_str(p, j, "trace_id");
+    e->correlation_id = obo_dup_str(p, j, "correlation_id");
+    e->detail = obo_dup_str(p, j, "detail");
+    return e;
+}
+
 /* A missing or unusable expires_in becomes 0: the token is still returned
  * (the IdP did issue it) but the caller must not cache it, as its lifetime
  * is unknown. */

@@ -12,6 +12,7 @@
 #include <apr_time.h>
 #include <openssl/evp.h>
 #include "obo_http.h"
+#include "obo_json.h"
 
 /* OBO_GRANT_REFRESH: the refresh_token grant (long-running sessions,
  * obo_session.h); its refresh token travels in obo_exchange_req.assertion. */
@@ -111,6 +112,14 @@ apr_status_t obo_exchange(obo_http *h, apr_pool_t *p, const obo_exchange_req *re
 apr_status_t obo_exchange_parse_response(apr_pool_t *p, int status, const char *body,
                                          apr_size_t len, obo_token_result **res,
                                          obo_exchange_error **xerr);
+
+/* An exchange error as a JSON object (from p: every field, part and
+ * retry_after included), and back (NULL when kind is not an error kind; the
+ * strings copied into p, detail NULL when absent). The one form in which a
+ * failure is remembered (the negative cache, obo_guard.c) and shared with
+ * the waiters of the call that met it (obo_token.c). */
+json_t *obo_exchange_error_to_json(apr_pool_t *p, const obo_exchange_error *e);
+obo_exchange_error *obo_exchange_error_from_json(apr_pool_t *p, const json_t *j);
 
 /* Loads a PEM private key file (at most OBO_PEM_MAX bytes, wiped once
  * parsed; see obo_pkey_from_pem) and ties the key to p. APR_ENOENT when the

@@ -143,47 +143,28 @@ static void obo_guard_put(apr_pool_t *p, const obo_guard *g, const char *key, js
 
 /* ---- what is remembered */
 
-static void obo_guard_set_str(json_t *j, const char *k, const char *v)
-{
-    if (v) {
-        json_object_set_new(j, k, json_string(v));
-    }
-}
-
-static const char *obo_guard_str(apr_pool_t *p, const json_t *j, const char *k)
-{
-    const char *v = obo_json_str(j, k);
-
-    return v ? apr_pstrdup(p, v) : NULL;
-}
-
 static int obo_guard_user_failure(const obo_exchange_error *e)
 {
     return e->kind == OBO_XERR_INTERACTION || e->kind == OBO_XERR_INVALID_GRANT;
 }
 
+/* A remembered user failure answers as the IdP's did, without the retry
+ * hint or the downstream of the call that met it. */
 static obo_exchange_error *obo_guard_neg_error(apr_pool_t *p, const json_t *j,
                                                apr_time_t until)
 {
-    obo_exchange_error *e = apr_pcalloc(p, sizeof(*e));
-    apr_int64_t kind = 0, status = 0;
+    obo_exchange_error *e = obo_exchange_error_from_json(p, j);
 
-    obo_json_int(j, "kind", &kind);
-    obo_json_int(j, "status", &status);
-    e->kind = (obo_exchange_errkind)kind;
-    e->http_status = (int)status;
-    e->error = obo_guard_str(p, j, "error");
-    e->error_description = obo_guard_str(p, j, "error_description");
-    e->suberror = obo_guard_str(p, j, "suberror");
-    e->claims = obo_guard_str(p, j, "claims");
-    e->error_codes = obo_guard_str(p, j, "error_codes");
-    e->trace_id = obo_guard_str(p, j, "trace_id");
-    e->correlation_id = obo_guard_str(p, j, "correlation_id");
+    if (!e || !obo_guard_user_failure(e)) {
+        return NULL;
+    }
+    e->retry_after = 0;
+    e->part = 0;
     e->detail = apr_psprintf(p, "%s (remembered for %" APR_INT64_T_FMT " s more, "
-                             "OBONegativeCacheTime)", obo_json_str(j, "detail")
-                             ? obo_json_str(j, "detail") : "identity provider refused",
+                             "OBONegativeCacheTime)", e->detail ? e->detail
+                             : "identity provider refused",
                              (apr_int64_t)apr_time_sec(until - apr_time_now()) + 1);
-    return obo_guard_user_failure(e) ? e : NULL;
+    return e;
 }
 
 static obo_exchange_error *obo_guard_pause_error(apr_pool_t *p, const json_t *j,
@@ -233,19 +214,11 @@ static apr_status_t obo_guard_check(apr_pool_t *p, const obo_gcall *c, obo_excha
 static void obo_guard_note_user(apr_pool_t *p, const obo_guard *g, const char *nkey,
                                 const obo_exchange_error *e)
 {
-    json_t *j = obo_json_pool(p, json_object());
+    json_t *j = obo_exchange_error_to_json(p, e);
 
-    json_object_set_new(j, "kind", json_integer(e->kind));
-    json_object_set_new(j, "status", json_integer(e->http_status));
-    obo_guard_set_str(j, "error", e->error);
-    obo_guard_set_str(j, "error_description", e->error_description);
-    obo_guard_set_str(j, "suberror", e->suberror);
-    obo_guard_set_str(j, "claims", e->claims);
-    obo_guard_set_str(j, "error_codes", e->error_codes);
-    obo_guard_set_str(j, "trace_id", e->trace_id);
-    obo_guard_set_str(j, "correlation_id", e->correlation_id);
-    obo_guard_set_str(j, "detail", e->detail);
-    obo_guard_put(p, g, nkey, j, apr_time_now() + g->negative_ttl);
+    if (j) {
+        obo_guard_put(p, g, nkey, j, apr_time_now() + g->negative_ttl);
+    }
 }
 
 static void obo_guard_note_pause(apr_pool_t *p, const obo_gcall *c, const char *pkey,
