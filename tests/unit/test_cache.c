@@ -968,8 +968,10 @@ static int silent_server(int fill, int *port, int *extra)
         && getsockname(fd, (struct sockaddr *)&a, &alen) == 0) {
         *port = ntohs(a.sin_port);
     }
+    /* Non-blocking: a connect into the full backlog would otherwise wait
+     * for the kernel's SYN retries (minutes; it hung make check). */
     for (i = 0; fill && *port && i < 2; i++) {
-        extra[i] = socket(AF_INET, SOCK_STREAM, 0);
+        extra[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         connect(extra[i], (struct sockaddr *)&a, sizeof(a));
     }
     return fd;
