@@ -43,6 +43,9 @@ static json_t *obo_token_json(apr_pool_t *p, const obo_token_result *t, int shar
     bad = bad || (t->issued_token_type
                   && json_object_set_new(j, "issued_token_type",
                                          json_string(t->issued_token_type)) != 0);
+    bad = bad || (t->lifetime > 0
+                  && json_object_set_new(j, "lifetime", json_integer(
+                                             (json_int_t)t->lifetime)) != 0);
     bad = bad || (t->refresh_on > 0
                   && json_object_set_new(j, "refresh_on", json_integer(
                                              (json_int_t)apr_time_sec(t->refresh_on))) != 0);
@@ -61,7 +64,7 @@ static apr_status_t obo_token_parse(apr_pool_t *p, const char *buf, apr_size_t l
                                     obo_token_result **t, int *shared_only)
 {
     const char *err = NULL, *at;
-    apr_int64_t exp = 0, ron = 0;
+    apr_int64_t exp = 0, ron = 0, life = 0;
     json_t *j = NULL;
     obo_token_result *r;
     apr_status_t rv = len <= OBO_TOKEN_JSON_MAX
@@ -83,6 +86,8 @@ static apr_status_t obo_token_parse(apr_pool_t *p, const char *buf, apr_size_t l
         r->expires_on = apr_time_from_sec(exp);
         r->refresh_on = obo_json_int(j, "refresh_on", &ron) == APR_SUCCESS && ron > 0
                         && ron < exp ? apr_time_from_sec(ron) : 0;
+        r->lifetime = obo_json_int(j, "lifetime", &life) == APR_SUCCESS && life > 0
+                      && life <= 366 * 86400 ? life : 0;   /* obo_exchange.c's bound */
         /* What is left of the lifetime, as a client would read expires_in. */
         r->expires_in = exp - apr_time_sec(apr_time_now());
         r->expires_in = r->expires_in < 0 ? 0 : r->expires_in;
@@ -168,16 +173,22 @@ const obo_cache_errshare obo_token_errshare = { obo_xerr_encode, obo_xerr_decode
 
 /* ---- lifetimes */
 
-static apr_interval_time_t obo_margin(const obo_acquire *a)
+/* How long before its expiry t stops being used: OBOCacheMargin, or half
+ * its lifetime for a token that lives no longer than the margin (one that
+ * would otherwise never be stored, costing an IdP call per request). */
+static apr_interval_time_t obo_margin(const obo_acquire *a, const obo_token_result *t)
 {
-    return a->margin > 0 ? a->margin : 0;
+    apr_interval_time_t m = a->margin > 0 ? a->margin : 0;
+    apr_interval_time_t life = apr_time_from_sec(t->lifetime);
+
+    return t->lifetime > 0 && life <= m ? life / 2 : m;
 }
 
 /* Until when t may be stored: 0 if not at all (unknown lifetime, or less
- * left than the margin). */
+ * left than its margin). */
 static apr_time_t obo_cache_until(const obo_acquire *a, const obo_token_result *t)
 {
-    apr_time_t until = t->expires_on - obo_margin(a);
+    apr_time_t until = t->expires_on - obo_margin(a, t);
 
     if (a->assertion_expiry > 0 && a->assertion_expiry < until) {
         until = a->assertion_expiry;
@@ -191,7 +202,7 @@ static int obo_usable(const obo_acquire *a, const obo_token_result *t, int share
 {
     apr_time_t now = apr_time_now();
 
-    return shared_only ? t->expires_on > now : t->expires_on - obo_margin(a) > now;
+    return shared_only ? t->expires_on > now : t->expires_on - obo_margin(a, t) > now;
 }
 
 /* When t's early-refresh window opens: at the IdP's refresh_in, else after
@@ -208,7 +219,7 @@ static void obo_set_refresh_on(const obo_acquire *a, obo_token_result *t)
                                : issued + apr_time_from_sec(t->expires_in)
                                           * a->refresh_share / 100;
     }
-    t->refresh_on = on > 0 && on < t->expires_on - obo_margin(a) ? on : 0;
+    t->refresh_on = on > 0 && on < t->expires_on - obo_margin(a, t) ? on : 0;
 }
 
 static int obo_in_window(const obo_acquire *a, const obo_token_result *t)
@@ -336,6 +347,7 @@ static obo_exchange_error *obo_xerr_lost(apr_pool_t *p, apr_status_t rv,
  * exp). */
 typedef struct obo_l1_rec {
     apr_time_t expires_on, refresh_on;
+    apr_int64_t lifetime;
     apr_uint32_t len[4];         /* access_token, token_type, scope, issued_token_type:
                                   * strlen + 1, 0 for NULL */
 } obo_l1_rec;
@@ -344,7 +356,7 @@ static char *obo_l1_encode(apr_pool_t *p, const obo_token_result *t, apr_size_t 
 {
     const char *s[4] = { t->access_token, t->token_type ? t->token_type : "Bearer",
                          t->scope, t->issued_token_type };
-    obo_l1_rec rec = { t->expires_on, t->refresh_on, { 0, 0, 0, 0 } };
+    obo_l1_rec rec = { t->expires_on, t->refresh_on, t->lifetime, { 0, 0, 0, 0 } };
     apr_size_t n = sizeof(rec);
     char *buf, *o;
     int i;
@@ -394,6 +406,7 @@ static obo_token_result *obo_l1_decode(apr_pool_t *p, char *buf, apr_size_t len)
     }
     r->expires_on = rec.expires_on;
     r->refresh_on = rec.refresh_on;
+    r->lifetime = rec.lifetime;
     r->expires_in = apr_time_sec(rec.expires_on) - apr_time_sec(apr_time_now());
     r->expires_in = r->expires_in < 0 ? 0 : r->expires_in;
     return r;

@@ -46,6 +46,34 @@ subtest 'never past the caller\'s exp' => sub {
     is token_calls($sub), 2, 'the cached token was not used past the caller\'s exp';
 };
 
+# A review found a token that lives no longer than OBOCacheMargin (300 s:
+# Keycloak's default access token lifespan) never stored: every request
+# called the IdP (3 requests, 3 calls). It is now kept for half its
+# lifetime, and the backend gets it with that much life left at least.
+subtest 'a token that lives no longer than the margin is kept for half its life' => sub {
+    idp_set('expires_in@xmargin' => 300);
+    my $sub = fresh_user('shortlife');
+    my $ut = mint(tenant => 'xmargin', claims => { sub => $sub });
+    my $first = cgi_env(obo_get($V, '/x/env', token => $ut));
+    my $t0 = time;
+    is token_calls($sub), 1, 'one IdP call';
+    expect_ok(obo_get($V, '/x/env', token => $ut), "request $_: 200", user => $sub) for 2 .. 3;
+    is token_calls($sub), 1, 'three requests, one IdP call';
+    my $env = cgi_env(obo_get($V, '/x/env', token => $ut));
+    is $env->{OBO_ACCESS_TOKEN}, $first->{OBO_ACCESS_TOKEN}, 'the same token, from the cache';
+    cmp_ok $env->{OBO_ACCESS_TOKEN_EXPIRES_ON} - time, '>=', 150 - (time - $t0) - 2,
+        'with at least half its lifetime left';
+    idp_set('expires_in@xmargin' => 2);
+    my $sub2 = fresh_user('tinylife');
+    my $ut2 = mint(tenant => 'xmargin', claims => { sub => $sub2 });
+    expect_ok(obo_get($V, '/x/env', token => $ut2), '2 s token: 200', user => $sub2);
+    sleep 1.5;
+    expect_ok(obo_get($V, '/x/env', token => $ut2), 'after 1.5 s (past half its life): 200',
+              user => $sub2);
+    is token_calls($sub2), 2, '... from a new IdP call';
+    idp_set('expires_in@xmargin' => '');
+};
+
 # exp = 2^58 + 1: exp * 10^6 overflows (undefined; the sanitizer build aborts)
 # and wraps to 1 s after 1970: the cache must not take that for the caller's exp
 subtest 'a caller\'s exp beyond apr_time_t\'s range does not cap the cache' => sub {

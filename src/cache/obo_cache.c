@@ -516,8 +516,9 @@ static apr_status_t obo_fill_wait(obo_fill *f, const char *lockkey, apr_status_t
                 obo_fingerprint(scratch, f->key, strlen(f->key)), rv == APR_TIMEUP
                 ? "another request's identity-provider call is still running after the "
                   "lock wait; answering without calling the identity provider"
-                : "the lock holder finished without a value (it died or its lock "
-                  "expired); taking the lock over");
+                : "the lock holder finished without a value (it died, its lock "
+                  "expired, or its value was not to be stored: a token without a "
+                  "lifetime); taking the lock over");
     }
     apr_pool_destroy(scratch);
     return rv;

@@ -564,6 +564,7 @@ static apr_status_t obo_parse_success(obo_xctx *x, const obo_attempt *a,
         t->refresh_token = obo_dup_str(x->p, j, "refresh_token");
         t->issued_token_type = obo_dup_str(x->p, j, "issued_token_type");
         t->expires_in = obo_expires_in(j);
+        t->lifetime = t->expires_in;
         t->expires_on = a->sent + apr_time_from_sec(t->expires_in);
         /* MSAL's refresh_in: when to renew it early; ignored unless it falls
          * inside the lifetime. */

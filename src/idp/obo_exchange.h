@@ -55,6 +55,9 @@ typedef struct obo_token_result {
     const char *issued_token_type;
     apr_int64_t expires_in;      /* seconds, as the IdP said */
     apr_time_t expires_on;       /* absolute */
+    apr_int64_t lifetime;        /* seconds: expires_in as issued, also once read back
+                                  * from a cache (where expires_in is what is left);
+                                  * 0 unknown */
     apr_int64_t refresh_in;      /* seconds: the IdP's advice to renew early (MSAL), 0 none */
     apr_time_t refresh_on;       /* absolute start of the early-refresh window, 0 none
                                   * (set by obo_token, kept in the cache) */
