@@ -128,4 +128,34 @@ subtest 'SSI include of a public CGI from an exchanging Location' => sub {
     ok !@t, 'no downstream token variable' or diag "@t";
 };
 
+# A review found TRACE through an exchanging Location handing the backend
+# the downstream token (and, long-running, the session key) in a request
+# that the backend's TRACE echoes back to the caller. A proxied TRACE now
+# answers 405 before any exchange (OBO068). httpd answers a TRACE it serves
+# itself before authentication (map_to_storage): only what the caller sent.
+subtest 'TRACE in an exchanging Location: no exchange, nothing handed off' => sub {
+    my $mark = error_log_mark();
+    for my $case ([ $V, '/xhdr/backend', 'edge', 405 ], [ $V, '/xhdr/env', 'edge', 0 ],
+                  [ 'obo_lr', '/lr/backend', 'lr', 405 ]) {
+        my ($v, $path, $tenant, $want) = @$case;
+        my $sub = fresh_user('trace');
+        my $ut = mint(tenant => $tenant, claims => { sub => $sub, oid => oid_of($sub) });
+        my $r = obo_request($v, 'TRACE', $path, token => $ut);
+        if ($want) {
+            is $r->code, $want, "$v $path: TRACE answers $want";
+        }
+        else {
+            note "$v $path: TRACE answers " . $r->code . " (httpd's own)";
+        }
+        my $echo = $r->decoded_content // '';
+        $echo =~ s/\Q$ut\E//g;    # the caller's own token may come back
+        unlike $echo, qr/eyJ|OBO-Session-Key|X-Downstream-Token/i,
+            '... and echoes no other token, no key, no pass header';
+        is token_calls($sub), 0, '... without an exchange';
+        is obo_get($v, $path, token => $ut)->code, 200, "$v $path: GET answers 200 (control)";
+        is token_calls($sub), 1, '... with one exchange';
+    }
+    like error_log_since($mark), qr/OBO068: TRACE refused in \/xhdr\/backend/, 'OBO068 logged';
+};
+
 done_testing();

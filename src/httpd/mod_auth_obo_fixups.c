@@ -126,6 +126,20 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
     return auth_obo_deliver(r, st, ds, t);
 }
 
+/* TRACE echoes the request as the server (or, proxied, the backend)
+ * received it: after the hand-off, that is the downstream token, a
+ * session's key and the claim headers, all of which the caller must never
+ * see. A Location that exchanges tokens answers TRACE 405 before any
+ * exchange. */
+static int trace_refused(request_rec *r)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO068: TRACE refused in %s: this Location "
+                  "exchanges tokens, and the echo would show the caller what the backend gets "
+                  "(the downstream token); answering 405", r->uri);
+    r->allowed &= ~(AP_METHOD_BIT << M_TRACE);
+    return HTTP_METHOD_NOT_ALLOWED;
+}
+
 /* The caller's token stays in the middle tier (the point of On-Behalf-Of)
  * unless OBOForwardCallerToken says otherwise: removed in every request of
  * an exchanging Location, also when no exchange happens (a token that did
@@ -163,6 +177,9 @@ static int auth_obo_fixups(request_rec *r)
     d = auth_obo_effective(r);
     if (!d->downstreams || d->downstreams->nelts == 0) {
         return DECLINED;
+    }
+    if (r->method_number == M_TRACE) {
+        return trace_refused(r);
     }
     st = auth_obo_req_state(r);
     drop_caller_token(r, d, st);
