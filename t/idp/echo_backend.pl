@@ -19,7 +19,7 @@ use POSIX qw(strftime);
 
 my %opt = (port => $ENV{OBO_TEST_BACKEND_PORT} || 19080, lifetime => 3600);
 GetOptions(\%opt, 'port=i', 'pid-file=s', 'log=s', 'lifetime=i') or die "bad options\n";
-my $JSON = JSON::PP->new->canonical->utf8;
+my $JSON = (eval { require JSON::XS; JSON::XS->new } || JSON::PP->new)->canonical->utf8;
 
 my $logfh;
 if ($opt{log}) { open $logfh, '>>', $opt{log} or die "$opt{log}: $!\n"; $logfh->autoflush(1) }

@@ -59,7 +59,10 @@ my $OBO_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 my $AT_TYPE   = 'urn:ietf:params:oauth:token-type:access_token';
 my $JWT_TYPE  = 'urn:ietf:params:oauth:token-type:jwt';
 my $CA_TYPE   = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
-my $JSON = JSON::PP->new->canonical->utf8;
+# JSON::XS when installed (the suite's packages have it): every call reads
+# and rewrites the state document, which JSON::PP made most of an exchange's
+# time. The same canonical UTF-8 JSON either way.
+my $JSON = (eval { require JSON::XS; JSON::XS->new } || JSON::PP->new)->canonical->utf8;
 
 my $logfh;
 if ($opt{log}) {
@@ -774,14 +777,30 @@ sub url { return "https://127.0.0.1:$PORT/" }
 sub product_tokens { return "obo-test-idp/1.0" }
 package main;
 
+# One TLS context for the daemon, made before the first fork: a context per
+# connection loaded the system's CA bundle each time (about half of an
+# exchange's time in the suite), which a server that asks for no client
+# certificate never uses.
+my $server_ctx;
+sub server_ctx {
+    $server_ctx //= IO::Socket::SSL::SSL_Context->new(
+        SSL_server      => 1,
+        SSL_cert_file   => "$PKI/server.pem",
+        SSL_key_file    => "$PKI/server.key",
+        SSL_verify_mode => SSL_VERIFY_NONE,
+        SSL_ca_file     => undef,
+        SSL_ca_path     => undef,
+    ) or die "idp: TLS context: " . IO::Socket::SSL::errstr() . "\n";
+    return $server_ctx;
+}
+
 sub serve_connection {
     my ($c) = @_;
     alarm 180;    # no child lives forever
     my $peer = $c->peerhost // '?';
     IO::Socket::SSL->start_SSL($c,
         SSL_server    => 1,
-        SSL_cert_file => "$PKI/server.pem",
-        SSL_key_file  => "$PKI/server.key",
+        SSL_reuse_ctx => server_ctx(),
         Timeout       => 10,
     ) or do { logmsg("TLS handshake from $peer failed: " . IO::Socket::SSL::errstr()); return };
     bless $c, 'OBOIdP::Conn';
@@ -832,6 +851,18 @@ $SIG{TERM} = $SIG{INT} = $SIG{HUP} = $shutdown;
 $SIG{ALRM} = $shutdown;
 alarm $opt{lifetime};
 
+# What every connection's child would otherwise load again after its fork
+# (keys, lazily loaded modules): loaded once, in the parent.
+sub warm_up {
+    server_ctx();
+    key_info($_) for OBOTest::Keys::signing_keys(), 'foreign', 'client';
+    URI->new("https://127.0.0.1:$PORT/x?y=1")->path;
+    my $jwt = encode_jwt(payload => { warm => 1 }, alg => 'RS256', key => key_info('rsa-a')->{priv});
+    decode_jwt(token => $jwt, key => key_info('rsa-a')->{pub});
+    $JSON->decode($JSON->encode({ warm => [1] }));
+}
+
+warm_up();
 open_listener();
 if ($opt{'pid-file'}) {
     open my $fh, '>', $opt{'pid-file'} or die "idp: $opt{'pid-file'}: $!\n";

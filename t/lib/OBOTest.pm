@@ -39,7 +39,7 @@ our @EXPORT = (
        oid_of user_token),
 );
 
-my $JSON = JSON::PP->new->canonical->utf8->allow_nonref;
+my $JSON = (eval { require JSON::XS; JSON::XS->new } || JSON::PP->new)->canonical->utf8->allow_nonref;
 
 sub t_dir { return OBOTest::Services::t_dir() }
 

@@ -142,10 +142,16 @@ sub keep_log {
 #   output: everything httpd printed plus its error_log
 #   %o: modules/without (config_preamble), wait => seconds a start is given
 #       (default 6), start_anyway => 1: also start when -t fails (configtest
-#       parity), until_serving => 1: stop waiting once the server answers (its
-#       post_config has passed then), probe => sub { my ($port) = @_; ... }:
-#       called while the started server runs (result in {probe}; implies
-#       until_serving)
+#       parity), probe => sub { my ($port) = @_; ... }: called while the
+#       started server runs (result in {probe}).
+#   The wait ends early once the server answers HTTP: its post_config and its
+#   child's child_init have passed then, so nothing that fails a start is
+#   left. It is then given $SETTLE more seconds (the child's key loader runs
+#   in the background and logs) and must still be running and answering.
+#   full_wait => 1: wait the whole time instead (a test about what happens
+#   later).
+my $SETTLE = 1;
+
 sub check_config {
     my ($body, %o) = @_;
     my $t = OBOTest::Services::t_dir();
@@ -166,7 +172,7 @@ sub check_config {
     $res{output} = "[apache2 -t: exit $res{exit}]\n$out";
     $res{started} = 0;
     unless ($res{syntax_ok} || $o{start_anyway}) { keep_log($conf, $res{output}); return \%res }
-    my $until_serving = $o{until_serving} || $o{probe};
+    my $until_serving = !$o{full_wait};
 
     my $log = "$dir/startup.out";
     my $pid = fork // die "fork: $!";
@@ -185,6 +191,15 @@ sub check_config {
         if ($w == $pid) { $exited = 1; $res{start_exit} = $? >> 8; $res{signal} = $? & 127; last }
         if ($until_serving && serves($port)) { $serving = 1; last }
         sleep 0.1;
+    }
+    if ($serving) {
+        my $settled = time + $SETTLE;
+        while (time < $settled) {
+            my $w = waitpid($pid, WNOHANG);
+            if ($w == $pid) { $exited = 1; $res{start_exit} = $? >> 8; $res{signal} = $? & 127; last }
+            sleep 0.1;
+        }
+        $serving = !$exited && serves($port);
     }
     $res{exit} = $res{start_exit} if $exited && $res{syntax_ok};
     if (!$exited) {
