@@ -256,6 +256,8 @@ int auth_obo_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 int auth_obo_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                 server_rec *s)
 {
+    server_rec *sv;
+
     setup_core_log(s);
     /* httpd reads its configuration twice at startup: say it once, when the
      * server is about to run (and again at each restart, with the version
@@ -269,11 +271,12 @@ int auth_obo_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     state_dir_setup(pconf, s);
-    for (; s; s = s->next) {
-        if (setup_server(pconf, ptemp, s) != APR_SUCCESS) {
+    for (sv = s; sv; sv = sv->next) {
+        if (setup_server(pconf, ptemp, sv) != APR_SUCCESS) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
+    auth_obo_socache_sweep(s);
     return OK;
 }
 

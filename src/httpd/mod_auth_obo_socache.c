@@ -60,7 +60,12 @@ typedef struct shm_kept {
     ap_socache_instance_t *inst;
     unsigned char secret[32];
     shm_turn turn;
+    int gen;             /* the last configuration generation that used it */
 } shm_kept;
+
+/* Every kept instance, by key (process pool): a generation's post_config
+ * destroys those it no longer uses (auth_obo_socache_sweep). */
+#define KEPT_ALL "auth_obo_shm_all"
 
 typedef struct shm_exit {
     shm_kept *k;
@@ -108,7 +113,19 @@ static apr_status_t kept_mutex(server_rec *s)
     return rv;
 }
 
-/* Identity of a virtual host's cache across generations: its name, port,
+static const char *names_of(apr_pool_t *p, const char *k, const apr_array_header_t *names)
+{
+    int i;
+
+    for (i = 0; names && i < names->nelts; i++) {
+        k = apr_pstrcat(p, k, " ", APR_ARRAY_IDX(names, i, const char *), NULL);
+    }
+    return k;
+}
+
+/* Identity of a virtual host's cache across generations: its names (two
+ * virtual hosts that only differ by ServerAlias, both inheriting the main
+ * server's ServerName, shared one segment and its sealing key), port,
  * addresses and the cache size. */
 static const char *kept_key(apr_pool_t *p, server_rec *s, int size)
 {
@@ -121,7 +138,43 @@ static const char *kept_key(apr_pool_t *p, server_rec *s, int size)
         k = apr_psprintf(p, "%s:%s:%u", k, a->virthost ? a->virthost : "",
                          (unsigned)a->host_port);
     }
-    return k;
+    k = names_of(p, apr_pstrcat(p, k, ":names", NULL), s->names);
+    return names_of(p, apr_pstrcat(p, k, ":wild", NULL), s->wild_names);
+}
+
+static apr_hash_t *kept_all(apr_pool_t *pproc)
+{
+    apr_hash_t *all = NULL;
+
+    apr_pool_userdata_get((void **)&all, KEPT_ALL, pproc);
+    if (!all) {
+        all = apr_hash_make(pproc);
+        apr_pool_userdata_set(all, KEPT_ALL, apr_pool_cleanup_null, pproc);
+    }
+    return all;
+}
+
+void auth_obo_socache_sweep(server_rec *s)
+{
+    apr_hash_t *all = kept_all(s->process->pool);
+    ap_socache_provider_t *prov = ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
+                                                     AP_SOCACHE_PROVIDER_VERSION);
+    int gen = ap_state_query(AP_SQ_CONFIG_GEN);
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(NULL, all); hi && prov; hi = apr_hash_next(hi)) {
+        shm_kept *k = apr_hash_this_val(hi);
+
+        /* A graceful restart's old children keep their own mapping. */
+        if (k->gen != gen && k->inst) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "OBO196: OBOCache shm: a segment no "
+                         "virtual host of this configuration uses (its size or names "
+                         "changed) is released");
+            prov->destroy(k->inst, s);
+            k->inst = NULL;
+            apr_hash_set(all, apr_hash_this_key(hi), APR_HASH_KEY_STRING, NULL);
+        }
+    }
 }
 
 /* What shmcb makes of `size` bytes with the module's hints (its
@@ -182,7 +235,7 @@ static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_r
     apr_status_t rv = APR_SUCCESS;
 
     apr_pool_userdata_get((void **)&k, key, pproc);
-    if (!k) {
+    if (!k || !k->inst) {     /* new, or released by an earlier generation's sweep */
         if (sc->cache_shm_size != AUTH_OBO_UNSET) {
             apr_ssize_t klen = APR_HASH_KEY_STRING;
 
@@ -209,8 +262,11 @@ static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_r
             return rv;
         }
         turn_init(&k->turn, shm_size_of(sc), keep);
-        apr_pool_userdata_set(k, apr_pstrdup(pproc, key), apr_pool_cleanup_null, pproc);
+        key = apr_pstrdup(pproc, key);
+        apr_pool_userdata_set(k, key, apr_pool_cleanup_null, pproc);
+        apr_hash_set(kept_all(pproc), key, APR_HASH_KEY_STRING, k);
     }
+    k->gen = ap_state_query(AP_SQ_CONFIG_GEN);
     sc->socache_inst = k->inst;
     sc->socache_turn = &k->turn;
     e = apr_palloc(pconf, sizeof(*e));

@@ -12,6 +12,10 @@
 void auth_obo_socache_pre_config(apr_pool_t *pconf);
 apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                                           server_rec *s, auth_obo_srv_cfg *sc);
+/* After every server's post_config: destroys the segments that no server of
+ * this configuration generation uses any more (each size or name changed by
+ * a graceful restart left one behind, for the parent's whole life). */
+void auth_obo_socache_sweep(server_rec *s);
 /* OBO195: a warning when a server's shm cache cannot hold the sessions
  * OBOSessionLimit allows its expected users. */
 void auth_obo_socache_check_sessions(server_rec *s, const auth_obo_srv_cfg *sc);
