@@ -452,17 +452,31 @@ static apr_status_t obo_send(obo_xctx *x, obo_attempt *a, const char **err)
 
 /* ---- the answer */
 
-/* expires_in (and refresh_in) is a number, or a numeric string (Entra v1
- * endpoints). */
+/* expires_in (and refresh_in) is a number (an integer, or a real such as
+ * 3600.0 or 1e20 that some IdPs send, its whole seconds), or a numeric
+ * string (Entra v1 endpoints), blanks around it allowed. */
 static apr_int64_t obo_seconds(const json_t *j, const char *key)
 {
     apr_int64_t v = 0;
     const char *s = obo_json_str(j, key);
+    const json_t *n = json_object_get(j, key);
     char *end = NULL;
 
     if (s) {
+        while (*s == ' ' || *s == '\t') {
+            s++;
+        }
         v = apr_strtoi64(s, &end, 10);
+        while (end && (*end == ' ' || *end == '\t')) {
+            end++;
+        }
         v = (end == s || *end != '\0') ? 0 : v;
+    }
+    else if (json_is_real(n)) {
+        double d = json_real_value(n);
+        /* NaN fails both comparisons */
+        v = d >= 0 && d < (double)OBO_EXPIRES_IN_MAX ? (apr_int64_t)d
+            : d >= (double)OBO_EXPIRES_IN_MAX ? OBO_EXPIRES_IN_MAX : 0;
     }
     else if (obo_json_int(j, key, &v) != APR_SUCCESS) {
         v = 0;
@@ -565,6 +579,12 @@ static apr_status_t obo_parse_success(obo_xctx *x, const obo_attempt *a,
         t->issued_token_type = obo_dup_str(x->p, j, "issued_token_type");
         t->expires_in = obo_expires_in(j);
         t->lifetime = t->expires_in;
+        if (t->expires_in == 0 && json_object_get(j, "expires_in")) {
+            obo_log(OBO_LOG_WARN, "OBO317", "token endpoint %s answered an expires_in that is "
+                    "not a lifetime (not a positive number of seconds): the token is handed "
+                    "on but not cached",
+                    x->req->token_endpoint ? x->req->token_endpoint : "-");
+        }
         t->expires_on = a->sent + apr_time_from_sec(t->expires_in);
         /* MSAL's refresh_in: when to renew it early; ignored unless it falls
          * inside the lifetime. */

@@ -2218,8 +2218,35 @@ static void gate_tests(void)
     TAP_RUN(test_session_pause);
 }
 
+/* A review found expires_in as a real (3600.5, 1e20) or a padded string
+ * read as 0: the token was never cached, silently. */
+static void test_expires_in_forms(apr_pool_t *p)
+{
+    static const struct { const char *v; apr_int64_t want; int warned; } c[] = {
+        { "3600", 3600, 0 }, { "3600.0", 3600, 0 }, { "3600.5", 3600, 0 },
+        { "1e20", 366 * 86400, 0 }, { "\"3600\"", 3600, 0 }, { "\" 3600 \"", 3600, 0 },
+        { "\"36x\"", 0, 1 }, { "-5.0", 0, 1 }, { "0", 0, 1 }, { "null", 0, 1 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        const char *body = apr_psprintf(p, "{\"access_token\":\"a\",\"expires_in\":%s}", c[i].v);
+        obo_token_result *t = NULL;
+        obo_exchange_error *x = NULL;
+        apr_status_t rv;
+
+        log_reset();
+        rv = obo_exchange_parse_response(p, 200, body, strlen(body), &t, &x);
+        ok(rv == APR_SUCCESS && t && t->expires_in == c[i].want && t->lifetime == c[i].want,
+           "expires_in %s: %" APR_INT64_T_FMT " s", c[i].v, t ? t->expires_in : -1);
+        ok(log_has("OBO317") == c[i].warned, "expires_in %s: %s", c[i].v,
+           c[i].warned ? "OBO317 says it is not a lifetime" : "no warning");
+    }
+}
+
 static void exchange_tests(void)
 {
+    TAP_RUN(test_expires_in_forms);
     TAP_RUN(test_obo_secret_post);
     TAP_RUN(test_te_secret_basic);
     TAP_RUN(test_te_defaults);
