@@ -60,6 +60,20 @@ subtest 'valid token' => sub {
               user => 'bob');
 };
 
+# A review found a non-string claim flattened into REMOTE_USER: ["a","b"]
+# became "a b", 123 "123", and ["alice"] the same user as "alice".
+subtest 'the REMOTE_USER claim must be a string' => sub {
+    for my $case ([ 'an array', [ 'alice' ] ], [ 'a number', 123 ], [ 'an object', { u => 'alice' } ],
+                  [ 'empty', '' ]) {
+        my ($what, $v) = @$case;
+        my $t = mint(claims => { sub => $v });
+        expect_invalid_token(obo_get($V, '/api/env', token => $t), "sub as $what: 401",
+                             token => $t);
+    }
+    expect_ok(obo_get($V, '/api/env', token => mint(claims => { sub => 'alice' })),
+              'sub as a string: 200', user => 'alice');
+};
+
 subtest 'malformed Authorization headers' => sub {
     my $t = mint();
     expect_status(obo_get($V, '/api/env', authorization => 'Bearer'), [400, 401], '"Bearer" alone: 400/401');

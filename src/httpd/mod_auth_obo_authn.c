@@ -15,6 +15,7 @@
 #include "mod_auth.h"
 
 #include "obo_crypto.h"
+#include "obo_json.h"
 #include "obo_jwt.h"
 #include "obo_text.h"
 #include "obo_validate.h"
@@ -191,7 +192,10 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
                         const char *token, obo_jws *jws)
 {
     const char *claim = auth_obo_user_claim(d);
-    const char *user = obo_jwt_claim_text(r->pool, jws->payload, claim);
+    /* A string only (RFC 7519 makes sub a StringOrURI): an array or a
+     * number would be flattened into a user name (["alice"] and "alice"
+     * the same user). */
+    const char *user = obo_json_str(jws->payload, claim);
     const char *why = NULL;
 
     if (!user || !*user) {
