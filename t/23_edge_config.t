@@ -41,6 +41,21 @@ expect_config_errors(
     ['OBOPassToken downstream=graph without its scope',
      loc(" OBOScope api://d/.default\n OBOPassToken header X-Graph downstream=graph"),
      qr/OBO062: OBOPassToken downstream=graph .*without OBOScope or OBOExchangeAudience downstream=graph/],
+    # A review found these accepted, then one token silently in the place of
+    # another (the session key's variable, REMOTE_USER, an expiry variable,
+    # two downstreams in one Authorization header).
+    (map { ["OBOPassToken $_", loc(" OBOScope api://d/.default\n OBOLongRunning on\n OBOPassToken $_"),
+            qr/OBOPassToken: \S+: \S+ is a name httpd or the module sets itself/] }
+         'env OBO_SESSION_KEY', 'header OBO-Session-Key', 'env REMOTE_USER', 'env auth_type',
+         'env OBO_CLAIM_x', 'env T_EXPIRES_ON', 'header T-Expires-On'),
+    ['two downstreams to Authorization',
+     loc(" OBOScope api://a/.default downstream=a\n OBOScope api://b/.default downstream=b\n"
+         . " OBOPassToken authorization downstream=a\n OBOPassToken authorization downstream=b"),
+     qr/OBOPassToken: Authorization is already where a's token goes/],
+    ['two downstreams to one variable',
+     loc(" OBOScope api://a/.default downstream=a\n OBOScope api://b/.default downstream=b\n"
+         . " OBOPassToken env T downstream=a\n OBOPassToken env t downstream=b"),
+     qr/OBOPassToken: t is already where a's token goes/],
     ['OBOPassToken at server level without OBOScope',
      "$BASE\nOBOPassToken env DS_TOKEN\n<Location /api>\n AuthType obo\n Require valid-user\n</Location>",
      qr/OBO062: OBOPassToken names a downstream/],

@@ -824,6 +824,50 @@ static const char *reserved_header(apr_pool_t *p, const char *name)
     return NULL;
 }
 
+/* Names the module or httpd set themselves (compared as headers are: case
+ * and '-'/'_' alike): a downstream token under one of them overwrote it or
+ * was overwritten (OBO_SESSION_KEY took the token's place; REMOTE_USER
+ * lost it), and "..._EXPIRES_ON" is every token variable's expiry. */
+static const char *const own_names[] = {
+    "REMOTE_USER", "AUTH_TYPE", AUTH_OBO_SESSION_ENV, NULL
+};
+#define EXPIRES_SUFFIX "_EXPIRES_ON"
+
+static const char *own_name(const char *name)
+{
+    size_t n = strlen(name), k = sizeof(EXPIRES_SUFFIX) - 1;
+    int i;
+
+    for (i = 0; own_names[i]; i++) {
+        if (name_matches(name, own_names[i], 0)) {
+            return own_names[i];
+        }
+    }
+    if (name_matches(name, AUTH_OBO_CLAIM_HDR_PREFIX, 1)) {
+        return "OBO_CLAIM_*";
+    }
+    return n > k && name_matches(name + n - k, EXPIRES_SUFFIX, 0) ? "*" EXPIRES_SUFFIX : NULL;
+}
+
+/* Another hand-off of this section already there (two downstreams both to
+ * Authorization, or to one name): only the last token would arrive. */
+static const char *pass_taken(const auth_obo_dir_cfg *d, const auth_obo_pass *want)
+{
+    int i, k;
+
+    for (i = 0; d->downstreams && i < d->downstreams->nelts; i++) {
+        const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i, auth_obo_downstream *);
+        for (k = 0; ds->pass && k < ds->pass->nelts; k++) {
+            const auth_obo_pass *p = &APR_ARRAY_IDX(ds->pass, k, auth_obo_pass);
+            if (p->kind == want->kind && (p->kind == PASS_AUTHORIZATION
+                                          || name_matches(p->name, want->name, 0))) {
+                return ds->name ? ds->name : "the default downstream";
+            }
+        }
+    }
+    return NULL;
+}
+
 static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[])
 {
     REFUSE_IN_HTACCESS(cmd);
@@ -860,6 +904,15 @@ static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[
     else {
         return err_for(cmd, "must be: authorization | env NAME | header NAME "
                             "[downstream=NAME]");
+    }
+    if (pass.name && (reserved = own_name(pass.name)) != NULL) {
+        return err_for(cmd, apr_psprintf(cmd->pool, "%s: %s is a name httpd or the module sets "
+                                         "itself; choose another", pass.name, reserved));
+    }
+    if ((reserved = pass_taken(dir_of(cmd, m), &pass)) != NULL) {
+        return err_for(cmd, apr_psprintf(cmd->pool, "%s is already where %s's token goes: "
+                                         "each downstream needs its own place",
+                                         pass.name ? pass.name : "Authorization", reserved));
     }
     APR_ARRAY_PUSH(downstream(cmd, dir_of(cmd, m), name)->pass, auth_obo_pass) = pass;
     note_section(cmd, dir_of(cmd, m));

@@ -31,6 +31,10 @@
 #define AUTH_OBO_UNSET -1
 #define AUTH_OBO_CLAIM_ENV_PREFIX "OBO_CLAIM_"
 #define AUTH_OBO_CLAIM_HDR_PREFIX "OBO-Claim-"
+/* A long-running session's key handed to the backend (variable, header);
+ * OBOPassToken may not take them. */
+#define AUTH_OBO_SESSION_ENV "OBO_SESSION_KEY"
+#define AUTH_OBO_SESSION_HDR "OBO-Session-Key"
 #define AUTH_OBO_CACHE_SECRET_MIN 32     /* bytes of OBOCacheSecret */
 
 extern module AP_MODULE_DECLARE_DATA auth_obo_module;

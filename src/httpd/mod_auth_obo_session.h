@@ -13,11 +13,8 @@
 
 #include "mod_auth_obo_request.h"
 
-/* The session key handed to the backend (variable, header); the notes that
- * keep the key the client sent and mark a request that opened or used a
- * session. */
-#define AUTH_OBO_SESSION_ENV "OBO_SESSION_KEY"
-#define AUTH_OBO_SESSION_HDR "OBO-Session-Key"
+/* The notes that keep the session key the client sent and mark a request
+ * that opened or used a session (the key's own names: mod_auth_obo_config.h). */
 #define AUTH_OBO_SESSION_NOTE "auth_obo_client_session_key"
 #define AUTH_OBO_SESSION_USED_NOTE "auth_obo_session_used"
 
