@@ -95,7 +95,8 @@ while IFS= read -r f; do
         grep -E -m 20 "$pattern|^    #[0-9]+ " "$f" | head -40
         found=1
     fi
-done < <(find "$LOG_DIR" "$RUN_DIR/t/logs" "$RUN_DIR/t/run" -type f 2>/dev/null | sort)
+done < <(find "$LOG_DIR" "$RUN_DIR"{,-[0-9]*}/t/logs "$RUN_DIR"{,-[0-9]*}/t/run -type f \
+             2>/dev/null | sort)
 ((found)) && { echo "error: sanitizer/crash reports above" >&2; exit 1; }
 echo "none"
 exit "$rc"

@@ -6,7 +6,8 @@
 #   3. unit tests: make check (TAP)
 #   4. the Apache::Test suite (t/): as an unprivileged user, from a copy of t/;
 #      the whole suite as OBO_TEST_JOBS runs side by side, each with its own
-#      copy ($OBO_TEST_RUN_DIR-k), ports and servers; named files in one run
+#      copy ($OBO_TEST_RUN_DIR-k), ports and servers (TEST.PL options such as
+#      -httpd go to each); named files run in one run
 #
 # Usage: scripts/test.sh [t/TEST.PL arguments, e.g. -v t/01_basic.t]
 #        scripts/test.sh --build-only     (packages + build; used by scripts/demo.sh)
@@ -184,7 +185,9 @@ deal_files() {
 
 JOBS=${OBO_TEST_JOBS:-4}
 dirs=()
-if (($# == 0 && JOBS > 1)); then
+named=0
+for a in "$@"; do [[ $a == *.t ]] && named=1; done
+if ((!named && JOBS > 1)); then
     say "Apache::Test suite: $JOBS runs side by side (${RUN_DIR}-1 .. ${RUN_DIR}-$JOBS)"
     mapfile -t shares < <(deal_files "$JOBS")
     k=0
@@ -194,7 +197,7 @@ if (($# == 0 && JOBS > 1)); then
         read -r -a files <<< "$share"
         echo "  run $k: ${files[*]}"
         dirs+=("${RUN_DIR}-$k")
-        run_suite "${RUN_DIR}-$k" "$k" 0 "${files[@]}" &
+        run_suite "${RUN_DIR}-$k" "$k" 0 "$@" "${files[@]}" &
     done
     wait
 else
