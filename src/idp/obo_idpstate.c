@@ -28,7 +28,8 @@ static apr_status_t json_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-static char *serialise(apr_pool_t *p, const obo_idpstate *st)
+char *obo_idpstate_encode(apr_pool_t *p, const obo_idpstate *st, int version,
+                          const char *when_key, apr_int64_t when)
 {
     json_t *o = json_object();
     char *out = NULL;
@@ -37,8 +38,8 @@ static char *serialise(apr_pool_t *p, const obo_idpstate *st)
         return NULL;
     }
     apr_pool_cleanup_register(p, o, json_cleanup, apr_pool_cleanup_null);
-    json_object_set_new(o, "v", json_integer(STATE_VERSION));
-    json_object_set_new(o, "saved", json_integer(apr_time_sec(st->saved_at)));
+    json_object_set_new(o, "v", json_integer(version));
+    json_object_set_new(o, when_key, json_integer((json_int_t)when));
     if (st->issuer) {
         json_object_set_new(o, "issuer", json_string(st->issuer));
     }
@@ -53,6 +54,39 @@ static char *serialise(apr_pool_t *p, const obo_idpstate *st)
         out = obo_json_dump(p, o);
     }
     return out;
+}
+
+static const char *dup_str(apr_pool_t *p, const json_t *o, const char *name)
+{
+    const char *v = obo_json_str(o, name);
+    return v ? apr_pstrdup(p, v) : NULL;
+}
+
+apr_status_t obo_idpstate_decode(apr_pool_t *p, const char *buf, apr_size_t len, int version,
+                                 const char *when_key, apr_int64_t *when, obo_idpstate *st,
+                                 const char **err)
+{
+    json_t *o = NULL, *jwks;
+    apr_int64_t v = 0;
+    apr_status_t rv = obo_json_parse(p, buf, len, OBO_JSON_MAX_DEPTH, 1, &o, err);
+
+    if (rv == APR_SUCCESS) {
+        jwks = json_object_get(o, "jwks");
+        if (obo_json_int(o, "v", &v) != APR_SUCCESS || v != version
+            || obo_json_int(o, when_key, when) != APR_SUCCESS || !json_is_string(jwks)) {
+            *err = "unexpected content";
+            rv = APR_EINVAL;
+        }
+        else {
+            memset(st, 0, sizeof(*st));
+            st->issuer = dup_str(p, o, "issuer");
+            st->jwks_uri = dup_str(p, o, "jwks_uri");
+            st->token_endpoint = dup_str(p, o, "token_endpoint");
+            st->jwks_len = json_string_length(jwks);
+            st->jwks = apr_pstrmemdup(p, json_string_value(jwks), st->jwks_len);
+        }
+    }
+    return rv;
 }
 
 static apr_status_t write_atomically(apr_pool_t *p, const char *path,
@@ -97,7 +131,7 @@ apr_status_t obo_idpstate_save(apr_pool_t *p, const char *path,
                                const obo_idpstate *st, const char **err)
 {
     const char *aad = aad_for(p, id);
-    char *pt = serialise(p, st);
+    char *pt = obo_idpstate_encode(p, st, STATE_VERSION, "saved", apr_time_sec(st->saved_at));
     unsigned char *sealed = NULL;
     apr_size_t slen = 0;
     apr_status_t rv = pt ? APR_SUCCESS : APR_ENOMEM;
@@ -114,36 +148,15 @@ apr_status_t obo_idpstate_save(apr_pool_t *p, const char *path,
     return rv;
 }
 
-static const char *dup_str(apr_pool_t *p, const json_t *o, const char *name)
-{
-    const char *v = obo_json_str(o, name);
-    return v ? apr_pstrdup(p, v) : NULL;
-}
-
 static apr_status_t parse(apr_pool_t *p, const unsigned char *pt, apr_size_t len,
                           obo_idpstate *st, const char **err)
 {
-    json_t *o = NULL, *jwks;
-    apr_int64_t v = 0, saved = 0;
-    apr_status_t rv = obo_json_parse(p, (const char *)pt, len, OBO_JSON_MAX_DEPTH, 1, &o,
-                                     err);
+    apr_int64_t saved = 0;
+    apr_status_t rv = obo_idpstate_decode(p, (const char *)pt, len, STATE_VERSION, "saved",
+                                          &saved, st, err);
 
     if (rv == APR_SUCCESS) {
-        jwks = json_object_get(o, "jwks");
-        if (obo_json_int(o, "v", &v) != APR_SUCCESS || v != STATE_VERSION
-            || obo_json_int(o, "saved", &saved) != APR_SUCCESS || !json_is_string(jwks)) {
-            *err = "unexpected content";
-            rv = APR_EINVAL;
-        }
-        else {
-            memset(st, 0, sizeof(*st));
-            st->issuer = dup_str(p, o, "issuer");
-            st->jwks_uri = dup_str(p, o, "jwks_uri");
-            st->token_endpoint = dup_str(p, o, "token_endpoint");
-            st->jwks_len = json_string_length(jwks);
-            st->jwks = apr_pstrmemdup(p, json_string_value(jwks), st->jwks_len);
-            st->saved_at = apr_time_from_sec(saved);
-        }
+        st->saved_at = apr_time_from_sec(saved);
     }
     return rv;
 }

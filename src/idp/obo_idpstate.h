@@ -19,6 +19,19 @@ typedef struct obo_idpstate {
     apr_time_t saved_at;
 } obo_idpstate;
 
+/* st as JSON, the one form of the state file (inside its seal) and of the
+ * shared cache's entry (obo_provider.c): {"v": version, when_key: when,
+ * "issuer", "jwks_uri", "token_endpoint" (those set), "jwks": the document}.
+ * NULL if the JWKS is not UTF-8 text. */
+char *obo_idpstate_encode(apr_pool_t *p, const obo_idpstate *st, int version,
+                          const char *when_key, apr_int64_t when);
+/* Back: APR_EINVAL (with *err) unless "v" is version, when_key an integer
+ * and "jwks" a string. The strings are copied into p; saved_at is left to
+ * the caller (*when is what the document says). */
+apr_status_t obo_idpstate_decode(apr_pool_t *p, const char *buf, apr_size_t len, int version,
+                                 const char *when_key, apr_int64_t *when, obo_idpstate *st,
+                                 const char **err);
+
 /* Writes st to path atomically (a private temporary file in the same
  * directory, mode 0600, then rename). id names the IdP (bound into the seal). */
 apr_status_t obo_idpstate_save(apr_pool_t *p, const char *path,

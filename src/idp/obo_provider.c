@@ -475,66 +475,22 @@ const char *obo_provider_shared_key(apr_pool_t *p, const obo_provider_cfg *cfg)
     return apr_pstrcat(p, SHARED_KEY_PREFIX, obo_sha256_hex(p, in, strlen(in)), NULL);
 }
 
-static apr_status_t json_release(void *data)
-{
-    json_decref(data);
-    return APR_SUCCESS;
-}
-
-static char *shared_encode(apr_pool_t *p, const obo_idpstate *st)
-{
-    json_t *o = json_object();
-    json_t *jwks = json_stringn(st->jwks, st->jwks_len);   /* NULL if not UTF-8 */
-
-    if (!o || !jwks) {
-        json_decref(o);
-        json_decref(jwks);
-        return NULL;
-    }
-    apr_pool_cleanup_register(p, o, json_release, apr_pool_cleanup_null);
-    json_object_set_new(o, "v", json_integer(SHARED_VERSION));
-    json_object_set_new(o, "fetched", json_integer((json_int_t)st->saved_at));
-    if (st->issuer) {
-        json_object_set_new(o, "issuer", json_string(st->issuer));
-    }
-    if (st->jwks_uri) {
-        json_object_set_new(o, "jwks_uri", json_string(st->jwks_uri));
-    }
-    if (st->token_endpoint) {
-        json_object_set_new(o, "token_endpoint", json_string(st->token_endpoint));
-    }
-    json_object_set_new(o, "jwks", jwks);
-    return obo_json_dump(p, o);
-}
-
 apr_status_t obo_provider_shared_get(obo_cache *c, apr_pool_t *p, const char *key,
                                      obo_idpstate *st)
 {
     char *val = NULL;
     apr_size_t len = 0;
-    json_t *o = NULL, *jwks = NULL;
-    apr_int64_t v = 0, fetched = 0;
+    apr_int64_t fetched = 0;
     const char *err = NULL;
     apr_status_t rv = key ? obo_cache_get(c, p, key, &val, &len) : APR_NOTFOUND;
 
     if (rv == APR_SUCCESS) {
-        rv = obo_json_parse(p, val, len, OBO_JSON_MAX_DEPTH, 1, &o, &err);
+        rv = obo_idpstate_decode(p, val, len, SHARED_VERSION, "fetched", &fetched, st, &err);
+    }
+    if (rv == APR_SUCCESS && fetched <= 0) {
+        rv = APR_EINVAL;
     }
     if (rv == APR_SUCCESS) {
-        jwks = json_object_get(o, "jwks");
-        if (obo_json_int(o, "v", &v) != APR_SUCCESS || v != SHARED_VERSION
-            || obo_json_int(o, "fetched", &fetched) != APR_SUCCESS || fetched <= 0
-            || !json_is_string(jwks)) {
-            rv = APR_EINVAL;
-        }
-    }
-    if (rv == APR_SUCCESS) {
-        memset(st, 0, sizeof(*st));
-        st->issuer = obo_json_str(o, "issuer");
-        st->jwks_uri = obo_json_str(o, "jwks_uri");
-        st->token_endpoint = obo_json_str(o, "token_endpoint");
-        st->jwks = json_string_value(jwks);
-        st->jwks_len = json_string_length(jwks);
         st->saved_at = (apr_time_t)fetched;
     }
     return rv;
@@ -544,7 +500,7 @@ apr_status_t obo_provider_shared_put(obo_cache *c, apr_pool_t *p, const char *ke
                                      const obo_idpstate *st)
 {
     obo_idpstate there;
-    char *val = shared_encode(p, st);
+    char *val = obo_idpstate_encode(p, st, SHARED_VERSION, "fetched", st->saved_at);
     apr_status_t rv = val ? APR_SUCCESS : APR_EINVAL;
 
     if (rv == APR_SUCCESS && obo_provider_shared_get(c, p, key, &there) == APR_SUCCESS
