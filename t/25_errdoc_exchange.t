@@ -6,7 +6,8 @@
 # fixups ran again: a failed exchange was made twice (each with its retry)
 # and the caller got "Additionally, a 502 Bad Gateway error..." instead of
 # the page. The error page after a failed exchange gets no downstream token
-# and makes no IdP call (OBO069), and is served.
+# and makes no IdP call (OBO069), and is served; with two downstreams, the
+# token of the one exchanged before the failure is removed from it too.
 use strict;
 use warnings;
 use FindBin;
@@ -44,6 +45,19 @@ subtest 'the IdP answers 500: one exchange (with its retry), the error page serv
     my $log = error_log_since($mark);
     like $log, qr/OBO069: no downstream token for '\Q$sub\E': this error page follows a failed/,
         'the error page is logged (OBO069)';
+};
+
+subtest 'two downstreams, the second fails: the error page gets neither token' => sub {
+    my $sub = fresh_user('errdoc-two');
+    idp_set('token_fault@errdoc' => '500', 'token_fault_scope@errdoc' => 'downstream2');
+    my $r = obo_get($V, '/api3/env', token => tok($sub));
+    idp_set('token_fault@errdoc' => '', 'token_fault_scope@errdoc' => '');
+    is $r->code, 502, 'status 502' or diag describe($r);
+    my $env = cgi_env($r);
+    is $env->{REDIRECT_STATUS}, 502, 'the ErrorDocument (the CGI) ran' or diag describe($r);
+    my @leak = grep { /X_TOKEN_A|OBO_ACCESS_TOKEN/ } keys %$env;
+    ok !@leak, "no downstream token of the first request (a's header)" or diag "@leak";
+    is token_calls($sub), 3, "three IdP calls: a's exchange, b's and its retry";
 };
 
 done_testing();
