@@ -38,8 +38,19 @@ system('openssl', 'pkey', '-in', "$pki/client.key", '-aes256', '-passout', 'pass
 chmod 0600, $enc;
 my $notkey = "$dir/not-a-key.pem";
 { open my $fh, '>', $notkey or die; print $fh "not a key\n"; close $fh; chmod 0600, $notkey }
-my $jwks = "$dir/jwks.json";
-{ open my $fh, '>', $jwks or die; print $fh '{"keys":[]}'; close $fh }
+# a key set with a usable key (OBOJWKSFile with no usable key is refused: OBO125)
+my $jwks = "$pki/jwks-static.json";
+# local files that open but can never work (issue 14, L3): a JWKS file of
+# malformed JSON, one without a usable key, a CA file that is not PEM or
+# whose PEM block is damaged
+sub put { my ($f, $text) = @_; open my $fh, '>', $f or die "$f: $!"; print $fh $text; close $fh; return $f }
+my $jwks_bad   = put("$dir/jwks-malformed.json", '{"keys":[{"kty":"RSA",');
+my $jwks_empty = put("$dir/jwks-empty.json", '{"keys":[]}');
+my $jwks_oct   = put("$dir/jwks-oct.json", '{"keys":[{"kty":"oct","k":"c2VjcmV0LXNlY3JldC1zZWNyZXQ"}]}');
+my $ca_text    = put("$dir/ca-text.pem", "localhost\n");
+my $ca_broken  = put("$dir/ca-broken.pem", "-----BEGIN CERTIFICATE-----\nnot base64 !!\n-----END CERTIFICATE-----\n");
+my $ca_bundle  = put("$dir/ca-bundle.pem", "# the test CA, with text around it\n" . do {
+    open my $fh, '<', "$pki/ca.pem" or die; local $/; <$fh> } . "trailing text\n");
 
 my $IDP  = "OBOMetadataURL https://127.0.0.1:$p{idp}/cfg/v2.0/.well-known/openid-configuration";
 my $AUD  = 'OBOAudience api://test-api';
@@ -49,6 +60,7 @@ my $LOC  = "<Location /api>\n AuthType obo\n Require valid-user\n</Location>";
 my $XLOC = "<Location /api>\n AuthType obo\n Require valid-user\n OBOScope api://d/.default\n</Location>";
 my $SCOPE = 'OBOScope api://d/.default';
 sub loc { my ($body) = @_; return "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n$body\n</Location>" }
+my $JF = "OBOIssuer https://idp.example/\n$AUD\n$LOC";
 
 # [name, configuration, 'good' | qr/message configtest must print/, %check_config options]
 my @rows = (
@@ -134,6 +146,16 @@ my @rows = (
     ['OBOTimeout connect longer than total', "$BASE\n$XLOC\nOBOTimeout 20 5", qr/OBOTimeout: the total timeout is shorter/],
     ['OBOSessionLifetime idle longer than the default maximum', "$BASE\n$XLOC\nOBOSessionLifetime 100d", qr/OBOSessionLifetime: the idle lifetime is longer than the default maximum/],
     ['OBOSessionLifetime max shorter than idle', "$BASE\n$XLOC\nOBOSessionLifetime 2d 1d", qr/OBOSessionLifetime: the maximum lifetime is shorter/],
+
+    # issue 14 L3: local files that are readable but can never work
+    ['OBOJWKSFile of malformed JSON',    "OBOJWKSFile $jwks_bad\n$JF", qr/OBO125: OBOJWKSFile \Q$jwks_bad\E is not a usable key set: malformed JSON/],
+    ['OBOJWKSFile {"keys":[]}',          "OBOJWKSFile $jwks_empty\n$JF", qr/OBO125: OBOJWKSFile \Q$jwks_empty\E is not a usable key set: JWKS has no usable key/],
+    ['OBOJWKSFile with only an oct key', "OBOJWKSFile $jwks_oct\n$JF", qr/OBO125: OBOJWKSFile \Q$jwks_oct\E is not a usable key set: JWKS has no usable key/],
+    ['OBOCACertificateFile /etc/hostname', "$IDP\n$AUD\n$LOC\nOBOCACertificateFile /etc/hostname", qr{OBO124: OBOCACertificateFile /etc/hostname holds no usable CA certificate: no PEM certificate}],
+    ['OBOCACertificateFile of text',     "$IDP\n$AUD\n$LOC\nOBOCACertificateFile $ca_text", qr/OBO124: OBOCACertificateFile \Q$ca_text\E holds no usable CA certificate: no PEM certificate/],
+    ['OBOCACertificateFile with a damaged PEM block', "$BASE\n$XLOC\nOBOCACertificateFile $ca_broken", qr/OBO124: OBOCACertificateFile \Q$ca_broken\E holds no usable CA certificate: not PEM, or a PEM block in it is damaged/],
+    ['OBOCACertificateFile of the test CA', "$IDP\n$AUD\n$LOC\nOBOCACertificateFile $pki/ca.pem", 'good'],
+    ['OBOCACertificateFile with text around the certificate', "$BASE\n$XLOC\nOBOCACertificateFile $ca_bundle", 'good'],
 );
 
 # t/70_admin_config.t: files the server cannot read (not as root: root reads all)

@@ -26,6 +26,8 @@
 #include "unixd.h"
 
 #include "obo_crypto.h"
+#include "obo_http.h"
+#include "obo_provider.h"
 
 APLOG_USE_MODULE(auth_obo);
 
@@ -618,6 +620,70 @@ static int check_files(apr_pool_t *ptemp, server_rec *s)
     return ok;
 }
 
+/* Files that open but can never work: a CA file with no PEM certificate (a
+ * TLS handshake to the IdP needs one: every request would answer 503) and
+ * a JWKS file that is not JSON, not a JWKS or has no usable key (no token
+ * could ever validate). Read with the core's own loaders, once per file,
+ * at configtest and startup alike; after check_files, so an unreadable
+ * file is reported as that (OBO120). */
+static int check_ca_file(apr_pool_t *p, server_rec *s, apr_hash_t *seen, const char *path)
+{
+    const char *id = path ? apr_pstrcat(p, "ca ", path, NULL) : NULL, *err = NULL;
+    int n = 0;
+    apr_status_t rv;
+
+    if (!id || apr_hash_get(seen, id, APR_HASH_KEY_STRING)) {
+        return 1;
+    }
+    apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
+    rv = obo_http_check_ca_file(p, path, &n, &err);
+    if (rv == APR_SUCCESS) {
+        return 1;
+    }
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO124: OBOCACertificateFile %s holds no "
+                 "usable CA certificate: %s; TLS to the identity provider would fail on "
+                 "every request. Give a PEM file of the CA certificates that issued the "
+                 "IdP's certificate", path, err);
+    return 0;
+}
+
+static int check_jwks_file(apr_pool_t *p, server_rec *s, apr_hash_t *seen, const char *path)
+{
+    const char *id = path ? apr_pstrcat(p, "jwks ", path, NULL) : NULL, *err = NULL;
+    int n = 0;
+    apr_status_t rv;
+
+    if (!id || apr_hash_get(seen, id, APR_HASH_KEY_STRING)) {
+        return 1;
+    }
+    apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
+    rv = obo_provider_check_jwks_file(p, path, &n, &err);
+    if (rv == APR_SUCCESS) {
+        return 1;
+    }
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO125: OBOJWKSFile %s is not a usable key "
+                 "set: %s; no token could validate. Give a JWKS document {\"keys\":[...]} "
+                 "with at least one public RSA, EC or OKP signing key", path, err);
+    return 0;
+}
+
+static int check_contents(apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+    int ok = 1;
+
+    for (; s; s = s->next) {
+        auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        if (auth_obo_has_idp(sc) || sc->uses_exchange) {
+            ok &= check_ca_file(ptemp, s, seen, sc->ca_file);
+        }
+        if (auth_obo_has_idp(sc)) {
+            ok &= check_jwks_file(ptemp, s, seen, sc->jwks_file);
+        }
+    }
+    return ok;
+}
+
 /* Every configured client certificate and key is loaded here, at configtest
  * and at startup alike, and a key that is encrypted, not PEM or not the
  * certificate's stops both (OBO044): on Debian a reload runs configtest, then
@@ -967,7 +1033,8 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         }
         warn_session_room(s);
     }
-    if (!check_files(ptemp, main_s) || !check_keys(ptemp, main_s)) {
+    if (!check_files(ptemp, main_s) || !check_contents(ptemp, main_s)
+        || !check_keys(ptemp, main_s)) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return walk_tree(ptemp, main_s, ap_conftree) ? OK : HTTP_INTERNAL_SERVER_ERROR;

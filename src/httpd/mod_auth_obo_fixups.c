@@ -187,6 +187,12 @@ static int auth_obo_fixups(request_rec *r)
     if (!st || !st->jws) {
         return DECLINED;
     }
+    if (auth_obo_follows_failed_handoff(r)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO069: no downstream token for '%s': "
+                      "this error page follows a failed exchange in the same Location; not "
+                      "exchanging again", r->user ? r->user : "-");
+        return DECLINED;
+    }
     if (!sc->rt || !sc->client) {
         /* Never a silent 200 without the token the Location asks for. */
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO067: no downstream token: this "
@@ -215,7 +221,13 @@ static int auth_obo_fixups_logged(request_rec *r)
 {
     request_rec *prev = auth_obo_log_enter(r);
     int status = auth_obo_fixups(r);
+    auth_obo_req *st;
 
+    /* An ErrorDocument for this status in the same Location must not run
+     * the exchange again (auth_obo_follows_failed_handoff). */
+    if (ap_is_HTTP_ERROR(status) && (st = auth_obo_req_state(r)) != NULL) {
+        st->handoff_failed = 1;
+    }
     auth_obo_log_leave(prev);
     return status;
 }

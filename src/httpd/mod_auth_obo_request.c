@@ -58,6 +58,23 @@ int auth_obo_inherits_denial(request_rec *r)
     return !(st && st->authorized);
 }
 
+/* The same skip after a request that passed authorization but whose
+ * exchange failed (an ErrorDocument 502 in the exchanging Location): the
+ * fixups run again for the error page, and would call the IdP again (with
+ * its retry) and fail again, answering "Additionally, a 502 ..." instead of
+ * the page. */
+int auth_obo_follows_failed_handoff(request_rec *r)
+{
+    request_rec *p = r->prev;
+    const auth_obo_req *st;
+
+    if (!p || p->per_dir_config != r->per_dir_config || p->status < 400) {
+        return 0;
+    }
+    st = auth_obo_req_state(p);
+    return st && st->handoff_failed;
+}
+
 /* Made once per request, by authentication (mod_auth_obo_authn.c). */
 auth_obo_req *auth_obo_req_state_new(request_rec *r)
 {

@@ -32,6 +32,7 @@ typedef struct auth_obo_req {
     const char *caller_authz;  /* Authorization as the caller sent it (or NULL) */
     int authz_changed;         /* the exchange replaced or removed Authorization */
     int authorized;            /* this request reached fixups: authorization passed */
+    int handoff_failed;        /* its fixups answered an error (the exchange failed) */
     /* SHA-256 of the caller's token, computed once for every consumer. */
     unsigned char token_hash[OBO_SHA256_LEN];
     /* The effective configuration, merged once for this per_dir_config. */
@@ -49,6 +50,10 @@ auth_obo_dir_cfg *auth_obo_effective(request_rec *r);
 /* 1 if r is an internal redirect after a request that failed authorization
  * in the same configuration: it gets nothing handed to users who passed. */
 int auth_obo_inherits_denial(request_rec *r);
+/* 1 if r is an internal redirect (an ErrorDocument) after a request whose
+ * exchange or hand-off failed in the same configuration: it must not
+ * exchange again. */
+int auth_obo_follows_failed_handoff(request_rec *r);
 
 /* Core log lines go against r until auth_obo_log_leave(the value returned). */
 request_rec *auth_obo_log_enter(request_rec *r);

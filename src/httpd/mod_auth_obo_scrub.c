@@ -176,10 +176,11 @@ static int auth_obo_scrub(request_rec *r)
 
     /* Same configuration as the parent: httpd skips authentication and the
      * parent's values are this Location's own; unless the parent failed
-     * authorization (an ErrorDocument 401/403 here): then what it set for
-     * its user goes. */
+     * authorization (an ErrorDocument 401/403 here) or its exchange failed
+     * (an ErrorDocument 502 here, after one downstream's token was handed
+     * off and another's exchange failed): then what it set goes. */
     if (parent && parent->per_dir_config == r->per_dir_config
-        && !auth_obo_inherits_denial(r)) {
+        && !auth_obo_inherits_denial(r) && !auth_obo_follows_failed_handoff(r)) {
         return DECLINED;
     }
     if (!is_obo(r) && !exchanges(d) && !prior) {

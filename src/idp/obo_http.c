@@ -8,6 +8,9 @@
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
 #include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #define OBO_HTTP_IDLE_MAX 32   /* pooled easy handles kept per process */
 
@@ -297,5 +300,41 @@ apr_status_t obo_file_read(apr_pool_t *p, const char *path, apr_size_t max,
     if (f) {
         apr_file_close(f);
     }
+    return rv;
+}
+
+/* The way libcurl's OpenSSL backend reads CURLOPT_CAINFO
+ * (X509_load_cert_crl_file): PEM blocks of certificates and CRLs, other
+ * text between them ignored; one unreadable block, or no certificate at
+ * all, and every TLS handshake to the IdP fails. */
+apr_status_t obo_http_check_ca_file(apr_pool_t *p, const char *path, int *ncerts,
+                                    const char **err)
+{
+    apr_status_t rv = APR_EINVAL;
+    STACK_OF(X509_INFO) *infos = NULL;
+    BIO *in = BIO_new_file(path, "r");
+    int i, n = 0;
+
+    ERR_clear_error();
+    if (!in) {
+        rv = APR_ENOENT;
+        *err = "cannot open it";
+    }
+    else if ((infos = PEM_X509_INFO_read_bio(in, NULL, NULL, NULL)) == NULL) {
+        *err = apr_psprintf(p, "not PEM, or a PEM block in it is damaged (%s)",
+                            ERR_reason_error_string(ERR_peek_last_error())
+                            ? ERR_reason_error_string(ERR_peek_last_error()) : "no detail");
+    }
+    else {
+        for (i = 0; i < sk_X509_INFO_num(infos); i++) {
+            n += sk_X509_INFO_value(infos, i)->x509 != NULL;
+        }
+        *err = "no PEM certificate in it (BEGIN CERTIFICATE)";
+        rv = n > 0 ? APR_SUCCESS : APR_EINVAL;
+    }
+    *ncerts = n;
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    BIO_free(in);
+    ERR_clear_error();
     return rv;
 }

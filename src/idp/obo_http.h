@@ -48,4 +48,11 @@ char *obo_http_form_escape(apr_pool_t *p, const char *s);
 apr_status_t obo_file_read(apr_pool_t *p, const char *path, apr_size_t max,
                            char **buf, apr_size_t *len);
 
+/* A CA file (OBOCACertificateFile) loaded as the TLS verification will load
+ * it: PEM, every block readable, at least one certificate. APR_SUCCESS with
+ * *ncerts, or APR_EINVAL (APR_ENOENT if it cannot be opened) with *err.
+ * For the startup checks; nothing is kept. */
+apr_status_t obo_http_check_ca_file(apr_pool_t *p, const char *path, int *ncerts,
+                                    const char **err);
+
 #endif

@@ -979,3 +979,37 @@ void obo_provider_refresh_if_due(obo_provider *pv)
         maybe_refresh(pv, apr_time_now());
     }
 }
+
+/* ---- the startup checks -------------------------------------------------- */
+
+apr_status_t obo_provider_check_jwks_file(apr_pool_t *p, const char *path, int *nkeys,
+                                          const char **err)
+{
+    apr_pool_t *tmp = NULL;
+    obo_jwks *set = NULL;
+    char *body = NULL;
+    apr_size_t len = 0;
+    apr_status_t rv = apr_pool_create(&tmp, p);
+
+    *nkeys = 0;
+    if (rv == APR_SUCCESS) {
+        rv = obo_file_read(tmp, path, JWKS_MAX_BYTES, &body, &len);
+        if (rv != APR_SUCCESS) {
+            *err = apr_psprintf(p, "cannot read it (%s)", rv == APR_ENOSPC
+                                ? "larger than 256 KiB" : "an I/O error");
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        rv = obo_jwks_parse(tmp, body, len, &set, NULL, err);
+        if (rv == APR_SUCCESS) {
+            *nkeys = set->keys->nelts;
+        }
+        else {
+            *err = apr_pstrdup(p, *err);   /* may live in tmp */
+        }
+    }
+    if (tmp) {
+        apr_pool_destroy(tmp);
+    }
+    return rv;
+}

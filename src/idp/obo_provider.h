@@ -141,4 +141,12 @@ apr_status_t obo_provider_shared_put(obo_cache *c, apr_pool_t *p, const char *ke
  * APR_SUCCESS (taken), APR_NOTFOUND (none, or not fresher), or a failure. */
 apr_status_t obo_provider_take_shared(obo_provider *pv);
 
+/* The JWKS file a provider would read (OBOJWKSFile) read and parsed as it
+ * will be on requests: APR_SUCCESS with *nkeys usable keys, or the error of
+ * reading or parsing it (not JSON, not a JWKS, no usable key) with *err.
+ * For the startup checks: the keys are parsed in a subpool of p, freed
+ * before it returns. */
+apr_status_t obo_provider_check_jwks_file(apr_pool_t *p, const char *path, int *nkeys,
+                                          const char **err);
+
 #endif
