@@ -23,6 +23,9 @@ sub loc { my ($body) = @_; return "$BASE\n<Location /api>\n AuthType obo\n Requi
 subtest 'control: a good header name' => sub {
     my $c = check_config(loc(" OBOScope api://d/.default\n OBOPassToken header X-Downstream-Token"));
     ok $c->{started}, 'httpd starts' or diag $c->{output};
+    $c = check_config(loc(" OBOScope downstream=a api://a/.default\n OBOScope downstream=b api://b/.default\n"
+                          . " OBOPassToken header X-Tok downstream=a\n OBOPassToken env TOK_B downstream=b"));
+    ok $c->{started}, 'two downstreams, each its own place' or diag $c->{output};
     $c = check_config(loc(" OBOExchangeAudience api://d\n OBOPassToken env DS_TOKEN"));
     ok $c->{started}, 'an audience alone is a downstream too' or diag $c->{output};
 };
@@ -48,6 +51,22 @@ expect_config_errors(
             qr/OBOPassToken: \S+: \S+ is a name httpd or the module sets itself/] }
          'env OBO_SESSION_KEY', 'header OBO-Session-Key', 'env REMOTE_USER', 'env auth_type',
          'env OBO_CLAIM_x', 'env T_EXPIRES_ON', 'header T-Expires-On'),
+    # Round 7: variables httpd sets for a CGI after the module (HTTP_* from
+    # the client's own headers: X-Api-Token set HTTP_X_API_TOKEN), and
+    # places two downstreams share although spelt apart.
+    (map { ["OBOPassToken $_", loc(" OBOScope api://d/.default\n OBOPassToken $_"),
+            qr/OBOPassToken: \S+: \S+ is a name httpd or the module sets itself/] }
+         'env HTTP_X_API_TOKEN', 'env PATH', 'env SERVER_NAME', 'env ssl_token'),
+    ['a downstream\'s default variable taken by another',
+     loc(" OBOScope downstream=a api://a/.default\n OBOPassToken env OBO_ACCESS_TOKEN_B downstream=a\n"
+         . " OBOScope downstream=b api://b/.default"),
+     qr/downstreams a and b both hand their token to variable OBO_ACCESS_TOKEN_B/],
+    ['downstream=graph and downstream=Graph',
+     loc(" OBOScope downstream=graph api://a/.default\n OBOScope downstream=Graph api://b/.default"),
+     qr/downstreams \S+ and \S+ both hand their token to variable OBO_ACCESS_TOKEN_GRAPH/],
+    ['downstream=a-b and downstream=a_b',
+     loc(" OBOScope downstream=a-b api://a/.default\n OBOScope downstream=a_b api://b/.default"),
+     qr/both hand their token to variable OBO_ACCESS_TOKEN_A_B/],
     ['two downstreams to Authorization',
      loc(" OBOScope api://a/.default downstream=a\n OBOScope api://b/.default downstream=b\n"
          . " OBOPassToken authorization downstream=a\n OBOPassToken authorization downstream=b"),

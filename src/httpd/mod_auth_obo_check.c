@@ -324,6 +324,66 @@ static int walk_tree(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
     return 1;
 }
 
+/* A place a token goes, as the backend sees it: variables upper-cased
+ * with '-' as '_' (a header is also the CGI's HTTP_ variable). */
+static const char *place(apr_pool_t *p, const char *kind, const char *name)
+{
+    char *k = apr_pstrdup(p, name), *c;
+
+    for (c = k; *c; c++) {
+        *c = *c == '-' ? '_' : apr_toupper(*c);
+    }
+    return apr_pstrcat(p, kind, k, NULL);
+}
+
+static const char *place_taken(apr_pool_t *p, apr_hash_t *seen,
+                               const auth_obo_downstream *ds, const char *key)
+{
+    const auth_obo_downstream *other = apr_hash_get(seen, key, APR_HASH_KEY_STRING);
+
+    if (other && other != ds) {
+        return apr_psprintf(p, "downstreams %s and %s both hand their token to %s: only "
+                            "the last would arrive; give each its own OBOPassToken",
+                            other->name ? other->name : "(default)",
+                            ds->name ? ds->name : "(default)", key);
+    }
+    apr_hash_set(seen, key, APR_HASH_KEY_STRING, ds);
+    return NULL;
+}
+
+/* Two downstreams of a section whose tokens go to one place (a name twice
+ * in another case or spelling, a downstream's default variable, a header
+ * and the variable a CGI sees it as): a review found one token silently
+ * lost each way. */
+static const char *check_places(apr_pool_t *p, const auth_obo_dir_cfg *d)
+{
+    apr_hash_t *seen = apr_hash_make(p);
+    const char *err = NULL;
+    int i, k;
+
+    for (i = 0; !err && d->downstreams && i < d->downstreams->nelts; i++) {
+        const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
+                                                      auth_obo_downstream *);
+        if (ds->pass->nelts == 0) {
+            err = place_taken(p, seen, ds, place(p, "variable ", auth_obo_default_env(p, ds)));
+        }
+        for (k = 0; !err && k < ds->pass->nelts; k++) {
+            const auth_obo_pass *ps = &APR_ARRAY_IDX(ds->pass, k, auth_obo_pass);
+            if (ps->kind == PASS_AUTHORIZATION) {
+                err = place_taken(p, seen, ds, "the Authorization header");
+            }
+            else if (ps->kind == PASS_ENV) {
+                err = place_taken(p, seen, ds, place(p, "variable ", ps->name));
+            }
+            else if (!(err = place_taken(p, seen, ds, place(p, "header ", ps->name)))) {
+                err = place_taken(p, seen, ds, place(p, "variable HTTP_",
+                                                     ps->name));
+            }
+        }
+    }
+    return err;
+}
+
 /* A downstream named by OBOPassToken alone has nothing to exchange for:
  * every request would fail, so the configuration does. */
 static const char *check_downstreams(apr_pool_t *p, const auth_obo_dir_cfg *d)
@@ -340,7 +400,7 @@ static const char *check_downstreams(apr_pool_t *p, const auth_obo_dir_cfg *d)
                                 ds->name ? " downstream=" : "", ds->name ? ds->name : "");
         }
     }
-    return NULL;
+    return check_places(p, d);
 }
 
 /* "the server configuration" of the main server or of the virtual host

@@ -771,6 +771,20 @@ static const char *add_exchange_audience(cmd_parms *cmd, void *m, int argc, char
     return add_values(cmd, m, argc, argv, 1);
 }
 
+const char *auth_obo_default_env(apr_pool_t *p, const auth_obo_downstream *ds)
+{
+    char *n, *c;
+
+    if (!ds->name) {
+        return AUTH_OBO_DEFAULT_ENV;
+    }
+    n = apr_pstrcat(p, AUTH_OBO_DEFAULT_ENV "_", ds->name, NULL);
+    for (c = n; *c; c++) {
+        *c = *c == '-' ? '_' : apr_toupper(*c);
+    }
+    return n;
+}
+
 static int valid_token_name(const char *s)
 {
     return *s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -831,9 +845,21 @@ static const char *reserved_header(apr_pool_t *p, const char *name)
 static const char *const own_names[] = {
     "REMOTE_USER", "AUTH_TYPE", AUTH_OBO_SESSION_ENV, NULL
 };
+/* Variables only (a header of such a name is harmless): what httpd sets
+ * for a CGI itself (RFC 3875 and its own), after the module. */
+static const char *const cgi_names[] = {
+    "PATH", "QUERY_STRING", "GATEWAY_INTERFACE", "CONTENT_TYPE", "CONTENT_LENGTH",
+    "PATH_INFO", "PATH_TRANSLATED", "HTTPS", "UNIQUE_ID", NULL
+};
+/* HTTP_*: the client's request headers, which httpd turns into variables
+ * over the module's (X-Api-Token: a client could set HTTP_X_API_TOKEN). */
+static const char *const own_prefixes[] = {
+    "HTTP_", "SERVER_", "REMOTE_", "REQUEST_", "SCRIPT_", "DOCUMENT_", "CONTEXT_", "SSL_",
+    "REDIRECT_", NULL
+};
 #define EXPIRES_SUFFIX "_EXPIRES_ON"
 
-static const char *own_name(const char *name)
+static const char *own_name(const char *name, int env)
 {
     size_t n = strlen(name), k = sizeof(EXPIRES_SUFFIX) - 1;
     int i;
@@ -843,8 +869,18 @@ static const char *own_name(const char *name)
             return own_names[i];
         }
     }
+    for (i = 0; env && cgi_names[i]; i++) {
+        if (name_matches(name, cgi_names[i], 0)) {
+            return cgi_names[i];
+        }
+    }
     if (name_matches(name, AUTH_OBO_CLAIM_HDR_PREFIX, 1)) {
         return "OBO_CLAIM_*";
+    }
+    for (i = 0; env && own_prefixes[i]; i++) {
+        if (name_matches(name, own_prefixes[i], 1)) {
+            return own_prefixes[i];
+        }
     }
     return n > k && name_matches(name + n - k, EXPIRES_SUFFIX, 0) ? "*" EXPIRES_SUFFIX : NULL;
 }
@@ -905,7 +941,7 @@ static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[
         return err_for(cmd, "must be: authorization | env NAME | header NAME "
                             "[downstream=NAME]");
     }
-    if (pass.name && (reserved = own_name(pass.name)) != NULL) {
+    if (pass.name && (reserved = own_name(pass.name, pass.kind == PASS_ENV)) != NULL) {
         return err_for(cmd, apr_psprintf(cmd->pool, "%s: %s is a name httpd or the module sets "
                                          "itself; choose another", pass.name, reserved));
     }

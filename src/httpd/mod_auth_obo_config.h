@@ -34,6 +34,8 @@
 /* A long-running session's key handed to the backend (variable, header);
  * OBOPassToken may not take them. */
 #define AUTH_OBO_SESSION_ENV "OBO_SESSION_KEY"
+/* The variable a downstream token goes to without OBOPassToken. */
+#define AUTH_OBO_DEFAULT_ENV "OBO_ACCESS_TOKEN"
 #define AUTH_OBO_SESSION_HDR "OBO-Session-Key"
 #define AUTH_OBO_CACHE_SECRET_MIN 32     /* bytes of OBOCacheSecret */
 
@@ -165,5 +167,9 @@ const char *auth_obo_user_claim(const auth_obo_dir_cfg *d);
 const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d);
 int auth_obo_has_idp(const auth_obo_srv_cfg *sc);
 int auth_obo_ival(int v, int dflt);
+
+/* OBO_ACCESS_TOKEN, or OBO_ACCESS_TOKEN_<NAME> for a named downstream
+ * (upper-cased, '-' as '_'): where a downstream without OBOPassToken goes. */
+const char *auth_obo_default_env(apr_pool_t *p, const auth_obo_downstream *ds);
 
 #endif

@@ -354,20 +354,6 @@ void auth_obo_grant_setup(const auth_obo_srv_cfg *sc, const char *endpoint,
 
 /* ---- hand-off to the backend ---------------------------------------------- */
 
-static const char *default_env(apr_pool_t *p, const auth_obo_downstream *ds)
-{
-    char *n, *c;
-
-    if (!ds->name) {
-        return AUTH_OBO_DEFAULT_ENV;
-    }
-    n = apr_pstrcat(p, AUTH_OBO_DEFAULT_ENV "_", ds->name, NULL);
-    for (c = n; *c; c++) {
-        *c = *c == '-' ? '_' : apr_toupper(*c);
-    }
-    return n;
-}
-
 static void hand_off(request_rec *r, auth_obo_req *st, const auth_obo_downstream *ds,
                      const obo_token_result *t)
 {
@@ -375,7 +361,7 @@ static void hand_off(request_rec *r, auth_obo_req *st, const auth_obo_downstream
     int i;
 
     if (ds->pass->nelts == 0) {
-        const char *env = default_env(r->pool, ds);
+        const char *env = auth_obo_default_env(r->pool, ds);
         apr_table_set(r->subprocess_env, env, t->access_token);
         apr_table_set(r->subprocess_env, apr_pstrcat(r->pool, env, "_EXPIRES_ON", NULL), exp);
     }

@@ -18,8 +18,6 @@
 #include "obo_exchange.h"
 #include "obo_jws.h"
 
-/* The variable a downstream token goes to without OBOPassToken. */
-#define AUTH_OBO_DEFAULT_ENV "OBO_ACCESS_TOKEN"
 
 /* What authentication established for this request (request_config). */
 typedef struct auth_obo_req {
