@@ -101,5 +101,37 @@ subtest 'a size changed by a graceful restart releases the old segment' => sub {
     $h->stop;
 };
 
+# Round 7: a virtual host without a directive of the module shares the
+# main server's configuration; each such host made its own segment (the
+# parent kept one per host), the last one made served them all, and a
+# ServerAlias added to one of them at a graceful restart emptied the cache
+# of the main configuration (a new IdP call for a cached token).
+subtest 'virtual hosts without directives share the main server\'s one segment' => sub {
+    my $vh = join '', map { "<VirtualHost *:*>\n    ServerName $_.test\n</VirtualHost>\n" } qw(a b c);
+    my $h = OBOTest::Httpd2->start(procs => 1, cache => 'shm', tenant => 'lrshm', name => 'shmplain',
+                                   extra => "OBOCache shm 2097152\n$vh");
+    is segments($h->pid), 1, 'one segment for the main server and three hosts';
+    my $sub = fresh_user('plain');
+    my $ut = ut($sub);
+    for my $host (qw(a.test b.test c.test)) {
+        is get($h, $host, '/x/backend/y', Authorization => "Bearer $ut")->code, 200, "$host: 200";
+    }
+    is token_calls($sub), 1, 'one IdP call for the three hosts';
+    open my $in, '<', $h->{conf} or die $!;
+    my $conf = do { local $/; <$in> };
+    close $in;
+    $conf =~ s/ServerName a\.test\n/ServerName a.test\n    ServerAlias www.a.test\n/;
+    open my $out, '>', $h->{conf} or die $!;
+    print $out $conf;
+    close $out;
+    ok defined $h->graceful, 'graceful restart after a ServerAlias was added to a.test';
+    for my $host (qw(a.test b.test)) {
+        is get($h, $host, '/x/backend/y', Authorization => "Bearer $ut")->code, 200, "$host: 200";
+    }
+    is token_calls($sub), 1, '... still from the cache: no new IdP call';
+    is segments($h->pid), 1, 'still one segment';
+    $h->stop;
+};
+
 idp_reset();
 done_testing();

@@ -123,7 +123,11 @@ static apr_status_t setup_server(apr_pool_t *pconf, apr_pool_t *ptemp, server_re
         return APR_SUCCESS;
     }
     rv = build_client(pconf, s, sc);
-    if (rv == APR_SUCCESS && cache == CACHE_SHM) {
+    /* A virtual host without a directive of the module shares the main
+     * server's configuration, set up first: one segment, the main server's
+     * (per server, each such host made its own, and the last made was used:
+     * a ServerAlias changed on one of them emptied the main cache). */
+    if (rv == APR_SUCCESS && cache == CACHE_SHM && !sc->socache_inst) {
         rv = auth_obo_socache_post_config(pconf, ptemp, s, sc);
         if (rv == APR_SUCCESS && !sc->cache_secret) {
             rv = shm_secret(pconf, sc);

@@ -34,6 +34,7 @@ APLOG_USE_MODULE(auth_obo);
  * counter per cache in shared memory, what one store costs of the capacity. */
 typedef struct shm_turn {
     apr_uint64_t *written;           /* anonymous shm; NULL if there is none */
+    apr_shm_t *shm;                  /* its segment */
     apr_uint64_t per_entry;          /* millionths of the capacity */
     apr_uint64_t per_kbyte;
     apr_size_t entries, bytes;       /* the capacity */
@@ -172,6 +173,13 @@ void auth_obo_socache_sweep(server_rec *s)
                          "changed) is released");
             prov->destroy(k->inst, s);
             k->inst = NULL;
+            /* APR's own segment: its cleanup is APR's, not the unloaded
+             * shmcb's (whose cleanup keeps the instance's pool alive) */
+            if (k->turn.shm) {
+                apr_shm_destroy(k->turn.shm);
+                k->turn.shm = NULL;
+                k->turn.written = NULL;
+            }
             apr_hash_set(all, apr_hash_this_key(hi), APR_HASH_KEY_STRING, NULL);
         }
     }
@@ -212,6 +220,7 @@ static void turn_init(shm_turn *t, apr_size_t size, apr_pool_t *keep)
     if (apr_shm_create(&shm, sizeof(apr_uint64_t), NULL, keep) == APR_SUCCESS) {
         t->written = apr_shm_baseaddr_get(shm);
         *t->written = 0;
+        t->shm = shm;
     }
 }
 
