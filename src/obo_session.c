@@ -191,16 +191,17 @@ static apr_time_t obo_idle_until(const obo_session_cfg *c, const obo_smeta *m, a
 }
 
 /* Until when the "at" entry may be used: margin before expiry; a token
- * that lives less than the margin while it lives; never past the session. */
+ * that lives no longer than the margin for half its lifetime (as the
+ * exchange's cache, obo_token.c: the backend never gets one about to
+ * expire); never past the session. */
 static apr_time_t obo_at_until(const obo_session_cfg *c, const obo_token_result *t,
                                apr_time_t session_until)
 {
-    apr_time_t until = t->expires_on - (c->margin > 0 ? c->margin : 0);
+    apr_interval_time_t m = c->margin > 0 ? c->margin : 0;
+    apr_interval_time_t life = apr_time_from_sec(t->expires_in);
 
-    if (until <= apr_time_now()) {
-        until = t->expires_on;
-    }
-    return t->expires_in > 0 ? obo_min(until, session_until) : 0;
+    m = t->expires_in > 0 && life <= m ? life / 2 : m;
+    return t->expires_in > 0 ? obo_min(t->expires_on - m, session_until) : 0;
 }
 
 /* A token without a lifetime gets the assumed one (see the top). */

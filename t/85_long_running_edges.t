@@ -59,4 +59,34 @@ subtest 'a refresh answer whose token_type could split a header line: 502, not h
 
 like error_log_since($mark), qr/OBO190/, 'OBO190 logged for the refused internal requests';
 
+# Round 7: a session's token that lives no longer than OBOCacheMargin (300
+# s here, the default) was handed out until it expired: with 4 s tokens the
+# handler answered one with 0.25 s left. It now keeps half its lifetime,
+# as an ordinary Location's cache does. (vhost obo_lr_shm)
+subtest 'a short-lived session token is handed out with half its lifetime left at least' => sub {
+    use Time::HiRes qw(sleep time);
+    use JSON::PP ();
+    idp_set('expires_in@lrshm' => 4);
+    my $sub = fresh_user('lrshort');
+    my $r = obo_get('obo_lr_shm', '/lr/env',
+                    token => mint(tenant => 'lrshm', claims => { sub => $sub, oid => oid_of($sub) }));
+    my $key = cgi_env($r)->{OBO_SESSION_KEY};
+    ok $key, 'session opened';
+    my ($least, $n) = (99, 0);
+    my $end = time + 4.5;
+    while (time < $end) {
+        my $h = obo_get('obo_lr_shm', '/token', token => undef, headers => [ 'OBO-Session-Key' => $key ]);
+        my $j = eval { JSON::PP->new->decode($h->content) } || {};
+        if ($h->code == 200 && $j->{expires_on}) {
+            my $left = $j->{expires_on} - time;
+            $least = $left if $left < $least;
+            $n++;
+        }
+        sleep 0.25;
+    }
+    cmp_ok $n, '>=', 10, "the handler answered ($n times)";
+    cmp_ok $least, '>=', 0.9, sprintf('every token had at least ~half its 4 s left (least %.2f s)', $least);
+    idp_set('expires_in@lrshm' => '');
+};
+
 done_testing();
