@@ -197,10 +197,14 @@ static apr_time_t obo_idle_until(const obo_session_cfg *c, const obo_smeta *m, a
 static apr_time_t obo_at_until(const obo_session_cfg *c, const obo_token_result *t,
                                apr_time_t session_until)
 {
+    /* The lifetime as issued: a token read back from the cache (rewritten
+     * by obo_keep) has only what is left in expires_in, and half of that
+     * moved the cutoff towards its expiry at every rewrite. */
+    apr_int64_t secs = t->lifetime > 0 ? t->lifetime : t->expires_in;
     apr_interval_time_t m = c->margin > 0 ? c->margin : 0;
-    apr_interval_time_t life = apr_time_from_sec(t->expires_in);
+    apr_interval_time_t life = apr_time_from_sec(secs);
 
-    m = t->expires_in > 0 && life <= m ? life / 2 : m;
+    m = secs > 0 && life <= m ? life / 2 : m;
     return t->expires_in > 0 ? obo_min(t->expires_on - m, session_until) : 0;
 }
 
@@ -214,6 +218,7 @@ static void obo_assume_life(apr_pool_t *p, const char *key, const char *ds,
                 obo_fingerprint(p, key, strlen(key)), (apr_int64_t)t->expires_in,
                 ds ? ds : "", OBO_SESSION_UNKNOWN_LIFE_S);
         t->expires_in = OBO_SESSION_UNKNOWN_LIFE_S;
+        t->lifetime = OBO_SESSION_UNKNOWN_LIFE_S;
         t->expires_on = apr_time_now() + apr_time_from_sec(OBO_SESSION_UNKNOWN_LIFE_S);
     }
 }
