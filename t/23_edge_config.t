@@ -57,6 +57,14 @@ expect_config_errors(
     (map { ["OBOPassToken $_", loc(" OBOScope api://d/.default\n OBOPassToken $_"),
             qr/OBOPassToken: \S+: \S+ is a name httpd or the module sets itself/] }
          'env HTTP_X_API_TOKEN', 'env PATH', 'env SERVER_NAME', 'env ssl_token'),
+    # Round 8: the expiry's name too (env HTTP made HTTP_EXPIRES_ON, which a
+    # client's Expires-On header set), and expiry places between downstreams
+    (map { ["OBOPassToken $_", loc(" OBOScope api://d/.default\n OBOPassToken $_"),
+            qr/OBOPassToken: \S+: \S+ is a name httpd or the module sets itself/] }
+         'env HTTP', 'env OBO_CLAIM', 'header OBO-Claim'),
+    ['a downstream\'s token in another\'s expiry variable',
+     loc(" OBOScope api://a/.default\n OBOScope downstream=expires_on api://b/.default"),
+     qr/both hand their token to variable OBO_ACCESS_TOKEN_EXPIRES_ON/],
     ['a downstream\'s default variable taken by another',
      loc(" OBOScope downstream=a api://a/.default\n OBOPassToken env OBO_ACCESS_TOKEN_B downstream=a\n"
          . " OBOScope downstream=b api://b/.default"),

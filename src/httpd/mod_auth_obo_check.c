@@ -336,8 +336,8 @@ static const char *place(apr_pool_t *p, const char *kind, const char *name)
     return apr_pstrcat(p, kind, k, NULL);
 }
 
-static const char *place_taken(apr_pool_t *p, apr_hash_t *seen,
-                               const auth_obo_downstream *ds, const char *key)
+static const char *place_taken1(apr_pool_t *p, apr_hash_t *seen,
+                                const auth_obo_downstream *ds, const char *key)
 {
     const auth_obo_downstream *other = apr_hash_get(seen, key, APR_HASH_KEY_STRING);
 
@@ -349,6 +349,19 @@ static const char *place_taken(apr_pool_t *p, apr_hash_t *seen,
     }
     apr_hash_set(seen, key, APR_HASH_KEY_STRING, ds);
     return NULL;
+}
+
+/* A token's place and its expiry's (NAME_EXPIRES_ON, NAME-Expires-On):
+ * downstreams x and x_expires_on met in the second. */
+static const char *place_taken(apr_pool_t *p, apr_hash_t *seen,
+                               const auth_obo_downstream *ds, const char *key)
+{
+    const char *err = place_taken1(p, seen, ds, key);
+
+    if (!err && strncmp(key, "the ", 4) != 0) {
+        err = place_taken1(p, seen, ds, apr_pstrcat(p, key, "_EXPIRES_ON", NULL));
+    }
+    return err;
 }
 
 /* Two downstreams of a section whose tokens go to one place (a name twice

@@ -859,7 +859,7 @@ static const char *const own_prefixes[] = {
 };
 #define EXPIRES_SUFFIX "_EXPIRES_ON"
 
-static const char *own_name(const char *name, int env)
+static const char *own_name(const char *name, int env, int suffix)
 {
     size_t n = strlen(name), k = sizeof(EXPIRES_SUFFIX) - 1;
     int i;
@@ -882,7 +882,18 @@ static const char *own_name(const char *name, int env)
             return own_prefixes[i];
         }
     }
-    return n > k && name_matches(name + n - k, EXPIRES_SUFFIX, 0) ? "*" EXPIRES_SUFFIX : NULL;
+    return suffix && n > k && name_matches(name + n - k, EXPIRES_SUFFIX, 0)
+           ? "*" EXPIRES_SUFFIX : NULL;
+}
+
+/* The name, and the expiry's name the module derives from it (env HTTP
+ * made HTTP_EXPIRES_ON, which a client's Expires-On header overwrote). */
+static const char *own_pass_name(apr_pool_t *p, const auth_obo_pass *pass)
+{
+    const char *r = own_name(pass->name, pass->kind == PASS_ENV, 1);
+
+    return r ? r : own_name(apr_pstrcat(p, pass->name, EXPIRES_SUFFIX, NULL),
+                            pass->kind == PASS_ENV, 0);
 }
 
 /* Another hand-off of this section already there (two downstreams both to
@@ -941,7 +952,7 @@ static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[
         return err_for(cmd, "must be: authorization | env NAME | header NAME "
                             "[downstream=NAME]");
     }
-    if (pass.name && (reserved = own_name(pass.name, pass.kind == PASS_ENV)) != NULL) {
+    if (pass.name && (reserved = own_pass_name(cmd->pool, &pass)) != NULL) {
         return err_for(cmd, apr_psprintf(cmd->pool, "%s: %s is a name httpd or the module sets "
                                          "itself; choose another", pass.name, reserved));
     }
