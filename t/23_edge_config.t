@@ -61,7 +61,14 @@ expect_config_errors(
     # client's Expires-On header set), and expiry places between downstreams
     (map { ["OBOPassToken $_", loc(" OBOScope api://d/.default\n OBOPassToken $_"),
             qr/OBOPassToken: \S+: \S+ is a name httpd or the module sets itself/] }
-         'env HTTP', 'env OBO_CLAIM', 'header OBO-Claim'),
+         'env HTTP', 'env OBO_CLAIM'),
+    # Round 9: headers httpd drops on their way to a CGI (a '_' in the
+    # name; Proxy, httpoxy), and a header whose expiry header is reserved
+    ['OBOPassToken header X_Tok', loc(" OBOScope api://d/.default\n OBOPassToken header X_Tok"),
+     qr/OBOPassToken: header X_Tok: httpd drops a header whose name holds '_'/],
+    (map { ["OBOPassToken header $_", loc(" OBOScope api://d/.default\n OBOPassToken header $_"),
+            qr/OBOPassToken: header \Q$_\E: .*hop-by-hop, framing or routing/] }
+         'Proxy', 'X-Forwarded', 'OBO-Claim'),
     ['a downstream\'s token in another\'s expiry variable',
      loc(" OBOScope api://a/.default\n OBOScope downstream=expires_on api://b/.default"),
      qr/both hand their token to variable OBO_ACCESS_TOKEN_EXPIRES_ON/],

@@ -798,7 +798,9 @@ static int valid_token_name(const char *s)
 static const char *const reserved_headers[] = {
     "Connection", "Keep-Alive", "Host", "Transfer-Encoding", "Content-Length",
     "Content-Type", "Content-Encoding", "TE", "Trailer", "Upgrade", "Expect",
-    "Max-Forwards", "Via", "Forwarded", "HTTP2-Settings", NULL
+    "Max-Forwards", "Via", "Forwarded", "HTTP2-Settings",
+    "Proxy",    /* httpd drops it for a CGI (httpoxy, CVE-2016-5387) */
+    NULL
 };
 static const char *const reserved_prefixes[] = {
     "Proxy-", "X-Forwarded-", AUTH_OBO_CLAIM_HDR_PREFIX, NULL
@@ -939,13 +941,24 @@ static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[
         if (pass.kind == PASS_HEADER && !strcasecmp(pass.name, "Authorization")) {
             return err_for(cmd, "use 'OBOPassToken authorization' for the Authorization header");
         }
+        /* the header, and its expiry's header (X-Forwarded made
+         * X-Forwarded-Expires-On) */
         if (pass.kind == PASS_HEADER
-            && (reserved = reserved_header(cmd->pool, pass.name)) != NULL) {
+            && ((reserved = reserved_header(cmd->pool, pass.name)) != NULL
+                || (reserved = reserved_header(cmd->pool, apr_pstrcat(
+                        cmd->pool, pass.name, "-Expires-On", NULL))) != NULL)) {
             return err_for(cmd, apr_psprintf(cmd->pool, "header %s: %s is a hop-by-hop, "
                                              "framing or routing header that httpd or "
                                              "mod_proxy handles itself; choose another name "
                                              "(e.g. X-Downstream-Token)",
                                              pass.name, reserved));
+        }
+        /* httpd turns no header with '_' into a CGI variable (nor into
+         * FastCGI's): its token would never arrive. */
+        if (pass.kind == PASS_HEADER && strchr(pass.name, '_')) {
+            return err_for(cmd, apr_psprintf(cmd->pool, "header %s: httpd drops a header "
+                                             "whose name holds '_' on its way to a CGI; "
+                                             "use '-'", pass.name));
         }
     }
     else {
