@@ -1047,21 +1047,24 @@ static apr_status_t obo_touch(apr_pool_t *p, const obo_session_cfg *c, const cha
 
 /* A refresh token is rewritten only under the lock of its refresh: one
  * read before a rotation and written back after it would bring the old
- * token back. A refresh in progress stores the new one anyway. */
-static void obo_keep_rt(apr_pool_t *p, const obo_session_cfg *c, const char *key,
-                        const char *ds, apr_time_t until)
+ * token back. A refresh in progress stores the new one anyway. 0 when the
+ * lock was not to be had: the caller's rewrite is then not complete. */
+static int obo_keep_rt(apr_pool_t *p, const obo_session_cfg *c, const char *key,
+                       const char *ds, apr_time_t until)
 {
     const char *rk = obo_skey(p, "rt", key, ds), *tok = NULL;
     const char *lock = apr_pstrcat(p, obo_skey(p, "at", key, ds), ".lock", NULL);
     json_t *j = NULL;
 
     if (obo_cache_lock(c->cache, p, lock, apr_time_now()
-                       + apr_time_from_sec(OBO_KEEP_LOCK_TTL_S), &tok) == APR_SUCCESS) {
-        if (obo_load(p, c, rk, &j) == APR_SUCCESS) {
-            obo_put(p, c, rk, j, until);
-        }
-        obo_cache_unlock(c->cache, p, lock, tok);
+                       + apr_time_from_sec(OBO_KEEP_LOCK_TTL_S), &tok) != APR_SUCCESS) {
+        return 0;
     }
+    if (obo_load(p, c, rk, &j) == APR_SUCCESS) {
+        obo_put(p, c, rk, j, until);
+    }
+    obo_cache_unlock(c->cache, p, lock, tok);
+    return 1;
 }
 
 /* Rewrites what the session needs to live: its refresh tokens, the access
@@ -1076,10 +1079,11 @@ static void obo_keep(apr_pool_t *p, const obo_session_cfg *c, const char *key,
     apr_time_t at_until = t ? obo_at_until(c, t, m->until) : 0;
     json_t *j = NULL;
     size_t i;
+    int whole = 1;
 
     for (i = 0; i < json_array_size(m->names); i++) {
         const char *n = json_string_value(json_array_get(m->names, i));
-        obo_keep_rt(p, c, key, n ? n : "", m->until);
+        whole &= obo_keep_rt(p, c, key, n ? n : "", m->until);
     }
     if (at && at_until > now) {
         obo_cache_set(c->cache, p, obo_skey(p, "at", key, ds), at, strlen(at), at_until);
@@ -1088,7 +1092,10 @@ static void obo_keep(apr_pool_t *p, const obo_session_cfg *c, const char *key,
             obo_json_pool(p, json_pack("{s:I}", "lu", (json_int_t)apr_time_sec(now))),
             obo_idle_until(c, m, now));
     json_object_set_new(m->j, "w", json_integer((json_int_t)apr_time_sec(now)));
-    json_object_set_new(m->j, "kt", json_integer((json_int_t)w));
+    /* A refresh token left out (its lock was held) keeps the old mark: the
+     * next use rewrites again, rather than a quarter of the cache later,
+     * when the ring may already have passed that token. */
+    json_object_set_new(m->j, "kt", json_integer((json_int_t)(whole ? w : m->kept)));
     obo_put(p, c, obo_skey(p, "meta", key, NULL), m->j, m->until);
     /* Ended meanwhile (DELETE, a refused refresh, the limit): what this
      * rewrite brought back must not revive it, nor bring it back into its
