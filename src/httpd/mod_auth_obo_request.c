@@ -40,6 +40,16 @@ auth_obo_req *auth_obo_req_state(request_rec *r)
     return st;
 }
 
+/* The request r was internally redirected from, when that one ended with
+ * an error status in the same configuration (r is its error page); NULL
+ * otherwise. */
+static request_rec *failed_predecessor(request_rec *r)
+{
+    request_rec *p = r->prev;
+
+    return p && p->per_dir_config == r->per_dir_config && p->status >= 400 ? p : NULL;
+}
+
 /* httpd skips authentication and authorization for an internal redirect
  * in its predecessor's configuration, and copies its user, even when that
  * request FAILED authorization: an ErrorDocument 401/403 in the same
@@ -48,14 +58,10 @@ auth_obo_req *auth_obo_req_state(request_rec *r)
  * ended without an error status, did pass. */
 int auth_obo_inherits_denial(request_rec *r)
 {
-    request_rec *p = r->prev;
-    const auth_obo_req *st;
+    request_rec *p = failed_predecessor(r);
+    const auth_obo_req *st = p ? auth_obo_req_state(p) : NULL;
 
-    if (!p || p->per_dir_config != r->per_dir_config || p->status < 400) {
-        return 0;
-    }
-    st = auth_obo_req_state(p);
-    return !(st && st->authorized);
+    return p && !(st && st->authorized);
 }
 
 /* The same skip after a request that passed authorization but whose
@@ -65,13 +71,9 @@ int auth_obo_inherits_denial(request_rec *r)
  * the page. */
 int auth_obo_follows_failed_handoff(request_rec *r)
 {
-    request_rec *p = r->prev;
-    const auth_obo_req *st;
+    request_rec *p = failed_predecessor(r);
+    const auth_obo_req *st = p ? auth_obo_req_state(p) : NULL;
 
-    if (!p || p->per_dir_config != r->per_dir_config || p->status < 400) {
-        return 0;
-    }
-    st = auth_obo_req_state(p);
     return st && st->handoff_failed;
 }
 
