@@ -34,10 +34,11 @@
 #define OBO_SESSION_SLIDE_MIN_S 1
 #define OBO_SESSION_SLIDE_SHARE 100
 #define OBO_SESSION_META_REWRITE_S 86400 /* memcached keeps nothing over 30 days */
-/* A session in use is rewritten once this share of an insertion-order
- * cache (shm) has been written after it: its entries then live through
- * three more quarters, while one session's rewrites take a few entries per
- * quarter. */
+/* A session in use is rewritten once the fastest ring of an insertion-order
+ * cache (shm) has turned this share after it: its entries, in whichever
+ * ring, then live through at least half a turn more (obo_cache_backend
+ * .written lags the fastest ring by up to a quarter), while one session's
+ * rewrites take a few entries per quarter. */
 #define OBO_KEEP_SHARE (OBO_CACHE_WRITTEN_FULL / 4)
 #define OBO_LIST_LOCK_TTL_S 5            /* the user's list lock: a holder that died */
 #define OBO_LIST_WAIT (2 * APR_USEC_PER_SEC)  /* waiting for another holder */
@@ -309,6 +310,17 @@ static apr_status_t obo_list_lock(apr_pool_t *p, const obo_session_cfg *c, const
     return rv;
 }
 
+/* Writes the user's list with the cache's figure (obo_list_current). */
+static apr_status_t obo_list_put(apr_pool_t *p, const obo_session_cfg *c, const char *lk,
+                                 json_t *sessions, apr_time_t latest)
+{
+    apr_uint64_t w = 0;
+
+    obo_cache_written(c->cache, &w);
+    return obo_put(p, c, lk, obo_json_pool(p, json_pack("{s:O, s:I}", "s", sessions, "kt",
+                                                        (json_int_t)w)), latest);
+}
+
 /* A session that ended otherwise leaves its user's list, so that the list
  * later tells an evicted session from an ended one. Best effort: a list
  * that cannot be locked keeps the key (it is then counted as evicted). */
@@ -336,7 +348,7 @@ static void obo_list_forget(apr_pool_t *p, const obo_session_cfg *c, const char 
             }
         }
         if (json_array_size(out)) {
-            obo_put(p, c, lk, obo_json_pool(p, json_pack("{s:O}", "s", out)), latest);
+            obo_list_put(p, c, lk, out, latest);
         }
         else {
             obo_cache_del(c->cache, p, lk);
@@ -346,6 +358,35 @@ static void obo_list_forget(apr_pool_t *p, const obo_session_cfg *c, const char 
 }
 
 static void obo_list_trim(apr_pool_t *p, const obo_session_cfg *c, json_t *list);
+
+/* The user's list names this session and was itself written less than a
+ * keep's share of the cache ago: nothing to rewrite. Each of a user's
+ * sessions in use rewrote the list at its own keep: 20 busy sessions
+ * wrote one key 20 times as often as any other, and that key's ring
+ * turned so fast that the cache's figure (which follows the fastest ring)
+ * had every session rewritten at every use. */
+static int obo_list_current(apr_pool_t *p, const obo_session_cfg *c, const char *lk,
+                            const char *key)
+{
+    json_t *j = NULL, *list;
+    apr_int64_t kt = 0;
+    apr_uint64_t w = 0;
+    size_t i;
+
+    if (!obo_cache_written(c->cache, &w) || obo_load(p, c, lk, &j) != APR_SUCCESS
+        || obo_json_int(j, "kt", &kt) != APR_SUCCESS || kt <= 0 || w < (apr_uint64_t)kt
+        || w - (apr_uint64_t)kt >= OBO_KEEP_SHARE) {
+        return 0;
+    }
+    list = json_object_get(j, "s");
+    for (i = 0; i < json_array_size(list); i++) {
+        const char *k = obo_json_str(json_array_get(list, i), "k");
+        if (k && strcmp(k, key) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
 
 /* A session in use keeps its user's list too (with obo_keep): shmcb drops
  * entries in insertion order, and a list it dropped would let the user
@@ -363,7 +404,8 @@ static void obo_list_keep(apr_pool_t *p, const obo_session_cfg *c, const char *k
     int found = 0;
     size_t i;
 
-    if (!c->limit || obo_list_lock(p, c, lock, &tok) != APR_SUCCESS) {
+    if (!c->limit || obo_list_current(p, c, lk, key)
+        || obo_list_lock(p, c, lock, &tok) != APR_SUCCESS) {
         return;
     }
     list = obo_load(p, c, lk, &j) == APR_SUCCESS ? json_object_get(j, "s") : NULL;
@@ -381,7 +423,7 @@ static void obo_list_keep(apr_pool_t *p, const obo_session_cfg *c, const char *k
                                              "mx", (json_int_t)apr_time_sec(m->until)));
         obo_list_trim(p, c, out);
     }
-    obo_put(p, c, lk, obo_json_pool(p, json_pack("{s:O}", "s", out)), latest);
+    obo_list_put(p, c, lk, out, latest);
     obo_cache_unlock(c->cache, p, lock, tok);
 }
 
@@ -620,7 +662,7 @@ static apr_status_t obo_list_admit(apr_pool_t *p, obo_open_baton *b, const char 
         json_array_append_new(out, json_pack("{s:s, s:I}", "k", key,
                                              "mx", (json_int_t)apr_time_sec(until)));
         obo_list_trim(p, c, out);
-        rv = obo_put(p, c, lk, obo_json_pool(p, json_pack("{s:O}", "s", out)), latest);
+        rv = obo_list_put(p, c, lk, out, latest);
     }
     obo_cache_unlock(c->cache, p, lock, tok);
     return rv;

@@ -28,7 +28,7 @@ need_feature('authn', 'exchange');
 idp_reset();
 memcached_cmd('flush_all');
 my $V = 'obo_lr';
-my $PAUSE = 3;    # the IdP's Retry-After: over the 2 s retry wait, so not retried
+my $PAUSE = 5;    # the IdP's Retry-After: over the 2 s retry wait, so not retried
 
 sub ut {
     my ($sub) = @_;

@@ -30,10 +30,11 @@ typedef struct obo_cache_backend {
     void *ctx;
     /* Optional. A backend that evicts in insertion order (shmcb: each
      * subcache is a ring, a rewrite is a new insertion) counts what has been
-     * written to it since it started, in millionths of its capacity (an
-     * entry or its bytes, whichever fills first): an entry written when this
-     * read w is evicted about when it passes w + 1000000, read or not. NULL
-     * for a backend that keeps what is read (memcached's LRU). */
+     * written to it since it started, in millionths of the capacity of one
+     * ring (an entry or its bytes, whichever fills first), following the
+     * ring that turns fastest: an entry written when this read w is evicted
+     * no sooner than about when it passes w + 1000000 less a quarter, read
+     * or not. NULL for a backend that keeps what is read (memcached's LRU). */
     apr_uint64_t (*written)(void *ctx);
 } obo_cache_backend;
 

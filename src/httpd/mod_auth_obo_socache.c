@@ -16,6 +16,7 @@
 #include "apr_shm.h"
 #include "apr_strings.h"
 #include "obo_crypto.h"
+#include "obo_turn.h"
 #include "ap_provider.h"
 #include "http_core.h"
 #include "util_mutex.h"
@@ -30,15 +31,15 @@ APLOG_USE_MODULE(auth_obo);
 #define HINT_OBJ_SIZE 3000
 #define SHMCB_DEFAULT_SIZE (512 * 1024)   /* mod_socache_shmcb's, without a size */
 
-/* How much has been written to the cache (obo_cache_backend.written): one
- * counter per cache in shared memory, what one store costs of the capacity. */
+/* How far the cache's rings have turned (obo_cache_backend.written, see
+ * obo_turn.h), its counts in anonymous shared memory. */
 typedef struct shm_turn {
-    apr_uint64_t *written;           /* anonymous shm; NULL if there is none */
-    apr_shm_t *shm;                  /* its segment */
-    apr_uint64_t per_entry;          /* millionths of the capacity */
-    apr_uint64_t per_kbyte;
-    apr_size_t entries, bytes;       /* the capacity */
+    obo_turn turn;                   /* turn.counts NULL if there is no memory */
+    apr_shm_t *shm;                  /* the counts' segment */
+    apr_size_t entries, bytes;       /* the capacity, all rings */
+    apr_size_t rings;                /* shmcb's subcaches: a power of two */
 } shm_turn;
+
 
 typedef struct shm_ctx {
     ap_socache_provider_t *prov;
@@ -178,7 +179,6 @@ void auth_obo_socache_sweep(server_rec *s)
             if (k->turn.shm) {
                 apr_shm_destroy(k->turn.shm);
                 k->turn.shm = NULL;
-                k->turn.written = NULL;
             }
             apr_hash_set(all, apr_hash_this_key(hi), APR_HASH_KEY_STRING, NULL);
         }
@@ -196,7 +196,8 @@ void auth_obo_socache_sweep(server_rec *s)
 #define SHMCB_HEADER_MAX 128
 #define AUTH_OBO_SHM_MAX (1024 * 1024 * 1024)   /* OBOCache shm's largest size */
 
-static void shm_capacity(apr_size_t size, apr_size_t *entries, apr_size_t *bytes)
+static void shm_capacity(apr_size_t size, apr_size_t *entries, apr_size_t *bytes,
+                         apr_size_t *rings)
 {
     apr_size_t idx = (size > SHMCB_HEADER_MAX ? size - SHMCB_HEADER_MAX : 0)
                      / (HINT_ID_LEN + HINT_OBJ_SIZE);
@@ -207,20 +208,23 @@ static void shm_capacity(apr_size_t size, apr_size_t *entries, apr_size_t *bytes
     }
     *entries = idx / sub * sub;
     *bytes = size - *entries * 32;     /* an index entry is about 32 bytes */
+    *rings = sub;
 }
 
 static void turn_init(shm_turn *t, apr_size_t size, apr_pool_t *keep)
 {
     apr_shm_t *shm = NULL;
 
-    shm_capacity(size, &t->entries, &t->bytes);
-    t->per_entry = OBO_CACHE_WRITTEN_FULL / (t->entries ? t->entries : 1);
-    t->per_kbyte = OBO_CACHE_WRITTEN_FULL * 1024 / (t->bytes ? t->bytes : 1);
+    shm_capacity(size, &t->entries, &t->bytes, &t->rings);
     /* Anonymous: mapped before the fork at one address in every child. */
-    if (apr_shm_create(&shm, sizeof(apr_uint64_t), NULL, keep) == APR_SUCCESS) {
-        t->written = apr_shm_baseaddr_get(shm);
-        *t->written = 0;
-        t->shm = shm;
+    if (apr_shm_create(&shm, OBO_TURN_COUNTS_SIZE, NULL, keep) == APR_SUCCESS) {
+        if (obo_turn_setup(&t->turn, apr_shm_baseaddr_get(shm), t->entries, t->bytes,
+                           t->rings) == APR_SUCCESS) {
+            t->shm = shm;
+        }
+        else {
+            apr_shm_destroy(shm);
+        }
     }
 }
 
@@ -325,13 +329,13 @@ void auth_obo_socache_check_sessions(server_rec *s, const auth_obo_srv_cfg *sc)
     int limit = auth_obo_ival(sc->session_limit, AUTH_OBO_SESSION_LIMIT);
     int users = auth_obo_ival(sc->session_users, AUTH_OBO_SESSION_USERS);
     apr_uint64_t need = (apr_uint64_t)limit * (apr_uint64_t)users * SESSION_ENTRIES;
-    apr_size_t entries = 0, bytes = 0;
+    apr_size_t entries = 0, bytes = 0, rings = 0;
 
     apr_uint64_t advice = need * (HINT_ID_LEN + HINT_OBJ_SIZE) * 5 / 4 + SHMCB_HEADER_MAX;
     apr_size_t most = 0;
     const char *what;
 
-    shm_capacity(AUTH_OBO_SHM_MAX, &most, &bytes);
+    shm_capacity(AUTH_OBO_SHM_MAX, &most, &bytes, &rings);
     what = need > most
            ? apr_psprintf(s->process->pconf, "That is more than the largest OBOCache shm "
                           "(%d bytes, %" APR_SIZE_T_FMT " entries) holds: use memcached",
@@ -341,7 +345,7 @@ void auth_obo_socache_check_sessions(server_rec *s, const auth_obo_srv_cfg *sc)
                           "memcached", AUTH_OBO_SHM_MAX)
            : apr_psprintf(s->process->pconf, "Set OBOCache shm %" APR_UINT64_T_FMT
                           " or more, or use memcached", advice);
-    shm_capacity(shm_size_of(sc), &entries, &bytes);
+    shm_capacity(shm_size_of(sc), &entries, &bytes, &rings);
     if (need > entries) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO195: OBOLongRunning with an shm "
                      "cache of %" APR_SIZE_T_FMT " bytes (%" APR_SIZE_T_FMT " entries): "
@@ -421,12 +425,9 @@ static apr_status_t store(shm_ctx *c, apr_pool_t *p, const char *key,
         return APR_ENOSPC;
     }
     id = shm_id(p, key, &idlen);
-    if (c->turn && c->turn->written) {
-        /* Under the mutex; read without it by shm_written. */
-        apr_uint64_t by_bytes = c->turn->per_kbyte * (idlen + len) / 1024;
-        __atomic_fetch_add(c->turn->written, by_bytes > c->turn->per_entry
-                                             ? by_bytes : c->turn->per_entry,
-                           __ATOMIC_RELAXED);
+    if (c->turn && c->turn->shm) {
+        /* shmcb's ring: SHMCB_MASK */
+        obo_turn_count(&c->turn->turn, id[0], idlen + len);
     }
     return c->prov->store(c->inst, c->s, id, idlen, expiry, (unsigned char *)val,
                           (unsigned int)len, p);
@@ -436,7 +437,7 @@ static apr_uint64_t shm_written(void *ctx)
 {
     shm_ctx *c = ctx;
 
-    return __atomic_load_n(c->turn->written, __ATOMIC_RELAXED);
+    return obo_turn_top(&c->turn->turn);
 }
 
 static apr_status_t shm_set(void *ctx, apr_pool_t *p, const char *key,
@@ -498,7 +499,7 @@ apr_status_t auth_obo_socache_child_init(apr_pool_t *pchild, server_rec *s,
     c->s = s;
     c->turn = sc->socache_turn;
     b->name = "shm";
-    b->written = c->turn && c->turn->written ? shm_written : NULL;
+    b->written = c->turn && c->turn->shm ? shm_written : NULL;
     b->get = shm_get;
     b->set = shm_set;
     b->add = shm_add;
