@@ -45,7 +45,7 @@ static int b64token_len(const char *t)
  * malformed (several tokens, bad characters). */
 static const char *bearer_token(request_rec *r)
 {
-    const char *h = apr_table_get(r->headers_in, "Authorization");
+    const char *h = apr_table_get(r->headers_in, auth_obo_credentials_header(r));
     const char *t;
     int n;
 
@@ -215,6 +215,11 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     }
     r->user = apr_pstrdup(r->pool, user);
     r->ap_auth_type = AUTH_OBO_TYPE;
+    /* The answer is this user's: mod_cache stores nothing for it. Its save
+     * filter refuses a request with Authorization only, and an exchanging
+     * Location removes the caller's (CacheQuickHandler off served one
+     * user's cached answer to the next). */
+    r->no_cache = 1;
     st->token = token;
     st->jws = jws;
     export_claims(r, jws->payload, auth_obo_pass_claims(d));

@@ -6,6 +6,7 @@
  * and Entra's claims challenge) are mod_auth_obo_request.c's. */
 #include "mod_auth_obo_fixups.h"
 #include "mod_auth_obo_request.h"
+#include "mod_auth_obo_scrub.h"
 #include "mod_auth_obo_session.h"
 #include "mod_auth_obo_status.h"
 
@@ -140,6 +141,63 @@ static int trace_refused(request_rec *r)
     return HTTP_METHOD_NOT_ALLOWED;
 }
 
+/* A RewriteRule in a <Directory> (or .htaccess) that rewrites to a URL has
+ * mod_rewrite's fixup (which runs first) hand the request to its redirect
+ * handler: this request's handler never runs, the redirected one does, in
+ * its own section. Exchanging here would cost an IdP call for nothing, fail
+ * the request when that exchange failed, and start a long-running session
+ * nobody uses. The caller's token stays for the redirected request. */
+#define REWRITE_REDIRECT_HANDLER "redirect-handler"
+
+static int redirected_by_rewrite(request_rec *r)
+{
+    if (!r->handler || strcmp(r->handler, REWRITE_REDIRECT_HANDLER) != 0) {
+        return 0;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO075: no exchange for %s: mod_rewrite "
+                  "redirects it internally; the new URL gets its own section's token", r->uri);
+    return 1;
+}
+
+/* mod_dir (DirectoryIndex) and MultiViews serve a file chosen by a
+ * subrequest in this request (ap_internal_fast_redirect): its section's
+ * configuration, its environment, but this request's headers and user. The
+ * module's fixups run after mod_dir's, so they hand off for the chosen
+ * file's section, with this request's validated token. Without one (the
+ * directory does not authenticate with the module, the file's section
+ * does) the subrequest's environment hand-off came over, but a header
+ * hand-off was lost with its headers: refused rather than a silent 200
+ * without the token the section asks for. */
+static int in_headers(const auth_obo_dir_cfg *d)
+{
+    int i, j;
+
+    if (auth_obo_ival(d->long_running, 0)) {
+        return 1;
+    }
+    for (i = 0; i < d->downstreams->nelts; i++) {
+        const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i, auth_obo_downstream *);
+        for (j = 0; ds->pass && j < ds->pass->nelts; j++) {
+            if (APR_ARRAY_IDX(ds->pass, j, auth_obo_pass).kind != PASS_ENV) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int fast_redirect_refused(request_rec *r, const auth_obo_dir_cfg *d)
+{
+    if (!in_headers(d)) {
+        return DECLINED;        /* the subrequest's environment has it all */
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO076: no downstream token for %s: "
+                  "DirectoryIndex or MultiViews chose a file whose section exchanges tokens, "
+                  "but the section of the URL asked for does not authenticate with the module; "
+                  "set AuthType obo there too, or ask for the file by its name", r->uri);
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
 /* The caller's token stays in the middle tier (the point of On-Behalf-Of)
  * unless OBOForwardCallerToken says otherwise: removed in every request of
  * an exchanging Location, also when no exchange happens (a token that did
@@ -147,10 +205,17 @@ static int trace_refused(request_rec *r)
  * authorization puts the downstream token there after. */
 static void drop_caller_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_req *st)
 {
-    if (auth_obo_forward_caller(d) || !apr_table_get(r->headers_in, "Authorization")) {
+    const char *h = auth_obo_credentials_header(r);
+
+    if (auth_obo_forward_caller(d) || !apr_table_get(r->headers_in, h)) {
         return;
     }
-    apr_table_unset(r->headers_in, "Authorization");
+    apr_table_unset(r->headers_in, h);
+    /* Without it mod_cache would take the answer for an anonymous one (see
+     * auth_obo_check_authn); also where a fast redirect (DirectoryIndex)
+     * brought a subrequest's flag that was not set (ap_internal_fast_redirect
+     * keeps no_cache only if both requests had it). */
+    r->no_cache = 1;
     if (st) {
         st->authz_changed = 1;
     }
@@ -162,7 +227,7 @@ static int auth_obo_fixups(request_rec *r)
     auth_obo_srv_cfg *sc;
     auth_obo_dir_cfg *d;
     auth_obo_req *st;
-    int i, status = OK;
+    int i, fast, status = OK;
 
     if (own) {
         own->authorized = 1;    /* fixups run only after authorization passed */
@@ -175,17 +240,21 @@ static int auth_obo_fixups(request_rec *r)
         return DECLINED;
     }
     d = auth_obo_effective(r);
+    fast = auth_obo_scrub_fast_redirected(r);
     if (!d->downstreams || d->downstreams->nelts == 0) {
         return DECLINED;
     }
     if (r->method_number == M_TRACE) {
         return trace_refused(r);
     }
+    if (redirected_by_rewrite(r)) {
+        return DECLINED;
+    }
     st = auth_obo_req_state(r);
     drop_caller_token(r, d, st);
     sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
     if (!st || !st->jws) {
-        return DECLINED;
+        return fast ? fast_redirect_refused(r, d) : DECLINED;
     }
     if (auth_obo_follows_failed_handoff(r)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO069: no downstream token for '%s': "
@@ -234,6 +303,10 @@ static int auth_obo_fixups_logged(request_rec *r)
 
 void auth_obo_register_fixups(apr_pool_t *p)
 {
-    ap_hook_fixups(auth_obo_fixups_logged, NULL, NULL, APR_HOOK_LAST);
+    /* After mod_dir's: its DirectoryIndex subrequest needs the caller's
+     * token, and its fast redirect changes the section to hand off for. */
+    static const char *const after[] = { "mod_dir.c", NULL };
+
+    ap_hook_fixups(auth_obo_fixups_logged, after, NULL, APR_HOOK_LAST);
     ap_hook_log_transaction(refresh_after, NULL, NULL, APR_HOOK_LAST);
 }

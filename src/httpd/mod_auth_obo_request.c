@@ -421,3 +421,8 @@ int auth_obo_deliver(request_rec *r, auth_obo_req *st, const auth_obo_downstream
     hand_off(r, st, ds, t);
     return OK;
 }
+
+const char *auth_obo_credentials_header(const request_rec *r)
+{
+    return r->proxyreq == PROXYREQ_PROXY ? "Proxy-Authorization" : "Authorization";
+}

@@ -93,4 +93,10 @@ int auth_obo_check_token(request_rec *r, const char *ds_name, const obo_token_re
 int auth_obo_deliver(request_rec *r, auth_obo_req *st, const auth_obo_downstream *ds,
                      const obo_token_result *t);
 
+/* The header that carries the caller's credentials: Proxy-Authorization
+ * in a forward proxy's request (ProxyRequests On: its Authorization is the
+ * origin's, and the module's 407 asks for Proxy-Authorization, RFC 9110
+ * s.11.7.2), else Authorization. */
+const char *auth_obo_credentials_header(const request_rec *r);
+
 #endif

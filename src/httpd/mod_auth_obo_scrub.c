@@ -167,12 +167,49 @@ static void restore_authorization(request_rec *r, const auth_obo_req *prior)
     }
 }
 
+/* The configurations whose names are the module's in this request: its
+ * own, then its parents'. */
+static apr_array_header_t *cfgs_of(request_rec *r)
+{
+    apr_array_header_t *cfgs = apr_array_make(r->pool, 2, sizeof(auth_obo_dir_cfg *));
+    request_rec *a;
+
+    APR_ARRAY_PUSH(cfgs, auth_obo_dir_cfg *) = auth_obo_effective(r);
+    for (a = parent_of(r); a; a = parent_of(a)) {
+        APR_ARRAY_PUSH(cfgs, auth_obo_dir_cfg *) = auth_obo_effective(a);
+    }
+    return cfgs;
+}
+
+/* The configuration this request was scrubbed for (r->pool: an internal
+ * redirect shares it and is scrubbed again; a subrequest has its own). */
+#define SCRUBBED_FOR "auth_obo_scrubbed_for"
+
+int auth_obo_scrub_fast_redirected(request_rec *r)
+{
+    void *seen = NULL;
+
+    apr_pool_userdata_get(&seen, SCRUBBED_FOR, r->pool);
+    if (!seen || seen == (void *)r->per_dir_config) {
+        return 0;
+    }
+    /* ap_internal_fast_redirect (mod_dir's DirectoryIndex, MultiViews) gave
+     * this request a subrequest's configuration but kept its own headers:
+     * a client's copy of a header only the new section names was never
+     * removed. Its environment comes from the subrequest, scrubbed then. */
+    scrub_table(r, r->headers_in, cfgs_of(r), header_is_ours, "header");
+    apr_pool_userdata_setn(r->per_dir_config, SCRUBBED_FOR, NULL, r->pool);
+    return 1;
+}
+
 static int auth_obo_scrub(request_rec *r)
 {
-    request_rec *parent = parent_of(r), *a;
+    request_rec *parent = parent_of(r);
     const auth_obo_req *prior = parent ? auth_obo_req_state(parent) : NULL;
     auth_obo_dir_cfg *d = auth_obo_effective(r);
     apr_array_header_t *cfgs;
+
+    apr_pool_userdata_setn(r->per_dir_config, SCRUBBED_FOR, NULL, r->pool);
 
     /* Same configuration as the parent: httpd skips authentication and the
      * parent's values are this Location's own; unless the parent failed
@@ -186,11 +223,7 @@ static int auth_obo_scrub(request_rec *r)
     if (!is_obo(r) && !exchanges(d) && !prior) {
         return DECLINED;
     }
-    cfgs = apr_array_make(r->pool, 2, sizeof(auth_obo_dir_cfg *));
-    APR_ARRAY_PUSH(cfgs, auth_obo_dir_cfg *) = d;
-    for (a = parent; a; a = parent_of(a)) {
-        APR_ARRAY_PUSH(cfgs, auth_obo_dir_cfg *) = auth_obo_effective(a);
-    }
+    cfgs = cfgs_of(r);
     restore_authorization(r, prior);
     /* The key a client sent to a handler Location (SetHandler obo-token)
      * was kept before this (mod_auth_obo_session.c: capture_client_key). */

@@ -11,4 +11,9 @@
 
 void auth_obo_register_scrub(apr_pool_t *p);
 
+/* 1 when a fast redirect (DirectoryIndex, MultiViews) changed the request's
+ * configuration after it was scrubbed: its headers are then scrubbed for
+ * the new one. */
+int auth_obo_scrub_fast_redirected(request_rec *r);
+
 #endif

@@ -1,0 +1,232 @@
+# SPDX-License-Identifier: Apache-2.0
+# Paths inside httpd that the module's hooks meet from the side (review 10):
+# - mod_cache with CacheQuickHandler off stored one user's answer after the
+#   module removed the caller's Authorization, and served it to the next;
+# - DirectoryIndex (ap_internal_fast_redirect) handed the index file the
+#   directory's token and a client-forged copy of the file's header;
+# - a RewriteRule in an exchanging <Directory> exchanged for the section it
+#   leaves, and failed the request when that exchange failed;
+# - a forward proxy asked for Proxy-Authorization and read Authorization.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+use OBOTest::Httpd2;
+use OBOTest::Services ();
+use IO::Socket::INET;
+use LWP::UserAgent;
+
+need_feature('authn', 'exchange');
+my $t = OBOTest::Services::t_dir();
+my $run = OBOTest::Services::run_dir();
+my %p = OBOTest::Services::ports();
+my $lib = '/usr/lib/apache2/modules';
+my $NAME = 'httpd2paths';
+
+# the CGI of mod_cache's test: cacheable, says whose answer it is
+my $cd = "$run/paths-cache";
+mkdir $cd; mkdir "$cd/root";
+open my $fh, '>', "$cd/cc.cgi" or die "$cd/cc.cgi: $!";
+print $fh <<'CGI';
+#!/bin/sh
+b="user=$REMOTE_USER"
+printf 'Content-Type: text/plain\r\nCache-Control: max-age=300\r\nContent-Length: %d\r\n\r\n%s' ${#b} "$b"
+CGI
+close $fh;
+chmod 0755, "$cd/cc.cgi";
+# DirectoryIndex: the suite's env echo as each directory's index
+my $dd = "$run/paths-di";
+for my $sub ('', '/two', '/pub', '/envonly') {
+    mkdir "$dd$sub";
+    system('cp', "$t/cgi-bin/env.cgi", "$dd$sub/index.cgi") == 0 or die "cp: $?";
+    chmod 0755, "$dd$sub/index.cgi";
+}
+my $rd = "$run/paths-rw";
+mkdir $rd;
+
+my $extra = <<"EOF";
+<IfModule !mod_cgi.c>
+LoadModule cgi_module $lib/mod_cgi.so
+</IfModule>
+<IfModule !mod_dir.c>
+LoadModule dir_module $lib/mod_dir.so
+</IfModule>
+<IfModule !mod_mime.c>
+LoadModule mime_module $lib/mod_mime.so
+TypesConfig /etc/mime.types
+</IfModule>
+<IfModule !mod_rewrite.c>
+LoadModule rewrite_module $lib/mod_rewrite.so
+</IfModule>
+<IfModule !mod_cache.c>
+LoadModule cache_module $lib/mod_cache.so
+</IfModule>
+<IfModule !mod_cache_disk.c>
+LoadModule cache_disk_module $lib/mod_cache_disk.so
+</IfModule>
+CacheRoot $cd/root
+CacheQuickHandler off
+CacheEnable disk /c
+CacheHeader on
+ScriptAlias /c/ $cd/
+<Location /c/>
+    AuthType obo
+    Require valid-user
+    OBOScope api://dsa/.default
+</Location>
+
+Alias /di $dd
+<Directory $dd>
+    Options +ExecCGI
+    AddHandler cgi-script .cgi
+    DirectoryIndex index.cgi
+    AuthType obo
+    Require valid-user
+    OBOScope api://dsa/.default
+    OBOPassToken header X-Tok-A
+    OBOPassToken env TOKA
+</Directory>
+<Directory $dd/two>
+    <Files index.cgi>
+        OBOScope api://dsb/.default
+        OBOPassToken header X-Tok-B
+    </Files>
+</Directory>
+<Directory $dd/pub>
+    AuthType None
+    Require all granted
+    <Files index.cgi>
+        AuthType obo
+        Require valid-user
+        OBOScope api://dsc/.default
+        OBOPassToken header X-Tok-C
+    </Files>
+</Directory>
+<Directory $dd/envonly>
+    AuthType None
+    Require all granted
+    <Files index.cgi>
+        AuthType obo
+        Require valid-user
+        OBOScope api://dse/.default
+        OBOPassToken env TOKE
+    </Files>
+</Directory>
+
+Alias /rw $rd
+<Directory $rd>
+    Options +FollowSymLinks
+    AuthType obo
+    Require valid-user
+    OBOScope api://old-app/.default
+    RewriteEngine On
+    RewriteRule ^go\$ /x/backend/moved [L]
+</Directory>
+
+ProxyRequests On
+<Proxy "http://127.0.0.1:$p{backend}/fwd/*">
+    AuthType obo
+    Require valid-user
+</Proxy>
+EOF
+my $h = OBOTest::Httpd2->start(procs => 1, extra => $extra, tenant => 'xmc', name => $NAME);
+my $ua = LWP::UserAgent->new(timeout => 30);
+my $log = OBOTest::Services::logs_dir() . "/${NAME}_error_log";
+sub log_mark { return -s $log || 0 }
+sub log_since {
+    my ($m) = @_;
+    open my $lf, '<', $log or return '';
+    seek $lf, $m, 0;
+    local $/;
+    return scalar(<$lf>) // '';
+}
+sub tok { return mint(tenant => 'xmc', claims => { sub => $_[0] }) }
+sub get {
+    my ($path, $token, @h) = @_;
+    return $ua->get($h->url($path), ($token ? (Authorization => "Bearer $token") : ()), @h);
+}
+# the API a downstream token was issued for (its audience)
+sub scope_of {
+    my $c = decode_idp_token($_[0] // '');
+    return $c ? join(' ', ref $c->{aud} ? @{ $c->{aud} } : $c->{aud} // '') : '';
+}
+
+subtest 'mod_cache (CacheQuickHandler off) stores no answer of an authenticated user' => sub {
+    my ($alice, $bob) = (fresh_user('cache-a'), fresh_user('cache-b'));
+    my $a = get('/c/cc.cgi', tok($alice));
+    is $a->code, 200, 'alice: 200';
+    like $a->content, qr/user=\Q$alice\E/, '  her answer';
+    my $b = get('/c/cc.cgi', tok($bob));
+    is $b->code, 200, 'bob: 200';
+    like $b->content, qr/user=\Q$bob\E/, '  his own answer, not alice\'s';
+    unlike $b->header('X-Cache') // '', qr/HIT/, '  not from the cache';
+};
+
+subtest 'DirectoryIndex hands off for the index file\'s section, never a forged header' => sub {
+    my $u = fresh_user('di');
+    my $r = get('/di/two/', tok($u), 'X-Tok-B' => 'forged-by-client');
+    is $r->code, 200, 'GET /di/two/: 200';
+    my $env = cgi_env($r);
+    isnt $env->{HTTP_X_TOK_B} // '', 'forged-by-client', 'the client\'s X-Tok-B did not pass';
+    like scope_of($env->{HTTP_X_TOK_B}), qr{dsb}, 'X-Tok-B holds the file\'s token (dsb)';
+    ok !exists $env->{HTTP_X_TOK_A}, 'no X-Tok-A: the directory\'s hand-off is not the file\'s';
+    ok !exists $env->{TOKA}, 'no TOKA';
+    my $direct = cgi_env(get('/di/two/index.cgi', tok($u), 'X-Tok-B' => 'forged-by-client'));
+    like scope_of($direct->{HTTP_X_TOK_B}), qr{dsb}, 'the same as asking for index.cgi by name';
+};
+
+subtest 'DirectoryIndex into a section that alone authenticates with the module' => sub {
+    my $u = fresh_user('di-env');
+    my $r = get('/di/envonly/', tok($u));
+    is $r->code, 200, 'environment hand-off: 200';
+    like scope_of(cgi_env($r)->{TOKE}), qr{dse}, '  TOKE holds the file\'s token (dse)';
+    my $m = log_mark();
+    $r = get('/di/pub/', tok($u), 'X-Tok-C' => 'forged-by-client');
+    is $r->code, 500, 'header hand-off (lost with the subrequest\'s headers): 500, not a 200 '
+        . 'without it';
+    like log_since($m), qr/OBO076/, '  OBO076 says why';
+    is get('/di/pub/index.cgi', tok($u))->code, 200, '  by its name: 200';
+};
+
+subtest 'a RewriteRule in an exchanging <Directory>: only the target exchanges' => sub {
+    my $u = fresh_user('rw');
+    my $m = log_mark();
+    my $r = get('/rw/go', tok($u));
+    is $r->code, 200, 'GET /rw/go (rewritten to /x/backend/moved): 200';
+    is token_calls($u), 1, '  one IdP call: the target\'s';
+    like log_since($m), qr/OBO075/, '  OBO075 (debug) says why';
+    my $u2 = fresh_user('rw-fail');
+    idp_set('token_fault@xmc' => '500', 'token_fault_scope@xmc' => 'old-app');
+    my $f = get('/rw/go', tok($u2));
+    idp_set('token_fault@xmc' => '', 'token_fault_scope@xmc' => '');
+    is $f->code, 200, 'the source\'s scope failing at the IdP does not fail the request';
+};
+
+# an absolute-URI request through the forward proxy
+sub via_proxy {
+    my ($hdrs) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $h->port, Timeout => 10)
+        or die "connect: $!";
+    print $s "GET http://127.0.0.1:$p{backend}/fwd/backend/x HTTP/1.1\r\n"
+        . "Host: 127.0.0.1:$p{backend}\r\nConnection: close\r\n$hdrs\r\n";
+    local $/;
+    my $b = <$s> // '';
+    my ($code) = $b =~ m{^HTTP/\S+ (\d+)};
+    return ($code // 0, $b);
+}
+
+subtest 'a forward proxy reads Proxy-Authorization, never the origin\'s Authorization' => sub {
+    my $tk = tok(fresh_user('fwd'));
+    my ($c, $b) = via_proxy('');
+    is $c, 407, 'no credentials: 407';
+    like $b, qr/^Proxy-Authenticate: Bearer/mi, '  Proxy-Authenticate: Bearer';
+    ($c, $b) = via_proxy("Proxy-Authorization: Bearer $tk\r\n");
+    is $c, 200, 'Proxy-Authorization: Bearer: 200';
+    unlike $b, qr/proxy-authorization/i, '  the origin does not see it';
+    ($c) = via_proxy("Authorization: Bearer $tk\r\n");
+    is $c, 407, 'Authorization (the origin\'s credentials) does not pass the proxy: 407';
+};
+
+done_testing();
