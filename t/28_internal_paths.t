@@ -6,7 +6,10 @@
 #   directory's token and a client-forged copy of the file's header;
 # - a RewriteRule in an exchanging <Directory> exchanged for the section it
 #   leaves, and failed the request when that exchange failed;
-# - a forward proxy asked for Proxy-Authorization and read Authorization.
+# - a forward proxy asked for Proxy-Authorization and read Authorization;
+# - a token served to a subrequest (SSI) was never refreshed early: the
+#   work was left in the subrequest's pool, and log_transaction runs for
+#   the main request only.
 use strict;
 use warnings;
 use FindBin;
@@ -17,6 +20,7 @@ use OBOTest::Httpd2;
 use OBOTest::Services ();
 use IO::Socket::INET;
 use LWP::UserAgent;
+use Time::HiRes qw(sleep time);
 
 need_feature('authn', 'exchange');
 my $t = OBOTest::Services::t_dir();
@@ -45,6 +49,11 @@ for my $sub ('', '/two', '/pub', '/envonly') {
 }
 my $rd = "$run/paths-rw";
 mkdir $rd;
+my $sd = "$run/paths-ssi";
+mkdir $sd;
+open $fh, '>', "$sd/page.shtml" or die "$sd/page.shtml: $!";
+print $fh qq{<!--#include virtual="/x/backend/ssi" -->\n};
+close $fh;
 
 my $extra = <<"EOF";
 <IfModule !mod_cgi.c>
@@ -123,6 +132,18 @@ Alias /rw $rd
     OBOScope api://old-app/.default
     RewriteEngine On
     RewriteRule ^go\$ /x/backend/moved [L]
+</Directory>
+
+<IfModule !mod_include.c>
+LoadModule include_module $lib/mod_include.so
+</IfModule>
+OBOCacheMargin 5
+Alias /ssi $sd
+<Directory $sd>
+    Options +Includes
+    AddOutputFilter INCLUDES .shtml
+    AddType text/html .shtml
+    Require all granted
 </Directory>
 
 ProxyRequests On
@@ -227,6 +248,24 @@ subtest 'a forward proxy reads Proxy-Authorization, never the origin\'s Authoriz
     unlike $b, qr/proxy-authorization/i, '  the origin does not see it';
     ($c) = via_proxy("Authorization: Bearer $tk\r\n");
     is $c, 407, 'Authorization (the origin\'s credentials) does not pass the proxy: 407';
+};
+
+subtest 'a token served to an SSI subrequest is refreshed early, as a direct one' => sub {
+    idp_set('expires_in@xmc' => 30, 'refresh_in@xmc' => 3);
+    my ($ssi, $direct) = (fresh_user('rf-ssi'), fresh_user('rf-direct'));
+    my ($ts, $td) = (tok($ssi), tok($direct));
+    my $p = get('/ssi/page.shtml', $ts);
+    is $p->code, 200, 'the page including /x/backend/ssi: 200';
+    like $p->content, qr/backend/, '  with the backend\'s answer in it';
+    is get('/x/backend/direct', $td)->code, 200, 'the control: /x/backend/direct: 200';
+    sleep 4;    # past refresh_in (3 s), far from the margin (5 s of 30)
+    get('/ssi/page.shtml', $ts);
+    get('/x/backend/direct', $td);
+    my $end = time + 10;
+    sleep 0.2 while time < $end && (token_calls($ssi) < 2 || token_calls($direct) < 2);
+    idp_set('expires_in@xmc' => '', 'refresh_in@xmc' => '');
+    is token_calls($direct), 2, 'direct: renewed after its answer (2 IdP calls)';
+    is token_calls($ssi), 2, 'SSI: renewed after its answer too (2 IdP calls)';
 };
 
 done_testing();

@@ -69,13 +69,29 @@ static void fill_acquire(request_rec *r, const auth_obo_srv_cfg *sc, const auth_
 static void refresh_later(request_rec *r, const obo_acquire *a)
 {
     apr_array_header_t *todo = NULL;
+    request_rec *m = r;
+    obo_acquire *k;
 
-    apr_pool_userdata_get((void **)&todo, REFRESH_NOTE, r->pool);
-    if (!todo) {
-        todo = apr_array_make(r->pool, 1, sizeof(obo_acquire *));
-        apr_pool_userdata_setn(todo, REFRESH_NOTE, NULL, r->pool);
+    /* log_transaction runs for the main request only: a subrequest's (SSI
+     * include virtual, DirectoryIndex) work goes there, in its pool, with
+     * what the subrequest's pool held (destroyed before) copied. */
+    while (m->main) {
+        m = m->main;
     }
-    APR_ARRAY_PUSH(todo, obo_acquire *) = apr_pmemdup(r->pool, a, sizeof(*a));
+    apr_pool_userdata_get((void **)&todo, REFRESH_NOTE, m->pool);
+    if (!todo) {
+        todo = apr_array_make(m->pool, 1, sizeof(obo_acquire *));
+        apr_pool_userdata_setn(todo, REFRESH_NOTE, NULL, m->pool);
+    }
+    k = apr_pmemdup(m->pool, a, sizeof(*a));
+    if (m != r) {
+        k->req.assertion = apr_pstrdup(m->pool, a->req.assertion);
+        k->req.token_endpoint = apr_pstrdup(m->pool, a->req.token_endpoint);
+        k->authority = apr_pstrdup(m->pool, a->authority);
+        k->assertion_sha256 = a->assertion_sha256
+                              ? apr_pmemdup(m->pool, a->assertion_sha256, OBO_SHA256_LEN) : NULL;
+    }
+    APR_ARRAY_PUSH(todo, obo_acquire *) = k;
 }
 
 static int refresh_after(request_rec *r)
