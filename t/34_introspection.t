@@ -190,6 +190,25 @@ subtest 'startup: OBOExchange on-behalf-of with OBOTokenFormat opaque' => sub {
     ok $c->{started}, 'auto + on-behalf-of starts (JWTs are exchanged)' or diag $c->{output};
 };
 
+subtest 'a 503 with Retry-After pauses the introspection endpoint' => sub {
+    idp_set("introspect_fault\@$T" => '503_retry_after', "retry_after\@$T" => 4);
+    my $mark = error_log_mark();
+    my $before = calls();
+    my $r = obo_get($V, '/o/env', token => (opaque())[0]);
+    is $r->code, 503, 'the IdP\'s 503: 503';
+    is $r->header('Retry-After'), 4, 'with the IdP\'s Retry-After';
+    $r = obo_get($V, '/o/env', token => (opaque())[0]);
+    is $r->code, 503, 'another token during the pause: 503';
+    ok $r->header('Retry-After') >= 1 && $r->header('Retry-After') <= 4, 'with what is left';
+    is calls() - $before, 1, 'without calling the IdP';
+    like error_log_since($mark), qr/OBO423: introspection endpoint \S+ answered HTTP 503 with Retry-After 4 s: calls to it are paused for 4 s/,
+         'OBO423 logged';
+    idp_set("introspect_fault\@$T" => '', "retry_after\@$T" => '');
+    sleep 5;
+    my ($tok, $sub) = opaque();
+    expect_ok(obo_get($V, '/o/env', token => $tok), 'after the pause: 200', user => $sub);
+};
+
 subtest 'metrics' => sub {
     my $r = obo_get($V, '/obo-status?format=prometheus');
     is $r->code, 200, 'status page';

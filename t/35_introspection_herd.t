@@ -20,8 +20,12 @@ my $TENANT = 'xiherd';
 my $N = 50;
 # prefork serves one request per process: enough processes for the herd
 my $PROCS = (OBOTest::features()->{mpm} // '') eq 'prefork' ? 26 : 2;
+# /i introspects; /xa (auto) exchanges with the server's On-Behalf-Of grant,
+# which cannot take an opaque token
 my $LOC = "<Location /i>\n    AuthType obo\n    Require valid-user\n"
-        . "    OBOTokenFormat opaque\n</Location>\nOBOTimeout 10 30";
+        . "    OBOTokenFormat opaque\n</Location>\nOBOTimeout 10 30\n"
+        . "<Location /xa>\n    AuthType obo\n    Require valid-user\n    OBOTokenFormat auto\n"
+        . "    OBOScope api://downstream/.default\n</Location>";
 
 my @srv;
 for my $name (qw(httpd2iherda httpd2iherdb)) {
@@ -88,6 +92,20 @@ subtest 'the endpoint fails: one call, the same 503 for all, nothing cached' => 
                                                       Authorization => "Bearer $tok"),
               'the failure is not cached: the next request calls and succeeds');
     is calls() - $before, 2, 'one more call';
+};
+
+subtest 'auto with OBOExchange on-behalf-of: an opaque token is answered 401 (OBO428)' => sub {
+    my ($tok, $sub) = opaque();
+    my $ua = LWP::UserAgent->new(timeout => 30);
+    my $r = $ua->get($srv[0]->url('/xa/backend/obo'), Authorization => "Bearer $tok");
+    is $r->code, 401, 'opaque token in an on-behalf-of Location: 401';
+    my $c = www_authenticate($r);
+    is $c && $c->{params}{error}, 'invalid_token', 'invalid_token';
+    like $c && $c->{params}{error_description} // '', qr/needs a JWT/, 'which says why';
+    is token_calls($sub), 0, 'no exchange was tried';
+    my $jwt = mint(tenant => $TENANT, claims => { sub => fresh_user('jwt') });
+    is $ua->get($srv[0]->url('/xa/backend/obo'), Authorization => "Bearer $jwt")->code, 200,
+       'a JWT there: 200 (exchanged)';
 };
 
 $_->stop for @srv;
