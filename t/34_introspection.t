@@ -209,6 +209,23 @@ subtest 'a 503 with Retry-After pauses the introspection endpoint' => sub {
     expect_ok(obo_get($V, '/o/env', token => $tok), 'after the pause: 200', user => $sub);
 };
 
+subtest 'private_key_jwt at OBOIntrospectionURL; OBOIntrospectionCacheTime 0' => sub {
+    my $pt = 'xintropk';
+    idp_set("discovery_fault\@$pt" => 'no_introspection_endpoint');
+    my $sub = fresh_user('pk');
+    my $tok = idp_opaque(active => $TRUE, sub => $sub, iss => idp_url("/$pt/v2.0"),
+                         aud => 'api://test-api', exp => time + 600);
+    my $before = idp_counter("introspect\@$pt");
+    expect_ok(obo_get('obo_intro_pk', '/o/env', token => $tok), 'opaque token: 200',
+              user => $sub);
+    my ($last) = grep { ($_->{endpoint} // '') eq 'introspect' } reverse @{ idp_last_requests() };
+    like $last->{method} // '', qr/^private_key_jwt:PS256$/,
+         'a private_key_jwt assertion (PS256) for the token endpoint\'s audience';
+    expect_ok(obo_get('obo_intro_pk', '/o/env', token => $tok), 'again: 200', user => $sub);
+    is idp_counter("introspect\@$pt") - $before, 2, 'cache time 0: each request introspects';
+    idp_set("discovery_fault\@$pt" => '');
+};
+
 subtest 'metrics' => sub {
     my $r = obo_get($V, '/obo-status?format=prometheus');
     is $r->code, 200, 'status page';
