@@ -18,7 +18,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    obo_discovery d = { NULL, NULL, NULL };
+    obo_discovery d = { NULL, NULL, NULL, NULL };
     const char *err = NULL;
     apr_pool_t *p;
 

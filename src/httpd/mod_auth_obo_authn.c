@@ -15,7 +15,9 @@
 #include "mod_auth.h"
 
 #include "obo_crypto.h"
+#include "obo_introspect.h"
 #include "obo_json.h"
+#include "obo_jws.h"
 #include "obo_jwt.h"
 #include "obo_text.h"
 #include "obo_validate.h"
@@ -226,6 +228,131 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     return OK;
 }
 
+/* ---- opaque tokens: RFC 7662 introspection --------------------------------- */
+
+/* Seconds a client is told to wait when the IdP's introspection fails. */
+#define INTROSPECT_RETRY_AFTER 5
+
+static const char *const source_name[] = { "the identity provider", "this process's L1",
+                                           "the shared cache" };
+
+/* This server's introspection: the endpoint (OBOIntrospectionURL, else
+ * discovery's), its client authentication and timeouts as the exchange's
+ * (one setup: auth_obo_grant_setup), the caches and the pause gate. */
+static apr_status_t introspection_setup(request_rec *r, const auth_obo_srv_cfg *sc,
+                                        obo_introspection *ix, const char **err)
+{
+    const char *endpoint = sc->introspection_url, *token_ep = NULL, *ignored = NULL;
+    apr_status_t rv = APR_SUCCESS;
+    obo_exchange_req req;
+
+    if (!endpoint) {
+        rv = obo_provider_introspection_endpoint(sc->rt->provider, r->pool, &endpoint, err);
+    }
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    memset(ix, 0, sizeof(*ix));
+    /* a private_key_jwt assertion names the token endpoint, as RFC 7523 asks */
+    if (sc->client && sc->client->auth == OBO_AUTH_PRIVATE_KEY_JWT) {
+        obo_provider_token_endpoint(sc->rt->provider, r->pool, &token_ep, &ignored);
+    }
+    auth_obo_grant_setup(sc, token_ep, &req, &ix->flight);
+    ix->http = sc->rt->http;
+    ix->endpoint = endpoint;
+    ix->client = sc->client;
+    ix->assertion_aud = token_ep;
+    ix->opts = req.http;
+    ix->opts.max_body = OBO_INTROSPECT_MAX_BYTES;
+    ix->cache = sc->rt->cache;
+    ix->l1 = sc->rt->introspected;
+    ix->guard = &sc->rt->guard_cfg;
+    ix->cache_time = auth_obo_ival(sc->introspection_ttl, OBO_INTROSPECT_DEFAULT_TTL);
+    return APR_SUCCESS;
+}
+
+static int introspection_unavailable(request_rec *r, const char *token, const char *err,
+                                     apr_int64_t retry_after)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO426: cannot validate token %s: "
+                  "introspection unavailable: %s", obo_fingerprint(r->pool, token,
+                  strlen(token)), err ? err : "failed");
+    apr_table_setn(r->err_headers_out, "Retry-After", apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
+                   retry_after > 0 ? retry_after : INTROSPECT_RETRY_AFTER));
+    return HTTP_SERVICE_UNAVAILABLE;
+}
+
+/* The answer against the Location's rules; iss, when the answer has one,
+ * against the accepted issuers (discovery's: 503 while unknown). */
+static apr_status_t check_answer(request_rec *r, const auth_obo_srv_cfg *sc,
+                                 const auth_obo_dir_cfg *d, const json_t *answer,
+                                 const char **err)
+{
+    obo_introspect_rules rules;
+    apr_status_t rv = APR_SUCCESS;
+
+    memset(&rules, 0, sizeof(rules));
+    if (json_object_get(answer, "iss")) {
+        rv = obo_provider_issuers(sc->rt->provider, r->pool, &rules.issuers, err);
+    }
+    if (rv == APR_SUCCESS) {
+        rules.audiences = d->audiences;
+        rules.skew = auth_obo_skew(d);
+        rules.now = apr_time_sec(apr_time_now());
+        rv = obo_introspect_check(&rules, answer, err);
+    }
+    return rv;
+}
+
+static int introspect(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg *d,
+                      const auth_obo_srv_cfg *sc, const char *token)
+{
+    obo_introspection ix;
+    obo_introspect_source src = OBO_INTROSPECT_IDP;
+    json_t *answer = NULL;
+    const char *err = NULL;
+    apr_int64_t retry_after = 0;
+    apr_status_t rv = introspection_setup(r, sc, &ix, &err);
+    obo_jws *jws;
+
+    obo_sha256(token, strlen(token), st->token_hash);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "OBO425: no introspection endpoint: %s "
+                      "(set OBOIntrospectionURL, or use an IdP whose discovery document "
+                      "names introspection_endpoint)", err ? err : "unknown");
+        return introspection_unavailable(r, token, "no introspection endpoint", 0);
+    }
+    rv = obo_introspect_token(r->pool, &ix, token, st->token_hash, &answer, &src, &err,
+                              &retry_after);
+    if (rv != APR_SUCCESS) {
+        return introspection_unavailable(r, token, err, retry_after);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO429: token %s introspected (answer from "
+                  "%s)", obo_fingerprint(r->pool, token, strlen(token)), source_name[src]);
+    rv = check_answer(r, sc, d, answer, &err);
+    if (rv == APR_EAGAIN) {
+        return introspection_unavailable(r, token, err, 0);
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO424: bearer token %s refused after "
+                      "introspection: %s", obo_fingerprint(r->pool, token, strlen(token)), err);
+        st->error_desc = err ? err : "invalid token";
+        return HTTP_UNAUTHORIZED;
+    }
+    jws = apr_pcalloc(r->pool, sizeof(*jws));
+    jws->payload = answer;
+    st->introspected = 1;
+    return accept_token(r, st, d, token, jws);
+}
+
+static int wants_introspection(const auth_obo_dir_cfg *d, const char *token)
+{
+    int format = auth_obo_token_format(d);
+
+    return format == AUTH_OBO_FORMAT_OPAQUE
+           || (format == AUTH_OBO_FORMAT_AUTO && !obo_jws_compact_shape(token));
+}
+
 /* A subrequest or internal redirect carries the main request's headers, in
  * which OBOPassToken authorization may already have put a downstream token:
  * the token to verify is the caller's own, from the request that did. */
@@ -258,6 +385,9 @@ static int authenticate(request_rec *r, auth_obo_req *st)
     if (!*token) {
         st->error_desc = "malformed bearer credentials";
         return HTTP_UNAUTHORIZED;
+    }
+    if (wants_introspection(d, token)) {
+        return introspect(r, st, d, sc, token);
     }
     rv = validate(r, st, d, sc->rt, token, &jws, &err);
     if (rv == APR_EAGAIN) {

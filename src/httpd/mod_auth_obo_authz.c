@@ -10,16 +10,24 @@
 #include "http_request.h"
 #include "mod_auth.h"
 
+#include "obo_introspect.h"
 #include "obo_jwt.h"
 
 APLOG_USE_MODULE(auth_obo);
 
 enum { NEED_SCOPE, NEED_ROLE, NEED_CLAIM };
 
-static int matches(const json_t *claims, int kind, const char *want)
+/* An introspection answer names its scopes in "scope" (RFC 7662), a JWT
+ * in "scp". */
+static int matches(const auth_obo_req *st, int kind, const char *want)
 {
-    return kind == NEED_SCOPE ? obo_jwt_has_scope(claims, want)
-                              : obo_jwt_has_role(claims, want);
+    const json_t *claims = st->jws->payload;
+
+    if (kind == NEED_SCOPE) {
+        return st->introspected ? obo_introspect_has_scope(claims, want)
+                                : obo_jwt_has_scope(claims, want);
+    }
+    return obo_jwt_has_role(claims, want);
 }
 
 static authz_status check(request_rec *r, const char *line, int kind)
@@ -42,7 +50,7 @@ static authz_status check(request_rec *r, const char *line, int kind)
                 return AUTHZ_GRANTED;
             }
         }
-        else if (matches(st->jws->payload, kind, w)) {
+        else if (matches(st, kind, w)) {
             return AUTHZ_GRANTED;
         }
     }

@@ -426,6 +426,41 @@ static const char *server_level(apr_pool_t *p, const server_rec *s)
            : "the main server configuration";
 }
 
+/* Entra's On-Behalf-Of grant takes the caller's token as a jwt-bearer
+ * assertion: an opaque token can never be exchanged with it, so a section
+ * that only takes opaque tokens and exchanges them that way would fail on
+ * every request. (With auto, JWTs are exchanged; an opaque one is refused
+ * at the exchange, OBO428.) */
+static int check_opaque_exchange(server_rec *s, const auth_obo_srv_cfg *sc,
+                                 const auth_obo_dir_cfg *d, const char *in)
+{
+    int format = d->token_format != AUTH_OBO_UNSET ? d->token_format
+                                                   : auth_obo_token_format(sc->defaults);
+
+    if (format == AUTH_OBO_FORMAT_OPAQUE
+        && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO420: OBOExchange on-behalf-of (Entra's "
+                     "jwt-bearer grant, the default) needs a JWT caller token: it cannot "
+                     "exchange the tokens of OBOTokenFormat opaque (%s); use OBOExchange "
+                     "token-exchange (RFC 8693), or OBOTokenFormat jwt or auto", in);
+        return 0;
+    }
+    return 1;
+}
+
+/* Introspection authenticates this server at the IdP. */
+static int check_introspection(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc)
+{
+    if (!sc->introspects || (sc->client_id && (sc->client_secret || sc->client_cert))) {
+        return 1;
+    }
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO430: OBOTokenFormat opaque or auto (%s) "
+                 "needs OBOClientID and OBOClientSecret or OBOClientCertificate: the "
+                 "introspection endpoint authenticates this server as the token endpoint does",
+                 server_level(p, s));
+    return 0;
+}
+
 /* A section (or the server level, name NULL) that names a downstream
  * needs valid downstreams and client credentials; it makes the server
  * exchange (client, cache). */
@@ -441,6 +476,9 @@ static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
         return 1;
     }
     sc->uses_exchange = 1;
+    if (!check_opaque_exchange(s, sc, d, in)) {
+        return 0;
+    }
     if ((err = check_downstreams(p, d)) != NULL) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO062: %s (%s)", err, in);
         return 0;
@@ -516,7 +554,7 @@ static int check_server(apr_pool_t *ptemp, server_rec *s)
     }
     sc->uses_exchange = 0;
     sc->uses_sessions = 0;
-    return check_sections(ptemp, s, sc);
+    return check_introspection(ptemp, s, sc) && check_sections(ptemp, s, sc);
 }
 
 /* A secret or private key file that other users can read is one local
@@ -685,7 +723,7 @@ static int check_files(apr_pool_t *ptemp, server_rec *s)
         if (auth_obo_has_idp(sc)) {
             ok &= check_readable(ptemp, s, seen, "OBOJWKSFile", sc->jwks_file, 1);
         }
-        if (sc->uses_exchange) {
+        if (sc->uses_exchange || sc->introspects) {
             ok &= check_readable(ptemp, s, seen, "OBOClientCertificate", sc->client_cert, 0);
             ok &= check_readable(ptemp, s, seen, "OBOClientCertificate key", sc->client_key, 0);
         }
@@ -1060,7 +1098,8 @@ static int check_shm_provider(server_rec *s)
 {
     auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
 
-    if (!sc->uses_exchange || auth_obo_ival(sc->cache_type, CACHE_SHM) != CACHE_SHM
+    if ((!sc->uses_exchange && !sc->introspects)
+        || auth_obo_ival(sc->cache_type, CACHE_SHM) != CACHE_SHM
         || ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, "shmcb",
                               AP_SOCACHE_PROVIDER_VERSION)) {
         return 1;

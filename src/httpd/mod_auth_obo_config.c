@@ -45,6 +45,7 @@ static auth_obo_dir_cfg *dir_new(apr_pool_t *p)
     d->token_typ = AUTH_OBO_UNSET;
     d->forward_caller = AUTH_OBO_UNSET;
     d->long_running = AUTH_OBO_UNSET;
+    d->token_format = AUTH_OBO_UNSET;
     return d;
 }
 
@@ -69,6 +70,7 @@ static auth_obo_dir_cfg *dir_merge(apr_pool_t *p, const auth_obo_dir_cfg *base,
     d->token_typ = MERGE_INT(token_typ);
     d->forward_caller = MERGE_INT(forward_caller);
     d->long_running = MERGE_INT(long_running);
+    d->token_format = MERGE_INT(token_format);
     return d;
 }
 
@@ -99,6 +101,7 @@ void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s)
     sc->session_limit = AUTH_OBO_UNSET;
     sc->session_users = AUTH_OBO_UNSET;
     sc->preload_keys = AUTH_OBO_UNSET;
+    sc->introspection_ttl = AUTH_OBO_UNSET;
     sc->defaults = dir_new(p);
     sc->s = s;
     return sc;
@@ -147,6 +150,10 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->session_limit = MERGE_INT(session_limit);
     sc->session_users = MERGE_INT(session_users);
     sc->preload_keys = MERGE_INT(preload_keys);
+    sc->introspection_url = MERGE_PTR(introspection_url);
+    sc->introspection_ttl = MERGE_INT(introspection_ttl);
+    /* a virtual host inherits the main server's OBOTokenFormat */
+    sc->introspects = add->introspects || base->introspects;
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
     /* The main server's sections apply to a virtual host's requests too. */
     sc->sections = add->sections && base->sections
@@ -163,6 +170,11 @@ int auth_obo_skew(const auth_obo_dir_cfg *d)
 int auth_obo_pass_claims(const auth_obo_dir_cfg *d)
 {
     return auth_obo_ival(d->pass_claims, PASS_CLAIMS_NONE);
+}
+
+int auth_obo_token_format(const auth_obo_dir_cfg *d)
+{
+    return auth_obo_ival(d->token_format, AUTH_OBO_FORMAT_JWT);
 }
 
 int auth_obo_forward_caller(const auth_obo_dir_cfg *d)
@@ -513,6 +525,12 @@ static const char *set_validated_slots(cmd_parms *cmd, void *m, const char *arg)
     return parse_int(cmd, arg, 0, 1048576, &srv_of(cmd)->validated_slots);
 }
 
+/* A day at most, as the validated-token L1 keeps nothing longer either. */
+static const char *set_introspection_ttl(cmd_parms *cmd, void *m, const char *arg)
+{
+    return parse_int(cmd, arg, 0, 86400, &srv_of(cmd)->introspection_ttl);
+}
+
 /* A day at most: the user must be able to act and retry the same day. */
 static const char *set_negative_ttl(cmd_parms *cmd, void *m, const char *arg)
 {
@@ -609,6 +627,31 @@ static const char *set_token_typ(cmd_parms *cmd, void *m, const char *arg)
     };
     return parse_keyword(cmd, arg, kw, "any (access-token or plain JWT types) or at+jwt "
                          "(RFC 9068 tokens only)", &dir_of(cmd, m)->token_typ);
+}
+
+static void note_section(cmd_parms *cmd, const auth_obo_dir_cfg *d);
+
+/* The server notes that some section introspects: its processes then get
+ * the introspection L1, and the startup checks look at its exchange. */
+static const char *set_token_format(cmd_parms *cmd, void *m, const char *arg)
+{
+    static const keyword kw[] = {
+        { "jwt", AUTH_OBO_FORMAT_JWT }, { "opaque", AUTH_OBO_FORMAT_OPAQUE },
+        { "auto", AUTH_OBO_FORMAT_AUTO }, { NULL, 0 }
+    };
+    auth_obo_dir_cfg *d;
+    const char *err;
+
+    REFUSE_IN_HTACCESS(cmd);
+    d = dir_of(cmd, m);
+    err = parse_keyword(cmd, arg, kw, "jwt (validated here), opaque (RFC 7662 "
+                        "introspection) or auto (a JWS-shaped token validated here, any "
+                        "other introspected)", &d->token_format);
+    if (!err && d->token_format != AUTH_OBO_FORMAT_JWT) {
+        srv_of(cmd)->introspects = 1;
+        note_section(cmd, d);
+    }
+    return err;
 }
 
 /* ---- sections that exchange --------------------------------------------- */
@@ -1115,6 +1158,15 @@ const command_rec auth_obo_cmds[] = {
                       "authorization | env NAME | header NAME [downstream=NAME]"),
     AP_INIT_TAKE1("OBOTokenType", set_token_typ, NULL, BOTH,
                   "any (default: no typ, JWT or *at+jwt) | at+jwt (RFC 9068 only)"),
+    AP_INIT_TAKE1("OBOTokenFormat", set_token_format, NULL, BOTH,
+                  "jwt (default: validated here) | opaque (RFC 7662 introspection) | auto "
+                  "(a JWS-shaped token validated here, any other introspected)"),
+    AP_INIT_TAKE1("OBOIntrospectionURL", set_srv_url, SRV(introspection_url), RSRC_CONF,
+                  "RFC 7662 introspection endpoint (default: discovery's "
+                  "introspection_endpoint)"),
+    AP_INIT_TAKE1("OBOIntrospectionCacheTime", set_introspection_ttl, NULL, RSRC_CONF,
+                  "Seconds an active introspection answer is kept, at most until the "
+                  "token's exp (default 60, 0 = off; inactive answers at most 10 s)"),
     AP_INIT_TAKE1("OBONegativeCacheTime", set_negative_ttl, NULL, RSRC_CONF,
                   "Seconds a user's consent/interaction/invalid_grant failure is answered "
                   "without calling the IdP again (default 30, 0 = off)"),

@@ -21,6 +21,7 @@
 #include "obo_cache.h"
 #include "obo_crypto.h"
 #include "obo_exchange.h"
+#include "obo_guard.h"
 #include "obo_http.h"
 #include "obo_jws.h"
 #include "obo_provider.h"
@@ -73,7 +74,11 @@ typedef struct auth_obo_dir_cfg {
     int token_typ;                       /* obo_typ_rule (OBOTokenType), UNSET */
     int forward_caller;                  /* OBOForwardCallerToken, UNSET */
     int long_running;                    /* OBOLongRunning, UNSET */
+    int token_format;                    /* OBOTokenFormat (AUTH_OBO_FORMAT_*), UNSET */
 } auth_obo_dir_cfg;
+
+/* OBOTokenFormat: what a bearer token is taken to be. */
+enum { AUTH_OBO_FORMAT_JWT = 0, AUTH_OBO_FORMAT_OPAQUE = 1, AUTH_OBO_FORMAT_AUTO = 2 };
 
 /* A section of any kind (<Location>, <Directory>, <Files>, <Proxy>, <If>...)
  * whose per-directory configuration names a downstream or OBOLongRunning,
@@ -95,6 +100,8 @@ typedef struct auth_obo_runtime {
     obo_memo *l1;                /* L1 token memo in front of the cache */
     obo_memo *guard;             /* remembered IdP failures and pauses (obo_guard.h) */
     obo_vcache *validated;       /* L1 of validated tokens (obo_vcache.h), or NULL */
+    obo_vcache *introspected;    /* L1 of introspection answers, or NULL */
+    obo_guard guard_cfg;         /* the gate (obo_guard.h) introspection's pauses use */
 } auth_obo_runtime;
 
 typedef struct auth_obo_srv_cfg {
@@ -138,6 +145,9 @@ typedef struct auth_obo_srv_cfg {
     apr_array_header_t *sections;        /* auth_obo_section, this server's and the
                                           * main server's (which it inherits) */
     int preload_keys;                    /* OBOPreloadKeys, UNSET (on) */
+    const char *introspection_url;       /* OBOIntrospectionURL, or NULL (discovery's) */
+    int introspection_ttl;               /* OBOIntrospectionCacheTime seconds, UNSET */
+    int introspects;                     /* OBOTokenFormat opaque|auto somewhere here */
 } auth_obo_srv_cfg;
 
 /* OBOSessionLimit defaults: sessions per user, users for the startup check. */
@@ -163,6 +173,7 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *base, void *add);
 int auth_obo_skew(const auth_obo_dir_cfg *d);
 int auth_obo_pass_claims(const auth_obo_dir_cfg *d);
 int auth_obo_forward_caller(const auth_obo_dir_cfg *d);
+int auth_obo_token_format(const auth_obo_dir_cfg *d);
 const char *auth_obo_user_claim(const auth_obo_dir_cfg *d);
 const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d);
 int auth_obo_has_idp(const auth_obo_srv_cfg *sc);

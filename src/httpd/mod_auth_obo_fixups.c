@@ -237,6 +237,19 @@ static void drop_caller_token(request_rec *r, const auth_obo_dir_cfg *d, auth_ob
     }
 }
 
+/* Entra's On-Behalf-Of grant takes a JWT assertion: an opaque token that
+ * OBOTokenFormat auto introspected cannot be exchanged with it (opaque
+ * alone is refused at startup, OBO420). */
+static int opaque_refused(request_rec *r, auth_obo_req *st)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO428: no downstream token for '%s': an "
+                  "opaque (introspected) token cannot be exchanged with OBOExchange "
+                  "on-behalf-of, which needs a JWT; answering 401", r->user ? r->user : "-");
+    st->error_desc = "this resource needs a JWT access token";
+    ap_note_auth_failure(r);
+    return HTTP_UNAUTHORIZED;
+}
+
 static int auth_obo_fixups(request_rec *r)
 {
     auth_obo_req *own = ap_get_module_config(r->request_config, &auth_obo_module);
@@ -277,6 +290,9 @@ static int auth_obo_fixups(request_rec *r)
                       "this error page follows a failed exchange in the same Location; not "
                       "exchanging again", r->user ? r->user : "-");
         return DECLINED;
+    }
+    if (st->introspected && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO) {
+        return opaque_refused(r, st);
     }
     if (!sc->rt || !sc->client) {
         /* Never a silent 200 without the token the Location asks for. */

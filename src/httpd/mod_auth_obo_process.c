@@ -119,7 +119,7 @@ static apr_status_t setup_server(apr_pool_t *pconf, apr_pool_t *ptemp, server_re
     apr_status_t rv = APR_SUCCESS;
 
     sc->s = s;
-    if (!sc->uses_exchange) {
+    if (!sc->uses_exchange && !sc->introspects) {
         return APR_SUCCESS;
     }
     rv = build_client(pconf, s, sc);
@@ -431,6 +431,25 @@ static obo_vcache *validated_for(apr_pool_t *pchild, server_rec *s,
     return c;
 }
 
+/* Introspection answers: an L1 of their own (never mixed with validated
+ * JWTs), as large as the validated-token L1; the gate's pauses in this
+ * process's memo and the shared cache. */
+static void introspection_for(apr_pool_t *pchild, server_rec *s, const auth_obo_srv_cfg *sc,
+                              auth_obo_runtime *rt)
+{
+    int slots = auth_obo_ival(sc->validated_slots, OBO_VCACHE_DEFAULT_SLOTS);
+
+    if (slots > 0 && obo_vcache_create(pchild, (unsigned)slots, &rt->introspected)
+                     != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "OBO431: cannot create the introspection "
+                     "L1; using the shared cache only");
+        rt->introspected = NULL;
+    }
+    rt->guard_cfg.cache = rt->cache;
+    rt->guard_cfg.local = rt->guard;
+    rt->guard_cfg.negative_ttl = 0;
+}
+
 void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
 {
     auth_obo_srv_cfg *main_sc = ap_get_module_config(s->module_config, &auth_obo_module);
@@ -458,8 +477,11 @@ void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
         rt->l1 = l1;
         rt->guard = guard;
         rt->validated = validated_for(pchild, s, main_sc, sc, validated);
-        if (sc->uses_exchange) {
+        if (sc->uses_exchange || sc->introspects) {
             cache_for(pchild, s, sc, &rt->cache);   /* first: the provider shares keys in it */
+        }
+        if (sc->introspects) {
+            introspection_for(pchild, s, sc, rt);
         }
         if (auth_obo_has_idp(sc) && provider_for(pchild, seen, http, s, sc, rt->cache,
                                                  &rt->provider) != APR_SUCCESS) {

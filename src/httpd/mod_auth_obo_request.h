@@ -22,7 +22,9 @@
 /* What authentication established for this request (request_config). */
 typedef struct auth_obo_req {
     const char *token;       /* the caller's token, for the exchange */
-    obo_jws *jws;            /* verified; payload = claims */
+    obo_jws *jws;            /* verified; payload = claims (an introspected token's:
+                              * the IdP's answer, and no header) */
+    int introspected;        /* the token was opaque: RFC 7662 introspection */
     const char *error_desc;  /* invalid_token description, or NULL */
     int no_token;            /* no credentials presented */
     int status;              /* memoised authentication result (OK, 401, 503...) */

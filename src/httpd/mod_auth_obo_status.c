@@ -185,6 +185,11 @@ static void html_table(request_rec *r, const obo_metrics_snapshot *s)
     html_row(r, "idp_calls_avoided", "reason=paused", s->c[OBO_M_IDP_AVOIDED_PAUSED]);
     html_row(r, "key_sets_reused", "source=shared_cache", s->c[OBO_M_KEYS_FROM_SHARED]);
     html_row(r, "key_sets_reused", "source=state_file", s->c[OBO_M_KEYS_FROM_STATE]);
+    html_row(r, "introspection_cache", "level=l1 result=hit", s->c[OBO_M_INTRO_L1_HIT]);
+    html_row(r, "introspection_cache", "level=l1 result=miss", s->c[OBO_M_INTRO_L1_MISS]);
+    html_row(r, "introspection_cache", "level=shared result=hit", s->c[OBO_M_INTRO_SHARED_HIT]);
+    html_row(r, "introspection_cache", "level=shared result=miss",
+             s->c[OBO_M_INTRO_SHARED_MISS]);
     ap_rputs("</table>\n", r);
 }
 
@@ -288,6 +293,11 @@ static void status_short(request_rec *r, const obo_metrics_snapshot *s)
     ap_rprintf(r, "AuthOBOKeySetsFromSharedCache: %" APR_UINT64_T_FMT "\n"
                "AuthOBOKeySetsFromStateFile: %" APR_UINT64_T_FMT "\n",
                s->c[OBO_M_KEYS_FROM_SHARED], s->c[OBO_M_KEYS_FROM_STATE]);
+    ap_rprintf(r, "AuthOBOIntrospectionCacheL1Hits: %" APR_UINT64_T_FMT "\n"
+               "AuthOBOIntrospectionCacheSharedHits: %" APR_UINT64_T_FMT "\n"
+               "AuthOBOIntrospectionCacheSharedMisses: %" APR_UINT64_T_FMT "\n",
+               s->c[OBO_M_INTRO_L1_HIT], s->c[OBO_M_INTRO_SHARED_HIT],
+               s->c[OBO_M_INTRO_SHARED_MISS]);
 }
 
 static int status_hook(request_rec *r, int flags)

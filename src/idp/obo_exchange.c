@@ -84,13 +84,6 @@ static const char *obo_log_text(apr_pool_t *p, const char *s)
     return out;
 }
 
-static void obo_form_add(apr_pool_t *p, apr_array_header_t *form, const char *name,
-                         const char *value)
-{
-    APR_ARRAY_PUSH(form, const char *) =
-        apr_pstrcat(p, name, "=", obo_http_form_escape(p, value ? value : ""), NULL);
-}
-
 static apr_status_t obo_bio_cleanup(void *b)
 {
     BIO_free(b);
@@ -264,11 +257,11 @@ apr_status_t obo_client_load_certificate(apr_pool_t *p, const char *crt_path,
 
 static void obo_form_obo(obo_xctx *x, apr_array_header_t *f)
 {
-    obo_form_add(x->p, f, "grant_type", OBO_GT_JWT_BEARER);
-    obo_form_add(x->p, f, "assertion", x->req->assertion);
-    obo_form_add(x->p, f, "requested_token_use", "on_behalf_of");
+    obo_http_form_add(x->p, f, "grant_type", OBO_GT_JWT_BEARER);
+    obo_http_form_add(x->p, f, "assertion", x->req->assertion);
+    obo_http_form_add(x->p, f, "requested_token_use", "on_behalf_of");
     /* Entra requires scope, so it is sent even if empty. */
-    obo_form_add(x->p, f, "scope", x->scopes);
+    obo_http_form_add(x->p, f, "scope", x->scopes);
 }
 
 static void obo_form_8693(obo_xctx *x, apr_array_header_t *f)
@@ -276,26 +269,26 @@ static void obo_form_8693(obo_xctx *x, apr_array_header_t *f)
     const obo_exchange_req *r = x->req;
     int i;
 
-    obo_form_add(x->p, f, "grant_type", OBO_GT_EXCHANGE);
-    obo_form_add(x->p, f, "subject_token", r->assertion);
-    obo_form_add(x->p, f, "subject_token_type", OBO_TT_ACCESS);
-    obo_form_add(x->p, f, "requested_token_type",
+    obo_http_form_add(x->p, f, "grant_type", OBO_GT_EXCHANGE);
+    obo_http_form_add(x->p, f, "subject_token", r->assertion);
+    obo_http_form_add(x->p, f, "subject_token_type", OBO_TT_ACCESS);
+    obo_http_form_add(x->p, f, "requested_token_type",
                  r->requested_token_type ? r->requested_token_type : OBO_TT_ACCESS);
     if (*x->scopes) {
-        obo_form_add(x->p, f, "scope", x->scopes);
+        obo_http_form_add(x->p, f, "scope", x->scopes);
     }
     for (i = 0; r->audiences && i < r->audiences->nelts; i++) {
-        obo_form_add(x->p, f, "audience", APR_ARRAY_IDX(r->audiences, i, const char *));
+        obo_http_form_add(x->p, f, "audience", APR_ARRAY_IDX(r->audiences, i, const char *));
     }
 }
 
 /* RFC 6749 s.6; scope is optional there but names what the session holds. */
 static void obo_form_refresh(obo_xctx *x, apr_array_header_t *f)
 {
-    obo_form_add(x->p, f, "grant_type", OBO_GT_REFRESH);
-    obo_form_add(x->p, f, "refresh_token", x->req->assertion);
+    obo_http_form_add(x->p, f, "grant_type", OBO_GT_REFRESH);
+    obo_http_form_add(x->p, f, "refresh_token", x->req->assertion);
     if (*x->scopes) {
-        obo_form_add(x->p, f, "scope", x->scopes);
+        obo_http_form_add(x->p, f, "scope", x->scopes);
     }
 }
 
@@ -311,27 +304,32 @@ static const char *obo_basic_auth(apr_pool_t *p, const obo_client *c)
                        obo_b64_encode(p, (const unsigned char *)pair, strlen(pair)), NULL);
 }
 
+apr_status_t obo_client_authenticate(apr_pool_t *p, const obo_client *c, const char *aud,
+                                     apr_array_header_t *form, const char **auth,
+                                     const char **err)
+{
+    apr_status_t rv = APR_SUCCESS;
+    char *jwt = NULL;
+
+    obo_http_form_add(p, form, "client_id", c->client_id);
+    if (c->auth == OBO_AUTH_SECRET_POST) {
+        obo_http_form_add(p, form, "client_secret", c->secret);
+    }
+    else if (c->auth == OBO_AUTH_SECRET_BASIC) {
+        *auth = obo_basic_auth(p, c);
+    }
+    else if ((rv = obo_client_assertion(p, c, aud, &jwt, err)) == APR_SUCCESS) {
+        obo_http_form_add(p, form, "client_assertion_type", OBO_CA_JWT);
+        obo_http_form_add(p, form, "client_assertion", jwt);
+    }
+    return rv;
+}
+
 /* Client authentication: form fields and/or the Authorization header. */
 static apr_status_t obo_form_client(obo_xctx *x, apr_array_header_t *f,
                                     const char **auth, const char **err)
 {
-    const obo_client *c = x->req->client;
-    apr_status_t rv = APR_SUCCESS;
-    char *jwt = NULL;
-
-    obo_form_add(x->p, f, "client_id", c->client_id);
-    if (c->auth == OBO_AUTH_SECRET_POST) {
-        obo_form_add(x->p, f, "client_secret", c->secret);
-    }
-    else if (c->auth == OBO_AUTH_SECRET_BASIC) {
-        *auth = obo_basic_auth(x->p, c);
-    }
-    else if ((rv = obo_client_assertion(x->p, c, x->req->token_endpoint, &jwt, err))
-             == APR_SUCCESS) {
-        obo_form_add(x->p, f, "client_assertion_type", OBO_CA_JWT);
-        obo_form_add(x->p, f, "client_assertion", jwt);
-    }
-    return rv;
+    return obo_client_authenticate(x->p, x->req->client, x->req->token_endpoint, f, auth, err);
 }
 
 static void obo_log_attempt(obo_xctx *x, const obo_attempt *a)

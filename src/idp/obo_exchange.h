@@ -136,6 +136,15 @@ apr_status_t obo_client_load_certificate(apr_pool_t *p, const char *crt_path,
                                          const char *key_path, obo_client *c,
                                          const char **err);
 
+/* Client authentication of a request to the IdP, the same at every
+ * endpoint (token, introspection): appends client_id and the method's
+ * fields to form (obo_http_form_add), or sets *auth to the Authorization
+ * value (client_secret_basic); a private_key_jwt assertion names aud as its
+ * audience. APR_SUCCESS, or the failure to sign an assertion with *err. */
+apr_status_t obo_client_authenticate(apr_pool_t *p, const obo_client *c, const char *aud,
+                                     apr_array_header_t *form, const char **auth,
+                                     const char **err);
+
 /* The signed client assertion (RFC 7523): iss = sub = client_id, aud =
  * token endpoint, jti random, iat/nbf now, exp now + 5 min. */
 apr_status_t obo_client_assertion(apr_pool_t *p, const obo_client *c,

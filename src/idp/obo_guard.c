@@ -221,19 +221,29 @@ static void obo_guard_note_user(apr_pool_t *p, const obo_guard *g, const char *n
     }
 }
 
+/* Stores the pause of c's endpoint for c's client: the IdP answered status
+ * with Retry-After retry_after (capped). Returns the pause's seconds. */
+static apr_int64_t obo_guard_store_pause(apr_pool_t *p, const obo_gcall *c, const char *pkey,
+                                         int status, apr_int64_t retry_after)
+{
+    json_t *j = obo_json_pool(p, json_object());
+    apr_int64_t secs = retry_after > OBO_GUARD_PAUSE_MAX_S ? OBO_GUARD_PAUSE_MAX_S
+                                                           : retry_after;
+
+    json_object_set_new(j, "status", json_integer(status));
+    obo_guard_put(p, c->g, pkey, j, apr_time_now() + apr_time_from_sec(secs));
+    return secs;
+}
+
 static void obo_guard_note_pause(apr_pool_t *p, const obo_gcall *c, const char *pkey,
                                  const obo_exchange_error *e)
 {
-    json_t *j = obo_json_pool(p, json_object());
-    apr_int64_t secs = e->retry_after > OBO_GUARD_PAUSE_MAX_S ? OBO_GUARD_PAUSE_MAX_S
-                                                              : e->retry_after;
+    apr_int64_t secs = obo_guard_store_pause(p, c, pkey, e->http_status, e->retry_after);
 
-    json_object_set_new(j, "status", json_integer(e->http_status));
     obo_log(OBO_LOG_WARN, "OBO091", "token endpoint %s answered HTTP %d with Retry-After "
             "%" APR_INT64_T_FMT " s: calls to it are paused for %" APR_INT64_T_FMT " s, for "
             "every user of client id %s (answered 503)", c->endpoint, e->http_status,
             e->retry_after, secs, c->client_id ? c->client_id : "-");
-    obo_guard_put(p, c->g, pkey, j, apr_time_now() + apr_time_from_sec(secs));
 }
 
 /* After a failed IdP call: remembers what is worth remembering. */
@@ -286,4 +296,35 @@ apr_status_t obo_guard_peek(apr_pool_t *p, const obo_guard *g, const obo_exchang
                     key || g->negative_ttl <= 0 ? key : obo_guard_key(p, req, NULL, NULL) };
 
     return obo_guard_check(p, &c, xerr);
+}
+
+/* ---- pauses of other endpoints (introspection) */
+
+apr_status_t obo_guard_paused(apr_pool_t *p, const obo_guard *g, const char *endpoint,
+                              const char *client_id, apr_int64_t *retry_after)
+{
+    obo_gcall c = { g, endpoint, client_id, NULL };
+    const char *pkey = obo_guard_pause_key(p, &c);
+    apr_time_t until = 0;
+    json_t *j = NULL;
+    apr_interval_time_t left;
+
+    if (!pkey || obo_guard_get(p, g, pkey, &j, &until) != APR_SUCCESS) {
+        return APR_NOTFOUND;
+    }
+    obo_metrics_inc(OBO_M_IDP_AVOIDED_PAUSED);
+    left = until - apr_time_now();
+    *retry_after = (left + APR_USEC_PER_SEC - 1) / APR_USEC_PER_SEC;
+    *retry_after = *retry_after < 1 ? 1 : *retry_after;
+    return APR_EAGAIN;
+}
+
+apr_int64_t obo_guard_pause(apr_pool_t *p, const obo_guard *g, const char *endpoint,
+                            const char *client_id, int status, apr_int64_t retry_after)
+{
+    obo_gcall c = { g, endpoint, client_id, NULL };
+    const char *pkey = obo_guard_pause_key(p, &c);
+
+    return pkey && retry_after > 0 ? obo_guard_store_pause(p, &c, pkey, status, retry_after)
+                                   : 0;
 }

@@ -63,4 +63,17 @@ apr_status_t obo_guard_exchange(apr_pool_t *p, const obo_guard *g, obo_http *h,
 apr_status_t obo_guard_peek(apr_pool_t *p, const obo_guard *g, const obo_exchange_req *req,
                             const char *key, obo_exchange_error **xerr);
 
+/* The same pause for another endpoint of the IdP (introspection), keyed
+ * by its URL and the client calling it: APR_EAGAIN with *retry_after
+ * (seconds left, >= 1) while it is paused for client_id, APR_NOTFOUND
+ * otherwise. Counted as a call avoided (reason "paused"). */
+apr_status_t obo_guard_paused(apr_pool_t *p, const obo_guard *g, const char *endpoint,
+                              const char *client_id, apr_int64_t *retry_after);
+
+/* Pauses endpoint for client_id after it answered status with Retry-After
+ * retry_after (capped at OBO_GUARD_PAUSE_MAX_S; nothing for <= 0). Returns
+ * the pause's seconds (0: none). The caller logs it. */
+apr_int64_t obo_guard_pause(apr_pool_t *p, const obo_guard *g, const char *endpoint,
+                            const char *client_id, int status, apr_int64_t retry_after);
+
 #endif

@@ -278,6 +278,13 @@ char *obo_http_form_escape(apr_pool_t *p, const char *s)
     return out;
 }
 
+void obo_http_form_add(apr_pool_t *p, apr_array_header_t *form, const char *name,
+                       const char *value)
+{
+    APR_ARRAY_PUSH(form, const char *) =
+        apr_pstrcat(p, name, "=", obo_http_form_escape(p, value ? value : ""), NULL);
+}
+
 apr_status_t obo_file_read(apr_pool_t *p, const char *path, apr_size_t max,
                            char **buf, apr_size_t *len)
 {

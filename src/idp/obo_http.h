@@ -6,6 +6,7 @@
 #define OBO_HTTP_H
 
 #include <apr_pools.h>
+#include <apr_tables.h>
 #include <apr_time.h>
 
 typedef struct obo_http obo_http;
@@ -43,6 +44,12 @@ apr_status_t obo_http_request(obo_http *h, apr_pool_t *p, const char *url,
 
 /* application/x-www-form-urlencoded escaping (RFC 6749 appendix B). */
 char *obo_http_form_escape(apr_pool_t *p, const char *s);
+
+/* Appends the field "name=value" (escaped as above; NULL value: empty) to
+ * form, an array of const char *: the form is apr_array_pstrcat(p, form,
+ * '&'). */
+void obo_http_form_add(apr_pool_t *p, apr_array_header_t *form, const char *name,
+                       const char *value);
 
 /* A file's content, at most max bytes (config-time loads, JWKS files). */
 apr_status_t obo_file_read(apr_pool_t *p, const char *path, apr_size_t max,

@@ -49,6 +49,10 @@ char *obo_idpstate_encode(apr_pool_t *p, const obo_idpstate *st, int version,
     if (st->token_endpoint) {
         json_object_set_new(o, "token_endpoint", json_string(st->token_endpoint));
     }
+    if (st->introspection_endpoint) {
+        json_object_set_new(o, "introspection_endpoint",
+                            json_string(st->introspection_endpoint));
+    }
     json_object_set_new(o, "jwks", json_stringn(st->jwks, st->jwks_len));
     if (json_is_string(json_object_get(o, "jwks"))) {   /* NULL if not UTF-8 */
         out = obo_json_dump(p, o);
@@ -82,6 +86,7 @@ apr_status_t obo_idpstate_decode(apr_pool_t *p, const char *buf, apr_size_t len,
             st->issuer = dup_str(p, o, "issuer");
             st->jwks_uri = dup_str(p, o, "jwks_uri");
             st->token_endpoint = dup_str(p, o, "token_endpoint");
+            st->introspection_endpoint = dup_str(p, o, "introspection_endpoint");
             st->jwks_len = json_string_length(jwks);
             st->jwks = apr_pstrmemdup(p, json_string_value(jwks), st->jwks_len);
         }

@@ -14,6 +14,7 @@
 
 typedef struct obo_idpstate {
     const char *issuer, *jwks_uri, *token_endpoint;   /* from discovery, or NULL */
+    const char *introspection_endpoint;               /* from discovery, or NULL */
     const char *jwks;                                  /* the JWKS document */
     apr_size_t jwks_len;
     apr_time_t saved_at;
@@ -21,7 +22,8 @@ typedef struct obo_idpstate {
 
 /* st as JSON, the one form of the state file (inside its seal) and of the
  * shared cache's entry (obo_provider.c): {"v": version, when_key: when,
- * "issuer", "jwks_uri", "token_endpoint" (those set), "jwks": the document}.
+ * "issuer", "jwks_uri", "token_endpoint", "introspection_endpoint" (those
+ * set), "jwks": the document}.
  * NULL if the JWKS is not UTF-8 text. */
 char *obo_idpstate_encode(apr_pool_t *p, const obo_idpstate *st, int version,
                           const char *when_key, apr_int64_t when);

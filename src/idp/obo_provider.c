@@ -60,6 +60,7 @@ struct obo_provider {
     apr_time_t last_failure;    /* last failed fetch, for the backoff */
     apr_time_t discovered_at;
     const char *issuer, *jwks_uri, *token_endpoint;   /* from discovery */
+    const char *introspection_endpoint;               /* from discovery */
     unsigned long generation;   /* bumped by every install() */
     obo_provider_stats stats;
     unsigned char saved_digest[OBO_SHA256_LEN];   /* of the last state written */
@@ -177,6 +178,7 @@ apr_status_t obo_discovery_parse(apr_pool_t *p, const char *body, apr_size_t len
         out->issuer = obo_json_str(doc, "issuer");
         out->jwks_uri = obo_json_str(doc, "jwks_uri");
         out->token_endpoint = obo_json_str(doc, "token_endpoint");
+        out->introspection_endpoint = obo_json_str(doc, "introspection_endpoint");
         if (!out->issuer || !out->jwks_uri) {
             *err = "discovery document lacks issuer or jwks_uri";
             rv = APR_EINVAL;
@@ -193,11 +195,14 @@ static int is_https(const char *url)
 /* A discovery document may not send the module to a plaintext endpoint:
  * keys fetched in clear text can be forged, and the token endpoint receives
  * the client's credentials and the user's token. */
-static apr_status_t check_discovered_urls(obo_provider *pv, const char *jwks,
-                                          const char *tok, const char **err)
+static apr_status_t check_discovered_urls(obo_provider *pv, const obo_discovery *d,
+                                          const char **err)
 {
-    /* an OBOTokenEndpoint override means discovery's is never used */
-    const char *what = !is_https(jwks) ? "jwks_uri"
+    /* an OBOTokenEndpoint override means discovery's is never used (a
+     * plaintext introspection_endpoint is refused where it is used:
+     * obo_provider_introspection_endpoint) */
+    const char *tok = d->token_endpoint;
+    const char *what = !is_https(d->jwks_uri) ? "jwks_uri"
                        : (tok && !pv->cfg.token_endpoint && !is_https(tok)) ? "token_endpoint"
                        : NULL;
 
@@ -222,13 +227,15 @@ static apr_status_t discover(obo_provider *pv, apr_pool_t *tmp, const char **err
         rv = obo_discovery_parse(tmp, body, len, &d, err);
     }
     if (rv == APR_SUCCESS) {
-        rv = check_discovered_urls(pv, d.jwks_uri, d.token_endpoint, err);
+        rv = check_discovered_urls(pv, &d, err);
     }
     if (rv == APR_SUCCESS) {
         apr_thread_mutex_lock(pv->lock);
         pv->issuer = keep_or_copy(pv, pv->issuer, d.issuer);
         pv->jwks_uri = keep_or_copy(pv, pv->jwks_uri, d.jwks_uri);
         pv->token_endpoint = keep_or_copy(pv, pv->token_endpoint, d.token_endpoint);
+        pv->introspection_endpoint = keep_or_copy(pv, pv->introspection_endpoint,
+                                                  d.introspection_endpoint);
         pv->discovered_at = apr_time_now();
         pv->stats.discovery_fetches++;
         apr_thread_mutex_unlock(pv->lock);
@@ -303,6 +310,8 @@ static void snapshot(obo_provider *pv, apr_pool_t *tmp, const char *jwks, apr_si
     st->issuer = pv->issuer ? apr_pstrdup(tmp, pv->issuer) : NULL;
     st->jwks_uri = pv->jwks_uri ? apr_pstrdup(tmp, pv->jwks_uri) : NULL;
     st->token_endpoint = pv->token_endpoint ? apr_pstrdup(tmp, pv->token_endpoint) : NULL;
+    st->introspection_endpoint = pv->introspection_endpoint
+                                 ? apr_pstrdup(tmp, pv->introspection_endpoint) : NULL;
     st->saved_at = pv->fetched_at;
     apr_thread_mutex_unlock(pv->lock);
     st->jwks = jwks;
@@ -325,9 +334,11 @@ static void save_state(obo_provider *pv, apr_pool_t *tmp, const char *jwks,
         return;
     }
     snapshot(pv, tmp, jwks, len, &st);
-    digest_in = apr_psprintf(tmp, "%s\n%s\n%s\n%.*s", st.issuer ? st.issuer : "",
+    digest_in = apr_psprintf(tmp, "%s\n%s\n%s\n%s\n%.*s", st.issuer ? st.issuer : "",
                              st.jwks_uri ? st.jwks_uri : "",
-                             st.token_endpoint ? st.token_endpoint : "", (int)len, jwks);
+                             st.token_endpoint ? st.token_endpoint : "",
+                             st.introspection_endpoint ? st.introspection_endpoint : "",
+                             (int)len, jwks);
     obo_sha256(digest_in, strlen(digest_in), d);
     apr_thread_mutex_lock(pv->lock);
     same = memcmp(d, pv->saved_digest, sizeof(d)) == 0;
@@ -385,6 +396,8 @@ static apr_status_t adopt(obo_provider *pv, const obo_idpstate *st, adopt_from f
             pv->issuer = keep_or_copy(pv, pv->issuer, st->issuer);
             pv->jwks_uri = keep_or_copy(pv, pv->jwks_uri, st->jwks_uri);
             pv->token_endpoint = keep_or_copy(pv, pv->token_endpoint, st->token_endpoint);
+            pv->introspection_endpoint = keep_or_copy(pv, pv->introspection_endpoint,
+                                                      st->introspection_endpoint);
             pv->discovered_at = st->saved_at ? st->saved_at : 1;
         }
         if (fresher) {
@@ -928,17 +941,20 @@ apr_status_t obo_provider_issuers(obo_provider *pv, apr_pool_t *p,
     return rv;
 }
 
-apr_status_t obo_provider_token_endpoint(obo_provider *pv, apr_pool_t *p,
-                                         const char **url, const char **err)
+/* An endpoint: the override, else discovery's (*found, read under the
+ * lock; name for the messages). */
+static apr_status_t endpoint_of(obo_provider *pv, apr_pool_t *p, const char *override,
+                                const char *const *found, const char *name,
+                                const char **url, const char **err)
 {
     apr_status_t rv = APR_SUCCESS;
 
-    if (pv->cfg.token_endpoint) {
-        *url = pv->cfg.token_endpoint;
+    if (override) {
+        *url = override;
         return APR_SUCCESS;
     }
     if (!pv->cfg.metadata_url) {
-        *err = "no token endpoint configured";
+        *err = apr_psprintf(p, "no %s configured", name);
         return APR_NOTFOUND;
     }
     if (!has_keys(pv)) {
@@ -946,12 +962,33 @@ apr_status_t obo_provider_token_endpoint(obo_provider *pv, apr_pool_t *p,
     }
     if (rv == APR_SUCCESS) {
         apr_thread_mutex_lock(pv->lock);
-        *url = pv->token_endpoint ? apr_pstrdup(p, pv->token_endpoint) : NULL;
+        *url = *found ? apr_pstrdup(p, *found) : NULL;
         apr_thread_mutex_unlock(pv->lock);
         if (!*url) {
-            *err = "discovery document has no token_endpoint";
+            *err = apr_psprintf(p, "discovery document has no %s", name);
             rv = APR_NOTFOUND;
         }
+    }
+    return rv;
+}
+
+apr_status_t obo_provider_token_endpoint(obo_provider *pv, apr_pool_t *p,
+                                         const char **url, const char **err)
+{
+    return endpoint_of(pv, p, pv->cfg.token_endpoint, &pv->token_endpoint,
+                       "token_endpoint", url, err);
+}
+
+apr_status_t obo_provider_introspection_endpoint(obo_provider *pv, apr_pool_t *p,
+                                                 const char **url, const char **err)
+{
+    apr_status_t rv = endpoint_of(pv, p, NULL, &pv->introspection_endpoint,
+                                  "introspection_endpoint", url, err);
+
+    /* it would receive this server's credentials and the user's token */
+    if (rv == APR_SUCCESS && !is_https(*url)) {
+        *err = "discovery's introspection_endpoint is not an https URL";
+        rv = APR_EINVAL;
     }
     return rv;
 }

@@ -73,6 +73,12 @@ apr_status_t obo_provider_issuers(obo_provider *pv, apr_pool_t *p,
 apr_status_t obo_provider_token_endpoint(obo_provider *pv, apr_pool_t *p,
                                          const char **url, const char **err);
 
+/* RFC 7662 introspection endpoint from discovery (kept, shared and saved
+ * with the other discovery values; an override is the caller's). Statuses
+ * as obo_provider_token_endpoint, and APR_EINVAL when it is not https. */
+apr_status_t obo_provider_introspection_endpoint(obo_provider *pv, apr_pool_t *p,
+                                                 const char **url, const char **err);
+
 /* Keys able to verify (kid, alg) — kid may be NULL — appended to *keys
  * (array of obo_jwk *, allocated from p), and *generation (if non-NULL) is
  * the generation of the key set they came from. That set stays
@@ -97,6 +103,7 @@ typedef struct obo_discovery {
     const char *issuer;            /* required */
     const char *jwks_uri;          /* required */
     const char *token_endpoint;    /* or NULL */
+    const char *introspection_endpoint;   /* or NULL */
 } obo_discovery;
 
 /* Parses a discovery document (len bytes of untrusted JSON): an object

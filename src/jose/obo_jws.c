@@ -431,3 +431,11 @@ apr_status_t obo_jws_sign(apr_pool_t *p, EVP_PKEY *key, const char *alg,
     ERR_clear_error();
     return rv;
 }
+
+int obo_jws_compact_shape(const char *token)
+{
+    const char *d1 = strchr(token, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+
+    return strncmp(token, "eyJ", 3) == 0 && d1 && d2 && d2 > d1 + 1 && d2[1] != '\0'
+           && strchr(d2 + 1, '.') == NULL;
+}

@@ -29,6 +29,11 @@ typedef struct obo_jws {
  * ES256/384/512, EdDSA. Returns 1 if alg is one of them. */
 int obo_jws_alg_known(const char *alg);
 
+/* 1 if token has the shape of a compact JWS: three non-empty dot-separated
+ * parts, the first starting as base64url of '{"' ("eyJ"). Only a shape
+ * (OBOTokenFormat auto chooses local validation by it): nothing is decoded. */
+int obo_jws_compact_shape(const char *token);
+
 /* Splits and decodes a compact JWS: exactly three base64url parts (strict),
  * header and payload JSON objects (depth-limited), "alg" a string, a "crit"
  * header rejected (we implement no extensions), total length bounded by

@@ -25,6 +25,16 @@ typedef struct obo_jwt_rules {
 apr_status_t obo_jwt_check_claims(const obo_jwt_rules *rules, const json_t *payload,
                                   const char **err);
 
+/* The parts of obo_jwt_check_claims, for other claim sets with the same
+ * members (an RFC 7662 introspection answer: obo_introspect.h).
+ * Times: as above; exp_optional: an absent exp passes (present, it is
+ * checked). Issuer and audience: 1 if iss / aud (string or array) is
+ * accepted by the rules, 0 otherwise (also when absent). */
+apr_status_t obo_jwt_check_times(const obo_jwt_rules *rules, const json_t *claims,
+                                 int exp_optional, const char **err);
+int obo_jwt_issuer_ok(const obo_jwt_rules *rules, const json_t *claims);
+int obo_jwt_audience_ok(const obo_jwt_rules *rules, const json_t *claims);
+
 /* What the JOSE header "typ" may say (RFC 8725 s.3.11, RFC 9068 s.4). */
 typedef enum {
     OBO_TYP_ANY = 0,     /* absent, "JWT", or an access-token type (below) */
@@ -40,6 +50,9 @@ typedef enum {
  * APR_EINVAL with *err (never echoes the value). */
 apr_status_t obo_jwt_check_typ(const char *typ, obo_typ_rule rule, const char **err);
 
+/* Member name, a space-separated string or an array of strings, contains
+ * want. */
+int obo_jwt_list_claim_has(const json_t *claims, const char *name, const char *want);
 /* Space-separated "scp" (or array "scp") contains scope. */
 int obo_jwt_has_scope(const json_t *payload, const char *scope);
 /* "roles" array (or space-separated string) contains role. */

@@ -37,7 +37,9 @@ static const char *const obo_m_le[OBO_M_BUCKETS + 1] = {
 static const char *const obo_m_outcomes[OBO_M_OUTCOMES] = {
     "ok", "user_error", "client_error", "server_error", "timeout", "network"
 };
-static const char *const obo_m_endpoints[OBO_M_ENDPOINTS] = { "token", "jwks", "discovery" };
+static const char *const obo_m_endpoints[OBO_M_ENDPOINTS] = {
+    "token", "jwks", "discovery", "introspection"
+};
 
 apr_size_t obo_metrics_size(void)
 {
@@ -226,6 +228,13 @@ static const obo_labelled obo_rows_reused[] = {
     { OBO_M_KEYS_FROM_STATE, "source=\"state_file\"" },
 };
 
+static const obo_labelled obo_rows_intro[] = {
+    { OBO_M_INTRO_L1_HIT, "level=\"l1\",result=\"hit\"" },
+    { OBO_M_INTRO_L1_MISS, "level=\"l1\",result=\"miss\"" },
+    { OBO_M_INTRO_SHARED_HIT, "level=\"shared\",result=\"hit\"" },
+    { OBO_M_INTRO_SHARED_MISS, "level=\"shared\",result=\"miss\"" },
+};
+
 #define OBO_ROWS(a) a, (int)(sizeof(a) / sizeof(a[0]))
 static const obo_family obo_families_head[] = {
     { "mod_auth_obo_requests_total", "counter",
@@ -261,6 +270,9 @@ static const obo_family obo_families_tail[] = {
     { "mod_auth_obo_key_sets_reused_total", "counter",
       "Key sets a process took from the shared cache or the state file instead of fetching.",
       OBO_ROWS(obo_rows_reused) },
+    { "mod_auth_obo_introspection_cache_total", "counter",
+      "Introspection answers (opaque tokens) looked up by cache level (l1: this process, "
+      "shared: shm or memcached) and result.", OBO_ROWS(obo_rows_intro) },
 };
 
 static void obo_put(apr_array_header_t *out, apr_pool_t *p, const char *fmt, ...)
@@ -473,5 +485,10 @@ char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char 
         "paused", c[OBO_M_IDP_AVOIDED_PAUSED])) != 0;
     bad = bad || json_object_set_new(j, "key_sets_reused", obo_jpair(
         "shared_cache", c[OBO_M_KEYS_FROM_SHARED], "state_file", c[OBO_M_KEYS_FROM_STATE])) != 0;
+    bad = bad || json_object_set_new(j, "introspection_cache", json_pack(
+        "{s:o*, s:o*}",
+        "l1", obo_jpair("hit", c[OBO_M_INTRO_L1_HIT], "miss", c[OBO_M_INTRO_L1_MISS]),
+        "shared", obo_jpair("hit", c[OBO_M_INTRO_SHARED_HIT],
+                            "miss", c[OBO_M_INTRO_SHARED_MISS]))) != 0;
     return bad ? NULL : obo_json_dump(p, j);
 }

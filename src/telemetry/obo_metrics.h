@@ -38,15 +38,22 @@ typedef enum obo_metric {
     OBO_M_IDP_AVOIDED_PAUSED,
     OBO_M_KEYS_FROM_SHARED,         /* mod_auth_obo_key_sets_reused_total{source} */
     OBO_M_KEYS_FROM_STATE,
+    OBO_M_INTRO_L1_HIT,             /* mod_auth_obo_introspection_cache_total{level,result} */
+    OBO_M_INTRO_L1_MISS,
+    OBO_M_INTRO_SHARED_HIT,
+    OBO_M_INTRO_SHARED_MISS,
     OBO_M_COUNTERS
 } obo_metric;
 
 /* Each hit counter is followed by its miss counter. */
 #define OBO_M_CACHE_L1 OBO_M_CACHE_L1_HIT
 #define OBO_M_CACHE_SHARED OBO_M_CACHE_SHARED_HIT
+#define OBO_M_INTRO_L1 OBO_M_INTRO_L1_HIT
+#define OBO_M_INTRO_SHARED OBO_M_INTRO_SHARED_HIT
 
 typedef enum obo_m_endpoint {
-    OBO_M_EP_TOKEN, OBO_M_EP_JWKS, OBO_M_EP_DISCOVERY, OBO_M_ENDPOINTS
+    OBO_M_EP_TOKEN, OBO_M_EP_JWKS, OBO_M_EP_DISCOVERY, OBO_M_EP_INTROSPECTION,
+    OBO_M_ENDPOINTS
 } obo_m_endpoint;
 
 typedef enum obo_m_outcome {

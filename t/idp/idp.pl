@@ -353,6 +353,7 @@ sub h_discovery {
         issuer                 => $iss,
         authorization_endpoint => "$BASE/$tenant/oauth2/v2.0/authorize",
         token_endpoint         => "$BASE/$tenant/oauth2/v2.0/token",
+        introspection_endpoint => "$BASE/$tenant/oauth2/v2.0/introspect",
         device_authorization_endpoint => "$BASE/$tenant/oauth2/v2.0/devicecode",
         end_session_endpoint   => "$BASE/$tenant/oauth2/v2.0/logout",
         userinfo_endpoint      => "$BASE/oidc/userinfo",
@@ -377,6 +378,7 @@ sub h_discovery {
     delete $doc->{jwks_uri} if $fault eq 'no_jwks_uri';
     $doc->{jwks_uri} =~ s{^https:}{http:} if $fault eq 'http_jwks';              # t/30_https.t
     $doc->{token_endpoint} =~ s{^https:}{http:} if $fault eq 'http_token_endpoint';
+    delete $doc->{introspection_endpoint} if $fault eq 'no_introspection_endpoint';   # t/34
     return json_response(200, $doc);
 }
 
@@ -474,6 +476,9 @@ sub h_token {
         $sub = $c->{sub} if ref $c eq 'HASH' && defined $c->{sub};
     }
 
+    if (my $o = opaque_record($user_tok)) {
+        $sub = $o->{sub} if defined $o->{sub};
+    }
     my ($seq, $fault) = with_state(sub {
         my $st = $_[0];
         # refresh_token grant: the user is the one its refresh token was issued to
@@ -543,7 +548,12 @@ sub h_token {
             && $p->{requested_token_type} ne $AT_TYPE && $p->{requested_token_type} ne $JWT_TYPE;
         return $missing->('scope or audience')
             unless (defined $scope && length $scope) || (defined $p->{audience} && length $p->{audience});
-        ($claims, $code, $desc) = verify_user_token($p->{subject_token});
+        # an opaque token this IdP issued (/control/opaque) is an access
+        # token too, while active (t/34_introspection.t)
+        my $o = opaque_record($p->{subject_token});
+        ($claims, $code, $desc) = $o
+            ? (opaque_active($o) ? ($o) : (undef, 50013, 'The subject token is not active.'))
+            : verify_user_token($p->{subject_token});
     }
     else {
         bump('token_error', 'token_error:unsupported_grant_type');
@@ -682,6 +692,65 @@ sub h_refresh {
     return json_response(200, \%body);
 }
 
+# ------------------------------------------------ opaque tokens (RFC 7662) --
+# /control/opaque?claims=JSON mints a random opaque token whose introspection
+# answer is exactly that JSON object (so a test can send odd answers:
+# "active": "true", a refresh token's token_type...). /TENANT/oauth2/v2.0/
+# introspect answers it after client authentication, as the token endpoint
+# checks it; an unknown token is {"active": false}. Counters: introspect,
+# introspect@TENANT, introspect:SUB. Switches: introspect_fault[@TENANT] =
+# 500 | 503_retry_after (Retry-After retry_after, default 1) | down (connection
+# closed) | slow (slow_seconds, default 3, then the answer).
+sub opaque_record {
+    my ($tok) = @_;
+    return undef unless defined $tok && $tok =~ /^opq_[A-Za-z0-9]+$/;
+    return with_state(sub { $_[0]{opaque}{$tok} });
+}
+
+sub opaque_active {
+    my ($o) = @_;
+    return ref $o->{active} && $o->{active} && (!defined $o->{exp} || $o->{exp} > time);
+}
+
+sub h_opaque_mint {
+    my ($q) = @_;
+    my $claims = eval { $JSON->decode($q->{claims} // '{}') };
+    return json_response(400, { error => 'claims must be a JSON object' })
+        unless ref $claims eq 'HASH';
+    (my $rand = random_string(40)) =~ s/[^A-Za-z0-9]/x/g;
+    my $tok = "opq_$rand";
+    with_state(sub { $_[0]{opaque}{$tok} = $claims; return });
+    return json_response(200, { token => $tok });
+}
+
+sub h_introspect {
+    my ($tenant, $req, $sw) = @_;
+    my $p = parse_form($req->content);
+    my $o = opaque_record($p->{token});
+    bump('introspect', "introspect\@$tenant", 'introspect:' . ($o && $o->{sub} // '-'));
+    my $fault = sw($sw, 'introspect_fault', $tenant) // '';
+    return undef if $fault eq 'down';
+    return json_response(500, { error => 'server_error' }) if $fault eq '500';
+    return json_response(503, { error => 'temporarily_unavailable' },
+                         'Retry-After' => sw($sw, 'retry_after', $tenant) // 1)
+        if $fault eq '503_retry_after';
+    sleep(sw($sw, 'slow_seconds', $tenant) // 3) if $fault eq 'slow';
+    my ($method, $err) = client_auth($req, $p, $tenant, $sw);
+    if (!$method) {
+        bump('introspect_client_error');
+        return $err;
+    }
+    return json_response(400, { error => 'invalid_request', error_description => 'token is required' })
+        unless defined $p->{token};
+    with_state(sub {
+        push @{ $_[0]{last} }, { time => time, tenant => $tenant, endpoint => 'introspect',
+                                 method => $method, hint => $p->{token_type_hint} };
+        shift @{ $_[0]{last} } while @{ $_[0]{last} } > 50;
+        return;
+    });
+    return json_response(200, $o // { active => JSON::PP::false });
+}
+
 sub h_control {
     my ($what, $req) = @_;
     my %q = URI->new($req->uri)->query_form;
@@ -703,6 +772,9 @@ sub h_control {
         });
         logmsg("control: revoke $n refresh token(s)");
         return json_response(200, { revoked => $n });
+    }
+    if ($what eq 'opaque') {
+        return h_opaque_mint(\%q);
     }
     if ($what eq 'reset') {
         with_state(sub { %{ $_[0] } = (); return });
@@ -741,6 +813,11 @@ sub dispatch {
         return h_discovery($1, $sw) if $path =~ m{^/([^/]+)/v2\.0/\.well-known/openid-configuration$};
         return h_jwks($1, $sw)      if $path =~ m{^/([^/]+)/discovery/v2\.0/keys$};
         return h_evil($1)           if $path =~ m{^/evil/([\w.-]+)$};
+    }
+    if ($path =~ m{^/([^/]+)/oauth2/v2\.0/introspect$}) {
+        return json_response(405, { error => 'invalid_request', error_description => 'use POST' })
+            unless $m eq 'POST';
+        return h_introspect($1, $req, $sw);
     }
     if ($path =~ m{^/([^/]+)/oauth2/v2\.0/token$}) {
         return json_response(405, { error => 'invalid_request', error_description => 'use POST' })

@@ -36,7 +36,7 @@ our @EXPORT = (
        idp_stop idp_start max_procs cgi_env expect_ok expect_no_token expect_invalid_token
        expect_insufficient_scope expect_status describe
        fresh_user token_calls decode_idp_token backend_headers backend_header burst
-       oid_of user_token),
+       oid_of user_token idp_opaque),
 );
 
 my $JSON = (eval { require JSON::XS; JSON::XS->new } || JSON::PP->new)->canonical->utf8->allow_nonref;
@@ -197,6 +197,17 @@ sub idp_post_json {
     my $r = idp_ua()->post(idp_url($path));
     croak "IdP POST $path: " . $r->status_line unless $r->is_success;
     return $JSON->decode($r->content);
+}
+
+# idp_opaque(active => JSON::PP::true, sub => ..., ...): a new opaque token
+# whose introspection answer (t/idp/idp.pl) is exactly these members
+sub idp_opaque {
+    my (%claims) = @_;
+    my $u = URI->new(idp_url('/control/opaque'));
+    $u->query_form(claims => $JSON->encode(\%claims));
+    my $r = idp_ua()->post($u);
+    croak 'IdP opaque: ' . $r->status_line unless $r->is_success;
+    return $JSON->decode($r->content)->{token};
 }
 
 sub idp_reset    { return idp_post_json('/control/reset') }

@@ -28,6 +28,7 @@ static obo_idpstate sample(void)
     st.issuer = "https://idp.example/t/v2.0";
     st.jwks_uri = "https://idp.example/t/keys";
     st.token_endpoint = "https://idp.example/t/token";
+    st.introspection_endpoint = "https://idp.example/t/introspect";
     st.jwks = JWKS;
     st.jwks_len = strlen(JWKS);
     st.saved_at = apr_time_from_sec(1700000000);
@@ -58,6 +59,7 @@ static void test_round_trip(apr_pool_t *p)
     is_str(got.issuer, st.issuer, "issuer");
     is_str(got.jwks_uri, st.jwks_uri, "jwks_uri");
     is_str(got.token_endpoint, st.token_endpoint, "token_endpoint");
+    is_str(got.introspection_endpoint, st.introspection_endpoint, "introspection_endpoint");
     ok(got.jwks_len == st.jwks_len && memcmp(got.jwks, JWKS, st.jwks_len) == 0, "JWKS");
     is_int(apr_time_sec(got.saved_at), 1700000000, "saved_at");
 

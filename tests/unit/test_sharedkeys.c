@@ -121,6 +121,7 @@ static obo_idpstate entry(apr_pool_t *p, const char *kid, apr_time_t fetched)
     st.issuer = ISS;
     st.jwks_uri = "https://127.0.0.1:1/tenant/discovery/v2.0/keys";
     st.token_endpoint = "https://127.0.0.1:1/tenant/oauth2/v2.0/token";
+    st.introspection_endpoint = "https://127.0.0.1:1/tenant/oauth2/v2.0/introspect";
     st.jwks = obo_json_dump(p, set);
     st.jwks_len = strlen(st.jwks);
     st.saved_at = fetched;
@@ -249,6 +250,9 @@ static void test_process_freshest_wins(apr_pool_t *p)
     ok(iss && iss->nelts == 1 && strcmp(APR_ARRAY_IDX(iss, 0, const char *), ISS) == 0,
        "the issuer of the shared discovery");
     is_int(obo_provider_token_endpoint(pv, p, &tok, &err), APR_SUCCESS, "and its token endpoint");
+    is_int(obo_provider_introspection_endpoint(pv, p, &tok, &err), APR_SUCCESS,
+           "and its introspection endpoint (a process that never ran discovery)");
+    is_str(tok, "https://127.0.0.1:1/tenant/oauth2/v2.0/introspect", "the shared one");
     gen = obo_provider_generation(pv);
 
     overwrite(p, c, key, &s0);

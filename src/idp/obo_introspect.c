@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* RFC 7662 token introspection (see obo_introspect.h). The answer's values
+ * are the IdP's, but an answer larger or deeper than a token's claims has
+ * no business here: it is refused before anything reads it. Nothing in a
+ * log line quotes the answer or the token (fingerprints only). */
+#include "obo_introspect.h"
+#include "obo_crypto.h"
+#include "obo_json.h"
+#include "obo_jwt.h"
+#include "obo_log.h"
+#include "obo_metrics.h"
+
+#include <string.h>
+#include <strings.h>
+#include <apr_strings.h>
+
+#define OBO_IX_KEY_DOMAIN "obo-introspect-v1"
+#define OBO_IX_RT_URN "urn:ietf:params:oauth:token-type:refresh_token"
+#define OBO_IX_FAIL_MAX 1024          /* a shared failure's JSON */
+#define OBO_IX_RETRY_AFTER 5          /* what a failed call tells the caller */
+
+/* ---- the answer */
+
+apr_status_t obo_introspect_parse(apr_pool_t *p, const char *body, apr_size_t len,
+                                  json_t **answer, const char **err)
+{
+    if (len > OBO_INTROSPECT_MAX_BYTES) {
+        *err = "introspection answer too large";
+        return APR_EINVAL;
+    }
+    return obo_json_parse(p, body, len, OBO_JSON_MAX_DEPTH, 1, answer, err);
+}
+
+static int obo_ix_is_refresh(const char *tt)
+{
+    return strcasecmp(tt, "refresh_token") == 0 || strcasecmp(tt, OBO_IX_RT_URN) == 0;
+}
+
+/* token_type (RFC 7662 s.2.2) when present: a refresh token is never a
+ * bearer credential for this resource. */
+static apr_status_t obo_ix_token_type(const json_t *a, const char **err)
+{
+    const json_t *tt = json_object_get(a, "token_type");
+
+    if (tt && !json_is_string(tt)) {
+        *err = "introspection answer has an invalid token_type";
+        return APR_EINVAL;
+    }
+    if (tt && obo_ix_is_refresh(json_string_value(tt))) {
+        *err = "a refresh token is not an access token";
+        return APR_EINVAL;
+    }
+    return APR_SUCCESS;
+}
+
+/* iss and aud are optional in an answer; when present they must be
+ * accepted exactly as a JWT's would. */
+static apr_status_t obo_ix_parties(const obo_jwt_rules *jr, const json_t *a, const char **err)
+{
+    if (json_object_get(a, "iss") && !obo_jwt_issuer_ok(jr, a)) {
+        *err = "issuer not accepted";
+        return APR_EINVAL;
+    }
+    if (json_object_get(a, "aud") && !obo_jwt_audience_ok(jr, a)) {
+        *err = "audience not accepted";
+        return APR_EINVAL;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t obo_introspect_check(const obo_introspect_rules *rules, const json_t *answer,
+                                  const char **err)
+{
+    obo_jwt_rules jr;
+    apr_status_t rv = APR_EINVAL;
+
+    jr.issuers = rules->issuers;
+    jr.audiences = rules->audiences;
+    jr.skew = rules->skew;
+    jr.now = rules->now;
+    if (!json_is_object(answer)) {
+        *err = "introspection answer is not an object";
+    }
+    else if (!json_is_true(json_object_get(answer, "active"))) {
+        *err = "token is not active";
+    }
+    else if ((rv = obo_ix_token_type(answer, err)) == APR_SUCCESS
+             && (rv = obo_jwt_check_times(&jr, answer, 1, err)) == APR_SUCCESS) {
+        rv = obo_ix_parties(&jr, answer, err);
+    }
+    return rv;
+}
+
+int obo_introspect_has_scope(const json_t *answer, const char *scope)
+{
+    return obo_jwt_list_claim_has(answer, "scope", scope);
+}
+
+apr_int64_t obo_introspect_ttl(const json_t *answer, apr_int64_t now, apr_int64_t cache_time)
+{
+    apr_int64_t exp = 0, ttl = cache_time;
+
+    if (!json_is_true(json_object_get(answer, "active"))) {
+        ttl = cache_time < OBO_INTROSPECT_INACTIVE_TTL ? cache_time
+                                                       : OBO_INTROSPECT_INACTIVE_TTL;
+    }
+    else if (obo_json_int(answer, "exp", &exp) == APR_SUCCESS && exp < now + cache_time) {
+        /* Compared with now + cache_time (both ours, small) and subtracted
+         * only when exp lies between them: a hostile exp cannot overflow. */
+        ttl = exp > now ? exp - now : 0;
+    }
+    return ttl > 0 ? ttl : 0;
+}
+
+/* ---- the key */
+
+static void obo_ix_field(apr_array_header_t *buf, const void *data, apr_size_t len)
+{
+    unsigned char n[4] = { (unsigned char)(len >> 24), (unsigned char)(len >> 16),
+                           (unsigned char)(len >> 8), (unsigned char)len };
+    const unsigned char *d = data;
+    apr_size_t i;
+
+    for (i = 0; i < 4; i++) {
+        APR_ARRAY_PUSH(buf, unsigned char) = n[i];
+    }
+    for (i = 0; i < len; i++) {
+        APR_ARRAY_PUSH(buf, unsigned char) = d[i];
+    }
+}
+
+char *obo_introspect_cache_key(apr_pool_t *p, const char *endpoint, const char *client_id,
+                               const unsigned char token_sha256[OBO_SHA256_LEN])
+{
+    apr_array_header_t *buf = apr_array_make(p, 256, 1);
+
+    obo_ix_field(buf, OBO_IX_KEY_DOMAIN, strlen(OBO_IX_KEY_DOMAIN));
+    obo_ix_field(buf, endpoint ? endpoint : "", endpoint ? strlen(endpoint) : 0);
+    obo_ix_field(buf, client_id ? client_id : "", client_id ? strlen(client_id) : 0);
+    obo_ix_field(buf, token_sha256, OBO_SHA256_LEN);
+    return apr_pstrcat(p, "obo1:", obo_sha256_hex(p, buf->elts, (apr_size_t)buf->nelts),
+                       NULL);
+}
+
+/* ---- the call */
+
+/* Why a call failed, for the caller and the waiters of the same call. */
+typedef struct obo_ix_fail {
+    const char *detail;
+    apr_int64_t retry_after;
+} obo_ix_fail;
+
+static obo_ix_fail *obo_ix_fail_new(apr_pool_t *p, const char *detail, apr_int64_t ra)
+{
+    obo_ix_fail *f = apr_pcalloc(p, sizeof(*f));
+
+    f->detail = detail;
+    f->retry_after = ra > 0 ? ra : OBO_IX_RETRY_AFTER;
+    return f;
+}
+
+static apr_status_t obo_ix_post(apr_pool_t *p, const obo_introspection *ix, const char *token,
+                                obo_http_response **resp, const char **err)
+{
+    apr_array_header_t *form = apr_array_make(p, 8, sizeof(const char *));
+    const char *auth = NULL;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (ix->client) {
+        rv = obo_client_authenticate(p, ix->client, ix->assertion_aud ? ix->assertion_aud
+                                     : ix->endpoint, form, &auth, err);
+    }
+    if (rv == APR_SUCCESS) {
+        obo_http_form_add(p, form, "token", token);
+        obo_http_form_add(p, form, "token_type_hint", "access_token");
+        rv = obo_http_request(ix->http, p, ix->endpoint, apr_array_pstrcat(p, form, '&'),
+                              auth, &ix->opts, resp, err);
+    }
+    return rv;
+}
+
+/* A 429/503 with Retry-After pauses the endpoint for every request. */
+static void obo_ix_note_pause(apr_pool_t *p, const obo_introspection *ix,
+                              const obo_http_response *r)
+{
+    apr_int64_t secs;
+
+    if (!ix->guard || (r->status != 429 && r->status != 503) || r->retry_after <= 0) {
+        return;
+    }
+    secs = obo_guard_pause(p, ix->guard, ix->endpoint,
+                           ix->client ? ix->client->client_id : NULL, r->status,
+                           r->retry_after);
+    obo_log(OBO_LOG_WARN, "OBO423", "introspection endpoint %s answered HTTP %d with "
+            "Retry-After %" APR_INT64_T_FMT " s: calls to it are paused for %" APR_INT64_T_FMT
+            " s (answered 503)", ix->endpoint, r->status, r->retry_after, secs);
+}
+
+/* One IdP call: the parsed answer, or *fail. */
+static apr_status_t obo_ix_call(apr_pool_t *p, const obo_introspection *ix, const char *token,
+                                json_t **answer, obo_ix_fail **fail)
+{
+    obo_http_response *r = NULL;
+    const char *err = NULL, *fp = obo_fingerprint(p, token, strlen(token));
+    apr_time_t sent = apr_time_now();
+    apr_status_t rv = obo_ix_post(p, ix, token, &r, &err);
+    long ms = (long)apr_time_as_msec(apr_time_now() - sent);
+
+    obo_log(OBO_LOG_INFO, "OBO421", "introspection request to %s: token %s, %ld ms, %s%s",
+            ix->endpoint, fp, ms, r && rv == APR_SUCCESS ? "HTTP " : "no response: ",
+            r && rv == APR_SUCCESS ? apr_itoa(p, r->status) : (err ? err : "failed"));
+    obo_metrics_idp(OBO_M_EP_INTROSPECTION,
+                    obo_metrics_http_outcome(rv, rv == APR_SUCCESS && r ? r->status : 0), sent);
+    if (rv == APR_SUCCESS && r->status != 200) {
+        obo_ix_note_pause(p, ix, r);
+        err = apr_psprintf(p, "the introspection endpoint answered HTTP %d%s", r->status,
+                           r->status == 401 || r->status == 403
+                           ? " (this server's client credentials refused?)" : "");
+        *fail = obo_ix_fail_new(p, err, r->retry_after);
+        return APR_EGENERAL;
+    }
+    if (rv == APR_SUCCESS) {
+        rv = obo_introspect_parse(p, r->body, r->len, answer, &err);
+    }
+    if (rv != APR_SUCCESS) {
+        err = apr_pstrcat(p, "introspection failed: ", err ? err : "no usable answer", NULL);
+        *fail = obo_ix_fail_new(p, err, 0);
+    }
+    return rv;
+}
+
+/* ---- single flight through the shared cache */
+
+typedef struct obo_ix_baton {
+    const obo_introspection *ix;
+    const char *token;
+} obo_ix_baton;
+
+/* A cache entry: the answer and its end, so that no level keeps it longer
+ * than the first one that stored it ({"u": until, "a": answer}). */
+static char *obo_ix_entry(apr_pool_t *p, json_t *answer, apr_time_t until)
+{
+    json_t *e = obo_json_pool(p, json_pack("{s:I, s:O}", "u", (json_int_t)until, "a",
+                                           answer));
+
+    return e ? obo_json_dump(p, e) : NULL;
+}
+
+static apr_status_t obo_ix_fetch(void *baton, apr_pool_t *p, char **val, apr_size_t *len,
+                                 apr_time_t *expiry, void **errval)
+{
+    obo_ix_baton *b = baton;
+    obo_ix_fail *fail = NULL;
+    json_t *answer = NULL;
+    apr_int64_t ttl, now = apr_time_sec(apr_time_now());
+    apr_status_t rv = obo_ix_call(p, b->ix, b->token, &answer, &fail);
+
+    if (rv != APR_SUCCESS) {
+        *errval = fail;
+        return rv;
+    }
+    ttl = obo_introspect_ttl(answer, now, b->ix->cache_time);
+    *expiry = ttl > 0 ? apr_time_from_sec(now + ttl) : 0;
+    *val = obo_ix_entry(p, answer, *expiry);
+    *len = *val ? strlen(*val) : 0;
+    return *val ? APR_SUCCESS : APR_ENOMEM;
+}
+
+static char *obo_ix_fail_encode(apr_pool_t *p, apr_status_t rv, const void *errval)
+{
+    const obo_ix_fail *f = errval;
+    json_t *j = f ? obo_json_pool(p, json_pack("{s:s, s:I}", "detail", f->detail ? f->detail
+                                                : "", "retry_after",
+                                                (json_int_t)f->retry_after)) : NULL;
+
+    (void)rv;
+    return j ? obo_json_dump(p, j) : NULL;
+}
+
+static void *obo_ix_fail_decode(apr_pool_t *p, const char *buf, apr_size_t len)
+{
+    const char *err = NULL, *detail;
+    apr_int64_t ra = 0;
+    json_t *j = NULL;
+
+    if (len > OBO_IX_FAIL_MAX
+        || obo_json_parse(p, buf, len, 2, 1, &j, &err) != APR_SUCCESS
+        || !(detail = obo_json_str(j, "detail"))) {
+        return NULL;
+    }
+    obo_json_int(j, "retry_after", &ra);
+    return obo_ix_fail_new(p, apr_pstrcat(p, detail, " (another request's call, shared)",
+                                          NULL), ra > 0 && ra <= OBO_GUARD_PAUSE_MAX_S
+                                                 ? ra : 0);
+}
+
+static const obo_cache_errshare obo_ix_errshare = { obo_ix_fail_encode, obo_ix_fail_decode };
+
+/* ---- the per-process L1: the answer, with its end in the "header" slot;
+ * one L1 per server's set-up, whose entries all name it as their owner
+ * (the key already holds the endpoint and client) */
+
+static int obo_ix_l1_get(apr_pool_t *p, const obo_introspection *ix, const unsigned char *k,
+                         json_t **answer)
+{
+    json_t *until = NULL, *a = NULL;
+    apr_int64_t u = 0;
+
+    if (!ix->l1 || obo_vcache_get(ix->l1, p, k, ix->l1, 0, &until, &a) != APR_SUCCESS) {
+        return 0;
+    }
+    if (obo_json_int(until, "until", &u) != APR_SUCCESS || u <= apr_time_now()) {
+        return 0;
+    }
+    *answer = a;
+    return 1;
+}
+
+static void obo_ix_l1_put(const obo_introspection *ix, const unsigned char *k, json_t *answer,
+                          apr_time_t until)
+{
+    json_t *u;
+
+    if (!ix->l1 || until <= apr_time_now()) {
+        return;
+    }
+    u = json_pack("{s:I}", "until", (json_int_t)until);
+    if (u) {
+        obo_vcache_offer(ix->l1, k, ix->l1, 0, u, answer);
+        json_decref(u);
+    }
+}
+
+static apr_status_t obo_ix_failed(const obo_introspection *ix, apr_status_t rv,
+                                  const obo_ix_fail *f, const char **err,
+                                  apr_int64_t *retry_after)
+{
+    *err = f && f->detail ? f->detail
+           : rv == APR_TIMEUP ? "timed out waiting for another request's introspection"
+           : "introspection failed";
+    *retry_after = f ? f->retry_after : OBO_IX_RETRY_AFTER;
+    obo_log(OBO_LOG_ERR, "OBO422", "introspection at %s failed: %s", ix->endpoint, *err);
+    return rv == APR_SUCCESS ? APR_EGENERAL : rv;
+}
+
+/* The answer from the shared cache (another's call, or an entry). */
+static apr_status_t obo_ix_shared(apr_pool_t *p, const char *val, apr_size_t len,
+                                  json_t **answer, apr_time_t *until, const char **err)
+{
+    apr_int64_t u = 0;
+    json_t *e = NULL;
+    apr_status_t rv = len <= 2 * OBO_INTROSPECT_MAX_BYTES
+        ? obo_json_parse(p, val, len, OBO_JSON_MAX_DEPTH, 1, &e, err) : APR_EINVAL;
+
+    if (rv == APR_SUCCESS && (obo_json_int(e, "u", &u) != APR_SUCCESS
+                              || !json_is_object(json_object_get(e, "a")))) {
+        rv = APR_EINVAL;
+    }
+    if (rv != APR_SUCCESS) {
+        *err = "unreadable introspection answer in the cache";
+        return rv;
+    }
+    *answer = json_object_get(e, "a");   /* e (tied to p) holds it */
+    *until = (apr_time_t)u;
+    return APR_SUCCESS;
+}
+
+static apr_status_t obo_ix_through_cache(apr_pool_t *p, const obo_introspection *ix,
+                                         const char *token, const char *key,
+                                         json_t **answer, apr_time_t *until,
+                                         obo_introspect_source *source,
+                                         const char **err, apr_int64_t *retry_after)
+{
+    obo_ix_baton b = { ix, token };
+    char *val = NULL;
+    apr_size_t len = 0;
+    void *errval = NULL;
+    int hit = 0;
+    apr_status_t rv = obo_cache_get_or_fetch_ex(ix->cache, p, key, &ix->flight,
+                                                &obo_ix_errshare, obo_ix_fetch, &b, &val,
+                                                &len, &hit, &errval);
+
+    if (rv != APR_SUCCESS) {
+        return obo_ix_failed(ix, rv, errval, err, retry_after);
+    }
+    obo_metrics_hit(OBO_M_INTRO_SHARED, hit);
+    *source = hit ? OBO_INTROSPECT_SHARED : OBO_INTROSPECT_IDP;
+    /* the fetch ran in the flight's pool: its answer is read back from val,
+     * which lives in p, like another's */
+    return obo_ix_shared(p, val, len, answer, until, err);
+}
+
+apr_status_t obo_introspect_token(apr_pool_t *p, const obo_introspection *ix,
+                                  const char *token,
+                                  const unsigned char token_sha256[OBO_SHA256_LEN],
+                                  json_t **answer, obo_introspect_source *source,
+                                  const char **err, apr_int64_t *retry_after)
+{
+    const char *key = obo_introspect_cache_key(p, ix->endpoint,
+                                               ix->client ? ix->client->client_id : NULL,
+                                               token_sha256);
+    unsigned char l1key[OBO_SHA256_LEN];
+    obo_ix_fail *fail = NULL;
+    apr_time_t until = 0;
+    apr_status_t rv;
+
+    obo_sha256(key, strlen(key), l1key);
+    if (obo_metrics_hit(OBO_M_INTRO_L1, obo_ix_l1_get(p, ix, l1key, answer))) {
+        *source = OBO_INTROSPECT_L1;
+        return APR_SUCCESS;
+    }
+    if (ix->guard && obo_guard_paused(p, ix->guard, ix->endpoint, ix->client
+                                      ? ix->client->client_id : NULL, retry_after)
+                     == APR_EAGAIN) {
+        *err = apr_psprintf(p, "calls to the introspection endpoint are paused for %"
+                            APR_INT64_T_FMT " s more", *retry_after);
+        return APR_EAGAIN;
+    }
+    if (ix->cache && ix->cache_time > 0) {
+        rv = obo_ix_through_cache(p, ix, token, key, answer, &until, source, err,
+                                  retry_after);
+    }
+    else if ((rv = obo_ix_call(p, ix, token, answer, &fail)) != APR_SUCCESS) {
+        rv = obo_ix_failed(ix, rv, fail, err, retry_after);
+    }
+    else {
+        *source = OBO_INTROSPECT_IDP;
+        until = apr_time_now() + apr_time_from_sec(obo_introspect_ttl(
+                    *answer, apr_time_sec(apr_time_now()), ix->cache_time));
+    }
+    if (rv == APR_SUCCESS) {
+        obo_ix_l1_put(ix, l1key, *answer, until);
+    }
+    return rv;
+}
