@@ -12,6 +12,7 @@ use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
 use OBOTest::Config qw(check_config expect_config_errors);
+use OBOTest::Httpd2;
 
 need_feature('authn', 'exchange');
 idp_reset();
@@ -57,6 +58,34 @@ subtest '20 users at once, one client credentials call, one token for all' => su
         is cgi_env($r)->{OBO_ACCESS_TOKEN}, $at, "a later caller ($sub) gets the cached token";
     }
     is idp_counter($CC), 1, 'still one call';
+};
+
+subtest 'two servers sharing memcached, 4 processes each: 20 users at once, one call' => sub {
+    my $tenant = 'xappmc';
+    my $extra = "<Location /app>\n    AuthType obo\n    Require valid-user\n"
+              . "    OBOScope api://mc-reports/.default app\n    OBOPassToken authorization\n"
+              . "</Location>";
+    my @h = map { eval { OBOTest::Httpd2->start(procs => 4, tenant => $tenant, name => $_,
+                                                 extra => $extra) } } qw(httpd2app1 httpd2app2);
+    is scalar(grep { $_ } @h), 2, 'two more servers started' or return diag $@;
+    my @res = burst(map {
+        my $sub = fresh_user("mc$_");
+        [$h[$_ % 2]->url('/app/backend/y'),
+         Authorization => 'Bearer ' . mint(tenant => $tenant, claims => { sub => $sub })]
+    } 1 .. 20);
+    is scalar(grep { $_->{code} == 200 } @res), 20, 'all 20 answered 200'
+        or diag join ' ', map { $_->{code} } @res;
+    my %tok;
+    for my $r (@res) {
+        my ($a) = map { $_->[1] } grep { lc $_->[0] eq 'authorization' } @{ $r->{json}{headers} || [] };
+        $tok{ (split ' ', $a // '', 2)[1] // '' } = 1;
+    }
+    is scalar(keys %tok), 1, 'the backend got the same application token for every caller';
+    my ($at) = keys %tok;
+    is decode_idp_token($at)->{obo_grant}, 'client_credentials', '... of the client credentials grant';
+    is idp_counter('cc:middle-tier-api:api://mc-reports/.default'), 1,
+        'one client credentials call across both servers and their processes';
+    $_->stop for @h;
 };
 
 subtest 'an app downstream beside an On-Behalf-Of one' => sub {
@@ -136,6 +165,29 @@ subtest 'through the gate: a 503 with Retry-After pauses the endpoint, no second
     is $r->code, 200, 'after the pause: 200';
 };
 
+subtest 'OBOExchange token-exchange: the app downstream still uses client credentials' => sub {
+    my $sub = fresh_user('te');
+    my $r = obo_get('obo_app_te', '/mixed/env', token => user_token($sub, 'xappte'));
+    expect_ok($r, '200', user => $sub);
+    my $env = cgi_env($r);
+    my $te = decode_idp_token($env->{OBO_ACCESS_TOKEN_TE});
+    is $te && $te->{obo_grant}, 'token-exchange', 'the user downstream: RFC 8693';
+    is $te && $te->{sub}, $sub, '... for the user';
+    my $svc = decode_idp_token($env->{OBO_ACCESS_TOKEN_SVC});
+    is $svc && $svc->{obo_grant}, 'client_credentials', 'the app downstream: client credentials';
+    is idp_counter('cc@xappte'), 1, 'one client credentials call';
+};
+
+subtest 'OBOLongRunning and an app downstream met by merging: 500, no IdP call' => sub {
+    my $tokens = idp_counter('token');
+    my $mark = error_log_mark();
+    my $r = obo_get($V, '/applr/lr/env', token => caller_token(fresh_user('lr')));
+    is $r->code, 500, '500';
+    like error_log_since($mark), qr/OBO454: no downstream token: \/applr\/lr\/env has OBOLongRunning on/,
+        'OBO454 names the path';
+    is idp_counter('token'), $tokens, 'no IdP call';
+};
+
 subtest 'configurations' => sub {
     my $port = $ENV{OBO_TEST_IDP_PORT} || 19443;
     my $base = "OBOMetadataURL https://127.0.0.1:$port/cfg/v2.0/.well-known/openid-configuration\n"
@@ -145,6 +197,11 @@ subtest 'configurations' => sub {
     my $c = check_config($loc->(" OBOScope api://reports/.default app"));
     ok $c->{started}, 'an app downstream starts' or diag $c->{output};
     unlike $c->{output}, qr/OBO453/, '... without a warning for <resource>/.default';
+    $c = check_config("$base\nOBOExchange token-exchange\n<Location /api>\n AuthType obo\n"
+                      . " Require valid-user\n OBOScope api://reports/read app\n</Location>");
+    ok $c->{started} && $c->{output} !~ /OBO453/,
+        'with OBOExchange token-exchange (not Entra\'s grant): no warning for any scope'
+        or diag $c->{output};
     $c = check_config($loc->(" OBOScope downstream=r api://reports/read app"));
     ok $c->{started}, 'an app scope that is not /.default starts' or diag $c->{output};
     like $c->{output}, qr/OBO453: app downstream r .*api:\/\/reports\/read.*\/\.default/,
