@@ -64,6 +64,15 @@ subtest 'an app-only caller where a user is needed: 403, no IdP call' => sub {
     unlike error_log_since($mark), qr/\Q$app\E/, 'the token is not logged';
 };
 
+subtest 'an app-only caller at an OBOLongRunning Location: 403, no session, no IdP call' => sub {
+    my $lapp = daemon_token('lr');
+    my $tokens = idp_counter('token@lr');
+    my $r = obo_get('obo_lr', '/lr/env', token => $lapp);
+    expect_app_refused($r, 'long-running Location: 403 insufficient_scope');
+    ok !defined cgi_env($r)->{OBO_SESSION_KEY}, 'no session key';
+    is idp_counter('token@lr'), $tokens, 'no exchange';
+};
+
 subtest 'Entra without idtyp: no scp is app-only; idtyp user is a user' => sub {
     my $sub = fresh_user('v1app');
     my $v1 = mint(tenant => $T, claims => { sub => $sub, oid => $sub, roles => ['Data.Read'] },
