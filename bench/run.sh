@@ -22,6 +22,8 @@
 #   oauth2       AuthType oauth2 + Require valid-user
 #   obo-shm      validate + On-Behalf-Of token from the shm cache (hit path)
 #   obo-mc       validate + On-Behalf-Of token from memcached (hit path)
+#   obo-app      validate + the application's own token (OBOScope ... app,
+#                client credentials) from the shm cache (hit path)
 #   proxy        mod_proxy to the plain instance, no auth (the proxy baseline)
 #   proxy-shm    validate + OBO token (shm) + OBOPassToken authorization, proxied
 #   proxy-mc     the same with memcached
@@ -91,7 +93,7 @@ trap cleanup EXIT
 
 mkdir -p "$work/htdocs/api" "$work/logs"
 head -c 512 /dev/urandom | base64 > "$work/htdocs/api/hello.txt"
-for d in validate obo-shm obo-mc openidc oauth2; do
+for d in validate obo-shm obo-mc obo-app openidc oauth2; do
     mkdir -p "$work/htdocs/$d"; cp "$work/htdocs/api/hello.txt" "$work/htdocs/$d/"
 done
 cp -r "$here/t/idp" "$here/t/lib" "$work/"
@@ -165,6 +167,12 @@ OBOCacheSecret file:$work/cache.key
     AuthType obo
     Require obo-scope access_as_user
     OBOScope api://downstream/read
+    OBOPassToken header X-Downstream-Token
+</Location>
+<Location /obo-app>
+    AuthType obo
+    Require obo-scope access_as_user
+    OBOScope api://downstream/.default app
     OBOPassToken header X-Downstream-Token
 </Location>
 <Location /proxy>
@@ -241,6 +249,7 @@ openidc http://127.0.0.1:$OIDC_PORT/openidc/hello.txt plain
 oauth2 http://127.0.0.1:$OAUTH2_PORT/oauth2/hello.txt plain
 obo-shm http://127.0.0.1:$OBO_PORT/obo-shm/hello.txt plain
 obo-mc http://127.0.0.1:$OBO_MC_PORT/obo-mc/hello.txt plain
+obo-app http://127.0.0.1:$OBO_PORT/obo-app/hello.txt plain
 proxy http://127.0.0.1:$OBO_PORT/proxy/hello.txt -
 proxy-shm http://127.0.0.1:$OBO_PORT/proxy-shm/hello.txt proxy
 proxy-mc http://127.0.0.1:$OBO_MC_PORT/proxy-mc/hello.txt proxy"

@@ -489,8 +489,11 @@ static void auth_obo_insert_error_filter(request_rec *r)
     if (r->status != HTTP_FORBIDDEN || !(st = auth_obo_req_state(r)) || !st->insufficient) {
         return;
     }
-    hdr = auth_obo_challenge(r, "insufficient_scope", "scope", *st->insufficient
-                             ? auth_obo_quote(r->pool, st->insufficient) : NULL);
+    hdr = st->insufficient_desc
+          ? auth_obo_challenge(r, "insufficient_scope", "error_description",
+                               auth_obo_quote(r->pool, st->insufficient_desc))
+          : auth_obo_challenge(r, "insufficient_scope", "scope", *st->insufficient
+                               ? auth_obo_quote(r->pool, st->insufficient) : NULL);
     apr_table_setn(r->err_headers_out, "WWW-Authenticate", hdr);
     auth_obo_metrics_request(r, st);
 }

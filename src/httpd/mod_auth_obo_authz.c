@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Require obo-scope / obo-role / obo-claim: authorization on the claims of
- * the token that authentication verified. */
+/* Require obo-scope / obo-role / obo-claim / obo-caller: authorization on
+ * the claims of the token that authentication verified. */
 #include "mod_auth_obo_authz.h"
 #include "mod_auth_obo_request.h"
 
@@ -78,6 +78,46 @@ static authz_status check_claim(request_rec *r, const char *line, const void *pa
     return check(r, line, NEED_CLAIM);
 }
 
+/* Require obo-caller user|app: which kind of caller (OBOAppOnlyWhen) the
+ * Location admits. */
+static authz_status check_caller(request_rec *r, const char *line, const void *parsed)
+{
+    auth_obo_req *st = auth_obo_req_state(r);
+    const auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config,
+                                                      &auth_obo_module);
+    const char *kind;
+
+    if (!r->user) {
+        return AUTHZ_DENIED_NO_USER;
+    }
+    if (!st || !st->jws) {
+        return AUTHZ_DENIED;
+    }
+    kind = auth_obo_app_only(sc, st->jws->payload) ? "app" : "user";
+    if (strcmp(kind, (const char *)parsed) == 0) {
+        return AUTHZ_GRANTED;
+    }
+    st->insufficient = "";
+    st->insufficient_desc = strcmp(kind, "app") == 0
+        ? "this resource admits users only, not an application acting as itself"
+        : "this resource admits applications acting as themselves only, not users";
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO456: caller '%s' is %s, but Require "
+                  "obo-caller %s", r->user, strcmp(kind, "app") == 0
+                  ? "an application acting as itself" : "a user", (const char *)parsed);
+    return AUTHZ_DENIED;
+}
+
+static const char *parse_caller(cmd_parms *cmd, const char *line, const void **parsed)
+{
+    const char *rest = line, *w = line ? ap_getword_conf(cmd->pool, &rest) : NULL;
+
+    if (!w || (strcmp(w, "user") != 0 && strcmp(w, "app") != 0) || *rest) {
+        return "Require obo-caller needs one word: user or app";
+    }
+    *parsed = w;
+    return NULL;
+}
+
 static const char *parse_words(cmd_parms *cmd, const char *line, const void **parsed)
 {
     if (!line || !*line) {
@@ -107,6 +147,7 @@ static const char *parse_claims(cmd_parms *cmd, const char *line, const void **p
 static const authz_provider scope_provider = { check_scope, parse_words };
 static const authz_provider role_provider = { check_role, parse_words };
 static const authz_provider claim_provider = { check_claim, parse_claims };
+static const authz_provider caller_provider = { check_caller, parse_caller };
 
 void auth_obo_register_authz_providers(apr_pool_t *p)
 {
@@ -116,4 +157,6 @@ void auth_obo_register_authz_providers(apr_pool_t *p)
                               &role_provider, AP_AUTH_INTERNAL_PER_CONF);
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "obo-claim", AUTHZ_PROVIDER_VERSION,
                               &claim_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "obo-caller", AUTHZ_PROVIDER_VERSION,
+                              &caller_provider, AP_AUTH_INTERNAL_PER_CONF);
 }

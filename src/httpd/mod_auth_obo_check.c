@@ -416,6 +416,39 @@ static const char *check_downstreams(apr_pool_t *p, const auth_obo_dir_cfg *d)
     return check_places(p, d);
 }
 
+/* Entra's client credentials grant takes one scope, <resource>/.default
+ * (the application permissions granted to the app), and refuses anything
+ * else (AADSTS1002012); other IdPs take any scope (RFC 6749 s.4.4). The
+ * provider is not known before the first request: with the On-Behalf-Of
+ * grant (Entra's) a warning, not an error. */
+static void warn_app_scopes(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc,
+                            const auth_obo_dir_cfg *d, const char *in)
+{
+    static const char suffix[] = "/.default";
+    int i, j;
+
+    if (auth_obo_ival(sc->exchange, OBO_GRANT_OBO) != OBO_GRANT_OBO) {
+        return;
+    }
+    for (i = 0; d->downstreams && i < d->downstreams->nelts; i++) {
+        const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
+                                                      auth_obo_downstream *);
+        for (j = 0; ds->app && j < ds->scopes->nelts; j++) {
+            const char *sc1 = APR_ARRAY_IDX(ds->scopes, j, const char *);
+            size_t n = strlen(sc1);
+            if (ds->scopes->nelts > 1 || n < sizeof(suffix) - 1
+                || strcmp(sc1 + n - (sizeof(suffix) - 1), suffix) != 0) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO453: app downstream %s "
+                             "(%s) asks for scope '%s'%s: Microsoft Entra's client credentials "
+                             "grant takes exactly one scope, <resource>/.default, and refuses "
+                             "others (AADSTS1002012)", ds->name ? ds->name : "default", in,
+                             sc1, ds->scopes->nelts > 1 ? " among several" : "");
+                break;
+            }
+        }
+    }
+}
+
 /* "the server configuration" of the main server or of the virtual host
  * defined at file:line: a server-level setting named by where it is. */
 static const char *server_level(apr_pool_t *p, const server_rec *s)
@@ -483,6 +516,15 @@ static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO062: %s (%s)", err, in);
         return 0;
     }
+    if (auth_obo_has_app(d) && auth_obo_ival(d->long_running,
+                                              auth_obo_ival(sc->defaults->long_running, 0))) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO451: OBOLongRunning on with an app "
+                     "downstream (OBOScope ... app) %s: a session keeps a user's refresh "
+                     "token, an application token needs none and is never part of one; put "
+                     "the app downstream in a Location without OBOLongRunning", in);
+        return 0;
+    }
+    warn_app_scopes(p, s, sc, d, in);
     if (!sc->client_id) {
         err = "OBOScope/OBOPassToken need OBOClientID";
     }

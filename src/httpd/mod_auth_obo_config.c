@@ -21,6 +21,7 @@
 #include "obo_crypto.h"
 #include "obo_http.h"
 #include "obo_jws.h"
+#include "obo_jwt.h"
 
 #define MERGE_PTR(f) (add->f ? add->f : base->f)
 #define MERGE_INT(f) (add->f != AUTH_OBO_UNSET ? add->f : base->f)
@@ -102,6 +103,7 @@ void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s)
     sc->session_users = AUTH_OBO_UNSET;
     sc->preload_keys = AUTH_OBO_UNSET;
     sc->introspection_ttl = AUTH_OBO_UNSET;
+    sc->app_only_rules = AUTH_OBO_UNSET;
     sc->defaults = dir_new(p);
     sc->s = s;
     return sc;
@@ -154,6 +156,7 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->introspection_ttl = MERGE_INT(introspection_ttl);
     /* a virtual host inherits the main server's OBOTokenFormat */
     sc->introspects = add->introspects || base->introspects;
+    sc->app_only_rules = MERGE_INT(app_only_rules);
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
     /* The main server's sections apply to a virtual host's requests too. */
     sc->sections = add->sections && base->sections
@@ -772,6 +775,44 @@ static void add_unique_sorted(apr_array_header_t *a, const char *v)
     qsort(a->elts, a->nelts, sizeof(const char *), cmp_str);
 }
 
+/* OBOScope's "app" keyword: the downstream gets the application's own token
+ * (client credentials). A scope cannot be named "app": Entra's need
+ * <resource>/.default, and IdPs name scopes with more than that. */
+static int take_app(int *argc, char *const argv[])
+{
+    int i, j;
+
+    for (i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "app") == 0) {
+            for (j = i; j < *argc - 1; j++) {
+                ((char **)argv)[j] = argv[j + 1];
+            }
+            (*argc)--;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Every OBOScope line of one downstream agrees on "app", and an app
+ * downstream takes no RFC 8693 audience (its grant has none). */
+static const char *set_app(cmd_parms *cmd, auth_obo_downstream *ds, int app, int audiences)
+{
+    if (audiences && ds->app) {
+        return err_for(cmd, "an app downstream (OBOScope ... app) gets the application's own "
+                       "token with the client credentials grant, which takes no audience");
+    }
+    if (!audiences && ds->scopes->nelts > 0 && ds->app != app) {
+        return err_for(cmd, "every OBOScope line of one downstream must agree on 'app'");
+    }
+    if (app && ds->audiences && ds->audiences->nelts > 0) {
+        return err_for(cmd, "an app downstream takes no OBOExchangeAudience (the client "
+                       "credentials grant has no audience)");
+    }
+    ds->app = audiences ? ds->app : app;
+    return NULL;
+}
+
 /* OBOScope and OBOExchangeAudience: sorted, unique values of one downstream.
  * No spaces or quotes: values are space-joined on the wire and in the cache
  * key, where one value with a space would read as two. */
@@ -780,6 +821,7 @@ static const char *add_values(cmd_parms *cmd, void *m, int argc, char *const arg
 {
     const char *name = NULL;
     const char *err = take_downstream(cmd, &argc, argv, &name);
+    int app = audiences ? 0 : take_app(&argc, argv);
     apr_array_header_t **list;
     auth_obo_downstream *ds;
     int i;
@@ -788,6 +830,9 @@ static const char *add_values(cmd_parms *cmd, void *m, int argc, char *const arg
         return err ? err : err_for(cmd, "needs at least one value");
     }
     ds = downstream(cmd, dir_of(cmd, m), name);
+    if ((err = set_app(cmd, ds, app, audiences)) != NULL) {
+        return err;
+    }
     note_section(cmd, dir_of(cmd, m));
     list = audiences ? &ds->audiences : &ds->scopes;
     if (!*list) {
@@ -1037,6 +1082,59 @@ static const char *set_long_running(cmd_parms *cmd, void *m, int on)
     return NULL;
 }
 
+/* OBOAppOnlyWhen rule...: how an app-only caller is told from a user. */
+static const char *set_app_only_when(cmd_parms *cmd, void *m, int argc, char *const argv[])
+{
+    static const keyword kw[] = {
+        { "idtyp", OBO_APP_IDTYP }, { "no-scope", OBO_APP_NO_SCOPE },
+        { "sub-is-client", OBO_APP_SUB_IS_CLIENT }, { "oid-is-sub", OBO_APP_OID_IS_SUB },
+        { "none", 0 }, { NULL, 0 }
+    };
+    int i, k, rules = 0;
+
+    for (i = 0; i < argc; i++) {
+        for (k = 0; kw[k].name && strcasecmp(kw[k].name, argv[i]) != 0; k++) {
+        }
+        if (!kw[k].name || (argc > 1 && kw[k].value == 0)) {
+            return err_for(cmd, apr_psprintf(cmd->pool, "'%s' is not one of idtyp, no-scope, "
+                                             "sub-is-client, oid-is-sub (or none alone)",
+                                             argv[i]));
+        }
+        rules |= kw[k].value;
+    }
+    if (argc == 0) {
+        return err_for(cmd, "needs at least one rule");
+    }
+    srv_of(cmd)->app_only_rules = rules;
+    return NULL;
+}
+
+int auth_obo_app_only(const auth_obo_srv_cfg *sc, const json_t *claims)
+{
+    return obo_jwt_app_only(claims, (unsigned)auth_obo_ival(sc->app_only_rules,
+                                                            OBO_APP_DEFAULT));
+}
+
+static int count_app(const auth_obo_dir_cfg *d, int app)
+{
+    int i, n = 0;
+
+    for (i = 0; d->downstreams && i < d->downstreams->nelts; i++) {
+        n += APR_ARRAY_IDX(d->downstreams, i, const auth_obo_downstream *)->app == app;
+    }
+    return n;
+}
+
+int auth_obo_needs_user(const auth_obo_dir_cfg *d)
+{
+    return count_app(d, 0) > 0;
+}
+
+int auth_obo_has_app(const auth_obo_dir_cfg *d)
+{
+    return count_app(d, 1) > 0;
+}
+
 static const char *set_preload_keys(cmd_parms *cmd, void *m, int on)
 {
     srv_of(cmd)->preload_keys = on ? 1 : 0;
@@ -1151,7 +1249,11 @@ const command_rec auth_obo_cmds[] = {
     AP_INIT_TAKE1("OBOPassClaims", set_pass_claims, NULL, BOTH,
                   "none | env | headers | both"),
     AP_INIT_TAKE_ARGV("OBOScope", add_scopes, NULL, BOTH,
-                      "[downstream=NAME] scope... of the downstream API"),
+                      "[downstream=NAME] scope... [app] of the downstream API (app: the "
+                      "application's own token, client credentials)"),
+    AP_INIT_TAKE_ARGV("OBOAppOnlyWhen", set_app_only_when, NULL, RSRC_CONF,
+                      "Rules that make a caller app-only: idtyp no-scope sub-is-client "
+                      "oid-is-sub (default all four) | none"),
     AP_INIT_TAKE_ARGV("OBOExchangeAudience", add_exchange_audience, NULL, BOTH,
                       "[downstream=NAME] audience... (RFC 8693)"),
     AP_INIT_TAKE_ARGV("OBOPassToken", add_pass, NULL, BOTH,

@@ -60,6 +60,8 @@ typedef struct auth_obo_downstream {
     apr_array_header_t *scopes;      /* const char *, sorted, unique */
     apr_array_header_t *audiences;   /* RFC 8693 audience values */
     apr_array_header_t *pass;        /* auth_obo_pass */
+    int app;                         /* OBOScope ... app: the application's own token
+                                      * (client credentials), not the caller's */
 } auth_obo_downstream;
 
 /* Per-directory settings. Also embedded in the server config as the
@@ -148,6 +150,7 @@ typedef struct auth_obo_srv_cfg {
     const char *introspection_url;       /* OBOIntrospectionURL, or NULL (discovery's) */
     int introspection_ttl;               /* OBOIntrospectionCacheTime seconds, UNSET */
     int introspects;                     /* OBOTokenFormat opaque|auto somewhere here */
+    int app_only_rules;                  /* OBOAppOnlyWhen: OBO_APP_* mask, UNSET */
 } auth_obo_srv_cfg;
 
 /* OBOSessionLimit defaults: sessions per user, users for the startup check. */
@@ -178,6 +181,14 @@ const char *auth_obo_user_claim(const auth_obo_dir_cfg *d);
 const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d);
 int auth_obo_has_idp(const auth_obo_srv_cfg *sc);
 int auth_obo_ival(int v, int dflt);
+
+/* OBOAppOnlyWhen: 1 if the caller of these claims is an application
+ * acting as itself (no user). */
+int auth_obo_app_only(const auth_obo_srv_cfg *sc, const json_t *claims);
+/* 1 if some downstream of d needs a user (an On-Behalf-Of or token
+ * exchange, not OBOScope ... app); 1 if some is an app downstream. */
+int auth_obo_needs_user(const auth_obo_dir_cfg *d);
+int auth_obo_has_app(const auth_obo_dir_cfg *d);
 
 /* OBO_ACCESS_TOKEN, or OBO_ACCESS_TOKEN_<NAME> for a named downstream
  * (upper-cased, '-' as '_'): where a downstream without OBOPassToken goes. */

@@ -43,13 +43,22 @@ static void fill_acquire(request_rec *r, const auth_obo_srv_cfg *sc, const auth_
     a->l1 = sc->rt->cache ? sc->rt->l1 : NULL;   /* OBOCache none: no caching at all */
     a->http = sc->rt->http;
     auth_obo_grant_setup(sc, endpoint, &a->req, &a->flight);
-    a->req.assertion = st->token;
-    a->assertion_sha256 = st->token_hash;   /* computed once, in authn */
     a->req.scopes = ds->scopes;
-    a->req.audiences = ds->audiences;
     a->authority = endpoint;
     a->margin = apr_time_from_sec(auth_obo_ival(sc->cache_margin, 300));
-    a->assertion_expiry = assertion_expiry(st->jws->payload);
+    if (ds->app) {
+        /* The application's own token: one per client, authority and
+         * scopes, shared by every caller, so neither the caller's token
+         * (key, assertion) nor its exp (lifetime) has a part in it. */
+        a->req.grant = OBO_GRANT_CLIENT_CREDENTIALS;
+        a->req.requested_token_type = NULL;
+    }
+    else {
+        a->req.assertion = st->token;
+        a->assertion_sha256 = st->token_hash;   /* computed once, in authn */
+        a->req.audiences = ds->audiences;
+        a->assertion_expiry = assertion_expiry(st->jws->payload);
+    }
     a->negative_ttl = apr_time_from_sec(auth_obo_ival(sc->negative_ttl, 30));
     a->guard = sc->rt->guard;
     a->refresh_share = auth_obo_ival(sc->refresh_share, AUTH_OBO_REFRESH_SHARE);
@@ -137,10 +146,45 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
     if (due) {
         refresh_later(r, &a);
     }
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO057: downstream token %s for %s (%s)",
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO057: downstream token %s for %s (%s%s)",
                   obo_fingerprint(r->pool, t->access_token, strlen(t->access_token)),
-                  ds->name ? ds->name : "default", hit ? "cache hit" : "from the IdP");
+                  ds->name ? ds->name : "default", hit ? "cache hit" : "from the IdP",
+                  ds->app ? ", application token" : "");
     return auth_obo_deliver(r, st, ds, t);
+}
+
+/* An application calling as itself has no user to act for: a Location
+ * with a downstream that needs one (On-Behalf-Of, token exchange) answers
+ * 403 insufficient_scope before any IdP call (the error filter adds the
+ * challenge, st->insufficient_desc). App downstreams alone need no user. */
+static int app_caller_refused(request_rec *r, const auth_obo_srv_cfg *sc,
+                              const auth_obo_dir_cfg *d, auth_obo_req *st)
+{
+    if (!auth_obo_needs_user(d) || !auth_obo_app_only(sc, st->jws->payload)) {
+        return 0;
+    }
+    st->insufficient = "";
+    st->insufficient_desc = "an app-only token cannot be exchanged on behalf of a user";
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO450: caller '%s' is an application "
+                  "acting as itself (OBOAppOnlyWhen): %s; this Location needs a user's "
+                  "token for its downstream API, answering 403 without calling the IdP",
+                  r->user ? r->user : "-", st->insufficient_desc);
+    return 1;
+}
+
+/* An app downstream is never part of a long-running session (a session
+ * keeps a user's refresh token): refused at startup where the section
+ * says both; here where they only meet by merging. */
+static int session_with_app(request_rec *r, const auth_obo_dir_cfg *d)
+{
+    if (!auth_obo_has_app(d)) {
+        return 0;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO454: no downstream token: %s has "
+                  "OBOLongRunning on and an app downstream (OBOScope ... app), which is never "
+                  "part of a session; put the app downstream in a Location without "
+                  "OBOLongRunning", r->uri);
+    return 1;
 }
 
 /* TRACE echoes the request as the server (or, proxied, the backend)
@@ -258,6 +302,11 @@ static int auth_obo_fixups(request_rec *r)
     auth_obo_req *st;
     int i, fast, status = OK;
 
+    if (own && own->jws && app_caller_refused(r, ap_get_module_config(
+                               r->server->module_config, &auth_obo_module),
+                               auth_obo_effective(r), own)) {
+        return HTTP_FORBIDDEN;  /* counted as insufficient_scope by the error filter */
+    }
     if (own) {
         own->authorized = 1;    /* fixups run only after authorization passed */
         auth_obo_metrics_request(r, own);
@@ -308,7 +357,8 @@ static int auth_obo_fixups(request_rec *r)
         return DECLINED;
     }
     if (auth_obo_ival(d->long_running, 0)) {
-        return auth_obo_session_fixups(r, sc, st, d);
+        return session_with_app(r, d) ? HTTP_INTERNAL_SERVER_ERROR
+                                      : auth_obo_session_fixups(r, sc, st, d);
     }
     for (i = 0; i < d->downstreams->nelts && status == OK; i++) {
         status = acquire_one(r, sc, st, APR_ARRAY_IDX(d->downstreams, i,

@@ -29,6 +29,7 @@ typedef struct auth_obo_req {
     int no_token;            /* no credentials presented */
     int status;              /* memoised authentication result (OK, 401, 503...) */
     const char *insufficient;  /* Require obo-* failed: scope="..." value or "" */
+    const char *insufficient_desc;  /* its error_description instead of scope, or NULL */
     const char *caller_authz;  /* Authorization as the caller sent it (or NULL) */
     int authz_changed;         /* the exchange replaced or removed Authorization */
     int authorized;            /* this request reached fixups: authorization passed */

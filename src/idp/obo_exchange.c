@@ -292,6 +292,14 @@ static void obo_form_refresh(obo_xctx *x, apr_array_header_t *f)
     }
 }
 
+/* RFC 6749 s.4.4: the application's own identity; Entra needs the scope
+ * (<resource>/.default), so it is sent even if empty. */
+static void obo_form_client_credentials(obo_xctx *x, apr_array_header_t *f)
+{
+    obo_http_form_add(x->p, f, "grant_type", "client_credentials");
+    obo_http_form_add(x->p, f, "scope", x->scopes);
+}
+
 /* RFC 6749 s.2.3.1: id and secret are form-urlencoded before base64. */
 static const char *obo_basic_auth(apr_pool_t *p, const obo_client *c)
 {
@@ -362,6 +370,9 @@ static apr_status_t obo_send_once(obo_xctx *x, obo_attempt *a, const char **err)
         }
         else if (x->req->grant == OBO_GRANT_REFRESH) {
             obo_form_refresh(x, f);
+        }
+        else if (x->req->grant == OBO_GRANT_CLIENT_CREDENTIALS) {
+            obo_form_client_credentials(x, f);
         }
         else {
             obo_form_8693(x, f);
@@ -803,9 +814,12 @@ static void obo_xctx_init(obo_xctx *x, obo_http *h, apr_pool_t *p,
     x->p = p;
     x->req = req;
     x->grant = req->grant == OBO_GRANT_OBO ? "on-behalf-of"
-             : req->grant == OBO_GRANT_REFRESH ? "refresh_token" : "token-exchange";
+             : req->grant == OBO_GRANT_REFRESH ? "refresh_token"
+             : req->grant == OBO_GRANT_CLIENT_CREDENTIALS ? "client_credentials"
+             : "token-exchange";
     x->scopes = obo_join(p, req->scopes, " ");
-    x->fp = obo_fingerprint(p, tok, strlen(tok));
+    /* The application's own grant has no caller token to name. */
+    x->fp = req->assertion ? obo_fingerprint(p, tok, strlen(tok)) : "none (application)";
     /* 0 means "the default" like the zeroed obo_http_opts; negative: none. */
     x->max_retries = req->max_retries == 0 ? 1 : req->max_retries < 0 ? 0 : req->max_retries;
     x->max_wait = req->max_retry_wait == 0 ? OBO_DEFAULT_RETRY_WAIT
@@ -823,7 +837,8 @@ apr_status_t obo_exchange(obo_http *h, apr_pool_t *p, const obo_exchange_req *re
 
     memset(&a, 0, sizeof(a));
     obo_xctx_init(&x, h, p, req);
-    if (req->client == NULL || req->token_endpoint == NULL || req->assertion == NULL) {
+    if (req->client == NULL || req->token_endpoint == NULL
+        || (req->assertion == NULL && req->grant != OBO_GRANT_CLIENT_CREDENTIALS)) {
         e = obo_xerr_new(p, OBO_XERR_REQUEST, 0, "no client, token endpoint or assertion");
         rv = APR_EINVAL;
     }

@@ -15,9 +15,12 @@
 #include "obo_json.h"
 
 /* OBO_GRANT_REFRESH: the refresh_token grant (long-running sessions,
- * obo_session.h); its refresh token travels in obo_exchange_req.assertion. */
+ * obo_session.h); its refresh token travels in obo_exchange_req.assertion.
+ * OBO_GRANT_CLIENT_CREDENTIALS: RFC 6749 s.4.4, the application's own
+ * token (OBOScope ... app); no assertion. */
 typedef enum {
-    OBO_GRANT_OBO = 0, OBO_GRANT_TOKEN_EXCHANGE = 1, OBO_GRANT_REFRESH = 2
+    OBO_GRANT_OBO = 0, OBO_GRANT_TOKEN_EXCHANGE = 1, OBO_GRANT_REFRESH = 2,
+    OBO_GRANT_CLIENT_CREDENTIALS = 3
 } obo_grant;
 
 typedef enum {
@@ -37,7 +40,8 @@ typedef struct obo_client {
 typedef struct obo_exchange_req {
     obo_grant grant;
     const char *token_endpoint;
-    const char *assertion;                  /* the caller's (validated) token */
+    const char *assertion;                  /* the caller's (validated) token; NULL
+                                             * for OBO_GRANT_CLIENT_CREDENTIALS */
     const apr_array_header_t *scopes;       /* const char *, may be empty for 8693 */
     const apr_array_header_t *audiences;    /* RFC 8693 "audience" values, or NULL */
     const char *requested_token_type;       /* RFC 8693; NULL: access_token */

@@ -43,6 +43,8 @@ static const char *obo_guard_grant(obo_grant grant)
         return "token-exchange";
     case OBO_GRANT_REFRESH:
         return "refresh-token";
+    case OBO_GRANT_CLIENT_CREDENTIALS:
+        return "client-credentials";
     }
     return "unknown";
 }

@@ -266,6 +266,36 @@ int obo_jwt_has_role(const json_t *payload, const char *role)
     return obo_jwt_list_claim_has(payload, "roles", role);
 }
 
+/* A scope claim that says something: a non-empty string or array. */
+static int obo_has_scopes(const json_t *payload, const char *name)
+{
+    const json_t *v = json_object_get(payload, name);
+
+    return (json_is_string(v) && json_string_length(v) > 0)
+           || (json_is_array(v) && json_array_size(v) > 0);
+}
+
+static int obo_same_str(const json_t *payload, const char *a, const char *b)
+{
+    const char *x = obo_json_str(payload, a), *y = obo_json_str(payload, b);
+
+    return x && y && *x && strcmp(x, y) == 0;
+}
+
+int obo_jwt_app_only(const json_t *payload, unsigned rules)
+{
+    const char *idtyp = obo_json_str(payload, "idtyp");
+
+    if ((rules & OBO_APP_IDTYP) && idtyp
+        && (strcmp(idtyp, "app") == 0 || strcmp(idtyp, "user") == 0)) {
+        return strcmp(idtyp, "app") == 0;
+    }
+    return ((rules & OBO_APP_NO_SCOPE) && !obo_has_scopes(payload, "scp")
+            && !obo_has_scopes(payload, "scope"))
+           || ((rules & OBO_APP_SUB_IS_CLIENT) && obo_same_str(payload, "sub", "client_id"))
+           || ((rules & OBO_APP_OID_IS_SUB) && obo_same_str(payload, "oid", "sub"));
+}
+
 /* Scalar as text: strings as is, numbers and booleans in JSON form. */
 static int obo_scalar_equals(const json_t *v, const char *value)
 {

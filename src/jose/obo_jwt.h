@@ -60,6 +60,23 @@ int obo_jwt_has_role(const json_t *payload, const char *role);
 /* Claim name (string, number or bool rendered as text; or an array that has
  * such an element) equals value. */
 int obo_jwt_claim_matches(const json_t *payload, const char *name, const char *value);
+/* Which callers are applications acting as themselves (no user), as
+ * OBOAppOnlyWhen lists its rules. OBO_APP_IDTYP: Entra's idtyp, when the
+ * token has "app" or "user", decides alone; otherwise any other listed
+ * rule that holds makes the caller app-only. OBO_APP_NO_SCOPE: neither
+ * "scp" nor "scope" (a delegated token always has one; Entra app tokens
+ * carry "roles" instead); OBO_APP_SUB_IS_CLIENT: "sub" equals "client_id"
+ * (RFC 9068 s.2.2, the client credentials grant); OBO_APP_OID_IS_SUB: "oid"
+ * equals "sub" (Entra: the service principal is its own subject). */
+enum {
+    OBO_APP_IDTYP = 1, OBO_APP_NO_SCOPE = 2, OBO_APP_SUB_IS_CLIENT = 4,
+    OBO_APP_OID_IS_SUB = 8
+};
+#define OBO_APP_DEFAULT (OBO_APP_IDTYP | OBO_APP_NO_SCOPE | OBO_APP_SUB_IS_CLIENT \
+                         | OBO_APP_OID_IS_SUB)
+/* 1 if the token's caller is app-only under rules (a mask of OBO_APP_*;
+ * 0: never). */
+int obo_jwt_app_only(const json_t *payload, unsigned rules);
 /* A claim rendered as text for export: strings as is, numbers and booleans
  * in JSON form, arrays of strings joined by spaces, objects as compact
  * JSON. NULL if absent. */

@@ -54,6 +54,10 @@ mkdir $STATE unless -d $STATE;
 
 our $CLIENT_ID     = 'middle-tier-api';
 our $CLIENT_SECRET = 's3cret-for-tests';
+# A second application that only calls as itself (client credentials): the
+# tests' source of real app-only caller tokens (t/18_app_callers.t).
+our $DAEMON_ID     = 'daemon-app';
+our $DAEMON_SECRET = 'daemon-s3cret-for-tests';
 my $TE_GRANT  = 'urn:ietf:params:oauth:grant-type:token-exchange';
 my $OBO_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 my $AT_TYPE   = 'urn:ietf:params:oauth:token-type:access_token';
@@ -247,6 +251,9 @@ sub client_auth {
         if @methods > 1;
     my $method = $methods[0];
     my $want_id = sw($sw, 'client_id', $tenant) // $CLIENT_ID;
+    my $daemon = ($p->{grant_type} // '') eq 'client_credentials' && defined $id
+        && $id eq $DAEMON_ID && $method ne 'private_key_jwt';
+    $want_id = $DAEMON_ID if $daemon;
     if (my $only = sw($sw, 'require_client_auth', $tenant)) {
         return (undef, entra_error(401, 'invalid_client', 7000218,
             "The client must authenticate with $only (used $method)."))
@@ -265,13 +272,13 @@ sub client_auth {
         return (undef, entra_error(400, 'invalid_request', 900023,
             'client_id in the body does not match the authenticated client.'))
             if defined $p->{client_id} && $p->{client_id} ne $id;
-        my @ok = ($CLIENT_SECRET);
-        push @ok, $sw->{client_secret} if defined $sw->{client_secret};
+        my @ok = $daemon ? ($DAEMON_SECRET) : ($CLIENT_SECRET);
+        push @ok, $sw->{client_secret} if defined $sw->{client_secret} && !$daemon;
         return (undef, entra_error(401, 'invalid_client', 7000215,
             "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '$want_id'."))
             unless defined $secret && grep { $_ eq $secret } @ok;
     }
-    return ($method);
+    return ($method, undef, $want_id);
 }
 
 sub check_client_assertion {
@@ -516,11 +523,12 @@ sub h_token {
         return $r if ref $r;
     }
 
-    my ($method, $err) = client_auth($req, $p, $tenant, $sw);
+    my ($method, $err, $client) = client_auth($req, $p, $tenant, $sw);
     if (!$method) { bump('token_error', 'token_error:invalid_client'); return $err }
     bump("auth:$method");
 
     return h_refresh($tenant, $p, $sw, $seq, $method) if $grant eq 'refresh_token';
+    return h_client_credentials($tenant, $p, $sw, $seq, $client) if $grant eq 'client_credentials';
 
     my $missing = sub { entra_error(400, 'invalid_request', 900144,
         "The request body must contain the following parameter: '$_[0]'.") };
@@ -610,6 +618,56 @@ sub h_token {
         if ($is_te ? sw($sw, 'te_refresh_token', $tenant)
                    : ($offline || sw($sw, 'refresh_token', $tenant)));
     bump('token_ok', "token_ok\@$tenant");
+    return json_response(200, \%body);
+}
+
+# --------------------------------------------- client credentials --------
+# RFC 6749 s.4.4 as Entra answers it: only at a tenant (not /common,
+# /organizations, /consumers), exactly one scope <resource>/.default, and an
+# app-only token: idtyp app, roles, oid = sub (the service principal), no
+# scp. Counted per client and scope: cc:CLIENT:SCOPE (and cc@TENANT).
+# Switches: cc_roles (space-separated, default Data.Read.All), expires_in,
+# refresh_in, token_type, access_token_suffix, omit_expires_in as above.
+sub h_client_credentials {
+    my ($tenant, $p, $sw, $seq, $client) = @_;
+    my $scope = $p->{scope} // '';
+    bump('cc', "cc\@$tenant", "cc:$client", "cc:$client:$scope");
+    if ($tenant =~ /^(?:common|organizations|consumers)$/) {
+        bump('token_error', 'token_error:invalid_request');
+        return entra_error(400, 'invalid_request', 900023,
+            "Specified tenant identifier '$tenant' is neither a valid DNS name, nor a valid external domain; the client credentials grant needs a tenant-specific authority.");
+    }
+    if ($scope !~ m{^\S+/\.default$}) {
+        bump('token_error', 'token_error:invalid_scope');
+        return entra_error(400, 'invalid_scope', 1002012,
+            "The provided value for scope $scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).");
+    }
+    my $now = time;
+    my $exp_in = sw($sw, 'expires_in', $tenant) // 3600;
+    my $sp = 'sp-' . unpack('H*', substr($client, 0, 16));
+    my $jti = "cc-$seq-" . random_string(12);
+    my $at = encode_jwt(
+        alg => 'RS256', key => key_info('rsa-a')->{priv},
+        extra_headers => { kid => 'rsa-a', typ => 'JWT' },
+        payload => {
+            iss => issuer_for($tenant), aud => scope_resource($scope) // 'api://downstream',
+            sub => $sp, oid => $sp, tid => $tenant, idtyp => 'app',
+            roles => [split ' ', sw($sw, 'cc_roles', $tenant) // 'Data.Read.All'],
+            azp => $client, appid => $client, azpacr => '1', ver => '2.0',
+            iat => $now, nbf => $now, exp => $now + $exp_in, jti => $jti, uti => $jti,
+            obo_seq => $seq, obo_grant => 'client_credentials',
+        },
+    );
+    my %body = (
+        token_type     => sw($sw, 'token_type', $tenant) // 'Bearer',
+        access_token   => $at . (sw($sw, 'access_token_suffix', $tenant) // ''),
+        expires_in     => $exp_in + 0,
+        ext_expires_in => $exp_in + 0,
+    );
+    delete @body{qw(expires_in ext_expires_in)} if sw($sw, 'omit_expires_in', $tenant);
+    my $rin = sw($sw, 'refresh_in', $tenant);
+    $body{refresh_in} = $rin + 0 if defined $rin && length $rin;
+    bump('token_ok', "token_ok\@$tenant", "cc_ok:$client");
     return json_response(200, \%body);
 }
 

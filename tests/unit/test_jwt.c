@@ -277,6 +277,37 @@ static void test_scopes_roles(apr_pool_t *p)
        "non-string elements ignored");
 }
 
+/* OBOAppOnlyWhen: who is an application acting as itself. */
+static void test_app_only(apr_pool_t *p)
+{
+    const unsigned d = OBO_APP_DEFAULT;
+    json_t *entra_app = pl(p, "{\"idtyp\":\"app\",\"roles\":[\"Data.Read\"],"
+                              "\"oid\":\"o1\",\"sub\":\"o1\"}");
+    json_t *entra_user = pl(p, "{\"idtyp\":\"user\",\"scp\":\"access_as_user\","
+                               "\"oid\":\"o1\",\"sub\":\"pairwise\"}");
+    json_t *v1_app = pl(p, "{\"roles\":[\"Data.Read\"],\"oid\":\"o2\",\"sub\":\"o2\"}");
+    json_t *rfc_cc = pl(p, "{\"sub\":\"daemon\",\"client_id\":\"daemon\","
+                           "\"scope\":\"read\"}");
+    json_t *rfc_user = pl(p, "{\"sub\":\"alice\",\"client_id\":\"web\",\"scope\":\"read\"}");
+
+    ok(obo_jwt_app_only(entra_app, d), "Entra idtyp app");
+    ok(!obo_jwt_app_only(entra_user, d), "Entra idtyp user");
+    ok(!obo_jwt_app_only(pl(p, "{\"idtyp\":\"user\"}"), d),
+       "idtyp user decides even without scp");
+    ok(obo_jwt_app_only(v1_app, d), "no idtyp, no scp, roles: app");
+    ok(obo_jwt_app_only(v1_app, OBO_APP_OID_IS_SUB), "oid == sub alone");
+    ok(obo_jwt_app_only(rfc_cc, d), "RFC 9068: sub == client_id");
+    ok(!obo_jwt_app_only(rfc_cc, OBO_APP_NO_SCOPE | OBO_APP_IDTYP),
+       "... not without sub-is-client (it has a scope)");
+    ok(!obo_jwt_app_only(rfc_user, d), "RFC 9068 user token");
+    ok(obo_jwt_app_only(pl(p, "{\"scp\":\"\"}"), OBO_APP_NO_SCOPE), "empty scp is none");
+    ok(!obo_jwt_app_only(pl(p, "{\"scp\":[\"a\"]}"), OBO_APP_NO_SCOPE), "scp array");
+    ok(!obo_jwt_app_only(entra_app, 0), "no rules: never app-only");
+    ok(obo_jwt_app_only(entra_app, OBO_APP_NO_SCOPE), "without idtyp: other rules");
+    ok(!obo_jwt_app_only(pl(p, "{\"sub\":\"\",\"client_id\":\"\",\"scp\":\"x\"}"),
+                         OBO_APP_SUB_IS_CLIENT), "empty sub is no match");
+}
+
 static void test_claim_matches(apr_pool_t *p)
 {
     json_t *j = pl(p, "{\"s\":\"abc\",\"i\":42,\"r\":1.5,\"t\":true,\"f\":false,"
@@ -370,6 +401,7 @@ int main(void)
     TAP_RUN(test_not_object);
     TAP_RUN(test_errors_do_not_echo);
     TAP_RUN(test_scopes_roles);
+    TAP_RUN(test_app_only);
     TAP_RUN(test_claim_matches);
     TAP_RUN(test_claim_text);
     TAP_RUN(test_typ);
