@@ -38,6 +38,8 @@ typedef enum obo_metric {
     OBO_M_IDP_AVOIDED_PAUSED,
     OBO_M_KEYS_FROM_SHARED,         /* mod_auth_obo_key_sets_reused_total{source} */
     OBO_M_KEYS_FROM_STATE,
+    OBO_M_REQ_PREFLIGHT,            /* requests_total{result}: added after the others, */
+    OBO_M_REQ_INVALID_REQUEST,      /* so the earlier counters keep their slots */
     OBO_M_COUNTERS
 } obo_metric;
 
