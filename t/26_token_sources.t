@@ -126,6 +126,10 @@ subtest 'a body is kept for the handler when the token comes from elsewhere' => 
     my $r = obo_post($V, '/all/env', token => $t, content => 'a=1&b=2');
     expect_ok($r, 'header token, form body without one: 200', user => $u);
     is json_body($r)->{body}, 'a=1&b=2', 'the CGI reads the whole body';
+    $r = obo_post($V, '/all/act', content => "access_token=$t&c=3");
+    expect_status($r, 200, 'form token, then an internal redirect (Action) to a CGI');
+    is json_body($r)->{body}, 'c=3', 'the redirected CGI reads the rest of the body';
+    is cgi_env($r)->{CONTENT_LENGTH}, 3, 'and its length';
     my $big = 'v=' . ('y' x 50000);
     $r = obo_post($V, '/all/backend', token => $t, content => $big);
     is $r->code, 200, '50 KB body proxied: 200' or diag describe($r);
@@ -168,7 +172,7 @@ subtest 'an exchange with a query token: the backend gets the downstream token o
     my $t = tok($u);
     my $r = obo_get($V, "/xq/backend?p=1&access_token=$t",
                     headers => [Cookie => 'other=1']);
-    is $r->code, 200, '200' or diag describe($r);
+    is $r->code, 200, 'status 200' or diag describe($r);
     is json_body($r)->{uri}, '/xq/backend?p=1', 'the backend URL without access_token';
     my ($d) = backend_header($r, 'X-Downstream-Token');
     my $c = defined $d ? decode_idp_token($d) : undef;

@@ -19,62 +19,22 @@
 #include "http_request.h"
 #include "util_filter.h"
 
+#include "obo_bearer.h"
 #include "obo_crypto.h"
 
 APLOG_USE_MODULE(auth_obo);
 
-#define FORM_FIELD "access_token"
 #define FORM_TYPE "application/x-www-form-urlencoded"
 #define KEPT_BODY_FILTER "AUTH_OBO_KEPT_BODY"
 #define KEPT_BODY_NOTE "auth_obo_kept_body"
 
-/* ---- the token's text ----------------------------------------------------- */
-
-/* RFC 6750 s.2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
-static apr_size_t b64token_len(const char *t)
-{
-    const char *p = t;
-
-    p += strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
-    if (p == t) {
-        return 0;
-    }
-    p += strspn(p, "=");
-    return (apr_size_t)(p - t);
-}
-
-/* The token when v is exactly one b64token, else "" (malformed). */
-static const char *whole_token(const char *v)
-{
-    apr_size_t n = b64token_len(v);
-
-    return n > 0 && v[n] == '\0' ? v : "";
-}
-
-/* The token of "Bearer <token>", NULL when there are no Bearer credentials,
- * or "" when they are malformed (several tokens, bad characters). */
+/* The token of "Authorization: Bearer <token>": NULL when there are no
+ * Bearer credentials, "" when they are malformed. */
 static const char *header_token(request_rec *r)
 {
     const char *h = apr_table_get(r->headers_in, "Authorization");
-    const char *t;
-    apr_size_t n;
 
-    if (!h) {
-        return NULL;
-    }
-    while (*h == ' ' || *h == '\t') {
-        h++;
-    }
-    if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t')) {
-        return NULL;
-    }
-    for (t = h + 6; *t == ' ' || *t == '\t'; t++) {
-    }
-    n = b64token_len(t);
-    if (n == 0 || t[n + strspn(t + n, " \t")] != '\0') {
-        return "";
-    }
-    return apr_pstrndup(r->pool, t, n);
+    return h ? obo_bearer_authorization(r->pool, h) : NULL;
 }
 
 /* ---- what was found ------------------------------------------------------- */
@@ -88,32 +48,6 @@ static void found(apr_pool_t *p, finds *f, const char *place, const char *token)
 {
     APR_ARRAY_PUSH(f->tokens, const char *) = token;
     APR_ARRAY_PUSH(f->places, const char *) = apr_pstrdup(p, place);
-}
-
-/* ---- urlencoded pairs (query string and form body) ----------------------- */
-
-/* name=value pairs of text without those named access_token (their decoded
- * values pushed to values); text itself when there is none. A name or value
- * that does not decode is kept as it is, or (the token's) malformed. */
-static const char *drop_field(apr_pool_t *p, const char *text, apr_array_header_t *values)
-{
-    char *copy = apr_pstrdup(p, text), *pair, *last = NULL;
-    apr_array_header_t *kept = apr_array_make(p, 4, sizeof(const char *));
-    int before = values->nelts;
-
-    for (pair = apr_strtok(copy, "&", &last); pair; pair = apr_strtok(NULL, "&", &last)) {
-        char *eq = strchr(pair, '=');
-        char *name = apr_pstrndup(p, pair, eq ? (apr_size_t)(eq - pair) : strlen(pair));
-        if (ap_unescape_urlencoded(name) == OK && !strcmp(name, FORM_FIELD)) {
-            char *v = apr_pstrdup(p, eq ? eq + 1 : "");
-            APR_ARRAY_PUSH(values, const char *) = ap_unescape_urlencoded(v) == OK
-                                                   ? whole_token(v) : "";
-        }
-        else {
-            APR_ARRAY_PUSH(kept, const char *) = pair;
-        }
-    }
-    return values->nelts == before ? text : apr_array_pstrcat(p, kept, '&');
 }
 
 /* ---- the query string ------------------------------------------------------ */
@@ -174,7 +108,7 @@ static void set_query(request_rec *r, const char *args)
     if (r->filename && !strncmp(r->filename, "proxy:", 6) && strchr(r->filename, '?')) {
         apr_array_header_t *dropped = apr_array_make(r->pool, 1, sizeof(const char *));
         const char *q = strchr(r->filename, '?') + 1;
-        const char *rest = drop_field(r->pool, q, dropped);
+        const char *rest = obo_bearer_drop_param(r->pool, q, dropped);
         r->filename = (char *)with_query(r->pool, r->filename, *rest ? rest : NULL);
     }
 }
@@ -188,7 +122,7 @@ static void query_tokens(request_rec *r, finds *f)
     if (!r->args) {
         return;
     }
-    rest = drop_field(r->pool, r->args, values);
+    rest = obo_bearer_drop_param(r->pool, r->args, values);
     if (values->nelts == 0) {
         return;
     }
@@ -212,30 +146,7 @@ void auth_obo_strip_query(request_rec *r, const auth_obo_dir_cfg *d)
 
 /* ---- cookies ---------------------------------------------------------------- */
 
-static int accepted_cookie(const auth_obo_dir_cfg *d, const char *name)
-{
-    int i;
-
-    for (i = 0; d->cookies && i < d->cookies->nelts; i++) {
-        if (!strcmp(APR_ARRAY_IDX(d->cookies, i, const char *), name)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* One cookie-pair's value without the optional DQUOTEs (RFC 6265 s.4.1.1). */
-static const char *cookie_value(apr_pool_t *p, const char *v)
-{
-    apr_size_t n = strlen(v);
-
-    if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
-        return whole_token(apr_pstrndup(p, v + 1, n - 2));
-    }
-    return whole_token(v);
-}
-
-/* The strings of a, sep between them ("; " as user agents send cookies). */
+/* The strings of a, sep between them. */
 static const char *join(apr_pool_t *p, const apr_array_header_t *a, const char *sep)
 {
     const char *out = "";
@@ -251,28 +162,17 @@ static const char *join(apr_pool_t *p, const apr_array_header_t *a, const char *
 static const char *drop_cookies(request_rec *r, const auth_obo_dir_cfg *d, const char *hdr,
                                 finds *f)
 {
-    char *copy = apr_pstrdup(r->pool, hdr), *pair, *last = NULL;
-    apr_array_header_t *kept = apr_array_make(r->pool, 4, sizeof(const char *));
+    apr_array_header_t *values = apr_array_make(r->pool, 1, sizeof(const char *));
+    apr_array_header_t *names = apr_array_make(r->pool, 1, sizeof(const char *));
+    const char *rest = obo_bearer_drop_cookies(r->pool, hdr, d->cookies, values, names);
+    int i;
 
-    for (pair = apr_strtok(copy, ";", &last); pair; pair = apr_strtok(NULL, ";", &last)) {
-        char *eq, *end;
-        while (*pair == ' ' || *pair == '\t') {
-            pair++;
-        }
-        for (end = pair + strlen(pair); end > pair && (end[-1] == ' ' || end[-1] == '\t');) {
-            *--end = '\0';
-        }
-        eq = strchr(pair, '=');
-        if (eq && accepted_cookie(d, apr_pstrndup(r->pool, pair, (apr_size_t)(eq - pair)))) {
-            found(r->pool, f, apr_pstrcat(r->pool, "cookie ",
-                                          apr_pstrndup(r->pool, pair, (apr_size_t)(eq - pair)),
-                                          NULL), cookie_value(r->pool, eq + 1));
-        }
-        else if (*pair) {
-            APR_ARRAY_PUSH(kept, const char *) = pair;
-        }
+    for (i = 0; i < values->nelts; i++) {
+        found(r->pool, f, apr_pstrcat(r->pool, "cookie ",
+                                      APR_ARRAY_IDX(names, i, const char *), NULL),
+              APR_ARRAY_IDX(values, i, const char *));
     }
-    return join(r->pool, kept, "; ");
+    return rest;
 }
 
 static int collect_cookie(void *rec, const char *key, const char *value)
@@ -463,7 +363,8 @@ static int form_tokens(request_rec *r, finds *f)
     k->data = body;
     k->len = len;
     if (memchr(body, '\0', len) == NULL) {
-        const char *rest = drop_field(r->pool, apr_pstrndup(r->pool, body, len), values);
+        const char *rest = obo_bearer_drop_param(r->pool, apr_pstrndup(r->pool, body, len),
+                                                 values);
         if (values->nelts > 0) {
             k->data = rest;
             k->len = strlen(rest);
