@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Authentication: the Bearer token from the Authorization header, validated
- * by the core; RFC 6750 challenges; claims handed to the backend (client-sent
+/* Authentication: the Bearer token from the places OBOAcceptTokenAs allows
+ * (mod_auth_obo_source.c), validated by the core; CORS preflights; RFC 6750
+ * challenges; claims handed to the backend (client-sent
  * look-alikes of what the module sets are removed before: mod_auth_obo_scrub.c). */
 #include "mod_auth_obo_authn.h"
 #include "mod_auth_obo_request.h"
