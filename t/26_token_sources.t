@@ -127,8 +127,10 @@ subtest 'form: accepted in a urlencoded POST, removed from the body' => sub {
                     'not a form (JSON): 401', realm => 'src');
     expect_no_token(obo_get($V, "/form/env?access_token=$t"),
                     'GET: the query is not the form, 401', realm => 'src');
+    my $mark = error_log_mark();
     expect_status(obo_post($V, '/form/env', content => 'a=' . ('x' x 70000)), 413,
                   'a form body over 64 KiB: 413');
+    like error_log_since($mark), qr/OBO402: a form body over 65536 bytes/, 'OBO402';
 };
 
 subtest 'a body is kept for the handler when the token comes from elsewhere' => sub {

@@ -309,6 +309,13 @@ static int is_form(request_rec *r)
            && !apr_table_get(r->headers_in, "Content-Encoding");
 }
 
+static int too_large(request_rec *r)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO402: a form body over %d bytes where "
+                  "OBOAcceptTokenAs allows form tokens: 413", AUTH_OBO_FORM_MAX);
+    return HTTP_REQUEST_ENTITY_TOO_LARGE;
+}
+
 /* Reads the whole body (at most AUTH_OBO_FORM_MAX bytes) into *out. */
 static int read_body(request_rec *r, char **out, apr_size_t *len)
 {
@@ -319,7 +326,7 @@ static int read_body(request_rec *r, char **out, apr_size_t *len)
     int eos = 0;
 
     if (cl && apr_atoi64(cl) > AUTH_OBO_FORM_MAX) {
-        return HTTP_REQUEST_ENTITY_TOO_LARGE;
+        return too_large(r);
     }
     while (!eos) {
         apr_bucket *b;
@@ -336,7 +343,7 @@ static int read_body(request_rec *r, char **out, apr_size_t *len)
         APR_BRIGADE_CONCAT(all, bb);
         if (apr_brigade_length(all, 1, &total) != APR_SUCCESS
             || total > AUTH_OBO_FORM_MAX) {
-            return HTTP_REQUEST_ENTITY_TOO_LARGE;
+            return too_large(r);
         }
     }
     return apr_brigade_pflatten(all, out, len, r->pool) == APR_SUCCESS
@@ -354,11 +361,7 @@ static int form_tokens(request_rec *r, finds *f)
     int i, status;
 
     if ((status = read_body(r, &body, &len)) != OK) {
-        if (status == HTTP_REQUEST_ENTITY_TOO_LARGE) {
-            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO402: a form body over %d bytes "
-                          "where OBOAcceptTokenAs allows form tokens: 413", AUTH_OBO_FORM_MAX);
-        }
-        return status;
+        return status;   /* logged: OBO402, OBO403 */
     }
     k->data = body;
     k->len = len;
