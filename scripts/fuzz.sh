@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]
 #
-# Targets (fuzz/fuzz_<name>.c): jws jwks exchange discovery cache introspect (default:
+# Targets (fuzz/fuzz_<name>.c): jws jwks exchange discovery cache introspect bearer (default:
 # all), 120 s each by default. Each is built with clang and
 # -fsanitize=fuzzer,address,undefined into $OBO_FUZZ_DIR (default
 # /tmp/obo-fuzz), starts from a copy of its seed corpus fuzz/corpus/<name>
@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECS=${1:-120}
 shift || true
 TARGETS=("$@")
-((${#TARGETS[@]})) || TARGETS=(jws jwks exchange discovery cache introspect)
+((${#TARGETS[@]})) || TARGETS=(jws jwks exchange discovery cache introspect bearer)
 OUT=${OBO_FUZZ_DIR:-/tmp/obo-fuzz}
 CC=${CLANG:-clang}
 PKGS="apr-1 apr-util-1 jansson libcrypto libssl libcurl libmemcached"

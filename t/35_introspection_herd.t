@@ -82,10 +82,12 @@ subtest "a slow introspection endpoint: $N requests over two servers, one call" 
 
 subtest 'the endpoint fails: one call, the same 503 for all, nothing cached' => sub {
     my ($tok, $sub) = opaque();
-    idp_set("introspect_fault\@$TENANT" => '500');
+    # slow, then a 500: the whole herd arrives while the one call is out
+    # (a quick 500 let latecomers of a loaded machine make a second call)
+    idp_set("introspect_fault\@$TENANT" => 'slow_500', "slow_seconds\@$TENANT" => 1);
     my $before = calls();
     my @res = herd($tok, 'fail');
-    idp_set("introspect_fault\@$TENANT" => '');
+    idp_set("introspect_fault\@$TENANT" => '', "slow_seconds\@$TENANT" => '');
     is scalar(grep { $_->{code} == 503 } @res), $N, 'every request 503' or diag codes(\@res);
     is calls() - $before, 1, 'one introspection call';
     expect_ok(LWP::UserAgent->new(timeout => 30)->get($srv[0]->url('/i/backend/after'),

@@ -16,6 +16,7 @@
 #include "mod_auth_obo_scrub.h"
 #include "mod_auth_obo_status.h"
 #include "mod_auth_obo_session.h"
+#include "mod_auth_obo_source.h"
 
 static void auth_obo_register_hooks(apr_pool_t *p)
 {
@@ -23,6 +24,7 @@ static void auth_obo_register_hooks(apr_pool_t *p)
     ap_hook_check_config(auth_obo_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(auth_obo_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(auth_obo_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    auth_obo_register_source(p);
     auth_obo_register_authn_hooks(p);
     auth_obo_register_authz_providers(p);
     auth_obo_register_fixups(p);

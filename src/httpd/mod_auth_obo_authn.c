@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Authentication: the Bearer token from the Authorization header, validated
- * by the core; RFC 6750 challenges; claims handed to the backend (client-sent
+/* Authentication: the Bearer token from the places OBOAcceptTokenAs allows
+ * (mod_auth_obo_source.c), validated by the core; CORS preflights; RFC 6750
+ * challenges; claims handed to the backend (client-sent
  * look-alikes of what the module sets are removed before: mod_auth_obo_scrub.c). */
 #include "mod_auth_obo_authn.h"
 #include "mod_auth_obo_request.h"
+#include "mod_auth_obo_source.h"
 #include "mod_auth_obo_status.h"
 
 #include <string.h>
@@ -29,45 +31,6 @@ APLOG_USE_MODULE(auth_obo);
 /* REMOTE_USER is logged, compared and copied into headers: a user name
  * longer than this is not one (README: OBORemoteUserClaim). */
 #define MAX_USER_LEN 256
-
-/* RFC 6750 s.2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
-static int b64token_len(const char *t)
-{
-    const char *p = t;
-
-    p += strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
-    if (p == t) {
-        return 0;
-    }
-    p += strspn(p, "=");
-    return (int)(p - t);
-}
-
-/* The token, NULL when there are no Bearer credentials, or "" when they are
- * malformed (several tokens, bad characters). */
-static const char *bearer_token(request_rec *r)
-{
-    const char *h = apr_table_get(r->headers_in, auth_obo_credentials_header(r));
-    const char *t;
-    int n;
-
-    if (!h) {
-        return NULL;
-    }
-    while (*h == ' ' || *h == '\t') {
-        h++;
-    }
-    if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t')) {
-        return NULL;
-    }
-    for (t = h + 6; *t == ' ' || *t == '\t'; t++) {
-    }
-    n = b64token_len(t);
-    if (n == 0 || t[n + strspn(t + n, " \t")] != '\0') {
-        return "";
-    }
-    return apr_pstrndup(r->pool, t, (apr_size_t)n);
-}
 
 /* ---- claims export ------------------------------------------------------- */
 
@@ -354,30 +317,61 @@ static int wants_introspection(const auth_obo_dir_cfg *d, const char *token)
 }
 
 /* A subrequest or internal redirect carries the main request's headers, in
- * which OBOPassToken authorization may already have put a downstream token:
- * the token to verify is the caller's own, from the request that did. */
-static const char *caller_token(request_rec *r)
+ * which OBOPassToken authorization may already have put a downstream token
+ * (and from which the cookie, query or form token was removed): the token to
+ * verify is the caller's own, from the request that did. NULL when there is
+ * none, "" when it is malformed; the status of a 400 or 413 otherwise. */
+static int caller_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg *d,
+                        const char **token)
 {
     request_rec *from = r->main ? r->main : r->prev;
     const auth_obo_req *prior = from ? auth_obo_req_state(from) : NULL;
+    auth_obo_found f;
+    int status;
 
-    return prior && prior->token ? prior->token : bearer_token(r);
+    if (prior && prior->token) {
+        *token = prior->token;
+        return OK;
+    }
+    status = auth_obo_find_token(r, d, &f);
+    *token = f.token;
+    st->error_desc = f.error;
+    return status;
+}
+
+/* A CORS preflight (OBOPreflight allow) carries no credentials and gets
+ * none checked: it is let through by auth_obo_preflight_access once the
+ * Require lines have been evaluated without a user. Its query string loses
+ * a token all the same. Nothing else is done for it: no validation, no
+ * claims, no exchange. */
+static int preflight(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg *d)
+{
+    st->preflight = 1;
+    st->no_token = 1;
+    auth_obo_strip_query(r, d);
+    return HTTP_UNAUTHORIZED;
 }
 
 static int authenticate(request_rec *r, auth_obo_req *st)
 {
-    const char *token, *err = NULL;
+    const char *token = NULL, *err = NULL;
     auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
     auth_obo_dir_cfg *d = auth_obo_effective(r);
     obo_jws *jws = NULL;
     apr_status_t rv;
+    int status;
 
     if (!sc->rt || !sc->rt->provider || !d->audiences) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO001: AuthType obo needs "
                       "OBOMetadataURL/OBOJWKSURL/OBOJWKSFile and OBOAudience for this server");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    token = caller_token(r);
+    if (auth_obo_is_preflight(r, d)) {
+        return preflight(r, st, d);
+    }
+    if ((status = caller_token(r, st, d, &token)) != OK) {
+        return status;
+    }
     if (!token) {
         st->no_token = 1;
         return HTTP_UNAUTHORIZED;
@@ -405,6 +399,18 @@ static int authenticate(request_rec *r, auth_obo_req *st)
     return accept_token(r, st, d, token, jws);
 }
 
+/* RFC 6750 s.3.1: a malformed request (the token in two places) is a 400
+ * invalid_request, with the challenge; a body too large to look into, 413. */
+static void request_refused(request_rec *r, const auth_obo_req *st)
+{
+    if (st->status == HTTP_BAD_REQUEST) {
+        apr_table_setn(r->err_headers_out, "WWW-Authenticate",
+                       auth_obo_challenge(r, "invalid_request", "error_description",
+                                          auth_obo_quote(r->pool, st->error_desc
+                                                         ? st->error_desc : "bad request")));
+    }
+}
+
 /* Validates once per request, whichever hook asks first. */
 static int authenticate_once(request_rec *r)
 {
@@ -415,6 +421,7 @@ static int authenticate_once(request_rec *r)
 
         st = auth_obo_req_state_new(r);
         st->status = authenticate(r, st);
+        request_refused(r, st);
         auth_obo_metrics_request(r, st);
         auth_obo_log_leave(prev);
     }
@@ -441,7 +448,35 @@ static int auth_obo_access_checker_ex(request_rec *r)
     }
     status = authenticate_once(r);
     return status == HTTP_SERVICE_UNAVAILABLE || status == HTTP_INTERNAL_SERVER_ERROR
+           || status == HTTP_BAD_REQUEST || status == HTTP_REQUEST_ENTITY_TOO_LARGE
            ? status : DECLINED;
+}
+
+/* A CORS preflight is let through here, after mod_authz_core's user-less
+ * pass (check_access_ex, APR_HOOK_LAST: this hook is ordered after it).
+ * That pass evaluates every Require without a user and answers alone when
+ * it can: a Require ip, host, env, method, expr... that refuses the request
+ * whatever the user is a 403 already; one that grants it without a user, a
+ * 200. This hook is reached only when the answer depends on a user
+ * (AUTHZ_DENIED_NO_USER: Require valid-user, user, group, obo-*...), and for
+ * a preflight, which never has one, says OK: "authorized without
+ * authentication", so httpd runs neither check_authn nor the Require lines
+ * with a user. r->user stays NULL (no REMOTE_USER, no claims, no exchange:
+ * the fixups find no verified token). Setting a placeholder user instead
+ * would reach REMOTE_USER, %u and Require user lines; returning OK earlier
+ * (before mod_authz_core) would skip Require ip. */
+static int auth_obo_preflight_access(request_rec *r)
+{
+    auth_obo_req *st;
+
+    if (!is_obo(r) || !(st = ap_get_module_config(r->request_config, &auth_obo_module))
+        || !st->preflight) {
+        return DECLINED;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO405: CORS preflight (OPTIONS from "
+                  "origin %s) let through without a token (OBOPreflight allow)",
+                  auth_obo_quote(r->pool, apr_table_get(r->headers_in, "Origin")));
+    return OK;
 }
 
 static int auth_obo_check_authn(request_rec *r)
@@ -501,6 +536,10 @@ static void auth_obo_insert_error_filter(request_rec *r)
 void auth_obo_register_authn_hooks(apr_pool_t *p)
 {
     ap_hook_check_access_ex(auth_obo_access_checker_ex, NULL, NULL, APR_HOOK_FIRST,
+                            AP_AUTH_INTERNAL_PER_CONF);
+    static const char *const after_authz_core[] = { "mod_authz_core.c", NULL };
+
+    ap_hook_check_access_ex(auth_obo_preflight_access, after_authz_core, NULL, APR_HOOK_LAST,
                             AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_check_authn(auth_obo_check_authn, NULL, NULL, APR_HOOK_MIDDLE,
                         AP_AUTH_INTERNAL_PER_CONF);

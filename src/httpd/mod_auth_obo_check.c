@@ -307,9 +307,35 @@ static void warn_if_open(apr_pool_t *p, server_rec *main_s, const ap_directive_t
                  sec && sec->args ? sec->args : "", where(p, at));
 }
 
+/* Tokens in URLs are written wherever URLs are: access logs (%r, %U%q),
+ * proxies' and browsers' histories, Referer headers; form bodies are
+ * seldom logged, but a form token is one a page's script or markup holds.
+ * Both are RFC 6750's last resorts (s.2.2, s.2.3), allowed only when named,
+ * and said at each start. */
+static void warn_if_in_url(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
+{
+    const char *args = d->args, *w;
+
+    while (*args && (w = ap_getword_conf(p, &args)) && *w) {
+        if (!strcasecmp(w, "query") || !strcasecmp(w, "form")) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s, "OBO401: OBOAcceptTokenAs %s "
+                         "(%s): %s", w, where(p, d), !strcasecmp(w, "query")
+                         ? "tokens in URLs reach access logs, proxy logs, browser history "
+                           "and Referer headers; the module removes the access_token "
+                           "parameter from what the backend and the access log see after "
+                           "authentication, not from what was recorded before"
+                         : "form tokens are readable by the page's scripts and reach "
+                           "whatever logs request bodies; prefer the Authorization header");
+        }
+    }
+}
+
 static int walk_tree(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
 {
     for (; d; d = d->next) {
+        if (is_directive(d, "OBOAcceptTokenAs") && d->args) {
+            warn_if_in_url(p, main_s, d);
+        }
         if (is_directive(d, "AuthType") && d->args
             && !strcasecmp(ap_getword_conf(p, &(const char *){ d->args }), AUTH_OBO_TYPE)) {
             if (!check_authtype(p, main_s, d)) {

@@ -47,6 +47,8 @@ static auth_obo_dir_cfg *dir_new(apr_pool_t *p)
     d->forward_caller = AUTH_OBO_UNSET;
     d->long_running = AUTH_OBO_UNSET;
     d->token_format = AUTH_OBO_UNSET;
+    d->sources = AUTH_OBO_UNSET;
+    d->preflight = AUTH_OBO_UNSET;
     return d;
 }
 
@@ -72,6 +74,11 @@ static auth_obo_dir_cfg *dir_merge(apr_pool_t *p, const auth_obo_dir_cfg *base,
     d->forward_caller = MERGE_INT(forward_caller);
     d->long_running = MERGE_INT(long_running);
     d->token_format = MERGE_INT(token_format);
+    /* The list of places is one value: a section's list replaces its parent's
+     * (cookie names included), as OBOScope's set does. */
+    d->sources = MERGE_INT(sources);
+    d->cookies = add->sources != AUTH_OBO_UNSET ? add->cookies : base->cookies;
+    d->preflight = MERGE_INT(preflight);
     return d;
 }
 
@@ -183,6 +190,16 @@ int auth_obo_token_format(const auth_obo_dir_cfg *d)
 int auth_obo_forward_caller(const auth_obo_dir_cfg *d)
 {
     return auth_obo_ival(d->forward_caller, 0);
+}
+
+int auth_obo_sources(const auth_obo_dir_cfg *d)
+{
+    return auth_obo_ival(d->sources, SOURCE_HEADER);
+}
+
+int auth_obo_preflight(const auth_obo_dir_cfg *d)
+{
+    return auth_obo_ival(d->preflight, PREFLIGHT_ALLOW);
 }
 
 const char *auth_obo_user_claim(const auth_obo_dir_cfg *d)
@@ -1074,6 +1091,83 @@ static const char *set_forward_caller(cmd_parms *cmd, void *m, int on)
     return NULL;
 }
 
+/* RFC 6265 cookie-name: an RFC 9110 token. */
+static int is_cookie_name(const char *n)
+{
+    apr_size_t len = strlen(n);
+
+    return len > 0 && len <= 256 && strspn(n, "!#$%&'*+-.^_`|~0123456789"
+                                           "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+                                    == len;
+}
+
+static const char *add_source(cmd_parms *cmd, auth_obo_dir_cfg *d, const char *arg)
+{
+    static const keyword kw[] = {
+        { "header", SOURCE_HEADER }, { "query", SOURCE_QUERY }, { "form", SOURCE_FORM },
+        { NULL, 0 }
+    };
+    int kind = 0, i;
+
+    if (!strncasecmp(arg, "cookie:", 7)) {
+        const char *name = arg + 7;
+        if (!is_cookie_name(name)) {
+            return err_for(cmd, apr_psprintf(cmd->pool, "'%s' does not name a cookie "
+                           "(cookie:NAME, NAME an RFC 6265 cookie name)", arg));
+        }
+        for (i = 0; i < d->cookies->nelts; i++) {
+            if (!strcmp(APR_ARRAY_IDX(d->cookies, i, const char *), name)) {
+                return err_for(cmd, apr_psprintf(cmd->pool, "%s is listed twice", arg));
+            }
+        }
+        APR_ARRAY_PUSH(d->cookies, const char *) = name;
+        d->sources |= SOURCE_COOKIE;
+        return NULL;
+    }
+    if (parse_keyword(cmd, arg, kw, "", &kind) != NULL) {
+        return err_for(cmd, apr_psprintf(cmd->pool, "'%s' is not a place a token comes "
+                       "from: header, cookie:NAME, query or form", arg));
+    }
+    if (d->sources & kind) {
+        return err_for(cmd, apr_psprintf(cmd->pool, "%s is listed twice", arg));
+    }
+    d->sources |= kind;
+    return NULL;
+}
+
+/* OBOAcceptTokenAs header|cookie:NAME|query|form ...: one list per section;
+ * a second line in the same section is refused rather than silently
+ * replacing or widening the first. */
+static const char *set_sources(cmd_parms *cmd, void *m, int argc, char *const argv[])
+{
+    REFUSE_IN_HTACCESS(cmd);
+    auth_obo_dir_cfg *d = dir_of(cmd, m);
+    const char *err = NULL;
+    int i;
+
+    if (argc < 1) {
+        return err_for(cmd, "needs at least one of header, cookie:NAME, query, form");
+    }
+    if (d->sources != AUTH_OBO_UNSET) {
+        return err_for(cmd, "is given twice in this section: list every place on one line");
+    }
+    d->sources = 0;
+    d->cookies = apr_array_make(cmd->pool, 1, sizeof(const char *));
+    for (i = 0; i < argc && !err; i++) {
+        err = add_source(cmd, d, argv[i]);
+    }
+    return err;
+}
+
+static const char *set_preflight(cmd_parms *cmd, void *m, const char *arg)
+{
+    REFUSE_IN_HTACCESS(cmd);
+    static const keyword kw[] = {
+        { "allow", PREFLIGHT_ALLOW }, { "deny", PREFLIGHT_DENY }, { NULL, 0 }
+    };
+    return parse_keyword(cmd, arg, kw, "allow or deny", &dir_of(cmd, m)->preflight);
+}
+
 static const char *set_long_running(cmd_parms *cmd, void *m, int on)
 {
     REFUSE_IN_HTACCESS(cmd);
@@ -1278,6 +1372,12 @@ const command_rec auth_obo_cmds[] = {
     AP_INIT_FLAG("OBOLongRunning", set_long_running, NULL, BOTH,
                  "on: keep a long-running session (refresh token, OBO_SESSION_KEY) for "
                  "the downstreams of this Location (default off)"),
+    AP_INIT_TAKE_ARGV("OBOAcceptTokenAs", set_sources, NULL, BOTH,
+                      "Where the caller's token may be: header (default), cookie:NAME, "
+                      "query, form; a request with it in two places gets 400"),
+    AP_INIT_TAKE1("OBOPreflight", set_preflight, NULL, BOTH,
+                  "allow (default): a CORS preflight passes authentication and Require "
+                  "without a user; deny: it needs a token like any request"),
     AP_INIT_TAKE12("OBOSessionLifetime", set_session_lifetime, NULL, RSRC_CONF,
                    "Idle and maximum lifetime of long-running sessions (default 7d 90d)"),
     AP_INIT_TAKE12("OBOSessionLimit", set_session_limit, NULL, RSRC_CONF,

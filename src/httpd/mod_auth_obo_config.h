@@ -46,6 +46,10 @@ enum { PASS_CLAIMS_NONE = 0, PASS_CLAIMS_ENV = 1, PASS_CLAIMS_HEADERS = 2,
        PASS_CLAIMS_BOTH = 3 };
 enum { CACHE_SHM = 1, CACHE_MEMCACHED = 2, CACHE_NONE = 3 };
 enum { PASS_AUTHORIZATION = 1, PASS_ENV = 2, PASS_HEADER = 3 };
+/* Where the caller's token may come from (OBOAcceptTokenAs): a bit set. */
+enum { SOURCE_HEADER = 1, SOURCE_COOKIE = 2, SOURCE_QUERY = 4, SOURCE_FORM = 8 };
+/* OBOPreflight */
+enum { PREFLIGHT_DENY = 0, PREFLIGHT_ALLOW = 1 };
 
 /* Where a downstream token goes. */
 typedef struct auth_obo_pass {
@@ -77,6 +81,9 @@ typedef struct auth_obo_dir_cfg {
     int forward_caller;                  /* OBOForwardCallerToken, UNSET */
     int long_running;                    /* OBOLongRunning, UNSET */
     int token_format;                    /* OBOTokenFormat (AUTH_OBO_FORMAT_*), UNSET */
+    int sources;                         /* OBOAcceptTokenAs: SOURCE_* bits, UNSET */
+    apr_array_header_t *cookies;         /* its cookie names (const char *), with sources */
+    int preflight;                       /* OBOPreflight: PREFLIGHT_*, UNSET */
 } auth_obo_dir_cfg;
 
 /* OBOTokenFormat: what a bearer token is taken to be. */
@@ -177,6 +184,10 @@ int auth_obo_skew(const auth_obo_dir_cfg *d);
 int auth_obo_pass_claims(const auth_obo_dir_cfg *d);
 int auth_obo_forward_caller(const auth_obo_dir_cfg *d);
 int auth_obo_token_format(const auth_obo_dir_cfg *d);
+/* OBOAcceptTokenAs (default: the Authorization header only) and OBOPreflight
+ * (default allow). */
+int auth_obo_sources(const auth_obo_dir_cfg *d);
+int auth_obo_preflight(const auth_obo_dir_cfg *d);
 const char *auth_obo_user_claim(const auth_obo_dir_cfg *d);
 const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d);
 int auth_obo_has_idp(const auth_obo_srv_cfg *sc);

@@ -160,7 +160,12 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
 static int app_caller_refused(request_rec *r, const auth_obo_srv_cfg *sc,
                               const auth_obo_dir_cfg *d, auth_obo_req *st)
 {
-    if (!auth_obo_needs_user(d) || !auth_obo_app_only(sc, st->jws->payload)) {
+    /* An introspected token at an On-Behalf-Of exchange cannot be exchanged
+     * whosever it is: OBO428 says why (it needs a JWT). */
+    if (!auth_obo_needs_user(d) || (st->introspected && auth_obo_ival(sc->exchange,
+                                                                     OBO_GRANT_OBO)
+                                                         == OBO_GRANT_OBO)
+        || !auth_obo_app_only(sc, st->jws->payload)) {
         return 0;
     }
     st->insufficient = "";

@@ -34,6 +34,7 @@ typedef struct auth_obo_req {
     int authz_changed;         /* the exchange replaced or removed Authorization */
     int authorized;            /* this request reached fixups: authorization passed */
     int handoff_failed;        /* its fixups answered an error (the exchange failed) */
+    int preflight;             /* a CORS preflight let through without a token */
     /* SHA-256 of the caller's token, computed once for every consumer. */
     unsigned char token_hash[OBO_SHA256_LEN];
     /* The effective configuration, merged once for this per_dir_config. */

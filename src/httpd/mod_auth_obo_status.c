@@ -96,6 +96,13 @@ void auth_obo_metrics_request(request_rec *r, const auth_obo_req *st)
     if (r->main || !st) {
         return;
     }
+    if (st->preflight) {
+        /* Counted once it passed authorization (reached fixups). */
+        if (st->authorized) {
+            obo_metrics_inc(OBO_M_REQ_PREFLIGHT);
+        }
+        return;
+    }
     if (st->status == OK) {
         if (st->authorized) {
             obo_metrics_inc(OBO_M_REQ_ACCEPTED);
@@ -109,6 +116,9 @@ void auth_obo_metrics_request(request_rec *r, const auth_obo_req *st)
     }
     else if (st->status == HTTP_SERVICE_UNAVAILABLE) {
         obo_metrics_inc(OBO_M_REQ_NO_KEYS);
+    }
+    else if (st->status == HTTP_BAD_REQUEST || st->status == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        obo_metrics_inc(OBO_M_REQ_INVALID_REQUEST);
     }
 }
 
@@ -143,15 +153,20 @@ static void html_row(request_rec *r, const char *name, const char *labels,
 static void html_table(request_rec *r, const obo_metrics_snapshot *s)
 {
     static const char *const results[] = { "accepted", "no_token", "invalid_token",
-                                           "insufficient_scope", "no_keys" };
+                                           "insufficient_scope", "no_keys", "preflight",
+                                           "invalid_request" };
+    static const obo_metric counters[] = { OBO_M_REQ_ACCEPTED, OBO_M_REQ_NO_TOKEN,
+                                           OBO_M_REQ_INVALID_TOKEN,
+                                           OBO_M_REQ_INSUFFICIENT_SCOPE, OBO_M_REQ_NO_KEYS,
+                                           OBO_M_REQ_PREFLIGHT, OBO_M_REQ_INVALID_REQUEST };
     apr_uint64_t total = 0;
     int i, j;
 
     ap_rputs("<table border=\"1\">\n<tr><th>metric</th><th>labels</th><th>value</th></tr>\n",
              r);
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < 7; i++) {
         html_row(r, "requests", apr_psprintf(r->pool, "result=%s", results[i]),
-                 s->c[OBO_M_REQ_ACCEPTED + i]);
+                 s->c[counters[i]]);
     }
     html_row(r, "token_cache", "level=l1 result=hit", s->c[OBO_M_CACHE_L1_HIT]);
     html_row(r, "token_cache", "level=l1 result=miss", s->c[OBO_M_CACHE_L1_MISS]);
@@ -264,13 +279,18 @@ static int status_handler(request_rec *r)
 static void status_short(request_rec *r, const obo_metrics_snapshot *s)
 {
     static const char *const results[] = { "Accepted", "NoToken", "InvalidToken",
-                                           "InsufficientScope", "NoKeys" };
+                                           "InsufficientScope", "NoKeys", "Preflight",
+                                           "InvalidRequest" };
+    static const obo_metric counters[] = { OBO_M_REQ_ACCEPTED, OBO_M_REQ_NO_TOKEN,
+                                           OBO_M_REQ_INVALID_TOKEN,
+                                           OBO_M_REQ_INSUFFICIENT_SCOPE, OBO_M_REQ_NO_KEYS,
+                                           OBO_M_REQ_PREFLIGHT, OBO_M_REQ_INVALID_REQUEST };
     apr_uint64_t idp = 0;
     int i, j;
 
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < 7; i++) {
         ap_rprintf(r, "AuthOBORequests%s: %" APR_UINT64_T_FMT "\n", results[i],
-                   s->c[OBO_M_REQ_ACCEPTED + i]);
+                   s->c[counters[i]]);
     }
     ap_rprintf(r, "AuthOBOCacheL1Hits: %" APR_UINT64_T_FMT "\n"
                "AuthOBOCacheL1Misses: %" APR_UINT64_T_FMT "\n"

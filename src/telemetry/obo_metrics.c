@@ -195,6 +195,8 @@ static const obo_labelled obo_rows_requests[] = {
     { OBO_M_REQ_INVALID_TOKEN, "result=\"invalid_token\"" },
     { OBO_M_REQ_INSUFFICIENT_SCOPE, "result=\"insufficient_scope\"" },
     { OBO_M_REQ_NO_KEYS, "result=\"no_keys\"" },
+    { OBO_M_REQ_PREFLIGHT, "result=\"preflight\"" },
+    { OBO_M_REQ_INVALID_REQUEST, "result=\"invalid_request\"" },
 };
 static const obo_labelled obo_rows_cache[] = {
     { OBO_M_CACHE_L1_HIT, "level=\"l1\",result=\"hit\"" },

@@ -42,6 +42,8 @@ typedef enum obo_metric {
     OBO_M_INTRO_L1_MISS,
     OBO_M_INTRO_SHARED_HIT,
     OBO_M_INTRO_SHARED_MISS,
+    OBO_M_REQ_PREFLIGHT,            /* requests_total{result}: added after the others, */
+    OBO_M_REQ_INVALID_REQUEST,      /* so the earlier counters keep their slots */
     OBO_M_COUNTERS
 } obo_metric;
 

@@ -758,7 +758,8 @@ sub h_refresh {
 # checks it; an unknown token is {"active": false}. Counters: introspect,
 # introspect@TENANT, introspect:SUB. Switches: introspect_fault[@TENANT] =
 # 500 | 503_retry_after (Retry-After retry_after, default 1) | down (connection
-# closed) | slow (slow_seconds, default 3, then the answer).
+# closed) | slow (slow_seconds, default 3, then the answer) | slow_500
+# (slow_seconds, then a 500: a failure a whole herd waits for).
 sub opaque_record {
     my ($tok) = @_;
     return undef unless defined $tok && $tok =~ /^opq_[A-Za-z0-9]+$/;
@@ -788,7 +789,8 @@ sub h_introspect {
     bump('introspect', "introspect\@$tenant", 'introspect:' . ($o && $o->{sub} // '-'));
     my $fault = sw($sw, 'introspect_fault', $tenant) // '';
     return undef if $fault eq 'down';
-    return json_response(500, { error => 'server_error' }) if $fault eq '500';
+    sleep(sw($sw, 'slow_seconds', $tenant) // 3) if $fault eq 'slow_500';
+    return json_response(500, { error => 'server_error' }) if $fault =~ /^(?:slow_)?500$/;
     return json_response(503, { error => 'temporarily_unavailable' },
                          'Retry-After' => sw($sw, 'retry_after', $tenant) // 1)
         if $fault eq '503_retry_after';

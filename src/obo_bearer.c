@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Bearer tokens in request text (RFC 6750 s.2): the Authorization value,
+ * urlencoded text, Cookie headers. */
+#include "obo_bearer.h"
+
+#include <string.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+
+#define B64CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
+
+apr_size_t obo_bearer_b64token_len(const char *t)
+{
+    const char *p = t;
+
+    p += strspn(p, B64CHARS);
+    if (p == t) {
+        return 0;
+    }
+    p += strspn(p, "=");
+    return (apr_size_t)(p - t);
+}
+
+const char *obo_bearer_whole(const char *value)
+{
+    apr_size_t n = obo_bearer_b64token_len(value);
+
+    return n > 0 && value[n] == '\0' ? value : "";
+}
+
+const char *obo_bearer_authorization(apr_pool_t *p, const char *value)
+{
+    const char *t;
+    apr_size_t n;
+
+    while (*value == ' ' || *value == '\t') {
+        value++;
+    }
+    if (strncasecmp(value, "Bearer", 6) != 0 || (value[6] != ' ' && value[6] != '\t')) {
+        return NULL;
+    }
+    for (t = value + 6; *t == ' ' || *t == '\t'; t++) {
+    }
+    n = obo_bearer_b64token_len(t);
+    if (n == 0 || t[n + strspn(t + n, " \t")] != '\0') {
+        return "";
+    }
+    return apr_pstrndup(p, t, n);
+}
+
+static int hexval(char c)
+{
+    return apr_isdigit(c) ? c - '0' : apr_isxdigit(c) ? apr_tolower(c) - 'a' + 10 : -1;
+}
+
+apr_status_t obo_bearer_urldecode(char *s)
+{
+    char *out = s;
+
+    for (; *s; s++) {
+        if (*s == '+') {
+            *out++ = ' ';
+        }
+        else if (*s == '%') {
+            int hi = hexval(s[1]), lo = hi < 0 ? -1 : hexval(s[2]);
+            if (lo < 0 || (hi == 0 && lo == 0)) {
+                return APR_EINVAL;
+            }
+            *out++ = (char)(hi * 16 + lo);
+            s += 2;
+        }
+        else {
+            *out++ = *s;
+        }
+    }
+    *out = '\0';
+    return APR_SUCCESS;
+}
+
+static const char *join(apr_pool_t *p, const apr_array_header_t *a, const char *sep)
+{
+    apr_size_t n = 0, k = strlen(sep);
+    char *out, *o;
+    int i;
+
+    for (i = 0; i < a->nelts; i++) {
+        n += strlen(APR_ARRAY_IDX(a, i, const char *)) + k;
+    }
+    o = out = apr_palloc(p, n + 1);
+    for (i = 0; i < a->nelts; i++) {
+        const char *s = APR_ARRAY_IDX(a, i, const char *);
+        apr_size_t len = strlen(s);
+        if (i) {
+            memcpy(o, sep, k);
+            o += k;
+        }
+        memcpy(o, s, len);
+        o += len;
+    }
+    *o = '\0';
+    return out;
+}
+
+const char *obo_bearer_drop_param(apr_pool_t *p, const char *text, apr_array_header_t *values)
+{
+    char *copy = apr_pstrdup(p, text), *item, *last = NULL;
+    apr_array_header_t *kept = apr_array_make(p, 4, sizeof(const char *));
+    int before = values->nelts;
+
+    for (item = apr_strtok(copy, "&", &last); item; item = apr_strtok(NULL, "&", &last)) {
+        const char *eq = strchr(item, '=');
+        char *name = apr_pstrndup(p, item, eq ? (apr_size_t)(eq - item) : strlen(item));
+        if (obo_bearer_urldecode(name) == APR_SUCCESS && !strcmp(name, OBO_BEARER_PARAM)) {
+            char *v = apr_pstrdup(p, eq ? eq + 1 : "");
+            APR_ARRAY_PUSH(values, const char *) = obo_bearer_urldecode(v) == APR_SUCCESS
+                                                   ? obo_bearer_whole(v) : "";
+        }
+        else {
+            APR_ARRAY_PUSH(kept, const char *) = item;
+        }
+    }
+    return values->nelts == before ? text : join(p, kept, "&");
+}
+
+static int named(const apr_array_header_t *names, const char *name)
+{
+    int i;
+
+    for (i = 0; names && i < names->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(names, i, const char *), name)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A cookie-value without its optional DQUOTEs (RFC 6265 s.4.1.1). */
+static const char *cookie_value(apr_pool_t *p, const char *v)
+{
+    apr_size_t n = strlen(v);
+
+    if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
+        return obo_bearer_whole(apr_pstrndup(p, v + 1, n - 2));
+    }
+    return obo_bearer_whole(v);
+}
+
+static char *trimmed(char *s)
+{
+    char *end;
+
+    while (*s == ' ' || *s == '\t') {
+        s++;
+    }
+    for (end = s + strlen(s); end > s && (end[-1] == ' ' || end[-1] == '\t');) {
+        *--end = '\0';
+    }
+    return s;
+}
+
+const char *obo_bearer_drop_cookies(apr_pool_t *p, const char *header,
+                                    const apr_array_header_t *names,
+                                    apr_array_header_t *values, apr_array_header_t *found)
+{
+    char *copy = apr_pstrdup(p, header), *pair, *last = NULL;
+    apr_array_header_t *kept = apr_array_make(p, 4, sizeof(const char *));
+    int before = values->nelts;
+
+    for (pair = apr_strtok(copy, ";", &last); pair; pair = apr_strtok(NULL, ";", &last)) {
+        char *eq, *name;
+        pair = trimmed(pair);
+        eq = strchr(pair, '=');
+        name = eq ? apr_pstrndup(p, pair, (apr_size_t)(eq - pair)) : NULL;
+        if (name && named(names, trimmed(name))) {
+            APR_ARRAY_PUSH(values, const char *) = cookie_value(p, trimmed(eq + 1));
+            APR_ARRAY_PUSH(found, const char *) = trimmed(name);
+        }
+        else if (*pair) {
+            APR_ARRAY_PUSH(kept, const char *) = pair;
+        }
+    }
+    return values->nelts == before ? header : join(p, kept, "; ");
+}
