@@ -24,6 +24,9 @@
 #   obo-mc       validate + On-Behalf-Of token from memcached (hit path)
 #   obo-app      validate + the application's own token (OBOScope ... app,
 #                client credentials) from the shm cache (hit path)
+#   opaque       an opaque token (OBOTokenFormat opaque): its RFC 7662
+#                introspection answer from the cache (hit path; one IdP call
+#                per OBOIntrospectionCacheTime, 60 s) + Require obo-scope
 #   proxy        mod_proxy to the plain instance, no auth (the proxy baseline)
 #   proxy-shm    validate + OBO token (shm) + OBOPassToken authorization, proxied
 #   proxy-mc     the same with memcached
@@ -93,7 +96,7 @@ trap cleanup EXIT
 
 mkdir -p "$work/htdocs/api" "$work/logs"
 head -c 512 /dev/urandom | base64 > "$work/htdocs/api/hello.txt"
-for d in validate obo-shm obo-mc obo-app openidc oauth2; do
+for d in validate obo-shm obo-mc obo-app opaque openidc oauth2; do
     mkdir -p "$work/htdocs/$d"; cp "$work/htdocs/api/hello.txt" "$work/htdocs/$d/"
 done
 cp -r "$here/t/idp" "$here/t/lib" "$work/"
@@ -175,6 +178,11 @@ OBOCacheSecret file:$work/cache.key
     OBOScope api://downstream/.default app
     OBOPassToken header X-Downstream-Token
 </Location>
+<Location /opaque>
+    AuthType obo
+    OBOTokenFormat opaque
+    Require obo-scope access_as_user
+</Location>
 <Location /proxy>
     ProxyPass http://127.0.0.1:$PLAIN_PORT/api
 </Location>
@@ -241,6 +249,17 @@ mint() { # user
 }
 TOKEN=$(mint bench-user)
 auth="Authorization: Bearer $TOKEN"
+# an opaque token of the same user: the test IdP answers its introspection
+# with these members
+claims=$(perl -MJSON::PP -MURI::Escape -e 'print uri_escape(encode_json({ active => JSON::PP::true,
+    sub => "bench-user", aud => "api://test-api", iss => $ARGV[0], scope => "access_as_user",
+    exp => time + 7200 }))' "$ISSUER")
+OPAQUE=$(curl -s --cacert "$work/pki/ca.pem" -X POST \
+         "https://127.0.0.1:$IDP_PORT/control/opaque?claims=$claims" \
+         | perl -MJSON::PP -e 'print decode_json(join "", <STDIN>)->{token}')
+auth_of() { # variant name -> its Authorization header
+    case $1 in opaque) echo "Authorization: Bearer $OPAQUE" ;; *) echo "$auth" ;; esac
+}
 
 # name url baseline: the same-token rows, then the distinct-token rows
 VARIANTS="plain http://127.0.0.1:$PLAIN_PORT/api/hello.txt -
@@ -250,6 +269,7 @@ oauth2 http://127.0.0.1:$OAUTH2_PORT/oauth2/hello.txt plain
 obo-shm http://127.0.0.1:$OBO_PORT/obo-shm/hello.txt plain
 obo-mc http://127.0.0.1:$OBO_MC_PORT/obo-mc/hello.txt plain
 obo-app http://127.0.0.1:$OBO_PORT/obo-app/hello.txt plain
+opaque http://127.0.0.1:$OBO_PORT/opaque/hello.txt plain
 proxy http://127.0.0.1:$OBO_PORT/proxy/hello.txt -
 proxy-shm http://127.0.0.1:$OBO_PORT/proxy-shm/hello.txt proxy
 proxy-mc http://127.0.0.1:$OBO_MC_PORT/proxy-mc/hello.txt proxy"
@@ -267,7 +287,7 @@ fi
 # warm every path once (JWKS fetch, first exchange) in each child
 while read -r name url base; do
     for i in $(seq 8); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' -H "$auth" "$url")
+        code=$(curl -s -o /dev/null -w '%{http_code}' -H "$(auth_of "$name")" "$url")
         [ "$code" = 200 ] || { echo "bench: $name ($url) answered $code" >&2
                                tail -5 "$work"/logs/*.error_log >&2; exit 1; }
     done
@@ -312,7 +332,7 @@ measure() { # name url [connections seconds] -> "rps p50 p99 cpu_us_per_req" app
     c0=$(cpu_now)
     case $1 in
         d-*) out=$(wrk "${args[@]}" -s "$here/bench/tokens.lua" "$2" -- "$work/tokens.txt") ;;
-        *) out=$(wrk "${args[@]}" -H "$auth" "$2") ;;
+        *) out=$(wrk "${args[@]}" -H "$(auth_of "$1")" "$2") ;;
     esac
     [ -z "$perf" ] || wait "$perf"
     if echo "$out" | grep -q 'Non-2xx'; then
