@@ -39,7 +39,7 @@
  * ring, then live through at least half a turn more (obo_cache_backend
  * .written lags the fastest ring by up to a quarter), while one session's
  * rewrites take a few entries per quarter. */
-#define OBO_KEEP_SHARE (OBO_CACHE_WRITTEN_FULL / 4)
+#define OBO_KEEP_SHARE (OBO_CACHE_WRITTEN_FULL * 5 / 16)
 #define OBO_LIST_LOCK_TTL_S 5            /* the user's list lock: a holder that died */
 #define OBO_LIST_WAIT (2 * APR_USEC_PER_SEC)  /* waiting for another holder */
 #define OBO_KEEP_LOCK_TTL_S 5            /* a refresh token rewritten under its lock */
