@@ -101,6 +101,40 @@ static const char *join(apr_pool_t *p, const apr_array_header_t *a, const char *
     return out;
 }
 
+/* The name a backend reads: PHP (and frameworks that follow it) cuts a name
+ * at a NUL, reads "a[...]" as an array a, and turns '.' and ' ' (and a '['
+ * without its ']') into '_', so "access.token", "access+token",
+ * "access_token[]" and "access_token%00x" all arrive as access_token. Each
+ * of them is the parameter: removed, and a second value is a second token
+ * (review 11: they passed beside the validated one, never validated). */
+static int is_token_param(apr_pool_t *p, const char *raw, apr_size_t n)
+{
+    char *name = apr_pstrndup(p, raw, n), *c, *nul = strstr(name, "%00");
+    char *open;
+
+    if (nul) {
+        *nul = '\0';
+    }
+    if (obo_bearer_urldecode(name) != APR_SUCCESS) {
+        return 0;
+    }
+    while (*name == ' ') {
+        name++;
+    }
+    if ((open = strchr(name, '[')) != NULL) {
+        if (strchr(open, ']')) {
+            *open = '\0';
+        }
+        else {
+            *open = '_';
+        }
+    }
+    for (c = name; *c; c++) {
+        *c = *c == '.' || *c == ' ' ? '_' : *c;
+    }
+    return strcmp(name, OBO_BEARER_PARAM) == 0;
+}
+
 const char *obo_bearer_drop_param(apr_pool_t *p, const char *text, apr_array_header_t *values)
 {
     char *copy = apr_pstrdup(p, text), *item, *last = NULL;
@@ -109,8 +143,7 @@ const char *obo_bearer_drop_param(apr_pool_t *p, const char *text, apr_array_hea
 
     for (item = apr_strtok(copy, "&", &last); item; item = apr_strtok(NULL, "&", &last)) {
         const char *eq = strchr(item, '=');
-        char *name = apr_pstrndup(p, item, eq ? (apr_size_t)(eq - item) : strlen(item));
-        if (obo_bearer_urldecode(name) == APR_SUCCESS && !strcmp(name, OBO_BEARER_PARAM)) {
+        if (is_token_param(p, item, eq ? (apr_size_t)(eq - item) : strlen(item))) {
             char *v = apr_pstrdup(p, eq ? eq + 1 : "");
             APR_ARRAY_PUSH(values, const char *) = obo_bearer_urldecode(v) == APR_SUCCESS
                                                    ? obo_bearer_whole(v) : "";

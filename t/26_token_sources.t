@@ -110,6 +110,42 @@ subtest 'the access log does not show a query token' => sub {
     ok index($text, $t) < 0, 'the token is nowhere in the access log';
 };
 
+# Review 11: through an internal redirect (Action) the earlier request kept
+# the token: %r, REQUEST_URI and REDIRECT_QUERY_STRING showed it.
+subtest 'a query token reached through an internal redirect is removed there too' => sub {
+    my $u = fresh_user('qredir');
+    my $t = tok($u);
+    my $r = obo_get($V, "/pubq/x?a=1&access_token=$t");
+    expect_ok($r, 'public Action into a Location that accepts query tokens: 200', user => $u);
+    my $env = cgi_env($r);
+    is $env->{QUERY_STRING}, 'a=1', 'QUERY_STRING without access_token';
+    unlike $env->{REQUEST_URI} // '', qr/access_token/, 'REQUEST_URI without access_token';
+    unlike $env->{REDIRECT_QUERY_STRING} // '', qr/access_token/,
+           'REDIRECT_QUERY_STRING without access_token';
+    no_leak($r, $t, 'CGI');
+    my $log = Apache::Test::vars('t_logs') . '/src_access_log';
+    my $text = '';
+    for (1 .. 20) {
+        $text = do { local (@ARGV, $/) = $log; <> } // '';
+        last if $text =~ m{^GET /pubq/x}m;
+        sleep 0.1;
+    }
+    like $text, qr{^GET /pubq/x\?a=1 HTTP/1\.1\|}m, '%r without access_token';
+    ok index($text, $t) < 0, 'the token is nowhere in the access log';
+};
+
+# Review 11: names a backend such as PHP reads as access_token passed beside
+# the validated token, never validated.
+subtest 'access.token, access+token, access_token[]: the same parameter' => sub {
+    my $u = fresh_user('qnames');
+    my $t = tok($u);
+    my $r = obo_get($V, "/query/env?access_token=$t&access.token=forged&b=2");
+    expect_invalid_request($r, 'access_token and access.token: two tokens');
+    $r = obo_get($V, "/query/env?access_token%5B%5D=$t&b=2");
+    expect_ok($r, 'access_token[] alone is the token: 200', user => $u);
+    is cgi_env($r)->{QUERY_STRING}, 'b=2', '  and is removed';
+};
+
 subtest 'form: accepted in a urlencoded POST, removed from the body' => sub {
     my $u = fresh_user('f');
     my $t = tok($u);

@@ -57,6 +57,22 @@ subtest 'Require obo-scope, exchange and hand-off: none of it for a preflight' =
     is idp_counter('token@pf'), $before + 2, 'two exchanges (two downstreams)';
 };
 
+# Review 11: an OPTIONS with a body and X-HTTP-Method-Override: DELETE was
+# let through as a preflight and ran the protected CGI (and reached the
+# proxied backend) without a user.
+subtest 'an OPTIONS with a body or a method override is no preflight: 401' => sub {
+    my $r = preflight('/pf/backend', headers => ['Content-Type' => 'application/json'],
+                      content => '{"delete":"everything"}');
+    is $r->code, 401, 'with a body: 401' or diag describe($r);
+    ok !(json_body($r) || {})->{method}, '  the backend did not get it';
+    $r = preflight('/pf/backend', headers => ['X-HTTP-Method-Override' => 'DELETE']);
+    is $r->code, 401, 'with X-HTTP-Method-Override: 401' or diag describe($r);
+    $r = preflight('/pf/backend', headers => ['X-Method-Override' => 'PUT']);
+    is $r->code, 401, 'with X-Method-Override: 401' or diag describe($r);
+    $r = preflight('/pf/backend', headers => ['Content-Length' => '0']);
+    is $r->code, 200, 'Content-Length: 0 is still a preflight: 200' or diag describe($r);
+};
+
 subtest 'what is not a preflight is treated as before' => sub {
     expect_no_token(obo_request($V, 'OPTIONS', '/pf/backend'), 'OPTIONS without CORS headers: 401',
                     realm => 'pf');

@@ -268,4 +268,87 @@ subtest 'a token served to an SSI subrequest is refreshed early, as a direct one
     is token_calls($ssi), 2, 'SSI: renewed after its answer too (2 IdP calls)';
 };
 
+# Review 11: the flag reached only the request the module authenticated;
+# the answer mod_cache stores is the main request's (SSI include virtual,
+# DirectoryIndex), and a cookie token has no Authorization header by which
+# mod_cache would refuse it. Here with CacheQuickHandler on (the default).
+subtest 'mod_cache stores no answer built by an authenticated subrequest' => sub {
+    my $qd = "$run/paths-q";
+    mkdir $qd; mkdir "$qd/root"; mkdir "$qd/di"; mkdir "$qd/ssi";
+    open my $c, '>', "$qd/di/index.cgi" or die "$qd/di/index.cgi: $!";
+    print $c <<'CGI';
+#!/bin/sh
+b="claim=$OBO_CLAIM_sub"
+printf 'Content-Type: text/plain\r\nCache-Control: max-age=300\r\nContent-Length: %d\r\n\r\n%s' ${#b} "$b"
+CGI
+    close $c;
+    chmod 0755, "$qd/di/index.cgi";
+    open $c, '>', "$qd/ssi/page.shtml" or die "$qd/ssi/page.shtml: $!";
+    print $c qq{page:<!--#include virtual="/y/backend/ssi" -->\n};
+    close $c;
+    my $q = OBOTest::Httpd2->start(procs => 1, tenant => 'xmc', name => "${NAME}q", extra => <<"CONF");
+<IfModule !mod_cgi.c>
+LoadModule cgi_module $lib/mod_cgi.so
+</IfModule>
+<IfModule !mod_dir.c>
+LoadModule dir_module $lib/mod_dir.so
+</IfModule>
+<IfModule !mod_mime.c>
+LoadModule mime_module $lib/mod_mime.so
+TypesConfig /etc/mime.types
+</IfModule>
+<IfModule !mod_include.c>
+LoadModule include_module $lib/mod_include.so
+</IfModule>
+<IfModule !mod_cache.c>
+LoadModule cache_module $lib/mod_cache.so
+</IfModule>
+<IfModule !mod_cache_disk.c>
+LoadModule cache_disk_module $lib/mod_cache_disk.so
+</IfModule>
+CacheRoot $qd/root
+CacheEnable disk /di
+CacheEnable disk /ssi
+CacheHeader on
+Alias /di $qd/di
+Alias /ssi $qd/ssi
+<Directory $qd/di>
+    Options +ExecCGI
+    AddHandler cgi-script .cgi
+    DirectoryIndex index.cgi
+    Require all granted
+    <Files index.cgi>
+        AuthType obo
+        Require valid-user
+        OBOAcceptTokenAs cookie:at
+        OBOPassClaims env
+    </Files>
+</Directory>
+<Directory $qd/ssi>
+    Options +Includes
+    AddType text/html .shtml
+    AddOutputFilter INCLUDES .shtml
+    Header set Cache-Control "max-age=300"
+    Require all granted
+</Directory>
+<Location /y>
+    AuthType obo
+    Require valid-user
+    OBOAcceptTokenAs cookie:at
+    OBOScope api://downstream/.default
+    OBOPassToken authorization
+</Location>
+CONF
+    my $sub = fresh_user('q-di');
+    my $a = $ua->get($q->url('/di/'), Cookie => 'at=' . tok($sub));
+    like $a->content, qr/claim=\Q$sub\E/, 'DirectoryIndex, cookie token: the user\'s answer';
+    my $anon = $ua->get($q->url('/di/'));
+    unlike $anon->content, qr/\Q$sub\E/, '  an anonymous request does not get it from the cache';
+    my $s = $ua->get($q->url('/ssi/page.shtml'), Cookie => 'at=' . tok(fresh_user('q-ssi')));
+    like $s->content, qr/Bearer/, 'SSI including an exchanging Location: the downstream token in it';
+    $anon = $ua->get($q->url('/ssi/page.shtml'));
+    unlike $anon->content, qr/Bearer/, '  an anonymous request does not get it from the cache';
+    $q->stop;
+};
+
 done_testing();

@@ -188,6 +188,10 @@ subtest 'startup: OBOExchange on-behalf-of with OBOTokenFormat opaque' => sub {
     ok $c->{started}, 'opaque + token-exchange starts' or diag $c->{output};
     $c = check_config("$base\n" . sprintf($loc, 'auto'));
     ok $c->{started}, 'auto + on-behalf-of starts (JWTs are exchanged)' or diag $c->{output};
+    $c = check_config("$base\n<Location /api>\n AuthType obo\n Require valid-user\n"
+                      . " OBOTokenFormat opaque\n OBOScope api://reports/.default app\n</Location>");
+    ok $c->{started}, 'opaque + on-behalf-of starts when the only downstream is the '
+        . 'application\'s (its grant never sends the caller\'s token)' or diag $c->{output};
 };
 
 subtest 'a 503 with Retry-After pauses the introspection endpoint' => sub {
@@ -224,6 +228,17 @@ subtest 'private_key_jwt at OBOIntrospectionURL; OBOIntrospectionCacheTime 0' =>
     expect_ok(obo_get('obo_intro_pk', '/o/env', token => $tok), 'again: 200', user => $sub);
     is idp_counter("introspect\@$pt") - $before, 2, 'cache time 0: each request introspects';
     idp_set("discovery_fault\@$pt" => '');
+};
+
+# Review 11: the OBO420/OBO428 refusals counted app downstreams too.
+subtest 'an opaque token where the only downstream is the application\'s: 200' => sub {
+    my $pt = 'xintropk';
+    my $sub = fresh_user('pkapp');
+    my $tok = idp_opaque(active => $TRUE, sub => $sub, iss => idp_url("/$pt/v2.0"),
+                         aud => 'api://test-api', exp => time + 600);
+    my $r = obo_get('obo_intro_pk', '/aa/env', token => $tok);
+    expect_ok($r, 'OBOTokenFormat auto + OBOScope ... app: 200, not OBO428', user => $sub);
+    ok cgi_env($r)->{OBO_ACCESS_TOKEN}, 'with the application\'s token';
 };
 
 subtest 'metrics' => sub {

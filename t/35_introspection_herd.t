@@ -12,6 +12,8 @@ use Apache::Test qw(-withtestmore);
 use OBOTest;
 use OBOTest::Httpd2;
 use JSON::PP ();
+use LWP::UserAgent;
+use Time::HiRes qw(sleep);
 
 need_feature('authn', 'exchange');
 idp_reset();
@@ -108,6 +110,27 @@ subtest 'auto with OBOExchange on-behalf-of: an opaque token is answered 401 (OB
     my $jwt = mint(tenant => $TENANT, claims => { sub => fresh_user('jwt') });
     is $ua->get($srv[0]->url('/xa/backend/obo'), Authorization => "Bearer $jwt")->code, 200,
        'a JWT there: 200 (exchanged)';
+};
+
+# Review 11: an answer cached by a server with a longer cache time was kept
+# by one with a shorter time for the longer one (a revoked token accepted
+# there past its own OBOIntrospectionCacheTime).
+subtest 'a shorter OBOIntrospectionCacheTime beside a longer one on the same cache' => sub {
+    my $short = eval { OBOTest::Httpd2->start(procs => 1, tenant => $TENANT,
+                                              name => 'httpd2iherdc',
+                                              extra => "$LOC\nOBOIntrospectionCacheTime 1") };
+    ok $short, 'a third server with OBOIntrospectionCacheTime 1' or return;
+    my ($tok) = opaque();
+    my $ua = LWP::UserAgent->new(timeout => 30);
+    my $before = calls();
+    is $ua->get($srv[0]->url('/i/backend/long'), Authorization => "Bearer $tok")->code, 200,
+       'the server with 60 s: 200';
+    is calls() - $before, 1, '  one introspection call';
+    sleep 2.5;
+    is $ua->get($short->url('/i/backend/short'), Authorization => "Bearer $tok")->code, 200,
+       'the server with 1 s, 2.5 s later: 200';
+    is calls() - $before, 2, '  asked the IdP again: the answer is older than its 1 s';
+    $short->stop;
 };
 
 $_->stop for @srv;

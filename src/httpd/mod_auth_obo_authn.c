@@ -180,11 +180,9 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     }
     r->user = apr_pstrdup(r->pool, user);
     r->ap_auth_type = AUTH_OBO_TYPE;
-    /* The answer is this user's: mod_cache stores nothing for it. Its save
-     * filter refuses a request with Authorization only, and an exchanging
-     * Location removes the caller's (CacheQuickHandler off served one
-     * user's cached answer to the next). */
-    r->no_cache = 1;
+    /* The answer is this user's: mod_cache stores nothing for it (also
+     * with CacheQuickHandler off, which runs after authentication). */
+    auth_obo_no_cache(r);
     st->token = token;
     st->jws = jws;
     export_claims(r, jws->payload, auth_obo_pass_claims(d));

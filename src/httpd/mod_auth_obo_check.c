@@ -496,7 +496,8 @@ static int check_opaque_exchange(server_rec *s, const auth_obo_srv_cfg *sc,
     int format = d->token_format != AUTH_OBO_UNSET ? d->token_format
                                                    : auth_obo_token_format(sc->defaults);
 
-    if (format == AUTH_OBO_FORMAT_OPAQUE
+    /* App downstreams (client credentials) never send the caller's token. */
+    if (format == AUTH_OBO_FORMAT_OPAQUE && auth_obo_needs_user(d)
         && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO420: OBOExchange on-behalf-of (Entra's "
                      "jwt-bearer grant, the default) needs a JWT caller token: it cannot "

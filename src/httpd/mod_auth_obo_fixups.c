@@ -276,11 +276,8 @@ static void drop_caller_token(request_rec *r, const auth_obo_dir_cfg *d, auth_ob
         return;
     }
     apr_table_unset(r->headers_in, h);
-    /* Without it mod_cache would take the answer for an anonymous one (see
-     * auth_obo_check_authn); also where a fast redirect (DirectoryIndex)
-     * brought a subrequest's flag that was not set (ap_internal_fast_redirect
-     * keeps no_cache only if both requests had it). */
-    r->no_cache = 1;
+    /* Without it mod_cache would take the answer for an anonymous one. */
+    auth_obo_no_cache(r);
     if (st) {
         st->authz_changed = 1;
     }
@@ -345,7 +342,8 @@ static int auth_obo_fixups(request_rec *r)
                       "exchanging again", r->user ? r->user : "-");
         return DECLINED;
     }
-    if (st->introspected && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO) {
+    if (st->introspected && auth_obo_needs_user(d)
+        && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO) {
         return opaque_refused(r, st);
     }
     if (!sc->rt || !sc->client) {

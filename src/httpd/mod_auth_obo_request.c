@@ -14,6 +14,7 @@
 #include "http_core.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "util_filter.h"
 
 #include "obo_b64.h"
 #include "obo_json.h"
@@ -425,4 +426,36 @@ int auth_obo_deliver(request_rec *r, auth_obo_req *st, const auth_obo_downstream
 const char *auth_obo_credentials_header(const request_rec *r)
 {
     return r->proxyreq == PROXYREQ_PROXY ? "Proxy-Authorization" : "Authorization";
+}
+
+/* mod_cache's save filter refuses a request with Authorization only: an
+ * exchanging Location removes the caller's, a cookie token never had one,
+ * and the answer it stores is the main request's (SSI include virtual, or
+ * DirectoryIndex, whose fast redirect keeps no_cache only when both
+ * requests had it). */
+/* mod_cache's save filter of r itself (not one further down a chain that
+ * continues into another request's filters). */
+static void drop_cache_save(request_rec *r)
+{
+    ap_filter_t *f;
+
+    for (f = r->output_filters; f; f = f->next) {
+        if (f->r == r && f->frec && f->frec->name
+            && (!strcasecmp(f->frec->name, "CACHE_SAVE")
+                || !strcasecmp(f->frec->name, "CACHE_SAVE_SUBREQ"))) {
+            ap_remove_output_filter(f);
+            return;
+        }
+    }
+}
+
+void auth_obo_no_cache(request_rec *r)
+{
+    for (; r; r = r->main ? r->main : r->prev) {
+        r->no_cache = 1;
+        /* A save filter already at work (an SSI page whose start went out
+         * before its include) leaves the request: the entry it began never
+         * sees its end, and is never committed. */
+        drop_cache_save(r);
+    }
 }

@@ -103,4 +103,9 @@ int auth_obo_deliver(request_rec *r, auth_obo_req *st, const auth_obo_downstream
  * s.11.7.2), else Authorization. */
 const char *auth_obo_credentials_header(const request_rec *r);
 
+/* Marks the answer as this user's, never to be stored by mod_cache: this
+ * request and every request it belongs to (a subrequest's main request, an
+ * internal redirect's earlier ones), whose answer mod_cache stores. */
+void auth_obo_no_cache(request_rec *r);
+
 #endif

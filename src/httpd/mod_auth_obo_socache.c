@@ -9,7 +9,7 @@
  * in the process pool, found again by each generation's post_config. Old
  * children finishing their requests and the new generation then share one
  * segment under one mutex, and cached tokens stay valid. A full stop (or a
- * changed OBOCacheShmSize) starts empty. */
+ * changed OBOCache shm size) starts empty. */
 #include "mod_auth_obo_socache.h"
 
 #include "apr_hash.h"

@@ -102,7 +102,8 @@ static void set_query(request_rec *r, const char *args)
     if (line) {
         r->the_request = apr_pstrdup(r->pool, line);
     }
-    else {
+    else if (!r->prev) {
+        /* (an internal redirect's line is its first request's: strip_earlier) */
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO406: the request line could not be "
                       "rewritten without the access_token query parameter: %%r in the access "
                       "log shows it");
@@ -112,6 +113,37 @@ static void set_query(request_rec *r, const char *args)
         const char *q = strchr(r->filename, '?') + 1;
         const char *rest = obo_bearer_drop_param(r->pool, q, dropped);
         r->filename = (char *)with_query(r->pool, r->filename, *rest ? rest : NULL);
+    }
+}
+
+/* An internal redirect (Action, ErrorDocument, a RewriteRule in a
+ * <Directory>) into a Location that accepts query tokens: the requests
+ * before it hold the token too, and they are what the access log's %r
+ * (the first request's line), CGI's REQUEST_URI (this request's copy of
+ * that line) and REDIRECT_QUERY_STRING show (review 11). */
+static void strip_earlier(request_rec *r)
+{
+    request_rec *e, *first = r;
+    const char *line;
+
+    for (e = r->prev; e; e = e->prev) {
+        first = e;
+    }
+    line = first->the_request;
+    for (e = r->prev; e; e = e->prev) {
+        apr_array_header_t *dropped = apr_array_make(r->pool, 1, sizeof(const char *));
+        const char *rest = e->args ? obo_bearer_drop_param(r->pool, e->args, dropped) : NULL;
+        if (dropped->nelts) {
+            set_query(e, *rest ? rest : NULL);
+        }
+    }
+    /* this request's line is a copy of the first one's */
+    if (first != r && line && r->the_request && !strcmp(r->the_request, line)) {
+        r->the_request = first->the_request;
+    }
+    if (r->prev && apr_table_get(r->subprocess_env, "REDIRECT_QUERY_STRING")) {
+        apr_table_set(r->subprocess_env, "REDIRECT_QUERY_STRING",
+                      r->prev->args ? r->prev->args : "");
     }
 }
 
@@ -129,6 +161,7 @@ static void query_tokens(request_rec *r, finds *f)
         return;
     }
     set_query(r, *rest ? rest : NULL);
+    strip_earlier(r);
     for (i = 0; i < values->nelts; i++) {
         found(r->pool, f, "query", APR_ARRAY_IDX(values, i, const char *));
     }
@@ -208,16 +241,45 @@ static void cookie_tokens(request_rec *r, const auth_obo_dir_cfg *d, finds *f)
     }
 }
 
+/* Headers by which some frameworks take a POST or an OPTIONS for another
+ * method: a browser's preflight never has them. */
+static const char *const method_overrides[] = {
+    "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", NULL
+};
+
+/* A preflight as a browser sends it (Fetch): OPTIONS with Origin and
+ * Access-Control-Request-Method, no credentials, no body. An OPTIONS with
+ * a body, or one that names another method for the backend, is a request
+ * like any other: let through without a user it would reach a CGI or a
+ * backend that acts on it (review 11: a body and X-HTTP-Method-Override:
+ * DELETE ran the protected CGI anonymously). */
+static int preflight_shaped(request_rec *r)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    int i;
+
+    if (r->method_number != M_OPTIONS || !apr_table_get(r->headers_in, "Origin")
+        || !apr_table_get(r->headers_in, "Access-Control-Request-Method")
+        || apr_table_get(r->headers_in, auth_obo_credentials_header(r))
+        || apr_table_get(r->headers_in, "Transfer-Encoding")
+        || (cl && strspn(cl, "0") != strlen(cl))) {
+        return 0;
+    }
+    for (i = 0; method_overrides[i]; i++) {
+        if (apr_table_get(r->headers_in, method_overrides[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int auth_obo_is_preflight(request_rec *r, const auth_obo_dir_cfg *d)
 {
     apr_array_header_t *hdrs;
     finds f;
     int i;
 
-    if (auth_obo_preflight(d) != PREFLIGHT_ALLOW || r->method_number != M_OPTIONS
-        || !apr_table_get(r->headers_in, "Origin")
-        || !apr_table_get(r->headers_in, "Access-Control-Request-Method")
-        || apr_table_get(r->headers_in, auth_obo_credentials_header(r))) {
+    if (auth_obo_preflight(d) != PREFLIGHT_ALLOW || !preflight_shaped(r)) {
         return 0;
     }
     if (!(auth_obo_sources(d) & SOURCE_COOKIE)) {

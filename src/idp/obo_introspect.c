@@ -236,12 +236,14 @@ typedef struct obo_ix_baton {
     const char *token;
 } obo_ix_baton;
 
-/* A cache entry: the answer and its end, so that no level keeps it longer
- * than the first one that stored it ({"u": until, "a": answer}). */
-static char *obo_ix_entry(apr_pool_t *p, json_t *answer, apr_time_t until)
+/* A cache entry: the answer, its end, so that no level keeps it longer than
+ * the first one that stored it, and when it was fetched, so that a server
+ * with a shorter OBOIntrospectionCacheTime sharing the cache keeps it no
+ * longer than its own time ({"u": until, "f": fetched, "a": answer}). */
+static char *obo_ix_entry(apr_pool_t *p, json_t *answer, apr_time_t until, apr_int64_t fetched)
 {
-    json_t *e = obo_json_pool(p, json_pack("{s:I, s:O}", "u", (json_int_t)until, "a",
-                                           answer));
+    json_t *e = obo_json_pool(p, json_pack("{s:I, s:I, s:O}", "u", (json_int_t)until, "f",
+                                           (json_int_t)fetched, "a", answer));
 
     return e ? obo_json_dump(p, e) : NULL;
 }
@@ -261,7 +263,7 @@ static apr_status_t obo_ix_fetch(void *baton, apr_pool_t *p, char **val, apr_siz
     }
     ttl = obo_introspect_ttl(answer, now, b->ix->cache_time);
     *expiry = ttl > 0 ? apr_time_from_sec(now + ttl) : 0;
-    *val = obo_ix_entry(p, answer, *expiry);
+    *val = obo_ix_entry(p, answer, *expiry, now);
     *len = *val ? strlen(*val) : 0;
     return *val ? APR_SUCCESS : APR_ENOMEM;
 }
@@ -343,11 +345,14 @@ static apr_status_t obo_ix_failed(const obo_introspection *ix, apr_status_t rv,
     return rv == APR_SUCCESS ? APR_EGENERAL : rv;
 }
 
-/* The answer from the shared cache (another's call, or an entry). */
-static apr_status_t obo_ix_shared(apr_pool_t *p, const char *val, apr_size_t len,
-                                  json_t **answer, apr_time_t *until, const char **err)
+/* The answer from the shared cache (another's call, or an entry), until the
+ * earlier of the entry's end and this configuration's rule applied from
+ * when it was fetched (an entry without that is due now). */
+static apr_status_t obo_ix_shared(apr_pool_t *p, const obo_introspection *ix, const char *val,
+                                  apr_size_t len, json_t **answer, apr_time_t *until,
+                                  const char **err)
 {
-    apr_int64_t u = 0;
+    apr_int64_t u = 0, f = 0, mine;
     json_t *e = NULL;
     apr_status_t rv = len <= 2 * OBO_INTROSPECT_MAX_BYTES
         ? obo_json_parse(p, val, len, OBO_JSON_MAX_DEPTH, 1, &e, err) : APR_EINVAL;
@@ -361,7 +366,9 @@ static apr_status_t obo_ix_shared(apr_pool_t *p, const char *val, apr_size_t len
         return rv;
     }
     *answer = json_object_get(e, "a");   /* e (tied to p) holds it */
-    *until = (apr_time_t)u;
+    obo_json_int(e, "f", &f);
+    mine = f > 0 ? f + obo_introspect_ttl(*answer, f, ix->cache_time) : 0;
+    *until = (apr_time_t)u < apr_time_from_sec(mine) ? (apr_time_t)u : apr_time_from_sec(mine);
     return APR_SUCCESS;
 }
 
@@ -369,7 +376,8 @@ static apr_status_t obo_ix_through_cache(apr_pool_t *p, const obo_introspection 
                                          const char *token, const char *key,
                                          json_t **answer, apr_time_t *until,
                                          obo_introspect_source *source,
-                                         const char **err, apr_int64_t *retry_after)
+                                         const char **err, apr_int64_t *retry_after,
+                                         int again)
 {
     obo_ix_baton b = { ix, token };
     char *val = NULL;
@@ -387,7 +395,15 @@ static apr_status_t obo_ix_through_cache(apr_pool_t *p, const obo_introspection 
     *source = hit ? OBO_INTROSPECT_SHARED : OBO_INTROSPECT_IDP;
     /* the fetch ran in the flight's pool: its answer is read back from val,
      * which lives in p, like another's */
-    return obo_ix_shared(p, val, len, answer, until, err);
+    rv = obo_ix_shared(p, ix, val, len, answer, until, err);
+    if (rv == APR_SUCCESS && hit && *until <= apr_time_now() && !again) {
+        /* Kept by a server with a longer cache time than this one's: this
+         * one asks again (once), and stores what it may keep. */
+        obo_cache_del(ix->cache, p, key);
+        return obo_ix_through_cache(p, ix, token, key, answer, until, source, err,
+                                    retry_after, 1);
+    }
+    return rv;
 }
 
 apr_status_t obo_introspect_token(apr_pool_t *p, const obo_introspection *ix,
@@ -418,7 +434,7 @@ apr_status_t obo_introspect_token(apr_pool_t *p, const obo_introspection *ix,
     }
     if (ix->cache && ix->cache_time > 0) {
         rv = obo_ix_through_cache(p, ix, token, key, answer, &until, source, err,
-                                  retry_after);
+                                  retry_after, 0);
     }
     else if ((rv = obo_ix_call(p, ix, token, answer, &fail)) != APR_SUCCESS) {
         rv = obo_ix_failed(ix, rv, fail, err, retry_after);

@@ -84,6 +84,18 @@ static void test_param(apr_pool_t *p)
        && v->nelts == 0, "other names, case-sensitive");
     v = list(p);
     ok(same(obo_bearer_drop_param(p, "&&a=1&&access_token=x&", v), "a=1"), "empty items go");
+    /* names a backend (PHP) reads as access_token: each one is the parameter */
+    v = list(p);
+    ok(same(obo_bearer_drop_param(p, "access.token=f1&access+token=f2&access%20token=f3"
+                                     "&access_token[]=f4&access_token%5B0%5D=f5"
+                                     "&access_token%00x=f6&access[token=f7&%20access_token=f8"
+                                     "&b=2", v), "b=2") && v->nelts == 8,
+       "access.token, access+token, access_token[], access_token%%00x, access[token: "
+       "all the parameter (%d)", v->nelts);
+    v = list(p);
+    ok(same(obo_bearer_drop_param(p, "access_token]=1&accesstoken=2&access-token=3", v),
+            "access_token]=1&accesstoken=2&access-token=3") && v->nelts == 0,
+       "names no backend reads as access_token stay");
 }
 
 static void test_cookies(apr_pool_t *p)
