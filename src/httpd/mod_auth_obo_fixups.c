@@ -132,7 +132,8 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
     obo_exchange_error *x = NULL;
     obo_acquire a;
     int hit = 0, due = 0;
-    apr_status_t rv = obo_provider_token_endpoint(sc->rt->provider, r->pool, &endpoint, &err);
+    apr_status_t rv = obo_provider_token_endpoint(auth_obo_token_provider(sc, st), r->pool,
+                                                  &endpoint, &err);
 
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "OBO056: no token endpoint: %s", err);

@@ -205,7 +205,8 @@ int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *
                       "token names no user (tid+oid or iss+sub)");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    rv = obo_provider_token_endpoint(sc->rt->provider, r->pool, &endpoint, &err);
+    rv = obo_provider_token_endpoint(auth_obo_token_provider(sc, st), r->pool, &endpoint,
+                                     &err);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "OBO056: no token endpoint: %s", err);
         return rv == APR_EAGAIN ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;

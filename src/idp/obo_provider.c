@@ -941,6 +941,25 @@ apr_status_t obo_provider_issuers(obo_provider *pv, apr_pool_t *p,
     return rv;
 }
 
+apr_status_t obo_provider_known_issuers(obo_provider *pv, apr_pool_t *p,
+                                        const apr_array_header_t **issuers)
+{
+    apr_array_header_t *a;
+
+    if (pv->cfg.issuers && pv->cfg.issuers->nelts > 0) {
+        *issuers = pv->cfg.issuers;
+        return APR_SUCCESS;
+    }
+    a = apr_array_make(p, 1, sizeof(const char *));
+    apr_thread_mutex_lock(pv->lock);
+    if (pv->issuer) {
+        APR_ARRAY_PUSH(a, const char *) = apr_pstrdup(p, pv->issuer);
+    }
+    apr_thread_mutex_unlock(pv->lock);
+    *issuers = a;
+    return a->nelts > 0 ? APR_SUCCESS : APR_EAGAIN;
+}
+
 /* An endpoint: the override, else discovery's (*found, read under the
  * lock; name for the messages). */
 static apr_status_t endpoint_of(obo_provider *pv, apr_pool_t *p, const char *override,

@@ -68,6 +68,12 @@ apr_status_t obo_provider_start(obo_provider *pv, apr_pool_t *p);
 apr_status_t obo_provider_issuers(obo_provider *pv, apr_pool_t *p,
                                   const apr_array_header_t **issuers, const char **err);
 
+/* The accepted issuers if they are known without a network call (configured,
+ * or from a discovery document this process already has): APR_SUCCESS, or
+ * APR_EAGAIN when only a load could tell (obo_provider_issuers). */
+apr_status_t obo_provider_known_issuers(obo_provider *pv, apr_pool_t *p,
+                                        const apr_array_header_t **issuers);
+
 /* Token endpoint: the override, else discovery's. APR_EAGAIN as above,
  * APR_NOTFOUND if neither exists. */
 apr_status_t obo_provider_token_endpoint(obo_provider *pv, apr_pool_t *p,

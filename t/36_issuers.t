@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: Apache-2.0
+# Several identity providers in one virtual host (obo_issuers): tenant issa,
+# tenant second-issb (whose key set publishes key B under issa's kid
+# "rsa-a"), a static provider from a JWKS file with its issuer on the line,
+# and the multi-tenant "organizations" authority ({tenantid}). The token's
+# iss selects the one provider whose keys may verify it; an unknown iss is
+# refused without a network call; the exchange goes to the issuer's token
+# endpoint; OBOAcceptIssuer narrows a Location.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+
+need_feature('authn', 'exchange');
+idp_reset();
+my $V = 'obo_issuers';
+my $port = $ENV{OBO_TEST_IDP_PORT} || 19443;
+my $ISSA = "https://127.0.0.1:$port/issa/v2.0";
+
+sub tok_a { my (%o) = @_; return mint(tenant => 'issa', %o) }
+# second-issb signs with key B under the kid "rsa-a"
+sub tok_b { my (%o) = @_; return mint(tenant => 'second-issb', kid => 'rsa-a', sign_key => 'rsa-b', %o) }
+
+sub idp_traffic {
+    my $c = idp_counters();
+    my $n = 0;
+    $n += $c->{$_} // 0 for qw(discovery jwks token token_ok);
+    return $n;
+}
+
+# every provider has its keys (the first requests may have waited for them)
+expect_ok(obo_get($V, '/api/env', token => tok_a()), 'warm-up: issa token: 200');
+expect_ok(obo_get($V, '/api/env', token => tok_b()), 'warm-up: second-issb token: 200');
+expect_ok(obo_get($V, '/api/env', token => mint(tid => '0c0c0c0c-2222-4333-8444-555566667777')),
+          'warm-up: a token of a tenant of the organizations authority: 200');
+
+subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {
+    expect_ok(obo_get($V, '/api/env', token => tok_a(claims => { sub => 'alice-a' })),
+              'issa, key A under kid rsa-a: 200', user => 'alice-a');
+    expect_ok(obo_get($V, '/api/env', token => tok_b(claims => { sub => 'bob-b' })),
+              'second-issb, key B under kid rsa-a: 200', user => 'bob-b');
+    my $t = mint(tenant => 'second-issb', kid => 'rsa-a');
+    expect_invalid_token(obo_get($V, '/api/env', token => $t),
+                         'key A (issa\'s) claiming second-issb\'s iss: 401', token => $t,
+                         realm => 'issuers');
+    $t = mint(tenant => 'issa', kid => 'rsa-a', sign_key => 'rsa-b');
+    expect_invalid_token(obo_get($V, '/api/env', token => $t),
+                         'key B (second-issb\'s) claiming issa\'s iss: 401', token => $t,
+                         realm => 'issuers');
+    $t = mint(tenant => 'second-issb', kid => 'rsa-b', sign_key => 'rsa-b');
+    expect_invalid_token(obo_get($V, '/api/env', token => $t),
+                         'key B under its own kid (not in second-issb\'s set): 401', token => $t,
+                         realm => 'issuers');
+};
+
+subtest 'an unknown iss is refused without a network call' => sub {
+    my $mark = error_log_mark();
+    my $before = idp_traffic();
+    for my $kid (qw(rsa-a unknown-kid-1 unknown-kid-2)) {
+        my $t = mint(tenant => 'nobody', header => { kid => $kid }, drop => ['tid']);
+        expect_invalid_token(obo_get($V, '/api/env', token => $t),
+                             "iss of no provider, kid $kid: 401", token => $t, realm => 'issuers');
+    }
+    is idp_traffic() - $before, 0, 'the IdP was not contacted (no discovery, no JWKS refetch)';
+    like error_log_since($mark), qr/OBO470: .*issuer "https:\/\/127\.0\.0\.1:\d+\/nobody\/v2\.0"/,
+         'OBO470 logged with the iss';
+};
+
+subtest 'a static provider (OBOJWKSFile path issuer) and a {tenantid} provider' => sub {
+    my $before = idp_traffic();
+    expect_ok(obo_get($V, '/api/env', token => mint(claims => { iss => 'https://static.example.test/issc' })),
+              'issuer of the JWKS file, key A: 200');
+    is idp_traffic() - $before, 0, '... verified with the file, no IdP call';
+    my $t = mint(kid => 'rsa-a', sign_key => 'rsa-b',
+                 claims => { iss => 'https://static.example.test/issc' });
+    expect_invalid_token(obo_get($V, '/api/env', token => $t), 'issc with key B: 401', token => $t,
+                         realm => 'issuers');
+    my $tid = '5d3c0f1e-1111-4222-8333-444455556666';
+    expect_ok(obo_get($V, '/api/env', token => mint(tid => $tid)),
+              'a tenant of the organizations authority ({tenantid}): 200');
+    $t = mint(tid => $tid, claims => { tid => '6d3c0f1e-1111-4222-8333-444455556666' });
+    expect_invalid_token(obo_get($V, '/api/env', token => $t), 'template iss, other tid: 401',
+                         token => $t, realm => 'issuers');
+};
+
+subtest 'the exchange goes to the token endpoint of the provider that issued the token' => sub {
+    my $d = counter_delta(sub {
+        my $r = obo_get($V, '/xenv/env', token => tok_a(claims => { sub => fresh_user('xa') }));
+        expect_ok($r, 'issa token, exchange: 200');
+        ok length(cgi_env($r)->{OBO_ACCESS_TOKEN} // ''), '... downstream token handed over';
+    }, 'token_ok@issa', 'token_ok@second-issb', 'token_error');
+    is_deeply $d, { 'token_ok@issa' => 1, 'token_ok@second-issb' => 0, token_error => 0 },
+              'issa\'s token endpoint was asked';
+    $d = counter_delta(sub {
+        my $r = obo_get($V, '/xenv/env', token => tok_b(claims => { sub => fresh_user('xb') }));
+        expect_ok($r, 'second-issb token, exchange: 200');
+        ok length(cgi_env($r)->{OBO_ACCESS_TOKEN} // ''), '... downstream token handed over';
+    }, 'token_ok@issa', 'token_ok@second-issb', 'token_error');
+    is_deeply $d, { 'token_ok@issa' => 0, 'token_ok@second-issb' => 1, token_error => 0 },
+              'second-issb\'s token endpoint was asked (it verifies with key B)';
+};
+
+subtest 'OBOAcceptIssuer narrows a Location to some of the providers' => sub {
+    expect_ok(obo_get($V, '/onlya/env', token => tok_a()), 'issa token: 200');
+    my $t = tok_b();
+    expect_ok(obo_get($V, '/api/env', token => $t), 'a second-issb token passes elsewhere');
+    my $mark = error_log_mark();
+    my $before = idp_traffic();
+    expect_invalid_token(obo_get($V, '/onlya/env', token => $t),
+                         'the same token (validated before) at the OBOAcceptIssuer Location: 401',
+                         token => $t, realm => 'issuers');
+    $t = tok_b(header => { kid => 'another-unknown-kid' });
+    expect_invalid_token(obo_get($V, '/onlya/env', token => $t),
+                         'second-issb token with an unknown kid: 401', token => $t,
+                         realm => 'issuers');
+    is idp_traffic() - $before, 0, 'no IdP call for them';
+    like error_log_since($mark), qr/OBO471: /, 'OBO471 logged';
+};
+
+done_testing();
