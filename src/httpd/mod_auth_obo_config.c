@@ -424,29 +424,42 @@ static apr_array_header_t *argv_list(apr_pool_t *p, int argc, char *const argv[]
 
 /* OBOJWKSURL url [issuer...] / OBOJWKSFile path [issuer...]: without
  * issuers, the primary provider's keys (as with one provider); with them,
- * a provider of its own that accepts those issuers. */
-static const char *set_jwks_source(cmd_parms *cmd, void *m, int argc, char *const argv[])
+ * a provider of its own that accepts those issuers. where: the checked URL
+ * or the file's full path. */
+static void add_jwks_source(cmd_parms *cmd, int argc, char *const argv[], const char *where,
+                            int file)
 {
-    int file = cmd->info != NULL;
     auth_obo_srv_cfg *sc = srv_of(cmd);
-    const char *where = NULL, *err;
     auth_obo_idp *idp;
 
-    if (argc < 1) {
-        return err_for(cmd, file ? "needs a path" : "needs a URL");
-    }
-    err = file ? check_file(cmd, argv[0], &where) : check_url(cmd, argv[0]);
-    where = file ? where : argv[0];
-    if (err || argc == 1) {
-        if (!err) {
-            *(file ? &sc->jwks_file : &sc->jwks_url) = where;
-        }
-        return err;
+    if (argc == 1) {
+        *(file ? &sc->jwks_file : &sc->jwks_url) = where;
+        return;
     }
     idp = push_idp(cmd);
     *(file ? &idp->jwks_file : &idp->jwks_url) = where;
     idp->issuers = argv_list(cmd->pool, argc - 1, argv + 1);
-    return NULL;
+}
+
+static const char *set_jwks_url(cmd_parms *cmd, void *m, int argc, char *const argv[])
+{
+    const char *err = argc < 1 ? err_for(cmd, "needs a URL") : check_url(cmd, argv[0]);
+
+    if (!err) {
+        add_jwks_source(cmd, argc, argv, argv[0], 0);
+    }
+    return err;
+}
+
+static const char *set_jwks_file(cmd_parms *cmd, void *m, int argc, char *const argv[])
+{
+    const char *path = NULL;
+    const char *err = argc < 1 ? err_for(cmd, "needs a path") : check_file(cmd, argv[0], &path);
+
+    if (!err) {
+        add_jwks_source(cmd, argc, argv, path, 1);
+    }
+    return err;
 }
 
 static const char *add_issuer(cmd_parms *cmd, void *m, const char *arg)
@@ -1400,10 +1413,10 @@ const command_rec auth_obo_cmds[] = {
                   "PEM CA bundle trusted for the IdP's TLS (default: system store)"),
     AP_INIT_ITERATE("OBOIssuer", add_issuer, NULL, RSRC_CONF,
                     "Accepted issuer(s); {tenantid} matches the token's tid"),
-    AP_INIT_TAKE_ARGV("OBOJWKSURL", set_jwks_source, NULL, RSRC_CONF,
+    AP_INIT_TAKE_ARGV("OBOJWKSURL", set_jwks_url, NULL, RSRC_CONF,
                       "JWKS URL when the IdP has no discovery [and the issuers of a "
                       "further IdP]"),
-    AP_INIT_TAKE_ARGV("OBOJWKSFile", set_jwks_source, (void *)1, RSRC_CONF,
+    AP_INIT_TAKE_ARGV("OBOJWKSFile", set_jwks_file, NULL, RSRC_CONF,
                       "Local JWKS file [and the issuers of a further IdP]"),
     AP_INIT_TAKE1("OBOJWKSRefreshInterval", set_jwks_refresh, NULL, RSRC_CONF,
                   "Seconds between JWKS refreshes (default 3600)"),
