@@ -121,4 +121,29 @@ subtest 'OBOAcceptIssuer narrows a Location to some of the providers' => sub {
     like error_log_since($mark), qr/OBO471: /, 'OBO471 logged';
 };
 
+subtest 'metrics: the label provider="N", numbered on the status page' => sub {
+    my $html = obo_get($V, '/obo-status')->decoded_content // '';
+    my %num;
+    while ($html =~ m{<tr><td>(\d+)</td><td>([^<]+)</td>}g) { $num{$2} = $1 }
+    my ($na) = map { $num{$_} } grep { m{/issa/} } keys %num;
+    my ($nb) = map { $num{$_} } grep { m{/second-issb/} } keys %num;
+    ok $na && $nb && $na != $nb, "the status page numbers both providers ($na, $nb)"
+        or diag $html;
+    my $prov = sub { (json_body(obo_get($V, '/obo-status?format=json')) || {})->{providers} || {} };
+    my $tok = sub { my ($pv, $n) = @_; return $pv->{$n}{idp_requests}{token}{ok} // 0 };
+    my $before = $prov->();
+    expect_ok(obo_get($V, '/xenv/env', token => tok_b(claims => { sub => fresh_user('mb') })),
+              'second-issb token, exchange: 200');
+    my $after = $prov->();
+    is $tok->($after, $nb) - $tok->($before, $nb), 1, "provider=\"$nb\" (second-issb): one token call";
+    is $tok->($after, $na) - $tok->($before, $na), 0, "provider=\"$na\" (issa): none";
+    ok(($after->{$na}{key_sets}{idp} // 0) >= 1 && ($after->{$nb}{key_sets}{idp} // 0) >= 1,
+       'each provider counts its own key sets');
+    my $pr = obo_get($V, '/obo-status?format=prometheus')->decoded_content // '';
+    like $pr, qr/^mod_auth_obo_provider_idp_requests_total\{provider="$nb",endpoint="token",outcome="ok"\} [1-9]/m,
+         'Prometheus: mod_auth_obo_provider_idp_requests_total with the provider label';
+    like $pr, qr/^mod_auth_obo_provider_key_sets_total\{provider="$na",source="idp"\} [1-9]/m,
+         'Prometheus: mod_auth_obo_provider_key_sets_total';
+};
+
 done_testing();

@@ -32,6 +32,7 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 #include "obo_cache_memcached.h"
 #include "obo_crypto.h"
 #include "obo_log.h"
+#include "obo_metrics.h"
 
 APLOG_USE_MODULE(auth_obo);
 
@@ -385,6 +386,9 @@ static apr_status_t provider_for(apr_pool_t *pchild, apr_hash_t *seen, obo_http 
     if (!*pv) {
         state_for(pchild, &c);
         c.shared = cache;
+        /* numbered in creation order, the configuration's in every process */
+        c.metrics_provider = (int)apr_hash_count(seen) + 1;
+        c.metrics_provider = c.metrics_provider <= OBO_M_PROVIDERS ? c.metrics_provider : 0;
         rv = obo_provider_create(pchild, &c, http, pv);
         if (rv == APR_SUCCESS) {
             apr_hash_set(seen, id, APR_HASH_KEY_STRING, *pv);
