@@ -281,6 +281,25 @@ static int l1_lookup(apr_pool_t *p, obo_provider *pv, const obo_validate_opts *o
     return hit;
 }
 
+/* The checks after parsing (rv: the parse's outcome so far), *out on
+ * success, and the debug line of a refusal. */
+static apr_status_t conclude(apr_pool_t *p, obo_provider *pv, const obo_validate_opts *o,
+                             const unsigned char *hash, obo_jws *jws, int hit,
+                             const char *token, apr_size_t len, apr_status_t rv,
+                             obo_jws **out, const char **err)
+{
+    if (rv == APR_SUCCESS) {
+        rv = check_with(p, pv, o, hash, jws, hit, err);
+    }
+    if (rv == APR_SUCCESS) {
+        *out = jws;
+    }
+    else if (rv == APR_EINVAL && obo_log_enabled(OBO_LOG_DEBUG)) {
+        diag_rejection(p, pv, o, jws, token, len, *err);
+    }
+    return rv;
+}
+
 apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
                                  const obo_validate_opts *o, const char *token,
                                  apr_size_t len, obo_jws **out, const char **err)
@@ -297,16 +316,7 @@ apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
     if (!hit) {
         rv = obo_jws_parse(p, token, len, &jws, err);
     }
-    if (rv == APR_SUCCESS) {
-        rv = check_with(p, pv, o, hash, jws, hit, err);
-    }
-    if (rv == APR_SUCCESS) {
-        *out = jws;
-    }
-    else if (rv == APR_EINVAL && obo_log_enabled(OBO_LOG_DEBUG)) {
-        diag_rejection(p, pv, o, jws, token, len, *err);
-    }
-    return rv;
+    return conclude(p, pv, o, hash, jws, hit, token, len, rv, out, err);
 }
 
 /* ---- several providers ------------------------------------------------------ */
@@ -384,15 +394,9 @@ apr_status_t obo_validate_bearer_among(apr_pool_t *p, const apr_array_header_t *
     if (rv == APR_SUCCESS && !hit) {
         rv = select_for(p, providers, jws, token, len, &pv, err);
     }
+    rv = conclude(p, pv, o, hash, jws, hit, token, len, rv, out, err);
     if (rv == APR_SUCCESS) {
-        rv = check_with(p, pv, o, hash, jws, hit, err);
-    }
-    if (rv == APR_SUCCESS) {
-        *out = jws;
         *used = pv;
-    }
-    else if (rv == APR_EINVAL && obo_log_enabled(OBO_LOG_DEBUG)) {
-        diag_rejection(p, pv, o, jws, token, len, *err);
     }
     return rv;
 }

@@ -43,10 +43,12 @@ static void write_jwks(apr_pool_t *p, const char *path, EVP_PKEY *k, const char 
     fclose(f);
 }
 
-static const char *token(apr_pool_t *p, EVP_PKEY *k, const char *kid, long exp_in)
+/* A token of issuer iss signed by k under kid, valid for exp_in seconds. */
+static const char *token_iss(apr_pool_t *p, EVP_PKEY *k, const char *kid, const char *iss,
+                             long exp_in)
 {
     json_t *h = obo_json_pool(p, json_pack("{s:s}", "kid", kid));
-    json_t *c = obo_json_pool(p, json_pack("{s:s,s:s,s:s,s:I}", "iss", ISS, "aud", AUD,
+    json_t *c = obo_json_pool(p, json_pack("{s:s,s:s,s:s,s:I}", "iss", iss, "aud", AUD,
                                            "sub", "alice",
                                            "exp", (json_int_t)(time(NULL) + exp_in)));
     char *out = NULL;
@@ -54,6 +56,11 @@ static const char *token(apr_pool_t *p, EVP_PKEY *k, const char *kid, long exp_i
 
     obo_jws_sign(p, k, "RS256", h, c, &out, &err);
     return out;
+}
+
+static const char *token(apr_pool_t *p, EVP_PKEY *k, const char *kid, long exp_in)
+{
+    return token_iss(p, k, kid, ISS, exp_in);
 }
 
 /* A token with header typ (NULL: none), else like token(). */
@@ -375,15 +382,7 @@ static void test_l1_typ(apr_pool_t *p)
 /* A token of issuer iss signed by k under kid k1. */
 static const char *token_of(apr_pool_t *p, EVP_PKEY *k, const char *iss)
 {
-    json_t *h = obo_json_pool(p, json_pack("{s:s}", "kid", "k1"));
-    json_t *c = obo_json_pool(p, json_pack("{s:s,s:s,s:s,s:I}", "iss", iss, "aud", AUD,
-                                           "sub", "alice",
-                                           "exp", (json_int_t)(time(NULL) + 600)));
-    char *out = NULL;
-    const char *err = NULL;
-
-    obo_jws_sign(p, k, "RS256", h, c, &out, &err);
-    return out;
+    return token_iss(p, k, "k1", iss, 600);
 }
 
 static apr_status_t among(apr_pool_t *p, fixture *f, apr_array_header_t *pvs,
