@@ -12,6 +12,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
+use OBOTest::Config qw(check_config expect_config_errors);
 
 need_feature('authn', 'exchange');
 idp_reset();
@@ -144,6 +145,33 @@ subtest 'metrics: the label provider="N", numbered on the status page' => sub {
          'Prometheus: mod_auth_obo_provider_idp_requests_total with the provider label';
     like $pr, qr/^mod_auth_obo_provider_key_sets_total\{provider="$na",source="idp"\} [1-9]/m,
          'Prometheus: mod_auth_obo_provider_key_sets_total';
+};
+
+subtest 'configtest: several providers' => sub {
+    my $md = sub { "OBOMetadataURL https://127.0.0.1:$port/$_[0]/v2.0/.well-known/openid-configuration" };
+    my $loc = "<Location /api>\n AuthType obo\n Require valid-user\n</Location>";
+    my $aud = 'OBOAudience api://test-api';
+    expect_config_errors(
+        ['the same OBOMetadataURL twice', join("\n", $md->('cfa'), $md->('cfa'), $aud, $loc),
+         qr/OBOMetadataURL: '.*cfa.*' is named twice/],
+        ['OBOJWKSURL with issuers over http',
+         join("\n", $md->('cfa'), 'OBOJWKSURL http://127.0.0.1/keys https://x.example/', $aud, $loc),
+         qr/OBOJWKSURL: 'http:\/\/127\.0\.0\.1\/keys' is not an https URL/],
+        ['OBOJWKSFile with issuers, missing file',
+         join("\n", $md->('cfa'), 'OBOJWKSFile /nonexistent/jwks.json https://x.example/', $aud, $loc),
+         qr/OBOJWKSFile: cannot read file/],
+        ['OBOAcceptIssuer without a value', join("\n", $md->('cfa'), $aud,
+         "<Location /api>\n AuthType obo\n Require valid-user\n OBOAcceptIssuer\n</Location>"),
+         qr/OBOAcceptIssuer/],
+    );
+    my $c = check_config(join("\n", $md->('cfa'), $md->('cfb'),
+        'OBOJWKSURL https://127.0.0.1:1/keys https://static.example/', $aud,
+        'OBOClientID middle-tier-api', 'OBOClientSecret s3cret-for-tests',
+        "<Location /api>\n AuthType obo\n Require valid-user\n OBOScope api://downstream/.default\n"
+        . " OBOAcceptIssuer https://127.0.0.1:$port/cfa/v2.0\n</Location>"));
+    ok $c->{syntax_ok}, 'three providers, an exchanging Location: configtest passes' or diag $c->{output};
+    like $c->{output}, qr/OBO472: the identity provider of https:\/\/127\.0\.0\.1:1\/keys \(issuer https:\/\/static\.example\/\) has no discovery document/,
+         'OBO472 for the provider without a token endpoint';
 };
 
 done_testing();
