@@ -9,6 +9,7 @@
 #include "obo_jwt.h"
 #include "obo_log.h"
 #include "obo_metrics.h"
+#include "obo_select.h"
 
 /* Token values quoted in the debug log: bounded, control characters dropped
  * (the text is the sender's, not the IdP's). */
@@ -209,36 +210,16 @@ static void diag_rejection(apr_pool_t *p, obo_provider *pv, const obo_validate_o
             diag_issuer_hint(iss, issuers ? accepted : NULL));
 }
 
-apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
-                                 const obo_validate_opts *o, const char *token,
-                                 apr_size_t len, obo_jws **out, const char **err)
+/* Everything after parsing (or an L1 hit): the allow-list, typ, the
+ * signature with pv's keys only, the claims, and the L1 offer. */
+static apr_status_t check_with(apr_pool_t *p, obo_provider *pv, const obo_validate_opts *o,
+                               const unsigned char *hash, obo_jws *jws, int hit,
+                               const char **err)
 {
-    unsigned char own[OBO_SHA256_LEN];
-    const unsigned char *hash = o->token_hash;
     unsigned long gen = 0;
-    obo_jws *jws = NULL;
-    int hit = 0;
     apr_status_t rv = APR_SUCCESS;
 
-    if ((o->validated || o->verified) && !hash) {
-        obo_sha256(token, len, own);
-        hash = own;
-    }
-    if (o->validated || o->verified) {
-        obo_provider_refresh_if_due(pv);
-    }
-    if (o->validated && len <= OBO_JWT_MAX_LEN) {
-        hit = obo_metrics_hit(OBO_M_VCACHE_HIT, l1_hit(p, pv, o, hash, &jws));
-        if (hit && obo_log_enabled(OBO_LOG_DEBUG)) {
-            obo_log(OBO_LOG_DEBUG, "OBO350", "token %s: signature already verified by the "
-                    "current keys (validated-token cache); checking claims",
-                    obo_fingerprint(p, token, len));
-        }
-    }
-    if (!hit) {
-        rv = obo_jws_parse(p, token, len, &jws, err);
-    }
-    if (rv == APR_SUCCESS && !obo_validate_alg_allowed(o->algs, jws->alg)) {
+    if (!obo_validate_alg_allowed(o->algs, jws->alg)) {
         *err = "algorithm not allowed";
         rv = APR_EINVAL;
     }
@@ -265,11 +246,157 @@ apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
         && !obo_vcache_offer(o->validated, hash, pv, gen, jws->header, jws->payload)) {
         obo_metrics_inc(OBO_M_VCACHE_DEFERRED);
     }
+    return rv;
+}
+
+/* The hash the memos are keyed by: the caller's, or computed into own. */
+static const unsigned char *token_hash(const obo_validate_opts *o, const char *token,
+                                       apr_size_t len, unsigned char *own)
+{
+    if (!(o->validated || o->verified) || o->token_hash) {
+        return o->token_hash;
+    }
+    obo_sha256(token, len, own);
+    return own;
+}
+
+/* The L1 of validated tokens, for a token pv verified. */
+static int l1_lookup(apr_pool_t *p, obo_provider *pv, const obo_validate_opts *o,
+                     const unsigned char *hash, const char *token, apr_size_t len,
+                     obo_jws **jws)
+{
+    int hit = 0;
+
+    if (o->validated || o->verified) {
+        obo_provider_refresh_if_due(pv);
+    }
+    if (o->validated && len <= OBO_JWT_MAX_LEN) {
+        hit = l1_hit(p, pv, o, hash, jws);
+        if (hit && obo_log_enabled(OBO_LOG_DEBUG)) {
+            obo_log(OBO_LOG_DEBUG, "OBO350", "token %s: signature already verified by the "
+                    "current keys (validated-token cache); checking claims",
+                    obo_fingerprint(p, token, len));
+        }
+    }
+    return hit;
+}
+
+/* The checks after parsing (rv: the parse's outcome so far), *out on
+ * success, and the debug line of a refusal. */
+static apr_status_t conclude(apr_pool_t *p, obo_provider *pv, const obo_validate_opts *o,
+                             const unsigned char *hash, obo_jws *jws, int hit,
+                             const char *token, apr_size_t len, apr_status_t rv,
+                             obo_jws **out, const char **err)
+{
+    if (rv == APR_SUCCESS) {
+        rv = check_with(p, pv, o, hash, jws, hit, err);
+    }
     if (rv == APR_SUCCESS) {
         *out = jws;
     }
     else if (rv == APR_EINVAL && obo_log_enabled(OBO_LOG_DEBUG)) {
         diag_rejection(p, pv, o, jws, token, len, *err);
+    }
+    return rv;
+}
+
+apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
+                                 const obo_validate_opts *o, const char *token,
+                                 apr_size_t len, obo_jws **out, const char **err)
+{
+    unsigned char own[OBO_SHA256_LEN];
+    const unsigned char *hash = token_hash(o, token, len, own);
+    obo_jws *jws = NULL;
+    int hit = l1_lookup(p, pv, o, hash, token, len, &jws);
+    apr_status_t rv = APR_SUCCESS;
+
+    if (o->validated && len <= OBO_JWT_MAX_LEN) {
+        obo_metrics_hit(OBO_M_VCACHE_HIT, hit);
+    }
+    if (!hit) {
+        rv = obo_jws_parse(p, token, len, &jws, err);
+    }
+    return conclude(p, pv, o, hash, jws, hit, token, len, rv, out, err);
+}
+
+/* ---- several providers ------------------------------------------------------ */
+
+/* OBOAcceptIssuer: the token's iss (unverified yet) among those this place
+ * accepts, before any key is looked up. */
+static apr_status_t accepted_here(apr_pool_t *p, const obo_validate_opts *o,
+                                  const obo_jws *jws, const char *token, apr_size_t len,
+                                  const char **err)
+{
+    obo_jwt_rules rules;
+
+    memset(&rules, 0, sizeof(rules));
+    rules.issuers = o->accept_issuers;
+    if (!o->accept_issuers || obo_jwt_issuer_ok(&rules, jws->payload)) {
+        return APR_SUCCESS;
+    }
+    obo_log(OBO_LOG_INFO, "OBO471", "token %s: issuer \"%s\" is not accepted here "
+            "(OBOAcceptIssuer %s)", obo_fingerprint(p, token, len),
+            diag_text(p, obo_jwt_claim_text(p, jws->payload, "iss")),
+            diag_list(p, o->accept_issuers));
+    *err = "issuer not accepted";
+    return APR_EINVAL;
+}
+
+/* The provider whose keys may verify the parsed token, chosen by its iss. */
+static apr_status_t select_for(apr_pool_t *p, const apr_array_header_t *providers,
+                               const obo_jws *jws, const char *token, apr_size_t len,
+                               obo_provider **pv, const char **err)
+{
+    apr_status_t rv = obo_select_provider(p, providers, jws->payload, pv, err);
+
+    if (rv == APR_NOTFOUND) {
+        obo_log(OBO_LOG_INFO, "OBO470", "token %s: issuer \"%s\" is none of the configured "
+                "identity providers'; refused before any key is looked up",
+                obo_fingerprint(p, token, len),
+                diag_text(p, obo_jwt_claim_text(p, jws->payload, "iss")));
+        rv = APR_EINVAL;
+    }
+    return rv;
+}
+
+apr_status_t obo_validate_bearer_among(apr_pool_t *p, const apr_array_header_t *providers,
+                                       const obo_validate_opts *o, const char *token,
+                                       apr_size_t len, obo_jws **out, obo_provider **used,
+                                       const char **err)
+{
+    unsigned char own[OBO_SHA256_LEN];
+    const unsigned char *hash;
+    obo_provider *pv = NULL;
+    obo_jws *jws = NULL;
+    apr_status_t rv = APR_SUCCESS;
+    int i, hit = 0;
+
+    if (providers->nelts == 1 && !o->accept_issuers) {
+        *used = APR_ARRAY_IDX(providers, 0, obo_provider *);
+        return obo_validate_bearer(p, *used, o, token, len, out, err);
+    }
+    hash = token_hash(o, token, len, own);
+    /* An L1 entry names the provider that verified it. */
+    for (i = 0; i < providers->nelts && !hit; i++) {
+        pv = APR_ARRAY_IDX(providers, i, obo_provider *);
+        hit = l1_lookup(p, pv, o, hash, token, len, &jws);
+    }
+    if (o->validated && len <= OBO_JWT_MAX_LEN) {
+        obo_metrics_hit(OBO_M_VCACHE_HIT, hit);
+    }
+    if (!hit) {
+        pv = NULL;
+        rv = obo_jws_parse(p, token, len, &jws, err);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = accepted_here(p, o, jws, token, len, err);
+    }
+    if (rv == APR_SUCCESS && !hit) {
+        rv = select_for(p, providers, jws, token, len, &pv, err);
+    }
+    rv = conclude(p, pv, o, hash, jws, hit, token, len, rv, out, err);
+    if (rv == APR_SUCCESS) {
+        *used = pv;
     }
     return rv;
 }

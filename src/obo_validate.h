@@ -29,6 +29,10 @@ typedef struct obo_validate_opts {
     /* SHA-256 of the exact token if the caller already has it (it is
      * computed once per request and shared), else NULL. */
     const unsigned char *token_hash;
+    /* OBOAcceptIssuer (obo_validate_bearer_among only): the token's iss must
+     * be one of these ("{tenantid}" allowed) before any key is looked up.
+     * NULL: any configured provider's. */
+    const apr_array_header_t *accept_issuers;
 } obo_validate_opts;
 
 /* Parses the compact JWS, checks alg against the allow-list and the header
@@ -41,6 +45,18 @@ typedef struct obo_validate_opts {
 apr_status_t obo_validate_bearer(apr_pool_t *p, obo_provider *pv,
                                  const obo_validate_opts *o, const char *token,
                                  apr_size_t len, obo_jws **out, const char **err);
+
+/* The same with several providers (obo_provider *, in configuration
+ * order): the token's iss, read before any key is used, selects the one
+ * provider whose keys may verify it (obo_select.h); an iss no provider
+ * accepts, or one o->accept_issuers does not list, is APR_EINVAL without a
+ * network call. A validated-token L1 entry counts only for the provider
+ * that verified it. *used: the provider that did (its token endpoint is
+ * the exchange's). One provider and no accept_issuers: obo_validate_bearer. */
+apr_status_t obo_validate_bearer_among(apr_pool_t *p, const apr_array_header_t *providers,
+                                       const obo_validate_opts *o, const char *token,
+                                       apr_size_t len, obo_jws **out, obo_provider **used,
+                                       const char **err);
 
 /* 1 if alg is in the allow-list. */
 int obo_validate_alg_allowed(const apr_array_header_t *algs, const char *alg);

@@ -150,7 +150,9 @@ static apr_status_t validate(request_rec *r, auth_obo_req *st, const auth_obo_di
      * serves when the L1 is off. */
     o.verified = rt->validated ? NULL : rt->verified;
     o.typ = (obo_typ_rule)auth_obo_ival(d->token_typ, OBO_TYP_ANY);
-    return obo_validate_bearer(r->pool, rt->provider, &o, token, len, jws, err);
+    o.accept_issuers = d->accept_issuers;
+    return obo_validate_bearer_among(r->pool, rt->providers, &o, token, len, jws,
+                                     &st->provider, err);
 }
 
 static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg *d,

@@ -134,7 +134,7 @@ static int check_authtype(apr_pool_t *p, server_rec *main_s, const ap_directive_
     if (!auth_obo_has_idp(sc)) {
         err = "AuthType obo needs OBOMetadataURL, OBOJWKSURL or OBOJWKSFile";
     }
-    else if (!sc->metadata_url && !sc->issuers) {
+    else if ((sc->jwks_url || sc->jwks_file) && !sc->metadata_url && !sc->issuers) {
         /* Only discovery gives an issuer: without one, no token passes. */
         err = "AuthType obo with OBOJWKSURL or OBOJWKSFile needs OBOIssuer (there is no "
               "discovery document to take the issuer from: every token would be rejected)";
@@ -524,6 +524,29 @@ static int check_introspection(apr_pool_t *p, server_rec *s, const auth_obo_srv_
 /* A section (or the server level, name NULL) that names a downstream
  * needs valid downstreams and client credentials; it makes the server
  * exchange (client, cache). */
+/* A further provider without discovery (OBOJWKSURL/OBOJWKSFile with its
+ * issuers) has no token endpoint: in a server that exchanges, its tokens
+ * validate but cannot be exchanged unless OBOTokenEndpoint takes every
+ * exchange. Said once per provider at startup (OBOAcceptIssuer keeps them
+ * out of the exchanging Locations). */
+static void warn_no_token_endpoint(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc)
+{
+    int i;
+
+    for (i = 0; sc->uses_exchange && !sc->token_endpoint && sc->more_idps
+                && i < sc->more_idps->nelts; i++) {
+        const auth_obo_idp *idp = &APR_ARRAY_IDX(sc->more_idps, i, auth_obo_idp);
+        if (!idp->metadata_url) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO472: the identity provider of "
+                         "%s (issuer %s) has no discovery document, so no token endpoint: "
+                         "its tokens cannot be exchanged (OBO056). Set OBOTokenEndpoint, or "
+                         "keep them out of exchanging Locations with OBOAcceptIssuer",
+                         idp->jwks_file ? idp->jwks_file : idp->jwks_url,
+                         apr_array_pstrcat(p, idp->issuers, ' '));
+        }
+    }
+}
+
 static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
                          const auth_obo_dir_cfg *d, const char *name, const char *at)
 {
@@ -558,7 +581,7 @@ static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
     else if (!sc->client_secret && !sc->client_cert) {
         err = "OBOScope/OBOPassToken need OBOClientSecret or OBOClientCertificate";
     }
-    else if (!sc->metadata_url && !sc->token_endpoint) {
+    else if ((sc->jwks_url || sc->jwks_file) && !sc->metadata_url && !sc->token_endpoint) {
         /* OBOJWKSFile or OBOJWKSURL validate; nothing says where to exchange */
         err = "OBOScope/OBOPassToken need a token endpoint: OBOMetadataURL (discovery) or "
               "OBOTokenEndpoint";
@@ -779,6 +802,25 @@ static int check_readable(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
     return 0;
 }
 
+/* The JWKS files of the further providers (OBOJWKSFile path issuer...). */
+static int check_more_jwks(apr_pool_t *ptemp, server_rec *s, apr_hash_t *seen,
+                           const auth_obo_srv_cfg *sc,
+                           int (*check)(apr_pool_t *, server_rec *, apr_hash_t *, const char *))
+{
+    int i, ok = 1;
+
+    for (i = 0; sc->more_idps && i < sc->more_idps->nelts; i++) {
+        ok &= check(ptemp, s, seen, APR_ARRAY_IDX(sc->more_idps, i, auth_obo_idp).jwks_file);
+    }
+    return ok;
+}
+
+static int jwks_readable(apr_pool_t *ptemp, server_rec *s, apr_hash_t *seen,
+                         const char *path)
+{
+    return check_readable(ptemp, s, seen, "OBOJWKSFile", path, 1);
+}
+
 static int check_files(apr_pool_t *ptemp, server_rec *s)
 {
     apr_hash_t *seen = apr_hash_make(ptemp);
@@ -791,6 +833,7 @@ static int check_files(apr_pool_t *ptemp, server_rec *s)
         }
         if (auth_obo_has_idp(sc)) {
             ok &= check_readable(ptemp, s, seen, "OBOJWKSFile", sc->jwks_file, 1);
+            ok &= check_more_jwks(ptemp, s, seen, sc, jwks_readable);
         }
         if (sc->uses_exchange || sc->introspects) {
             ok &= check_readable(ptemp, s, seen, "OBOClientCertificate", sc->client_cert, 0);
@@ -859,6 +902,7 @@ static int check_contents(apr_pool_t *ptemp, server_rec *s)
         }
         if (auth_obo_has_idp(sc)) {
             ok &= check_jwks_file(ptemp, s, seen, sc->jwks_file);
+            ok &= check_more_jwks(ptemp, s, seen, sc, check_jwks_file);
         }
     }
     return ok;
@@ -1213,6 +1257,8 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         warn_session_room(s);
+        warn_no_token_endpoint(ptemp, s, ap_get_module_config(s->module_config,
+                                                            &auth_obo_module));
     }
     if (!check_files(ptemp, main_s) || !check_contents(ptemp, main_s)
         || !check_keys(ptemp, main_s)) {

@@ -79,6 +79,7 @@ static auth_obo_dir_cfg *dir_merge(apr_pool_t *p, const auth_obo_dir_cfg *base,
     d->sources = MERGE_INT(sources);
     d->cookies = add->sources != AUTH_OBO_UNSET ? add->cookies : base->cookies;
     d->preflight = MERGE_INT(preflight);
+    d->accept_issuers = MERGE_PTR(accept_issuers);
     return d;
 }
 
@@ -127,6 +128,8 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->ca_file = MERGE_PTR(ca_file);
     sc->token_endpoint = MERGE_PTR(token_endpoint);
     sc->issuers = MERGE_PTR(issuers);
+    /* A virtual host that names any provider has its own set of them. */
+    sc->more_idps = auth_obo_has_idp(add) ? add->more_idps : base->more_idps;
     sc->jwks_refresh = MERGE_INT(jwks_refresh);
     sc->connect_timeout_ms = MERGE_INT(connect_timeout_ms);
     sc->timeout_ms = MERGE_INT(timeout_ms);
@@ -219,7 +222,8 @@ const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d
 
 int auth_obo_has_idp(const auth_obo_srv_cfg *sc)
 {
-    return sc->metadata_url || sc->jwks_url || sc->jwks_file;
+    return sc->metadata_url || sc->jwks_url || sc->jwks_file
+           || (sc->more_idps && sc->more_idps->nelts > 0);
 }
 
 /* ---- directive helpers --------------------------------------------------- */
@@ -359,6 +363,103 @@ static const char *set_srv_file(cmd_parms *cmd, void *m, const char *arg)
 {
     int off = (int)(apr_size_t)cmd->info;
     return check_file(cmd, arg, (const char **)((char *)srv_of(cmd) + off));
+}
+
+static auth_obo_idp *push_idp(cmd_parms *cmd)
+{
+    auth_obo_srv_cfg *sc = srv_of(cmd);
+
+    if (!sc->more_idps) {
+        sc->more_idps = apr_array_make(cmd->pool, 2, sizeof(auth_obo_idp));
+    }
+    return memset(apr_array_push(sc->more_idps), 0, sizeof(auth_obo_idp));
+}
+
+static int names_metadata(const auth_obo_srv_cfg *sc, const char *url)
+{
+    int i;
+
+    for (i = 0; sc->more_idps && i < sc->more_idps->nelts; i++) {
+        const char *u = APR_ARRAY_IDX(sc->more_idps, i, auth_obo_idp).metadata_url;
+        if (u && strcmp(u, url) == 0) {
+            return 1;
+        }
+    }
+    return sc->metadata_url && strcmp(sc->metadata_url, url) == 0;
+}
+
+/* The first OBOMetadataURL of a server is the primary provider's (as with
+ * one provider); each further one adds a provider, whose issuer is its
+ * discovery document's. */
+static const char *set_metadata_url(cmd_parms *cmd, void *m, const char *arg)
+{
+    auth_obo_srv_cfg *sc = srv_of(cmd);
+    const char *err = check_url(cmd, arg);
+
+    if (!err && names_metadata(sc, arg)) {
+        err = err_for(cmd, apr_psprintf(cmd->pool, "'%s' is named twice", arg));
+    }
+    if (err) {
+        return err;
+    }
+    if (!sc->metadata_url) {
+        sc->metadata_url = arg;
+    }
+    else {
+        push_idp(cmd)->metadata_url = arg;
+    }
+    return NULL;
+}
+
+static apr_array_header_t *argv_list(apr_pool_t *p, int argc, char *const argv[])
+{
+    apr_array_header_t *a = apr_array_make(p, argc, sizeof(const char *));
+    int i;
+
+    for (i = 0; i < argc; i++) {
+        APR_ARRAY_PUSH(a, const char *) = argv[i];
+    }
+    return a;
+}
+
+/* OBOJWKSURL url [issuer...] / OBOJWKSFile path [issuer...]: without
+ * issuers, the primary provider's keys (as with one provider); with them,
+ * a provider of its own that accepts those issuers. where: the checked URL
+ * or the file's full path. */
+static void add_jwks_source(cmd_parms *cmd, int argc, char *const argv[], const char *where,
+                            int file)
+{
+    auth_obo_srv_cfg *sc = srv_of(cmd);
+    auth_obo_idp *idp;
+
+    if (argc == 1) {
+        *(file ? &sc->jwks_file : &sc->jwks_url) = where;
+        return;
+    }
+    idp = push_idp(cmd);
+    *(file ? &idp->jwks_file : &idp->jwks_url) = where;
+    idp->issuers = argv_list(cmd->pool, argc - 1, argv + 1);
+}
+
+static const char *set_jwks_url(cmd_parms *cmd, void *m, int argc, char *const argv[])
+{
+    const char *err = argc < 1 ? err_for(cmd, "needs a URL") : check_url(cmd, argv[0]);
+
+    if (!err) {
+        add_jwks_source(cmd, argc, argv, argv[0], 0);
+    }
+    return err;
+}
+
+static const char *set_jwks_file(cmd_parms *cmd, void *m, int argc, char *const argv[])
+{
+    const char *path = NULL;
+    const char *err = argc < 1 ? err_for(cmd, "needs a path") : check_file(cmd, argv[0], &path);
+
+    if (!err) {
+        add_jwks_source(cmd, argc, argv, path, 1);
+    }
+    return err;
 }
 
 static const char *add_issuer(cmd_parms *cmd, void *m, const char *arg)
@@ -584,6 +685,20 @@ static const char *set_refresh_share(cmd_parms *cmd, void *m, const char *arg)
             return in_htaccess_;                                                  \
         }                                                                         \
     } while (0)
+
+/* OBOAcceptIssuer: the issuers (of the configured providers) whose tokens
+ * this place takes; a section's list replaces its parent's. */
+static const char *add_accept_issuer(cmd_parms *cmd, void *m, const char *arg)
+{
+    REFUSE_IN_HTACCESS(cmd);
+    auth_obo_dir_cfg *d = dir_of(cmd, m);
+
+    if (!d->accept_issuers) {
+        d->accept_issuers = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(d->accept_issuers, const char *) = arg;
+    return NULL;
+}
 
 static const char *add_audience(cmd_parms *cmd, void *m, const char *arg)
 {
@@ -1291,16 +1406,18 @@ static const char *set_session_limit(cmd_parms *cmd, void *m, const char *n,
 #define BOTH (RSRC_CONF | ACCESS_CONF)
 
 const command_rec auth_obo_cmds[] = {
-    AP_INIT_TAKE1("OBOMetadataURL", set_srv_url, SRV(metadata_url), RSRC_CONF,
-                  "OIDC discovery URL (.well-known/openid-configuration) of the IdP"),
+    AP_INIT_TAKE1("OBOMetadataURL", set_metadata_url, NULL, RSRC_CONF,
+                  "OIDC discovery URL (.well-known/openid-configuration) of an IdP; "
+                  "repeat it for several"),
     AP_INIT_TAKE1("OBOCACertificateFile", set_srv_file, SRV(ca_file), RSRC_CONF,
                   "PEM CA bundle trusted for the IdP's TLS (default: system store)"),
     AP_INIT_ITERATE("OBOIssuer", add_issuer, NULL, RSRC_CONF,
                     "Accepted issuer(s); {tenantid} matches the token's tid"),
-    AP_INIT_TAKE1("OBOJWKSURL", set_srv_url, SRV(jwks_url), RSRC_CONF,
-                  "JWKS URL when the IdP has no discovery"),
-    AP_INIT_TAKE1("OBOJWKSFile", set_srv_file, SRV(jwks_file), RSRC_CONF,
-                  "Local JWKS file"),
+    AP_INIT_TAKE_ARGV("OBOJWKSURL", set_jwks_url, NULL, RSRC_CONF,
+                      "JWKS URL when the IdP has no discovery [and the issuers of a "
+                      "further IdP]"),
+    AP_INIT_TAKE_ARGV("OBOJWKSFile", set_jwks_file, NULL, RSRC_CONF,
+                      "Local JWKS file [and the issuers of a further IdP]"),
     AP_INIT_TAKE1("OBOJWKSRefreshInterval", set_jwks_refresh, NULL, RSRC_CONF,
                   "Seconds between JWKS refreshes (default 3600)"),
     AP_INIT_TAKE12("OBOTimeout", set_timeout, NULL, RSRC_CONF,
@@ -1332,6 +1449,9 @@ const command_rec auth_obo_cmds[] = {
     AP_INIT_TAKE1("OBOCacheLockWait", set_srv_int, SRV(flight_wait_ms), RSRC_CONF,
                   "Milliseconds a request waits for another's IdP call (default: "
                   "2 x the total timeout + 3 s)"),
+    AP_INIT_ITERATE("OBOAcceptIssuer", add_accept_issuer, NULL, BOTH,
+                    "Only tokens of these issuers (of the configured IdPs) here; "
+                    "{tenantid} matches the token's tid (default: every IdP's)"),
     AP_INIT_ITERATE("OBOAudience", add_audience, NULL, BOTH,
                     "Accepted audience(s): any one must be in the token's aud"),
     AP_INIT_TAKE1("OBOClockSkew", set_skew, NULL, BOTH,

@@ -84,6 +84,7 @@ typedef struct auth_obo_dir_cfg {
     int sources;                         /* OBOAcceptTokenAs: SOURCE_* bits, UNSET */
     apr_array_header_t *cookies;         /* its cookie names (const char *), with sources */
     int preflight;                       /* OBOPreflight: PREFLIGHT_*, UNSET */
+    apr_array_header_t *accept_issuers;  /* OBOAcceptIssuer (const char *), NULL = unset */
 } auth_obo_dir_cfg;
 
 /* OBOTokenFormat: what a bearer token is taken to be. */
@@ -100,10 +101,21 @@ typedef struct auth_obo_section {
     const char *where;           /* file:line of the section */
 } auth_obo_section;
 
+/* A further identity provider of a server (several issuers): a second or
+ * later OBOMetadataURL, or an OBOJWKSURL / OBOJWKSFile naming its issuers.
+ * The first OBOMetadataURL, an OBOJWKSURL / OBOJWKSFile without issuers,
+ * OBOIssuer and OBOTokenEndpoint make the primary provider, as with one. */
+typedef struct auth_obo_idp {
+    const char *metadata_url, *jwks_url, *jwks_file;   /* one of them */
+    apr_array_header_t *issuers;     /* const char *; NULL: discovery's */
+} auth_obo_idp;
+
 /* Per-process runtime objects of a server (created in child_init). */
 typedef struct auth_obo_runtime {
     obo_http *http;
-    obo_provider *provider;
+    obo_provider *provider;      /* the primary provider (opaque tokens, sessions) */
+    apr_array_header_t *providers;   /* obo_provider *: the primary first, then the
+                                      * further ones in configuration order */
     obo_cache *cache;
     obo_memo *verified;          /* verified-signature memo, shared by the process */
     obo_memo *l1;                /* L1 token memo in front of the cache */
@@ -116,6 +128,7 @@ typedef struct auth_obo_runtime {
 typedef struct auth_obo_srv_cfg {
     const char *metadata_url, *jwks_url, *jwks_file, *ca_file, *token_endpoint;
     apr_array_header_t *issuers;         /* NULL = unset */
+    apr_array_header_t *more_idps;       /* auth_obo_idp: further providers, NULL = none */
     int jwks_refresh;                    /* seconds, UNSET */
     int connect_timeout_ms, timeout_ms;  /* UNSET */
     const char *client_id;

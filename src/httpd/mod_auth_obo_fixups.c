@@ -132,13 +132,15 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
     obo_exchange_error *x = NULL;
     obo_acquire a;
     int hit = 0, due = 0;
-    apr_status_t rv = obo_provider_token_endpoint(sc->rt->provider, r->pool, &endpoint, &err);
+    apr_status_t rv = obo_provider_token_endpoint(auth_obo_token_provider(sc, st), r->pool,
+                                                  &endpoint, &err);
 
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "OBO056: no token endpoint: %s", err);
         return rv == APR_EAGAIN ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;
     }
     fill_acquire(r, sc, st, ds, auth_obo_tenant_endpoint(r->pool, endpoint, st->jws->payload), &a);
+    a.req.metrics_provider = obo_provider_metrics_number(auth_obo_token_provider(sc, st));
     rv = obo_token_acquire_ex(r->pool, &a, &t, &x, &hit, &due);
     if (rv != APR_SUCCESS) {
         return auth_obo_exchange_failed(r, sc, ds, st, x);

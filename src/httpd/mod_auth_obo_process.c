@@ -32,6 +32,7 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 #include "obo_cache_memcached.h"
 #include "obo_crypto.h"
 #include "obo_log.h"
+#include "obo_metrics.h"
 
 APLOG_USE_MODULE(auth_obo);
 
@@ -286,20 +287,44 @@ int auth_obo_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
 
 /* ---- child_init: per-process handles ---------------------------------------- */
 
-static obo_provider_cfg provider_cfg(const auth_obo_srv_cfg *sc)
+/* The settings every provider of a server shares (TLS, timeouts, refresh). */
+static obo_provider_cfg provider_common(const auth_obo_srv_cfg *sc)
 {
     obo_provider_cfg c;
 
     memset(&c, 0, sizeof(c));
+    c.jwks_refresh = apr_time_from_sec(auth_obo_ival(sc->jwks_refresh, 3600));
+    c.http.ca_file = sc->ca_file;
+    c.http.connect_timeout = auth_obo_ival(sc->connect_timeout_ms, 3000) * 1000LL;
+    c.http.timeout = auth_obo_ival(sc->timeout_ms, 10000) * 1000LL;
+    return c;
+}
+
+/* The primary provider: the first OBOMetadataURL, an OBOJWKSURL or
+ * OBOJWKSFile without issuers, OBOIssuer and OBOTokenEndpoint. */
+static obo_provider_cfg provider_cfg(const auth_obo_srv_cfg *sc)
+{
+    obo_provider_cfg c = provider_common(sc);
+
     c.metadata_url = sc->metadata_url;
     c.jwks_url = sc->jwks_url;
     c.jwks_file = sc->jwks_file;
     c.issuers = sc->issuers;
     c.token_endpoint = sc->token_endpoint;
-    c.jwks_refresh = apr_time_from_sec(auth_obo_ival(sc->jwks_refresh, 3600));
-    c.http.ca_file = sc->ca_file;
-    c.http.connect_timeout = auth_obo_ival(sc->connect_timeout_ms, 3000) * 1000LL;
-    c.http.timeout = auth_obo_ival(sc->timeout_ms, 10000) * 1000LL;
+    return c;
+}
+
+/* A further provider: its own source and issuers; its token endpoint is
+ * its discovery document's unless OBOTokenEndpoint takes every exchange. */
+static obo_provider_cfg more_provider_cfg(const auth_obo_srv_cfg *sc, const auth_obo_idp *idp)
+{
+    obo_provider_cfg c = provider_common(sc);
+
+    c.metadata_url = idp->metadata_url;
+    c.jwks_url = idp->jwks_url;
+    c.jwks_file = idp->jwks_file;
+    c.issuers = idp->issuers;
+    c.token_endpoint = sc->token_endpoint;
     return c;
 }
 
@@ -345,9 +370,8 @@ static const char *cache_identity(apr_pool_t *pchild, const auth_obo_srv_cfg *sc
  * default) its keys start loading now, in the background. */
 static apr_status_t provider_for(apr_pool_t *pchild, apr_hash_t *seen, obo_http *http,
                                  server_rec *s, const auth_obo_srv_cfg *sc, obo_cache *cache,
-                                 obo_provider **pv)
+                                 obo_provider_cfg c, obo_provider **pv)
 {
-    obo_provider_cfg c = provider_cfg(sc);
     const char *id = apr_psprintf(pchild, "%s|%s|%s|%s|%s|%s|%" APR_TIME_T_FMT "|%"
                                   APR_TIME_T_FMT "|%" APR_TIME_T_FMT "|%s",
                                   c.metadata_url ? c.metadata_url : "",
@@ -362,6 +386,9 @@ static apr_status_t provider_for(apr_pool_t *pchild, apr_hash_t *seen, obo_http 
     if (!*pv) {
         state_for(pchild, &c);
         c.shared = cache;
+        /* numbered in creation order, the configuration's in every process */
+        c.metrics_provider = (int)apr_hash_count(seen) + 1;
+        c.metrics_provider = c.metrics_provider <= OBO_M_PROVIDERS ? c.metrics_provider : 0;
         rv = obo_provider_create(pchild, &c, http, pv);
         if (rv == APR_SUCCESS) {
             apr_hash_set(seen, id, APR_HASH_KEY_STRING, *pv);
@@ -371,6 +398,35 @@ static apr_status_t provider_for(apr_pool_t *pchild, apr_hash_t *seen, obo_http 
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO016: cannot start loading the "
                          "IdP's keys in the background; they load at the first request");
         }
+    }
+    return rv;
+}
+
+/* Every provider of a server, the primary first (if there is one). */
+static apr_status_t providers_for(apr_pool_t *pchild, apr_hash_t *seen, obo_http *http,
+                                  server_rec *s, const auth_obo_srv_cfg *sc,
+                                  auth_obo_runtime *rt)
+{
+    int i, n = sc->more_idps ? sc->more_idps->nelts : 0;
+    apr_status_t rv = APR_SUCCESS;
+    obo_provider *pv = NULL;
+
+    rt->providers = apr_array_make(pchild, n + 1, sizeof(obo_provider *));
+    if (sc->metadata_url || sc->jwks_url || sc->jwks_file) {
+        rv = provider_for(pchild, seen, http, s, sc, rt->cache, provider_cfg(sc), &pv);
+        if (rv == APR_SUCCESS) {
+            APR_ARRAY_PUSH(rt->providers, obo_provider *) = pv;
+        }
+    }
+    for (i = 0; i < n && rv == APR_SUCCESS; i++) {
+        rv = provider_for(pchild, seen, http, s, sc, rt->cache, more_provider_cfg(sc,
+                          &APR_ARRAY_IDX(sc->more_idps, i, auth_obo_idp)), &pv);
+        if (rv == APR_SUCCESS) {
+            APR_ARRAY_PUSH(rt->providers, obo_provider *) = pv;
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        rt->provider = APR_ARRAY_IDX(rt->providers, 0, obo_provider *);
     }
     return rv;
 }
@@ -483,8 +539,8 @@ void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
         if (sc->introspects) {
             introspection_for(pchild, s, sc, rt);
         }
-        if (auth_obo_has_idp(sc) && provider_for(pchild, seen, http, s, sc, rt->cache,
-                                                 &rt->provider) != APR_SUCCESS) {
+        if (auth_obo_has_idp(sc) && providers_for(pchild, seen, http, s, sc, rt)
+                                    != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "OBO048: cannot create the provider");
             continue;
         }

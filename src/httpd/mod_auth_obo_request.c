@@ -31,6 +31,11 @@ APLOG_USE_MODULE(auth_obo);
 
 /* State lives on the request that authenticated; subrequests and internal
  * redirects find it on their main or previous request. */
+obo_provider *auth_obo_token_provider(const auth_obo_srv_cfg *sc, const auth_obo_req *st)
+{
+    return st && st->provider ? st->provider : sc->rt->provider;
+}
+
 auth_obo_req *auth_obo_req_state(request_rec *r)
 {
     auth_obo_req *st = NULL;

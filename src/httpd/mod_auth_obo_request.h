@@ -25,6 +25,8 @@ typedef struct auth_obo_req {
     obo_jws *jws;            /* verified; payload = claims (an introspected token's:
                               * the IdP's answer, and no header) */
     int introspected;        /* the token was opaque: RFC 7662 introspection */
+    struct obo_provider *provider;   /* the provider that verified it (its token
+                                      * endpoint is the exchange's), or NULL */
     const char *error_desc;  /* invalid_token description, or NULL */
     int no_token;            /* no credentials presented */
     int status;              /* memoised authentication result (OK, 401, 503...) */
@@ -41,6 +43,11 @@ typedef struct auth_obo_req {
     struct ap_conf_vector_t *eff_for;
     struct auth_obo_dir_cfg *eff;
 } auth_obo_req;
+
+/* The provider whose token endpoint takes the exchanges for st's caller:
+ * the one that verified the caller's token (several issuers), else the
+ * primary (an introspected token). */
+obo_provider *auth_obo_token_provider(const auth_obo_srv_cfg *sc, const auth_obo_req *st);
 
 /* The state of r (or of its main or previous request), or NULL. */
 auth_obo_req *auth_obo_req_state(request_rec *r);

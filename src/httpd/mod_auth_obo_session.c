@@ -205,12 +205,14 @@ int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *
                       "token names no user (tid+oid or iss+sub)");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    rv = obo_provider_token_endpoint(sc->rt->provider, r->pool, &endpoint, &err);
+    rv = obo_provider_token_endpoint(auth_obo_token_provider(sc, st), r->pool, &endpoint,
+                                     &err);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "OBO056: no token endpoint: %s", err);
         return rv == APR_EAGAIN ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;
     }
     session_cfg(sc, auth_obo_tenant_endpoint(r->pool, endpoint, claims), &c);
+    c.req.metrics_provider = obo_provider_metrics_number(auth_obo_token_provider(sc, st));
     c.downstreams = session_dss(r->pool, d->downstreams);
     rv = obo_session_open(r->pool, &c, user, st->token, claims_exp(claims), &key, &created,
                           &x, &failed);

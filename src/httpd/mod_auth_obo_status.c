@@ -150,6 +150,32 @@ static void html_row(request_rec *r, const char *name, const char *labels,
                name, labels, v);
 }
 
+/* The per-provider counters that are not zero. */
+static void html_provider_rows(request_rec *r, const obo_metrics_snapshot *s)
+{
+    static const char *const sources[] = { "idp", "shared_cache", "state_file" };
+    int i, j, k;
+
+    for (i = 0; i < OBO_M_PROVIDERS; i++) {
+        for (j = 0; j < OBO_M_ENDPOINTS; j++) {
+            for (k = 0; k < OBO_M_OUTCOMES; k++) {
+                if (s->pidp[i][j][k]) {
+                    html_row(r, "provider_idp_requests", apr_psprintf(r->pool,
+                             "provider=%d endpoint=%s outcome=%s", i + 1,
+                             obo_metrics_endpoint_name(j), obo_metrics_outcome_name(k)),
+                             s->pidp[i][j][k]);
+                }
+            }
+        }
+        for (j = 0; j < OBO_M_KEYSOURCES; j++) {
+            if (s->pkeys[i][j]) {
+                html_row(r, "provider_key_sets", apr_psprintf(r->pool, "provider=%d source=%s",
+                         i + 1, sources[j]), s->pkeys[i][j]);
+            }
+        }
+    }
+}
+
 static void html_table(request_rec *r, const obo_metrics_snapshot *s)
 {
     static const char *const results[] = { "accepted", "no_token", "invalid_token",
@@ -205,6 +231,33 @@ static void html_table(request_rec *r, const obo_metrics_snapshot *s)
     html_row(r, "introspection_cache", "level=shared result=hit", s->c[OBO_M_INTRO_SHARED_HIT]);
     html_row(r, "introspection_cache", "level=shared result=miss",
              s->c[OBO_M_INTRO_SHARED_MISS]);
+    html_provider_rows(r, s);
+    ap_rputs("</table>\n", r);
+}
+
+/* This virtual host's identity providers and their numbers in the
+ * provider="N" label (the numbers are the same in every process). */
+static void html_providers(request_rec *r)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
+    const apr_array_header_t *iss = NULL;
+    int i;
+
+    if (!sc->rt || !sc->rt->providers || sc->rt->providers->nelts == 0) {
+        return;
+    }
+    ap_rputs("<h2>Identity providers of this virtual host</h2>\n<table border=\"1\">\n"
+             "<tr><th>provider</th><th>keys from</th><th>issuers</th></tr>\n", r);
+    for (i = 0; i < sc->rt->providers->nelts; i++) {
+        obo_provider *pv = APR_ARRAY_IDX(sc->rt->providers, i, obo_provider *);
+        int n = obo_provider_metrics_number(pv);
+        ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+                   n ? apr_itoa(r->pool, n) : "-",
+                   ap_escape_html(r->pool, obo_provider_source(pv)),
+                   obo_provider_known_issuers(pv, r->pool, &iss) == APR_SUCCESS
+                   ? ap_escape_html(r->pool, apr_array_pstrcat(r->pool, iss, ' '))
+                   : "(not loaded yet)");
+    }
     ap_rputs("</table>\n", r);
 }
 
@@ -224,6 +277,7 @@ static void html_page(request_rec *r, const obo_metrics_snapshot *s)
                ap_escape_html(r->pool, auth_obo_status_version),
                ap_escape_html(r->pool, ap_get_server_description()), since_text(r, s));
     html_table(r, s);
+    html_providers(r);
     ap_rputs("<p>Also as <a href=\"?format=json\">JSON</a> and "
              "<a href=\"?format=prometheus\">Prometheus</a>.</p>\n</body>\n</html>\n", r);
 }

@@ -449,6 +449,8 @@ static apr_status_t obo_send(obo_xctx *x, obo_attempt *a, const char **err)
     while ((rv = obo_send_once(x, a, err)) == APR_SUCCESS
            && attempt++ < x->max_retries && obo_retryable(x, a)) {
         obo_metrics_idp(OBO_M_EP_TOKEN, obo_attempt_outcome(a, NULL), a->sent);
+        obo_metrics_provider_idp(x->req->metrics_provider, OBO_M_EP_TOKEN,
+                                 obo_attempt_outcome(a, NULL));
         w = obo_retry_wait(x, a);
         obo_log(OBO_LOG_NOTICE, "OBO302", "token request to %s failed (%s); retrying in "
                 "%ld ms", x->req->token_endpoint,
@@ -849,6 +851,8 @@ apr_status_t obo_exchange(obo_http *h, apr_pool_t *p, const obo_exchange_req *re
     else {
         rv = obo_interpret(&x, &a, res, &e);
         obo_metrics_idp(OBO_M_EP_TOKEN, obo_attempt_outcome(&a, e), a.sent);
+        obo_metrics_provider_idp(req->metrics_provider, OBO_M_EP_TOKEN,
+                                 obo_attempt_outcome(&a, e));
     }
     if (rv != APR_SUCCESS) {
         obo_log_failure(&x, e);

@@ -49,6 +49,8 @@ typedef struct obo_exchange_req {
     obo_http_opts http;
     int max_retries;                        /* default 1 */
     apr_interval_time_t max_retry_wait;     /* cap on Retry-After honoured, default 2 s */
+    int metrics_provider;                   /* the token endpoint's provider in the
+                                             * metrics (obo_metrics.h), 0: none */
 } obo_exchange_req;
 
 typedef struct obo_token_result {

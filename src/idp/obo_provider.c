@@ -147,6 +147,9 @@ static apr_status_t http_get(obo_provider *pv, apr_pool_t *p, const char *url,
     rv = obo_http_request(pv->http, p, url, NULL, NULL, &o, &resp, err);
     obo_metrics_idp(url == pv->cfg.metadata_url ? OBO_M_EP_DISCOVERY : OBO_M_EP_JWKS,
                     obo_metrics_http_outcome(rv, resp ? resp->status : 0), 0);
+    obo_metrics_provider_idp(pv->cfg.metrics_provider, url == pv->cfg.metadata_url
+                             ? OBO_M_EP_DISCOVERY : OBO_M_EP_JWKS,
+                             obo_metrics_http_outcome(rv, resp ? resp->status : 0));
     if (rv == APR_SUCCESS && resp->status != 200) {
         *err = apr_psprintf(p, "HTTP status %d", resp->status);
         rv = APR_EGENERAL;
@@ -413,6 +416,8 @@ static apr_status_t adopt(obo_provider *pv, const obo_idpstate *st, adopt_from f
                 pv->stats.shared_restores++;
             }
             obo_metrics_inc(from == FROM_STATE ? OBO_M_KEYS_FROM_STATE : OBO_M_KEYS_FROM_SHARED);
+            obo_metrics_provider_keys(pv->cfg.metrics_provider,
+                                      from == FROM_STATE ? OBO_M_KS_STATE : OBO_M_KS_SHARED);
             if (old && old->refs == 0) {
                 keyset_destroy(old);
             }
@@ -619,6 +624,7 @@ static apr_status_t load_jwks(obo_provider *pv, apr_pool_t *tmp, const char **er
         if (rv == APR_SUCCESS) {
             install(pv, ks);
             obo_metrics_inc(OBO_M_JWKS_REFRESH);
+            obo_metrics_provider_keys(pv->cfg.metrics_provider, OBO_M_KS_IDP);
             obo_log(OBO_LOG_INFO, "OBO011", "loaded %d keys from %s (%d skipped)",
                     ks->jwks->keys->nelts, src, skipped);
             publish(pv, tmp, body, len);
@@ -941,6 +947,25 @@ apr_status_t obo_provider_issuers(obo_provider *pv, apr_pool_t *p,
     return rv;
 }
 
+apr_status_t obo_provider_known_issuers(obo_provider *pv, apr_pool_t *p,
+                                        const apr_array_header_t **issuers)
+{
+    apr_array_header_t *a;
+
+    if (pv->cfg.issuers && pv->cfg.issuers->nelts > 0) {
+        *issuers = pv->cfg.issuers;
+        return APR_SUCCESS;
+    }
+    a = apr_array_make(p, 1, sizeof(const char *));
+    apr_thread_mutex_lock(pv->lock);
+    if (pv->issuer) {
+        APR_ARRAY_PUSH(a, const char *) = apr_pstrdup(p, pv->issuer);
+    }
+    apr_thread_mutex_unlock(pv->lock);
+    *issuers = a;
+    return a->nelts > 0 ? APR_SUCCESS : APR_EAGAIN;
+}
+
 /* An endpoint: the override, else discovery's (*found, read under the
  * lock; name for the messages). */
 static apr_status_t endpoint_of(obo_provider *pv, apr_pool_t *p, const char *override,
@@ -998,6 +1023,17 @@ void obo_provider_get_stats(obo_provider *pv, obo_provider_stats *st)
     apr_thread_mutex_lock(pv->lock);
     *st = pv->stats;
     apr_thread_mutex_unlock(pv->lock);
+}
+
+const char *obo_provider_source(const obo_provider *pv)
+{
+    return pv->cfg.metadata_url ? pv->cfg.metadata_url
+           : pv->cfg.jwks_url ? pv->cfg.jwks_url : pv->cfg.jwks_file;
+}
+
+int obo_provider_metrics_number(const obo_provider *pv)
+{
+    return pv ? pv->cfg.metrics_provider : 0;
 }
 
 unsigned long obo_provider_generation(obo_provider *pv)

@@ -44,6 +44,9 @@ typedef struct obo_provider_cfg {
      * the processes and servers sharing it pass each other the last good
      * discovery and key set, as they share tokens; NULL: none. */
     obo_cache *shared;
+    /* The label provider="N" of the per-provider metrics (obo_metrics.h),
+     * 1..OBO_M_PROVIDERS; 0: counted without the label only. */
+    int metrics_provider;
 } obo_provider_cfg;
 
 typedef struct obo_provider obo_provider;
@@ -68,6 +71,12 @@ apr_status_t obo_provider_start(obo_provider *pv, apr_pool_t *p);
 apr_status_t obo_provider_issuers(obo_provider *pv, apr_pool_t *p,
                                   const apr_array_header_t **issuers, const char **err);
 
+/* The accepted issuers if they are known without a network call (configured,
+ * or from a discovery document this process already has): APR_SUCCESS, or
+ * APR_EAGAIN when only a load could tell (obo_provider_issuers). */
+apr_status_t obo_provider_known_issuers(obo_provider *pv, apr_pool_t *p,
+                                        const apr_array_header_t **issuers);
+
 /* Token endpoint: the override, else discovery's. APR_EAGAIN as above,
  * APR_NOTFOUND if neither exists. */
 apr_status_t obo_provider_token_endpoint(obo_provider *pv, apr_pool_t *p,
@@ -88,6 +97,13 @@ apr_status_t obo_provider_introspection_endpoint(obo_provider *pv, apr_pool_t *p
 apr_status_t obo_provider_keys(obo_provider *pv, apr_pool_t *p, const char *kid,
                                const char *alg, apr_array_header_t **keys,
                                unsigned long *generation, const char **err);
+
+/* Where its keys come from (the metadata URL, else the JWKS URL or file),
+ * for the status page. */
+const char *obo_provider_source(const obo_provider *pv);
+
+/* cfg->metrics_provider: the provider's number in the metrics, 0 if none. */
+int obo_provider_metrics_number(const obo_provider *pv);
 
 /* Changes whenever the key set is replaced: facts derived from the old keys
  * (a verified signature) must not outlive them. */

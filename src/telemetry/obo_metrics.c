@@ -12,9 +12,9 @@
 #include <apr_strings.h>
 #include <apr_tables.h>
 
-/* "obometr2": change it with any change of obo_metrics_block or of the
+/* "obometr3": change it with any change of obo_metrics_block or of the
  * counters' order, so that a graceful restart into a new layout starts anew. */
-#define OBO_M_MAGIC APR_UINT64_C(0x6f626f6d65747232)
+#define OBO_M_MAGIC APR_UINT64_C(0x6f626f6d65747233)
 
 typedef struct obo_metrics_block {
     apr_uint64_t magic;            /* set last: the block is initialised */
@@ -24,6 +24,8 @@ typedef struct obo_metrics_block {
     atomic_ullong idp[OBO_M_ENDPOINTS][OBO_M_OUTCOMES];
     atomic_ullong bucket[OBO_M_BUCKETS + 1];
     atomic_ullong sum_usec;
+    atomic_ullong pidp[OBO_M_PROVIDERS][OBO_M_ENDPOINTS][OBO_M_OUTCOMES];
+    atomic_ullong pkeys[OBO_M_PROVIDERS][OBO_M_KEYSOURCES];
 } obo_metrics_block;
 
 static obo_metrics_block *obo_mb;
@@ -39,6 +41,9 @@ static const char *const obo_m_outcomes[OBO_M_OUTCOMES] = {
 };
 static const char *const obo_m_endpoints[OBO_M_ENDPOINTS] = {
     "token", "jwks", "discovery", "introspection"
+};
+static const char *const obo_m_keysources[OBO_M_KEYSOURCES] = {
+    "idp", "shared_cache", "state_file"
 };
 
 apr_size_t obo_metrics_size(void)
@@ -138,6 +143,40 @@ void obo_metrics_idp(obo_m_endpoint ep, obo_m_outcome o, apr_time_t started)
     }
 }
 
+void obo_metrics_provider_idp(int provider, obo_m_endpoint ep, obo_m_outcome o)
+{
+    if (obo_mb && provider >= 1 && provider <= OBO_M_PROVIDERS
+        && (unsigned)ep < OBO_M_ENDPOINTS && (unsigned)o < OBO_M_OUTCOMES) {
+        atomic_fetch_add_explicit(&obo_mb->pidp[provider - 1][ep][o], 1,
+                                  memory_order_relaxed);
+    }
+}
+
+void obo_metrics_provider_keys(int provider, obo_m_keysource src)
+{
+    if (obo_mb && provider >= 1 && provider <= OBO_M_PROVIDERS
+        && (unsigned)src < OBO_M_KEYSOURCES) {
+        atomic_fetch_add_explicit(&obo_mb->pkeys[provider - 1][src], 1, memory_order_relaxed);
+    }
+}
+
+static void obo_read_providers(obo_metrics_snapshot *out)
+{
+    int i, j, k;
+
+    for (i = 0; i < OBO_M_PROVIDERS; i++) {
+        for (j = 0; j < OBO_M_ENDPOINTS; j++) {
+            for (k = 0; k < OBO_M_OUTCOMES; k++) {
+                out->pidp[i][j][k] = atomic_load_explicit(&obo_mb->pidp[i][j][k],
+                                                          memory_order_relaxed);
+            }
+        }
+        for (j = 0; j < OBO_M_KEYSOURCES; j++) {
+            out->pkeys[i][j] = atomic_load_explicit(&obo_mb->pkeys[i][j], memory_order_relaxed);
+        }
+    }
+}
+
 void obo_metrics_read(obo_metrics_snapshot *out)
 {
     int i, j;
@@ -159,6 +198,7 @@ void obo_metrics_read(obo_metrics_snapshot *out)
         out->bucket[i] = atomic_load_explicit(&obo_mb->bucket[i], memory_order_relaxed);
     }
     out->sum_usec = atomic_load_explicit(&obo_mb->sum_usec, memory_order_relaxed);
+    obo_read_providers(out);
 }
 
 const char *obo_metrics_outcome_name(obo_m_outcome o)
@@ -338,6 +378,57 @@ static void obo_put_idp(apr_array_header_t *out, apr_pool_t *p, const obo_metric
     obo_put(out, p, "%s_count %" APR_UINT64_T_FMT "\n", hist, total);
 }
 
+/* 1 if provider i (0-based) has counted anything: only those are listed. */
+static int obo_provider_used(const obo_metrics_snapshot *s, int i)
+{
+    int j, k, used = 0;
+
+    for (j = 0; j < OBO_M_ENDPOINTS; j++) {
+        for (k = 0; k < OBO_M_OUTCOMES; k++) {
+            used |= s->pidp[i][j][k] != 0;
+        }
+    }
+    for (j = 0; j < OBO_M_KEYSOURCES; j++) {
+        used |= s->pkeys[i][j] != 0;
+    }
+    return used;
+}
+
+static void obo_put_providers(apr_array_header_t *out, apr_pool_t *p,
+                              const obo_metrics_snapshot *s)
+{
+    static const char idp[] = "mod_auth_obo_provider_idp_requests_total";
+    static const char keys[] = "mod_auth_obo_provider_key_sets_total";
+    int i, j, k, any = 0;
+
+    for (i = 0; i < OBO_M_PROVIDERS; i++) {
+        any |= obo_provider_used(s, i);
+    }
+    if (!any) {
+        return;   /* a family is listed with its samples only */
+    }
+    obo_put_head(out, p, idp, "counter", "HTTP requests to each identity provider (provider: "
+                 "its number in configuration order) by endpoint and outcome.");
+    for (i = 0; i < OBO_M_PROVIDERS; i++) {
+        for (j = 0; j < OBO_M_ENDPOINTS && obo_provider_used(s, i); j++) {
+            for (k = 0; k < OBO_M_OUTCOMES; k++) {
+                obo_put(out, p, "%s{provider=\"%d\",endpoint=\"%s\",outcome=\"%s\"} %"
+                        APR_UINT64_T_FMT "\n", idp, i + 1, obo_m_endpoints[j],
+                        obo_m_outcomes[k], s->pidp[i][j][k]);
+            }
+        }
+    }
+    obo_put_head(out, p, keys, "counter", "Key sets each identity provider's keys were "
+                 "installed from in a process: the IdP or JWKS file, the shared cache, the "
+                 "state file.");
+    for (i = 0; i < OBO_M_PROVIDERS; i++) {
+        for (j = 0; j < OBO_M_KEYSOURCES && obo_provider_used(s, i); j++) {
+            obo_put(out, p, "%s{provider=\"%d\",source=\"%s\"} %" APR_UINT64_T_FMT "\n",
+                    keys, i + 1, obo_m_keysources[j], s->pkeys[i][j]);
+        }
+    }
+}
+
 /* A label value: backslash, double quote and line feed escaped. */
 static char *obo_label_escape(apr_pool_t *p, const char *v)
 {
@@ -368,6 +459,7 @@ char *obo_metrics_prometheus(apr_pool_t *p, const obo_metrics_snapshot *s,
     obo_put_families(out, p, s, OBO_ROWS(obo_families_head));
     obo_put_idp(out, p, s);
     obo_put_families(out, p, s, OBO_ROWS(obo_families_tail));
+    obo_put_providers(out, p, s);
     obo_put_head(out, p, "mod_auth_obo_build_info", "gauge",
                  "The running mod_auth_obo version (always 1).");
     obo_put(out, p, "mod_auth_obo_build_info{version=\"%s\"} 1\n",
@@ -454,6 +546,38 @@ static json_t *obo_jhist(const obo_metrics_snapshot *s)
     return o;
 }
 
+/* {"1": {"idp_requests": {endpoint: {outcome: n}}, "key_sets": {source: n}}, ...} */
+static json_t *obo_jproviders(const obo_metrics_snapshot *s)
+{
+    json_t *o = json_object(), *pv = NULL, *reqs = NULL, *keys = NULL, *ep;
+    char name[16];
+    int i, j, k, bad = o == NULL;
+
+    for (i = 0; !bad && i < OBO_M_PROVIDERS; i++) {
+        if (!obo_provider_used(s, i)) {
+            continue;
+        }
+        apr_snprintf(name, sizeof(name), "%d", i + 1);
+        bad = json_object_set_new(o, name, (pv = json_object())) != 0
+              || json_object_set_new(pv, "idp_requests", (reqs = json_object())) != 0
+              || json_object_set_new(pv, "key_sets", (keys = json_object())) != 0;
+        for (j = 0; !bad && j < OBO_M_ENDPOINTS; j++) {
+            bad = json_object_set_new(reqs, obo_m_endpoints[j], (ep = json_object())) != 0;
+            for (k = 0; !bad && k < OBO_M_OUTCOMES; k++) {
+                bad = obo_jset(ep, obo_m_outcomes[k], s->pidp[i][j][k]);
+            }
+        }
+        for (j = 0; !bad && j < OBO_M_KEYSOURCES; j++) {
+            bad = obo_jset(keys, obo_m_keysources[j], s->pkeys[i][j]);
+        }
+    }
+    if (bad && o) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
 char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char *version)
 {
     json_t *j = obo_json_pool(p, json_object());
@@ -492,5 +616,6 @@ char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char 
         "l1", obo_jpair("hit", c[OBO_M_INTRO_L1_HIT], "miss", c[OBO_M_INTRO_L1_MISS]),
         "shared", obo_jpair("hit", c[OBO_M_INTRO_SHARED_HIT],
                             "miss", c[OBO_M_INTRO_SHARED_MISS]))) != 0;
+    bad = bad || json_object_set_new(j, "providers", obo_jproviders(s)) != 0;
     return bad ? NULL : obo_json_dump(p, j);
 }

@@ -68,6 +68,17 @@ typedef enum obo_m_outcome {
     OBO_M_OUTCOMES
 } obo_m_outcome;
 
+/* Per identity provider (several issuers): the label provider="N" is the
+ * provider's number, 1 to OBO_M_PROVIDERS, in the order the processes
+ * create them (the configuration's: the same in every process); later
+ * providers are counted in the families without the label only. */
+#define OBO_M_PROVIDERS 16
+
+/* Where a provider's key sets came from (..._provider_key_sets_total{source}). */
+typedef enum obo_m_keysource {
+    OBO_M_KS_IDP, OBO_M_KS_SHARED, OBO_M_KS_STATE, OBO_M_KEYSOURCES
+} obo_m_keysource;
+
 /* Token endpoint durations: Prometheus' default buckets (seconds), plus
  * the overflow bucket (+Inf). */
 #define OBO_M_BUCKETS 11
@@ -78,6 +89,9 @@ typedef struct obo_metrics_snapshot {
     apr_uint64_t bucket[OBO_M_BUCKETS + 1];   /* per bucket, not cumulative */
     apr_uint64_t sum_usec;
     apr_time_t since;                         /* when counting started */
+    /* per provider (index = number - 1) */
+    apr_uint64_t pidp[OBO_M_PROVIDERS][OBO_M_ENDPOINTS][OBO_M_OUTCOMES];
+    apr_uint64_t pkeys[OBO_M_PROVIDERS][OBO_M_KEYSOURCES];
 } obo_metrics_snapshot;
 
 /* Bytes the shared block needs. */
@@ -106,6 +120,13 @@ obo_m_outcome obo_metrics_http_outcome(apr_status_t rv, int http_status);
 /* One request to the IdP that started at `started`; for the token endpoint
  * its duration goes into the histogram. */
 void obo_metrics_idp(obo_m_endpoint ep, obo_m_outcome o, apr_time_t started);
+
+/* The same for provider number `provider` (1..OBO_M_PROVIDERS; anything
+ * else is not counted): a request to its discovery, JWKS or token endpoint,
+ * and a key set it installed. Counted in addition to the unlabelled
+ * families (obo_metrics_idp, OBO_M_JWKS_REFRESH, OBO_M_KEYS_FROM_*). */
+void obo_metrics_provider_idp(int provider, obo_m_endpoint ep, obo_m_outcome o);
+void obo_metrics_provider_keys(int provider, obo_m_keysource src);
 
 /* The figures now (each read atomically; not a snapshot across counters). */
 void obo_metrics_read(obo_metrics_snapshot *out);

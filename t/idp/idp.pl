@@ -176,15 +176,26 @@ sub parse_form {
     return \%p;
 }
 
+# A second identity provider (t/36_issuers.t): the tenants named second*
+# sign with key B but publish it under key A's kid "rsa-a", so that two
+# issuers have a colliding kid with different keys.
+sub second_issuer { my ($tenant) = @_; return defined $tenant && $tenant =~ /^second/ }
+sub second_jwks {
+    return { keys => [ { %{ public_jwk('rsa-b') }, kid => 'rsa-a' } ] };
+}
+
 sub all_keys_for_verification {
+    my ($tenant) = @_;
+    return ('rsa-a' => key_info('rsa-b')->{pub}) if second_issuer($tenant);
     # the IdP trusts every key it ever published (A and B)
     return map { $_ => key_info($_)->{pub} } published_kids('both');
 }
 
-# verify a user token (OBO assertion / RFC 8693 subject_token)
+# verify a user token (OBO assertion / RFC 8693 subject_token) with the keys
+# of the tenant whose token endpoint was called
 sub verify_user_token {
-    my ($tok) = @_;
-    my %keys = all_keys_for_verification();
+    my ($tok, $tenant) = @_;
+    my %keys = all_keys_for_verification($tenant);
     my @parts = split /\./, $tok, -1;
     return (undef, 50013, 'Assertion is malformed.') unless @parts == 3;
     my $hdr = eval { $JSON->decode(decode_b64u($parts[0])) };
@@ -398,6 +409,7 @@ sub h_jwks {
     return json_response(200, '{"keys": [ {"kty": "RSA"') if $fault eq 'badjson';
     return json_response(200, { keys => [] }) if $fault eq 'empty';
     sleep(sw($sw, 'slow_seconds', $tenant) // 3) if $fault eq 'slow';
+    return json_response(200, second_jwks()) if second_issuer($tenant);
     my $rot = sw($sw, 'rotate', $tenant) // 0;
     return json_response(200, jwks(published_kids($rot)));
 }
@@ -541,7 +553,7 @@ sub h_token {
             "The grant type is not supported over the /common or /consumers endpoints; requested_token_use must be 'on_behalf_of'.")
             unless $p->{requested_token_use} eq 'on_behalf_of';
         return $missing->('scope') unless defined $scope && length $scope;
-        ($claims, $code, $desc) = verify_user_token($p->{assertion});
+        ($claims, $code, $desc) = verify_user_token($p->{assertion}, $tenant);
     }
     elsif ($grant eq $TE_GRANT) {
         $is_te = 1;
@@ -561,7 +573,7 @@ sub h_token {
         my $o = opaque_record($p->{subject_token});
         ($claims, $code, $desc) = $o
             ? (opaque_active($o) ? ($o) : (undef, 50013, 'The subject token is not active.'))
-            : verify_user_token($p->{subject_token});
+            : verify_user_token($p->{subject_token}, $tenant);
     }
     else {
         bump('token_error', 'token_error:unsupported_grant_type');

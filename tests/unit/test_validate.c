@@ -43,10 +43,12 @@ static void write_jwks(apr_pool_t *p, const char *path, EVP_PKEY *k, const char 
     fclose(f);
 }
 
-static const char *token(apr_pool_t *p, EVP_PKEY *k, const char *kid, long exp_in)
+/* A token of issuer iss signed by k under kid, valid for exp_in seconds. */
+static const char *token_iss(apr_pool_t *p, EVP_PKEY *k, const char *kid, const char *iss,
+                             long exp_in)
 {
     json_t *h = obo_json_pool(p, json_pack("{s:s}", "kid", kid));
-    json_t *c = obo_json_pool(p, json_pack("{s:s,s:s,s:s,s:I}", "iss", ISS, "aud", AUD,
+    json_t *c = obo_json_pool(p, json_pack("{s:s,s:s,s:s,s:I}", "iss", iss, "aud", AUD,
                                            "sub", "alice",
                                            "exp", (json_int_t)(time(NULL) + exp_in)));
     char *out = NULL;
@@ -54,6 +56,11 @@ static const char *token(apr_pool_t *p, EVP_PKEY *k, const char *kid, long exp_i
 
     obo_jws_sign(p, k, "RS256", h, c, &out, &err);
     return out;
+}
+
+static const char *token(apr_pool_t *p, EVP_PKEY *k, const char *kid, long exp_in)
+{
+    return token_iss(p, k, kid, ISS, exp_in);
 }
 
 /* A token with header typ (NULL: none), else like token(). */
@@ -368,6 +375,77 @@ static void test_l1_typ(apr_pool_t *p)
     unlink(f.path);
 }
 
+/* ---- several providers ---------------------------------------------------- */
+
+#define ISS2 "https://second.test/v2.0"
+
+/* A token of issuer iss signed by k under kid k1. */
+static const char *token_of(apr_pool_t *p, EVP_PKEY *k, const char *iss)
+{
+    return token_iss(p, k, "k1", iss, 600);
+}
+
+static apr_status_t among(apr_pool_t *p, fixture *f, apr_array_header_t *pvs,
+                          const char *tok, obo_provider **used)
+{
+    obo_jws *jws = NULL;
+    const char *err = NULL;
+
+    *used = NULL;
+    return obo_validate_bearer_among(p, pvs, &f->o, tok, strlen(tok), &jws, used, &err);
+}
+
+/* Two providers publishing different keys under the same kid: each token
+ * verifies with its own provider's key only, whatever the memo and L1 hold;
+ * an issuer of neither is refused; OBOAcceptIssuer narrows the set. */
+static void test_colliding_kid(apr_pool_t *p)
+{
+    EVP_PKEY *ka = tk_gen(p, "RSA", "2048"), *kb = tk_gen(p, "RSA", "2048");
+    obo_provider_cfg cfg2;
+    obo_provider *pv2 = NULL, *used = NULL;
+    obo_vcache *l1 = NULL;
+    obo_http *http = NULL;
+    apr_array_header_t *pvs = apr_array_make(p, 2, sizeof(obo_provider *));
+    char path2[64];
+    fixture f;
+    int round;
+
+    setup(p, &f, ka);
+    apr_snprintf(path2, sizeof(path2), "/tmp/obo-test-jwks2.%ld.json", (long)getpid());
+    write_jwks(p, path2, kb, "k1");
+    memset(&cfg2, 0, sizeof(cfg2));
+    cfg2.jwks_file = path2;
+    cfg2.issuers = list(p, ISS2, NULL);
+    obo_http_create(p, &http);
+    obo_provider_create(p, &cfg2, http, &pv2);
+    APR_ARRAY_PUSH(pvs, obo_provider *) = f.pv;
+    APR_ARRAY_PUSH(pvs, obo_provider *) = pv2;
+    obo_vcache_create(p, 64, &l1);
+    for (round = 0; round < 2; round++) {
+        f.o.validated = round ? l1 : NULL;
+        f.o.verified = round ? NULL : f.vc;
+        is_int(among(p, &f, pvs, token_of(p, ka, ISS), &used), APR_SUCCESS,
+               "round %d: issuer 1, key 1: accepted", round);
+        ok(used == f.pv, "round %d: by provider 1", round);
+        is_int(among(p, &f, pvs, token_of(p, kb, ISS2), &used), APR_SUCCESS,
+               "round %d: issuer 2, key 2 (same kid): accepted", round);
+        ok(used == pv2, "round %d: by provider 2", round);
+        is_int(among(p, &f, pvs, token_of(p, ka, ISS2), &used), APR_EINVAL,
+               "round %d: key 1 claiming issuer 2: refused", round);
+        is_int(among(p, &f, pvs, token_of(p, kb, ISS), &used), APR_EINVAL,
+               "round %d: key 2 claiming issuer 1: refused", round);
+        is_int(among(p, &f, pvs, token_of(p, ka, "https://nobody.test/"), &used), APR_EINVAL,
+               "round %d: an issuer of neither: refused", round);
+    }
+    f.o.accept_issuers = list(p, ISS, NULL);
+    is_int(among(p, &f, pvs, token_of(p, ka, ISS), &used), APR_SUCCESS,
+           "OBOAcceptIssuer: its issuer's token accepted");
+    is_int(among(p, &f, pvs, token_of(p, kb, ISS2), &used), APR_EINVAL,
+           "OBOAcceptIssuer: another provider's valid token refused");
+    unlink(f.path);
+    unlink(path2);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -383,6 +461,7 @@ int main(void)
     TAP_RUN(test_l1_rotation);
     TAP_RUN(test_l1_periodic_refresh);
     TAP_RUN(test_l1_typ);
+    TAP_RUN(test_colliding_kid);
     apr_terminate();
     return tap_done();
 }

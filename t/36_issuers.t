@@ -1,0 +1,177 @@
+# SPDX-License-Identifier: Apache-2.0
+# Several identity providers in one virtual host (obo_issuers): tenant issa,
+# tenant second-issb (whose key set publishes key B under issa's kid
+# "rsa-a"), a static provider from a JWKS file with its issuer on the line,
+# and the multi-tenant "organizations" authority ({tenantid}). The token's
+# iss selects the one provider whose keys may verify it; an unknown iss is
+# refused without a network call; the exchange goes to the issuer's token
+# endpoint; OBOAcceptIssuer narrows a Location.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+use OBOTest::Config qw(check_config expect_config_errors);
+
+need_feature('authn', 'exchange');
+idp_reset();
+my $V = 'obo_issuers';
+my $port = $ENV{OBO_TEST_IDP_PORT} || 19443;
+my $ISSA = "https://127.0.0.1:$port/issa/v2.0";
+
+sub tok_a { my (%o) = @_; return mint(tenant => 'issa', %o) }
+# second-issb signs with key B under the kid "rsa-a"
+sub tok_b { my (%o) = @_; return mint(tenant => 'second-issb', kid => 'rsa-a', sign_key => 'rsa-b', %o) }
+
+sub idp_traffic {
+    my $c = idp_counters();
+    my $n = 0;
+    $n += $c->{$_} // 0 for qw(discovery jwks token token_ok);
+    return $n;
+}
+
+# every provider has its keys (the first requests may have waited for them)
+expect_ok(obo_get($V, '/api/env', token => tok_a()), 'warm-up: issa token: 200');
+expect_ok(obo_get($V, '/api/env', token => tok_b()), 'warm-up: second-issb token: 200');
+expect_ok(obo_get($V, '/api/env', token => mint(tid => '0c0c0c0c-2222-4333-8444-555566667777')),
+          'warm-up: a token of a tenant of the organizations authority: 200');
+
+# first, while no unknown kid has used the refetch throttle: with one
+# provider for every token, each unknown kid would refetch its JWKS
+subtest 'an unknown iss is refused without a network call' => sub {
+    my $mark = error_log_mark();
+    my $before = idp_traffic();
+    for my $kid (qw(rsa-a unknown-kid-1 unknown-kid-2)) {
+        my $t = mint(tenant => 'nobody', header => { kid => $kid }, drop => ['tid']);
+        expect_invalid_token(obo_get($V, '/api/env', token => $t),
+                             "iss of no provider, kid $kid: 401", token => $t, realm => 'issuers');
+    }
+    is idp_traffic() - $before, 0, 'the IdP was not contacted (no discovery, no JWKS refetch)';
+    like error_log_since($mark), qr/OBO470: .*issuer "https:\/\/127\.0\.0\.1:\d+\/nobody\/v2\.0"/,
+         'OBO470 logged with the iss';
+};
+
+subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {
+    expect_ok(obo_get($V, '/api/env', token => tok_a(claims => { sub => 'alice-a' })),
+              'issa, key A under kid rsa-a: 200', user => 'alice-a');
+    expect_ok(obo_get($V, '/api/env', token => tok_b(claims => { sub => 'bob-b' })),
+              'second-issb, key B under kid rsa-a: 200', user => 'bob-b');
+    my $t = mint(tenant => 'second-issb', kid => 'rsa-a');
+    expect_invalid_token(obo_get($V, '/api/env', token => $t),
+                         'key A (issa\'s) claiming second-issb\'s iss: 401', token => $t,
+                         realm => 'issuers');
+    $t = mint(tenant => 'issa', kid => 'rsa-a', sign_key => 'rsa-b');
+    expect_invalid_token(obo_get($V, '/api/env', token => $t),
+                         'key B (second-issb\'s) claiming issa\'s iss: 401', token => $t,
+                         realm => 'issuers');
+    $t = mint(tenant => 'second-issb', kid => 'rsa-b', sign_key => 'rsa-b');
+    expect_invalid_token(obo_get($V, '/api/env', token => $t),
+                         'key B under its own kid (not in second-issb\'s set): 401', token => $t,
+                         realm => 'issuers');
+};
+
+subtest 'a static provider (OBOJWKSFile path issuer) and a {tenantid} provider' => sub {
+    my $before = idp_traffic();
+    expect_ok(obo_get($V, '/api/env', token => mint(claims => { iss => 'https://static.example.test/issc' })),
+              'issuer of the JWKS file, key A: 200');
+    is idp_traffic() - $before, 0, '... verified with the file, no IdP call';
+    my $t = mint(kid => 'rsa-a', sign_key => 'rsa-b',
+                 claims => { iss => 'https://static.example.test/issc' });
+    expect_invalid_token(obo_get($V, '/api/env', token => $t), 'issc with key B: 401', token => $t,
+                         realm => 'issuers');
+    my $tid = '5d3c0f1e-1111-4222-8333-444455556666';
+    expect_ok(obo_get($V, '/api/env', token => mint(tid => $tid)),
+              'a tenant of the organizations authority ({tenantid}): 200');
+    $t = mint(tid => $tid, claims => { tid => '6d3c0f1e-1111-4222-8333-444455556666' });
+    expect_invalid_token(obo_get($V, '/api/env', token => $t), 'template iss, other tid: 401',
+                         token => $t, realm => 'issuers');
+};
+
+subtest 'the exchange goes to the token endpoint of the provider that issued the token' => sub {
+    my $d = counter_delta(sub {
+        my $r = obo_get($V, '/xenv/env', token => tok_a(claims => { sub => fresh_user('xa') }));
+        expect_ok($r, 'issa token, exchange: 200');
+        ok length(cgi_env($r)->{OBO_ACCESS_TOKEN} // ''), '... downstream token handed over';
+    }, 'token_ok@issa', 'token_ok@second-issb', 'token_error');
+    is_deeply $d, { 'token_ok@issa' => 1, 'token_ok@second-issb' => 0, token_error => 0 },
+              'issa\'s token endpoint was asked';
+    $d = counter_delta(sub {
+        my $r = obo_get($V, '/xenv/env', token => tok_b(claims => { sub => fresh_user('xb') }));
+        expect_ok($r, 'second-issb token, exchange: 200');
+        ok length(cgi_env($r)->{OBO_ACCESS_TOKEN} // ''), '... downstream token handed over';
+    }, 'token_ok@issa', 'token_ok@second-issb', 'token_error');
+    is_deeply $d, { 'token_ok@issa' => 0, 'token_ok@second-issb' => 1, token_error => 0 },
+              'second-issb\'s token endpoint was asked (it verifies with key B)';
+};
+
+subtest 'OBOAcceptIssuer narrows a Location to some of the providers' => sub {
+    expect_ok(obo_get($V, '/onlya/env', token => tok_a()), 'issa token: 200');
+    my $t = tok_b();
+    expect_ok(obo_get($V, '/api/env', token => $t), 'a second-issb token passes elsewhere');
+    my $mark = error_log_mark();
+    my $before = idp_traffic();
+    expect_invalid_token(obo_get($V, '/onlya/env', token => $t),
+                         'the same token (validated before) at the OBOAcceptIssuer Location: 401',
+                         token => $t, realm => 'issuers');
+    $t = tok_b(header => { kid => 'another-unknown-kid' });
+    expect_invalid_token(obo_get($V, '/onlya/env', token => $t),
+                         'second-issb token with an unknown kid: 401', token => $t,
+                         realm => 'issuers');
+    is idp_traffic() - $before, 0, 'no IdP call for them';
+    like error_log_since($mark), qr/OBO471: /, 'OBO471 logged';
+};
+
+subtest 'metrics: the label provider="N", numbered on the status page' => sub {
+    my $html = obo_get($V, '/obo-status')->decoded_content // '';
+    my %num;
+    while ($html =~ m{<tr><td>(\d+)</td><td>([^<]+)</td>}g) { $num{$2} = $1 }
+    my ($na) = map { $num{$_} } grep { m{/issa/} } keys %num;
+    my ($nb) = map { $num{$_} } grep { m{/second-issb/} } keys %num;
+    ok $na && $nb && $na != $nb, "the status page numbers both providers ($na, $nb)"
+        or diag $html;
+    my $prov = sub { (json_body(obo_get($V, '/obo-status?format=json')) || {})->{providers} || {} };
+    my $tok = sub { my ($pv, $n) = @_; return $pv->{$n}{idp_requests}{token}{ok} // 0 };
+    my $before = $prov->();
+    expect_ok(obo_get($V, '/xenv/env', token => tok_b(claims => { sub => fresh_user('mb') })),
+              'second-issb token, exchange: 200');
+    my $after = $prov->();
+    is $tok->($after, $nb) - $tok->($before, $nb), 1, "provider=\"$nb\" (second-issb): one token call";
+    is $tok->($after, $na) - $tok->($before, $na), 0, "provider=\"$na\" (issa): none";
+    ok(($after->{$na}{key_sets}{idp} // 0) >= 1 && ($after->{$nb}{key_sets}{idp} // 0) >= 1,
+       'each provider counts its own key sets');
+    my $pr = obo_get($V, '/obo-status?format=prometheus')->decoded_content // '';
+    like $pr, qr/^mod_auth_obo_provider_idp_requests_total\{provider="$nb",endpoint="token",outcome="ok"\} [1-9]/m,
+         'Prometheus: mod_auth_obo_provider_idp_requests_total with the provider label';
+    like $pr, qr/^mod_auth_obo_provider_key_sets_total\{provider="$na",source="idp"\} [1-9]/m,
+         'Prometheus: mod_auth_obo_provider_key_sets_total';
+};
+
+subtest 'configtest: several providers' => sub {
+    my $md = sub { "OBOMetadataURL https://127.0.0.1:$port/$_[0]/v2.0/.well-known/openid-configuration" };
+    my $loc = "<Location /api>\n AuthType obo\n Require valid-user\n</Location>";
+    my $aud = 'OBOAudience api://test-api';
+    expect_config_errors(
+        ['the same OBOMetadataURL twice', join("\n", $md->('cfa'), $md->('cfa'), $aud, $loc),
+         qr/OBOMetadataURL: '.*cfa.*' is named twice/],
+        ['OBOJWKSURL with issuers over http',
+         join("\n", $md->('cfa'), 'OBOJWKSURL http://127.0.0.1/keys https://x.example/', $aud, $loc),
+         qr/OBOJWKSURL: 'http:\/\/127\.0\.0\.1\/keys' is not an https URL/],
+        ['OBOJWKSFile with issuers, missing file',
+         join("\n", $md->('cfa'), 'OBOJWKSFile /nonexistent/jwks.json https://x.example/', $aud, $loc),
+         qr/OBOJWKSFile: cannot read file/],
+        ['OBOAcceptIssuer without a value', join("\n", $md->('cfa'), $aud,
+         "<Location /api>\n AuthType obo\n Require valid-user\n OBOAcceptIssuer\n</Location>"),
+         qr/OBOAcceptIssuer/],
+    );
+    my $c = check_config(join("\n", $md->('cfa'), $md->('cfb'),
+        'OBOJWKSURL https://127.0.0.1:1/keys https://static.example/', $aud,
+        'OBOClientID middle-tier-api', 'OBOClientSecret s3cret-for-tests',
+        "<Location /api>\n AuthType obo\n Require valid-user\n OBOScope api://downstream/.default\n"
+        . " OBOAcceptIssuer https://127.0.0.1:$port/cfa/v2.0\n</Location>"));
+    ok $c->{syntax_ok}, 'three providers, an exchanging Location: configtest passes' or diag $c->{output};
+    like $c->{output}, qr/OBO472: the identity provider of https:\/\/127\.0\.0\.1:1\/keys \(issuer https:\/\/static\.example\/\) has no discovery document/,
+         'OBO472 for the provider without a token endpoint';
+};
+
+done_testing();
