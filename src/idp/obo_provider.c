@@ -514,6 +514,21 @@ apr_status_t obo_provider_shared_get(obo_cache *c, apr_pool_t *p, const char *ke
     return rv;
 }
 
+static int same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* The same key set and endpoints as the entry there. */
+static int same_state(const obo_idpstate *a, const obo_idpstate *b)
+{
+    return a->jwks_len == b->jwks_len && a->jwks && b->jwks
+           && memcmp(a->jwks, b->jwks, a->jwks_len) == 0 && same_str(a->issuer, b->issuer)
+           && same_str(a->jwks_uri, b->jwks_uri)
+           && same_str(a->token_endpoint, b->token_endpoint)
+           && same_str(a->introspection_endpoint, b->introspection_endpoint);
+}
+
 apr_status_t obo_provider_shared_put(obo_cache *c, apr_pool_t *p, const char *key,
                                      const obo_idpstate *st)
 {
@@ -521,8 +536,15 @@ apr_status_t obo_provider_shared_put(obo_cache *c, apr_pool_t *p, const char *ke
     char *val = obo_idpstate_encode(p, st, SHARED_VERSION, "fetched", st->saved_at);
     apr_status_t rv = val ? APR_SUCCESS : APR_EINVAL;
 
+    /* An unchanged set is written again at most once a minute: refetches
+     * for unknown kids (anyone can send one, once per 10 s per process)
+     * rewrote this one key at each, and on OBOCache shm its ring turned
+     * over other users' sessions (review 12). */
     if (rv == APR_SUCCESS && obo_provider_shared_get(c, p, key, &there) == APR_SUCCESS
-        && there.saved_at >= st->saved_at) {
+        && (there.saved_at >= st->saved_at
+            || (same_state(&there, st)
+                && st->saved_at - there.saved_at
+                   < apr_time_from_sec(OBO_PROVIDER_SHARED_SAME_SECS)))) {
         rv = APR_EEXIST;
     }
     if (rv == APR_SUCCESS) {

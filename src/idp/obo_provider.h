@@ -24,6 +24,8 @@
  * replacing it: the last good set for a cold process while the IdP cannot
  * be reached (a restart of the same server also has the state file). */
 #define OBO_PROVIDER_SHARED_TTL_SECS 86400
+/* An unchanged key set is written to the shared cache again after this long. */
+#define OBO_PROVIDER_SHARED_SAME_SECS 60
 
 typedef struct obo_provider_cfg {
     const char *metadata_url;             /* OIDC discovery, or NULL */

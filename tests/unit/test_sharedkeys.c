@@ -197,6 +197,33 @@ static void test_key_binding(apr_pool_t *p)
     ok(obo_provider_shared_key(p, &f) == NULL, "a JWKS file is never shared");
 }
 
+/* Review 12: a refetch for an unknown kid (anyone can send one) rewrote the
+ * unchanged set at each, and on shm its ring turned over others' sessions. */
+static void test_put_unchanged(apr_pool_t *p)
+{
+    mem_be *m = NULL;
+    obo_cache *c = cache_on(p, &m, SECRET);
+    obo_provider_cfg cfg = cfg_for(p, META, c);
+    const char *key = obo_provider_shared_key(p, &cfg);
+    apr_time_t t1 = apr_time_now() - apr_time_from_sec(100);
+    obo_idpstate s1 = entry(p, "k1", t1), same = s1;
+    obo_idpstate changed = entry(p, "k2", t1 + apr_time_from_sec(11)), again = changed;
+    obo_idpstate got;
+
+    same.saved_at = t1 + apr_time_from_sec(10);
+    again.saved_at = t1 + apr_time_from_sec(11 + OBO_PROVIDER_SHARED_SAME_SECS);
+
+    obo_provider_shared_put(c, p, key, &s1);
+    is_int(obo_provider_shared_put(c, p, key, &same), APR_EEXIST,
+           "the same set fetched 10 s later is not written again");
+    obo_provider_shared_get(c, p, key, &got);
+    ok(got.saved_at == t1, "the entry keeps its fetch time");
+    is_int(obo_provider_shared_put(c, p, key, &changed), APR_SUCCESS,
+           "a changed set 11 s later is written at once");
+    is_int(obo_provider_shared_put(c, p, key, &again), APR_SUCCESS,
+           "the same set a minute later is written again");
+}
+
 static void test_put_freshest_wins(apr_pool_t *p)
 {
     mem_be *m = NULL;
@@ -389,6 +416,7 @@ int main(void)
     obo_http_global_init();
     TAP_RUN(test_key_binding);
     TAP_RUN(test_put_freshest_wins);
+    TAP_RUN(test_put_unchanged);
     TAP_RUN(test_process_freshest_wins);
     TAP_RUN(test_waiters_take_published);
     TAP_RUN(test_waiters_bounded);
