@@ -29,6 +29,15 @@ my %p = OBOTest::Services::ports();
 my $lib = '/usr/lib/apache2/modules';
 my $NAME = 'httpd2paths';
 
+# LoadModule lines for what the machine's httpd does not load already
+sub modules {
+    return join '', map {
+        "<IfModule !mod_$_.c>\nLoadModule ${_}_module $lib/mod_$_.so\n"
+        . ($_ eq 'mime' ? "TypesConfig /etc/mime.types\n" : '') . "</IfModule>\n"
+    } @_;
+}
+
+
 # the CGI of mod_cache's test: cacheable, says whose answer it is
 my $cd = "$run/paths-cache";
 mkdir $cd; mkdir "$cd/root";
@@ -56,25 +65,7 @@ print $fh qq{<!--#include virtual="/x/backend/ssi" -->\n};
 close $fh;
 
 my $extra = <<"EOF";
-<IfModule !mod_cgi.c>
-LoadModule cgi_module $lib/mod_cgi.so
-</IfModule>
-<IfModule !mod_dir.c>
-LoadModule dir_module $lib/mod_dir.so
-</IfModule>
-<IfModule !mod_mime.c>
-LoadModule mime_module $lib/mod_mime.so
-TypesConfig /etc/mime.types
-</IfModule>
-<IfModule !mod_rewrite.c>
-LoadModule rewrite_module $lib/mod_rewrite.so
-</IfModule>
-<IfModule !mod_cache.c>
-LoadModule cache_module $lib/mod_cache.so
-</IfModule>
-<IfModule !mod_cache_disk.c>
-LoadModule cache_disk_module $lib/mod_cache_disk.so
-</IfModule>
+@{[ modules(qw(cgi dir mime rewrite cache cache_disk)) ]}
 CacheRoot $cd/root
 CacheQuickHandler off
 CacheEnable disk /c
@@ -134,9 +125,7 @@ Alias /rw $rd
     RewriteRule ^go\$ /x/backend/moved [L]
 </Directory>
 
-<IfModule !mod_include.c>
-LoadModule include_module $lib/mod_include.so
-</IfModule>
+@{[ modules('include') ]}
 OBOCacheMargin 5
 Alias /ssi $sd
 <Directory $sd>
@@ -287,25 +276,7 @@ CGI
     print $c qq{page:<!--#include virtual="/y/backend/ssi" -->\n};
     close $c;
     my $q = OBOTest::Httpd2->start(procs => 1, tenant => 'xmc', name => "${NAME}q", extra => <<"CONF");
-<IfModule !mod_cgi.c>
-LoadModule cgi_module $lib/mod_cgi.so
-</IfModule>
-<IfModule !mod_dir.c>
-LoadModule dir_module $lib/mod_dir.so
-</IfModule>
-<IfModule !mod_mime.c>
-LoadModule mime_module $lib/mod_mime.so
-TypesConfig /etc/mime.types
-</IfModule>
-<IfModule !mod_include.c>
-LoadModule include_module $lib/mod_include.so
-</IfModule>
-<IfModule !mod_cache.c>
-LoadModule cache_module $lib/mod_cache.so
-</IfModule>
-<IfModule !mod_cache_disk.c>
-LoadModule cache_disk_module $lib/mod_cache_disk.so
-</IfModule>
+@{[ modules(qw(cgi dir mime include cache cache_disk)) ]}
 CacheRoot $qd/root
 CacheEnable disk /di
 CacheEnable disk /ssi

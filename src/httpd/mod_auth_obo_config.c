@@ -462,14 +462,18 @@ static const char *set_jwks_file(cmd_parms *cmd, void *m, int argc, char *const 
     return err;
 }
 
+/* One more value of a list directive (ITERATE), the list made at its first. */
+static void push_value(apr_pool_t *p, apr_array_header_t **list, const char *arg)
+{
+    if (!*list) {
+        *list = apr_array_make(p, 2, sizeof(const char *));
+    }
+    APR_ARRAY_PUSH(*list, const char *) = arg;
+}
+
 static const char *add_issuer(cmd_parms *cmd, void *m, const char *arg)
 {
-    auth_obo_srv_cfg *sc = srv_of(cmd);
-
-    if (!sc->issuers) {
-        sc->issuers = apr_array_make(cmd->pool, 2, sizeof(const char *));
-    }
-    APR_ARRAY_PUSH(sc->issuers, const char *) = arg;
+    push_value(cmd->pool, &srv_of(cmd)->issuers, arg);
     return NULL;
 }
 
@@ -691,24 +695,14 @@ static const char *set_refresh_share(cmd_parms *cmd, void *m, const char *arg)
 static const char *add_accept_issuer(cmd_parms *cmd, void *m, const char *arg)
 {
     REFUSE_IN_HTACCESS(cmd);
-    auth_obo_dir_cfg *d = dir_of(cmd, m);
-
-    if (!d->accept_issuers) {
-        d->accept_issuers = apr_array_make(cmd->pool, 2, sizeof(const char *));
-    }
-    APR_ARRAY_PUSH(d->accept_issuers, const char *) = arg;
+    push_value(cmd->pool, &dir_of(cmd, m)->accept_issuers, arg);
     return NULL;
 }
 
 static const char *add_audience(cmd_parms *cmd, void *m, const char *arg)
 {
     REFUSE_IN_HTACCESS(cmd);
-    auth_obo_dir_cfg *d = dir_of(cmd, m);
-
-    if (!d->audiences) {
-        d->audiences = apr_array_make(cmd->pool, 2, sizeof(const char *));
-    }
-    APR_ARRAY_PUSH(d->audiences, const char *) = arg;
+    push_value(cmd->pool, &dir_of(cmd, m)->audiences, arg);
     return NULL;
 }
 

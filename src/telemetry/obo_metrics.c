@@ -508,19 +508,27 @@ static json_t *obo_jrequests(const obo_metrics_snapshot *s)
     return o;
 }
 
-static json_t *obo_jidp(const obo_metrics_snapshot *s)
+/* {endpoint: {outcome: n}} into o; nonzero on failure. */
+static int obo_jendpoints(json_t *o, const apr_uint64_t (*t)[OBO_M_OUTCOMES])
 {
-    json_t *o = json_object(), *ep;
+    json_t *ep;
     int i, j, bad = o == NULL;
 
     for (i = 0; !bad && i < OBO_M_ENDPOINTS; i++) {
         ep = json_object();
         bad = ep == NULL || json_object_set_new(o, obo_m_endpoints[i], ep) != 0;
         for (j = 0; !bad && j < OBO_M_OUTCOMES; j++) {
-            bad = obo_jset(ep, obo_m_outcomes[j], s->idp[i][j]);
+            bad = obo_jset(ep, obo_m_outcomes[j], t[i][j]);
         }
     }
-    if (bad && o) {
+    return bad;
+}
+
+static json_t *obo_jidp(const obo_metrics_snapshot *s)
+{
+    json_t *o = json_object();
+
+    if (obo_jendpoints(o, s->idp) && o) {
         json_decref(o);
         o = NULL;
     }
@@ -549,9 +557,9 @@ static json_t *obo_jhist(const obo_metrics_snapshot *s)
 /* {"1": {"idp_requests": {endpoint: {outcome: n}}, "key_sets": {source: n}}, ...} */
 static json_t *obo_jproviders(const obo_metrics_snapshot *s)
 {
-    json_t *o = json_object(), *pv = NULL, *reqs = NULL, *keys = NULL, *ep;
+    json_t *o = json_object(), *pv = NULL, *reqs = NULL, *keys = NULL;
     char name[16];
-    int i, j, k, bad = o == NULL;
+    int i, j, bad = o == NULL;
 
     for (i = 0; !bad && i < OBO_M_PROVIDERS; i++) {
         if (!obo_provider_used(s, i)) {
@@ -561,12 +569,7 @@ static json_t *obo_jproviders(const obo_metrics_snapshot *s)
         bad = json_object_set_new(o, name, (pv = json_object())) != 0
               || json_object_set_new(pv, "idp_requests", (reqs = json_object())) != 0
               || json_object_set_new(pv, "key_sets", (keys = json_object())) != 0;
-        for (j = 0; !bad && j < OBO_M_ENDPOINTS; j++) {
-            bad = json_object_set_new(reqs, obo_m_endpoints[j], (ep = json_object())) != 0;
-            for (k = 0; !bad && k < OBO_M_OUTCOMES; k++) {
-                bad = obo_jset(ep, obo_m_outcomes[k], s->pidp[i][j][k]);
-            }
-        }
+        bad = bad || obo_jendpoints(reqs, s->pidp[i]);
         for (j = 0; !bad && j < OBO_M_KEYSOURCES; j++) {
             bad = obo_jset(keys, obo_m_keysources[j], s->pkeys[i][j]);
         }
