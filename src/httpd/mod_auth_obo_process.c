@@ -300,32 +300,33 @@ static obo_provider_cfg provider_common(const auth_obo_srv_cfg *sc)
     return c;
 }
 
-/* The primary provider: the first OBOMetadataURL, an OBOJWKSURL or
- * OBOJWKSFile without issuers, OBOIssuer and OBOTokenEndpoint. */
-static obo_provider_cfg provider_cfg(const auth_obo_srv_cfg *sc)
+/* A provider from its source and issuers; its token endpoint is its
+ * discovery document's unless OBOTokenEndpoint takes every exchange. */
+static obo_provider_cfg source_cfg(const auth_obo_srv_cfg *sc, const char *metadata_url,
+                                   const char *jwks_url, const char *jwks_file,
+                                   const apr_array_header_t *issuers)
 {
     obo_provider_cfg c = provider_common(sc);
 
-    c.metadata_url = sc->metadata_url;
-    c.jwks_url = sc->jwks_url;
-    c.jwks_file = sc->jwks_file;
-    c.issuers = sc->issuers;
+    c.metadata_url = metadata_url;
+    c.jwks_url = jwks_url;
+    c.jwks_file = jwks_file;
+    c.issuers = issuers;
     c.token_endpoint = sc->token_endpoint;
     return c;
 }
 
-/* A further provider: its own source and issuers; its token endpoint is
- * its discovery document's unless OBOTokenEndpoint takes every exchange. */
+/* The primary provider: the first OBOMetadataURL, an OBOJWKSURL or
+ * OBOJWKSFile without issuers, OBOIssuer and OBOTokenEndpoint. */
+static obo_provider_cfg provider_cfg(const auth_obo_srv_cfg *sc)
+{
+    return source_cfg(sc, sc->metadata_url, sc->jwks_url, sc->jwks_file, sc->issuers);
+}
+
+/* A further provider: its own source and issuers. */
 static obo_provider_cfg more_provider_cfg(const auth_obo_srv_cfg *sc, const auth_obo_idp *idp)
 {
-    obo_provider_cfg c = provider_common(sc);
-
-    c.metadata_url = idp->metadata_url;
-    c.jwks_url = idp->jwks_url;
-    c.jwks_file = idp->jwks_file;
-    c.issuers = idp->issuers;
-    c.token_endpoint = sc->token_endpoint;
-    return c;
+    return source_cfg(sc, idp->metadata_url, idp->jwks_url, idp->jwks_file, idp->issuers);
 }
 
 static const char *join(apr_pool_t *p, const apr_array_header_t *a)

@@ -535,6 +535,14 @@ static json_t *obo_jidp(const obo_metrics_snapshot *s)
     return o;
 }
 
+/* {"l1": {"hit", "miss"}, "shared": {...}} of a two-level cache (each hit
+ * counter is followed by its miss counter). */
+static json_t *obo_jlevels(const apr_uint64_t *c, int l1, int shared)
+{
+    return json_pack("{s:o*, s:o*}", "l1", obo_jpair("hit", c[l1], "miss", c[l1 + 1]),
+                     "shared", obo_jpair("hit", c[shared], "miss", c[shared + 1]));
+}
+
 static json_t *obo_jhist(const obo_metrics_snapshot *s)
 {
     json_t *o = json_object(), *b = json_object();
@@ -591,11 +599,8 @@ char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char 
     bad = bad || json_object_set_new(j, "since", json_integer(
                                          (json_int_t)apr_time_sec(s->since))) != 0;
     bad = bad || json_object_set_new(j, "requests", obo_jrequests(s)) != 0;
-    bad = bad || json_object_set_new(j, "token_cache", json_pack(
-        "{s:o*, s:o*}",
-        "l1", obo_jpair("hit", c[OBO_M_CACHE_L1_HIT], "miss", c[OBO_M_CACHE_L1_MISS]),
-        "shared", obo_jpair("hit", c[OBO_M_CACHE_SHARED_HIT],
-                            "miss", c[OBO_M_CACHE_SHARED_MISS]))) != 0;
+    bad = bad || json_object_set_new(j, "token_cache",
+                                     obo_jlevels(c, OBO_M_CACHE_L1, OBO_M_CACHE_SHARED)) != 0;
     bad = bad || json_object_set_new(j, "idp_requests", obo_jidp(s)) != 0;
     bad = bad || json_object_set_new(j, "idp_request_duration_seconds", obo_jhist(s)) != 0;
     bad = bad || obo_jset(j, "single_flight_waits", c[OBO_M_SINGLE_FLIGHT_WAIT]);
@@ -614,11 +619,8 @@ char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char 
         "paused", c[OBO_M_IDP_AVOIDED_PAUSED])) != 0;
     bad = bad || json_object_set_new(j, "key_sets_reused", obo_jpair(
         "shared_cache", c[OBO_M_KEYS_FROM_SHARED], "state_file", c[OBO_M_KEYS_FROM_STATE])) != 0;
-    bad = bad || json_object_set_new(j, "introspection_cache", json_pack(
-        "{s:o*, s:o*}",
-        "l1", obo_jpair("hit", c[OBO_M_INTRO_L1_HIT], "miss", c[OBO_M_INTRO_L1_MISS]),
-        "shared", obo_jpair("hit", c[OBO_M_INTRO_SHARED_HIT],
-                            "miss", c[OBO_M_INTRO_SHARED_MISS]))) != 0;
+    bad = bad || json_object_set_new(j, "introspection_cache",
+                                     obo_jlevels(c, OBO_M_INTRO_L1, OBO_M_INTRO_SHARED)) != 0;
     bad = bad || json_object_set_new(j, "providers", obo_jproviders(s)) != 0;
     return bad ? NULL : obo_json_dump(p, j);
 }
