@@ -76,7 +76,8 @@ static apr_status_t be_del(void *ctx, apr_pool_t *p, const char *key)
     return APR_SUCCESS;
 }
 
-static const obo_cache_backend backend = { "fuzz", be_get, be_set, be_add, be_del, NULL, NULL };
+static const obo_cache_backend backend = { "fuzz", be_get, be_set, be_add, be_del, NULL, NULL,
+                                           NULL };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

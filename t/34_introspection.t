@@ -241,6 +241,41 @@ subtest 'an opaque token where the only downstream is the application\'s: 200' =
     ok cgi_env($r)->{OBO_ACCESS_TOKEN}, 'with the application\'s token';
 };
 
+# Review 12: every random string an anonymous client sent as an opaque token
+# wrote a lock and an inactive answer into OBOCache shm, whose rings evict
+# their oldest entry for each new one: 300 such requests turned a 512 KiB
+# cache over twice, evicting tokens and sessions in use.
+sub shm_counter {
+    my ($name) = @_;
+    my $text = obo_get($V, '/obo-status?format=prometheus')->decoded_content // '';
+    my ($n) = $text =~ /^\Q$name\E (\d+)$/m;
+    return $n;
+}
+
+subtest 'random opaque strings write nothing into the shm cache' => sub {
+    my $N = 150;
+    my $writes = shm_counter('mod_auth_obo_shm_cache_writes_total');
+    ok defined $writes, "mod_auth_obo_shm_cache_writes_total is shown ($writes)" or return;
+    my $before = calls();
+    my @tok = map { join '', map { ('a' .. 'z', 0 .. 9)[rand 36] } 1 .. 40 } 1 .. $N;
+    my @res = burst(map { [ vhost_url($V, '/o/env'), Authorization => "Bearer $_" ] } @tok);
+    is scalar(grep { $_->{code} == 401 } @res), $N, "$N unknown tokens: 401 each";
+    is calls() - $before, $N, 'each introspected once';
+    my $after = shm_counter('mod_auth_obo_shm_cache_writes_total');
+    cmp_ok $after - $writes, '<=', 3, "shm cache entries written: ${\ ($after - $writes)} "
+        . '(no lock, no inactive answer; was 2 per token)';
+    is shm_counter('mod_auth_obo_shm_locks_displaced_total'), 0,
+       'the lock table never had to displace a live lock';
+    my $r = obo_get($V, '/o/env', token => $tok[0]);
+    is $r->code, 401, 'one of them again: 401';
+    is calls() - $before, $N, 'without a call: the note (or the L1) remembered it';
+    my ($tok, $sub) = opaque();
+    $writes = shm_counter('mod_auth_obo_shm_cache_writes_total');
+    expect_ok(obo_get($V, '/o/env', token => $tok), 'an active token: 200', user => $sub);
+    is shm_counter('mod_auth_obo_shm_cache_writes_total') - $writes, 1,
+       'its answer is one shm entry (the lock lives in the lock table)';
+};
+
 subtest 'metrics' => sub {
     my $r = obo_get($V, '/obo-status?format=prometheus');
     is $r->code, 200, 'status page';

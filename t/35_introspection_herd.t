@@ -133,5 +133,37 @@ subtest 'a shorter OBOIntrospectionCacheTime beside a longer one on the same cac
     $short->stop;
 };
 
+# Review 12: a pause (429/503 with Retry-After) stopped every request whose
+# answer was not in its own process's L1, though the shared cache held it.
+subtest 'a pause stops calls, not answers the shared cache holds' => sub {
+    my ($tok) = opaque();
+    my $ua = LWP::UserAgent->new(timeout => 30);
+    expect_ok($ua->get($srv[0]->url('/i/backend/p1'), Authorization => "Bearer $tok"),
+              'introspected by the first server');
+    idp_set("introspect_fault\@$TENANT" => '503_retry_after', "retry_after\@$TENANT" => 6);
+    my $r = $ua->get($srv[0]->url('/i/backend/p2'), Authorization => 'Bearer ' . (opaque())[0]);
+    is $r->code, 503, 'another token: the IdP\'s 503 pauses the endpoint';
+    my $before = calls();
+    expect_ok($ua->get($srv[1]->url('/i/backend/p3'), Authorization => "Bearer $tok"),
+              'the first token at the second server during the pause: 200 from the shared '
+              . 'cache');
+    $r = $ua->get($srv[1]->url('/i/backend/p4'), Authorization => 'Bearer ' . (opaque())[0]);
+    is $r->code, 503, 'a new token there: 503 (paused)';
+    is calls() - $before, 0, 'no call during the pause';
+    idp_set("introspect_fault\@$TENANT" => '', "retry_after\@$TENANT" => '');
+    sleep 6.5;
+};
+
+subtest 'an inactive token: a herd over two servers makes one call' => sub {
+    my ($tok) = idp_opaque(active => JSON::PP::false, sub => fresh_user('iherd'));
+    idp_set("introspect_fault\@$TENANT" => 'slow', "slow_seconds\@$TENANT" => 1);
+    my $before = calls();
+    my @res = herd($tok, 'inactive');
+    idp_set("introspect_fault\@$TENANT" => '', "slow_seconds\@$TENANT" => '');
+    is scalar(grep { $_->{code} == 401 } @res), $N, 'every request 401' or diag codes(\@res);
+    is calls() - $before, 1, 'one introspection call (its note in the shared cache answered '
+       . 'the others)';
+};
+
 $_->stop for @srv;
 done_testing();

@@ -330,7 +330,12 @@ int obo_cache_written(const obo_cache *c, apr_uint64_t *written)
     return 1;
 }
 
-/* ---- named locks */
+/* ---- named locks and notes: in the backend's lock table when it has one */
+
+static const obo_cache_backend *obo_lock_be(const obo_cache *c)
+{
+    return c->be->locks ? c->be->locks : c->be;
+}
 
 static const char *obo_lock_token(apr_pool_t *p)
 {
@@ -344,9 +349,9 @@ static const char *obo_lock_token(apr_pool_t *p)
 apr_status_t obo_cache_lock(obo_cache *c, apr_pool_t *p, const char *name, apr_time_t until,
                             const char **token)
 {
+    const obo_cache_backend *be = obo_lock_be(c);
     const char *t = obo_lock_token(p);
-    apr_status_t rv = t ? c->be->add(c->be->ctx, p, name, (const unsigned char *)t,
-                                     strlen(t), until)
+    apr_status_t rv = t ? be->add(be->ctx, p, name, (const unsigned char *)t, strlen(t), until)
                         : APR_EGENERAL;
 
     if (rv == APR_SUCCESS) {
@@ -361,8 +366,9 @@ apr_status_t obo_cache_lock(obo_cache *c, apr_pool_t *p, const char *name, apr_t
 apr_status_t obo_cache_lock_hold(obo_cache *c, apr_pool_t *p, const char *name,
                                  const char *token, apr_time_t until)
 {
-    apr_status_t rv = c->be->set(c->be->ctx, p, name, (const unsigned char *)token,
-                                 strlen(token), until);
+    const obo_cache_backend *be = obo_lock_be(c);
+    apr_status_t rv = be->set(be->ctx, p, name, (const unsigned char *)token, strlen(token),
+                              until);
 
     if (rv != APR_SUCCESS) {
         obo_backend_warn(OBO_RL_SET, "set", c, p, name, rv);
@@ -372,16 +378,37 @@ apr_status_t obo_cache_lock_hold(obo_cache *c, apr_pool_t *p, const char *name,
 
 void obo_cache_unlock(obo_cache *c, apr_pool_t *p, const char *name, const char *token)
 {
+    const obo_cache_backend *be = obo_lock_be(c);
     unsigned char *lv = NULL;
     apr_size_t lvlen = 0;
-    apr_status_t rv = c->be->get(c->be->ctx, p, name, &lv, &lvlen);
+    apr_status_t rv = be->get(be->ctx, p, name, &lv, &lvlen);
 
     if (rv == APR_SUCCESS && obo_ct_equal(lv, lvlen, token, strlen(token))) {
-        rv = c->be->del(c->be->ctx, p, name);
+        rv = be->del(be->ctx, p, name);
     }
     if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
         obo_backend_warn(OBO_RL_DEL, "unlock", c, p, name, rv);
     }
+}
+
+apr_status_t obo_cache_note(obo_cache *c, apr_pool_t *p, const char *name, apr_time_t until)
+{
+    const obo_cache_backend *be = obo_lock_be(c);
+    apr_status_t rv = be->set(be->ctx, p, name, (const unsigned char *)"1", 1, until);
+
+    if (rv != APR_SUCCESS) {
+        obo_backend_warn(OBO_RL_SET, "set", c, p, name, rv);
+    }
+    return rv;
+}
+
+int obo_cache_noted(obo_cache *c, apr_pool_t *p, const char *name)
+{
+    const obo_cache_backend *be = obo_lock_be(c);
+    unsigned char *v = NULL;
+    apr_size_t len = 0;
+
+    return be->get(be->ctx, p, name, &v, &len) == APR_SUCCESS && len == 1 && v[0] == '1';
 }
 
 /* ---- cross-process fill */
@@ -481,7 +508,8 @@ static apr_status_t obo_fill_wait(obo_fill *f, const char *lockkey, apr_status_t
         apr_pool_clear(scratch);
         rv = obo_cache_lookup(f->c, scratch, f->key, &val, &vlen);
         if (rv == APR_NOTFOUND) {
-            rv = f->c->be->get(f->c->be->ctx, scratch, lockkey, &lv, &vlen);
+            rv = obo_lock_be(f->c)->get(obo_lock_be(f->c)->ctx, scratch, lockkey, &lv,
+                                        &vlen);
             if (rv == APR_SUCCESS && vlen < sizeof(seen)) {
                 memcpy(seen, lv, vlen);
                 seen[vlen] = '\0';

@@ -36,6 +36,13 @@ typedef struct obo_cache_backend {
      * no sooner than about when it passes w + 1000000 less a quarter, read
      * or not. NULL for a backend that keeps what is read (memcached's LRU). */
     apr_uint64_t (*written)(void *ctx);
+    /* Optional. Where locks and notes (obo_cache_lock, obo_cache_note) live
+     * when not here: a backend for small values (48 bytes) that live
+     * seconds, so that what any request can cause (a lock per miss, a note
+     * per unknown token) never turns this one over (shm: obo_locktab.h).
+     * Its entries are not sealed. NULL: this backend (memcached, whose
+     * slabs keep small entries apart from tokens anyway). */
+    const struct obo_cache_backend *locks;
 } obo_cache_backend;
 
 /* OBO_CACHE_WRITTEN_FULL: the unit of obo_cache_backend.written. */
@@ -94,6 +101,13 @@ apr_status_t obo_cache_lock_hold(obo_cache *c, apr_pool_t *p, const char *name,
                                  const char *token, apr_time_t until);
 /* Releases it if it still holds token. */
 void obo_cache_unlock(obo_cache *c, apr_pool_t *p, const char *name, const char *token);
+
+/* A note shared like a lock (obo_cache_backend.locks): a fact about `name`
+ * until `until`, e.g. "the IdP said this token is not active". A note only
+ * ever refuses or delays, never admits: its backend is not sealed.
+ * obo_cache_noted: 1 while the note lives. */
+apr_status_t obo_cache_note(obo_cache *c, apr_pool_t *p, const char *name, apr_time_t until);
+int obo_cache_noted(obo_cache *c, apr_pool_t *p, const char *name);
 
 /* Produces a fresh value on a miss. *expiry is absolute; a fetch that fails
  * returns its status and may set *errval (an opaque error description the

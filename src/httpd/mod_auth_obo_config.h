@@ -155,6 +155,7 @@ typedef struct auth_obo_srv_cfg {
     ap_socache_instance_t *socache_inst;
     apr_global_mutex_t *socache_mutex;
     const struct shm_turn *socache_turn;  /* mod_auth_obo_socache.c */
+    const struct shm_locks *socache_locks; /* mod_auth_obo_socache.c */
     auth_obo_runtime *rt;
     int uses_exchange;                   /* some section names a downstream */
     server_rec *s;

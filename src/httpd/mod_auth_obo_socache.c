@@ -16,6 +16,8 @@
 #include "apr_shm.h"
 #include "apr_strings.h"
 #include "obo_crypto.h"
+#include "obo_locktab.h"
+#include "obo_metrics.h"
 #include "obo_turn.h"
 #include "ap_provider.h"
 #include "http_core.h"
@@ -41,12 +43,20 @@ typedef struct shm_turn {
 } shm_turn;
 
 
+/* Locks and notes (obo_locktab.h), in anonymous shared memory of their
+ * own: what any request can cause never turns shmcb's rings. */
+typedef struct shm_locks {
+    obo_locktab tab;                 /* tab.slots NULL if there is no memory */
+    apr_shm_t *shm;
+} shm_locks;
+
 typedef struct shm_ctx {
     ap_socache_provider_t *prov;
     ap_socache_instance_t *inst;
     apr_global_mutex_t *mutex;
     server_rec *s;
     const shm_turn *turn;
+    const shm_locks *locks;
 } shm_ctx;
 
 static apr_global_mutex_t *cache_mutex;   /* shared by every generation */
@@ -62,6 +72,7 @@ typedef struct shm_kept {
     ap_socache_instance_t *inst;
     unsigned char secret[32];
     shm_turn turn;
+    shm_locks locks;
     int gen;             /* the last configuration generation that used it */
 } shm_kept;
 
@@ -180,6 +191,10 @@ void auth_obo_socache_sweep(server_rec *s)
                 apr_shm_destroy(k->turn.shm);
                 k->turn.shm = NULL;
             }
+            if (k->locks.shm) {
+                apr_shm_destroy(k->locks.shm);
+                k->locks.shm = NULL;
+            }
             apr_hash_set(all, apr_hash_this_key(hi), APR_HASH_KEY_STRING, NULL);
         }
     }
@@ -221,6 +236,22 @@ static void turn_init(shm_turn *t, apr_size_t size, apr_pool_t *keep)
         if (obo_turn_setup(&t->turn, apr_shm_baseaddr_get(shm), t->entries, t->bytes,
                            t->rings) == APR_SUCCESS) {
             t->shm = shm;
+        }
+        else {
+            apr_shm_destroy(shm);
+        }
+    }
+}
+
+static void locks_init(shm_locks *l, apr_pool_t *keep)
+{
+    apr_size_t size = obo_locktab_size(OBO_LOCKTAB_DEFAULT_SLOTS);
+    apr_shm_t *shm = NULL;
+
+    if (apr_shm_create(&shm, size, NULL, keep) == APR_SUCCESS) {
+        if (obo_locktab_setup(&l->tab, apr_shm_baseaddr_get(shm), OBO_LOCKTAB_DEFAULT_SLOTS)
+            == APR_SUCCESS) {
+            l->shm = shm;
         }
         else {
             apr_shm_destroy(shm);
@@ -275,6 +306,7 @@ static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_r
             return rv;
         }
         turn_init(&k->turn, shm_size_of(sc), keep);
+        locks_init(&k->locks, keep);
         key = apr_pstrdup(pproc, key);
         apr_pool_userdata_set(k, key, apr_pool_cleanup_null, pproc);
         apr_hash_set(kept_all(pproc), key, APR_HASH_KEY_STRING, k);
@@ -282,6 +314,7 @@ static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_r
     k->gen = ap_state_query(AP_SQ_CONFIG_GEN);
     sc->socache_inst = k->inst;
     sc->socache_turn = &k->turn;
+    sc->socache_locks = &k->locks;
     e = apr_palloc(pconf, sizeof(*e));
     e->k = k;
     e->prov = sc->socache;
@@ -429,6 +462,7 @@ static apr_status_t store(shm_ctx *c, apr_pool_t *p, const char *key,
         /* shmcb's ring: SHMCB_MASK */
         obo_turn_count(&c->turn->turn, id[0], idlen + len);
     }
+    obo_metrics_inc(OBO_M_SHM_WRITES);
     return c->prov->store(c->inst, c->s, id, idlen, expiry, (unsigned char *)val,
                           (unsigned int)len, p);
 }
@@ -480,6 +514,91 @@ static apr_status_t shm_del(void *ctx, apr_pool_t *p, const char *key)
     return rv;
 }
 
+/* ---- the lock table: the same global mutex as shmcb */
+
+/* A store that made a live entry give way (the mutex is held). */
+static void locks_counted(const shm_ctx *c, apr_uint64_t before)
+{
+    if (obo_locktab_displaced(&c->locks->tab) != before) {
+        obo_metrics_inc(OBO_M_SHM_LOCKS_DISPLACED);
+    }
+}
+
+static apr_status_t locks_get(void *ctx, apr_pool_t *p, const char *key,
+                              unsigned char **val, apr_size_t *len)
+{
+    shm_ctx *c = ctx;
+    apr_status_t rv;
+
+    lock(c);
+    rv = obo_locktab_get(&c->locks->tab, p, key, apr_time_now(), val, len);
+    unlock(c);
+    return rv;
+}
+
+static apr_status_t locks_set(void *ctx, apr_pool_t *p, const char *key,
+                              const unsigned char *val, apr_size_t len, apr_time_t expiry)
+{
+    shm_ctx *c = ctx;
+    apr_status_t rv;
+
+    apr_uint64_t before;
+
+    (void)p;
+    lock(c);
+    before = obo_locktab_displaced(&c->locks->tab);
+    rv = obo_locktab_set(&c->locks->tab, key, val, len, expiry, apr_time_now());
+    locks_counted(c, before);
+    unlock(c);
+    return rv;
+}
+
+static apr_status_t locks_add(void *ctx, apr_pool_t *p, const char *key,
+                              const unsigned char *val, apr_size_t len, apr_time_t expiry)
+{
+    shm_ctx *c = ctx;
+    apr_status_t rv;
+
+    apr_uint64_t before;
+
+    (void)p;
+    lock(c);
+    before = obo_locktab_displaced(&c->locks->tab);
+    rv = obo_locktab_add(&c->locks->tab, key, val, len, expiry, apr_time_now());
+    locks_counted(c, before);
+    unlock(c);
+    return rv;
+}
+
+static apr_status_t locks_del(void *ctx, apr_pool_t *p, const char *key)
+{
+    shm_ctx *c = ctx;
+    apr_status_t rv;
+
+    (void)p;
+    lock(c);
+    rv = obo_locktab_del(&c->locks->tab, key);
+    unlock(c);
+    return rv;
+}
+
+static const obo_cache_backend *locks_backend(apr_pool_t *pchild, shm_ctx *c)
+{
+    obo_cache_backend *b;
+
+    if (!c->locks || !c->locks->shm) {
+        return NULL;                 /* no memory for it: locks live in shmcb */
+    }
+    b = apr_pcalloc(pchild, sizeof(*b));
+    b->name = "shm-locks";
+    b->get = locks_get;
+    b->set = locks_set;
+    b->add = locks_add;
+    b->del = locks_del;
+    b->ctx = c;
+    return b;
+}
+
 apr_status_t auth_obo_socache_child_init(apr_pool_t *pchild, server_rec *s,
                                          auth_obo_srv_cfg *sc, obo_cache_backend **be)
 {
@@ -498,7 +617,9 @@ apr_status_t auth_obo_socache_child_init(apr_pool_t *pchild, server_rec *s,
     c->mutex = cache_mutex;
     c->s = s;
     c->turn = sc->socache_turn;
+    c->locks = sc->socache_locks;
     b->name = "shm";
+    b->locks = locks_backend(pchild, c);
     b->written = c->turn && c->turn->shm ? shm_written : NULL;
     b->get = shm_get;
     b->set = shm_set;

@@ -234,6 +234,7 @@ static apr_status_t obo_ix_call(apr_pool_t *p, const obo_introspection *ix, cons
 typedef struct obo_ix_baton {
     const obo_introspection *ix;
     const char *token;
+    const char *note;              /* the key of its "not active" note */
 } obo_ix_baton;
 
 /* A cache entry: the answer, its end, so that no level keeps it longer than
@@ -248,6 +249,16 @@ static char *obo_ix_entry(apr_pool_t *p, json_t *answer, apr_time_t until, apr_i
     return e ? obo_json_dump(p, e) : NULL;
 }
 
+/* An answer the IdP gave as not active is shared as a note (obo_cache_note:
+ * apart from tokens and sessions, which any client sending random strings
+ * could otherwise evict), never as a cache entry. */
+#define OBO_IX_INACTIVE_SUFFIX ".inactive"
+
+static json_t *obo_ix_inactive(apr_pool_t *p)
+{
+    return obo_json_pool(p, json_pack("{s:b}", "active", 0));
+}
+
 static apr_status_t obo_ix_fetch(void *baton, apr_pool_t *p, char **val, apr_size_t *len,
                                  apr_time_t *expiry, void **errval)
 {
@@ -255,15 +266,26 @@ static apr_status_t obo_ix_fetch(void *baton, apr_pool_t *p, char **val, apr_siz
     obo_ix_fail *fail = NULL;
     json_t *answer = NULL;
     apr_int64_t ttl, now = apr_time_sec(apr_time_now());
-    apr_status_t rv = obo_ix_call(p, b->ix, b->token, &answer, &fail);
+    apr_time_t until;
+    int active;
+    apr_status_t rv = APR_SUCCESS;
 
-    if (rv != APR_SUCCESS) {
+    /* a holder before this one found it not active (it left a note) */
+    if (obo_cache_noted(b->ix->cache, p, b->note)) {
+        answer = obo_ix_inactive(p);
+    }
+    else if ((rv = obo_ix_call(p, b->ix, b->token, &answer, &fail)) != APR_SUCCESS) {
         *errval = fail;
         return rv;
     }
     ttl = obo_introspect_ttl(answer, now, b->ix->cache_time);
-    *expiry = ttl > 0 ? apr_time_from_sec(now + ttl) : 0;
-    *val = obo_ix_entry(p, answer, *expiry, now);
+    until = ttl > 0 ? apr_time_from_sec(now + ttl) : 0;
+    active = json_is_true(json_object_get(answer, "active"));
+    if (!active && until) {
+        obo_cache_note(b->ix->cache, p, b->note, until);
+    }
+    *expiry = active ? until : 0;      /* 0: not stored; the caller still has it */
+    *val = obo_ix_entry(p, answer, until, now);
     *len = *val ? strlen(*val) : 0;
     return *val ? APR_SUCCESS : APR_ENOMEM;
 }
@@ -372,6 +394,42 @@ static apr_status_t obo_ix_shared(apr_pool_t *p, const obo_introspection *ix, co
     return APR_SUCCESS;
 }
 
+static apr_status_t obo_ix_paused(apr_pool_t *p, const obo_introspection *ix,
+                                  const char **err, apr_int64_t *retry_after)
+{
+    if (ix->guard && obo_guard_paused(p, ix->guard, ix->endpoint, ix->client
+                                      ? ix->client->client_id : NULL, retry_after)
+                     == APR_EAGAIN) {
+        *err = apr_psprintf(p, "calls to the introspection endpoint are paused for %"
+                            APR_INT64_T_FMT " s more", *retry_after);
+        return APR_EAGAIN;
+    }
+    return APR_SUCCESS;
+}
+
+/* What the shared cache already knows, before any pause or call: an active
+ * answer (an entry), or a note that the token is not active. APR_NOTFOUND:
+ * neither. */
+static apr_status_t obo_ix_known(apr_pool_t *p, const obo_introspection *ix, const char *key,
+                                 const char *note, json_t **answer, apr_time_t *until,
+                                 const char **err)
+{
+    char *val = NULL;
+    apr_size_t len = 0;
+    apr_status_t rv = obo_cache_get(ix->cache, p, key, &val, &len);
+
+    if (rv == APR_SUCCESS) {
+        rv = obo_ix_shared(p, ix, val, len, answer, until, err);
+        return rv == APR_SUCCESS && *until <= apr_time_now() ? APR_NOTFOUND : rv;
+    }
+    if (obo_cache_noted(ix->cache, p, note)) {
+        *answer = obo_ix_inactive(p);
+        *until = 0;                    /* the note is the only keeper */
+        return APR_SUCCESS;
+    }
+    return APR_NOTFOUND;
+}
+
 static apr_status_t obo_ix_through_cache(apr_pool_t *p, const obo_introspection *ix,
                                          const char *token, const char *key,
                                          json_t **answer, apr_time_t *until,
@@ -379,15 +437,25 @@ static apr_status_t obo_ix_through_cache(apr_pool_t *p, const obo_introspection 
                                          const char **err, apr_int64_t *retry_after,
                                          int again)
 {
-    obo_ix_baton b = { ix, token };
+    obo_ix_baton b = { ix, token, apr_pstrcat(p, key, OBO_IX_INACTIVE_SUFFIX, NULL) };
     char *val = NULL;
     apr_size_t len = 0;
     void *errval = NULL;
     int hit = 0;
-    apr_status_t rv = obo_cache_get_or_fetch_ex(ix->cache, p, key, &ix->flight,
-                                                &obo_ix_errshare, obo_ix_fetch, &b, &val,
-                                                &len, &hit, &errval);
+    apr_status_t rv = again ? APR_NOTFOUND
+                            : obo_ix_known(p, ix, key, b.note, answer, until, err);
 
+    if (rv != APR_NOTFOUND) {
+        obo_metrics_hit(OBO_M_INTRO_SHARED, rv == APR_SUCCESS);
+        *source = OBO_INTROSPECT_SHARED;
+        return rv;
+    }
+    /* a pause stops calls, not answers the cache holds */
+    if ((rv = obo_ix_paused(p, ix, err, retry_after)) != APR_SUCCESS) {
+        return rv;
+    }
+    rv = obo_cache_get_or_fetch_ex(ix->cache, p, key, &ix->flight, &obo_ix_errshare,
+                                   obo_ix_fetch, &b, &val, &len, &hit, &errval);
     if (rv != APR_SUCCESS) {
         return obo_ix_failed(ix, rv, errval, err, retry_after);
     }
@@ -406,6 +474,26 @@ static apr_status_t obo_ix_through_cache(apr_pool_t *p, const obo_introspection 
     return rv;
 }
 
+/* Without a shared cache: the pause, then one call. */
+static apr_status_t obo_ix_direct(apr_pool_t *p, const obo_introspection *ix,
+                                  const char *token, json_t **answer, apr_time_t *until,
+                                  obo_introspect_source *source, const char **err,
+                                  apr_int64_t *retry_after)
+{
+    obo_ix_fail *fail = NULL;
+    apr_status_t rv = obo_ix_paused(p, ix, err, retry_after);
+
+    if (rv == APR_SUCCESS && (rv = obo_ix_call(p, ix, token, answer, &fail)) != APR_SUCCESS) {
+        rv = obo_ix_failed(ix, rv, fail, err, retry_after);
+    }
+    if (rv == APR_SUCCESS) {
+        *source = OBO_INTROSPECT_IDP;
+        *until = apr_time_now() + apr_time_from_sec(obo_introspect_ttl(
+                     *answer, apr_time_sec(apr_time_now()), ix->cache_time));
+    }
+    return rv;
+}
+
 apr_status_t obo_introspect_token(apr_pool_t *p, const obo_introspection *ix,
                                   const char *token,
                                   const unsigned char token_sha256[OBO_SHA256_LEN],
@@ -416,7 +504,6 @@ apr_status_t obo_introspect_token(apr_pool_t *p, const obo_introspection *ix,
                                                ix->client ? ix->client->client_id : NULL,
                                                token_sha256);
     unsigned char l1key[OBO_SHA256_LEN];
-    obo_ix_fail *fail = NULL;
     apr_time_t until = 0;
     apr_status_t rv;
 
@@ -425,24 +512,12 @@ apr_status_t obo_introspect_token(apr_pool_t *p, const obo_introspection *ix,
         *source = OBO_INTROSPECT_L1;
         return APR_SUCCESS;
     }
-    if (ix->guard && obo_guard_paused(p, ix->guard, ix->endpoint, ix->client
-                                      ? ix->client->client_id : NULL, retry_after)
-                     == APR_EAGAIN) {
-        *err = apr_psprintf(p, "calls to the introspection endpoint are paused for %"
-                            APR_INT64_T_FMT " s more", *retry_after);
-        return APR_EAGAIN;
-    }
     if (ix->cache && ix->cache_time > 0) {
         rv = obo_ix_through_cache(p, ix, token, key, answer, &until, source, err,
                                   retry_after, 0);
     }
-    else if ((rv = obo_ix_call(p, ix, token, answer, &fail)) != APR_SUCCESS) {
-        rv = obo_ix_failed(ix, rv, fail, err, retry_after);
-    }
     else {
-        *source = OBO_INTROSPECT_IDP;
-        until = apr_time_now() + apr_time_from_sec(obo_introspect_ttl(
-                    *answer, apr_time_sec(apr_time_now()), ix->cache_time));
+        rv = obo_ix_direct(p, ix, token, answer, &until, source, err, retry_after);
     }
     if (rv == APR_SUCCESS) {
         obo_ix_l1_put(ix, l1key, *answer, until);

@@ -276,6 +276,8 @@ static const obo_labelled obo_rows_intro[] = {
     { OBO_M_INTRO_SHARED_HIT, "level=\"shared\",result=\"hit\"" },
     { OBO_M_INTRO_SHARED_MISS, "level=\"shared\",result=\"miss\"" },
 };
+static const obo_labelled obo_rows_shm_writes[] = { { OBO_M_SHM_WRITES, NULL } };
+static const obo_labelled obo_rows_shm_displaced[] = { { OBO_M_SHM_LOCKS_DISPLACED, NULL } };
 
 #define OBO_ROWS(a) a, (int)(sizeof(a) / sizeof(a[0]))
 static const obo_family obo_families_head[] = {
@@ -315,6 +317,12 @@ static const obo_family obo_families_tail[] = {
     { "mod_auth_obo_introspection_cache_total", "counter",
       "Introspection answers (opaque tokens) looked up by cache level (l1: this process, "
       "shared: shm or memcached) and result.", OBO_ROWS(obo_rows_intro) },
+    { "mod_auth_obo_shm_cache_writes_total", "counter",
+      "Entries written to OBOCache shm (each one turns the cache toward evicting its oldest).",
+      OBO_ROWS(obo_rows_shm_writes) },
+    { "mod_auth_obo_shm_locks_displaced_total", "counter",
+      "Live locks and notes of OBOCache shm's lock table that gave way to newer ones.",
+      OBO_ROWS(obo_rows_shm_displaced) },
 };
 
 static void obo_put(apr_array_header_t *out, apr_pool_t *p, const char *fmt, ...)
@@ -621,6 +629,8 @@ char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char 
         "shared_cache", c[OBO_M_KEYS_FROM_SHARED], "state_file", c[OBO_M_KEYS_FROM_STATE])) != 0;
     bad = bad || json_object_set_new(j, "introspection_cache",
                                      obo_jlevels(c, OBO_M_INTRO_L1, OBO_M_INTRO_SHARED)) != 0;
+    bad = bad || obo_jset(j, "shm_cache_writes", c[OBO_M_SHM_WRITES]);
+    bad = bad || obo_jset(j, "shm_locks_displaced", c[OBO_M_SHM_LOCKS_DISPLACED]);
     bad = bad || json_object_set_new(j, "providers", obo_jproviders(s)) != 0;
     return bad ? NULL : obo_json_dump(p, j);
 }

@@ -44,6 +44,8 @@ typedef enum obo_metric {
     OBO_M_INTRO_SHARED_MISS,
     OBO_M_REQ_PREFLIGHT,            /* requests_total{result}: added after the others, */
     OBO_M_REQ_INVALID_REQUEST,      /* so the earlier counters keep their slots */
+    OBO_M_SHM_WRITES,               /* mod_auth_obo_shm_cache_writes_total */
+    OBO_M_SHM_LOCKS_DISPLACED,      /* mod_auth_obo_shm_locks_displaced_total */
     OBO_M_COUNTERS
 } obo_metric;
 

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Small, short-lived entries apart from the token cache (see obo_locktab.h). */
+#include "obo_locktab.h"
+#include "obo_crypto.h"
+
+#include <string.h>
+#include <apr_strings.h>
+
+struct obo_locktab_slot {
+    unsigned char id[OBO_SHA256_LEN];   /* SHA-256 of the name */
+    apr_time_t until;                   /* free when <= now */
+    apr_uint32_t len;
+    unsigned char val[OBO_LOCKTAB_VALUE_MAX];
+};
+
+/* The memory: a header (what gave way), then the slots. */
+typedef struct obo_locktab_head {
+    apr_uint64_t displaced;
+    apr_uint64_t pad;
+} obo_locktab_head;
+
+static obo_locktab_head *obo_lt_head(const obo_locktab *t)
+{
+    return (obo_locktab_head *)((char *)t->slots - sizeof(obo_locktab_head));
+}
+
+apr_size_t obo_locktab_size(apr_size_t nslots)
+{
+    return sizeof(obo_locktab_head) + nslots * sizeof(obo_locktab_slot);
+}
+
+apr_status_t obo_locktab_setup(obo_locktab *t, void *mem, apr_size_t nslots)
+{
+    if (nslots < OBO_LOCKTAB_WINDOW || (nslots & (nslots - 1)) != 0 || !mem) {
+        return APR_EINVAL;
+    }
+    memset(mem, 0, obo_locktab_size(nslots));
+    t->slots = (obo_locktab_slot *)((char *)mem + sizeof(obo_locktab_head));
+    t->nslots = nslots;
+    return APR_SUCCESS;
+}
+
+/* Where name's window starts, and its id. */
+static apr_size_t obo_lt_start(const obo_locktab *t, const char *name,
+                               unsigned char id[OBO_SHA256_LEN])
+{
+    apr_size_t h = 0, i;
+
+    obo_sha256(name, strlen(name), id);
+    for (i = 0; i < sizeof(h); i++) {
+        h = h << 8 | id[i];
+    }
+    return h & (t->nslots - 1);
+}
+
+static obo_locktab_slot *obo_lt_at(const obo_locktab *t, apr_size_t start, apr_size_t i)
+{
+    return &t->slots[(start + i) & (t->nslots - 1)];
+}
+
+/* name's slot in its window whether live or ended (a name is stored once),
+ * or NULL. */
+static obo_locktab_slot *obo_lt_find(const obo_locktab *t, const char *name)
+{
+    unsigned char id[OBO_SHA256_LEN];
+    apr_size_t start = obo_lt_start(t, name, id), i;
+
+    for (i = 0; i < OBO_LOCKTAB_WINDOW; i++) {
+        obo_locktab_slot *s = obo_lt_at(t, start, i);
+
+        if (s->until != 0 && memcmp(s->id, id, sizeof(id)) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* A slot for name: its own, else a free one, else the live one that ends
+ * first (counted as displaced). */
+static obo_locktab_slot *obo_lt_place(const obo_locktab *t, const char *name, apr_time_t now)
+{
+    unsigned char id[OBO_SHA256_LEN];
+    apr_size_t start = obo_lt_start(t, name, id), i;
+    obo_locktab_slot *mine = NULL, *free_slot = NULL, *first_end = NULL;
+
+    for (i = 0; i < OBO_LOCKTAB_WINDOW && !mine; i++) {
+        obo_locktab_slot *s = obo_lt_at(t, start, i);
+
+        if (s->until != 0 && memcmp(s->id, id, sizeof(id)) == 0) {
+            mine = s;
+        }
+        else if (s->until <= now) {
+            free_slot = free_slot ? free_slot : s;
+        }
+        else if (!first_end || s->until < first_end->until) {
+            first_end = s;
+        }
+    }
+    if (!mine && !free_slot) {
+        obo_lt_head(t)->displaced++;
+    }
+    mine = mine ? mine : free_slot ? free_slot : first_end;
+    memcpy(mine->id, id, sizeof(id));
+    return mine;
+}
+
+apr_status_t obo_locktab_get(const obo_locktab *t, apr_pool_t *p, const char *name,
+                             apr_time_t now, unsigned char **val, apr_size_t *len)
+{
+    const obo_locktab_slot *s = obo_lt_find(t, name);
+
+    if (!s || s->until <= now) {
+        return APR_NOTFOUND;
+    }
+    *val = apr_pmemdup(p, s->val, s->len);
+    *len = s->len;
+    return APR_SUCCESS;
+}
+
+static apr_status_t obo_lt_store(const obo_locktab *t, const char *name, const void *val,
+                                 apr_size_t len, apr_time_t until, apr_time_t now, int add)
+{
+    obo_locktab_slot *s;
+
+    if (len > OBO_LOCKTAB_VALUE_MAX) {
+        return APR_ENOSPC;
+    }
+    if (until <= now) {
+        obo_locktab_del(t, name);    /* ended already: nothing to keep */
+        return APR_SUCCESS;
+    }
+    if (add && (s = obo_lt_find(t, name)) != NULL && s->until > now) {
+        return APR_EEXIST;
+    }
+    s = obo_lt_place(t, name, now);
+    memcpy(s->val, val, len);
+    s->len = (apr_uint32_t)len;
+    s->until = until;
+    return APR_SUCCESS;
+}
+
+apr_status_t obo_locktab_set(const obo_locktab *t, const char *name, const void *val,
+                             apr_size_t len, apr_time_t until, apr_time_t now)
+{
+    return obo_lt_store(t, name, val, len, until, now, 0);
+}
+
+apr_status_t obo_locktab_add(const obo_locktab *t, const char *name, const void *val,
+                             apr_size_t len, apr_time_t until, apr_time_t now)
+{
+    return obo_lt_store(t, name, val, len, until, now, 1);
+}
+
+apr_status_t obo_locktab_del(const obo_locktab *t, const char *name)
+{
+    obo_locktab_slot *s = obo_lt_find(t, name);
+
+    if (!s) {
+        return APR_NOTFOUND;
+    }
+    memset(s, 0, sizeof(*s));
+    return APR_SUCCESS;
+}
+
+apr_uint64_t obo_locktab_displaced(const obo_locktab *t)
+{
+    return obo_lt_head(t)->displaced;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A table of small, short-lived entries (locks and notes) kept apart from
+ * the token cache. Single flight takes a lock entry for every miss, and an
+ * introspected token that is not active leaves a note: both can be caused
+ * by anyone who sends a request, authenticated or not. In shmcb, where
+ * each ring drops its oldest entry for every new one, read or not, that
+ * traffic would evict tokens and sessions in use; here it only turns over
+ * entries of its own kind, which live seconds.
+ *
+ * Fixed memory the caller provides (shared memory for processes), a slot
+ * per entry keyed by the SHA-256 of its name, open addressing over a short
+ * window. When the window is full of live entries the one that ends first
+ * gives way: a lock lost that way costs at most one extra identity-provider
+ * call, a note lost one call. Every call must be made under the caller's
+ * lock (the shm cache's global mutex). */
+#ifndef OBO_LOCKTAB_H
+#define OBO_LOCKTAB_H
+
+#include <apr.h>
+#include <apr_errno.h>
+#include <apr_pools.h>
+#include <apr_time.h>
+
+#define OBO_LOCKTAB_VALUE_MAX 48        /* a lock token is 32 bytes */
+#define OBO_LOCKTAB_WINDOW 16           /* slots a name may occupy */
+#define OBO_LOCKTAB_DEFAULT_SLOTS 4096  /* about 300 KiB */
+
+typedef struct obo_locktab_slot obo_locktab_slot;
+
+typedef struct obo_locktab {
+    obo_locktab_slot *slots;
+    apr_size_t nslots;              /* a power of two */
+} obo_locktab;
+
+/* Bytes of memory for nslots slots (a power of two >= OBO_LOCKTAB_WINDOW). */
+apr_size_t obo_locktab_size(apr_size_t nslots);
+
+/* t over mem (obo_locktab_size(nslots) bytes, zeroed here). APR_EINVAL if
+ * nslots is not a power of two >= OBO_LOCKTAB_WINDOW. */
+apr_status_t obo_locktab_setup(obo_locktab *t, void *mem, apr_size_t nslots);
+
+/* The live entry of name: APR_SUCCESS with *val (a copy from p) and *len,
+ * or APR_NOTFOUND. `now` is the current time (a parameter for tests). */
+apr_status_t obo_locktab_get(const obo_locktab *t, apr_pool_t *p, const char *name,
+                             apr_time_t now, unsigned char **val, apr_size_t *len);
+
+/* Store (replace: set; only if absent or ended: add, else APR_EEXIST) a
+ * value of at most OBO_LOCKTAB_VALUE_MAX bytes (else APR_ENOSPC) until
+ * `until`. */
+apr_status_t obo_locktab_set(const obo_locktab *t, const char *name, const void *val,
+                             apr_size_t len, apr_time_t until, apr_time_t now);
+apr_status_t obo_locktab_add(const obo_locktab *t, const char *name, const void *val,
+                             apr_size_t len, apr_time_t until, apr_time_t now);
+
+/* Removes name's entry: APR_SUCCESS, or APR_NOTFOUND. */
+apr_status_t obo_locktab_del(const obo_locktab *t, const char *name);
+
+/* Entries that gave way while live (for metrics and tests). */
+apr_uint64_t obo_locktab_displaced(const obo_locktab *t);
+
+#endif
