@@ -12,6 +12,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
+use JSON::PP ();
 use OBOTest::Config qw(check_config expect_config_errors);
 
 need_feature('authn', 'exchange');
@@ -120,6 +121,26 @@ subtest 'OBOAcceptIssuer narrows a Location to some of the providers' => sub {
                          realm => 'issuers');
     is idp_traffic() - $before, 0, 'no IdP call for them';
     like error_log_since($mark), qr/OBO471: /, 'OBO471 logged';
+};
+
+# Review 16 F1: an opaque token of issa (or naming no issuer) passed a
+# Location that accepts only second-issb.
+subtest 'OBOAcceptIssuer applies to introspected (opaque) tokens too' => sub {
+    my %c = (active => JSON::PP::true, aud => 'api://test-api', exp => time + 600);
+    my $oa = idp_opaque(%c, sub => fresh_user('opq'), iss => $ISSA);
+    my $on = idp_opaque(%c, sub => fresh_user('opq'));
+    expect_ok(obo_get($V, '/onlya-auto/env', token => $oa),
+              'an answer with iss issa where issa is accepted: 200');
+    my $mark = error_log_mark();
+    expect_invalid_token(obo_get($V, '/onlyb-auto/env', token => $oa),
+                         'the same where only second-issb is accepted: 401', token => $oa,
+                         realm => 'issuers');
+    my $r = obo_get($V, '/onlyb-auto/env', token => $on);
+    expect_invalid_token($r, 'an answer without iss there: 401', token => $on,
+                         realm => 'issuers');
+    like www_authenticate($r)->{params}{error_description} // '', qr/names none/,
+         'error_description says the answer names no issuer';
+    like error_log_since($mark), qr/OBO424: .*issuer not accepted/, 'OBO424 logged';
 };
 
 subtest 'metrics: the label provider="N", numbered on the status page' => sub {

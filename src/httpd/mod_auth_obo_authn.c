@@ -246,7 +246,8 @@ static int introspection_unavailable(request_rec *r, const char *token, const ch
 }
 
 /* The answer against the Location's rules; iss, when the answer has one,
- * against the accepted issuers (discovery's: 503 while unknown). */
+ * against the accepted issuers (discovery's: 503 while unknown), and where
+ * OBOAcceptIssuer narrows the place, present and listed there too. */
 static apr_status_t check_answer(request_rec *r, const auth_obo_srv_cfg *sc,
                                  const auth_obo_dir_cfg *d, const json_t *answer,
                                  const char **err)
@@ -260,6 +261,7 @@ static apr_status_t check_answer(request_rec *r, const auth_obo_srv_cfg *sc,
     }
     if (rv == APR_SUCCESS) {
         rules.audiences = d->audiences;
+        rules.accept_issuers = d->accept_issuers;
         rules.skew = auth_obo_skew(d);
         rules.now = apr_time_sec(apr_time_now());
         rv = obo_introspect_check(&rules, answer, err);

@@ -55,9 +55,24 @@ static apr_status_t obo_ix_token_type(const json_t *a, const char **err)
 
 /* iss and aud are optional in an answer; when present they must be
  * accepted exactly as a JWT's would. */
-static apr_status_t obo_ix_parties(const obo_jwt_rules *jr, const json_t *a, const char **err)
+static apr_status_t obo_ix_parties(const obo_jwt_rules *jr,
+                                   const apr_array_header_t *accept_issuers, const json_t *a,
+                                   const char **err)
 {
+    obo_jwt_rules here;
+
+    memset(&here, 0, sizeof(here));
+    here.issuers = accept_issuers;
     if (json_object_get(a, "iss") && !obo_jwt_issuer_ok(jr, a)) {
+        *err = "issuer not accepted";
+        return APR_EINVAL;
+    }
+    if (accept_issuers && !json_object_get(a, "iss")) {
+        *err = "issuer not accepted (the introspection answer names none, and this "
+               "place accepts only some issuers)";
+        return APR_EINVAL;
+    }
+    if (accept_issuers && !obo_jwt_issuer_ok(&here, a)) {
         *err = "issuer not accepted";
         return APR_EINVAL;
     }
@@ -86,7 +101,7 @@ apr_status_t obo_introspect_check(const obo_introspect_rules *rules, const json_
     }
     else if ((rv = obo_ix_token_type(answer, err)) == APR_SUCCESS
              && (rv = obo_jwt_check_times(&jr, answer, 1, err)) == APR_SUCCESS) {
-        rv = obo_ix_parties(&jr, answer, err);
+        rv = obo_ix_parties(&jr, rules->accept_issuers, answer, err);
     }
     return rv;
 }

@@ -32,6 +32,10 @@
 typedef struct obo_introspect_rules {
     const apr_array_header_t *issuers;    /* const char *; checked when iss is present */
     const apr_array_header_t *audiences;  /* const char *; checked when aud is present */
+    /* const char *, or NULL: OBOAcceptIssuer. When set, iss must be present
+     * and listed here too: without it the answer does not say whose token
+     * it was. */
+    const apr_array_header_t *accept_issuers;
     apr_int64_t skew;                     /* seconds */
     apr_int64_t now;                      /* seconds since the epoch */
 } obo_introspect_rules;
@@ -44,7 +48,8 @@ apr_status_t obo_introspect_parse(apr_pool_t *p, const char *body, apr_size_t le
 
 /* "active" must be the JSON literal true (absent, false, "true" or 1 all
  * refuse); exp (if present) > now - skew, nbf (if present) <= now + skew;
- * iss, if present, one of the issuers ("{tenantid}" as for JWTs); aud, if
+ * iss, if present, one of the issuers ("{tenantid}" as for JWTs), and with
+ * accept_issuers present and one of those too; aud, if
  * present (string or array), names one of the audiences; token_type, if
  * present, a string that is not a refresh token ("refresh_token" or its
  * RFC 8693 URN, any case). APR_SUCCESS, or APR_EINVAL with *err fit for
