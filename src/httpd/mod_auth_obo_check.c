@@ -4,6 +4,7 @@
  * server configurations, refused (EMERG) or warned about before the server
  * runs. */
 #include "mod_auth_obo_check.h"
+#include "mod_auth_obo_envcheck.h"
 #include "mod_auth_obo_socache.h"
 
 #include <errno.h>
@@ -1261,7 +1262,7 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                                                             &auth_obo_module));
     }
     if (!check_files(ptemp, main_s) || !check_contents(ptemp, main_s)
-        || !check_keys(ptemp, main_s)) {
+        || !check_keys(ptemp, main_s) || !auth_obo_envcheck(pconf, ptemp, main_s)) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return walk_tree(ptemp, main_s, ap_conftree) ? OK : HTTP_INTERNAL_SERVER_ERROR;

@@ -302,6 +302,35 @@ static const char *check_file(cmd_parms *cmd, const char *path, const char **out
 /* "file:/path", "env:NAME" or a literal: keeps secrets out of httpd.conf.
  * *file is the file's full path (for the permission check at startup) or
  * NULL. Our copy is wiped when the configuration goes. */
+/* The env: secrets of this configuration (auth_obo_env_secrets), in pconf's
+ * userdata: a new list for each reading of the configuration. */
+#define ENV_SECRETS_KEY "auth_obo_env_secrets"
+
+static void note_env_secret(cmd_parms *cmd, const char *name, const char *value,
+                            apr_size_t len)
+{
+    apr_array_header_t *list = NULL;
+    auth_obo_env_secret *e;
+
+    apr_pool_userdata_get((void **)&list, ENV_SECRETS_KEY, cmd->pool);
+    if (!list) {
+        list = apr_array_make(cmd->pool, 2, sizeof(auth_obo_env_secret));
+        apr_pool_userdata_setn(list, ENV_SECRETS_KEY, apr_pool_cleanup_null, cmd->pool);
+    }
+    e = apr_array_push(list);
+    e->directive = cmd->cmd->name;
+    e->name = name;
+    obo_sha256(value, len, e->sha256);
+}
+
+const apr_array_header_t *auth_obo_env_secrets(apr_pool_t *pconf)
+{
+    apr_array_header_t *list = NULL;
+
+    apr_pool_userdata_get((void **)&list, ENV_SECRETS_KEY, pconf);
+    return list;
+}
+
 static const char *load_secret(cmd_parms *cmd, const char *arg, const char **out,
                                apr_size_t *len, const char **file)
 {
@@ -329,6 +358,7 @@ static const char *load_secret(cmd_parms *cmd, const char *arg, const char **out
         buf = apr_pstrdup(cmd->pool, v);
         n = strlen(buf);
         obo_cleanse_on_clear(cmd->pool, buf, n);
+        note_env_secret(cmd, arg + 4, buf, n);
     }
     else {
         buf = apr_pstrdup(cmd->pool, arg);

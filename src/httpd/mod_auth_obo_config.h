@@ -219,4 +219,16 @@ int auth_obo_has_app(const auth_obo_dir_cfg *d);
  * (upper-cased, '-' as '_'): where a downstream without OBOPassToken goes. */
 const char *auth_obo_default_env(apr_pool_t *p, const auth_obo_downstream *ds);
 
+/* A secret read from the environment (OBOClientSecret/OBOCacheSecret
+ * env:NAME): what configtest compares with the running httpd's environment
+ * (mod_auth_obo_envcheck.h). */
+typedef struct auth_obo_env_secret {
+    const char *directive;
+    const char *name;
+    unsigned char sha256[OBO_SHA256_LEN];
+} auth_obo_env_secret;
+
+/* The env: secrets of the configuration read into pconf, or NULL. */
+const apr_array_header_t *auth_obo_env_secrets(apr_pool_t *pconf);
+
 #endif
