@@ -138,9 +138,33 @@ subtest 'OBOAcceptIssuer applies to introspected (opaque) tokens too' => sub {
     my $r = obo_get($V, '/onlyb-auto/env', token => $on);
     expect_invalid_token($r, 'an answer without iss there: 401', token => $on,
                          realm => 'issuers');
-    like www_authenticate($r)->{params}{error_description} // '', qr/names none/,
-         'error_description says the answer names no issuer';
+    like((www_authenticate($r) // {})->{params}{error_description} // '', qr/names none/,
+         'error_description says the answer names no issuer');
     like error_log_since($mark), qr/OBO424: .*issuer not accepted/, 'OBO424 logged';
+};
+
+# Review 13A F1: a session's owner was tid+oid alone: a user of second-issb
+# whose token named an issa user's tid and oid ended that user's session
+# (OBOSessionLimit 1) and locked out their token.
+subtest 'sessions: a user of one provider is not the same user at another' => sub {
+    my $sub = fresh_user('lrv');
+    my $oid = oid_of($sub);
+    my $vt = tok_a(claims => { sub => $sub, oid => $oid });
+    my $r = obo_get($V, '/lr/env', token => $vt);
+    my $vkey = $r->code == 200 ? cgi_env($r)->{OBO_SESSION_KEY} : undef;
+    ok $vkey, 'the issa user opens a session' or return;
+    my $get = sub {
+        obo_request($V, 'GET', '/obo-token', headers => [ 'OBO-Session-Key' => $_[0] ])->code;
+    };
+    is $get->($vkey), 200, 'its key works';
+    my $at = tok_b(claims => { sub => 'someone-else', tid => 'issa', oid => $oid });
+    $r = obo_get($V, '/lr/env', token => $at);
+    is $r->code, 200, 'a second-issb token naming the same tid and oid opens its own session';
+    is $get->($vkey), 200, 'the issa user\'s session lives on (OBOSessionLimit 1 not shared)';
+    expect_ok(obo_get($V, '/lr/env', token => $vt), 'and the issa user\'s token still works');
+    my $vt2 = tok_a(claims => { sub => $sub, oid => $oid });
+    is obo_get($V, '/lr/env', token => $vt2)->code, 200, 'the issa user\'s second session';
+    is $get->($vkey), 404, 'ends its first (the limit still holds per user)';
 };
 
 subtest 'metrics: the label provider="N", numbered on the status page' => sub {

@@ -103,17 +103,26 @@ static int cache_unavailable(request_rec *r, const char *key, const char *what)
 
 /* ---- opening a session in a user's request ------------------------------------ */
 
-/* Whom the session belongs to: tid+oid (Entra's stable user id), else
- * iss+sub. */
+/* Who owns a session: the issuer with Entra's tid+oid, else with sub. The
+ * issuer always takes part (review 13A: with several providers one could
+ * issue another's tid and oid, and end that user's sessions through
+ * OBOSessionLimit), and every field is length-prefixed (a newline in a
+ * claim could make two owners one). */
 static const char *user_of(apr_pool_t *p, const json_t *claims)
 {
     const char *tid = obo_json_str(claims, "tid"), *oid = obo_json_str(claims, "oid");
     const char *iss = obo_json_str(claims, "iss"), *sub = obo_json_str(claims, "sub");
+    const char *kind = tid && oid ? "tid+oid" : "iss+sub";
+    const char *a = tid && oid ? tid : NULL, *b = tid && oid ? oid : sub;
 
-    if (tid && oid) {
-        return apr_pstrcat(p, "tid+oid\n", tid, "\n", oid, NULL);
+    iss = iss ? iss : "";
+    if (!b || (!a && !*iss)) {
+        return NULL;
     }
-    return iss && sub ? apr_pstrcat(p, "iss+sub\n", iss, "\n", sub, NULL) : NULL;
+    a = a ? a : "";
+    return apr_psprintf(p, "%s\n%" APR_SIZE_T_FMT ":%s\n%" APR_SIZE_T_FMT ":%s\n%"
+                        APR_SIZE_T_FMT ":%s", kind, strlen(iss), iss, strlen(a), a,
+                        strlen(b), b);
 }
 
 static apr_time_t claims_exp(const json_t *claims)
