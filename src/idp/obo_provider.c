@@ -383,6 +383,10 @@ static apr_status_t adopt(obo_provider *pv, const obo_idpstate *st, adopt_from f
         *err = "no jwks_uri in the saved state";
         rv = APR_EINVAL;
     }
+    else if (st->saved_at > now + apr_time_from_sec(OBO_PROVIDER_FUTURE_SKEW_SECS)) {
+        *err = "the key set's fetch time lies in the future (a clock ahead?)";
+        rv = APR_EINVAL;
+    }
     if (rv == APR_SUCCESS) {
         rv = apr_pool_create(&kp, NULL);
     }
@@ -541,6 +545,7 @@ apr_status_t obo_provider_shared_put(obo_cache *c, apr_pool_t *p, const char *ke
      * rewrote this one key at each, and on OBOCache shm its ring turned
      * over other users' sessions (review 12). */
     if (rv == APR_SUCCESS && obo_provider_shared_get(c, p, key, &there) == APR_SUCCESS
+        && there.saved_at <= apr_time_now() + apr_time_from_sec(OBO_PROVIDER_FUTURE_SKEW_SECS)
         && (there.saved_at >= st->saved_at
             || (same_state(&there, st)
                 && st->saved_at - there.saved_at

@@ -26,6 +26,11 @@
 #define OBO_PROVIDER_SHARED_TTL_SECS 86400
 /* An unchanged key set is written to the shared cache again after this long. */
 #define OBO_PROVIDER_SHARED_SAME_SECS 60
+/* A shared or saved key set whose fetch time lies further ahead than this is
+ * not taken, and is overwritten by the next fetch (a member of the cluster
+ * whose clock runs ahead would otherwise keep its set in place, retired
+ * keys included, for as long as its clock leads: review 13A). */
+#define OBO_PROVIDER_FUTURE_SKEW_SECS 300
 
 typedef struct obo_provider_cfg {
     const char *metadata_url;             /* OIDC discovery, or NULL */

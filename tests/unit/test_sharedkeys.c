@@ -332,6 +332,35 @@ static void *APR_THREAD_FUNC wait_keys(apr_thread_t *t, void *data)
     return NULL;
 }
 
+/* Review 13A: a set fetched "a day from now" (a member whose clock runs
+ * ahead) replaced a process's current set, retired keys included, and no
+ * correct fetch could replace it. */
+static void test_future_refused(apr_pool_t *p)
+{
+    mem_be *m = NULL;
+    obo_cache *c = cache_on(p, &m, SECRET);
+    obo_provider_cfg cfg = cfg_for(p, META, c);
+    obo_provider *pv = provider(p, &cfg);
+    const char *key = obo_provider_shared_key(p, &cfg);
+    apr_time_t now = apr_time_now();
+    obo_idpstate s1 = entry(p, "k1", now - apr_time_from_sec(100));
+    obo_idpstate fut = entry(p, "kf", now + apr_time_from_sec(86400));
+    obo_idpstate s2 = entry(p, "k2", now - apr_time_from_sec(10));
+    obo_idpstate got;
+
+    obo_provider_shared_put(c, p, key, &s1);
+    is_int(obo_provider_take_shared(pv), APR_SUCCESS, "a process takes a current set");
+    overwrite(p, c, key, &fut);
+    ok(obo_provider_take_shared(pv) != APR_SUCCESS,
+       "a set fetched a day ahead is not taken over it");
+    is_int(keys_for(p, pv, "k1"), 1, "the process keeps its own key");
+    is_int(keys_for(p, pv, "kf"), 0, "the future set's key does not verify");
+    is_int(obo_provider_shared_put(c, p, key, &s2), APR_SUCCESS,
+           "a correct fetch replaces the future entry");
+    obo_provider_shared_get(c, p, key, &got);
+    ok(got.saved_at == s2.saved_at, "the entry is now the correct set");
+}
+
 static void test_waiters_take_published(apr_pool_t *p)
 {
     mem_be *m = NULL;
@@ -418,6 +447,7 @@ int main(void)
     TAP_RUN(test_put_freshest_wins);
     TAP_RUN(test_put_unchanged);
     TAP_RUN(test_process_freshest_wins);
+    TAP_RUN(test_future_refused);
     TAP_RUN(test_waiters_take_published);
     TAP_RUN(test_waiters_bounded);
     TAP_RUN(test_start_takes_shared);
