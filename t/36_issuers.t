@@ -19,6 +19,7 @@ need_feature('authn', 'exchange');
 idp_reset();
 my $V = 'obo_issuers';
 my $port = $ENV{OBO_TEST_IDP_PORT} || 19443;
+my $pki = OBOTest::Keys::pki_dir();
 my $ISSA = "https://127.0.0.1:$port/issa/v2.0";
 
 sub tok_a { my (%o) = @_; return mint(tenant => 'issa', %o) }
@@ -167,6 +168,29 @@ subtest 'sessions: a user of one provider is not the same user at another' => su
     is $get->($vkey), 404, 'ends its first (the limit still holds per user)';
 };
 
+# Review 14C: the token's tid chose the tenant of /organizations/ whatever
+# provider issued it: a partner provider's user got this application's
+# token for a tenant of their choosing.
+subtest 'only an issuer that names the tenant chooses it' => sub {
+    my $T = 'obo_tenant_pick';
+    my $evil = 'deadbeef-0000-4000-8000-00000000abcd';
+    my $before = idp_counters();
+    my $t = mint(claims => { iss => 'https://static.example.test/issc', tid => $evil,
+                             sub => fresh_user('partner') });
+    my $r = obo_get($T, '/app/env', token => $t);
+    is $r->code, 500, 'a partner token (static issuer, any tid): no token (the configured '
+       . '/organizations/ authority gives no application token: OBO053)';
+    unlike $r->decoded_content // '', qr/OBO_ACCESS_TOKEN/, 'nothing handed to the backend';
+    my $after = idp_counters();
+    is(($after->{"cc\@$evil"} // 0) - ($before->{"cc\@$evil"} // 0), 0,
+       'no application token was asked for in the tid it named');
+    my $good = '0c0c0c0c-3333-4333-8444-555566667777';
+    $r = obo_get($T, '/app/env', token => mint(tid => $good, claims => { sub => fresh_user('org') }));
+    expect_ok($r, 'a token of the organizations authority: 200');
+    is((idp_counters()->{"cc\@$good"} // 0) - ($before->{"cc\@$good"} // 0), 1,
+       'its own tenant (named by its issuer) was used');
+};
+
 subtest 'metrics: the label provider="N", numbered on the status page' => sub {
     my $html = obo_get($V, '/obo-status')->decoded_content // '';
     my %num;
@@ -208,6 +232,20 @@ subtest 'configtest: several providers' => sub {
         ['OBOAcceptIssuer without a value', join("\n", $md->('cfa'), $aud,
          "<Location /api>\n AuthType obo\n Require valid-user\n OBOAcceptIssuer\n</Location>"),
          qr/OBOAcceptIssuer/],
+        # review 13B: an https URL without a host passed
+        ['OBOMetadataURL without a host', join("\n",
+         'OBOMetadataURL https:///v2.0/.well-known/openid-configuration', $aud, $loc),
+         qr/OBOMetadataURL: 'https:\/\/\/v2\.0\/\.well-known\/openid-configuration' is not an https URL with a host/],
+        ['OBOTokenEndpoint with a port but no host', join("\n", $md->('cfa'), $aud,
+         'OBOTokenEndpoint https://:443/t', $loc), qr/OBOTokenEndpoint: .* with a host/],
+        # review 13B: the only provider, a key set with its issuer on the
+        # line, exchanging: only a warning, then every exchange failed
+        ['the only provider has no token endpoint', join("\n",
+         "OBOJWKSFile $pki/jwks-static.json https://static.example.test/issc", $aud,
+         'OBOClientID middle-tier-api', 'OBOClientSecret s3cret-for-tests',
+         "<Location /api>\n AuthType obo\n Require valid-user\n"
+         . " OBOScope api://downstream/.default\n</Location>"),
+         qr/OBO040: OBOScope\/OBOPassToken need a token endpoint/],
     );
     my $c = check_config(join("\n", $md->('cfa'), $md->('cfb'),
         'OBOJWKSURL https://127.0.0.1:1/keys https://static.example/', $aud,

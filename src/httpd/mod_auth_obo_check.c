@@ -548,6 +548,19 @@ static void warn_no_token_endpoint(apr_pool_t *p, server_rec *s, const auth_obo_
     }
 }
 
+/* Some provider of the server has a discovery document (a token endpoint). */
+static int any_discovery(const auth_obo_srv_cfg *sc)
+{
+    int i;
+
+    for (i = 0; !sc->metadata_url && sc->more_idps && i < sc->more_idps->nelts; i++) {
+        if (APR_ARRAY_IDX(sc->more_idps, i, auth_obo_idp).metadata_url) {
+            return 1;
+        }
+    }
+    return sc->metadata_url != NULL;
+}
+
 static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
                          const auth_obo_dir_cfg *d, const char *name, const char *at)
 {
@@ -582,8 +595,9 @@ static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
     else if (!sc->client_secret && !sc->client_cert) {
         err = "OBOScope/OBOPassToken need OBOClientSecret or OBOClientCertificate";
     }
-    else if ((sc->jwks_url || sc->jwks_file) && !sc->metadata_url && !sc->token_endpoint) {
-        /* OBOJWKSFile or OBOJWKSURL validate; nothing says where to exchange */
+    else if (!sc->token_endpoint && !any_discovery(sc)) {
+        /* OBOJWKSFile or OBOJWKSURL validate; nothing says where to exchange
+         * (with another provider's discovery, OBO472 warns about the others) */
         err = "OBOScope/OBOPassToken need a token endpoint: OBOMetadataURL (discovery) or "
               "OBOTokenEndpoint";
     }

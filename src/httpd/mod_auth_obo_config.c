@@ -278,10 +278,11 @@ static const char *check_url(cmd_parms *cmd, const char *arg)
 
     /* https only: a plaintext JWKS lets anyone on the path forge tokens, and
      * the token endpoint receives the client secret and the user's token. */
+    /* apr_uri_parse gives "https:///x" an empty host, not none (review 13B) */
     if (apr_uri_parse(cmd->pool, arg, &u) != APR_SUCCESS || !u.scheme || !u.hostname
-        || strcasecmp(u.scheme, "https")) {
-        return err_for(cmd, apr_psprintf(cmd->pool, "'%s' is not an https URL (the IdP "
-                                         "must be reached over TLS)", arg));
+        || !*u.hostname || strcasecmp(u.scheme, "https")) {
+        return err_for(cmd, apr_psprintf(cmd->pool, "'%s' is not an https URL with a host "
+                                         "(the IdP must be reached over TLS)", arg));
     }
     return NULL;
 }

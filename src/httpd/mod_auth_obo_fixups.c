@@ -136,7 +136,7 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
                                                   &endpoint, &err);
 
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "OBO056: no token endpoint: %s", err);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO056: no token endpoint: %s", err);
         return rv == APR_EAGAIN ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;
     }
     fill_acquire(r, sc, st, ds, auth_obo_tenant_endpoint(r->pool, endpoint, st->jws->payload), &a);

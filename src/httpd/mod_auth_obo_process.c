@@ -334,8 +334,9 @@ static const char *join(apr_pool_t *p, const apr_array_header_t *a)
     return a ? apr_array_pstrcat(p, a, ' ') : "";
 }
 
-/* The IdP's identity is where its keys and metadata come from and which
- * issuers are accepted: a saved state is only ever used for the same. */
+/* The IdP's identity is where its keys and metadata come from, which
+ * issuers are accepted and which CAs are trusted to fetch them: a saved
+ * state is only ever used for the same. */
 static void state_for(apr_pool_t *pchild, obo_provider_cfg *c)
 {
     char *hex;
@@ -343,9 +344,10 @@ static void state_for(apr_pool_t *pchild, obo_provider_cfg *c)
     if (!state_dir || !state_key || c->jwks_file) {
         return;
     }
-    c->state_id = apr_psprintf(pchild, "%s|%s|%s|%s", c->metadata_url ? c->metadata_url : "",
+    c->state_id = apr_psprintf(pchild, "%s|%s|%s|%s|%s", c->metadata_url ? c->metadata_url : "",
                                c->jwks_url ? c->jwks_url : "", join(pchild, c->issuers),
-                               c->token_endpoint ? c->token_endpoint : "");
+                               c->token_endpoint ? c->token_endpoint : "",
+                               c->http.ca_file ? c->http.ca_file : "");
     hex = obo_sha256_hex(pchild, c->state_id, strlen(c->state_id));
     hex[24] = '\0';
     c->state_file = apr_pstrcat(pchild, state_dir, "/idp-", hex, ".state", NULL);

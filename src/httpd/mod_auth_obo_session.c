@@ -217,7 +217,7 @@ int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *
     rv = obo_provider_token_endpoint(auth_obo_token_provider(sc, st), r->pool, &endpoint,
                                      &err);
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "OBO056: no token endpoint: %s", err);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO056: no token endpoint: %s", err);
         return rv == APR_EAGAIN ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;
     }
     session_cfg(sc, auth_obo_tenant_endpoint(r->pool, endpoint, claims), &c);

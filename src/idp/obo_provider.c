@@ -192,7 +192,8 @@ apr_status_t obo_discovery_parse(apr_pool_t *p, const char *body, apr_size_t len
 
 static int is_https(const char *url)
 {
-    return url && strncasecmp(url, "https://", 8) == 0;
+    return url && strncasecmp(url, "https://", 8) == 0 && url[8] && url[8] != '/'
+           && url[8] != ':' && url[8] != '?' && url[8] != '#';
 }
 
 /* A discovery document may not send the module to a plaintext endpoint:
@@ -489,6 +490,9 @@ const char *obo_provider_shared_key(apr_pool_t *p, const obo_provider_cfg *cfg)
     put_field(parts, p, "obo-idp-keys-v1");
     put_field(parts, p, cfg->metadata_url);
     put_field(parts, p, cfg->jwks_url);
+    /* keys fetched under one trust (OBOCACertificateFile) never serve a
+     * provider that trusts less (review 13A) */
+    put_field(parts, p, cfg->http.ca_file);
     put_field(parts, p, apr_itoa(p, cfg->issuers ? cfg->issuers->nelts : 0));
     for (i = 0; cfg->issuers && i < cfg->issuers->nelts; i++) {
         put_field(parts, p, APR_ARRAY_IDX(cfg->issuers, i, const char *));

@@ -193,6 +193,10 @@ static void test_key_binding(apr_pool_t *p)
     is_str(obo_provider_shared_key(p, &a), ka, "the same settings give the same key");
     ok(strcmp(obo_provider_shared_key(p, &b), ka) != 0, "another metadata URL, another key");
     ok(strcmp(obo_provider_shared_key(p, &i), ka) != 0, "other issuers, another key");
+    i = a;
+    i.http.ca_file = "/etc/obo/private-ca.pem";
+    ok(strcmp(obo_provider_shared_key(p, &i), ka) != 0,
+       "another OBOCACertificateFile, another key (review 13A)");
     ok(!strstr(ka, "127.0.0.1"), "the key does not show the URL");
     ok(obo_provider_shared_key(p, &f) == NULL, "a JWKS file is never shared");
 }
