@@ -305,8 +305,27 @@ int auth_obo_exchange_failed(request_rec *r, const auth_obo_srv_cfg *sc,
 
 /* ---- the exchange's settings ---------------------------------------------- */
 
+/* The token's tid is its issuer's: iss names it as a path segment, as
+ * Entra's v1 and v2 issuers do (a provider's issuer is fixed or a
+ * {tenantid} template bound to tid, so no caller chooses it). A provider
+ * whose issuer does not name the tenant (a partner's, a JWKS file's) could
+ * put any tid in its tokens (review 14C). */
+static int tid_of_issuer(const json_t *claims, const char *tid)
+{
+    const char *iss = obo_json_str(claims, "iss"), *at;
+    apr_size_t n = strlen(tid);
+
+    for (at = iss ? strstr(iss, tid) : NULL; at; at = strstr(at + 1, tid)) {
+        if (at > iss && at[-1] == '/' && (at[n] == '/' || at[n] == '\0')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Entra multi-tenant authorities: guests must get tokens from their home
- * tenant, so common/organizations becomes the token's tid. */
+ * tenant, so common/organizations becomes the token's tid, when its issuer
+ * vouches for that tid. */
 const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_t *claims)
 {
     static const char *const multi[] = { "/common/", "/organizations/", NULL };
@@ -315,7 +334,7 @@ const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_
     int i;
 
     if (!tid || !*tid || strspn(tid, "0123456789abcdefABCDEF-") != strlen(tid)
-        || strlen(tid) > 64) {
+        || strlen(tid) > 64 || !tid_of_issuer(claims, tid)) {
         return url;
     }
     for (i = 0; multi[i]; i++) {

@@ -84,7 +84,8 @@ int auth_obo_exchange_failed(request_rec *r, const auth_obo_srv_cfg *sc,
                              const obo_exchange_error *x);
 
 /* The token endpoint of the token's home tenant for Entra's multi-tenant
- * authorities (common, organizations); url otherwise. */
+ * authorities (common, organizations) when its iss names that tid as a path
+ * segment (Entra's issuers do); url otherwise. */
 const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_t *claims);
 /* How long an exchange's or a refresh's cache lock lives, and how long
  * waiters wait for its holder (OBOCacheLockWait), in milliseconds. */
