@@ -59,6 +59,7 @@ typedef struct obo_smeta {
     const char *endpoint;        /* token endpoint of the refresh grant */
     apr_time_t until;            /* absolute end (max lifetime) */
     apr_time_t written;          /* created or last kept (a use) */
+    apr_interval_time_t idle;    /* the idle lifetime it was opened with (0: unknown) */
     apr_uint64_t kept;           /* obo_cache_written() then (0: unknown) */
     json_t *names;               /* downstream names ("" = default) */
     json_t *j;
@@ -171,6 +172,7 @@ static apr_status_t obo_meta_load(apr_pool_t *p, const obo_session_cfg *c, const
         m->endpoint = obo_json_str(j, "e");
         m->until = obo_jtime(j, "mx");
         m->written = obo_jtime(j, "w");
+        m->idle = obo_jtime(j, "i");
         m->kept = obo_json_int(j, "kt", &kt) == APR_SUCCESS && kt > 0 ? (apr_uint64_t)kt : 0;
         m->names = json_object_get(j, "n");
         if (!m->client_id || !m->digest || !m->user || !m->endpoint || !m->until
@@ -186,9 +188,18 @@ static apr_time_t obo_min(apr_time_t a, apr_time_t b)
     return a < b ? a : b;
 }
 
+/* The idle lifetime of a session: the one it was opened with, or this
+ * server's if shorter. A server that serves only the handler (default
+ * lifetimes) must not stretch a session opened for 15 minutes of idleness
+ * to its own 7 days (review 13A). */
+static apr_interval_time_t obo_idle(const obo_session_cfg *c, const obo_smeta *m)
+{
+    return m->idle > 0 && m->idle < c->idle ? m->idle : c->idle;
+}
+
 static apr_time_t obo_idle_until(const obo_session_cfg *c, const obo_smeta *m, apr_time_t now)
 {
-    return obo_min(now + c->idle, m->until);
+    return obo_min(now + obo_idle(c, m), m->until);
 }
 
 /* Until when the "at" entry may be used: margin before expiry; a token
@@ -584,12 +595,13 @@ static json_t *obo_meta_json(apr_pool_t *p, obo_open_baton *b, apr_time_t until)
     apr_uint64_t w = 0;
 
     obo_cache_written(c->cache, &w);    /* written now: kept (obo_keep_due) */
-    return obo_json_pool(p, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:o}",
+    return obo_json_pool(p, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o}",
                                       "c", obo_client_id(c), "d", obo_digest(p, c),
                                       "u", obo_user_hash(p, b->user),
                                       "e", c->req.token_endpoint,
                                       "mx", (json_int_t)apr_time_sec(until),
                                       "w", (json_int_t)apr_time_sec(apr_time_now()),
+                                      "i", (json_int_t)apr_time_sec(c->idle),
                                       "kt", (json_int_t)w, "n", names));
 }
 
@@ -1051,9 +1063,9 @@ static int obo_has_ds(const obo_smeta *m, const char *ds)
     return 0;
 }
 
-static apr_interval_time_t obo_slide_step(const obo_session_cfg *c)
+static apr_interval_time_t obo_slide_step(const obo_session_cfg *c, const obo_smeta *m)
 {
-    apr_interval_time_t step = c->idle / OBO_SESSION_SLIDE_SHARE;
+    apr_interval_time_t step = obo_idle(c, m) / OBO_SESSION_SLIDE_SHARE;
 
     return step > apr_time_from_sec(OBO_SESSION_SLIDE_MIN_S)
            ? step : apr_time_from_sec(OBO_SESSION_SLIDE_MIN_S);
@@ -1071,7 +1083,7 @@ static apr_status_t obo_touch(apr_pool_t *p, const obo_session_cfg *c, const cha
     if (rv == APR_EAGAIN) {
         return rv;                      /* unknown: the session stays */
     }
-    if (rv != APR_SUCCESS && now - m->written >= c->idle) {
+    if (rv != APR_SUCCESS && now - m->written >= obo_idle(c, m)) {
         obo_log(OBO_LOG_INFO, "OBO336", "session %s ended: idle for longer than its idle "
                 "lifetime", obo_fingerprint(p, key, strlen(key)));
         obo_del_all(p, c, key, m, OBO_M_SESSION_ENDED);
@@ -1079,7 +1091,7 @@ static apr_status_t obo_touch(apr_pool_t *p, const obo_session_cfg *c, const cha
     }
     /* Gone although the session was used (created or kept) less than the
      * idle lifetime ago: it cannot have idled out, the cache dropped it. */
-    if (rv != APR_SUCCESS || now - obo_jtime(j, "lu") >= obo_slide_step(c)) {
+    if (rv != APR_SUCCESS || now - obo_jtime(j, "lu") >= obo_slide_step(c, m)) {
         obo_put(p, c, ak, obo_json_pool(p, json_pack("{s:I}", "lu", (json_int_t)
                                                      apr_time_sec(now))),
                 obo_idle_until(c, m, now));
