@@ -169,7 +169,7 @@ static void *obo_xerr_decode(apr_pool_t *p, const char *buf, apr_size_t len)
     return e;
 }
 
-const obo_cache_errshare obo_token_errshare = { obo_xerr_encode, obo_xerr_decode };
+const obo_cache_errshare obo_token_errshare = { obo_xerr_encode, obo_xerr_decode, 0 };
 
 /* ---- lifetimes */
 

@@ -276,6 +276,23 @@ subtest 'random opaque strings write nothing into the shm cache' => sub {
        'its answer is one shm entry (the lock lives in the lock table)';
 };
 
+# Review 14A: while the endpoint failed, each random string's failure was
+# shared with its waiters through a sealed entry in the shm cache, and 250
+# such requests ended a long-running session.
+subtest 'while introspection fails, random strings write nothing into the shm cache' => sub {
+    my $N = 100;
+    my $writes = shm_counter('mod_auth_obo_shm_cache_writes_total');
+    idp_set("introspect_fault\@$T" => '500');
+    my $before = calls();
+    my @tok = map { join '', map { ('a' .. 'z', 0 .. 9)[rand 36] } 1 .. 40 } 1 .. $N;
+    my @res = burst(map { [ vhost_url($V, '/o/env'), Authorization => "Bearer $_" ] } @tok);
+    idp_set("introspect_fault\@$T" => '');
+    is scalar(grep { $_->{code} == 503 } @res), $N, "$N unknown tokens, endpoint failing: 503";
+    is calls() - $before, $N, 'each one call';
+    my $delta = shm_counter('mod_auth_obo_shm_cache_writes_total') - $writes;
+    cmp_ok $delta, '<=', 3, "shm cache entries written: $delta (was one per failure)";
+};
+
 subtest 'metrics' => sub {
     my $r = obo_get($V, '/obo-status?format=prometheus');
     is $r->code, 200, 'status page';

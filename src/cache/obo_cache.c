@@ -451,11 +451,37 @@ static void obo_fail_share(obo_fill *f, apr_status_t rv, const char *token)
         ? f->share->encode(f->p, rv, f->errval) : NULL;
     const char *val;
 
-    if (enc) {
+    if (enc && f->share->beside_locks) {
+        const obo_cache_backend *be = obo_lock_be(f->c);
+
+        val = apr_psprintf(f->p, "%s %d\n%.*s", token, (int)rv, OBO_CACHE_NOTE_TEXT_MAX, enc);
+        be->set(be->ctx, f->p, apr_pstrcat(f->p, f->key, OBO_FAIL_SUFFIX, NULL),
+                (const unsigned char *)val, strlen(val), apr_time_now() + OBO_FAIL_TTL);
+    }
+    else if (enc) {
         val = apr_psprintf(f->p, "%s %d\n%s", token, (int)rv, enc);
         obo_cache_set(f->c, f->p, apr_pstrcat(f->p, f->key, OBO_FAIL_SUFFIX, NULL), val,
                       strlen(val), apr_time_now() + OBO_FAIL_TTL);
     }
+}
+
+/* A shared failure: sealed among the entries, or plain beside the locks. */
+static apr_status_t obo_fail_get(obo_fill *f, apr_pool_t *scratch, char **val,
+                                 apr_size_t *len)
+{
+    const char *name = apr_pstrcat(scratch, f->key, OBO_FAIL_SUFFIX, NULL);
+    const obo_cache_backend *be = obo_lock_be(f->c);
+    unsigned char *raw = NULL;
+    apr_status_t rv;
+
+    if (!f->share->beside_locks) {
+        return obo_cache_lookup(f->c, scratch, name, val, len);
+    }
+    rv = be->get(be->ctx, scratch, name, &raw, len);
+    if (rv == APR_SUCCESS) {
+        *val = apr_pstrmemdup(scratch, (const char *)raw, *len);
+    }
+    return rv;
 }
 
 /* APR_SUCCESS when a shared failure of the lock `seen` (or of any lock when
@@ -465,10 +491,8 @@ static apr_status_t obo_fail_read(obo_fill *f, apr_pool_t *scratch, const char *
 {
     char *val = NULL, *nl, *sp;
     apr_size_t len = 0;
-    apr_status_t rv = f->share && f->share->decode
-        ? obo_cache_lookup(f->c, scratch, apr_pstrcat(scratch, f->key, OBO_FAIL_SUFFIX, NULL),
-                           &val, &len)
-        : APR_NOTFOUND;
+    apr_status_t rv = f->share && f->share->decode ? obo_fail_get(f, scratch, &val, &len)
+                                                   : APR_NOTFOUND;
 
     if (rv == APR_SUCCESS && ((nl = strchr(val, '\n')) == NULL
                               || (sp = memchr(val, ' ', (apr_size_t)(nl - val))) == NULL

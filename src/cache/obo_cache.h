@@ -139,7 +139,16 @@ typedef struct obo_cache_flight_opts {
 typedef struct obo_cache_errshare {
     obo_cache_err_encode_fn *encode;
     obo_cache_err_decode_fn *decode;
+    /* 1: what encode returns is short (OBO_CACHE_NOTE_TEXT_MAX bytes, cut
+     * there), holds nothing secret and only ever makes waiters fail: it is
+     * kept beside the locks (obo_cache_backend.locks, unsealed), never among
+     * tokens. For fills anyone can cause (an unknown opaque token): each
+     * failure would otherwise write a token-cache entry (review 14A). */
+    int beside_locks;
 } obo_cache_errshare;
+
+/* The longest failure text kept beside the locks. */
+#define OBO_CACHE_NOTE_TEXT_MAX 48
 
 /* Cache lookup with single flight. On a miss: threads of this process wait
  * on an in-process flight for the same key; one thread per process then

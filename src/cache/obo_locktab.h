@@ -21,9 +21,10 @@
 #include <apr_pools.h>
 #include <apr_time.h>
 
-#define OBO_LOCKTAB_VALUE_MAX 48        /* a lock token is 32 bytes */
+#define OBO_LOCKTAB_VALUE_MAX 96        /* a lock token (32 bytes), or a shared
+                                         * failure: its lock's token, status, text */
 #define OBO_LOCKTAB_WINDOW 16           /* slots a name may occupy */
-#define OBO_LOCKTAB_DEFAULT_SLOTS 4096  /* about 300 KiB */
+#define OBO_LOCKTAB_DEFAULT_SLOTS 4096  /* about 560 KiB */
 
 typedef struct obo_locktab_slot obo_locktab_slot;
 

@@ -16,7 +16,7 @@
 
 #define OBO_IX_KEY_DOMAIN "obo-introspect-v1"
 #define OBO_IX_RT_URN "urn:ietf:params:oauth:token-type:refresh_token"
-#define OBO_IX_FAIL_MAX 1024          /* a shared failure's JSON */
+#define OBO_IX_FAIL_MAX 1024          /* a shared failure's text */
 #define OBO_IX_RETRY_AFTER 5          /* what a failed call tells the caller */
 
 /* ---- the answer */
@@ -305,35 +305,40 @@ static apr_status_t obo_ix_fetch(void *baton, apr_pool_t *p, char **val, apr_siz
     return *val ? APR_SUCCESS : APR_ENOMEM;
 }
 
+/* "RETRY_AFTER DETAIL", cut by the cache at OBO_CACHE_NOTE_TEXT_MAX: it is
+ * kept unsealed beside the locks (a hostile memcached could write one, so
+ * the reader keeps printable ASCII only). */
 static char *obo_ix_fail_encode(apr_pool_t *p, apr_status_t rv, const void *errval)
 {
     const obo_ix_fail *f = errval;
-    json_t *j = f ? obo_json_pool(p, json_pack("{s:s, s:I}", "detail", f->detail ? f->detail
-                                                : "", "retry_after",
-                                                (json_int_t)f->retry_after)) : NULL;
 
     (void)rv;
-    return j ? obo_json_dump(p, j) : NULL;
+    return f ? apr_psprintf(p, "%" APR_INT64_T_FMT " %s", f->retry_after,
+                            f->detail ? f->detail : "") : NULL;
 }
 
 static void *obo_ix_fail_decode(apr_pool_t *p, const char *buf, apr_size_t len)
 {
-    const char *err = NULL, *detail;
-    apr_int64_t ra = 0;
-    json_t *j = NULL;
+    char *text = apr_pstrmemdup(p, buf, len), *sp = strchr(text, ' '), *c;
+    apr_int64_t ra;
 
-    if (len > OBO_IX_FAIL_MAX
-        || obo_json_parse(p, buf, len, 2, 1, &j, &err) != APR_SUCCESS
-        || !(detail = obo_json_str(j, "detail"))) {
+    if (len > OBO_IX_FAIL_MAX || !sp) {
         return NULL;
     }
-    obo_json_int(j, "retry_after", &ra);
-    return obo_ix_fail_new(p, apr_pstrcat(p, detail, " (another request's call, shared)",
+    *sp = '\0';
+    ra = apr_atoi64(text);
+    for (c = sp + 1; *c; c++) {
+        *c = *c >= 0x20 && *c < 0x7f ? *c : '?';
+    }
+    return obo_ix_fail_new(p, apr_pstrcat(p, sp + 1, " (another request's call, shared)",
                                           NULL), ra > 0 && ra <= OBO_GUARD_PAUSE_MAX_S
                                                  ? ra : 0);
 }
 
-static const obo_cache_errshare obo_ix_errshare = { obo_ix_fail_encode, obo_ix_fail_decode };
+/* Anyone can cause an introspection (an unknown token) and so its failure:
+ * shared beside the locks, never among tokens and sessions. */
+static const obo_cache_errshare obo_ix_errshare = { obo_ix_fail_encode, obo_ix_fail_decode,
+                                                    1 };
 
 /* ---- the per-process L1: the answer, with its end in the "header" slot;
  * one L1 per server's set-up, whose entries all name it as their owner
@@ -534,7 +539,9 @@ apr_status_t obo_introspect_token(apr_pool_t *p, const obo_introspection *ix,
     else {
         rv = obo_ix_direct(p, ix, token, answer, &until, source, err, retry_after);
     }
-    if (rv == APR_SUCCESS) {
+    /* With a shared cache an inactive answer is its note's (anyone can send
+     * random strings: they would push active answers out of the L1) */
+    if (rv == APR_SUCCESS && (!ix->cache || json_is_true(json_object_get(*answer, "active")))) {
         obo_ix_l1_put(ix, l1key, *answer, until);
     }
     return rv;

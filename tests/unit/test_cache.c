@@ -567,7 +567,8 @@ static void *str_decode(apr_pool_t *p, const char *buf, apr_size_t len)
     return apr_pstrmemdup(p, buf, len);
 }
 
-static const obo_cache_errshare str_share = { str_encode, str_decode };
+static const obo_cache_errshare str_share = { str_encode, str_decode, 0 };
+static const obo_cache_errshare str_share_locks = { str_encode, str_decode, 1 };
 
 #define NPROC 6
 
@@ -613,6 +614,31 @@ static void test_shared_failure(apr_pool_t *p)
     apr_atomic_set32(&fb.calls, 0);
     procs_run(p, m, w, "obo1:xfail2", &o, NULL, &fb);
     is_int(apr_atomic_read32(&fb.calls), NPROC, "nothing shared: each process calls in turn");
+    workers_free(w, NPROC);
+}
+
+/* Review 14A: a failure anyone can cause (an unknown opaque token) is
+ * shared beside the locks: the token cache gets no entry for it. */
+static void test_shared_failure_beside_locks(apr_pool_t *p)
+{
+    mem_be *m = mem_create(p), *locks = mem_create(p);
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0, 0 };
+    fetch_baton fb = { 0, apr_time_from_msec(300), APR_EACCES, NULL };
+    worker w[NPROC];
+    int i, same = 1;
+
+    m->be.locks = &locks->be;
+    procs_run(p, m, w, "obo1:xfl", &o, &str_share_locks, &fb);
+    for (i = 0; i < NPROC; i++) {
+        same &= w[i].rv == APR_EACCES && w[i].errval
+                && strcmp(w[i].errval, "invalid_grant #1") == 0;
+    }
+    is_int(apr_atomic_read32(&fb.calls), 1, "beside the locks: one fetch for %d processes",
+           NPROC);
+    ok(same, "every waiting process returns the holder's status and errval");
+    is_int(apr_hash_count(m->h), 0, "the token cache holds nothing: no lock, no failure");
+    ok(apr_hash_get(locks->h, "obo1:xfl.fail", APR_HASH_KEY_STRING) != NULL,
+       "the failure is beside the locks");
     workers_free(w, NPROC);
 }
 
@@ -1121,6 +1147,7 @@ int main(void)
     TAP_RUN(test_dead_lock_holder);
     TAP_RUN(test_stuck_lock_holder);
     TAP_RUN(test_shared_failure);
+    TAP_RUN(test_shared_failure_beside_locks);
     TAP_RUN(test_dead_holder_herd);
     TAP_RUN(test_other_process_fills);
     TAP_RUN(test_backend_errors);
