@@ -78,6 +78,10 @@ subtest 'what is not a preflight is treated as before' => sub {
                     realm => 'pf');
     expect_no_token(obo_request($V, 'OPTIONS', '/pf/backend', headers => [Origin => 'https://app.example']),
                     'Origin without Access-Control-Request-Method: 401', realm => 'pf');
+    expect_no_token(obo_request($V, 'OPTIONS', '/pf/backend', headers => [
+                        Origin => 'https://app.example', 'Access-Control-Request-Method' => '']),
+                    'an empty Access-Control-Request-Method names no method: 401 (review 14B)',
+                    realm => 'pf');
     expect_no_token(obo_request($V, 'GET', '/pf/backend', headers => [@PF]),
                     'a GET with the CORS headers: 401', realm => 'pf');
     expect_invalid_token(preflight('/pf/backend', authorization => 'Bearer not.a.token'),

@@ -238,6 +238,11 @@ subtest 'configtest: several providers' => sub {
          qr/OBOMetadataURL: 'https:\/\/\/v2\.0\/\.well-known\/openid-configuration' is not an https URL with a host/],
         ['OBOTokenEndpoint with a port but no host', join("\n", $md->('cfa'), $aud,
          'OBOTokenEndpoint https://:443/t', $loc), qr/OBOTokenEndpoint: .* with a host/],
+        ['OBOTokenEndpoint with port 0', join("\n", $md->('cfa'), $aud,
+         'OBOTokenEndpoint https://idp.example:0/t', $loc), qr/OBOTokenEndpoint: .* with a host/],
+        ['OBOJWKSURL with a space in its host', join("\n", $md->('cfa'), $aud,
+         'OBOJWKSURL "https://exa mple/keys" https://x.example/', $loc),
+         qr/OBOJWKSURL: .* with a host/],
         # review 13B: the only provider, a key set with its issuer on the
         # line, exchanging: only a warning, then every exchange failed
         ['the only provider has no token endpoint', join("\n",

@@ -272,15 +272,25 @@ static const char *parse_secs_ms(cmd_parms *cmd, const char *arg, int *out)
     return NULL;
 }
 
+/* A DNS name or an IP address (IPv6 without its brackets, as parsed). */
+static int host_ok(const char *h)
+{
+    return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:")
+           == strlen(h);
+}
+
 static const char *check_url(cmd_parms *cmd, const char *arg)
 {
     apr_uri_t u;
 
     /* https only: a plaintext JWKS lets anyone on the path forge tokens, and
      * the token endpoint receives the client secret and the user's token. */
-    /* apr_uri_parse gives "https:///x" an empty host, not none (review 13B) */
+    /* apr_uri_parse gives "https:///x" an empty host, not none, and takes
+     * any port text and host characters (reviews 13B, 14B) */
     if (apr_uri_parse(cmd->pool, arg, &u) != APR_SUCCESS || !u.scheme || !u.hostname
-        || !*u.hostname || strcasecmp(u.scheme, "https")) {
+        || !*u.hostname || strcasecmp(u.scheme, "https") || !host_ok(u.hostname)
+        || (u.port_str && (!*u.port_str || strspn(u.port_str, "0123456789")
+                           != strlen(u.port_str) || u.port == 0 || atoi(u.port_str) > 65535))) {
         return err_for(cmd, apr_psprintf(cmd->pool, "'%s' is not an https URL with a host "
                                          "(the IdP must be reached over TLS)", arg));
     }
@@ -1421,6 +1431,9 @@ static const char *set_session_limit(cmd_parms *cmd, void *m, const char *n,
 
     if (!err && users) {
         err = parse_int(cmd, users, 1, 10000000, &sc->session_users);
+    }
+    else if (!err) {
+        sc->session_users = AUTH_OBO_SESSION_USERS;   /* not the main server's (review 14B) */
     }
     return err;
 }

@@ -256,10 +256,12 @@ static const char *const method_overrides[] = {
 static int preflight_shaped(request_rec *r)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    const char *acrm = apr_table_get(r->headers_in, "Access-Control-Request-Method");
     int i;
 
+    /* an empty method names none (review 14B) */
     if (r->method_number != M_OPTIONS || !apr_table_get(r->headers_in, "Origin")
-        || !apr_table_get(r->headers_in, "Access-Control-Request-Method")
+        || !acrm || !*acrm
         || apr_table_get(r->headers_in, auth_obo_credentials_header(r))
         || apr_table_get(r->headers_in, "Transfer-Encoding")
         || (cl && strspn(cl, "0") != strlen(cl))) {

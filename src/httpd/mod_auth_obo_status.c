@@ -368,10 +368,14 @@ static void status_short(request_rec *r, const obo_metrics_snapshot *s)
                "AuthOBOKeySetsFromStateFile: %" APR_UINT64_T_FMT "\n",
                s->c[OBO_M_KEYS_FROM_SHARED], s->c[OBO_M_KEYS_FROM_STATE]);
     ap_rprintf(r, "AuthOBOIntrospectionCacheL1Hits: %" APR_UINT64_T_FMT "\n"
+               "AuthOBOIntrospectionCacheL1Misses: %" APR_UINT64_T_FMT "\n"
                "AuthOBOIntrospectionCacheSharedHits: %" APR_UINT64_T_FMT "\n"
                "AuthOBOIntrospectionCacheSharedMisses: %" APR_UINT64_T_FMT "\n",
-               s->c[OBO_M_INTRO_L1_HIT], s->c[OBO_M_INTRO_SHARED_HIT],
+               s->c[OBO_M_INTRO_L1_HIT], s->c[OBO_M_INTRO_L1_MISS], s->c[OBO_M_INTRO_SHARED_HIT],
                s->c[OBO_M_INTRO_SHARED_MISS]);
+    ap_rprintf(r, "AuthOBOShmCacheWrites: %" APR_UINT64_T_FMT "\n"
+               "AuthOBOShmLocksDisplaced: %" APR_UINT64_T_FMT "\n",
+               s->c[OBO_M_SHM_WRITES], s->c[OBO_M_SHM_LOCKS_DISPLACED]);
 }
 
 static int status_hook(request_rec *r, int flags)
