@@ -516,14 +516,6 @@ static apr_status_t shm_del(void *ctx, apr_pool_t *p, const char *key)
 
 /* ---- the lock table: the same global mutex as shmcb */
 
-/* A store that made a live entry give way (the mutex is held). */
-static void locks_counted(const shm_ctx *c, apr_uint64_t before)
-{
-    if (obo_locktab_displaced(&c->locks->tab) != before) {
-        obo_metrics_inc(OBO_M_SHM_LOCKS_DISPLACED);
-    }
-}
-
 static apr_status_t locks_get(void *ctx, apr_pool_t *p, const char *key,
                               unsigned char **val, apr_size_t *len)
 {
@@ -536,38 +528,37 @@ static apr_status_t locks_get(void *ctx, apr_pool_t *p, const char *key,
     return rv;
 }
 
+/* set or add under the mutex; a store that made a live entry give way is
+ * counted. */
+static apr_status_t locks_store(shm_ctx *c, const char *key, const unsigned char *val,
+                                apr_size_t len, apr_time_t expiry, int add)
+{
+    apr_uint64_t before;
+    apr_status_t rv;
+
+    lock(c);
+    before = obo_locktab_displaced(&c->locks->tab);
+    rv = add ? obo_locktab_add(&c->locks->tab, key, val, len, expiry, apr_time_now())
+             : obo_locktab_set(&c->locks->tab, key, val, len, expiry, apr_time_now());
+    if (obo_locktab_displaced(&c->locks->tab) != before) {
+        obo_metrics_inc(OBO_M_SHM_LOCKS_DISPLACED);
+    }
+    unlock(c);
+    return rv;
+}
+
 static apr_status_t locks_set(void *ctx, apr_pool_t *p, const char *key,
                               const unsigned char *val, apr_size_t len, apr_time_t expiry)
 {
-    shm_ctx *c = ctx;
-    apr_status_t rv;
-
-    apr_uint64_t before;
-
     (void)p;
-    lock(c);
-    before = obo_locktab_displaced(&c->locks->tab);
-    rv = obo_locktab_set(&c->locks->tab, key, val, len, expiry, apr_time_now());
-    locks_counted(c, before);
-    unlock(c);
-    return rv;
+    return locks_store(ctx, key, val, len, expiry, 0);
 }
 
 static apr_status_t locks_add(void *ctx, apr_pool_t *p, const char *key,
                               const unsigned char *val, apr_size_t len, apr_time_t expiry)
 {
-    shm_ctx *c = ctx;
-    apr_status_t rv;
-
-    apr_uint64_t before;
-
     (void)p;
-    lock(c);
-    before = obo_locktab_displaced(&c->locks->tab);
-    rv = obo_locktab_add(&c->locks->tab, key, val, len, expiry, apr_time_now());
-    locks_counted(c, before);
-    unlock(c);
-    return rv;
+    return locks_store(ctx, key, val, len, expiry, 1);
 }
 
 static apr_status_t locks_del(void *ctx, apr_pool_t *p, const char *key)
