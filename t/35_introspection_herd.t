@@ -27,7 +27,8 @@ my $PROCS = (OBOTest::features()->{mpm} // '') eq 'prefork' ? 26 : 2;
 my $LOC = "<Location /i>\n    AuthType obo\n    Require valid-user\n"
         . "    OBOTokenFormat opaque\n</Location>\nOBOTimeout 10 30\n"
         . "<Location /xa>\n    AuthType obo\n    Require valid-user\n    OBOTokenFormat auto\n"
-        . "    OBOScope api://downstream/.default\n</Location>";
+        . "    OBOScope api://downstream/.default\n</Location>\n"
+        . "<Location /obo-status>\n    SetHandler obo-status\n</Location>";
 
 my @srv;
 for my $name (qw(httpd2iherda httpd2iherdb)) {
@@ -163,6 +164,13 @@ subtest 'an inactive token: a herd over two servers makes one call' => sub {
     is scalar(grep { $_->{code} == 401 } @res), $N, 'every request 401' or diag codes(\@res);
     is calls() - $before, 1, 'one introspection call (its note in the shared cache answered '
        . 'the others)';
+};
+
+subtest 'introspection calls per provider (the primary, whose discovery names the endpoint)' => sub {
+    my $text = LWP::UserAgent->new(timeout => 30)
+        ->get($srv[0]->url('/obo-status?format=prometheus'))->decoded_content // '';
+    like $text, qr/^mod_auth_obo_provider_idp_requests_total\{provider="1",endpoint="introspection",outcome="ok"\} [1-9]/m,
+         'provider="1", endpoint="introspection"';
 };
 
 $_->stop for @srv;

@@ -231,6 +231,9 @@ static apr_status_t introspection_setup(request_rec *r, const auth_obo_srv_cfg *
     ix->l1 = sc->rt->introspected;
     ix->guard = &sc->rt->guard_cfg;
     ix->cache_time = auth_obo_ival(sc->introspection_ttl, OBO_INTROSPECT_DEFAULT_TTL);
+    /* the primary provider's, unless OBOIntrospectionURL names another place */
+    ix->metrics_provider = sc->introspection_url ? 0
+                           : obo_provider_metrics_number(sc->rt->provider);
     return APR_SUCCESS;
 }
 

@@ -226,6 +226,9 @@ static apr_status_t obo_ix_call(apr_pool_t *p, const obo_introspection *ix, cons
             r && rv == APR_SUCCESS ? apr_itoa(p, r->status) : (err ? err : "failed"));
     obo_metrics_idp(OBO_M_EP_INTROSPECTION,
                     obo_metrics_http_outcome(rv, rv == APR_SUCCESS && r ? r->status : 0), sent);
+    obo_metrics_provider_idp(ix->metrics_provider, OBO_M_EP_INTROSPECTION,
+                             obo_metrics_http_outcome(rv, rv == APR_SUCCESS && r ? r->status
+                                                                               : 0));
     if (rv == APR_SUCCESS && r->status != 200) {
         obo_ix_note_pause(p, ix, r);
         err = apr_psprintf(p, "the introspection endpoint answered HTTP %d%s", r->status,

@@ -84,6 +84,7 @@ typedef struct obo_introspection {
     const obo_guard *guard;        /* pauses (429/503 with Retry-After), or NULL */
     obo_cache_flight_opts flight;
     apr_int64_t cache_time;        /* seconds (OBOIntrospectionCacheTime); 0: none */
+    int metrics_provider;          /* the provider whose calls these count as, 0: none */
 } obo_introspection;
 
 /* Where an answer came from. */
