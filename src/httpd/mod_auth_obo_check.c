@@ -548,6 +548,46 @@ static void warn_no_token_endpoint(apr_pool_t *p, server_rec *s, const auth_obo_
     }
 }
 
+/* An issuer named by two providers (OBOIssuer of the primary, issuers on an
+ * OBOJWKSURL/OBOJWKSFile line): a token of it is only ever checked with the
+ * first one's keys, so the second's tokens all fail. */
+static int note_issuers(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
+                        const apr_array_header_t *issuers, const char *who)
+{
+    int i;
+
+    for (i = 0; issuers && i < issuers->nelts; i++) {
+        const char *iss = APR_ARRAY_IDX(issuers, i, const char *);
+        const char *first = apr_hash_get(seen, iss, APR_HASH_KEY_STRING);
+
+        if (first && strcmp(first, who) != 0) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO473: issuer %s is named by two "
+                         "identity providers (%s and %s): its tokens would only ever be "
+                         "checked with the first one's keys (%s)", iss, first, who,
+                         server_level(p, s));
+            return 0;
+        }
+        apr_hash_set(seen, iss, APR_HASH_KEY_STRING, who);
+    }
+    return 1;
+}
+
+static int check_issuers_unique(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc)
+{
+    apr_hash_t *seen = apr_hash_make(p);
+    const char *primary = sc->metadata_url ? sc->metadata_url
+                          : sc->jwks_url ? sc->jwks_url : sc->jwks_file;
+    int i, ok = !primary || note_issuers(p, s, seen, sc->issuers, primary);
+
+    for (i = 0; ok && sc->more_idps && i < sc->more_idps->nelts; i++) {
+        const auth_obo_idp *idp = &APR_ARRAY_IDX(sc->more_idps, i, auth_obo_idp);
+
+        ok = note_issuers(p, s, seen, idp->issuers, idp->metadata_url ? idp->metadata_url
+                          : idp->jwks_url ? idp->jwks_url : idp->jwks_file);
+    }
+    return ok;
+}
+
 /* Some provider of the server has a discovery document (a token endpoint). */
 static int any_discovery(const auth_obo_srv_cfg *sc)
 {
@@ -1274,6 +1314,10 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         warn_session_room(s);
         warn_no_token_endpoint(ptemp, s, ap_get_module_config(s->module_config,
                                                             &auth_obo_module));
+        if (!check_issuers_unique(ptemp, s, ap_get_module_config(s->module_config,
+                                                                 &auth_obo_module))) {
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
     }
     if (!check_files(ptemp, main_s) || !check_contents(ptemp, main_s)
         || !check_keys(ptemp, main_s) || !auth_obo_envcheck(pconf, ptemp, main_s)) {
