@@ -293,6 +293,22 @@ subtest 'while introspection fails, random strings write nothing into the shm ca
     cmp_ok $delta, '<=', 3, "shm cache entries written: $delta (was one per failure)";
 };
 
+# Review 15A: each failed exchange shared its failure through a sealed entry
+# in the shm cache, even with nobody waiting: one caller resending a token
+# whose exchange kept failing turned the rings over idle sessions.
+subtest 'a failing exchange writes nothing into the shm cache' => sub {
+    my ($tok) = opaque();
+    expect_ok(obo_get($V, '/o/env', token => $tok), 'the token is introspected once');
+    my $writes = shm_counter('mod_auth_obo_shm_cache_writes_total');
+    idp_set("token_fault\@$T" => '500');
+    my @codes = map { obo_get($V, '/x/env', token => $tok)->code } 1 .. 20;
+    idp_set("token_fault\@$T" => '');
+    is scalar(grep { $_ == 502 } @codes), 20, '20 requests, the exchange fails: 502 each'
+        or diag "@codes";
+    my $delta = shm_counter('mod_auth_obo_shm_cache_writes_total') - $writes;
+    cmp_ok $delta, '<=', 1, "shm cache entries written: $delta (was one per request)";
+};
+
 subtest 'metrics' => sub {
     my $r = obo_get($V, '/obo-status?format=prometheus');
     is $r->code, 200, 'status page';

@@ -445,9 +445,28 @@ static void obo_fill_hit(obo_fill *f, const char *val, apr_size_t len)
  * lock and calls again: a 5xx is not remembered; a user's failure is, by
  * the caller's negative cache if it wants). */
 
+/* Waiters of another process say so beside the locks ("<key>.wait", for
+ * as long as a lock lives): a failure that must be sealed among the
+ * entries is written only when someone waits for it. Else one caller
+ * whose exchange keeps failing (or any caller while the IdP fails) wrote
+ * an entry per request, and on OBOCache shm turned the rings over idle
+ * sessions (review 15A). A waiter that comes after the holder looked
+ * takes the lock over: at most one more call. */
+#define OBO_WAIT_SUFFIX ".wait"
+
+static void obo_fill_waiting(obo_fill *f)
+{
+    if (f->share && !f->share->beside_locks) {
+        obo_cache_note(f->c, f->p, apr_pstrcat(f->p, f->key, OBO_WAIT_SUFFIX, NULL),
+                       apr_time_now() + f->o->lock_ttl);
+    }
+}
+
 static void obo_fail_share(obo_fill *f, apr_status_t rv, const char *token)
 {
     char *enc = f->share && f->share->encode && f->errval
+        && (f->share->beside_locks
+            || obo_cache_noted(f->c, f->p, apr_pstrcat(f->p, f->key, OBO_WAIT_SUFFIX, NULL)))
         ? f->share->encode(f->p, rv, f->errval) : NULL;
     const char *val;
 
@@ -639,6 +658,7 @@ static apr_status_t obo_fill_run(obo_fill *f, int degraded)
         }
         if (round == 0) {
             obo_metrics_inc(OBO_M_SINGLE_FLIGHT_WAIT);
+            obo_fill_waiting(f);
         }
         rv = obo_fill_wait(f, lockkey, &frv);
         if (rv != APR_NOTFOUND || round + 1 >= OBO_TAKEOVERS

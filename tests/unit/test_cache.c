@@ -642,6 +642,25 @@ static void test_shared_failure_beside_locks(apr_pool_t *p)
     workers_free(w, NPROC);
 }
 
+/* Review 15A: a failure nobody waits for is not written among the entries. */
+static void test_failure_alone_not_stored(apr_pool_t *p)
+{
+    mem_be *m = mem_create(p);
+    obo_cache *c = cache_on(p, &m->be);
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0, 0 };
+    fetch_baton fb = { 0, 0, APR_EACCES, NULL };
+    char *val = NULL;
+    apr_size_t len = 0;
+    void *errval = NULL;
+    int hit = 0;
+    apr_status_t rv = obo_cache_get_or_fetch_ex(c, p, "obo1:alone", &o, &str_share, test_fetch,
+                                                &fb, &val, &len, &hit, &errval);
+
+    ok(rv == APR_EACCES && errval, "the fill fails with its errval");
+    ok(apr_hash_get(m->h, "obo1:alone.fail", APR_HASH_KEY_STRING) == NULL,
+       "nobody waited: no shared failure written");
+}
+
 static void test_dead_holder_herd(apr_pool_t *p)
 {
     mem_be *m = mem_create(p);
@@ -1148,6 +1167,7 @@ int main(void)
     TAP_RUN(test_stuck_lock_holder);
     TAP_RUN(test_shared_failure);
     TAP_RUN(test_shared_failure_beside_locks);
+    TAP_RUN(test_failure_alone_not_stored);
     TAP_RUN(test_dead_holder_herd);
     TAP_RUN(test_other_process_fills);
     TAP_RUN(test_backend_errors);
