@@ -53,11 +53,13 @@ sub keys_counters { my $c = idp_counters(); return map { $c->{"$_\@$T"} // 0 } q
 sub log_of { my ($name) = @_; return OBOTest::Services::logs_dir() . "/${name}_error_log" }
 sub slurp { my ($f) = @_; open my $fh, '<', $f or return ''; local $/; return <$fh> }
 
-# The entry's key as obo_provider_shared_key computes it (src/obo_provider.c):
-# length-prefixed metadata URL, no JWKS URL, no issuers.
+# The entry's key as obo_provider_shared_key computes it (src/idp/obo_provider.c):
+# length-prefixed metadata URL, no JWKS URL, the CA file (OBOCACertificateFile
+# of OBOTest::Httpd2), no issuers.
 sub shared_key {
-    my $in = join '', map { length($_) . ":$_" } 'obo-idp-keys-v1', $META;
-    return 'oboidp1:' . sha256_hex($in . '-' . '1:0');
+    my $ca = OBOTest::Services::t_dir() . '/pki/ca.pem';
+    my $lp = sub { join '', map { length($_) . ":$_" } @_ };
+    return 'oboidp1:' . sha256_hex($lp->('obo-idp-keys-v1', $META) . '-' . $lp->($ca) . '1:0');
 }
 
 # The second server's burst: $USERS fresh users, $PER_USER concurrent first

@@ -445,18 +445,37 @@ static void obo_fill_hit(obo_fill *f, const char *val, apr_size_t len)
  * lock and calls again: a 5xx is not remembered; a user's failure is, by
  * the caller's negative cache if it wants). */
 
-/* Waiters of another process say so beside the locks ("<key>.wait", for
- * as long as a lock lives): a failure that must be sealed among the
- * entries is written only when someone waits for it. Else one caller
- * whose exchange keeps failing (or any caller while the IdP fails) wrote
- * an entry per request, and on OBOCache shm turned the rings over idle
- * sessions (review 15A). A waiter that comes after the holder looked
- * takes the lock over: at most one more call. */
+/* Where a failure is shared with the waiters of its call. Not among the
+ * entries of a backend that evicts in insertion order (shm): one caller
+ * whose exchange keeps failing (an IdP answering 5xx, invalid_client in
+ * its tenant), with waiters in other processes, rewrote one key per failed
+ * call, turned its ring and evicted idle sessions (reviews 15A, 16A).
+ * There it goes beside the locks whole when it fits (OBO_LOCKTAB_VALUE_MAX:
+ * the table is this server's own memory, written by its processes only),
+ * else nowhere: the waiters take the lock over one at a time. On an LRU
+ * backend (memcached) it is sealed among the entries, and only when a
+ * waiter said it waits ("<key>.wait", beside the locks, as long as a lock
+ * lives): a failure nobody waits for writes nothing (a waiter that comes
+ * after the holder looked takes the lock over: one more call at most). */
+typedef enum { OBO_FAIL_SEALED, OBO_FAIL_NOTE_CUT, OBO_FAIL_NOTE_WHOLE, OBO_FAIL_NOWHERE }
+    obo_fail_place;
+
 #define OBO_WAIT_SUFFIX ".wait"
+
+static obo_fail_place obo_fail_where(const obo_fill *f)
+{
+    if (f->share->beside_locks) {
+        return OBO_FAIL_NOTE_CUT;
+    }
+    if (f->c->be->written) {
+        return f->c->be->locks ? OBO_FAIL_NOTE_WHOLE : OBO_FAIL_NOWHERE;
+    }
+    return OBO_FAIL_SEALED;
+}
 
 static void obo_fill_waiting(obo_fill *f)
 {
-    if (f->share && !f->share->beside_locks) {
+    if (f->share && obo_fail_where(f) == OBO_FAIL_SEALED) {
         obo_cache_note(f->c, f->p, apr_pstrcat(f->p, f->key, OBO_WAIT_SUFFIX, NULL),
                        apr_time_now() + f->o->lock_ttl);
     }
@@ -464,23 +483,27 @@ static void obo_fill_waiting(obo_fill *f)
 
 static void obo_fail_share(obo_fill *f, apr_status_t rv, const char *token)
 {
-    char *enc = f->share && f->share->encode && f->errval
-        && (f->share->beside_locks
+    const char *name = apr_pstrcat(f->p, f->key, OBO_FAIL_SUFFIX, NULL), *val;
+    obo_fail_place where = f->share ? obo_fail_where(f) : OBO_FAIL_NOWHERE;
+    const obo_cache_backend *be = obo_lock_be(f->c);
+    char *enc = where != OBO_FAIL_NOWHERE && f->share->encode && f->errval
+        && (where != OBO_FAIL_SEALED
             || obo_cache_noted(f->c, f->p, apr_pstrcat(f->p, f->key, OBO_WAIT_SUFFIX, NULL)))
         ? f->share->encode(f->p, rv, f->errval) : NULL;
-    const char *val;
 
-    if (enc && f->share->beside_locks) {
-        const obo_cache_backend *be = obo_lock_be(f->c);
-
-        val = apr_psprintf(f->p, "%s %d\n%.*s", token, (int)rv, OBO_CACHE_NOTE_TEXT_MAX, enc);
-        be->set(be->ctx, f->p, apr_pstrcat(f->p, f->key, OBO_FAIL_SUFFIX, NULL),
-                (const unsigned char *)val, strlen(val), apr_time_now() + OBO_FAIL_TTL);
+    if (!enc) {
+        return;
     }
-    else if (enc) {
-        val = apr_psprintf(f->p, "%s %d\n%s", token, (int)rv, enc);
-        obo_cache_set(f->c, f->p, apr_pstrcat(f->p, f->key, OBO_FAIL_SUFFIX, NULL), val,
-                      strlen(val), apr_time_now() + OBO_FAIL_TTL);
+    val = where == OBO_FAIL_NOTE_CUT
+          ? apr_psprintf(f->p, "%s %d\n%.*s", token, (int)rv, OBO_CACHE_NOTE_TEXT_MAX, enc)
+          : apr_psprintf(f->p, "%s %d\n%s", token, (int)rv, enc);
+    if (where == OBO_FAIL_SEALED) {
+        obo_cache_set(f->c, f->p, name, val, strlen(val), apr_time_now() + OBO_FAIL_TTL);
+    }
+    else {
+        /* too long for the table: not stored (APR_ENOSPC), nothing shared */
+        be->set(be->ctx, f->p, name, (const unsigned char *)val, strlen(val),
+                apr_time_now() + OBO_FAIL_TTL);
     }
 }
 
@@ -490,11 +513,15 @@ static apr_status_t obo_fail_get(obo_fill *f, apr_pool_t *scratch, char **val,
 {
     const char *name = apr_pstrcat(scratch, f->key, OBO_FAIL_SUFFIX, NULL);
     const obo_cache_backend *be = obo_lock_be(f->c);
+    obo_fail_place where = obo_fail_where(f);
     unsigned char *raw = NULL;
     apr_status_t rv;
 
-    if (!f->share->beside_locks) {
+    if (where == OBO_FAIL_SEALED) {
         return obo_cache_lookup(f->c, scratch, name, val, len);
+    }
+    if (where == OBO_FAIL_NOWHERE) {
+        return APR_NOTFOUND;
     }
     rv = be->get(be->ctx, scratch, name, &raw, len);
     if (rv == APR_SUCCESS) {

@@ -37,7 +37,7 @@ typedef struct obo_cache_backend {
      * or not. NULL for a backend that keeps what is read (memcached's LRU). */
     apr_uint64_t (*written)(void *ctx);
     /* Optional. Where locks and notes (obo_cache_lock, obo_cache_note) live
-     * when not here: a backend for small values (48 bytes) that live
+     * when not here: a backend for small values (up to 96 bytes) that live
      * seconds, so that what any request can cause (a lock per miss, a note
      * per unknown token) never turns this one over (shm: obo_locktab.h).
      * Its entries are not sealed. NULL: this backend (memcached, whose

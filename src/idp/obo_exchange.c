@@ -785,11 +785,13 @@ static void obo_log_failure(obo_xctx *x, const obo_exchange_error *e)
 
     if (e->kind == OBO_XERR_CLIENT) {
         obo_log(OBO_LOG_ERR, "OBO310", "the identity provider REJECTED THIS SERVER'S CLIENT "
-                "CREDENTIALS (client_id %s, %s) - check OBOClientSecret / "
+                "CREDENTIALS (client_id %s, %s) at %s - check OBOClientSecret / "
                 "OBOClientCertificate (wrong or expired secret, certificate not registered "
-                "or expired, wrong tenant?): %s%s",
+                "or expired, wrong tenant?; at the caller's own tenant of a multi-tenant "
+                "authority, the application may be disabled or not consented there): %s%s",
                 obo_log_text(x->p, x->req->client->client_id),
-                obo_auth_name(x->req->client->auth), e->detail, obo_idp_text(x->p, e));
+                obo_auth_name(x->req->client->auth), x->req->token_endpoint, e->detail,
+                obo_idp_text(x->p, e));
     }
     else {
         /* The user must act, or sent a token the IdP refuses: expected under

@@ -642,6 +642,35 @@ static void test_shared_failure_beside_locks(apr_pool_t *p)
     workers_free(w, NPROC);
 }
 
+static apr_uint64_t ring_written(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+/* Review 16A: on a backend that evicts in insertion order (shm), a failure
+ * is never written among the entries: beside the locks when it fits. */
+static void test_shared_failure_ring_backend(apr_pool_t *p)
+{
+    mem_be *m = mem_create(p), *locks = mem_create(p);
+    obo_cache_flight_opts o = { apr_time_from_sec(5), apr_time_from_sec(5), 0, 0 };
+    fetch_baton fb = { 0, apr_time_from_msec(300), APR_EACCES, NULL };
+    worker w[NPROC];
+    int i, same = 1;
+
+    m->be.written = ring_written;
+    m->be.locks = &locks->be;
+    procs_run(p, m, w, "obo1:ring", &o, &str_share, &fb);
+    for (i = 0; i < NPROC; i++) {
+        same &= w[i].rv == APR_EACCES && w[i].errval
+                && strcmp(w[i].errval, "invalid_grant #1") == 0;
+    }
+    is_int(apr_atomic_read32(&fb.calls), 1, "ring backend: one fetch for %d processes", NPROC);
+    ok(same, "every waiting process returns the holder's failure");
+    is_int(apr_hash_count(m->h), 0, "nothing written among the entries");
+    workers_free(w, NPROC);
+}
+
 /* Review 15A: a failure nobody waits for is not written among the entries. */
 static void test_failure_alone_not_stored(apr_pool_t *p)
 {
@@ -1168,6 +1197,7 @@ int main(void)
     TAP_RUN(test_shared_failure);
     TAP_RUN(test_shared_failure_beside_locks);
     TAP_RUN(test_failure_alone_not_stored);
+    TAP_RUN(test_shared_failure_ring_backend);
     TAP_RUN(test_dead_holder_herd);
     TAP_RUN(test_other_process_fills);
     TAP_RUN(test_backend_errors);

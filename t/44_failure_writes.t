@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: Apache-2.0
+# A failing exchange writes nothing among the entries of OBOCache shm, also
+# when requests of other processes wait for the failing call (review 16A).
+# Before, each failed call that had a waiter in another process wrote a
+# sealed failure entry under one key: one caller resending a token whose
+# exchange kept failing turned that key's shmcb ring over other users'
+# idle sessions. A second httpd (2 processes, shm) takes bursts of 8
+# concurrent requests with one token while the IdP answers 500.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use LWP::UserAgent;
+use OBOTest;
+use OBOTest::Httpd2;
+
+need_feature('authn', 'exchange');
+idp_reset();
+
+my $T = 'failw';
+my $h = eval { OBOTest::Httpd2->start(procs => 2, tenant => $T, cache => 'shm',
+                                      name => 'httpd2failw',
+                                      extra => "<Location /obo-status>\n    SetHandler "
+                                               . "obo-status\n</Location>") };
+ok $h, 'a second httpd: 2 processes, OBOCache shm' or do { diag $@; done_testing(); exit 0 };
+
+my $ua = LWP::UserAgent->new(timeout => 30);
+sub writes {
+    my $text = $ua->get($h->url('/obo-status?format=prometheus'))->decoded_content // '';
+    my ($n) = $text =~ /^mod_auth_obo_shm_cache_writes_total (\d+)$/m;
+    return $n // -1;
+}
+
+my $tok = mint(tenant => $T, claims => { sub => fresh_user('failw') });
+# both processes load the keys before the fault (each its own first request)
+burst(map { [ $h->url('/x/backend/warm'), Authorization => 'Bearer '
+              . mint(tenant => $T, claims => { sub => fresh_user('warm') }) ] } 1 .. 8);
+my $before = writes();
+ok $before >= 0, "the shm write count is shown ($before)";
+idp_set("token_fault\@$T" => '500');
+my %codes;
+for (1 .. 10) {
+    $codes{ $_->{code} }++
+        for burst(map { [ $h->url('/x/backend/f'), Authorization => "Bearer $tok" ] } 1 .. 8);
+}
+idp_set("token_fault\@$T" => '');
+is $codes{502} // 0, 80, '80 requests in bursts of 8, the exchange fails: 502 each'
+    or diag explain \%codes;
+my $delta = writes() - $before;
+cmp_ok $delta, '<=', 1, "shm cache entries written: $delta (the failure is shared beside the "
+       . 'locks, never among the entries)';
+$h->stop;
+done_testing();
