@@ -269,11 +269,15 @@ subtest 'random opaque strings write nothing into the shm cache' => sub {
     my $r = obo_get($V, '/o/env', token => $tok[0]);
     is $r->code, 401, 'one of them again: 401';
     is calls() - $before, $N, 'without a call: the note (or the L1) remembered it';
-    my ($tok, $sub) = opaque();
+    # the counter is the server's: another virtual host's key set may be
+    # published meanwhile (a few writes at most)
+    my @act = map { [ opaque() ] } 1 .. 10;
     $writes = shm_counter('mod_auth_obo_shm_cache_writes_total');
-    expect_ok(obo_get($V, '/o/env', token => $tok), 'an active token: 200', user => $sub);
-    is shm_counter('mod_auth_obo_shm_cache_writes_total') - $writes, 1,
-       'its answer is one shm entry (the lock lives in the lock table)';
+    is scalar(grep { obo_get($V, '/o/env', token => $_->[0])->code == 200 } @act), 10,
+       '10 active tokens: 200 each';
+    my $d = shm_counter('mod_auth_obo_shm_cache_writes_total') - $writes;
+    ok $d >= 10 && $d <= 13, "their answers are $d shm entries: one each (the locks live in "
+       . 'the lock table; were 2 each)';
 };
 
 # Review 14A: while the endpoint failed, each random string's failure was
@@ -306,7 +310,7 @@ subtest 'a failing exchange writes nothing into the shm cache' => sub {
     is scalar(grep { $_ == 502 } @codes), 20, '20 requests, the exchange fails: 502 each'
         or diag "@codes";
     my $delta = shm_counter('mod_auth_obo_shm_cache_writes_total') - $writes;
-    cmp_ok $delta, '<=', 1, "shm cache entries written: $delta (was one per request)";
+    cmp_ok $delta, '<=', 3, "shm cache entries written: $delta (was two per request)";
 };
 
 subtest 'metrics' => sub {

@@ -113,16 +113,19 @@ subtest 'refresh answer without a lifetime: 200, the session survives' => sub {
         expect_ok($r, "$sw=$val: session opened", user => $sub);
         ok $key, '  a session key' or next;
         sleep 3.5;
+        # a loaded machine may already have refreshed the 3 s token while
+        # the session opened (due within 1 s): count from here
+        my $base = refreshes($sub);
         idp_set(expires_in => '', $sw => $val);
         my ($h, $j) = handler($key);
         is $h->code, 200, "$sw=$val: the refreshing call gets 200, not 404";
         ok $j->{access_token}, '  with a downstream token';
-        is refreshes($sub), 1, '  one refresh grant';
+        is refreshes($sub) - $base, 1, '  one refresh grant';
         ok(($j->{expires_in} // 0) > 0, '  expires_in > 0 (the assumed lifetime)');
         my ($h2, $j2) = handler($key);
         is $h2->code, 200, '  the next call: 200 (the session survived)';
         is $j2->{access_token}, $j->{access_token}, '  the same token, kept briefly';
-        is refreshes($sub), 1, '  no further refresh grant';
+        is refreshes($sub) - $base, 1, '  no further refresh grant';
         idp_set($sw => '');
     }
 };
