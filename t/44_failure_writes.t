@@ -50,5 +50,23 @@ is $codes{502} // 0, 80, '80 requests in bursts of 8, the exchange fails: 502 ea
 my $delta = writes() - $before;
 cmp_ok $delta, '<=', 2, "shm cache entries written: $delta (the failure is shared beside the "
        . 'locks, never among the entries)';
+# Review 17A: a 429 with Retry-After rewrote the pause entry among the
+# entries at each expiry (one key, one ring): 44 writes in 90 s, and
+# other users' idle sessions lost.
+idp_set("token_fault\@$T" => '429', "retry_after\@$T" => 1);
+$before = writes();
+my %c2;
+for (1 .. 12) {
+    $c2{ $_->{code} }++
+        for burst(map { [ $h->url('/x/backend/p'), Authorization => "Bearer $tok" ] } 1 .. 4);
+    sleep 0.5;
+}
+idp_set("token_fault\@$T" => '', "retry_after\@$T" => '');
+ok(($c2{503} // 0) >= 40 && ($c2{503} // 0) + ($c2{502} // 0) == 48,
+   '48 requests over 6 s while the IdP answers 429 Retry-After 1: 503 (502 for the calls that '
+   . 'met the 429)') or diag explain \%c2;
+$delta = writes() - $before;
+cmp_ok $delta, '<=', 2, "shm cache entries written: $delta (the pause lives beside the locks; "
+       . 'was one per pause)';
 $h->stop;
 done_testing();

@@ -391,6 +391,40 @@ void obo_cache_unlock(obo_cache *c, apr_pool_t *p, const char *name, const char 
     }
 }
 
+static int obo_small_beside(const obo_cache *c)
+{
+    return c->be->written && c->be->locks;
+}
+
+apr_status_t obo_cache_set_small(obo_cache *c, apr_pool_t *p, const char *key,
+                                 const char *val, apr_size_t len, apr_time_t expiry)
+{
+    const obo_cache_backend *be = c->be->locks;
+
+    if (!obo_small_beside(c)) {
+        return obo_cache_set(c, p, key, val, len, expiry);
+    }
+    return len <= OBO_CACHE_SMALL_MAX
+           ? be->set(be->ctx, p, key, (const unsigned char *)val, len, expiry) : APR_ENOSPC;
+}
+
+apr_status_t obo_cache_get_small(obo_cache *c, apr_pool_t *p, const char *key,
+                                 char **val, apr_size_t *len)
+{
+    const obo_cache_backend *be = c->be->locks;
+    unsigned char *raw = NULL;
+    apr_status_t rv;
+
+    if (!obo_small_beside(c)) {
+        return obo_cache_get(c, p, key, val, len);
+    }
+    rv = be->get(be->ctx, p, key, &raw, len);
+    if (rv == APR_SUCCESS) {
+        *val = apr_pstrmemdup(p, (const char *)raw, *len);
+    }
+    return rv;
+}
+
 apr_status_t obo_cache_note(obo_cache *c, apr_pool_t *p, const char *name, apr_time_t until)
 {
     const obo_cache_backend *be = obo_lock_be(c);

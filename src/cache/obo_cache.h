@@ -102,6 +102,19 @@ apr_status_t obo_cache_lock_hold(obo_cache *c, apr_pool_t *p, const char *name,
 /* Releases it if it still holds token. */
 void obo_cache_unlock(obo_cache *c, apr_pool_t *p, const char *name, const char *token);
 
+/* A small entry (at most OBO_CACHE_SMALL_MAX bytes) that requests of anyone
+ * may cause to be rewritten again and again (an IdP's pause): on a backend
+ * that evicts in insertion order and has a lock table (shm) it lives
+ * there, plain (the table is the server's own memory), never among the
+ * entries, whose ring one key rewritten at every pause would turn over
+ * idle sessions (review 17A); elsewhere sealed among them as any entry.
+ * set: APR_ENOSPC if too long for the table. */
+#define OBO_CACHE_SMALL_MAX 96
+apr_status_t obo_cache_set_small(obo_cache *c, apr_pool_t *p, const char *key,
+                                 const char *val, apr_size_t len, apr_time_t expiry);
+apr_status_t obo_cache_get_small(obo_cache *c, apr_pool_t *p, const char *key,
+                                 char **val, apr_size_t *len);
+
 /* A note shared like a lock (obo_cache_backend.locks): a fact about `name`
  * until `until`, e.g. "the IdP said this token is not active". A note only
  * ever refuses or delays, never admits: its backend is not sealed.

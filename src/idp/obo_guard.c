@@ -101,8 +101,9 @@ static apr_status_t obo_guard_parse(apr_pool_t *p, const char *val, apr_size_t l
     return rv;
 }
 
+/* small: a pause, kept beside the locks on shm (obo_cache_set_small). */
 static apr_status_t obo_guard_get(apr_pool_t *p, const obo_guard *g, const char *key,
-                                  json_t **j, apr_time_t *until)
+                                  int small, json_t **j, apr_time_t *until)
 {
     unsigned char mkey[OBO_SHA256_LEN];
     void *mval = NULL;
@@ -115,7 +116,8 @@ static apr_status_t obo_guard_get(apr_pool_t *p, const obo_guard *g, const char 
         rv = obo_guard_parse(p, mval, len, j, until);
     }
     if (rv != APR_SUCCESS && g->cache
-        && obo_cache_get(g->cache, p, key, &val, &len) == APR_SUCCESS) {
+        && (small ? obo_cache_get_small(g->cache, p, key, &val, &len)
+                  : obo_cache_get(g->cache, p, key, &val, &len)) == APR_SUCCESS) {
         rv = obo_guard_parse(p, val, len, j, until);
         if (rv == APR_SUCCESS && g->local) {
             obo_memo_put(g->local, mkey, val, len, *until);
@@ -124,8 +126,8 @@ static apr_status_t obo_guard_get(apr_pool_t *p, const obo_guard *g, const char 
     return rv;
 }
 
-static void obo_guard_put(apr_pool_t *p, const obo_guard *g, const char *key, json_t *j,
-                          apr_time_t until)
+static void obo_guard_put(apr_pool_t *p, const obo_guard *g, const char *key, int small,
+                          json_t *j, apr_time_t until)
 {
     unsigned char mkey[OBO_SHA256_LEN];
     const char *val;
@@ -137,7 +139,10 @@ static void obo_guard_put(apr_pool_t *p, const obo_guard *g, const char *key, js
         if (g->local) {
             obo_memo_put(g->local, mkey, val, strlen(val), until);
         }
-        if (g->cache) {
+        if (g->cache && small) {
+            obo_cache_set_small(g->cache, p, key, val, strlen(val), until);
+        }
+        else if (g->cache) {
             obo_cache_set(g->cache, p, key, val, strlen(val), until);
         }
     }
@@ -197,12 +202,12 @@ static apr_status_t obo_guard_check(apr_pool_t *p, const obo_gcall *c, obo_excha
     json_t *j = NULL;
     apr_status_t rv = APR_NOTFOUND;
 
-    if (nkey && obo_guard_get(p, c->g, nkey, &j, &until) == APR_SUCCESS
+    if (nkey && obo_guard_get(p, c->g, nkey, 0, &j, &until) == APR_SUCCESS
         && (x = obo_guard_neg_error(p, j, until)) != NULL) {
         rv = APR_EACCES;
         obo_metrics_inc(OBO_M_IDP_AVOIDED_REMEMBERED);
     }
-    else if (pkey && obo_guard_get(p, c->g, pkey, &j, &until) == APR_SUCCESS) {
+    else if (pkey && obo_guard_get(p, c->g, pkey, 1, &j, &until) == APR_SUCCESS) {
         x = obo_guard_pause_error(p, j, until);
         rv = APR_EAGAIN;
         obo_metrics_inc(OBO_M_IDP_AVOIDED_PAUSED);
@@ -219,7 +224,7 @@ static void obo_guard_note_user(apr_pool_t *p, const obo_guard *g, const char *n
     json_t *j = obo_exchange_error_to_json(p, e);
 
     if (j) {
-        obo_guard_put(p, g, nkey, j, apr_time_now() + g->negative_ttl);
+        obo_guard_put(p, g, nkey, 0, j, apr_time_now() + g->negative_ttl);
     }
 }
 
@@ -233,7 +238,7 @@ static apr_int64_t obo_guard_store_pause(apr_pool_t *p, const obo_gcall *c, cons
                                                            : retry_after;
 
     json_object_set_new(j, "status", json_integer(status));
-    obo_guard_put(p, c->g, pkey, j, apr_time_now() + apr_time_from_sec(secs));
+    obo_guard_put(p, c->g, pkey, 1, j, apr_time_now() + apr_time_from_sec(secs));
     return secs;
 }
 
@@ -311,7 +316,7 @@ apr_status_t obo_guard_paused(apr_pool_t *p, const obo_guard *g, const char *end
     json_t *j = NULL;
     apr_interval_time_t left;
 
-    if (!pkey || obo_guard_get(p, g, pkey, &j, &until) != APR_SUCCESS) {
+    if (!pkey || obo_guard_get(p, g, pkey, 1, &j, &until) != APR_SUCCESS) {
         return APR_NOTFOUND;
     }
     obo_metrics_inc(OBO_M_IDP_AVOIDED_PAUSED);
