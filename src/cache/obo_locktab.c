@@ -9,7 +9,8 @@
 struct obo_locktab_slot {
     unsigned char id[OBO_SHA256_LEN];   /* SHA-256 of the name */
     apr_time_t until;                   /* free when <= now */
-    apr_uint32_t len;
+    apr_uint16_t lock;                  /* taken by add (a lock), else a note */
+    apr_uint16_t len;
     unsigned char val[OBO_LOCKTAB_VALUE_MAX];
 };
 
@@ -75,13 +76,38 @@ static obo_locktab_slot *obo_lt_find(const obo_locktab *t, const char *name)
     return NULL;
 }
 
-/* A slot for name: its own, else a free one, else the live one that ends
- * first (counted as displaced). */
-static obo_locktab_slot *obo_lt_place(const obo_locktab *t, const char *name, apr_time_t now)
+/* Whether live slot s may give way to a new entry (a lock or a note):
+ * anything may replace a note; only a lock replaces a lock. Notes can be
+ * caused by anyone (an unknown opaque token), so a flood of them never
+ * pushes out a held lock (review 18A: a refresh lock lost that way could
+ * let two refreshes spend one refresh token). */
+static int obo_lt_yields(const obo_locktab_slot *s, int lock)
+{
+    return !s->lock || lock;
+}
+
+/* The better victim of two live slots: notes before locks, then the one
+ * that ends first. */
+static obo_locktab_slot *obo_lt_victim(obo_locktab_slot *a, obo_locktab_slot *b)
+{
+    if (!a) {
+        return b;
+    }
+    if (a->lock != b->lock) {
+        return a->lock ? b : a;
+    }
+    return b->until < a->until ? b : a;
+}
+
+/* A slot for name: its own, else a free one, else a live one that may give
+ * way (counted as displaced), else NULL (a note finds only held locks:
+ * dropped, and counted too). */
+static obo_locktab_slot *obo_lt_place(const obo_locktab *t, const char *name, apr_time_t now,
+                                      int lock)
 {
     unsigned char id[OBO_SHA256_LEN];
     apr_size_t start = obo_lt_start(t, name, id), i;
-    obo_locktab_slot *mine = NULL, *free_slot = NULL, *first_end = NULL;
+    obo_locktab_slot *mine = NULL, *free_slot = NULL, *victim = NULL;
 
     for (i = 0; i < OBO_LOCKTAB_WINDOW && !mine; i++) {
         obo_locktab_slot *s = obo_lt_at(t, start, i);
@@ -92,15 +118,17 @@ static obo_locktab_slot *obo_lt_place(const obo_locktab *t, const char *name, ap
         else if (s->until <= now) {
             free_slot = free_slot ? free_slot : s;
         }
-        else if (!first_end || s->until < first_end->until) {
-            first_end = s;
+        else if (obo_lt_yields(s, lock)) {
+            victim = obo_lt_victim(victim, s);
         }
     }
     if (!mine && !free_slot) {
         obo_lt_head(t)->displaced++;
     }
-    mine = mine ? mine : free_slot ? free_slot : first_end;
-    memcpy(mine->id, id, sizeof(id));
+    mine = mine ? mine : free_slot ? free_slot : victim;
+    if (mine) {
+        memcpy(mine->id, id, sizeof(id));
+    }
     return mine;
 }
 
@@ -132,9 +160,16 @@ static apr_status_t obo_lt_store(const obo_locktab *t, const char *name, const v
     if (add && (s = obo_lt_find(t, name)) != NULL && s->until > now) {
         return APR_EEXIST;
     }
-    s = obo_lt_place(t, name, now);
+    /* add takes a lock; set keeps a held lock a lock (obo_cache_lock_hold) */
+    s = obo_lt_find(t, name);
+    add = add || (s && s->until > now && s->lock);
+    s = obo_lt_place(t, name, now, add);
+    if (!s) {
+        return APR_SUCCESS;          /* a note among held locks only: not kept */
+    }
     memcpy(s->val, val, len);
-    s->len = (apr_uint32_t)len;
+    s->len = (apr_uint16_t)len;
+    s->lock = (apr_uint16_t)(add != 0);
     s->until = until;
     return APR_SUCCESS;
 }

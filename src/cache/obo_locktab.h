@@ -9,10 +9,13 @@
  *
  * Fixed memory the caller provides (shared memory for processes), a slot
  * per entry keyed by the SHA-256 of its name, open addressing over a short
- * window. When the window is full of live entries the one that ends first
- * gives way: a lock lost that way costs at most one extra identity-provider
- * call, a note lost one call. Every call must be made under the caller's
- * lock (the shm cache's global mutex). */
+ * window. An entry taken by add is a lock; one stored by set is a note
+ * (unless it rewrites a held lock). When the window is full of live
+ * entries, a note gives way first (the one that ends first), and a lock
+ * only to another lock: notes, which anyone can cause, never push out a
+ * held lock; a note that finds only held locks is not kept (one more
+ * identity-provider call at most). Every call must be made under the
+ * caller's lock (the shm cache's global mutex). */
 #ifndef OBO_LOCKTAB_H
 #define OBO_LOCKTAB_H
 

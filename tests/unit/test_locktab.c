@@ -107,6 +107,48 @@ static void test_full(apr_pool_t *p, const obo_locktab *t)
        held);
 }
 
+/* Review 18A: notes (anyone can cause them) never push out a held lock,
+ * even ending later; a lock still takes a note's slot. */
+static void test_notes_spare_locks(apr_pool_t *p, const obo_locktab *t)
+{
+    unsigned char *v = NULL;
+    apr_size_t len = 0;
+    apr_time_t now = SEC(20000);
+    int i, held = 1, locks_in = 0;
+
+    obo_locktab_setup((obo_locktab *)t, mem, SLOTS);
+    for (i = 0; i < 8; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "lock-%d.lock", i);
+        obo_locktab_add(t, name, "tok", 3, now + SEC(5), now);
+    }
+    for (i = 0; i < 2000; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "note-%d.inactive", i);
+        obo_locktab_set(t, name, "1", 1, now + SEC(10), now);
+    }
+    for (i = 0; i < 8; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "lock-%d.lock", i);
+        held &= obo_locktab_get(t, p, name, now, &v, &len) == APR_SUCCESS;
+    }
+    ok(held, "2,000 notes in a 64-slot table: every held lock is still there");
+    obo_locktab_set(t, "lock-0.lock", "tok2", 4, now + SEC(6), now);
+    ok(obo_locktab_get(t, p, "lock-0.lock", now, &v, &len) == APR_SUCCESS && len == 4,
+       "a lock rewritten with set (held longer) stays a lock");
+    for (i = 0; i < 64; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "new-%d.lock", i);
+        locks_in += obo_locktab_add(t, name, "t", 1, now + SEC(5), now) == APR_SUCCESS
+                    && obo_locktab_get(t, p, name, now, &v, &len) == APR_SUCCESS;
+    }
+    is_int(locks_in, 64, "new locks take the notes' slots");
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -118,6 +160,7 @@ int main(void)
     test_ops(p, &t);
     test_flood(p, &t);
     test_full(p, &t);
+    test_notes_spare_locks(p, &t);
     free(mem);
     return tap_done();
 }
