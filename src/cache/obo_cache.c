@@ -408,21 +408,25 @@ apr_status_t obo_cache_set_small(obo_cache *c, apr_pool_t *p, const char *key,
            ? be->set(be->ctx, p, key, (const unsigned char *)val, len, expiry) : APR_ENOSPC;
 }
 
-apr_status_t obo_cache_get_small(obo_cache *c, apr_pool_t *p, const char *key,
-                                 char **val, apr_size_t *len)
+/* A plain entry beside the locks, as a NUL-terminated copy. */
+static apr_status_t obo_locks_get_text(const obo_cache *c, apr_pool_t *p, const char *key,
+                                       char **val, apr_size_t *len)
 {
-    const obo_cache_backend *be = c->be->locks;
+    const obo_cache_backend *be = obo_lock_be(c);
     unsigned char *raw = NULL;
-    apr_status_t rv;
+    apr_status_t rv = be->get(be->ctx, p, key, &raw, len);
 
-    if (!obo_small_beside(c)) {
-        return obo_cache_get(c, p, key, val, len);
-    }
-    rv = be->get(be->ctx, p, key, &raw, len);
     if (rv == APR_SUCCESS) {
         *val = apr_pstrmemdup(p, (const char *)raw, *len);
     }
     return rv;
+}
+
+apr_status_t obo_cache_get_small(obo_cache *c, apr_pool_t *p, const char *key,
+                                 char **val, apr_size_t *len)
+{
+    return obo_small_beside(c) ? obo_locks_get_text(c, p, key, val, len)
+                               : obo_cache_get(c, p, key, val, len);
 }
 
 apr_status_t obo_cache_note(obo_cache *c, apr_pool_t *p, const char *name, apr_time_t until)
@@ -546,22 +550,11 @@ static apr_status_t obo_fail_get(obo_fill *f, apr_pool_t *scratch, char **val,
                                  apr_size_t *len)
 {
     const char *name = apr_pstrcat(scratch, f->key, OBO_FAIL_SUFFIX, NULL);
-    const obo_cache_backend *be = obo_lock_be(f->c);
     obo_fail_place where = obo_fail_where(f);
-    unsigned char *raw = NULL;
-    apr_status_t rv;
 
-    if (where == OBO_FAIL_SEALED) {
-        return obo_cache_lookup(f->c, scratch, name, val, len);
-    }
-    if (where == OBO_FAIL_NOWHERE) {
-        return APR_NOTFOUND;
-    }
-    rv = be->get(be->ctx, scratch, name, &raw, len);
-    if (rv == APR_SUCCESS) {
-        *val = apr_pstrmemdup(scratch, (const char *)raw, *len);
-    }
-    return rv;
+    return where == OBO_FAIL_SEALED ? obo_cache_lookup(f->c, scratch, name, val, len)
+           : where == OBO_FAIL_NOWHERE ? APR_NOTFOUND
+           : obo_locks_get_text(f->c, scratch, name, val, len);
 }
 
 /* APR_SUCCESS when a shared failure of the lock `seen` (or of any lock when
