@@ -367,10 +367,11 @@ apr_status_t obo_cache_lock_hold(obo_cache *c, apr_pool_t *p, const char *name,
                                  const char *token, apr_time_t until)
 {
     const obo_cache_backend *be = obo_lock_be(c);
-    apr_status_t rv = be->set(be->ctx, p, name, (const unsigned char *)token, strlen(token),
-                              until);
+    const unsigned char *v = (const unsigned char *)token;
+    apr_status_t rv = be->hold ? be->hold(be->ctx, p, name, v, strlen(token), until)
+                               : be->set(be->ctx, p, name, v, strlen(token), until);
 
-    if (rv != APR_SUCCESS) {
+    if (rv != APR_SUCCESS && rv != APR_EEXIST) {
         obo_backend_warn(OBO_RL_SET, "set", c, p, name, rv);
     }
     return rv;
@@ -381,9 +382,14 @@ void obo_cache_unlock(obo_cache *c, apr_pool_t *p, const char *name, const char 
     const obo_cache_backend *be = obo_lock_be(c);
     unsigned char *lv = NULL;
     apr_size_t lvlen = 0;
-    apr_status_t rv = be->get(be->ctx, p, name, &lv, &lvlen);
+    apr_status_t rv;
 
-    if (rv == APR_SUCCESS && obo_ct_equal(lv, lvlen, token, strlen(token))) {
+    if (be->del_if) {
+        rv = be->del_if(be->ctx, p, name, (const unsigned char *)token, strlen(token));
+        rv = rv == APR_EEXIST ? APR_NOTFOUND : rv;
+    }
+    else if ((rv = be->get(be->ctx, p, name, &lv, &lvlen)) == APR_SUCCESS
+             && obo_ct_equal(lv, lvlen, token, strlen(token))) {
         rv = be->del(be->ctx, p, name);
     }
     if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {

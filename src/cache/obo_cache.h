@@ -43,6 +43,15 @@ typedef struct obo_cache_backend {
      * Its entries are not sealed. NULL: this backend (memcached, whose
      * slabs keep small entries apart from tokens anyway). */
     const struct obo_cache_backend *locks;
+    /* Optional, for a lock's owner, each in one step (NULL: a get then a
+     * del or set, which another holder may slip between): del_if removes
+     * key only while it holds val (APR_EEXIST if it holds another);
+     * hold keeps or retakes key holding val until expiry (APR_EEXIST if
+     * another value is live). */
+    apr_status_t (*del_if)(void *ctx, apr_pool_t *p, const char *key,
+                           const unsigned char *val, apr_size_t len);
+    apr_status_t (*hold)(void *ctx, apr_pool_t *p, const char *key,
+                         const unsigned char *val, apr_size_t len, apr_time_t expiry);
 } obo_cache_backend;
 
 /* OBO_CACHE_WRITTEN_FULL: the unit of obo_cache_backend.written. */
@@ -96,7 +105,8 @@ int obo_cache_written(const obo_cache *c, apr_uint64_t *written);
  * backend failed. */
 apr_status_t obo_cache_lock(obo_cache *c, apr_pool_t *p, const char *name, apr_time_t until,
                             const char **token);
-/* Keeps a lock taken with obo_cache_lock until `until` (e.g. a backoff). */
+/* Keeps a lock taken with obo_cache_lock until `until` (e.g. a backoff):
+ * APR_EEXIST if another holder took it meanwhile (it is left to them). */
 apr_status_t obo_cache_lock_hold(obo_cache *c, apr_pool_t *p, const char *name,
                                  const char *token, apr_time_t until);
 /* Releases it if it still holds token. */

@@ -14,10 +14,11 @@ struct obo_locktab_slot {
     unsigned char val[OBO_LOCKTAB_VALUE_MAX];
 };
 
-/* The memory: a header (what gave way), then the slots. */
+/* The memory: a header (what gave way, the salt), then the slots. */
 typedef struct obo_locktab_head {
     apr_uint64_t displaced;
     apr_uint64_t pad;
+    unsigned char salt[OBO_SHA256_LEN];
 } obo_locktab_head;
 
 static obo_locktab_head *obo_lt_head(const obo_locktab *t)
@@ -38,16 +39,24 @@ apr_status_t obo_locktab_setup(obo_locktab *t, void *mem, apr_size_t nslots)
     memset(mem, 0, obo_locktab_size(nslots));
     t->slots = (obo_locktab_slot *)((char *)mem + sizeof(obo_locktab_head));
     t->nslots = nslots;
-    return APR_SUCCESS;
+    return obo_random(obo_lt_head(t)->salt, sizeof(obo_lt_head(t)->salt));
 }
 
-/* Where name's window starts, and its id. */
+/* Where name's window starts, and its id: both from a hash salted with
+ * this table's random salt. Lock names can be computed by anyone (a hash
+ * of a token they sent, a session owner's ids): unsalted, sixteen names
+ * aimed at one window push out the lock held there (review 19: the lock
+ * on a user's session list, so two requests both opened sessions past
+ * OBOSessionLimit). */
 static apr_size_t obo_lt_start(const obo_locktab *t, const char *name,
                                unsigned char id[OBO_SHA256_LEN])
 {
+    unsigned char buf[2 * OBO_SHA256_LEN];
     apr_size_t h = 0, i;
 
-    obo_sha256(name, strlen(name), id);
+    memcpy(buf, obo_lt_head(t)->salt, OBO_SHA256_LEN);
+    obo_sha256(name, strlen(name), buf + OBO_SHA256_LEN);
+    obo_sha256(buf, sizeof(buf), id);
     for (i = 0; i < sizeof(h); i++) {
         h = h << 8 | id[i];
     }
@@ -195,6 +204,46 @@ apr_status_t obo_locktab_del(const obo_locktab *t, const char *name)
     }
     memset(s, 0, sizeof(*s));
     return APR_SUCCESS;
+}
+
+/* name's live entry holding val, or NULL; *other: a live entry holds
+ * another value. */
+static obo_locktab_slot *obo_lt_mine(const obo_locktab *t, const char *name, const void *val,
+                                     apr_size_t len, apr_time_t now, int *other)
+{
+    obo_locktab_slot *s = obo_lt_find(t, name);
+
+    *other = 0;
+    if (!s || s->until <= now) {
+        return NULL;
+    }
+    if (!obo_ct_equal(s->val, s->len, val, len)) {
+        *other = 1;
+        return NULL;
+    }
+    return s;
+}
+
+apr_status_t obo_locktab_del_if(const obo_locktab *t, const char *name, const void *val,
+                                apr_size_t len, apr_time_t now)
+{
+    int other = 0;
+    obo_locktab_slot *s = obo_lt_mine(t, name, val, len, now, &other);
+
+    if (s) {
+        memset(s, 0, sizeof(*s));
+    }
+    return s ? APR_SUCCESS : other ? APR_EEXIST : APR_NOTFOUND;
+}
+
+apr_status_t obo_locktab_hold(const obo_locktab *t, const char *name, const void *val,
+                              apr_size_t len, apr_time_t until, apr_time_t now)
+{
+    int other = 0;
+    const obo_locktab_slot *s = obo_lt_mine(t, name, val, len, now, &other);
+
+    /* a live lock of ours is rewritten (and stays a lock); else retaken */
+    return other ? APR_EEXIST : obo_lt_store(t, name, val, len, until, now, !s || !s->lock);
 }
 
 apr_uint64_t obo_locktab_displaced(const obo_locktab *t)

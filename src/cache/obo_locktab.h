@@ -8,8 +8,9 @@
  * entries of its own kind, which live seconds.
  *
  * Fixed memory the caller provides (shared memory for processes), a slot
- * per entry keyed by the SHA-256 of its name, open addressing over a short
- * window. An entry taken by add is a lock; one stored by set is a note
+ * per entry keyed by a SHA-256 of its name salted with the table's random
+ * salt (so nobody can aim names at one window), open addressing over a
+ * short window. An entry taken by add is a lock; one stored by set is a note
  * (unless it rewrites a held lock). When the window is full of live
  * entries, a note gives way first (the one that ends first), and a lock
  * only to another lock: notes, which anyone can cause, never push out a
@@ -39,8 +40,9 @@ typedef struct obo_locktab {
 /* Bytes of memory for nslots slots (a power of two >= OBO_LOCKTAB_WINDOW). */
 apr_size_t obo_locktab_size(apr_size_t nslots);
 
-/* t over mem (obo_locktab_size(nslots) bytes, zeroed here). APR_EINVAL if
- * nslots is not a power of two >= OBO_LOCKTAB_WINDOW. */
+/* t over mem (obo_locktab_size(nslots) bytes, zeroed here, with a fresh
+ * random salt). APR_EINVAL if nslots is not a power of two >=
+ * OBO_LOCKTAB_WINDOW; the random generator's status if it failed. */
 apr_status_t obo_locktab_setup(obo_locktab *t, void *mem, apr_size_t nslots);
 
 /* The live entry of name: APR_SUCCESS with *val (a copy from p) and *len,
@@ -58,6 +60,17 @@ apr_status_t obo_locktab_add(const obo_locktab *t, const char *name, const void 
 
 /* Removes name's entry: APR_SUCCESS, or APR_NOTFOUND. */
 apr_status_t obo_locktab_del(const obo_locktab *t, const char *name);
+
+/* The owner's operations on a lock, each one step under the caller's lock
+ * (a get then a del or set would let another holder's lock be removed or
+ * overwritten in between). del_if removes name's entry only if it holds
+ * val: APR_SUCCESS, APR_NOTFOUND (none live) or APR_EEXIST (another
+ * value). hold keeps or retakes name's lock holding val until `until`:
+ * APR_EEXIST if a live entry holds another value. */
+apr_status_t obo_locktab_del_if(const obo_locktab *t, const char *name, const void *val,
+                                apr_size_t len, apr_time_t now);
+apr_status_t obo_locktab_hold(const obo_locktab *t, const char *name, const void *val,
+                              apr_size_t len, apr_time_t until, apr_time_t now);
 
 /* Entries that gave way while live (for metrics and tests). */
 apr_uint64_t obo_locktab_displaced(const obo_locktab *t);

@@ -573,6 +573,37 @@ static apr_status_t locks_del(void *ctx, apr_pool_t *p, const char *key)
     return rv;
 }
 
+static apr_status_t locks_del_if(void *ctx, apr_pool_t *p, const char *key,
+                                 const unsigned char *val, apr_size_t len)
+{
+    shm_ctx *c = ctx;
+    apr_status_t rv;
+
+    (void)p;
+    lock(c);
+    rv = obo_locktab_del_if(&c->locks->tab, key, val, len, apr_time_now());
+    unlock(c);
+    return rv;
+}
+
+static apr_status_t locks_hold(void *ctx, apr_pool_t *p, const char *key,
+                               const unsigned char *val, apr_size_t len, apr_time_t expiry)
+{
+    shm_ctx *c = ctx;
+    apr_uint64_t before;
+    apr_status_t rv;
+
+    (void)p;
+    lock(c);
+    before = obo_locktab_displaced(&c->locks->tab);
+    rv = obo_locktab_hold(&c->locks->tab, key, val, len, expiry, apr_time_now());
+    if (obo_locktab_displaced(&c->locks->tab) != before) {
+        obo_metrics_inc(OBO_M_SHM_LOCKS_DISPLACED);
+    }
+    unlock(c);
+    return rv;
+}
+
 static const obo_cache_backend *locks_backend(apr_pool_t *pchild, shm_ctx *c)
 {
     obo_cache_backend *b;
@@ -586,6 +617,8 @@ static const obo_cache_backend *locks_backend(apr_pool_t *pchild, shm_ctx *c)
     b->set = locks_set;
     b->add = locks_add;
     b->del = locks_del;
+    b->del_if = locks_del_if;
+    b->hold = locks_hold;
     b->ctx = c;
     return b;
 }

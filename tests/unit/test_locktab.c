@@ -5,8 +5,11 @@
  * window has room, and when it has none the entry that ends first gives
  * way (counted). */
 #include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
 #include "tap.h"
 #include "obo_locktab.h"
+#include "obo_crypto.h"
 
 #define SLOTS 64
 #define SEC(n) apr_time_from_sec(n)
@@ -149,6 +152,85 @@ static void test_notes_spare_locks(apr_pool_t *p, const obo_locktab *t)
     is_int(locks_in, 64, "new locks take the notes' slots");
 }
 
+/* Where an unsalted table would start name's window (SHA-256 of the name,
+ * as before review 19): what anyone could compute. */
+static apr_size_t plain_start(const char *name, apr_size_t nslots)
+{
+    unsigned char id[OBO_SHA256_LEN];
+    apr_size_t h = 0, i;
+
+    obo_sha256(name, strlen(name), id);
+    for (i = 0; i < sizeof(h); i++) {
+        h = h << 8 | id[i];
+    }
+    return h & (nslots - 1);
+}
+
+/* Review 19: lock names are public (a hash of a token anyone sends, a
+ * session owner's ids). 32 names aimed at the window of a held lock, each
+ * taking a lock that ends later, pushed it out when the window was the
+ * plain SHA-256 of the name; salted, they land elsewhere. */
+static void test_aimed(apr_pool_t *p)
+{
+    enum { BIG = OBO_LOCKTAB_DEFAULT_SLOTS };
+    void *bigmem = malloc(obo_locktab_size(BIG));
+    obo_locktab t;
+    unsigned char *v = NULL;
+    apr_size_t len = 0, target = plain_start("victim.lock", BIG);
+    apr_time_t now = SEC(30000);
+    int i, found = 0;
+
+    obo_locktab_setup(&t, bigmem, BIG);
+    obo_locktab_add(&t, "victim.lock", "held", 4, now + SEC(30), now);
+    for (i = 0; found < 32 && i < 10000000; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "aimed-%d.lock", i);
+        if (plain_start(name, BIG) == target) {
+            found++;
+            obo_locktab_add(&t, name, "x", 1, now + SEC(60), now);
+        }
+    }
+    is_int(found, 32, "32 names whose plain hash starts at the held lock's window");
+    ok(obo_locktab_get(&t, p, "victim.lock", now, &v, &len) == APR_SUCCESS && len == 4
+       && memcmp(v, "held", 4) == 0, "the held lock is still there");
+    is_int(obo_locktab_displaced(&t), 0, "nothing gave way");
+    free(bigmem);
+}
+
+/* The owner's operations are one step: another holder's lock is neither
+ * removed nor overwritten. */
+static void test_owner(apr_pool_t *p, const obo_locktab *t)
+{
+    unsigned char *v = NULL;
+    apr_size_t len = 0;
+    apr_time_t now = SEC(40000);
+
+    obo_locktab_setup((obo_locktab *)t, mem, SLOTS);
+    obo_locktab_add(t, "o.lock", "mine", 4, now + SEC(5), now);
+    is_int(obo_locktab_del_if(t, "o.lock", "them", 4, now), APR_EEXIST,
+           "del_if with another holder's value: EEXIST");
+    is_int(obo_locktab_hold(t, "o.lock", "them", 4, now + SEC(50), now), APR_EEXIST,
+           "hold with another holder's value: EEXIST");
+    ok(obo_locktab_get(t, p, "o.lock", now + SEC(4), &v, &len) == APR_SUCCESS
+       && memcmp(v, "mine", 4) == 0 && obo_locktab_get(t, p, "o.lock", now + SEC(6), &v, &len)
+       == APR_NOTFOUND, "the holder's lock, with its own end, is untouched");
+    is_int(obo_locktab_hold(t, "o.lock", "mine", 4, now + SEC(50), now), APR_SUCCESS,
+           "hold by the holder");
+    ok(obo_locktab_get(t, p, "o.lock", now + SEC(40), &v, &len) == APR_SUCCESS,
+       "held longer");
+    is_int(obo_locktab_add(t, "o.lock", "them", 4, now + SEC(20), now + SEC(10)), APR_EEXIST,
+           "still a lock: add refused");
+    is_int(obo_locktab_del_if(t, "o.lock", "mine", 4, now), APR_SUCCESS, "del_if by the holder");
+    is_int(obo_locktab_get(t, p, "o.lock", now, &v, &len), APR_NOTFOUND, "gone");
+    is_int(obo_locktab_del_if(t, "o.lock", "mine", 4, now), APR_NOTFOUND,
+           "del_if again: not found");
+    is_int(obo_locktab_hold(t, "o.lock", "mine", 4, now + SEC(5), now), APR_SUCCESS,
+           "hold of a vanished lock retakes it");
+    is_int(obo_locktab_add(t, "o.lock", "them", 4, now + SEC(5), now), APR_EEXIST,
+           "as a lock");
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -161,6 +243,8 @@ int main(void)
     test_flood(p, &t);
     test_full(p, &t);
     test_notes_spare_locks(p, &t);
+    test_aimed(p);
+    test_owner(p, &t);
     free(mem);
     return tap_done();
 }
