@@ -5,7 +5,8 @@
 # sealed failure entry under one key: one caller resending a token whose
 # exchange kept failing turned that key's shmcb ring over other users'
 # idle sessions. A second httpd (2 processes, shm) takes bursts of 8
-# concurrent requests with one token while the IdP answers 500.
+# concurrent requests with one token while the IdP answers 500, then 429,
+# then a user who needs consent sends fresh tokens.
 use strict;
 use warnings;
 use FindBin;
@@ -68,5 +69,31 @@ ok(($c2{503} // 0) >= 40 && ($c2{503} // 0) + ($c2{502} // 0) == 48,
 $delta = writes() - $before;
 cmp_ok $delta, '<=', 2, "shm cache entries written: $delta (the pause lives beside the locks; "
        . 'was one per pause)';
+# Review 19: a refused user's answer is remembered per token (a fresh
+# token after MFA must reach the IdP at once), so each fresh token of a
+# user who needs consent wrote one negative entry among the entries: 80
+# writes for 80 tokens. Now it lives beside the locks, and is still
+# shared: the same tokens again make no IdP call in either process.
+sleep 2;    # the last pause (Retry-After 1) ends
+idp_set("token_fault\@$T" => 'consent_required');
+my $sub = fresh_user('failw-neg');
+my @toks = map { mint(tenant => $T, claims => { sub => $sub, jti => "neg-$_" }) } 1 .. 40;
+$before = writes();
+my (%c3, %c4);
+for my $round (\%c3, \%c4) {
+    for my $i (0 .. 4) {
+        $round->{ $_->{code} . ':' . ($_->{json} ? $_->{json}{error} // '' : '') }++
+            for burst(map { [ $h->url('/x/backend/n'), Authorization => "Bearer $_" ] }
+                      @toks[$i * 8 .. $i * 8 + 7]);
+    }
+}
+idp_set("token_fault\@$T" => '');
+is $c3{'401:consent_required'} // 0, 40, '40 fresh tokens of a user who needs consent: 401 '
+   . 'consent_required each' or diag explain \%c3;
+is $c4{'401:consent_required'} // 0, 40, 'the same 40 again: answered from memory, same error'
+    or diag explain \%c4;
+is token_calls($sub), 40, 'one IdP call per token, in either process';
+$delta = writes() - $before;
+cmp_ok $delta, '<=', 2, "shm cache entries written: $delta (was one per token)";
 $h->stop;
 done_testing();

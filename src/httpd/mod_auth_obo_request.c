@@ -200,11 +200,7 @@ const char *auth_obo_challenge(request_rec *r, const char *error, const char *pa
 
 static const char *interaction_error(const obo_exchange_error *x)
 {
-    if ((x->error && !strcmp(x->error, "consent_required"))
-        || (x->error_codes && strstr(x->error_codes, "65001"))) {
-        return "consent_required";
-    }
-    return "interaction_required";
+    return obo_exchange_error_is_consent(x) ? "consent_required" : "interaction_required";
 }
 
 static json_t *scopes_json(const auth_obo_downstream *ds)

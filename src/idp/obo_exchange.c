@@ -514,6 +514,12 @@ static void obo_set_str(json_t *j, const char *k, const char *v)
     }
 }
 
+int obo_exchange_error_is_consent(const obo_exchange_error *e)
+{
+    return (e->error && strcmp(e->error, "consent_required") == 0)
+           || (e->error_codes && strstr(e->error_codes, "65001") != NULL);
+}
+
 json_t *obo_exchange_error_to_json(apr_pool_t *p, const obo_exchange_error *e)
 {
     json_t *j = e ? obo_json_pool(p, json_object()) : NULL;

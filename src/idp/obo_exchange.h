@@ -127,6 +127,10 @@ apr_status_t obo_exchange_parse_response(apr_pool_t *p, int status, const char *
  * strings copied into p, detail NULL when absent). The one form in which a
  * failure is remembered (the negative cache, obo_guard.c) and shared with
  * the waiters of the call that met it (obo_token.c). */
+/* 1 if e asks the user (or an administrator) to consent: the error
+ * consent_required, or Entra's AADSTS65001 among its error codes. */
+int obo_exchange_error_is_consent(const obo_exchange_error *e);
+
 json_t *obo_exchange_error_to_json(apr_pool_t *p, const obo_exchange_error *e);
 obo_exchange_error *obo_exchange_error_from_json(apr_pool_t *p, const json_t *j);
 

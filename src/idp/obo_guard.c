@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The gate to the token endpoint (see obo_guard.h). A remembered answer
- * is a small JSON object with its absolute end ("until", microseconds); in
- * the shared cache it is sealed and bound to its key like a token, so a
- * negative entry cannot be forged or moved to another user's key. */
+ * is a small JSON object with its absolute end ("until", microseconds). In
+ * memcached it is sealed and bound to its key like a token, so a negative
+ * entry cannot be forged or moved to another user's key; on shm it lives
+ * beside the locks, in the server's own memory (obo_cache_set_small). */
 #include "obo_guard.h"
 #include "obo_crypto.h"
 #include "obo_json.h"
@@ -101,9 +102,10 @@ static apr_status_t obo_guard_parse(apr_pool_t *p, const char *val, apr_size_t l
     return rv;
 }
 
-/* small: a pause, kept beside the locks on shm (obo_cache_set_small). */
+/* A pause or a user's refusal: kept beside the locks on shm
+ * (obo_cache_set_small). */
 static apr_status_t obo_guard_get(apr_pool_t *p, const obo_guard *g, const char *key,
-                                  int small, json_t **j, apr_time_t *until)
+                                  json_t **j, apr_time_t *until)
 {
     unsigned char mkey[OBO_SHA256_LEN];
     void *mval = NULL;
@@ -116,8 +118,7 @@ static apr_status_t obo_guard_get(apr_pool_t *p, const obo_guard *g, const char 
         rv = obo_guard_parse(p, mval, len, j, until);
     }
     if (rv != APR_SUCCESS && g->cache
-        && (small ? obo_cache_get_small(g->cache, p, key, &val, &len)
-                  : obo_cache_get(g->cache, p, key, &val, &len)) == APR_SUCCESS) {
+        && obo_cache_get_small(g->cache, p, key, &val, &len) == APR_SUCCESS) {
         rv = obo_guard_parse(p, val, len, j, until);
         if (rv == APR_SUCCESS && g->local) {
             obo_memo_put(g->local, mkey, val, len, *until);
@@ -126,8 +127,9 @@ static apr_status_t obo_guard_get(apr_pool_t *p, const obo_guard *g, const char 
     return rv;
 }
 
-static void obo_guard_put(apr_pool_t *p, const obo_guard *g, const char *key, int small,
-                          json_t *j, apr_time_t until)
+/* A pause: in this process and beside the locks. */
+static void obo_guard_put(apr_pool_t *p, const obo_guard *g, const char *key, json_t *j,
+                          apr_time_t until)
 {
     unsigned char mkey[OBO_SHA256_LEN];
     const char *val;
@@ -139,11 +141,8 @@ static void obo_guard_put(apr_pool_t *p, const obo_guard *g, const char *key, in
         if (g->local) {
             obo_memo_put(g->local, mkey, val, strlen(val), until);
         }
-        if (g->cache && small) {
+        if (g->cache) {
             obo_cache_set_small(g->cache, p, key, val, strlen(val), until);
-        }
-        else if (g->cache) {
-            obo_cache_set(g->cache, p, key, val, strlen(val), until);
         }
     }
 }
@@ -155,12 +154,57 @@ static int obo_guard_user_failure(const obo_exchange_error *e)
     return e->kind == OBO_XERR_INTERACTION || e->kind == OBO_XERR_INVALID_GRANT;
 }
 
+/* What a remembered refusal keeps when its whole answer is too long to
+ * live beside the locks: what the caller must act on (the error, suberror
+ * and claims challenge), not the IdP's description, codes or trace ids. */
+/* Its members have one-letter names (k: kind, s: status, e: error, x:
+ * suberror, c: claims) so that Entra's longest pair of codes fits. */
+static json_t *obo_guard_compact(apr_pool_t *p, const obo_exchange_error *e)
+{
+    json_t *j = obo_json_pool(p, json_object());
+
+    json_object_set_new(j, "k", json_integer(e->kind));
+    json_object_set_new(j, "s", json_integer(e->http_status));
+    /* the answer depends on the error codes only for consent */
+    if (obo_exchange_error_is_consent(e)) {
+        json_object_set_new(j, "e", json_string("consent_required"));
+    }
+    else if (e->error) {
+        json_object_set_new(j, "e", json_string(e->error));
+    }
+    if (e->suberror) {
+        json_object_set_new(j, "x", json_string(e->suberror));
+    }
+    if (e->claims) {
+        json_object_set_new(j, "c", json_string(e->claims));
+    }
+    return j;
+}
+
+static obo_exchange_error *obo_guard_uncompact(apr_pool_t *p, const json_t *j)
+{
+    apr_int64_t kind = 0, status = 0;
+    obo_exchange_error *e = apr_pcalloc(p, sizeof(*e));
+    const char *v;
+
+    obo_json_int(j, "k", &kind);
+    obo_json_int(j, "s", &status);
+    e->kind = kind == OBO_XERR_INTERACTION || kind == OBO_XERR_INVALID_GRANT
+              ? (obo_exchange_errkind)kind : OBO_XERR_NONE;
+    e->http_status = status >= 0 && status < 1000 ? (int)status : 0;
+    e->error = (v = obo_json_str(j, "e")) != NULL ? apr_pstrdup(p, v) : NULL;
+    e->suberror = (v = obo_json_str(j, "x")) != NULL ? apr_pstrdup(p, v) : NULL;
+    e->claims = (v = obo_json_str(j, "c")) != NULL ? apr_pstrdup(p, v) : NULL;
+    return e;
+}
+
 /* A remembered user failure answers as the IdP's did, without the retry
  * hint or the downstream of the call that met it. */
 static obo_exchange_error *obo_guard_neg_error(apr_pool_t *p, const json_t *j,
                                                apr_time_t until)
 {
-    obo_exchange_error *e = obo_exchange_error_from_json(p, j);
+    obo_exchange_error *e = json_object_get(j, "k") ? obo_guard_uncompact(p, j)
+                                                    : obo_exchange_error_from_json(p, j);
 
     if (!e || !obo_guard_user_failure(e)) {
         return NULL;
@@ -202,12 +246,12 @@ static apr_status_t obo_guard_check(apr_pool_t *p, const obo_gcall *c, obo_excha
     json_t *j = NULL;
     apr_status_t rv = APR_NOTFOUND;
 
-    if (nkey && obo_guard_get(p, c->g, nkey, 0, &j, &until) == APR_SUCCESS
+    if (nkey && obo_guard_get(p, c->g, nkey, &j, &until) == APR_SUCCESS
         && (x = obo_guard_neg_error(p, j, until)) != NULL) {
         rv = APR_EACCES;
         obo_metrics_inc(OBO_M_IDP_AVOIDED_REMEMBERED);
     }
-    else if (pkey && obo_guard_get(p, c->g, pkey, 1, &j, &until) == APR_SUCCESS) {
+    else if (pkey && obo_guard_get(p, c->g, pkey, &j, &until) == APR_SUCCESS) {
         x = obo_guard_pause_error(p, j, until);
         rv = APR_EAGAIN;
         obo_metrics_inc(OBO_M_IDP_AVOIDED_PAUSED);
@@ -218,13 +262,39 @@ static apr_status_t obo_guard_check(apr_pool_t *p, const obo_gcall *c, obo_excha
     return rv;
 }
 
+/* A user's refusal is remembered per token (a fresh token, e.g. after MFA,
+ * must reach the IdP at once), so a refused user sending fresh tokens
+ * would write one entry each: on shm, whose rings drop their oldest entry
+ * for every write, that turned over other users' idle sessions (review
+ * 19). So it is small, beside the locks: whole if it fits, else what the
+ * caller acts on; if even that does not fit (a long claims challenge) it
+ * stays in this process only (one IdP call per process at most). */
 static void obo_guard_note_user(apr_pool_t *p, const obo_guard *g, const char *nkey,
                                 const obo_exchange_error *e)
 {
+    apr_time_t until = apr_time_now() + g->negative_ttl;
     json_t *j = obo_exchange_error_to_json(p, e);
+    const char *val;
 
-    if (j) {
-        obo_guard_put(p, g, nkey, 0, j, apr_time_now() + g->negative_ttl);
+    if (!j) {
+        return;
+    }
+    json_object_set_new(j, "until", json_integer((json_int_t)until));
+    val = obo_json_dump(p, j);
+    if (val && g->local) {
+        unsigned char mkey[OBO_SHA256_LEN];
+
+        obo_sha256(nkey, strlen(nkey), mkey);
+        obo_memo_put(g->local, mkey, val, strlen(val), until);
+    }
+    if (val && g->cache && strlen(val) <= OBO_GUARD_VALUE_MAX
+        && obo_cache_set_small(g->cache, p, nkey, val, strlen(val), until) == APR_ENOSPC) {
+        j = obo_guard_compact(p, e);
+        json_object_set_new(j, "until", json_integer((json_int_t)until));
+        val = obo_json_dump(p, j);
+        if (val) {
+            obo_cache_set_small(g->cache, p, nkey, val, strlen(val), until);
+        }
     }
 }
 
@@ -238,7 +308,7 @@ static apr_int64_t obo_guard_store_pause(apr_pool_t *p, const obo_gcall *c, cons
                                                            : retry_after;
 
     json_object_set_new(j, "status", json_integer(status));
-    obo_guard_put(p, c->g, pkey, 1, j, apr_time_now() + apr_time_from_sec(secs));
+    obo_guard_put(p, c->g, pkey, j, apr_time_now() + apr_time_from_sec(secs));
     return secs;
 }
 
@@ -316,7 +386,7 @@ apr_status_t obo_guard_paused(apr_pool_t *p, const obo_guard *g, const char *end
     json_t *j = NULL;
     apr_interval_time_t left;
 
-    if (!pkey || obo_guard_get(p, g, pkey, 1, &j, &until) != APR_SUCCESS) {
+    if (!pkey || obo_guard_get(p, g, pkey, &j, &until) != APR_SUCCESS) {
         return APR_NOTFOUND;
     }
     obo_metrics_inc(OBO_M_IDP_AVOIDED_PAUSED);
