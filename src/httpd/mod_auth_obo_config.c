@@ -294,6 +294,17 @@ static const char *check_url(cmd_parms *cmd, const char *arg)
         return err_for(cmd, apr_psprintf(cmd->pool, "'%s' is not an https URL with a host "
                                          "(the IdP must be reached over TLS)", arg));
     }
+    /* A password in a URL would be used, then written wherever the URL is
+     * (error log lines, the status page): refused, and not repeated here
+     * (review 20). */
+    if (u.user || u.password) {
+        u.user = NULL;
+        u.password = NULL;
+        return err_for(cmd, apr_psprintf(cmd->pool, "'%s' (shown without it) carries a user "
+                                         "name or password: credentials never go in a URL "
+                                         "(use OBOClientSecret or OBOClientAuth)",
+                                         apr_uri_unparse(cmd->pool, &u, 0)));
+    }
     return NULL;
 }
 

@@ -190,10 +190,13 @@ apr_status_t obo_discovery_parse(apr_pool_t *p, const char *body, apr_size_t len
     return rv;
 }
 
+/* An https URL with a host and no user name or password in its authority
+ * (one would be sent, then logged with the URL: review 20). */
 static int is_https(const char *url)
 {
     return url && strncasecmp(url, "https://", 8) == 0 && url[8] && url[8] != '/'
-           && url[8] != ':' && url[8] != '?' && url[8] != '#';
+           && url[8] != ':' && url[8] != '?' && url[8] != '#'
+           && memchr(url + 8, '@', strcspn(url + 8, "/?#")) == NULL;
 }
 
 /* A discovery document may not send the module to a plaintext endpoint:
@@ -214,7 +217,7 @@ static apr_status_t check_discovered_urls(obo_provider *pv, const obo_discovery 
         return APR_SUCCESS;
     }
     obo_log(OBO_LOG_ERR, "OBO070", "discovery document from %s refused: its %s is not "
-            "an https URL", pv->cfg.metadata_url, what);
+            "an https URL without user name or password", pv->cfg.metadata_url, what);
     *err = "discovery document names a non-https endpoint";
     return APR_EINVAL;
 }
@@ -1043,7 +1046,8 @@ apr_status_t obo_provider_introspection_endpoint(obo_provider *pv, apr_pool_t *p
 
     /* it would receive this server's credentials and the user's token */
     if (rv == APR_SUCCESS && !is_https(*url)) {
-        *err = "discovery's introspection_endpoint is not an https URL";
+        *err = "discovery's introspection_endpoint is not an https URL without user name or "
+               "password";
         rv = APR_EINVAL;
     }
     return rv;

@@ -396,6 +396,7 @@ sub h_discovery {
     delete $doc->{jwks_uri} if $fault eq 'no_jwks_uri';
     $doc->{jwks_uri} =~ s{^https:}{http:} if $fault eq 'http_jwks';              # t/30_https.t
     $doc->{token_endpoint} =~ s{^https:}{http:} if $fault eq 'http_token_endpoint';
+    $doc->{jwks_uri} =~ s{^https://}{https://u:DISCOPASSWORD\@} if $fault eq 'userinfo_jwks';
     delete $doc->{introspection_endpoint} if $fault eq 'no_introspection_endpoint';   # t/34
     return json_response(200, $doc);
 }
