@@ -44,6 +44,14 @@
 #define OBO_LIST_WAIT (2 * APR_USEC_PER_SEC)  /* waiting for another holder */
 #define OBO_KEEP_LOCK_TTL_S 5            /* a refresh token rewritten under its lock */
 #define OBO_ENDED_MARK_S 60              /* an ended session's mark outlives any rewrite */
+/* Sessions one user may open per hour: OBO_OPENS_SHARE x OBOSessionLimit,
+ * at least OBO_OPENS_MIN.
+ * Each open writes about 8 entries; without a bound, one user cycling
+ * fresh tokens (each ending the user's own oldest session) turned an shm
+ * cache over every other user's idle sessions (review 20). */
+#define OBO_OPENS_WINDOW_S 3600
+#define OBO_OPENS_SHARE 2
+#define OBO_OPENS_MIN 20                 /* for small limits */
 /* An access token whose answer gave no lifetime (expires_in absent, 0 or
  * negative: RFC 6749 only recommends it) is assumed to live this long: it
  * is handed out and kept this briefly, so that a session is not lost and
@@ -321,15 +329,80 @@ static apr_status_t obo_list_lock(apr_pool_t *p, const obo_session_cfg *c, const
     return rv;
 }
 
-/* Writes the user's list with the cache's figure (obo_list_current). */
+/* The user's opens in the current window of the list `old` (NULL: none):
+ * *start its first second, 0 if no window is running. */
+static apr_int64_t obo_list_opens(const json_t *old, apr_time_t now, apr_int64_t *start)
+{
+    apr_int64_t ow = 0, o = 0;
+
+    if (old && obo_json_int(old, "ow", &ow) == APR_SUCCESS
+        && obo_json_int(old, "o", &o) == APR_SUCCESS && ow <= apr_time_sec(now)
+        && apr_time_sec(now) - ow < OBO_OPENS_WINDOW_S && o > 0) {
+        *start = ow;
+        return o;
+    }
+    *start = 0;
+    return 0;
+}
+
+/* Writes the user's list with the cache's figure (obo_list_current) and
+ * its opens in the window, carried over from `old` (the list as loaded,
+ * or NULL) plus `opened`. The list outlives its window even empty: an
+ * ended session must not give its opens back. */
 static apr_status_t obo_list_put(apr_pool_t *p, const obo_session_cfg *c, const char *lk,
-                                 json_t *sessions, apr_time_t latest)
+                                 json_t *sessions, apr_time_t latest, const json_t *old,
+                                 int opened)
 {
     apr_uint64_t w = 0;
+    apr_time_t now = apr_time_now();
+    apr_int64_t start = 0, o = obo_list_opens(old, now, &start) + opened;
+    json_t *j;
 
     obo_cache_written(c->cache, &w);
-    return obo_put(p, c, lk, obo_json_pool(p, json_pack("{s:O, s:I}", "s", sessions, "kt",
-                                                        (json_int_t)w)), latest);
+    j = obo_json_pool(p, json_pack("{s:O, s:I}", "s", sessions, "kt", (json_int_t)w));
+    if (o > 0) {
+        start = start ? start : apr_time_sec(now);
+        json_object_set_new(j, "ow", json_integer((json_int_t)start));
+        json_object_set_new(j, "o", json_integer((json_int_t)o));
+        latest = latest > apr_time_from_sec(start + OBO_OPENS_WINDOW_S)
+                 ? latest : apr_time_from_sec(start + OBO_OPENS_WINDOW_S);
+    }
+    return obo_put(p, c, lk, j, latest);
+}
+
+/* Before a new session's exchanges: APR_EBUSY (*e set) when its user has
+ * opened OBO_OPENS_SHARE x the limit in the window already. Read without
+ * the list's lock (obo_list_admit counts under it). */
+static apr_status_t obo_list_budget(apr_pool_t *p, const obo_session_cfg *c, const char *user,
+                                    obo_exchange_error **e)
+{
+    const char *lk = obo_list_key(p, obo_client_id(c), obo_user_hash(p, user));
+    json_t *j = NULL;
+    apr_time_t now = apr_time_now();
+    apr_int64_t start = 0, o;
+    obo_exchange_error *x;
+
+    int most = OBO_OPENS_SHARE * c->limit > OBO_OPENS_MIN ? OBO_OPENS_SHARE * c->limit
+                                                          : OBO_OPENS_MIN;
+
+    if (!c->limit || obo_load(p, c, lk, &j) != APR_SUCCESS
+        || (o = obo_list_opens(j, now, &start)) < (apr_int64_t)most) {
+        return APR_SUCCESS;
+    }
+    x = apr_pcalloc(p, sizeof(*x));
+    x->kind = OBO_XERR_THROTTLED;
+    x->error = OBO_SESSION_RATE_ERROR;
+    x->retry_after = start + OBO_OPENS_WINDOW_S - apr_time_sec(now);
+    x->retry_after = x->retry_after < 1 ? 1 : x->retry_after;
+    x->detail = apr_psprintf(p, "its user opened %" APR_INT64_T_FMT " long-running sessions "
+                             "within the hour (at most %d: twice OBOSessionLimit, at least "
+                             "%d); no new one for %" APR_INT64_T_FMT " s", o, most,
+                             OBO_OPENS_MIN, x->retry_after);
+    x->error_description = x->detail;
+    obo_log(OBO_LOG_WARN, "OBO341", "long-running session not started: %s", x->detail);
+    obo_metrics_inc(OBO_M_SESSION_RATED);
+    *e = x;
+    return APR_EBUSY;
 }
 
 /* A session that ended otherwise leaves its user's list, so that the list
@@ -358,8 +431,8 @@ static void obo_list_forget(apr_pool_t *p, const obo_session_cfg *c, const char 
                 latest = latest > obo_jtime(e, "mx") ? latest : obo_jtime(e, "mx");
             }
         }
-        if (json_array_size(out)) {
-            obo_list_put(p, c, lk, out, latest);
+        if (json_array_size(out) || obo_list_opens(j, apr_time_now(), &(apr_int64_t){ 0 })) {
+            obo_list_put(p, c, lk, out, latest, j, 0);
         }
         else {
             obo_cache_del(c->cache, p, lk);
@@ -434,7 +507,7 @@ static void obo_list_keep(apr_pool_t *p, const obo_session_cfg *c, const char *k
                                              "mx", (json_int_t)apr_time_sec(m->until)));
         obo_list_trim(p, c, out);
     }
-    obo_list_put(p, c, lk, out, latest);
+    obo_list_put(p, c, lk, out, latest, j, 0);
     obo_cache_unlock(c->cache, p, lock, tok);
 }
 
@@ -674,7 +747,7 @@ static apr_status_t obo_list_admit(apr_pool_t *p, obo_open_baton *b, const char 
         json_array_append_new(out, json_pack("{s:s, s:I}", "k", key,
                                              "mx", (json_int_t)apr_time_sec(until)));
         obo_list_trim(p, c, out);
-        rv = obo_list_put(p, c, lk, out, latest);
+        rv = obo_list_put(p, c, lk, out, latest, rv == APR_SUCCESS ? j : NULL, 1);
     }
     obo_cache_unlock(c->cache, p, lock, tok);
     return rv;
@@ -741,7 +814,10 @@ static apr_status_t obo_open_fetch(void *baton, apr_pool_t *rp, char **val, apr_
     apr_status_t rv;
 
     apr_pool_create(&tmp, b->p);
-    rv = obo_exchange_all(tmp, b, toks, &e);
+    rv = obo_list_budget(tmp, c, b->user, &e);
+    if (rv == APR_SUCCESS) {
+        rv = obo_exchange_all(tmp, b, toks, &e);
+    }
     if (rv == APR_SUCCESS && (rv = obo_new_key(tmp, &key)) == APR_SUCCESS
         && (rv = obo_store_new(tmp, b, key, toks, until)) == APR_SUCCESS && c->limit
         && (rv = obo_list_admit(tmp, b, key, until)) != APR_SUCCESS) {

@@ -73,6 +73,11 @@ typedef struct obo_session_cfg {
  * who must act, ...) pass through unchanged. */
 #define OBO_SESSION_LIMITED (APR_OS_START_USERERR + 20)
 
+/* The error of a session not started because its user opened twice
+ * OBOSessionLimit sessions within the hour (kind THROTTLED, with
+ * retry_after): the caller answers 429. */
+#define OBO_SESSION_RATE_ERROR "too_many_sessions"
+
 /* 1 if key has the form of a session key (43 base64url characters). */
 int obo_session_key_valid(const char *key);
 

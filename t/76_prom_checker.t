@@ -69,7 +69,7 @@ my %want = (
     mod_auth_obo_single_flight_waits_total => [ 'counter' ],
     mod_auth_obo_jwks_refreshes_total => [ 'counter' ],
     mod_auth_obo_cache_backend_errors_total => [ 'counter', backend => [qw(shm memcached)] ],
-    mod_auth_obo_sessions_total => [ 'counter', event => [qw(started ended limit evicted)] ],
+    mod_auth_obo_sessions_total => [ 'counter', event => [qw(started ended limit evicted rated)] ],
     mod_auth_obo_validated_token_cache_total => [ 'counter', result => [qw(hit miss)] ],
     mod_auth_obo_validated_token_cache_deferred_total => [ 'counter' ],
     mod_auth_obo_idp_calls_avoided_total => [ 'counter', reason => [qw(remembered paused)] ],

@@ -143,7 +143,9 @@ subtest "$ATTACKS fresh tokens of one user end no session of another (default sh
         push @keys, open_session($V, ut($attacker));
         push @uses, [ $i, use_key($V, $victim) ] if $i % $EVERY == 0;
     }
-    is scalar(grep { $_ } @keys), $ATTACKS, "the attacker opened $ATTACKS sessions";
+    is scalar(grep { $_ } @keys), 2 * $LIMIT, 'the attacker opened ' . (2 * $LIMIT)
+       . ' sessions (twice OBOSessionLimit in the hour; the rest answered 429)';
+    @keys = grep { $_ } @keys;
     my @bad = grep { $_->[1] != 200 } @uses;
     is scalar(@bad), 0, 'the victim\'s key answered 200 at each of its ' . scalar(@uses)
         . ' uses during the attack'
@@ -163,14 +165,58 @@ subtest "$ATTACKS fresh tokens of one user end no session of another (default sh
     # In 168 entries the attacker's unused sessions are evicted before the
     # limit ends them; both are counted (an eviction when the user's next
     # session starts: the last ones are not seen yet), and the victim's never.
-    cmp_ok $lim + $ev, '<=', $ATTACKS - scalar(@live),
+    cmp_ok $lim + $ev, '<=', scalar(@keys) - scalar(@live),
         'sessions_total{event="limit"} + {event="evicted"}: no more than the ended sessions';
-    cmp_ok $lim + $ev, '>=', $ATTACKS - 2 * $LIMIT, '... and all but the last few';
+    cmp_ok $lim + $ev, '>=', scalar(@keys) - 2 * $LIMIT, '... and all but the last few';
+    is delta($s0, $s1, 'rated'), $ATTACKS - 2 * $LIMIT,
+       'sessions_total{event="rated"}: the ' . ($ATTACKS - 2 * $LIMIT) . ' refused';
     my $log = error_log_since($mark);
     ok $log =~ /OBO33[89]/, 'OBO338 (limit) or OBO339 (evicted) logged';
     my $vfp = 'sha256:' . substr(sha256_hex($victim), 0, 12);
     ok $log !~ /OBO33[689]: long-running session \Q$vfp\E|session \Q$vfp\E ended/,
         'nothing ended the victim\'s session';
+};
+
+# Review 20: one user's fresh tokens ended other users' idle sessions in a
+# cache sized for them (2 MiB, 672 entries; OBO195 silent for 20 x 4):
+# each new session ended the user's own oldest, but wrote about 7 entries,
+# so 200 fresh tokens (1,380 writes, 200 IdP calls) turned the rings over 4
+# victims idle for a minute. A user now opens at most twice OBOSessionLimit
+# sessions an hour: the rest answer 429 with Retry-After, before any IdP
+# call or cache write. (The user's list, rewritten at each of those 40
+# opens, still turns its own ring of 42 entries: see OBOSessionLimit.)
+sub shm_writes {
+    my $t = obo_get($V, '/obo-status?format=prometheus', token => undef)->decoded_content // '';
+    my ($n) = $t =~ /^mod_auth_obo_shm_cache_writes_total (\d+)$/m;
+    return $n // -1;
+}
+subtest 'one user\'s 200 fresh tokens: 40 sessions, 160 answered 429 (2 MiB shm)' => sub {
+    my $SP = 'obo_lr_shm_2m';
+    my $mark = error_log_mark();
+    my @victims = map { open_session($SP, ut(fresh_user("lridle$_"))) } 1 .. 4;
+    is scalar(grep { $_ } @victims), 4, '4 victims opened a session each (then stay idle)';
+    my $a = fresh_user('lrchurn');
+    my $w0 = shm_writes();
+    my %codes;
+    my $r429;
+    for (1 .. 200) {
+        my $r = obo_get($SP, '/lr/env', token => ut($a));
+        $codes{ $r->code }++;
+        $r429 //= $r if $r->code == 429;
+    }
+    is $codes{200} // 0, 2 * $LIMIT, 2 * $LIMIT . ' of the attacker\'s 200 tokens opened a '
+       . 'session' or diag explain \%codes;
+    is $codes{429} // 0, 200 - 2 * $LIMIT, 'the others: 429';
+    ok $r429 && ($r429->header('Retry-After') // 0) > 3000,
+       '... with Retry-After: the rest of the hour (' . ($r429 ? $r429->header('Retry-After')
+       // 'none' : 'none') . ')';
+    is token_calls($a), 2 * $LIMIT, 'one IdP call per session opened, none for the refused';
+    like error_log_since($mark), qr/OBO341: long-running session not started: its user opened/,
+         'OBO341 says why';
+    my $w = shm_writes() - $w0;
+    cmp_ok $w, '<=', 2 * $LIMIT * 9, "shm cache writes: $w (at most 9 per session opened; "
+           . 'was 1,380 for 200 tokens)';
+    note 'the victims\' idle sessions: ' . join(' ', map { use_key($SP, $_) } @victims);
 };
 
 # A review found the cap reset once shm churn evicted the user's list: the

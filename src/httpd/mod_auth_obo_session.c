@@ -235,6 +235,12 @@ int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *
         ap_note_auth_failure(r);
         return HTTP_UNAUTHORIZED;
     }
+    if (rv != APR_SUCCESS && x && x->error && strcmp(x->error, OBO_SESSION_RATE_ERROR) == 0) {
+        /* Logged by the core (OBO341): this user, not the server, must wait. */
+        apr_table_setn(r->err_headers_out, "Retry-After",
+                       apr_psprintf(r->pool, "%" APR_INT64_T_FMT, x->retry_after));
+        return HTTP_TOO_MANY_REQUESTS;
+    }
     if (rv != APR_SUCCESS) {
         return auth_obo_exchange_failed(r, sc, ds_at(d, failed), st, x);
     }

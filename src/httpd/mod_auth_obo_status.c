@@ -219,6 +219,7 @@ static void html_table(request_rec *r, const obo_metrics_snapshot *s)
     html_row(r, "sessions", "event=ended", s->c[OBO_M_SESSION_ENDED]);
     html_row(r, "sessions", "event=limit", s->c[OBO_M_SESSION_LIMIT]);
     html_row(r, "sessions", "event=evicted", s->c[OBO_M_SESSION_EVICTED]);
+    html_row(r, "sessions", "event=rated", s->c[OBO_M_SESSION_RATED]);
     html_row(r, "validated_token_cache", "result=hit", s->c[OBO_M_VCACHE_HIT]);
     html_row(r, "validated_token_cache", "result=miss", s->c[OBO_M_VCACHE_MISS]);
     html_row(r, "validated_token_cache_deferred", "", s->c[OBO_M_VCACHE_DEFERRED]);

@@ -255,6 +255,7 @@ static const obo_labelled obo_rows_sessions[] = {
     { OBO_M_SESSION_ENDED, "event=\"ended\"" },
     { OBO_M_SESSION_LIMIT, "event=\"limit\"" },
     { OBO_M_SESSION_EVICTED, "event=\"evicted\"" },
+    { OBO_M_SESSION_RATED, "event=\"rated\"" },
 };
 static const obo_labelled obo_rows_vcache[] = {
     { OBO_M_VCACHE_HIT, "result=\"hit\"" },
@@ -616,9 +617,10 @@ char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char 
         "shm", c[OBO_M_BACKEND_ERROR_SHM], "memcached", c[OBO_M_BACKEND_ERROR_MEMCACHED])) != 0;
     bad = bad || obo_jset(j, "jwks_refreshes", c[OBO_M_JWKS_REFRESH]);
     bad = bad || json_object_set_new(j, "sessions", json_pack(
-        "{s:I, s:I, s:I, s:I}", "started", (json_int_t)c[OBO_M_SESSION_STARTED],
+        "{s:I, s:I, s:I, s:I, s:I}", "started", (json_int_t)c[OBO_M_SESSION_STARTED],
         "ended", (json_int_t)c[OBO_M_SESSION_ENDED], "limit", (json_int_t)c[OBO_M_SESSION_LIMIT],
-        "evicted", (json_int_t)c[OBO_M_SESSION_EVICTED])) != 0;
+        "evicted", (json_int_t)c[OBO_M_SESSION_EVICTED],
+        "rated", (json_int_t)c[OBO_M_SESSION_RATED])) != 0;
     bad = bad || json_object_set_new(j, "validated_token_cache", obo_jpair(
         "hit", c[OBO_M_VCACHE_HIT], "miss", c[OBO_M_VCACHE_MISS])) != 0;
     bad = bad || obo_jset(j, "validated_token_cache_deferred", c[OBO_M_VCACHE_DEFERRED]);

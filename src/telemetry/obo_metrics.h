@@ -31,6 +31,7 @@ typedef enum obo_metric {
     OBO_M_SESSION_ENDED,
     OBO_M_SESSION_LIMIT,
     OBO_M_SESSION_EVICTED,
+    OBO_M_SESSION_RATED,            /* not started: its user opened too many this hour */
     OBO_M_VCACHE_HIT,               /* mod_auth_obo_validated_token_cache_total{result} */
     OBO_M_VCACHE_MISS,
     OBO_M_VCACHE_DEFERRED,          /* mod_auth_obo_validated_token_cache_deferred_total */
