@@ -603,7 +603,7 @@ static apr_status_t obo_call(apr_pool_t *p, const obo_session_cfg *c,
                              const obo_exchange_req *req, obo_token_result **t,
                              obo_exchange_error **e)
 {
-    obo_guard g = { c->cache, c->guard, c->negative_ttl };
+    obo_guard g = { c->gate_cache ? c->gate_cache : c->cache, c->guard, c->negative_ttl };
     apr_status_t rv = obo_guard_exchange(p, &g, c->http, req, NULL, t, e, NULL);
 
     return rv == APR_EAGAIN ? APR_EBUSY : rv;
@@ -628,7 +628,7 @@ static apr_status_t obo_exchange_all(apr_pool_t *p, obo_open_baton *b,
                                      obo_token_result **toks, obo_exchange_error **e)
 {
     const obo_session_cfg *c = b->c;
-    obo_guard g = { c->cache, c->guard, c->negative_ttl };
+    obo_guard g = { c->gate_cache ? c->gate_cache : c->cache, c->guard, c->negative_ttl };
     apr_status_t rv = APR_NOTFOUND;
     int i;
 

@@ -47,6 +47,10 @@ typedef struct obo_session_ds {
 
 typedef struct obo_session_cfg {
     obo_cache *cache;                     /* the shared cache; required */
+    /* Where the gate (obo_guard.h) keeps refusals and pauses: the token
+     * cache, so that a pause met by any exchange stops sessions' calls too,
+     * where sessions have a cache of their own. NULL: cache. */
+    obo_cache *gate_cache;
     obo_http *http;
     /* grant, token_endpoint, client, http, requested_token_type, retries;
      * assertion, scopes and audiences are filled per call. */

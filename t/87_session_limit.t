@@ -219,6 +219,25 @@ subtest 'one user\'s 200 fresh tokens: 40 sessions, 160 answered 429 (2 MiB shm)
     note 'the victims\' idle sessions: ' . join(' ', map { use_key($SP, $_) } @victims);
 };
 
+# Review 20: in the same 2 MiB cache, one user's 900 fresh tokens at an
+# ordinary exchanging Location (/x, one token entry each) ended four other
+# users' idle sessions: tokens and sessions shared shmcb's rings. Sessions
+# now have a segment of their own.
+subtest 'one user\'s 700 fresh tokens at an exchanging Location end no idle session' => sub {
+    my $SP = 'obo_lr_shm_2m';
+    my @victims = map { open_session($SP, ut(fresh_user("lrxv$_"))) } 1 .. 4;
+    is scalar(grep { $_ } @victims), 4, '4 victims opened a session each (then stay idle)';
+    my $a = fresh_user('lrxchurn');
+    my $w0 = shm_writes();
+    my $ok = 0;
+    $ok += obo_get($SP, '/x/env', token => ut($a))->code == 200 for 1 .. 700;
+    is $ok, 700, '700 fresh tokens of one user exchanged at /x: 200 each';
+    cmp_ok shm_writes() - $w0, '>=', 700, '... each wrote its token (' . (shm_writes() - $w0)
+           . ' shm writes: more than the 672 entries of a segment)';
+    is join(' ', map { use_key($SP, $_) } @victims), '200 200 200 200',
+       'every victim\'s idle session answers 200';
+};
+
 # A review found the cap reset once shm churn evicted the user's list: the
 # user's sessions in use rewrote their own entries but not the list, and a
 # missing list counted as empty (user A held 8 live sessions with a limit of 2).

@@ -117,6 +117,9 @@ typedef struct auth_obo_runtime {
     apr_array_header_t *providers;   /* obo_provider *: the primary first, then the
                                       * further ones in configuration order */
     obo_cache *cache;
+    /* Long-running sessions: with OBOCache shm a segment of their own
+     * (what anyone's tokens write never turns its rings), else cache. */
+    obo_cache *session_cache;
     obo_memo *verified;          /* verified-signature memo, shared by the process */
     obo_memo *l1;                /* L1 token memo in front of the cache */
     obo_memo *guard;             /* remembered IdP failures and pauses (obo_guard.h) */
@@ -156,6 +159,10 @@ typedef struct auth_obo_srv_cfg {
     apr_global_mutex_t *socache_mutex;
     const struct shm_turn *socache_turn;  /* mod_auth_obo_socache.c */
     const struct shm_locks *socache_locks; /* mod_auth_obo_socache.c */
+    /* the sessions' segment (uses_sessions on shm), NULL otherwise */
+    ap_socache_instance_t *session_inst;
+    const struct shm_turn *session_turn;
+    const struct shm_locks *session_locks;
     auth_obo_runtime *rt;
     int uses_exchange;                   /* some section names a downstream */
     server_rec *s;

@@ -434,6 +434,24 @@ static apr_status_t providers_for(apr_pool_t *pchild, apr_hash_t *seen, obo_http
     return rv;
 }
 
+/* The sessions' own segment on shm (auth_obo_socache_post_config); on
+ * memcached, or without it, the token cache. */
+static void session_cache_for(apr_pool_t *pchild, server_rec *s, auth_obo_srv_cfg *sc,
+                              auth_obo_runtime *rt)
+{
+    obo_cache_backend *be = NULL;
+
+    rt->session_cache = rt->cache;
+    if (rt->cache && sc->session_inst
+        && (auth_obo_socache_child_init(pchild, s, sc, 1, &be) != APR_SUCCESS
+            || obo_cache_create(pchild, be, sc->cache_secret, sc->cache_secret_len,
+                                &rt->session_cache) != APR_SUCCESS)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "OBO046: the sessions' shm segment is "
+                     "unavailable in this process; sessions share the token cache");
+        rt->session_cache = rt->cache;
+    }
+}
+
 static apr_status_t cache_for(apr_pool_t *pchild, server_rec *s, auth_obo_srv_cfg *sc,
                               obo_cache **cache)
 {
@@ -454,7 +472,7 @@ static apr_status_t cache_for(apr_pool_t *pchild, server_rec *s, auth_obo_srv_cf
         rv = obo_memcached_create(pchild, &mo, &be, &err);
     }
     else {
-        rv = auth_obo_socache_child_init(pchild, s, sc, &be);
+        rv = auth_obo_socache_child_init(pchild, s, sc, 0, &be);
         err = "cannot attach the shm cache";
     }
     if (rv == APR_SUCCESS) {
@@ -538,6 +556,7 @@ void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
         rt->validated = validated_for(pchild, s, main_sc, sc, validated);
         if (sc->uses_exchange || sc->introspects) {
             cache_for(pchild, s, sc, &rt->cache);   /* first: the provider shares keys in it */
+            session_cache_for(pchild, s, sc, rt);
         }
         if (sc->introspects) {
             introspection_for(pchild, s, sc, rt);

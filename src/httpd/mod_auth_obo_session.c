@@ -77,7 +77,8 @@ static void session_cfg(const auth_obo_srv_cfg *sc, const char *endpoint, obo_se
     int max = auth_obo_ival(sc->session_max, DEFAULT_MAX_S);
 
     memset(c, 0, sizeof(*c));
-    c->cache = sc->rt->cache;
+    c->cache = sc->rt->session_cache ? sc->rt->session_cache : sc->rt->cache;
+    c->gate_cache = sc->rt->cache;
     c->http = sc->rt->http;
     auth_obo_grant_setup(sc, endpoint, &c->req, &c->flight);
     c->margin = apr_time_from_sec(auth_obo_ival(sc->cache_margin, 300));

@@ -268,11 +268,13 @@ static apr_size_t shm_size_of(const auth_obo_srv_cfg *sc)
 /* The instance of the previous generation, or a new one in the process pool.
  * Without OBOCacheSecret, values are sealed with a random key kept with it. */
 static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
-                                  auth_obo_srv_cfg *sc, struct ap_socache_hints *hints)
+                                  auth_obo_srv_cfg *sc, struct ap_socache_hints *hints,
+                                  const char *purpose, shm_kept **out)
 {
     apr_pool_t *pproc = s->process->pool, *keep = NULL;
     shm_exit *e;
-    const char *key = kept_key(ptemp, s, sc->cache_shm_size);
+    const char *key = apr_pstrcat(ptemp, kept_key(ptemp, s, sc->cache_shm_size), ":",
+                                  purpose, NULL);
     const char *arg = NULL;
     shm_kept *k = NULL;
     const char *err;
@@ -312,18 +314,12 @@ static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_r
         apr_hash_set(kept_all(pproc), key, APR_HASH_KEY_STRING, k);
     }
     k->gen = ap_state_query(AP_SQ_CONFIG_GEN);
-    sc->socache_inst = k->inst;
-    sc->socache_turn = &k->turn;
-    sc->socache_locks = &k->locks;
     e = apr_palloc(pconf, sizeof(*e));
     e->k = k;
     e->prov = sc->socache;
     e->s = s;
     apr_pool_cleanup_register(pconf, e, release_on_exit, apr_pool_cleanup_null);
-    if (!sc->cache_secret) {
-        sc->cache_secret = k->secret;
-        sc->cache_secret_len = sizeof(k->secret);
-    }
+    *out = k;
     return rv;
 }
 
@@ -341,9 +337,32 @@ apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
                      "memcached");
         return APR_EGENERAL;
     }
+    shm_kept *k = NULL, *ks = NULL;
+
     rv = kept_mutex(s);
     if (rv == APR_SUCCESS) {
-        rv = kept_instance(pconf, ptemp, s, sc, &hints);
+        rv = kept_instance(pconf, ptemp, s, sc, &hints, "tokens", &k);
+    }
+    if (rv == APR_SUCCESS) {
+        sc->socache_inst = k->inst;
+        sc->socache_turn = &k->turn;
+        sc->socache_locks = &k->locks;
+        if (!sc->cache_secret) {
+            sc->cache_secret = k->secret;
+            sc->cache_secret_len = sizeof(k->secret);
+        }
+    }
+    /* Long-running sessions get a segment of their own, of the same size:
+     * in one shared with tokens, one user's fresh tokens at any exchanging
+     * Location (an entry each) turned the rings over other users' idle
+     * sessions (review 20). Sealed with the same secret. */
+    if (rv == APR_SUCCESS && sc->uses_sessions) {
+        rv = kept_instance(pconf, ptemp, s, sc, &hints, "sessions", &ks);
+    }
+    if (rv == APR_SUCCESS && ks) {
+        sc->session_inst = ks->inst;
+        sc->session_turn = &ks->turn;
+        sc->session_locks = &ks->locks;
     }
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "OBO043: cannot set up the shm cache");
@@ -624,7 +643,8 @@ static const obo_cache_backend *locks_backend(apr_pool_t *pchild, shm_ctx *c)
 }
 
 apr_status_t auth_obo_socache_child_init(apr_pool_t *pchild, server_rec *s,
-                                         auth_obo_srv_cfg *sc, obo_cache_backend **be)
+                                         auth_obo_srv_cfg *sc, int sessions,
+                                         obo_cache_backend **be)
 {
     static apr_pool_t *attached;   /* re-attach the mutex once per child */
     shm_ctx *c = apr_pcalloc(pchild, sizeof(*c));
@@ -637,11 +657,11 @@ apr_status_t auth_obo_socache_child_init(apr_pool_t *pchild, server_rec *s,
         attached = pchild;
     }
     c->prov = sc->socache;
-    c->inst = sc->socache_inst;
+    c->inst = sessions ? sc->session_inst : sc->socache_inst;
     c->mutex = cache_mutex;
     c->s = s;
-    c->turn = sc->socache_turn;
-    c->locks = sc->socache_locks;
+    c->turn = sessions ? sc->session_turn : sc->socache_turn;
+    c->locks = sessions ? sc->session_locks : sc->socache_locks;
     b->name = "shm";
     b->locks = locks_backend(pchild, c);
     b->written = c->turn && c->turn->shm ? shm_written : NULL;

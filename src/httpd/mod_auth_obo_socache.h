@@ -19,8 +19,10 @@ void auth_obo_socache_sweep(server_rec *s);
 /* OBO195: a warning when a server's shm cache cannot hold the sessions
  * OBOSessionLimit allows its expected users. */
 void auth_obo_socache_check_sessions(server_rec *s, const auth_obo_srv_cfg *sc);
+/* The backend of the server's token segment, or (sessions) of its
+ * sessions' segment (sc->session_inst). */
 apr_status_t auth_obo_socache_child_init(apr_pool_t *pchild, server_rec *s,
-                                         auth_obo_srv_cfg *sc,
+                                         auth_obo_srv_cfg *sc, int sessions,
                                          obo_cache_backend **be);
 
 #endif
