@@ -22,6 +22,7 @@
 #include "obo_metrics.h"
 #include "obo_token.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <apr_strings.h>
 
@@ -52,6 +53,7 @@
 #define OBO_OPENS_WINDOW_S 3600
 #define OBO_OPENS_SHARE 2
 #define OBO_OPENS_MIN 20                 /* for small limits */
+#define OBO_OPENS_SKEW_S 300             /* another server's clock ahead */
 /* An access token whose answer gave no lifetime (expires_in absent, 0 or
  * negative: RFC 6749 only recommends it) is assumed to live this long: it
  * is handed out and kept this briefly, so that a session is not lost and
@@ -329,80 +331,105 @@ static apr_status_t obo_list_lock(apr_pool_t *p, const obo_session_cfg *c, const
     return rv;
 }
 
-/* The user's opens in the current window of the list `old` (NULL: none):
- * *start its first second, 0 if no window is running. */
-static apr_int64_t obo_list_opens(const json_t *old, apr_time_t now, apr_int64_t *start)
-{
-    apr_int64_t ow = 0, o = 0;
-
-    if (old && obo_json_int(old, "ow", &ow) == APR_SUCCESS
-        && obo_json_int(old, "o", &o) == APR_SUCCESS && ow <= apr_time_sec(now)
-        && apr_time_sec(now) - ow < OBO_OPENS_WINDOW_S && o > 0) {
-        *start = ow;
-        return o;
-    }
-    *start = 0;
-    return 0;
-}
-
-/* Writes the user's list with the cache's figure (obo_list_current) and
- * its opens in the window, carried over from `old` (the list as loaded,
- * or NULL) plus `opened`. The list outlives its window even empty: an
- * ended session must not give its opens back. */
+/* Writes the user's list with the cache's figure (obo_list_current). */
 static apr_status_t obo_list_put(apr_pool_t *p, const obo_session_cfg *c, const char *lk,
-                                 json_t *sessions, apr_time_t latest, const json_t *old,
-                                 int opened)
+                                 json_t *sessions, apr_time_t latest)
 {
     apr_uint64_t w = 0;
-    apr_time_t now = apr_time_now();
-    apr_int64_t start = 0, o = obo_list_opens(old, now, &start) + opened;
-    json_t *j;
 
     obo_cache_written(c->cache, &w);
-    j = obo_json_pool(p, json_pack("{s:O, s:I}", "s", sessions, "kt", (json_int_t)w));
-    if (o > 0) {
-        start = start ? start : apr_time_sec(now);
-        json_object_set_new(j, "ow", json_integer((json_int_t)start));
-        json_object_set_new(j, "o", json_integer((json_int_t)o));
-        latest = latest > apr_time_from_sec(start + OBO_OPENS_WINDOW_S)
-                 ? latest : apr_time_from_sec(start + OBO_OPENS_WINDOW_S);
-    }
-    return obo_put(p, c, lk, j, latest);
+    return obo_put(p, c, lk, obo_json_pool(p, json_pack("{s:O, s:I}", "s", sessions, "kt",
+                                                        (json_int_t)w)), latest);
 }
 
-/* Before a new session's exchanges: APR_EBUSY (*e set) when its user has
- * opened OBO_OPENS_SHARE x the limit in the window already. Read without
- * the list's lock (obo_list_admit counts under it). */
-static apr_status_t obo_list_budget(apr_pool_t *p, const obo_session_cfg *c, const char *user,
-                                    obo_exchange_error **e)
+static obo_exchange_error *obo_serr(apr_pool_t *p, obo_exchange_errkind kind,
+                                    const char *error, const char *detail);
+
+/* The user's opens this hour: "start count" beside the locks
+ * (obo_cache_set_small: the lock table on shm, a sealed entry on
+ * memcached), never among the sessions, whose rings other users' sessions
+ * turn (a count kept in the user's list was lost with it: review 21). A
+ * start a little in the future (another server's clock) is this window. */
+static apr_int64_t obo_opens_get(apr_pool_t *p, const obo_session_cfg *c, const char *ck,
+                                 apr_time_t now, apr_int64_t *start)
 {
-    const char *lk = obo_list_key(p, obo_client_id(c), obo_user_hash(p, user));
-    json_t *j = NULL;
-    apr_time_t now = apr_time_now();
-    apr_int64_t start = 0, o;
-    obo_exchange_error *x;
+    char *v = NULL;
+    apr_size_t len = 0;
+    apr_int64_t ow = 0, o = 0, t = apr_time_sec(now);
 
-    int most = OBO_OPENS_SHARE * c->limit > OBO_OPENS_MIN ? OBO_OPENS_SHARE * c->limit
-                                                          : OBO_OPENS_MIN;
-
-    if (!c->limit || obo_load(p, c, lk, &j) != APR_SUCCESS
-        || (o = obo_list_opens(j, now, &start)) < (apr_int64_t)most) {
-        return APR_SUCCESS;
+    *start = 0;
+    if (obo_cache_get_small(c->cache, p, ck, &v, &len) != APR_SUCCESS
+        || sscanf(v, "%" APR_INT64_T_FMT " %" APR_INT64_T_FMT, &ow, &o) != 2
+        || ow > t + OBO_OPENS_SKEW_S || t - ow >= OBO_OPENS_WINDOW_S || o <= 0) {
+        return 0;
     }
-    x = apr_pcalloc(p, sizeof(*x));
+    *start = ow;
+    return o;
+}
+
+static obo_exchange_error *obo_opens_refusal(apr_pool_t *p, apr_int64_t o, int most,
+                                             apr_int64_t left)
+{
+    obo_exchange_error *x = apr_pcalloc(p, sizeof(*x));
+
     x->kind = OBO_XERR_THROTTLED;
     x->error = OBO_SESSION_RATE_ERROR;
-    x->retry_after = start + OBO_OPENS_WINDOW_S - apr_time_sec(now);
-    x->retry_after = x->retry_after < 1 ? 1 : x->retry_after;
+    x->retry_after = left < 1 ? 1 : left;
     x->detail = apr_psprintf(p, "its user opened %" APR_INT64_T_FMT " long-running sessions "
                              "within the hour (at most %d: twice OBOSessionLimit, at least "
                              "%d); no new one for %" APR_INT64_T_FMT " s", o, most,
                              OBO_OPENS_MIN, x->retry_after);
     x->error_description = x->detail;
-    obo_log(OBO_LOG_WARN, "OBO341", "long-running session not started: %s", x->detail);
-    obo_metrics_inc(OBO_M_SESSION_RATED);
-    *e = x;
-    return APR_EBUSY;
+    return x;
+}
+
+/* Before a new session's exchanges, under the user's list lock (shared by
+ * every process and server), so that concurrent starts each count: one
+ * more open, or APR_EBUSY (*e set) when its user has opened OBO_OPENS_SHARE
+ * x the limit this hour (a check outside the lock let 60 starts sent at
+ * once all pass: review 21). APR_EAGAIN (*e set): the lock or the cache
+ * failed; no session is started without being counted. An open counts
+ * whether its exchanges then succeed or not: each reaches the IdP. */
+static apr_status_t obo_list_budget(apr_pool_t *p, const obo_session_cfg *c, const char *user,
+                                    obo_exchange_error **e)
+{
+    const char *lk = obo_list_key(p, obo_client_id(c), obo_user_hash(p, user));
+    const char *ck = apr_pstrcat(p, lk, ".opens", NULL);
+    const char *lock = apr_pstrcat(p, lk, ".lock", NULL), *tok = NULL, *v;
+    int most = OBO_OPENS_SHARE * c->limit > OBO_OPENS_MIN ? OBO_OPENS_SHARE * c->limit
+                                                          : OBO_OPENS_MIN;
+    apr_time_t now = apr_time_now();
+    apr_int64_t start = 0, o;
+    apr_status_t rv;
+
+    if (!c->limit) {
+        return APR_SUCCESS;
+    }
+    if (obo_list_lock(p, c, lock, &tok) != APR_SUCCESS) {
+        *e = obo_serr(p, OBO_XERR_UPSTREAM, "temporarily_unavailable",
+                      "its user's session list could not be locked");
+        return APR_EAGAIN;
+    }
+    o = obo_opens_get(p, c, ck, now, &start);
+    if (o >= most) {
+        *e = obo_opens_refusal(p, o, most, start + OBO_OPENS_WINDOW_S - apr_time_sec(now));
+        obo_log(OBO_LOG_WARN, "OBO341", "long-running session not started: %s", (*e)->detail);
+        obo_metrics_inc(OBO_M_SESSION_RATED);
+        rv = APR_EBUSY;
+    }
+    else {
+        start = start ? start : apr_time_sec(now);
+        v = apr_psprintf(p, "%" APR_INT64_T_FMT " %" APR_INT64_T_FMT, start, o + 1);
+        rv = obo_cache_set_small(c->cache, p, ck, v, strlen(v),
+                                 apr_time_from_sec(start + OBO_OPENS_WINDOW_S));
+        if (rv != APR_SUCCESS) {
+            *e = obo_serr(p, OBO_XERR_UPSTREAM, "temporarily_unavailable",
+                          "its user's opens could not be counted");
+            rv = APR_EAGAIN;
+        }
+    }
+    obo_cache_unlock(c->cache, p, lock, tok);
+    return rv;
 }
 
 /* A session that ended otherwise leaves its user's list, so that the list
@@ -431,8 +458,8 @@ static void obo_list_forget(apr_pool_t *p, const obo_session_cfg *c, const char 
                 latest = latest > obo_jtime(e, "mx") ? latest : obo_jtime(e, "mx");
             }
         }
-        if (json_array_size(out) || obo_list_opens(j, apr_time_now(), &(apr_int64_t){ 0 })) {
-            obo_list_put(p, c, lk, out, latest, j, 0);
+        if (json_array_size(out)) {
+            obo_list_put(p, c, lk, out, latest);
         }
         else {
             obo_cache_del(c->cache, p, lk);
@@ -507,7 +534,7 @@ static void obo_list_keep(apr_pool_t *p, const obo_session_cfg *c, const char *k
                                              "mx", (json_int_t)apr_time_sec(m->until)));
         obo_list_trim(p, c, out);
     }
-    obo_list_put(p, c, lk, out, latest, j, 0);
+    obo_list_put(p, c, lk, out, latest);
     obo_cache_unlock(c->cache, p, lock, tok);
 }
 
@@ -747,7 +774,7 @@ static apr_status_t obo_list_admit(apr_pool_t *p, obo_open_baton *b, const char 
         json_array_append_new(out, json_pack("{s:s, s:I}", "k", key,
                                              "mx", (json_int_t)apr_time_sec(until)));
         obo_list_trim(p, c, out);
-        rv = obo_list_put(p, c, lk, out, latest, rv == APR_SUCCESS ? j : NULL, 1);
+        rv = obo_list_put(p, c, lk, out, latest);
     }
     obo_cache_unlock(c->cache, p, lock, tok);
     return rv;

@@ -219,6 +219,35 @@ subtest 'one user\'s 200 fresh tokens: 40 sessions, 160 answered 429 (2 MiB shm)
     note 'the victims\' idle sessions: ' . join(' ', map { use_key($SP, $_) } @victims);
 };
 
+# Review 21: the cap was read outside the user's list lock and counted only
+# once the session was stored, so 60 fresh tokens sent at once all opened
+# a session (60 IdP calls); and the count lived in the user's list, which
+# other users' sessions pushed out of the segment, so taking turns with a
+# few users reset it (120 opens each). The count is now taken under the
+# list lock before the exchange, and kept beside the locks.
+subtest 'the hourly cap holds for 60 tokens at once, and after other users churn' => sub {
+    my $SP = 'obo_lr_shm_2m';
+    my $a = fresh_user('lrrace');
+    my @toks = map { ut($a) } 1 .. 60;
+    my %codes;
+    $codes{ $_->{code} }++
+        for burst(map { [ vhost_url($SP, '/lr/env'), Authorization => "Bearer $_" ] } @toks);
+    my $calls = token_calls($a);
+    cmp_ok $codes{200} // 0, '<=', 2 * $LIMIT, '60 fresh tokens at once: at most '
+           . 2 * $LIMIT . ' sessions (' . ($codes{200} // 0) . ')' or diag explain \%codes;
+    cmp_ok $calls, '<=', 2 * $LIMIT, "... and IdP calls ($calls)";
+    is(($codes{200} // 0) + ($codes{429} // 0) + ($codes{503} // 0), 60,
+       'the others: 429 (or 503 if the list lock was out of reach)') or diag explain \%codes;
+    # other users' sessions turn the 2 MiB segment (672 entries) over
+    for my $u (1 .. 8) {
+        my $o = fresh_user("lrturn$u");
+        obo_get($SP, '/lr/env', token => ut($o)) for 1 .. 30;
+    }
+    my $r = obo_get($SP, '/lr/env', token => ut($a));
+    is $r->code, 429, 'after 240 other sessions turned the segment: the user is still refused';
+    is token_calls($a), $calls, '... without an IdP call';
+};
+
 # Review 20: in the same 2 MiB cache, one user's 900 fresh tokens at an
 # ordinary exchanging Location (/x, one token entry each) ended four other
 # users' idle sessions: tokens and sessions shared shmcb's rings. Sessions
