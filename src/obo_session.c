@@ -388,8 +388,8 @@ static obo_exchange_error *obo_opens_refusal(apr_pool_t *p, apr_int64_t o, int m
  * more open, or APR_EBUSY (*e set) when its user has opened OBO_OPENS_SHARE
  * x the limit this hour (a check outside the lock let 60 starts sent at
  * once all pass: review 21). APR_EAGAIN (*e set): the lock or the cache
- * failed; no session is started without being counted. An open counts
- * whether its exchanges then succeed or not: each reaches the IdP. */
+ * failed; no session is started without being counted. A start that
+ * then stores no session gives its open back (obo_list_unbudget). */
 static apr_status_t obo_list_budget(apr_pool_t *p, const obo_session_cfg *c, const char *user,
                                     obo_exchange_error **e)
 {
@@ -430,6 +430,34 @@ static apr_status_t obo_list_budget(apr_pool_t *p, const obo_session_cfg *c, con
     }
     obo_cache_unlock(c->cache, p, lock, tok);
     return rv;
+}
+
+/* A start counted by obo_list_budget that stored no session gives its
+ * open back: only starts that opened a session count. A start the gate
+ * answered (a pause, a remembered refusal) or the IdP refused wrote
+ * nothing; counting it locked users out for the hour after a 30 s pause
+ * or an MFA prompt (review 22). A count back at 0 is removed, so that
+ * failed starts of many users leave nothing beside the locks. */
+static void obo_list_unbudget(apr_pool_t *p, const obo_session_cfg *c, const char *user)
+{
+    const char *lk = obo_list_key(p, obo_client_id(c), obo_user_hash(p, user));
+    const char *ck = apr_pstrcat(p, lk, ".opens", NULL);
+    const char *lock = apr_pstrcat(p, lk, ".lock", NULL), *tok = NULL, *v;
+    apr_int64_t start = 0, o;
+
+    if (!c->limit || obo_list_lock(p, c, lock, &tok) != APR_SUCCESS) {
+        return;
+    }
+    o = obo_opens_get(p, c, ck, apr_time_now(), &start);
+    if (o > 1) {
+        v = apr_psprintf(p, "%" APR_INT64_T_FMT " %" APR_INT64_T_FMT, start, o - 1);
+        obo_cache_set_small(c->cache, p, ck, v, strlen(v),
+                            apr_time_from_sec(start + OBO_OPENS_WINDOW_S));
+    }
+    else if (o == 1) {
+        obo_cache_del_small(c->cache, p, ck);
+    }
+    obo_cache_unlock(c->cache, p, lock, tok);
 }
 
 /* A session that ended otherwise leaves its user's list, so that the list
@@ -839,9 +867,11 @@ static apr_status_t obo_open_fetch(void *baton, apr_pool_t *rp, char **val, apr_
     apr_pool_t *tmp = NULL;
     char *key = NULL;
     apr_status_t rv;
+    int counted;
 
     apr_pool_create(&tmp, b->p);
     rv = obo_list_budget(tmp, c, b->user, &e);
+    counted = rv == APR_SUCCESS;
     if (rv == APR_SUCCESS) {
         rv = obo_exchange_all(tmp, b, toks, &e);
     }
@@ -871,6 +901,9 @@ static apr_status_t obo_open_fetch(void *baton, apr_pool_t *rp, char **val, apr_
     }
     else {
         *errval = obo_xerr_copy(rp, e);
+        if (counted) {
+            obo_list_unbudget(tmp, c, b->user);
+        }
     }
     apr_pool_destroy(tmp);
     return rv;

@@ -248,6 +248,30 @@ subtest 'the hourly cap holds for 60 tokens at once, and after other users churn
     is token_calls($a), $calls, '... without an IdP call';
 };
 
+# Review 22: a start was counted before its exchange, whatever came of
+# it, so a user whose starts the IdP refused (an MFA prompt, 45 tries) or
+# failed (500) could start no session for the hour after: 429 with
+# Retry-After 3600 once the IdP was fine. Only starts that open a session
+# count now.
+subtest 'starts that open no session do not count against the hourly cap' => sub {
+    my $SP = 'obo_lr_shm_2m';
+    my $u = fresh_user('lrmfa');
+    my $t = ut($u);
+    idp_set('token_fault@lrshm' => 'interaction_required');
+    my %c1;
+    $c1{ obo_get($SP, '/lr/env', token => $t)->code }++ for 1 .. 45;
+    idp_set('token_fault@lrshm' => '500');
+    $c1{ obo_get($SP, '/lr/env', token => ut($u))->code }++ for 1 .. 45;
+    idp_set('token_fault@lrshm' => '');
+    is_deeply \%c1, { 401 => 45, 502 => 45 },
+        '45 starts refused by the IdP (401), 45 failed (502): none 429' or diag explain \%c1;
+    my %c2;
+    $c2{ obo_get($SP, '/lr/env', token => ut($u))->code }++ for 1 .. 2 * $LIMIT;
+    is_deeply \%c2, { 200 => 2 * $LIMIT }, 'then, the IdP fine: ' . 2 * $LIMIT
+        . ' fresh tokens open a session each' or diag explain \%c2;
+    is obo_get($SP, '/lr/env', token => ut($u))->code, 429, 'and the next answers 429';
+};
+
 # Review 20: in the same 2 MiB cache, one user's 900 fresh tokens at an
 # ordinary exchanging Location (/x, one token entry each) ended four other
 # users' idle sessions: tokens and sessions shared shmcb's rings. Sessions

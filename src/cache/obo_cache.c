@@ -435,6 +435,13 @@ apr_status_t obo_cache_get_small(obo_cache *c, apr_pool_t *p, const char *key,
                                : obo_cache_get(c, p, key, val, len);
 }
 
+apr_status_t obo_cache_del_small(obo_cache *c, apr_pool_t *p, const char *key)
+{
+    const obo_cache_backend *be = c->be->locks;
+
+    return obo_small_beside(c) ? be->del(be->ctx, p, key) : obo_cache_del(c, p, key);
+}
+
 apr_status_t obo_cache_note(obo_cache *c, apr_pool_t *p, const char *name, apr_time_t until)
 {
     const obo_cache_backend *be = obo_lock_be(c);

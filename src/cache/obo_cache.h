@@ -124,6 +124,7 @@ apr_status_t obo_cache_set_small(obo_cache *c, apr_pool_t *p, const char *key,
                                  const char *val, apr_size_t len, apr_time_t expiry);
 apr_status_t obo_cache_get_small(obo_cache *c, apr_pool_t *p, const char *key,
                                  char **val, apr_size_t *len);
+apr_status_t obo_cache_del_small(obo_cache *c, apr_pool_t *p, const char *key);
 
 /* A note shared like a lock (obo_cache_backend.locks): a fact about `name`
  * until `until`, e.g. "the IdP said this token is not active". A note only

@@ -243,14 +243,13 @@ static void turn_init(shm_turn *t, apr_size_t size, apr_pool_t *keep)
     }
 }
 
-static void locks_init(shm_locks *l, apr_pool_t *keep)
+static void locks_init(shm_locks *l, apr_pool_t *keep, apr_size_t nslots)
 {
-    apr_size_t size = obo_locktab_size(OBO_LOCKTAB_DEFAULT_SLOTS);
+    apr_size_t size = obo_locktab_size(nslots);
     apr_shm_t *shm = NULL;
 
     if (apr_shm_create(&shm, size, NULL, keep) == APR_SUCCESS) {
-        if (obo_locktab_setup(&l->tab, apr_shm_baseaddr_get(shm), OBO_LOCKTAB_DEFAULT_SLOTS)
-            == APR_SUCCESS) {
+        if (obo_locktab_setup(&l->tab, apr_shm_baseaddr_get(shm), nslots) == APR_SUCCESS) {
             l->shm = shm;
         }
         else {
@@ -269,12 +268,12 @@ static apr_size_t shm_size_of(const auth_obo_srv_cfg *sc)
  * Without OBOCacheSecret, values are sealed with a random key kept with it. */
 static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s,
                                   auth_obo_srv_cfg *sc, struct ap_socache_hints *hints,
-                                  const char *purpose, shm_kept **out)
+                                  const char *purpose, apr_size_t nslots, shm_kept **out)
 {
     apr_pool_t *pproc = s->process->pool, *keep = NULL;
     shm_exit *e;
-    const char *key = apr_pstrcat(ptemp, kept_key(ptemp, s, sc->cache_shm_size), ":",
-                                  purpose, NULL);
+    const char *key = apr_psprintf(ptemp, "%s:%s:%" APR_SIZE_T_FMT,
+                                   kept_key(ptemp, s, sc->cache_shm_size), purpose, nslots);
     const char *arg = NULL;
     shm_kept *k = NULL;
     const char *err;
@@ -308,7 +307,7 @@ static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_r
             return rv;
         }
         turn_init(&k->turn, shm_size_of(sc), keep);
-        locks_init(&k->locks, keep);
+        locks_init(&k->locks, keep, nslots);
         key = apr_pstrdup(pproc, key);
         apr_pool_userdata_set(k, key, apr_pool_cleanup_null, pproc);
         apr_hash_set(kept_all(pproc), key, APR_HASH_KEY_STRING, k);
@@ -321,6 +320,25 @@ static apr_status_t kept_instance(apr_pool_t *pconf, apr_pool_t *ptemp, server_r
     apr_pool_cleanup_register(pconf, e, release_on_exit, apr_pool_cleanup_null);
     *out = k;
     return rv;
+}
+
+/* The sessions' lock table also keeps each user's count of session starts
+ * for an hour (obo_session.c): four slots per user OBOSessionLimit is
+ * sized for, so that the counts of the users expected in an hour never
+ * push each other out (a fixed 4,096 let a few thousand users' counts
+ * reset anyone's: review 22). A power of two, 4,096 to 262,144 (36 MiB). */
+#define SESSION_LOCK_SLOTS_MAX 262144
+
+static apr_size_t session_lock_slots(const auth_obo_srv_cfg *sc)
+{
+    apr_uint64_t want = 4 * (apr_uint64_t)auth_obo_ival(sc->session_users,
+                                                      AUTH_OBO_SESSION_USERS);
+    apr_size_t n = OBO_LOCKTAB_DEFAULT_SLOTS;
+
+    while (n < want && n < SESSION_LOCK_SLOTS_MAX) {
+        n *= 2;
+    }
+    return n;
 }
 
 apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
@@ -341,7 +359,7 @@ apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
 
     rv = kept_mutex(s);
     if (rv == APR_SUCCESS) {
-        rv = kept_instance(pconf, ptemp, s, sc, &hints, "tokens", &k);
+        rv = kept_instance(pconf, ptemp, s, sc, &hints, "tokens", OBO_LOCKTAB_DEFAULT_SLOTS, &k);
     }
     if (rv == APR_SUCCESS) {
         sc->socache_inst = k->inst;
@@ -357,7 +375,7 @@ apr_status_t auth_obo_socache_post_config(apr_pool_t *pconf, apr_pool_t *ptemp,
      * Location (an entry each) turned the rings over other users' idle
      * sessions (review 20). Sealed with the same secret. */
     if (rv == APR_SUCCESS && sc->uses_sessions) {
-        rv = kept_instance(pconf, ptemp, s, sc, &hints, "sessions", &ks);
+        rv = kept_instance(pconf, ptemp, s, sc, &hints, "sessions", session_lock_slots(sc), &ks);
     }
     if (rv == APR_SUCCESS && ks) {
         sc->session_inst = ks->inst;
