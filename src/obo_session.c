@@ -345,86 +345,113 @@ static apr_status_t obo_list_put(apr_pool_t *p, const obo_session_cfg *c, const 
 static obo_exchange_error *obo_serr(apr_pool_t *p, obo_exchange_errkind kind,
                                     const char *error, const char *detail);
 
-/* The user's opens this hour: "start count" beside the locks
+/* The user's session starts this hour, beside the locks
  * (obo_cache_set_small: the lock table on shm, a sealed entry on
  * memcached), never among the sessions, whose rings other users' sessions
- * turn (a count kept in the user's list was lost with it: review 21). A
- * start a little in the future (another server's clock) is this window. */
-static apr_int64_t obo_opens_get(apr_pool_t *p, const obo_session_cfg *c, const char *ck,
-                                 apr_time_t now, apr_int64_t *start)
+ * turn (a count kept in the user's list was lost with it: review 21):
+ * "start opened inflight". Starts in flight are counted apart, so that one
+ * refused beside them is told to come back in seconds, not at the end of
+ * the hour (review 23); a process that dies mid-start leaves one counted
+ * until the hour ends. A start a little in the future (another server's
+ * clock) is this window. */
+typedef struct obo_opens {
+    apr_int64_t start, opened, inflight;
+} obo_opens;
+
+#define OBO_OPENS_INFLIGHT_RETRY_S 5
+
+static void obo_opens_get(apr_pool_t *p, const obo_session_cfg *c, const char *ck,
+                          apr_time_t now, obo_opens *n)
 {
     char *v = NULL;
     apr_size_t len = 0;
-    apr_int64_t ow = 0, o = 0, t = apr_time_sec(now);
+    apr_int64_t t = apr_time_sec(now);
 
-    *start = 0;
+    memset(n, 0, sizeof(*n));
     if (obo_cache_get_small(c->cache, p, ck, &v, &len) != APR_SUCCESS
-        || sscanf(v, "%" APR_INT64_T_FMT " %" APR_INT64_T_FMT, &ow, &o) != 2
-        || ow > t + OBO_OPENS_SKEW_S || t - ow >= OBO_OPENS_WINDOW_S || o <= 0) {
-        return 0;
+        || sscanf(v, "%" APR_INT64_T_FMT " %" APR_INT64_T_FMT " %" APR_INT64_T_FMT,
+                  &n->start, &n->opened, &n->inflight) != 3
+        || n->start > t + OBO_OPENS_SKEW_S || t - n->start >= OBO_OPENS_WINDOW_S
+        || n->opened < 0 || n->inflight < 0) {
+        memset(n, 0, sizeof(*n));
     }
-    *start = ow;
-    return o;
 }
 
-static obo_exchange_error *obo_opens_refusal(apr_pool_t *p, apr_int64_t o, int most,
-                                             apr_int64_t left)
+/* Writes n (removed when nothing is counted). */
+static apr_status_t obo_opens_put(apr_pool_t *p, const obo_session_cfg *c, const char *ck,
+                                  const obo_opens *n)
+{
+    const char *v;
+
+    if (n->opened <= 0 && n->inflight <= 0) {
+        obo_cache_del_small(c->cache, p, ck);
+        return APR_SUCCESS;
+    }
+    v = apr_psprintf(p, "%" APR_INT64_T_FMT " %" APR_INT64_T_FMT " %" APR_INT64_T_FMT,
+                     n->start, n->opened, n->inflight);
+    return obo_cache_set_small(c->cache, p, ck, v, strlen(v),
+                               apr_time_from_sec(n->start + OBO_OPENS_WINDOW_S));
+}
+
+static obo_exchange_error *obo_opens_refusal(apr_pool_t *p, const obo_opens *n, int most,
+                                             apr_time_t now)
 {
     obo_exchange_error *x = apr_pcalloc(p, sizeof(*x));
+    int full = n->opened >= most;
 
     x->kind = OBO_XERR_THROTTLED;
     x->error = OBO_SESSION_RATE_ERROR;
-    x->retry_after = left < 1 ? 1 : left;
+    x->retry_after = full ? n->start + OBO_OPENS_WINDOW_S - apr_time_sec(now)
+                          : OBO_OPENS_INFLIGHT_RETRY_S;
+    x->retry_after = x->retry_after < 1 ? 1 : x->retry_after;
     x->detail = apr_psprintf(p, "its user opened %" APR_INT64_T_FMT " long-running sessions "
-                             "within the hour (at most %d: twice OBOSessionLimit, at least "
-                             "%d); no new one for %" APR_INT64_T_FMT " s", o, most,
+                             "within the hour and %" APR_INT64_T_FMT " more are starting (at "
+                             "most %d: twice OBOSessionLimit, at least %d); no new one for %"
+                             APR_INT64_T_FMT " s", n->opened, n->inflight, most,
                              OBO_OPENS_MIN, x->retry_after);
     x->error_description = x->detail;
     return x;
 }
 
 /* Before a new session's exchanges, under the user's list lock (shared by
- * every process and server), so that concurrent starts each count: one
- * more open, or APR_EBUSY (*e set) when its user has opened OBO_OPENS_SHARE
- * x the limit this hour (a check outside the lock let 60 starts sent at
- * once all pass: review 21). APR_EAGAIN (*e set): the lock or the cache
- * failed; no session is started without being counted. A start that
- * then stores no session gives its open back (obo_list_unbudget). */
+ * every process and server), so that concurrent starts each count (a check
+ * outside the lock let 60 starts sent at once all pass: review 21): one
+ * more in flight, or APR_EBUSY (*e set) when the user's opened and
+ * starting sessions reach OBO_OPENS_SHARE x the limit this hour. APR_EAGAIN
+ * (*e set): the lock or the cache failed; no session is started without
+ * being counted. *start: the window counted in, for obo_list_counted. */
 static apr_status_t obo_list_budget(apr_pool_t *p, const obo_session_cfg *c, const char *user,
-                                    obo_exchange_error **e)
+                                    apr_int64_t *start, obo_exchange_error **e)
 {
     const char *lk = obo_list_key(p, obo_client_id(c), obo_user_hash(p, user));
     const char *ck = apr_pstrcat(p, lk, ".opens", NULL);
-    const char *lock = apr_pstrcat(p, lk, ".lock", NULL), *tok = NULL, *v;
+    const char *lock = apr_pstrcat(p, lk, ".lock", NULL), *tok = NULL;
     int most = OBO_OPENS_SHARE * c->limit > OBO_OPENS_MIN ? OBO_OPENS_SHARE * c->limit
                                                           : OBO_OPENS_MIN;
     apr_time_t now = apr_time_now();
-    apr_int64_t start = 0, o;
+    obo_opens n;
     apr_status_t rv;
 
-    if (!c->limit) {
-        return APR_SUCCESS;
-    }
     if (obo_list_lock(p, c, lock, &tok) != APR_SUCCESS) {
         *e = obo_serr(p, OBO_XERR_UPSTREAM, "temporarily_unavailable",
                       "its user's session list could not be locked");
         return APR_EAGAIN;
     }
-    o = obo_opens_get(p, c, ck, now, &start);
-    if (o >= most) {
-        *e = obo_opens_refusal(p, o, most, start + OBO_OPENS_WINDOW_S - apr_time_sec(now));
+    obo_opens_get(p, c, ck, now, &n);
+    if (n.opened + n.inflight >= most) {
+        *e = obo_opens_refusal(p, &n, most, now);
         obo_log(OBO_LOG_WARN, "OBO341", "long-running session not started: %s", (*e)->detail);
         obo_metrics_inc(OBO_M_SESSION_RATED);
         rv = APR_EBUSY;
     }
     else {
-        start = start ? start : apr_time_sec(now);
-        v = apr_psprintf(p, "%" APR_INT64_T_FMT " %" APR_INT64_T_FMT, start, o + 1);
-        rv = obo_cache_set_small(c->cache, p, ck, v, strlen(v),
-                                 apr_time_from_sec(start + OBO_OPENS_WINDOW_S));
+        n.start = n.start ? n.start : apr_time_sec(now);
+        n.inflight++;
+        *start = n.start;
+        rv = obo_opens_put(p, c, ck, &n);
         if (rv != APR_SUCCESS) {
             *e = obo_serr(p, OBO_XERR_UPSTREAM, "temporarily_unavailable",
-                          "its user's opens could not be counted");
+                          "its user's session starts could not be counted");
             rv = APR_EAGAIN;
         }
     }
@@ -432,30 +459,35 @@ static apr_status_t obo_list_budget(apr_pool_t *p, const obo_session_cfg *c, con
     return rv;
 }
 
-/* A start counted by obo_list_budget that stored no session gives its
- * open back: only starts that opened a session count. A start the gate
- * answered (a pause, a remembered refusal) or the IdP refused wrote
- * nothing; counting it locked users out for the hour after a 30 s pause
- * or an MFA prompt (review 22). A count back at 0 is removed, so that
- * failed starts of many users leave nothing beside the locks. */
-static void obo_list_unbudget(apr_pool_t *p, const obo_session_cfg *c, const char *user)
+/* A start counted by obo_list_budget (in window `start`) has ended: it
+ * opened a session (counted as opened) or not (it counts no more: a start
+ * the gate answered, or the IdP refused, wrote nothing; counting it locked
+ * users out for the hour after a 30 s pause or an MFA prompt: review 22).
+ * Nothing is taken from a window it was not counted in (review 23). Best
+ * effort: without the lock, the start stays counted in flight. */
+static void obo_list_counted(apr_pool_t *p, const obo_session_cfg *c, const char *user,
+                             apr_int64_t start, int opened)
 {
     const char *lk = obo_list_key(p, obo_client_id(c), obo_user_hash(p, user));
     const char *ck = apr_pstrcat(p, lk, ".opens", NULL);
-    const char *lock = apr_pstrcat(p, lk, ".lock", NULL), *tok = NULL, *v;
-    apr_int64_t start = 0, o;
+    const char *lock = apr_pstrcat(p, lk, ".lock", NULL), *tok = NULL;
+    apr_time_t now = apr_time_now();
+    obo_opens n;
 
-    if (!c->limit || obo_list_lock(p, c, lock, &tok) != APR_SUCCESS) {
+    if (obo_list_lock(p, c, lock, &tok) != APR_SUCCESS) {
         return;
     }
-    o = obo_opens_get(p, c, ck, apr_time_now(), &start);
-    if (o > 1) {
-        v = apr_psprintf(p, "%" APR_INT64_T_FMT " %" APR_INT64_T_FMT, start, o - 1);
-        obo_cache_set_small(c->cache, p, ck, v, strlen(v),
-                            apr_time_from_sec(start + OBO_OPENS_WINDOW_S));
+    obo_opens_get(p, c, ck, now, &n);
+    if (n.start == start && n.inflight > 0) {
+        n.inflight--;
+        n.opened += opened != 0;
+        obo_opens_put(p, c, ck, &n);
     }
-    else if (o == 1) {
-        obo_cache_del_small(c->cache, p, ck);
+    else if (opened) {
+        /* its window ended meanwhile: the session counts in the new one */
+        n.start = n.start ? n.start : apr_time_sec(now);
+        n.opened++;
+        obo_opens_put(p, c, ck, &n);
     }
     obo_cache_unlock(c->cache, p, lock, tok);
 }
@@ -867,11 +899,12 @@ static apr_status_t obo_open_fetch(void *baton, apr_pool_t *rp, char **val, apr_
     apr_pool_t *tmp = NULL;
     char *key = NULL;
     apr_status_t rv;
+    apr_int64_t start = 0;
     int counted;
 
     apr_pool_create(&tmp, b->p);
-    rv = obo_list_budget(tmp, c, b->user, &e);
-    counted = rv == APR_SUCCESS;
+    rv = c->limit ? obo_list_budget(tmp, c, b->user, &start, &e) : APR_SUCCESS;
+    counted = c->limit && rv == APR_SUCCESS;
     if (rv == APR_SUCCESS) {
         rv = obo_exchange_all(tmp, b, toks, &e);
     }
@@ -901,9 +934,9 @@ static apr_status_t obo_open_fetch(void *baton, apr_pool_t *rp, char **val, apr_
     }
     else {
         *errval = obo_xerr_copy(rp, e);
-        if (counted) {
-            obo_list_unbudget(tmp, c, b->user);
-        }
+    }
+    if (counted) {
+        obo_list_counted(tmp, c, b->user, start, rv == APR_SUCCESS);
     }
     apr_pool_destroy(tmp);
     return rv;

@@ -272,6 +272,30 @@ subtest 'starts that open no session do not count against the hourly cap' => sub
     is obo_get($SP, '/lr/env', token => ut($u))->code, 429, 'and the next answers 429';
 };
 
+# Review 23: starts in flight counted as opened, so with 20 starts waiting
+# on a hanging IdP (cap 20 at OBOSessionLimit 2), 10 more answered 429
+# with Retry-After 3600 although none of the 20 opened a session. Starts
+# in flight are counted apart: a start refused beside them is told 5 s.
+subtest 'starts refused beside starts in flight: Retry-After in seconds' => sub {
+    my $L2 = 'obo_lr_shm_l2';
+    my $u = fresh_user('lrflight');
+    obo_get($L2, '/lr/env', token => ut(fresh_user('lrwarm')));    # keys loaded
+    idp_set('token_fault@lrshm' => 'hang', 'hang_seconds@lrshm' => 4);
+    my @r = burst(map { [ vhost_url($L2, '/lr/env'), Authorization => 'Bearer ' . ut($u) ] }
+                  1 .. 30);
+    idp_set('token_fault@lrshm' => '', 'hang_seconds@lrshm' => '');
+    my %codes;
+    $codes{ $_->{code} }++ for @r;
+    is $codes{429} // 0, 10, '30 starts at once, 20 in flight: 10 refused (429)'
+        or diag explain \%codes;
+    my @ra = map { $_->{head} =~ /^Retry-After:\s*(\d+)/mi ? $1 : 9999 }
+             grep { $_->{code} == 429 } @r;
+    ok @ra && !grep({ $_ > 5 } @ra), 'each with Retry-After of at most 5 s (' . join(',', @ra)
+       . ')';
+    my $r = obo_get($L2, '/lr/env', token => ut($u));
+    is $r->code, 200, 'none of the 20 opened a session: the next start opens one';
+};
+
 # Review 20: in the same 2 MiB cache, one user's 900 fresh tokens at an
 # ordinary exchanging Location (/x, one token entry each) ended four other
 # users' idle sessions: tokens and sessions shared shmcb's rings. Sessions

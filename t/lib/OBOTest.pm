@@ -495,7 +495,7 @@ sub burst {
             }
             $body = $out;
         }
-        push @out, { code => $code // 0, body => $body // '',
+        push @out, { code => $code // 0, body => $body // '', head => $head // '',
                      json => scalar eval { $JSON->decode($body // '') } };
     }
     return @out;
