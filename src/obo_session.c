@@ -377,6 +377,16 @@ static void obo_opens_get(apr_pool_t *p, const obo_session_cfg *c, const char *c
     }
 }
 
+/* The user's count (*ck) and the list lock that guards it (*lock). */
+static void obo_opens_names(apr_pool_t *p, const obo_session_cfg *c, const char *user,
+                            const char **ck, const char **lock)
+{
+    const char *lk = obo_list_key(p, obo_client_id(c), obo_user_hash(p, user));
+
+    *ck = apr_pstrcat(p, lk, ".opens", NULL);
+    *lock = apr_pstrcat(p, lk, ".lock", NULL);
+}
+
 /* Writes n (removed when nothing is counted). */
 static apr_status_t obo_opens_put(apr_pool_t *p, const obo_session_cfg *c, const char *ck,
                                   const obo_opens *n)
@@ -423,15 +433,14 @@ static obo_exchange_error *obo_opens_refusal(apr_pool_t *p, const obo_opens *n, 
 static apr_status_t obo_list_budget(apr_pool_t *p, const obo_session_cfg *c, const char *user,
                                     apr_int64_t *start, obo_exchange_error **e)
 {
-    const char *lk = obo_list_key(p, obo_client_id(c), obo_user_hash(p, user));
-    const char *ck = apr_pstrcat(p, lk, ".opens", NULL);
-    const char *lock = apr_pstrcat(p, lk, ".lock", NULL), *tok = NULL;
+    const char *ck, *lock, *tok = NULL;
     int most = OBO_OPENS_SHARE * c->limit > OBO_OPENS_MIN ? OBO_OPENS_SHARE * c->limit
                                                           : OBO_OPENS_MIN;
     apr_time_t now = apr_time_now();
     obo_opens n;
     apr_status_t rv;
 
+    obo_opens_names(p, c, user, &ck, &lock);
     if (obo_list_lock(p, c, lock, &tok) != APR_SUCCESS) {
         *e = obo_serr(p, OBO_XERR_UPSTREAM, "temporarily_unavailable",
                       "its user's session list could not be locked");
@@ -468,12 +477,11 @@ static apr_status_t obo_list_budget(apr_pool_t *p, const obo_session_cfg *c, con
 static void obo_list_counted(apr_pool_t *p, const obo_session_cfg *c, const char *user,
                              apr_int64_t start, int opened)
 {
-    const char *lk = obo_list_key(p, obo_client_id(c), obo_user_hash(p, user));
-    const char *ck = apr_pstrcat(p, lk, ".opens", NULL);
-    const char *lock = apr_pstrcat(p, lk, ".lock", NULL), *tok = NULL;
+    const char *ck, *lock, *tok = NULL;
     apr_time_t now = apr_time_now();
     obo_opens n;
 
+    obo_opens_names(p, c, user, &ck, &lock);
     if (obo_list_lock(p, c, lock, &tok) != APR_SUCCESS) {
         return;
     }
