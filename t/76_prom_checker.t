@@ -65,7 +65,7 @@ is($r->header('Content-Type'), 'text/plain; version=0.0.4; charset=utf-8', 'Cont
 ($f, $e) = prom_parse($r->decoded_content);
 is_deeply($e, [], 'the module\'s exposition passes the strict checker') or diag explain $e;
 my %want = (
-    mod_auth_obo_requests_total => [ 'counter', result => [qw(accepted no_token invalid_token insufficient_scope no_keys preflight invalid_request)] ],
+    mod_auth_obo_requests_total => [ 'counter', result => [qw(accepted no_token invalid_token insufficient_scope no_keys preflight invalid_request step_up)] ],
     mod_auth_obo_single_flight_waits_total => [ 'counter' ],
     mod_auth_obo_jwks_refreshes_total => [ 'counter' ],
     mod_auth_obo_cache_backend_errors_total => [ 'counter', backend => [qw(shm memcached)] ],

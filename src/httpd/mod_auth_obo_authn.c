@@ -21,6 +21,7 @@
 #include "obo_json.h"
 #include "obo_jws.h"
 #include "obo_jwt.h"
+#include "obo_metrics.h"
 #include "obo_text.h"
 #include "obo_validate.h"
 
@@ -500,6 +501,53 @@ static int auth_obo_check_authn(request_rec *r)
 
 /* ---- challenges ---------------------------------------------------------- */
 
+/* The words of a Require line, space-separated (acr_values) or listed. */
+static apr_array_header_t *line_words(apr_pool_t *p, const char *line)
+{
+    apr_array_header_t *a = apr_array_make(p, 4, sizeof(const char *));
+    const char *w, *rest = line;
+
+    while (*rest && (w = ap_getword_conf(p, &rest)) && *w) {
+        APR_ARRAY_PUSH(a, const char *) = w;
+    }
+    return a;
+}
+
+/* A step-up that was not met (an authenticated user, 401): RFC 9470's
+ * insufficient_user_authentication with acr_values and max_age; for Entra's
+ * authentication context alone, the insufficient_claims challenge its
+ * clients (MSAL WithClaims) answer. */
+static const char *stepup_challenge(request_rec *r, const auth_obo_req *st)
+{
+    const char *hdr, *desc;
+
+    if (!r->main) {
+        obo_metrics_inc(OBO_M_REQ_STEP_UP);
+    }
+    if (!st->stepup_acr && !st->stepup_max_age) {
+        const char *claims = obo_jwt_acrs_challenge(r->pool,
+                                                    line_words(r->pool, st->stepup_acrs));
+        return auth_obo_challenge(r, "insufficient_claims", "claims",
+                                  auth_obo_quote(r->pool, claims ? claims : ""));
+    }
+    desc = st->stepup_acr && st->stepup_max_age
+           ? "a stronger and more recent authentication is required"
+           : st->stepup_acr ? "a stronger authentication is required"
+           : "a more recent authentication is required";
+    hdr = auth_obo_challenge(r, "insufficient_user_authentication", "error_description",
+                             auth_obo_quote(r->pool, desc));
+    if (st->stepup_acr) {
+        hdr = apr_pstrcat(r->pool, hdr, ", acr_values=", auth_obo_quote(r->pool,
+                          apr_array_pstrcat(r->pool, line_words(r->pool, st->stepup_acr), ' ')),
+                          NULL);
+    }
+    if (st->stepup_max_age) {
+        hdr = apr_psprintf(r->pool, "%s, max_age=\"%" APR_INT64_T_FMT "\"", hdr,
+                           st->stepup_max_age);
+    }
+    return hdr;
+}
+
 static int auth_obo_note_auth_failure(request_rec *r, const char *type)
 {
     auth_obo_req *st;
@@ -509,7 +557,9 @@ static int auth_obo_note_auth_failure(request_rec *r, const char *type)
         return DECLINED;
     }
     st = auth_obo_req_state(r);
-    hdr = st && st->error_desc
+    hdr = st && r->user && (st->stepup_acr || st->stepup_max_age || st->stepup_acrs)
+          ? stepup_challenge(r, st)
+          : st && st->error_desc
           ? auth_obo_challenge(r, "invalid_token", "error_description",
                                auth_obo_quote(r->pool, st->error_desc))
           : auth_obo_challenge(r, NULL, NULL, NULL);

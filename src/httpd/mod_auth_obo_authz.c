@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Require obo-scope / obo-role / obo-claim / obo-caller: authorization on
- * the claims of the token that authentication verified. */
+ * the claims of the token that authentication verified; Require obo-acr /
+ * obo-auth-age / obo-acrs: step-up (RFC 9470, Entra authentication
+ * context), answered with a 401 challenge instead of a 403. */
 #include "mod_auth_obo_authz.h"
 #include "mod_auth_obo_request.h"
 
@@ -144,10 +146,118 @@ static const char *parse_claims(cmd_parms *cmd, const char *line, const void **p
     return NULL;
 }
 
+/* ---- step-up ---------------------------------------------------------- */
+
+enum { NEED_ACR, NEED_ACRS };
+
+/* A step-up that is not met is "not authenticated enough", not "not
+ * allowed": AUTHZ_DENIED_NO_USER makes mod_authz_core answer 401 after
+ * authentication (and call note_auth_failure, which writes the step-up
+ * challenge), where AUTHZ_DENIED would be a 403. */
+static authz_status check_stepup(request_rec *r, const char *line, int kind)
+{
+    auth_obo_req *st = auth_obo_req_state(r);
+    const char *w, *rest = line;
+
+    if (!r->user) {
+        return AUTHZ_DENIED_NO_USER;
+    }
+    if (!st || !st->jws) {
+        return AUTHZ_DENIED;
+    }
+    while (*rest && (w = ap_getword_conf(r->pool, &rest)) && *w) {
+        if (kind == NEED_ACR ? obo_jwt_acr_is(st->jws->payload, w)
+                             : obo_jwt_list_claim_has(st->jws->payload, "acrs", w)) {
+            return AUTHZ_GRANTED;
+        }
+    }
+    /* Noted (and logged) once: authorization runs before and after
+     * authentication. */
+    if (kind == NEED_ACR ? st->stepup_acr != NULL : st->stepup_acrs != NULL) {
+        return AUTHZ_DENIED_NO_USER;
+    }
+    *(kind == NEED_ACR ? &st->stepup_acr : &st->stepup_acrs) = line;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO460: user '%s' must step up: the token's "
+                  "%s is not among '%s' (answered 401 %s)", r->user,
+                  kind == NEED_ACR ? "acr" : "acrs", line, kind == NEED_ACR
+                  ? "insufficient_user_authentication" : "insufficient_claims");
+    return AUTHZ_DENIED_NO_USER;
+}
+
+static authz_status check_acr(request_rec *r, const char *line, const void *parsed)
+{
+    return check_stepup(r, line, NEED_ACR);
+}
+
+static authz_status check_acrs(request_rec *r, const char *line, const void *parsed)
+{
+    return check_stepup(r, line, NEED_ACRS);
+}
+
+static authz_status check_auth_age(request_rec *r, const char *line, const void *parsed)
+{
+    auth_obo_req *st = auth_obo_req_state(r);
+    apr_int64_t max = *(const apr_int64_t *)parsed, age = 0;
+    apr_status_t rv;
+
+    if (!r->user) {
+        return AUTHZ_DENIED_NO_USER;
+    }
+    if (!st || !st->jws) {
+        return AUTHZ_DENIED;
+    }
+    rv = obo_jwt_auth_age(st->jws->payload, apr_time_now(), &age);
+    if (rv == APR_SUCCESS && age <= max) {
+        return AUTHZ_GRANTED;
+    }
+    if (st->stepup_max_age && st->stepup_max_age <= max) {
+        return AUTHZ_DENIED_NO_USER;   /* noted already */
+    }
+    st->stepup_max_age = max;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO461: user '%s' must step up: %s, "
+                  "Require obo-auth-age %" APR_INT64_T_FMT " (answered 401 "
+                  "insufficient_user_authentication)", r->user, rv != APR_SUCCESS
+                  ? "the token has no auth_time" : apr_psprintf(r->pool, "signed in %"
+                  APR_INT64_T_FMT " s ago", age), max);
+    return AUTHZ_DENIED_NO_USER;
+}
+
+/* Seconds: one whole number from 1 to ten years (a longer age asks for
+ * nothing). */
+static const char *parse_age(cmd_parms *cmd, const char *line, const void **parsed)
+{
+    const char *rest = line, *w = line ? ap_getword_conf(cmd->pool, &rest) : NULL;
+    apr_int64_t *age = apr_palloc(cmd->pool, sizeof(*age));
+    char *end = NULL;
+
+    if (!w || !*w || *rest) {
+        return "Require obo-auth-age needs one number of seconds";
+    }
+    *age = apr_strtoi64(w, &end, 10);
+    if (*end || *age < 1 || *age > 315360000) {
+        return apr_psprintf(cmd->pool, "Require obo-auth-age: '%s' is not a number of "
+                            "seconds from 1 to 315360000", w);
+    }
+    *parsed = age;
+    return NULL;
+}
+
+static const char *parse_stepup_words(cmd_parms *cmd, const char *line, const void **parsed)
+{
+    if (!line || !*line) {
+        return "Require obo-acr and Require obo-acrs need at least one value";
+    }
+    *parsed = line;
+    return NULL;
+}
+
 static const authz_provider scope_provider = { check_scope, parse_words };
 static const authz_provider role_provider = { check_role, parse_words };
 static const authz_provider claim_provider = { check_claim, parse_claims };
 static const authz_provider caller_provider = { check_caller, parse_caller };
+static const authz_provider acr_provider = { check_acr, parse_stepup_words };
+static const authz_provider acrs_provider = { check_acrs, parse_stepup_words };
+static const authz_provider auth_age_provider = { check_auth_age, parse_age };
 
 void auth_obo_register_authz_providers(apr_pool_t *p)
 {
@@ -159,4 +269,10 @@ void auth_obo_register_authz_providers(apr_pool_t *p)
                               &claim_provider, AP_AUTH_INTERNAL_PER_CONF);
     ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "obo-caller", AUTHZ_PROVIDER_VERSION,
                               &caller_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "obo-acr", AUTHZ_PROVIDER_VERSION,
+                              &acr_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "obo-acrs", AUTHZ_PROVIDER_VERSION,
+                              &acrs_provider, AP_AUTH_INTERNAL_PER_CONF);
+    ap_register_auth_provider(p, AUTHZ_PROVIDER_GROUP, "obo-auth-age", AUTHZ_PROVIDER_VERSION,
+                              &auth_age_provider, AP_AUTH_INTERNAL_PER_CONF);
 }

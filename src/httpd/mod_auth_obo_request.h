@@ -32,6 +32,12 @@ typedef struct auth_obo_req {
     int status;              /* memoised authentication result (OK, 401, 503...) */
     const char *insufficient;  /* Require obo-* failed: scope="..." value or "" */
     const char *insufficient_desc;  /* its error_description instead of scope, or NULL */
+    /* Step-up (Require obo-acr / obo-auth-age / obo-acrs) not met: the
+     * failed lines (configuration pool: st may be the main request's) and
+     * the smallest failed age; they make the 401's challenge. */
+    const char *stepup_acr;
+    const char *stepup_acrs;
+    apr_int64_t stepup_max_age;    /* 0: none failed */
     const char *caller_authz;  /* Authorization as the caller sent it (or NULL) */
     int authz_changed;         /* the exchange replaced or removed Authorization */
     int authorized;            /* this request reached fixups: authorization passed */

@@ -180,17 +180,18 @@ static void html_table(request_rec *r, const obo_metrics_snapshot *s)
 {
     static const char *const results[] = { "accepted", "no_token", "invalid_token",
                                            "insufficient_scope", "no_keys", "preflight",
-                                           "invalid_request" };
+                                           "invalid_request", "step_up" };
     static const obo_metric counters[] = { OBO_M_REQ_ACCEPTED, OBO_M_REQ_NO_TOKEN,
                                            OBO_M_REQ_INVALID_TOKEN,
                                            OBO_M_REQ_INSUFFICIENT_SCOPE, OBO_M_REQ_NO_KEYS,
-                                           OBO_M_REQ_PREFLIGHT, OBO_M_REQ_INVALID_REQUEST };
+                                           OBO_M_REQ_PREFLIGHT, OBO_M_REQ_INVALID_REQUEST,
+                                           OBO_M_REQ_STEP_UP };
     apr_uint64_t total = 0;
     int i, j;
 
     ap_rputs("<table border=\"1\">\n<tr><th>metric</th><th>labels</th><th>value</th></tr>\n",
              r);
-    for (i = 0; i < 7; i++) {
+    for (i = 0; i < (int)(sizeof(counters) / sizeof(counters[0])); i++) {
         html_row(r, "requests", apr_psprintf(r->pool, "result=%s", results[i]),
                  s->c[counters[i]]);
     }
@@ -335,15 +336,16 @@ static void status_short(request_rec *r, const obo_metrics_snapshot *s)
 {
     static const char *const results[] = { "Accepted", "NoToken", "InvalidToken",
                                            "InsufficientScope", "NoKeys", "Preflight",
-                                           "InvalidRequest" };
+                                           "InvalidRequest", "StepUp" };
     static const obo_metric counters[] = { OBO_M_REQ_ACCEPTED, OBO_M_REQ_NO_TOKEN,
                                            OBO_M_REQ_INVALID_TOKEN,
                                            OBO_M_REQ_INSUFFICIENT_SCOPE, OBO_M_REQ_NO_KEYS,
-                                           OBO_M_REQ_PREFLIGHT, OBO_M_REQ_INVALID_REQUEST };
+                                           OBO_M_REQ_PREFLIGHT, OBO_M_REQ_INVALID_REQUEST,
+                                           OBO_M_REQ_STEP_UP };
     apr_uint64_t idp = 0;
     int i, j;
 
-    for (i = 0; i < 7; i++) {
+    for (i = 0; i < (int)(sizeof(counters) / sizeof(counters[0])); i++) {
         ap_rprintf(r, "AuthOBORequests%s: %" APR_UINT64_T_FMT "\n", results[i],
                    s->c[counters[i]]);
     }

@@ -3,6 +3,7 @@
  * attacker-chosen until the checks pass, so no error string quotes them. */
 #include "obo_jwt.h"
 #include "obo_json.h"
+#include "obo_b64.h"
 
 #include <string.h>
 #include <strings.h>
@@ -331,6 +332,54 @@ int obo_jwt_claim_matches(const json_t *payload, const char *name, const char *v
         eq = obo_scalar_equals(c, value);
     }
     return eq;
+}
+
+int obo_jwt_acr_is(const json_t *payload, const char *acr)
+{
+    const char *v = obo_json_str(payload, "acr");
+
+    return v && acr && strcmp(v, acr) == 0;
+}
+
+apr_status_t obo_jwt_auth_age(const json_t *payload, apr_time_t now, apr_int64_t *age)
+{
+    apr_int64_t at = 0, secs = apr_time_sec(now);
+    apr_status_t rv = obo_json_int(payload, "auth_time", &at);
+
+    if (rv == APR_SUCCESS && at < 0) {
+        rv = APR_NOTFOUND;
+    }
+    if (rv == APR_SUCCESS) {
+        *age = at >= secs ? 0 : secs - at;
+    }
+    return rv == APR_SUCCESS ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+const char *obo_jwt_acrs_challenge(apr_pool_t *p, const apr_array_header_t *ids)
+{
+    json_t *acrs, *values, *top;
+    const char *dump = NULL;
+    int i;
+
+    if (!ids || ids->nelts == 0) {
+        return NULL;
+    }
+    top = obo_json_pool(p, json_object());
+    acrs = json_object();
+    json_object_set_new(acrs, "essential", json_true());
+    if (ids->nelts == 1) {
+        json_object_set_new(acrs, "value", json_string(APR_ARRAY_IDX(ids, 0, const char *)));
+    }
+    else {
+        values = json_array();
+        for (i = 0; i < ids->nelts; i++) {
+            json_array_append_new(values, json_string(APR_ARRAY_IDX(ids, i, const char *)));
+        }
+        json_object_set_new(acrs, "values", values);
+    }
+    json_object_set_new(top, "access_token", json_pack("{s:o}", "acrs", acrs));
+    dump = obo_json_dump(p, top);
+    return dump ? obo_b64_encode(p, (const unsigned char *)dump, strlen(dump)) : NULL;
 }
 
 /* Array of strings joined by spaces, or NULL if an element is not a string. */

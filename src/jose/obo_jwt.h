@@ -77,6 +77,18 @@ enum {
 /* 1 if the token's caller is app-only under rules (a mask of OBO_APP_*;
  * 0: never). */
 int obo_jwt_app_only(const json_t *payload, unsigned rules);
+/* Step-up (RFC 9470, Entra authentication context). 1 if the token's "acr"
+ * is a string equal to acr (a number or an array is not an acr). */
+int obo_jwt_acr_is(const json_t *payload, const char *acr);
+/* Seconds between the token's "auth_time" and now (0 if auth_time is later:
+ * clocks differ), in *age. APR_NOTFOUND if auth_time is absent or not a
+ * whole NumericDate. */
+apr_status_t obo_jwt_auth_age(const json_t *payload, apr_time_t now, apr_int64_t *age);
+/* The claims challenge that asks for the authentication context ids (Entra
+ * "acrs"): standard base64 (as Entra and MSAL write it) of
+ * {"access_token":{"acrs":{"essential":true,"value":ID}}}, "values":[...]
+ * for more than one. NULL if ids is empty. */
+const char *obo_jwt_acrs_challenge(apr_pool_t *p, const apr_array_header_t *ids);
 /* A claim rendered as text for export: strings as is, numbers and booleans
  * in JSON form, arrays of strings joined by spaces, objects as compact
  * JSON. NULL if absent. */

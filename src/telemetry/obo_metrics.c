@@ -237,6 +237,7 @@ static const obo_labelled obo_rows_requests[] = {
     { OBO_M_REQ_NO_KEYS, "result=\"no_keys\"" },
     { OBO_M_REQ_PREFLIGHT, "result=\"preflight\"" },
     { OBO_M_REQ_INVALID_REQUEST, "result=\"invalid_request\"" },
+    { OBO_M_REQ_STEP_UP, "result=\"step_up\"" },
 };
 static const obo_labelled obo_rows_cache[] = {
     { OBO_M_CACHE_L1_HIT, "level=\"l1\",result=\"hit\"" },

@@ -47,6 +47,8 @@ typedef enum obo_metric {
     OBO_M_REQ_INVALID_REQUEST,      /* so the earlier counters keep their slots */
     OBO_M_SHM_WRITES,               /* mod_auth_obo_shm_cache_writes_total */
     OBO_M_SHM_LOCKS_DISPLACED,      /* mod_auth_obo_shm_locks_displaced_total */
+    OBO_M_REQ_STEP_UP,              /* requests_total{result="step_up"}: a 401 step-up
+                                     * challenge (Require obo-acr/-auth-age/-acrs) */
     OBO_M_COUNTERS
 } obo_metric;
 

@@ -330,6 +330,36 @@ static void test_claim_matches(apr_pool_t *p)
        "absent claim or NULL value");
 }
 
+static void test_stepup(apr_pool_t *p)
+{
+    json_t *j = pl(p, "{\"acr\":\"urn:mfa\",\"auth_time\":1000,\"acrs\":[\"c1\",\"c2\"]}");
+    json_t *bad = pl(p, "{\"acr\":[\"urn:mfa\"],\"auth_time\":\"1000\"}");
+    apr_array_header_t *ids = apr_array_make(p, 2, sizeof(const char *));
+    apr_int64_t age = -1;
+
+    ok(obo_jwt_acr_is(j, "urn:mfa") && !obo_jwt_acr_is(j, "urn:MFA")
+       && !obo_jwt_acr_is(j, NULL), "acr: exact string");
+    ok(!obo_jwt_acr_is(bad, "urn:mfa"), "acr: an array is not an acr");
+    ok(obo_jwt_auth_age(j, apr_time_from_sec(1300), &age) == APR_SUCCESS && age == 300,
+       "auth_time 300 s ago");
+    ok(obo_jwt_auth_age(j, apr_time_from_sec(900), &age) == APR_SUCCESS && age == 0,
+       "auth_time in the future: 0");
+    ok(obo_jwt_auth_age(bad, apr_time_from_sec(1300), &age) == APR_NOTFOUND,
+       "auth_time as a string: not found");
+    ok(obo_jwt_auth_age(pl(p, "{\"auth_time\":-5}"), apr_time_from_sec(1300), &age)
+       == APR_NOTFOUND, "negative auth_time: not found");
+    ok(obo_jwt_acrs_challenge(p, ids) == NULL, "no ids: no challenge");
+    APR_ARRAY_PUSH(ids, const char *) = "c1";
+    /* the form of Microsoft's documented challenge (cp1), with c1 */
+    is_str(obo_jwt_acrs_challenge(p, ids),
+           "eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlIjoiYzEifX19",
+           "one id: value");
+    APR_ARRAY_PUSH(ids, const char *) = "c\"2";
+    is_str(obo_jwt_acrs_challenge(p, ids),
+           "eyJhY2Nlc3NfdG9rZW4iOnsiYWNycyI6eyJlc3NlbnRpYWwiOnRydWUsInZhbHVlcyI6WyJjMSIsImNcIjIi"
+           "XX19fQ==", "two ids: values, JSON-escaped");
+}
+
 static void test_claim_text(apr_pool_t *p)
 {
     json_t *j = pl(p, "{\"s\":\"abc\",\"i\":42,\"r\":1.5,\"t\":true,\"g\":[\"a\",\"b\"],"
@@ -404,6 +434,7 @@ int main(void)
     TAP_RUN(test_app_only);
     TAP_RUN(test_claim_matches);
     TAP_RUN(test_claim_text);
+    TAP_RUN(test_stepup);
     TAP_RUN(test_typ);
     apr_terminate();
     return tap_done();
