@@ -22,7 +22,7 @@ static void check_answer(apr_pool_t *p, const json_t *a)
 {
     apr_array_header_t *iss = apr_array_make(p, 2, sizeof(const char *));
     apr_array_header_t *aud = apr_array_make(p, 1, sizeof(const char *));
-    obo_introspect_rules r = { iss, aud, NULL, 60, 1700000000 };
+    obo_introspect_rules r = { iss, aud, NULL, 60, 1700000000, 0 };
     const char *err = NULL;
     apr_int64_t ttl;
 

@@ -52,7 +52,7 @@ static void exercise(apr_pool_t *p, const obo_jws *jws)
 {
     apr_array_header_t *iss = apr_array_make(p, 1, sizeof(const char *));
     apr_array_header_t *aud = apr_array_make(p, 1, sizeof(const char *));
-    obo_jwt_rules r = { iss, aud, 60, 1700000000 };
+    obo_jwt_rules r = { iss, aud, 60, 1700000000, 0 };
     const char *err = NULL;
     int i;
 

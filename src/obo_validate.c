@@ -74,7 +74,10 @@ static apr_status_t check_claims(apr_pool_t *p, obo_provider *pv,
     if (rv == APR_SUCCESS) {
         rules.audiences = o->audiences;
         rules.skew = o->skew;
-        rules.now = apr_time_sec(apr_time_now());
+        apr_time_t now = apr_time_now();
+
+        rules.now = apr_time_sec(now);
+        rules.now_usec = (apr_int32_t)apr_time_usec(now);
         rv = obo_jwt_check_claims(&rules, jws->payload, err);
     }
     return rv;
@@ -189,8 +192,9 @@ static void diag_rejection(apr_pool_t *p, obo_provider *pv, const obo_validate_o
     const apr_array_header_t *issuers = NULL;
     const char *ierr = NULL, *accepted, *iss;
     apr_int64_t exp = 0, nbf = 0;
-    int has_exp = pl && obo_json_int(pl, "exp", &exp) == APR_SUCCESS;
-    int has_nbf = pl && obo_json_int(pl, "nbf", &nbf) == APR_SUCCESS;
+    apr_int32_t us = 0;
+    int has_exp = pl && obo_json_numericdate(pl, "exp", &exp, &us) == APR_SUCCESS;
+    int has_nbf = pl && obo_json_numericdate(pl, "nbf", &nbf, &us) == APR_SUCCESS;
 
     if (pv && obo_provider_issuers(pv, p, &issuers, &ierr) != APR_SUCCESS) {
         issuers = NULL;

@@ -267,7 +267,10 @@ static apr_status_t check_answer(request_rec *r, const auth_obo_srv_cfg *sc,
         rules.audiences = d->audiences;
         rules.accept_issuers = d->accept_issuers;
         rules.skew = auth_obo_skew(d);
-        rules.now = apr_time_sec(apr_time_now());
+        apr_time_t now = apr_time_now();
+
+        rules.now = apr_time_sec(now);
+        rules.now_usec = (apr_int32_t)apr_time_usec(now);
         rv = obo_introspect_check(&rules, answer, err);
     }
     return rv;

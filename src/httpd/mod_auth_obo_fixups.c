@@ -27,8 +27,9 @@ APLOG_USE_MODULE(auth_obo);
 static apr_time_t assertion_expiry(const json_t *claims)
 {
     apr_int64_t exp = 0;
+    apr_int32_t frac = 0;       /* dropped: the cap ends no later than the token */
 
-    if (obo_json_int(claims, "exp", &exp) != APR_SUCCESS || exp <= 0
+    if (obo_json_numericdate(claims, "exp", &exp, &frac) != APR_SUCCESS || exp <= 0
         || exp > APR_INT64_MAX / APR_USEC_PER_SEC) {
         return 0;
     }

@@ -129,8 +129,9 @@ static const char *user_of(apr_pool_t *p, const json_t *claims)
 static apr_time_t claims_exp(const json_t *claims)
 {
     apr_int64_t exp = 0;
+    apr_int32_t frac = 0;       /* dropped: no later than the token */
 
-    return obo_json_int(claims, "exp", &exp) == APR_SUCCESS && exp > 0
+    return obo_json_numericdate(claims, "exp", &exp, &frac) == APR_SUCCESS && exp > 0
            && exp < APR_INT64_MAX / APR_USEC_PER_SEC ? apr_time_from_sec(exp) : 0;
 }
 

@@ -76,6 +76,10 @@ static apr_status_t obo_ix_parties(const obo_jwt_rules *jr,
         *err = "issuer not accepted";
         return APR_EINVAL;
     }
+    if (!obo_jwt_sub_ok(a)) {
+        *err = "invalid sub";
+        return APR_EINVAL;
+    }
     if (json_object_get(a, "aud") && !obo_jwt_audience_ok(jr, a)) {
         *err = "audience not accepted";
         return APR_EINVAL;
@@ -93,6 +97,7 @@ apr_status_t obo_introspect_check(const obo_introspect_rules *rules, const json_
     jr.audiences = rules->audiences;
     jr.skew = rules->skew;
     jr.now = rules->now;
+    jr.now_usec = rules->now_usec;
     if (!json_is_object(answer)) {
         *err = "introspection answer is not an object";
     }
@@ -114,12 +119,14 @@ int obo_introspect_has_scope(const json_t *answer, const char *scope)
 apr_int64_t obo_introspect_ttl(const json_t *answer, apr_int64_t now, apr_int64_t cache_time)
 {
     apr_int64_t exp = 0, ttl = cache_time;
+    apr_int32_t frac = 0;       /* dropped: kept no later than exp */
 
     if (!json_is_true(json_object_get(answer, "active"))) {
         ttl = cache_time < OBO_INTROSPECT_INACTIVE_TTL ? cache_time
                                                        : OBO_INTROSPECT_INACTIVE_TTL;
     }
-    else if (obo_json_int(answer, "exp", &exp) == APR_SUCCESS && exp < now + cache_time) {
+    else if (obo_json_numericdate(answer, "exp", &exp, &frac) == APR_SUCCESS
+             && exp < now + cache_time) {
         /* Compared with now + cache_time (both ours, small) and subtracted
          * only when exp lies between them: a hostile exp cannot overflow. */
         ttl = exp > now ? exp - now : 0;

@@ -38,6 +38,7 @@ typedef struct obo_introspect_rules {
     const apr_array_header_t *accept_issuers;
     apr_int64_t skew;                     /* seconds */
     apr_int64_t now;                      /* seconds since the epoch */
+    apr_int32_t now_usec;                 /* and microseconds (0..999999) */
 } obo_introspect_rules;
 
 /* The answer's body (len bytes of untrusted JSON): a JSON object of at

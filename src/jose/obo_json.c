@@ -115,6 +115,35 @@ apr_status_t obo_json_int(const json_t *obj, const char *key, apr_int64_t *out)
     return rv;
 }
 
+apr_status_t obo_json_numericdate(const json_t *obj, const char *key, apr_int64_t *sec,
+                                  apr_int32_t *usec)
+{
+    const json_t *v = json_is_object(obj) ? json_object_get(obj, key) : NULL;
+    apr_status_t rv = v ? APR_EINVAL : APR_NOTFOUND;
+    double d;
+    apr_int64_t t;
+
+    if (json_is_integer(v)) {
+        *sec = (apr_int64_t)json_integer_value(v);
+        *usec = 0;
+        rv = APR_SUCCESS;
+    }
+    else if (json_is_real(v)) {
+        d = json_real_value(v);
+        /* Range first: converting an out-of-range double is undefined (and
+         * NaN fails both comparisons). */
+        if (d > -9223372036854775808.0 && d < 9223372036854775808.0) {
+            t = (apr_int64_t)d;             /* toward zero: the floor below */
+            t -= (double)t > d ? 1 : 0;
+            *sec = t;
+            *usec = (apr_int32_t)((d - (double)t) * 1e6);
+            *usec = *usec > 999999 ? 999999 : *usec < 0 ? 0 : *usec;
+            rv = APR_SUCCESS;
+        }
+    }
+    return rv;
+}
+
 char *obo_json_dump(apr_pool_t *p, const json_t *j)
 {
     char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;

@@ -27,6 +27,13 @@ const char *obo_json_str(const json_t *obj, const char *key);
  * APR_NOTFOUND if absent, APR_EINVAL if present but not a number. */
 apr_status_t obo_json_int(const json_t *obj, const char *key, apr_int64_t *out);
 
+/* A NumericDate member (RFC 7519 s.2: an integer or a real with a
+ * fraction): its floor in *sec and the fraction in *usec (0..999999).
+ * APR_NOTFOUND if absent, APR_EINVAL if present but not a number or out of
+ * the int64 range. */
+apr_status_t obo_json_numericdate(const json_t *obj, const char *key, apr_int64_t *sec,
+                                  apr_int32_t *usec);
+
 /* Compact serialisation allocated from p (NULL on failure). */
 char *obo_json_dump(apr_pool_t *p, const json_t *j);
 

@@ -14,15 +14,31 @@
 
 /* Time checks. Comparisons are arranged so that token-controlled values
  * are never added to (no int64 overflow from a hostile exp). */
+/* The current time shifted by shift seconds against a NumericDate (sec,
+ * usec): negative, 0 or positive as it is before, at or after it. Both
+ * fractions lie in [0, 1), so the pairs compare in order. */
+static int obo_now_cmp(const obo_jwt_rules *r, apr_int64_t shift, apr_int64_t sec,
+                       apr_int32_t usec)
+{
+    apr_int64_t base = r->now + shift;      /* now and skew are small: no overflow */
+
+    if (base != sec) {
+        return base < sec ? -1 : 1;
+    }
+    return r->now_usec < usec ? -1 : r->now_usec > usec ? 1 : 0;
+}
+
 apr_status_t obo_jwt_check_times(const obo_jwt_rules *r, const json_t *pl, int exp_optional,
                                  const char **err)
 {
     apr_status_t rv = APR_EINVAL, st;
     apr_int64_t exp = 0, nbf = 0, iat = 0;
+    apr_int32_t exp_us = 0, nbf_us = 0, iat_us = 0;
 
-    st = obo_json_int(pl, "exp", &exp);
+    st = obo_json_numericdate(pl, "exp", &exp, &exp_us);
     if (st == APR_NOTFOUND && exp_optional) {
         exp = APR_INT64_MAX;
+        exp_us = 0;
         st = APR_SUCCESS;
     }
     if (st == APR_NOTFOUND) {
@@ -31,19 +47,21 @@ apr_status_t obo_jwt_check_times(const obo_jwt_rules *r, const json_t *pl, int e
     else if (st != APR_SUCCESS) {
         *err = "invalid exp";
     }
-    else if (r->now - r->skew >= exp) {
+    else if (obo_now_cmp(r, -r->skew, exp, exp_us) >= 0) {
         *err = "token expired";
     }
-    else if ((st = obo_json_int(pl, "nbf", &nbf)) != APR_SUCCESS && st != APR_NOTFOUND) {
+    else if ((st = obo_json_numericdate(pl, "nbf", &nbf, &nbf_us)) != APR_SUCCESS
+             && st != APR_NOTFOUND) {
         *err = "invalid nbf";
     }
-    else if (st == APR_SUCCESS && nbf > r->now + r->skew) {
+    else if (st == APR_SUCCESS && obo_now_cmp(r, r->skew, nbf, nbf_us) < 0) {
         *err = "token not yet valid";
     }
-    else if ((st = obo_json_int(pl, "iat", &iat)) != APR_SUCCESS && st != APR_NOTFOUND) {
+    else if ((st = obo_json_numericdate(pl, "iat", &iat, &iat_us)) != APR_SUCCESS
+             && st != APR_NOTFOUND) {
         *err = "invalid iat";
     }
-    else if (st == APR_SUCCESS && iat > r->now + r->skew) {
+    else if (st == APR_SUCCESS && obo_now_cmp(r, r->skew, iat, iat_us) < 0) {
         *err = "token issued in the future";
     }
     else {
@@ -121,15 +139,28 @@ int obo_jwt_audience_ok(const obo_jwt_rules *r, const json_t *pl)
     size_t i;
     int good = 0;
 
+    /* RFC 7519 s.4.1.3: an array of StringOrURI values. One that holds
+     * anything else is malformed, even when another element matches. */
     if (json_is_array(aud)) {
+        int all_strings = 1;
+
         json_array_foreach(aud, i, v) {
+            all_strings &= json_is_string(v);
             good |= obo_aud_one(r, v);
         }
+        good &= all_strings;
     }
     else {
         good = obo_aud_one(r, aud);
     }
     return good;
+}
+
+int obo_jwt_sub_ok(const json_t *pl)
+{
+    const json_t *sub = json_object_get(pl, "sub");
+
+    return sub == NULL || json_is_string(sub);
 }
 
 /* An ID token proves a login to a client; accepting one as an access
@@ -152,6 +183,9 @@ static apr_status_t obo_jwt_parties(const obo_jwt_rules *r, const json_t *pl,
     }
     else if (!obo_jwt_issuer_ok(r, pl)) {
         *err = "issuer not accepted";
+    }
+    else if (!obo_jwt_sub_ok(pl)) {
+        *err = "invalid sub";
     }
     else if (json_object_get(pl, "aud") == NULL) {
         *err = "missing aud";
@@ -344,7 +378,8 @@ int obo_jwt_acr_is(const json_t *payload, const char *acr)
 apr_status_t obo_jwt_auth_age(const json_t *payload, apr_time_t now, apr_int64_t *age)
 {
     apr_int64_t at = 0, secs = apr_time_sec(now);
-    apr_status_t rv = obo_json_int(payload, "auth_time", &at);
+    apr_int32_t frac = 0;
+    apr_status_t rv = obo_json_numericdate(payload, "auth_time", &at, &frac);
 
     if (rv == APR_SUCCESS && at < 0) {
         rv = APR_NOTFOUND;

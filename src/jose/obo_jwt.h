@@ -13,13 +13,16 @@ typedef struct obo_jwt_rules {
     const apr_array_header_t *audiences;  /* const char *; any one must be in aud */
     apr_int64_t skew;                     /* seconds of clock skew tolerated */
     apr_int64_t now;                      /* seconds since the epoch */
+    apr_int32_t now_usec;                 /* and microseconds (0..999999): times
+                                           * with a fraction compare exactly */
 } obo_jwt_rules;
 
-/* Checks: exp present and numeric, now < exp + skew; nbf (if present)
- * <= now + skew; iat (if present) <= now + skew; iss equals one issuer
- * exactly, where "{tenantid}" in a configured issuer matches only the
- * token's own "tid" claim (which must be a GUID-like [0-9a-zA-Z-]{1,64});
- * aud (string or array) intersects audiences; an ID token (idtyp "id" or a
+/* Checks: exp present and a NumericDate (a fraction compares exactly),
+ * now < exp + skew; nbf (if present) <= now + skew; iat (if present) <=
+ * now + skew; iss equals one issuer exactly, where "{tenantid}" in a
+ * configured issuer matches only the token's own "tid" claim (which must be
+ * a GUID-like [0-9a-zA-Z-]{1,64}); sub (if present) a string; aud (a string,
+ * or an array of strings only) intersects audiences; an ID token (idtyp "id" or a
  * "nonce" claim) is rejected. APR_SUCCESS or APR_EINVAL with *err a short
  * description fit for error_description (never echoes claim values). */
 apr_status_t obo_jwt_check_claims(const obo_jwt_rules *rules, const json_t *payload,
@@ -34,6 +37,9 @@ apr_status_t obo_jwt_check_times(const obo_jwt_rules *rules, const json_t *claim
                                  int exp_optional, const char **err);
 int obo_jwt_issuer_ok(const obo_jwt_rules *rules, const json_t *claims);
 int obo_jwt_audience_ok(const obo_jwt_rules *rules, const json_t *claims);
+/* RFC 7519 s.4.1.2: sub, when present, is a string (a number is refused,
+ * never turned into a user name). */
+int obo_jwt_sub_ok(const json_t *claims);
 
 /* What the JOSE header "typ" may say (RFC 8725 s.3.11, RFC 9068 s.4). */
 typedef enum {
@@ -80,9 +86,9 @@ int obo_jwt_app_only(const json_t *payload, unsigned rules);
 /* Step-up (RFC 9470, Entra authentication context). 1 if the token's "acr"
  * is a string equal to acr (a number or an array is not an acr). */
 int obo_jwt_acr_is(const json_t *payload, const char *acr);
-/* Seconds between the token's "auth_time" and now (0 if auth_time is later:
+/* Whole seconds between the token's "auth_time" and now (0 if auth_time is later:
  * clocks differ), in *age. APR_NOTFOUND if auth_time is absent or not a
- * whole NumericDate. */
+ * NumericDate (a fraction is dropped). */
 apr_status_t obo_jwt_auth_age(const json_t *payload, apr_time_t now, apr_int64_t *age);
 /* The claims challenge that asks for the authentication context ids (Entra
  * "acrs"): standard base64 (as Entra and MSAL write it) of

@@ -30,6 +30,7 @@ static obo_introspect_rules rules(apr_pool_t *p)
     r.audiences = aud;
     r.skew = SKEW;
     r.now = NOW;
+    r.now_usec = 0;
     return r;
 }
 

@@ -27,6 +27,7 @@ static obo_jwt_rules rules(apr_pool_t *p)
     r.audiences = aud;
     r.skew = SKEW;
     r.now = NOW;
+    r.now_usec = 0;
     return r;
 }
 
@@ -74,8 +75,12 @@ static void test_times(apr_pool_t *p)
     ACCEPT(p, claims(p, NULL, NULL), "valid token");
     REJECT(p, claims(p, "exp", NULL), "missing exp", "exp required");
     REJECT(p, claims(p, "exp", "\"1800000000\""), "invalid exp", "string exp");
-    REJECT(p, claims(p, "exp", "1800000000.5"), "invalid exp", "fractional exp");
+    ACCEPT(p, claims(p, "exp", "1800000000.5"), "fractional exp (RFC 7519 s.2)");
     REJECT(p, claims(p, "exp", "1e300"), "invalid exp", "huge real exp");
+    REJECT(p, claims(p, "exp", "-1e300"), "invalid exp", "huge negative real exp");
+    REJECT(p, claims(p, "exp", "-0.5"), "token expired", "negative fractional exp");
+    ACCEPT(p, claims(p, "nbf", "1699999999.75"), "fractional nbf");
+    ACCEPT(p, claims(p, "iat", "1699999999.25"), "fractional iat");
     ACCEPT(p, claims(p, "exp", "1800000000.0"), "whole real exp");
     ACCEPT(p, claims(p, "exp", "9223372036854775807"), "INT64_MAX exp, no overflow");
     REJECT(p, claims(p, "exp", "-9223372036854775807"), "token expired", "INT64_MIN+1 exp");
@@ -113,6 +118,25 @@ static void test_zero_skew(apr_pool_t *p)
            "skew 0: nbf == now is valid");
     is_int(obo_jwt_check_claims(&r, claims(p, "nbf", num(p, NOW + 1)), &err), APR_EINVAL,
            "skew 0: nbf == now + 1 not yet valid");
+
+    /* with the fraction: now is NOW.3 */
+    r.now_usec = 300000;
+    is_int(obo_jwt_check_claims(&r, claims(p, "exp", num(p, NOW)), &err), APR_EINVAL,
+           "now.3: exp == now is expired");
+    is_int(obo_jwt_check_claims(&r, claims(p, "exp", apr_psprintf(p, "%d.5", NOW)), &err),
+           APR_SUCCESS, "now.3: exp now.5 (now + 0.2) has not expired");
+    is_int(obo_jwt_check_claims(&r, claims(p, "exp", apr_psprintf(p, "%d.25", NOW)), &err),
+           APR_EINVAL, "now.3: exp now.25 has expired");
+    is_int(obo_jwt_check_claims(&r, claims(p, "exp", apr_psprintf(p, "%d.3", NOW)), &err),
+           APR_EINVAL, "now.3: exp now.3 (== now) is expired");
+    is_int(obo_jwt_check_claims(&r, claims(p, "nbf", apr_psprintf(p, "%d.5", NOW)), &err),
+           APR_EINVAL, "now.3: nbf now.5 is not yet valid");
+    is_int(obo_jwt_check_claims(&r, claims(p, "nbf", apr_psprintf(p, "%d.25", NOW)), &err),
+           APR_SUCCESS, "now.3: nbf now.25 is valid");
+    is_int(obo_jwt_check_claims(&r, claims(p, "iat", apr_psprintf(p, "%d.5", NOW)), &err),
+           APR_EINVAL, "now.3: iat now.5 is in the future");
+    is_int(obo_jwt_check_claims(&r, claims(p, "nbf", num(p, NOW)), &err), APR_SUCCESS,
+           "now.3: a whole nbf == now is valid");
 }
 
 static json_t *ms(apr_pool_t *p, const char *iss, const char *tid)
@@ -214,6 +238,14 @@ static void test_audience(apr_pool_t *p)
     REJECT(p, claims(p, "aud", "[[\"api://orders\"]]"), "audience not accepted",
            "nested array does not count");
     REJECT(p, claims(p, "aud", "7"), "audience not accepted", "numeric aud");
+    REJECT(p, claims(p, "aud", "[\"api://orders\",7]"), "audience not accepted",
+           "a match beside a number: the array is malformed (RFC 7519 s.4.1.3)");
+    REJECT(p, claims(p, "aud", "[null,\"api://orders\"]"), "audience not accepted",
+           "a match beside null");
+    ACCEPT(p, claims(p, "aud", "[\"other\",\"api://orders\"]"), "strings only, one matches");
+    REJECT(p, claims(p, "sub", "123456"), "invalid sub", "numeric sub (RFC 7519 s.4.1.2)");
+    REJECT(p, claims(p, "sub", "[\"alice\"]"), "invalid sub", "array sub");
+    ACCEPT(p, claims(p, "sub", NULL), "no sub: not a claim check (the user claim decides)");
     REJECT(p, claims(p, "aud", NULL), "missing aud", "aud required");
     r.audiences = NULL;
     is_int(obo_jwt_check_claims(&r, claims(p, NULL, NULL), &err), APR_EINVAL,
