@@ -77,7 +77,7 @@ static apr_status_t be_del(void *ctx, apr_pool_t *p, const char *key)
 }
 
 static const obo_cache_backend backend = { "fuzz", be_get, be_set, be_add, be_del, NULL, NULL,
-                                           NULL, NULL, NULL };
+                                           NULL, NULL, NULL, 0 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -59,7 +59,9 @@ sub slurp { my ($f) = @_; open my $fh, '<', $f or return ''; local $/; return <$
 sub shared_key {
     my $ca = OBOTest::Services::t_dir() . '/pki/ca.pem';
     my $lp = sub { join '', map { length($_) . ":$_" } @_ };
-    return 'oboidp1:' . sha256_hex($lp->('obo-idp-keys-v1', $META) . '-' . $lp->($ca) . '1:0');
+    # named in memcached by an HMAC under the cache secret (memcached_name)
+    return memcached_name('oboidp1:' . sha256_hex($lp->('obo-idp-keys-v1', $META) . '-'
+                                                  . $lp->($ca) . '1:0'));
 }
 
 # The second server's burst: $USERS fresh users, $PER_USER concurrent first

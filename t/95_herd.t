@@ -139,6 +139,7 @@ sub cache_key {
         sha256($tok);
     return 'obo1:' . sha256_hex($buf);
 }
+sub mc_name { return memcached_name($_[0]) }
 
 subtest 'a holder that died: after its lock expires one waiter takes over' => sub {
     idp_set("token_fault\@$TENANT" => '');
@@ -147,11 +148,11 @@ subtest 'a holder that died: after its lock expires one waiter takes over' => su
     expect_ok(LWP::UserAgent->new(timeout => 30)->get($srv[1]->url('/x/backend/k'),
                                                       Authorization => "Bearer $ktok"),
               'a first user');
-    ok defined memcached_get(cache_key($ktok)), 'the test computes the module\'s cache key';
+    ok defined memcached_get(mc_name(cache_key($ktok))), 'the test computes the module\'s cache key';
 
     my $u = fresh_user('dead');
     my $tok = ut($u);
-    my $lock = cache_key($tok) . '.lock';
+    my $lock = mc_name(cache_key($tok) . '.lock');
     like memcached_cmd("add $lock 0 3 32\r\n" . ('d' x 32)), qr/STORED/,
          'a lock whose holder is gone (expires in 3 s)';
     my $t0 = time;

@@ -19,6 +19,8 @@
 #define OBO_LOCK_SUFFIX ".lock"
 #define OBO_HKDF_SALT "mod_auth_obo cache"
 #define OBO_HKDF_INFO "obo cache v1"
+#define OBO_HKDF_NAMES_INFO "obo cache names v1"
+#define OBO_NAME_PREFIX "obo2:"
 #define OBO_SECRET_MIN 16
 #define OBO_EXPIRY_LEN 8
 #define OBO_LOCK_TOKEN_LEN 16
@@ -217,6 +219,107 @@ static apr_status_t obo_private_pool(apr_pool_t *p, apr_pool_t **out)
     return rv;
 }
 
+/* ---- names on a backend that servers with other secrets may share
+ *
+ * Every name goes to such a backend as an HMAC under a key derived from the
+ * cache secret. With plain names, servers with different secrets on one
+ * memcached (staging beside production, a farm halfway through a secret
+ * change) each took the other's sealed entry for a miss and wrote their own
+ * over it: a user's session list and start count (OBOSessionLimit and the
+ * hourly cap stopped holding), the shared key set (a cold server answered
+ * 503). Unsealed locks and notes could also be aimed by anyone who can
+ * compute a name (review 24). Sealed values stay bound to their plain
+ * names. */
+
+typedef struct obo_named {
+    const obo_cache_backend *inner;
+    unsigned char key[OBO_SHA256_LEN];
+} obo_named;
+
+static const char *obo_named_key(const obo_named *n, apr_pool_t *p, const char *key)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char mac[OBO_SHA256_LEN];
+    char *out = apr_palloc(p, sizeof(OBO_NAME_PREFIX) + 2 * OBO_SHA256_LEN);
+    char *o = out + sizeof(OBO_NAME_PREFIX) - 1;
+    apr_size_t i;
+
+    if (obo_hmac_sha256(n->key, sizeof(n->key), key, strlen(key), mac) != APR_SUCCESS) {
+        return NULL;
+    }
+    memcpy(out, OBO_NAME_PREFIX, sizeof(OBO_NAME_PREFIX) - 1);
+    for (i = 0; i < sizeof(mac); i++) {
+        *o++ = hex[mac[i] >> 4];
+        *o++ = hex[mac[i] & 15];
+    }
+    *o = '\0';
+    return out;
+}
+
+static apr_status_t obo_named_get(void *ctx, apr_pool_t *p, const char *key,
+                                  unsigned char **val, apr_size_t *len)
+{
+    const obo_named *n = ctx;
+    const char *k = obo_named_key(n, p, key);
+
+    return k ? n->inner->get(n->inner->ctx, p, k, val, len) : APR_EGENERAL;
+}
+
+static apr_status_t obo_named_set(void *ctx, apr_pool_t *p, const char *key,
+                                  const unsigned char *val, apr_size_t len, apr_time_t expiry)
+{
+    const obo_named *n = ctx;
+    const char *k = obo_named_key(n, p, key);
+
+    return k ? n->inner->set(n->inner->ctx, p, k, val, len, expiry) : APR_EGENERAL;
+}
+
+static apr_status_t obo_named_add(void *ctx, apr_pool_t *p, const char *key,
+                                  const unsigned char *val, apr_size_t len, apr_time_t expiry)
+{
+    const obo_named *n = ctx;
+    const char *k = obo_named_key(n, p, key);
+
+    return k ? n->inner->add(n->inner->ctx, p, k, val, len, expiry) : APR_EGENERAL;
+}
+
+static apr_status_t obo_named_del(void *ctx, apr_pool_t *p, const char *key)
+{
+    const obo_named *n = ctx;
+    const char *k = obo_named_key(n, p, key);
+
+    return k ? n->inner->del(n->inner->ctx, p, k) : APR_EGENERAL;
+}
+
+/* A backend that calls be with named keys. be keeps everything else: a
+ * shared backend has no lock table of its own and evicts by use. */
+static apr_status_t obo_named_backend(apr_pool_t *p, const obo_cache_backend *be,
+                                      const unsigned char *secret, apr_size_t secretlen,
+                                      const obo_cache_backend **out)
+{
+    obo_named *n = apr_pcalloc(p, sizeof(*n));
+    obo_cache_backend *w = apr_pcalloc(p, sizeof(*w));
+    apr_status_t rv = be->locks || be->del_if || be->hold ? APR_ENOTIMPL : APR_SUCCESS;
+
+    if (rv == APR_SUCCESS) {
+        rv = obo_hkdf_sha256(secret, secretlen, (const unsigned char *)OBO_HKDF_SALT,
+                             strlen(OBO_HKDF_SALT), OBO_HKDF_NAMES_INFO, n->key,
+                             sizeof(n->key));
+        obo_cleanse_on_clear(p, n->key, sizeof(n->key));
+    }
+    if (rv == APR_SUCCESS) {
+        n->inner = be;
+        *w = *be;
+        w->get = obo_named_get;
+        w->set = obo_named_set;
+        w->add = obo_named_add;
+        w->del = obo_named_del;
+        w->ctx = n;
+        *out = w;
+    }
+    return rv;
+}
+
 apr_status_t obo_cache_create(apr_pool_t *p, const obo_cache_backend *be,
                               const unsigned char *secret, apr_size_t secretlen,
                               obo_cache **out)
@@ -231,6 +334,9 @@ apr_status_t obo_cache_create(apr_pool_t *p, const obo_cache_backend *be,
         rv = obo_hkdf_sha256(secret, secretlen, (const unsigned char *)OBO_HKDF_SALT,
                              strlen(OBO_HKDF_SALT), OBO_HKDF_INFO, c->key, sizeof(c->key));
         obo_cleanse_on_clear(p, c->key, sizeof(c->key));
+    }
+    if (rv == APR_SUCCESS && be->shared) {
+        rv = obo_named_backend(p, be, secret, secretlen, &c->be);
     }
     if (rv == APR_SUCCESS) {
         rv = apr_thread_mutex_create(&c->mutex, APR_THREAD_MUTEX_DEFAULT, p);

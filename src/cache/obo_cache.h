@@ -52,6 +52,11 @@ typedef struct obo_cache_backend {
                            const unsigned char *val, apr_size_t len);
     apr_status_t (*hold)(void *ctx, apr_pool_t *p, const char *key,
                          const unsigned char *val, apr_size_t len, apr_time_t expiry);
+    /* 1 when servers that do not share this server's cache secret may use
+     * it too (memcached): obo_cache_create then names every entry, lock and
+     * note by an HMAC under a key derived from the secret, so that those
+     * servers never meet and nobody without the secret can compute a name. */
+    int shared;
 } obo_cache_backend;
 
 /* OBO_CACHE_WRITTEN_FULL: the unit of obo_cache_backend.written. */

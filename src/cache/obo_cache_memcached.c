@@ -367,6 +367,7 @@ apr_status_t obo_memcached_create(apr_pool_t *p, const obo_memcached_opts *opts,
     }
     if (rv == APR_SUCCESS) {
         be->name = "memcached";
+        be->shared = 1;
         be->get = obo_mc_get;
         be->set = obo_mc_set;
         be->add = obo_mc_add;

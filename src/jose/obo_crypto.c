@@ -9,6 +9,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
@@ -38,6 +39,15 @@ static const EVP_MD *fetched_sha256(void)
         md = none;
     }
     return md;
+}
+
+apr_status_t obo_hmac_sha256(const unsigned char *key, apr_size_t keylen, const void *data,
+                             apr_size_t len, unsigned char out[OBO_SHA256_LEN])
+{
+    unsigned int outlen = 0;
+
+    return HMAC(EVP_sha256(), key, (int)keylen, data, len, out, &outlen) != NULL
+           && outlen == OBO_SHA256_LEN ? APR_SUCCESS : APR_EGENERAL;
 }
 
 void obo_sha256(const void *data, apr_size_t len, unsigned char out[OBO_SHA256_LEN])

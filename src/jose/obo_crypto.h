@@ -11,6 +11,9 @@
 void obo_sha256(const void *data, apr_size_t len, unsigned char out[OBO_SHA256_LEN]);
 /* Lower-case hex SHA-256 of data, allocated from p. */
 char *obo_sha256_hex(apr_pool_t *p, const void *data, apr_size_t len);
+/* HMAC-SHA256 (RFC 2104) of data under key. APR_SUCCESS or APR_EGENERAL. */
+apr_status_t obo_hmac_sha256(const unsigned char *key, apr_size_t keylen, const void *data,
+                             apr_size_t len, unsigned char out[OBO_SHA256_LEN]);
 /* Short, loggable fingerprint of a secret: "sha256:" + first 12 hex digits.
  * The only form in which a token, secret or key may appear in a log. */
 char *obo_fingerprint(apr_pool_t *p, const char *secret, apr_size_t len);

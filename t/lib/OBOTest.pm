@@ -28,7 +28,7 @@ use Exporter 'import';
 
 our @EXPORT = (
     @OBOTest::Mint::EXPORT,
-    qw(need_feature has_feature vhost_url obo_request obo_get obo_post json_body
+    qw(need_feature has_feature vhost_url obo_request obo_get obo_post json_body memcached_name
        www_authenticate bearer_challenge idp_url idp_ua idp_get_json idp_reset idp_set
        idp_counters idp_last_requests idp_counter counter_delta
        memcached_port memcached_cmd memcached_get memcached_keys memcached_stop memcached_start
@@ -273,6 +273,18 @@ sub memcached_keys {
         push @k, URI::Escape::uri_unescape($1) if /^key=(\S+)/;
     }
     return @k;
+}
+
+# The name a logical cache key has in memcached (obo_cache.c, obo_named_key):
+# "obo2:" and the HMAC-SHA256 of the key under HKDF-SHA256(the cache secret,
+# salt "mod_auth_obo cache", info "obo cache names v1"). $secret defaults to
+# the suite's (t/pki/cache-secret.txt).
+sub memcached_name {
+    my ($key, $secret) = @_;
+    $secret //= 'obo-test-cache-secret-0123456789abcdef';
+    my $prk = Digest::SHA::hmac_sha256($secret, 'mod_auth_obo cache');
+    my $nkey = Digest::SHA::hmac_sha256("obo cache names v1\x01", $prk);
+    return 'obo2:' . Digest::SHA::hmac_sha256_hex($key, $nkey);
 }
 
 sub memcached_stop  { return OBOTest::Services::stop_service('memcached') }

@@ -378,6 +378,47 @@ static void test_sealed(apr_pool_t *p)
     is_int(obo_cache_get(c, p, "obo1:k3", &val, &len), APR_NOTFOUND, "deleted: miss");
 }
 
+/* Review 24: on a shared backend (memcached) names are keyed by the
+ * secret, so that servers with other secrets never overwrite each other. */
+static void test_shared_names(apr_pool_t *p)
+{
+    mem_be *m = mem_create(p);
+    obo_cache *a, *b = NULL;
+    apr_time_t exp = apr_time_now() + apr_time_from_sec(60);
+    const char *other_secret = "another-secret-of-enough-length";
+    const char *tok = NULL;
+    apr_hash_index_t *hi;
+    char *val = NULL;
+    apr_size_t len = 0;
+    int named = 0, n = 0;
+
+    m->be.shared = 1;
+    a = cache_on(p, &m->be);
+    obo_cache_create(p, &m->be, (const unsigned char *)other_secret, strlen(other_secret), &b);
+    ok(a && b, "two caches with different secrets on one shared backend");
+    obo_cache_set(a, p, "obosu:list", "server-a-list", 13, exp);
+    obo_cache_set(b, p, "obosu:list", "server-b-list", 13, exp);
+    is_int(obo_cache_get(a, p, "obosu:list", &val, &len), APR_SUCCESS, "a reads its entry");
+    ok(val && strcmp(val, "server-a-list") == 0, "... b's write did not replace it");
+    is_int(obo_cache_get(b, p, "obosu:list", &val, &len), APR_SUCCESS, "b reads its own");
+    ok(val && strcmp(val, "server-b-list") == 0, "... its own value");
+    ok(obo_cache_lock(a, p, "obosu:list.lock", exp, &tok) == APR_SUCCESS
+       && obo_cache_lock(b, p, "obosu:list.lock", exp, &tok) == APR_SUCCESS,
+       "locks of the same name do not meet either");
+    obo_cache_note(a, p, "obo1:x.note", exp);
+    ok(obo_cache_noted(a, p, "obo1:x.note") && !obo_cache_noted(b, p, "obo1:x.note"),
+       "nor do notes");
+    ok(apr_hash_get(m->h, "obosu:list", APR_HASH_KEY_STRING) == NULL
+       && apr_hash_get(m->h, "obosu:list.lock", APR_HASH_KEY_STRING) == NULL,
+       "no plain name reaches the backend");
+    for (hi = apr_hash_first(p, m->h); hi; hi = apr_hash_next(hi)) {
+        const char *k = apr_hash_this_key(hi);
+        n++;
+        named += strncmp(k, "obo2:", 5) == 0 && strlen(k) == 69;
+    }
+    ok(n == 5 && named == n, "every name is obo2: and 64 hex digits (%d of %d)", named, n);
+}
+
 static void test_expired(apr_pool_t *p)
 {
     mem_be *m = mem_create(p);
@@ -1188,6 +1229,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     TAP_RUN(test_key);
     TAP_RUN(test_sealed);
+    TAP_RUN(test_shared_names);
     TAP_RUN(test_expired);
     TAP_RUN(test_written);
     TAP_RUN(test_flight_threads);
