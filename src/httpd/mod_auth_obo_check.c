@@ -26,6 +26,7 @@
 #include "mod_auth.h"
 #include "unixd.h"
 
+#include "obo_text.h"
 #include "obo_crypto.h"
 #include "obo_http.h"
 #include "obo_provider.h"
@@ -542,7 +543,7 @@ static void warn_no_token_endpoint(apr_pool_t *p, server_rec *s, const auth_obo_
                          "%s (issuer %s) has no discovery document, so no token endpoint: "
                          "its tokens cannot be exchanged (OBO056). Set OBOTokenEndpoint, or "
                          "keep them out of exchanging Locations with OBOAcceptIssuer",
-                         idp->jwks_file ? idp->jwks_file : idp->jwks_url,
+                         idp->jwks_file ? idp->jwks_file : obo_url_shown(p, idp->jwks_url),
                          apr_array_pstrcat(p, idp->issuers, ' '));
         }
     }
@@ -563,7 +564,8 @@ static int note_issuers(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
         if (first && strcmp(first, who) != 0) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO473: issuer %s is named by two "
                          "identity providers (%s and %s): its tokens would only ever be "
-                         "checked with the first one's keys (%s)", iss, first, who,
+                         "checked with the first one's keys (%s)", iss,
+                         obo_url_shown(p, first), obo_url_shown(p, who),
                          server_level(p, s));
             return 0;
         }

@@ -13,6 +13,7 @@
 #include "obo_jws.h"
 #include "obo_log.h"
 #include "obo_metrics.h"
+#include "obo_text.h"
 
 #include <string.h>
 #include <apr_strings.h>
@@ -43,6 +44,7 @@ typedef struct obo_xctx {
     const char *grant;          /* for logs */
     const char *scopes;         /* space-joined, "" if none */
     const char *fp;             /* fingerprint of the caller's token */
+    const char *shown;          /* the token endpoint as logs show it (obo_url_shown) */
     int max_retries;
     apr_interval_time_t max_wait;
 } obo_xctx;
@@ -346,12 +348,12 @@ static void obo_log_attempt(obo_xctx *x, const obo_attempt *a)
 
     if (a->rv == APR_SUCCESS) {
         obo_log(OBO_LOG_INFO, "OBO301", "token request to %s: grant %s, scopes \"%s\", "
-                "assertion %s, %ld ms, HTTP %d", x->req->token_endpoint, x->grant,
+                "assertion %s, %ld ms, HTTP %d", x->shown, x->grant,
                 x->scopes, x->fp, ms, a->resp->status);
     }
     else {
         obo_log(OBO_LOG_INFO, "OBO301", "token request to %s: grant %s, scopes \"%s\", "
-                "assertion %s, %ld ms, no response: %s", x->req->token_endpoint, x->grant,
+                "assertion %s, %ld ms, no response: %s", x->shown, x->grant,
                 x->scopes, x->fp, ms, obo_log_text(x->p, a->terr));
     }
 }
@@ -453,7 +455,7 @@ static apr_status_t obo_send(obo_xctx *x, obo_attempt *a, const char **err)
                                  obo_attempt_outcome(a, NULL));
         w = obo_retry_wait(x, a);
         obo_log(OBO_LOG_NOTICE, "OBO302", "token request to %s failed (%s); retrying in "
-                "%ld ms", x->req->token_endpoint,
+                "%ld ms", x->shown,
                 a->rv == APR_SUCCESS ? apr_itoa(x->p, a->resp->status) : "connect",
                 (long)apr_time_as_msec(w));
         apr_sleep(w);
@@ -600,7 +602,7 @@ static apr_status_t obo_parse_success(obo_xctx *x, const obo_attempt *a,
             obo_log(OBO_LOG_WARN, "OBO317", "token endpoint %s answered an expires_in that is "
                     "not a lifetime (not a positive number of seconds): the token is handed "
                     "on but not cached",
-                    x->req->token_endpoint ? x->req->token_endpoint : "-");
+                    x->shown);
         }
         t->expires_on = a->sent + apr_time_from_sec(t->expires_in);
         /* MSAL's refresh_in: when to renew it early; ignored unless it falls
@@ -796,7 +798,7 @@ static void obo_log_failure(obo_xctx *x, const obo_exchange_error *e)
                 "or expired, wrong tenant?; at the caller's own tenant of a multi-tenant "
                 "authority, the application may be disabled or not consented there): %s%s",
                 obo_log_text(x->p, x->req->client->client_id),
-                obo_auth_name(x->req->client->auth), x->req->token_endpoint, e->detail,
+                obo_auth_name(x->req->client->auth), x->shown, e->detail,
                 obo_idp_text(x->p, e));
     }
     else {
@@ -808,7 +810,7 @@ static void obo_log_failure(obo_xctx *x, const obo_exchange_error *e)
                           : e->kind == OBO_XERR_THROTTLED ? OBO_LOG_WARN : OBO_LOG_ERR;
         obo_log(lvl, ids[e->kind],
                 "token exchange at %s for assertion %s failed: "
-                "%s%s", x->req->token_endpoint ? x->req->token_endpoint : "-", x->fp,
+                "%s%s", x->shown, x->fp,
                 e->detail, obo_idp_text(x->p, e));
     }
 }
@@ -830,6 +832,7 @@ static void obo_xctx_init(obo_xctx *x, obo_http *h, apr_pool_t *p,
     x->scopes = obo_join(p, req->scopes, " ");
     /* The application's own grant has no caller token to name. */
     x->fp = req->assertion ? obo_fingerprint(p, tok, strlen(tok)) : "none (application)";
+    x->shown = obo_url_shown(p, req->token_endpoint);
     /* 0 means "the default" like the zeroed obo_http_opts; negative: none. */
     x->max_retries = req->max_retries == 0 ? 1 : req->max_retries < 0 ? 0 : req->max_retries;
     x->max_wait = req->max_retry_wait == 0 ? OBO_DEFAULT_RETRY_WAIT

@@ -9,6 +9,7 @@
 #include "obo_json.h"
 #include "obo_log.h"
 #include "obo_metrics.h"
+#include "obo_text.h"
 
 #include <string.h>
 #include <apr_strings.h>
@@ -319,7 +320,8 @@ static void obo_guard_note_pause(apr_pool_t *p, const obo_gcall *c, const char *
 
     obo_log(OBO_LOG_WARN, "OBO091", "token endpoint %s answered HTTP %d with Retry-After "
             "%" APR_INT64_T_FMT " s: calls to it are paused for %" APR_INT64_T_FMT " s, for "
-            "every user of client id %s (answered 503)", c->endpoint, e->http_status,
+            "every user of client id %s (answered 503)", obo_url_shown(p, c->endpoint),
+            e->http_status,
             e->retry_after, secs, c->client_id ? c->client_id : "-");
 }
 

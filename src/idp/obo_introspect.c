@@ -8,6 +8,7 @@
 #include "obo_json.h"
 #include "obo_jwt.h"
 #include "obo_log.h"
+#include "obo_text.h"
 #include "obo_metrics.h"
 
 #include <string.h>
@@ -215,7 +216,8 @@ static void obo_ix_note_pause(apr_pool_t *p, const obo_introspection *ix,
                            r->retry_after);
     obo_log(OBO_LOG_WARN, "OBO423", "introspection endpoint %s answered HTTP %d with "
             "Retry-After %" APR_INT64_T_FMT " s: calls to it are paused for %" APR_INT64_T_FMT
-            " s (answered 503)", ix->endpoint, r->status, r->retry_after, secs);
+            " s (answered 503)", obo_url_shown(p, ix->endpoint), r->status, r->retry_after,
+            secs);
 }
 
 /* One IdP call: the parsed answer, or *fail. */
@@ -229,7 +231,8 @@ static apr_status_t obo_ix_call(apr_pool_t *p, const obo_introspection *ix, cons
     long ms = (long)apr_time_as_msec(apr_time_now() - sent);
 
     obo_log(OBO_LOG_INFO, "OBO421", "introspection request to %s: token %s, %ld ms, %s%s",
-            ix->endpoint, fp, ms, r && rv == APR_SUCCESS ? "HTTP " : "no response: ",
+            obo_url_shown(p, ix->endpoint), fp, ms, r && rv == APR_SUCCESS ? "HTTP "
+                                                                     : "no response: ",
             r && rv == APR_SUCCESS ? apr_itoa(p, r->status) : (err ? err : "failed"));
     obo_metrics_idp(OBO_M_EP_INTROSPECTION,
                     obo_metrics_http_outcome(rv, rv == APR_SUCCESS && r ? r->status : 0), sent);
@@ -393,7 +396,8 @@ static apr_status_t obo_ix_failed(const obo_introspection *ix, apr_status_t rv,
            : rv == APR_TIMEUP ? "timed out waiting for another request's introspection"
            : "introspection failed";
     *retry_after = f ? f->retry_after : OBO_IX_RETRY_AFTER;
-    obo_log(OBO_LOG_ERR, "OBO422", "introspection at %s failed: %s", ix->endpoint, *err);
+    obo_log(OBO_LOG_ERR, "OBO422", "introspection at " OBO_URL_FMT " failed: %s",
+            OBO_URL_ARGS(ix->endpoint), *err);
     return rv == APR_SUCCESS ? APR_EGENERAL : rv;
 }
 

@@ -26,6 +26,7 @@
 #include "obo_idpstate.h"
 #include "obo_json.h"
 #include "obo_log.h"
+#include "obo_text.h"
 #include "obo_metrics.h"
 
 #define JWKS_MAX_BYTES (256 * 1024)
@@ -216,8 +217,9 @@ static apr_status_t check_discovered_urls(obo_provider *pv, const obo_discovery 
     if (!what) {
         return APR_SUCCESS;
     }
-    obo_log(OBO_LOG_ERR, "OBO070", "discovery document from %s refused: its %s is not "
-            "an https URL without user name or password", pv->cfg.metadata_url, what);
+    obo_log(OBO_LOG_ERR, "OBO070", "discovery document from " OBO_URL_FMT " refused: its %s "
+            "is not an https URL without user name or password",
+            OBO_URL_ARGS(pv->cfg.metadata_url), what);
     *err = "discovery document names a non-https endpoint";
     return APR_EINVAL;
 }
@@ -248,8 +250,8 @@ static apr_status_t discover(obo_provider *pv, apr_pool_t *tmp, const char **err
         apr_thread_mutex_unlock(pv->lock);
     }
     if (rv != APR_SUCCESS) {
-        obo_log(OBO_LOG_ERR, "OBO010", "OIDC discovery from %s failed: %s",
-                pv->cfg.metadata_url, *err);
+        obo_log(OBO_LOG_ERR, "OBO010", "OIDC discovery from " OBO_URL_FMT " failed: %s",
+                OBO_URL_ARGS(pv->cfg.metadata_url), *err);
     }
     return rv;
 }
@@ -659,8 +661,8 @@ static apr_status_t load_jwks(obo_provider *pv, apr_pool_t *tmp, const char **er
             install(pv, ks);
             obo_metrics_inc(OBO_M_JWKS_REFRESH);
             obo_metrics_provider_keys(pv->cfg.metrics_provider, OBO_M_KS_IDP);
-            obo_log(OBO_LOG_INFO, "OBO011", "loaded %d keys from %s (%d skipped)",
-                    ks->jwks->keys->nelts, src, skipped);
+            obo_log(OBO_LOG_INFO, "OBO011", "loaded %d keys from " OBO_URL_FMT
+                    " (%d skipped)", ks->jwks->keys->nelts, OBO_URL_ARGS(src), skipped);
             publish(pv, tmp, body, len);
             save_state(pv, tmp, body, len);
         }
@@ -669,8 +671,8 @@ static apr_status_t load_jwks(obo_provider *pv, apr_pool_t *tmp, const char **er
         }
     }
     if (rv != APR_SUCCESS) {
-        obo_log(OBO_LOG_ERR, "OBO012", "JWKS from %s unusable: %s; keeping the last good set",
-                src ? src : "(none)", *err);
+        obo_log(OBO_LOG_ERR, "OBO012", "JWKS from " OBO_URL_FMT " unusable: %s; keeping the "
+                "last good set", OBO_URL_ARGS(src ? src : "(none)"), *err);
     }
     return rv;
 }

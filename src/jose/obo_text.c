@@ -3,6 +3,7 @@
 #include "obo_text.h"
 
 #include <string.h>
+#include <apr_strings.h>
 
 /* Length of the UTF-8 sequence at s (1..4), or 0 if it is not well formed
  * (RFC 3629 s.4). The NUL terminator stops every continuation test. */
@@ -97,4 +98,14 @@ apr_status_t obo_text_check(const char *s, apr_size_t max, obo_text_kind kind,
         return check_utf8(u, why);
     }
     return check_ascii(u, kind == OBO_TEXT_TOKEN, why);
+}
+
+const char *obo_url_shown(apr_pool_t *p, const char *url)
+{
+    apr_size_t n = url ? strcspn(url, "?#") : 0;
+
+    if (!url) {
+        return "-";
+    }
+    return url[n] ? apr_pstrcat(p, apr_pstrmemdup(p, url, n), "?...", NULL) : url;
 }

@@ -7,6 +7,7 @@
 
 #include <apr_errno.h>
 #include <apr_pools.h>
+#include <string.h>
 
 typedef enum {
     /* Well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code
@@ -24,5 +25,16 @@ typedef enum {
  * saying what is wrong. */
 apr_status_t obo_text_check(const char *s, apr_size_t max, obo_text_kind kind,
                             const char **why);
+
+/* url as logs show it: without its query and fragment ("?..." in their
+ * place), which may carry a key (an Azure Functions ?code=, a signed
+ * URL); "-" for NULL. User names and passwords are refused in IdP URLs
+ * before any is used. */
+const char *obo_url_shown(apr_pool_t *p, const char *url);
+/* The same without a pool: "..." OBO_URL_FMT "..." with OBO_URL_ARGS(url)
+ * (url a plain expression, evaluated more than once; not NULL). */
+#define OBO_URL_FMT "%.*s%s"
+#define OBO_URL_ARGS(url) (int)strcspn((url), "?#"), (url), \
+    (url)[strcspn((url), "?#")] ? "?..." : ""
 
 #endif
