@@ -104,19 +104,38 @@ static int cache_unavailable(request_rec *r, const char *key, const char *what)
 
 /* ---- opening a session in a user's request ------------------------------------ */
 
+/* The issuer of an introspected token whose answer names none (iss is
+ * optional in RFC 7662): the answer came from the introspection endpoint of
+ * the provider that takes its exchanges, so its first issuer. NULL for a
+ * JWT (whose iss was checked) or when the provider has none yet. */
+static const char *answer_issuer(request_rec *r, const auth_obo_srv_cfg *sc,
+                                 const auth_obo_req *st)
+{
+    const apr_array_header_t *issuers = NULL;
+    const char *err = NULL;
+
+    if (!st->introspected || obo_json_str(st->jws->payload, "iss")
+        || obo_provider_issuers(auth_obo_token_provider(sc, st), r->pool, &issuers,
+                                &err) != APR_SUCCESS
+        || !issuers || issuers->nelts < 1) {
+        return NULL;
+    }
+    return APR_ARRAY_IDX(issuers, 0, const char *);
+}
+
 /* Who owns a session: the issuer with Entra's tid+oid, else with sub. The
  * issuer always takes part (review 13A: with several providers one could
  * issue another's tid and oid, and end that user's sessions through
  * OBOSessionLimit), and every field is length-prefixed (a newline in a
  * claim could make two owners one). */
-static const char *user_of(apr_pool_t *p, const json_t *claims)
+static const char *user_of(apr_pool_t *p, const json_t *claims, const char *dflt_iss)
 {
     const char *tid = obo_json_str(claims, "tid"), *oid = obo_json_str(claims, "oid");
     const char *iss = obo_json_str(claims, "iss"), *sub = obo_json_str(claims, "sub");
     const char *kind = tid && oid ? "tid+oid" : "iss+sub";
     const char *a = tid && oid ? tid : NULL, *b = tid && oid ? oid : sub;
 
-    iss = iss ? iss : "";
+    iss = iss ? iss : dflt_iss ? dflt_iss : "";
     if (!b || (!a && !*iss)) {
         return NULL;
     }
@@ -198,7 +217,8 @@ int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *
                             const auth_obo_dir_cfg *d)
 {
     const json_t *claims = st->jws->payload;
-    const char *user = user_of(r->pool, claims), *endpoint = NULL, *err = NULL, *key = NULL;
+    const char *user = user_of(r->pool, claims, answer_issuer(r, sc, st));
+    const char *endpoint = NULL, *err = NULL, *key = NULL;
     obo_exchange_error *x = NULL;
     obo_session_cfg c;
     int created = 0, failed = 0, status;
