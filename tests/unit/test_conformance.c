@@ -19,7 +19,7 @@
  *     and the vector's audiences;
  *   times: obo_jwt_check_times at the vector's now and skew;
  *   payload: the claims of a "parse" vector the module refuses before its
- *     claims (HS256), checked alone as for "parse".
+ *     claims (HS256), checked alone as for "parse";
  *   jwks: a key set document alone (obo_jwks_parse: accepted when it has
  *     a usable key).
  * "parse", "times" and "payload" vectors carry placeholder signatures in
@@ -305,7 +305,8 @@ static void check_file(apr_pool_t *p, const char *name)
     size_t i;
     json_t *v;
 
-    if (!ok(json_array_size(vectors) > 0, "%s: loaded (%s)", name, doc ? "" : jerr.text)) {
+    if (!ok(json_array_size(vectors) > 0, "%s: loaded%s%s", name, doc ? "" : ": ",
+            doc ? "" : jerr.text)) {
         json_decref(doc);
         return;
     }
