@@ -36,6 +36,20 @@ static int memo_says_verified(obo_memo *m, apr_pool_t *p, const unsigned char *h
     return v->pv == pv && v->generation == gen;
 }
 
+static const char *const default_algs[] = {
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+    "ES256", "ES384", "ES512", "EdDSA", NULL
+};
+
+const apr_array_header_t *obo_validate_default_algs(void)
+{
+    static const apr_array_header_t dflt = {
+        NULL, sizeof(const char *), 10, 10, (char *)default_algs
+    };
+
+    return &dflt;
+}
+
 int obo_validate_alg_allowed(const apr_array_header_t *algs, const char *alg)
 {
     int i;

@@ -61,4 +61,9 @@ apr_status_t obo_validate_bearer_among(apr_pool_t *p, const apr_array_header_t *
 /* 1 if alg is in the allow-list. */
 int obo_validate_alg_allowed(const apr_array_header_t *algs, const char *alg);
 
+/* The allow-list when OBOAlgorithms is not set: every asymmetric algorithm
+ * obo_jws.c verifies (RS*, PS*, ES*, EdDSA). A static, read-only array (no
+ * pool, nothing to race on); the conformance corpus replays through it. */
+const apr_array_header_t *obo_validate_default_algs(void);
+
 #endif

@@ -22,14 +22,10 @@
 #include "obo_http.h"
 #include "obo_jws.h"
 #include "obo_jwt.h"
+#include "obo_validate.h"
 
 #define MERGE_PTR(f) (add->f ? add->f : base->f)
 #define MERGE_INT(f) (add->f != AUTH_OBO_UNSET ? add->f : base->f)
-
-static const char *const default_algs[] = {
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-    "ES256", "ES384", "ES512", "EdDSA", NULL
-};
 
 int auth_obo_ival(int v, int dflt)
 {
@@ -212,12 +208,7 @@ const char *auth_obo_user_claim(const auth_obo_dir_cfg *d)
 
 const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d)
 {
-    /* A static, read-only view of default_algs: no pool, nothing to race on. */
-    static const apr_array_header_t dflt = {
-        NULL, sizeof(const char *), 10, 10, (char *)default_algs
-    };
-
-    return d->algs ? d->algs : &dflt;
+    return d->algs ? d->algs : obo_validate_default_algs();
 }
 
 int auth_obo_has_idp(const auth_obo_srv_cfg *sc)
