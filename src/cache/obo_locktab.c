@@ -174,7 +174,9 @@ static apr_status_t obo_lt_store(const obo_locktab *t, const char *name, const v
     add = add || (s && s->until > now && s->lock);
     s = obo_lt_place(t, name, now, add);
     if (!s) {
-        return APR_SUCCESS;          /* a note among held locks only: not kept */
+        return APR_ENOSPC;           /* a note among held locks only: not kept, and said
+                                      * so (a start count or a refusal the caller relies
+                                      * on must not pass for stored) */
     }
     memcpy(s->val, val, len);
     s->len = (apr_uint16_t)len;

@@ -52,7 +52,8 @@ apr_status_t obo_locktab_get(const obo_locktab *t, apr_pool_t *p, const char *na
 
 /* Store (replace: set; only if absent or ended: add, else APR_EEXIST) a
  * value of at most OBO_LOCKTAB_VALUE_MAX bytes (else APR_ENOSPC) until
- * `until`. */
+ * `until`. A note (set of a name that holds no lock) whose window holds
+ * only live locks is not kept: APR_ENOSPC. */
 apr_status_t obo_locktab_set(const obo_locktab *t, const char *name, const void *val,
                              apr_size_t len, apr_time_t until, apr_time_t now);
 apr_status_t obo_locktab_add(const obo_locktab *t, const char *name, const void *val,

@@ -150,6 +150,18 @@ static void test_notes_spare_locks(apr_pool_t *p, const obo_locktab *t)
                     && obo_locktab_get(t, p, name, now, &v, &len) == APR_SUCCESS;
     }
     is_int(locks_in, 64, "new locks take the notes' slots");
+    /* fill every slot with a held lock (each slot lies in 16 windows: 512 adds
+     * reach them all): then a note finds no slot, and says so */
+    for (i = 0; i < SLOTS * 8; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "fill-%d.lock", i);
+        obo_locktab_add(t, name, "t", 1, now + SEC(50), now);
+    }
+    is_int(obo_locktab_set(t, "late-note.inactive", "1", 1, now + SEC(10), now), APR_ENOSPC,
+           "a note among held locks only: APR_ENOSPC, not a silent drop");
+    ok(obo_locktab_get(t, p, "late-note.inactive", now, &v, &len) == APR_NOTFOUND,
+       "... and it is not there");
 }
 
 /* Where an unsalted table would start name's window (SHA-256 of the name,
