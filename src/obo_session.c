@@ -1362,9 +1362,18 @@ static apr_status_t obo_token_of(apr_pool_t *p, const obo_session_cfg *c, const 
                                    &chit, &errval);
 
     if (rv == APR_SUCCESS) {
+        /* The session is there: a token that cannot be used is the IdP's
+         * (or the store's) failure, not an ended session, which a 404
+         * would tell the backend (it would drop the key). */
         rv = obo_token_deserialize(p, val, len, t);
-        rv = rv == APR_SUCCESS && (*t)->expires_on > apr_time_now() ? APR_SUCCESS
-                                                                    : APR_NOTFOUND;
+        if (rv != APR_SUCCESS || (*t)->expires_on <= apr_time_now()) {
+            *xerr = obo_serr(p, OBO_XERR_UPSTREAM, NULL, rv != APR_SUCCESS
+                             ? "the session's token could not be read"
+                             : b.refreshed ? "the identity provider issued a token that has "
+                                             "already expired"
+                             : "the session's stored token has expired");
+            rv = APR_EGENERAL;
+        }
         *hit = !b.refreshed;
     }
     else if (rv != APR_NOTFOUND) {

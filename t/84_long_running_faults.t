@@ -130,6 +130,26 @@ subtest 'refresh answer without a lifetime: 200, the session survives' => sub {
     }
 };
 
+# A refreshed token that has already expired when it arrives (a 1 s
+# lifetime, a 2 s answer) is the IdP's failure: 502, not the 404
+# session_not_found that tells the backend to drop its key (review low).
+subtest 'a refreshed token already expired on arrival: 502, the session survives' => sub {
+    idp_reset();
+    idp_set(expires_in => 3);
+    my $sub = fresh_user('lrdead');
+    my ($key, $r) = open_session(ut($sub));
+    ok $key, 'a session key' or return;
+    sleep 3.5;
+    idp_set(expires_in => '', refresh_expires_in => 1, 'token_fault@lr' => 'slow',
+            'slow_seconds@lr' => 2);
+    my ($h) = handler($key);
+    idp_set(refresh_expires_in => '', 'token_fault@lr' => '', 'slow_seconds@lr' => '');
+    is $h->code, 502, 'the refreshing call: 502' or diag describe($h);
+    my ($h2, $j2) = handler($key);
+    is $h2->code, 200, 'the next call refreshes again: 200 (the session was kept)';
+    ok $j2->{access_token}, '  with a downstream token';
+};
+
 subtest 'session start without a lifetime: 200 and a usable session' => sub {
     for my $case ([ expires_in => 0 ], [ omit_expires_in => 1 ]) {
         my ($sw, $val) = @$case;
