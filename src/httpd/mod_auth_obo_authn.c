@@ -14,6 +14,7 @@
 #include "http_core.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "http_ssl.h"
 #include "mod_auth.h"
 
 #include "obo_crypto.h"
@@ -156,6 +157,37 @@ static apr_status_t validate(request_rec *r, auth_obo_req *st, const auth_obo_di
                                      &st->provider, err);
 }
 
+/* RFC 8705 s.3: a token bound to a client certificate (cnf x5t#S256) is
+ * accepted only on a TLS connection that presented that certificate, as
+ * mod_ssl saw it (SSLVerifyClient as the administrator set it; with
+ * optional_no_ca a self-signed certificate binds too). NULL, or why not. */
+static const char *binding_refused(request_rec *r, const auth_obo_dir_cfg *d,
+                                   const json_t *claims)
+{
+    int mode = auth_obo_cert_bound(d);
+    const char *want = NULL, *have = NULL, *pem = NULL;
+
+    if (mode == CERT_BOUND_OFF) {
+        return NULL;
+    }
+    if (!obo_jwt_cnf(claims, "x5t#S256", &want)) {
+        return mode == CERT_BOUND_REQUIRED ? "the token is not bound to a client certificate "
+                                             "(OBOCertificateBound required)" : NULL;
+    }
+    if (!want) {
+        return "its certificate binding (cnf x5t#S256) is not a string";
+    }
+    pem = ap_ssl_var_lookup(r->pool, r->server, r->connection, r, "SSL_CLIENT_CERT");
+    if (!pem || !*pem) {
+        return "it is bound to a client certificate and the connection presented none";
+    }
+    if (obo_x509_thumbprint(r->pool, pem, &have) != APR_SUCCESS
+        || !obo_ct_equal(have, strlen(have), want, strlen(want))) {
+        return "the client certificate is not the one it is bound to";
+    }
+    return NULL;
+}
+
 static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg *d,
                         const char *token, obo_jws *jws)
 {
@@ -179,6 +211,12 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
                       "claim cannot be REMOTE_USER (%s)",
                       obo_fingerprint(r->pool, token, strlen(token)), claim, why);
         st->error_desc = "the user claim is not a usable user name";
+        return HTTP_UNAUTHORIZED;
+    }
+    if ((why = binding_refused(r, d, jws->payload)) != NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO480: token %s refused: %s",
+                      obo_fingerprint(r->pool, token, strlen(token)), why);
+        st->error_desc = "certificate binding not satisfied (RFC 8705)";
         return HTTP_UNAUTHORIZED;
     }
     r->user = apr_pstrdup(r->pool, user);

@@ -40,6 +40,7 @@ static auth_obo_dir_cfg *dir_new(apr_pool_t *p)
     d->skew = AUTH_OBO_UNSET;
     d->pass_claims = AUTH_OBO_UNSET;
     d->token_typ = AUTH_OBO_UNSET;
+    d->cert_bound = AUTH_OBO_UNSET;
     d->forward_caller = AUTH_OBO_UNSET;
     d->long_running = AUTH_OBO_UNSET;
     d->token_format = AUTH_OBO_UNSET;
@@ -67,6 +68,7 @@ static auth_obo_dir_cfg *dir_merge(apr_pool_t *p, const auth_obo_dir_cfg *base,
      * a token for one API must never leak to a backend of another. */
     d->downstreams = MERGE_PTR(downstreams);
     d->token_typ = MERGE_INT(token_typ);
+    d->cert_bound = MERGE_INT(cert_bound);
     d->forward_caller = MERGE_INT(forward_caller);
     d->long_running = MERGE_INT(long_running);
     d->token_format = MERGE_INT(token_format);
@@ -199,6 +201,11 @@ int auth_obo_sources(const auth_obo_dir_cfg *d)
 int auth_obo_preflight(const auth_obo_dir_cfg *d)
 {
     return auth_obo_ival(d->preflight, PREFLIGHT_ALLOW);
+}
+
+int auth_obo_cert_bound(const auth_obo_dir_cfg *d)
+{
+    return auth_obo_ival(d->cert_bound, CERT_BOUND_AUTO);
 }
 
 const char *auth_obo_user_claim(const auth_obo_dir_cfg *d)
@@ -799,6 +806,18 @@ static const char *set_token_typ(cmd_parms *cmd, void *m, const char *arg)
     };
     return parse_keyword(cmd, arg, kw, "any (access-token or plain JWT types) or at+jwt "
                          "(RFC 9068 tokens only)", &dir_of(cmd, m)->token_typ);
+}
+
+static const char *set_cert_bound(cmd_parms *cmd, void *m, const char *arg)
+{
+    REFUSE_IN_HTACCESS(cmd);
+    static const keyword kw[] = {
+        { "auto", CERT_BOUND_AUTO }, { "required", CERT_BOUND_REQUIRED },
+        { "off", CERT_BOUND_OFF }, { NULL, 0 }
+    };
+    return parse_keyword(cmd, arg, kw, "auto (a certificate-bound token needs its client "
+                         "certificate), required (every token must be bound) or off",
+                         &dir_of(cmd, m)->cert_bound);
 }
 
 static void note_section(cmd_parms *cmd, const auth_obo_dir_cfg *d);
@@ -1512,6 +1531,8 @@ const command_rec auth_obo_cmds[] = {
                       "[downstream=NAME] audience... (RFC 8693)"),
     AP_INIT_TAKE_ARGV("OBOPassToken", add_pass, NULL, BOTH,
                       "authorization | env NAME | header NAME [downstream=NAME]"),
+    AP_INIT_TAKE1("OBOCertificateBound", set_cert_bound, NULL, BOTH,
+                  "auto (default) | required | off: RFC 8705 certificate-bound tokens"),
     AP_INIT_TAKE1("OBOTokenType", set_token_typ, NULL, BOTH,
                   "any (default: no typ, JWT or *at+jwt) | at+jwt (RFC 9068 only)"),
     AP_INIT_TAKE1("OBOTokenFormat", set_token_format, NULL, BOTH,

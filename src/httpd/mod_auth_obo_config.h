@@ -50,6 +50,8 @@ enum { PASS_AUTHORIZATION = 1, PASS_ENV = 2, PASS_HEADER = 3 };
 enum { SOURCE_HEADER = 1, SOURCE_COOKIE = 2, SOURCE_QUERY = 4, SOURCE_FORM = 8 };
 /* OBOPreflight */
 enum { PREFLIGHT_DENY = 0, PREFLIGHT_ALLOW = 1 };
+/* OBOCertificateBound (RFC 8705 s.3) */
+enum { CERT_BOUND_AUTO = 0, CERT_BOUND_REQUIRED = 1, CERT_BOUND_OFF = 2 };
 
 /* Where a downstream token goes. */
 typedef struct auth_obo_pass {
@@ -78,6 +80,7 @@ typedef struct auth_obo_dir_cfg {
     int pass_claims;                     /* UNSET */
     apr_array_header_t *downstreams;     /* auth_obo_downstream *, NULL = unset */
     int token_typ;                       /* obo_typ_rule (OBOTokenType), UNSET */
+    int cert_bound;                      /* OBOCertificateBound (CERT_BOUND_*), UNSET */
     int forward_caller;                  /* OBOForwardCallerToken, UNSET */
     int long_running;                    /* OBOLongRunning, UNSET */
     int token_format;                    /* OBOTokenFormat (AUTH_OBO_FORMAT_*), UNSET */
@@ -209,6 +212,7 @@ int auth_obo_token_format(const auth_obo_dir_cfg *d);
  * (default allow). */
 int auth_obo_sources(const auth_obo_dir_cfg *d);
 int auth_obo_preflight(const auth_obo_dir_cfg *d);
+int auth_obo_cert_bound(const auth_obo_dir_cfg *d);
 const char *auth_obo_user_claim(const auth_obo_dir_cfg *d);
 const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d);
 int auth_obo_has_idp(const auth_obo_srv_cfg *sc);

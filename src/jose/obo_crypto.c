@@ -3,6 +3,7 @@
  * Every failure path is reported as a status, never logged here: callers
  * know what the bytes were and decide whether that is worth a log line. */
 #include "obo_crypto.h"
+#include "obo_b64.h"
 
 #include <string.h>
 #include <apr_strings.h>
@@ -10,6 +11,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
@@ -260,5 +263,25 @@ apr_status_t obo_aead_open(apr_pool_t *p, const unsigned char key[OBO_AEAD_KEY_L
     rv = APR_SUCCESS;
 done:
     EVP_CIPHER_CTX_free(ctx);
+    return rv;
+}
+
+apr_status_t obo_x509_thumbprint(apr_pool_t *p, const char *pem, const char **out)
+{
+    apr_size_t len = pem ? strlen(pem) : 0;
+    BIO *bio = len && len <= 64 * 1024 ? BIO_new_mem_buf(pem, (int)len) : NULL;
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    unsigned char *der = NULL, h[OBO_SHA256_LEN];
+    int dlen = x ? i2d_X509(x, &der) : -1;
+    apr_status_t rv = APR_EINVAL;
+
+    if (dlen > 0) {
+        obo_sha256(der, (apr_size_t)dlen, h);
+        *out = obo_b64url_encode(p, h, sizeof(h));
+        rv = APR_SUCCESS;
+    }
+    OPENSSL_free(der);
+    X509_free(x);
+    BIO_free(bio);
     return rv;
 }

@@ -27,6 +27,11 @@ int obo_ct_equal(const void *a, apr_size_t alen, const void *b, apr_size_t blen)
  * still sees the bytes. */
 void obo_cleanse_on_clear(apr_pool_t *p, void *buf, apr_size_t len);
 
+/* RFC 8705 s.3.1: the base64url SHA-256 of the DER of the first PEM
+ * certificate in pem (at most 64 KiB), as a token's cnf "x5t#S256" names
+ * its client certificate. APR_EINVAL if there is none. */
+apr_status_t obo_x509_thumbprint(apr_pool_t *p, const char *pem, const char **out);
+
 /* Cryptographically secure random bytes (RAND_bytes). */
 apr_status_t obo_random(unsigned char *buf, apr_size_t len);
 

@@ -368,6 +368,15 @@ int obo_jwt_claim_matches(const json_t *payload, const char *name, const char *v
     return eq;
 }
 
+int obo_jwt_cnf(const json_t *payload, const char *member, const char **value)
+{
+    const json_t *cnf = json_is_object(payload) ? json_object_get(payload, "cnf") : NULL;
+    const json_t *v = json_is_object(cnf) ? json_object_get(cnf, member) : NULL;
+
+    *value = json_is_string(v) ? json_string_value(v) : NULL;
+    return v != NULL;
+}
+
 int obo_jwt_acr_is(const json_t *payload, const char *acr)
 {
     const char *v = obo_json_str(payload, "acr");

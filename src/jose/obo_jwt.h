@@ -95,6 +95,10 @@ apr_status_t obo_jwt_auth_age(const json_t *payload, apr_time_t now, apr_int64_t
  * {"access_token":{"acrs":{"essential":true,"value":ID}}}, "values":[...]
  * for more than one. NULL if ids is empty. */
 const char *obo_jwt_acrs_challenge(apr_pool_t *p, const apr_array_header_t *ids);
+/* RFC 7800 confirmation: 1 if the token's "cnf" is an object with member
+ * (e.g. "x5t#S256", "jkt"), with *value its string or NULL when it is not a
+ * string (a binding to nothing usable: the caller refuses it); else 0. */
+int obo_jwt_cnf(const json_t *payload, const char *member, const char **value);
 /* A claim rendered as text for export: strings as is, numbers and booleans
  * in JSON form, arrays of strings joined by spaces, objects as compact
  * JSON. NULL if absent. */
