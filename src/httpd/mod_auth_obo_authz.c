@@ -242,10 +242,20 @@ static const char *parse_age(cmd_parms *cmd, const char *line, const void **pars
     return NULL;
 }
 
+/* The challenge lists the values space-separated (RFC 9470 acr_values, the
+ * claims request's ids): a value with a space in it could not be read back. */
 static const char *parse_stepup_words(cmd_parms *cmd, const char *line, const void **parsed)
 {
+    const char *rest = line, *w;
+
     if (!line || !*line) {
         return "Require obo-acr and Require obo-acrs need at least one value";
+    }
+    while (*rest && (w = ap_getword_conf(cmd->temp_pool, &rest)) && *w) {
+        if (w[strcspn(w, " \t")]) {
+            return apr_psprintf(cmd->pool, "Require obo-acr/obo-acrs: '%s' holds a space, "
+                                "which a challenge's space-separated list cannot carry", w);
+        }
     }
     *parsed = line;
     return NULL;

@@ -314,6 +314,11 @@ static int auth_obo_fixups(request_rec *r)
     }
     if (own) {
         own->authorized = 1;    /* fixups run only after authorization passed */
+        /* A step-up noted inside a <RequireAny> that another line granted
+         * is no reason for a later 401 (an IdP refusal, a session limit)
+         * to ask for one (review 25). */
+        own->stepup_acr = own->stepup_acrs = NULL;
+        own->stepup_max_age = 0;
         auth_obo_metrics_request(r, own);
     }
     /* A subrequest in its main request's Location inherits its headers and

@@ -29,6 +29,7 @@ static const char auth_obo_status_version[] = PACKAGE_VERSION;
 #include "mod_status.h"
 
 #include "obo_metrics.h"
+#include "obo_text.h"
 
 APLOG_USE_MODULE(auth_obo);
 
@@ -255,7 +256,7 @@ static void html_providers(request_rec *r)
         int n = obo_provider_metrics_number(pv);
         ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%s</td></tr>\n",
                    n ? apr_itoa(r->pool, n) : "-",
-                   ap_escape_html(r->pool, obo_provider_source(pv)),
+                   ap_escape_html(r->pool, obo_url_shown(r->pool, obo_provider_source(pv))),
                    obo_provider_known_issuers(pv, r->pool, &iss) == APR_SUCCESS
                    ? ap_escape_html(r->pool, apr_array_pstrcat(r->pool, iss, ' '))
                    : "(not loaded yet)");

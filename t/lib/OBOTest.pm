@@ -251,7 +251,7 @@ sub memcached_cmd {
     my $sel = IO::Select->new($s);
     while ($sel->can_read(3)) {
         my $n = sysread($s, $out, 65536, length $out) or last;
-        last if $out =~ /(^|\r\n)(END|OK|ERROR|STORED|NOT_STORED|DELETED|NOT_FOUND|CLIENT_ERROR[^\r]*|SERVER_ERROR[^\r]*|VERSION [^\r]*)\r\n$/;
+        last if $out =~ /(^|\n)(END|OK|ERROR|STORED|NOT_STORED|DELETED|NOT_FOUND|CLIENT_ERROR[^\r]*|SERVER_ERROR[^\r]*|VERSION [^\r]*)\r\n$/;
     }
     close $s;
     return $out;
@@ -269,7 +269,9 @@ sub memcached_get {
 sub memcached_keys {
     my $r = memcached_cmd('lru_crawler metadump all') // return ();
     my @k;
-    for (split /\r\n/, $r) {
+    # metadump ends its lines with a bare \n (review 25: split on \r\n,
+    # the whole dump was one line and only its first key was seen)
+    for (split /\r?\n/, $r) {
         push @k, URI::Escape::uri_unescape($1) if /^key=(\S+)/;
     }
     return @k;
