@@ -125,7 +125,7 @@ void auth_obo_metrics_request(request_rec *r, const auth_obo_req *st)
 
 /* ---- the status page -------------------------------------------------------- */
 
-enum { FMT_HTML, FMT_JSON, FMT_PROM, FMT_BAD };
+enum { FMT_HTML, FMT_JSON, FMT_PROM, FMT_HEALTH, FMT_BAD };
 
 static int wanted_format(request_rec *r)
 {
@@ -138,7 +138,7 @@ static int wanted_format(request_rec *r)
         if (!strncmp(pair, "format=", 7)) {
             const char *v = pair + 7;
             fmt = !strcmp(v, "json") ? FMT_JSON : !strcmp(v, "prometheus") ? FMT_PROM
-                : !strcmp(v, "html") ? FMT_HTML : FMT_BAD;
+                : !strcmp(v, "html") ? FMT_HTML : !strcmp(v, "health") ? FMT_HEALTH : FMT_BAD;
         }
     }
     return fmt;
@@ -285,6 +285,44 @@ static void html_page(request_rec *r, const obo_metrics_snapshot *s)
              "<a href=\"?format=prometheus\">Prometheus</a>.</p>\n</body>\n</html>\n", r);
 }
 
+/* ---- health, for load balancers ------------------------------------------- */
+
+/* 200 when this process of this virtual host can validate tokens now (every
+ * provider has a key set, fresh enough) and its token cache is attached;
+ * else 503 with the first reason. One line of text, no token, claim or
+ * user: cheap enough to poll every second (a provider without keys makes
+ * at most one load attempt per retry backoff). */
+static int health_reply(request_rec *r)
+{
+    const auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config,
+                                                      &auth_obo_module);
+    const apr_array_header_t *pvs = sc->rt ? sc->rt->providers : NULL;
+    const char *why = NULL, *what = "";
+    apr_int64_t age = -1;
+    int i;
+
+    for (i = 0; pvs && !why && i < pvs->nelts; i++) {
+        obo_provider *pv = APR_ARRAY_IDX(pvs, i, obo_provider *);
+        if (obo_provider_health(pv, &age, &why) != APR_SUCCESS) {
+            what = apr_psprintf(r->pool, "identity provider %d: ", i + 1);
+        }
+    }
+    if (!why && auth_obo_ival(sc->cache_type, CACHE_SHM) != CACHE_NONE
+        && sc->rt && !sc->rt->cache) {
+        why = "the token cache is unavailable in this process (OBO046)";
+    }
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_set_content_type(r, "text/plain; charset=utf-8");
+    if (why) {
+        r->status = HTTP_SERVICE_UNAVAILABLE;
+        ap_rprintf(r, "UNAVAILABLE: %s%s\n", what, why);
+        return OK;
+    }
+    ap_rputs(pvs && pvs->nelts ? "OK\n" : "OK (no identity provider in this virtual host)\n",
+             r);
+    return OK;
+}
+
 static int status_handler(request_rec *r)
 {
     obo_metrics_snapshot s;
@@ -302,8 +340,11 @@ static int status_handler(request_rec *r)
     fmt = wanted_format(r);
     if (fmt == FMT_BAD) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO141: obo-status: unknown format "
-                      "(use format=html, json or prometheus)");
+                      "(use format=html, json, prometheus or health)");
         return HTTP_BAD_REQUEST;
+    }
+    if (fmt == FMT_HEALTH) {
+        return health_reply(r);
     }
     if (!obo_metrics_attached()) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO142: obo-status: no shared metrics "

@@ -1083,6 +1083,44 @@ unsigned long obo_provider_generation(obo_provider *pv)
     return g;
 }
 
+static apr_int64_t set_age(obo_provider *pv, apr_time_t now)
+{
+    apr_int64_t age = -1;
+
+    apr_thread_mutex_lock(pv->lock);
+    if (pv->current) {
+        age = apr_time_sec(now - pv->fetched_at);
+    }
+    apr_thread_mutex_unlock(pv->lock);
+    return age;
+}
+
+apr_status_t obo_provider_health(obo_provider *pv, apr_int64_t *age, const char **why)
+{
+    apr_time_t now = apr_time_now();
+    const char *err = NULL;
+
+    if (!has_keys(pv) && !in_backoff(pv, now)
+        && apr_thread_mutex_trylock(pv->fetch_lock) == APR_SUCCESS) {
+        first_load(pv, &err);
+        apr_thread_mutex_unlock(pv->fetch_lock);
+    }
+    else if (has_keys(pv)) {
+        maybe_refresh(pv, now);
+    }
+    *age = set_age(pv, apr_time_now());
+    if (*age < 0) {
+        *why = "no key set loaded (the identity provider has not answered yet)";
+        return APR_EGENERAL;
+    }
+    if (*age > 3 * apr_time_sec(pv->cfg.jwks_refresh)) {
+        *why = "the key set is older than three refresh intervals (the identity provider "
+               "has not answered since)";
+        return APR_EGENERAL;
+    }
+    return APR_SUCCESS;
+}
+
 void obo_provider_refresh_if_due(obo_provider *pv)
 {
     if (has_keys(pv)) {

@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: Apache-2.0
+# /obo-status?format=health (issue 19, part 2): 200 "OK" when this process
+# can validate tokens now (keys loaded and fresh enough) and its token cache
+# is attached, else 503 with a one-line reason; no token, claim or user in
+# the answer; a poll also brings keys back once the IdP answers again.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+use OBOTest::Httpd2;
+use LWP::UserAgent;
+use Time::HiRes qw(sleep time);
+
+need_feature('authn');
+idp_reset();
+my $ua = LWP::UserAgent->new(timeout => 30);
+my $STATUS = "<Location /obo-status>\n    SetHandler obo-status\n</Location>\n";
+
+sub health { my ($h) = @_; return $ua->get($h->url('/obo-status?format=health')) }
+
+subtest 'a server with keys: 200 OK' => sub {
+    my $h = OBOTest::Httpd2->start(procs => 1, cache => 'shm', name => 'health_ok', extra => $STATUS);
+    # the child loads its keys as it starts: 503 until they are in
+    my ($r, $t0) = (undef, time);
+    while (time - $t0 < 10) {
+        $r = health($h);
+        last if $r->code == 200;
+        sleep 0.2;
+    }
+    is $r->code, 200, 'keys loaded: status 200';
+    is $r->decoded_content, "OK\n", 'one line: OK';
+    like $r->header('Content-Type') // '', qr{^text/plain}, 'text/plain';
+    is $r->header('Cache-Control'), 'no-store', 'not cached';
+    $h->stop;
+};
+
+subtest 'a cold server while the IdP is down: 503, then 200 once it answers' => sub {
+    # a tenant no earlier test used: no saved state, nothing shared (shm)
+    my $tenant = 'xhealth' . int(rand(1e6));
+    idp_stop();
+    my $h = OBOTest::Httpd2->start(procs => 1, cache => 'shm', name => 'health_cold',
+                                   tenant => $tenant, extra => $STATUS);
+    my $r = health($h);
+    is $r->code, 503, 'no keys: 503' or diag $r->decoded_content;
+    like $r->decoded_content, qr/^UNAVAILABLE: identity provider 1: no key set loaded/,
+         'one line saying why';
+    idp_start();
+    my ($code, $t0) = (0, time);
+    while (time - $t0 < 20) {
+        $code = health($h)->code;
+        last if $code == 200;
+        sleep 0.5;
+    }
+    is $code, 200, sprintf('the IdP is back: 200 after %.1f s of polls', time - $t0);
+    my $tok = mint(tenant => $tenant);
+    isnt $ua->get($h->url('/x/backend/h'), Authorization => "Bearer $tok")->code, 503,
+         'and tokens validate (no 503)';
+    $h->stop;
+};
+
+idp_reset();
+done_testing();
