@@ -130,5 +130,19 @@ subtest 'OBOCertificateBound required and off' => sub {
     is((tls_get('/public.txt', $odd, cert => 'alice'))[0], 401, 'a binding that is not a string: 401');
 };
 
+# Review 26: a DPoP-bound token (cnf jkt, RFC 9449) passed as a bearer
+# token; s.7.2 forbids that downgrade, whatever the certificate setting.
+subtest 'a DPoP-bound token presented as Bearer: 401 in every mode' => sub {
+    my $dpop = mint(tenant => 'xmc', claims => { cnf => { jkt => '0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I' } });
+    my $r = LWP::UserAgent->new(timeout => 30)->get($srv->url('/public.txt'),
+                                                    Authorization => "Bearer $dpop");
+    my $c = www_authenticate($r);
+    ok $r->code == 401 && $c && ($c->{params}{error} // '') eq 'invalid_token'
+       && ($c->{params}{error_description} // '') =~ /DPoP-bound/, 'plain HTTP: 401 invalid_token'
+        or diag describe($r);
+    is((tls_get('/public.txt', $dpop, cert => 'alice'))[0], 401, 'TLS, auto: 401');
+    is((tls_get('/off/public.txt', $dpop, cert => 'alice'))[0], 401, 'OBOCertificateBound off: 401');
+};
+
 $srv->stop;
 done_testing();

@@ -167,6 +167,11 @@ static const char *binding_refused(request_rec *r, const auth_obo_dir_cfg *d,
     int mode = auth_obo_cert_bound(d);
     const char *want = NULL, *have = NULL, *pem = NULL;
 
+    /* RFC 9449 s.7.2: a DPoP-bound token (cnf jkt) is never a bearer
+     * token, whatever the certificate setting (review 26: it passed). */
+    if (obo_jwt_cnf(claims, "jkt", &want)) {
+        return "it is DPoP-bound (cnf jkt) and was presented as a bearer token";
+    }
     if (mode == CERT_BOUND_OFF) {
         return NULL;
     }
@@ -216,7 +221,9 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     if ((why = binding_refused(r, d, jws->payload)) != NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO480: token %s refused: %s",
                       obo_fingerprint(r->pool, token, strlen(token)), why);
-        st->error_desc = "certificate binding not satisfied (RFC 8705)";
+        st->error_desc = strstr(why, "DPoP") ? "a DPoP-bound token cannot be used as a "
+                                               "bearer token"
+                                             : "certificate binding not satisfied (RFC 8705)";
         return HTTP_UNAUTHORIZED;
     }
     r->user = apr_pstrdup(r->pool, user);
