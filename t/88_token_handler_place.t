@@ -96,6 +96,32 @@ subtest 'accepted: the handler in a Location of its own, beside long-running one
         . "<Location /reportsx>\n    $H\n</Location>\n"
         . "<Location /reports/other>\n    SetHandler obo-tokenizer\n</Location>", modules => ["authz_host"]);
     ok $c->{syntax_ok} && $c->{started}, 'apache2 -t passes and httpd starts' or diag $c->{output};
+    unlike $c->{output}, qr/OBO197/, 'handlers with Require local: no OBO197';
+};
+
+# Review 26: a handler without any Require answered anyone who held a key,
+# as far as the <Directory> rules allowed, and nothing said so.
+subtest 'a handler without a Require of its own: OBO197 at start and in configtest' => sub {
+    my $c = check_config("$BASE
+<Location /reports>
+    $LR
+</Location>
+"
+        . "<Location /opentoken>
+    SetHandler obo-token
+</Location>
+"
+        . "<Location /closed>
+    <RequireAny>
+        Require ip 10.0.0.0/8
+"
+        . "    </RequireAny>
+    SetHandler obo-token
+</Location>", modules => ["authz_host"]);
+    ok $c->{syntax_ok} && $c->{started}, 'it still starts (a warning)' or diag $c->{output};
+    like $c->{output}, qr{OBO197: SetHandler obo-token \(<Location /opentoken>.*has no Require},
+         'OBO197 names the handler\'s section';
+    unlike $c->{output}, qr{OBO197[^\n]*<Location /closed>}, 'a <RequireAny> counts as a rule';
 };
 
 # A second audit found AuthType obo in a <Proxy> section taken as the whole

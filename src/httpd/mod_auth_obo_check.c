@@ -1236,6 +1236,41 @@ static int check_handler_servers(apr_pool_t *p, server_rec *main_s, const ap_dir
     return 1;
 }
 
+/* Some access rule in list d (Require, a <Require...> block, or the old
+ * Allow/Deny of mod_access_compat). */
+static int list_restricts(const ap_directive_t *d)
+{
+    int any = 0;
+
+    for (; d && !any; d = d->next) {
+        any = is_directive(d, "Require") || is_directive(d, "<RequireAll")
+              || is_directive(d, "<RequireAny") || is_directive(d, "<RequireNone")
+              || is_directive(d, "Allow") || is_directive(d, "Deny");
+    }
+    return any;
+}
+
+/* The handler gives a session's downstream token to whoever holds its key:
+ * without a rule of its own (or of an enclosing section) it answers as far
+ * as the <Directory> rules let anyone in (on Debian, /var/www grants all).
+ * Said at each start (review 26); a rule in another, overlapping section
+ * is not seen, hence a warning, not a refusal. */
+static void warn_if_handler_open(apr_pool_t *p, server_rec *main_s, const ap_directive_t *h)
+{
+    const ap_directive_t *sec;
+
+    for (sec = h->parent; sec && !is_directive(sec, "<VirtualHost"); sec = sec->parent) {
+        if (list_restricts(sec->first_child)) {
+            return;
+        }
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s, "OBO197: %s %s (%s, %s) has no "
+                 "Require of its own: anyone who holds a session key can fetch that "
+                 "session's downstream tokens from anywhere the server's other rules let "
+                 "in; restrict it to the backends (Require ip ..., Require local)",
+                 h->directive, h->args, section_name(p, h), where(p, h));
+}
+
 static int check_token_handlers(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
 {
     int ok = 1;
@@ -1244,6 +1279,9 @@ static int check_token_handlers(apr_pool_t *p, server_rec *main_s, const ap_dire
         const ap_directive_t *hit = names_token_handler(d) ? obo_for_handler(p, d) : NULL;
         if (names_token_handler(d) && !hit) {
             ok = check_handler_servers(p, main_s, d);
+            if (ok) {
+                warn_if_handler_open(p, main_s, d);
+            }
         }
         if (hit) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, "OBO192: %s %s (%s, %s) "
