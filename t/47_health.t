@@ -60,5 +60,18 @@ subtest 'a cold server while the IdP is down: 503, then 200 once it answers' => 
     $h->stop;
 };
 
+# A server that only validates has no token cache (and needs none): the
+# health answer must not count it as missing (it said 503 on 7be2584).
+subtest 'a validate-only virtual host: 200' => sub {
+    my ($r, $t0) = (undef, time);
+    while (time - $t0 < 10) {
+        $r = obo_get('obo_disc', '/obo-status?format=health');
+        last if $r->code == 200;
+        sleep 0.2;
+    }
+    is $r->code, 200, 'obo_disc (validation only): 200' or diag $r->decoded_content;
+    is $r->decoded_content, "OK\n", 'OK';
+};
+
 idp_reset();
 done_testing();

@@ -307,8 +307,10 @@ static int health_reply(request_rec *r)
             what = apr_psprintf(r->pool, "identity provider %d: ", i + 1);
         }
     }
-    if (!why && auth_obo_ival(sc->cache_type, CACHE_SHM) != CACHE_NONE
-        && sc->rt && !sc->rt->cache) {
+    /* only where requests use the cache: a server that validates and
+     * never exchanges has none (and needs none) */
+    if (!why && (sc->uses_exchange || sc->introspects)
+        && auth_obo_ival(sc->cache_type, CACHE_SHM) != CACHE_NONE && sc->rt && !sc->rt->cache) {
         why = "the token cache is unavailable in this process (OBO046)";
     }
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
