@@ -297,14 +297,18 @@ static int health_reply(request_rec *r)
     const auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config,
                                                       &auth_obo_module);
     const apr_array_header_t *pvs = sc->rt ? sc->rt->providers : NULL;
-    const char *why = NULL, *what = "";
+    const char *why = NULL, *what = "", *note = NULL, *degraded = NULL;
     apr_int64_t age = -1;
     int i;
 
     for (i = 0; pvs && !why && i < pvs->nelts; i++) {
         obo_provider *pv = APR_ARRAY_IDX(pvs, i, obo_provider *);
-        if (obo_provider_health(pv, &age, &why) != APR_SUCCESS) {
+        if (obo_provider_health(pv, &age, &note) != APR_SUCCESS) {
+            why = note;
             what = apr_psprintf(r->pool, "identity provider %d: ", i + 1);
+        }
+        else if (note && !degraded) {
+            degraded = apr_psprintf(r->pool, "identity provider %d: %s", i + 1, note);
         }
     }
     /* only where requests use the cache: a server that validates and
@@ -320,7 +324,8 @@ static int health_reply(request_rec *r)
         ap_rprintf(r, "UNAVAILABLE: %s%s\n", what, why);
         return OK;
     }
-    ap_rputs(pvs && pvs->nelts ? "OK\n" : "OK (no identity provider in this virtual host)\n",
+    ap_rputs(degraded ? apr_psprintf(r->pool, "OK (degraded: %s)\n", degraded)
+             : pvs && pvs->nelts ? "OK\n" : "OK (no identity provider in this virtual host)\n",
              r);
     return OK;
 }

@@ -117,12 +117,13 @@ int obo_provider_metrics_number(const obo_provider *pv);
 unsigned long obo_provider_generation(obo_provider *pv);
 
 /* Whether this process can validate this provider's tokens now (a health
- * check): a key set is loaded and the IdP answered for it (or the JWKS file
- * was read) at most 3 x the refresh interval ago. Cheap: a provider that
- * has no set makes one load attempt when no other thread is loading and the
- * retry backoff has passed (so polls also bring keys back), else answers at
- * once. APR_SUCCESS, or APR_EGENERAL with *why (static text). *age: seconds
- * since the set was fetched, -1 without one. */
+ * check): a key set is loaded. Cheap: a provider that has no set makes one
+ * load attempt when no other thread is loading and the retry backoff has
+ * passed (so polls also bring keys back), else answers at once; it never
+ * refreshes. APR_SUCCESS (with *why a note, or NULL, when the set is older
+ * than 3 x the refresh interval: degraded, still validating), or
+ * APR_EGENERAL with *why (static text). *age: seconds since the set was
+ * fetched, -1 without one. */
 apr_status_t obo_provider_health(obo_provider *pv, apr_int64_t *age, const char **why);
 
 /* Starts the periodic refresh when it is due (one thread fetches, the others

@@ -259,6 +259,29 @@ static void test_put_freshest_wins(apr_pool_t *p)
                     ->data, "keys"), "the backend holds no plain JWKS");
 }
 
+/* Review 27: keys older than three refresh intervals still validate; the
+ * health answer said 503, and every server of a pool (one fetch time,
+ * shared) left the balancer at once during a long IdP outage. */
+static void test_health_stale(apr_pool_t *p)
+{
+    mem_be *m = NULL;
+    obo_cache *c = cache_on(p, &m, SECRET);
+    obo_provider_cfg cfg = cfg_for(p, META, c);
+    obo_provider *pv;
+    const char *key = obo_provider_shared_key(p, &cfg), *why = NULL;
+    obo_idpstate old = entry(p, "k1", apr_time_now() - apr_time_from_sec(200));
+    apr_int64_t age = 0;
+
+    cfg.jwks_refresh = apr_time_from_sec(60);
+    pv = provider(p, &cfg);
+    obo_provider_shared_put(c, p, key, &old);
+    is_int(obo_provider_take_shared(pv), APR_SUCCESS, "keys fetched 200 s ago, taken");
+    is_int(obo_provider_health(pv, &age, &why), APR_SUCCESS,
+           "older than 3 x 60 s: still healthy (they validate)");
+    ok(age >= 200 && why && strstr(why, "older than three"), "... said as degraded (%s)",
+       why ? why : "-");
+}
+
 static void test_process_freshest_wins(apr_pool_t *p)
 {
     mem_be *m = NULL;
@@ -451,6 +474,7 @@ int main(void)
     TAP_RUN(test_put_freshest_wins);
     TAP_RUN(test_put_unchanged);
     TAP_RUN(test_process_freshest_wins);
+    TAP_RUN(test_health_stale);
     TAP_RUN(test_future_refused);
     TAP_RUN(test_waiters_take_published);
     TAP_RUN(test_waiters_bounded);
