@@ -221,9 +221,9 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     if ((why = binding_refused(r, d, jws->payload)) != NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO480: token %s refused: %s",
                       obo_fingerprint(r->pool, token, strlen(token)), why);
-        st->error_desc = strstr(why, "DPoP") ? "a DPoP-bound token cannot be used as a "
-                                               "bearer token"
-                                             : "certificate binding not satisfied (RFC 8705)";
+        st->error_desc = obo_jwt_cnf(jws->payload, "jkt", &(const char *){ NULL })
+                         ? "a DPoP-bound token cannot be used as a bearer token"
+                         : "certificate binding not satisfied (RFC 8705)";
         return HTTP_UNAUTHORIZED;
     }
     r->user = apr_pstrdup(r->pool, user);

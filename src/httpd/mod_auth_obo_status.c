@@ -288,10 +288,11 @@ static void html_page(request_rec *r, const obo_metrics_snapshot *s)
 /* ---- health, for load balancers ------------------------------------------- */
 
 /* 200 when this process of this virtual host can validate tokens now (every
- * provider has a key set, fresh enough) and its token cache is attached;
- * else 503 with the first reason. One line of text, no token, claim or
- * user: cheap enough to poll every second (a provider without keys makes
- * at most one load attempt per retry backoff). */
+ * provider has a key set; an old one is "OK (degraded: ...)") and, where
+ * requests use it, its token cache is attached; else 503 with the first
+ * reason. One line of text, no token, claim or user: cheap enough to poll
+ * every second (never a refresh; a provider without keys makes at most one
+ * load attempt per retry backoff). */
 static int health_reply(request_rec *r)
 {
     const auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config,
