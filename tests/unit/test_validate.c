@@ -142,9 +142,10 @@ static void test_expired_after_memo(apr_pool_t *p)
     const char *tok;
 
     setup(p, &f, k);
-    tok = token(p, k, "k1", 1);
+    /* 3 s: a loaded machine took over 1 s between minting and the check */
+    tok = token(p, k, "k1", 3);
     is_int(check(p, &f, tok), APR_SUCCESS, "short-lived token accepted");
-    sleep(2);
+    sleep(4);
     is_int(check(p, &f, tok), APR_EINVAL, "and rejected once expired, memo or not");
     unlink(f.path);
 }
@@ -292,10 +293,10 @@ static void test_l1_expiry(apr_pool_t *p)
     fixture f;
 
     setup_l1(p, &f, k, &l1);
-    tok = token(p, k, "k1", 1);
+    tok = token(p, k, "k1", 3);     /* as test_expired_after_memo */
     is_int(check(p, &f, tok), APR_SUCCESS, "L1: short-lived token accepted");
     is_int(check(p, &f, tok), APR_SUCCESS, "L1: and a hit");
-    sleep(2);
+    sleep(4);
     is_int(check(p, &f, tok), APR_EINVAL, "L1: refused once its exp has passed in the L1");
     is_int(l1_hits(l1), 2, "L1: that refusal was a hit, checked for expiry");
     unlink(f.path);
