@@ -30,16 +30,21 @@ const char *obo_bearer_whole(const char *value)
 
 const char *obo_bearer_authorization(apr_pool_t *p, const char *value)
 {
+    return obo_bearer_scheme_token(p, value, "Bearer");
+}
+
+const char *obo_bearer_scheme_token(apr_pool_t *p, const char *value, const char *scheme)
+{
+    apr_size_t sl = strlen(scheme), n;
     const char *t;
-    apr_size_t n;
 
     while (*value == ' ' || *value == '\t') {
         value++;
     }
-    if (strncasecmp(value, "Bearer", 6) != 0 || (value[6] != ' ' && value[6] != '\t')) {
+    if (strncasecmp(value, scheme, sl) != 0 || (value[sl] != ' ' && value[sl] != '\t')) {
         return NULL;
     }
-    for (t = value + 6; *t == ' ' || *t == '\t'; t++) {
+    for (t = value + sl; *t == ' ' || *t == '\t'; t++) {
     }
     n = obo_bearer_b64token_len(t);
     if (n == 0 || t[n + strspn(t + n, " \t")] != '\0') {

@@ -25,6 +25,10 @@ const char *obo_bearer_whole(const char *value);
  * is not Bearer, "" when the credentials are malformed. */
 const char *obo_bearer_authorization(apr_pool_t *p, const char *value);
 
+/* The same for another scheme with a b64token (RFC 9449 s.7.1: "DPoP
+ * <token>"). */
+const char *obo_bearer_scheme_token(apr_pool_t *p, const char *value, const char *scheme);
+
 /* Decodes application/x-www-form-urlencoded text in place ('+' is a space,
  * %XX a byte). APR_EINVAL for a bad or NUL escape (s is then unusable). */
 apr_status_t obo_bearer_urldecode(char *s);

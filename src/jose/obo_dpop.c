@@ -286,11 +286,78 @@ apr_status_t obo_dpop_verify(apr_pool_t *p, const char *proof, const obo_dpop_ru
         *err = "DPoP proof missing or too long";
     }
     else if ((rv = obo_jws_parse(p, proof, len, &jws, err)) != APR_SUCCESS) {
-        *err = "DPoP proof: not a compact JWS";
+        /* an HS256 or "none" proof fails in the parser, on its alg; other
+         * reasons may quote the input, which is never echoed */
+        *err = *err && strstr(*err, "alg") ? "DPoP proof: algorithm not allowed"
+                                           : "DPoP proof: not a compact JWS";
     }
     else if ((rv = obo_dpop_key(p, jws, rules, &jkt, err)) == APR_SUCCESS
              && (rv = obo_dpop_claims(p, jws, rules, out, err)) == APR_SUCCESS) {
         out->jkt = jkt;
     }
     return rv == APR_SUCCESS ? APR_SUCCESS : APR_EINVAL;
+}
+
+/* ---- server nonces */
+
+#define OBO_NONCE_MAC 16      /* bytes of the HMAC kept */
+#define OBO_NONCE_LABEL "mod_auth_obo DPoP nonce v1"
+
+static void obo_nonce_bytes(const unsigned char *key, apr_int64_t period,
+                            unsigned char out[8 + OBO_NONCE_MAC])
+{
+    unsigned char msg[sizeof(OBO_NONCE_LABEL) - 1 + 8], mac[OBO_SHA256_LEN];
+    apr_uint64_t v = (apr_uint64_t)period;
+    int i;
+
+    for (i = 7; i >= 0; i--, v >>= 8) {
+        out[i] = (unsigned char)(v & 0xff);
+    }
+    memcpy(msg, OBO_NONCE_LABEL, sizeof(OBO_NONCE_LABEL) - 1);
+    memcpy(msg + sizeof(OBO_NONCE_LABEL) - 1, out, 8);
+    obo_hmac_sha256(key, OBO_DPOP_NONCE_KEY_LEN, msg, sizeof(msg), mac);
+    memcpy(out + 8, mac, OBO_NONCE_MAC);
+}
+
+const char *obo_dpop_nonce(apr_pool_t *p, const unsigned char key[OBO_DPOP_NONCE_KEY_LEN],
+                           apr_int64_t now)
+{
+    unsigned char raw[8 + OBO_NONCE_MAC];
+
+    obo_nonce_bytes(key, now / OBO_DPOP_NONCE_PERIOD, raw);
+    return obo_b64url_encode(p, raw, sizeof(raw));
+}
+
+apr_status_t obo_dpop_nonce_check(apr_pool_t *p,
+                                  const unsigned char key[OBO_DPOP_NONCE_KEY_LEN],
+                                  const char *nonce, apr_int64_t now, apr_int64_t skew,
+                                  int *current)
+{
+    unsigned char *raw = NULL, want[8 + OBO_NONCE_MAC];
+    apr_size_t len = 0;
+    apr_uint64_t v = 0;
+    apr_int64_t period, start;
+    int i;
+
+    *current = 0;
+    if (!nonce || strlen(nonce) != 32
+        || obo_b64url_decode(p, nonce, 32, &raw, &len) != APR_SUCCESS
+        || len != sizeof(want)) {
+        return APR_EINVAL;
+    }
+    for (i = 0; i < 8; i++) {
+        v = (v << 8) | raw[i];
+    }
+    if (v > (apr_uint64_t)APR_INT64_MAX / OBO_DPOP_NONCE_PERIOD) {
+        return APR_EINVAL;
+    }
+    period = (apr_int64_t)v;
+    start = period * OBO_DPOP_NONCE_PERIOD;
+    obo_nonce_bytes(key, period, want);
+    if (!obo_ct_equal(raw, len, want, sizeof(want))
+        || start > now + skew || start + 2 * OBO_DPOP_NONCE_PERIOD + skew <= now) {
+        return APR_EINVAL;
+    }
+    *current = period == now / OBO_DPOP_NONCE_PERIOD;
+    return APR_SUCCESS;
 }

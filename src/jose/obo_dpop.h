@@ -52,4 +52,27 @@ apr_status_t obo_dpop_htu_norm(apr_pool_t *p, const char *url, const char **out)
  * not a string, or the kty is another. */
 apr_status_t obo_jwk_thumbprint(apr_pool_t *p, const json_t *jwk, const char **out);
 
+/* Server nonces (RFC 9449 s.8), stateless: the number of the period of
+ * OBO_DPOP_NONCE_PERIOD seconds they were made in and an HMAC of it under
+ * a key every server of a deployment derives from one secret, so that any
+ * server accepts another's nonce and none keeps a list. A nonce is
+ * accepted during the period it was made in and the next one (an
+ * OBO_DPOP_NONCE_PERIOD to twice that), with `skew` seconds on either side
+ * for the servers' clocks. */
+#define OBO_DPOP_NONCE_PERIOD 300
+#define OBO_DPOP_NONCE_KEY_LEN 32
+
+/* The nonce of the period `now` falls in (base64url, 32 characters). */
+const char *obo_dpop_nonce(apr_pool_t *p, const unsigned char key[OBO_DPOP_NONCE_KEY_LEN],
+                           apr_int64_t now);
+
+/* APR_SUCCESS if nonce is one of key's that is still accepted at `now`,
+ * with *current 1 when it is the current period's (0: the client should be
+ * handed the current one); APR_EINVAL otherwise (forged, of another key,
+ * expired, from the future). */
+apr_status_t obo_dpop_nonce_check(apr_pool_t *p,
+                                  const unsigned char key[OBO_DPOP_NONCE_KEY_LEN],
+                                  const char *nonce, apr_int64_t now, apr_int64_t skew,
+                                  int *current);
+
 #endif

@@ -228,6 +228,45 @@ static void test_thumbprint(apr_pool_t *p)
        "oct refused");
 }
 
+/* Stateless server nonces: accepted during their period and the next,
+ * refused once older, from the future, under another key, or altered. */
+static void test_nonce(apr_pool_t *p)
+{
+    unsigned char key[OBO_DPOP_NONCE_KEY_LEN], other[OBO_DPOP_NONCE_KEY_LEN];
+    apr_int64_t t0 = (apr_int64_t)NOW / OBO_DPOP_NONCE_PERIOD * OBO_DPOP_NONCE_PERIOD;
+    const char *n = NULL;
+    char *bad;
+    int cur = -1;
+
+    memset(key, 7, sizeof(key));
+    memset(other, 8, sizeof(other));
+    n = obo_dpop_nonce(p, key, t0 + 10);
+    is_int(strlen(n), 32, "a nonce is 32 characters");
+    ok(strcmp(n, obo_dpop_nonce(p, key, t0 + 290)) == 0, "one nonce per period");
+    ok(strcmp(n, obo_dpop_nonce(p, key, t0 + 310)) != 0, "a new one in the next period");
+    ok(obo_dpop_nonce_check(p, key, n, t0 + 20, 0, &cur) == APR_SUCCESS && cur == 1,
+       "accepted and current in its period");
+    ok(obo_dpop_nonce_check(p, key, n, t0 + 400, 0, &cur) == APR_SUCCESS && cur == 0,
+       "accepted in the next period, not current (a fresh one is due)");
+    is_int(obo_dpop_nonce_check(p, key, n, t0 + 600, 0, &cur), APR_EINVAL,
+           "refused two periods later");
+    is_int(obo_dpop_nonce_check(p, key, n, t0 + 605, 10, &cur), APR_SUCCESS,
+           "the skew covers a peer's slower clock");
+    is_int(obo_dpop_nonce_check(p, key, n, t0 - 30, 0, &cur), APR_EINVAL,
+           "a nonce from the future refused");
+    is_int(obo_dpop_nonce_check(p, other, n, t0 + 20, 0, &cur), APR_EINVAL,
+           "another key's nonce refused");
+    bad = apr_pstrdup(p, n);
+    bad[20] = bad[20] == 'A' ? 'B' : 'A';
+    is_int(obo_dpop_nonce_check(p, key, bad, t0 + 20, 0, &cur), APR_EINVAL,
+           "an altered nonce refused");
+    bad = apr_pstrdup(p, obo_dpop_nonce(p, key, t0 + 20 + 100 * OBO_DPOP_NONCE_PERIOD));
+    is_int(obo_dpop_nonce_check(p, key, bad, t0 + 20, 0, &cur), APR_EINVAL,
+           "a nonce for a later period refused");
+    is_int(obo_dpop_nonce_check(p, key, "short", t0, 0, &cur), APR_EINVAL, "garbage refused");
+    is_int(obo_dpop_nonce_check(p, key, NULL, t0, 0, &cur), APR_EINVAL, "none refused");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -235,6 +274,7 @@ int main(void)
     TAP_RUN(test_each_rule);
     TAP_RUN(test_htu_norm);
     TAP_RUN(test_thumbprint);
+    TAP_RUN(test_nonce);
     apr_terminate();
     return tap_done();
 }

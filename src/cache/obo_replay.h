@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Ids seen once: the jti of every DPoP proof a server accepted, until the
+ * proof is too old to be accepted anyway (RFC 9449 s.11.1). A proof is new
+ * at every request, so every DPoP request writes an entry: they live here,
+ * apart from the token cache, whose rings they would turn over.
+ *
+ * Fixed memory the caller provides (shared memory for processes), a slot
+ * of 24 bytes per id: 16 bytes of a SHA-256 of the id salted with the
+ * table's random salt (so nobody can aim ids at one window) and the time it
+ * ends. Open addressing over a window of OBO_REPLAY_WINDOW slots. A live
+ * entry never gives way: when a window holds only live entries, the id is
+ * refused (APR_ENOSPC) rather than remembered for less than it must be, and
+ * the caller refuses the proof. Every call must be made under the caller's
+ * lock. */
+#ifndef OBO_REPLAY_H
+#define OBO_REPLAY_H
+
+#include <apr.h>
+#include <apr_errno.h>
+#include <apr_time.h>
+
+#define OBO_REPLAY_WINDOW 32          /* slots an id may occupy */
+#define OBO_REPLAY_DEFAULT_SLOTS 131072 /* about 3 MiB */
+
+typedef struct obo_replay_slot obo_replay_slot;
+
+typedef struct obo_replay {
+    obo_replay_slot *slots;
+    apr_size_t nslots;                /* a power of two */
+} obo_replay;
+
+/* Bytes of memory for nslots slots. */
+apr_size_t obo_replay_size(apr_size_t nslots);
+
+/* t over mem (obo_replay_size(nslots) bytes, zeroed here, with a fresh
+ * random salt). APR_EINVAL if nslots is not a power of two >=
+ * OBO_REPLAY_WINDOW. */
+apr_status_t obo_replay_setup(obo_replay *t, void *mem, apr_size_t nslots);
+
+/* Records id (len bytes) until `until`: APR_SUCCESS the first time,
+ * APR_EEXIST while an earlier record lives, APR_ENOSPC when its window
+ * holds only live records of other ids (counted: obo_replay_full). */
+apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
+                            apr_time_t until, apr_time_t now);
+
+/* Ids refused for want of room since setup. */
+apr_uint64_t obo_replay_full(const obo_replay *t);
+
+#endif
