@@ -74,6 +74,7 @@ my %want = (
     mod_auth_obo_validated_token_cache_deferred_total => [ 'counter' ],
     mod_auth_obo_idp_calls_avoided_total => [ 'counter', reason => [qw(remembered paused)] ],
     mod_auth_obo_key_sets_reused_total => [ 'counter', source => [qw(shared_cache state_file)] ],
+    mod_auth_obo_dpop_total => [ 'counter', result => [qw(ok invalid_proof replayed use_dpop_nonce bearer_refused unavailable)] ],
     mod_auth_obo_idp_request_duration_seconds => [ 'histogram' ],
     mod_auth_obo_build_info => [ 'gauge' ],
 );

@@ -113,8 +113,11 @@ while ($glue =~ /AP_INIT_(\w+)\s*\(\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*((?:[^,()]|\([
                  \s*([^,]+?)\s*,/gx) {
     my ($kind, $name, $setter, $info, $ovr) = ($1, $2, $3, $4, $5);
     my ($field) = $info =~ /^SRV\((\w+)\)$/;
+    my $context = context_of($ovr);
+    # a setter that refuses virtual hosts (one value for the whole server)
+    $context =~ s/, virtual host// if function_body($setter) =~ /cmd->server->is_virtual/;
     $cmd{$name} = { kind => $kind, setter => $setter, field => $field,
-                    context => context_of($ovr), override => $ovr };
+                    context => $context, override => $ovr };
     push @cmd_order, $name;
 }
 

@@ -4,6 +4,7 @@
  * challenges; claims handed to the backend (client-sent
  * look-alikes of what the module sets are removed before: mod_auth_obo_scrub.c). */
 #include "mod_auth_obo_authn.h"
+#include "mod_auth_obo_dpop.h"
 #include "mod_auth_obo_request.h"
 #include "mod_auth_obo_source.h"
 #include "mod_auth_obo_status.h"
@@ -161,15 +162,17 @@ static apr_status_t validate(request_rec *r, auth_obo_req *st, const auth_obo_di
  * accepted only on a TLS connection that presented that certificate, as
  * mod_ssl saw it (SSLVerifyClient as the administrator set it; with
  * optional_no_ca a self-signed certificate binds too). NULL, or why not. */
-static const char *binding_refused(request_rec *r, const auth_obo_dir_cfg *d,
-                                   const json_t *claims)
+static const char *binding_refused(request_rec *r, const auth_obo_req *st,
+                                   const auth_obo_dir_cfg *d, const json_t *claims)
 {
     int mode = auth_obo_cert_bound(d);
     const char *want = NULL, *have = NULL, *pem = NULL;
 
     /* RFC 9449 s.7.2: a DPoP-bound token (cnf jkt) is never a bearer
-     * token, whatever the certificate setting (review 26: it passed). */
-    if (obo_jwt_cnf(claims, "jkt", &want)) {
+     * token, whatever the certificate setting (review 26: it passed); sent
+     * as DPoP, its proof is checked after (auth_obo_dpop_check). */
+    if (!st->dpop && obo_jwt_cnf(claims, "jkt", &want)) {
+        obo_metrics_inc(OBO_M_DPOP_BEARER_REFUSED);
         return "it is DPoP-bound (cnf jkt) and was presented as a bearer token";
     }
     if (mode == CERT_BOUND_OFF) {
@@ -202,6 +205,7 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
      * the same user). */
     const char *user = obo_json_str(jws->payload, claim);
     const char *why = NULL;
+    int status;
 
     if (!user || !*user) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
@@ -218,13 +222,16 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
         st->error_desc = "the user claim is not a usable user name";
         return HTTP_UNAUTHORIZED;
     }
-    if ((why = binding_refused(r, d, jws->payload)) != NULL) {
+    if ((why = binding_refused(r, st, d, jws->payload)) != NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO480: token %s refused: %s",
                       obo_fingerprint(r->pool, token, strlen(token)), why);
-        st->error_desc = obo_jwt_cnf(jws->payload, "jkt", &(const char *){ NULL })
+        st->error_desc = !st->dpop && obo_jwt_cnf(jws->payload, "jkt", &(const char *){ NULL })
                          ? "a DPoP-bound token cannot be used as a bearer token"
                          : "certificate binding not satisfied (RFC 8705)";
         return HTTP_UNAUTHORIZED;
+    }
+    if (st->dpop && (status = auth_obo_dpop_check(r, st, d, token, jws->payload)) != OK) {
+        return status;
     }
     r->user = apr_pstrdup(r->pool, user);
     r->ap_auth_type = AUTH_OBO_TYPE;
@@ -385,10 +392,13 @@ static int caller_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
 
     if (prior && prior->token) {
         *token = prior->token;
+        st->dpop = prior->dpop;
+        st->dpop_ok = prior->dpop_ok;
         return OK;
     }
     status = auth_obo_find_token(r, d, &f);
     *token = f.token;
+    st->dpop = f.dpop;
     st->error_desc = f.error;
     return status;
 }
@@ -420,6 +430,7 @@ static int authenticate(request_rec *r, auth_obo_req *st)
                       "OBOMetadataURL/OBOJWKSURL/OBOJWKSFile and OBOAudience for this server");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    auth_obo_dpop_take_proof(r, st);
     if (auth_obo_is_preflight(r, d)) {
         return preflight(r, st, d);
     }
@@ -431,7 +442,15 @@ static int authenticate(request_rec *r, auth_obo_req *st)
         return HTTP_UNAUTHORIZED;
     }
     if (!*token) {
-        st->error_desc = "malformed bearer credentials";
+        st->error_desc = st->dpop ? "malformed DPoP credentials" : "malformed bearer credentials";
+        return HTTP_UNAUTHORIZED;
+    }
+    if (!st->dpop && auth_obo_dpop(d) == DPOP_REQUIRED) {
+        obo_metrics_inc(OBO_M_DPOP_BEARER_REFUSED);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO493: token %s refused: sent as a "
+                      "bearer token where OBODPoP required asks for DPoP",
+                      obo_fingerprint(r->pool, token, strlen(token)));
+        st->error_desc = "this resource requires DPoP (RFC 9449)";
         return HTTP_UNAUTHORIZED;
     }
     if (wants_introspection(d, token)) {
@@ -455,10 +474,24 @@ static int authenticate(request_rec *r, auth_obo_req *st)
 
 /* RFC 6750 s.3.1: a malformed request (the token in two places) is a 400
  * invalid_request, with the challenge; a body too large to look into, 413. */
+/* hdr (a Bearer challenge) as the Location's OBODPoP makes it: one header
+ * line per challenge. */
+static void set_challenges(request_rec *r, const auth_obo_req *st, const char *name,
+                           const char *hdr)
+{
+    apr_array_header_t *all = auth_obo_dpop_challenges(r, st, auth_obo_effective(r), hdr);
+    int i;
+
+    apr_table_unset(r->err_headers_out, name);
+    for (i = 0; i < all->nelts; i++) {
+        apr_table_addn(r->err_headers_out, name, APR_ARRAY_IDX(all, i, const char *));
+    }
+}
+
 static void request_refused(request_rec *r, const auth_obo_req *st)
 {
     if (st->status == HTTP_BAD_REQUEST) {
-        apr_table_setn(r->err_headers_out, "WWW-Authenticate",
+        set_challenges(r, st, "WWW-Authenticate",
                        auth_obo_challenge(r, "invalid_request", "error_description",
                                           auth_obo_quote(r->pool, st->error_desc
                                                          ? st->error_desc : "bad request")));
@@ -608,11 +641,11 @@ static int auth_obo_note_auth_failure(request_rec *r, const char *type)
     hdr = st && r->user && (st->stepup_acr || st->stepup_max_age || st->stepup_acrs)
           ? stepup_challenge(r, st)
           : st && st->error_desc
-          ? auth_obo_challenge(r, "invalid_token", "error_description",
-                               auth_obo_quote(r->pool, st->error_desc))
+          ? auth_obo_challenge(r, st->dpop_error ? st->dpop_error : "invalid_token",
+                               "error_description", auth_obo_quote(r->pool, st->error_desc))
           : auth_obo_challenge(r, NULL, NULL, NULL);
-    apr_table_setn(r->err_headers_out, r->proxyreq == PROXYREQ_PROXY
-                   ? "Proxy-Authenticate" : "WWW-Authenticate", hdr);
+    set_challenges(r, st, r->proxyreq == PROXYREQ_PROXY ? "Proxy-Authenticate"
+                                                         : "WWW-Authenticate", hdr);
     return OK;
 }
 
@@ -632,7 +665,7 @@ static void auth_obo_insert_error_filter(request_rec *r)
                                auth_obo_quote(r->pool, st->insufficient_desc))
           : auth_obo_challenge(r, "insufficient_scope", "scope", *st->insufficient
                                ? auth_obo_quote(r->pool, st->insufficient) : NULL);
-    apr_table_setn(r->err_headers_out, "WWW-Authenticate", hdr);
+    set_challenges(r, st, "WWW-Authenticate", hdr);
     auth_obo_metrics_request(r, st);
 }
 

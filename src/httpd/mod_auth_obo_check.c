@@ -1332,6 +1332,21 @@ static void warn_session_room(server_rec *s)
     }
 }
 
+/* OBODPoP with OBOCache none: a proof's jti is remembered by the process
+ * that took it, so the same proof sent again to another process passes
+ * (RFC 9449 s.11.1 asks for one record across the resource server). */
+static void warn_dpop_replay(server_rec *s)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+
+    if (sc->uses_dpop && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_NONE) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO495: OBODPoP with OBOCache none: "
+                     "each process remembers the DPoP proofs it took, and a proof replayed "
+                     "to another process is accepted; use OBOCache shm (the default) or "
+                     "memcached");
+    }
+}
+
 int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                  server_rec *s)
 {
@@ -1352,6 +1367,7 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         warn_session_room(s);
+        warn_dpop_replay(s);
         warn_no_token_endpoint(ptemp, s, ap_get_module_config(s->module_config,
                                                             &auth_obo_module));
         if (!check_issuers_unique(ptemp, s, ap_get_module_config(s->module_config,

@@ -8,6 +8,7 @@
  * defaults that every <Location> without its own value inherits. Every
  * field has an unset marker (NULL or AUTH_OBO_UNSET) and a merge rule. */
 #include "mod_auth_obo_config.h"
+#include "obo_dpop.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -46,6 +47,9 @@ static auth_obo_dir_cfg *dir_new(apr_pool_t *p)
     d->token_format = AUTH_OBO_UNSET;
     d->sources = AUTH_OBO_UNSET;
     d->preflight = AUTH_OBO_UNSET;
+    d->dpop = AUTH_OBO_UNSET;
+    d->dpop_nonce = AUTH_OBO_UNSET;
+    d->dpop_window = AUTH_OBO_UNSET;
     return d;
 }
 
@@ -78,6 +82,10 @@ static auth_obo_dir_cfg *dir_merge(apr_pool_t *p, const auth_obo_dir_cfg *base,
     d->cookies = add->sources != AUTH_OBO_UNSET ? add->cookies : base->cookies;
     d->preflight = MERGE_INT(preflight);
     d->accept_issuers = MERGE_PTR(accept_issuers);
+    d->dpop = MERGE_INT(dpop);
+    d->dpop_nonce = MERGE_INT(dpop_nonce);
+    d->dpop_window = MERGE_INT(dpop_window);
+    d->dpop_url = MERGE_PTR(dpop_url);
     return d;
 }
 
@@ -98,6 +106,7 @@ void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s)
     sc->cache_type = AUTH_OBO_UNSET;
     sc->cache_shm_size = AUTH_OBO_UNSET;
     sc->cache_margin = AUTH_OBO_UNSET;
+    sc->dpop_replay_slots = AUTH_OBO_UNSET;
     sc->cache_timeout_ms = AUTH_OBO_UNSET;
     sc->flight_wait_ms = AUTH_OBO_UNSET;
     sc->negative_ttl = AUTH_OBO_UNSET;
@@ -164,6 +173,8 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->introspection_ttl = MERGE_INT(introspection_ttl);
     /* a virtual host inherits the main server's OBOTokenFormat */
     sc->introspects = add->introspects || base->introspects;
+    sc->uses_dpop = add->uses_dpop || base->uses_dpop;
+    sc->dpop_replay_slots = MERGE_INT(dpop_replay_slots);
     sc->app_only_rules = MERGE_INT(app_only_rules);
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
     /* The main server's sections apply to a virtual host's requests too. */
@@ -206,6 +217,11 @@ int auth_obo_preflight(const auth_obo_dir_cfg *d)
 int auth_obo_cert_bound(const auth_obo_dir_cfg *d)
 {
     return auth_obo_ival(d->cert_bound, CERT_BOUND_AUTO);
+}
+
+int auth_obo_dpop(const auth_obo_dir_cfg *d)
+{
+    return auth_obo_ival(d->dpop, DPOP_OFF);
 }
 
 const char *auth_obo_user_claim(const auth_obo_dir_cfg *d)
@@ -821,6 +837,82 @@ static const char *set_cert_bound(cmd_parms *cmd, void *m, const char *arg)
 }
 
 static void note_section(cmd_parms *cmd, const auth_obo_dir_cfg *d);
+
+/* ---- DPoP (RFC 9449) ------------------------------------------------------ */
+
+/* The server notes that some section takes DPoP: its processes then get a
+ * replay store and it a nonce key (mod_auth_obo_dpop.c). */
+static const char *set_dpop(cmd_parms *cmd, void *m, const char *arg)
+{
+    static const keyword kw[] = {
+        { "off", DPOP_OFF }, { "allowed", DPOP_ALLOWED }, { "required", DPOP_REQUIRED },
+        { NULL, 0 }
+    };
+    auth_obo_dir_cfg *d;
+    const char *err;
+
+    REFUSE_IN_HTACCESS(cmd);
+    d = dir_of(cmd, m);
+    err = parse_keyword(cmd, arg, kw, "off (default), allowed (DPoP or a bearer token "
+                        "that is not DPoP-bound) or required (DPoP only)", &d->dpop);
+    if (!err && d->dpop != DPOP_OFF) {
+        srv_of(cmd)->uses_dpop = 1;
+    }
+    return err;
+}
+
+static const char *set_dpop_nonce(cmd_parms *cmd, void *m, int on)
+{
+    REFUSE_IN_HTACCESS(cmd);
+    dir_of(cmd, m)->dpop_nonce = on;
+    return NULL;
+}
+
+static const char *set_dpop_window(cmd_parms *cmd, void *m, const char *arg)
+{
+    REFUSE_IN_HTACCESS(cmd);
+    return parse_int(cmd, arg, 1, 3600, &dir_of(cmd, m)->dpop_window);
+}
+
+/* The URL the clients address, scheme, host, port and an optional path
+ * prefix, when a TLS terminator or a proxy in front changes them. */
+static const char *set_dpop_url(cmd_parms *cmd, void *m, const char *arg)
+{
+    const char *norm = NULL;
+
+    REFUSE_IN_HTACCESS(cmd);
+    if (strpbrk(arg, "?#") || obo_dpop_htu_norm(cmd->pool, arg, &norm) != APR_SUCCESS) {
+        return err_for(cmd, "must be an absolute http or https URL with a host and no "
+                       "query or fragment (e.g. https://api.example.com)");
+    }
+    /* "https://h/" and "https://h" name the same base: no trailing slash */
+    if (norm[strlen(norm) - 1] == '/') {
+        norm = apr_pstrndup(cmd->pool, norm, strlen(norm) - 1);
+    }
+    dir_of(cmd, m)->dpop_url = norm;
+    return NULL;
+}
+
+/* One table for the whole server (every virtual host): the main server's. */
+static const char *set_dpop_replay(cmd_parms *cmd, void *m, const char *arg)
+{
+    auth_obo_srv_cfg *sc = srv_of(cmd);
+    const char *err;
+    int n = 1024;
+
+    if (cmd->server->is_virtual) {
+        return err_for(cmd, "is a setting of the main server (one table serves every "
+                       "virtual host)");
+    }
+    err = parse_int(cmd, arg, 1024, 16777216, &sc->dpop_replay_slots);
+    while (!err && n < sc->dpop_replay_slots) {
+        n *= 2;
+    }
+    if (!err) {
+        sc->dpop_replay_slots = n;
+    }
+    return err;
+}
 
 /* The server notes that some section introspects: its processes then get
  * the introspection L1, and the startup checks look at its exchange. */
@@ -1533,6 +1625,20 @@ const command_rec auth_obo_cmds[] = {
                       "authorization | env NAME | header NAME [downstream=NAME]"),
     AP_INIT_TAKE1("OBOCertificateBound", set_cert_bound, NULL, BOTH,
                   "auto (default) | required | off: RFC 8705 certificate-bound tokens"),
+    AP_INIT_TAKE1("OBODPoP", set_dpop, NULL, BOTH,
+                  "off (default) | allowed | required: RFC 9449 DPoP-bound tokens with "
+                  "proofs"),
+    AP_INIT_FLAG("OBODPoPNonce", set_dpop_nonce, NULL, BOTH,
+                 "on: DPoP proofs must carry a nonce this server or its peers issued "
+                 "(default off)"),
+    AP_INIT_TAKE1("OBODPoPWindow", set_dpop_window, NULL, BOTH,
+                  "Seconds a DPoP proof's iat may lie in the past (1-3600, default 60)"),
+    AP_INIT_TAKE1("OBODPoPURL", set_dpop_url, NULL, BOTH,
+                  "The base URL clients address (scheme://host[:port][/prefix]) when a "
+                  "TLS terminator or proxy sits in front: DPoP's htu is compared with it"),
+    AP_INIT_TAKE1("OBODPoPReplayCache", set_dpop_replay, NULL, RSRC_CONF,
+                  "DPoP proof ids remembered at once with OBOCache shm or none (1024 to "
+                  "16777216, rounded up to a power of two; default 131072)"),
     AP_INIT_TAKE1("OBOTokenType", set_token_typ, NULL, BOTH,
                   "any (default: no typ, JWT or *at+jwt) | at+jwt (RFC 9068 only)"),
     AP_INIT_TAKE1("OBOTokenFormat", set_token_format, NULL, BOTH,

@@ -52,6 +52,10 @@ enum { SOURCE_HEADER = 1, SOURCE_COOKIE = 2, SOURCE_QUERY = 4, SOURCE_FORM = 8 }
 enum { PREFLIGHT_DENY = 0, PREFLIGHT_ALLOW = 1 };
 /* OBOCertificateBound (RFC 8705 s.3) */
 enum { CERT_BOUND_AUTO = 0, CERT_BOUND_REQUIRED = 1, CERT_BOUND_OFF = 2 };
+/* OBODPoP (RFC 9449) */
+enum { DPOP_OFF = 0, DPOP_ALLOWED = 1, DPOP_REQUIRED = 2 };
+/* OBODPoPWindow default (seconds a proof's iat may lie behind) */
+#define AUTH_OBO_DPOP_WINDOW 60
 
 /* Where a downstream token goes. */
 typedef struct auth_obo_pass {
@@ -88,6 +92,10 @@ typedef struct auth_obo_dir_cfg {
     apr_array_header_t *cookies;         /* its cookie names (const char *), with sources */
     int preflight;                       /* OBOPreflight: PREFLIGHT_*, UNSET */
     apr_array_header_t *accept_issuers;  /* OBOAcceptIssuer (const char *), NULL = unset */
+    int dpop;                            /* OBODPoP (DPOP_*), UNSET */
+    int dpop_nonce;                      /* OBODPoPNonce on/off, UNSET */
+    int dpop_window;                     /* OBODPoPWindow seconds, UNSET */
+    const char *dpop_url;                /* OBODPoPURL base (normalised), NULL = unset */
 } auth_obo_dir_cfg;
 
 /* OBOTokenFormat: what a bearer token is taken to be. */
@@ -182,6 +190,11 @@ typedef struct auth_obo_srv_cfg {
     int introspection_ttl;               /* OBOIntrospectionCacheTime seconds, UNSET */
     int introspects;                     /* OBOTokenFormat opaque|auto somewhere here */
     int app_only_rules;                  /* OBOAppOnlyWhen: OBO_APP_* mask, UNSET */
+    int uses_dpop;                       /* OBODPoP allowed|required somewhere here */
+    int dpop_replay_slots;               /* OBODPoPReplayCache (main server), UNSET */
+    /* OBODPoPNonce's key: from OBOCacheSecret, else random per start
+     * (mod_auth_obo_dpop.c, post_config) */
+    unsigned char dpop_nonce_key[32];
 } auth_obo_srv_cfg;
 
 /* OBOSessionLimit defaults: sessions per user, users for the startup check. */
@@ -213,6 +226,7 @@ int auth_obo_token_format(const auth_obo_dir_cfg *d);
 int auth_obo_sources(const auth_obo_dir_cfg *d);
 int auth_obo_preflight(const auth_obo_dir_cfg *d);
 int auth_obo_cert_bound(const auth_obo_dir_cfg *d);
+int auth_obo_dpop(const auth_obo_dir_cfg *d);
 const char *auth_obo_user_claim(const auth_obo_dir_cfg *d);
 const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d);
 int auth_obo_has_idp(const auth_obo_srv_cfg *sc);

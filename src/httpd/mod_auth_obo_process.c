@@ -15,6 +15,7 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 #undef PACKAGE_VERSION
 
 #include "mod_auth_obo_process.h"
+#include "mod_auth_obo_dpop.h"
 #include "mod_auth_obo_request.h"
 #include "mod_auth_obo_socache.h"
 
@@ -255,6 +256,7 @@ static void state_dir_setup(apr_pool_t *pconf, server_rec *s)
 int auth_obo_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     auth_obo_socache_pre_config(pconf);
+    auth_obo_dpop_pre_config(pconf);
     return OK;
 }
 
@@ -282,6 +284,10 @@ int auth_obo_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         }
     }
     auth_obo_socache_sweep(s);
+    /* after the servers: a shm cache's kept secret is known by then */
+    if (auth_obo_dpop_post_config(pconf, ptemp, s) != APR_SUCCESS) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     return OK;
 }
 
@@ -536,6 +542,7 @@ void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
     obo_http *http = NULL;
     obo_memo *verified = NULL, *l1 = NULL, *guard = NULL;
 
+    auth_obo_dpop_child_init(pchild, s);
     if (obo_http_create(pchild, &http) != APR_SUCCESS
         || obo_memo_create(pchild, VERIFIED_SLOTS, &verified) != APR_SUCCESS
         || obo_memo_create(pchild, L1_SLOTS, &l1) != APR_SUCCESS
@@ -557,6 +564,9 @@ void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
         if (sc->uses_exchange || sc->introspects) {
             cache_for(pchild, s, sc, &rt->cache);   /* first: the provider shares keys in it */
             session_cache_for(pchild, s, sc, rt);
+        }
+        else if (sc->uses_dpop && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_MEMCACHED) {
+            cache_for(pchild, s, sc, &rt->cache);   /* DPoP's replay entries live there */
         }
         if (sc->introspects) {
             introspection_for(pchild, s, sc, rt);

@@ -43,6 +43,16 @@ typedef struct auth_obo_req {
     int authorized;            /* this request reached fixups: authorization passed */
     int handoff_failed;        /* its fixups answered an error (the exchange failed) */
     int preflight;             /* a CORS preflight let through without a token */
+    /* DPoP (RFC 9449, mod_auth_obo_dpop.c): the token came as
+     * "Authorization: DPoP"; its proof was verified (here, or by the request
+     * this one belongs to); the challenge's error when the proof was
+     * refused ("invalid_dpop_proof", "use_dpop_nonce"); the proof as sent
+     * (the header is removed from what anything after sees). */
+    int dpop;
+    int dpop_ok;
+    const char *dpop_error;
+    const char *dpop_proof;
+    int dpop_proofs;           /* DPoP headers the request carried */
     /* SHA-256 of the caller's token, computed once for every consumer. */
     unsigned char token_hash[OBO_SHA256_LEN];
     /* The effective configuration, merged once for this per_dir_config. */

@@ -31,12 +31,19 @@ APLOG_USE_MODULE(auth_obo);
 
 /* The token of "Authorization: Bearer <token>" (Proxy-Authorization in a
  * forward proxy: auth_obo_credentials_header): NULL when there are no
- * Bearer credentials, "" when they are malformed. */
-static const char *header_token(request_rec *r)
+ * Bearer credentials (nor DPoP ones where OBODPoP takes them), "" when they
+ * are malformed; *dpop 1 for the DPoP scheme. */
+static const char *header_token(request_rec *r, const auth_obo_dir_cfg *d, int *dpop)
 {
     const char *h = apr_table_get(r->headers_in, auth_obo_credentials_header(r));
+    const char *t = h ? obo_bearer_authorization(r->pool, h) : NULL;
 
-    return h ? obo_bearer_authorization(r->pool, h) : NULL;
+    /* RFC 9449 s.7.1: "DPoP <token>" where OBODPoP takes it */
+    if (h && !t && auth_obo_dpop(d) != DPOP_OFF
+        && (t = obo_bearer_scheme_token(r->pool, h, "DPoP")) != NULL) {
+        *dpop = 1;
+    }
+    return t;
 }
 
 /* ---- what was found ------------------------------------------------------- */
@@ -454,14 +461,14 @@ static int form_tokens(request_rec *r, finds *f)
 
 int auth_obo_find_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_found *out)
 {
-    int kinds = auth_obo_sources(d), status = OK;
+    int kinds = auth_obo_sources(d), status = OK, dpop = 0;
     const char *h;
     finds f;
 
     memset(out, 0, sizeof(*out));
     f.tokens = apr_array_make(r->pool, 2, sizeof(const char *));
     f.places = apr_array_make(r->pool, 2, sizeof(const char *));
-    if ((kinds & SOURCE_HEADER) && (h = header_token(r)) != NULL) {
+    if ((kinds & SOURCE_HEADER) && (h = header_token(r, d, &dpop)) != NULL) {
         found(r->pool, &f, "header", h);
     }
     if (kinds & SOURCE_COOKIE) {
@@ -490,6 +497,7 @@ int auth_obo_find_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_foun
     if (f.tokens->nelts == 1) {
         out->token = APR_ARRAY_IDX(f.tokens, 0, const char *);
         out->where = APR_ARRAY_IDX(f.places, 0, const char *);
+        out->dpop = dpop;
         if (*out->token && strcmp(out->where, "header")) {
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO404: token %s taken from the "
                           "%s and removed from what the backend sees",

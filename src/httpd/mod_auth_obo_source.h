@@ -19,6 +19,7 @@ typedef struct auth_obo_found {
     const char *token;       /* NULL: no token in an accepted place; "": malformed */
     const char *where;       /* "header", "cookie NAME", "query", "form" */
     const char *error;       /* with a 4xx answer: its error_description */
+    int dpop;                /* the token came as "Authorization: DPoP" (OBODPoP) */
 } auth_obo_found;
 
 /* Looks in every place d accepts and removes the token from the cookie,

@@ -278,6 +278,14 @@ static const obo_labelled obo_rows_intro[] = {
     { OBO_M_INTRO_SHARED_HIT, "level=\"shared\",result=\"hit\"" },
     { OBO_M_INTRO_SHARED_MISS, "level=\"shared\",result=\"miss\"" },
 };
+static const obo_labelled obo_rows_dpop[] = {
+    { OBO_M_DPOP_OK, "result=\"ok\"" },
+    { OBO_M_DPOP_INVALID_PROOF, "result=\"invalid_proof\"" },
+    { OBO_M_DPOP_REPLAYED, "result=\"replayed\"" },
+    { OBO_M_DPOP_NONCE, "result=\"use_dpop_nonce\"" },
+    { OBO_M_DPOP_BEARER_REFUSED, "result=\"bearer_refused\"" },
+    { OBO_M_DPOP_UNAVAILABLE, "result=\"unavailable\"" },
+};
 static const obo_labelled obo_rows_shm_writes[] = { { OBO_M_SHM_WRITES, NULL } };
 static const obo_labelled obo_rows_shm_displaced[] = { { OBO_M_SHM_LOCKS_DISPLACED, NULL } };
 
@@ -325,6 +333,10 @@ static const obo_family obo_families_tail[] = {
     { "mod_auth_obo_shm_locks_displaced_total", "counter",
       "Live locks and notes of OBOCache shm's lock table that gave way to newer ones.",
       OBO_ROWS(obo_rows_shm_displaced) },
+    { "mod_auth_obo_dpop_total", "counter",
+      "DPoP (RFC 9449) requests by result: accepted, proof refused, proof replayed, "
+      "nonce asked for, bearer token refused where DPoP was due, replay store unavailable.",
+      OBO_ROWS(obo_rows_dpop) },
 };
 
 static void obo_put(apr_array_header_t *out, apr_pool_t *p, const char *fmt, ...)
@@ -634,6 +646,13 @@ char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char 
                                      obo_jlevels(c, OBO_M_INTRO_L1, OBO_M_INTRO_SHARED)) != 0;
     bad = bad || obo_jset(j, "shm_cache_writes", c[OBO_M_SHM_WRITES]);
     bad = bad || obo_jset(j, "shm_locks_displaced", c[OBO_M_SHM_LOCKS_DISPLACED]);
+    bad = bad || json_object_set_new(j, "dpop", json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I}", "ok", (json_int_t)c[OBO_M_DPOP_OK],
+        "invalid_proof", (json_int_t)c[OBO_M_DPOP_INVALID_PROOF],
+        "replayed", (json_int_t)c[OBO_M_DPOP_REPLAYED],
+        "use_dpop_nonce", (json_int_t)c[OBO_M_DPOP_NONCE],
+        "bearer_refused", (json_int_t)c[OBO_M_DPOP_BEARER_REFUSED],
+        "unavailable", (json_int_t)c[OBO_M_DPOP_UNAVAILABLE])) != 0;
     bad = bad || json_object_set_new(j, "providers", obo_jproviders(s)) != 0;
     return bad ? NULL : obo_json_dump(p, j);
 }

@@ -49,6 +49,12 @@ typedef enum obo_metric {
     OBO_M_SHM_LOCKS_DISPLACED,      /* mod_auth_obo_shm_locks_displaced_total */
     OBO_M_REQ_STEP_UP,              /* requests_total{result="step_up"}: a 401 step-up
                                      * challenge (Require obo-acr/-auth-age/-acrs) */
+    OBO_M_DPOP_OK,                  /* mod_auth_obo_dpop_total{result}: DPoP requests */
+    OBO_M_DPOP_INVALID_PROOF,
+    OBO_M_DPOP_REPLAYED,
+    OBO_M_DPOP_NONCE,               /* answered use_dpop_nonce */
+    OBO_M_DPOP_BEARER_REFUSED,      /* a bearer token where DPoP was due */
+    OBO_M_DPOP_UNAVAILABLE,         /* the replay store failed or was full: 503 */
     OBO_M_COUNTERS
 } obo_metric;
 
