@@ -23,6 +23,7 @@ use Crypt::Mac::HMAC qw(hmac);
 use Crypt::PRNG qw(random_string);
 use Digest::SHA qw(sha256);
 use LWP::UserAgent;
+use JSON::PP ();
 
 need_feature('authn');
 idp_reset();
@@ -270,6 +271,29 @@ subtest 'OBOCache none: replay refused within the process' => sub {
     is dpop_get($N, '/req/public.txt', proofs => [$p])->code, 200, 'first: 200';
     is dpop_get($N, '/req/public.txt', proofs => [$p])->code, 401, 'again: 401';
     $N->stop;
+};
+
+subtest 'an introspected token is bound by its answer\'s cnf' => sub {
+    my $T = 'xintro';
+    my $extra = "OBOClientAuth client_secret_basic\nAlias /op \"$t/htdocs\"\n"
+        . "<Location /op>\n AuthType obo\n Require valid-user\n OBOTokenFormat opaque\n"
+        . " OBODPoP allowed\n</Location>\n";
+    my $O = OBOTest::Httpd2->start(procs => 1, cache => 'shm', tenant => $T, name => 'dpopo',
+                                   extra => $extra);
+    my %c = (active => JSON::PP::true, sub => fresh_user('dpop'), iss => idp_url("/$T/v2.0"),
+             aud => 'api://test-api', exp => time + 600, token_type => 'Bearer');
+    my $bound = idp_opaque(%c, cnf => { jkt => $jkt });
+    my $free = idp_opaque(%c);
+    my $u = $O->url('/op/public.txt');
+    is dpop_get($O, '/op/public.txt', token => $bound,
+                proofs => [ proof(htu => $u, token => $bound) ])->code, 200,
+       'opaque token bound by cnf jkt, with a proof by its key: 200';
+    refused(dpop_get($O, '/op/public.txt', token => $bound,
+                     proofs => [ proof(htu => $u, token => $bound, key => $other) ]),
+            'invalid_dpop_proof', qr/bound to/, 'a proof by another key: refused');
+    is $ua->get($u, Authorization => "Bearer $bound")->code, 401, 'the bound one as Bearer: 401';
+    is $ua->get($u, Authorization => "Bearer $free")->code, 200, 'an unbound one as Bearer: 200';
+    $O->stop;
 };
 
 done_testing();
