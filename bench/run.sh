@@ -27,6 +27,11 @@
 #   opaque       an opaque token (OBOTokenFormat opaque): its RFC 7662
 #                introspection answer from the cache (hit path; one IdP call
 #                per OBOIntrospectionCacheTime, 60 s) + Require obo-scope
+#   dpop         a DPoP-bound token (RFC 9449, OBODPoP required) with a new
+#                ES256 proof per request, pre-signed (bench/mint_proofs.py,
+#                bench/proofs.lua): one signature verified and one jti
+#                recorded in the shm replay table per request, which no
+#                cache may skip
 #   proxy        mod_proxy to the plain instance, no auth (the proxy baseline)
 #   proxy-shm    validate + OBO token (shm) + OBOPassToken authorization, proxied
 #   proxy-mc     the same with memcached
@@ -96,7 +101,7 @@ trap cleanup EXIT
 
 mkdir -p "$work/htdocs/api" "$work/logs"
 head -c 512 /dev/urandom | base64 > "$work/htdocs/api/hello.txt"
-for d in validate obo-shm obo-mc obo-app opaque openidc oauth2; do
+for d in validate obo-shm obo-mc obo-app opaque dpop openidc oauth2; do
     mkdir -p "$work/htdocs/$d"; cp "$work/htdocs/api/hello.txt" "$work/htdocs/$d/"
 done
 cp -r "$here/t/idp" "$here/t/lib" "$work/"
@@ -183,6 +188,15 @@ OBOCacheSecret file:$work/cache.key
     OBOTokenFormat opaque
     Require obo-scope access_as_user
 </Location>
+# the proofs are signed before the run: a window that outlasts it (their
+# jti stay recorded that long, hence the larger table)
+OBODPoPReplayCache 1048576
+<Location /dpop>
+    AuthType obo
+    Require obo-scope access_as_user
+    OBODPoP required
+    OBODPoPWindow 3600
+</Location>
 <Location /proxy>
     ProxyPass http://127.0.0.1:$PLAIN_PORT/api
 </Location>
@@ -257,8 +271,22 @@ claims=$(perl -MJSON::PP -MURI::Escape -e 'print uri_escape(encode_json({ active
 OPAQUE=$(curl -s --cacert "$work/pki/ca.pem" -X POST \
          "https://127.0.0.1:$IDP_PORT/control/opaque?claims=$claims" \
          | perl -MJSON::PP -e 'print decode_json(join "", <STDIN>)->{token}')
+# a DPoP-bound token of the same user, for a key of the benchmark's own
+DPOP_JKT=$(python3 "$here/bench/mint_proofs.py" key "$work/dpop.key")
+OBO_TEST_IDP_PORT=$IDP_PORT OBO_TEST_PKI_DIR="$work/pki" perl -I"$work/lib" -MOBOTest::Mint \
+    -e 'print mint(claims => { sub => "bench-user", cnf => { jkt => $ARGV[0] } })' "$DPOP_JKT" \
+    > "$work/dpop.token"
 auth_of() { # variant name -> its Authorization header
-    case $1 in opaque) echo "Authorization: Bearer $OPAQUE" ;; *) echo "$auth" ;; esac
+    case $1 in
+        opaque) echo "Authorization: Bearer $OPAQUE" ;;
+        dpop|lat-dpop) echo "Authorization: DPoP $(cat "$work/dpop.token")" ;;
+        *) echo "$auth" ;;
+    esac
+}
+# proofs FILE N: N unused proofs for the dpop row's URL
+proofs() {
+    python3 "$here/bench/mint_proofs.py" proofs "$work/dpop.key" "$work/dpop.token" \
+        "http://127.0.0.1:$OBO_PORT/dpop/hello.txt" "$2" "$1"
 }
 
 # name url baseline: the same-token rows, then the distinct-token rows
@@ -270,6 +298,7 @@ obo-shm http://127.0.0.1:$OBO_PORT/obo-shm/hello.txt plain
 obo-mc http://127.0.0.1:$OBO_MC_PORT/obo-mc/hello.txt plain
 obo-app http://127.0.0.1:$OBO_PORT/obo-app/hello.txt plain
 opaque http://127.0.0.1:$OBO_PORT/opaque/hello.txt plain
+dpop http://127.0.0.1:$OBO_PORT/dpop/hello.txt plain
 proxy http://127.0.0.1:$OBO_PORT/proxy/hello.txt -
 proxy-shm http://127.0.0.1:$OBO_PORT/proxy-shm/hello.txt proxy
 proxy-mc http://127.0.0.1:$OBO_MC_PORT/proxy-mc/hello.txt proxy"
@@ -285,13 +314,25 @@ if [ -n "${BENCH_ONLY:-}" ]; then
 fi
 
 # warm every path once (JWKS fetch, first exchange) in each child
+proofs "$work/proofs.warm" 8
 while read -r name url base; do
     for i in $(seq 8); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' -H "$(auth_of "$name")" "$url")
+        extra=()
+        [ "$name" != dpop ] || extra=(-H "DPoP: $(sed -n "${i}p" "$work/proofs.warm")")
+        code=$(curl -s -o /dev/null -w '%{http_code}' -H "$(auth_of "$name")" "${extra[@]}" \
+               "$url")
         [ "$code" = 200 ] || { echo "bench: $name ($url) answered $code" >&2
                                tail -5 "$work"/logs/*.error_log >&2; exit 1; }
     done
 done <<< "$VARIANTS"
+
+# a file of unused proofs for each measurement of the dpop row (more than
+# this machine can serve in BENCH_DURATION: 15,000 a second)
+if echo "$VARIANTS" | grep -q '^dpop '; then
+    t0=$(date +%s)
+    for round in $(seq "$ROUNDS"); do proofs "$work/proofs.$round" $((15000 * DURATION)); done
+    echo "signed $((15000 * DURATION * ROUNDS)) DPoP proofs in $(( $(date +%s) - t0 )) s"
+fi
 
 if [ "$NTOKENS" -gt 0 ]; then
     t0=$(date +%s)
@@ -332,6 +373,8 @@ measure() { # name url [connections seconds] -> "rps p50 p99 cpu_us_per_req" app
     c0=$(cpu_now)
     case $1 in
         d-*) out=$(wrk "${args[@]}" -s "$here/bench/tokens.lua" "$2" -- "$work/tokens.txt") ;;
+        dpop) out=$(wrk "${args[@]}" -s "$here/bench/proofs.lua" "$2" -- "$work/proofs.$round" \
+                    "$(cat "$work/dpop.token")" "$THREADS") ;;
         *) out=$(wrk "${args[@]}" -H "$(auth_of "$1")" "$2") ;;
     esac
     [ -z "$perf" ] || wait "$perf"
@@ -377,7 +420,8 @@ done <<< "$VARIANTS"
 # With BENCH_LAT_CONNECTIONS (2) nothing queues, so p50/p99 are the
 # request's own time; same-token rows only, interleaved, 5 s each.
 LAT_CONNS=${BENCH_LAT_CONNECTIONS:-2}
-LAT_VARIANTS=$(echo "$VARIANTS" | awk '$1 !~ /^d-/ && $1 != "openidc" && $1 != "oauth2"')
+LAT_VARIANTS=$(echo "$VARIANTS" | awk '$1 !~ /^d-/ && $1 != "openidc" && $1 != "oauth2" \
+                                     && $1 != "dpop"')
 if [ "$LAT_CONNS" -gt 0 ] && [ -n "$LAT_VARIANTS" ]; then
     for round in $(seq "$ROUNDS"); do
         while read -r name url base; do

@@ -40,6 +40,7 @@ typedef struct replay_kept {
 
 static replay_kept *shared_table;          /* this generation's, or NULL */
 static obo_replay process_table;           /* OBOCache none, per process */
+static obo_dpop_keys *proof_keys;          /* this process's parsed proof keys */
 static apr_thread_mutex_t *process_mutex;
 
 void auth_obo_dpop_pre_config(apr_pool_t *pconf)
@@ -47,11 +48,13 @@ void auth_obo_dpop_pre_config(apr_pool_t *pconf)
     ap_mutex_register(pconf, DPOP_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
 }
 
+/* 1 if a server takes DPoP with that cache type (0: any) */
 static int any_dpop(server_rec *s, int cache_type)
 {
     for (; s; s = s->next) {
         auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
-        if (sc->uses_dpop && auth_obo_ival(sc->cache_type, CACHE_SHM) == cache_type) {
+        if (sc->uses_dpop && (!cache_type
+                              || auth_obo_ival(sc->cache_type, CACHE_SHM) == cache_type)) {
             return 1;
         }
     }
@@ -138,6 +141,10 @@ void auth_obo_dpop_child_init(apr_pool_t *pchild, server_rec *s)
 {
     void *mem;
 
+    proof_keys = NULL;
+    if (any_dpop(s, 0) && obo_dpop_keys_create(pchild, &proof_keys) != APR_SUCCESS) {
+        proof_keys = NULL;      /* each proof's key is parsed anew */
+    }
     if (shared_table && apr_global_mutex_child_init(&shared_table->mutex,
                             apr_global_mutex_lockfile(shared_table->mutex), pchild)
                         != APR_SUCCESS) {
@@ -379,6 +386,8 @@ int auth_obo_dpop_check(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     rules.algs = proof_algs(r->pool, d);
     rules.htm = first_request(r)->method;
     rules.access_token = token;
+    rules.jkt = want;
+    rules.keys = proof_keys;
     rules.now = apr_time_sec(apr_time_now());
     rules.window = auth_obo_ival(d->dpop_window, AUTH_OBO_DPOP_WINDOW);
     rules.skew = auth_obo_skew(d);

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
+#include <apr_thread_mutex.h>
 
 /* ---- htu */
 
@@ -157,6 +158,142 @@ apr_status_t obo_jwk_thumbprint(apr_pool_t *p, const json_t *jwk, const char **o
     return APR_SUCCESS;
 }
 
+/* ---- parsed proof keys */
+
+typedef struct obo_key_slot {
+    unsigned char id[OBO_SHA256_LEN];   /* SHA-256 of the jwk as sent */
+    apr_pool_t *pool;                   /* unmanaged: the key's; NULL: free slot */
+    obo_jwk *key;
+    int refs;                           /* verifications using it now */
+} obo_key_slot;
+
+struct obo_dpop_keys {
+    apr_thread_mutex_t *mu;
+    obo_key_slot slot[OBO_DPOP_KEY_SLOTS];
+    unsigned next;                      /* where the next eviction looks first */
+};
+
+/* A key being used: its slot, or its own pool when it was not kept. */
+typedef struct obo_key_use {
+    obo_key_slot *slot;
+    apr_pool_t *own;
+} obo_key_use;
+
+static apr_status_t obo_keys_free(void *data)
+{
+    obo_dpop_keys *k = data;
+    int i;
+
+    for (i = 0; i < OBO_DPOP_KEY_SLOTS; i++) {
+        if (k->slot[i].pool) {
+            apr_pool_destroy(k->slot[i].pool);
+            k->slot[i].pool = NULL;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t obo_dpop_keys_create(apr_pool_t *p, obo_dpop_keys **out)
+{
+    obo_dpop_keys *k = apr_pcalloc(p, sizeof(*k));
+    apr_status_t rv = apr_thread_mutex_create(&k->mu, APR_THREAD_MUTEX_DEFAULT, p);
+
+    if (rv == APR_SUCCESS) {
+        apr_pool_cleanup_register(p, k, obo_keys_free, apr_pool_cleanup_null);
+        *out = k;
+    }
+    return rv;
+}
+
+static obo_key_slot *obo_keys_find(obo_dpop_keys *k, const unsigned char *id)
+{
+    int i;
+
+    for (i = 0; i < OBO_DPOP_KEY_SLOTS; i++) {
+        if (k->slot[i].pool && memcmp(k->slot[i].id, id, OBO_SHA256_LEN) == 0) {
+            return &k->slot[i];
+        }
+    }
+    return NULL;
+}
+
+/* Keeps a freshly parsed key (its pool) unless every slot is in use: the
+ * first unused slot from `next` on gives way. */
+static obo_key_slot *obo_keys_keep(obo_dpop_keys *k, const unsigned char *id, apr_pool_t *pool,
+                                   obo_jwk *key)
+{
+    int i;
+
+    for (i = 0; i < OBO_DPOP_KEY_SLOTS; i++) {
+        obo_key_slot *s = &k->slot[(k->next + (unsigned)i) % OBO_DPOP_KEY_SLOTS];
+        if (s->refs == 0) {
+            if (s->pool) {
+                apr_pool_destroy(s->pool);
+            }
+            memcpy(s->id, id, OBO_SHA256_LEN);
+            s->pool = pool;
+            s->key = key;
+            s->refs = 1;
+            k->next = (k->next + (unsigned)i + 1) % OBO_DPOP_KEY_SLOTS;
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* The key of jwk: from the cache (in use until obo_key_done) or parsed. */
+static apr_status_t obo_key_get(apr_pool_t *p, obo_dpop_keys *k, const json_t *jwk,
+                                obo_jwk **key, obo_key_use *use, const char **err)
+{
+    unsigned char id[OBO_SHA256_LEN];
+    const char *text = k ? json_dumps(jwk, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    apr_pool_t *own = NULL;
+    obo_key_slot *s = NULL;
+    apr_status_t rv;
+
+    memset(use, 0, sizeof(*use));
+    if (!text) {
+        return obo_jwk_parse(p, jwk, key, err);
+    }
+    obo_sha256(text, strlen(text), id);
+    free((void *)text);
+    apr_thread_mutex_lock(k->mu);
+    if ((s = obo_keys_find(k, id)) != NULL) {
+        s->refs++;
+        *key = s->key;
+        use->slot = s;
+    }
+    apr_thread_mutex_unlock(k->mu);
+    if (s) {
+        return APR_SUCCESS;
+    }
+    /* unmanaged: no parent shared with other threads */
+    if ((rv = apr_pool_create_unmanaged_ex(&own, NULL, NULL)) != APR_SUCCESS) {
+        return rv;
+    }
+    if ((rv = obo_jwk_parse(own, jwk, key, err)) != APR_SUCCESS) {
+        apr_pool_destroy(own);
+        return rv;
+    }
+    apr_thread_mutex_lock(k->mu);
+    use->slot = obo_keys_find(k, id) ? NULL : obo_keys_keep(k, id, own, *key);
+    apr_thread_mutex_unlock(k->mu);
+    use->own = use->slot ? NULL : own;
+    return APR_SUCCESS;
+}
+
+static void obo_key_done(obo_dpop_keys *k, obo_key_use *use)
+{
+    if (use->slot) {
+        apr_thread_mutex_lock(k->mu);
+        use->slot->refs--;
+        apr_thread_mutex_unlock(k->mu);
+    }
+    if (use->own) {
+        apr_pool_destroy(use->own);
+    }
+}
+
 /* ---- the proof */
 
 static int obo_alg_allowed(const obo_dpop_rules *r, const char *alg)
@@ -175,14 +312,33 @@ static int obo_typ_is_dpop(const char *typ)
                    || strcasecmp(typ, "application/dpop+jwt") == 0);
 }
 
+/* The jwk's thumbprint, before anything costly: when the token names its
+ * key, a proof by another key is refused without parsing or verifying. */
+static apr_status_t obo_dpop_jkt(apr_pool_t *p, const json_t *jwk, const obo_dpop_rules *r,
+                                 const char **jkt, const char **err)
+{
+    apr_status_t rv = obo_jwk_thumbprint(p, jwk, jkt);
+
+    if (rv != APR_SUCCESS) {
+        *err = "DPoP proof: the jwk lacks a required member";
+    }
+    else if (r->jkt && !obo_ct_equal(*jkt, strlen(*jkt), r->jkt, strlen(r->jkt))) {
+        *err = "the proof's key is not the one the token is bound to (cnf jkt)";
+        rv = APR_EINVAL;
+    }
+    return rv;
+}
+
 /* The header: type, algorithm, the key it carries and the signature. */
 static apr_status_t obo_dpop_key(apr_pool_t *p, const obo_jws *jws, const obo_dpop_rules *r,
                                  const char **jkt, const char **err)
 {
     const json_t *jwk = json_object_get(jws->header, "jwk");
     obo_jwk *key = NULL;
+    obo_key_use use;
     apr_status_t rv = APR_EINVAL;
 
+    memset(&use, 0, sizeof(use));
     if (!obo_typ_is_dpop(jws->typ)) {
         *err = "DPoP proof: typ is not dpop+jwt";
     }
@@ -192,7 +348,10 @@ static apr_status_t obo_dpop_key(apr_pool_t *p, const obo_jws *jws, const obo_dp
     else if (!json_is_object(jwk)) {
         *err = "DPoP proof: no jwk header";
     }
-    else if ((rv = obo_jwk_parse(p, jwk, &key, err)) != APR_SUCCESS) {
+    else if ((rv = obo_dpop_jkt(p, jwk, r, jkt, err)) != APR_SUCCESS) {
+        /* *err set */
+    }
+    else if ((rv = obo_key_get(p, r->keys, jwk, &key, &use, err)) != APR_SUCCESS) {
         *err = rv == APR_ENOTIMPL ? "DPoP proof: unsupported key type" : "DPoP proof: "
                "the jwk is not a usable public key";
         rv = APR_EINVAL;
@@ -200,8 +359,8 @@ static apr_status_t obo_dpop_key(apr_pool_t *p, const obo_jws *jws, const obo_dp
     else if ((rv = obo_jws_verify(p, jws, key, err)) != APR_SUCCESS) {
         *err = "DPoP proof: bad signature";
     }
-    else if ((rv = obo_jwk_thumbprint(p, jwk, jkt)) != APR_SUCCESS) {
-        *err = "DPoP proof: the jwk lacks a required member";
+    if (key) {
+        obo_key_done(r->keys, &use);
     }
     return rv;
 }

@@ -9,6 +9,17 @@
 #include <jansson.h>
 
 #define OBO_DPOP_JTI_MAX 256      /* bytes: a replay entry is keyed by it */
+#define OBO_DPOP_KEY_SLOTS 64     /* proof keys a process keeps parsed */
+
+/* The public keys of recent proofs, parsed once: a client signs every
+ * proof with one key, and turning a JWK into an OpenSSL key costs more than
+ * the signature check itself. Keyed by a hash of the whole jwk member as
+ * sent (never by its thumbprint alone, which ignores the other members);
+ * thread-safe; a key in use is never freed. */
+typedef struct obo_dpop_keys obo_dpop_keys;
+
+/* A cache of OBO_DPOP_KEY_SLOTS keys living as long as p. */
+apr_status_t obo_dpop_keys_create(apr_pool_t *p, obo_dpop_keys **out);
 #define OBO_DPOP_PROOF_MAX 8192   /* bytes of the compact proof */
 
 typedef struct obo_dpop_rules {
@@ -17,6 +28,11 @@ typedef struct obo_dpop_rules {
     const char *htm;                 /* the request's method */
     const char *htu;                 /* the request's URL (normalised here too) */
     const char *access_token;        /* ath must be its hash; NULL: no ath check */
+    /* The token's cnf.jkt, compared with the proof key's thumbprint before
+     * the key is parsed or the signature checked; NULL: the caller compares
+     * obo_dpop_proof.jkt itself. */
+    const char *jkt;
+    obo_dpop_keys *keys;             /* parsed keys to reuse, or NULL */
     apr_int64_t now;                 /* seconds since the epoch */
     apr_int64_t window;              /* how old iat may be, seconds */
     apr_int64_t skew;                /* clock skew tolerated both ways, seconds */

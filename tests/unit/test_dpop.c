@@ -228,6 +228,49 @@ static void test_thumbprint(apr_pool_t *p)
        "oct refused");
 }
 
+/* The parsed-key cache changes no verdict: a cached key still checks each
+ * signature, a jwk with a private member is not its cached public twin, a
+ * token's jkt is compared first, and more keys than slots all verify. */
+static void test_key_cache(apr_pool_t *p)
+{
+    EVP_PKEY *k = tk_gen(p, "EC", "P-256"), *other = tk_gen(p, "EC", "P-256");
+    const char *ath = ath_of(p, TOKEN), *jkt = NULL, *err = NULL;
+    obo_dpop_keys *keys = NULL;
+    obo_dpop_rules r = rules();
+    json_t *priv = tk_jwk(p, k, NULL);
+    obo_dpop_proof o;
+    int i, good = 0;
+
+    is_int(obo_dpop_keys_create(p, &keys), APR_SUCCESS, "a key cache");
+    r.keys = keys;
+    for (i = 0; i < 3; i++) {
+        good += check(p, proof(p, k, "ES256", "dpop+jwt", claims(p, "GET", URL, NOW, "j", ath),
+                               NULL), &r, &o, &err) == APR_SUCCESS;
+    }
+    is_int(good, 3, "the same key three times (parsed once): accepted");
+    check(p, proof(p, other, "ES256", "dpop+jwt", claims(p, "GET", URL, NOW, "j", ath), NULL),
+          &r, &o, &err);
+    REFUSED(p, proof(p, k, "ES256", "dpop+jwt", claims(p, "GET", URL, NOW, "j", ath),
+                     tk_jwk(p, other, NULL)), &r, "signature",
+            "a cached key's jwk on a proof signed by another key: refused");
+    json_object_set_new(priv, "d", json_string("AAAA"));
+    REFUSED(p, proof(p, k, "ES256", "dpop+jwt", claims(p, "GET", URL, NOW, "j", ath), priv),
+            &r, "public key", "the cached key's jwk with d: refused");
+    obo_jwk_thumbprint(p, tk_jwk(p, other, NULL), &jkt);
+    r.jkt = jkt;
+    REFUSED(p, proof(p, k, "ES256", "dpop+jwt", claims(p, "GET", URL, NOW, "j", ath), NULL),
+            &r, "bound to", "a proof by a key other than the token's jkt: refused first");
+    r.jkt = NULL;
+    for (i = 0, good = 0; i < OBO_DPOP_KEY_SLOTS + 6; i++) {
+        EVP_PKEY *n = tk_gen(p, "EC", "P-256");
+        good += check(p, proof(p, n, "ES256", "dpop+jwt", claims(p, "GET", URL, NOW, "j", ath),
+                               NULL), &r, &o, &err) == APR_SUCCESS;
+    }
+    is_int(good, OBO_DPOP_KEY_SLOTS + 6, "more keys than slots: every one accepted");
+    is_int(check(p, proof(p, k, "ES256", "dpop+jwt", claims(p, "GET", URL, NOW, "j", ath), NULL),
+                 &r, &o, &err), APR_SUCCESS, "an evicted key is parsed again");
+}
+
 /* Stateless server nonces: accepted during their period and the next,
  * refused once older, from the future, under another key, or altered. */
 static void test_nonce(apr_pool_t *p)
@@ -275,6 +318,7 @@ int main(void)
     TAP_RUN(test_htu_norm);
     TAP_RUN(test_thumbprint);
     TAP_RUN(test_nonce);
+    TAP_RUN(test_key_cache);
     apr_terminate();
     return tap_done();
 }
