@@ -53,8 +53,15 @@
 # variant's last measurement is written to BENCH_PERF_OUT, /tmp/obo-bench.perf;
 # BENCH_PERF_ARGS replaces the default "-F 1999 -a"),
 # BENCH_ONLY (space-separated variant names), BENCH_PORT_BASE (18181: the
-# instances listen on BASE..BASE+4), BENCH_IDP_PORT (19643), BENCH_MC_PORT
-# (19711).
+# instances listen on BASE..BASE+5), BENCH_IDP_PORT (19643), BENCH_MC_PORT
+# (19711), BENCH_TLS (1; 0 skips the certificate-bound rows).
+#
+# Certificate-bound tokens (RFC 8705) need a client certificate, which wrk
+# cannot send: ab (-k -E) measures, over TLS to one virtual host of the obo
+# instance (SSLVerifyClient optional_no_ca), the file without auth ("tls")
+# and with a token bound to ab's certificate ("tls-bound", AuthType obo).
+# ab is one thread and may saturate before httpd does, so the rows also
+# give the httpd CPU per request, and the ratio of the two.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -83,7 +90,8 @@ USERS=${BENCH_USERS:-30}
 IDP_PORT=${BENCH_IDP_PORT:-19643}; MC_PORT=${BENCH_MC_PORT:-19711}
 BASE=${BENCH_PORT_BASE:-18181}
 PLAIN_PORT=$BASE; OBO_PORT=$((BASE + 1)); OBO_MC_PORT=$((BASE + 2))
-OIDC_PORT=$((BASE + 3)); OAUTH2_PORT=$((BASE + 4))
+OIDC_PORT=$((BASE + 3)); OAUTH2_PORT=$((BASE + 4)); TLS_PORT=$((BASE + 5))
+TLS=${BENCH_TLS:-1}
 INSTANCES="plain obo openidc oauth2"
 
 work=$(mktemp -d /tmp/obo-bench.XXXXXX)
@@ -207,6 +215,20 @@ OBODPoPReplayCache 1048576
     OBOScope api://downstream/read
     OBOPassToken authorization
 </Location>
+# TLS with client certificates: the certificate-bound rows
+LoadModule ssl_module $mods/mod_ssl.so
+Listen 127.0.0.1:$TLS_PORT
+<VirtualHost 127.0.0.1:$TLS_PORT>
+    SSLEngine on
+    SSLCertificateFile $work/pki/server.pem
+    SSLCertificateKeyFile $work/pki/server.key
+    SSLVerifyClient optional_no_ca
+    <Location /validate>
+        AuthType obo
+        Require obo-scope access_as_user
+        OBOCertificateBound required
+    </Location>
+</VirtualHost>
 # memcached: a virtual host of the same instance with its own cache
 Listen 127.0.0.1:$OBO_MC_PORT
 <VirtualHost 127.0.0.1:$OBO_MC_PORT>
@@ -276,6 +298,15 @@ DPOP_JKT=$(python3 "$here/bench/mint_proofs.py" key "$work/dpop.key")
 OBO_TEST_IDP_PORT=$IDP_PORT OBO_TEST_PKI_DIR="$work/pki" perl -I"$work/lib" -MOBOTest::Mint \
     -e 'print mint(claims => { sub => "bench-user", cnf => { jkt => $ARGV[0] } })' "$DPOP_JKT" \
     > "$work/dpop.token"
+# ab's client certificate, and a token bound to it (cnf x5t#S256)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=bench-client \
+    -keyout "$work/client.key" -out "$work/client.crt" -days 1 2>/dev/null
+cat "$work/client.crt" "$work/client.key" > "$work/client.pem"
+X5T=$(openssl x509 -in "$work/client.crt" -outform DER | openssl dgst -sha256 -binary \
+      | base64 | tr '+/' '-_' | tr -d '=\n')
+BOUND=$(OBO_TEST_IDP_PORT=$IDP_PORT OBO_TEST_PKI_DIR="$work/pki" perl -I"$work/lib" \
+        -MOBOTest::Mint -e 'print mint(claims => { sub => "bench-user",
+                                                    cnf => { "x5t#S256" => $ARGV[0] } })' "$X5T")
 auth_of() { # variant name -> its Authorization header
     case $1 in
         opaque) echo "Authorization: Bearer $OPAQUE" ;;
@@ -444,6 +475,51 @@ if [ "$LAT_CONNS" -gt 0 ] && [ -n "$LAT_VARIANTS" ]; then
         printf '%-11s %10.0f %9.3f %9.3f %12s %12s   (vs %s)\n' "$name" "$rps" "$p50" "$p99" \
             "$added50" "$added" "$base"
     done <<< "$LAT_VARIANTS"
+fi
+
+# Certificate-bound tokens over TLS, with ab (see the head of this file).
+tls_measure() { # name path -> "rps p50 p99 cpu_us_per_req" appended to $work/res.<name>
+    local out c0 c1 n hdr=()
+    [ "$1" = tls ] || hdr=(-H "Authorization: Bearer $BOUND")
+    c0=$(cpu_now)
+    out=$(ab -q -k -c "$CONNS" -t "$DURATION" -n 100000000 -E "$work/client.pem" "${hdr[@]}" \
+          "https://127.0.0.1:$TLS_PORT$2" 2>&1)
+    c1=$(cpu_now)
+    n=$(echo "$out" | awk '/^Complete requests:/ {print $3}')
+    if [ "$(echo "$out" | awk '/^Non-2xx responses:/ {print $3}')" != "" ] \
+       || [ "$(echo "$out" | awk '/^Failed requests:/ {print $3}')" != 0 ]; then
+        echo "bench: failures from $1 over TLS" >&2; echo "$out" >&2; exit 1
+    fi
+    echo "$(echo "$out" | awk '/^Requests per second:/ {print $4}') \
+$(echo "$out" | awk '$1 == "50%" {print $2}') $(echo "$out" | awk '$1 == "99%" {print $2}') \
+$(echo "($c1 - $c0) * 1000000 / $HZ / $n" | bc -l)" >> "$work/res.$1"
+}
+if [ "$TLS" = 1 ] && [ -z "${BENCH_ONLY:-}" -o -n "$(echo " ${BENCH_ONLY:-} " | grep ' tls ')" ]; then
+    for code in $(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/pki/ca.pem" \
+                      --cert "$work/client.pem" -H "Authorization: Bearer $BOUND" \
+                      "https://127.0.0.1:$TLS_PORT/validate/hello.txt") \
+                $(curl -s -o /dev/null -w '%{http_code}' --cacert "$work/pki/ca.pem" \
+                      -H "Authorization: Bearer $BOUND" \
+                      "https://127.0.0.1:$TLS_PORT/validate/hello.txt"); do
+        echo "$code"
+    done | paste -sd' ' | grep -qx '200 401' \
+        || { echo "bench: the bound token must pass with its certificate only" >&2; exit 1; }
+    for round in $(seq "$ROUNDS"); do
+        tls_measure tls /api/hello.txt
+        tls_measure tls-bound /validate/hello.txt
+    done
+    echo "certificate-bound token over TLS (ab -k -c$CONNS -t$DURATION -E, one client" \
+         "certificate, median of $ROUNDS rounds):"
+    printf '%-11s %10s %9s %9s %8s %11s %10s\n' variant 'req/s' 'p50 ms' 'p99 ms' ratio \
+        'cpu us/req' 'cpu ratio'
+    for name in tls tls-bound; do
+        rps=$(median_col "$work/res.$name" 1); p50=$(median_col "$work/res.$name" 2)
+        p99=$(median_col "$work/res.$name" 3); cpu=$(median_col "$work/res.$name" 4)
+        ratio=$(printf '%.3f' "$(echo "$rps / $(median_col "$work/res.tls" 1)" | bc -l)")
+        cratio=$(printf '%.3f' "$(echo "$(median_col "$work/res.tls" 4) / $cpu" | bc -l)")
+        printf '%-11s %10.0f %9s %9s %8s %11.1f %10s\n' "$name" "$rps" "$p50" "$p99" \
+            "$ratio" "$cpu" "$cratio"
+    done
 fi
 
 # Miss (IdP call) vs hit latency, per fresh user, through the memcached path.

@@ -266,22 +266,61 @@ done:
     return rv;
 }
 
+#define PEM_CERT_BEGIN "-----BEGIN CERTIFICATE-----"
+#define PEM_CERT_END "-----END CERTIFICATE-----"
+
+/* 1 if der is one DER SEQUENCE filling exactly len bytes (a certificate's
+ * outer shape: nothing before or after it). */
+static int obo_der_one_sequence(const unsigned char *der, apr_size_t len)
+{
+    apr_size_t n, body = 0, i;
+
+    if (len < 2 || der[0] != 0x30) {
+        return 0;
+    }
+    if (der[1] < 0x80) {
+        return (apr_size_t)der[1] + 2 == len;
+    }
+    n = der[1] & 0x7f;
+    if (n == 0 || n > 4 || len < 2 + n) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        body = (body << 8) | der[2 + i];
+    }
+    return body + 2 + n == len;
+}
+
+/* The certificate's DER straight from its PEM text: base64 between the
+ * armour lines. No X.509 parse: decoding a certificate (its public key
+ * through OpenSSL 3's decoders) cost more than the rest of a request with
+ * a certificate-bound token. */
 apr_status_t obo_x509_thumbprint(apr_pool_t *p, const char *pem, const char **out)
 {
-    apr_size_t len = pem ? strlen(pem) : 0;
-    BIO *bio = len && len <= 64 * 1024 ? BIO_new_mem_buf(pem, (int)len) : NULL;
-    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    unsigned char *der = NULL, h[OBO_SHA256_LEN];
-    int dlen = x ? i2d_X509(x, &der) : -1;
-    apr_status_t rv = APR_EINVAL;
+    const char *b = pem ? strstr(pem, PEM_CERT_BEGIN) : NULL, *e = NULL;
+    unsigned char h[OBO_SHA256_LEN], *der = NULL;
+    apr_size_t dlen = 0, n = 0;
+    char *text = NULL;
 
-    if (dlen > 0) {
-        obo_sha256(der, (apr_size_t)dlen, h);
-        *out = obo_b64url_encode(p, h, sizeof(h));
-        rv = APR_SUCCESS;
+    if (b && strlen(pem) <= 64 * 1024) {
+        b += sizeof(PEM_CERT_BEGIN) - 1;
+        e = strstr(b, PEM_CERT_END);
     }
-    OPENSSL_free(der);
-    X509_free(x);
-    BIO_free(bio);
-    return rv;
+    if (!e) {
+        return APR_EINVAL;
+    }
+    text = apr_palloc(p, (apr_size_t)(e - b) + 1);
+    for (; b < e; b++) {
+        if (*b != '\n' && *b != '\r' && *b != ' ' && *b != '\t') {
+            text[n++] = *b;
+        }
+    }
+    text[n] = '\0';
+    if (obo_b64_decode(p, text, n, &der, &dlen) != APR_SUCCESS
+        || !obo_der_one_sequence(der, dlen)) {
+        return APR_EINVAL;
+    }
+    obo_sha256(der, dlen, h);
+    *out = obo_b64url_encode(p, h, sizeof(h));
+    return APR_SUCCESS;
 }

@@ -3,8 +3,12 @@
  * AEAD envelope's refusal of every kind of tampering. */
 #include "tap.h"
 #include "obo_crypto.h"
+#include "obo_b64.h"
+#include "testkeys.h"
 
 #include <apr_strings.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 static char *hex(apr_pool_t *p, const unsigned char *b, apr_size_t n)
 {
@@ -244,6 +248,64 @@ static void test_random(apr_pool_t *p)
     ok(memcmp(a, b, sizeof(a)) != 0, "two random draws differ");
 }
 
+/* A self-signed certificate of key k, as PEM text. */
+static char *cert_pem(apr_pool_t *p, EVP_PKEY *k, X509 **out)
+{
+    X509 *x = X509_new();
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data = NULL, *pem;
+    long n;
+
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, k);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"client", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509_sign(x, k, EVP_sha256());
+    PEM_write_bio_X509(b, x);
+    n = BIO_get_mem_data(b, &data);
+    pem = apr_pstrndup(p, data, (apr_size_t)n);
+    BIO_free(b);
+    *out = x;
+    return pem;
+}
+
+/* RFC 8705 x5t#S256: the SHA-256 of the certificate's DER, taken from the
+ * PEM text without an X.509 parse, must equal OpenSSL's own encoding's. */
+static void test_x509_thumbprint(apr_pool_t *p)
+{
+    X509 *x = NULL;
+    char *pem = cert_pem(p, tk_gen(p, "EC", "P-256"), &x);
+    unsigned char *der = NULL, h[OBO_SHA256_LEN];
+    int dlen = i2d_X509(x, &der);
+    const char *got = NULL, *want;
+    char *bad;
+
+    obo_sha256(der, (apr_size_t)dlen, h);
+    want = obo_b64url_encode(p, h, sizeof(h));
+    ok(obo_x509_thumbprint(p, pem, &got) == APR_SUCCESS && got && strcmp(got, want) == 0,
+       "the thumbprint of the PEM is the SHA-256 of OpenSSL's DER");
+    ok(obo_x509_thumbprint(p, apr_pstrcat(p, pem, pem, NULL), &got) == APR_SUCCESS
+       && strcmp(got, want) == 0, "a chain: the first certificate's");
+    is_int(obo_x509_thumbprint(p, "not a certificate", &got), APR_EINVAL, "no armour: refused");
+    bad = apr_pstrdup(p, pem);
+    bad[strlen("-----BEGIN CERTIFICATE-----\n") + 10] = '*';
+    is_int(obo_x509_thumbprint(p, bad, &got), APR_EINVAL, "a bad base64 character: refused");
+    is_int(obo_x509_thumbprint(p, "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n"
+                                  "-----END CERTIFICATE-----\n", &got), APR_SUCCESS,
+           "one complete DER sequence (30 03 02 01 01) is hashed");
+    is_int(obo_x509_thumbprint(p, "-----BEGIN CERTIFICATE-----\nMAMCAQEA\n"
+                                  "-----END CERTIFICATE-----\n", &got), APR_EINVAL,
+           "trailing bytes after the sequence: refused");
+    is_int(obo_x509_thumbprint(p, "-----BEGIN CERTIFICATE-----\nMAUCAQE=\n"
+                                  "-----END CERTIFICATE-----\n", &got), APR_EINVAL,
+           "a sequence longer than the bytes: refused");
+    OPENSSL_free(der);
+    X509_free(x);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -255,6 +317,7 @@ int main(void)
     TAP_RUN(test_ct_equal);
     TAP_RUN(test_random);
     TAP_RUN(test_wipe_on_clear);
+    TAP_RUN(test_x509_thumbprint);
     apr_terminate();
     return tap_done();
 }
