@@ -479,6 +479,24 @@ for my $f (@md) {
     check(1, "$rel: tables are whole") unless $bad_rows;
 }
 
+# ---- recipes that open a back door ---------------------------------------------------
+
+# Debian's serve-cgi-bin.conf (enabled by default) serves /usr/lib/cgi-bin at
+# /cgi-bin/ with Require all granted: a protected program aliased from there
+# also runs without a token (review 28B). No example may put one there.
+for my $f (@md) {
+    (my $rel = $f) =~ s{^\Q$root\E/}{};
+    my @lines = split /\n/, slurp($f);
+    my $bad = 0;
+    for my $i (0 .. $#lines) {
+        next unless $lines[$i] =~ m{^\s*ScriptAlias(?:Match)?\s+\S+\s+"?/usr/lib/cgi-bin/}i;
+        check(0, "$rel:" . ($i + 1) . ": ScriptAlias into /usr/lib/cgi-bin, which Debian also "
+              . "serves at /cgi-bin/ without auth: use a directory of its own");
+        $bad++;
+    }
+    check(1, "$rel: no ScriptAlias into /usr/lib/cgi-bin") unless $bad;
+}
+
 # ---- report ------------------------------------------------------------------------
 
 print "1..", scalar(@results), "\n";

@@ -37,7 +37,7 @@ plant() {
     fi
 }
 
-echo "1..17"
+echo "1..18"
 
 i=$((i + 1))
 if fresh_copy && srcdir=$top perl "$check" "$tmp/copy" >"$tmp/out" 2>&1; then
@@ -80,6 +80,9 @@ plant "a URL directive said to accept http" docs/directives.md \
 plant "a wrong unknown-kid refetch window" docs/directives.md \
     's/at most once per 10 seconds per provider/at most once per 60 seconds per provider/' \
     'unknown-kid refetch: at most once per 10 s'
+plant "a CGI recipe aliased into Debian's public cgi-bin" docs/cgi-backend.md \
+    's{/usr/lib/reports-api/cgi-bin/report$}{/usr/lib/cgi-bin/report}m' \
+    'ScriptAlias into /usr/lib/cgi-bin'
 plant "link to a missing file" README.md \
     's/\]\(docs\/directives\.md\)/](docs\/directive.md)/' 'link docs/directive.md: .* does not exist'
 plant "link to a missing heading" docs/directives.md \
