@@ -129,14 +129,20 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     auth_obo_srv_cfg *base = basev, *add = addv;
     auth_obo_srv_cfg *sc = apr_pcalloc(p, sizeof(*sc));
 
-    sc->metadata_url = MERGE_PTR(metadata_url);
-    sc->jwks_url = MERGE_PTR(jwks_url);
-    sc->jwks_file = MERGE_PTR(jwks_file);
+    /* A virtual host that names any provider has its own set of them, with
+     * everything that belongs to a provider: merged one by one, it kept the
+     * main server's OBOIssuer (its own IdP's tokens refused, the main's
+     * accepted) and sent its exchanges to the main's OBOTokenEndpoint
+     * (review 28B). */
+    const auth_obo_srv_cfg *idp = auth_obo_has_idp(add) ? add : base;
+
+    sc->metadata_url = idp->metadata_url;
+    sc->jwks_url = idp->jwks_url;
+    sc->jwks_file = idp->jwks_file;
+    sc->token_endpoint = idp == add ? add->token_endpoint : MERGE_PTR(token_endpoint);
+    sc->issuers = idp == add ? add->issuers : MERGE_PTR(issuers);
+    sc->more_idps = idp->more_idps;
     sc->ca_file = MERGE_PTR(ca_file);
-    sc->token_endpoint = MERGE_PTR(token_endpoint);
-    sc->issuers = MERGE_PTR(issuers);
-    /* A virtual host that names any provider has its own set of them. */
-    sc->more_idps = auth_obo_has_idp(add) ? add->more_idps : base->more_idps;
     sc->jwks_refresh = MERGE_INT(jwks_refresh);
     sc->connect_timeout_ms = MERGE_INT(connect_timeout_ms);
     sc->timeout_ms = MERGE_INT(timeout_ms);
@@ -169,7 +175,7 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->session_limit = MERGE_INT(session_limit);
     sc->session_users = MERGE_INT(session_users);
     sc->preload_keys = MERGE_INT(preload_keys);
-    sc->introspection_url = MERGE_PTR(introspection_url);
+    sc->introspection_url = idp == add ? add->introspection_url : MERGE_PTR(introspection_url);
     sc->introspection_ttl = MERGE_INT(introspection_ttl);
     /* a virtual host inherits the main server's OBOTokenFormat */
     sc->introspects = add->introspects || base->introspects;

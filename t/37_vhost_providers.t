@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: Apache-2.0
+# A virtual host that names its own identity provider has its own
+# providers entirely (review 28B, medium): it inherits none of the main
+# server's OBOIssuer, OBOTokenEndpoint, OBOIntrospectionURL or further
+# providers, which belong to the main server's. Before, the virtual host
+# kept the main server's OBOIssuer (its own IdP's tokens were refused and
+# the main server's accepted) and sent its exchanges to the main server's
+# OBOTokenEndpoint. A virtual host that names no provider still inherits
+# them all.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+use OBOTest::Httpd2;
+use LWP::UserAgent;
+
+need_feature('exchange');
+idp_reset();
+my $t = OBOTest::Services::t_dir();
+my ($A, $B) = ('xvha', 'xvhb');
+my $own = OBOTest::Httpd2::free_port();
+my $inherit = OBOTest::Httpd2::free_port();
+my $extra = <<"EOF2";
+OBOIssuer @{[ idp_url("/$A/v2.0") ]}
+OBOTokenEndpoint @{[ idp_url("/$A/oauth2/v2.0/token") ]}
+Alias /v "$t/htdocs"
+<Location /v>
+    AuthType obo
+    Require valid-user
+</Location>
+Listen 127.0.0.1:$own
+<VirtualHost 127.0.0.1:$own>
+    OBOMetadataURL @{[ idp_url("/$B/v2.0/.well-known/openid-configuration") ]}
+</VirtualHost>
+Listen 127.0.0.1:$inherit
+<VirtualHost 127.0.0.1:$inherit>
+    ServerName inherits.example
+</VirtualHost>
+EOF2
+my $h = OBOTest::Httpd2->start(procs => 1, cache => 'shm', tenant => $A, name => 'vhostidp',
+                               extra => $extra);
+my $ua = LWP::UserAgent->new(timeout => 30);
+sub get {
+    my ($port, $path, $tok) = @_;
+    return $ua->get("http://127.0.0.1:$port$path", Authorization => "Bearer $tok");
+}
+my $ta = user_token(fresh_user('vha'), $A);
+my $tb = user_token(fresh_user('vhb'), $B);
+
+is get($h->port, '/v/public.txt', $ta)->code, 200, 'main server: its own tenant\'s token';
+is get($own, '/v/public.txt', $tb)->code, 200,
+   'virtual host with its own OBOMetadataURL: its IdP\'s token passes';
+is get($own, '/v/public.txt', $ta)->code, 401,
+   '... and the main server\'s OBOIssuer does not apply there';
+is get($inherit, '/v/public.txt', $ta)->code, 200,
+   'a virtual host naming no provider inherits the main server\'s';
+
+my $before_a = idp_counter("token\@$A");
+my $before_b = idp_counter("token\@$B");
+my $r = get($own, '/x/backend/x', $tb);
+is $r->code, 200, 'an exchange at the virtual host with its own IdP: 200' or diag $r->as_string;
+is idp_counter("token\@$B") - $before_b, 1, '... at its own IdP\'s token endpoint';
+is idp_counter("token\@$A") - $before_a, 0, '... not at the main server\'s OBOTokenEndpoint';
+
+$h->stop;
+done_testing();
