@@ -177,6 +177,67 @@ subtest 'refused: a handler-only virtual host with an shm cache' => sub {
     ok $c->{syntax_ok} && $c->{started}, 'beside the server\'s own long-running Location: accepted'
         or diag $c->{output};
 };
+# Review 28B: a virtual host with directives of its own (here its own
+# client credentials) has its own shm segment; the main server's
+# long-running Location opens its sessions in the main server's, and the
+# handler in the virtual host answered 404 for every key.
+subtest 'refused: a handler in a virtual host with its own shm cache, sessions in the main' => sub {
+    my $c = check_config("$BASE
+<Location /lr>
+    $LR
+</Location>
+"
+        . "<VirtualHost 127.0.0.1:*>
+    ServerName v.test
+    OBOClientID middle-tier-api
+"
+        . "    OBOClientSecret s3cret-for-tests
+    <Location /tok>
+        $H
+"
+        . "    </Location>
+</VirtualHost>", modules => ["authz_host"]);
+    ok !$c->{syntax_ok} && !$c->{started}, 'apache2 -t fails and httpd does not start'
+        or diag $c->{output};
+    like $c->{output}, qr/OBO193: SetHandler obo-token \(<Location \/tok>.*or an OBOLongRunning Location of its own/,
+        'OBO193: memcached, or a long-running Location of its own' or diag $c->{output};
+    $c = check_config("$BASE
+<Location /lr>
+    $LR
+</Location>
+"
+        . "<VirtualHost 127.0.0.1:*>
+    ServerName v.test
+    OBOClientID middle-tier-api
+"
+        . "    OBOClientSecret s3cret-for-tests
+    <Location /vlr>
+        $LR
+    </Location>
+"
+        . "    <Location /tok>
+        $H
+    </Location>
+</VirtualHost>",
+        modules => ["authz_host"]);
+    ok $c->{syntax_ok} && $c->{started}, 'with a long-running Location of its own: accepted'
+        or diag $c->{output};
+    $c = check_config("$BASE
+<Location /lr>
+    $LR
+</Location>
+"
+        . "<VirtualHost 127.0.0.1:*>
+    ServerName v.test
+    <Location /tok>
+        $H
+"
+        . "    </Location>
+</VirtualHost>", modules => ["authz_host"]);
+    ok $c->{syntax_ok} && $c->{started},
+       'a virtual host without directives of its own shares the main segment: accepted'
+        or diag $c->{output};
+};
 subtest 'accepted: a handler-only server with credentials and memcached (no OBOScope)' => sub {
     my $c = check_config("$BASE\nOBOCache memcached 127.0.0.1:1\n"
                          . "OBOCacheSecret obo-test-cache-secret-0123456789\n"

@@ -1187,10 +1187,30 @@ static const char *section_name(apr_pool_t *p, const ap_directive_t *d)
                : "server";
 }
 
+/* 1 if a long-running section of sc is its own, not one of the main
+ * server's sections that apply to its requests too. */
+static int own_sessions(const auth_obo_srv_cfg *sc, const auth_obo_srv_cfg *main_sc)
+{
+    int i, j, inherited;
+
+    for (i = 0; sc->sections && i < sc->sections->nelts; i++) {
+        const auth_obo_section *a = &APR_ARRAY_IDX(sc->sections, i, auth_obo_section);
+
+        inherited = 0;
+        for (j = 0; main_sc->sections && j < main_sc->sections->nelts && !inherited; j++) {
+            inherited = APR_ARRAY_IDX(main_sc->sections, j, auth_obo_section).d == a->d;
+        }
+        if (!inherited && a->d->long_running == 1) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* What a server serving the handler lacks, or NULL: the handler reads
  * sessions with the server's client id and credentials (a refresh) from
  * its cache. */
-static const char *handler_lacks(const auth_obo_srv_cfg *sc)
+static const char *handler_lacks(const auth_obo_srv_cfg *sc, const auth_obo_srv_cfg *main_sc)
 {
     if (!sc->client_id) {
         return "OBOClientID";
@@ -1206,6 +1226,16 @@ static const char *handler_lacks(const auth_obo_srv_cfg *sc)
     if (auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_SHM && !sc->uses_sessions) {
         return "OBOCache memcached, shared with the servers that open the sessions (an shm "
                "cache is per virtual host, and this server has no OBOLongRunning Location)";
+    }
+    /* A virtual host with directives of its own has an shm segment of its
+     * own: the main server's long-running Locations open their sessions in
+     * the main server's, where this one's handler never looks (review 28B:
+     * every key 404). */
+    if (auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_SHM && sc != main_sc
+        && !own_sessions(sc, main_sc)) {
+        return "OBOCache memcached, shared with the servers that open the sessions, or an "
+               "OBOLongRunning Location of its own (this virtual host's shm cache is its own: "
+               "the sessions the main server's Locations open are not in it)";
     }
     return NULL;
 }
@@ -1224,7 +1254,8 @@ static int check_handler_servers(apr_pool_t *p, server_rec *main_s, const ap_dir
     for (s = vh ? s : main_s; s; s = vh ? NULL : s->next) {
         auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
 
-        if ((lacks = handler_lacks(sc)) != NULL) {
+        if ((lacks = handler_lacks(sc, ap_get_module_config(main_s->module_config,
+                                                             &auth_obo_module))) != NULL) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO193: %s %s (%s, %s) needs %s "
                          "in the server%s it serves: it reads long-running sessions with "
                          "them", h->directive, h->args, section_name(p, h), where(p, h),
