@@ -776,25 +776,6 @@ static void obo_fill_unlock(obo_fill *f, const char *lockkey, const char *token)
     obo_cache_unlock(f->c, f->p, lockkey, token);
 }
 
-static apr_status_t obo_fill_locked(obo_fill *f, const char *lockkey, const char *token)
-{
-    char *val = NULL;
-    apr_size_t len = 0;
-    apr_status_t rv = obo_cache_lookup(f->c, f->p, f->key, &val, &len);
-
-    if (rv == APR_SUCCESS) {
-        obo_fill_hit(f, val, len);      /* filled between our miss and our add */
-    }
-    else {
-        rv = obo_fill_fetch(f, rv == APR_NOTFOUND);
-        if (rv != APR_SUCCESS) {
-            obo_fail_share(f, rv, token);   /* before the unlock: waiters look after it */
-        }
-    }
-    obo_fill_unlock(f, lockkey, token);
-    return rv;
-}
-
 /* A locked-only fill that cannot hold the lock (the backend failed or the
  * lock kept vanishing): no fetch; the caller answers "try again". */
 static void obo_fill_refused(obo_fill *f, apr_status_t rv)
@@ -806,6 +787,33 @@ static void obo_fill_refused(obo_fill *f, apr_status_t rv)
                 rv == APR_NOTFOUND ? "the lock holder kept vanishing" : "cache backend error",
                 (int)rv);
     }
+}
+
+static apr_status_t obo_fill_locked(obo_fill *f, const char *lockkey, const char *token)
+{
+    char *val = NULL;
+    apr_size_t len = 0;
+    apr_status_t rv = obo_cache_lookup(f->c, f->p, f->key, &val, &len);
+
+    if (rv == APR_SUCCESS) {
+        obo_fill_hit(f, val, len);      /* filled between our miss and our add */
+    }
+    else if (rv != APR_NOTFOUND && f->o->locked_only) {
+        /* The value cannot be read (its memcached server is down, the lock's
+         * is not): it may well exist, and a locked-only fill never makes a
+         * second one (a session start would exchange, then fail to store:
+         * review 28A). */
+        obo_fill_refused(f, rv);
+        rv = APR_EAGAIN;
+    }
+    else {
+        rv = obo_fill_fetch(f, rv == APR_NOTFOUND);
+        if (rv != APR_SUCCESS) {
+            obo_fail_share(f, rv, token);   /* before the unlock: waiters look after it */
+        }
+    }
+    obo_fill_unlock(f, lockkey, token);
+    return rv;
 }
 
 /* One caller per process gets here on a miss. A waiter whose holder

@@ -310,7 +310,7 @@ static memcached_return_t obo_mc_behaviours(memcached_st *m, const obo_memcached
          * ring - keys move to the others - and retried after retry s. */
         { MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, OBO_MC_FAILURE_LIMIT },
         { MEMCACHED_BEHAVIOR_SERVER_TIMEOUT_LIMIT, OBO_MC_FAILURE_LIMIT },
-        { MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 1 },
+        { MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, o->keep_failed ? 0 : 1 },
         { MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, retry },
         { MEMCACHED_BEHAVIOR_DEAD_TIMEOUT, retry },
     };
@@ -347,7 +347,7 @@ static apr_status_t obo_mc_connect(obo_mc *mc, apr_array_header_t *list,
 apr_status_t obo_memcached_create(apr_pool_t *p, const obo_memcached_opts *opts,
                                   obo_cache_backend **out, const char **err)
 {
-    obo_memcached_opts defaults = { NULL, 0, 0, 0 };
+    obo_memcached_opts defaults = { NULL, 0, 0, 0, 0 };
     const obo_memcached_opts *o = opts ? opts : &defaults;
     obo_mc *mc = apr_pcalloc(p, sizeof(*mc));
     obo_cache_backend *be = apr_pcalloc(p, sizeof(*be));

@@ -10,11 +10,16 @@ typedef struct obo_memcached_opts {
     apr_interval_time_t timeout;    /* connect/poll/io timeout (default 200 ms) */
     int retry_timeout_s;            /* how long a dead server stays ejected (default 10) */
     int max_conns;                  /* pool size (default: threads per child) */
+    /* 1: a failing server is never taken out of the ring, so that its keys
+     * fail (the caller answers 503) rather than move to another server,
+     * where they would be real misses: for entries whose loss ends
+     * something (long-running sessions), not for a cache that may miss. */
+    int keep_failed;
 } obo_memcached_opts;
 
 /* Creates the per-process connection pool (call in child_init). Binary
  * protocol, ketama consistent hashing, TCP_NODELAY, dead-server ejection
- * with automatic retry. Destroyed with p. */
+ * with automatic retry (unless keep_failed). Destroyed with p. */
 apr_status_t obo_memcached_create(apr_pool_t *p, const obo_memcached_opts *opts,
                                   obo_cache_backend **out, const char **err);
 

@@ -440,14 +440,40 @@ static apr_status_t providers_for(apr_pool_t *pchild, apr_hash_t *seen, obo_http
     return rv;
 }
 
+static apr_status_t memcached_for(apr_pool_t *pchild, const auth_obo_srv_cfg *sc,
+                                  int keep_failed, obo_cache_backend **be, const char **err)
+{
+    obo_memcached_opts mo;
+
+    memset(&mo, 0, sizeof(mo));
+    mo.servers = sc->cache_servers;
+    mo.timeout = auth_obo_ival(sc->cache_timeout_ms, 200) * 1000LL;
+    mo.keep_failed = keep_failed;
+    return obo_memcached_create(pchild, &mo, be, err);
+}
+
 /* The sessions' own segment on shm (auth_obo_socache_post_config); on
- * memcached, or without it, the token cache. */
+ * memcached, a connection pool of their own that never takes a failing
+ * server out of the ring: its sessions must answer 503 until it is back,
+ * not move to another server and be missed there (404, and a new session
+ * for the user: review 28A); without either, the token cache. */
 static void session_cache_for(apr_pool_t *pchild, server_rec *s, auth_obo_srv_cfg *sc,
                               auth_obo_runtime *rt)
 {
     obo_cache_backend *be = NULL;
+    const char *err = NULL;
+    int mc = auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_MEMCACHED;
 
     rt->session_cache = rt->cache;
+    if (rt->cache && mc && sc->uses_sessions
+        && (memcached_for(pchild, sc, 1, &be, &err) != APR_SUCCESS
+            || obo_cache_create(pchild, be, sc->cache_secret, sc->cache_secret_len,
+                                &rt->session_cache) != APR_SUCCESS)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "OBO046: the sessions' memcached pool is "
+                     "unavailable in this process (%s); sessions share the token cache's",
+                     err ? err : "setup failed");
+        rt->session_cache = rt->cache;
+    }
     if (rt->cache && sc->session_inst
         && (auth_obo_socache_child_init(pchild, s, sc, 1, &be) != APR_SUCCESS
             || obo_cache_create(pchild, be, sc->cache_secret, sc->cache_secret_len,
@@ -462,7 +488,6 @@ static apr_status_t cache_for(apr_pool_t *pchild, server_rec *s, auth_obo_srv_cf
                               obo_cache **cache)
 {
     obo_cache_backend *be = NULL;
-    obo_memcached_opts mo;
     const char *err = NULL;
     apr_status_t rv;
     int type = auth_obo_ival(sc->cache_type, CACHE_SHM);
@@ -472,10 +497,7 @@ static apr_status_t cache_for(apr_pool_t *pchild, server_rec *s, auth_obo_srv_cf
         return APR_SUCCESS;
     }
     if (type == CACHE_MEMCACHED) {
-        memset(&mo, 0, sizeof(mo));
-        mo.servers = sc->cache_servers;
-        mo.timeout = auth_obo_ival(sc->cache_timeout_ms, 200) * 1000LL;
-        rv = obo_memcached_create(pchild, &mo, &be, &err);
+        rv = memcached_for(pchild, sc, 0, &be, &err);
     }
     else {
         rv = auth_obo_socache_child_init(pchild, s, sc, 0, &be);

@@ -39,6 +39,8 @@ typedef struct mem_be {
     int fail;               /* every call returns APR_EGENERAL */
     int keep_expired;       /* behave like a backend that outlives expiry */
     int fail_add;           /* add() alone returns APR_EGENERAL (get/set work) */
+    int fail_get;           /* get() alone returns APR_EGENERAL (a value's server down,
+                             * its lock's up: several memcached servers) */
     apr_uint32_t adds;
 } mem_be;
 
@@ -49,7 +51,7 @@ static apr_status_t mem_get(void *ctx, apr_pool_t *p, const char *key,
     apr_status_t rv = APR_NOTFOUND;
     mem_entry *e;
 
-    if (m->fail) {
+    if (m->fail || m->fail_get) {
         return APR_EGENERAL;
     }
     apr_thread_mutex_lock(m->mu);
@@ -898,7 +900,7 @@ static void memcached_kill(pid_t pid)
 
 static obo_cache_backend *mc_backend(apr_pool_t *p, int port)
 {
-    obo_memcached_opts mo = { NULL, apr_time_from_msec(200), 1, 8 };
+    obo_memcached_opts mo = { NULL, apr_time_from_msec(200), 1, 8, 0 };
     obo_cache_backend *be = NULL;
     const char *err = NULL;
 
@@ -1210,6 +1212,18 @@ static void test_locked_only(apr_pool_t *p)
     ok(rv == APR_SUCCESS && fb.calls == 1,
        "without it, backend down: fetched directly, as before (rv %d, %u calls)", rv,
        fb.calls);
+
+    /* Review 28A: the value cannot be read but the lock can be taken (their
+     * memcached servers differ): a session start exchanged, then could not
+     * store the session. */
+    m->fail = 0;
+    m->fail_get = 1;
+    fb.calls = 0;
+    rv = obo_cache_get_or_fetch(c, p, "obo1:lo4", &o, test_fetch, &fb, &val, &len, &hit, NULL);
+    ok(rv == APR_EAGAIN && fb.calls == 0,
+       "locked_only, the value unreadable, the lock taken: APR_EAGAIN and no fetch (rv %d, "
+       "%u calls)", rv, fb.calls);
+    m->fail_get = 0;
 
     m->fail = 0;
     fb.calls = 0;
