@@ -237,6 +237,15 @@ subtest 'the Host must be a name of this server' => sub {
     $r = $ua->get($u, Authorization => "DPoP $tok", Host => 'localhost:' . $A->port,
                   DPoP => proof(htu => 'http://localhost:' . $A->port . '/dpop/public.txt'));
     is $r->code, 200, 'the ServerName as Host: 200';
+    # review 28C: the port came from the Host header, so a proof made for
+    # another server on this host (another port) was accepted
+    my $other = 'http://127.0.0.1:' . $B->port . '/dpop/public.txt';
+    $r = $ua->get($u, Authorization => "DPoP $tok", Host => '127.0.0.1:' . $B->port,
+                  DPoP => proof(htu => $other));
+    refused($r, 'invalid_dpop_proof', qr/htu/, 'a proof for another port, that port in Host');
+    $r = $ua->get($u, Authorization => "DPoP $tok", Host => '127.0.0.1',
+                  DPoP => proof(htu => 'http://127.0.0.1/dpop/public.txt'));
+    refused($r, 'invalid_dpop_proof', qr/htu/, 'a proof for port 80, no port in Host');
 };
 
 subtest 'metrics count the outcomes' => sub {

@@ -249,29 +249,31 @@ static int host_is_ours(request_rec *r, const char *host)
 }
 
 /* The URL the client addressed, without query: OBODPoPURL and the path as
- * sent, or the scheme, host (the Host header, when it names this server:
- * UseCanonicalName decides as for any self-referential URL) and port. */
+ * sent, or the connection's scheme, the Host header's name (when it names
+ * this server) and the port the connection came in on. The port is never
+ * the Host header's: a client chooses that, and a proof made for another
+ * server on this host (another port) was accepted with it (review 28C). */
 static const char *request_htu(request_rec *r, const auth_obo_dir_cfg *d, const char **err)
 {
     request_rec *f = first_request(r);
     const char *path = f->parsed_uri.path && *f->parsed_uri.path ? f->parsed_uri.path : "/";
-    const char *host = ap_get_server_name_for_url(f);
-    apr_port_t port = ap_get_server_port(f);
+    const char *name = f->hostname ? f->hostname : f->server->server_hostname;
+    apr_port_t port = f->connection->local_addr ? f->connection->local_addr->port : 0;
     const char *scheme = ap_http_scheme(f);
-    const char *bare = f->hostname ? f->hostname : host;
+    int dflt = port == (strcmp(scheme, "https") ? 80 : 443);
 
     if (d->dpop_url) {
         return apr_pstrcat(r->pool, d->dpop_url, path, NULL);
     }
-    if (!host_is_ours(f, bare)) {
+    if (!name || !host_is_ours(f, name)) {
         *err = apr_psprintf(r->pool, "the Host header (%s) names no name of this server "
                             "(ServerName, ServerAlias): OBODPoPURL states the URL clients use",
-                            auth_obo_quote(r->pool, bare));
+                            auth_obo_quote(r->pool, name ? name : ""));
         return NULL;
     }
-    return apr_psprintf(r->pool, "%s://%s%s%s%s", scheme, host,
-                        ap_is_default_port(port, f) ? "" : ":",
-                        ap_is_default_port(port, f) ? "" : apr_itoa(r->pool, port), path);
+    return apr_psprintf(r->pool, "%s://%s%s%s%s%s", scheme, strchr(name, ':') ? "[" : "", name,
+                        strchr(name, ':') ? "]" : "", dflt ? "" : apr_psprintf(r->pool, ":%u",
+                        (unsigned)port), path);
 }
 
 /* ---- the check ----------------------------------------------------------- */
