@@ -1643,8 +1643,8 @@ const command_rec auth_obo_cmds[] = {
                   "The base URL clients address (scheme://host[:port][/prefix]) when a "
                   "TLS terminator or proxy sits in front: DPoP's htu is compared with it"),
     AP_INIT_TAKE1("OBODPoPReplayCache", set_dpop_replay, NULL, RSRC_CONF,
-                  "DPoP proof ids remembered at once with OBOCache shm or none (1024 to "
-                  "16777216, rounded up to a power of two; default 131072)"),
+                  "DPoP proof ids the server's shared-memory replay table remembers at once "
+                  "(1024 to 16777216, rounded up to a power of two; default 131072)"),
     AP_INIT_TAKE1("OBOTokenType", set_token_typ, NULL, BOTH,
                   "any (default: no typ, JWT or *at+jwt) | at+jwt (RFC 9068 only)"),
     AP_INIT_TAKE1("OBOTokenFormat", set_token_format, NULL, BOTH,

@@ -131,6 +131,11 @@ typedef struct auth_obo_runtime {
     /* Long-running sessions: with OBOCache shm a segment of their own
      * (what anyone's tokens write never turns its rings), else cache. */
     obo_cache *session_cache;
+    /* memcached where a lost entry ends something (sessions, DPoP replay
+     * records): a pool that never takes a failing server out of the ring,
+     * so that its keys fail (503) instead of moving and missing; NULL
+     * elsewhere. */
+    obo_cache *strict_cache;
     obo_memo *verified;          /* verified-signature memo, shared by the process */
     obo_memo *l1;                /* L1 token memo in front of the cache */
     obo_memo *guard;             /* remembered IdP failures and pauses (obo_guard.h) */

@@ -131,7 +131,8 @@ apr_status_t auth_obo_dpop_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, ser
             rv = nonce_key(sv, sc);
         }
     }
-    if (rv == APR_SUCCESS && any_dpop(s, CACHE_SHM)) {
+    /* memcached too: its records can be lost, this server's cannot */
+    if (rv == APR_SUCCESS && (any_dpop(s, CACHE_SHM) || any_dpop(s, CACHE_MEMCACHED))) {
         rv = shared_table_get(s, ptemp);
     }
     return rv;
@@ -188,10 +189,18 @@ static apr_status_t replay_add(request_rec *r, const auth_obo_srv_cfg *sc, const
     int type = auth_obo_ival(sc->cache_type, CACHE_SHM);
     const char *holder = NULL;
 
+    apr_status_t rv;
+
     if (type == CACHE_MEMCACHED) {
-        /* an add across every server: the name an HMAC under the secret */
-        return sc->rt && sc->rt->cache
-               ? obo_cache_lock(sc->rt->cache, r->pool, apr_pstrcat(r->pool, "dpop:",
+        /* This server's table first: a replay to it is refused even when
+         * memcached lost the record (flushed, restarted, evicted: review
+         * 28C); then an add across every server, on the pool that never
+         * moves a failing server's keys, named by an HMAC under the secret. */
+        rv = shared_table ? table_add(&shared_table->tab, shared_table->mutex, NULL, id, until)
+                          : APR_EGENERAL;
+        return rv != APR_SUCCESS ? rv
+               : sc->rt && sc->rt->strict_cache
+               ? obo_cache_lock(sc->rt->strict_cache, r->pool, apr_pstrcat(r->pool, "dpop:",
                                 obo_sha256_hex(r->pool, id, strlen(id)), NULL), until, &holder)
                : APR_EGENERAL;
     }

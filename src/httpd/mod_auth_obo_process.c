@@ -452,28 +452,39 @@ static apr_status_t memcached_for(apr_pool_t *pchild, const auth_obo_srv_cfg *sc
     return obo_memcached_create(pchild, &mo, be, err);
 }
 
+/* On memcached, for sessions and DPoP replay records, a connection pool
+ * that never takes a failing server out of the ring: their entries must
+ * answer 503 until the server is back, not move to another server and be
+ * missed there (a session's 404 and a new session, review 28A; a replayed
+ * proof accepted, review 28C). */
+static void strict_cache_for(apr_pool_t *pchild, server_rec *s, auth_obo_srv_cfg *sc,
+                             auth_obo_runtime *rt)
+{
+    obo_cache_backend *be = NULL;
+    const char *err = NULL;
+
+    if (auth_obo_ival(sc->cache_type, CACHE_SHM) != CACHE_MEMCACHED
+        || !(sc->uses_sessions || sc->uses_dpop)) {
+        return;
+    }
+    if (memcached_for(pchild, sc, 1, &be, &err) != APR_SUCCESS
+        || obo_cache_create(pchild, be, sc->cache_secret, sc->cache_secret_len,
+                            &rt->strict_cache) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "OBO046: the memcached pool of sessions and "
+                     "DPoP records is unavailable in this process (%s); they answer 503",
+                     err ? err : "setup failed");
+        rt->strict_cache = NULL;
+    }
+}
+
 /* The sessions' own segment on shm (auth_obo_socache_post_config); on
- * memcached, a connection pool of their own that never takes a failing
- * server out of the ring: its sessions must answer 503 until it is back,
- * not move to another server and be missed there (404, and a new session
- * for the user: review 28A); without either, the token cache. */
+ * memcached, the strict pool; without either, the token cache. */
 static void session_cache_for(apr_pool_t *pchild, server_rec *s, auth_obo_srv_cfg *sc,
                               auth_obo_runtime *rt)
 {
     obo_cache_backend *be = NULL;
-    const char *err = NULL;
-    int mc = auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_MEMCACHED;
 
-    rt->session_cache = rt->cache;
-    if (rt->cache && mc && sc->uses_sessions
-        && (memcached_for(pchild, sc, 1, &be, &err) != APR_SUCCESS
-            || obo_cache_create(pchild, be, sc->cache_secret, sc->cache_secret_len,
-                                &rt->session_cache) != APR_SUCCESS)) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "OBO046: the sessions' memcached pool is "
-                     "unavailable in this process (%s); sessions share the token cache's",
-                     err ? err : "setup failed");
-        rt->session_cache = rt->cache;
-    }
+    rt->session_cache = rt->strict_cache && sc->uses_sessions ? rt->strict_cache : rt->cache;
     if (rt->cache && sc->session_inst
         && (auth_obo_socache_child_init(pchild, s, sc, 1, &be) != APR_SUCCESS
             || obo_cache_create(pchild, be, sc->cache_secret, sc->cache_secret_len,
@@ -583,12 +594,10 @@ void auth_obo_child_init(apr_pool_t *pchild, server_rec *s)
         rt->l1 = l1;
         rt->guard = guard;
         rt->validated = validated_for(pchild, s, main_sc, sc, validated);
+        strict_cache_for(pchild, s, sc, rt);
         if (sc->uses_exchange || sc->introspects) {
             cache_for(pchild, s, sc, &rt->cache);   /* first: the provider shares keys in it */
             session_cache_for(pchild, s, sc, rt);
-        }
-        else if (sc->uses_dpop && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_MEMCACHED) {
-            cache_for(pchild, s, sc, &rt->cache);   /* DPoP's replay entries live there */
         }
         if (sc->introspects) {
             introspection_for(pchild, s, sc, rt);
