@@ -274,6 +274,27 @@ subtest 'shm: one replay table for every process, kept across a graceful restart
     $S->stop;
 };
 
+# Review 28C: one client's own proofs filled the shared table, and every
+# other client got 503. Its records now give way to others'.
+subtest 'a flood of one key\'s proofs leaves room for the others' => sub {
+    my $F = OBOTest::Httpd2->start(procs => 2, cache => 'shm', name => 'dpopf',
+                                   extra => "OBODPoPReplayCache 1024\n$locations");
+    my $akey = ec_key();
+    my $atok = mint(tenant => 'xmc', claims => { cnf => { jkt => $akey->export_key_jwk_thumbprint('SHA256') } });
+    my $u = $F->url('/req/public.txt');
+    my %flood;
+    for (1 .. 1300) {
+        $flood{ dpop_get($F, '/req/public.txt', key => $akey, token => $atok)->code }++;
+    }
+    ok $flood{503}, 'the flooder fills the table and gets 503 itself' or diag explain \%flood;
+    my @victim = map { dpop_get($F, '/req/public.txt')->code } 1 .. 20;
+    is_deeply \@victim, [ (200) x 20 ], 'another client: 200 every time' or diag "@victim";
+    my $p = proof(htu => $u);
+    is dpop_get($F, '/req/public.txt', proofs => [$p])->code, 200, 'a victim proof: 200';
+    is dpop_get($F, '/req/public.txt', proofs => [$p])->code, 401, '... and its replay: 401';
+    $F->stop;
+};
+
 subtest 'OBOCache none: replay refused within the process' => sub {
     my $N = OBOTest::Httpd2->start(procs => 1, cache => 'none', name => 'dpopn', extra => $locations);
     my $p = proof(htu => $N->url('/req/public.txt'));

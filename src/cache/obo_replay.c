@@ -7,15 +7,20 @@
 
 #define OBO_REPLAY_TAG 16
 
+#define OBO_REPLAY_OWNER 4
+
 struct obo_replay_slot {
-    unsigned char tag[OBO_REPLAY_TAG];  /* part of the salted hash of the id */
-    apr_time_t until;                   /* free when <= now */
+    unsigned char tag[OBO_REPLAY_TAG];      /* part of the salted hash of the id */
+    unsigned char owner[OBO_REPLAY_OWNER];  /* part of the salted hash of its owner */
+    unsigned char pad[4];
+    apr_time_t until;                       /* free when <= now */
 };
 
-/* The memory: a header (ids refused, the salt), then the slots. */
+/* The memory: a header (ids refused, records displaced, the salt), then
+ * the slots. */
 typedef struct obo_replay_head {
     apr_uint64_t full;
-    apr_uint64_t pad;
+    apr_uint64_t displaced;
     unsigned char salt[OBO_SHA256_LEN];
 } obo_replay_head;
 
@@ -40,22 +45,54 @@ apr_status_t obo_replay_setup(obo_replay *t, void *mem, apr_size_t nslots)
     return obo_random(obo_rp_head(t)->salt, sizeof(obo_rp_head(t)->salt));
 }
 
-apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
-                            apr_time_t until, apr_time_t now)
+static void obo_rp_hash(const obo_replay *t, const void *data, apr_size_t len,
+                        unsigned char h[OBO_SHA256_LEN])
 {
-    unsigned char buf[2 * OBO_SHA256_LEN], h[OBO_SHA256_LEN];
-    obo_replay_slot *free_slot = NULL;
-    apr_size_t start = 0, i;
+    unsigned char buf[2 * OBO_SHA256_LEN];
 
     memcpy(buf, obo_rp_head(t)->salt, OBO_SHA256_LEN);
-    obo_sha256(id, len, buf + OBO_SHA256_LEN);
+    obo_sha256(data, len, buf + OBO_SHA256_LEN);
     obo_sha256(buf, sizeof(buf), h);
+}
+
+/* In a full window: the slot that gives way to `owner`, or NULL. The owner
+ * with the most live records here yields the one that ends first, unless
+ * it is `owner` itself or holds only one. */
+static obo_replay_slot *obo_rp_victim(obo_replay_slot **win, const unsigned char *owner)
+{
+    obo_replay_slot *victim = NULL;
+    int i, j, best = 1, n;
+
+    for (i = 0; i < OBO_REPLAY_WINDOW; i++) {
+        for (j = 0, n = 0; j < OBO_REPLAY_WINDOW; j++) {
+            n += memcmp(win[i]->owner, win[j]->owner, OBO_REPLAY_OWNER) == 0;
+        }
+        if (n > best || (n == best && victim && n > 1
+                         && memcmp(win[i]->owner, victim->owner, OBO_REPLAY_OWNER) == 0
+                         && win[i]->until < victim->until)) {
+            best = n;
+            victim = win[i];
+        }
+    }
+    return victim && memcmp(victim->owner, owner, OBO_REPLAY_OWNER) != 0 ? victim : NULL;
+}
+
+apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
+                            const void *owner, apr_size_t olen, apr_time_t until,
+                            apr_time_t now)
+{
+    unsigned char h[OBO_SHA256_LEN], o[OBO_SHA256_LEN];
+    obo_replay_slot *free_slot = NULL, *win[OBO_REPLAY_WINDOW];
+    apr_size_t start = 0, i;
+
+    obo_rp_hash(t, id, len, h);
+    obo_rp_hash(t, owner, olen, o);
     for (i = 0; i < sizeof(start); i++) {
         start = (start << 8) | h[i];
     }
     /* the whole window first: a live record of id may sit past a free slot */
     for (i = 0; i < OBO_REPLAY_WINDOW; i++) {
-        obo_replay_slot *s = &t->slots[(start + i) & (t->nslots - 1)];
+        obo_replay_slot *s = win[i] = &t->slots[(start + i) & (t->nslots - 1)];
         if (s->until <= now) {
             free_slot = free_slot ? free_slot : s;
         }
@@ -63,11 +100,15 @@ apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
             return APR_EEXIST;
         }
     }
+    if (!free_slot && (free_slot = obo_rp_victim(win, o)) != NULL) {
+        obo_rp_head(t)->displaced++;
+    }
     if (!free_slot) {
         obo_rp_head(t)->full++;
         return APR_ENOSPC;
     }
     memcpy(free_slot->tag, h + OBO_SHA256_LEN - OBO_REPLAY_TAG, OBO_REPLAY_TAG);
+    memcpy(free_slot->owner, o, OBO_REPLAY_OWNER);
     free_slot->until = until > now ? until : now + 1;
     return APR_SUCCESS;
 }
@@ -75,4 +116,9 @@ apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
 apr_uint64_t obo_replay_full(const obo_replay *t)
 {
     return obo_rp_head(t)->full;
+}
+
+apr_uint64_t obo_replay_displaced(const obo_replay *t)
+{
+    return obo_rp_head(t)->displaced;
 }

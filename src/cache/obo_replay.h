@@ -5,13 +5,17 @@
  * apart from the token cache, whose rings they would turn over.
  *
  * Fixed memory the caller provides (shared memory for processes), a slot
- * of 24 bytes per id: 16 bytes of a SHA-256 of the id salted with the
- * table's random salt (so nobody can aim ids at one window) and the time it
- * ends. Open addressing over a window of OBO_REPLAY_WINDOW slots. A live
- * entry never gives way: when a window holds only live entries, the id is
- * refused (APR_ENOSPC) rather than remembered for less than it must be, and
- * the caller refuses the proof. Every call must be made under the caller's
- * lock. */
+ * of 32 bytes per id: 16 bytes of a SHA-256 of the id salted with the
+ * table's random salt (so nobody can aim ids at one window), 4 of its
+ * owner's (the proof's key) and the time it ends. Open addressing over a
+ * window of OBO_REPLAY_WINDOW slots. When a window holds only live entries,
+ * the owner with the most of them there gives way, one entry (the one that
+ * ends first), to another owner: one client flooding the table with its own
+ * proofs only ever weakens the records of its own proofs, and fills the
+ * table for nobody else (review 28C). That owner itself, or a window of
+ * single entries, is refused (APR_ENOSPC) rather than remembered for less
+ * than it must be, and the caller refuses the proof. Every call must be made
+ * under the caller's lock. */
 #ifndef OBO_REPLAY_H
 #define OBO_REPLAY_H
 
@@ -20,7 +24,7 @@
 #include <apr_time.h>
 
 #define OBO_REPLAY_WINDOW 32          /* slots an id may occupy */
-#define OBO_REPLAY_DEFAULT_SLOTS 131072 /* about 3 MiB */
+#define OBO_REPLAY_DEFAULT_SLOTS 131072 /* 4 MiB */
 
 typedef struct obo_replay_slot obo_replay_slot;
 
@@ -37,13 +41,17 @@ apr_size_t obo_replay_size(apr_size_t nslots);
  * OBO_REPLAY_WINDOW. */
 apr_status_t obo_replay_setup(obo_replay *t, void *mem, apr_size_t nslots);
 
-/* Records id (len bytes) until `until`: APR_SUCCESS the first time,
- * APR_EEXIST while an earlier record lives, APR_ENOSPC when its window
- * holds only live records of other ids (counted: obo_replay_full). */
+/* Records id (len bytes) of owner (olen bytes) until `until`: APR_SUCCESS
+ * the first time, APR_EEXIST while an earlier record lives, APR_ENOSPC when
+ * its window holds only live records and no other owner has more of them
+ * there than one (counted: obo_replay_full). */
 apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
-                            apr_time_t until, apr_time_t now);
+                            const void *owner, apr_size_t olen, apr_time_t until,
+                            apr_time_t now);
 
-/* Ids refused for want of room since setup. */
+/* Ids refused for want of room, and live records that gave way, since
+ * setup. */
 apr_uint64_t obo_replay_full(const obo_replay *t);
+apr_uint64_t obo_replay_displaced(const obo_replay *t);
 
 #endif

@@ -165,12 +165,13 @@ void auth_obo_dpop_child_init(apr_pool_t *pchild, server_rec *s)
 }
 
 static apr_status_t table_add(const obo_replay *t, apr_global_mutex_t *gm,
-                              apr_thread_mutex_t *tm, const char *id, apr_time_t until)
+                              apr_thread_mutex_t *tm, const char *id, const char *owner,
+                              apr_time_t until)
 {
     apr_status_t rv = gm ? apr_global_mutex_lock(gm) : apr_thread_mutex_lock(tm);
 
     if (rv == APR_SUCCESS) {
-        rv = obo_replay_add(t, id, strlen(id), until, apr_time_now());
+        rv = obo_replay_add(t, id, strlen(id), owner, strlen(owner), until, apr_time_now());
         if (gm) {
             apr_global_mutex_unlock(gm);
         }
@@ -181,10 +182,11 @@ static apr_status_t table_add(const obo_replay *t, apr_global_mutex_t *gm,
     return rv;
 }
 
-/* First sighting of id (the proof's key and jti) until `until`:
- * APR_SUCCESS; APR_EEXIST for a replay; anything else: no store answered. */
+/* First sighting of id (the proof's key and jti) of owner (the key's
+ * thumbprint) until `until`: APR_SUCCESS; APR_EEXIST for a replay; anything
+ * else: no store answered. */
 static apr_status_t replay_add(request_rec *r, const auth_obo_srv_cfg *sc, const char *id,
-                               apr_time_t until)
+                               const char *owner, apr_time_t until)
 {
     int type = auth_obo_ival(sc->cache_type, CACHE_SHM);
     const char *holder = NULL;
@@ -196,8 +198,8 @@ static apr_status_t replay_add(request_rec *r, const auth_obo_srv_cfg *sc, const
          * memcached lost the record (flushed, restarted, evicted: review
          * 28C); then an add across every server, on the pool that never
          * moves a failing server's keys, named by an HMAC under the secret. */
-        rv = shared_table ? table_add(&shared_table->tab, shared_table->mutex, NULL, id, until)
-                          : APR_EGENERAL;
+        rv = shared_table ? table_add(&shared_table->tab, shared_table->mutex, NULL, id, owner,
+                                      until) : APR_EGENERAL;
         return rv != APR_SUCCESS ? rv
                : sc->rt && sc->rt->strict_cache
                ? obo_cache_lock(sc->rt->strict_cache, r->pool, apr_pstrcat(r->pool, "dpop:",
@@ -205,11 +207,11 @@ static apr_status_t replay_add(request_rec *r, const auth_obo_srv_cfg *sc, const
                : APR_EGENERAL;
     }
     if (type == CACHE_NONE) {
-        return process_mutex ? table_add(&process_table, NULL, process_mutex, id, until)
+        return process_mutex ? table_add(&process_table, NULL, process_mutex, id, owner, until)
                              : APR_EGENERAL;
     }
-    return shared_table ? table_add(&shared_table->tab, shared_table->mutex, NULL, id, until)
-                        : APR_EGENERAL;
+    return shared_table ? table_add(&shared_table->tab, shared_table->mutex, NULL, id, owner,
+                                    until) : APR_EGENERAL;
 }
 
 /* ---- the request's URL (htu) --------------------------------------------- */
@@ -419,7 +421,7 @@ int auth_obo_dpop_check(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
                                : "this resource requires a nonce in the DPoP proof");
     }
     /* remembered while the proof's iat passes: a replay after that is too old */
-    rv = replay_add(r, sc, apr_pstrcat(r->pool, pf.jkt, "\n", pf.jti, NULL),
+    rv = replay_add(r, sc, apr_pstrcat(r->pool, pf.jkt, "\n", pf.jti, NULL), pf.jkt,
                     apr_time_from_sec(pf.iat + rules.window + rules.skew + 1));
     if (rv == APR_EEXIST) {
         return refuse(r, st, token, OBO_M_DPOP_REPLAYED, "invalid_dpop_proof",

@@ -27,20 +27,20 @@ static void test_once(apr_pool_t *p)
     apr_time_t now = SEC(1000);
 
     obo_replay_setup(&t, apr_palloc(p, obo_replay_size(1024)), 1024);
-    is_int(obo_replay_add(&t, "k\nj1", 4, now + SEC(60), now), APR_SUCCESS, "first: recorded");
-    is_int(obo_replay_add(&t, "k\nj1", 4, now + SEC(60), now + SEC(59)), APR_EEXIST,
+    is_int(obo_replay_add(&t, "k\nj1", 4, "k", 1, now + SEC(60), now), APR_SUCCESS, "first: recorded");
+    is_int(obo_replay_add(&t, "k\nj1", 4, "k", 1, now + SEC(60), now + SEC(59)), APR_EEXIST,
            "again while it lives: a replay");
-    is_int(obo_replay_add(&t, "k\nj2", 4, now + SEC(60), now), APR_SUCCESS,
+    is_int(obo_replay_add(&t, "k\nj2", 4, "k", 1, now + SEC(60), now), APR_SUCCESS,
            "another jti: recorded");
-    is_int(obo_replay_add(&t, "K\nj1", 4, now + SEC(60), now), APR_SUCCESS,
+    is_int(obo_replay_add(&t, "K\nj1", 4, "K", 1, now + SEC(60), now), APR_SUCCESS,
            "the same jti of another key: recorded");
-    is_int(obo_replay_add(&t, "k\nj1", 4, now + SEC(120), now + SEC(60)), APR_SUCCESS,
+    is_int(obo_replay_add(&t, "k\nj1", 4, "k", 1, now + SEC(120), now + SEC(60)), APR_SUCCESS,
            "once it ended: recorded again");
     is_int(obo_replay_full(&t), 0, "nothing refused for room");
 }
 
-/* 32 slots: one window. 32 live ids fill it; the 33rd is refused, and
- * every one of the 32 is still a replay. */
+/* 32 slots: one window. 32 live ids of 32 owners fill it; a 33rd is
+ * refused, and every one of the 32 is still a replay. */
 static void test_full(apr_pool_t *p)
 {
     obo_replay t;
@@ -51,19 +51,52 @@ static void test_full(apr_pool_t *p)
     obo_replay_setup(&t, apr_palloc(p, obo_replay_size(32)), 32);
     for (i = 0; i < 32; i++) {
         snprintf(id, sizeof(id), "id%d", i);
-        stored += obo_replay_add(&t, id, strlen(id), now + SEC(60), now) == APR_SUCCESS;
+        stored += obo_replay_add(&t, id, strlen(id), id, strlen(id), now + SEC(60), now)
+                  == APR_SUCCESS;
     }
-    is_int(stored, 32, "32 ids in 32 slots");
-    is_int(obo_replay_add(&t, "one more", 8, now + SEC(60), now), APR_ENOSPC,
-           "a 33rd live id: refused for room");
+    is_int(stored, 32, "32 ids of 32 owners in 32 slots");
+    is_int(obo_replay_add(&t, "one more", 8, "x", 1, now + SEC(60), now), APR_ENOSPC,
+           "a 33rd live id: refused for room (no owner has two)");
     is_int(obo_replay_full(&t), 1, "counted");
     for (i = 0; i < 32; i++) {
         snprintf(id, sizeof(id), "id%d", i);
-        replays += obo_replay_add(&t, id, strlen(id), now + SEC(60), now) == APR_EEXIST;
+        replays += obo_replay_add(&t, id, strlen(id), id, strlen(id), now + SEC(60), now)
+                   == APR_EEXIST;
     }
     is_int(replays, 32, "no live id was forgotten");
-    is_int(obo_replay_add(&t, "one more", 8, now + SEC(120), now + SEC(61)), APR_SUCCESS,
-           "once they ended: room again");
+    is_int(obo_replay_add(&t, "one more", 8, "x", 1, now + SEC(120), now + SEC(61)),
+           APR_SUCCESS, "once they ended: room again");
+}
+
+/* Review 28C: one client filling the table with its own proofs made every
+ * other client's 503. Its records give way to others'; it alone is refused. */
+static void test_flood(apr_pool_t *p)
+{
+    obo_replay t;
+    apr_time_t now = SEC(1000);
+    char id[32];
+    int i, stored = 0, own = 0;
+
+    obo_replay_setup(&t, apr_palloc(p, obo_replay_size(32)), 32);
+    for (i = 0; i < 31; i++) {
+        snprintf(id, sizeof(id), "flood%d", i);
+        stored += obo_replay_add(&t, id, strlen(id), "attacker", 8, now + SEC(60) + i, now)
+                  == APR_SUCCESS;
+    }
+    is_int(obo_replay_add(&t, "v1", 2, "victim", 6, now + SEC(60), now), APR_SUCCESS,
+           "the victim's proof in the last free slot");
+    is_int(stored, 31, "the flooder's 31");
+    is_int(obo_replay_add(&t, "flood31", 7, "attacker", 8, now + SEC(60), now), APR_ENOSPC,
+           "the flooder's next one, in a full table: refused");
+    is_int(obo_replay_add(&t, "v2", 2, "victim", 6, now + SEC(60), now), APR_SUCCESS,
+           "the victim's next one: a flooder's record gives way");
+    is_int(obo_replay_displaced(&t), 1, "counted as displaced");
+    is_int(obo_replay_add(&t, "flood0", 6, "attacker", 8, now + SEC(60), now), APR_ENOSPC,
+           "the one that gave way was the flooder's that ends first (not a replay any more, "
+           "but refused for room)");
+    own += obo_replay_add(&t, "v1", 2, "victim", 6, now + SEC(60), now) == APR_EEXIST;
+    own += obo_replay_add(&t, "v2", 2, "victim", 6, now + SEC(60), now) == APR_EEXIST;
+    is_int(own, 2, "the victim's records are kept: both replays refused");
 }
 
 int main(void)
@@ -72,6 +105,7 @@ int main(void)
     TAP_RUN(test_setup);
     TAP_RUN(test_once);
     TAP_RUN(test_full);
+    TAP_RUN(test_flood);
     apr_terminate();
     return tap_done();
 }
