@@ -271,6 +271,14 @@ subtest 'shm: one replay table for every process, kept across a graceful restart
     is dpop_get($S, '/req/public.txt', proofs => [$p[1]])->code, 401,
        'after a graceful restart: still refused';
     is dpop_get($S, '/req/public.txt', proofs => [$p[2]])->code, 200, 'an unused proof: 200';
+    # review 28C: a new OBODPoPReplayCache at a graceful restart began empty
+    open my $fh, '>>', $S->{conf} or die "$S->{conf}: $!";
+    print $fh "OBODPoPReplayCache 4096\n";
+    close $fh;
+    $S->graceful;
+    is dpop_get($S, '/req/public.txt', proofs => [$p[2]])->code, 401,
+       'after a graceful restart with a new OBODPoPReplayCache: still refused';
+    is dpop_get($S, '/req/public.txt', proofs => [$p[3]])->code, 200, 'an unused proof: 200';
     $S->stop;
 };
 

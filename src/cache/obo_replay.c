@@ -10,7 +10,8 @@
 #define OBO_REPLAY_OWNER 4
 
 struct obo_replay_slot {
-    unsigned char tag[OBO_REPLAY_TAG];      /* part of the salted hash of the id */
+    unsigned char tag[OBO_REPLAY_TAG];      /* the salted hash of the id, its first
+                                             * bytes: where its window starts */
     unsigned char owner[OBO_REPLAY_OWNER];  /* part of the salted hash of its owner */
     unsigned char pad[4];
     apr_time_t until;                       /* free when <= now */
@@ -96,7 +97,7 @@ apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
         if (s->until <= now) {
             free_slot = free_slot ? free_slot : s;
         }
-        else if (memcmp(s->tag, h + OBO_SHA256_LEN - OBO_REPLAY_TAG, OBO_REPLAY_TAG) == 0) {
+        else if (memcmp(s->tag, h, OBO_REPLAY_TAG) == 0) {
             return APR_EEXIST;
         }
     }
@@ -107,10 +108,35 @@ apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
         obo_rp_head(t)->full++;
         return APR_ENOSPC;
     }
-    memcpy(free_slot->tag, h + OBO_SHA256_LEN - OBO_REPLAY_TAG, OBO_REPLAY_TAG);
+    memcpy(free_slot->tag, h, OBO_REPLAY_TAG);
     memcpy(free_slot->owner, o, OBO_REPLAY_OWNER);
     free_slot->until = until > now ? until : now + 1;
     return APR_SUCCESS;
+}
+
+apr_size_t obo_replay_copy(const obo_replay *dst, const obo_replay *src, apr_time_t now)
+{
+    apr_size_t i, j, start, kept = 0;
+
+    memcpy(obo_rp_head(dst)->salt, obo_rp_head(src)->salt, OBO_SHA256_LEN);
+    for (i = 0; i < src->nslots; i++) {
+        const obo_replay_slot *s = &src->slots[i];
+        if (s->until <= now) {
+            continue;
+        }
+        for (j = 0, start = 0; j < sizeof(start); j++) {
+            start = (start << 8) | s->tag[j];
+        }
+        for (j = 0; j < OBO_REPLAY_WINDOW; j++) {
+            obo_replay_slot *d = &dst->slots[(start + j) & (dst->nslots - 1)];
+            if (d->until <= now) {
+                *d = *s;
+                kept++;
+                break;
+            }
+        }
+    }
+    return kept;
 }
 
 apr_uint64_t obo_replay_full(const obo_replay *t)

@@ -49,6 +49,12 @@ apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
                             const void *owner, apr_size_t olen, apr_time_t until,
                             apr_time_t now);
 
+/* dst (set up, empty) takes src's salt and every live record of src, where
+ * its own size puts them (a graceful restart that changes the size keeps
+ * what the old table knew). The number kept (a record that finds no room in
+ * dst is lost). */
+apr_size_t obo_replay_copy(const obo_replay *dst, const obo_replay *src, apr_time_t now);
+
 /* Ids refused for want of room, and live records that gave way, since
  * setup. */
 apr_uint64_t obo_replay_full(const obo_replay *t);

@@ -61,18 +61,21 @@ static int any_dpop(server_rec *s, int cache_type)
     return 0;
 }
 
+/* The table of the previous generation when its size is still the one
+ * configured; else a new one, with the old one's live records (a new
+ * OBODPoPReplayCache at a graceful restart must not forget them: review
+ * 28C). The old one stays mapped for the old generation's processes. */
 static apr_status_t shared_table_get(server_rec *s, apr_pool_t *ptemp)
 {
     auth_obo_srv_cfg *msc = ap_get_module_config(s->module_config, &auth_obo_module);
     apr_size_t n = (apr_size_t)auth_obo_ival(msc->dpop_replay_slots, OBO_REPLAY_DEFAULT_SLOTS);
-    const char *key = apr_psprintf(ptemp, REPLAY_KEPT ":%" APR_SIZE_T_FMT, n);
     apr_pool_t *pproc = s->process->pool;
-    replay_kept *k = NULL;
+    replay_kept *k = NULL, *old = NULL;
     apr_status_t rv;
 
-    apr_pool_userdata_get((void **)&k, key, pproc);
-    if (k) {
-        shared_table = k;
+    apr_pool_userdata_get((void **)&old, REPLAY_KEPT, pproc);
+    if (old && old->tab.nslots == n) {
+        shared_table = old;
         return APR_SUCCESS;
     }
     k = apr_pcalloc(pproc, sizeof(*k));
@@ -81,7 +84,10 @@ static apr_status_t shared_table_get(server_rec *s, apr_pool_t *ptemp)
         rv = obo_replay_setup(&k->tab, apr_shm_baseaddr_get(k->shm), n);
     }
     if (rv == APR_SUCCESS) {
-        rv = ap_global_mutex_create(&k->mutex, NULL, DPOP_MUTEX_TYPE, NULL, s, pproc, 0);
+        /* one mutex for every generation: the old processes still write */
+        k->mutex = old ? old->mutex : NULL;
+        rv = old ? APR_SUCCESS
+                 : ap_global_mutex_create(&k->mutex, NULL, DPOP_MUTEX_TYPE, NULL, s, pproc, 0);
     }
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "OBO494: cannot create the DPoP replay "
@@ -89,7 +95,11 @@ static apr_status_t shared_table_get(server_rec *s, apr_pool_t *ptemp)
                      "memory)", n, obo_replay_size(n));
         return rv;
     }
-    apr_pool_userdata_set(k, apr_pstrdup(pproc, key), apr_pool_cleanup_null, pproc);
+    if (old && apr_global_mutex_lock(k->mutex) == APR_SUCCESS) {
+        obo_replay_copy(&k->tab, &old->tab, apr_time_now());
+        apr_global_mutex_unlock(k->mutex);
+    }
+    apr_pool_userdata_set(k, REPLAY_KEPT, apr_pool_cleanup_null, pproc);
     shared_table = k;
     return APR_SUCCESS;
 }

@@ -99,6 +99,33 @@ static void test_flood(apr_pool_t *p)
     is_int(own, 2, "the victim's records are kept: both replays refused");
 }
 
+/* Review 28C: a new size at a restart began with an empty table, and
+ * replays of proofs taken before it passed. */
+static void test_copy(apr_pool_t *p)
+{
+    obo_replay a, b;
+    apr_time_t now = SEC(1000);
+    char id[32];
+    int i, replays = 0;
+
+    obo_replay_setup(&a, apr_palloc(p, obo_replay_size(1024)), 1024);
+    obo_replay_setup(&b, apr_palloc(p, obo_replay_size(4096)), 4096);
+    for (i = 0; i < 500; i++) {
+        snprintf(id, sizeof(id), "id%d", i);
+        obo_replay_add(&a, id, strlen(id), "k", 1, now + SEC(i < 400 ? 60 : 1), now);
+    }
+    is_int(obo_replay_copy(&b, &a, now + SEC(2)), 400, "the 400 live records copied, not "
+           "the 100 ended");
+    for (i = 0; i < 400; i++) {
+        snprintf(id, sizeof(id), "id%d", i);
+        replays += obo_replay_add(&b, id, strlen(id), "k", 1, now + SEC(60), now + SEC(2))
+                   == APR_EEXIST;
+    }
+    is_int(replays, 400, "every one is a replay in the larger table");
+    is_int(obo_replay_add(&b, "id450", 5, "k", 1, now + SEC(60), now + SEC(2)), APR_SUCCESS,
+           "an ended one is not");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -106,6 +133,7 @@ int main(void)
     TAP_RUN(test_once);
     TAP_RUN(test_full);
     TAP_RUN(test_flood);
+    TAP_RUN(test_copy);
     apr_terminate();
     return tap_done();
 }
