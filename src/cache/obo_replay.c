@@ -3,7 +3,12 @@
 #include "obo_replay.h"
 #include "obo_crypto.h"
 
+#include <errno.h>
+#include <signal.h>
 #include <string.h>
+#include <unistd.h>
+#include <apr_atomic.h>
+#include <apr_thread_proc.h>
 
 #define OBO_REPLAY_TAG 16
 
@@ -17,12 +22,21 @@ struct obo_replay_slot {
     apr_time_t until;                       /* free when <= now */
 };
 
-/* The memory: a header (ids refused, records displaced, the salt), then
- * the slots. */
+/* Locks, each over the windows that start in every OBO_REPLAY_STRIPES-th
+ * run of OBO_REPLAY_WINDOW slots: one mutex for the table made every
+ * DPoP request of every process queue on it (a robust process mutex: a
+ * futex system call whenever two met), so a window takes the lock of its
+ * run and of the next one, the only two it touches. A lock word holds its
+ * holder's pid; a waiter takes over the lock of a holder that died. */
+#define OBO_REPLAY_STRIPES 1024
+
+/* The memory: a header (ids refused, records displaced, the salt, the
+ * locks), then the slots. */
 typedef struct obo_replay_head {
-    apr_uint64_t full;
-    apr_uint64_t displaced;
+    volatile apr_uint64_t full;
+    volatile apr_uint64_t displaced;
     unsigned char salt[OBO_SHA256_LEN];
+    volatile apr_uint32_t lock[OBO_REPLAY_STRIPES];
 } obo_replay_head;
 
 static obo_replay_head *obo_rp_head(const obo_replay *t)
@@ -44,6 +58,30 @@ apr_status_t obo_replay_setup(obo_replay *t, void *mem, apr_size_t nslots)
     t->slots = (obo_replay_slot *)((char *)mem + sizeof(obo_replay_head));
     t->nslots = nslots;
     return obo_random(obo_rp_head(t)->salt, sizeof(obo_rp_head(t)->salt));
+}
+
+static void obo_rp_lock(volatile apr_uint32_t *w)
+{
+    apr_uint32_t me = (apr_uint32_t)getpid(), holder;
+    unsigned spins = 0;
+
+    while ((holder = apr_atomic_cas32(w, me, 0)) != 0) {
+        if (++spins < 64) {
+            continue;
+        }
+        apr_thread_yield();
+        /* a holder that died mid-update leaves at worst one slot half
+         * written: a record lost or refused, never a crash */
+        if ((spins & 255) == 0 && holder != me && kill((pid_t)holder, 0) != 0
+            && errno == ESRCH && apr_atomic_cas32(w, me, holder) == holder) {
+            return;
+        }
+    }
+}
+
+static void obo_rp_unlock(volatile apr_uint32_t *w)
+{
+    apr_atomic_set32(w, 0);
 }
 
 static void obo_rp_hash(const obo_replay *t, const void *data, apr_size_t len,
@@ -78,19 +116,13 @@ static obo_replay_slot *obo_rp_victim(obo_replay_slot **win, const unsigned char
     return victim && memcmp(victim->owner, owner, OBO_REPLAY_OWNER) != 0 ? victim : NULL;
 }
 
-apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
-                            const void *owner, apr_size_t olen, apr_time_t until,
-                            apr_time_t now)
+static apr_status_t obo_rp_add(const obo_replay *t, const unsigned char *h,
+                               const unsigned char *o, apr_size_t start, apr_time_t until,
+                               apr_time_t now)
 {
-    unsigned char h[OBO_SHA256_LEN], o[OBO_SHA256_LEN];
     obo_replay_slot *free_slot = NULL, *win[OBO_REPLAY_WINDOW];
-    apr_size_t start = 0, i;
+    apr_size_t i;
 
-    obo_rp_hash(t, id, len, h);
-    obo_rp_hash(t, owner, olen, o);
-    for (i = 0; i < sizeof(start); i++) {
-        start = (start << 8) | h[i];
-    }
     /* the whole window first: a live record of id may sit past a free slot */
     for (i = 0; i < OBO_REPLAY_WINDOW; i++) {
         obo_replay_slot *s = win[i] = &t->slots[(start + i) & (t->nslots - 1)];
@@ -102,16 +134,49 @@ apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
         }
     }
     if (!free_slot && (free_slot = obo_rp_victim(win, o)) != NULL) {
-        obo_rp_head(t)->displaced++;
+        apr_atomic_inc64(&obo_rp_head(t)->displaced);
     }
     if (!free_slot) {
-        obo_rp_head(t)->full++;
+        apr_atomic_inc64(&obo_rp_head(t)->full);
         return APR_ENOSPC;
     }
     memcpy(free_slot->tag, h, OBO_REPLAY_TAG);
     memcpy(free_slot->owner, o, OBO_REPLAY_OWNER);
     free_slot->until = until > now ? until : now + 1;
     return APR_SUCCESS;
+}
+
+apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
+                            const void *owner, apr_size_t olen, apr_time_t until,
+                            apr_time_t now)
+{
+    unsigned char h[OBO_SHA256_LEN], o[OBO_SHA256_LEN];
+    apr_size_t start = 0, runs = t->nslots / OBO_REPLAY_WINDOW, run, a, b, i;
+    obo_replay_head *hd = obo_rp_head(t);
+    apr_status_t rv;
+
+    obo_rp_hash(t, id, len, h);
+    obo_rp_hash(t, owner, olen, o);
+    for (i = 0; i < sizeof(start); i++) {
+        start = (start << 8) | h[i];
+    }
+    /* the window's run and the next one (in order: no deadlock) */
+    run = (start & (t->nslots - 1)) / OBO_REPLAY_WINDOW;
+    a = run % OBO_REPLAY_STRIPES;
+    b = ((run + 1) % runs) % OBO_REPLAY_STRIPES;
+    if (a > b) {
+        i = a, a = b, b = i;
+    }
+    obo_rp_lock(&hd->lock[a]);
+    if (b != a) {
+        obo_rp_lock(&hd->lock[b]);
+    }
+    rv = obo_rp_add(t, h, o, start, until, now);
+    if (b != a) {
+        obo_rp_unlock(&hd->lock[b]);
+    }
+    obo_rp_unlock(&hd->lock[a]);
+    return rv;
 }
 
 apr_size_t obo_replay_copy(const obo_replay *dst, const obo_replay *src, apr_time_t now)

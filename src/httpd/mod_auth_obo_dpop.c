@@ -5,10 +5,8 @@
 #include <string.h>
 #include "apr_fnmatch.h"
 #include "apr_strings.h"
-#include "apr_thread_mutex.h"
 #include "http_core.h"
 #include "http_protocol.h"
-#include "util_mutex.h"
 
 #include "obo_cache.h"
 #include "obo_crypto.h"
@@ -19,7 +17,6 @@
 
 APLOG_USE_MODULE(auth_obo);
 
-#define DPOP_MUTEX_TYPE "auth-obo-dpop"
 #define REPLAY_KEPT "auth_obo_dpop_replay"
 #define NONCE_KEY_KEPT "auth_obo_dpop_nonce_key"
 #define NONCE_INFO "mod_auth_obo DPoP nonce key"
@@ -28,24 +25,23 @@ APLOG_USE_MODULE(auth_obo);
 
 /* ---- the replay stores ---------------------------------------------------- */
 
-/* The shared table (OBOCache shm, the default): one for the whole server
- * in anonymous shared memory of the parent's process pool, so that it
- * survives graceful restarts (a proof accepted before one is still refused
- * after it), with one mutex for every generation. */
+/* The shared table (OBOCache shm, the default, and memcached): one for the
+ * whole server in anonymous shared memory of the parent's process pool, so
+ * that it survives graceful restarts (a proof accepted before one is still
+ * refused after it). The table locks itself (obo_replay.h). */
 typedef struct replay_kept {
     apr_shm_t *shm;
     obo_replay tab;
-    apr_global_mutex_t *mutex;
 } replay_kept;
 
 static replay_kept *shared_table;          /* this generation's, or NULL */
 static obo_replay process_table;           /* OBOCache none, per process */
 static obo_dpop_keys *proof_keys;          /* this process's parsed proof keys */
-static apr_thread_mutex_t *process_mutex;
+static int process_table_ok;
 
 void auth_obo_dpop_pre_config(apr_pool_t *pconf)
 {
-    ap_mutex_register(pconf, DPOP_MUTEX_TYPE, NULL, APR_LOCK_DEFAULT, 0);
+    (void)pconf;
 }
 
 /* 1 if a server takes DPoP with that cache type (0: any) */
@@ -83,21 +79,16 @@ static apr_status_t shared_table_get(server_rec *s, apr_pool_t *ptemp)
     if (rv == APR_SUCCESS) {
         rv = obo_replay_setup(&k->tab, apr_shm_baseaddr_get(k->shm), n);
     }
-    if (rv == APR_SUCCESS) {
-        /* one mutex for every generation: the old processes still write */
-        k->mutex = old ? old->mutex : NULL;
-        rv = old ? APR_SUCCESS
-                 : ap_global_mutex_create(&k->mutex, NULL, DPOP_MUTEX_TYPE, NULL, s, pproc, 0);
-    }
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, "OBO494: cannot create the DPoP replay "
                      "table (%" APR_SIZE_T_FMT " entries, %" APR_SIZE_T_FMT " bytes of shared "
                      "memory)", n, obo_replay_size(n));
         return rv;
     }
-    if (old && apr_global_mutex_lock(k->mutex) == APR_SUCCESS) {
+    if (old) {
+        /* (the old generation may still write a record as it is read: at
+         * worst that one is not copied) */
         obo_replay_copy(&k->tab, &old->tab, apr_time_now());
-        apr_global_mutex_unlock(k->mutex);
     }
     apr_pool_userdata_set(k, REPLAY_KEPT, apr_pool_cleanup_null, pproc);
     shared_table = k;
@@ -156,40 +147,22 @@ void auth_obo_dpop_child_init(apr_pool_t *pchild, server_rec *s)
     if (any_dpop(s, 0) && obo_dpop_keys_create(pchild, &proof_keys) != APR_SUCCESS) {
         proof_keys = NULL;      /* each proof's key is parsed anew */
     }
-    if (shared_table && apr_global_mutex_child_init(&shared_table->mutex,
-                            apr_global_mutex_lockfile(shared_table->mutex), pchild)
-                        != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "OBO494: cannot attach the DPoP replay "
-                     "table's mutex in this process: DPoP requests will get 503");
-        shared_table = NULL;
-    }
-    if (any_dpop(s, CACHE_NONE)
-        && (!(mem = apr_palloc(pchild, obo_replay_size(PROCESS_SLOTS)))
-            || obo_replay_setup(&process_table, mem, PROCESS_SLOTS) != APR_SUCCESS
-            || apr_thread_mutex_create(&process_mutex, APR_THREAD_MUTEX_DEFAULT, pchild)
-               != APR_SUCCESS)) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "OBO494: cannot create this process's "
-                     "DPoP replay table: DPoP requests will get 503");
-        process_mutex = NULL;
+    process_table_ok = 0;
+    if (any_dpop(s, CACHE_NONE)) {
+        mem = apr_palloc(pchild, obo_replay_size(PROCESS_SLOTS));
+        process_table_ok = mem && obo_replay_setup(&process_table, mem, PROCESS_SLOTS)
+                                  == APR_SUCCESS;
+        if (!process_table_ok) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "OBO494: cannot create this process's "
+                         "DPoP replay table: DPoP requests will get 503");
+        }
     }
 }
 
-static apr_status_t table_add(const obo_replay *t, apr_global_mutex_t *gm,
-                              apr_thread_mutex_t *tm, const char *id, const char *owner,
+static apr_status_t table_add(const obo_replay *t, const char *id, const char *owner,
                               apr_time_t until)
 {
-    apr_status_t rv = gm ? apr_global_mutex_lock(gm) : apr_thread_mutex_lock(tm);
-
-    if (rv == APR_SUCCESS) {
-        rv = obo_replay_add(t, id, strlen(id), owner, strlen(owner), until, apr_time_now());
-        if (gm) {
-            apr_global_mutex_unlock(gm);
-        }
-        else {
-            apr_thread_mutex_unlock(tm);
-        }
-    }
-    return rv;
+    return obo_replay_add(t, id, strlen(id), owner, strlen(owner), until, apr_time_now());
 }
 
 /* First sighting of id (the proof's key and jti) of owner (the key's
@@ -208,8 +181,7 @@ static apr_status_t replay_add(request_rec *r, const auth_obo_srv_cfg *sc, const
          * memcached lost the record (flushed, restarted, evicted: review
          * 28C); then an add across every server, on the pool that never
          * moves a failing server's keys, named by an HMAC under the secret. */
-        rv = shared_table ? table_add(&shared_table->tab, shared_table->mutex, NULL, id, owner,
-                                      until) : APR_EGENERAL;
+        rv = shared_table ? table_add(&shared_table->tab, id, owner, until) : APR_EGENERAL;
         return rv != APR_SUCCESS ? rv
                : sc->rt && sc->rt->strict_cache
                ? obo_cache_lock(sc->rt->strict_cache, r->pool, apr_pstrcat(r->pool, "dpop:",
@@ -217,11 +189,9 @@ static apr_status_t replay_add(request_rec *r, const auth_obo_srv_cfg *sc, const
                : APR_EGENERAL;
     }
     if (type == CACHE_NONE) {
-        return process_mutex ? table_add(&process_table, NULL, process_mutex, id, owner, until)
-                             : APR_EGENERAL;
+        return process_table_ok ? table_add(&process_table, id, owner, until) : APR_EGENERAL;
     }
-    return shared_table ? table_add(&shared_table->tab, shared_table->mutex, NULL, id, owner,
-                                    until) : APR_EGENERAL;
+    return shared_table ? table_add(&shared_table->tab, id, owner, until) : APR_EGENERAL;
 }
 
 /* ---- the request's URL (htu) --------------------------------------------- */
@@ -298,6 +268,26 @@ static const char *request_htu(request_rec *r, const auth_obo_dir_cfg *d, const 
 }
 
 /* ---- the check ----------------------------------------------------------- */
+
+#define RECORDED_NOTE "auth_obo_dpop_recorded"
+
+/* The proof this client request recorded, noted on the request the client
+ * sent (its subrequests and internal redirects share it, no other request
+ * does). */
+static int recorded_here(request_rec *r, const char *proof)
+{
+    const char *n = apr_table_get(first_request(r)->notes, RECORDED_NOTE);
+    const char *h = obo_sha256_hex(r->pool, proof, strlen(proof));
+
+    return n && obo_ct_equal(n, strlen(n), h, strlen(h));
+}
+
+static void record_here(request_rec *r, const char *proof)
+{
+    request_rec *f = first_request(r);
+
+    apr_table_setn(f->notes, RECORDED_NOTE, obo_sha256_hex(f->pool, proof, strlen(proof)));
+}
 
 static int collect(void *rec, const char *key, const char *value)
 {
@@ -394,9 +384,6 @@ int auth_obo_dpop_check(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     apr_status_t rv;
     int fresh = 0;
 
-    if (st->dpop_ok) {
-        return OK;      /* the request this one belongs to checked it */
-    }
     if (!obo_jwt_cnf(claims, "jkt", &want) || !want) {
         return refuse(r, st, token, OBO_M_DPOP_INVALID_PROOF, "invalid_token",
                       "the token is not DPoP-bound (no cnf jkt) and was sent as DPoP");
@@ -430,9 +417,13 @@ int auth_obo_dpop_check(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
                       pf.nonce ? "the DPoP proof's nonce is not a current one"
                                : "this resource requires a nonce in the DPoP proof");
     }
-    /* remembered while the proof's iat passes: a replay after that is too old */
-    rv = replay_add(r, sc, apr_pstrcat(r->pool, pf.jkt, "\n", pf.jti, NULL), pf.jkt,
-                    apr_time_from_sec(pf.iat + rules.window + rules.skew + 1));
+    /* remembered while the proof's iat passes: a replay after that is too
+     * old. Once per client request: its subrequests and internal redirects
+     * (SSI including two DPoP resources, ErrorDocument) check the same
+     * proof again under their own Location's rules, not as a replay. */
+    rv = recorded_here(r, st->dpop_proof) ? APR_SUCCESS
+         : replay_add(r, sc, apr_pstrcat(r->pool, pf.jkt, "\n", pf.jti, NULL), pf.jkt,
+                      apr_time_from_sec(pf.iat + rules.window + rules.skew + 1));
     if (rv == APR_EEXIST) {
         return refuse(r, st, token, OBO_M_DPOP_REPLAYED, "invalid_dpop_proof",
                       "the DPoP proof was used before (jti replayed)");
@@ -440,6 +431,7 @@ int auth_obo_dpop_check(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     if (rv != APR_SUCCESS) {
         return unavailable(r, token, rv);
     }
+    record_here(r, st->dpop_proof);
     if (fresh) {
         send_nonce(r, sc, r->headers_out);
     }
