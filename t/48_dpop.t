@@ -34,6 +34,21 @@ my $locations = <<"EOF";
 <IfModule !mod_dir.c>
     LoadModule dir_module "$lib/mod_dir.so"
 </IfModule>
+<IfModule !mod_include.c>
+    LoadModule include_module "$lib/mod_include.so"
+</IfModule>
+<Directory "$t/htdocs/dpop-ssi">
+    Options +Includes
+    SetOutputFilter INCLUDES
+</Directory>
+Alias /nonce-via "$t/htdocs"
+<Location /nonce-via>
+    AuthType obo
+    Require valid-user
+    OBODPoP allowed
+    OBODPoPWindow 3600
+    DirectoryIndex /req/public.txt
+</Location>
 Alias /dpop "$t/htdocs"
 Alias /req "$t/htdocs"
 Alias /nonce "$t/htdocs"
@@ -226,6 +241,30 @@ subtest 'the backend never sees the proof; internal redirects keep the binding' 
     $r = dpop_get($A, '/dpop/', headers => []);
     is $r->code, 200, 'DirectoryIndex (internal redirect to public.txt): 200';
     like $r->decoded_content, qr/\S/, 'with the file';
+};
+
+# Review 28C: an SSI page outside AuthType obo including two DPoP resources
+# failed the second include as a replay; a redirect into a stricter
+# Location kept the first Location's rules.
+subtest 'subrequests and redirects: one record, each Location\'s rules' => sub {
+    my $r = dpop_get($A, '/dpop-ssi/two.shtml');
+    is $r->code, 200, 'the page with two DPoP includes: 200';
+    my $body = $r->decoded_content // '';
+    is scalar(() = $body =~ /public file/g), 2, 'both includes served (no replay refusal)'
+        or diag $body;
+    unlike $body, qr/error occurred/, 'no include failed';
+    # a proof 30 minutes old passes /nonce-via (window 3600) but not /req (60)
+    my $old = proof(htu => $A->url('/nonce-via/public.txt'), iat => time - 1800);
+    is dpop_get($A, '/nonce-via/public.txt', proofs => [$old])->code, 200,
+       'an old proof where the window allows it: 200';
+    my $fresh = proof(htu => $A->url('/nonce-via/'));
+    $r = dpop_get($A, '/nonce-via/', proofs => [$fresh]);
+    ok $r->code == 200 && ($r->decoded_content // '') =~ /public file/,
+       'DirectoryIndex into /req (window 60) with a fresh proof: the file';
+    $old = proof(htu => $A->url('/nonce-via/'), iat => time - 1800);
+    $r = dpop_get($A, '/nonce-via/', proofs => [$old]);
+    ok !($r->code == 200 && ($r->decoded_content // '') =~ /public file/),
+       '... with the old proof: /req\'s window applies, no file' or diag $r->code;
 };
 
 subtest 'the Host must be a name of this server' => sub {

@@ -392,8 +392,11 @@ static int caller_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
 
     if (prior && prior->token) {
         *token = prior->token;
+        /* its proof too, checked again under this Location's rules (its
+         * jti is already recorded: mod_auth_obo_dpop.c) */
         st->dpop = prior->dpop;
-        st->dpop_ok = prior->dpop_ok;
+        st->dpop_proof = prior->dpop_proof;
+        st->dpop_proofs = prior->dpop_proofs;
         return OK;
     }
     status = auth_obo_find_token(r, d, &f);
