@@ -112,7 +112,7 @@ static const char *join(apr_pool_t *p, const apr_array_header_t *a, const char *
  * "access_token[]" and "access_token%00x" all arrive as access_token. Each
  * of them is the parameter: removed, and a second value is a second token
  * (review 11: they passed beside the validated one, never validated). */
-static int is_token_param(apr_pool_t *p, const char *raw, apr_size_t n)
+static char *backend_name(apr_pool_t *p, const char *raw, apr_size_t n)
 {
     char *name = apr_pstrndup(p, raw, n), *c, *nul = strstr(name, "%00");
     char *open;
@@ -121,7 +121,7 @@ static int is_token_param(apr_pool_t *p, const char *raw, apr_size_t n)
         *nul = '\0';
     }
     if (obo_bearer_urldecode(name) != APR_SUCCESS) {
-        return 0;
+        return NULL;
     }
     while (*name == ' ') {
         name++;
@@ -137,7 +137,14 @@ static int is_token_param(apr_pool_t *p, const char *raw, apr_size_t n)
     for (c = name; *c; c++) {
         *c = *c == '.' || *c == ' ' ? '_' : *c;
     }
-    return strcmp(name, OBO_BEARER_PARAM) == 0;
+    return name;
+}
+
+static int is_token_param(apr_pool_t *p, const char *raw, apr_size_t n)
+{
+    const char *name = backend_name(p, raw, n);
+
+    return name && strcmp(name, OBO_BEARER_PARAM) == 0;
 }
 
 const char *obo_bearer_drop_param(apr_pool_t *p, const char *text, apr_array_header_t *values)
@@ -160,12 +167,19 @@ const char *obo_bearer_drop_param(apr_pool_t *p, const char *text, apr_array_hea
     return values->nelts == before ? text : join(p, kept, "&");
 }
 
-static int named(const apr_array_header_t *names, const char *name)
+/* A cookie the backend reads as one of names: compared as PHP and its
+ * followers read cookie names (backend_name: "obo.token" and "obo%5ftoken"
+ * are obo_token), so that a look-alike is removed and counts as a second
+ * token instead of reaching the backend unvalidated (review 28A). */
+static int named(apr_pool_t *p, const apr_array_header_t *names, const char *name)
 {
+    const char *got = backend_name(p, name, strlen(name)), *want;
     int i;
 
-    for (i = 0; names && i < names->nelts; i++) {
-        if (!strcmp(APR_ARRAY_IDX(names, i, const char *), name)) {
+    for (i = 0; got && names && i < names->nelts; i++) {
+        want = APR_ARRAY_IDX(names, i, const char *);
+        if (!strcmp(want, name) || ((want = backend_name(p, want, strlen(want))) != NULL
+                                    && !strcmp(want, got))) {
             return 1;
         }
     }
@@ -209,7 +223,7 @@ const char *obo_bearer_drop_cookies(apr_pool_t *p, const char *header,
         pair = trimmed(pair);
         eq = strchr(pair, '=');
         name = eq ? apr_pstrndup(p, pair, (apr_size_t)(eq - pair)) : NULL;
-        if (name && named(names, trimmed(name))) {
+        if (name && named(p, names, trimmed(name))) {
             APR_ARRAY_PUSH(values, const char *) = cookie_value(p, trimmed(eq + 1));
             APR_ARRAY_PUSH(found, const char *) = trimmed(name);
         }

@@ -129,6 +129,13 @@ static void test_cookies(apr_pool_t *p)
     f = list(p);
     ok(same(obo_bearer_drop_cookies(p, " a=1 ;\tobo_at=x ; ;b=2 ", names, v, f), "a=1; b=2"),
        "blanks trimmed, empty pairs dropped");
+    /* review 28A: PHP reads these names as obo_at; they reached the
+     * backend beside the validated cookie */
+    v = list(p);
+    f = list(p);
+    ok(same(obo_bearer_drop_cookies(p, "obo_at=a; obo.at=b; obo%5fat=c; obo at=d; obo_at[x]=e; "
+                                       "z=1", names, v, f), "z=1") && v->nelts == 5,
+       "names a backend reads as obo_at: removed, each a token");
 }
 
 static void test_b64token(apr_pool_t *p)
