@@ -731,6 +731,41 @@ static void warn_if_exposed(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
     }
 }
 
+/* A trust anchor the children read (the JWKS file, re-read at each refresh
+ * and unknown kid; the CA file of the IdP's TLS) that others can write:
+ * whoever writes it (a CGI running as the User, another local account)
+ * adds a key and mints tokens for any user, or stands in for the IdP
+ * (review 28A). Its directory too: a writable one lets the file be
+ * replaced. */
+static void warn_if_writable(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
+                             const char *directive, const char *path)
+{
+    const char *id = path ? apr_pstrcat(p, "w ", directive, " ", path, NULL) : NULL;
+    const char *what[2];
+    apr_finfo_t fi;
+    int i;
+
+    if (!id || apr_hash_get(seen, id, APR_HASH_KEY_STRING)) {
+        return;
+    }
+    apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
+    what[0] = path;
+    what[1] = ap_make_dirstr_parent(p, path);
+    for (i = 0; i < 2; i++) {
+        if (apr_stat(&fi, what[i], APR_FINFO_PROT | APR_FINFO_TYPE, p) == APR_SUCCESS
+            && (fi.protection & (APR_FPROT_GWRITE | APR_FPROT_WWRITE))
+            /* in a sticky directory (/tmp) others cannot replace the file */
+            && !(i == 1 && (fi.protection & APR_FPROT_WSTICKY))) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO102: %s %s %s is writable by %s "
+                         "(mode 0%03x): whoever can write it decides which tokens are valid; "
+                         "make it writable by root only", directive, i ? "directory" : "file",
+                         what[i], (fi.protection & APR_FPROT_WWRITE) ? "every local user"
+                                                                    : "its group",
+                         (unsigned)(fi.protection & 0x777));
+        }
+    }
+}
+
 /* "OBOClientSecret /etc/apache2/secret" sends the path as the secret: the
  * IdP then answers invalid_client. Warned when the value is the path of an
  * existing file (the value itself is never logged then, only the hint). */
@@ -757,6 +792,7 @@ static void warn_exposed_secrets(apr_pool_t *ptemp, server_rec *s)
     apr_hash_t *seen = apr_hash_make(ptemp);
     const auth_obo_srv_cfg *main_sc = ap_get_module_config(s->module_config,
                                                            &auth_obo_module);
+    int i;
 
     for (; s; s = s->next) {
         auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
@@ -770,6 +806,12 @@ static void warn_exposed_secrets(apr_pool_t *ptemp, server_rec *s)
         warn_if_exposed(ptemp, s, seen, "OBO100", "OBOCacheSecret", sc->cache_secret_file);
         warn_if_exposed(ptemp, s, seen, "OBO101", "OBOClientCertificate private key",
                         sc->client_key);
+        warn_if_writable(ptemp, s, seen, "OBOJWKSFile", sc->jwks_file);
+        warn_if_writable(ptemp, s, seen, "OBOCACertificateFile", sc->ca_file);
+        for (i = 0; sc->more_idps && i < sc->more_idps->nelts; i++) {
+            warn_if_writable(ptemp, s, seen, "OBOJWKSFile",
+                             APR_ARRAY_IDX(sc->more_idps, i, auth_obo_idp).jwks_file);
+        }
     }
 }
 
