@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Secrets at rest: a file: secret or a private key file that other users
 # can read gets a startup warning naming the directive and the file
-# (OBO100, OBO101); an owner-only file gets none. An OBOCacheSecret under
+# (OBO100, OBO101), and a key set or CA file others can write OBO102; an
+# owner-only file gets none. An OBOCacheSecret under
 # 32 bytes stops httpd with a message naming the directive.
 use strict;
 use warnings;
@@ -75,6 +76,29 @@ subtest 'OBOCacheSecret file: permissions' => sub {
     $out = started_output('mode 0600', "$BASE\nOBOClientSecret s3cret-for-tests\n"
                           . "OBOCacheSecret file:$own\n$LOC");
     unlike($out, qr/OBO10[01]/, 'mode 0600: no warning');
+};
+
+# Review 28A: trust anchors others can write (OBO102).
+subtest 'OBOJWKSFile and OBOCACertificateFile writable by others' => sub {
+    my $jwks = "$dir/jwks-666.json";
+    copy("$pki/jwks-static.json", $jwks) or die "copy: $!";
+    chmod 0666, $jwks;
+    my $conf = "OBOJWKSFile $jwks\nOBOIssuer https://static.example.test/issc\n"
+             . "OBOAudience api://test-api\n<Location /api>\n    AuthType obo\n"
+             . "    Require valid-user\n</Location>";
+    my $out = started_output('JWKS file 0666', $conf);
+    like($out, qr/OBO102: OBOJWKSFile file \Q$jwks\E is writable by every local user \(mode 0666\)/,
+         'OBO102 names the directive, the file and the mode');
+    chmod 0644, $jwks;
+    $out = started_output('JWKS file 0644', $conf);
+    unlike($out, qr/OBO102/, 'mode 0644 in an owner-only directory: no warning');
+    my $ca = "$dir/ca-664.pem";
+    copy("$pki/ca.pem", $ca) or die "copy: $!";
+    chmod 0664, $ca;
+    $out = started_output('CA file 0664', "$BASE\nOBOClientSecret s3cret-for-tests\n"
+                          . "OBOCACertificateFile $ca\n$LOC");
+    like($out, qr/OBO102: OBOCACertificateFile file \Q$ca\E is writable by its group/,
+         'OBO102 for a group-writable CA file');
 };
 
 subtest 'OBOClientCertificate private key permissions' => sub {
