@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -32,6 +33,62 @@
 #include "obo_provider.h"
 
 APLOG_USE_MODULE(auth_obo);
+
+/* ---- warnings, where an administrator reads them ---------------------------
+ * At a cold start httpd reads its configuration twice; the second pass runs
+ * check_config with stderr detached and before the error log is open, so
+ * warnings logged there went nowhere (review 28B: OBO063, OBO401, OBO100...
+ * reached the console of the first pass, never the error log). In that
+ * pass they are kept and written by post_config, once the log is open;
+ * configtest, the first pass and restarts log them at once. */
+
+typedef struct kept_warning {
+    server_rec *s;
+    const char *msg;
+} kept_warning;
+
+static apr_array_header_t *kept_warnings;    /* ptemp of the pass, or NULL */
+
+/* The first pass of the main loop (httpd counts generations from 1 there;
+ * a restart's pass is 2 or more, with the error log already on stderr). */
+static int warnings_wait(void)
+{
+    return ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_CONFIG_TEST
+           && ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_CONFIG
+           && ap_state_query(AP_SQ_CONFIG_GEN) <= 1;
+}
+
+static void check_warn(apr_pool_t *p, server_rec *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void check_warn(apr_pool_t *p, server_rec *s, const char *fmt, ...)
+{
+    va_list ap;
+    kept_warning *w;
+    const char *msg;
+
+    va_start(ap, fmt);
+    msg = apr_pvsprintf(p, fmt, ap);
+    va_end(ap);
+    if (!warnings_wait() || !kept_warnings) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s", msg);
+        return;
+    }
+    w = apr_array_push(kept_warnings);
+    w->s = s;
+    w->msg = apr_pstrdup(kept_warnings->pool, msg);
+}
+
+void auth_obo_check_warnings_flush(void)
+{
+    int i;
+
+    for (i = 0; kept_warnings && i < kept_warnings->nelts; i++) {
+        kept_warning *w = &APR_ARRAY_IDX(kept_warnings, i, kept_warning);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, w->s, "%s", w->msg);
+    }
+    kept_warnings = NULL;
+}
 
 /* ---- startup checks (check_config: also run by apachectl configtest) -------- */
 
@@ -302,7 +359,7 @@ static void warn_if_open(apr_pool_t *p, server_rec *main_s, const ap_directive_t
     if (authtype_requires_user(p, at)) {
         return;
     }
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s, "OBO063: %s%s%s (%s) has AuthType "
+    check_warn(p, main_s, "OBO063: %s%s%s (%s) has AuthType "
                  "obo but no Require that needs a user: requests without a valid token "
                  "are let through; add Require valid-user or Require obo-*",
                  sec ? sec->directive : "", sec && sec->args ? " " : "",
@@ -320,7 +377,7 @@ static void warn_if_in_url(apr_pool_t *p, server_rec *main_s, const ap_directive
 
     while (*args && (w = ap_getword_conf(p, &args)) && *w) {
         if (!strcasecmp(w, "query") || !strcasecmp(w, "form")) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s, "OBO401: OBOAcceptTokenAs %s "
+            check_warn(p, main_s, "OBO401: OBOAcceptTokenAs %s "
                          "(%s): %s", w, where(p, d), !strcasecmp(w, "query")
                          ? "tokens in URLs reach access logs, proxy logs, browser history "
                            "and Referer headers; the module removes the access_token "
@@ -466,7 +523,7 @@ static void warn_app_scopes(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg
             size_t n = strlen(sc1);
             if (ds->scopes->nelts > 1 || n < sizeof(suffix) - 1
                 || strcmp(sc1 + n - (sizeof(suffix) - 1), suffix) != 0) {
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO453: app downstream %s "
+                check_warn(p, s, "OBO453: app downstream %s "
                              "(%s) asks for scope '%s'%s: Microsoft Entra's client credentials "
                              "grant takes exactly one scope, <resource>/.default, and refuses "
                              "others (AADSTS1002012)", ds->name ? ds->name : "default", in,
@@ -539,7 +596,7 @@ static void warn_no_token_endpoint(apr_pool_t *p, server_rec *s, const auth_obo_
                 && i < sc->more_idps->nelts; i++) {
         const auth_obo_idp *idp = &APR_ARRAY_IDX(sc->more_idps, i, auth_obo_idp);
         if (!idp->metadata_url) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO472: the identity provider of "
+            check_warn(p, s, "OBO472: the identity provider of "
                          "%s (issuer %s) has no discovery document, so no token endpoint: "
                          "its tokens cannot be exchanged (OBO056). Set OBOTokenEndpoint, or "
                          "keep them out of exchanging Locations with OBOAcceptIssuer",
@@ -723,7 +780,7 @@ static void warn_if_exposed(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
     if (apr_stat(&fi, path, APR_FINFO_PROT, p) == APR_SUCCESS
         && (fi.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD))) {
         /* apr_fileperms_t keeps the Unix bits one per hex digit. */
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s: %s file %s is readable by %s "
+        check_warn(p, s, "%s: %s file %s is readable by %s "
                      "(mode 0%03x): make it readable by its owner only (chmod 600)",
                      msgid, directive, path,
                      (fi.protection & APR_FPROT_WREAD) ? "every local user" : "its group",
@@ -756,7 +813,7 @@ static void warn_if_writable(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
             && (fi.protection & (APR_FPROT_GWRITE | APR_FPROT_WWRITE))
             /* in a sticky directory (/tmp) others cannot replace the file */
             && !(i == 1 && (fi.protection & APR_FPROT_WSTICKY))) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO102: %s %s %s is writable by %s "
+            check_warn(p, s, "OBO102: %s %s %s is writable by %s "
                          "(mode 0%03x): whoever can write it decides which tokens are valid; "
                          "make it writable by root only", directive, i ? "directory" : "file",
                          what[i], (fi.protection & APR_FPROT_WWRITE) ? "every local user"
@@ -781,7 +838,7 @@ static void warn_if_path(apr_pool_t *p, server_rec *s, const char *directive,
     v = apr_pstrndup(p, value, len);
     if (strlen(v) == len && apr_stat(&fi, v, APR_FINFO_TYPE, p) == APR_SUCCESS
         && fi.filetype == APR_REG) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO123: the value of %s is the path "
+        check_warn(p, s, "OBO123: the value of %s is the path "
                      "of a file, used as the secret itself: write file:%s to read the "
                      "secret from the file", directive, v);
     }
@@ -1337,7 +1394,7 @@ static void warn_if_handler_open(apr_pool_t *p, server_rec *main_s, const ap_dir
             return;
         }
     }
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_s, "OBO197: %s %s (%s, %s) has no "
+    check_warn(p, main_s, "OBO197: %s %s (%s, %s) has no "
                  "Require of its own: anyone who holds a session key can fetch that "
                  "session's downstream tokens from anywhere the server's other rules let "
                  "in; restrict it to the backends (Require ip ..., Require local)",
@@ -1408,12 +1465,12 @@ static void warn_session_room(server_rec *s)
 /* OBODPoP with OBOCache none: a proof's jti is remembered by the process
  * that took it, so the same proof sent again to another process passes
  * (RFC 9449 s.11.1 asks for one record across the resource server). */
-static void warn_dpop_replay(server_rec *s)
+static void warn_dpop_replay(apr_pool_t *p, server_rec *s)
 {
     auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
 
     if (sc->uses_dpop && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_NONE) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO495: OBODPoP with OBOCache none: "
+        check_warn(p, s, "OBO495: OBODPoP with OBOCache none: "
                      "each process remembers the DPoP proofs it took, and a proof replayed "
                      "to another process is accepted; use OBOCache shm (the default) or "
                      "memcached");
@@ -1425,6 +1482,7 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 {
     server_rec *main_s = s;
 
+    kept_warnings = warnings_wait() ? apr_array_make(ptemp, 8, sizeof(kept_warning)) : NULL;
     warn_exposed_secrets(ptemp, main_s);
     for (; s; s = s->next) {
         if (!check_server(ptemp, s)) {
@@ -1440,7 +1498,7 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         warn_session_room(s);
-        warn_dpop_replay(s);
+        warn_dpop_replay(ptemp, s);
         warn_no_token_endpoint(ptemp, s, ap_get_module_config(s->module_config,
                                                             &auth_obo_module));
         if (!check_issuers_unique(ptemp, s, ap_get_module_config(s->module_config,

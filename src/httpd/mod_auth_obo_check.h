@@ -18,4 +18,9 @@
 int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                           server_rec *s);
 
+/* The warnings of a cold start's second configuration pass, kept by
+ * check_config while no log was open: post_config writes them to the error
+ * log (and forgets them). */
+void auth_obo_check_warnings_flush(void);
+
 #endif

@@ -15,6 +15,7 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 #undef PACKAGE_VERSION
 
 #include "mod_auth_obo_process.h"
+#include "mod_auth_obo_check.h"
 #include "mod_auth_obo_dpop.h"
 #include "mod_auth_obo_request.h"
 #include "mod_auth_obo_socache.h"
@@ -273,6 +274,7 @@ int auth_obo_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "OBO000: mod_auth_obo/%s configured",
                      auth_obo_version);
     }
+    auth_obo_check_warnings_flush();
     if (obo_http_global_init() != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO045: libcurl initialisation failed");
         return HTTP_INTERNAL_SERVER_ERROR;
