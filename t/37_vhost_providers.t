@@ -22,6 +22,8 @@ my $t = OBOTest::Services::t_dir();
 my ($A, $B) = ('xvha', 'xvhb');
 my $own = OBOTest::Httpd2::free_port();
 my $inherit = OBOTest::Httpd2::free_port();
+my $down = OBOTest::Httpd2::free_port();
+my $closed = OBOTest::Httpd2::free_port();    # nothing listens there
 my $extra = <<"EOF2";
 OBOIssuer @{[ idp_url("/$A/v2.0") ]}
 OBOTokenEndpoint @{[ idp_url("/$A/oauth2/v2.0/token") ]}
@@ -37,6 +39,13 @@ Listen 127.0.0.1:$own
 Listen 127.0.0.1:$inherit
 <VirtualHost 127.0.0.1:$inherit>
     ServerName inherits.example
+</VirtualHost>
+Listen 127.0.0.1:$down
+<VirtualHost 127.0.0.1:$down>
+    OBOMetadataURL https://127.0.0.1:$closed/nowhere/v2.0/.well-known/openid-configuration
+    <Location /obo-status>
+        SetHandler obo-status
+    </Location>
 </VirtualHost>
 EOF2
 my $h = OBOTest::Httpd2->start(procs => 1, cache => 'shm', tenant => $A, name => 'vhostidp',
@@ -63,6 +72,16 @@ my $r = get($own, '/x/backend/x', $tb);
 is $r->code, 200, 'an exchange at the virtual host with its own IdP: 200' or diag $r->as_string;
 is idp_counter("token\@$B") - $before_b, 1, '... at its own IdP\'s token endpoint';
 is idp_counter("token\@$A") - $before_a, 0, '... not at the main server\'s OBOTokenEndpoint';
+
+# Review 28B: the health answer numbered a virtual host's providers from 1
+# within the host, while the metrics and the HTML page number them across
+# the server (the main server's provider is 1, the others follow).
+my $hr = $ua->get("http://127.0.0.1:$down/obo-status?format=health");
+is $hr->code, 503, 'a virtual host whose only IdP is unreachable: health 503';
+my $html = $ua->get("http://127.0.0.1:$down/obo-status")->decoded_content // '';
+my ($num) = ($hr->decoded_content // '') =~ /identity provider (\d+):/;
+ok $num && $num > 1, "health names it by its server-wide number ($num), not 1"
+    or diag $hr->decoded_content;
 
 $h->stop;
 done_testing();

@@ -304,12 +304,16 @@ static int health_reply(request_rec *r)
 
     for (i = 0; pvs && !why && i < pvs->nelts; i++) {
         obo_provider *pv = APR_ARRAY_IDX(pvs, i, obo_provider *);
+        /* the number the metrics and the HTML page give it (review 28B),
+         * not its place among this virtual host's providers */
+        int n = obo_provider_metrics_number(pv);
+
         if (obo_provider_health(pv, &age, &note) != APR_SUCCESS) {
             why = note;
-            what = apr_psprintf(r->pool, "identity provider %d: ", i + 1);
+            what = apr_psprintf(r->pool, "identity provider %d: ", n ? n : i + 1);
         }
         else if (note && !degraded) {
-            degraded = apr_psprintf(r->pool, "identity provider %d: %s", i + 1, note);
+            degraded = apr_psprintf(r->pool, "identity provider %d: %s", n ? n : i + 1, note);
         }
     }
     /* only where requests use the cache: a server that validates and

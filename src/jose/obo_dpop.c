@@ -84,8 +84,9 @@ static apr_status_t obo_norm_authority(apr_pool_t *p, const char *auth, apr_size
         return APR_EINVAL;
     }
     plen = hend < end ? (apr_size_t)(end - hend - 1) : 0;
-    if (hend < end && strspn(hend + 1, "0123456789") < plen) {
-        return APR_EINVAL;
+    if (hend < end && (strspn(hend + 1, "0123456789") < plen || plen > 5
+                       || (plen && apr_atoi64(apr_pstrmemdup(p, hend + 1, plen)) > 65535))) {
+        return APR_EINVAL;      /* a port is a number up to 65535 */
     }
     *port = plen ? apr_pstrmemdup(p, hend + 1, plen) : NULL;
     if (*port && strcmp(*port, https ? "443" : "80") == 0) {

@@ -194,6 +194,11 @@ static void test_htu_norm(apr_pool_t *p)
 {
     const char *o = NULL;
 
+    is_int(obo_dpop_htu_norm(p, "https://h:99999/x", &o), APR_EINVAL, "port 99999: refused");
+    is_int(obo_dpop_htu_norm(p, "https://h:000443/x", &o), APR_EINVAL,
+           "a port of six digits: refused");
+    ok(obo_dpop_htu_norm(p, "https://h:65535/x", &o) == APR_SUCCESS, "port 65535: fine");
+
     ok(obo_dpop_htu_norm(p, "https://Example.COM", &o) == APR_SUCCESS
        && strcmp(o, "https://example.com/") == 0, "empty path is /");
     ok(obo_dpop_htu_norm(p, "http://h:80/a%2fb%7e?x", &o) == APR_SUCCESS
