@@ -251,6 +251,15 @@ static apr_status_t obo_mc_parse(apr_pool_t *p, const char *servers,
                 colon[-1] = '\0';
                 item++;
             }
+            else if (strchr(item, ':')) {
+                /* "host:port:weight" (libmemcached's own syntax) would be host
+                 * "host:port" here, never reached (review 28B); an IPv6
+                 * address goes in brackets */
+                *err = apr_psprintf(p, "bad memcached server '%s:%ld': expected host:port "
+                                    "(an IPv6 address in brackets, no weight)", item, port);
+                rv = APR_EINVAL;
+                continue;
+            }
             s = apr_array_push(list);
             s->host = item;
             s->port = (int)port;

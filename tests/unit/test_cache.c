@@ -921,6 +921,11 @@ static void test_mc_check_servers(apr_pool_t *p)
     is_int(obo_memcached_check_servers(p, "a:0", &err), APR_EINVAL, "port 0 refused");
     is_int(obo_memcached_check_servers(p, "a:65536", &err), APR_EINVAL, "port 65536 refused");
     is_int(obo_memcached_check_servers(p, "a:11x", &err), APR_EINVAL, "non-numeric port");
+    /* review 28B: libmemcached's host:port:weight parsed as host "a:11211" */
+    is_int(obo_memcached_check_servers(p, "127.0.0.1:11211:1", &err), APR_EINVAL,
+           "host:port:weight refused");
+    is_int(obo_memcached_check_servers(p, "::1:11211", &err), APR_EINVAL,
+           "an IPv6 address without brackets refused");
     is_int(obo_memcached_check_servers(p, ":11211", &err), APR_EINVAL, "empty host refused");
     is_int(obo_memcached_check_servers(p, "a", &err), APR_EINVAL, "missing port refused");
     is_int(obo_memcached_check_servers(p, "a:1, b:2", &err), APR_EINVAL, "spaces refused");
