@@ -94,9 +94,16 @@ static void obo_rp_hash(const obo_replay *t, const void *data, apr_size_t len,
     obo_sha256(buf, sizeof(buf), h);
 }
 
+/* An owner gives way only when it holds this many records of one window:
+ * one key flooding the table does (31 of 32 slots), a victim spread thin
+ * over the table never does, whatever number of keys an attacker spreads
+ * single records with (review 29: with 4,000 keys the victim was the
+ * "heaviest" owner of windows and its records gave way, replays passed). */
+#define OBO_REPLAY_HEAVY (OBO_REPLAY_WINDOW / 4)
+
 /* In a full window: the slot that gives way to `owner`, or NULL. The owner
  * with the most live records here yields the one that ends first, unless
- * it is `owner` itself or holds only one. */
+ * it is `owner` itself or holds fewer than OBO_REPLAY_HEAVY. */
 static obo_replay_slot *obo_rp_victim(obo_replay_slot **win, const unsigned char *owner)
 {
     obo_replay_slot *victim = NULL;
@@ -113,7 +120,8 @@ static obo_replay_slot *obo_rp_victim(obo_replay_slot **win, const unsigned char
             victim = win[i];
         }
     }
-    return victim && memcmp(victim->owner, owner, OBO_REPLAY_OWNER) != 0 ? victim : NULL;
+    return victim && best >= OBO_REPLAY_HEAVY
+           && memcmp(victim->owner, owner, OBO_REPLAY_OWNER) != 0 ? victim : NULL;
 }
 
 static apr_status_t obo_rp_add(const obo_replay *t, const unsigned char *h,

@@ -9,13 +9,14 @@
  * table's random salt (so nobody can aim ids at one window), 4 of its
  * owner's (the proof's key) and the time it ends. Open addressing over a
  * window of OBO_REPLAY_WINDOW slots. When a window holds only live entries,
- * the owner with the most of them there gives way, one entry (the one that
- * ends first), to another owner: one client flooding the table with its own
- * proofs only ever weakens the records of its own proofs, and fills the
- * table for nobody else (review 28C). That owner itself, or a window of
- * single entries, is refused (APR_ENOSPC) rather than remembered for less
- * than it must be, and the caller refuses the proof. Every call must be made
- * under the caller's lock. */
+ * an owner holding a quarter of them or more gives way, one entry (the one
+ * that ends first), to another owner: one client flooding the table with
+ * its own proofs only weakens the records of its own proofs and fills the
+ * table for nobody else (review 28C). Otherwise (that owner is the one
+ * adding, or no owner holds that many: records spread over many keys, as a
+ * victim's always are) the id is refused (APR_ENOSPC) rather than any live
+ * record forgotten, and the caller refuses the proof (review 29). The table
+ * locks itself. */
 #ifndef OBO_REPLAY_H
 #define OBO_REPLAY_H
 
@@ -43,8 +44,8 @@ apr_status_t obo_replay_setup(obo_replay *t, void *mem, apr_size_t nslots);
 
 /* Records id (len bytes) of owner (olen bytes) until `until`: APR_SUCCESS
  * the first time, APR_EEXIST while an earlier record lives, APR_ENOSPC when
- * its window holds only live records and no other owner has more of them
- * there than one (counted: obo_replay_full). */
+ * its window holds only live records and no other owner holds a quarter of
+ * them (counted: obo_replay_full). */
 apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
                             const void *owner, apr_size_t olen, apr_time_t until,
                             apr_time_t now);

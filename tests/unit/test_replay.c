@@ -126,6 +126,33 @@ static void test_copy(apr_pool_t *p)
            "an ended one is not");
 }
 
+/* Review 29: an attacker spreading single records over many keys made the
+ * victim the heaviest owner of windows, and the victim's records gave way:
+ * replays passed. Owners with fewer than a quarter of a window never give
+ * way; the newcomer is refused instead. */
+static void test_many_keys(apr_pool_t *p)
+{
+    obo_replay t;
+    apr_time_t now = SEC(1000);
+    char id[32], owner[32];
+    int i;
+
+    obo_replay_setup(&t, apr_palloc(p, obo_replay_size(32)), 32);
+    obo_replay_add(&t, "v1", 2, "victim", 6, now + SEC(60), now);
+    obo_replay_add(&t, "v2", 2, "victim", 6, now + SEC(60), now);
+    for (i = 0; i < 30; i++) {
+        snprintf(id, sizeof(id), "a%d", i);
+        snprintf(owner, sizeof(owner), "attacker%d", i);
+        obo_replay_add(&t, id, strlen(id), owner, strlen(owner), now + SEC(60), now);
+    }
+    snprintf(owner, sizeof(owner), "attacker%d", 99);
+    is_int(obo_replay_add(&t, "a99", 3, owner, strlen(owner), now + SEC(60), now), APR_ENOSPC,
+           "a window of thin owners, the victim the heaviest with 2: the newcomer refused");
+    is_int(obo_replay_displaced(&t), 0, "nothing displaced");
+    is_int(obo_replay_add(&t, "v1", 2, "victim", 6, now + SEC(60), now), APR_EEXIST,
+           "the victim's record kept: its replay refused");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -134,6 +161,7 @@ int main(void)
     TAP_RUN(test_full);
     TAP_RUN(test_flood);
     TAP_RUN(test_copy);
+    TAP_RUN(test_many_keys);
     apr_terminate();
     return tap_done();
 }
