@@ -179,64 +179,32 @@ subtest 'refused: a handler-only virtual host with an shm cache' => sub {
 };
 # Review 28B: a virtual host with directives of its own (here its own
 # client credentials) has its own shm segment; the main server's
-# long-running Location opens its sessions in the main server's, and the
-# handler in the virtual host answered 404 for every key.
-subtest 'refused: a handler in a virtual host with its own shm cache, sessions in the main' => sub {
-    my $c = check_config("$BASE
-<Location /lr>
-    $LR
-</Location>
-"
-        . "<VirtualHost 127.0.0.1:*>
-    ServerName v.test
-    OBOClientID middle-tier-api
-"
-        . "    OBOClientSecret s3cret-for-tests
-    <Location /tok>
-        $H
-"
-        . "    </Location>
-</VirtualHost>", modules => ["authz_host"]);
-    ok !$c->{syntax_ok} && !$c->{started}, 'apache2 -t fails and httpd does not start'
-        or diag $c->{output};
-    like $c->{output}, qr/OBO193: SetHandler obo-token \(<Location \/tok>.*or an OBOLongRunning Location of its own/,
-        'OBO193: memcached, or a long-running Location of its own' or diag $c->{output};
-    $c = check_config("$BASE
-<Location /lr>
-    $LR
-</Location>
-"
-        . "<VirtualHost 127.0.0.1:*>
-    ServerName v.test
-    OBOClientID middle-tier-api
-"
-        . "    OBOClientSecret s3cret-for-tests
-    <Location /vlr>
-        $LR
-    </Location>
-"
-        . "    <Location /tok>
-        $H
-    </Location>
-</VirtualHost>",
-        modules => ["authz_host"]);
-    ok $c->{syntax_ok} && $c->{started}, 'with a long-running Location of its own: accepted'
-        or diag $c->{output};
-    $c = check_config("$BASE
-<Location /lr>
-    $LR
-</Location>
-"
-        . "<VirtualHost 127.0.0.1:*>
-    ServerName v.test
-    <Location /tok>
-        $H
-"
-        . "    </Location>
-</VirtualHost>", modules => ["authz_host"]);
+# long-running Location opens sessions there only for requests to the
+# host, and the handler in the host answered 404 for sessions opened
+# through the main server. Review 29: refusing it stopped servers whose
+# sessions all come through the host: it is a warning (OBO198).
+subtest 'a handler in a virtual host with its own shm cache: started, with OBO198' => sub {
+    my $c = check_config("$BASE\n<Location /lr>\n    $LR\n</Location>\n"
+        . "<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n    OBOClientID middle-tier-api\n"
+        . "    OBOClientSecret s3cret-for-tests\n    <Location /tok>\n        $H\n"
+        . "    </Location>\n</VirtualHost>", modules => ["authz_host"]);
+    ok $c->{syntax_ok} && $c->{started}, 'apache2 -t passes and httpd starts' or diag $c->{output};
+    like $c->{output}, qr/OBO198: SetHandler obo-token \(<Location \/tok>.*sessions opened through this virtual host's requests only/,
+        'OBO198 says which sessions it will find' or diag $c->{output};
+    $c = check_config("$BASE\n<Location /lr>\n    $LR\n</Location>\n<Location /obo-token>\n"
+        . "    $H\n</Location>\n<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n"
+        . "    <Location /api>\n        OBOAudience api://other\n    </Location>\n"
+        . "</VirtualHost>", modules => ["authz_host"]);
     ok $c->{syntax_ok} && $c->{started},
-       'a virtual host without directives of its own shares the main segment: accepted'
+       'review 29: a server-wide handler and a virtual host with one directive: started'
         or diag $c->{output};
+    $c = check_config("$BASE\n<Location /lr>\n    $LR\n</Location>\n"
+        . "<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n    OBOClientID middle-tier-api\n"
+        . "    OBOClientSecret s3cret-for-tests\n    <Location /vlr>\n        $LR\n    </Location>\n"
+        . "    <Location /tok>\n        $H\n    </Location>\n</VirtualHost>",
+        modules => ["authz_host"]);
+    ok $c->{syntax_ok} && $c->{started} && $c->{output} !~ /OBO198/,
+       'with a long-running Location of its own: no warning' or diag $c->{output};
 };
 subtest 'accepted: a handler-only server with credentials and memcached (no OBOScope)' => sub {
     my $c = check_config("$BASE\nOBOCache memcached 127.0.0.1:1\n"

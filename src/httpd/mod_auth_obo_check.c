@@ -1306,10 +1306,30 @@ static int own_sessions(const auth_obo_srv_cfg *sc, const auth_obo_srv_cfg *main
     return 0;
 }
 
+/* A virtual host with directives of its own has an shm segment of its own:
+ * the main server's long-running Locations open sessions there only for
+ * requests that come to this host; those that come to the main server are
+ * in the main server's segment, where this host's handler never looks
+ * (review 28B: every key 404). It works for the one and not the other, so
+ * it is said, not refused (review 29: refusing it stopped servers whose
+ * sessions are all opened through the host). */
+static void warn_handler_segment(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc,
+                                 const auth_obo_srv_cfg *main_sc, const ap_directive_t *h)
+{
+    if (auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_SHM && sc != main_sc
+        && !own_sessions(sc, main_sc)) {
+        check_warn(p, s, "OBO198: %s %s (%s, %s) serves a virtual host whose shm cache is its "
+                   "own: it finds the sessions opened through this virtual host's requests "
+                   "only, not those the main server or other hosts open; share OBOCache "
+                   "memcached if backends bring it those", h->directive, h->args,
+                   section_name(p, h), where(p, h));
+    }
+}
+
 /* What a server serving the handler lacks, or NULL: the handler reads
  * sessions with the server's client id and credentials (a refresh) from
  * its cache. */
-static const char *handler_lacks(const auth_obo_srv_cfg *sc, const auth_obo_srv_cfg *main_sc)
+static const char *handler_lacks(const auth_obo_srv_cfg *sc)
 {
     if (!sc->client_id) {
         return "OBOClientID";
@@ -1325,16 +1345,6 @@ static const char *handler_lacks(const auth_obo_srv_cfg *sc, const auth_obo_srv_
     if (auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_SHM && !sc->uses_sessions) {
         return "OBOCache memcached, shared with the servers that open the sessions (an shm "
                "cache is per virtual host, and this server has no OBOLongRunning Location)";
-    }
-    /* A virtual host with directives of its own has an shm segment of its
-     * own: the main server's long-running Locations open their sessions in
-     * the main server's, where this one's handler never looks (review 28B:
-     * every key 404). */
-    if (auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_SHM && sc != main_sc
-        && !own_sessions(sc, main_sc)) {
-        return "OBOCache memcached, shared with the servers that open the sessions, or an "
-               "OBOLongRunning Location of its own (this virtual host's shm cache is its own: "
-               "the sessions the main server's Locations open are not in it)";
     }
     return NULL;
 }
@@ -1353,14 +1363,15 @@ static int check_handler_servers(apr_pool_t *p, server_rec *main_s, const ap_dir
     for (s = vh ? s : main_s; s; s = vh ? NULL : s->next) {
         auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
 
-        if ((lacks = handler_lacks(sc, ap_get_module_config(main_s->module_config,
-                                                             &auth_obo_module))) != NULL) {
+        if ((lacks = handler_lacks(sc)) != NULL) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO193: %s %s (%s, %s) needs %s "
                          "in the server%s it serves: it reads long-running sessions with "
                          "them", h->directive, h->args, section_name(p, h), where(p, h),
                          lacks, vh ? "" : "s (outside any virtual host: every server)");
             return 0;
         }
+        warn_handler_segment(p, s, sc, ap_get_module_config(main_s->module_config,
+                                                            &auth_obo_module), h);
         sc->uses_exchange = 1;
     }
     return 1;
@@ -1462,6 +1473,29 @@ static void warn_session_room(server_rec *s)
     }
 }
 
+/* A virtual host with an identity provider of its own but the main
+ * server's client id and credentials sends them to its own IdP's token
+ * endpoint: right for one registration used with several tenants (Entra
+ * multi-tenant), a disclosure when that IdP is another party's (review 29).
+ * Said, so that nobody does it without knowing. */
+static void warn_inherited_client(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *main_sc)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    int own_idp = sc->metadata_url != main_sc->metadata_url || sc->jwks_url != main_sc->jwks_url
+                  || sc->jwks_file != main_sc->jwks_file || sc->more_idps != main_sc->more_idps;
+
+    if (s->is_virtual && sc != main_sc && own_idp && auth_obo_has_idp(main_sc)
+        && (sc->uses_exchange || sc->introspects) && sc->client_id
+        && sc->client_id == main_sc->client_id
+        && sc->client_secret == main_sc->client_secret && sc->client_key == main_sc->client_key) {
+        check_warn(p, s, "OBO199: virtual host %s:%u has an identity provider of its own but "
+                   "the main server's OBOClientID and credentials: they are sent to its "
+                   "provider's token endpoint; set OBOClientID and its credentials in the "
+                   "virtual host unless that provider is meant to have them",
+                   s->server_hostname ? s->server_hostname : "", (unsigned)s->port);
+    }
+}
+
 /* OBODPoP with OBOCache none: a proof's jti is remembered by the process
  * that took it, so the same proof sent again to another process passes
  * (RFC 9449 s.11.1 asks for one record across the resource server). */
@@ -1499,6 +1533,8 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         }
         warn_session_room(s);
         warn_dpop_replay(ptemp, s);
+        warn_inherited_client(ptemp, s, ap_get_module_config(main_s->module_config,
+                                                             &auth_obo_module));
         warn_no_token_endpoint(ptemp, s, ap_get_module_config(s->module_config,
                                                             &auth_obo_module));
         if (!check_issuers_unique(ptemp, s, ap_get_module_config(s->module_config,
