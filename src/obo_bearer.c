@@ -218,7 +218,9 @@ const char *obo_bearer_drop_cookies(apr_pool_t *p, const char *header,
     apr_array_header_t *kept = apr_array_make(p, 4, sizeof(const char *));
     int before = values->nelts;
 
-    for (pair = apr_strtok(copy, ";", &last); pair; pair = apr_strtok(NULL, ";", &last)) {
+    /* ',' too: httpd joins repeated Cookie headers with ", ", and backends
+     * split the result there (review 29); a cookie-value holds no comma */
+    for (pair = apr_strtok(copy, ";,", &last); pair; pair = apr_strtok(NULL, ";,", &last)) {
         char *eq, *name;
         pair = trimmed(pair);
         eq = strchr(pair, '=');

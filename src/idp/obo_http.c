@@ -2,7 +2,7 @@
 /* libcurl client behind obo_http.h. */
 #include "obo_http.h"
 
-#include <fcntl.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <apr_date.h>
 #include <apr_file_io.h>
@@ -165,18 +165,15 @@ static long ms(apr_interval_time_t t, long dflt)
 
 /* A CGI that mod_cgi forks from this process must not inherit the
  * connection to the identity provider (review 28A: it held it open and
- * could write into other users' exchanges): libcurl's sockets are closed
- * on exec. */
-static int close_on_exec(void *clientp, curl_socket_t fd, curlsocktype purpose)
+ * could write into other users' exchanges): libcurl's sockets are created
+ * close-on-exec, atomically (review 29: set after socket(), a fork by
+ * another thread in between still passed it on). */
+static curl_socket_t open_cloexec(void *clientp, curlsocktype purpose,
+                                  struct curl_sockaddr *a)
 {
-    int flags = fcntl(fd, F_GETFD);
-
     (void)clientp;
     (void)purpose;
-    if (flags >= 0) {
-        fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
-    }
-    return CURL_SOCKOPT_OK;
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 static void set_options(CURL *c, transfer *t, const char *url, const char *form,
@@ -188,7 +185,7 @@ static void set_options(CURL *c, transfer *t, const char *url, const char *form,
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);   /* threads: no SIGALRM */
-    curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, close_on_exec);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_cloexec);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, ms(o->connect_timeout, 3000));
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, ms(o->timeout, 10000));
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);

@@ -136,6 +136,11 @@ static void test_cookies(apr_pool_t *p)
     ok(same(obo_bearer_drop_cookies(p, "obo_at=a; obo.at=b; obo%5fat=c; obo at=d; obo_at[x]=e; "
                                        "z=1", names, v, f), "z=1") && v->nelts == 5,
        "names a backend reads as obo_at: removed, each a token");
+    /* review 29: two Cookie headers, joined by httpd with ", " */
+    v = list(p);
+    f = list(p);
+    ok(same(obo_bearer_drop_cookies(p, "a=1, obo_at=FORGED", names, v, f), "a=1")
+       && v->nelts == 1 && same(at(v, 0), "FORGED"), "a cookie after ', ' is found too");
 }
 
 static void test_b64token(apr_pool_t *p)
