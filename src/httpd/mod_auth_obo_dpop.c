@@ -382,7 +382,7 @@ int auth_obo_dpop_check(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     obo_dpop_rules rules;
     obo_dpop_proof pf;
     apr_status_t rv;
-    int fresh = 0;
+    int fresh = 0, again;
 
     if (!obo_jwt_cnf(claims, "jkt", &want) || !want) {
         return refuse(r, st, token, OBO_M_DPOP_INVALID_PROOF, "invalid_token",
@@ -421,7 +421,8 @@ int auth_obo_dpop_check(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
      * old. Once per client request: its subrequests and internal redirects
      * (SSI including two DPoP resources, ErrorDocument) check the same
      * proof again under their own Location's rules, not as a replay. */
-    rv = recorded_here(r, st->dpop_proof) ? APR_SUCCESS
+    again = recorded_here(r, st->dpop_proof);
+    rv = again ? APR_SUCCESS
          : replay_add(r, sc, apr_pstrcat(r->pool, pf.jkt, "\n", pf.jti, NULL), pf.jkt,
                       apr_time_from_sec(pf.iat + rules.window + rules.skew + 1));
     if (rv == APR_EEXIST) {
@@ -431,12 +432,13 @@ int auth_obo_dpop_check(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     if (rv != APR_SUCCESS) {
         return unavailable(r, token, rv);
     }
-    record_here(r, st->dpop_proof);
+    if (!again) {
+        record_here(r, st->dpop_proof);
+        obo_metrics_inc(OBO_M_DPOP_OK);     /* once per client request */
+    }
     if (fresh) {
         send_nonce(r, sc, r->headers_out);
     }
-    obo_metrics_inc(OBO_M_DPOP_OK);
-    st->dpop_ok = 1;
     return OK;
 }
 

@@ -44,12 +44,11 @@ typedef struct auth_obo_req {
     int handoff_failed;        /* its fixups answered an error (the exchange failed) */
     int preflight;             /* a CORS preflight let through without a token */
     /* DPoP (RFC 9449, mod_auth_obo_dpop.c): the token came as
-     * "Authorization: DPoP"; its proof was verified (here, or by the request
-     * this one belongs to); the challenge's error when the proof was
+     * "Authorization: DPoP"; the challenge's error when the proof was
      * refused ("invalid_dpop_proof", "use_dpop_nonce"); the proof as sent
-     * (the header is removed from what anything after sees). */
+     * (the header is removed from what anything after sees; a subrequest or
+     * internal redirect takes it from the request it belongs to). */
     int dpop;
-    int dpop_ok;
     const char *dpop_error;
     const char *dpop_proof;
     int dpop_proofs;           /* DPoP headers the request carried */
