@@ -39,11 +39,6 @@ static obo_replay process_table;           /* OBOCache none, per process */
 static obo_dpop_keys *proof_keys;          /* this process's parsed proof keys */
 static int process_table_ok;
 
-void auth_obo_dpop_pre_config(apr_pool_t *pconf)
-{
-    (void)pconf;
-}
-
 /* 1 if a server takes DPoP with that cache type (0: any) */
 static int any_dpop(server_rec *s, int cache_type)
 {

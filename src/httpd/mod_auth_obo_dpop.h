@@ -13,7 +13,6 @@
 
 #include "mod_auth_obo_request.h"
 
-void auth_obo_dpop_pre_config(apr_pool_t *pconf);
 /* Nonce keys (from OBOCacheSecret, else random for the parent's life) and
  * the shared replay table, for the servers with OBODPoP allowed|required. */
 apr_status_t auth_obo_dpop_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);

@@ -257,7 +257,6 @@ static void state_dir_setup(apr_pool_t *pconf, server_rec *s)
 int auth_obo_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     auth_obo_socache_pre_config(pconf);
-    auth_obo_dpop_pre_config(pconf);
     return OK;
 }
 
