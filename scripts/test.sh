@@ -55,7 +55,7 @@ DEPS=(autoconf automake libtool pkg-config make gcc
       openssl curl rsync
       libapache2-mod-perl2 libcrypt-jwt-perl libjson-perl libjson-xs-perl libwww-perl
       liblwp-protocol-https-perl libhttp-daemon-perl libio-socket-ssl-perl
-      libcache-memcached-perl valgrind)
+      libcache-memcached-perl valgrind prometheus)
 
 missing=()
 for p in "${DEPS[@]}"; do
@@ -139,6 +139,8 @@ run_suite() {
     rsync -a --exclude logs --exclude run --exclude pki --exclude state \
           --exclude conf/httpd.conf --exclude conf/extra.conf --exclude conf/apache_test_config.pm \
           --exclude conf/obo_features.conf "$ROOT/t/" "$dir/t/"
+    # what tests compare with the running module (docs/prometheus-alerts.yml)
+    rsync -a "$ROOT/docs/" "$dir/docs/"
     install -m 0755 "$SO" "$dir/mod_auth_obo.so"
     ((${#runner[@]})) && chown -R "$TEST_USER:" "$dir"
     local idp=${OBO_TEST_IDP_PORT:-19443} mc=${OBO_TEST_MEMCACHED_PORT:-19211}

@@ -283,6 +283,49 @@ apr_status_t obo_memcached_check_servers(apr_pool_t *p, const char *servers,
     return obo_mc_parse(p, servers, &list, err);
 }
 
+/* One connection per server, asked for its version: whether it answers
+ * now, whatever the process pools think of it (an ejected server is retried
+ * only after retry_timeout). For the status page and its gauges. */
+static int obo_mc_answers(const obo_mc_server *sv, apr_interval_time_t timeout)
+{
+    memcached_st *m = memcached_create(NULL);
+    uint64_t ms = (uint64_t)(timeout / 1000 > 0 ? timeout / 1000 : 1);
+    int up = 0;
+
+    if (m) {
+        memcached_behavior_set(m, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1);
+        memcached_behavior_set(m, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms);
+        memcached_behavior_set(m, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms);
+        memcached_behavior_set(m, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms * 1000);
+        memcached_behavior_set(m, MEMCACHED_BEHAVIOR_SND_TIMEOUT, ms * 1000);
+        up = memcached_server_add(m, sv->host, (in_port_t)sv->port) == MEMCACHED_SUCCESS
+             && memcached_version(m) == MEMCACHED_SUCCESS;
+        memcached_free(m);
+    }
+    return up;
+}
+
+apr_status_t obo_memcached_probe(apr_pool_t *p, const char *servers,
+                                 apr_interval_time_t timeout, apr_array_header_t **nodes)
+{
+    apr_array_header_t *list = NULL;
+    const char *err = NULL;
+    obo_memcached_node *n;
+    obo_mc_server *sv;
+    apr_status_t rv = obo_mc_parse(p, servers, &list, &err);
+    int i;
+
+    *nodes = apr_array_make(p, list ? list->nelts : 1, sizeof(obo_memcached_node));
+    for (i = 0; rv == APR_SUCCESS && i < list->nelts; i++) {
+        sv = &APR_ARRAY_IDX(list, i, obo_mc_server);
+        n = apr_array_push(*nodes);
+        n->name = apr_psprintf(p, strchr(sv->host, ':') ? "[%s]:%d" : "%s:%d", sv->host,
+                               sv->port);
+        n->up = obo_mc_answers(sv, timeout > 0 ? timeout : OBO_MC_DEFAULT_TIMEOUT);
+    }
+    return rv;
+}
+
 /* ---- lifecycle */
 
 static apr_status_t obo_mc_cleanup(void *data)

@@ -24,11 +24,14 @@ static const char auth_obo_status_version[] = PACKAGE_VERSION;
 #include "apr_shm.h"
 #include "apr_strings.h"
 #include "http_core.h"
+#include "http_main.h"
 #include "http_protocol.h"
 #include "http_request.h"
 #include "mod_status.h"
 
+#include "obo_cache_memcached.h"
 #include "obo_metrics.h"
+#include "obo_provider.h"
 #include "obo_text.h"
 
 APLOG_USE_MODULE(auth_obo);
@@ -335,9 +338,111 @@ static int health_reply(request_rec *r)
     return OK;
 }
 
+/* ---- what the counters cannot say ------------------------------------------ */
+
+/* Every provider of the server (all virtual hosts), once each, as this
+ * process holds its keys. */
+static void live_providers(request_rec *r, apr_array_header_t *out)
+{
+    const server_rec *s;
+    const auth_obo_srv_cfg *sc;
+    obo_metrics_live_provider *lp;
+    obo_provider_view v;
+    int i, j, n, seen;
+
+    for (s = ap_server_conf; s; s = s->next) {
+        sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        for (i = 0; sc->rt && sc->rt->providers && i < sc->rt->providers->nelts; i++) {
+            obo_provider *pv = APR_ARRAY_IDX(sc->rt->providers, i, obo_provider *);
+
+            n = obo_provider_metrics_number(pv);
+            for (j = 0, seen = n < 1; !seen && j < out->nelts; j++) {
+                seen = APR_ARRAY_IDX(out, j, obo_metrics_live_provider).number == n;
+            }
+            if (seen) {
+                continue;
+            }
+            obo_provider_view_get(pv, r->pool, &v);
+            lp = apr_array_push(out);
+            lp->number = n;
+            lp->nkeys = v.nkeys;
+            lp->refresh = apr_time_sec(v.refresh);
+            lp->age = v.fetched_at ? apr_time_sec(apr_time_now() - v.fetched_at) : -1;
+        }
+    }
+}
+
+static void live_node(apr_array_header_t *out, const char *backend, const char *node, int up)
+{
+    obo_metrics_live_node *n;
+    int j;
+
+    for (j = 0; j < out->nelts; j++) {
+        n = &APR_ARRAY_IDX(out, j, obo_metrics_live_node);
+        if (!strcmp(n->backend, backend) && !strcmp(n->node, node)) {
+            n->up = n->up && up;
+            return;
+        }
+    }
+    n = apr_array_push(out);
+    n->backend = backend;
+    n->node = node;
+    n->up = up;
+}
+
+/* The token cache of every virtual host that uses one: each memcached
+ * server asked now; shm is up when this process has it attached. */
+static void live_nodes(request_rec *r, apr_array_header_t *out)
+{
+    const server_rec *s;
+    const auth_obo_srv_cfg *sc;
+    apr_array_header_t *nodes;
+    const char *done = "";
+    int j, type;
+
+    for (s = ap_server_conf; s; s = s->next) {
+        sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        type = auth_obo_ival(sc->cache_type, CACHE_SHM);
+        if (!(sc->uses_exchange || sc->introspects || sc->uses_sessions || sc->uses_dpop)
+            || type == CACHE_NONE) {
+            continue;
+        }
+        if (type == CACHE_SHM) {
+            live_node(out, "shm", "shm", sc->rt && sc->rt->cache);
+            continue;
+        }
+        if (ap_strstr_c(done, apr_pstrcat(r->pool, "\n", sc->cache_servers, "\n", NULL))) {
+            continue;
+        }
+        done = apr_pstrcat(r->pool, done, "\n", sc->cache_servers, "\n", NULL);
+        obo_memcached_probe(r->pool, sc->cache_servers,
+                            apr_time_from_msec(auth_obo_ival(sc->cache_timeout_ms, 200)),
+                            &nodes);
+        for (j = 0; j < nodes->nelts; j++) {
+            const obo_memcached_node *n = &APR_ARRAY_IDX(nodes, j, obo_memcached_node);
+            live_node(out, "memcached", n->name, n->up);
+        }
+    }
+}
+
+static void status_live(request_rec *r, obo_metrics_live *live)
+{
+    apr_array_header_t *pv = apr_array_make(r->pool, 4, sizeof(obo_metrics_live_provider));
+    apr_array_header_t *nodes = apr_array_make(r->pool, 4, sizeof(obo_metrics_live_node));
+
+    live_providers(r, pv);
+    live_nodes(r, nodes);
+    live->providers = (const obo_metrics_live_provider *)pv->elts;
+    live->nproviders = pv->nelts;
+    live->nodes = (const obo_metrics_live_node *)nodes->elts;
+    live->nnodes = nodes->nelts;
+    live->sessions_live = -1;
+}
+
 static int status_handler(request_rec *r)
 {
     obo_metrics_snapshot s;
+    obo_metrics_live live;
     int fmt;
 
     if (!r->handler || strcmp(r->handler, STATUS_HANDLER)) {
@@ -364,13 +469,14 @@ static int status_handler(request_rec *r)
         return HTTP_SERVICE_UNAVAILABLE;
     }
     obo_metrics_read(&s);
+    status_live(r, &live);
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (fmt == FMT_PROM) {
         ap_set_content_type(r, PROM_TYPE);
-        ap_rputs(obo_metrics_prometheus(r->pool, &s, auth_obo_status_version), r);
+        ap_rputs(obo_metrics_prometheus(r->pool, &s, &live, auth_obo_status_version), r);
     }
     else if (fmt == FMT_JSON) {
-        const char *j = obo_metrics_json(r->pool, &s, auth_obo_status_version);
+        const char *j = obo_metrics_json(r->pool, &s, &live, auth_obo_status_version);
         if (!j) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }

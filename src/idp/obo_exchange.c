@@ -452,7 +452,7 @@ static apr_status_t obo_send(obo_xctx *x, obo_attempt *a, const char **err)
            && attempt++ < x->max_retries && obo_retryable(x, a)) {
         obo_metrics_idp(OBO_M_EP_TOKEN, obo_attempt_outcome(a, NULL), a->sent);
         obo_metrics_provider_idp(x->req->metrics_provider, OBO_M_EP_TOKEN,
-                                 obo_attempt_outcome(a, NULL));
+                                 obo_attempt_outcome(a, NULL), a->sent);
         w = obo_retry_wait(x, a);
         obo_log(OBO_LOG_NOTICE, "OBO302", "token request to %s failed (%s); retrying in "
                 "%ld ms", x->shown,
@@ -800,6 +800,7 @@ static void obo_log_failure(obo_xctx *x, const obo_exchange_error *e)
                 obo_log_text(x->p, x->req->client->client_id),
                 obo_auth_name(x->req->client->auth), x->shown, e->detail,
                 obo_idp_text(x->p, e));
+        obo_metrics_provider_failure_id(x->req->metrics_provider, OBO_M_EP_TOKEN, "OBO310");
     }
     else {
         /* The user must act, or sent a token the IdP refuses: expected under
@@ -812,6 +813,10 @@ static void obo_log_failure(obo_xctx *x, const obo_exchange_error *e)
                 "token exchange at %s for assertion %s failed: "
                 "%s%s", x->shown, x->fp,
                 e->detail, obo_idp_text(x->p, e));
+        if (!user) {
+            obo_metrics_provider_failure_id(x->req->metrics_provider, OBO_M_EP_TOKEN,
+                                            ids[e->kind]);
+        }
     }
 }
 
@@ -863,7 +868,7 @@ apr_status_t obo_exchange(obo_http *h, apr_pool_t *p, const obo_exchange_req *re
         rv = obo_interpret(&x, &a, res, &e);
         obo_metrics_idp(OBO_M_EP_TOKEN, obo_attempt_outcome(&a, e), a.sent);
         obo_metrics_provider_idp(req->metrics_provider, OBO_M_EP_TOKEN,
-                                 obo_attempt_outcome(&a, e));
+                                 obo_attempt_outcome(&a, e), a.sent);
     }
     if (rv != APR_SUCCESS) {
         obo_log_failure(&x, e);

@@ -238,7 +238,7 @@ static apr_status_t obo_ix_call(apr_pool_t *p, const obo_introspection *ix, cons
                     obo_metrics_http_outcome(rv, rv == APR_SUCCESS && r ? r->status : 0), sent);
     obo_metrics_provider_idp(ix->metrics_provider, OBO_M_EP_INTROSPECTION,
                              obo_metrics_http_outcome(rv, rv == APR_SUCCESS && r ? r->status
-                                                                               : 0));
+                                                                               : 0), sent);
     if (rv == APR_SUCCESS && r->status != 200) {
         obo_ix_note_pause(p, ix, r);
         err = apr_psprintf(p, "the introspection endpoint answered HTTP %d%s", r->status,
@@ -398,6 +398,7 @@ static apr_status_t obo_ix_failed(const obo_introspection *ix, apr_status_t rv,
     *retry_after = f ? f->retry_after : OBO_IX_RETRY_AFTER;
     obo_log(OBO_LOG_ERR, "OBO422", "introspection at " OBO_URL_FMT " failed: %s",
             OBO_URL_ARGS(ix->endpoint), *err);
+    obo_metrics_provider_failure_id(ix->metrics_provider, OBO_M_EP_INTROSPECTION, "OBO422");
     return rv == APR_SUCCESS ? APR_EGENERAL : rv;
 }
 

@@ -42,6 +42,7 @@ typedef struct keyset {
     obo_jwks *jwks;
     unsigned refs;
     unsigned long generation;
+    obo_keys_from from;
 } keyset;
 
 struct obo_provider {
@@ -142,6 +143,7 @@ static apr_status_t http_get(obo_provider *pv, apr_pool_t *p, const char *url,
 {
     obo_http_opts o = pv->cfg.http;
     obo_http_response *resp = NULL;
+    apr_time_t sent = apr_time_now();
     apr_status_t rv;
 
     o.max_body = max;
@@ -150,7 +152,7 @@ static apr_status_t http_get(obo_provider *pv, apr_pool_t *p, const char *url,
                     obo_metrics_http_outcome(rv, resp ? resp->status : 0), 0);
     obo_metrics_provider_idp(pv->cfg.metrics_provider, url == pv->cfg.metadata_url
                              ? OBO_M_EP_DISCOVERY : OBO_M_EP_JWKS,
-                             obo_metrics_http_outcome(rv, resp ? resp->status : 0));
+                             obo_metrics_http_outcome(rv, resp ? resp->status : 0), sent);
     if (rv == APR_SUCCESS && resp->status != 200) {
         *err = apr_psprintf(p, "HTTP status %d", resp->status);
         rv = APR_EGENERAL;
@@ -252,6 +254,8 @@ static apr_status_t discover(obo_provider *pv, apr_pool_t *tmp, const char **err
     if (rv != APR_SUCCESS) {
         obo_log(OBO_LOG_ERR, "OBO010", "OIDC discovery from " OBO_URL_FMT " failed: %s",
                 OBO_URL_ARGS(pv->cfg.metadata_url), *err);
+        obo_metrics_provider_failure_id(pv->cfg.metrics_provider, OBO_M_EP_DISCOVERY,
+                                        "OBO010");
     }
     return rv;
 }
@@ -415,6 +419,7 @@ static apr_status_t adopt(obo_provider *pv, const obo_idpstate *st, adopt_from f
         }
         if (fresher) {
             old = pv->current;
+            ks->from = from == FROM_STATE ? OBO_KEYS_STATE : OBO_KEYS_SHARED;
             pv->current = ks;
             ks->generation = ++pv->generation;
             pv->fetched_at = st->saved_at;
@@ -658,6 +663,7 @@ static apr_status_t load_jwks(obo_provider *pv, apr_pool_t *tmp, const char **er
         ks->pool = kp;
         rv = obo_jwks_parse(kp, body, len, &ks->jwks, &skipped, err);
         if (rv == APR_SUCCESS) {
+            ks->from = pv->cfg.jwks_file ? OBO_KEYS_FILE : OBO_KEYS_IDP;
             install(pv, ks);
             obo_metrics_inc(OBO_M_JWKS_REFRESH);
             obo_metrics_provider_keys(pv->cfg.metrics_provider, OBO_M_KS_IDP);
@@ -673,6 +679,7 @@ static apr_status_t load_jwks(obo_provider *pv, apr_pool_t *tmp, const char **er
     if (rv != APR_SUCCESS) {
         obo_log(OBO_LOG_ERR, "OBO012", "JWKS from " OBO_URL_FMT " unusable: %s; keeping the "
                 "last good set", OBO_URL_ARGS(src ? src : "(none)"), *err);
+        obo_metrics_provider_failure_id(pv->cfg.metrics_provider, OBO_M_EP_JWKS, "OBO012");
     }
     return rv;
 }
@@ -1122,6 +1129,28 @@ apr_status_t obo_provider_health(obo_provider *pv, apr_int64_t *age, const char 
                "has not answered since)";
     }
     return APR_SUCCESS;
+}
+
+void obo_provider_view_get(obo_provider *pv, apr_pool_t *p, obo_provider_view *out)
+{
+    const obo_jwk *k;
+    int i;
+
+    memset(out, 0, sizeof(*out));
+    out->kids = apr_array_make(p, 4, sizeof(const char *));
+    out->refresh = pv->cfg.jwks_refresh;
+    apr_thread_mutex_lock(pv->lock);
+    if (pv->current) {
+        out->nkeys = pv->current->jwks->keys->nelts;
+        out->from = pv->current->from;
+        out->fetched_at = pv->fetched_at;
+        out->next_refresh = pv->loaded_at + pv->cfg.jwks_refresh;
+        for (i = 0; i < out->nkeys; i++) {
+            k = APR_ARRAY_IDX(pv->current->jwks->keys, i, const obo_jwk *);
+            APR_ARRAY_PUSH(out->kids, const char *) = apr_pstrdup(p, k->kid ? k->kid : "-");
+        }
+    }
+    apr_thread_mutex_unlock(pv->lock);
 }
 
 void obo_provider_refresh_if_due(obo_provider *pv)

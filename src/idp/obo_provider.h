@@ -126,6 +126,24 @@ unsigned long obo_provider_generation(obo_provider *pv);
  * fetched, -1 without one. */
 apr_status_t obo_provider_health(obo_provider *pv, apr_int64_t *age, const char **why);
 
+/* Where a process's key set came from. */
+typedef enum obo_keys_from {
+    OBO_KEYS_NONE, OBO_KEYS_IDP, OBO_KEYS_FILE, OBO_KEYS_SHARED, OBO_KEYS_STATE
+} obo_keys_from;
+
+/* A provider's key set as this process holds it, for the status page. */
+typedef struct obo_provider_view {
+    int nkeys;
+    apr_array_header_t *kids;      /* const char *: each key's kid ("-": none) */
+    apr_time_t fetched_at;         /* when the IdP gave the set (0: no set) */
+    apr_time_t next_refresh;       /* when a request will refresh it next */
+    apr_interval_time_t refresh;   /* OBOJWKSRefreshInterval */
+    obo_keys_from from;
+} obo_provider_view;
+
+/* Fills *out (strings in p). Never loads or refreshes. */
+void obo_provider_view_get(obo_provider *pv, apr_pool_t *p, obo_provider_view *out);
+
 /* Starts the periodic refresh when it is due (one thread fetches, the others
  * go on). obo_provider_keys does this itself; callers that skip it on a
  * fast path call this instead. */

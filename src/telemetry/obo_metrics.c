@@ -12,9 +12,15 @@
 #include <apr_strings.h>
 #include <apr_tables.h>
 
-/* "obometr3": change it with any change of obo_metrics_block or of the
+/* "obometr4": change it with any change of obo_metrics_block or of the
  * counters' order, so that a graceful restart into a new layout starts anew. */
-#define OBO_M_MAGIC APR_UINT64_C(0x6f626f6d65747233)
+#define OBO_M_MAGIC APR_UINT64_C(0x6f626f6d65747234)
+
+typedef struct obo_ep_block {
+    atomic_ullong last_ok, last_fail, fail_id, fail_outcome;
+    atomic_ullong bucket[OBO_M_BUCKETS + 1];
+    atomic_ullong sum_usec;
+} obo_ep_block;
 
 typedef struct obo_metrics_block {
     apr_uint64_t magic;            /* set last: the block is initialised */
@@ -26,6 +32,7 @@ typedef struct obo_metrics_block {
     atomic_ullong sum_usec;
     atomic_ullong pidp[OBO_M_PROVIDERS][OBO_M_ENDPOINTS][OBO_M_OUTCOMES];
     atomic_ullong pkeys[OBO_M_PROVIDERS][OBO_M_KEYSOURCES];
+    obo_ep_block pep[OBO_M_PROVIDERS][OBO_M_ENDPOINTS];
 } obo_metrics_block;
 
 static obo_metrics_block *obo_mb;
@@ -120,7 +127,8 @@ obo_m_outcome obo_metrics_http_outcome(apr_status_t rv, int http_status)
            ? OBO_M_SERVER_ERROR : OBO_M_CLIENT_ERROR;
 }
 
-static void obo_observe(apr_interval_time_t d)
+static void obo_observe_into(atomic_ullong *bucket, atomic_ullong *sum,
+                             apr_interval_time_t d)
 {
     int i = 0;
 
@@ -128,8 +136,13 @@ static void obo_observe(apr_interval_time_t d)
     while (i < OBO_M_BUCKETS && d > obo_m_bounds[i]) {
         i++;
     }
-    atomic_fetch_add_explicit(&obo_mb->bucket[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&obo_mb->sum_usec, (unsigned long long)d, memory_order_relaxed);
+    atomic_fetch_add_explicit(&bucket[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(sum, (unsigned long long)d, memory_order_relaxed);
+}
+
+static void obo_observe(apr_interval_time_t d)
+{
+    obo_observe_into(obo_mb->bucket, &obo_mb->sum_usec, d);
 }
 
 void obo_metrics_idp(obo_m_endpoint ep, obo_m_outcome o, apr_time_t started)
@@ -143,13 +156,59 @@ void obo_metrics_idp(obo_m_endpoint ep, obo_m_outcome o, apr_time_t started)
     }
 }
 
-void obo_metrics_provider_idp(int provider, obo_m_endpoint ep, obo_m_outcome o)
+void obo_metrics_provider_idp(int provider, obo_m_endpoint ep, obo_m_outcome o,
+                              apr_time_t started)
 {
-    if (obo_mb && provider >= 1 && provider <= OBO_M_PROVIDERS
-        && (unsigned)ep < OBO_M_ENDPOINTS && (unsigned)o < OBO_M_OUTCOMES) {
-        atomic_fetch_add_explicit(&obo_mb->pidp[provider - 1][ep][o], 1,
-                                  memory_order_relaxed);
+    apr_time_t now = apr_time_now();
+    obo_ep_block *e;
+
+    if (!obo_mb || provider < 1 || provider > OBO_M_PROVIDERS
+        || (unsigned)ep >= OBO_M_ENDPOINTS || (unsigned)o >= OBO_M_OUTCOMES) {
+        return;
     }
+    e = &obo_mb->pep[provider - 1][ep];
+    atomic_fetch_add_explicit(&obo_mb->pidp[provider - 1][ep][o], 1, memory_order_relaxed);
+    if (started > 0) {
+        obo_observe_into(e->bucket, &e->sum_usec, now - started);
+    }
+    /* A user's refusal is an answer: the endpoint works. */
+    if (o == OBO_M_OK || o == OBO_M_USER_ERROR) {
+        atomic_store_explicit(&e->last_ok, (unsigned long long)now, memory_order_relaxed);
+    }
+    else {
+        atomic_store_explicit(&e->fail_outcome, (unsigned long long)o, memory_order_relaxed);
+        atomic_store_explicit(&e->fail_id, 0, memory_order_relaxed);
+        atomic_store_explicit(&e->last_fail, (unsigned long long)now, memory_order_relaxed);
+    }
+}
+
+void obo_metrics_provider_failure_id(int provider, obo_m_endpoint ep, const char *msgid)
+{
+    const char *d = msgid;
+    obo_ep_block *e;
+    apr_time_t now = apr_time_now();
+    apr_uint64_t ok;
+
+    while (d && *d && (*d < '0' || *d > '9')) {
+        d++;
+    }
+    if (!obo_mb || !d || !*d || provider < 1 || provider > OBO_M_PROVIDERS
+        || (unsigned)ep >= OBO_M_ENDPOINTS) {
+        return;
+    }
+    e = &obo_mb->pep[provider - 1][ep];
+    ok = atomic_load_explicit(&e->last_ok, memory_order_relaxed);
+    /* An answer that came (counted as one) but could not be used, such as
+     * an unusable JWKS: a failure after that success, even within its
+     * microsecond. */
+    if (atomic_load_explicit(&e->last_fail, memory_order_relaxed) < ok) {
+        atomic_store_explicit(&e->fail_outcome, OBO_M_SERVER_ERROR, memory_order_relaxed);
+    }
+    if ((apr_uint64_t)now <= ok) {
+        now = (apr_time_t)ok + 1;
+    }
+    atomic_store_explicit(&e->fail_id, strtoull(d, NULL, 10), memory_order_relaxed);
+    atomic_store_explicit(&e->last_fail, (unsigned long long)now, memory_order_relaxed);
 }
 
 void obo_metrics_provider_keys(int provider, obo_m_keysource src)
@@ -160,12 +219,29 @@ void obo_metrics_provider_keys(int provider, obo_m_keysource src)
     }
 }
 
+#define OBO_LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+static void obo_read_endpoint(const obo_ep_block *e, obo_metrics_endpoint_state *out)
+{
+    int k;
+
+    out->last_ok = OBO_LOAD(e->last_ok);
+    out->last_fail = OBO_LOAD(e->last_fail);
+    out->fail_id = OBO_LOAD(e->fail_id);
+    out->fail_outcome = OBO_LOAD(e->fail_outcome);
+    for (k = 0; k <= OBO_M_BUCKETS; k++) {
+        out->bucket[k] = OBO_LOAD(e->bucket[k]);
+    }
+    out->sum_usec = OBO_LOAD(e->sum_usec);
+}
+
 static void obo_read_providers(obo_metrics_snapshot *out)
 {
     int i, j, k;
 
     for (i = 0; i < OBO_M_PROVIDERS; i++) {
         for (j = 0; j < OBO_M_ENDPOINTS; j++) {
+            obo_read_endpoint(&obo_mb->pep[i][j], &out->pep[i][j]);
             for (k = 0; k < OBO_M_OUTCOMES; k++) {
                 out->pidp[i][j][k] = atomic_load_explicit(&obo_mb->pidp[i][j][k],
                                                           memory_order_relaxed);
@@ -214,6 +290,30 @@ const char *obo_metrics_endpoint_name(obo_m_endpoint ep)
 const char *obo_metrics_bucket_le(int i)
 {
     return i >= 0 && i <= OBO_M_BUCKETS ? obo_m_le[i] : "";
+}
+
+double obo_metrics_quantile(const apr_uint64_t *bucket, double q)
+{
+    apr_uint64_t total = 0, seen = 0;
+    double rank, lo;
+    int i;
+
+    for (i = 0; i <= OBO_M_BUCKETS; i++) {
+        total += bucket[i];
+    }
+    if (total == 0) {
+        return -1;
+    }
+    rank = q * (double)total;
+    for (i = 0; i < OBO_M_BUCKETS; i++) {
+        if ((double)(seen + bucket[i]) >= rank && bucket[i]) {
+            lo = i ? (double)obo_m_bounds[i - 1] / 1e6 : 0;
+            return lo + ((double)obo_m_bounds[i] / 1e6 - lo)
+                        * ((rank - (double)seen) / (double)bucket[i]);
+        }
+        seen += bucket[i];
+    }
+    return (double)obo_m_bounds[OBO_M_BUCKETS - 1] / 1e6;
 }
 
 /* ---- Prometheus text exposition format 0.0.4 */
@@ -400,6 +500,9 @@ static void obo_put_idp(apr_array_header_t *out, apr_pool_t *p, const obo_metric
     obo_put(out, p, "%s_count %" APR_UINT64_T_FMT "\n", hist, total);
 }
 
+static void obo_put_provider_times(apr_array_header_t *out, apr_pool_t *p,
+                                   const obo_metrics_snapshot *s);
+
 /* 1 if provider i (0-based) has counted anything: only those are listed. */
 static int obo_provider_used(const obo_metrics_snapshot *s, int i)
 {
@@ -449,6 +552,67 @@ static void obo_put_providers(apr_array_header_t *out, apr_pool_t *p,
                     keys, i + 1, obo_m_keysources[j], s->pkeys[i][j]);
         }
     }
+    obo_put_provider_times(out, p, s);
+}
+
+/* 1 if provider i's endpoint j was asked at all: its gauges are listed. */
+static int obo_endpoint_used(const obo_metrics_snapshot *s, int i, int j)
+{
+    int k, used = 0;
+
+    for (k = 0; k < OBO_M_OUTCOMES; k++) {
+        used |= s->pidp[i][j][k] != 0;
+    }
+    return used;
+}
+
+/* Per provider and endpoint: the last success and the last failure (0 when
+ * none, so that "failure > success" compares in PromQL) and the durations. */
+static void obo_put_provider_times(apr_array_header_t *out, apr_pool_t *p,
+                                   const obo_metrics_snapshot *s)
+{
+    static const char ok[] = "mod_auth_obo_idp_last_success_timestamp_seconds";
+    static const char fail[] = "mod_auth_obo_idp_last_failure_timestamp_seconds";
+    static const char hist[] = "mod_auth_obo_provider_idp_request_duration_seconds";
+    const obo_metrics_endpoint_state *e;
+    apr_uint64_t total;
+    int i, j, k, pass;
+
+    for (pass = 0; pass < 3; pass++) {
+        obo_put_head(out, p, pass == 0 ? ok : pass == 1 ? fail : hist,
+                     pass < 2 ? "gauge" : "histogram", pass == 0
+                     ? "Unix time of each identity provider endpoint's last answer (0: none)."
+                     : pass == 1 ? "Unix time of each identity provider endpoint's last "
+                                   "failure: no answer, 5xx, 429 or our request refused "
+                                   "(0: none)."
+                     : "Duration of requests to each identity provider's endpoints.");
+        for (i = 0; i < OBO_M_PROVIDERS; i++) {
+            for (j = 0; j < OBO_M_ENDPOINTS; j++) {
+                if (!obo_endpoint_used(s, i, j)) {
+                    continue;
+                }
+                e = &s->pep[i][j];
+                if (pass < 2) {
+                    apr_uint64_t t = pass == 0 ? e->last_ok : e->last_fail;
+                    obo_put(out, p, "%s{provider=\"%d\",endpoint=\"%s\"} %" APR_UINT64_T_FMT
+                            ".%03" APR_UINT64_T_FMT "\n", pass == 0 ? ok : fail, i + 1,
+                            obo_m_endpoints[j], t / 1000000, t % 1000000 / 1000);
+                    continue;
+                }
+                for (k = 0, total = 0; k <= OBO_M_BUCKETS; k++) {
+                    total += e->bucket[k];
+                    obo_put(out, p, "%s_bucket{provider=\"%d\",endpoint=\"%s\",le=\"%s\"} %"
+                            APR_UINT64_T_FMT "\n", hist, i + 1, obo_m_endpoints[j],
+                            obo_m_le[k], total);
+                }
+                obo_put(out, p, "%s_sum{provider=\"%d\",endpoint=\"%s\"} %" APR_UINT64_T_FMT
+                        ".%06" APR_UINT64_T_FMT "\n", hist, i + 1, obo_m_endpoints[j],
+                        e->sum_usec / 1000000, e->sum_usec % 1000000);
+                obo_put(out, p, "%s_count{provider=\"%d\",endpoint=\"%s\"} %"
+                        APR_UINT64_T_FMT "\n", hist, i + 1, obo_m_endpoints[j], total);
+            }
+        }
+    }
 }
 
 /* A label value: backslash, double quote and line feed escaped. */
@@ -473,8 +637,47 @@ static char *obo_label_escape(apr_pool_t *p, const char *v)
     return out;
 }
 
+/* The gauges of what this process sees now (obo_metrics_live). */
+static void obo_put_live(apr_array_header_t *out, apr_pool_t *p, const obo_metrics_live *l)
+{
+    static const char *const names[] = { "mod_auth_obo_jwks_age_seconds",
+                                         "mod_auth_obo_jwks_keys",
+                                         "mod_auth_obo_jwks_refresh_interval_seconds" };
+    static const char *const helps[] = {
+        "Seconds since the identity provider gave the key set this process validates with "
+        "(-1: no key set).",
+        "Usable keys in the key set this process validates with.",
+        "How often the key set is refreshed (OBOJWKSRefreshInterval), seconds." };
+    const obo_metrics_live_provider *pv;
+    int i, k;
+
+    for (k = 0; k < 3 && l->nproviders > 0; k++) {
+        obo_put_head(out, p, names[k], "gauge", helps[k]);
+        for (i = 0; i < l->nproviders; i++) {
+            pv = &l->providers[i];
+            obo_put(out, p, "%s{provider=\"%d\"} %" APR_INT64_T_FMT "\n", names[k], pv->number,
+                    k == 0 ? pv->age : k == 1 ? (apr_int64_t)pv->nkeys : pv->refresh);
+        }
+    }
+    if (l->nnodes > 0) {
+        obo_put_head(out, p, "mod_auth_obo_cache_backend_up", "gauge",
+                     "1 when the shared cache's node answers now (shm: attached), else 0.");
+    }
+    for (i = 0; i < l->nnodes; i++) {
+        obo_put(out, p, "mod_auth_obo_cache_backend_up{backend=\"%s\",node=\"%s\"} %d\n",
+                obo_label_escape(p, l->nodes[i].backend), obo_label_escape(p, l->nodes[i].node),
+                l->nodes[i].up ? 1 : 0);
+    }
+    if (l->sessions_live >= 0) {
+        obo_put_head(out, p, "mod_auth_obo_sessions_live", "gauge",
+                     "Long-running sessions this server started or used that have not ended "
+                     "or expired.");
+        obo_put(out, p, "mod_auth_obo_sessions_live %" APR_INT64_T_FMT "\n", l->sessions_live);
+    }
+}
+
 char *obo_metrics_prometheus(apr_pool_t *p, const obo_metrics_snapshot *s,
-                             const char *version)
+                             const obo_metrics_live *live, const char *version)
 {
     apr_array_header_t *out = apr_array_make(p, 96, sizeof(const char *));
 
@@ -482,6 +685,9 @@ char *obo_metrics_prometheus(apr_pool_t *p, const obo_metrics_snapshot *s,
     obo_put_idp(out, p, s);
     obo_put_families(out, p, s, OBO_ROWS(obo_families_tail));
     obo_put_providers(out, p, s);
+    if (live) {
+        obo_put_live(out, p, live);
+    }
     obo_put_head(out, p, "mod_auth_obo_build_info", "gauge",
                  "The running mod_auth_obo version (always 1).");
     obo_put(out, p, "mod_auth_obo_build_info{version=\"%s\"} 1\n",
@@ -584,7 +790,50 @@ static json_t *obo_jhist(const obo_metrics_snapshot *s)
     return o;
 }
 
-/* {"1": {"idp_requests": {endpoint: {outcome: n}}, "key_sets": {source: n}}, ...} */
+/* {"last_success": t, "last_failure": t, "last_failure_id": "OBO310",
+ *  "last_failure_outcome": o, "p50_seconds": x, "p95_seconds": x, "count": n}
+ * of an endpoint that was asked; nonzero on failure. */
+static int obo_jendpoint_state(json_t *o, const obo_metrics_endpoint_state *e)
+{
+    apr_uint64_t total = 0;
+    int k;
+
+    for (k = 0; k <= OBO_M_BUCKETS; k++) {
+        total += e->bucket[k];
+    }
+    return json_object_set_new(o, "last_success", json_real((double)e->last_ok / 1e6)) != 0
+           || json_object_set_new(o, "last_failure", json_real((double)e->last_fail / 1e6)) != 0
+           || json_object_set_new(o, "last_failure_id", e->fail_id
+                                  ? json_sprintf("OBO%03u", (unsigned)e->fail_id)
+                                  : json_null()) != 0
+           || json_object_set_new(o, "last_failure_outcome", e->last_fail
+                                  ? json_string(obo_metrics_outcome_name(
+                                                    (obo_m_outcome)e->fail_outcome))
+                                  : json_null()) != 0
+           || json_object_set_new(o, "p50_seconds", total ? json_real(
+                                      obo_metrics_quantile(e->bucket, 0.5)) : json_null()) != 0
+           || json_object_set_new(o, "p95_seconds", total ? json_real(
+                                      obo_metrics_quantile(e->bucket, 0.95)) : json_null()) != 0
+           || obo_jset(o, "count", total);
+}
+
+static int obo_jendpoint_states(json_t *pv, const obo_metrics_snapshot *s, int i)
+{
+    json_t *eps = json_object(), *e;
+    int j, bad = eps == NULL || json_object_set_new(pv, "endpoints", eps) != 0;
+
+    for (j = 0; !bad && j < OBO_M_ENDPOINTS; j++) {
+        if (obo_endpoint_used(s, i, j)) {
+            bad = (e = json_object()) == NULL
+                  || json_object_set_new(eps, obo_m_endpoints[j], e) != 0
+                  || obo_jendpoint_state(e, &s->pep[i][j]);
+        }
+    }
+    return bad;
+}
+
+/* {"1": {"idp_requests": {endpoint: {outcome: n}}, "key_sets": {source: n},
+ *        "endpoints": {endpoint: state}}, ...} */
 static json_t *obo_jproviders(const obo_metrics_snapshot *s)
 {
     json_t *o = json_object(), *pv = NULL, *reqs = NULL, *keys = NULL;
@@ -599,7 +848,7 @@ static json_t *obo_jproviders(const obo_metrics_snapshot *s)
         bad = json_object_set_new(o, name, (pv = json_object())) != 0
               || json_object_set_new(pv, "idp_requests", (reqs = json_object())) != 0
               || json_object_set_new(pv, "key_sets", (keys = json_object())) != 0;
-        bad = bad || obo_jendpoints(reqs, s->pidp[i]);
+        bad = bad || obo_jendpoints(reqs, s->pidp[i]) || obo_jendpoint_states(pv, s, i);
         for (j = 0; !bad && j < OBO_M_KEYSOURCES; j++) {
             bad = obo_jset(keys, obo_m_keysources[j], s->pkeys[i][j]);
         }
@@ -611,7 +860,34 @@ static json_t *obo_jproviders(const obo_metrics_snapshot *s)
     return o;
 }
 
-char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char *version)
+/* "keys": [{"provider", "age_seconds", "keys", "refresh_seconds"}],
+ * "cache_nodes": [{"backend", "node", "up"}], "sessions_live": n|null */
+static int obo_jlive(json_t *j, const obo_metrics_live *l)
+{
+    json_t *keys = json_array(), *nodes = json_array();
+    const obo_metrics_live_provider *pv;
+    int i, bad = json_object_set_new(j, "keys", keys) != 0
+                 || json_object_set_new(j, "cache_nodes", nodes) != 0;
+
+    for (i = 0; !bad && l && i < l->nproviders; i++) {
+        pv = &l->providers[i];
+        bad = json_array_append_new(keys, json_pack(
+            "{s:i, s:I, s:i, s:I}", "provider", pv->number, "age_seconds",
+            (json_int_t)pv->age, "keys", pv->nkeys, "refresh_seconds",
+            (json_int_t)pv->refresh)) != 0;
+    }
+    for (i = 0; !bad && l && i < l->nnodes; i++) {
+        bad = json_array_append_new(nodes, json_pack(
+            "{s:s, s:s, s:b}", "backend", l->nodes[i].backend, "node", l->nodes[i].node,
+            "up", l->nodes[i].up)) != 0;
+    }
+    return bad || json_object_set_new(j, "sessions_live", l && l->sessions_live >= 0
+                                      ? json_integer((json_int_t)l->sessions_live)
+                                      : json_null()) != 0;
+}
+
+char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s,
+                       const obo_metrics_live *live, const char *version)
 {
     json_t *j = obo_json_pool(p, json_object());
     const apr_uint64_t *c = s->c;
@@ -654,5 +930,6 @@ char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char 
         "bearer_refused", (json_int_t)c[OBO_M_DPOP_BEARER_REFUSED],
         "unavailable", (json_int_t)c[OBO_M_DPOP_UNAVAILABLE])) != 0;
     bad = bad || json_object_set_new(j, "providers", obo_jproviders(s)) != 0;
+    bad = bad || obo_jlive(j, live);
     return bad ? NULL : obo_json_dump(p, j);
 }

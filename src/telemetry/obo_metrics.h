@@ -94,6 +94,16 @@ typedef enum obo_m_keysource {
  * the overflow bucket (+Inf). */
 #define OBO_M_BUCKETS 11
 
+/* One provider's endpoint as the status page and the gauges show it. */
+typedef struct obo_metrics_endpoint_state {
+    apr_uint64_t last_ok;       /* apr_time_t of the last success, 0: none */
+    apr_uint64_t last_fail;     /* of the last failure, 0: none */
+    apr_uint64_t fail_id;       /* its message id's number (310: OBO310), 0: none */
+    apr_uint64_t fail_outcome;  /* its obo_m_outcome */
+    apr_uint64_t bucket[OBO_M_BUCKETS + 1];   /* durations, per bucket */
+    apr_uint64_t sum_usec;
+} obo_metrics_endpoint_state;
+
 typedef struct obo_metrics_snapshot {
     apr_uint64_t c[OBO_M_COUNTERS];
     apr_uint64_t idp[OBO_M_ENDPOINTS][OBO_M_OUTCOMES];
@@ -103,7 +113,32 @@ typedef struct obo_metrics_snapshot {
     /* per provider (index = number - 1) */
     apr_uint64_t pidp[OBO_M_PROVIDERS][OBO_M_ENDPOINTS][OBO_M_OUTCOMES];
     apr_uint64_t pkeys[OBO_M_PROVIDERS][OBO_M_KEYSOURCES];
+    obo_metrics_endpoint_state pep[OBO_M_PROVIDERS][OBO_M_ENDPOINTS];
 } obo_metrics_snapshot;
+
+/* What the counters cannot say, gathered by the glue when a page or a
+ * scrape is asked for: this process's view of each provider's keys and
+ * each cache node answering now. Shown as gauges and on the status page. */
+typedef struct obo_metrics_live_provider {
+    int number;                 /* 1..OBO_M_PROVIDERS */
+    apr_int64_t age;            /* seconds since the IdP gave the key set; -1: none */
+    int nkeys;
+    apr_int64_t refresh;        /* its refresh interval, seconds */
+} obo_metrics_live_provider;
+
+typedef struct obo_metrics_live_node {
+    const char *backend;        /* "shm", "memcached" */
+    const char *node;           /* "host:port", or "shm" */
+    int up;
+} obo_metrics_live_node;
+
+typedef struct obo_metrics_live {
+    const obo_metrics_live_provider *providers;
+    int nproviders;
+    const obo_metrics_live_node *nodes;
+    int nnodes;
+    apr_int64_t sessions_live;  /* -1: not known (no long-running sessions) */
+} obo_metrics_live;
 
 /* Bytes the shared block needs. */
 apr_size_t obo_metrics_size(void);
@@ -133,19 +168,32 @@ obo_m_outcome obo_metrics_http_outcome(apr_status_t rv, int http_status);
 void obo_metrics_idp(obo_m_endpoint ep, obo_m_outcome o, apr_time_t started);
 
 /* The same for provider number `provider` (1..OBO_M_PROVIDERS; anything
- * else is not counted): a request to its discovery, JWKS or token endpoint,
- * and a key set it installed. Counted in addition to the unlabelled
- * families (obo_metrics_idp, OBO_M_JWKS_REFRESH, OBO_M_KEYS_FROM_*). */
-void obo_metrics_provider_idp(int provider, obo_m_endpoint ep, obo_m_outcome o);
+ * else is not counted): a request to its discovery, JWKS or token endpoint
+ * that started at `started` (0: no duration), and a key set it installed.
+ * Counted in addition to the unlabelled families (obo_metrics_idp,
+ * OBO_M_JWKS_REFRESH, OBO_M_KEYS_FROM_*). A success or failure also sets
+ * the endpoint's last-success or last-failure time. */
+void obo_metrics_provider_idp(int provider, obo_m_endpoint ep, obo_m_outcome o,
+                              apr_time_t started);
+/* The message id ("OBO310") logged for the endpoint's last failure; the
+ * status page shows it beside the failure's age. */
+void obo_metrics_provider_failure_id(int provider, obo_m_endpoint ep, const char *msgid);
 void obo_metrics_provider_keys(int provider, obo_m_keysource src);
 
 /* The figures now (each read atomically; not a snapshot across counters). */
 void obo_metrics_read(obo_metrics_snapshot *out);
 
-/* Text exposition format 0.0.4 and JSON of a snapshot. */
+/* Text exposition format 0.0.4 and JSON of a snapshot; live (or NULL)
+ * adds the gauges of keys, cache nodes and sessions. */
 char *obo_metrics_prometheus(apr_pool_t *p, const obo_metrics_snapshot *s,
-                             const char *version);
-char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s, const char *version);
+                             const obo_metrics_live *live, const char *version);
+char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s,
+                       const obo_metrics_live *live, const char *version);
+
+/* The q-quantile (0..1) of a per-bucket histogram, in seconds, linearly
+ * interpolated inside its bucket as Prometheus' histogram_quantile does;
+ * -1 without observations. The +Inf bucket answers its lower bound. */
+double obo_metrics_quantile(const apr_uint64_t *bucket, double q);
 
 /* Names for the status page: label values of each counter and outcome. */
 const char *obo_metrics_outcome_name(obo_m_outcome o);

@@ -100,7 +100,7 @@ static void test_histogram(apr_pool_t *p)
     is_int(s.bucket[3], 1, "30 ms in the 0.05 bucket");
     is_int(s.bucket[OBO_M_BUCKETS], 1, "20 s in +Inf: only token requests are timed");
     ok(s.sum_usec >= 20030000 && s.sum_usec < 21000000, "sum about 20.03 s");
-    text = obo_metrics_prometheus(p, &s, "1.2\"x\\y\nz");
+    text = obo_metrics_prometheus(p, &s, NULL, "1.2\"x\\y\nz");
     ok(strstr(text, "mod_auth_obo_idp_request_duration_seconds_bucket{le=\"0.025\"} 0\n")
        && strstr(text, "mod_auth_obo_idp_request_duration_seconds_bucket{le=\"0.05\"} 1\n")
        && strstr(text, "mod_auth_obo_idp_request_duration_seconds_bucket{le=\"10\"} 1\n")
@@ -111,9 +111,82 @@ static void test_histogram(apr_pool_t *p)
        "label value escaping");
     ok(strstr(text, "mod_auth_obo_idp_requests_total{endpoint=\"jwks\",outcome=\"ok\"} 1\n")
        != NULL, "idp requests by endpoint and outcome");
-    text = obo_metrics_json(p, &s, "1.2");
+    text = obo_metrics_json(p, &s, NULL, "1.2");
     ok(text && strstr(text, "\"+Inf\":2") && strstr(text, "\"version\":\"1.2\""),
        "JSON: %s", text ? "histogram and version" : "NULL");
+    obo_metrics_detach();
+}
+
+/* Per provider and endpoint: last success, last failure with its message
+ * id, durations and their quantiles; the live gauges. */
+static void test_provider_state(apr_pool_t *p)
+{
+    void *mem = apr_pcalloc(p, obo_metrics_size());
+    obo_metrics_snapshot s;
+    apr_time_t now = apr_time_now();
+    obo_metrics_live_provider lp[1] = { { 2, 125, 3, 3600 } };
+    obo_metrics_live_node ln[2] = { { "memcached", "127.0.0.1:1", 0 },
+                                    { "memcached", "a\"b:2", 1 } };
+    obo_metrics_live live = { lp, 1, ln, 2, 7 };
+    apr_uint64_t b[OBO_M_BUCKETS + 1] = { 0 };
+    char *text;
+    int i;
+
+    obo_metrics_attach(mem, obo_metrics_size());
+    for (i = 0; i < 9; i++) {
+        obo_metrics_provider_idp(2, OBO_M_EP_TOKEN, OBO_M_OK, now - apr_time_from_msec(30));
+    }
+    obo_metrics_provider_idp(2, OBO_M_EP_TOKEN, OBO_M_USER_ERROR, now - apr_time_from_sec(3));
+    obo_metrics_provider_idp(2, OBO_M_EP_JWKS, OBO_M_OK, 0);
+    obo_metrics_provider_failure_id(2, OBO_M_EP_JWKS, "OBO012");   /* unusable answer */
+    obo_metrics_provider_idp(2, OBO_M_EP_DISCOVERY, OBO_M_NETWORK, now);
+    obo_metrics_provider_failure_id(2, OBO_M_EP_DISCOVERY, "OBO010");
+    obo_metrics_provider_idp(17, OBO_M_EP_TOKEN, OBO_M_OK, now);   /* not counted */
+    obo_metrics_read(&s);
+    ok(s.pep[1][OBO_M_EP_TOKEN].last_ok >= (apr_uint64_t)now
+       && s.pep[1][OBO_M_EP_TOKEN].last_fail == 0, "a user's refusal counts as an answer");
+    is_int(s.pep[1][OBO_M_EP_TOKEN].bucket[3], 9, "nine 30 ms answers in 0.05");
+    is_int(s.pep[1][OBO_M_EP_TOKEN].bucket[9], 1, "one of 3 s in 5");
+    ok(s.pep[1][OBO_M_EP_JWKS].last_fail > s.pep[1][OBO_M_EP_JWKS].last_ok,
+       "an unusable JWKS after its HTTP success is the newer event");
+    is_int((int)s.pep[1][OBO_M_EP_JWKS].fail_id, 12, "its message id");
+    is_int((int)s.pep[1][OBO_M_EP_JWKS].fail_outcome, OBO_M_SERVER_ERROR, "as a server error");
+    is_int((int)s.pep[1][OBO_M_EP_DISCOVERY].fail_outcome, OBO_M_NETWORK, "network");
+    is_int((int)s.pep[1][OBO_M_EP_DISCOVERY].fail_id, 10, "OBO010");
+    ok(s.pep[1][OBO_M_EP_DISCOVERY].last_ok == 0, "discovery never answered");
+    /* 0.5 of ten observations: rank 5 of nine in (0.025, 0.05] */
+    ok(obo_metrics_quantile(s.pep[1][OBO_M_EP_TOKEN].bucket, 0.5) > 0.025
+       && obo_metrics_quantile(s.pep[1][OBO_M_EP_TOKEN].bucket, 0.5) < 0.05, "median");
+    ok(obo_metrics_quantile(s.pep[1][OBO_M_EP_TOKEN].bucket, 0.95) > 2.5
+       && obo_metrics_quantile(s.pep[1][OBO_M_EP_TOKEN].bucket, 0.95) <= 5, "p95 in (2.5, 5]");
+    ok(obo_metrics_quantile(b, 0.5) < 0, "no observations: -1");
+    b[OBO_M_BUCKETS] = 4;
+    ok(obo_metrics_quantile(b, 0.5) == 10, "all in +Inf: its lower bound");
+
+    text = obo_metrics_prometheus(p, &s, &live, "1");
+    ok(strstr(text, "mod_auth_obo_idp_last_success_timestamp_seconds{provider=\"2\","
+                    "endpoint=\"discovery\"} 0.000\n") != NULL, "never: 0");
+    ok(strstr(text, "mod_auth_obo_idp_last_failure_timestamp_seconds{provider=\"2\","
+                    "endpoint=\"token\"} 0.000\n") != NULL, "no failure: 0");
+    ok(strstr(text, "mod_auth_obo_provider_idp_request_duration_seconds_count{provider=\"2\","
+                    "endpoint=\"token\"} 10\n") != NULL, "per provider histogram");
+    ok(strstr(text, "mod_auth_obo_provider_idp_request_duration_seconds_bucket{provider=\"2\","
+                    "endpoint=\"token\",le=\"0.05\"} 9\n") != NULL, "cumulative");
+    ok(strstr(text, "provider=\"17\"") == NULL, "no provider 17");
+    ok(strstr(text, "mod_auth_obo_jwks_age_seconds{provider=\"2\"} 125\n")
+       && strstr(text, "mod_auth_obo_jwks_keys{provider=\"2\"} 3\n")
+       && strstr(text, "mod_auth_obo_jwks_refresh_interval_seconds{provider=\"2\"} 3600\n"),
+       "key gauges");
+    ok(strstr(text, "mod_auth_obo_cache_backend_up{backend=\"memcached\","
+                    "node=\"127.0.0.1:1\"} 0\n")
+       && strstr(text, "node=\"a\\\"b:2\"} 1\n"), "node gauges, escaped");
+    ok(strstr(text, "mod_auth_obo_sessions_live 7\n") != NULL, "sessions live");
+    text = obo_metrics_json(p, &s, &live, "1");
+    ok(text && strstr(text, "\"last_failure_id\":\"OBO012\"")
+       && strstr(text, "\"last_failure_outcome\":\"network\"")
+       && strstr(text, "\"sessions_live\":7")
+       && strstr(text, "\"age_seconds\":125") && strstr(text, "\"up\":false"),
+       "JSON: %s", text ? text : "NULL");
     obo_metrics_detach();
 }
 
@@ -124,5 +197,6 @@ int main(void)
     TAP_RUN(test_processes);
     TAP_RUN(test_outcomes);
     TAP_RUN(test_histogram);
+    TAP_RUN(test_provider_state);
     return tap_done();
 }

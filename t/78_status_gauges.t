@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: Apache-2.0
+# The gauges of /obo-status (issue 19, part 3) against real conditions: each
+# memcached node says whether it answers now (one stopped: 0, the other 1);
+# each provider's key set (keys, age, refresh interval) as the IdP gave it;
+# an endpoint's last success and last failure (an IdP down at startup: the
+# discovery failure, OBO010, is newer than any success; back: the success
+# is newer); the token endpoint's durations. Prometheus text checked by the
+# strict parser; the JSON carries the same state.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Apache::Test qw(-withtestmore);
+use OBOTest;
+use OBOTest::Httpd2;
+use OBOTest::Services;
+use OBOTest::Prometheus qw(prom_parse prom_value);
+use JSON::PP ();
+use LWP::UserAgent;
+use Time::HiRes qw(sleep time);
+
+need_feature('authn');
+idp_reset();
+my $ua = LWP::UserAgent->new(timeout => 30);
+my %p = OBOTest::Services::ports();
+my $P2 = OBOTest::Httpd2::free_port();
+OBOTest::Services::start_service('memcached2', port => $P2);
+END { OBOTest::Services::stop_service('memcached2', port => $P2) if $P2 }
+my $STATUS = "<Location /obo-status>\n    SetHandler obo-status\n</Location>\nOBOJWKSRefreshInterval 120\n";
+
+sub prom {
+    my ($h) = @_;
+    my $r = $ua->get($h->url('/obo-status?format=prometheus'));
+    my ($f, $e) = prom_parse($r->decoded_content);
+    is_deeply $e, [], 'the exposition is well formed' or diag explain $e;
+    return $f;
+}
+sub json { my ($h) = @_; return JSON::PP->new->decode($ua->get($h->url('/obo-status?format=json'))->decoded_content) }
+sub wait_health {
+    my ($h) = @_;
+    my ($code, $t0) = (0, time);
+    while (time - $t0 < 20) {
+        $code = $ua->get($h->url('/obo-status?format=health'))->code;
+        last if $code == 200;
+        sleep 0.3;
+    }
+    return $code;
+}
+
+# a tenant no earlier test used: no saved state, nothing shared
+my $tenant = 'xgauge' . int(rand(1e6));
+idp_stop();
+my $h = OBOTest::Httpd2->start(procs => 1, name => 'gauges', tenant => $tenant,
+                               memcached => "127.0.0.1:$p{memcached},127.0.0.1:$P2",
+                               extra => $STATUS);
+END { $h->stop if $h }
+
+subtest 'the IdP down at startup: the discovery failure is the newest event' => sub {
+    my $f = prom($h);
+    my $fail = prom_value($f, 'mod_auth_obo_idp_last_failure_timestamp_seconds',
+                          provider => 1, endpoint => 'discovery');
+    my $ok = prom_value($f, 'mod_auth_obo_idp_last_success_timestamp_seconds',
+                        provider => 1, endpoint => 'discovery');
+    ok defined $fail && $fail > time - 60, "a recent failure ($fail)";
+    is $ok, 0, 'no success yet: 0';
+    is prom_value($f, 'mod_auth_obo_jwks_age_seconds', provider => 1), -1, 'no key set: age -1';
+    is prom_value($f, 'mod_auth_obo_jwks_keys', provider => 1), 0, 'no keys';
+    my $d = json($h)->{providers}{1}{endpoints}{discovery};
+    is $d->{last_failure_id}, 'OBO010', 'JSON: the message id of the failure';
+    is $d->{last_failure_outcome}, 'network', 'JSON: no answer';
+};
+
+subtest 'the IdP back: keys as it gave them, success newer than the failure' => sub {
+    idp_start();
+    is wait_health($h), 200, 'keys loaded';
+    my $jwks = OBOTest::idp_get_json("/$tenant/discovery/v2.0/keys");
+    my $f = prom($h);
+    is prom_value($f, 'mod_auth_obo_jwks_keys', provider => 1), scalar @{ $jwks->{keys} },
+       'the IdP\'s number of keys';
+    my $age = prom_value($f, 'mod_auth_obo_jwks_age_seconds', provider => 1);
+    ok $age >= 0 && $age < 30, "a fresh set ($age s)";
+    is prom_value($f, 'mod_auth_obo_jwks_refresh_interval_seconds', provider => 1), 120,
+       'OBOJWKSRefreshInterval';
+    for my $ep (qw(discovery jwks)) {
+        my $ok = prom_value($f, 'mod_auth_obo_idp_last_success_timestamp_seconds',
+                            provider => 1, endpoint => $ep);
+        my $fail = prom_value($f, 'mod_auth_obo_idp_last_failure_timestamp_seconds',
+                              provider => 1, endpoint => $ep);
+        ok $ok > $fail, "$ep: success ($ok) newer than failure ($fail)";
+    }
+};
+
+subtest 'an exchange: the token endpoint answered, timed' => sub {
+    my $r = $ua->get($h->url('/x/backend/g'),
+                     Authorization => 'Bearer ' . user_token(fresh_user('gauge'), $tenant));
+    is $r->code, 200, 'exchanged' or diag $r->decoded_content;
+    my $f = prom($h);
+    ok prom_value($f, 'mod_auth_obo_idp_last_success_timestamp_seconds',
+                  provider => 1, endpoint => 'token') > time - 60, 'token endpoint answered';
+    is prom_value($f, 'mod_auth_obo_provider_idp_request_duration_seconds_count',
+                  provider => 1, endpoint => 'token'), 1, 'one timed request';
+    my $t = json($h)->{providers}{1}{endpoints}{token};
+    ok defined $t->{p50_seconds} && $t->{p50_seconds} > 0 && $t->{p95_seconds} >= $t->{p50_seconds},
+       "JSON: median $t->{p50_seconds} s, p95 $t->{p95_seconds} s";
+};
+
+subtest 'memcached nodes: each says whether it answers now' => sub {
+    my $f = prom($h);
+    is prom_value($f, 'mod_auth_obo_cache_backend_up', backend => 'memcached',
+                  node => "127.0.0.1:$p{memcached}"), 1, 'the first node answers';
+    is prom_value($f, 'mod_auth_obo_cache_backend_up', backend => 'memcached',
+                  node => "127.0.0.1:$P2"), 1, 'the second node answers';
+    OBOTest::Services::stop_service('memcached2', port => $P2);
+    $f = prom($h);
+    is prom_value($f, 'mod_auth_obo_cache_backend_up', backend => 'memcached',
+                  node => "127.0.0.1:$P2"), 0, 'stopped: 0';
+    is prom_value($f, 'mod_auth_obo_cache_backend_up', backend => 'memcached',
+                  node => "127.0.0.1:$p{memcached}"), 1, 'the other still 1';
+    my ($n) = grep { $_->{node} eq "127.0.0.1:$P2" } @{ json($h)->{cache_nodes} };
+    ok $n && !$n->{up}, 'JSON: that node down';
+    OBOTest::Services::start_service('memcached2', port => $P2);
+    is prom_value(prom($h), 'mod_auth_obo_cache_backend_up', backend => 'memcached',
+                  node => "127.0.0.1:$P2"), 1, 'started again: 1';
+};
+
+# The shipped alert rules name only metrics this server exposes (promtool
+# checks their syntax and behaviour in make check, not the names).
+subtest 'every metric of docs/prometheus-alerts.yml is exposed' => sub {
+    my $file = OBOTest::Services::t_dir() . '/../docs/prometheus-alerts.yml';
+    open my $fh, '<', $file or die "$file: $!";
+    my %named = map { $_ => 1 } (do { local $/; <$fh> } =~ /\b(mod_auth_obo_\w+)/g);
+    ok scalar(keys %named) >= 6, scalar(keys %named) . ' metrics named';
+    my $f = prom($h);
+    for my $m (sort keys %named) {
+        (my $fam = $m) =~ s/_(?:bucket|sum|count)$// if !$f->{$m};
+        ok $f->{$fam // $m} && @{ $f->{$fam // $m}{samples} }, "$m is exposed";
+    }
+};
+
+idp_reset();
+done_testing();
