@@ -62,6 +62,8 @@ my $SCOPE = 'OBOScope api://d/.default';
 sub loc { my ($body) = @_; return "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n$body\n</Location>" }
 my $JF = "OBOIssuer https://idp.example/\n$AUD\n$LOC";
 
+my $VHOST_IDP = "<VirtualHost 127.0.0.1:*>\n ServerName v.test\n OBOMetadataURL https://127.0.0.1:$p{idp}/cfgv/v2.0/.well-known/openid-configuration";
+
 # [name, configuration, 'good' | qr/message configtest must print/, %check_config options]
 my @rows = (
     # controls
@@ -156,6 +158,18 @@ my @rows = (
     ['OBOCACertificateFile with a damaged PEM block', "$BASE\n$XLOC\nOBOCACertificateFile $ca_broken", qr/OBO124: OBOCACertificateFile \Q$ca_broken\E holds no usable CA certificate: not PEM, or a PEM block in it is damaged/],
     ['OBOCACertificateFile of the test CA', "$IDP\n$AUD\n$LOC\nOBOCACertificateFile $pki/ca.pem", 'good'],
     ['OBOCACertificateFile with text around the certificate', "$BASE\n$XLOC\nOBOCACertificateFile $ca_bundle", 'good'],
+
+    # review 30B: a virtual host naming a client of its own without its
+    # secret sent the main server's client secret as that client's, to the
+    # virtual host's (another party's) IdP
+    ['a virtual host with its own OBOClientID and no secret', "$BASE\n$XLOC\n$VHOST_IDP\n OBOClientID other-client\n$XLOC\n</VirtualHost>", qr/OBO189: virtual host \S+ sets its own OBOClientID \(other-client\) but no OBOClientSecret/],
+    ['a virtual host with its own OBOClientID and secret', "$BASE\n$XLOC\n$VHOST_IDP\n OBOClientID other-client\n OBOClientSecret other-secret\n$XLOC\n</VirtualHost>", 'good'],
+    ['a virtual host with its own OBOClientID and certificate', "$BASE\n$XLOC\n$VHOST_IDP\n OBOClientID other-client\n OBOClientCertificate $pki/client.pem $pki/client.key\n$XLOC\n</VirtualHost>", 'good'],
+    # review 30B: OBOExchangeAudience with the on-behalf-of grant was dropped
+    # (alone: an empty scope, 500 on every request)
+    ['OBOExchangeAudience alone with on-behalf-of', loc(" OBOExchangeAudience api://orders"), qr/OBO062: OBOExchangeAudience is sent only with OBOExchange token-exchange/],
+    ['OBOExchangeAudience beside OBOScope with on-behalf-of', loc(" $SCOPE\n OBOExchangeAudience api://orders"), qr/OBO062: OBOExchangeAudience is sent only with OBOExchange token-exchange/],
+    ['OBOExchangeAudience with token-exchange', loc(" OBOExchangeAudience api://orders") . "\nOBOExchange token-exchange", 'good'],
 );
 
 # t/70_admin_config.t: files the server cannot read (not as root: root reads all)
@@ -187,6 +201,29 @@ for my $row (@rows) {
             ok $c->{syntax_ok} && $c->{started}, 'configtest passes and httpd runs'
                 or diag $c->{output};
         }
+    };
+}
+
+# Warnings configtest must print (review 30B), and their absence where the
+# configuration is right.
+my @warnings = (
+    # server-wide credentials, one IdP per virtual host: each IdP gets them
+    ['server-wide credentials sent to two virtual hosts\' IdPs',
+     "$AUD\n$CRED\n$VHOST_IDP\n$XLOC\n</VirtualHost>\n"
+     . "<VirtualHost 127.0.0.2:*>\n ServerName w.test\n OBOMetadataURL https://127.0.0.1:$p{idp}/cfgw/v2.0/.well-known/openid-configuration\n$XLOC\n</VirtualHost>",
+     qr/OBO199: virtual host v\.test:\d+ has an identity provider of its own but the main server's OBOClientID/],
+    ['server-wide credentials and one virtual host with an IdP', "$AUD\n$CRED\n$VHOST_IDP\n$XLOC\n</VirtualHost>", undef, qr/OBO199/],
+    ['OBOLongRunning without a downstream', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n</Location>",
+     qr/OBO058: OBOLongRunning on \(the main server configuration\) but no OBOScope/],
+    ['OBOLongRunning with a downstream', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n $SCOPE\n</Location>", undef, qr/OBO058/],
+);
+for my $w (@warnings) {
+    my ($name, $conf, $want, $not) = @$w;
+    subtest "warning: $name" => sub {
+        my $c = check_config($conf);
+        ok $c->{syntax_ok}, 'configtest passes' or diag $c->{output};
+        like $c->{output}, $want, 'and warns' or diag $c->{output} if $want;
+        unlike $c->{output}, $not, 'no warning' or diag $c->{output} if $not;
     };
 }
 

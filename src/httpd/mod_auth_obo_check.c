@@ -483,18 +483,31 @@ static const char *check_places(apr_pool_t *p, const auth_obo_dir_cfg *d)
 }
 
 /* A downstream named by OBOPassToken alone has nothing to exchange for:
- * every request would fail, so the configuration does. */
-static const char *check_downstreams(apr_pool_t *p, const auth_obo_dir_cfg *d)
+ * every request would fail, so the configuration does. Entra's
+ * On-Behalf-Of grant has no audience parameter: OBOExchangeAudience there
+ * would be dropped, and alone it left an empty scope that failed every
+ * request at the IdP (review 30B). */
+static const char *check_downstreams(apr_pool_t *p, const auth_obo_srv_cfg *sc,
+                                     const auth_obo_dir_cfg *d)
 {
-    int i;
+    int i, obo = auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO;
 
     for (i = 0; d->downstreams && i < d->downstreams->nelts; i++) {
         const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
                                                       auth_obo_downstream *);
-        if (ds->scopes->nelts == 0 && (!ds->audiences || ds->audiences->nelts == 0)) {
+        int audiences = ds->audiences && ds->audiences->nelts > 0;
+
+        if (ds->scopes->nelts == 0 && !audiences) {
             return apr_psprintf(p, "OBOPassToken%s%s names a downstream without "
                                 "OBOScope or OBOExchangeAudience%s%s",
                                 ds->name ? " downstream=" : "", ds->name ? ds->name : "",
+                                ds->name ? " downstream=" : "", ds->name ? ds->name : "");
+        }
+        if (audiences && obo && !ds->app) {
+            return apr_psprintf(p, "OBOExchangeAudience%s%s is sent only with OBOExchange "
+                                "token-exchange (RFC 8693); the on-behalf-of grant (the "
+                                "server's OBOExchange) has no audience: name the downstream "
+                                "with OBOScope, or set OBOExchange token-exchange",
                                 ds->name ? " downstream=" : "", ds->name ? ds->name : "");
         }
     }
@@ -675,7 +688,7 @@ static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
     if (!check_opaque_exchange(s, sc, d, in)) {
         return 0;
     }
-    if ((err = check_downstreams(p, d)) != NULL) {
+    if ((err = check_downstreams(p, sc, d)) != NULL) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO062: %s (%s)", err, in);
         return 0;
     }
@@ -763,6 +776,14 @@ static int check_server(apr_pool_t *ptemp, server_rec *s)
     return check_introspection(ptemp, s, sc) && check_sections(ptemp, s, sc);
 }
 
+/* The file is owned by httpd's User (not root): the children, and every
+ * CGI they run, can read it, or write and chmod it, whatever its mode. */
+static int owned_by_user(const apr_finfo_t *fi)
+{
+    return geteuid() == 0 && ap_unixd_config.user_id != 0
+           && fi->user == ap_unixd_config.user_id;
+}
+
 /* A secret or private key file that other users can read is one local
  * account away from a stolen client identity or readable cache. A warning,
  * not an error: a group-readable key can be deliberate (a dedicated group
@@ -777,8 +798,18 @@ static void warn_if_exposed(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
         return;
     }
     apr_hash_set(seen, id, APR_HASH_KEY_STRING, id);
-    if (apr_stat(&fi, path, APR_FINFO_PROT, p) == APR_SUCCESS
-        && (fi.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD))) {
+    if (apr_stat(&fi, path, APR_FINFO_PROT | APR_FINFO_OWNER, p) != APR_SUCCESS) {
+        return;
+    }
+    if (owned_by_user(&fi)) {
+        /* its owner reads it whatever the mode: the children, and every
+         * CGI or script they run (review 30B) */
+        check_warn(p, s, "%s: %s file %s is owned by %s, the User httpd's children and "
+                     "their CGIs run as: they can read it; make it owned by root "
+                     "(chown root: %s; chmod 600 %s)", msgid, directive, path,
+                     ap_unixd_config.user_name, path, path);
+    }
+    else if (fi.protection & (APR_FPROT_GREAD | APR_FPROT_WREAD)) {
         /* apr_fileperms_t keeps the Unix bits one per hex digit. */
         check_warn(p, s, "%s: %s file %s is readable by %s "
                      "(mode 0%03x): make it readable by its owner only (chmod 600)",
@@ -809,8 +840,18 @@ static void warn_if_writable(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
     what[0] = path;
     what[1] = ap_make_dirstr_parent(p, path);
     for (i = 0; i < 2; i++) {
-        if (apr_stat(&fi, what[i], APR_FINFO_PROT | APR_FINFO_TYPE, p) == APR_SUCCESS
-            && (fi.protection & (APR_FPROT_GWRITE | APR_FPROT_WWRITE))
+        if (apr_stat(&fi, what[i], APR_FINFO_PROT | APR_FINFO_TYPE | APR_FINFO_OWNER, p)
+            != APR_SUCCESS) {
+            continue;
+        }
+        if (owned_by_user(&fi)) {
+            check_warn(p, s, "OBO102: %s %s %s is owned by %s, the User httpd's children "
+                         "and their CGIs run as: whoever can write it decides which tokens "
+                         "are valid; make it owned and writable by root only", directive,
+                         i ? "directory" : "file", what[i], ap_unixd_config.user_name);
+            continue;
+        }
+        if ((fi.protection & (APR_FPROT_GWRITE | APR_FPROT_WWRITE))
             /* in a sticky directory (/tmp) others cannot replace the file */
             && !(i == 1 && (fi.protection & APR_FPROT_WSTICKY))) {
             check_warn(p, s, "OBO102: %s %s %s is writable by %s "
@@ -949,12 +990,13 @@ static int check_readable(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
         return 1;
     }
     ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO120: %s %s cannot be read by user %s "
-                 "(%s): %s (errno %d); make it readable by that user", directive, path,
+                 "(%s): %s (errno %d); make it readable by that user%s", directive, path,
                  as_user ? ap_unixd_config.user_name : user_name(p, geteuid()),
                  by_children ? (as_user ? "the User httpd's children run as"
                                         : "the user httpd runs as")
                              : "httpd reads it at startup",
-                 strerror(e), e);
+                 strerror(e), e, as_user ? ", not its owner (root-owned, in that user's "
+                                           "group, chmod 640)" : "");
     return 0;
 }
 
@@ -1473,26 +1515,97 @@ static void warn_session_room(server_rec *s)
     }
 }
 
+static int same_idp(const auth_obo_srv_cfg *a, const auth_obo_srv_cfg *b)
+{
+    return a->metadata_url == b->metadata_url && a->jwks_url == b->jwks_url
+           && a->jwks_file == b->jwks_file && a->more_idps == b->more_idps;
+}
+
+/* Another server that sends these very credentials (inherited from the
+ * main server, the same pointers) to an identity provider other than sc's. */
+static int credentials_shared_elsewhere(server_rec *main_s, const auth_obo_srv_cfg *sc)
+{
+    const server_rec *t;
+    const auth_obo_srv_cfg *tc;
+
+    for (t = main_s; t; t = t->next) {
+        tc = ap_get_module_config(t->module_config, &auth_obo_module);
+        if (tc != sc && auth_obo_has_idp(tc) && (tc->uses_exchange || tc->introspects)
+            && tc->client_id == sc->client_id && tc->client_secret == sc->client_secret
+            && tc->client_key == sc->client_key && !same_idp(tc, sc)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* A virtual host with an identity provider of its own but the main
  * server's client id and credentials sends them to its own IdP's token
  * endpoint: right for one registration used with several tenants (Entra
  * multi-tenant), a disclosure when that IdP is another party's (review 29).
- * Said, so that nobody does it without knowing. */
-static void warn_inherited_client(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *main_sc)
+ * Said, so that nobody does it without knowing: where the main server has
+ * an IdP of its own, or where another virtual host sends the same
+ * credentials to another IdP (review 30B: server-wide credentials and one
+ * IdP per virtual host). */
+static void warn_inherited_client(apr_pool_t *p, server_rec *s, server_rec *main_s)
 {
     auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
-    int own_idp = sc->metadata_url != main_sc->metadata_url || sc->jwks_url != main_sc->jwks_url
-                  || sc->jwks_file != main_sc->jwks_file || sc->more_idps != main_sc->more_idps;
+    const auth_obo_srv_cfg *main_sc = ap_get_module_config(main_s->module_config,
+                                                           &auth_obo_module);
 
-    if (s->is_virtual && sc != main_sc && own_idp && auth_obo_has_idp(main_sc)
+    if (s->is_virtual && sc != main_sc && !same_idp(sc, main_sc)
         && (sc->uses_exchange || sc->introspects) && sc->client_id
         && sc->client_id == main_sc->client_id
-        && sc->client_secret == main_sc->client_secret && sc->client_key == main_sc->client_key) {
+        && sc->client_secret == main_sc->client_secret && sc->client_key == main_sc->client_key
+        && (auth_obo_has_idp(main_sc) || credentials_shared_elsewhere(main_s, sc))) {
         check_warn(p, s, "OBO199: virtual host %s:%u has an identity provider of its own but "
                    "the main server's OBOClientID and credentials: they are sent to its "
                    "provider's token endpoint; set OBOClientID and its credentials in the "
                    "virtual host unless that provider is meant to have them",
                    s->server_hostname ? s->server_hostname : "", (unsigned)s->port);
+    }
+}
+
+/* A virtual host that names a client of its own (another OBOClientID) but
+ * no secret would send the main server's client's OBOClientSecret as that
+ * client's: never what was meant, and a disclosure when its IdP is another
+ * party's (review 30B). A certificate may well be registered for both
+ * clients (and a client assertion is no secret): not refused. */
+static int check_inherited_secret(server_rec *s, server_rec *main_s)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    const auth_obo_srv_cfg *main_sc = ap_get_module_config(main_s->module_config,
+                                                           &auth_obo_module);
+
+    if (!s->is_virtual || sc == main_sc || !(sc->uses_exchange || sc->introspects)
+        || !sc->client_id || !main_sc->client_id || !strcmp(sc->client_id, main_sc->client_id)
+        || !main_sc->client_secret || sc->client_secret != main_sc->client_secret
+        || sc->client_key != main_sc->client_key) {
+        return 1;
+    }
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO189: virtual host %s:%u sets its own "
+                 "OBOClientID (%s) but no OBOClientSecret or OBOClientCertificate: the main "
+                 "server's secret (of client %s) would be sent as its secret; set the "
+                 "client's own credentials in the virtual host",
+                 s->server_hostname ? s->server_hostname : "", (unsigned)s->port,
+                 sc->client_id, main_sc->client_id);
+    return 0;
+}
+
+/* OBOLongRunning on where no section of the server names a downstream:
+ * a session keeps a downstream's refresh token, so none is ever opened,
+ * and the backend waits for a key that never comes (review 30B). The
+ * main server's sections apply to its virtual hosts too. */
+static void warn_idle_long_running(apr_pool_t *p, server_rec *s, server_rec *main_s)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    const auth_obo_srv_cfg *main_sc = ap_get_module_config(main_s->module_config,
+                                                           &auth_obo_module);
+
+    if (sc->uses_sessions && !sc->uses_exchange && !main_sc->uses_exchange) {
+        check_warn(p, s, "OBO058: OBOLongRunning on (%s) but no OBOScope or "
+                   "OBOExchangeAudience in this server: sessions are opened only where a "
+                   "Location names a downstream, so none ever is", server_level(p, s));
     }
 }
 
@@ -1533,8 +1646,11 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         }
         warn_session_room(s);
         warn_dpop_replay(ptemp, s);
-        warn_inherited_client(ptemp, s, ap_get_module_config(main_s->module_config,
-                                                             &auth_obo_module));
+        if (!check_inherited_secret(s, main_s)) {
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        warn_inherited_client(ptemp, s, main_s);
+        warn_idle_long_running(ptemp, s, main_s);
         warn_no_token_endpoint(ptemp, s, ap_get_module_config(s->module_config,
                                                             &auth_obo_module));
         if (!check_issuers_unique(ptemp, s, ap_get_module_config(s->module_config,
