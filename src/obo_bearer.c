@@ -4,6 +4,7 @@
 #include "obo_bearer.h"
 
 #include <string.h>
+#include <strings.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
 
@@ -140,11 +141,14 @@ static char *backend_name(apr_pool_t *p, const char *raw, apr_size_t n)
     return name;
 }
 
+/* Case folded too: ASP.NET's query, form and cookie collections are
+ * case-insensitive, so "ACCESS_TOKEN" is access_token to them (review
+ * 30B: it reached such a backend unvalidated beside a valid token). */
 static int is_token_param(apr_pool_t *p, const char *raw, apr_size_t n)
 {
     const char *name = backend_name(p, raw, n);
 
-    return name && strcmp(name, OBO_BEARER_PARAM) == 0;
+    return name && strcasecmp(name, OBO_BEARER_PARAM) == 0;
 }
 
 const char *obo_bearer_drop_param(apr_pool_t *p, const char *text, apr_array_header_t *values)
@@ -169,8 +173,9 @@ const char *obo_bearer_drop_param(apr_pool_t *p, const char *text, apr_array_hea
 
 /* A cookie the backend reads as one of names: compared as PHP and its
  * followers read cookie names (backend_name: "obo.token" and "obo%5ftoken"
- * are obo_token), so that a look-alike is removed and counts as a second
- * token instead of reaching the backend unvalidated (review 28A). */
+ * are obo_token) and, ignoring ASCII case, as ASP.NET does, so that a
+ * look-alike is removed and counts as a second token instead of reaching
+ * the backend unvalidated (reviews 28A, 30B). */
 static int named(apr_pool_t *p, const apr_array_header_t *names, const char *name)
 {
     const char *got = backend_name(p, name, strlen(name)), *want;
@@ -178,8 +183,8 @@ static int named(apr_pool_t *p, const apr_array_header_t *names, const char *nam
 
     for (i = 0; got && names && i < names->nelts; i++) {
         want = APR_ARRAY_IDX(names, i, const char *);
-        if (!strcmp(want, name) || ((want = backend_name(p, want, strlen(want))) != NULL
-                                    && !strcmp(want, got))) {
+        if (!strcasecmp(want, name) || ((want = backend_name(p, want, strlen(want))) != NULL
+                                        && !strcasecmp(want, got))) {
             return 1;
         }
     }

@@ -48,6 +48,21 @@ subtest 'exchange with a header hand-off: the caller\'s Authorization is removed
     ok !grep({ index($_->[1], $ut) >= 0 } backend_headers($r)), 'the caller\'s token is in no header';
 };
 
+# Review 30B: PHP stacks copy Authorization into the environment
+# (SetEnvIf ... HTTP_AUTHORIZATION=$1, RewriteRule [E=...]) before the module
+# removes the header; the CGI got the caller's token there.
+subtest 'copies of the caller\'s Authorization in the environment are removed' => sub {
+    my $t = user_token(fresh_user('php'), 'xobo');
+    my $r = obo_get('obo_x', '/xphp/env', token => $t);
+    is $r->code, 200, 'exchanged' or diag describe($r);
+    my $env = cgi_env($r);
+    ok $env->{OBO_ACCESS_TOKEN}, 'the downstream token is there';
+    ok !exists $env->{HTTP_AUTHORIZATION}, 'no HTTP_AUTHORIZATION (SetEnvIf)';
+    ok !exists $env->{COPIED_AUTH}, 'no copy of a RewriteRule [E=...]';
+    ok index($r->content // '', $t) < 0, 'the caller\'s token is nowhere in the CGI\'s environment';
+    ok !grep({ /\Q$t\E/ } values %$env), 'no variable holds it';
+};
+
 subtest 'OBOForwardCallerToken on keeps it' => sub {
     my $ut = tok(fresh_user('fw2'));
     my $r = obo_get($V, '/xfwd/backend', token => $ut);

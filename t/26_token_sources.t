@@ -146,6 +146,23 @@ subtest 'access.token, access+token, access_token[]: the same parameter' => sub 
     is cgi_env($r)->{QUERY_STRING}, 'b=2', '  and is removed';
 };
 
+# Review 30B: ASP.NET's query and cookie collections ignore case, so a
+# case variant reached such a backend as the token, never validated.
+subtest 'case variants of access_token and of the cookie: the same name' => sub {
+    my $u = fresh_user('qcase');
+    my $t = tok($u);
+    expect_invalid_request(obo_get($V, "/query/env?access_token=$t&ACCESS_TOKEN=forged&b=2"),
+                           'access_token and ACCESS_TOKEN: two tokens');
+    expect_invalid_request(obo_get($V, '/cookie/env', headers => [Cookie => "obo_at=$t; OBO_AT=forged"]),
+                           'obo_at and OBO_AT: two tokens');
+    my $r = obo_get($V, "/query/env?Access_Token=$t&b=2");
+    expect_ok($r, 'Access_Token alone is the token: 200', user => $u);
+    is cgi_env($r)->{QUERY_STRING}, 'b=2', '  and is removed';
+    $r = obo_get($V, '/cookie/env', headers => [Cookie => "Obo_At=$t; post=2"]);
+    expect_ok($r, 'Obo_At alone is the cookie: 200', user => $u);
+    is cgi_env($r)->{HTTP_COOKIE}, 'post=2', '  and is removed';
+};
+
 subtest 'form: accepted in a urlencoded POST, removed from the body' => sub {
     my $u = fresh_user('f');
     my $t = tok($u);

@@ -271,13 +271,44 @@ static int fast_redirect_refused(request_rec *r, const auth_obo_dir_cfg *d)
  * an exchanging Location, also when no exchange happens (a token that did
  * not validate, but another Require granted access). OBOPassToken
  * authorization puts the downstream token there after. */
+/* Copies of the caller's credentials that the configuration made before
+ * (PHP's idioms: SetEnvIf Authorization "(.*)" HTTP_AUTHORIZATION=$1, a
+ * RewriteRule [E=HTTP_AUTHORIZATION:%{HTTP:Authorization}], and their
+ * REDIRECT_ copies) reached CGI and FastCGI backends (review 30B): every
+ * variable holding them goes with the header. Credentials too short to be
+ * a token are not searched for (they would match unrelated values). */
+static void drop_caller_env(request_rec *r, const char *value)
+{
+    const char *cred = ap_strchr_c(value, ' ');
+    const apr_array_header_t *arr = apr_table_elts(r->subprocess_env);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    apr_array_header_t *gone = NULL;
+    int i;
+
+    cred = cred ? cred + strspn(cred, " \t") : value;
+    if (strlen(cred) < 16) {
+        return;
+    }
+    for (i = 0; i < arr->nelts; i++) {
+        if (e[i].key && e[i].val && strstr(e[i].val, cred)) {
+            gone = gone ? gone : apr_array_make(r->pool, 2, sizeof(const char *));
+            APR_ARRAY_PUSH(gone, const char *) = e[i].key;
+        }
+    }
+    for (i = 0; gone && i < gone->nelts; i++) {
+        apr_table_unset(r->subprocess_env, APR_ARRAY_IDX(gone, i, const char *));
+    }
+}
+
 static void drop_caller_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_req *st)
 {
     const char *h = auth_obo_credentials_header(r);
+    const char *value = apr_table_get(r->headers_in, h);
 
-    if (auth_obo_forward_caller(d) || !apr_table_get(r->headers_in, h)) {
+    if (auth_obo_forward_caller(d) || !value) {
         return;
     }
+    drop_caller_env(r, value);
     apr_table_unset(r->headers_in, h);
     /* Without it mod_cache would take the answer for an anonymous one. */
     auth_obo_no_cache(r);

@@ -80,8 +80,14 @@ static void test_param(apr_pool_t *p)
     obo_bearer_drop_param(p, "access_token=a%00", v);
     ok(v->nelts == 1 && same(at(v, 0), ""), "%%00: malformed");
     v = list(p);
-    ok(obo_bearer_drop_param(p, "access_tokenx=1&xaccess_token=2&ACCESS_TOKEN=3", v)
-       && v->nelts == 0, "other names, case-sensitive");
+    ok(obo_bearer_drop_param(p, "access_tokenx=1&xaccess_token=2", v)
+       && v->nelts == 0, "other names");
+    /* review 30B: ASP.NET reads these as access_token (case-insensitive
+     * collections); they reached it unvalidated beside a valid token */
+    v = list(p);
+    ok(same(obo_bearer_drop_param(p, "ACCESS_TOKEN=3&Access_Token=4&access.TOKEN=5&b=1", v),
+            "b=1") && v->nelts == 3 && same(at(v, 0), "3"),
+       "case variants: the parameter");
     v = list(p);
     ok(same(obo_bearer_drop_param(p, "&&a=1&&access_token=x&", v), "a=1"), "empty items go");
     /* names a backend (PHP) reads as access_token: each one is the parameter */
@@ -123,8 +129,13 @@ static void test_cookies(apr_pool_t *p)
     ok(v->nelts == 1 && same(at(v, 0), ""), "not a b64token: malformed");
     v = list(p);
     f = list(p);
-    ok(obo_bearer_drop_cookies(p, "OBO_AT=a; xobo_at=b; obo_atx=c; obo_at", names, v, f)
-       && v->nelts == 0, "names compared whole and case-sensitively; no '=' is no cookie");
+    ok(obo_bearer_drop_cookies(p, "xobo_at=b; obo_atx=c; obo_at", names, v, f)
+       && v->nelts == 0, "names compared whole; no '=' is no cookie");
+    /* review 30B: ASP.NET's cookie collection ignores case */
+    v = list(p);
+    f = list(p);
+    ok(same(obo_bearer_drop_cookies(p, "OBO_AT=a; Alt=b; z=1", names, v, f), "z=1")
+       && v->nelts == 2 && same(at(f, 0), "OBO_AT"), "case variants: removed, each a token");
     v = list(p);
     f = list(p);
     ok(same(obo_bearer_drop_cookies(p, " a=1 ;\tobo_at=x ; ;b=2 ", names, v, f), "a=1; b=2"),
