@@ -350,6 +350,43 @@ subtest 'OBOCache none: replay refused within the process' => sub {
     $N->stop;
 };
 
+# Review 30C: a jti was remembered for the window of the Location that
+# took it; a Location (or an <If>) with a longer window took the same proof
+# again once that record ended, and so did the same Location after a
+# graceful restart that raised its window.
+subtest 'a proof is remembered for the longest window of the server' => sub {
+    my $conf = "OBOClockSkew 0\nAlias /w \"$t/htdocs\"\n<Location /w>\n AuthType obo\n"
+        . " Require valid-user\n OBODPoP required\n OBODPoPWindow 2\n"
+        . " <If \"%{QUERY_STRING} == 'long'\">\n  OBODPoPWindow 3600\n </If>\n</Location>\n";
+    my $W = OBOTest::Httpd2->start(procs => 2, cache => 'shm', name => 'dpopw', extra => $conf);
+    my $u = $W->url('/w/public.txt');
+    my $p = proof(htu => $u);
+    is dpop_get($W, '/w/public.txt', proofs => [$p])->code, 200, 'taken under OBODPoPWindow 2';
+    sleep 4;
+    refused(dpop_get($W, '/w/public.txt', proofs => [$p]), 'invalid_dpop_proof', qr/too old/,
+            '4 s later, window 2: too old');
+    refused(dpop_get($W, '/w/public.txt?long', proofs => [$p]), 'invalid_dpop_proof',
+            qr/used before/, '4 s later where <If> makes it 3600: still a replay');
+
+    # a graceful restart that raises the window of /w to 3600 for all
+    my $q = proof(htu => $u);
+    is dpop_get($W, '/w/public.txt', proofs => [$q])->code, 200, 'another proof under window 2';
+    open my $fh, '<', $W->{conf} or die; my $c = do { local $/; <$fh> }; close $fh;
+    $c =~ s/ OBODPoPWindow 2\n/ OBODPoPWindow 3599\n/ or die 'no window in the config';
+    $c =~ s/OBODPoPWindow 3600/OBODPoPWindow 3599/;
+    open $fh, '>', $W->{conf} or die; print $fh $c; close $fh;
+    ok defined $W->graceful, 'graceful restart with OBODPoPWindow 3599';
+    sleep 4;
+    refused(dpop_get($W, '/w/public.txt', proofs => [$q]), 'invalid_dpop_proof',
+            qr/used before|older than its replay record/,
+            'the proof taken before the raise: refused (obo_replay_too_old covers the time '
+            . 'after its record, test_replay)');
+    my $n = proof(htu => $u, iat => time - 30);
+    is dpop_get($W, '/w/public.txt', proofs => [$n])->code, 200,
+       'a proof made after the raise, 30 s old: 200 (the new window)';
+    $W->stop;
+};
+
 subtest 'an introspected token is bound by its answer\'s cnf' => sub {
     my $T = 'xintro';
     my $extra = "OBOClientAuth client_secret_basic\nAlias /op \"$t/htdocs\"\n"

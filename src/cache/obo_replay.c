@@ -30,11 +30,13 @@ struct obo_replay_slot {
  * holder's pid; a waiter takes over the lock of a holder that died. */
 #define OBO_REPLAY_STRIPES 1024
 
-/* The memory: a header (ids refused, records displaced, the salt, the
- * locks), then the slots. */
+/* The memory: a header (ids refused, the salt, the locks), then the
+ * slots. */
 typedef struct obo_replay_head {
     volatile apr_uint64_t full;
-    volatile apr_uint64_t displaced;
+    /* how long records are kept (seconds after a proof's iat), the value
+     * before the last raise and when that was (obo_replay_set_horizon) */
+    volatile apr_int64_t horizon, prev_horizon, raised_at;
     unsigned char salt[OBO_SHA256_LEN];
     volatile apr_uint32_t lock[OBO_REPLAY_STRIPES];
 } obo_replay_head;
@@ -94,57 +96,37 @@ static void obo_rp_hash(const obo_replay *t, const void *data, apr_size_t len,
     obo_sha256(buf, sizeof(buf), h);
 }
 
-/* An owner gives way only when it holds this many records of one window:
- * one key flooding the table does (31 of 32 slots), a victim spread thin
- * over the table never does, whatever number of keys an attacker spreads
- * single records with (review 29: with 4,000 keys the victim was the
- * "heaviest" owner of windows and its records gave way, replays passed). */
+/* The live records one owner may hold in a window. A live record never
+ * gives way: one that did made its proof replayable (review 30C: a busy
+ * client's records were displaced by others' and 161 of its proofs were
+ * accepted twice). So a flood is held back where it starts: one key fills
+ * at most a quarter of any window, and its next proof there is refused
+ * (review 28C: one client filling the table made every other client's
+ * 503; now that takes at least four keys). */
 #define OBO_REPLAY_HEAVY (OBO_REPLAY_WINDOW / 4)
-
-/* In a full window: the slot that gives way to `owner`, or NULL. The owner
- * with the most live records here yields the one that ends first, unless
- * it is `owner` itself or holds fewer than OBO_REPLAY_HEAVY. */
-static obo_replay_slot *obo_rp_victim(obo_replay_slot **win, const unsigned char *owner)
-{
-    obo_replay_slot *victim = NULL;
-    int i, j, best = 1, n;
-
-    for (i = 0; i < OBO_REPLAY_WINDOW; i++) {
-        for (j = 0, n = 0; j < OBO_REPLAY_WINDOW; j++) {
-            n += memcmp(win[i]->owner, win[j]->owner, OBO_REPLAY_OWNER) == 0;
-        }
-        if (n > best || (n == best && victim && n > 1
-                         && memcmp(win[i]->owner, victim->owner, OBO_REPLAY_OWNER) == 0
-                         && win[i]->until < victim->until)) {
-            best = n;
-            victim = win[i];
-        }
-    }
-    return victim && best >= OBO_REPLAY_HEAVY
-           && memcmp(victim->owner, owner, OBO_REPLAY_OWNER) != 0 ? victim : NULL;
-}
 
 static apr_status_t obo_rp_add(const obo_replay *t, const unsigned char *h,
                                const unsigned char *o, apr_size_t start, apr_time_t until,
                                apr_time_t now)
 {
-    obo_replay_slot *free_slot = NULL, *win[OBO_REPLAY_WINDOW];
+    obo_replay_slot *free_slot = NULL;
     apr_size_t i;
+    int mine = 0;
 
     /* the whole window first: a live record of id may sit past a free slot */
     for (i = 0; i < OBO_REPLAY_WINDOW; i++) {
-        obo_replay_slot *s = win[i] = &t->slots[(start + i) & (t->nslots - 1)];
+        obo_replay_slot *s = &t->slots[(start + i) & (t->nslots - 1)];
         if (s->until <= now) {
             free_slot = free_slot ? free_slot : s;
         }
         else if (memcmp(s->tag, h, OBO_REPLAY_TAG) == 0) {
             return APR_EEXIST;
         }
+        else {
+            mine += memcmp(s->owner, o, OBO_REPLAY_OWNER) == 0;
+        }
     }
-    if (!free_slot && (free_slot = obo_rp_victim(win, o)) != NULL) {
-        apr_atomic_inc64(&obo_rp_head(t)->displaced);
-    }
-    if (!free_slot) {
+    if (!free_slot || mine >= OBO_REPLAY_HEAVY) {
         apr_atomic_inc64(&obo_rp_head(t)->full);
         return APR_ENOSPC;
     }
@@ -192,6 +174,9 @@ apr_size_t obo_replay_copy(const obo_replay *dst, const obo_replay *src, apr_tim
     apr_size_t i, j, start, kept = 0;
 
     memcpy(obo_rp_head(dst)->salt, obo_rp_head(src)->salt, OBO_SHA256_LEN);
+    obo_rp_head(dst)->horizon = obo_rp_head(src)->horizon;
+    obo_rp_head(dst)->prev_horizon = obo_rp_head(src)->prev_horizon;
+    obo_rp_head(dst)->raised_at = obo_rp_head(src)->raised_at;
     for (i = 0; i < src->nslots; i++) {
         const obo_replay_slot *s = &src->slots[i];
         if (s->until <= now) {
@@ -212,12 +197,28 @@ apr_size_t obo_replay_copy(const obo_replay *dst, const obo_replay *src, apr_tim
     return kept;
 }
 
+void obo_replay_set_horizon(const obo_replay *t, apr_int64_t horizon, apr_int64_t now)
+{
+    obo_replay_head *hd = obo_rp_head(t);
+
+    if (hd->horizon && horizon > hd->horizon) {
+        hd->prev_horizon = hd->horizon;
+        hd->raised_at = now;
+    }
+    hd->horizon = horizon;
+}
+
+int obo_replay_too_old(const obo_replay *t, apr_int64_t iat, apr_int64_t now)
+{
+    const obo_replay_head *hd = obo_rp_head(t);
+
+    /* a proof made before the raise may have been recorded for the
+     * shorter time only, and that record may be gone */
+    return hd->raised_at && iat < hd->raised_at && iat + hd->prev_horizon < now;
+}
+
 apr_uint64_t obo_replay_full(const obo_replay *t)
 {
     return obo_rp_head(t)->full;
 }
 
-apr_uint64_t obo_replay_displaced(const obo_replay *t)
-{
-    return obo_rp_head(t)->displaced;
-}

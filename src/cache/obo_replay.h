@@ -44,8 +44,8 @@ apr_status_t obo_replay_setup(obo_replay *t, void *mem, apr_size_t nslots);
 
 /* Records id (len bytes) of owner (olen bytes) until `until`: APR_SUCCESS
  * the first time, APR_EEXIST while an earlier record lives, APR_ENOSPC when
- * its window holds only live records and no other owner holds a quarter of
- * them (counted: obo_replay_full). */
+ * its window holds only live records, or owner holds a quarter of them
+ * already (counted: obo_replay_full). A live record is never overwritten. */
 apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
                             const void *owner, apr_size_t olen, apr_time_t until,
                             apr_time_t now);
@@ -56,9 +56,20 @@ apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
  * dst is lost). */
 apr_size_t obo_replay_copy(const obo_replay *dst, const obo_replay *src, apr_time_t now);
 
-/* Ids refused for want of room, and live records that gave way, since
- * setup. */
+/* How long the records are kept: `horizon` seconds after a proof's iat,
+ * the longest any check of the server accepts it (review 30C: a record kept
+ * for a short window was gone when a longer one accepted the proof again).
+ * Set at each (re)start; a table kept across a graceful restart that raises
+ * it remembers the old value and when (now, seconds) it was raised, for
+ * obo_replay_too_old. */
+void obo_replay_set_horizon(const obo_replay *t, apr_int64_t horizon, apr_int64_t now);
+
+/* 1 if a proof of that iat (seconds) may have been recorded before the last
+ * raise for less time than it is accepted now, and that record may have
+ * ended: it must be refused as too old. */
+int obo_replay_too_old(const obo_replay *t, apr_int64_t iat, apr_int64_t now);
+
+/* Ids refused for want of room since setup. */
 apr_uint64_t obo_replay_full(const obo_replay *t);
-apr_uint64_t obo_replay_displaced(const obo_replay *t);
 
 #endif

@@ -192,7 +192,7 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
 
 int auth_obo_skew(const auth_obo_dir_cfg *d)
 {
-    return auth_obo_ival(d->skew, 60);
+    return auth_obo_ival(d->skew, AUTH_OBO_SKEW);
 }
 
 int auth_obo_pass_claims(const auth_obo_dir_cfg *d)
@@ -795,10 +795,31 @@ static const char *add_alg(cmd_parms *cmd, void *m, const char *arg)
     return NULL;
 }
 
+/* The longest OBODPoPWindow and OBOClockSkew of the configuration (both
+ * refused in .htaccess: every value is seen here), reset before each read
+ * of it: DPoP replay records are kept that long (auth_obo_dpop_horizon). */
+static int dpop_window_max, skew_max;
+
+void auth_obo_dpop_horizon_reset(void)
+{
+    dpop_window_max = AUTH_OBO_DPOP_WINDOW;
+    skew_max = AUTH_OBO_SKEW;
+}
+
+int auth_obo_dpop_horizon(void)
+{
+    return (dpop_window_max > AUTH_OBO_DPOP_WINDOW ? dpop_window_max : AUTH_OBO_DPOP_WINDOW)
+           + (skew_max > AUTH_OBO_SKEW ? skew_max : AUTH_OBO_SKEW);
+}
+
 static const char *set_skew(cmd_parms *cmd, void *m, const char *arg)
 {
+    const char *err;
+
     REFUSE_IN_HTACCESS(cmd);
-    return parse_int(cmd, arg, 0, 3600, &dir_of(cmd, m)->skew);
+    err = parse_int(cmd, arg, 0, 3600, &dir_of(cmd, m)->skew);
+    skew_max = !err && dir_of(cmd, m)->skew > skew_max ? dir_of(cmd, m)->skew : skew_max;
+    return err;
 }
 
 static const char *set_user_claim(cmd_parms *cmd, void *m, const char *arg)
@@ -876,8 +897,13 @@ static const char *set_dpop_nonce(cmd_parms *cmd, void *m, int on)
 
 static const char *set_dpop_window(cmd_parms *cmd, void *m, const char *arg)
 {
+    const char *err;
+
     REFUSE_IN_HTACCESS(cmd);
-    return parse_int(cmd, arg, 1, 3600, &dir_of(cmd, m)->dpop_window);
+    err = parse_int(cmd, arg, 1, 3600, &dir_of(cmd, m)->dpop_window);
+    dpop_window_max = !err && dir_of(cmd, m)->dpop_window > dpop_window_max
+                      ? dir_of(cmd, m)->dpop_window : dpop_window_max;
+    return err;
 }
 
 /* The URL the clients address, scheme, host, port and an optional path

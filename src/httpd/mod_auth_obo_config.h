@@ -56,6 +56,7 @@ enum { CERT_BOUND_AUTO = 0, CERT_BOUND_REQUIRED = 1, CERT_BOUND_OFF = 2 };
 enum { DPOP_OFF = 0, DPOP_ALLOWED = 1, DPOP_REQUIRED = 2 };
 /* OBODPoPWindow default (seconds a proof's iat may lie behind) */
 #define AUTH_OBO_DPOP_WINDOW 60
+#define AUTH_OBO_SKEW 60            /* OBOClockSkew's default */
 
 /* Where a downstream token goes. */
 typedef struct auth_obo_pass {
@@ -223,6 +224,11 @@ void *auth_obo_merge_dir_cfg(apr_pool_t *p, void *base, void *add);
 void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s);
 void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *base, void *add);
 int auth_obo_skew(const auth_obo_dir_cfg *d);
+/* The longest OBODPoPWindow plus the longest OBOClockSkew of the whole
+ * configuration (seconds): how long a DPoP proof's jti is remembered after
+ * its iat, whichever Location took it. Reset before each read. */
+int auth_obo_dpop_horizon(void);
+void auth_obo_dpop_horizon_reset(void);
 int auth_obo_pass_claims(const auth_obo_dir_cfg *d);
 int auth_obo_forward_caller(const auth_obo_dir_cfg *d);
 int auth_obo_token_format(const auth_obo_dir_cfg *d);

@@ -64,7 +64,11 @@ static apr_status_t shared_table_get(server_rec *s, apr_pool_t *ptemp)
     replay_kept *k = NULL, *old = NULL;
     apr_status_t rv;
 
-    apr_pool_userdata_get((void **)&old, REPLAY_KEPT, pproc);
+    /* the table's layout is part of the name: a new module at a graceful
+     * restart never reads an old layout */
+    const char *kept = apr_psprintf(ptemp, REPLAY_KEPT ":%" APR_SIZE_T_FMT, obo_replay_size(1));
+
+    apr_pool_userdata_get((void **)&old, kept, pproc);
     if (old && old->tab.nslots == n) {
         shared_table = old;
         return APR_SUCCESS;
@@ -85,7 +89,7 @@ static apr_status_t shared_table_get(server_rec *s, apr_pool_t *ptemp)
          * worst that one is not copied) */
         obo_replay_copy(&k->tab, &old->tab, apr_time_now());
     }
-    apr_pool_userdata_set(k, REPLAY_KEPT, apr_pool_cleanup_null, pproc);
+    apr_pool_userdata_set(k, apr_pstrdup(pproc, kept), apr_pool_cleanup_null, pproc);
     shared_table = k;
     return APR_SUCCESS;
 }
@@ -130,6 +134,10 @@ apr_status_t auth_obo_dpop_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, ser
     /* memcached too: its records can be lost, this server's cannot */
     if (rv == APR_SUCCESS && (any_dpop(s, CACHE_SHM) || any_dpop(s, CACHE_MEMCACHED))) {
         rv = shared_table_get(s, ptemp);
+    }
+    if (rv == APR_SUCCESS && shared_table) {
+        obo_replay_set_horizon(&shared_table->tab, auth_obo_dpop_horizon(),
+                               apr_time_sec(apr_time_now()));
     }
     return rv;
 }
@@ -412,14 +420,23 @@ int auth_obo_dpop_check(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
                       pf.nonce ? "the DPoP proof's nonce is not a current one"
                                : "this resource requires a nonce in the DPoP proof");
     }
-    /* remembered while the proof's iat passes: a replay after that is too
-     * old. Once per client request: its subrequests and internal redirects
-     * (SSI including two DPoP resources, ErrorDocument) check the same
-     * proof again under their own Location's rules, not as a replay. */
+    /* remembered while any Location of the server would take the proof
+     * (the longest window and skew anywhere: review 30C, a record kept for
+     * a short window was gone when a longer one took the proof again); a
+     * replay after that is too old everywhere. Once per client request:
+     * its subrequests and internal redirects (SSI including two DPoP
+     * resources, ErrorDocument) check the same proof again under their own
+     * Location's rules, not as a replay. */
     again = recorded_here(r, st->dpop_proof);
+    if (!again && shared_table
+        && obo_replay_too_old(&shared_table->tab, pf.iat, rules.now)) {
+        return refuse(r, st, token, OBO_M_DPOP_INVALID_PROOF, "invalid_dpop_proof",
+                      "the DPoP proof is older than its replay record can be since the "
+                      "last restart (iat)");
+    }
     rv = again ? APR_SUCCESS
          : replay_add(r, sc, apr_pstrcat(r->pool, pf.jkt, "\n", pf.jti, NULL), pf.jkt,
-                      apr_time_from_sec(pf.iat + rules.window + rules.skew + 1));
+                      apr_time_from_sec(pf.iat + auth_obo_dpop_horizon() + 1));
     if (rv == APR_EEXIST) {
         return refuse(r, st, token, OBO_M_DPOP_REPLAYED, "invalid_dpop_proof",
                       "the DPoP proof was used before (jti replayed)");

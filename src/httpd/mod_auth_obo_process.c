@@ -257,6 +257,7 @@ static void state_dir_setup(apr_pool_t *pconf, server_rec *s)
 int auth_obo_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     auth_obo_socache_pre_config(pconf);
+    auth_obo_dpop_horizon_reset();
     return OK;
 }
 

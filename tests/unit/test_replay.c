@@ -69,13 +69,15 @@ static void test_full(apr_pool_t *p)
 }
 
 /* Review 28C: one client filling the table with its own proofs made every
- * other client's 503. Its records give way to others'; it alone is refused. */
+ * other client's 503. Review 30C: records that gave way to others made a
+ * busy client's proofs replayable. One owner holds at most a quarter of a
+ * window; nothing live is ever overwritten. */
 static void test_flood(apr_pool_t *p)
 {
     obo_replay t;
     apr_time_t now = SEC(1000);
-    char id[32];
-    int i, stored = 0, own = 0;
+    char id[32], owner[32];
+    int i, stored = 0, others = 0, replays = 0;
 
     obo_replay_setup(&t, apr_palloc(p, obo_replay_size(32)), 32);
     for (i = 0; i < 31; i++) {
@@ -83,20 +85,59 @@ static void test_flood(apr_pool_t *p)
         stored += obo_replay_add(&t, id, strlen(id), "attacker", 8, now + SEC(60) + i, now)
                   == APR_SUCCESS;
     }
-    is_int(obo_replay_add(&t, "v1", 2, "victim", 6, now + SEC(60), now), APR_SUCCESS,
-           "the victim's proof in the last free slot");
-    is_int(stored, 31, "the flooder's 31");
-    is_int(obo_replay_add(&t, "flood31", 7, "attacker", 8, now + SEC(60), now), APR_ENOSPC,
-           "the flooder's next one, in a full table: refused");
-    is_int(obo_replay_add(&t, "v2", 2, "victim", 6, now + SEC(60), now), APR_SUCCESS,
-           "the victim's next one: a flooder's record gives way");
-    is_int(obo_replay_displaced(&t), 1, "counted as displaced");
-    is_int(obo_replay_add(&t, "flood0", 6, "attacker", 8, now + SEC(60), now), APR_ENOSPC,
-           "the one that gave way was the flooder's that ends first (not a replay any more, "
-           "but refused for room)");
-    own += obo_replay_add(&t, "v1", 2, "victim", 6, now + SEC(60), now) == APR_EEXIST;
-    own += obo_replay_add(&t, "v2", 2, "victim", 6, now + SEC(60), now) == APR_EEXIST;
-    is_int(own, 2, "the victim's records are kept: both replays refused");
+    is_int(stored, 8, "one owner: a quarter of the window, the rest refused");
+    for (i = 0; i < 24; i++) {
+        snprintf(id, sizeof(id), "o%d", i);
+        snprintf(owner, sizeof(owner), "other%d", i);
+        others += obo_replay_add(&t, id, strlen(id), owner, strlen(owner), now + SEC(60), now)
+                  == APR_SUCCESS;
+    }
+    is_int(others, 24, "other owners fill the other three quarters");
+    is_int(obo_replay_add(&t, "o99", 3, "other99", 7, now + SEC(60), now), APR_ENOSPC,
+           "full: the next is refused");
+    for (i = 0; i < 8; i++) {
+        snprintf(id, sizeof(id), "flood%d", i);
+        replays += obo_replay_add(&t, id, strlen(id), "attacker", 8, now + SEC(60), now)
+                   == APR_EEXIST;
+    }
+    for (i = 0; i < 24; i++) {
+        snprintf(id, sizeof(id), "o%d", i);
+        snprintf(owner, sizeof(owner), "other%d", i);
+        replays += obo_replay_add(&t, id, strlen(id), owner, strlen(owner), now + SEC(60), now)
+                   == APR_EEXIST;
+    }
+    is_int(replays, 32, "every record kept: all 32 replays refused");
+    is_int(obo_replay_add(&t, "flood8", 6, "attacker", 8, now + SEC(120), now + SEC(61)),
+           APR_SUCCESS, "once its records ended, the owner records again");
+}
+
+/* Review 30C: a busy client (one key, many proofs) beside many others in a
+ * table near full: no record of it is ever lost while it lives. */
+static void test_busy_client(apr_pool_t *p)
+{
+    obo_replay t;
+    apr_time_t now = SEC(1000);
+    char id[32], owner[32];
+    int i, mine = 0, replays = 0;
+
+    obo_replay_setup(&t, apr_palloc(p, obo_replay_size(1024)), 1024);
+    for (i = 0; i < 400; i++) {
+        snprintf(id, sizeof(id), "v%d", i);
+        mine += obo_replay_add(&t, id, strlen(id), "victim", 6, now + SEC(60), now)
+                == APR_SUCCESS;
+    }
+    for (i = 0; i < 4000; i++) {
+        snprintf(id, sizeof(id), "a%d", i);
+        snprintf(owner, sizeof(owner), "attacker%d", i % 64);
+        obo_replay_add(&t, id, strlen(id), owner, strlen(owner), now + SEC(60), now);
+    }
+    for (i = 0; i < 400; i++) {
+        snprintf(id, sizeof(id), "v%d", i);
+        replays += obo_replay_add(&t, id, strlen(id), "victim", 6, now + SEC(60), now)
+                   == APR_EEXIST;
+    }
+    is_int(replays, mine, "each of the client's %d recorded proofs is still a replay", mine);
+    ok(obo_replay_full(&t) > 0, "the others were refused for room instead");
 }
 
 /* Review 28C: a new size at a restart began with an empty table, and
@@ -112,14 +153,14 @@ static void test_copy(apr_pool_t *p)
     obo_replay_setup(&b, apr_palloc(p, obo_replay_size(4096)), 4096);
     for (i = 0; i < 500; i++) {
         snprintf(id, sizeof(id), "id%d", i);
-        obo_replay_add(&a, id, strlen(id), "k", 1, now + SEC(i < 400 ? 60 : 1), now);
+        obo_replay_add(&a, id, strlen(id), id, strlen(id), now + SEC(i < 400 ? 60 : 1), now);
     }
     is_int(obo_replay_copy(&b, &a, now + SEC(2)), 400, "the 400 live records copied, not "
            "the 100 ended");
     for (i = 0; i < 400; i++) {
         snprintf(id, sizeof(id), "id%d", i);
-        replays += obo_replay_add(&b, id, strlen(id), "k", 1, now + SEC(60), now + SEC(2))
-                   == APR_EEXIST;
+        replays += obo_replay_add(&b, id, strlen(id), id, strlen(id), now + SEC(60),
+                                  now + SEC(2)) == APR_EEXIST;
     }
     is_int(replays, 400, "every one is a replay in the larger table");
     is_int(obo_replay_add(&b, "id450", 5, "k", 1, now + SEC(60), now + SEC(2)), APR_SUCCESS,
@@ -148,9 +189,29 @@ static void test_many_keys(apr_pool_t *p)
     snprintf(owner, sizeof(owner), "attacker%d", 99);
     is_int(obo_replay_add(&t, "a99", 3, owner, strlen(owner), now + SEC(60), now), APR_ENOSPC,
            "a window of thin owners, the victim the heaviest with 2: the newcomer refused");
-    is_int(obo_replay_displaced(&t), 0, "nothing displaced");
     is_int(obo_replay_add(&t, "v1", 2, "victim", 6, now + SEC(60), now), APR_EEXIST,
            "the victim's record kept: its replay refused");
+}
+
+/* Review 30C: records are kept for the server's horizon; a graceful
+ * restart that raises it must not let a proof whose record was kept for the
+ * old one (and ended) pass under the new one. */
+static void test_horizon(apr_pool_t *p)
+{
+    obo_replay t;
+
+    obo_replay_setup(&t, apr_palloc(p, obo_replay_size(64)), 64);
+    obo_replay_set_horizon(&t, 120, 1000);
+    ok(!obo_replay_too_old(&t, 500, 1000), "first horizon: nothing is too old here");
+    obo_replay_set_horizon(&t, 100, 2000);
+    ok(!obo_replay_too_old(&t, 1500, 2000), "lowered: records outlive it, nothing refused");
+    obo_replay_set_horizon(&t, 3660, 3000);
+    ok(!obo_replay_too_old(&t, 2950, 3000), "raised at 3000: a proof of 2950 still within "
+       "the old 100 s (its record lives)");
+    ok(obo_replay_too_old(&t, 2850, 3000), "one of 2850 (its record ended at 2950): too old");
+    ok(!obo_replay_too_old(&t, 3001, 5000), "one made after the raise: the new horizon");
+    obo_replay_set_horizon(&t, 3660, 4000);
+    ok(obo_replay_too_old(&t, 2850, 4000), "an unchanged horizon keeps the raise's record");
 }
 
 int main(void)
@@ -160,6 +221,8 @@ int main(void)
     TAP_RUN(test_once);
     TAP_RUN(test_full);
     TAP_RUN(test_flood);
+    TAP_RUN(test_busy_client);
+    TAP_RUN(test_horizon);
     TAP_RUN(test_copy);
     TAP_RUN(test_many_keys);
     apr_terminate();
