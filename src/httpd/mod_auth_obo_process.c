@@ -29,6 +29,8 @@ static const char auth_obo_version[] = PACKAGE_VERSION;
 #include "apr_hash.h"
 #include "apr_strings.h"
 #include "http_core.h"
+#include "http_main.h"
+#include "mpm_common.h"
 #include "unixd.h"
 
 #include "obo_cache_memcached.h"
@@ -344,9 +346,14 @@ static const char *join(apr_pool_t *p, const apr_array_header_t *a)
 
 /* The IdP's identity is where its keys and metadata come from, which
  * issuers are accepted and which CAs are trusted to fetch them: a saved
- * state is only ever used for the same. */
+ * state is only ever used for the same. The file's name also holds which
+ * server this is (its ServerRoot and PidFile): two servers sharing a
+ * runtime directory (each with its own PidFile) seal their files under
+ * keys of their own, and one overwrote the other's, which then found no
+ * usable state when it needed it (review 30A). */
 static void state_for(apr_pool_t *pchild, obo_provider_cfg *c)
 {
+    const char *name;
     char *hex;
 
     if (!state_dir || !state_key || c->jwks_file) {
@@ -356,7 +363,9 @@ static void state_for(apr_pool_t *pchild, obo_provider_cfg *c)
                                c->jwks_url ? c->jwks_url : "", join(pchild, c->issuers),
                                c->token_endpoint ? c->token_endpoint : "",
                                c->http.ca_file ? c->http.ca_file : "");
-    hex = obo_sha256_hex(pchild, c->state_id, strlen(c->state_id));
+    name = apr_psprintf(pchild, "%s|%s|%s", c->state_id, ap_server_root,
+                        ap_pid_fname ? ap_server_root_relative(pchild, ap_pid_fname) : "");
+    hex = obo_sha256_hex(pchild, name, strlen(name));
     hex[24] = '\0';
     c->state_file = apr_pstrcat(pchild, state_dir, "/idp-", hex, ".state", NULL);
     c->state_key = state_key;
