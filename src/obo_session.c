@@ -648,6 +648,7 @@ typedef struct obo_open_baton {
     const char *user;
     const char *assertion;
     apr_time_t assertion_exp;
+    const char *idx;            /* the caller token's index entry */
     int created;
     int failed;
 } obo_open_baton;
@@ -908,9 +909,15 @@ static apr_status_t obo_open_fetch(void *baton, apr_pool_t *rp, char **val, apr_
     char *key = NULL;
     apr_status_t rv;
     apr_int64_t start = 0;
-    int counted;
+    const char *counted_name = apr_pstrcat(b->p, b->idx, ".counted", NULL);
+    int counted, again;
 
     apr_pool_create(&tmp, b->p);
+    /* A caller token whose session was evicted (by other users' entries in
+     * a cache too small, OBO195) starts it again: counted once an hour, not
+     * at each restart, which locked its user out for the hour through
+     * nobody's fault but the others' traffic (review 30A). */
+    again = c->limit && obo_cache_noted(c->cache, tmp, counted_name);
     rv = c->limit ? obo_list_budget(tmp, c, b->user, &start, &e) : APR_SUCCESS;
     counted = c->limit && rv == APR_SUCCESS;
     if (rv == APR_SUCCESS) {
@@ -944,7 +951,11 @@ static apr_status_t obo_open_fetch(void *baton, apr_pool_t *rp, char **val, apr_
         *errval = obo_xerr_copy(rp, e);
     }
     if (counted) {
-        obo_list_counted(tmp, c, b->user, start, rv == APR_SUCCESS);
+        obo_list_counted(tmp, c, b->user, start, rv == APR_SUCCESS && !again);
+    }
+    if (counted && rv == APR_SUCCESS && !again) {
+        obo_cache_note(c->cache, tmp, counted_name,
+                       apr_time_now() + apr_time_from_sec(OBO_OPENS_WINDOW_S));
     }
     apr_pool_destroy(tmp);
     return rv;
@@ -989,7 +1000,7 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
                               obo_exchange_error **xerr, int *failed)
 {
     const char *idx = obo_index_key(p, c, assertion);
-    obo_open_baton b = { c, p, user, assertion, assertion_exp, 0, 0 };
+    obo_open_baton b = { c, p, user, assertion, assertion_exp, idx, 0, 0 };
     /* Only the holder of the index's lock starts a session: with the cache
      * failing (or the lock out of reach) a start could not be stored, and
      * an unlocked one would exchange at every request and throw the tokens

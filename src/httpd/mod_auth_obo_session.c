@@ -182,8 +182,10 @@ static int deliver_all(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
             status = auth_obo_exchange_failed(r, sc, ds, st, x);
         }
         else {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "OBO131: long-running session %s "
-                          "ended while this request used it; try again",
+            /* rv (APR_NOTFOUND) would print as an unrelated poll error */
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv == APR_NOTFOUND ? 0 : rv, r,
+                          "OBO131: long-running session %s ended while this request used it "
+                          "(ended, or evicted from the cache); try again",
                           obo_fingerprint(r->pool, key, strlen(key)));
             status = HTTP_SERVICE_UNAVAILABLE;
         }
