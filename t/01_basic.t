@@ -82,8 +82,13 @@ subtest 'malformed Authorization headers' => sub {
                   'two tokens in one header: 400/401');
     expect_status(obo_get($V, '/api/env', authorization => "Bearer $t, Bearer $t"), [400, 401],
                   'two Bearer credentials: 400/401');
-    expect_status(obo_get($V, '/api/env', authorization => "Bearer $t", headers => [Authorization => "Bearer $t"]),
-                  [400, 401], 'two Authorization headers: 400/401');
+    # review 30C: RFC 6750 s.2 (one method only): invalid_request, not invalid_token
+    my $r = obo_get($V, '/api/env', authorization => "Bearer $t", headers => [Authorization => "Bearer $t"]);
+    my $c = www_authenticate($r);
+    ok $r->code == 400 && $c && ($c->{params}{error} // '') eq 'invalid_request',
+       'two Authorization headers: 400 invalid_request' or diag describe($r);
+    $r = obo_get($V, '/api/env', authorization => "Bearer $t, Bearer $t");
+    is $r->code, 400, 'two Bearer credentials in one header (as httpd joins two): 400';
     expect_status(obo_get($V, '/api/env', authorization => "Bearer$t"), [400, 401],
                   'no space after the scheme: 400/401');
     expect_status(obo_get($V, '/api/env', authorization => "Token $t"), 401, 'other scheme: 401');

@@ -35,6 +35,16 @@ sub attempt {
 
 sub b64_any { my ($s) = @_; $s //= ''; $s =~ tr{-_}{+/}; return decode_base64($s) }
 
+# Review 30B: mod_authn_core keeps AuthName escaped; the module escaped it
+# again, and clients read backslashes into the realm.
+subtest 'an AuthName with quotes: the realm as configured' => sub {
+    my $r = obo_get('obo_x', '/xrealm/env');
+    my $c = www_authenticate($r);
+    is $r->code, 401, 'no token: 401';
+    is $c && $c->{params}{realm}, 'My "API" realm', 'realm decodes to the AuthName'
+        or diag join ' | ', $r->header('WWW-Authenticate');
+};
+
 subtest 'interaction_required (MFA / conditional access)' => sub {
     my ($r, $ut, $sub) = attempt('interaction_required');
     is $r->code, 401, 'status 401' or diag describe($r);

@@ -60,6 +60,24 @@ subtest 'a cold server while the IdP is down: 503, then 200 once it answers' => 
     $h->stop;
 };
 
+# Review 30B: with several providers, one unreachable since the start took
+# every server out of the balancer although the others' tokens validated.
+subtest 'one of two providers without keys: 200, degraded' => sub {
+    my $dead = OBOTest::Httpd2::free_port();
+    my $h = OBOTest::Httpd2->start(procs => 1, cache => 'shm', name => 'health_two',
+        extra => "$STATUS\nOBOMetadataURL https://127.0.0.1:$dead/nobody/v2.0/.well-known/openid-configuration\n");
+    my ($r, $t0) = (undef, time);
+    while (time - $t0 < 10) {
+        $r = health($h);
+        last if $r->code == 200;
+        sleep 0.2;
+    }
+    is $r->code, 200, 'the first provider has keys: 200' or diag $r->decoded_content;
+    like $r->decoded_content, qr/^OK \(degraded: identity provider \d+: no key set loaded/,
+         'degraded, naming the provider without keys';
+    $h->stop;
+};
+
 # A server that only validates has no token cache (and needs none): the
 # health answer must not count it as missing (it said 503 on 7be2584).
 subtest 'a validate-only virtual host: 200' => sub {

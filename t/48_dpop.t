@@ -20,6 +20,7 @@ use OBOTest::Keys qw(b64u);
 use Crypt::PK::ECC;
 use Crypt::PK::RSA;
 use Crypt::Mac::HMAC qw(hmac);
+use Crypt::KeyDerivation qw(hkdf);
 use Crypt::PRNG qw(random_string);
 use Digest::SHA qw(sha256);
 use LWP::UserAgent;
@@ -206,6 +207,21 @@ subtest 'nonces: asked for by one server, taken by the other' => sub {
             qr/not a current one/, 'an altered nonce: 401 use_dpop_nonce');
     refused(dpop_get($A, '/nonce/public.txt', htu => $htu, nonce => 'x' x 32), 'use_dpop_nonce',
             qr/not a current one/, 'a made-up nonce: refused');
+    # Review 30C: the next nonce, sent with a success when the proof's is of
+    # the previous period, was lost on proxied answers (mod_proxy replaces
+    # the headers set before the handler). The previous period's nonce, made
+    # as the module makes it under the servers' OBOCacheSecret:
+    my $secret = do { open my $fh, '<', "$t/pki/cache-secret.txt" or die; local $/; <$fh> };
+    $secret =~ s/\s+\z//;
+    my $nkey = hkdf($secret, '', 'SHA256', 32, 'mod_auth_obo DPoP nonce key');
+    my $prev = pack('Q>', int(time / 300) - 1);
+    my $old = b64u($prev . substr(hmac('SHA256', $nkey, "mod_auth_obo DPoP nonce v1$prev"), 0, 16));
+    my $phtu = 'https://api.example.com/nonce/backend/n';
+    $r = dpop_get($A, '/nonce/backend/n', htu => $phtu, nonce => $old);
+    is $r->code, 200, 'the previous period\'s nonce, on a proxied Location: 200' or diag describe($r);
+    my $next = $r->header('DPoP-Nonce');
+    ok defined $next && $next ne $old && $next =~ /^[A-Za-z0-9_-]{32}$/,
+       'the proxied answer carries the next nonce';
 };
 
 subtest 'OBODPoP allowed and required: bearer tokens and challenges' => sub {

@@ -169,6 +169,7 @@ my @rows = (
     # (alone: an empty scope, 500 on every request)
     ['OBOExchangeAudience alone with on-behalf-of', loc(" OBOExchangeAudience api://orders"), qr/OBO062: OBOExchangeAudience is sent only with OBOExchange token-exchange/],
     ['OBOExchangeAudience beside OBOScope with on-behalf-of', loc(" $SCOPE\n OBOExchangeAudience api://orders"), qr/OBO062: OBOExchangeAudience is sent only with OBOExchange token-exchange/],
+    ['OBOPassToken header Cookie', loc(" $SCOPE\n OBOPassToken header Cookie"), qr/OBOPassToken: header Cookie/],
     ['OBOExchangeAudience with token-exchange', loc(" OBOExchangeAudience api://orders") . "\nOBOExchange token-exchange", 'good'],
 );
 

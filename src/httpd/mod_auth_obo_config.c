@@ -1200,6 +1200,9 @@ static const char *const reserved_headers[] = {
     "Content-Type", "Content-Encoding", "TE", "Trailer", "Upgrade", "Expect",
     "Max-Forwards", "Via", "Forwarded", "HTTP2-Settings",
     "Proxy",    /* httpd drops it for a CGI (httpoxy, CVE-2016-5387) */
+    /* the caller's cookies (replaced whole, and scrubbed as a look-alike:
+     * review 30B) and the answer's */
+    "Cookie", "Set-Cookie",
     NULL
 };
 static const char *const reserved_prefixes[] = {
@@ -1348,9 +1351,9 @@ static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[
                 || (reserved = reserved_header(cmd->pool, apr_pstrcat(
                         cmd->pool, pass.name, "-Expires-On", NULL))) != NULL)) {
             return err_for(cmd, apr_psprintf(cmd->pool, "header %s: %s is a hop-by-hop, "
-                                             "framing or routing header that httpd or "
-                                             "mod_proxy handles itself; choose another name "
-                                             "(e.g. X-Downstream-Token)",
+                                             "framing, routing or cookie header that httpd, "
+                                             "mod_proxy or the caller's cookies need; choose "
+                                             "another name (e.g. X-Downstream-Token)",
                                              pass.name, reserved));
         }
         /* httpd turns no header with '_' into a CGI variable (nor into

@@ -260,9 +260,10 @@ static const char *request_htu(request_rec *r, const auth_obo_dir_cfg *d, const 
         return apr_pstrcat(r->pool, d->dpop_url, path, NULL);
     }
     if (!name || !host_is_ours(f, name)) {
-        *err = apr_psprintf(r->pool, "the Host header (%s) names no name of this server "
-                            "(ServerName, ServerAlias): OBODPoPURL states the URL clients use",
-                            auth_obo_quote(r->pool, name ? name : ""));
+        /* not quoted: a quoted-string inside error_description's would
+         * need escapes RFC 6750 s.3 does not allow (review 30C) */
+        *err = apr_psprintf(r->pool, "the Host header names no name of this server "
+                            "(ServerName, ServerAlias): OBODPoPURL states the URL clients use");
         return NULL;
     }
     return apr_psprintf(r->pool, "%s://%s%s%s%s%s", scheme, strchr(name, ':') ? "[" : "", name,
@@ -449,7 +450,9 @@ int auth_obo_dpop_check(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
         obo_metrics_inc(OBO_M_DPOP_OK);     /* once per client request */
     }
     if (fresh) {
-        send_nonce(r, sc, r->headers_out);
+        /* err_headers_out: mod_proxy replaces headers_out with the
+         * backend's, and the next nonce was lost (review 30C) */
+        send_nonce(r, sc, r->err_headers_out);
     }
     return OK;
 }

@@ -172,6 +172,11 @@ const char *auth_obo_realm(request_rec *r)
 {
     const char *name = ap_auth_name(r);
 
+    /* mod_authn_core keeps AuthName escaped already (ap_escape_quotes):
+     * quoted as mod_auth_basic does, not escaped twice (review 30B) */
+    if (name && !ap_strchr_c(name, '\r') && !ap_strchr_c(name, '\n')) {
+        return apr_pstrcat(r->pool, "\"", name, "\"", NULL);
+    }
     /* The configured ServerName, never the client's Host header (which
      * ap_get_server_name follows with UseCanonicalName Off). */
     if (!name) {

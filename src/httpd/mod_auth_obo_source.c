@@ -470,6 +470,13 @@ int auth_obo_find_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_foun
     f.places = apr_array_make(r->pool, 2, sizeof(const char *));
     if ((kinds & SOURCE_HEADER) && (h = header_token(r, d, &dpop)) != NULL) {
         found(r->pool, &f, "header", h);
+        /* Two Authorization headers, which httpd joins with ", " (a
+         * b64token has no comma): two tokens, 400 (RFC 6750 s.2), not one
+         * malformed token (review 30C) */
+        if (!*h && ap_strchr_c(apr_table_get(r->headers_in, auth_obo_credentials_header(r)),
+                               ',')) {
+            found(r->pool, &f, "header", h);
+        }
     }
     if (kinds & SOURCE_COOKIE) {
         cookie_tokens(r, d, &f);

@@ -290,8 +290,9 @@ static void html_page(request_rec *r, const obo_metrics_snapshot *s)
 
 /* ---- health, for load balancers ------------------------------------------- */
 
-/* 200 when this process of this virtual host can validate tokens now (every
- * provider has a key set; an old one is "OK (degraded: ...)") and, where
+/* 200 when this process of this virtual host can validate tokens now (a
+ * provider has a key set; an old one, or another provider without one, is
+ * "OK (degraded: ...)") and, where
  * requests use it, its token cache is attached; else 503 with the first
  * reason. One line of text, no token, claim or user: cheap enough to poll
  * every second (never a refresh; a provider without keys makes at most one
@@ -303,21 +304,34 @@ static int health_reply(request_rec *r)
     const apr_array_header_t *pvs = sc->rt ? sc->rt->providers : NULL;
     const char *why = NULL, *what = "", *note = NULL, *degraded = NULL;
     apr_int64_t age = -1;
-    int i;
+    int i, with_keys = 0;
 
-    for (i = 0; pvs && !why && i < pvs->nelts; i++) {
+    for (i = 0; pvs && i < pvs->nelts; i++) {
         obo_provider *pv = APR_ARRAY_IDX(pvs, i, obo_provider *);
         /* the number the metrics and the HTML page give it (review 28B),
          * not its place among this virtual host's providers */
         int n = obo_provider_metrics_number(pv);
 
         if (obo_provider_health(pv, &age, &note) != APR_SUCCESS) {
-            why = note;
-            what = apr_psprintf(r->pool, "identity provider %d: ", n ? n : i + 1);
+            if (!why) {
+                why = note;
+                what = apr_psprintf(r->pool, "identity provider %d: ", n ? n : i + 1);
+            }
         }
-        else if (note && !degraded) {
-            degraded = apr_psprintf(r->pool, "identity provider %d: %s", n ? n : i + 1, note);
+        else {
+            with_keys++;
+            if (note && !degraded) {
+                degraded = apr_psprintf(r->pool, "identity provider %d: %s", n ? n : i + 1,
+                                        note);
+            }
         }
+    }
+    /* Several providers: one without keys (a partner's IdP down) leaves the
+     * others' tokens valid here, as on every server of the pool; taking them
+     * all out of the balancer would refuse those too (review 30B). */
+    if (why && with_keys > 0) {
+        degraded = apr_pstrcat(r->pool, what, why, NULL);
+        why = NULL;
     }
     /* only where requests use the cache: a server that validates and
      * never exchanges has none (and needs none) */

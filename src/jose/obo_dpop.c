@@ -349,6 +349,13 @@ static apr_status_t obo_dpop_key(apr_pool_t *p, const obo_jws *jws, const obo_dp
     else if (!json_is_object(jwk)) {
         *err = "DPoP proof: no jwk header";
     }
+    else if (json_object_get(jwk, "alg")
+             && (!json_is_string(json_object_get(jwk, "alg"))
+                 || strcmp(json_string_value(json_object_get(jwk, "alg")), jws->alg))) {
+        /* a key that names its algorithm is used with that one only
+         * (RFC 7517 s.4.4; review 30C) */
+        *err = "DPoP proof: the jwk's alg is not the header's";
+    }
     else if ((rv = obo_dpop_jkt(p, jwk, r, jkt, err)) != APR_SUCCESS) {
         /* *err set */
     }

@@ -181,6 +181,19 @@ static void test_each_rule(apr_pool_t *p)
     json_object_set_new(priv, "d", json_string("AAAA"));
     REFUSED(p, proof(p, k, "ES256", "dpop+jwt", claims(p, "GET", URL, NOW, "j", ath), priv),
             &r, "public key", "a jwk with d");
+    /* review 30C: a jwk naming another alg than the header's */
+    priv = tk_jwk(p, k, NULL);
+    json_object_set_new(priv, "alg", json_string("HS256"));
+    REFUSED(p, proof(p, k, "ES256", "dpop+jwt", claims(p, "GET", URL, NOW, "j", ath), priv),
+            &r, "jwk's alg", "a jwk whose alg is HS256 under an ES256 header");
+    priv = tk_jwk(p, k, NULL);
+    json_object_set_new(priv, "alg", json_string("ES256"));
+    {
+        obo_dpop_proof o;
+        const char *e = NULL;
+        ok(check(p, proof(p, k, "ES256", "dpop+jwt", claims(p, "GET", URL, NOW, "j", ath), priv),
+                 &r, &o, &e) == APR_SUCCESS, "a jwk whose alg is the header's: accepted");
+    }
     APR_ARRAY_PUSH(rs, const char *) = "RS256";
     r.algs = rs;
     REFUSED(p, proof(p, k, "ES256", "dpop+jwt", claims(p, "GET", URL, NOW, "j", ath), NULL),
