@@ -12,6 +12,7 @@ use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use File::Temp qw(tempdir);
 use LWP::UserAgent;
+use JSON::PP ();
 use OBOTest;
 use OBOTest::Httpd2;
 use Time::HiRes qw(sleep time);
@@ -23,6 +24,7 @@ my $rt = tempdir('shared-rt-XXXXXX', DIR => OBOTest::Services::run_dir(), CLEANU
 chmod 0700, $rt;
 my $tenant = 'xstate' . int(rand(1e6));
 my $extra = "DefaultRuntimeDir \"$rt\"\nAlias /v \"$t/htdocs\"\n"
+          . "<Location /obo-status>\n SetHandler obo-status\n</Location>\n"
           . "<Location /v>\n AuthType obo\n Require valid-user\n</Location>\n";
 my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
 my $tok = mint(tenant => $tenant);
@@ -53,6 +55,11 @@ for my $h (@h) {
     ok defined $h->graceful, 'graceful restart while the IdP is down';
     my $r = $ua->get($h->url('/v/public.txt'), Authorization => "Bearer $tok");
     is $r->code, 200, 'the token is accepted from the saved state' or diag describe($r);
+    # issue 19: the status page says where the keys came from
+    my $j = JSON::PP->new->decode($ua->get($h->url('/obo-status?format=json'))->decoded_content);
+    my ($k) = grep { $_->{concern} eq 'keys of identity provider 1' } @{ $j->{summary} };
+    ok $k && $k->{verdict} eq 'OK' && $k->{reason} =~ /from the saved state/,
+       'the status page: keys from the saved state' or diag explain $k;
 }
 idp_start();
 $_->stop for @h;

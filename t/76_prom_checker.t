@@ -121,7 +121,8 @@ like($h->header('Content-Type'), qr{^text/html}, 'HTML by default');
 my $html = $h->decoded_content;
 like($html, qr{^<!DOCTYPE html>\n<html>.*</html>\n\z}s, 'a complete HTML document');
 my $acc = $j->{requests}{accepted};
-like($html, qr{<tr><td>requests</td><td>result=accepted</td><td>$acc</td></tr>}, 'HTML: accepted');
+like(obo_get('default', '/obo-status?all=1', token => undef)->decoded_content,
+     qr{<tr><td>requests</td><td>result=accepted</td><td>$acc</td></tr>}, 'HTML (all rows): accepted');
 is(obo_get('default', '/obo-status?format=xml', token => undef)->code, 400, 'unknown format: 400');
 is(obo_post('default', '/obo-status', token => undef)->code, 405, 'POST: 405');
 

@@ -68,6 +68,15 @@ subtest 'the IdP down at startup: the discovery failure is the newest event' => 
     my $d = json($h)->{providers}{1}{endpoints}{discovery};
     is $d->{last_failure_id}, 'OBO010', 'JSON: the message id of the failure';
     is $d->{last_failure_outcome}, 'network', 'JSON: no answer';
+    # the page's verdicts (issue 19, part 1)
+    my ($line) = grep { $_->{concern} eq 'identity provider 1 discovery' } @{ json($h)->{summary} };
+    ok $line && $line->{verdict} eq 'failing' && $line->{reason} =~ /OBO010/,
+       'summary: the discovery endpoint failing, with OBO010' or diag explain $line;
+    my ($keys) = grep { $_->{concern} eq 'keys of identity provider 1' } @{ json($h)->{summary} };
+    ok $keys && $keys->{verdict} eq 'failing', 'summary: no key set: failing';
+    is json($h)->{verdict}, 'failing', 'the page\'s verdict: failing';
+    my $html = $ua->get($h->url('/obo-status'))->decoded_content;
+    like $html, qr{<td>identity provider 1 discovery</td><td class="v2">failing</td><td>failing: last failure OBO010, network}, 'HTML: the line, red';
 };
 
 subtest 'the IdP back: keys as it gave them, success newer than the failure' => sub {
@@ -118,9 +127,36 @@ subtest 'memcached nodes: each says whether it answers now' => sub {
                   node => "127.0.0.1:$p{memcached}"), 1, 'the other still 1';
     my ($n) = grep { $_->{node} eq "127.0.0.1:$P2" } @{ json($h)->{cache_nodes} };
     ok $n && !$n->{up}, 'JSON: that node down';
+    my ($c) = grep { $_->{concern} eq 'token cache' } @{ json($h)->{summary} };
+    ok $c && $c->{verdict} eq 'degraded' && $c->{reason} =~ /down: 127\.0\.0\.1:$P2\b/,
+       'summary: the cache degraded, naming the node down' or diag explain $c;
     OBOTest::Services::start_service('memcached2', port => $P2);
     is prom_value(prom($h), 'mod_auth_obo_cache_backend_up', backend => 'memcached',
                   node => "127.0.0.1:$P2"), 1, 'started again: 1';
+};
+
+# The page (issue 19, part 1): zero rows folded unless ?all=1, a meta
+# refresh on asking, its own strict Content-Security-Policy allowing only its
+# inline style (by hash): no script, no external resource.
+subtest 'the HTML page: folded rows, refresh, strict CSP' => sub {
+    my $r = $ua->get($h->url('/obo-status'));
+    my $html = $r->decoded_content;
+    unlike $html, qr{<td>requests</td><td>result=step_up</td><td>0</td>}, 'a zero row is folded';
+    like $html, qr{<td>requests</td><td>result=accepted</td><td>[1-9]}, 'a non-zero row is shown';
+    like $ua->get($h->url('/obo-status?all=1'))->decoded_content,
+         qr{<td>requests</td><td>result=step_up</td><td>0</td>}, '?all=1 shows it';
+    like $ua->get($h->url('/obo-status?refresh=15'))->decoded_content,
+         qr{<meta http-equiv="refresh" content="15">}, '?refresh=15: meta refresh';
+    unlike $html, qr{http-equiv="refresh"}, 'none unless asked';
+    my ($style) = $html =~ m{<style>(.*?)</style>}s;
+    my $csp = $r->header('Content-Security-Policy') // '';
+    require Digest::SHA;
+    my $hash = Digest::SHA::sha256_base64($style // '');
+    $hash .= '=' while length($hash) % 4;
+    like $csp, qr{^default-src 'none'; style-src 'sha256-\Q$hash\E'}, 'CSP: nothing but this style';
+    unlike $html, qr{<script|src=|<link}i, 'no script, no external resource';
+    like $html, qr{<h3>Identity provider 1, token endpoint</h3>}, 'latency as a distribution';
+    unlike $html, qr{le=\+Inf}, 'not as raw cumulative buckets';
 };
 
 # The shipped alert rules name only metrics this server exposes (promtool

@@ -30,8 +30,11 @@ static const char auth_obo_status_version[] = PACKAGE_VERSION;
 #include "mod_status.h"
 
 #include "obo_cache_memcached.h"
+#include "obo_b64.h"
+#include "obo_crypto.h"
 #include "obo_metrics.h"
 #include "obo_provider.h"
+#include "obo_summary.h"
 #include "obo_text.h"
 
 APLOG_USE_MODULE(auth_obo);
@@ -147,11 +150,23 @@ static int wanted_format(request_rec *r)
     return fmt;
 }
 
+/* Zero rows are folded away on the status page unless ?all=1 (a note on
+ * the request, not a global: requests render at once in threads); not in
+ * mod_status's page. */
+#define FOLD_NOTE "auth_obo_fold_zero"
+
+static int folded(request_rec *r)
+{
+    return apr_table_get(r->notes, FOLD_NOTE) != NULL;
+}
+
 static void html_row(request_rec *r, const char *name, const char *labels,
                      apr_uint64_t v)
 {
-    ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
-               name, labels, v);
+    if (v || !folded(r)) {
+        ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%" APR_UINT64_T_FMT "</td></tr>\n",
+                   name, labels, v);
+    }
 }
 
 /* The per-provider counters that are not zero. */
@@ -190,7 +205,6 @@ static void html_table(request_rec *r, const obo_metrics_snapshot *s)
                                            OBO_M_REQ_INSUFFICIENT_SCOPE, OBO_M_REQ_NO_KEYS,
                                            OBO_M_REQ_PREFLIGHT, OBO_M_REQ_INVALID_REQUEST,
                                            OBO_M_REQ_STEP_UP };
-    apr_uint64_t total = 0;
     int i, j;
 
     ap_rputs("<table border=\"1\">\n<tr><th>metric</th><th>labels</th><th>value</th></tr>\n",
@@ -209,11 +223,6 @@ static void html_table(request_rec *r, const obo_metrics_snapshot *s)
                      obo_metrics_endpoint_name(i), obo_metrics_outcome_name(j)),
                      s->idp[i][j]);
         }
-    }
-    for (i = 0; i <= OBO_M_BUCKETS; i++) {
-        total += s->bucket[i];
-        html_row(r, "idp_request_duration_seconds", apr_psprintf(
-                     r->pool, "le=%s", obo_metrics_bucket_le(i)), total);
     }
     html_row(r, "single_flight_waits", "", s->c[OBO_M_SINGLE_FLIGHT_WAIT]);
     html_row(r, "cache_backend_errors", "backend=shm", s->c[OBO_M_BACKEND_ERROR_SHM]);
@@ -267,6 +276,67 @@ static void html_providers(request_rec *r)
     ap_rputs("</table>\n", r);
 }
 
+/* A histogram as a distribution people read: per bucket its count, its
+ * share and a bar, empty buckets folded unless ?all=1. */
+static void html_distribution(request_rec *r, const char *title, const apr_uint64_t *bucket)
+{
+    apr_uint64_t total = 0;
+    int i, bar;
+
+    for (i = 0; i <= OBO_M_BUCKETS; i++) {
+        total += bucket[i];
+    }
+    if (!total) {
+        return;
+    }
+    ap_rprintf(r, "<h3>%s</h3>\n<table>\n<tr><th>duration</th><th>requests</th><th>share"
+               "</th><th></th></tr>\n", title);
+    for (i = 0; i <= OBO_M_BUCKETS; i++) {
+        if (!bucket[i] && folded(r)) {
+            continue;
+        }
+        bar = (int)(40 * bucket[i] / total);
+        ap_rprintf(r, "<tr><td>%s%s s</td><td>%" APR_UINT64_T_FMT "</td><td>%.0f%%</td>"
+                   "<td class=\"bar\">%s</td></tr>\n", i < OBO_M_BUCKETS ? "&le; " : "&gt; ",
+                   obo_metrics_bucket_le(i < OBO_M_BUCKETS ? i : i - 1), bucket[i],
+                   100.0 * (double)bucket[i] / (double)total,
+                   apr_pstrndup(r->pool, "########################################",
+                                (apr_size_t)(bar ? bar : 1)));
+    }
+    ap_rprintf(r, "<tr><td>median / p95</td><td colspan=\"3\">%.0f ms / %.0f ms</td></tr>\n"
+               "</table>\n", obo_metrics_quantile(bucket, 0.5) * 1000,
+               obo_metrics_quantile(bucket, 0.95) * 1000);
+}
+
+static void html_distributions(request_rec *r, const obo_metrics_snapshot *s)
+{
+    int i, j;
+
+    html_distribution(r, "Token endpoint requests (all providers)", s->bucket);
+    for (i = 0; i < OBO_M_PROVIDERS; i++) {
+        for (j = 0; j < OBO_M_ENDPOINTS; j++) {
+            html_distribution(r, apr_psprintf(r->pool, "Identity provider %d, %s endpoint",
+                                              i + 1, obo_metrics_endpoint_name(j)),
+                              s->pep[i][j].bucket);
+        }
+    }
+}
+
+static void html_summary(request_rec *r, const apr_array_header_t *lines)
+{
+    int i;
+
+    ap_rputs("<table class=\"summary\">\n<tr><th>concern</th><th>verdict</th><th>why"
+             "</th></tr>\n", r);
+    for (i = 0; i < lines->nelts; i++) {
+        const obo_summary_line *l = &APR_ARRAY_IDX(lines, i, obo_summary_line);
+        ap_rprintf(r, "<tr><td>%s</td><td class=\"v%d\">%s</td><td>%s</td></tr>\n",
+                   ap_escape_html(r->pool, l->concern), (int)l->verdict,
+                   obo_verdict_name(l->verdict), ap_escape_html(r->pool, l->reason));
+    }
+    ap_rputs("</table>\n", r);
+}
+
 static const char *since_text(request_rec *r, const obo_metrics_snapshot *s)
 {
     char *t = apr_palloc(r->pool, APR_RFC822_DATE_LEN);
@@ -274,18 +344,75 @@ static const char *since_text(request_rec *r, const obo_metrics_snapshot *s)
     return s->since && apr_rfc822_date(t, s->since) == APR_SUCCESS ? t : "-";
 }
 
-static void html_page(request_rec *r, const obo_metrics_snapshot *s)
+/* The page's only style, inline so that it works air-gapped; the page's
+ * own Content-Security-Policy allows it by its hash and nothing else (no
+ * script, no external resource). */
+static const char page_style[] =
+    "body{font-family:sans-serif;margin:1.5em;color:#222}"
+    "table{border-collapse:collapse;margin:.5em 0 1.5em}"
+    "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}"
+    "th{background:#eee}.v0{background:#cfc}.v1{background:#fe9}.v2{background:#f99;"
+    "font-weight:bold}.bar{font-family:monospace;color:#468}";
+
+static const char *page_csp(request_rec *r)
 {
+    unsigned char h[OBO_SHA256_LEN];
+
+    obo_sha256(page_style, sizeof(page_style) - 1, h);
+    return apr_pstrcat(r->pool, "default-src 'none'; style-src 'sha256-",
+                       obo_b64_encode(r->pool, h, sizeof(h)), "'; frame-ancestors 'none'",
+                       NULL);
+}
+
+/* ?refresh=N (1 to 3600 seconds), else 0 */
+static int wanted_refresh(request_rec *r)
+{
+    const char *v = r->args ? ap_strstr_c(r->args, "refresh=") : NULL;
+    long n = v && (v == r->args || v[-1] == '&') ? strtol(v + 8, NULL, 10) : 0;
+
+    return n >= 1 && n <= 3600 ? (int)n : 0;
+}
+
+static int wanted_all(request_rec *r)
+{
+    const char *v = r->args ? ap_strstr_c(r->args, "all=1") : NULL;
+
+    return v && (v == r->args || v[-1] == '&') && (v[5] == '\0' || v[5] == '&');
+}
+
+static void html_page(request_rec *r, const obo_metrics_snapshot *s, const obo_metrics_live *l)
+{
+    apr_array_header_t *lines = obo_summary(r->pool, s, l, apr_time_now());
+    int refresh = wanted_refresh(r);
+
+    if (!wanted_all(r)) {
+        apr_table_setn(r->notes, FOLD_NOTE, "1");
+    }
     ap_set_content_type(r, "text/html; charset=utf-8");
-    ap_rprintf(r, "<!DOCTYPE html>\n<html>\n<head><title>mod_auth_obo status</title></head>\n"
-               "<body>\n<h1>mod_auth_obo status</h1>\n<p>mod_auth_obo/%s on %s; counting "
-               "since %s, over all processes and virtual hosts of this server.</p>\n",
+    apr_table_setn(r->headers_out, "Content-Security-Policy", page_csp(r));
+    ap_rprintf(r, "<!DOCTYPE html>\n<html>\n<head><meta charset=\"utf-8\">%s"
+               "<title>mod_auth_obo status: %s</title>\n<style>%s</style></head>\n<body>\n"
+               "<h1>mod_auth_obo: %s</h1>\n<p>mod_auth_obo/%s on %s; counting since %s "
+               "(over all processes and virtual hosts of this server); keys and cache nodes as "
+               "process %" APR_PID_T_FMT " sees them now.</p>\n",
+               refresh ? apr_psprintf(r->pool, "<meta http-equiv=\"refresh\" content=\"%d\">",
+                                      refresh) : "",
+               obo_verdict_name(obo_summary_worst(lines)), page_style,
+               obo_verdict_name(obo_summary_worst(lines)),
                ap_escape_html(r->pool, auth_obo_status_version),
-               ap_escape_html(r->pool, ap_get_server_description()), since_text(r, s));
+               ap_escape_html(r->pool, ap_get_server_description()), since_text(r, s),
+               getpid());
+    html_summary(r, lines);
+    ap_rprintf(r, "<h2>Counters</h2>\n<p>%s</p>\n", !folded(r)
+               ? "All rows (<a href=\"?\">fold the zero rows</a>)."
+               : "Rows that are not zero (<a href=\"?all=1\">show all</a>).");
     html_table(r, s);
+    ap_rputs("<h2>Identity provider latency</h2>\n", r);
+    html_distributions(r, s);
     html_providers(r);
     ap_rputs("<p>Also as <a href=\"?format=json\">JSON</a> and "
-             "<a href=\"?format=prometheus\">Prometheus</a>.</p>\n</body>\n</html>\n", r);
+             "<a href=\"?format=prometheus\">Prometheus</a>; "
+             "<a href=\"?refresh=10\">refresh every 10 s</a>.</p>\n</body>\n</html>\n", r);
 }
 
 /* ---- health, for load balancers ------------------------------------------- */
@@ -361,6 +488,7 @@ static void live_providers(request_rec *r, apr_array_header_t *out)
     const server_rec *s;
     const auth_obo_srv_cfg *sc;
     obo_metrics_live_provider *lp;
+    const apr_array_header_t *iss = NULL;
     obo_provider_view v;
     int i, j, n, seen;
 
@@ -382,6 +510,16 @@ static void live_providers(request_rec *r, apr_array_header_t *out)
             lp->nkeys = v.nkeys;
             lp->refresh = apr_time_sec(v.refresh);
             lp->age = v.fetched_at ? apr_time_sec(apr_time_now() - v.fetched_at) : -1;
+            lp->from = v.from == OBO_KEYS_IDP ? "the IdP"
+                     : v.from == OBO_KEYS_FILE ? "its JWKS file"
+                     : v.from == OBO_KEYS_SHARED ? "the shared cache (another process's fetch)"
+                     : v.from == OBO_KEYS_STATE ? "the saved state (the IdP did not answer)"
+                     : NULL;
+            lp->kids = v.kids->nelts ? apr_array_pstrcat(r->pool, v.kids, ' ') : NULL;
+            lp->issuers = obo_provider_known_issuers(pv, r->pool, &iss) == APR_SUCCESS
+                          && iss && iss->nelts ? apr_array_pstrcat(r->pool, iss, ' ') : NULL;
+            lp->next_refresh = v.next_refresh ? apr_time_sec(v.next_refresh - apr_time_now())
+                                              : 0;
         }
     }
 }
@@ -499,7 +637,7 @@ static int status_handler(request_rec *r)
         ap_rputs("\n", r);
     }
     else {
-        html_page(r, &s);
+        html_page(r, &s, &live);
     }
     return OK;
 }
@@ -570,6 +708,7 @@ static int status_hook(request_rec *r, int flags)
         ap_rprintf(r, "<hr />\n<h2>mod_auth_obo</h2>\n<p>Counting since %s, over all "
                    "processes of this server.</p>\n", since_text(r, &s));
         html_table(r, &s);
+        html_distribution(r, "mod_auth_obo: token endpoint request durations", s.bucket);
     }
     return OK;
 }

@@ -5,6 +5,7 @@
  * are enough: readers want totals, not an order between counters. */
 #include "obo_metrics.h"
 #include "obo_json.h"
+#include "obo_summary.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -872,9 +873,10 @@ static int obo_jlive(json_t *j, const obo_metrics_live *l)
     for (i = 0; !bad && l && i < l->nproviders; i++) {
         pv = &l->providers[i];
         bad = json_array_append_new(keys, json_pack(
-            "{s:i, s:I, s:i, s:I}", "provider", pv->number, "age_seconds",
-            (json_int_t)pv->age, "keys", pv->nkeys, "refresh_seconds",
-            (json_int_t)pv->refresh)) != 0;
+            "{s:i, s:I, s:i, s:I, s:s?, s:s?, s:s?, s:I}", "provider", pv->number,
+            "age_seconds", (json_int_t)pv->age, "keys", pv->nkeys, "refresh_seconds",
+            (json_int_t)pv->refresh, "from", pv->from, "kids", pv->kids, "issuers",
+            pv->issuers, "next_refresh_seconds", (json_int_t)pv->next_refresh)) != 0;
     }
     for (i = 0; !bad && l && i < l->nnodes; i++) {
         bad = json_array_append_new(nodes, json_pack(
@@ -884,6 +886,25 @@ static int obo_jlive(json_t *j, const obo_metrics_live *l)
     return bad || json_object_set_new(j, "sessions_live", l && l->sessions_live >= 0
                                       ? json_integer((json_int_t)l->sessions_live)
                                       : json_null()) != 0;
+}
+
+/* "verdict": the worst, "summary": [{"concern", "verdict", "reason"}] */
+static int obo_jsummary(json_t *j, const obo_metrics_snapshot *s, const obo_metrics_live *l,
+                        apr_pool_t *p)
+{
+    apr_array_header_t *lines = obo_summary(p, s, l, apr_time_now());
+    json_t *a = json_array();
+    int i, bad = a == NULL || json_object_set_new(j, "summary", a) != 0
+                 || json_object_set_new(j, "verdict", json_string(obo_verdict_name(
+                                            obo_summary_worst(lines)))) != 0;
+
+    for (i = 0; !bad && i < lines->nelts; i++) {
+        const obo_summary_line *ln = &APR_ARRAY_IDX(lines, i, obo_summary_line);
+        bad = json_array_append_new(a, json_pack("{s:s, s:s, s:s}", "concern", ln->concern,
+                                                 "verdict", obo_verdict_name(ln->verdict),
+                                                 "reason", ln->reason)) != 0;
+    }
+    return bad;
 }
 
 char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s,
@@ -931,5 +952,6 @@ char *obo_metrics_json(apr_pool_t *p, const obo_metrics_snapshot *s,
         "unavailable", (json_int_t)c[OBO_M_DPOP_UNAVAILABLE])) != 0;
     bad = bad || json_object_set_new(j, "providers", obo_jproviders(s)) != 0;
     bad = bad || obo_jlive(j, live);
+    bad = bad || obo_jsummary(j, s, live, p);
     return bad ? NULL : obo_json_dump(p, j);
 }

@@ -124,6 +124,10 @@ typedef struct obo_metrics_live_provider {
     apr_int64_t age;            /* seconds since the IdP gave the key set; -1: none */
     int nkeys;
     apr_int64_t refresh;        /* its refresh interval, seconds */
+    const char *from;           /* "the IdP", "the saved state"... or NULL */
+    const char *kids;           /* the key ids, space-separated, or NULL */
+    const char *issuers;        /* space-separated, or NULL */
+    apr_int64_t next_refresh;   /* seconds until a request refreshes it (<= 0: due) */
 } obo_metrics_live_provider;
 
 typedef struct obo_metrics_live_node {

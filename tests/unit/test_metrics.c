@@ -10,6 +10,7 @@
 #include <apr_strings.h>
 #include "tap.h"
 #include "obo_metrics.h"
+#include "obo_summary.h"
 
 #define KIDS 4
 #define PER_KID 10000
@@ -124,7 +125,7 @@ static void test_provider_state(apr_pool_t *p)
     void *mem = apr_pcalloc(p, obo_metrics_size());
     obo_metrics_snapshot s;
     apr_time_t now = apr_time_now();
-    obo_metrics_live_provider lp[1] = { { 2, 125, 3, 3600 } };
+    obo_metrics_live_provider lp[1] = { { 2, 125, 3, 3600, "the IdP", "k1 k2 k3", NULL, 60 } };
     obo_metrics_live_node ln[2] = { { "memcached", "127.0.0.1:1", 0 },
                                     { "memcached", "a\"b:2", 1 } };
     obo_metrics_live live = { lp, 1, ln, 2, 7 };
@@ -190,6 +191,66 @@ static void test_provider_state(apr_pool_t *p)
     obo_metrics_detach();
 }
 
+/* The status page's verdicts from the same figures. */
+static void test_summary(apr_pool_t *p)
+{
+    void *mem = apr_pcalloc(p, obo_metrics_size());
+    obo_metrics_snapshot s;
+    apr_time_t now = apr_time_now();
+    obo_metrics_live_provider lp[2] = { { 1, 30, 3, 3600, "the saved state", "a b c", NULL, 0 },
+                                        { 2, -1, 0, 3600, NULL, NULL, NULL, 0 } };
+    obo_metrics_live_node ln[2] = { { "memcached", "10.0.0.1:11211", 1 },
+                                    { "memcached", "10.0.0.2:11211", 0 } };
+    obo_metrics_live live = { lp, 2, ln, 2, -1 };
+    apr_array_header_t *lines;
+    const obo_summary_line *l;
+    int i, failing = 0, found = 0;
+
+    obo_metrics_attach(mem, obo_metrics_size());
+    obo_metrics_read(&s);
+    lines = obo_summary(p, &s, NULL, now);
+    l = &APR_ARRAY_IDX(lines, 0, obo_summary_line);
+    ok(!strcmp(l->concern, "requests") && l->verdict == OBO_V_OK
+       && strstr(l->reason, "no request"), "no requests: OK");
+    for (i = 0; i < 7; i++) {
+        obo_metrics_inc(OBO_M_REQ_INVALID_TOKEN);
+    }
+    obo_metrics_inc(OBO_M_REQ_ACCEPTED);
+    obo_metrics_provider_idp(1, OBO_M_EP_TOKEN, OBO_M_OK, now);
+    obo_metrics_provider_idp(1, OBO_M_EP_JWKS, OBO_M_NETWORK, 0);
+    obo_metrics_provider_failure_id(1, OBO_M_EP_JWKS, "OBO012");
+    obo_metrics_read(&s);
+    lines = obo_summary(p, &s, &live, now);
+    for (i = 0; i < lines->nelts; i++) {
+        l = &APR_ARRAY_IDX(lines, i, obo_summary_line);
+        if (!strcmp(l->concern, "requests")) {
+            found += l->verdict == OBO_V_DEGRADED && strstr(l->reason, "13% accepted")
+                     && strstr(l->reason, "most refused: invalid_token (7)");
+        }
+        else if (!strcmp(l->concern, "identity provider 1 jwks")) {
+            found += l->verdict == OBO_V_FAILING && strstr(l->reason, "OBO012") != NULL;
+        }
+        else if (!strcmp(l->concern, "identity provider 1 token")) {
+            found += l->verdict == OBO_V_OK;
+        }
+        else if (!strcmp(l->concern, "keys of identity provider 1")) {
+            found += l->verdict == OBO_V_OK && strstr(l->reason, "the saved state")
+                     && strstr(l->reason, "(a b c)");
+        }
+        else if (!strcmp(l->concern, "keys of identity provider 2")) {
+            found += l->verdict == OBO_V_FAILING;
+        }
+        else if (!strcmp(l->concern, "token cache")) {
+            found += l->verdict == OBO_V_DEGRADED && strstr(l->reason, "down: 10.0.0.2:11211");
+        }
+        failing += l->verdict == OBO_V_FAILING;
+    }
+    is_int(found, 6, "each concern's verdict and reason");
+    is_int(failing, 2, "two failing lines");
+    ok(obo_summary_worst(lines) == OBO_V_FAILING, "the worst: failing");
+    obo_metrics_detach();
+}
+
 int main(void)
 {
     apr_initialize();
@@ -198,5 +259,6 @@ int main(void)
     TAP_RUN(test_outcomes);
     TAP_RUN(test_histogram);
     TAP_RUN(test_provider_state);
+    TAP_RUN(test_summary);
     return tap_done();
 }
