@@ -55,7 +55,7 @@ DEPS=(autoconf automake libtool pkg-config make gcc
       openssl curl rsync
       libapache2-mod-perl2 libcrypt-jwt-perl libjson-perl libjson-xs-perl libwww-perl
       liblwp-protocol-https-perl libhttp-daemon-perl libio-socket-ssl-perl
-      libcache-memcached-perl valgrind prometheus)
+      libcache-memcached-perl valgrind prometheus chromium)
 
 missing=()
 for p in "${DEPS[@]}"; do
@@ -153,6 +153,7 @@ run_suite() {
             OBO_TEST_BACKEND_PORT=$((be + slot)) \
             ${OBO_TEST_MPM:+OBO_TEST_MPM=$OBO_TEST_MPM} \
             ${OBO_TEST_CRASH_SELFTEST:+OBO_TEST_CRASH_SELFTEST=$OBO_TEST_CRASH_SELFTEST} \
+            ${OBO_REQUIRE_CHROMIUM:+OBO_REQUIRE_CHROMIUM=$OBO_REQUIRE_CHROMIUM} \
             "${extra_env[@]}" APACHE_TEST_PORT=$((APACHE_PORT + 200 * slot)) HARNESS_TIMER=1 \
             timeout -k 30 "$SUITE_TIMEOUT" perl t/TEST.PL "$@" >"$dir/suite.out" 2>&1
     ) &
