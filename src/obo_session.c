@@ -649,6 +649,7 @@ typedef struct obo_open_baton {
     const char *assertion;
     apr_time_t assertion_exp;
     const char *idx;            /* the caller token's index entry */
+    int evicted;                /* the index named a session gone without an end */
     int created;
     int failed;
 } obo_open_baton;
@@ -916,8 +917,10 @@ static apr_status_t obo_open_fetch(void *baton, apr_pool_t *rp, char **val, apr_
     /* A caller token whose session was evicted (by other users' entries in
      * a cache too small, OBO195) starts it again: counted once an hour, not
      * at each restart, which locked its user out for the hour through
-     * nobody's fault but the others' traffic (review 30A). */
-    again = c->limit && obo_cache_noted(c->cache, tmp, counted_name);
+     * nobody's fault but the others' traffic (review 30A). A session that
+     * was ended (DELETE, a refused refresh: its "ended" mark) counts again:
+     * start, DELETE, start with one token escaped the cap (review 31). */
+    again = c->limit && b->evicted && obo_cache_noted(c->cache, tmp, counted_name);
     rv = c->limit ? obo_list_budget(tmp, c, b->user, &start, &e) : APR_SUCCESS;
     counted = c->limit && rv == APR_SUCCESS;
     if (rv == APR_SUCCESS) {
@@ -1000,7 +1003,7 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
                               obo_exchange_error **xerr, int *failed)
 {
     const char *idx = obo_index_key(p, c, assertion);
-    obo_open_baton b = { c, p, user, assertion, assertion_exp, idx, 0, 0 };
+    obo_open_baton b = { c, p, user, assertion, assertion_exp, idx, 0, 0, 0 };
     /* Only the holder of the index's lock starts a session: with the cache
      * failing (or the lock out of reach) a start could not be stored, and
      * an unlocked one would exchange at every request and throw the tokens
@@ -1058,6 +1061,11 @@ apr_status_t obo_session_open(apr_pool_t *p, const obo_session_cfg *c, const cha
             rv = OBO_SESSION_LIMITED;
         }
         else {
+            json_t *mark = NULL;
+
+            b.evicted = !obo_session_key_valid(val)
+                        || obo_load(p, c, obo_skey(p, "ended", val, NULL), &mark)
+                           != APR_SUCCESS;
             obo_cache_del(c->cache, p, idx);
             rv = APR_NOTFOUND;
         }

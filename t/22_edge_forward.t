@@ -61,6 +61,16 @@ subtest 'copies of the caller\'s Authorization in the environment are removed' =
     ok !exists $env->{COPIED_AUTH}, 'no copy of a RewriteRule [E=...]';
     ok index($r->content // '', $t) < 0, 'the caller\'s token is nowhere in the CGI\'s environment';
     ok !grep({ /\Q$t\E/ } values %$env), 'no variable holds it';
+    ok !exists $env->{HTTP_X_ORIG_AUTH}, 'no copy made by RequestHeader (review 31)';
+    # review 31: the token in a cookie, copied by SetEnvIf Cookie; and what
+    # follows the scheme of an Authorization that is no token must not pick
+    # variables to delete
+    $r = obo_get('obo_x', '/xphp/env', token => undef,
+                 headers => [ Cookie => "xat=$t", Authorization => 'Basic open_basedir=/var/www/site1' ]);
+    is $r->code, 200, 'a cookie token: exchanged' or diag describe($r);
+    $env = cgi_env($r);
+    ok !exists $env->{COOKIE_TOK}, 'the SetEnvIf Cookie copy is removed';
+    is $env->{PHP_VALUE}, 'open_basedir=/var/www/site1', 'a variable a client named is kept';
 };
 
 subtest 'OBOForwardCallerToken on keeps it' => sub {

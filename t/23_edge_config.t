@@ -36,7 +36,7 @@ my @names = qw(Transfer-Encoding Connection Host Content-Length Keep-Alive TE Tr
 expect_config_errors(
     (map { ["OBOPassToken header $_",
             loc(" OBOScope api://d/.default\n OBOPassToken header $_"),
-            qr/OBOPassToken: header \Q$_\E: .*hop-by-hop, framing or routing/] } @names),
+            qr/OBOPassToken: header \Q$_\E: .*hop-by-hop, framing, routing or cookie/] } @names),
     ['OBOPassToken header Authorization', loc(" OBOScope api://d/.default\n OBOPassToken header Authorization"),
      qr/OBOPassToken: use 'OBOPassToken authorization'/],
     ['OBOPassToken without OBOScope', loc(" OBOPassToken header X-Downstream-Token"),
@@ -67,7 +67,7 @@ expect_config_errors(
     ['OBOPassToken header X_Tok', loc(" OBOScope api://d/.default\n OBOPassToken header X_Tok"),
      qr/OBOPassToken: header X_Tok: httpd drops a header whose name holds '_'/],
     (map { ["OBOPassToken header $_", loc(" OBOScope api://d/.default\n OBOPassToken header $_"),
-            qr/OBOPassToken: header \Q$_\E: .*hop-by-hop, framing or routing/] }
+            qr/OBOPassToken: header \Q$_\E: .*hop-by-hop, framing, routing or cookie/] }
          'Proxy', 'X-Forwarded', 'OBO-Claim'),
     ['a downstream\'s token in another\'s expiry variable',
      loc(" OBOScope api://a/.default\n OBOScope downstream=expires_on api://b/.default"),

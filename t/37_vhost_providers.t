@@ -86,7 +86,7 @@ ok $num && $num > 1, "health names it by its server-wide number ($num), not 1"
 # Review 29: the main server's client id and secret went to the virtual
 # host's own IdP without a word.
 my $elog = do { local $/; open my $fh, '<', OBOTest::Services::logs_dir() . '/vhostidp_error_log'; <$fh> } // '';
-like $elog, qr/OBO199: virtual host \S*:$own has an identity provider of its own but the main server's OBOClientID/,
+like $elog, qr/OBO199: virtual host \S*:$own has an identity provider of its own but the main server's credentials/,
      'OBO199 at startup names the virtual host';
 
 $h->stop;

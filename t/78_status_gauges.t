@@ -27,6 +27,7 @@ my $P2 = OBOTest::Httpd2::free_port();
 OBOTest::Services::start_service('memcached2', port => $P2);
 END { OBOTest::Services::stop_service('memcached2', port => $P2) if $P2 }
 my $STATUS = "<Location /obo-status>\n    SetHandler obo-status\n</Location>\nOBOJWKSRefreshInterval 120\n";
+my $t = OBOTest::Services::t_dir();
 
 sub prom {
     my ($h) = @_;
@@ -133,6 +134,32 @@ subtest 'memcached nodes: each says whether it answers now' => sub {
     OBOTest::Services::start_service('memcached2', port => $P2);
     is prom_value(prom($h), 'mod_auth_obo_cache_backend_up', backend => 'memcached',
                   node => "127.0.0.1:$P2"), 1, 'started again: 1';
+};
+
+# Review 31: nodes that accept connections and never answer made each view
+# take seconds per node (past Prometheus' scrape timeout); each node is
+# now asked once, briefly, within a budget for the whole view.
+subtest 'memcached nodes that never answer: the scrape stays short' => sub {
+    require IO::Socket::INET;
+    my @holes = map { IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                             Listen => 16, ReuseAddr => 1) or die $! } 1 .. 4;
+    my $list = join ',', "127.0.0.1:$p{memcached}", map { '127.0.0.1:' . $_->sockport } @holes;
+    my $s = OBOTest::Httpd2->start(procs => 1, name => 'gaugeholes', tenant => $tenant,
+        memcached => $list, extra => "$STATUS\nOBOCacheTimeout 3000\n"
+            . "<VirtualHost *:*>\n ServerName other.test\n OBOCache memcached $list\n"
+            . " OBOCacheSecret file:$t/pki/cache-secret.txt\n</VirtualHost>\n");
+    my $t0 = time;
+    my $f = prom($s);
+    my $took = time - $t0;
+    ok $took < 3, sprintf('the scrape took %.1f s (4 silent nodes, OBOCacheTimeout 3 s)', $took);
+    is prom_value($f, 'mod_auth_obo_cache_backend_up', backend => 'memcached',
+                  node => "127.0.0.1:$p{memcached}"), 1, 'the real node: up';
+    is prom_value($f, 'mod_auth_obo_cache_backend_up', backend => 'memcached',
+                  node => '127.0.0.1:' . $holes[0]->sockport), 0, 'a silent node: down';
+    my @samples = grep { $_->[0] eq 'mod_auth_obo_cache_backend_up' }
+                  @{ $f->{mod_auth_obo_cache_backend_up}{samples} || [] };
+    is scalar(@samples), 5, 'each node once, though two virtual hosts name them';
+    $s->stop;
 };
 
 # The page (issue 19, part 1): zero rows folded unless ?all=1, a meta

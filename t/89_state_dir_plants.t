@@ -98,6 +98,28 @@ subtest 'a pre-created 0777 directory is refused, not used' => sub {
     $h->stop;
 };
 
+# Review 30A: configtest said nothing; only the start logged OBO078.
+subtest 'configtest warns of a state directory the start would refuse' => sub {
+    require File::Temp;
+    require OBOTest::Config;
+    my $rt = File::Temp::tempdir('sdct-XXXXXX', DIR => $run, CLEANUP => 1);
+    chmod 0700, $rt;
+    mkdir "$rt/mod_auth_obo" or die $!;
+    chmod 0777, "$rt/mod_auth_obo";
+    my %p = OBOTest::Services::ports();
+    my $conf = "DefaultRuntimeDir \"$rt\"\n"
+        . "OBOMetadataURL https://127.0.0.1:$p{idp}/$T/v2.0/.well-known/openid-configuration\n"
+        . "OBOAudience api://test-api\n<Location /api>\n AuthType obo\n Require valid-user\n</Location>";
+    my $c = OBOTest::Config::check_config($conf);
+    ok $c->{syntax_ok}, 'configtest passes (a warning)';
+    like $c->{output}, qr/OBO078: state directory \S+ refused: group or others can write to it/,
+         'and names OBO078' or diag $c->{output};
+    is sprintf('%04o', (stat "$rt/mod_auth_obo")[2] & 07777), '0777', 'configtest changed nothing';
+    rmdir "$rt/mod_auth_obo";
+    $c = OBOTest::Config::check_config($conf);
+    unlike $c->{output}, qr/OBO078/, 'none where the start would make it';
+};
+
 # A review found a parent its group could write to (not sticky) accepted:
 # a member could swap the directory for a link after the check. (A parent
 # owned by another user is refused too; the suite runs unprivileged and

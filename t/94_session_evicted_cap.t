@@ -52,4 +52,20 @@ diag "victim: $codes (N: a new session for the same caller token, X: 429)";
 ok $keys >= 22, "the others' traffic evicted the victim's session again and again ($keys sessions)";
 ok !$refused, 'the victim, who sent one token, is never refused with 429 for it';
 $h->stop;
+
+# Review 31: the free restart was also given after an end: start, DELETE,
+# start with one caller token opened 30 sessions with no 429.
+my $V = 'obo_lr_shm_l2';
+my $t = user_token(fresh_user('cyc'), 'lrshm');
+my ($starts, $code) = (0, 0);
+for my $i (1 .. 30) {
+    my $r = obo_get($V, '/lr/env', token => $t);
+    $code = $r->code;
+    last if $code == 429;
+    my $k = cgi_env($r)->{OBO_SESSION_KEY} or last;
+    $starts++;
+    obo_request($V, 'DELETE', '/token', token => undef, headers => [ 'OBO-Session-Key' => $k ]);
+}
+is $code, 429, "start and DELETE in a loop: the hourly cap holds ($starts starts, then 429)";
+ok $starts <= 20, 'at most the cap (20 at this limit)';
 done_testing();

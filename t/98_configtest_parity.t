@@ -164,11 +164,12 @@ my @rows = (
     # virtual host's (another party's) IdP
     ['a virtual host with its own OBOClientID and no secret', "$BASE\n$XLOC\n$VHOST_IDP\n OBOClientID other-client\n$XLOC\n</VirtualHost>", qr/OBO189: virtual host \S+ sets its own OBOClientID \(other-client\) but no OBOClientSecret/],
     ['a virtual host with its own OBOClientID and secret', "$BASE\n$XLOC\n$VHOST_IDP\n OBOClientID other-client\n OBOClientSecret other-secret\n$XLOC\n</VirtualHost>", 'good'],
+    # review 31: the main server has a secret and a certificate; the virtual
+    # host's client uses the inherited certificate and never sends the secret
+    ['a virtual host with its own OBOClientID, inheriting a certificate', "$BASE\nOBOClientCertificate $pki/client.pem $pki/client.key\n$XLOC\n$VHOST_IDP\n OBOClientID other-client\n$XLOC\n</VirtualHost>", 'good'],
     ['a virtual host with its own OBOClientID and certificate', "$BASE\n$XLOC\n$VHOST_IDP\n OBOClientID other-client\n OBOClientCertificate $pki/client.pem $pki/client.key\n$XLOC\n</VirtualHost>", 'good'],
     # review 30B: OBOExchangeAudience with the on-behalf-of grant was dropped
     # (alone: an empty scope, 500 on every request)
-    ['OBOExchangeAudience alone with on-behalf-of', loc(" OBOExchangeAudience api://orders"), qr/OBO062: OBOExchangeAudience is sent only with OBOExchange token-exchange/],
-    ['OBOExchangeAudience beside OBOScope with on-behalf-of', loc(" $SCOPE\n OBOExchangeAudience api://orders"), qr/OBO062: OBOExchangeAudience is sent only with OBOExchange token-exchange/],
     ['OBOPassToken header Cookie', loc(" $SCOPE\n OBOPassToken header Cookie"), qr/OBOPassToken: header Cookie/],
     ['OBOExchangeAudience with token-exchange', loc(" OBOExchangeAudience api://orders") . "\nOBOExchange token-exchange", 'good'],
 );
@@ -212,8 +213,20 @@ my @warnings = (
     ['server-wide credentials sent to two virtual hosts\' IdPs',
      "$AUD\n$CRED\n$VHOST_IDP\n$XLOC\n</VirtualHost>\n"
      . "<VirtualHost 127.0.0.2:*>\n ServerName w.test\n OBOMetadataURL https://127.0.0.1:$p{idp}/cfgw/v2.0/.well-known/openid-configuration\n$XLOC\n</VirtualHost>",
-     qr/OBO199: virtual host v\.test:\d+ has an identity provider of its own but the main server's OBOClientID/],
+     qr/OBO199: virtual host v\.test:\d+ has an identity provider of its own but the main server's credentials/],
     ['server-wide credentials and one virtual host with an IdP', "$AUD\n$CRED\n$VHOST_IDP\n$XLOC\n</VirtualHost>", undef, qr/OBO199/],
+    # review 31: one server-wide secret, each virtual host its own client id and IdP
+    ['a server-wide secret sent to two virtual hosts\' IdPs under their own ids',
+     "$AUD\nOBOClientSecret s3cret-for-tests\n$VHOST_IDP\n OBOClientID va\n$XLOC\n</VirtualHost>\n"
+     . "<VirtualHost 127.0.0.2:*>\n ServerName w.test\n OBOClientID vb\n OBOMetadataURL https://127.0.0.1:$p{idp}/cfgw/v2.0/.well-known/openid-configuration\n$XLOC\n</VirtualHost>",
+     qr/OBO199: virtual host v\.test:\d+ has an identity provider of its own but the main server's credentials/],
+    # review 30B, then 31 (a warning: a main server's section may serve
+    # token-exchange virtual hosts, and what ran before must restart)
+    ['OBOExchangeAudience alone with on-behalf-of', loc(" OBOExchangeAudience api://orders"),
+     qr/OBO059: OBOExchangeAudience \(in <Location \/api> at \S+\) is sent only with OBOExchange token-exchange.*without OBOScope every exchange fails/],
+    ['OBOExchangeAudience beside OBOScope with on-behalf-of', loc(" $SCOPE\n OBOExchangeAudience api://orders"),
+     qr/OBO059: OBOExchangeAudience .* it is dropped: name/],
+    ['OBOExchangeAudience with token-exchange', loc(" OBOExchangeAudience api://orders") . "\nOBOExchange token-exchange", undef, qr/OBO059/],
     ['OBOLongRunning without a downstream', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n</Location>",
      qr/OBO058: OBOLongRunning on \(the main server configuration\) but no OBOScope/],
     ['OBOLongRunning with a downstream', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n $SCOPE\n</Location>", undef, qr/OBO058/],

@@ -305,6 +305,24 @@ static int obo_mc_answers(const obo_mc_server *sv, apr_interval_time_t timeout)
     return up;
 }
 
+int obo_memcached_node_answers(const char *node, apr_interval_time_t timeout)
+{
+    apr_pool_t *p = NULL;
+    apr_array_header_t *list = NULL;
+    const char *err = NULL;
+    int up = 0;
+
+    if (apr_pool_create(&p, NULL) != APR_SUCCESS) {
+        return 0;
+    }
+    if (obo_mc_parse(p, node, &list, &err) == APR_SUCCESS && list->nelts == 1) {
+        up = obo_mc_answers(&APR_ARRAY_IDX(list, 0, obo_mc_server),
+                            timeout > 0 ? timeout : OBO_MC_DEFAULT_TIMEOUT);
+    }
+    apr_pool_destroy(p);
+    return up;
+}
+
 apr_status_t obo_memcached_probe(apr_pool_t *p, const char *servers,
                                  apr_interval_time_t timeout, apr_array_header_t **nodes)
 {
@@ -321,7 +339,8 @@ apr_status_t obo_memcached_probe(apr_pool_t *p, const char *servers,
         n = apr_array_push(*nodes);
         n->name = apr_psprintf(p, strchr(sv->host, ':') ? "[%s]:%d" : "%s:%d", sv->host,
                                sv->port);
-        n->up = obo_mc_answers(sv, timeout > 0 ? timeout : OBO_MC_DEFAULT_TIMEOUT);
+        n->up = timeout < 0 ? 0 : obo_mc_answers(sv, timeout > 0 ? timeout
+                                                            : OBO_MC_DEFAULT_TIMEOUT);
     }
     return rv;
 }

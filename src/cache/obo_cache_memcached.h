@@ -28,13 +28,16 @@ apr_status_t obo_memcached_check_servers(apr_pool_t *p, const char *servers,
                                          const char **err);
 
 /* Whether each server of the list answers now (a version request on a
- * connection of its own, within timeout; 0: the default). *nodes: of
- * obo_memcached_node, in the list's order. APR_EINVAL for a bad list. */
+ * connection of its own, within timeout; 0: the default; negative: none
+ * is asked, the list only). *nodes: of obo_memcached_node, in the list's
+ * order. APR_EINVAL for a bad list. */
 typedef struct obo_memcached_node {
     const char *name;               /* "host:port" */
     int up;
 } obo_memcached_node;
 apr_status_t obo_memcached_probe(apr_pool_t *p, const char *servers,
                                  apr_interval_time_t timeout, apr_array_header_t **nodes);
+/* Whether node ("host:port", as a probe names it) answers within timeout. */
+int obo_memcached_node_answers(const char *node, apr_interval_time_t timeout);
 
 #endif

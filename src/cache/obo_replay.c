@@ -96,13 +96,14 @@ static void obo_rp_hash(const obo_replay *t, const void *data, apr_size_t len,
     obo_sha256(buf, sizeof(buf), h);
 }
 
-/* The live records one owner may hold in a window. A live record never
- * gives way: one that did made its proof replayable (review 30C: a busy
- * client's records were displaced by others' and 161 of its proofs were
- * accepted twice). So a flood is held back where it starts: one key fills
- * at most a quarter of any window, and its next proof there is refused
- * (review 28C: one client filling the table made every other client's
- * 503; now that takes at least four keys). */
+/* The live records one owner may hold in a window that is half full. A
+ * live record never gives way: one that did made its proof replayable
+ * (review 30C: a busy client's records were displaced by others' and 161
+ * of its proofs were accepted twice). So a flood is held back where it
+ * starts: one key fills at most half of any window (its proofs pass
+ * freely while the window is less than half full, then only while it
+ * holds fewer than a quarter), and others keep the rest (review 28C: one
+ * client filling the table made every other client's 503). */
 #define OBO_REPLAY_HEAVY (OBO_REPLAY_WINDOW / 4)
 
 static apr_status_t obo_rp_add(const obo_replay *t, const unsigned char *h,
@@ -111,13 +112,14 @@ static apr_status_t obo_rp_add(const obo_replay *t, const unsigned char *h,
 {
     obo_replay_slot *free_slot = NULL;
     apr_size_t i;
-    int mine = 0;
+    int mine = 0, nfree = 0;
 
     /* the whole window first: a live record of id may sit past a free slot */
     for (i = 0; i < OBO_REPLAY_WINDOW; i++) {
         obo_replay_slot *s = &t->slots[(start + i) & (t->nslots - 1)];
         if (s->until <= now) {
             free_slot = free_slot ? free_slot : s;
+            nfree++;
         }
         else if (memcmp(s->tag, h, OBO_REPLAY_TAG) == 0) {
             return APR_EEXIST;
@@ -126,7 +128,9 @@ static apr_status_t obo_rp_add(const obo_replay *t, const unsigned char *h,
             mine += memcmp(s->owner, o, OBO_REPLAY_OWNER) == 0;
         }
     }
-    if (!free_slot || mine >= OBO_REPLAY_HEAVY) {
+    /* the cap only once the window is half full: a busy client in an
+     * emptier table was refused for nothing (review 31) */
+    if (!free_slot || (nfree <= OBO_REPLAY_WINDOW / 2 && mine >= OBO_REPLAY_HEAVY)) {
         apr_atomic_inc64(&obo_rp_head(t)->full);
         return APR_ENOSPC;
     }

@@ -44,8 +44,9 @@ apr_status_t obo_replay_setup(obo_replay *t, void *mem, apr_size_t nslots);
 
 /* Records id (len bytes) of owner (olen bytes) until `until`: APR_SUCCESS
  * the first time, APR_EEXIST while an earlier record lives, APR_ENOSPC when
- * its window holds only live records, or owner holds a quarter of them
- * already (counted: obo_replay_full). A live record is never overwritten. */
+ * its window holds only live records, or is half full and owner holds a
+ * quarter of it already (counted: obo_replay_full). A live record is never
+ * overwritten. */
 apr_status_t obo_replay_add(const obo_replay *t, const void *id, apr_size_t len,
                             const void *owner, apr_size_t olen, apr_time_t until,
                             apr_time_t now);

@@ -483,15 +483,13 @@ static const char *check_places(apr_pool_t *p, const auth_obo_dir_cfg *d)
 }
 
 /* A downstream named by OBOPassToken alone has nothing to exchange for:
- * every request would fail, so the configuration does. Entra's
- * On-Behalf-Of grant has no audience parameter: OBOExchangeAudience there
- * would be dropped, and alone it left an empty scope that failed every
- * request at the IdP (review 30B). */
+ * every request would fail, so the configuration does. */
 static const char *check_downstreams(apr_pool_t *p, const auth_obo_srv_cfg *sc,
                                      const auth_obo_dir_cfg *d)
 {
-    int i, obo = auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO;
+    int i;
 
+    (void)sc;
     for (i = 0; d->downstreams && i < d->downstreams->nelts; i++) {
         const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
                                                       auth_obo_downstream *);
@@ -503,15 +501,35 @@ static const char *check_downstreams(apr_pool_t *p, const auth_obo_srv_cfg *sc,
                                 ds->name ? " downstream=" : "", ds->name ? ds->name : "",
                                 ds->name ? " downstream=" : "", ds->name ? ds->name : "");
         }
-        if (audiences && obo && !ds->app) {
-            return apr_psprintf(p, "OBOExchangeAudience%s%s is sent only with OBOExchange "
-                                "token-exchange (RFC 8693); the on-behalf-of grant (the "
-                                "server's OBOExchange) has no audience: name the downstream "
-                                "with OBOScope, or set OBOExchange token-exchange",
-                                ds->name ? " downstream=" : "", ds->name ? ds->name : "");
-        }
     }
     return check_places(p, d);
+}
+
+/* Entra's On-Behalf-Of grant has no audience parameter: OBOExchangeAudience
+ * there is dropped, and alone it leaves an empty scope that fails every
+ * request at the IdP (review 30B). Warned, not refused: a main server's
+ * section may serve virtual hosts whose OBOExchange is token-exchange, and
+ * a configuration that ran before must still restart (review 31). */
+static void warn_obo_audiences(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc,
+                               const auth_obo_dir_cfg *d, const char *in)
+{
+    int i;
+
+    if (auth_obo_ival(sc->exchange, OBO_GRANT_OBO) != OBO_GRANT_OBO) {
+        return;
+    }
+    for (i = 0; d->downstreams && i < d->downstreams->nelts; i++) {
+        const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
+                                                      auth_obo_downstream *);
+        if (ds->audiences && ds->audiences->nelts > 0 && !ds->app) {
+            check_warn(p, s, "OBO059: OBOExchangeAudience%s%s (%s) is sent only with "
+                       "OBOExchange token-exchange (RFC 8693); with the on-behalf-of grant "
+                       "it is dropped%s: name the downstream with OBOScope, or set "
+                       "OBOExchange token-exchange", ds->name ? " downstream=" : "",
+                       ds->name ? ds->name : "", in, ds->scopes->nelts == 0
+                       ? ", and without OBOScope every exchange fails (no scope)" : "");
+        }
+    }
 }
 
 /* Entra's client credentials grant takes one scope, <resource>/.default
@@ -701,6 +719,7 @@ static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
         return 0;
     }
     warn_app_scopes(p, s, sc, d, in);
+    warn_obo_audiences(p, s, sc, d, in);
     if (!sc->client_id) {
         err = "OBOScope/OBOPassToken need OBOClientID";
     }
@@ -1515,6 +1534,24 @@ static void warn_session_room(server_rec *s)
     }
 }
 
+/* Its name and port as OBO189/OBO199 say them (a <VirtualHost *:443>'s
+ * server port is 0: its address's). */
+static const char *vhost_name(apr_pool_t *p, const server_rec *s)
+{
+    unsigned port = s->port ? s->port : s->addrs ? (unsigned)s->addrs->host_port : 0;
+
+    return apr_psprintf(p, "%s:%u", s->server_hostname ? s->server_hostname : "", port);
+}
+
+/* The client authenticates with its secret (not a certificate). */
+static int sends_secret(const auth_obo_srv_cfg *sc)
+{
+    int auth = sc->client_auth != AUTH_OBO_UNSET ? sc->client_auth
+             : sc->client_cert ? OBO_AUTH_PRIVATE_KEY_JWT : OBO_AUTH_SECRET_POST;
+
+    return sc->client_secret && auth != OBO_AUTH_PRIVATE_KEY_JWT;
+}
+
 static int same_idp(const auth_obo_srv_cfg *a, const auth_obo_srv_cfg *b)
 {
     return a->metadata_url == b->metadata_url && a->jwks_url == b->jwks_url
@@ -1531,8 +1568,12 @@ static int credentials_shared_elsewhere(server_rec *main_s, const auth_obo_srv_c
     for (t = main_s; t; t = t->next) {
         tc = ap_get_module_config(t->module_config, &auth_obo_module);
         if (tc != sc && auth_obo_has_idp(tc) && (tc->uses_exchange || tc->introspects)
-            && tc->client_id == sc->client_id && tc->client_secret == sc->client_secret
-            && tc->client_key == sc->client_key && !same_idp(tc, sc)) {
+            && !same_idp(tc, sc)
+            && ((tc->client_id == sc->client_id && tc->client_secret == sc->client_secret
+                 && tc->client_key == sc->client_key)
+                /* one server-wide secret, whatever the client ids (review 31) */
+                || (sends_secret(sc) && sends_secret(tc)
+                    && tc->client_secret == sc->client_secret))) {
             return 1;
         }
     }
@@ -1553,16 +1594,20 @@ static void warn_inherited_client(apr_pool_t *p, server_rec *s, server_rec *main
     const auth_obo_srv_cfg *main_sc = ap_get_module_config(main_s->module_config,
                                                            &auth_obo_module);
 
-    if (s->is_virtual && sc != main_sc && !same_idp(sc, main_sc)
+    int inherited = sc->client_secret == main_sc->client_secret
+                    && sc->client_key == main_sc->client_key
+                    && (sc->client_secret || sc->client_key);
+
+    if (s->is_virtual && sc != main_sc && !same_idp(sc, main_sc) && inherited
         && (sc->uses_exchange || sc->introspects) && sc->client_id
-        && sc->client_id == main_sc->client_id
-        && sc->client_secret == main_sc->client_secret && sc->client_key == main_sc->client_key
-        && (auth_obo_has_idp(main_sc) || credentials_shared_elsewhere(main_s, sc))) {
-        check_warn(p, s, "OBO199: virtual host %s:%u has an identity provider of its own but "
-                   "the main server's OBOClientID and credentials: they are sent to its "
-                   "provider's token endpoint; set OBOClientID and its credentials in the "
-                   "virtual host unless that provider is meant to have them",
-                   s->server_hostname ? s->server_hostname : "", (unsigned)s->port);
+        && ((sc->client_id == main_sc->client_id && auth_obo_has_idp(main_sc))
+            || credentials_shared_elsewhere(main_s, sc))) {
+        check_warn(p, s, "OBO199: virtual host %s has an identity provider of its own but "
+                   "the main server's credentials (OBOClientSecret, OBOClientCertificate%s): "
+                   "they are sent to its provider's token endpoint; set OBOClientID and its "
+                   "credentials in the virtual host unless that provider is meant to have them",
+                   vhost_name(p, s), sc->client_id == main_sc->client_id
+                   ? " and OBOClientID" : "");
     }
 }
 
@@ -1571,23 +1616,25 @@ static void warn_inherited_client(apr_pool_t *p, server_rec *s, server_rec *main
  * client's: never what was meant, and a disclosure when its IdP is another
  * party's (review 30B). A certificate may well be registered for both
  * clients (and a client assertion is no secret): not refused. */
-static int check_inherited_secret(server_rec *s, server_rec *main_s)
+static int check_inherited_secret(apr_pool_t *p, server_rec *s, server_rec *main_s)
 {
     auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
     const auth_obo_srv_cfg *main_sc = ap_get_module_config(main_s->module_config,
                                                            &auth_obo_module);
 
+    /* the secret it would send is the main server's, for another client
+     * (with a certificate, inherited or not, the secret is never sent:
+     * review 31) */
     if (!s->is_virtual || sc == main_sc || !(sc->uses_exchange || sc->introspects)
         || !sc->client_id || !main_sc->client_id || !strcmp(sc->client_id, main_sc->client_id)
         || !main_sc->client_secret || sc->client_secret != main_sc->client_secret
-        || sc->client_key != main_sc->client_key) {
+        || !sends_secret(sc)) {
         return 1;
     }
-    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO189: virtual host %s:%u sets its own "
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO189: virtual host %s sets its own "
                  "OBOClientID (%s) but no OBOClientSecret or OBOClientCertificate: the main "
                  "server's secret (of client %s) would be sent as its secret; set the "
-                 "client's own credentials in the virtual host",
-                 s->server_hostname ? s->server_hostname : "", (unsigned)s->port,
+                 "client's own credentials in the virtual host", vhost_name(p, s),
                  sc->client_id, main_sc->client_id);
     return 0;
 }
@@ -1624,6 +1671,81 @@ static void warn_dpop_replay(apr_pool_t *p, server_rec *s)
     }
 }
 
+/* Why dir cannot be trusted with the state, or NULL. The runtime directory
+ * may be one other users can write to (a sticky 1777 folder), where they can
+ * plant a link, a directory of their own or one they can write to before
+ * httpd starts. So the directory is made 0700 if missing, then opened
+ * without following a link and judged on the descriptor: a directory owned
+ * by root or the user the children run as, that neither group nor others
+ * can write to (refused, not repaired: what was planted in it stays), in a
+ * parent that others cannot write to unless it is sticky. Ownership and mode
+ * are set through the descriptor (fchown, fchmod), never through the name. */
+const char *auth_obo_state_dir_trust(apr_pool_t *p, const char *dir, int probe)
+{
+    uid_t user = ap_unixd_config.user_id;
+    const char *parent = ap_make_dirstr_parent(p, dir), *why = NULL;
+    struct stat sb, up;
+    int fd = (!probe && mkdir(dir, S_IRWXU) == 0) || errno == EEXIST || probe
+             ? open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+
+    if (fd < 0 && probe && errno == ENOENT) {
+        return NULL;        /* a start will make it */
+    }
+    if (fd < 0) {
+        why = errno == ELOOP || errno == ENOTDIR ? "it is a symbolic link or not a directory"
+                                                 : strerror(errno);
+    }
+    else if (fstat(fd, &sb) != 0 || stat(parent, &up) != 0) {
+        why = strerror(errno);
+    }
+    else if (sb.st_uid != 0 && sb.st_uid != user && sb.st_uid != geteuid()) {
+        why = apr_psprintf(p, "it belongs to uid %lu, not to root or the httpd user",
+                           (unsigned long)sb.st_uid);
+    }
+    else if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+        why = apr_psprintf(p, "group or others can write to it (mode %04o)",
+                           (unsigned)(sb.st_mode & 07777));
+    }
+    /* Whoever owns the parent, or may rename in it, can swap the directory
+     * for another after this check: the children write into it later. */
+    else if (up.st_uid != 0 && up.st_uid != user && up.st_uid != geteuid()) {
+        why = apr_psprintf(p, "its parent %s belongs to uid %lu, not to root or the httpd "
+                           "user", parent, (unsigned long)up.st_uid);
+    }
+    else if ((up.st_mode & (S_IWGRP | S_IWOTH)) && !(up.st_mode & S_ISVTX)) {
+        why = apr_psprintf(p, "group or others can write to its parent %s, which is not "
+                           "sticky", parent);
+    }
+    else if (!probe && ((geteuid() == 0 && fchown(fd, user, ap_unixd_config.group_id) != 0)
+                        || fchmod(fd, S_IRWXU) != 0)) {
+        why = strerror(errno);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    return why;
+}
+
+/* OBO078 where apachectl configtest shows it (review 30A): a start logs it
+ * as it sets the directory up (mod_auth_obo_process.c); here nothing is
+ * made or changed. */
+static void warn_state_dir(apr_pool_t *p, server_rec *s)
+{
+    const char *dir = NULL, *why;
+
+    if (ap_state_query(AP_SQ_RUN_MODE) != AP_SQ_RM_CONFIG_TEST) {
+        return;
+    }
+    dir = ap_runtime_dir_relative(p, AUTH_OBO_STATE_DIR_NAME);
+    why = dir ? auth_obo_state_dir_trust(p, dir, 1) : "no runtime directory";
+    if (why) {
+        check_warn(p, s, "OBO078: state directory %s refused: %s; the module runs without the "
+                   "IdP's last good keys (a new child or a restart will need the IdP). Remove "
+                   "it: httpd creates it, mode 0700, owned by the user it runs as",
+                   dir ? dir : "mod_auth_obo", why);
+    }
+}
+
 int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                  server_rec *s)
 {
@@ -1646,7 +1768,7 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         }
         warn_session_room(s);
         warn_dpop_replay(ptemp, s);
-        if (!check_inherited_secret(s, main_s)) {
+        if (!check_inherited_secret(ptemp, s, main_s)) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         warn_inherited_client(ptemp, s, main_s);
@@ -1658,6 +1780,7 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
+    warn_state_dir(ptemp, main_s);
     if (!check_files(ptemp, main_s) || !check_contents(ptemp, main_s)
         || !check_keys(ptemp, main_s) || !auth_obo_envcheck(pconf, ptemp, main_s)) {
         return HTTP_INTERNAL_SERVER_ERROR;

@@ -23,4 +23,13 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
  * log (and forgets them). */
 void auth_obo_check_warnings_flush(void);
 
+/* The saved IdP state's directory under the runtime directory. */
+#define AUTH_OBO_STATE_DIR_NAME "mod_auth_obo"
+
+/* Why dir cannot be trusted with the saved IdP state (OBO078), or NULL.
+ * Not probing: made 0700 if missing, and its owner and mode set through
+ * the descriptor; probing (configtest): nothing made or changed, a missing
+ * one is fine. */
+const char *auth_obo_state_dir_trust(apr_pool_t *p, const char *dir, int probe);
+
 #endif

@@ -271,44 +271,54 @@ static int fast_redirect_refused(request_rec *r, const auth_obo_dir_cfg *d)
  * an exchanging Location, also when no exchange happens (a token that did
  * not validate, but another Require granted access). OBOPassToken
  * authorization puts the downstream token there after. */
-/* Copies of the caller's credentials that the configuration made before
- * (PHP's idioms: SetEnvIf Authorization "(.*)" HTTP_AUTHORIZATION=$1, a
- * RewriteRule [E=HTTP_AUTHORIZATION:%{HTTP:Authorization}], and their
- * REDIRECT_ copies) reached CGI and FastCGI backends (review 30B): every
- * variable holding them goes with the header. Credentials too short to be
- * a token are not searched for (they would match unrelated values). */
-static void drop_caller_env(request_rec *r, const char *value)
+/* Entries of t whose value holds token, except the one named keep. */
+static void drop_copies(request_rec *r, apr_table_t *t, const char *token, const char *keep)
 {
-    const char *cred = ap_strchr_c(value, ' ');
-    const apr_array_header_t *arr = apr_table_elts(r->subprocess_env);
+    const apr_array_header_t *arr = apr_table_elts(t);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
     apr_array_header_t *gone = NULL;
     int i;
 
-    cred = cred ? cred + strspn(cred, " \t") : value;
-    if (strlen(cred) < 16) {
-        return;
-    }
     for (i = 0; i < arr->nelts; i++) {
-        if (e[i].key && e[i].val && strstr(e[i].val, cred)) {
+        if (e[i].key && e[i].val && (!keep || strcasecmp(e[i].key, keep))
+            && strstr(e[i].val, token)) {
             gone = gone ? gone : apr_array_make(r->pool, 2, sizeof(const char *));
             APR_ARRAY_PUSH(gone, const char *) = e[i].key;
         }
     }
     for (i = 0; gone && i < gone->nelts; i++) {
-        apr_table_unset(r->subprocess_env, APR_ARRAY_IDX(gone, i, const char *));
+        apr_table_unset(t, APR_ARRAY_IDX(gone, i, const char *));
     }
+}
+
+/* Copies of the caller's token that the configuration made before
+ * (PHP's idioms: SetEnvIf Authorization "(.*)" HTTP_AUTHORIZATION=$1, a
+ * RewriteRule [E=HTTP_AUTHORIZATION:%{HTTP:Authorization}], their
+ * REDIRECT_ copies; SetEnvIf Cookie, RequestHeader set X-... from
+ * Authorization) reached CGI, FastCGI and proxied backends (reviews 30B,
+ * 31): every variable and request header holding the token goes. Only the
+ * token the module verified is looked for: a client-chosen string would
+ * let the client pick which variables to delete (review 31). */
+static void drop_caller_copies(request_rec *r, const auth_obo_req *st, const char *hdr)
+{
+    if (!st || !st->jws || !st->token || strlen(st->token) < 16) {
+        return;
+    }
+    drop_copies(r, r->subprocess_env, st->token, NULL);
+    drop_copies(r, r->headers_in, st->token, hdr);
 }
 
 static void drop_caller_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_req *st)
 {
     const char *h = auth_obo_credentials_header(r);
-    const char *value = apr_table_get(r->headers_in, h);
 
-    if (auth_obo_forward_caller(d) || !value) {
+    if (auth_obo_forward_caller(d)) {
         return;
     }
-    drop_caller_env(r, value);
+    drop_caller_copies(r, st, h);
+    if (!apr_table_get(r->headers_in, h)) {
+        return;
+    }
     apr_table_unset(r->headers_in, h);
     /* Without it mod_cache would take the answer for an anonymous one. */
     auth_obo_no_cache(r);

@@ -158,7 +158,6 @@ static apr_status_t setup_server(apr_pool_t *pconf, apr_pool_t *ptemp, server_re
  * optional and would make the fallback depend on a second service. */
 
 #define STATE_KEY_NAME "auth_obo_state_key"
-#define STATE_DIR_NAME "mod_auth_obo"
 
 static const unsigned char *state_key;   /* process pool: survives restarts */
 static const char *state_dir;            /* pconf; NULL if it cannot be made */
@@ -181,71 +180,19 @@ static apr_status_t state_key_get(server_rec *s)
     return rv;
 }
 
-/* Why dir cannot be trusted with the state, or NULL. The runtime directory
- * may be one other users can write to (a sticky 1777 folder), where they can
- * plant a link, a directory of their own or one they can write to before
- * httpd starts. So the directory is made 0700 if missing, then opened
- * without following a link and judged on the descriptor: a directory owned
- * by root or the user the children run as, that neither group nor others
- * can write to (refused, not repaired: what was planted in it stays), in a
- * parent that others cannot write to unless it is sticky. Ownership and mode
- * are set through the descriptor (fchown, fchmod), never through the name. */
-static const char *state_dir_trust(apr_pool_t *p, const char *dir)
-{
-    uid_t user = ap_unixd_config.user_id;
-    const char *parent = ap_make_dirstr_parent(p, dir), *why = NULL;
-    struct stat sb, up;
-    int fd = mkdir(dir, S_IRWXU) == 0 || errno == EEXIST
-             ? open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
-
-    if (fd < 0) {
-        why = errno == ELOOP || errno == ENOTDIR ? "it is a symbolic link or not a directory"
-                                                 : strerror(errno);
-    }
-    else if (fstat(fd, &sb) != 0 || stat(parent, &up) != 0) {
-        why = strerror(errno);
-    }
-    else if (sb.st_uid != 0 && sb.st_uid != user && sb.st_uid != geteuid()) {
-        why = apr_psprintf(p, "it belongs to uid %lu, not to root or the httpd user",
-                           (unsigned long)sb.st_uid);
-    }
-    else if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
-        why = apr_psprintf(p, "group or others can write to it (mode %04o)",
-                           (unsigned)(sb.st_mode & 07777));
-    }
-    /* Whoever owns the parent, or may rename in it, can swap the directory
-     * for another after this check: the children write into it later. */
-    else if (up.st_uid != 0 && up.st_uid != user && up.st_uid != geteuid()) {
-        why = apr_psprintf(p, "its parent %s belongs to uid %lu, not to root or the httpd "
-                           "user", parent, (unsigned long)up.st_uid);
-    }
-    else if ((up.st_mode & (S_IWGRP | S_IWOTH)) && !(up.st_mode & S_ISVTX)) {
-        why = apr_psprintf(p, "group or others can write to its parent %s, which is not "
-                           "sticky", parent);
-    }
-    else if ((geteuid() == 0 && fchown(fd, user, ap_unixd_config.group_id) != 0)
-             || fchmod(fd, S_IRWXU) != 0) {
-        why = strerror(errno);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    return why;
-}
-
 /* Made by the parent (often root), owned by the user the children run as:
  * they write the files. */
 static void state_dir_setup(apr_pool_t *pconf, server_rec *s)
 {
-    const char *dir = ap_runtime_dir_relative(pconf, STATE_DIR_NAME);
-    const char *why = dir ? state_dir_trust(pconf, dir) : "no runtime directory";
+    const char *dir = ap_runtime_dir_relative(pconf, AUTH_OBO_STATE_DIR_NAME);
+    const char *why = dir ? auth_obo_state_dir_trust(pconf, dir, 0) : "no runtime directory";
 
     state_dir = NULL;
     if (why) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "OBO078: state directory %s refused: %s; "
                      "the module runs without the IdP's last good keys (a new child or a "
                      "restart will need the IdP). Remove it: httpd creates it, mode 0700, "
-                     "owned by the user it runs as", dir ? dir : STATE_DIR_NAME, why);
+                     "owned by the user it runs as", dir ? dir : AUTH_OBO_STATE_DIR_NAME, why);
     }
     else if (state_key_get(s) == APR_SUCCESS) {
         state_dir = dir;

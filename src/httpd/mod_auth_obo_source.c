@@ -46,6 +46,25 @@ static const char *header_token(request_rec *r, const auth_obo_dir_cfg *d, int *
     return t;
 }
 
+/* 1 if v holds a second "scheme credentials" after a comma, as httpd joins
+ * two Authorization headers ("Bearer a, Bearer b"); a malformed token with
+ * a comma in it (JWS JSON serialization) is one malformed token. */
+static int second_credentials(const char *v)
+{
+    const char *c = v ? ap_strchr_c(v, ',') : NULL;
+
+    for (; c; c = ap_strchr_c(c + 1, ',')) {
+        const char *s = c + 1 + strspn(c + 1, " \t");
+        apr_size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                 "0123456789!#$%&'*+.^_`|~-");
+
+        if (n > 0 && (s[n] == ' ' || s[n] == '\t')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* ---- what was found ------------------------------------------------------- */
 
 typedef struct finds {
@@ -473,8 +492,8 @@ int auth_obo_find_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_foun
         /* Two Authorization headers, which httpd joins with ", " (a
          * b64token has no comma): two tokens, 400 (RFC 6750 s.2), not one
          * malformed token (review 30C) */
-        if (!*h && ap_strchr_c(apr_table_get(r->headers_in, auth_obo_credentials_header(r)),
-                               ',')) {
+        if (!*h && second_credentials(apr_table_get(r->headers_in,
+                                                    auth_obo_credentials_header(r)))) {
             found(r->pool, &f, "header", h);
         }
     }

@@ -542,15 +542,24 @@ static void live_node(apr_array_header_t *out, const char *backend, const char *
     n->up = up;
 }
 
+/* How long one page view or scrape may spend asking memcached nodes, and
+ * each node at most: nodes that accept and never answer made a view take
+ * seconds per node, past Prometheus' scrape timeout (review 31). */
+#define PROBE_BUDGET apr_time_from_msec(1500)
+#define PROBE_NODE_MAX apr_time_from_msec(300)
+
 /* The token cache of every virtual host that uses one: each memcached
- * server asked now; shm is up when this process has it attached. */
+ * server asked now (once, whichever virtual hosts name it; within the
+ * budget: those left are said to be down, as not answering in time);
+ * shm is up when this process has it attached. */
 static void live_nodes(request_rec *r, apr_array_header_t *out)
 {
     const server_rec *s;
     const auth_obo_srv_cfg *sc;
     apr_array_header_t *nodes;
-    const char *done = "";
-    int j, type;
+    apr_time_t start = apr_time_now();
+    apr_interval_time_t t;
+    int j, k, type, seen;
 
     for (s = ap_server_conf; s; s = s->next) {
         sc = ap_get_module_config(s->module_config, &auth_obo_module);
@@ -563,16 +572,19 @@ static void live_nodes(request_rec *r, apr_array_header_t *out)
             live_node(out, "shm", "shm", sc->rt && sc->rt->cache);
             continue;
         }
-        if (ap_strstr_c(done, apr_pstrcat(r->pool, "\n", sc->cache_servers, "\n", NULL))) {
-            continue;
-        }
-        done = apr_pstrcat(r->pool, done, "\n", sc->cache_servers, "\n", NULL);
-        obo_memcached_probe(r->pool, sc->cache_servers,
-                            apr_time_from_msec(auth_obo_ival(sc->cache_timeout_ms, 200)),
-                            &nodes);
+        t = apr_time_from_msec(auth_obo_ival(sc->cache_timeout_ms, 200));
+        t = t < PROBE_NODE_MAX ? t : PROBE_NODE_MAX;
+        /* listed, not asked: each node is asked below, once */
+        obo_memcached_probe(r->pool, sc->cache_servers, -1, &nodes);
         for (j = 0; j < nodes->nelts; j++) {
-            const obo_memcached_node *n = &APR_ARRAY_IDX(nodes, j, obo_memcached_node);
-            live_node(out, "memcached", n->name, n->up);
+            obo_memcached_node *n = &APR_ARRAY_IDX(nodes, j, obo_memcached_node);
+            for (k = 0, seen = 0; !seen && k < out->nelts; k++) {
+                seen = !strcmp(APR_ARRAY_IDX(out, k, obo_metrics_live_node).node, n->name);
+            }
+            if (!seen) {
+                live_node(out, "memcached", n->name, apr_time_now() - start < PROBE_BUDGET
+                          && obo_memcached_node_answers(n->name, t));
+            }
         }
     }
 }

@@ -1102,6 +1102,16 @@ static apr_int64_t set_age(obo_provider *pv, apr_time_t now)
     return age;
 }
 
+static int refresh_failed(obo_provider *pv)
+{
+    int failed;
+
+    apr_thread_mutex_lock(pv->lock);
+    failed = pv->last_failure > pv->loaded_at;
+    apr_thread_mutex_unlock(pv->lock);
+    return failed;
+}
+
 apr_status_t obo_provider_health(obo_provider *pv, apr_int64_t *age, const char **why)
 {
     apr_time_t now = apr_time_now();
@@ -1124,7 +1134,9 @@ apr_status_t obo_provider_health(obo_provider *pv, apr_int64_t *age, const char 
     /* Old keys still validate: healthy, said as degraded. Every server of a
      * pool shares the set's fetch time, so a 503 here took the whole pool
      * out at once during a long IdP outage (review 27). */
-    if (*age > 3 * apr_time_sec(pv->cfg.jwks_refresh)) {
+    /* ... and only when refreshing them failed since: an idle process does
+     * not refresh at all, nor does a JWKS file (review 31) */
+    if (*age > 3 * apr_time_sec(pv->cfg.jwks_refresh) && refresh_failed(pv)) {
         *why = "the key set is older than three refresh intervals (the identity provider "
                "has not answered since)";
     }

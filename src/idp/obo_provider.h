@@ -121,7 +121,8 @@ unsigned long obo_provider_generation(obo_provider *pv);
  * load attempt when no other thread is loading and the retry backoff has
  * passed (so polls also bring keys back), else answers at once; it never
  * refreshes. APR_SUCCESS (with *why a note, or NULL, when the set is older
- * than 3 x the refresh interval: degraded, still validating), or
+ * than 3 x the refresh interval and its refresh failed since: degraded,
+ * still validating), or
  * APR_EGENERAL with *why (static text). *age: seconds since the set was
  * fetched, -1 without one. */
 apr_status_t obo_provider_health(obo_provider *pv, apr_int64_t *age, const char **why);

@@ -141,9 +141,24 @@ static void obo_endpoints(apr_pool_t *p, apr_array_header_t *out, const obo_metr
     }
 }
 
-static void obo_keys(apr_pool_t *p, apr_array_header_t *out, const obo_metrics_live *l)
+/* Old keys matter when refreshing them fails: a process without requests
+ * does not refresh at all (review 31: the line and the alert fired for an
+ * idle process, or a JWKS file). */
+static int obo_jwks_failing(const obo_metrics_snapshot *s, int number)
 {
-    int i;
+    const obo_metrics_endpoint_state *e;
+
+    if (number < 1 || number > OBO_M_PROVIDERS) {
+        return 0;
+    }
+    e = &s->pep[number - 1][OBO_M_EP_JWKS];
+    return e->last_fail > e->last_ok;
+}
+
+static void obo_keys(apr_pool_t *p, apr_array_header_t *out, const obo_metrics_snapshot *s,
+                     const obo_metrics_live *l)
+{
+    int i, stale;
 
     for (i = 0; l && i < l->nproviders; i++) {
         const obo_metrics_live_provider *pv = &l->providers[i];
@@ -162,9 +177,10 @@ static void obo_keys(apr_pool_t *p, apr_array_header_t *out, const obo_metrics_l
                             ? apr_psprintf(p, "next refresh in %s", obo_age(p, pv->next_refresh))
                             : "refresh due at the next request",
                             pv->issuers ? "; issuers " : "", pv->issuers ? pv->issuers : "");
-        obo_line(out, concern, pv->age > 3 * pv->refresh ? OBO_V_DEGRADED : OBO_V_OK,
-                 pv->age > 3 * pv->refresh
-                 ? apr_pstrcat(p, "older than three refresh intervals: ", what, NULL) : what);
+        stale = pv->age > 3 * pv->refresh && obo_jwks_failing(s, pv->number);
+        obo_line(out, concern, stale ? OBO_V_DEGRADED : OBO_V_OK, stale
+                 ? apr_pstrcat(p, "older than three refresh intervals, and refreshing it "
+                               "fails: ", what, NULL) : what);
     }
 }
 
@@ -204,7 +220,7 @@ apr_array_header_t *obo_summary(apr_pool_t *p, const obo_metrics_snapshot *s,
 
     obo_requests(p, out, s);
     obo_endpoints(p, out, s, now);
-    obo_keys(p, out, live);
+    obo_keys(p, out, s, live);
     obo_cache_line(p, out, s, live);
     if (c[OBO_M_SESSION_STARTED] || (live && live->sessions_live >= 0)) {
         obo_line(out, "long-running sessions", OBO_V_OK, apr_psprintf(

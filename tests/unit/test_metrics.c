@@ -246,6 +246,24 @@ static void test_summary(apr_pool_t *p)
         failing += l->verdict == OBO_V_FAILING;
     }
     is_int(found, 6, "each concern's verdict and reason");
+    /* review 31: keys older than three refresh intervals in a process
+     * without requests (no refresh tried): OK; with failing refreshes:
+     * degraded */
+    lp[0].age = 4 * 3600;
+    lines = obo_summary(p, &s, &live, now);
+    for (i = 0, found = 0; i < lines->nelts; i++) {
+        l = &APR_ARRAY_IDX(lines, i, obo_summary_line);
+        found += !strcmp(l->concern, "keys of identity provider 1") && l->verdict == OBO_V_DEGRADED;
+    }
+    is_int(found, 1, "old keys, their JWKS refresh failing: degraded");
+    obo_metrics_provider_idp(1, OBO_M_EP_JWKS, OBO_M_OK, 0);
+    obo_metrics_read(&s);
+    lines = obo_summary(p, &s, &live, now);
+    for (i = 0, found = 0; i < lines->nelts; i++) {
+        l = &APR_ARRAY_IDX(lines, i, obo_summary_line);
+        found += !strcmp(l->concern, "keys of identity provider 1") && l->verdict == OBO_V_OK;
+    }
+    is_int(found, 1, "as old, the last refresh answered: OK");
     is_int(failing, 2, "two failing lines");
     ok(obo_summary_worst(lines) == OBO_V_FAILING, "the worst: failing");
     obo_metrics_detach();

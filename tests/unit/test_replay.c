@@ -85,30 +85,54 @@ static void test_flood(apr_pool_t *p)
         stored += obo_replay_add(&t, id, strlen(id), "attacker", 8, now + SEC(60) + i, now)
                   == APR_SUCCESS;
     }
-    is_int(stored, 8, "one owner: a quarter of the window, the rest refused");
-    for (i = 0; i < 24; i++) {
+    is_int(stored, 16, "one owner: half the window, the rest refused");
+    for (i = 0; i < 16; i++) {
         snprintf(id, sizeof(id), "o%d", i);
         snprintf(owner, sizeof(owner), "other%d", i);
         others += obo_replay_add(&t, id, strlen(id), owner, strlen(owner), now + SEC(60), now)
                   == APR_SUCCESS;
     }
-    is_int(others, 24, "other owners fill the other three quarters");
+    is_int(others, 16, "other owners fill the other half");
     is_int(obo_replay_add(&t, "o99", 3, "other99", 7, now + SEC(60), now), APR_ENOSPC,
            "full: the next is refused");
-    for (i = 0; i < 8; i++) {
+    for (i = 0; i < 16; i++) {
         snprintf(id, sizeof(id), "flood%d", i);
         replays += obo_replay_add(&t, id, strlen(id), "attacker", 8, now + SEC(60), now)
                    == APR_EEXIST;
     }
-    for (i = 0; i < 24; i++) {
+    for (i = 0; i < 16; i++) {
         snprintf(id, sizeof(id), "o%d", i);
         snprintf(owner, sizeof(owner), "other%d", i);
         replays += obo_replay_add(&t, id, strlen(id), owner, strlen(owner), now + SEC(60), now)
                    == APR_EEXIST;
     }
     is_int(replays, 32, "every record kept: all 32 replays refused");
-    is_int(obo_replay_add(&t, "flood8", 6, "attacker", 8, now + SEC(120), now + SEC(61)),
+    is_int(obo_replay_add(&t, "flood16", 7, "attacker", 8, now + SEC(120), now + SEC(61)),
            APR_SUCCESS, "once its records ended, the owner records again");
+}
+
+/* Review 31: one busy key in a table with room is never refused. */
+static void test_busy_roomy(apr_pool_t *p)
+{
+    obo_replay t;
+    apr_time_t now = SEC(1000);
+    char id[32];
+    int i, stored = 0;
+
+    obo_replay_setup(&t, apr_palloc(p, obo_replay_size(4096)), 4096);
+    for (i = 0; i < 512; i++) {
+        snprintf(id, sizeof(id), "b%d", i);
+        stored += obo_replay_add(&t, id, strlen(id), "busy", 4, now + SEC(60), now)
+                  == APR_SUCCESS;
+    }
+    is_int(stored, 512, "an eighth of the table from one key: all recorded");
+    for (; i < 1024; i++) {
+        snprintf(id, sizeof(id), "b%d", i);
+        stored += obo_replay_add(&t, id, strlen(id), "busy", 4, now + SEC(60), now)
+                  == APR_SUCCESS;
+    }
+    ok(stored >= 1014, "a quarter of the table from one key: %d of 1024 recorded (a window "
+       "past half full may refuse it)", stored);
 }
 
 /* Review 30C: a busy client (one key, many proofs) beside many others in a
@@ -222,6 +246,7 @@ int main(void)
     TAP_RUN(test_full);
     TAP_RUN(test_flood);
     TAP_RUN(test_busy_client);
+    TAP_RUN(test_busy_roomy);
     TAP_RUN(test_horizon);
     TAP_RUN(test_copy);
     TAP_RUN(test_many_keys);
