@@ -264,7 +264,11 @@ static void obo_del_entries(apr_pool_t *p, const obo_session_cfg *c, const char 
      * must not start another (obo_session_open), or a user holding one token
      * more than the limit would end one session per request, each costing
      * an IdP call. */
-    apr_time_t until = apr_time_now() + apr_time_from_sec(OBO_ENDED_MARK_S);
+    /* With OBOSessionLimit, for the hour a start counts in: a caller token
+     * whose session ended (not evicted) starts the next one counted (review
+     * 32: after a 60 s mark, start, DELETE, wait, start escaped the cap). */
+    apr_time_t until = apr_time_now() + apr_time_from_sec(c->limit ? OBO_OPENS_WINDOW_S
+                                                                   : OBO_ENDED_MARK_S);
     json_t *mark = obo_json_pool(p, json_pack("{s:b}", "e", 1)), *was = NULL;
     const char *ek = obo_skey(p, "ended", key, NULL);
 

@@ -73,6 +73,23 @@ subtest 'copies of the caller\'s Authorization in the environment are removed' =
     is $env->{PHP_VALUE}, 'open_basedir=/var/www/site1', 'a variable a client named is kept';
 };
 
+# Review 32: the copies were removed only for a token that verified; one
+# that did not (another audience, expired) but that another Require let in
+# reached the CGI and the proxied backend in every copy.
+subtest 'copies of a token that did not verify are removed too' => sub {
+    for my $bad ([ 'another audience', user_token(fresh_user('any1'), 'xobo', aud => 'api://other-api') ],
+                 [ 'expired', user_token(fresh_user('any2'), 'xobo', exp => time - 3600,
+                                         nbf => time - 7200, iat => time - 7200) ]) {
+        my ($what, $t) = @$bad;
+        my $r = obo_get('obo_x', '/xphpany/env', token => $t);
+        is $r->code, 200, "$what: let in by Require ip" or diag describe($r);
+        ok index($r->content // '', $t) < 0, "$what: not in the CGI's environment";
+        $r = obo_get('obo_x', '/xphpany/backend/x', token => $t);
+        ok !grep({ index($_->[1], $t) >= 0 } backend_headers($r)),
+           "$what: not in any header the proxied backend gets";
+    }
+};
+
 subtest 'OBOForwardCallerToken on keeps it' => sub {
     my $ut = tok(fresh_user('fw2'));
     my $r = obo_get($V, '/xfwd/backend', token => $ut);

@@ -401,6 +401,7 @@ static int caller_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     }
     status = auth_obo_find_token(r, d, &f);
     *token = f.token;
+    st->presented = f.token;
     st->dpop = f.dpop;
     st->error_desc = f.error;
     return status;

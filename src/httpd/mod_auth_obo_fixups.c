@@ -271,8 +271,20 @@ static int fast_redirect_refused(request_rec *r, const auth_obo_dir_cfg *d)
  * an exchanging Location, also when no exchange happens (a token that did
  * not validate, but another Require granted access). OBOPassToken
  * authorization puts the downstream token there after. */
-/* Entries of t whose value holds token, except the one named keep. */
-static void drop_copies(request_rec *r, apr_table_t *t, const char *token, const char *keep)
+/* 1 if v is a copy of the presented, unverified token t: the token itself
+ * or "<scheme> <token>" (what SetEnvIf, RewriteRule [E=] and RequestHeader
+ * copy). Whole values only: the client chose t (review 31). */
+static int is_copy(const char *v, const char *t)
+{
+    const char *sp = ap_strchr_c(v, ' ');
+
+    return !strcmp(v, t) || (sp && !strcmp(sp + 1 + strspn(sp + 1, " \t"), t));
+}
+
+/* Entries of t that hold the verified token (anywhere in the value) or are
+ * a copy of the unverified one, except the one named keep. */
+static void drop_copies(request_rec *r, apr_table_t *t, const char *verified,
+                        const char *presented, const char *keep)
 {
     const apr_array_header_t *arr = apr_table_elts(t);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
@@ -281,7 +293,8 @@ static void drop_copies(request_rec *r, apr_table_t *t, const char *token, const
 
     for (i = 0; i < arr->nelts; i++) {
         if (e[i].key && e[i].val && (!keep || strcasecmp(e[i].key, keep))
-            && strstr(e[i].val, token)) {
+            && ((verified && strstr(e[i].val, verified))
+                || (presented && is_copy(e[i].val, presented)))) {
             gone = gone ? gone : apr_array_make(r->pool, 2, sizeof(const char *));
             APR_ARRAY_PUSH(gone, const char *) = e[i].key;
         }
@@ -296,16 +309,22 @@ static void drop_copies(request_rec *r, apr_table_t *t, const char *token, const
  * RewriteRule [E=HTTP_AUTHORIZATION:%{HTTP:Authorization}], their
  * REDIRECT_ copies; SetEnvIf Cookie, RequestHeader set X-... from
  * Authorization) reached CGI, FastCGI and proxied backends (reviews 30B,
- * 31): every variable and request header holding the token goes. Only the
- * token the module verified is looked for: a client-chosen string would
- * let the client pick which variables to delete (review 31). */
+ * 31, 32): every variable and request header holding the verified token
+ * goes, and every one that is a whole copy of a token that did not verify
+ * (another Require granted access). A client-chosen string is never looked
+ * for inside values: it would let the client pick what to delete. Tokens
+ * shorter than a JWT's smallest parts are not looked for at all. */
 static void drop_caller_copies(request_rec *r, const auth_obo_req *st, const char *hdr)
 {
-    if (!st || !st->jws || !st->token || strlen(st->token) < 16) {
-        return;
+    const char *verified = st && st->jws && st->token && strlen(st->token) >= 16
+                           ? st->token : NULL;
+    const char *presented = st && st->presented && strlen(st->presented) >= 16
+                            ? st->presented : NULL;
+
+    if (verified || presented) {
+        drop_copies(r, r->subprocess_env, verified, presented, NULL);
+        drop_copies(r, r->headers_in, verified, presented, hdr);
     }
-    drop_copies(r, r->subprocess_env, st->token, NULL);
-    drop_copies(r, r->headers_in, st->token, hdr);
 }
 
 static void drop_caller_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_req *st)

@@ -22,6 +22,7 @@
 /* What authentication established for this request (request_config). */
 typedef struct auth_obo_req {
     const char *token;       /* the caller's token, for the exchange */
+    const char *presented;   /* the token the request carried, verified or not */
     obo_jws *jws;            /* verified; payload = claims (an introspected token's:
                               * the IdP's answer, and no header) */
     int introspected;        /* the token was opaque: RFC 7662 introspection */
