@@ -286,19 +286,21 @@ apr_status_t obo_memcached_check_servers(apr_pool_t *p, const char *servers,
 /* One connection per server, asked for its version: whether it answers
  * now, whatever the process pools think of it (an ejected server is retried
  * only after retry_timeout). For the status page and its gauges. */
+static memcached_return_t obo_mc_behaviours(memcached_st *m, const obo_memcached_opts *o);
+
 static int obo_mc_answers(const obo_mc_server *sv, apr_interval_time_t timeout)
 {
     memcached_st *m = memcached_create(NULL);
-    uint64_t ms = (uint64_t)(timeout / 1000 > 0 ? timeout / 1000 : 1);
+    obo_memcached_opts o;
     int up = 0;
 
+    memset(&o, 0, sizeof(o));
+    o.timeout = timeout;
+    o.keep_failed = 1;
     if (m) {
-        memcached_behavior_set(m, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1);
-        memcached_behavior_set(m, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms);
-        memcached_behavior_set(m, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms);
-        memcached_behavior_set(m, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms * 1000);
-        memcached_behavior_set(m, MEMCACHED_BEHAVIOR_SND_TIMEOUT, ms * 1000);
-        up = memcached_server_add(m, sv->host, (in_port_t)sv->port) == MEMCACHED_SUCCESS
+        /* the pools' behaviours and timeouts (obo_mc_behaviours) */
+        up = obo_mc_behaviours(m, &o) == MEMCACHED_SUCCESS
+             && memcached_server_add(m, sv->host, (in_port_t)sv->port) == MEMCACHED_SUCCESS
              && memcached_version(m) == MEMCACHED_SUCCESS;
         memcached_free(m);
     }

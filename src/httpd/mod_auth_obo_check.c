@@ -1546,10 +1546,7 @@ static const char *vhost_name(apr_pool_t *p, const server_rec *s)
 /* The client authenticates with its secret (not a certificate). */
 static int sends_secret(const auth_obo_srv_cfg *sc)
 {
-    int auth = sc->client_auth != AUTH_OBO_UNSET ? sc->client_auth
-             : sc->client_cert ? OBO_AUTH_PRIVATE_KEY_JWT : OBO_AUTH_SECRET_POST;
-
-    return sc->client_secret && auth != OBO_AUTH_PRIVATE_KEY_JWT;
+    return sc->client_secret && auth_obo_client_auth(sc) != OBO_AUTH_PRIVATE_KEY_JWT;
 }
 
 static int same_idp(const auth_obo_srv_cfg *a, const auth_obo_srv_cfg *b)

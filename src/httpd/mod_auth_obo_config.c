@@ -190,6 +190,12 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     return sc;
 }
 
+int auth_obo_client_auth(const auth_obo_srv_cfg *sc)
+{
+    return sc->client_auth != AUTH_OBO_UNSET ? sc->client_auth
+           : sc->client_cert ? OBO_AUTH_PRIVATE_KEY_JWT : OBO_AUTH_SECRET_POST;
+}
+
 int auth_obo_skew(const auth_obo_dir_cfg *d)
 {
     return auth_obo_ival(d->skew, AUTH_OBO_SKEW);

@@ -224,6 +224,9 @@ void *auth_obo_merge_dir_cfg(apr_pool_t *p, void *base, void *add);
 void *auth_obo_create_srv_cfg(apr_pool_t *p, server_rec *s);
 void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *base, void *add);
 int auth_obo_skew(const auth_obo_dir_cfg *d);
+/* How the server's client authenticates at the token endpoint (obo_client_auth):
+ * OBOClientAuth, else private_key_jwt with a certificate, else the secret. */
+int auth_obo_client_auth(const auth_obo_srv_cfg *sc);
 /* The longest OBODPoPWindow plus the longest OBOClockSkew of the whole
  * configuration (seconds): how long a DPoP proof's jti is remembered after
  * its iat, whichever Location took it. Reset before each read. */

@@ -90,8 +90,7 @@ static apr_status_t build_client(apr_pool_t *pconf, server_rec *s, auth_obo_srv_
     c->client_id = sc->client_id;
     c->secret = sc->client_secret;
     c->assertion_alg = sc->assertion_alg ? sc->assertion_alg : "PS256";
-    c->auth = sc->client_auth != AUTH_OBO_UNSET ? sc->client_auth
-              : sc->client_cert ? OBO_AUTH_PRIVATE_KEY_JWT : OBO_AUTH_SECRET_POST;
+    c->auth = auth_obo_client_auth(sc);
     if (sc->client_cert) {
         rv = obo_client_load_certificate(pconf, sc->client_cert, sc->client_key, c, &err);
     }
