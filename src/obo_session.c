@@ -18,6 +18,7 @@
 #include "obo_crypto.h"
 #include "obo_guard.h"
 #include "obo_json.h"
+#include "obo_ledger.h"
 #include "obo_log.h"
 #include "obo_metrics.h"
 #include "obo_token.h"
@@ -289,6 +290,7 @@ static void obo_del_entries(apr_pool_t *p, const obo_session_cfg *c, const char 
         obo_cache_del(c->cache, p, obo_skey(p, "at", key, n ? n : ""));
     }
     obo_cache_del(c->cache, p, obo_skey(p, "alive", key, NULL));
+    obo_ledger_gone(key);
     /* Counted once: of concurrent enders only one removes the meta entry. */
     if (obo_cache_del(c->cache, p, obo_skey(p, "meta", key, NULL)) == APR_SUCCESS) {
         obo_metrics_inc(why);
@@ -793,6 +795,7 @@ static int obo_list_live(apr_pool_t *p, const obo_session_cfg *c, const char *k,
                 "(OBO195)", obo_fingerprint(p, k, strlen(k)));
         obo_metrics_inc(OBO_M_SESSION_EVICTED);
         obo_cache_del(c->cache, p, obo_skey(p, "alive", k, NULL));
+        obo_ledger_gone(k);
     }
     return rv != APR_NOTFOUND;
 }
@@ -953,6 +956,7 @@ static apr_status_t obo_open_fetch(void *baton, apr_pool_t *rp, char **val, apr_
                                        : obo_min(apr_time_now() + c->idle, until);
         b->created = 1;
         obo_metrics_inc(OBO_M_SESSION_STARTED);
+        obo_ledger_seen(key, obo_min(apr_time_now() + c->idle, until));
     }
     else {
         *errval = obo_xerr_copy(rp, e);
@@ -1295,6 +1299,10 @@ static apr_status_t obo_touch(apr_pool_t *p, const obo_session_cfg *c, const cha
         obo_put(p, c, ak, obo_json_pool(p, json_pack("{s:I}", "lu", (json_int_t)
                                                      apr_time_sec(now))),
                 obo_idle_until(c, m, now));
+        obo_ledger_seen(key, obo_idle_until(c, m, now));
+    }
+    else {
+        obo_ledger_seen(key, obo_idle_until(c, m, obo_jtime(j, "lu")));
     }
     return APR_SUCCESS;
 }

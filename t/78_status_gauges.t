@@ -33,7 +33,10 @@ sub prom {
     my ($h) = @_;
     my $r = $ua->get($h->url('/obo-status?format=prometheus'));
     my ($f, $e) = prom_parse($r->decoded_content);
-    is_deeply $e, [], 'the exposition is well formed' or diag explain $e;
+    # intermittent in multi-file runs: say what came back
+    is_deeply $e, [], 'the exposition is well formed'
+        or diag explain($e), "\nstatus ", $r->status_line, "\n",
+                substr($r->decoded_content // '', 0, 600);
     return $f;
 }
 sub json { my ($h) = @_; return JSON::PP->new->decode($ua->get($h->url('/obo-status?format=json'))->decoded_content) }

@@ -32,6 +32,7 @@ static const char auth_obo_status_version[] = PACKAGE_VERSION;
 #include "obo_cache_memcached.h"
 #include "obo_b64.h"
 #include "obo_crypto.h"
+#include "obo_ledger.h"
 #include "obo_metrics.h"
 #include "obo_provider.h"
 #include "obo_summary.h"
@@ -44,13 +45,19 @@ APLOG_USE_MODULE(auth_obo);
 
 /* ---- the shared block ------------------------------------------------------ */
 
+/* The counters, then the ledger of live sessions (8-byte aligned). */
+static apr_size_t metrics_shm_size(void)
+{
+    return APR_ALIGN(obo_metrics_size(), 8) + obo_ledger_size();
+}
+
 static apr_status_t metrics_shm(apr_pool_t *ptemp, server_rec *s, apr_shm_t **out)
 {
     apr_pool_t *pproc = s->process->pool;
     /* A module whose counters changed (an upgrade, then a graceful
      * restart) gets a new segment: the size is part of the name. */
     const char *key = apr_psprintf(ptemp, "auth_obo_metrics:%" APR_SIZE_T_FMT,
-                                   obo_metrics_size());
+                                   metrics_shm_size());
     apr_shm_t *shm = NULL;
     void *kept = NULL;
     apr_status_t rv = APR_SUCCESS;
@@ -60,13 +67,13 @@ static apr_status_t metrics_shm(apr_pool_t *ptemp, server_rec *s, apr_shm_t **ou
         *out = kept;
         return APR_SUCCESS;
     }
-    rv = apr_shm_create(&shm, obo_metrics_size(), NULL, pproc);
+    rv = apr_shm_create(&shm, metrics_shm_size(), NULL, pproc);
     if (rv == APR_ENOTIMPL) {
         /* No anonymous shared memory here: a file-based segment. */
         const char *fn = ap_runtime_dir_relative(pproc, "auth_obo_metrics");
 
         apr_shm_remove(fn, pproc);
-        rv = apr_shm_create(&shm, obo_metrics_size(), fn, pproc);
+        rv = apr_shm_create(&shm, metrics_shm_size(), fn, pproc);
     }
     if (rv == APR_SUCCESS) {
         apr_pool_userdata_set(shm, apr_pstrdup(pproc, key), apr_pool_cleanup_null, pproc);
@@ -82,13 +89,20 @@ static int status_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
     apr_status_t rv = metrics_shm(ptemp, s, &shm);
 
     if (rv == APR_SUCCESS) {
-        rv = obo_metrics_attach(apr_shm_baseaddr_get(shm), apr_shm_size_get(shm));
+        char *base = apr_shm_baseaddr_get(shm);
+        apr_size_t at = APR_ALIGN(obo_metrics_size(), 8);
+
+        rv = obo_metrics_attach(base, at);
+        if (rv == APR_SUCCESS) {
+            rv = obo_ledger_attach(base + at, apr_shm_size_get(shm) - at);
+        }
     }
     if (rv != APR_SUCCESS) {
         /* Metrics are for the operators: the server runs without them. */
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "OBO140: cannot set up the shared "
                      "metrics; obo-status and the mod_status section will be empty");
         obo_metrics_detach();
+        obo_ledger_detach();
     }
     return OK;
 }
@@ -592,6 +606,8 @@ static void live_nodes(request_rec *r, apr_array_header_t *out)
 
 static void status_live(request_rec *r, obo_metrics_live *live)
 {
+    server_rec *s;
+    auth_obo_srv_cfg *sc;
     apr_array_header_t *pv = apr_array_make(r->pool, 4, sizeof(obo_metrics_live_provider));
     apr_array_header_t *nodes = apr_array_make(r->pool, 4, sizeof(obo_metrics_live_node));
 
@@ -601,7 +617,16 @@ static void status_live(request_rec *r, obo_metrics_live *live)
     live->nproviders = pv->nelts;
     live->nodes = (const obo_metrics_live_node *)nodes->elts;
     live->nnodes = nodes->nelts;
-    live->sessions_live = -1;
+    /* Shown where sessions start (OBOLongRunning) or once this server
+     * served one (a server with only the obo-token handler). */
+    for (s = ap_server_conf; s && !obo_ledger_used(); s = s->next) {
+        sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        if (sc->uses_sessions) {
+            break;
+        }
+    }
+    live->sessions_live = s || obo_ledger_used()
+                          ? obo_ledger_count(apr_time_now(), &live->sessions_full) : -1;
 }
 
 static int status_handler(request_rec *r)

@@ -142,6 +142,7 @@ typedef struct obo_metrics_live {
     const obo_metrics_live_node *nodes;
     int nnodes;
     apr_int64_t sessions_live;  /* -1: not known (no long-running sessions) */
+    int sessions_full;          /* the ledger pushed live sessions out: a lower bound */
 } obo_metrics_live;
 
 /* Bytes the shared block needs. */

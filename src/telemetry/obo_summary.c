@@ -228,7 +228,9 @@ apr_array_header_t *obo_summary(apr_pool_t *p, const obo_metrics_snapshot *s,
                      APR_UINT64_T_FMT " ended by OBOSessionLimit, %" APR_UINT64_T_FMT
                      " found evicted, %" APR_UINT64_T_FMT " refused (hourly cap)",
                      live && live->sessions_live >= 0
-                     ? apr_psprintf(p, "%" APR_INT64_T_FMT " live; ", live->sessions_live) : "",
+                     ? apr_psprintf(p, "%s%" APR_INT64_T_FMT " live here; ",
+                                    live->sessions_full ? "at least " : "",
+                                    live->sessions_live) : "",
                      c[OBO_M_SESSION_STARTED], c[OBO_M_SESSION_ENDED], c[OBO_M_SESSION_LIMIT],
                      c[OBO_M_SESSION_EVICTED], c[OBO_M_SESSION_RATED]));
     }

@@ -128,7 +128,7 @@ static void test_provider_state(apr_pool_t *p)
     obo_metrics_live_provider lp[1] = { { 2, 125, 3, 3600, "the IdP", "k1 k2 k3", NULL, 60 } };
     obo_metrics_live_node ln[2] = { { "memcached", "127.0.0.1:1", 0 },
                                     { "memcached", "a\"b:2", 1 } };
-    obo_metrics_live live = { lp, 1, ln, 2, 7 };
+    obo_metrics_live live = { lp, 1, ln, 2, 7, 0 };
     apr_uint64_t b[OBO_M_BUCKETS + 1] = { 0 };
     char *text;
     int i;
@@ -191,6 +191,28 @@ static void test_provider_state(apr_pool_t *p)
     obo_metrics_detach();
 }
 
+/* A provider whose keys came from the shared cache asked no endpoint: the
+ * endpoint families are not listed without samples (a strict parser
+ * refuses a family with none). */
+static void test_keys_only(apr_pool_t *p)
+{
+    void *mem = apr_pcalloc(p, obo_metrics_size());
+    obo_metrics_snapshot s;
+    const char *text;
+
+    is_int(obo_metrics_attach(mem, obo_metrics_size()), APR_SUCCESS, "attached");
+    obo_metrics_provider_keys(1, OBO_M_KS_SHARED);
+    obo_metrics_read(&s);
+    text = obo_metrics_prometheus(p, &s, NULL, "1");
+    ok(strstr(text, "mod_auth_obo_provider_key_sets_total{provider=\"1\",source=\"shared_cache\"} 1\n")
+       != NULL, "the key set is counted");
+    ok(strstr(text, "last_success_timestamp_seconds") == NULL
+       && strstr(text, "last_failure_timestamp_seconds") == NULL
+       && strstr(text, "provider_idp_request_duration_seconds") == NULL,
+       "no endpoint family without samples");
+    obo_metrics_detach();
+}
+
 /* The status page's verdicts from the same figures. */
 static void test_summary(apr_pool_t *p)
 {
@@ -201,7 +223,7 @@ static void test_summary(apr_pool_t *p)
                                         { 2, -1, 0, 3600, NULL, NULL, NULL, 0 } };
     obo_metrics_live_node ln[2] = { { "memcached", "10.0.0.1:11211", 1 },
                                     { "memcached", "10.0.0.2:11211", 0 } };
-    obo_metrics_live live = { lp, 2, ln, 2, -1 };
+    obo_metrics_live live = { lp, 2, ln, 2, -1, 0 };
     apr_array_header_t *lines;
     const obo_summary_line *l;
     int i, failing = 0, found = 0;
@@ -277,6 +299,7 @@ int main(void)
     TAP_RUN(test_outcomes);
     TAP_RUN(test_histogram);
     TAP_RUN(test_provider_state);
+    TAP_RUN(test_keys_only);
     TAP_RUN(test_summary);
     return tap_done();
 }
