@@ -133,6 +133,7 @@ for i in $(seq 50); do
     curl -s -o /dev/null --cacert "$work/pki/ca.pem" "https://127.0.0.1:$IDP_PORT/control/counters" && break
     sleep 0.2
 done
+mc_pid=$(pgrep -P "${pids[1]}" -x memcached || echo "${pids[1]}")   # timeout's child
 ISSUER="https://127.0.0.1:$IDP_PORT/tenant1/v2.0"
 # mod_oauth2 takes the key as a JWK: the IdP's own
 JWK=$(curl -s --cacert "$work/pki/ca.pem" "https://127.0.0.1:$IDP_PORT/tenant1/discovery/v2.0/keys" \
@@ -389,9 +390,12 @@ to_ms() { echo "$1" | awk '/us$/ {sub("us",""); print $1 / 1000; next}
 # CPU seconds (user + system) used so far by every httpd and memcached
 # process: its growth over a measurement, per request, is what a variant
 # costs the machine, a figure that scheduling noise hardly moves.
+# Only this benchmark's servers (their parents' pid files) and memcached:
+# other httpd on the machine (a test suite) must not count.
 cpu_now() {
-    local pid sum=0 t
-    for pid in $(pgrep -d ' ' -x apache2) $(pgrep -d ' ' -x memcached); do
+    local pid sum=0 t parents
+    parents=$(cat "$work"/logs/*.pid 2>/dev/null | tr '\n' ' ')
+    for pid in $parents $(for p in $parents; do pgrep -d ' ' -P "$p"; done) $mc_pid; do
         t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || continue
         sum=$((sum + ${t:-0}))
     done

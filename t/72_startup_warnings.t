@@ -13,6 +13,7 @@ use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
 use OBOTest::Httpd2;
+use OBOTest::Config;
 
 need_feature('authn');
 idp_reset();
@@ -39,4 +40,19 @@ sleep 0.5;
 $text = slurp();
 is scalar(() = $text =~ /OBO063: <Location \/open>/g), 2, 'and again at a graceful restart';
 $h->stop;
+
+# OBO496 (round 30's low 30B-F12): a DPoP setting where OBODPoP is off in
+# the whole server does nothing; with OBODPoP on somewhere it is quiet.
+my %p = OBOTest::Services::ports();
+my $base = "OBOMetadataURL https://127.0.0.1:$p{idp}/cfg/v2.0/.well-known/openid-configuration\n"
+         . "OBOAudience api://test-api\n";
+my $off = OBOTest::Config::check_config($base . "<Location /api>\n AuthType obo\n"
+    . " Require valid-user\n OBODPoPWindow 30\n OBODPoPNonce on\n</Location>\n");
+like $off->{output}, qr/OBO496: OBODPoPWindow at \S+:\d+ has no effect: OBODPoP is off everywhere/,
+     'OBODPoPWindow without OBODPoP: OBO496 names the first such directive';
+ok $off->{syntax_ok} && $off->{started}, 'a warning: httpd starts';
+my $on = OBOTest::Config::check_config($base . "<Location /api>\n AuthType obo\n"
+    . " Require valid-user\n OBODPoP allowed\n</Location>\n<Location /api/x>\n"
+    . " OBODPoPWindow 30\n</Location>\n");
+unlike $on->{output}, qr/OBO496/, 'with OBODPoP allowed in the server: no OBO496';
 done_testing();

@@ -138,6 +138,10 @@ my @rows = (
     ['OBOTimeout nan',                  "$BASE\n$XLOC\nOBOTimeout nan", qr/OBOTimeout.*not a number of seconds/],
     ['OBOTimeout 5 nan',                "$BASE\n$XLOC\nOBOTimeout 5 nan", qr/OBOTimeout.*not a number of seconds/],
     ['OBOCache none with an argument',  "$BASE\n$XLOC\nOBOCache none bogus", qr/OBOCache.*none takes no argument/],
+    # lows of round 30 (30B-F12): a setting that can only refuse every token
+    ['OBOCertificateBound required without mod_ssl', loc(" OBOCertificateBound required"), qr/OBO481: OBOCertificateBound required \(.*:\d+\) needs TLS client certificates, but mod_ssl is not loaded/],
+    ['OBOCertificateBound required with mod_ssl', loc(" OBOCertificateBound required"), 'good', modules => ['ssl']],
+    ['OBOCertificateBound required at server level without mod_ssl', "$BASE\nOBOCertificateBound required\n$LOC", qr/OBO481/],
     ['memcached without OBOCacheSecret in a virtual host', "$BASE\n$XLOC\n<VirtualHost 127.0.0.1:*>\n ServerName v.test\n OBOCache memcached 127.0.0.1:1\n</VirtualHost>", qr/OBO040: OBOCache memcached needs OBOCacheSecret.*\(the configuration of <VirtualHost> at \S+:\d+\)/],
     ['OBOScope with OBOJWKSFile and OBOTokenEndpoint', "OBOJWKSFile $jwks\nOBOIssuer https://idp.example/\nOBOTokenEndpoint https://idp.example/token\n$AUD\n$CRED\n$XLOC", 'good'],
     ['OBOLongRunning at server level with OBOCache none', "$BASE\nOBOCache none\nOBOLongRunning on\n$XLOC", qr/OBO066: OBOLongRunning on \(the main server configuration\)/],

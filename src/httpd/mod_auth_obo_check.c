@@ -1668,6 +1668,37 @@ static void warn_dpop_replay(apr_pool_t *p, server_rec *s)
     }
 }
 
+/* OBODPoPNonce, OBODPoPWindow or OBODPoPURL where OBODPoP is off in the
+ * whole server (and its main server): they do nothing, and an
+ * administrator who set them believes proofs are checked. */
+static void warn_dpop_unused(apr_pool_t *p, server_rec *s)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+
+    if (sc->dpop_tuned_at && !sc->uses_dpop) {
+        check_warn(p, s, "OBO496: %s has no effect: OBODPoP is off everywhere in %s, so no "
+                   "DPoP proof is asked for or checked; set OBODPoP allowed or required "
+                   "where DPoP is wanted", sc->dpop_tuned_at, server_level(p, s));
+    }
+}
+
+/* OBOCertificateBound required refuses every token that is not bound to the
+ * client certificate of the connection: without mod_ssl no connection has
+ * one, so every request would be refused (401). Seen at configtest too. */
+static int check_cert_required(server_rec *s)
+{
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+
+    if (sc->cert_required_at && !ap_find_linked_module("mod_ssl.c")) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO481: OBOCertificateBound required "
+                     "(%s) needs TLS client certificates, but mod_ssl is not loaded: every "
+                     "token would be refused; load mod_ssl and set SSLVerifyClient, or use "
+                     "OBOCertificateBound auto", sc->cert_required_at);
+        return 0;
+    }
+    return 1;
+}
+
 /* Why dir cannot be trusted with the state, or NULL. The runtime directory
  * may be one other users can write to (a sticky 1777 folder), where they can
  * plant a link, a directory of their own or one they can write to before
@@ -1765,6 +1796,10 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         }
         warn_session_room(s);
         warn_dpop_replay(ptemp, s);
+        warn_dpop_unused(ptemp, s);
+        if (!check_cert_required(s)) {
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
         if (!check_inherited_secret(ptemp, s, main_s)) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }

@@ -180,6 +180,8 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     /* a virtual host inherits the main server's OBOTokenFormat */
     sc->introspects = add->introspects || base->introspects;
     sc->uses_dpop = add->uses_dpop || base->uses_dpop;
+    sc->dpop_tuned_at = MERGE_PTR(dpop_tuned_at);
+    sc->cert_required_at = MERGE_PTR(cert_required_at);
     sc->dpop_replay_slots = MERGE_INT(dpop_replay_slots);
     sc->app_only_rules = MERGE_INT(app_only_rules);
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
@@ -857,16 +859,39 @@ static const char *set_token_typ(cmd_parms *cmd, void *m, const char *arg)
                          "(RFC 9068 tokens only)", &dir_of(cmd, m)->token_typ);
 }
 
+/* Where a directive was read ("file:line"), for the startup checks. */
+static const char *read_at(cmd_parms *cmd)
+{
+    return cmd->directive ? apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
+                                         cmd->directive->line_num) : "(unknown)";
+}
+
 static const char *set_cert_bound(cmd_parms *cmd, void *m, const char *arg)
 {
-    REFUSE_IN_HTACCESS(cmd);
     static const keyword kw[] = {
         { "auto", CERT_BOUND_AUTO }, { "required", CERT_BOUND_REQUIRED },
         { "off", CERT_BOUND_OFF }, { NULL, 0 }
     };
-    return parse_keyword(cmd, arg, kw, "auto (a certificate-bound token needs its client "
-                         "certificate), required (every token must be bound) or off",
-                         &dir_of(cmd, m)->cert_bound);
+    const char *err;
+
+    REFUSE_IN_HTACCESS(cmd);
+    err = parse_keyword(cmd, arg, kw, "auto (a certificate-bound token needs its client "
+                        "certificate), required (every token must be bound) or off",
+                        &dir_of(cmd, m)->cert_bound);
+    if (!err && dir_of(cmd, m)->cert_bound == CERT_BOUND_REQUIRED
+        && !srv_of(cmd)->cert_required_at) {
+        srv_of(cmd)->cert_required_at = read_at(cmd);
+    }
+    return err;
+}
+
+/* OBODPoPNonce, OBODPoPWindow and OBODPoPURL act only where OBODPoP is on. */
+static void note_dpop_tuned(cmd_parms *cmd)
+{
+    if (!srv_of(cmd)->dpop_tuned_at) {
+        srv_of(cmd)->dpop_tuned_at = apr_pstrcat(cmd->pool, cmd->cmd->name, " at ",
+                                                 read_at(cmd), NULL);
+    }
 }
 
 static void note_section(cmd_parms *cmd, const auth_obo_dir_cfg *d);
@@ -898,6 +923,7 @@ static const char *set_dpop_nonce(cmd_parms *cmd, void *m, int on)
 {
     REFUSE_IN_HTACCESS(cmd);
     dir_of(cmd, m)->dpop_nonce = on;
+    note_dpop_tuned(cmd);
     return NULL;
 }
 
@@ -907,6 +933,7 @@ static const char *set_dpop_window(cmd_parms *cmd, void *m, const char *arg)
 
     REFUSE_IN_HTACCESS(cmd);
     err = parse_int(cmd, arg, 1, 3600, &dir_of(cmd, m)->dpop_window);
+    note_dpop_tuned(cmd);
     dpop_window_max = !err && dir_of(cmd, m)->dpop_window > dpop_window_max
                       ? dir_of(cmd, m)->dpop_window : dpop_window_max;
     return err;
@@ -928,6 +955,7 @@ static const char *set_dpop_url(cmd_parms *cmd, void *m, const char *arg)
         norm = apr_pstrndup(cmd->pool, norm, strlen(norm) - 1);
     }
     dir_of(cmd, m)->dpop_url = norm;
+    note_dpop_tuned(cmd);
     return NULL;
 }
 

@@ -197,6 +197,8 @@ typedef struct auth_obo_srv_cfg {
     int introspects;                     /* OBOTokenFormat opaque|auto somewhere here */
     int app_only_rules;                  /* OBOAppOnlyWhen: OBO_APP_* mask, UNSET */
     int uses_dpop;                       /* OBODPoP allowed|required somewhere here */
+    const char *dpop_tuned_at;           /* file:line of a first OBODPoPNonce/Window/URL */
+    const char *cert_required_at;        /* file:line of OBOCertificateBound required */
     int dpop_replay_slots;               /* OBODPoPReplayCache (main server), UNSET */
     /* OBODPoPNonce's key: from OBOCacheSecret, else random per start
      * (mod_auth_obo_dpop.c, post_config) */
