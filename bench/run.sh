@@ -58,6 +58,11 @@
 # instances listen on BASE..BASE+5), BENCH_IDP_PORT (19643), BENCH_MC_PORT
 # (19711), BENCH_TLS (1; 0 skips the certificate-bound rows).
 #
+# The core's share of a distinct token, split into the signature check and
+# everything else, in one thread and without httpd: `make bench/validate_cpu`
+# in the build tree, then bench/validate_cpu JWKS ISSUER AUDIENCE TOKENS
+# (run it under perf record to profile the parse and claim checks alone).
+#
 # Certificate-bound tokens (RFC 8705) need a client certificate, which wrk
 # cannot send: ab (-k -E) measures, over TLS to one virtual host of the obo
 # instance (SSLVerifyClient optional_no_ca), the file without auth ("tls")
