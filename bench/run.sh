@@ -44,7 +44,9 @@
 # The variants are interleaved over BENCH_ROUNDS rounds; each row shows the
 # median req/s, p50 and p99 over the rounds and the ratio to its baseline
 # (plain; proxy for the proxied rows; d-plain for the distinct rows). It then
-# times cache misses (an IdP call) against hits for fresh users with curl.
+# times cache misses (an IdP call) against hits for fresh users with curl
+# ("miss": BENCH_USERS fresh users, what the module adds to a miss beyond
+# the IdP's own time, the TLS connections to the IdP, memcached writes).
 # Every server it starts is on 127.0.0.1 and stopped at the end.
 #
 # Environment: BENCH_DURATION (s per measurement, 10), BENCH_ROUNDS (3),
@@ -359,6 +361,7 @@ fi
 # warm every path once (JWKS fetch, first exchange) in each child
 proofs "$work/proofs.warm" 8
 while read -r name url base; do
+    [ -n "$name" ] || continue
     for i in $(seq 8); do
         extra=()
         [ "$name" != dpop ] || extra=(-H "DPoP: $(sed -n "${i}p" "$work/proofs.warm")")
@@ -438,7 +441,7 @@ $(echo "($c1 - $c0) * 1000000 / $HZ / $n" | bc -l)" >> "$work/res.$1"
 echo "wrk -t$THREADS -c$CONNS -d${DURATION}s --latency, $ROUNDS interleaved rounds," \
      "same 700-byte static file, $(nproc) cores, event MPM (2 x 25 threads)"
 for round in $(seq "$ROUNDS"); do
-    while read -r name url base; do measure "$name" "$url"; done <<< "$VARIANTS"
+    while read -r name url base; do [ -z "$name" ] || measure "$name" "$url"; done <<< "$VARIANTS"
     echo "round $round done" >&2
 done
 
@@ -448,6 +451,7 @@ median_col() { # file column
 printf '%-11s %10s %9s %9s %8s %12s %11s\n' variant 'req/s' 'p50 ms' 'p99 ms' ratio \
     'p99 added' 'cpu us/req'
 while read -r name url base; do
+    [ -n "$name" ] || continue
     rps=$(median_col "$work/res.$name" 1); p50=$(median_col "$work/res.$name" 2)
     p99=$(median_col "$work/res.$name" 3); cpu=$(median_col "$work/res.$name" 4)
     if [ "$base" = - ] || [ ! -f "$work/res.$base" ]; then
@@ -478,6 +482,7 @@ LAT_VARIANTS=$(echo "$VARIANTS" | awk '$1 !~ /^d-/ && $1 != "openidc" && $1 != "
 if [ "$LAT_CONNS" -gt 0 ] && [ -n "$LAT_VARIANTS" ]; then
     for round in $(seq "$ROUNDS"); do
         while read -r name url base; do
+            [ -n "$name" ] || continue
             measure "lat-$name" "$url" "$LAT_CONNS" 5
         done <<< "$LAT_VARIANTS"
     done
@@ -485,6 +490,7 @@ if [ "$LAT_CONNS" -gt 0 ] && [ -n "$LAT_VARIANTS" ]; then
     printf '%-11s %10s %9s %9s %12s %12s\n' variant 'req/s' 'p50 ms' 'p99 ms' 'p50 added' \
         'p99 added'
     while read -r name url base; do
+        [ -n "$name" ] || continue
         rps=$(median_col "$work/res.lat-$name" 1); p50=$(median_col "$work/res.lat-$name" 2)
         p99=$(median_col "$work/res.lat-$name" 3)
         added=-; added50=-
@@ -547,17 +553,53 @@ if [ "$TLS" = 1 ] && [ -z "${BENCH_ONLY:-}" -o -n "$(echo " ${BENCH_ONLY:-} " | 
     done
 fi
 
-# Miss (IdP call) vs hit latency, per fresh user, through the memcached path.
-miss=(); hit=()
-for i in $(seq "$USERS"); do
-    tok=$(mint "latency-user-$i")
+# The cache-miss path (issue 18, "miss"): fresh users, one after another,
+# each with a new connection to httpd (curl), through the memcached path:
+# the first request is a miss (an On-Behalf-Of exchange at the IdP), the
+# second a hit. What the module adds to a miss beyond the IdP's own time is,
+# per user, miss - hit - the IdP's time for that exchange (the test IdP
+# notes each token request's time from the parsed request to its answer,
+# /control/timings); the row gives its median. Also: the TLS connections
+# the IdP saw for those exchanges (each process keeps its own: at most one
+# per process, not one per miss) and the memcached writes per miss.
+idp_json() { curl -s --cacert "$work/pki/ca.pem" "https://127.0.0.1:$IDP_PORT/control/$1"; }
+mc_stat() { # name: a counter of memcached's "stats"
+    exec 3<>"/dev/tcp/127.0.0.1/$MC_PORT"
+    printf 'stats\r\nquit\r\n' >&3
+    awk -v n="$1" '$2 == n {print $3 + 0}' <&3 | tr -d '\r'
+    exec 3<&-
+}
+if [ "$USERS" -gt 0 ] && { [ -z "${BENCH_ONLY:-}" ] || echo " $BENCH_ONLY " | grep -q ' miss '; }; then
+    python3 "$here/bench/mint_many.py" "$work/pki/rsa-a.key" rsa-a "$ISSUER" "$USERS" \
+        "$work/miss-tokens.txt" 3600
+    mapfile -t mtoks < "$work/miss-tokens.txt"
+    n0=$(idp_json timings | perl -MJSON::PP -e 'print scalar @{ decode_json(join "", <STDIN>)->{token_usec} }')
+    conns0=$(idp_json counters | perl -MJSON::PP -e 'print decode_json(join "", <STDIN>)->{connections} // 0')
+    sets0=$(mc_stat cmd_set)
+    miss=(); hit=()
     url="http://127.0.0.1:$OBO_MC_PORT/obo-mc/hello.txt"
-    miss+=("$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $tok" "$url")")
-    hit+=("$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $tok" "$url")")
-done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)] * 1000}'; }
-echo "latency over $USERS fresh users (curl time_total, new connection each):"
-echo "  cache miss (IdP exchange): median $(median "${miss[@]}") ms"
-echo "  cache hit (memcached):     median $(median "${hit[@]}") ms"
-curl -s --cacert "$work/pki/ca.pem" "https://127.0.0.1:$IDP_PORT/control/counters" \
-    | perl -MJSON::PP -e 'my $c = decode_json(join "", <STDIN>); print "IdP token calls during the run: $c->{token}\n"'
+    for tok in "${mtoks[@]}"; do
+        miss+=("$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $tok" "$url")")
+        hit+=("$(curl -s -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $tok" "$url")")
+    done
+    sets1=$(mc_stat cmd_set)
+    idp_json timings | perl -MJSON::PP -e 'my @t = @{ decode_json(join "", <STDIN>)->{token_usec} };
+        print "$_\n" for @t[$ARGV[0] .. $#t]' "$n0" > "$work/idp-usec.txt"
+    conns=$(( $(idp_json counters | perl -MJSON::PP -e 'print decode_json(join "", <STDIN>)->{connections} // 0') - conns0 ))
+    calls=$(wc -l < "$work/idp-usec.txt")
+    [ "$calls" = "$USERS" ] || { echo "bench: $USERS misses made $calls IdP token calls" >&2; exit 1; }
+    printf '%s\n' "${miss[@]}" > "$work/miss.txt"; printf '%s\n' "${hit[@]}" > "$work/hit.txt"
+    paste "$work/miss.txt" "$work/hit.txt" "$work/idp-usec.txt" \
+        | awk '{printf "%.3f %.3f %.3f %.3f\n", $1 * 1000, $2 * 1000, $3 / 1000, ($1 - $2) * 1000 - $3 / 1000}' \
+        > "$work/miss-rows.txt"
+    med() { awk -v c="$1" '{print $c}' "$work/miss-rows.txt" | sort -g \
+            | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+    echo "cache miss path over $USERS fresh users, one after another (curl, a new connection each):"
+    printf '%-11s %9s %9s %9s %12s %12s %12s\n' row 'miss ms' 'hit ms' 'IdP ms' 'added ms' \
+        'IdP conns' 'mc sets/miss'
+    printf '%-11s %9s %9s %9s %12s %12s %12.2f\n' miss "$(med 1)" "$(med 2)" "$(med 3)" "$(med 4)" \
+        "$conns" "$(echo "($sets1 - $sets0) / $USERS" | bc -l)"
+    echo "  (added: the median over users of miss - hit - the IdP's own time for that exchange;"
+    echo "   IdP conns: TLS connections that carried the $USERS exchanges, from $(pgrep -c -P \
+"$(cat "$work/logs/obo.pid")") httpd processes)"
+fi
