@@ -41,6 +41,11 @@
 # distinct valid tokens (bench/tokens.lua, bench/mint_many.py; so that no
 # memo helps: many users, few requests each):
 #   d-plain d-validate d-openidc d-oauth2
+# and the same with the other algorithms IdPs sign with (BENCH_ALGS, default
+# "es256 ps256 eddsa"; ES256 with the P-256 key, PS256 with the RSA key,
+# EdDSA with Ed25519): d-validate-ALG, d-openidc-ALG (the IdP's JWKS through
+# OIDCOAuthVerifyJwksUri, cached), d-oauth2-ALG (the key as a JWK); neither
+# peer verifies EdDSA (cjose), so that row is the module's alone.
 # The variants are interleaved over BENCH_ROUNDS rounds; each row shows the
 # median req/s, p50 and p99 over the rounds and the ratio to its baseline
 # (plain; proxy for the proxied rows; d-plain for the distinct rows). It then
@@ -52,12 +57,14 @@
 # Environment: BENCH_DURATION (s per measurement, 10), BENCH_ROUNDS (3),
 # BENCH_CONNECTIONS (32), BENCH_LAT_CONNECTIONS (connections of the latency
 # pass, 2; 0 skips it), BENCH_THREADS (wrk threads, 1), BENCH_TOKENS
-# (distinct tokens, 50000; 0 skips the distinct case), BENCH_USERS (30),
+# (distinct tokens, 50000 per algorithm; 0 skips the distinct case),
+# BENCH_ALGS (see above; "" for RS256 only), BENCH_USERS (30: fresh users of
+# the miss row; 0 skips it),
 # BENCH_PERF (a variant name: a flat `perf record -a` profile of that
 # variant's last measurement is written to BENCH_PERF_OUT, /tmp/obo-bench.perf;
 # BENCH_PERF_ARGS replaces the default "-F 1999 -a"),
 # BENCH_ONLY (space-separated variant names), BENCH_PORT_BASE (18181: the
-# instances listen on BASE..BASE+5), BENCH_IDP_PORT (19643), BENCH_MC_PORT
+# instances listen on BASE..BASE+6), BENCH_IDP_PORT (19643), BENCH_MC_PORT
 # (19711), BENCH_TLS (1; 0 skips the certificate-bound rows).
 #
 # The core's share of a distinct token, split into the signature check and
@@ -95,11 +102,13 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
 NTOKENS=${BENCH_TOKENS:-50000}
+ALGS=${BENCH_ALGS-es256 ps256 eddsa}
 USERS=${BENCH_USERS:-30}
 IDP_PORT=${BENCH_IDP_PORT:-19643}; MC_PORT=${BENCH_MC_PORT:-19711}
 BASE=${BENCH_PORT_BASE:-18181}
 PLAIN_PORT=$BASE; OBO_PORT=$((BASE + 1)); OBO_MC_PORT=$((BASE + 2))
 OIDC_PORT=$((BASE + 3)); OAUTH2_PORT=$((BASE + 4)); TLS_PORT=$((BASE + 5))
+OIDC_JWKS_PORT=$((BASE + 6))
 TLS=${BENCH_TLS:-1}
 INSTANCES="plain obo openidc oauth2"
 
@@ -118,7 +127,8 @@ trap cleanup EXIT
 
 mkdir -p "$work/htdocs/api" "$work/logs"
 head -c 512 /dev/urandom | base64 > "$work/htdocs/api/hello.txt"
-for d in validate obo-shm obo-mc obo-app opaque dpop openidc oauth2; do
+for d in validate obo-shm obo-mc obo-app opaque dpop openidc oauth2 oauth2-es256 \
+         oauth2-ps256 oauth2-eddsa; do
     mkdir -p "$work/htdocs/$d"; cp "$work/htdocs/api/hello.txt" "$work/htdocs/$d/"
 done
 cp -r "$here/t/idp" "$here/t/lib" "$work/"
@@ -143,10 +153,14 @@ done
 mc_pid=$(pgrep -P "${pids[1]}" -x memcached || echo "${pids[1]}")   # timeout's child
 ISSUER="https://127.0.0.1:$IDP_PORT/tenant1/v2.0"
 # mod_oauth2 takes the key as a JWK: the IdP's own
-JWK=$(curl -s --cacert "$work/pki/ca.pem" "https://127.0.0.1:$IDP_PORT/tenant1/discovery/v2.0/keys" \
+jwk_of() { # kid: the IdP's public JWK of that key, as mod_oauth2 takes it
+    curl -s --cacert "$work/pki/ca.pem" "https://127.0.0.1:$IDP_PORT/tenant1/discovery/v2.0/keys" \
       | perl -MJSON::PP -e 'my $j = decode_json(join "", <STDIN>);
-            my ($k) = grep { $_->{kid} eq "rsa-a" } @{ $j->{keys} };
-            print JSON::PP->new->canonical->encode({ map { $_ => $k->{$_} } qw(kty kid n e) })')
+            my ($k) = grep { $_->{kid} eq $ARGV[0] } @{ $j->{keys} };
+            print JSON::PP->new->canonical->encode({ map { $_ => $k->{$_} }
+                                                     grep { exists $k->{$_} } qw(kty kid crv n e x y) })' "$1"
+}
+JWK=$(jwk_of rsa-a)
 
 conf_common() { # port name
     cat <<CONF
@@ -276,6 +290,17 @@ OIDCOAuthRemoteUserClaim sub
     AuthType oauth20
     Require valid-user
 </Location>
+# ES256 and PS256 through the IdP's JWKS (fetched once, then cached): an EC
+# certificate in OIDCOAuthVerifyCertFiles crashes Debian's mod_auth_openidc
+Listen 127.0.0.1:$OIDC_JWKS_PORT
+<VirtualHost 127.0.0.1:$OIDC_JWKS_PORT>
+    OIDCOAuthVerifyJwksUri https://127.0.0.1:$IDP_PORT/tenant1/discovery/v2.0/keys
+    OIDCCABundlePath $work/pki/ca.pem
+    <Location /openidc>
+        AuthType oauth20
+        Require valid-user
+    </Location>
+</VirtualHost>
 CONF
 } > "$work/openidc.conf"
 {
@@ -285,6 +310,16 @@ LoadModule oauth2_module $mods/mod_oauth2.so
 <Location /oauth2>
     AuthType oauth2
     OAuth2TokenVerify jwk '$JWK'
+    Require valid-user
+</Location>
+<Location /oauth2-ps256>
+    AuthType oauth2
+    OAuth2TokenVerify jwk '$JWK'
+    Require valid-user
+</Location>
+<Location /oauth2-es256>
+    AuthType oauth2
+    OAuth2TokenVerify jwk '$(jwk_of ec-p256)'
     Require valid-user
 </Location>
 CONF
@@ -353,6 +388,15 @@ d-plain http://127.0.0.1:$PLAIN_PORT/api/hello.txt -
 d-validate http://127.0.0.1:$OBO_PORT/validate/hello.txt d-plain
 d-openidc http://127.0.0.1:$OIDC_PORT/openidc/hello.txt d-plain
 d-oauth2 http://127.0.0.1:$OAUTH2_PORT/oauth2/hello.txt d-plain"
+    # the other signature algorithms IdPs use, against the same peers where
+    # they verify it (neither peer's JOSE library, cjose, has EdDSA)
+    for alg in $ALGS; do
+        VARIANTS="$VARIANTS
+d-validate-$alg http://127.0.0.1:$OBO_PORT/validate/hello.txt d-plain"
+        [ "$alg" = eddsa ] || VARIANTS="$VARIANTS
+d-openidc-$alg http://127.0.0.1:$OIDC_JWKS_PORT/openidc/hello.txt d-plain
+d-oauth2-$alg http://127.0.0.1:$OAUTH2_PORT/oauth2-$alg/hello.txt d-plain"
+    done
 fi
 if [ -n "${BENCH_ONLY:-}" ]; then
     VARIANTS=$(echo "$VARIANTS" | awk -v only=" $BENCH_ONLY " 'index(only, " " $1 " ")')
@@ -362,6 +406,7 @@ fi
 proofs "$work/proofs.warm" 8
 while read -r name url base; do
     [ -n "$name" ] || continue
+    case $name in d-*-es256|d-*-ps256|d-*-eddsa) continue ;; esac   # their tokens: below
     for i in $(seq 8); do
         extra=()
         [ "$name" != dpop ] || extra=(-H "DPoP: $(sed -n "${i}p" "$work/proofs.warm")")
@@ -384,11 +429,29 @@ if [ "$NTOKENS" -gt 0 ]; then
     t0=$(date +%s)
     python3 "$here/bench/mint_many.py" "$work/pki/rsa-a.key" rsa-a "$ISSUER" "$NTOKENS" \
         "$work/tokens.txt" 7200
-    echo "signed $NTOKENS distinct tokens in $(( $(date +%s) - t0 )) s"
+    for alg in $ALGS; do
+        if echo "$VARIANTS" | grep -q "^d-[a-z0-9]*-$alg "; then
+            case $alg in
+                es256) key=ec-p256 a=ES256 ;;
+                ps256) key=rsa-a a=PS256 ;;
+                eddsa) key=ed25519 a=EdDSA ;;
+            esac
+            python3 "$here/bench/mint_many.py" "$work/pki/$key.key" "$key" "$ISSUER" "$NTOKENS" \
+                "$work/tokens.$alg.txt" 7200 "$a"
+        fi
+    done
+    echo "signed $NTOKENS distinct tokens (RS256${ALGS:+ and each of: $ALGS}) in $(( $(date +%s) - t0 )) s"
     code=$(curl -s -o /dev/null -w '%{http_code}' \
            -H "Authorization: Bearer $(head -1 "$work/tokens.txt")" \
            "http://127.0.0.1:$OBO_PORT/validate/hello.txt")
     [ "$code" = 200 ] || { echo "bench: a distinct token answered $code" >&2; exit 1; }
+    while read -r name url base; do
+        case $name in d-*-es256|d-*-ps256|d-*-eddsa) ;; *) continue ;; esac
+        code=$(curl -s -o /dev/null -w '%{http_code}' \
+               -H "Authorization: Bearer $(head -1 "$work/tokens.${name##*-}.txt")" "$url")
+        [ "$code" = 200 ] || { echo "bench: $name ($url) answered $code" >&2
+                               tail -5 "$work"/logs/*.error_log >&2; exit 1; }
+    done <<< "$VARIANTS"
 fi
 
 # wrk's latency figures in ms ("812.00us", "1.20ms", "2.00s")
@@ -421,6 +484,8 @@ measure() { # name url [connections seconds] -> "rps p50 p99 cpu_us_per_req" app
     fi
     c0=$(cpu_now)
     case $1 in
+        d-*-es256|d-*-ps256|d-*-eddsa)
+            out=$(wrk "${args[@]}" -s "$here/bench/tokens.lua" "$2" -- "$work/tokens.${1##*-}.txt") ;;
         d-*) out=$(wrk "${args[@]}" -s "$here/bench/tokens.lua" "$2" -- "$work/tokens.txt") ;;
         dpop) out=$(wrk "${args[@]}" -s "$here/bench/proofs.lua" "$2" -- "$work/proofs.$round" \
                     "$(cat "$work/dpop.token")" "$THREADS") ;;
@@ -448,7 +513,7 @@ done
 median_col() { # file column
     awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
-printf '%-11s %10s %9s %9s %8s %12s %11s\n' variant 'req/s' 'p50 ms' 'p99 ms' ratio \
+printf '%-17s %10s %9s %9s %8s %12s %11s\n' variant 'req/s' 'p50 ms' 'p99 ms' ratio \
     'p99 added' 'cpu us/req'
 while read -r name url base; do
     [ -n "$name" ] || continue
@@ -461,7 +526,7 @@ while read -r name url base; do
         added=$(printf '%+.2f ms' "$(echo "$p99 - $(median_col "$work/res.$base" 3)" | bc -l)")
         ratio=$(printf '%.3f' "$ratio")
     fi
-    printf '%-11s %10.0f %9.2f %9.2f %8s %12s %11.1f   (vs %s)\n' "$name" "$rps" "$p50" \
+    printf '%-17s %10.0f %9.2f %9.2f %8s %12s %11.1f   (vs %s)\n' "$name" "$rps" "$p50" \
         "$p99" "$ratio" "$added" "$cpu" "$base"
 done <<< "$VARIANTS"
 
