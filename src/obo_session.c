@@ -643,6 +643,11 @@ static apr_status_t obo_session_find(apr_pool_t *p, const obo_session_cfg *c, co
                 obo_fingerprint(p, key, strlen(key)), why);
         rv = APR_NOTFOUND;
     }
+    else if (rv == APR_NOTFOUND) {
+        /* gone (ended elsewhere, evicted, a cache restart): this server
+         * no longer counts it live (review 33A-F1, 33B-F2) */
+        obo_ledger_gone(key);
+    }
     return rv;
 }
 

@@ -55,4 +55,12 @@ my $on = OBOTest::Config::check_config($base . "<Location /api>\n AuthType obo\n
     . " Require valid-user\n OBODPoP allowed\n</Location>\n<Location /api/x>\n"
     . " OBODPoPWindow 30\n</Location>\n");
 unlike $on->{output}, qr/OBO496/, 'with OBODPoP allowed in the server: no OBO496';
+
+# OBO498 (review 33B-F13): OBODPoP allowed where the token is never read
+# from the Authorization header, the only place of a DPoP token
+my $nohdr = OBOTest::Config::check_config($base . "<Location /api>\n AuthType obo\n"
+    . " Require valid-user\n OBODPoP allowed\n OBOAcceptTokenAs cookie:at\n</Location>\n");
+like $nohdr->{output}, qr/OBO498: OBODPoP allowed \(\S+:\d+\) where OBOAcceptTokenAs \(\S+:\d+\) leaves out header/,
+     'OBODPoP allowed without header in OBOAcceptTokenAs: OBO498';
+ok $nohdr->{syntax_ok} && $nohdr->{started}, 'a warning: httpd starts';
 done_testing();

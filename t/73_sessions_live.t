@@ -5,8 +5,9 @@
 # lifetime 4 s), B serves only the obo-token handler. Checked in the
 # Prometheus text (strict parser), the JSON and the page's summary line:
 # three sessions started: 3; one ended through A's handler: 2; one served
-# by B: B counts 1; idle past 4 s: 0 at A; a server without sessions shows
-# no gauge.
+# by B: B counts 1; that one ended through B: A counts it until it finds it
+# gone (a 404 at its handler): 1; idle past 4 s: 0 at A; a server without
+# sessions shows no gauge.
 use strict;
 use warnings;
 use FindBin;
@@ -87,6 +88,15 @@ is live_prom($a), 2, 'A counts 2';
 is live_json($b), undef, 'B has served no session yet: no gauge';
 is $ua->get($b->url('/token'), 'OBO-Session-Key' => $keys[1])->code, 200, 'B serves another';
 is live_prom($b), 1, 'B counts the one it served';
+
+# ended through B: A does not see it end, until A is asked for it (33A-F1)
+is $ua->delete($b->url('/token'), 'OBO-Session-Key' => $keys[1])->code, 204,
+   'that session ended through B\'s handler';
+is live_prom($b), 0, 'B counts 0';
+is live_prom($a), 2, 'A, which did not see it end, still counts it';
+is $ua->get($a->url('/token'), 'OBO-Session-Key' => $keys[1])->code, 404,
+   'asked for it, A finds it gone (404)';
+is live_prom($a), 1, 'and no longer counts it';
 
 sleep 6;
 is live_prom($a), 0, 'idle past their 4 s at A: none live';

@@ -138,6 +138,21 @@ my @rows = (
     ['OBOTimeout nan',                  "$BASE\n$XLOC\nOBOTimeout nan", qr/OBOTimeout.*not a number of seconds/],
     ['OBOTimeout 5 nan',                "$BASE\n$XLOC\nOBOTimeout 5 nan", qr/OBOTimeout.*not a number of seconds/],
     ['OBOCache none with an argument',  "$BASE\n$XLOC\nOBOCache none bogus", qr/OBOCache.*none takes no argument/],
+    # review 33B: configtest said Syntax OK, then every request (or every one
+    # outside an <If>) failed
+    ['OBOAudience only inside an <If>', "$IDP\n<Location /q>\n AuthType obo\n Require valid-user\n <If \"%{QUERY_STRING} =~ /x/\">\n  $AUD\n </If>\n</Location>", qr/OBO040: AuthType obo needs OBOAudience/],
+    ['OBOAudience in every branch of <If>/<Else>', "$IDP\n<Location /q>\n AuthType obo\n Require valid-user\n <If \"%{QUERY_STRING} =~ /x/\">\n  $AUD\n </If>\n <Else>\n  $AUD\n </Else>\n</Location>", 'good'],
+    ['OBOAudience in <If>/<ElseIf> without <Else>', "$IDP\n<Location /q>\n AuthType obo\n Require valid-user\n <If \"%{QUERY_STRING} =~ /x/\">\n  $AUD\n </If>\n <ElseIf \"%{QUERY_STRING} =~ /y/\">\n  $AUD\n </ElseIf>\n</Location>", qr/OBO040: AuthType obo needs OBOAudience/],
+    ['OBOTokenFormat opaque with OBOJWKSURL and no OBOIntrospectionURL', "OBOJWKSURL https://127.0.0.1:$p{idp}/cfg/discovery/v2.0/keys\nOBOIssuer https://idp.example/\n$AUD\n$CRED\n<Location /a>\n AuthType obo\n Require valid-user\n OBOTokenFormat opaque\n</Location>", qr/OBO432: OBOTokenFormat opaque or auto \(the main server configuration\) needs an introspection endpoint/],
+    ['OBOTokenFormat auto with OBOJWKSFile and no OBOIntrospectionURL', "OBOJWKSFile $jwks\nOBOIssuer https://idp.example/\n$AUD\n$CRED\n<Location /a>\n AuthType obo\n Require valid-user\n OBOTokenFormat auto\n</Location>", qr/OBO432/],
+    ['OBOTokenFormat opaque with OBOJWKSURL and OBOIntrospectionURL', "OBOJWKSURL https://127.0.0.1:$p{idp}/cfg/discovery/v2.0/keys\nOBOIssuer https://idp.example/\nOBOIntrospectionURL https://127.0.0.1:$p{idp}/cfg/oauth2/v2.0/introspect\n$AUD\n$CRED\n<Location /a>\n AuthType obo\n Require valid-user\n OBOTokenFormat opaque\n</Location>", 'good'],
+    ['OBOLongRunning in a <Location>, an app downstream in one under it', "$BASE\n<Location /lr>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>\n<Location /lr/app>\n OBOScope api://d/.default app\n</Location>", qr/OBO451: OBOLongRunning on \(.*:\d+\) applies to <Location \/lr\/app>/],
+    ['... and OBOLongRunning off in the one under it', "$BASE\n<Location /lr>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>\n<Location /lr/app>\n OBOScope api://d/.default app\n OBOLongRunning off\n</Location>", 'good'],
+    ['OBOTokenFormat opaque in a <Location>, an exchange in one under it', "$BASE\n<Location /op>\n AuthType obo\n Require valid-user\n OBOTokenFormat opaque\n</Location>\n<Location /op/x>\n $SCOPE\n</Location>", qr/OBO420: .*OBOTokenFormat opaque \(.*:\d+\), which applies to <Location \/op\/x>/],
+    ['OBODPoP required, OBOAcceptTokenAs without header', loc(" OBODPoP required\n OBOAcceptTokenAs cookie:at"), qr/OBO497: OBODPoP required \(.*:\d+\) where OBOAcceptTokenAs \(.*:\d+\) leaves out header/],
+    ['OBODPoP required, OBOAcceptTokenAs without header in a <Location> under it', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBODPoP required\n</Location>\n<Location /api/c>\n OBOAcceptTokenAs cookie:at\n</Location>", qr/OBO497/],
+    ['OBODPoP required, OBOAcceptTokenAs with header', loc(" OBODPoP required\n OBOAcceptTokenAs header cookie:at"), 'good'],
+
     # lows of round 30 (30B-F12): a setting that can only refuse every token
     ['OBOCertificateBound required without mod_ssl', loc(" OBOCertificateBound required"), qr/OBO481: OBOCertificateBound required \(.*:\d+\) needs TLS client certificates, but mod_ssl is not loaded/],
     ['OBOCertificateBound required with mod_ssl', loc(" OBOCertificateBound required"), 'good', modules => ['ssl']],

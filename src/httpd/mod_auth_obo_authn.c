@@ -341,7 +341,7 @@ static int introspect(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg *
 
     obo_sha256(token, strlen(token), st->token_hash);
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "OBO425: no introspection endpoint: %s "
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO425: no introspection endpoint: %s "
                       "(set OBOIntrospectionURL, or use an IdP whose discovery document "
                       "names introspection_endpoint)", err ? err : "unknown");
         return introspection_unavailable(r, token, "no introspection endpoint", 0);

@@ -138,13 +138,49 @@ static const char *section_path(apr_pool_t *p, const ap_directive_t *sec);
 static int path_within(const char *path, const char *prefix);
 static int is_path_section(const ap_directive_t *d);
 
-/* An OBOAudience among list, also inside <If>, <Limit>..., not in nested
- * path sections. */
+static int list_has_audience(const ap_directive_t *d);
+
+static int is_condition(const ap_directive_t *d)
+{
+    return is_directive(d, "<If") || is_directive(d, "<ElseIf") || is_directive(d, "<Else");
+}
+
+/* An <If> chain (<If>, <ElseIf>..., <Else>) starting at d sets an
+ * OBOAudience for every request only if it ends in an <Else> and every
+ * branch sets one (review 33B-F1: one inside a lone <If> left the other
+ * requests without an audience, 500 at run time). *last: its last branch. */
+static int condition_has_audience(const ap_directive_t *d, const ap_directive_t **last)
+{
+    int all = 1, has_else = 0;
+
+    *last = d;
+    for (; d && is_condition(d) && (d == *last || !is_directive(d, "<If")); d = d->next) {
+        all &= d->first_child && list_has_audience(d->first_child);
+        has_else |= is_directive(d, "<Else");
+        *last = d;
+        if (has_else) {
+            break;
+        }
+    }
+    return all && has_else;
+}
+
+/* An OBOAudience among list, also inside <Limit>, <IfModule>... and an
+ * <If> chain that sets one in every branch; not in nested path sections. */
 static int list_has_audience(const ap_directive_t *d)
 {
+    const ap_directive_t *last;
+
     for (; d; d = d->next) {
-        if (is_directive(d, "OBOAudience")
-            || (d->first_child && !is_path_section(d) && list_has_audience(d->first_child))) {
+        if (is_directive(d, "<If")) {
+            if (condition_has_audience(d, &last)) {
+                return 1;
+            }
+            d = last;
+        }
+        else if (is_directive(d, "OBOAudience")
+                 || (d->first_child && !is_path_section(d) && !is_condition(d)
+                     && list_has_audience(d->first_child))) {
             return 1;
         }
     }
@@ -389,11 +425,207 @@ static void warn_if_in_url(apr_pool_t *p, server_rec *main_s, const ap_directive
     }
 }
 
+/* ---- what <Location> prefixes merge ------------------------------------------ */
+
+/* The last directive called name in a section's list, also inside <IfModule>,
+ * <Limit>...; not in nested path sections or <If> (conditional). */
+static const ap_directive_t *last_in(const ap_directive_t *d, const char *name)
+{
+    const ap_directive_t *found = NULL, *inner;
+
+    for (; d; d = d->next) {
+        if (is_directive(d, name)) {
+            found = d;
+        }
+        else if (d->first_child && !is_path_section(d) && !is_condition(d)
+                 && (inner = last_in(d->first_child, name)) != NULL) {
+            found = inner;
+        }
+    }
+    return found;
+}
+
+/* The value of name a request for path gets from one server's list: its
+ * server-level line, then each <Location> whose path is a prefix of path,
+ * in the order httpd merges them (the order of the file). */
+static const ap_directive_t *merged_in(apr_pool_t *p, const ap_directive_t *list,
+                                       const char *path, const char *name,
+                                       const ap_directive_t *found)
+{
+    const ap_directive_t *d, *v;
+    const char *q;
+
+    for (d = list; d; d = d->next) {
+        if (is_directive(d, name)) {
+            found = d;
+        }
+    }
+    for (d = list; d; d = d->next) {
+        if ((q = location_path(p, d)) != NULL && path_within(path, q)
+            && (v = last_in(d->first_child, name)) != NULL) {
+            found = v;
+        }
+    }
+    return found;
+}
+
+/* The value of name at <Location path> in a virtual host (vhost, or NULL for
+ * the main server): the main server's lines first, then the host's. */
+static const ap_directive_t *merged_at(apr_pool_t *p, const ap_directive_t *vhost,
+                                       const char *path, const char *name)
+{
+    const ap_directive_t *found = merged_in(p, ap_conftree, path, name, NULL);
+
+    return vhost ? merged_in(p, vhost->first_child, path, name, found) : found;
+}
+
+static int first_word_is(apr_pool_t *p, const ap_directive_t *d, const char *w)
+{
+    return d && d->args && !strcasecmp(ap_getword_conf(p, &(const char *){ d->args }), w);
+}
+
+/* An OBOScope line of the list ending in "app" (app) or not (user). */
+static void scope_kinds(apr_pool_t *p, const ap_directive_t *d, int *app, int *user)
+{
+    const char *args, *w, *lastw;
+
+    for (; d; d = d->next) {
+        if (is_directive(d, "OBOScope") && d->args) {
+            for (args = d->args, lastw = ""; *(w = ap_getword_conf(p, &args));) {
+                lastw = w;
+            }
+            *app |= !strcmp(lastw, "app");
+            *user |= strcmp(lastw, "app") != 0;
+        }
+        else if (d->first_child && !is_path_section(d) && !is_condition(d)) {
+            scope_kinds(p, d->first_child, app, user);
+        }
+    }
+}
+
+/* A <Location> that names a downstream gets OBOLongRunning and
+ * OBOTokenFormat from every <Location> whose path is a prefix of its own:
+ * the checks of one section (OBO451, OBO420) must see that merge too, or
+ * configtest passes what answers 500 or 401 on every request (review
+ * 33B-F12). */
+static int check_location_merge(apr_pool_t *p, server_rec *main_s, const ap_directive_t *loc)
+{
+    const ap_directive_t *vhost, *lr, *fmt;
+    const char *path = location_path(p, loc);
+    auth_obo_srv_cfg *sc;
+    server_rec *s;
+    int app = 0, user = 0;
+
+    if (!path) {
+        return 1;
+    }
+    scope_kinds(p, loc->first_child, &app, &user);
+    if (!app && !user) {
+        return 1;
+    }
+    for (vhost = loc->parent; vhost && !is_directive(vhost, "<VirtualHost");
+         vhost = vhost->parent) {
+    }
+    s = server_of(main_s, loc);
+    sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    lr = merged_at(p, vhost, path, "OBOLongRunning");
+    if (app && first_word_is(p, lr, "on")) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO451: OBOLongRunning on (%s:%d) "
+                     "applies to <Location %s> at %s:%d, which has an app downstream "
+                     "(OBOScope ... app): a session keeps a user's refresh token, an "
+                     "application token is never part of one; set OBOLongRunning off there, "
+                     "or move the app downstream out from under it", lr->filename,
+                     lr->line_num, path, loc->filename, loc->line_num);
+        return 0;
+    }
+    fmt = merged_at(p, vhost, path, "OBOTokenFormat");
+    if (user && first_word_is(p, fmt, "opaque")
+        && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO420: OBOExchange on-behalf-of (Entra's "
+                     "jwt-bearer grant, the default) needs a JWT caller token: it cannot "
+                     "exchange the tokens of OBOTokenFormat opaque (%s:%d), which applies to "
+                     "<Location %s> at %s:%d; use OBOExchange token-exchange (RFC 8693), or "
+                     "OBOTokenFormat jwt or auto", fmt->filename, fmt->line_num, path,
+                     loc->filename, loc->line_num);
+        return 0;
+    }
+    return 1;
+}
+
+static int lists_word(apr_pool_t *p, const ap_directive_t *d, const char *word)
+{
+    const char *args = d->args ? d->args : "", *w;
+
+    while (*(w = ap_getword_conf(p, &args))) {
+        if (!strcasecmp(w, word)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* DPoP is read from the Authorization header only: OBODPoP where the
+ * Location's OBOAcceptTokenAs leaves the header out can never take a
+ * proof. With required, every request is refused (review 33B-F13). The
+ * section of an OBODPoP line that is not a <Location> is judged by its own
+ * OBOAcceptTokenAs, else the server's. */
+static int check_dpop_sources(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
+{
+    const ap_directive_t *sec = d->parent, *vhost, *dpop, *acc;
+    const char *path;
+
+    while (sec && !is_path_section(sec)) {
+        sec = sec->parent;
+    }
+    for (vhost = d->parent; vhost && !is_directive(vhost, "<VirtualHost");
+         vhost = vhost->parent) {
+    }
+    path = sec ? location_path(p, sec) : NULL;
+    if (path) {
+        dpop = merged_at(p, vhost, path, "OBODPoP");
+        acc = merged_at(p, vhost, path, "OBOAcceptTokenAs");
+    }
+    else {
+        dpop = sec && sec != vhost ? last_in(sec->first_child, "OBODPoP") : NULL;
+        dpop = dpop ? dpop : merged_at(p, vhost, "", "OBODPoP");
+        acc = sec && sec != vhost ? last_in(sec->first_child, "OBOAcceptTokenAs") : NULL;
+        acc = acc ? acc : merged_at(p, vhost, "", "OBOAcceptTokenAs");
+    }
+    if (!dpop || !acc || first_word_is(p, dpop, "off") || lists_word(p, acc, "header")) {
+        return 1;
+    }
+    if (first_word_is(p, dpop, "required")) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, server_of(main_s, d), "OBO497: OBODPoP "
+                     "required (%s:%d) where OBOAcceptTokenAs (%s:%d) leaves out header: a "
+                     "DPoP token comes only in the Authorization header, so every request "
+                     "would be refused; add header to OBOAcceptTokenAs", dpop->filename,
+                     dpop->line_num, acc->filename, acc->line_num);
+        return 0;
+    }
+    check_warn(p, server_of(main_s, d), "OBO498: OBODPoP allowed (%s:%d) where "
+               "OBOAcceptTokenAs (%s:%d) leaves out header: a DPoP token comes only in the "
+               "Authorization header, so no request there can use DPoP", dpop->filename,
+               dpop->line_num, acc->filename, acc->line_num);
+    return 1;
+}
+
 static int walk_tree(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
 {
     for (; d; d = d->next) {
         if (is_directive(d, "OBOAcceptTokenAs") && d->args) {
             warn_if_in_url(p, main_s, d);
+        }
+        if (is_directive(d, "<Location") && !check_location_merge(p, main_s, d)) {
+            return 0;
+        }
+        /* each OBODPoP line, and a <Location> whose OBOAcceptTokenAs meets
+         * an OBODPoP of a prefix <Location> */
+        if ((is_directive(d, "OBODPoP")
+             || (is_directive(d, "OBOAcceptTokenAs") && d->parent
+                 && is_directive(d->parent, "<Location")
+                 && !last_in(d->parent->first_child, "OBODPoP")))
+            && !check_dpop_sources(p, main_s, d)) {
+            return 0;
         }
         if (is_directive(d, "AuthType") && d->args
             && !strcasecmp(ap_getword_conf(p, &(const char *){ d->args }), AUTH_OBO_TYPE)) {
@@ -598,9 +830,20 @@ static int check_opaque_exchange(server_rec *s, const auth_obo_srv_cfg *sc,
     return 1;
 }
 
-/* Introspection authenticates this server at the IdP. */
+/* Introspection authenticates this server at the IdP, at an endpoint that
+ * must be known: OBOIntrospectionURL, or the primary provider's discovery.
+ * A primary provider with keys only (OBOJWKSURL, OBOJWKSFile) has none, and
+ * every opaque token (with auto: every string that is not a JWS, which any
+ * client can send) would be answered 503 (review 33B-F5). */
 static int check_introspection(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc)
 {
+    if (sc->introspects && !sc->introspection_url && !sc->metadata_url) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO432: OBOTokenFormat opaque or auto "
+                     "(%s) needs an introspection endpoint: set OBOIntrospectionURL (the "
+                     "identity provider here is OBOJWKSURL or OBOJWKSFile, which has no "
+                     "discovery document to name one)", server_level(p, s));
+        return 0;
+    }
     if (!sc->introspects || (sc->client_id && (sc->client_secret || sc->client_cert))) {
         return 1;
     }

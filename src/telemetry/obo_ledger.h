@@ -10,7 +10,7 @@
  * through two servers that share memcached counts on each, and one ended
  * through another server counts here until its idle lifetime would have
  * run out. The ledger has OBO_LEDGER_SLOTS slots and counts every session
- * up to half of them (65,536 per server); fuller, a new session may push
+ * up to half of them (32,768 per server); fuller, a new session may push
  * out the one nearest its end, and the count is then a lower bound
  * (obo_ledger_count says so). Lock-free: one 64-bit word per session
  * (32 bits of a hash of its key, 32 bits of its end in Unix seconds). */
@@ -19,7 +19,7 @@
 
 #include <apr_time.h>
 
-#define OBO_LEDGER_SLOTS 131072            /* 1 MiB */
+#define OBO_LEDGER_SLOTS 65536             /* 512 KiB */
 
 /* Bytes the shared block needs. */
 apr_size_t obo_ledger_size(void);
