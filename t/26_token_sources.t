@@ -184,6 +184,25 @@ subtest 'form: accepted in a urlencoded POST, removed from the body' => sub {
     expect_status(obo_post($V, '/form/env', content => 'a=' . ('x' x 70000)), 413,
                   'a form body over 64 KiB: 413');
     like error_log_since($mark), qr/OBO402: a form body over 65536 bytes/, 'OBO402';
+
+    # review 33A-F3: a raw NUL byte made the module skip the body, and the
+    # backend (which reads past it) got the token, with a header token too
+    $mark = error_log_mark();
+    $r = obo_post($V, '/all/backend', token => $t, content => "access_token=$t&f=a\x00b");
+    is $r->code, 400, 'a form body with a NUL byte: 400' or diag describe($r);
+    unlike $r->decoded_content // '', qr/\Q$t\E/, '  the token reached no backend';
+    like error_log_since($mark), qr/OBO407: a form body with a NUL byte/, '  OBO407';
+    $r = obo_post($V, '/form/env', content => "access_token=$t&f=a\x00b");
+    is $r->code, 400, 'the same as the only token: 400';
+    # review 33A-F3b: PHP reads "urlencoded,text/plain" as a form
+    $r = obo_post($V, '/all/env', token => $t, content => "access_token=$t&f=2",
+                  content_type => 'application/x-www-form-urlencoded,text/plain');
+    is $r->code, 400, 'a form media type followed by a comma is a form: two places, 400'
+        or diag describe($r);
+    $r = obo_post($V, '/form/env', content => "access_token=$t&f=2",
+                  content_type => 'application/x-www-form-urlencoded,text/plain');
+    expect_ok($r, '  and its form token is taken', user => $u);
+    is json_body($r)->{body}, 'f=2', '  and removed';
 };
 
 subtest 'a body is kept for the handler when the token comes from elsewhere' => sub {

@@ -98,6 +98,15 @@ is $ua->get($a->url('/token'), 'OBO-Session-Key' => $keys[1])->code, 404,
    'asked for it, A finds it gone (404)';
 is live_prom($a), 1, 'and no longer counts it';
 
+# two OBO-Session-Key headers (httpd joins them): 400, not a 404 that would
+# tell the backend the session ended (review 33B-F9)
+my $two = $ua->get($a->url('/token'), 'OBO-Session-Key' => $keys[2],
+                   'OBO-Session-Key' => $keys[2]);
+is $two->code, 400, 'two OBO-Session-Key headers: 400';
+like $two->decoded_content, qr/invalid_request/, 'invalid_request';
+is $ua->get($a->url('/token'), 'OBO-Session-Key' => $keys[2])->code, 200,
+   'the session is still there';
+
 sleep 6;
 is live_prom($a), 0, 'idle past their 4 s at A: none live';
 is live_prom($b), 0, 'nor at B (the session kept its idle lifetime there)';

@@ -508,6 +508,11 @@ static int token_request(request_rec *r, const auth_obo_srv_cfg *sc,
     if (!bad && !key) {
         bad = "the OBO-Session-Key header is missing";
     }
+    /* httpd joins repeated headers with ", ": no key has a comma, and a
+     * 404 would tell the backend its session ended (review 33B-F9) */
+    if (!bad && strchr(key, ',')) {
+        bad = "more than one OBO-Session-Key header, or a list: send one session key";
+    }
     if (bad) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO132: token handler: bad request: %s",
                       bad);

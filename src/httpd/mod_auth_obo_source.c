@@ -70,6 +70,7 @@ static int second_credentials(const char *v)
 typedef struct finds {
     apr_array_header_t *tokens;   /* const char *: one per place that carried one */
     apr_array_header_t *places;   /* const char *: "header", "cookie NAME"... */
+    int nul;                      /* a form body with a NUL byte */
 } finds;
 
 static void found(apr_pool_t *p, finds *f, const char *place, const char *token)
@@ -396,8 +397,11 @@ static int is_form(request_rec *r)
 
     /* RFC 6750 s.2.2: single-part urlencoded, a method with a body defined
      * (POST), no content coding that would hide the field. */
+    /* the media type ends where a parameter, blank or (as PHP reads it) a
+     * comma begins: "FORM_TYPE,text/plain" is a form to PHP (review 33A-F3b) */
     return r->method_number == M_POST && ct && !strncasecmp(ct, FORM_TYPE, n)
-           && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t')
+           && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t'
+               || ct[n] == ',')
            && !apr_table_get(r->headers_in, "Content-Encoding");
 }
 
@@ -457,7 +461,16 @@ static int form_tokens(request_rec *r, finds *f)
     }
     k->data = body;
     k->len = len;
-    if (memchr(body, '\0', len) == NULL) {
+    /* urlencoded data has no raw NUL: such a body cannot be looked into as
+     * a string, and a backend that reads past the NUL would find a token
+     * the module did not see or remove (review 33A-F3) */
+    if (memchr(body, '\0', len) != NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO407: a form body with a NUL byte "
+                      "where OBOAcceptTokenAs allows form tokens: 400");
+        f->nul = 1;
+        return HTTP_BAD_REQUEST;
+    }
+    {
         const char *rest = obo_bearer_drop_param(r->pool, apr_pstrndup(r->pool, body, len),
                                                  values);
         if (values->nelts > 0) {
@@ -485,6 +498,7 @@ int auth_obo_find_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_foun
     finds f;
 
     memset(out, 0, sizeof(*out));
+    memset(&f, 0, sizeof(f));
     f.tokens = apr_array_make(r->pool, 2, sizeof(const char *));
     f.places = apr_array_make(r->pool, 2, sizeof(const char *));
     if ((kinds & SOURCE_HEADER) && (h = header_token(r, d, &dpop)) != NULL) {
@@ -510,6 +524,8 @@ int auth_obo_find_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_foun
     if (status != OK) {
         out->error = status == HTTP_REQUEST_ENTITY_TOO_LARGE
                      ? "request body too large to look for a form token"
+                     : status == HTTP_BAD_REQUEST && f.nul
+                     ? "the form body holds a NUL byte"
                      : "the request body could not be read";
         return status;
     }
