@@ -60,6 +60,29 @@ subtest 'a cold server while the IdP is down: 503, then 200 once it answers' => 
     $h->stop;
 };
 
+# Review 33A-F2: a poll while another thread of the process loads the keys
+# (a new child's preload) answered 503 at once, though the load ended a
+# moment later: at each graceful restart a balancer saw every server fail.
+# The poll now waits up to 1 s for that load. The IdP's JWKS answers after
+# 2 s; a poll 1.3 s into the load waits for it and gets 200.
+subtest 'a poll during the first load waits for it' => sub {
+    my $tenant = 'xhload' . int(rand(1e6));
+    idp_set("jwks_fault\@$tenant" => 'slow', "slow_seconds\@$tenant" => 2);
+    my $h = OBOTest::Httpd2->start(procs => 1, cache => 'none', name => 'health_load',
+                                   tenant => $tenant, extra => $STATUS);
+    # the child's preload fetched discovery and now waits on the JWKS
+    my $t0 = time;
+    sleep 0.05 until (idp_counters()->{"jwks\@$tenant"} // 0) >= 1 || time - $t0 > 15;
+    ok +(idp_counters()->{"jwks\@$tenant"} // 0) >= 1, 'the preload asked for the JWKS';
+    sleep 1.3;                    # the JWKS answers about 0.7 s from now
+    my $t1 = time;
+    my $r = health($h);
+    is $r->code, 200, sprintf('polled during the load: 200 after %.1f s', time - $t1)
+        or diag $r->decoded_content;
+    idp_set("jwks_fault\@$tenant" => '');
+    $h->stop;
+};
+
 # Review 30B: with several providers, one unreachable since the start took
 # every server out of the balancer although the others' tokens validated.
 subtest 'one of two providers without keys: 200, degraded' => sub {

@@ -1112,6 +1112,9 @@ static int refresh_failed(obo_provider *pv)
     return failed;
 }
 
+/* How long a health poll waits for another thread's first load. */
+#define HEALTH_LOAD_WAIT apr_time_from_msec(1000)
+
 apr_status_t obo_provider_health(obo_provider *pv, apr_int64_t *age, const char **why)
 {
     apr_time_t now = apr_time_now();
@@ -1120,15 +1123,30 @@ apr_status_t obo_provider_health(obo_provider *pv, apr_int64_t *age, const char 
     /* A refresh is the requests' business (review 27: a poll that ran it
      * waited for a hanging IdP); only a process with no keys at all, which
      * a balancer may keep from getting requests, loads from a poll. */
-    if (!has_keys(pv) && !in_backoff(pv, now)
-        && apr_thread_mutex_trylock(pv->fetch_lock) == APR_SUCCESS) {
-        first_load(pv, &err);
-        apr_thread_mutex_unlock(pv->fetch_lock);
+    int loading = 0;
+
+    if (!has_keys(pv) && !in_backoff(pv, now)) {
+        if (apr_thread_mutex_trylock(pv->fetch_lock) == APR_SUCCESS) {
+            first_load(pv, &err);
+            apr_thread_mutex_unlock(pv->fetch_lock);
+        }
+        /* Another thread loads (a new child's preload): the keys may be one
+         * shared-cache read away, or come within a poll's patience; a 503
+         * then took every server of a pool out at each graceful restart
+         * (review 33A-F2). */
+        else {
+            while (!has_keys(pv) && take_shared(pv, 0) != APR_SUCCESS
+                   && apr_time_now() < now + HEALTH_LOAD_WAIT) {
+                wait_loaded(pv, now + HEALTH_LOAD_WAIT);
+            }
+            loading = !has_keys(pv);
+        }
     }
     *age = set_age(pv, apr_time_now());
     *why = NULL;
     if (*age < 0) {
-        *why = "no key set loaded (the identity provider has not answered yet)";
+        *why = loading ? "no key set loaded yet (the first load is in progress)"
+                       : "no key set loaded (the identity provider has not answered yet)";
         return APR_EGENERAL;
     }
     /* Old keys still validate: healthy, said as degraded. Every server of a
