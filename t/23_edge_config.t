@@ -26,7 +26,9 @@ subtest 'control: a good header name' => sub {
     $c = check_config(loc(" OBOScope downstream=a api://a/.default\n OBOScope downstream=b api://b/.default\n"
                           . " OBOPassToken header X-Tok downstream=a\n OBOPassToken env TOK_B downstream=b"));
     ok $c->{started}, 'two downstreams, each its own place' or diag $c->{output};
-    $c = check_config(loc(" OBOExchangeAudience api://d\n OBOPassToken env DS_TOKEN"));
+    # (with token-exchange: under on-behalf-of an audience alone is refused, OBO049)
+    $c = check_config(loc(" OBOExchangeAudience api://d\n OBOPassToken env DS_TOKEN")
+                      . "\nOBOExchange token-exchange");
     ok $c->{started}, 'an audience alone is a downstream too' or diag $c->{output};
 };
 

@@ -153,6 +153,11 @@ my @rows = (
     ['OBODPoP required, OBOAcceptTokenAs without header in a <Location> under it', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBODPoP required\n</Location>\n<Location /api/c>\n OBOAcceptTokenAs cookie:at\n</Location>", qr/OBO497/],
     ['OBODPoP required, OBOAcceptTokenAs with header', loc(" OBODPoP required\n OBOAcceptTokenAs header cookie:at"), 'good'],
 
+    ['OBOExchangeAudience alone with on-behalf-of everywhere', loc(" OBOExchangeAudience api://orders"),
+     qr/OBO049: OBOExchangeAudience without OBOScope \(in <Location \/api> at \S+\) asks for token exchange/],
+    ['OBOExchangeAudience alone at server level, on-behalf-of', "$BASE\nOBOExchangeAudience api://orders\n$LOC",
+     qr/OBO049: OBOExchangeAudience without OBOScope \(the main server configuration\)/],
+
     # lows of round 30 (30B-F12): a setting that can only refuse every token
     ['OBOCertificateBound required without mod_ssl', loc(" OBOCertificateBound required"), qr/OBO481: OBOCertificateBound required \(.*:\d+\) needs TLS client certificates, but mod_ssl is not loaded/],
     ['OBOCertificateBound required with mod_ssl', loc(" OBOCertificateBound required"), 'good', modules => ['ssl']],
@@ -241,7 +246,10 @@ my @warnings = (
      qr/OBO199: virtual host v\.test:\d+ has an identity provider of its own but the main server's credentials/],
     # review 30B, then 31 (a warning: a main server's section may serve
     # token-exchange virtual hosts, and what ran before must restart)
-    ['OBOExchangeAudience alone with on-behalf-of', loc(" OBOExchangeAudience api://orders"),
+    # ... and refused (OBO049, review 33B-F17) unless a server it serves
+    # uses token-exchange, as this virtual host does
+    ['OBOExchangeAudience alone, a token-exchange virtual host', loc(" OBOExchangeAudience api://orders")
+     . "\n<VirtualHost *:*>\n ServerName localhost\n OBOExchange token-exchange\n</VirtualHost>",
      qr/OBO059: OBOExchangeAudience \(in <Location \/api> at \S+\) is sent only with OBOExchange token-exchange.*without OBOScope every exchange fails/],
     ['OBOExchangeAudience beside OBOScope with on-behalf-of', loc(" $SCOPE\n OBOExchangeAudience api://orders"),
      qr/OBO059: OBOExchangeAudience .* it is dropped: name/],

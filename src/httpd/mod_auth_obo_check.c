@@ -2017,6 +2017,74 @@ static void warn_state_dir(apr_pool_t *p, server_rec *s)
     }
 }
 
+/* A downstream named by OBOExchangeAudience alone (no OBOScope, not app). */
+static int audience_only(const auth_obo_dir_cfg *d)
+{
+    int i;
+
+    for (i = 0; d && d->downstreams && i < d->downstreams->nelts; i++) {
+        const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
+                                                      auth_obo_downstream *);
+        if (!ds->app && ds->audiences && ds->audiences->nelts > 0 && ds->scopes->nelts == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void note_audience_only(apr_pool_t *p, apr_hash_t *seen, const char *key,
+                               const char *in, int te)
+{
+    const char *was = apr_hash_get(seen, key, APR_HASH_KEY_STRING);
+
+    if (!was || (te && *was == '0')) {
+        apr_hash_set(seen, apr_pstrdup(p, key), APR_HASH_KEY_STRING,
+                     apr_pstrcat(p, te ? "1" : "0", in, NULL));
+    }
+}
+
+/* OBOExchangeAudience without OBOScope is a request for token exchange
+ * (RFC 8693): under Entra's on-behalf-of grant it leaves no scope, and
+ * every request makes an IdP call that fails (400, not remembered) and
+ * answers 500. OBO059 warns of it wherever it appears; refused where no
+ * server the section serves exchanges with token-exchange (review 33B-F17:
+ * the warning said so, and configtest passed). */
+static int check_audience_only(apr_pool_t *p, server_rec *main_s)
+{
+    apr_hash_t *seen = apr_hash_make(p);
+    apr_hash_index_t *hi;
+    server_rec *s;
+    int i;
+
+    for (s = main_s; s; s = s->next) {
+        auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        int te = auth_obo_ival(sc->exchange, OBO_GRANT_OBO) != OBO_GRANT_OBO;
+
+        if (audience_only(sc->defaults)) {
+            note_audience_only(p, seen, "", server_level(p, main_s), te);
+        }
+        for (i = 0; sc->sections && i < sc->sections->nelts; i++) {
+            const auth_obo_section *n = &APR_ARRAY_IDX(sc->sections, i, auth_obo_section);
+            if (audience_only(n->d)) {
+                note_audience_only(p, seen, n->where, apr_psprintf(p, "in %s at %s", n->name,
+                                                                   n->where), te);
+            }
+        }
+    }
+    for (hi = apr_hash_first(p, seen); hi; hi = apr_hash_next(hi)) {
+        const char *v = apr_hash_this_val(hi);
+        if (*v == '0') {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, "OBO049: OBOExchangeAudience "
+                         "without OBOScope (%s) asks for token exchange (RFC 8693), but every "
+                         "server it serves uses OBOExchange on-behalf-of (the default), which "
+                         "takes a scope: every exchange would fail; add OBOScope, or set "
+                         "OBOExchange token-exchange", v + 1);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                  server_rec *s)
 {
@@ -2054,6 +2122,9 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                                                                  &auth_obo_module))) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }
+    }
+    if (!check_audience_only(ptemp, main_s)) {
+        return HTTP_INTERNAL_SERVER_ERROR;
     }
     warn_state_dir(ptemp, main_s);
     if (!check_files(ptemp, main_s) || !check_contents(ptemp, main_s)
