@@ -58,7 +58,10 @@ echo "built in $(($(date +%s) - start)) s"
 DEB=$(ls "$WORK"/${PKG}_*.deb)
 CHANGES=$(ls "$WORK"/*.changes)
 dpkg-deb --info "$DEB" | sed -n '/Package:/,/Description:/p'
-dpkg-deb --contents "$DEB"
+dpkg-deb --contents "$DEB" | tee "$WORK/contents.txt"
+# Prometheus reads the shipped alert rules as they are: never gzipped
+grep -q 'docs/prometheus-alerts\.yml$' "$WORK/contents.txt" || {
+    echo "error: docs/prometheus-alerts.yml is not in the package uncompressed" >&2; exit 1; }
 
 # ------------------------------------------------------------- lintian
 say "lintian"

@@ -158,6 +158,18 @@ my @rows = (
     ['OBOExchangeAudience alone at server level, on-behalf-of', "$BASE\nOBOExchangeAudience api://orders\n$LOC",
      qr/OBO049: OBOExchangeAudience without OBOScope \(the main server configuration\)/],
 
+    # review 33B-F19: a refused URL is shown without its query (a ?code= key)
+    ['OBOTokenEndpoint http: with a query', "$BASE\n$XLOC\nOBOTokenEndpoint http://idp.example/t?code=SECRETCODE123",
+     qr/OBOTokenEndpoint.*'http:\/\/idp\.example\/t\?\.\.\.' is not an https URL/, not_in_output => qr/SECRETCODE123/],
+
+    ['OBOPassToken header OBO-Claim-sub (the module\'s own)', loc(" $SCOPE\n OBOPassToken header OBO-Claim-sub"),
+     qr/OBOPassToken: header OBO-Claim-sub: OBO-Claim-\* is where the module hands claims on/],
+
+    ['OBOCache memcached naming a server twice', "$BASE\n$XLOC\nOBOCacheSecret 0123456789abcdef0123456789abcdef\nOBOCache memcached 127.0.0.1:11311,127.0.0.1:11311",
+     qr/OBOCache.*memcached server '127\.0\.0\.1:11311' is named twice/],
+    ['OBOAcceptTokenAs cookie:a cookie:A', loc(" OBOAcceptTokenAs header cookie:a cookie:A"),
+     qr/OBOAcceptTokenAs.*cookie:A is listed twice/],
+
     # lows of round 30 (30B-F12): a setting that can only refuse every token
     ['OBOCertificateBound required without mod_ssl', loc(" OBOCertificateBound required"), qr/OBO481: OBOCertificateBound required \(.*:\d+\) needs TLS client certificates, but mod_ssl is not loaded/],
     ['OBOCertificateBound required with mod_ssl', loc(" OBOCertificateBound required"), 'good', modules => ['ssl']],
@@ -212,8 +224,10 @@ if ($< != 0) {
 
 for my $row (@rows) {
     my ($name, $conf, $want, %o) = @$row;
+    my $hidden = delete $o{not_in_output};
     subtest $name => sub {
         my $c = check_config($conf, %o, start_anyway => 1, until_serving => 1);
+        unlike $c->{output}, $hidden, 'shows nothing it must not' if $hidden;
         my ($t_out) = split /\n\[(?:apache2 -DFOREGROUND|error_log)\]\n/, $c->{output};
         is $c->{started} ? 1 : 0, $c->{syntax_ok} ? 1 : 0,
             sprintf('configtest %s and a real start %s: they agree',
@@ -255,7 +269,7 @@ my @warnings = (
      qr/OBO059: OBOExchangeAudience .* it is dropped: name/],
     ['OBOExchangeAudience with token-exchange', loc(" OBOExchangeAudience api://orders") . "\nOBOExchange token-exchange", undef, qr/OBO059/],
     ['OBOLongRunning without a downstream', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n</Location>",
-     qr/OBO058: OBOLongRunning on \(the main server configuration\) but no OBOScope/],
+     qr/OBO058: OBOLongRunning on \(in <Location \/api> at \S+\) but no OBOScope/],
     ['OBOLongRunning with a downstream', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n $SCOPE\n</Location>", undef, qr/OBO058/],
 );
 for my $w (@warnings) {

@@ -260,9 +260,21 @@ static apr_status_t obo_mc_parse(apr_pool_t *p, const char *servers,
                 rv = APR_EINVAL;
                 continue;
             }
-            s = apr_array_push(list);
-            s->host = item;
-            s->port = (int)port;
+            /* a server named twice weighs twice on the ketama ring: keys
+             * are placed unlike the other servers' (review 33B-F14) */
+            for (s = (obo_mc_server *)list->elts; rv == APR_SUCCESS
+                 && s < (obo_mc_server *)list->elts + list->nelts; s++) {
+                if (s->port == (int)port && !strcasecmp(s->host, item)) {
+                    *err = apr_psprintf(p, "memcached server '%s:%ld' is named twice", item,
+                                        port);
+                    rv = APR_EINVAL;
+                }
+            }
+            if (rv == APR_SUCCESS) {
+                s = apr_array_push(list);
+                s->host = item;
+                s->port = (int)port;
+            }
         }
     }
     if (rv == APR_SUCCESS && list->nelts == 0) {

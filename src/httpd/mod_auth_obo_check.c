@@ -1889,10 +1889,21 @@ static void warn_idle_long_running(apr_pool_t *p, server_rec *s, server_rec *mai
     const auth_obo_srv_cfg *main_sc = ap_get_module_config(main_s->module_config,
                                                            &auth_obo_module);
 
+    const char *in = server_level(p, s);
+    int i;
+
     if (sc->uses_sessions && !sc->uses_exchange && !main_sc->uses_exchange) {
+        /* name the section that sets it (review 33B-F3) */
+        for (i = 0; sc->sections && i < sc->sections->nelts; i++) {
+            const auth_obo_section *n = &APR_ARRAY_IDX(sc->sections, i, auth_obo_section);
+            if (n->d->long_running == 1) {
+                in = apr_psprintf(p, "in %s at %s", n->name, n->where);
+                break;
+            }
+        }
         check_warn(p, s, "OBO058: OBOLongRunning on (%s) but no OBOScope or "
                    "OBOExchangeAudience in this server: sessions are opened only where a "
-                   "Location names a downstream, so none ever is", server_level(p, s));
+                   "Location names a downstream, so none ever is", in);
     }
 }
 

@@ -319,8 +319,12 @@ static const char *check_url(cmd_parms *cmd, const char *arg)
         || !*u.hostname || strcasecmp(u.scheme, "https") || !host_ok(u.hostname)
         || (u.port_str && (!*u.port_str || strspn(u.port_str, "0123456789")
                            != strlen(u.port_str) || u.port == 0 || atoi(u.port_str) > 65535))) {
-        return err_for(cmd, apr_psprintf(cmd->pool, "'%s' is not an https URL with a host "
-                                         "(the IdP must be reached over TLS)", arg));
+        /* without its query and fragment, as the logs show IdP URLs: a
+         * query may carry a key (?code=, review 33B-F19) */
+        return err_for(cmd, apr_psprintf(cmd->pool, "'%.*s%s' is not an https URL with a "
+                                         "host (the IdP must be reached over TLS)",
+                                         (int)strcspn(arg, "?#"), arg,
+                                         arg[strcspn(arg, "?#")] ? "?..." : ""));
     }
     /* A password in a URL would be used, then written wherever the URL is
      * (error log lines, the status page): refused, and not repeated here
@@ -1384,11 +1388,18 @@ static const char *add_pass(cmd_parms *cmd, void *m, int argc, char *const argv[
             && ((reserved = reserved_header(cmd->pool, pass.name)) != NULL
                 || (reserved = reserved_header(cmd->pool, apr_pstrcat(
                         cmd->pool, pass.name, "-Expires-On", NULL))) != NULL)) {
-            return err_for(cmd, apr_psprintf(cmd->pool, "header %s: %s is a hop-by-hop, "
-                                             "framing, routing or cookie header that httpd, "
-                                             "mod_proxy or the caller's cookies need; choose "
-                                             "another name (e.g. X-Downstream-Token)",
-                                             pass.name, reserved));
+            /* the claim headers are the module's own (review 33B-F14) */
+            int own = name_matches(reserved, AUTH_OBO_CLAIM_HDR_PREFIX, 1);
+
+            return err_for(cmd, apr_psprintf(cmd->pool, "header %s: %s %s; choose another "
+                                             "name (e.g. X-Downstream-Token)", pass.name,
+                                             reserved, own
+                                             ? "is where the module hands claims on "
+                                               "(OBOPassClaims), and is scrubbed from "
+                                               "what the client sends"
+                                             : "is a hop-by-hop, framing, routing or cookie "
+                                               "header that httpd, mod_proxy or the "
+                                               "caller's cookies need"));
         }
         /* httpd turns no header with '_' into a CGI variable (nor into
          * FastCGI's): its token would never arrive. */
@@ -1447,9 +1458,11 @@ static const char *add_source(cmd_parms *cmd, auth_obo_dir_cfg *d, const char *a
             return err_for(cmd, apr_psprintf(cmd->pool, "'%s' does not name a cookie "
                            "(cookie:NAME, NAME an RFC 6265 cookie name)", arg));
         }
+        /* a cookie's case variants are the same cookie (review 33B-F14) */
         for (i = 0; i < d->cookies->nelts; i++) {
-            if (!strcmp(APR_ARRAY_IDX(d->cookies, i, const char *), name)) {
-                return err_for(cmd, apr_psprintf(cmd->pool, "%s is listed twice", arg));
+            if (!strcasecmp(APR_ARRAY_IDX(d->cookies, i, const char *), name)) {
+                return err_for(cmd, apr_psprintf(cmd->pool, "%s is listed twice (cookie "
+                                                 "names are compared without case)", arg));
             }
         }
         APR_ARRAY_PUSH(d->cookies, const char *) = name;

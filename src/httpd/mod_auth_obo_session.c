@@ -455,7 +455,7 @@ static int serve(request_rec *r, const auth_obo_srv_cfg *sc, const obo_session_c
     }
     rv = obo_session_token(r->pool, c, key, NULL, ds, &t, &x, &hit);
     if (rv == APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO134: session %s: token %s for %s "
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "OBO129: session %s: token %s for %s "
                       "(%s)", fp, obo_fingerprint(r->pool, t->access_token,
                                                   strlen(t->access_token)),
                       ds ? ds : "the default downstream", hit ? "stored" : "refreshed");
