@@ -303,4 +303,23 @@ subtest 'a virtual host OBOTimeout is not paired with the main server total' => 
         or diag describe($c->{probe}), $c->{output};
 };
 
+# What startup cannot see (AuthType obo in .htaccess, no OBOAudience that
+# applies): the 500's OBO001 names what is missing and where (33B-F10).
+subtest 'OBO001 names what is missing and where' => sub {
+    my $docs = tempdir('htobo-XXXXXX', DIR => $dir, CLEANUP => 1);
+    chmod 0755, $docs;
+    put("$docs/.htaccess", "AuthType obo\nRequire valid-user\n");
+    put("$docs/x.txt", "x\n");
+    chmod 0644, "$docs/.htaccess", "$docs/x.txt";
+    my $conf = "$IDP\nAlias /ht \"$docs\"\n<Directory \"$docs\">\n AllowOverride AuthConfig\n"
+             . " Require all granted\n</Directory>";
+    my $ua = LWP::UserAgent->new(timeout => 30);
+    my $c = check_config($conf, modules => ['alias'],
+                         probe => sub { return $ua->get("http://127.0.0.1:$_[0]/ht/x.txt") });
+    ok $c->{started}, 'httpd starts (startup cannot see .htaccess)' or return diag $c->{output};
+    is $c->{probe}->code, 500, 'the request: 500';
+    like $c->{output}, qr{OBO001: AuthType obo for /ht/x\.txt \(file \Q$docs\E/x\.txt\) needs OBOAudience},
+         'OBO001 names the request, its file and OBOAudience' or diag $c->{output};
+};
+
 done_testing();

@@ -430,8 +430,17 @@ static int authenticate(request_rec *r, auth_obo_req *st)
     int status;
 
     if (!sc->rt || !sc->rt->provider || !d->audiences) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO001: AuthType obo needs "
-                      "OBOMetadataURL/OBOJWKSURL/OBOJWKSFile and OBOAudience for this server");
+        /* what is missing, and for which request and file (review 33B-F10) */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO001: AuthType obo for %s (file %s) "
+                      "needs %s%s%s in its configuration", r->uri,
+                      r->filename ? r->filename : "-",
+                      !sc->rt || !sc->rt->provider
+                      ? "an identity provider (OBOMetadataURL, OBOJWKSURL or OBOJWKSFile) "
+                        "for this server" : "",
+                      (!sc->rt || !sc->rt->provider) && !d->audiences ? " and " : "",
+                      !d->audiences ? "OBOAudience (none applies to this request: a "
+                                      "section, .htaccess or <If> that sets it does not "
+                                      "cover it)" : "");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     auth_obo_dpop_take_proof(r, st);
