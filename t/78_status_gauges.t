@@ -165,6 +165,33 @@ subtest 'memcached nodes that never answer: the scrape stays short' => sub {
     $s->stop;
 };
 
+# Review 33B-F6: with more silent nodes than a view has time for, the same
+# nodes were never asked (the real one, last, never in any view), and the
+# summary said "failing" with a working node configured. Each view now
+# starts one node further, and nodes not asked keep the verdict degraded.
+subtest 'more silent nodes than a view can ask: counted, and asked in turn' => sub {
+    require IO::Socket::INET;
+    my @holes = map { IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                             Listen => 16, ReuseAddr => 1) or die $! } 1 .. 8;
+    my $list = join ',', (map { '127.0.0.1:' . $_->sockport } @holes), "127.0.0.1:$p{memcached}";
+    my $s = OBOTest::Httpd2->start(procs => 1, name => 'gaugeturn', tenant => $tenant,
+        memcached => $list, extra => "$STATUS\nOBOCacheTimeout 1000\n");
+    my ($seen_up, $verdicts, $unasked) = (0, '', 0);
+    for my $view (1 .. 7) {
+        my $j = json($s);
+        $unasked = $j->{cache_nodes_not_asked} if $view == 1;
+        my ($line) = grep { $_->{concern} eq 'token cache' } @{ $j->{summary} || [] };
+        $verdicts .= ($line ? $line->{verdict} : '?') . ' ';
+        $seen_up ||= grep { $_->{node} eq "127.0.0.1:$p{memcached}" && $_->{up} }
+                     @{ $j->{cache_nodes} || [] };
+        last if $seen_up && $view >= 2;
+    }
+    ok $unasked > 0, "a view had no time for some nodes ($unasked), and says so";
+    unlike $verdicts, qr/failing/, "never 'failing' with nodes not asked ($verdicts)";
+    ok $seen_up, 'the working node, last in the list, was asked in some view and is up';
+    $s->stop;
+};
+
 # The page (issue 19, part 1): zero rows folded unless ?all=1, a meta
 # refresh on asking, its own strict Content-Security-Policy allowing only its
 # inline style (by hash): no script, no external resource.

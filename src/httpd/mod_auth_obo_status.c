@@ -21,6 +21,7 @@ static const char auth_obo_status_version[] = PACKAGE_VERSION;
 #include "mod_auth_obo_status.h"
 #include "mod_auth_obo_request.h"
 
+#include "apr_atomic.h"
 #include "apr_shm.h"
 #include "apr_strings.h"
 #include "http_core.h"
@@ -566,14 +567,17 @@ static void live_node(apr_array_header_t *out, const char *backend, const char *
  * server asked now (once, whichever virtual hosts name it; within the
  * budget: those left are not listed);
  * shm is up when this process has it attached. */
-static void live_nodes(request_rec *r, apr_array_header_t *out)
+static void live_nodes(request_rec *r, apr_array_header_t *out, int *unasked)
 {
     const server_rec *s;
     const auth_obo_srv_cfg *sc;
     apr_array_header_t *nodes;
     apr_time_t start = apr_time_now();
     apr_interval_time_t t;
-    int j, k, type, seen;
+    apr_array_header_t *todo = apr_array_make(r->pool, 4, sizeof(obo_memcached_node *));
+    apr_array_header_t *waits = apr_array_make(r->pool, 4, sizeof(apr_interval_time_t));
+    static apr_uint32_t turn;   /* where this process's next view starts asking */
+    int i, j, k, type, seen, n0;
 
     for (s = ap_server_conf; s; s = s->next) {
         sc = ap_get_module_config(s->module_config, &auth_obo_module);
@@ -592,14 +596,29 @@ static void live_nodes(request_rec *r, apr_array_header_t *out)
         obo_memcached_probe(r->pool, sc->cache_servers, -1, &nodes);
         for (j = 0; j < nodes->nelts; j++) {
             obo_memcached_node *n = &APR_ARRAY_IDX(nodes, j, obo_memcached_node);
-            for (k = 0, seen = 0; !seen && k < out->nelts; k++) {
-                seen = !strcmp(APR_ARRAY_IDX(out, k, obo_metrics_live_node).node, n->name);
+            for (k = 0, seen = 0; !seen && k < todo->nelts; k++) {
+                seen = !strcmp(APR_ARRAY_IDX(todo, k, obo_memcached_node *)->name, n->name);
             }
-            /* past the budget a node is not asked, and not listed: said
-             * down it would raise a false alert (review 32) */
-            if (!seen && apr_time_now() - start < PROBE_BUDGET) {
-                live_node(out, "memcached", n->name, obo_memcached_node_answers(n->name, t));
+            if (!seen) {
+                APR_ARRAY_PUSH(todo, obo_memcached_node *) = n;
+                APR_ARRAY_PUSH(waits, apr_interval_time_t) = t;
             }
+        }
+    }
+    /* Past the budget a node is not asked, and not listed: said down it
+     * would raise a false alert (review 32); counted as not asked. Each
+     * view starts one node further, so that every node is asked in turn
+     * however many hang (review 33B-F6). */
+    n0 = todo->nelts ? (int)(apr_atomic_inc32(&turn) % (apr_uint32_t)todo->nelts) : 0;
+    for (i = 0; i < todo->nelts; i++) {
+        j = (n0 + i) % todo->nelts;
+        if (apr_time_now() - start < PROBE_BUDGET) {
+            const char *name = APR_ARRAY_IDX(todo, j, obo_memcached_node *)->name;
+            live_node(out, "memcached", name, obo_memcached_node_answers(
+                          name, APR_ARRAY_IDX(waits, j, apr_interval_time_t)));
+        }
+        else {
+            (*unasked)++;
         }
     }
 }
@@ -612,7 +631,8 @@ static void status_live(request_rec *r, obo_metrics_live *live)
     apr_array_header_t *nodes = apr_array_make(r->pool, 4, sizeof(obo_metrics_live_node));
 
     live_providers(r, pv);
-    live_nodes(r, nodes);
+    live->unasked = 0;
+    live_nodes(r, nodes, &live->unasked);
     live->providers = (const obo_metrics_live_provider *)pv->elts;
     live->nproviders = pv->nelts;
     live->nodes = (const obo_metrics_live_node *)nodes->elts;

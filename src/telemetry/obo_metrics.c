@@ -895,6 +895,8 @@ static int obo_jlive(json_t *j, const obo_metrics_live *l)
     return bad || json_object_set_new(j, "sessions_live", l && l->sessions_live >= 0
                                       ? json_integer((json_int_t)l->sessions_live)
                                       : json_null()) != 0
+           || json_object_set_new(j, "cache_nodes_not_asked", json_integer(l ? l->unasked : 0))
+              != 0
            || json_object_set_new(j, "sessions_live_lower_bound",
                                   json_boolean(l && l->sessions_live >= 0
                                                && l->sessions_full)) != 0;

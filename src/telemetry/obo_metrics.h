@@ -141,6 +141,7 @@ typedef struct obo_metrics_live {
     int nproviders;
     const obo_metrics_live_node *nodes;
     int nnodes;
+    int unasked;                /* memcached nodes this view had no time to ask */
     apr_int64_t sessions_live;  /* -1: not known (no long-running sessions) */
     int sessions_full;          /* the ledger pushed live sessions out: a lower bound */
 } obo_metrics_live;

@@ -201,11 +201,16 @@ static void obo_cache_line(apr_pool_t *p, apr_array_header_t *out, const obo_met
     if (!backend) {
         return;     /* nothing here uses a token cache */
     }
+    /* nodes not asked in this view may answer: never "failing" for them
+     * (review 33B-F6) */
     obo_line(out, "token cache", ndown == 0 ? OBO_V_OK
-             : ndown == l->nnodes ? OBO_V_FAILING : OBO_V_DEGRADED, apr_psprintf(
-                 p, "%s, %d node(s)%s%s%s; L1 hits %s, shared hits %s; %" APR_UINT64_T_FMT
-                 " backend errors since the counters started", backend, l->nnodes,
-                 down ? ", down: " : "", down ? down : "", down ? "" : ", all answer",
+             : ndown == l->nnodes && !l->unasked ? OBO_V_FAILING : OBO_V_DEGRADED, apr_psprintf(
+                 p, "%s, %d node(s)%s%s%s%s; L1 hits %s, shared hits %s; %" APR_UINT64_T_FMT
+                 " backend errors since the counters started", backend,
+                 l->nnodes + l->unasked, down ? ", down: " : "", down ? down : "",
+                 down ? "" : l->unasked ? ", all asked answer" : ", all answer",
+                 l->unasked ? apr_psprintf(p, ", %d not asked in this view (time budget)",
+                                           l->unasked) : "",
                  obo_pct(p, c[OBO_M_CACHE_L1_HIT], c[OBO_M_CACHE_L1_HIT] + c[OBO_M_CACHE_L1_MISS]),
                  obo_pct(p, c[OBO_M_CACHE_SHARED_HIT],
                          c[OBO_M_CACHE_SHARED_HIT] + c[OBO_M_CACHE_SHARED_MISS]),

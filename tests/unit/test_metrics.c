@@ -128,7 +128,7 @@ static void test_provider_state(apr_pool_t *p)
     obo_metrics_live_provider lp[1] = { { 2, 125, 3, 3600, "the IdP", "k1 k2 k3", NULL, 60 } };
     obo_metrics_live_node ln[2] = { { "memcached", "127.0.0.1:1", 0 },
                                     { "memcached", "a\"b:2", 1 } };
-    obo_metrics_live live = { lp, 1, ln, 2, 7, 0 };
+    obo_metrics_live live = { lp, 1, ln, 2, 0, 7, 0 };
     apr_uint64_t b[OBO_M_BUCKETS + 1] = { 0 };
     char *text;
     int i;
@@ -223,7 +223,7 @@ static void test_summary(apr_pool_t *p)
                                         { 2, -1, 0, 3600, NULL, NULL, NULL, 0 } };
     obo_metrics_live_node ln[2] = { { "memcached", "10.0.0.1:11211", 1 },
                                     { "memcached", "10.0.0.2:11211", 0 } };
-    obo_metrics_live live = { lp, 2, ln, 2, -1, 0 };
+    obo_metrics_live live = { lp, 2, ln, 2, 0, -1, 0 };
     apr_array_header_t *lines;
     const obo_summary_line *l;
     int i, failing = 0, found = 0;
@@ -288,6 +288,25 @@ static void test_summary(apr_pool_t *p)
     is_int(found, 1, "as old, the last refresh answered: OK");
     is_int(failing, 2, "two failing lines");
     ok(obo_summary_worst(lines) == OBO_V_FAILING, "the worst: failing");
+    /* review 33B-F6: every node asked is down, but some were not asked in
+     * this view (time budget): degraded, counted; all asked down and none
+     * left: failing */
+    ln[0].up = 0;
+    live.unasked = 3;
+    lines = obo_summary(p, &s, &live, now);
+    for (i = 0, found = 0; i < lines->nelts; i++) {
+        l = &APR_ARRAY_IDX(lines, i, obo_summary_line);
+        found += !strcmp(l->concern, "token cache") && l->verdict == OBO_V_DEGRADED
+                 && strstr(l->reason, "5 node(s)") && strstr(l->reason, "3 not asked");
+    }
+    is_int(found, 1, "nodes not asked: degraded, 5 nodes, 3 not asked");
+    live.unasked = 0;
+    lines = obo_summary(p, &s, &live, now);
+    for (i = 0, found = 0; i < lines->nelts; i++) {
+        l = &APR_ARRAY_IDX(lines, i, obo_summary_line);
+        found += !strcmp(l->concern, "token cache") && l->verdict == OBO_V_FAILING;
+    }
+    is_int(found, 1, "every node asked and down: failing");
     obo_metrics_detach();
 }
 
