@@ -192,6 +192,44 @@ subtest 'more silent nodes than a view can ask: counted, and asked in turn' => s
     $s->stop;
 };
 
+# Review 33B-F18: an OBOJWKSFile broken at run time showed only in the log
+# (OBO012): the status said OK, "given by the IdP", and no alert could fire.
+# A file read is now the provider's jwks request: its last success, then
+# its failure (OBO012), and a failing summary line.
+subtest 'a JWKS file broken at run time shows as its provider\'s jwks failure' => sub {
+    require OBOTest::Config;
+    require File::Temp;
+    my $dir = File::Temp::tempdir('jwksf-XXXXXX', DIR => OBOTest::Services::run_dir(), CLEANUP => 1);
+    my $file = "$dir/jwks.json";
+    { open my $in, '<', "$t/pki/jwks-static.json" or die; open my $out, '>', $file or die;
+      local $/; print {$out} scalar(<$in>); }
+    chmod 0644, $file;
+    my $conf = "OBOJWKSFile $file\nOBOIssuer https://x.example/\nOBOAudience api://test-api\n"
+             . "<Location /api>\n AuthType obo\n Require valid-user\n</Location>\n$STATUS";
+    my (@before, @after, $line);
+    my $c = OBOTest::Config::check_config($conf, probe => sub {
+        my ($port) = @_;
+        my $get = sub { JSON::PP->new->decode($ua->get("http://127.0.0.1:$port/obo-status?format=json")
+                                                ->decoded_content) };
+        my $ep = sub { ($_[0]->{providers}{1}{endpoints} // {})->{jwks} // {} };
+        @before = ($ep->($get->())->{last_success} // 0);
+        { open my $out, '>', $file or die; print $out "garbage\n"; }
+        # a kid the file does not have: the file is read again
+        $ua->get("http://127.0.0.1:$port/api/x", Authorization => 'Bearer '
+                 . mint(kid => 'rsa-b', sign_key => 'rsa-b'));
+        my $j = $get->();
+        my $e = $ep->($j);
+        @after = ($e->{last_success} // 0, $e->{last_failure} // 0, $e->{last_failure_id} // '');
+        ($line) = grep { $_->{concern} eq 'identity provider 1 jwks' } @{ $j->{summary} || [] };
+        return 1;
+    });
+    ok $c->{started}, 'a server with OBOJWKSFile' or return diag $c->{output};
+    ok $before[0] > 0, 'the file read at startup: its last success';
+    ok $after[1] > $after[0], 'the broken file: a failure newer than the success';
+    is $after[2], 'OBO012', 'its message id';
+    is $line && $line->{verdict}, 'failing', 'the summary: identity provider 1 jwks failing';
+};
+
 # The page (issue 19, part 1): zero rows folded unless ?all=1, a meta
 # refresh on asking, its own strict Content-Security-Policy allowing only its
 # inline style (by hash): no script, no external resource.

@@ -676,6 +676,13 @@ static apr_status_t load_jwks(obo_provider *pv, apr_pool_t *tmp, const char **er
             apr_pool_destroy(kp);
         }
     }
+    /* A JWKS file's read is this provider's jwks "request": a file broken
+     * at run time shows on the status page and in the alerts, not only in
+     * the log (review 33B-F18). */
+    if (pv->cfg.jwks_file) {
+        obo_metrics_provider_idp(pv->cfg.metrics_provider, OBO_M_EP_JWKS,
+                                 rv == APR_SUCCESS ? OBO_M_OK : OBO_M_SERVER_ERROR, 0);
+    }
     if (rv != APR_SUCCESS) {
         obo_log(OBO_LOG_ERR, "OBO012", "JWKS from " OBO_URL_FMT " unusable: %s; keeping the "
                 "last good set", OBO_URL_ARGS(src ? src : "(none)"), *err);

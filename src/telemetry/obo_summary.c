@@ -2,6 +2,7 @@
 /* Verdicts of the status page (see obo_summary.h). */
 #include "obo_summary.h"
 
+#include <string.h>
 #include <apr_strings.h>
 
 /* An endpoint that took longer than this at the 95th percentile makes every
@@ -170,9 +171,11 @@ static void obo_keys(apr_pool_t *p, apr_array_header_t *out, const obo_metrics_s
                      "are answered 503 (OBO002)");
             continue;
         }
-        what = apr_psprintf(p, "%d key(s)%s%s%s, from %s, given by the IdP %s ago; %s%s%s",
+        what = apr_psprintf(p, "%d key(s)%s%s%s, from %s, %s %s ago; %s%s%s",
                             pv->nkeys, pv->kids ? " (" : "", pv->kids ? pv->kids : "",
                             pv->kids ? ")" : "", pv->from ? pv->from : "the IdP",
+                            pv->from && strstr(pv->from, "file") ? "read"
+                                                                 : "given by the IdP",
                             obo_age(p, pv->age), pv->next_refresh > 0
                             ? apr_psprintf(p, "next refresh in %s", obo_age(p, pv->next_refresh))
                             : "refresh due at the next request",
