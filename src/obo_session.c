@@ -811,8 +811,15 @@ static void obo_list_trim(apr_pool_t *p, const obo_session_cfg *c, json_t *list)
     while (json_array_size(list) > (size_t)c->limit) {
         const char *k = obo_json_str(json_array_get(list, 0), "k");
         obo_smeta m;
+        apr_status_t rv = k ? obo_meta_load(p, c, k, &m) : APR_NOTFOUND;
 
-        if (k && obo_meta_load(p, c, k, &m) == APR_SUCCESS) {
+        /* The cache cannot tell (EAGAIN): the oldest stays listed, to be
+         * ended at the next start, instead of leaving the list alive and
+         * escaping the limit (review 33A-F5) */
+        if (rv == APR_EAGAIN) {
+            break;
+        }
+        if (rv == APR_SUCCESS) {
             obo_log(OBO_LOG_INFO, "OBO338", "long-running session %s ended: its user opened "
                     "more than OBOSessionLimit %d sessions (the oldest ends first)",
                     obo_fingerprint(p, k, strlen(k)), c->limit);
