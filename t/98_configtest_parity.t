@@ -271,6 +271,19 @@ my @warnings = (
     ['OBOLongRunning without a downstream', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n</Location>",
      qr/OBO058: OBOLongRunning on \(in <Location \/api> at \S+\) but no OBOScope/],
     ['OBOLongRunning with a downstream', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n $SCOPE\n</Location>", undef, qr/OBO058/],
+    # review 33B-F8: a handler-only host reading another memcached store
+    ['a handler host with another OBOCacheSecret than the sessions\' server',
+     "$BASE\nOBOCache memcached 127.0.0.1:1\nOBOCacheSecret 0123456789abcdef0123456789abcdef\n"
+     . "<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n $SCOPE\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName tok.test\n OBOCacheSecret fedcba9876543210fedcba9876543210\n"
+     . " <Location /token>\n  SetHandler obo-token\n  Require all granted\n </Location>\n</VirtualHost>",
+     qr/OBO194: SetHandler obo-token \(<Location \/token>, \S+\) reads sessions from a memcached store/],
+    ['a handler host with the same store',
+     "$BASE\nOBOCache memcached 127.0.0.1:1\nOBOCacheSecret 0123456789abcdef0123456789abcdef\n"
+     . "<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n $SCOPE\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName tok.test\n"
+     . " <Location /token>\n  SetHandler obo-token\n  Require all granted\n </Location>\n</VirtualHost>",
+     undef, qr/OBO194/],
 );
 for my $w (@warnings) {
     my ($name, $conf, $want, $not) = @$w;

@@ -1630,6 +1630,56 @@ static void warn_handler_segment(apr_pool_t *p, server_rec *s, const auth_obo_sr
     }
 }
 
+/* Whether two servers share one memcached session store: the same server
+ * list and the same secret (entries are named and sealed under it). */
+static int same_store(const auth_obo_srv_cfg *a, const auth_obo_srv_cfg *b)
+{
+    return a->cache_servers && b->cache_servers && !strcmp(a->cache_servers, b->cache_servers)
+           && a->cache_secret_len == b->cache_secret_len
+           && (!a->cache_secret_len
+               || !memcmp(a->cache_secret, b->cache_secret, a->cache_secret_len));
+}
+
+/* A handler on memcached where every server of this configuration that
+ * opens sessions keeps them in another store (another secret, another
+ * server list): it answers 404 to every key they hand out, which tells the
+ * backends the sessions ended (review 33B-F8). Said, not refused: other
+ * httpd instances may open sessions in its store. */
+static void warn_handler_store(apr_pool_t *p, server_rec *main_s, server_rec *s,
+                               const auth_obo_srv_cfg *sc, const ap_directive_t *h)
+{
+    const auth_obo_srv_cfg *main_sc = ap_get_module_config(main_s->module_config,
+                                                           &auth_obo_module);
+    server_rec *o;
+    int openers = 0, shared = 0;
+
+    /* A host opens sessions of its own through sections that are its own
+     * (the main server's serve it too, but its backends get their keys
+     * from the main server's requests, review 28B) */
+    if (auth_obo_ival(sc->cache_type, CACHE_SHM) != CACHE_MEMCACHED
+        || (sc == main_sc ? sc->uses_sessions : own_sessions(sc, main_sc))) {
+        return;
+    }
+    for (o = main_s; o && !shared; o = o->next) {
+        const auth_obo_srv_cfg *oc = ap_get_module_config(o->module_config, &auth_obo_module);
+        if (oc == sc) {
+            continue;
+        }
+        if (oc == main_sc ? oc->uses_sessions : own_sessions(oc, main_sc)) {
+            openers++;
+            shared = auth_obo_ival(oc->cache_type, CACHE_SHM) == CACHE_MEMCACHED
+                     && same_store(sc, oc);
+        }
+    }
+    if (openers && !shared) {
+        check_warn(p, s, "OBO194: %s %s (%s, %s) reads sessions from a memcached store (server "
+                   "list and OBOCacheSecret) that no server of this configuration opening "
+                   "long-running sessions uses: it answers 404 to their keys; give it the "
+                   "same OBOCache and OBOCacheSecret", h->directive, h->args,
+                   section_name(p, h), where(p, h));
+    }
+}
+
 /* What a server serving the handler lacks, or NULL: the handler reads
  * sessions with the server's client id and credentials (a refresh) from
  * its cache. */
@@ -1676,6 +1726,7 @@ static int check_handler_servers(apr_pool_t *p, server_rec *main_s, const ap_dir
         }
         warn_handler_segment(p, s, sc, ap_get_module_config(main_s->module_config,
                                                             &auth_obo_module), h);
+        warn_handler_store(p, main_s, s, sc, h);
         sc->uses_exchange = 1;
     }
     return 1;
