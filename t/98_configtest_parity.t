@@ -137,6 +137,9 @@ my @rows = (
     ['OBOScope with OBOJWKSFile and no token endpoint', "OBOJWKSFile $jwks\nOBOIssuer https://idp.example/\n$AUD\n$CRED\n$XLOC", qr/OBO040: OBOScope\/OBOPassToken need a token endpoint: OBOMetadataURL \(discovery\) or OBOTokenEndpoint/],
     ['OBOTimeout nan',                  "$BASE\n$XLOC\nOBOTimeout nan", qr/OBOTimeout.*not a number of seconds/],
     ['OBOTimeout 5 nan',                "$BASE\n$XLOC\nOBOTimeout 5 nan", qr/OBOTimeout.*not a number of seconds/],
+    ['OBOTimeout 0x10',                 "$BASE\n$XLOC\nOBOTimeout 0x10", qr/OBOTimeout.*not a number of seconds/],
+    ['OBOTimeout 1e1',                  "$BASE\n$XLOC\nOBOTimeout 1e1", qr/OBOTimeout.*not a number of seconds/],
+    ['OBOTimeout 2.5 10',               "$BASE\n$XLOC\nOBOTimeout 2.5 10", 'good'],
     ['OBOCache none with an argument',  "$BASE\n$XLOC\nOBOCache none bogus", qr/OBOCache.*none takes no argument/],
     # review 33B: configtest said Syntax OK, then every request (or every one
     # outside an <If>) failed
