@@ -290,11 +290,13 @@ static const char *parse_secs_ms(cmd_parms *cmd, const char *arg, int *out)
 {
     char *end;
     double v = strtod(arg, &end);
+    /* strtod also reads hex ("0x10") and exponents ("1e1"): decimal digits
+     * and one point only (review 33B-F14) */
+    int decimal = strspn(arg, "0123456789.") == strlen(arg)
+                  && strchr(arg, '.') == strrchr(arg, '.');
 
-    /* strtod reads "nan" (false with every bound), hex ("0x10") and
-     * exponents ("1e1"): decimal digits and one point only (review 33B-F14) */
-    if (!*arg || *end || isnan(v) || v < 0.001 || v > 300
-        || strspn(arg, "0123456789.") != strlen(arg) || strchr(arg, '.') != strrchr(arg, '.')) {
+    /* strtod reads "nan", which compares false with every bound */
+    if (!decimal || !*arg || *end || isnan(v) || v < 0.001 || v > 300) {
         return err_for(cmd, apr_psprintf(cmd->pool,
                        "'%s' is not a number of seconds from 0.001 to 300", arg));
     }
