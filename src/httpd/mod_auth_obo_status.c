@@ -679,6 +679,7 @@ static int status_handler(request_rec *r)
         return HTTP_SERVICE_UNAVAILABLE;
     }
     obo_metrics_read(&s);
+    obo_metrics_window(&s, apr_time_now());
     status_live(r, &live);
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (fmt == FMT_PROM) {

@@ -13,9 +13,9 @@
 #include <apr_strings.h>
 #include <apr_tables.h>
 
-/* "obometr4": change it with any change of obo_metrics_block or of the
+/* "obometr5": change it with any change of obo_metrics_block or of the
  * counters' order, so that a graceful restart into a new layout starts anew. */
-#define OBO_M_MAGIC APR_UINT64_C(0x6f626f6d65747234)
+#define OBO_M_MAGIC APR_UINT64_C(0x6f626f6d65747235)
 
 typedef struct obo_ep_block {
     atomic_ullong last_ok, last_fail, fail_id, fail_outcome;
@@ -34,6 +34,9 @@ typedef struct obo_metrics_block {
     atomic_ullong pidp[OBO_M_PROVIDERS][OBO_M_ENDPOINTS][OBO_M_OUTCOMES];
     atomic_ullong pkeys[OBO_M_PROVIDERS][OBO_M_KEYSOURCES];
     obo_ep_block pep[OBO_M_PROVIDERS][OBO_M_ENDPOINTS];
+    /* two marks of the counters by the views (obo_metrics_window) */
+    atomic_ullong win_at[2];
+    atomic_ullong win_c[2][OBO_M_COUNTERS];
 } obo_metrics_block;
 
 static obo_metrics_block *obo_mb;
@@ -276,6 +279,40 @@ void obo_metrics_read(obo_metrics_snapshot *out)
     }
     out->sum_usec = atomic_load_explicit(&obo_mb->sum_usec, memory_order_relaxed);
     obo_read_providers(out);
+}
+
+void obo_metrics_window(obo_metrics_snapshot *out, apr_time_t now)
+{
+    apr_uint64_t t = (apr_uint64_t)apr_time_sec(now), a0, a1;
+    int newer, older, i;
+
+    if (!obo_mb) {
+        return;
+    }
+    a0 = atomic_load_explicit(&obo_mb->win_at[0], memory_order_relaxed);
+    a1 = atomic_load_explicit(&obo_mb->win_at[1], memory_order_relaxed);
+    newer = a1 > a0;
+    older = !newer;
+    /* the older mark is replaced by now's once the newer is old enough;
+     * two views doing it at once write nearly the same figures */
+    if ((newer ? a1 : a0) + OBO_M_WINDOW_S <= t) {
+        for (i = 0; i < OBO_M_COUNTERS; i++) {
+            atomic_store_explicit(&obo_mb->win_c[older][i], out->c[i], memory_order_relaxed);
+        }
+        atomic_store_explicit(&obo_mb->win_at[older], t, memory_order_release);
+        newer = older;
+        older = !newer;
+    }
+    out->base_at = 0;
+    if (atomic_load_explicit(&obo_mb->win_at[older], memory_order_acquire) > 0) {
+        out->base_at = apr_time_from_sec(atomic_load_explicit(&obo_mb->win_at[older],
+                                                              memory_order_relaxed));
+        for (i = 0; i < OBO_M_COUNTERS; i++) {
+            apr_uint64_t b = atomic_load_explicit(&obo_mb->win_c[older][i],
+                                                  memory_order_relaxed);
+            out->base[i] = b <= out->c[i] ? b : out->c[i];
+        }
+    }
 }
 
 const char *obo_metrics_outcome_name(obo_m_outcome o)

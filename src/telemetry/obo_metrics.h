@@ -114,7 +114,15 @@ typedef struct obo_metrics_snapshot {
     apr_uint64_t pidp[OBO_M_PROVIDERS][OBO_M_ENDPOINTS][OBO_M_OUTCOMES];
     apr_uint64_t pkeys[OBO_M_PROVIDERS][OBO_M_KEYSOURCES];
     obo_metrics_endpoint_state pep[OBO_M_PROVIDERS][OBO_M_ENDPOINTS];
+    /* The counters as a view at least OBO_M_WINDOW_S ago saw them
+     * (obo_metrics_window), for verdicts on recent traffic; base_at 0:
+     * none yet (the verdict then reads everything since the start). */
+    apr_uint64_t base[OBO_M_COUNTERS];
+    apr_time_t base_at;
 } obo_metrics_snapshot;
+
+/* Seconds between the views' marks of the counters. */
+#define OBO_M_WINDOW_S 300
 
 /* What the counters cannot say, gathered by the glue when a page or a
  * scrape is asked for: this process's view of each provider's keys and
@@ -188,6 +196,12 @@ void obo_metrics_provider_keys(int provider, obo_m_keysource src);
 
 /* The figures now (each read atomically; not a snapshot across counters). */
 void obo_metrics_read(obo_metrics_snapshot *out);
+
+/* Marks the counters for later views (at most every OBO_M_WINDOW_S, by
+ * whichever view comes) and fills out->base/base_at with the older mark:
+ * what the counters were 5 to 10 minutes ago while views come at least
+ * that often, else at the view before last. */
+void obo_metrics_window(obo_metrics_snapshot *out, apr_time_t now);
 
 /* Text exposition format 0.0.4 and JSON of a snapshot; live (or NULL)
  * adds the gauges of keys, cache nodes and sessions. */

@@ -53,15 +53,31 @@ static const char *obo_pct(apr_pool_t *p, apr_uint64_t part, apr_uint64_t whole)
 }
 
 /* Requests since the counters started: the accepted share, the top refusal. */
-static void obo_requests(apr_pool_t *p, apr_array_header_t *out, const obo_metrics_snapshot *s)
+/* The verdict reads the traffic since the older mark of the views (5 to 10
+ * minutes while someone looks), not since the start: one 503 long ago, or a
+ * scanner's requests without a token last week, kept the page "degraded"
+ * for good (review 33B-F16). */
+static apr_uint64_t obo_recent(const obo_metrics_snapshot *s, int counter)
 {
-    apr_uint64_t total = 0, refused = 0, top = 0;
-    const char *top_name = NULL;
+    return s->base_at ? s->c[counter] - s->base[counter] : s->c[counter];
+}
+
+static void obo_requests(apr_pool_t *p, apr_array_header_t *out, const obo_metrics_snapshot *s,
+                         apr_time_t now)
+{
+    apr_uint64_t total = 0, refused = 0, top = 0, all = 0;
+    const char *top_name = NULL, *span;
     obo_verdict v = OBO_V_OK;
     int i;
 
+    span = s->base_at ? apr_psprintf(p, "in the last %s", obo_age(p, apr_time_sec(now
+                                                               - s->base_at)))
+                      : "since the counters started";
     for (i = 0; i < OBO_NRESULTS; i++) {
-        apr_uint64_t n = s->c[obo_result_counters[i]];
+        all += s->c[obo_result_counters[i]];
+    }
+    for (i = 0; i < OBO_NRESULTS; i++) {
+        apr_uint64_t n = obo_recent(s, obo_result_counters[i]);
         total += n;
         if (i > 0) {
             refused += n;
@@ -72,19 +88,22 @@ static void obo_requests(apr_pool_t *p, apr_array_header_t *out, const obo_metri
         }
     }
     if (total == 0) {
-        obo_line(out, "requests", OBO_V_OK, "no request yet");
+        obo_line(out, "requests", OBO_V_OK, all ? apr_psprintf(p, "no request %s (%"
+                                                               APR_UINT64_T_FMT " since the "
+                                                               "counters started)", span, all)
+                                                : "no request yet");
         return;
     }
     /* 503s are this server's failure, not the callers' */
-    if (s->c[OBO_M_REQ_NO_KEYS] * 2 >= total) {
+    if (obo_recent(s, OBO_M_REQ_NO_KEYS) * 2 >= total) {
         v = OBO_V_FAILING;
     }
-    else if (s->c[OBO_M_REQ_NO_KEYS] > 0 || refused * 2 >= total) {
+    else if (obo_recent(s, OBO_M_REQ_NO_KEYS) > 0 || refused * 2 >= total) {
         v = OBO_V_DEGRADED;
     }
     obo_line(out, "requests", v, apr_psprintf(
-                 p, "%" APR_UINT64_T_FMT " since the counters started, %s accepted%s%s%s",
-                 total, obo_pct(p, s->c[OBO_M_REQ_ACCEPTED], total),
+                 p, "%" APR_UINT64_T_FMT " %s, %s accepted%s%s%s",
+                 total, span, obo_pct(p, obo_recent(s, OBO_M_REQ_ACCEPTED), total),
                  top_name ? "; most refused: " : "", top_name ? top_name : "",
                  top_name ? apr_psprintf(p, " (%" APR_UINT64_T_FMT ")", top) : ""));
 }
@@ -226,7 +245,7 @@ apr_array_header_t *obo_summary(apr_pool_t *p, const obo_metrics_snapshot *s,
     apr_array_header_t *out = apr_array_make(p, 8, sizeof(obo_summary_line));
     const apr_uint64_t *c = s->c;
 
-    obo_requests(p, out, s);
+    obo_requests(p, out, s, now);
     obo_endpoints(p, out, s, now);
     obo_keys(p, out, s, live);
     obo_cache_line(p, out, s, live);

@@ -213,6 +213,43 @@ static void test_keys_only(apr_pool_t *p)
     obo_metrics_detach();
 }
 
+/* review 33B-F16: the requests verdict reads the traffic since the views'
+ * older mark, so one 503 long ago no longer keeps the page degraded. */
+static void test_window(apr_pool_t *p)
+{
+    void *mem = apr_pcalloc(p, obo_metrics_size());
+    obo_metrics_snapshot s;
+    apr_time_t t0 = apr_time_from_sec(1800000000);
+    const obo_summary_line *l;
+    int i;
+
+    obo_metrics_attach(mem, obo_metrics_size());
+    obo_metrics_inc(OBO_M_REQ_NO_KEYS);
+    for (i = 0; i < 5; i++) {
+        obo_metrics_inc(OBO_M_REQ_ACCEPTED);
+    }
+    obo_metrics_read(&s);
+    obo_metrics_window(&s, t0);
+    is_int(s.base_at, 0, "the first view marks the counters, with no older mark yet");
+    l = &APR_ARRAY_IDX(obo_summary(p, &s, NULL, t0), 0, obo_summary_line);
+    ok(l->verdict == OBO_V_DEGRADED && strstr(l->reason, "since the counters started"),
+       "a 503 since the start: degraded (%s)", l->reason);
+    for (i = 0; i < 10; i++) {
+        obo_metrics_inc(OBO_M_REQ_ACCEPTED);
+    }
+    obo_metrics_read(&s);
+    obo_metrics_window(&s, t0 + apr_time_from_sec(OBO_M_WINDOW_S + 1));
+    ok(s.base_at == t0, "five minutes later: the older mark is the first view's");
+    l = &APR_ARRAY_IDX(obo_summary(p, &s, NULL, t0 + apr_time_from_sec(OBO_M_WINDOW_S + 1)),
+                       0, obo_summary_line);
+    ok(l->verdict == OBO_V_OK && strstr(l->reason, "10 in the last")
+       && strstr(l->reason, "100% accepted"), "since then only accepted: OK (%s)", l->reason);
+    obo_metrics_read(&s);
+    obo_metrics_window(&s, t0 + apr_time_from_sec(OBO_M_WINDOW_S + 30));
+    ok(s.base_at == t0, "a view within the window keeps the marks");
+    obo_metrics_detach();
+}
+
 /* The status page's verdicts from the same figures. */
 static void test_summary(apr_pool_t *p)
 {
@@ -319,6 +356,7 @@ int main(void)
     TAP_RUN(test_histogram);
     TAP_RUN(test_provider_state);
     TAP_RUN(test_keys_only);
+    TAP_RUN(test_window);
     TAP_RUN(test_summary);
     return tap_done();
 }
