@@ -1419,12 +1419,14 @@ static apr_status_t obo_token_of(apr_pool_t *p, const obo_session_cfg *c, const 
         }
         *hit = !b.refreshed;
     }
-    else if (rv == APR_TIMEUP) {
-        /* Behind another request's refresh lock for the whole wait: the
-         * holder is slow, or died and left its lock (a memcached stall at
-         * its unlock). Not the IdP's timeout (a 504 said so, review 33A-F6):
-         * the session is kept and the caller is told to try again (503,
-         * Retry-After, OBO180). */
+    else if (rv == APR_TIMEUP && !errval) {
+        /* Behind another request's refresh lock for the whole wait (no
+         * failure of the holder's to share): the holder is slow, or died
+         * and left its lock (a memcached stall at its unlock). Not the
+         * IdP's timeout (a 504 said so, review 33A-F6): the session is kept
+         * and the caller is told to try again (503, Retry-After, OBO180).
+         * This request's own refresh timing out at the IdP comes with its
+         * error and stays a 504 (review 34A-F2). */
         rv = APR_EAGAIN;
     }
     else if (rv != APR_NOTFOUND) {

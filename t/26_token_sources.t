@@ -203,6 +203,38 @@ subtest 'form: accepted in a urlencoded POST, removed from the body' => sub {
                   content_type => 'application/x-www-form-urlencoded,text/plain');
     expect_ok($r, '  and its form token is taken', user => $u);
     is json_body($r)->{body}, 'f=2', '  and removed';
+
+    # review 34A-F1: "Content-Encoding: identity" (or empty) is no coding,
+    # and PUT, PATCH and DELETE bodies are forms to Rack, Werkzeug, ASP.NET
+    for my $ce ('identity', '') {
+        $r = obo_post($V, '/all/env', token => $t, content => "access_token=$t&f=2",
+                      headers => [ 'Content-Encoding' => $ce ]);
+        is $r->code, 400, "Content-Encoding '$ce': the form is looked into, two places: 400";
+    }
+    $r = obo_post($V, '/all/env', token => $t, content => "access_token=$t&f=2",
+                  headers => [ 'Content-Encoding' => 'x-unknown' ]);
+    is $r->code, 415, 'another content coding where form tokens are taken: 415';
+    unlike $r->decoded_content // '', qr/\Q$t\E/, '  and no backend saw the body';
+    for my $m (qw(PUT PATCH DELETE)) {
+        $r = obo_request($V, $m, '/all/env', token => $t, content => "access_token=$t&f=2");
+        is $r->code, 400, "$m with a form token and a header token: 400";
+        $r = obo_request($V, $m, '/form/env', content => "access_token=$t&f=2");
+        expect_ok($r, "$m with the form token alone: taken", user => $u);
+        is json_body($r)->{body}, 'f=2', '  and removed';
+    }
+
+    # review 34A-F3: a chunked form body's trailers reach the headers after
+    # the scrub (MergeTrailers on): refused wherever the module reads a form
+    require IO::Socket::INET;
+    my ($hp) = vhost_url($V, '/') =~ m{^http://([^/]+)/};
+    my $sock = IO::Socket::INET->new(PeerAddr => $hp, Timeout => 10) or die "connect $hp: $!";
+    my $body = "access_token=$t&f=2";
+    print $sock "POST /form/env HTTP/1.1\r\nHost: $hp\r\nConnection: close\r\n"
+        . "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+        . sprintf("%x\r\n%s\r\n0\r\nOBO-Claim-roles: Admin\r\n\r\n", length $body, $body);
+    my $raw = do { local $/; <$sock> } // '';
+    like $raw, qr{^HTTP/1\.1 400 }, 'a chunked form body with a trailer field: 400';
+    unlike $raw, qr/Admin/, '  the trailer reached no backend';
 };
 
 subtest 'a body is kept for the handler when the token comes from elsewhere' => sub {

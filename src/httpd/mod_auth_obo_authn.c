@@ -549,6 +549,7 @@ static int auth_obo_access_checker_ex(request_rec *r)
     status = authenticate_once(r);
     return status == HTTP_SERVICE_UNAVAILABLE || status == HTTP_INTERNAL_SERVER_ERROR
            || status == HTTP_BAD_REQUEST || status == HTTP_REQUEST_ENTITY_TOO_LARGE
+           || status == HTTP_UNSUPPORTED_MEDIA_TYPE
            ? status : DECLINED;
 }
 

@@ -71,6 +71,7 @@ typedef struct finds {
     apr_array_header_t *tokens;   /* const char *: one per place that carried one */
     apr_array_header_t *places;   /* const char *: "header", "cookie NAME"... */
     int nul;                      /* a form body with a NUL byte */
+    int trailers;                 /* a form body with trailer fields */
 } finds;
 
 static void found(apr_pool_t *p, finds *f, const char *place, const char *token)
@@ -390,19 +391,28 @@ static void auth_obo_rekeep_body(request_rec *r)
     }
 }
 
+/* 1: a urlencoded body the module looks into; 0: none; -1: one with a
+ * content coding, which it cannot read and a backend may (review 34A-F1:
+ * PHP, Rack, ASP.NET read "Content-Encoding: identity" or an unknown coding
+ * as a plain form, and PUT, PATCH or DELETE bodies too). */
 static int is_form(request_rec *r)
 {
     const char *ct = apr_table_get(r->headers_in, "Content-Type");
+    const char *ce = apr_table_get(r->headers_in, "Content-Encoding");
     apr_size_t n = sizeof(FORM_TYPE) - 1;
 
-    /* RFC 6750 s.2.2: single-part urlencoded, a method with a body defined
-     * (POST), no content coding that would hide the field. */
-    /* the media type ends where a parameter, blank or (as PHP reads it) a
-     * comma begins: "FORM_TYPE,text/plain" is a form to PHP (review 33A-F3b) */
-    return r->method_number == M_POST && ct && !strncasecmp(ct, FORM_TYPE, n)
-           && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t'
-               || ct[n] == ',')
-           && !apr_table_get(r->headers_in, "Content-Encoding");
+    /* RFC 6750 s.2.2: single-part urlencoded, a method whose body has
+     * defined semantics (not GET, nor HEAD). The media type ends where a
+     * parameter, blank or (as PHP reads it) a comma begins:
+     * "FORM_TYPE,text/plain" is a form to PHP (review 33A-F3b). */
+    if (r->method_number == M_GET || r->header_only || !ct || strncasecmp(ct, FORM_TYPE, n)
+        || !(ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t' || ct[n] == ',')) {
+        return 0;
+    }
+    while (ce && (*ce == ' ' || *ce == '\t')) {
+        ce++;
+    }
+    return !ce || !*ce || !strcasecmp(ce, "identity") ? 1 : -1;
 }
 
 static int too_large(request_rec *r)
@@ -459,6 +469,17 @@ static int form_tokens(request_rec *r, finds *f)
     if ((status = read_body(r, &body, &len)) != OK) {
         return status;   /* logged: OBO402, OBO403 */
     }
+    /* Reading a chunked body to its end brings its trailers, which httpd
+     * merges into the headers (MergeTrailers on) after the scrub of the
+     * client's copies of the module's headers has run: an OBO-Claim-* or a
+     * second Authorization would reach the backend (review 34A-F3). A form
+     * has no business with trailers. */
+    if (r->trailers_in && !apr_is_empty_table(r->trailers_in)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO408: a form body with trailer "
+                      "fields where OBOAcceptTokenAs allows form tokens: 400");
+        f->trailers = 1;
+        return HTTP_BAD_REQUEST;
+    }
     k->data = body;
     k->len = len;
     /* urlencoded data has no raw NUL: such a body cannot be looked into as
@@ -493,7 +514,7 @@ static int form_tokens(request_rec *r, finds *f)
 
 int auth_obo_find_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_found *out)
 {
-    int kinds = auth_obo_sources(d), status = OK, dpop = 0;
+    int kinds = auth_obo_sources(d), status = OK, dpop = 0, form = 0;
     const char *h;
     finds f;
 
@@ -518,7 +539,15 @@ int auth_obo_find_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_foun
         query_tokens(r, &f);
     }
     /* Not for a subrequest: the body is its main request's. */
-    if ((kinds & SOURCE_FORM) && !r->main && is_form(r)) {
+    if ((kinds & SOURCE_FORM) && !r->main && (form = is_form(r)) < 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO409: a form body with a content "
+                      "coding (Content-Encoding: %s) where OBOAcceptTokenAs allows form "
+                      "tokens: 415", auth_obo_quote(r->pool, apr_table_get(r->headers_in,
+                                                                        "Content-Encoding")));
+        out->error = "a form body with a content coding cannot be looked into for a token";
+        return HTTP_UNSUPPORTED_MEDIA_TYPE;
+    }
+    if ((kinds & SOURCE_FORM) && !r->main && form > 0) {
         status = form_tokens(r, &f);
     }
     if (status != OK) {
@@ -526,6 +555,8 @@ int auth_obo_find_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_foun
                      ? "request body too large to look for a form token"
                      : status == HTTP_BAD_REQUEST && f.nul
                      ? "the form body holds a NUL byte"
+                     : status == HTTP_BAD_REQUEST && f.trailers
+                     ? "trailer fields are not accepted with a form body"
                      : "the request body could not be read";
         return status;
     }

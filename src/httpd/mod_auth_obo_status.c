@@ -139,7 +139,8 @@ void auth_obo_metrics_request(request_rec *r, const auth_obo_req *st)
     else if (st->status == HTTP_SERVICE_UNAVAILABLE) {
         obo_metrics_inc(OBO_M_REQ_NO_KEYS);
     }
-    else if (st->status == HTTP_BAD_REQUEST || st->status == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+    else if (st->status == HTTP_BAD_REQUEST || st->status == HTTP_REQUEST_ENTITY_TOO_LARGE
+             || st->status == HTTP_UNSUPPORTED_MEDIA_TYPE) {
         obo_metrics_inc(OBO_M_REQ_INVALID_REQUEST);
     }
 }
