@@ -101,6 +101,38 @@ subtest 'one of two providers without keys: 200, degraded' => sub {
     $h->stop;
 };
 
+# Review 34A-F4: a partner IdP that accepts and never answers held every
+# poll spaced over the retry backoff for its whole timeout, though the
+# answer was 200 (degraded) anyway: a poll does not load a provider's keys
+# while another provider has some.
+subtest 'a hanging partner IdP does not hold the polls' => sub {
+    require IO::Socket::INET;
+    my $hole = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 16,
+                                     ReuseAddr => 1) or die $!;
+    my $hp = $hole->sockport;
+    my $h = OBOTest::Httpd2->start(procs => 1, cache => 'shm', name => 'health_hang',
+        extra => "$STATUS\nOBOTimeout 2 6\n"
+               . "OBOMetadataURL https://127.0.0.1:$hp/nobody/v2.0/.well-known/openid-configuration\n");
+    my ($r, $t0) = (undef, time);
+    while (time - $t0 < 20) {
+        $r = health($h);
+        last if $r->code == 200;
+        sleep 0.2;
+    }
+    is $r->code, 200, 'the first provider has keys: 200' or diag $r->decoded_content;
+    my $slowest = 0;
+    for (1 .. 3) {
+        sleep 5.5;    # past the 5 s retry backoff each time
+        my $t1 = time;
+        $r = health($h);
+        my $took = time - $t1;
+        $slowest = $took if $took > $slowest;
+    }
+    ok $slowest < 1, sprintf('polls past the backoff answer at once (slowest %.1f s)', $slowest);
+    like $r->decoded_content, qr/^OK \(degraded: identity provider \d+/, 'still 200 degraded';
+    $h->stop;
+};
+
 # A server that only validates has no token cache (and needs none): the
 # health answer must not count it as missing (it said 503 on 7be2584).
 subtest 'a validate-only virtual host: 200' => sub {

@@ -173,6 +173,28 @@ my @rows = (
     ['OBOAcceptTokenAs cookie:a cookie:A', loc(" OBOAcceptTokenAs header cookie:a cookie:A"),
      qr/OBOAcceptTokenAs.*cookie:A is listed twice/],
 
+    # review 34B: the new checks followed httpd's merge wrongly
+    ['OBODPoP required in a <Directory>, the <Location> takes the header',
+     "$BASE\nOBOAcceptTokenAs cookie:at\n<Directory \"$t/htdocs\">\n OBODPoP required\n</Directory>\n"
+     . "<Location /api>\n AuthType obo\n Require valid-user\n OBOAcceptTokenAs header\n</Location>", 'good'],
+    ['OBOTokenFormat auto in a main-server <Directory>, a key-only virtual host',
+     "$BASE\n<Directory /srv/never>\n OBOTokenFormat auto\n</Directory>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n OBOJWKSFile $jwks\n OBOIssuer https://idp.example/\n"
+     . " <Location /api>\n  AuthType obo\n  Require valid-user\n </Location>\n</VirtualHost>", 'good'],
+    ['OBOAudience in an <If>/<Else> chain at server level',
+     "$IDP\n<If \"%{QUERY_STRING} =~ /x/\">\n $AUD\n</If>\n<Else>\n $AUD\n</Else>\n$LOC", 'good'],
+    ['OBOExchangeAudience alone in one virtual host, token-exchange in another',
+     "$IDP\n$AUD\n$CRED\n<VirtualHost *:*>\n ServerName a.test\n OBOExchangeAudience api://down-a\n$LOC\n</VirtualHost>\n"
+     . "<VirtualHost *:*>\n ServerName b.test\n OBOExchange token-exchange\n OBOExchangeAudience api://down-b\n$LOC\n</VirtualHost>",
+     qr/OBO049: OBOExchangeAudience without OBOScope \(the configuration of <VirtualHost/],
+    ['an app downstream in a main-server <Location>, OBOLongRunning in a host\'s prefix <Location>',
+     "$BASE\n<Location /a/app>\n AuthType obo\n Require valid-user\n OBOScope api://d/.default app\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n <Location /a>\n  AuthType obo\n  Require valid-user\n"
+     . "  OBOLongRunning on\n </Location>\n <Location /b>\n  $SCOPE\n </Location>\n</VirtualHost>",
+     qr/OBO451: OBOLongRunning on \(.*:\d+\) applies to <Location \/a\/app>/],
+    ['an IdP URL with a password and a query', "$BASE\n$XLOC\nOBOTokenEndpoint https://u:pw\@idp.example/t?code=SECRETCODE456",
+     qr/OBOTokenEndpoint.*shown without it/, not_in_output => qr/SECRETCODE456/],
+
     # lows of round 30 (30B-F12): a setting that can only refuse every token
     ['OBOCertificateBound required without mod_ssl', loc(" OBOCertificateBound required"), qr/OBO481: OBOCertificateBound required \(.*:\d+\) needs TLS client certificates, but mod_ssl is not loaded/],
     ['OBOCertificateBound required with mod_ssl', loc(" OBOCertificateBound required"), 'good', modules => ['ssl']],
@@ -274,6 +296,14 @@ my @warnings = (
     ['OBOLongRunning without a downstream', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n</Location>",
      qr/OBO058: OBOLongRunning on \(in <Location \/api> at \S+\) but no OBOScope/],
     ['OBOLongRunning with a downstream', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n $SCOPE\n</Location>", undef, qr/OBO058/],
+    # review 34B-F6, F13: main-server settings the virtual hosts use
+    ['a main-server OBODPoPWindow, OBODPoP in a virtual host',
+     "$BASE\nOBODPoPWindow 30\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n"
+     . " <Location /d>\n  AuthType obo\n  Require valid-user\n  OBODPoP allowed\n </Location>\n</VirtualHost>",
+     undef, qr/OBO496/],
+    ['a main-server OBOLongRunning, OBOScope in a virtual host',
+     "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n $SCOPE\n</VirtualHost>", undef, qr/OBO058/],
     # review 33B-F8: a handler-only host reading another memcached store
     ['a handler host with another OBOCacheSecret than the sessions\' server',
      "$BASE\nOBOCache memcached 127.0.0.1:1\nOBOCacheSecret 0123456789abcdef0123456789abcdef\n"

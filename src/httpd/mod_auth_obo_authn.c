@@ -439,7 +439,7 @@ static int authenticate(request_rec *r, auth_obo_req *st)
                         "for this server" : "",
                       (!sc->rt || !sc->rt->provider) && !d->audiences ? " and " : "",
                       !d->audiences ? "OBOAudience (none applies to this request: a "
-                                      "section, .htaccess or <If> that sets it does not "
+                                      "section or <If> that sets it does not "
                                       "cover it)" : "");
         return HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -113,14 +113,19 @@ static server_rec *server_of(server_rec *main_s, const ap_directive_t *d)
     return main_s;
 }
 
-/* An OBOAudience in the directive's section or any enclosing one. */
+static int condition_has_audience(const ap_directive_t *d, const ap_directive_t **last);
+
+/* An OBOAudience in the directive's section or any enclosing one, also in
+ * an <If> chain there whose every branch, <Else> included, sets one (review
+ * 34B-F10: the docs say such a chain counts). */
 static int audience_in_scope(const ap_directive_t *d)
 {
-    const ap_directive_t *sib;
+    const ap_directive_t *sib, *last;
 
     for (; d; d = d->parent) {
         for (sib = d->parent ? d->parent->first_child : ap_conftree; sib; sib = sib->next) {
-            if (is_directive(sib, "OBOAudience")) {
+            if (is_directive(sib, "OBOAudience")
+                || (is_directive(sib, "<If") && condition_has_audience(sib, &last))) {
                 return 1;
             }
         }
@@ -445,24 +450,30 @@ static const ap_directive_t *last_in(const ap_directive_t *d, const char *name)
     return found;
 }
 
-/* The value of name a request for path gets from one server's list: its
- * server-level line, then each <Location> whose path is a prefix of path,
- * in the order httpd merges them (the order of the file). */
-static const ap_directive_t *merged_in(apr_pool_t *p, const ap_directive_t *list,
-                                       const char *path, const char *name,
-                                       const ap_directive_t *found)
+/* A server list's own server-level line called name (the last). */
+static const ap_directive_t *server_line(const ap_directive_t *list, const char *name,
+                                         const ap_directive_t *found)
 {
-    const ap_directive_t *d, *v;
-    const char *q;
-
-    for (d = list; d; d = d->next) {
-        if (is_directive(d, name)) {
-            found = d;
+    for (; list; list = list->next) {
+        if (is_directive(list, name)) {
+            found = list;
         }
     }
-    for (d = list; d; d = d->next) {
-        if ((q = location_path(p, d)) != NULL && path_within(path, q)
-            && (v = last_in(d->first_child, name)) != NULL) {
+    return found;
+}
+
+/* The last line called name among a list's <Location>s whose path is a
+ * prefix of path, in the order of the file. */
+static const ap_directive_t *location_lines(apr_pool_t *p, const ap_directive_t *list,
+                                            const char *path, const char *name,
+                                            const ap_directive_t *found)
+{
+    const ap_directive_t *v;
+    const char *q;
+
+    for (; list; list = list->next) {
+        if ((q = location_path(p, list)) != NULL && path_within(path, q)
+            && (v = last_in(list->first_child, name)) != NULL) {
             found = v;
         }
     }
@@ -470,13 +481,17 @@ static const ap_directive_t *merged_in(apr_pool_t *p, const ap_directive_t *list
 }
 
 /* The value of name at <Location path> in a virtual host (vhost, or NULL for
- * the main server): the main server's lines first, then the host's. */
+ * the main server), in httpd's merge order: the server levels (the main
+ * server's, then the host's), then every <Location> (the main server's,
+ * then the host's: review 34B-F2). */
 static const ap_directive_t *merged_at(apr_pool_t *p, const ap_directive_t *vhost,
                                        const char *path, const char *name)
 {
-    const ap_directive_t *found = merged_in(p, ap_conftree, path, name, NULL);
+    const ap_directive_t *found = server_line(ap_conftree, name, NULL);
 
-    return vhost ? merged_in(p, vhost->first_child, path, name, found) : found;
+    found = vhost ? server_line(vhost->first_child, name, found) : found;
+    found = location_lines(p, ap_conftree, path, name, found);
+    return vhost ? location_lines(p, vhost->first_child, path, name, found) : found;
 }
 
 static int first_word_is(apr_pool_t *p, const ap_directive_t *d, const char *w)
@@ -503,32 +518,16 @@ static void scope_kinds(apr_pool_t *p, const ap_directive_t *d, int *app, int *u
     }
 }
 
-/* A <Location> that names a downstream gets OBOLongRunning and
- * OBOTokenFormat from every <Location> whose path is a prefix of its own:
- * the checks of one section (OBO451, OBO420) must see that merge too, or
- * configtest passes what answers 500 or 401 on every request (review
- * 33B-F12). */
-static int check_location_merge(apr_pool_t *p, server_rec *main_s, const ap_directive_t *loc)
+/* OBO451 and OBO420 for <Location path> as one server (vhost, or NULL for
+ * the main server) merges it. */
+static int judge_location_merge(apr_pool_t *p, server_rec *s, const ap_directive_t *vhost,
+                                const ap_directive_t *loc, const char *path, int app,
+                                int user)
 {
-    const ap_directive_t *vhost, *lr, *fmt;
-    const char *path = location_path(p, loc);
-    auth_obo_srv_cfg *sc;
-    server_rec *s;
-    int app = 0, user = 0;
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    const ap_directive_t *lr = merged_at(p, vhost, path, "OBOLongRunning");
+    const ap_directive_t *fmt = merged_at(p, vhost, path, "OBOTokenFormat");
 
-    if (!path) {
-        return 1;
-    }
-    scope_kinds(p, loc->first_child, &app, &user);
-    if (!app && !user) {
-        return 1;
-    }
-    for (vhost = loc->parent; vhost && !is_directive(vhost, "<VirtualHost");
-         vhost = vhost->parent) {
-    }
-    s = server_of(main_s, loc);
-    sc = ap_get_module_config(s->module_config, &auth_obo_module);
-    lr = merged_at(p, vhost, path, "OBOLongRunning");
     if (app && first_word_is(p, lr, "on")) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO451: OBOLongRunning on (%s:%d) "
                      "applies to <Location %s> at %s:%d, which has an app downstream "
@@ -538,7 +537,6 @@ static int check_location_merge(apr_pool_t *p, server_rec *main_s, const ap_dire
                      lr->line_num, path, loc->filename, loc->line_num);
         return 0;
     }
-    fmt = merged_at(p, vhost, path, "OBOTokenFormat");
     if (user && first_word_is(p, fmt, "opaque")
         && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO420: OBOExchange on-behalf-of (Entra's "
@@ -550,6 +548,38 @@ static int check_location_merge(apr_pool_t *p, server_rec *main_s, const ap_dire
         return 0;
     }
     return 1;
+}
+
+/* A <Location> that names a downstream gets OBOLongRunning and
+ * OBOTokenFormat from every <Location> whose path is a prefix of its own:
+ * the checks of one section (OBO451, OBO420) must see that merge too, or
+ * configtest passes what answers 500 or 401 on every request (review
+ * 33B-F12). A main server's <Location> is judged in the main server and in
+ * each virtual host, whose <Location>s httpd merges after it (34B-F2). */
+static int check_location_merge(apr_pool_t *p, server_rec *main_s, const ap_directive_t *loc)
+{
+    const ap_directive_t *vhost, *v;
+    const char *path = location_path(p, loc);
+    int app = 0, user = 0, ok;
+
+    if (!path) {
+        return 1;
+    }
+    scope_kinds(p, loc->first_child, &app, &user);
+    if (!app && !user) {
+        return 1;
+    }
+    for (vhost = loc->parent; vhost && !is_directive(vhost, "<VirtualHost");
+         vhost = vhost->parent) {
+    }
+    ok = judge_location_merge(p, server_of(main_s, loc), vhost, loc, path, app, user);
+    for (v = ap_conftree; ok && !vhost && v; v = v->next) {
+        if (is_directive(v, "<VirtualHost") && v->first_child) {
+            ok = judge_location_merge(p, server_of(main_s, v->first_child), v, loc, path,
+                                      app, user);
+        }
+    }
+    return ok;
 }
 
 static int lists_word(apr_pool_t *p, const ap_directive_t *d, const char *word)
@@ -584,12 +614,25 @@ static int check_dpop_sources(apr_pool_t *p, server_rec *main_s, const ap_direct
     if (path) {
         dpop = merged_at(p, vhost, path, "OBODPoP");
         acc = merged_at(p, vhost, path, "OBOAcceptTokenAs");
+        /* a server-level OBOAcceptTokenAs may be replaced by a <Directory>
+         * that httpd merges before the <Location>s: not sure, not judged */
+        if (acc && (!acc->parent || is_directive(acc->parent, "<VirtualHost"))) {
+            return 1;
+        }
     }
     else {
-        dpop = sec && sec != vhost ? last_in(sec->first_child, "OBODPoP") : NULL;
-        dpop = dpop ? dpop : merged_at(p, vhost, "", "OBODPoP");
-        acc = sec && sec != vhost ? last_in(sec->first_child, "OBOAcceptTokenAs") : NULL;
-        acc = acc ? acc : merged_at(p, vhost, "", "OBOAcceptTokenAs");
+        /* a <Directory>, <Files>... or the server level: only what the same
+         * section says is sure; a <Location> merged after it may set
+         * either (review 34B-F3: OBODPoP required in a <Directory> served
+         * through a <Location> that takes the header was refused) */
+        const ap_directive_t *list = sec && sec != vhost ? sec->first_child
+                                     : vhost ? vhost->first_child : ap_conftree;
+        dpop = sec && sec != vhost ? last_in(list, "OBODPoP") : server_line(list, "OBODPoP", NULL);
+        acc = sec && sec != vhost ? last_in(list, "OBOAcceptTokenAs")
+                                  : server_line(list, "OBOAcceptTokenAs", NULL);
+        if (!sec || sec == vhost) {
+            return 1;       /* the server level: every <Location> may set its own */
+        }
     }
     if (!dpop || !acc || first_word_is(p, dpop, "off") || lists_word(p, acc, "header")) {
         return 1;
@@ -837,7 +880,10 @@ static int check_opaque_exchange(server_rec *s, const auth_obo_srv_cfg *sc,
  * client can send) would be answered 503 (review 33B-F5). */
 static int check_introspection(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc)
 {
-    if (sc->introspects && !sc->introspection_url && !sc->metadata_url) {
+    /* only where the server's own lines introspect: a virtual host
+     * inherits the flag from any main-server section, which it may never
+     * serve (review 34B-F5) */
+    if (sc->introspects_here && !sc->introspection_url && !sc->metadata_url) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO432: OBOTokenFormat opaque or auto "
                      "(%s) needs an introspection endpoint: set OBOIntrospectionURL (the "
                      "identity provider here is OBOJWKSURL or OBOJWKSFile, which has no "
@@ -1941,9 +1987,16 @@ static void warn_idle_long_running(apr_pool_t *p, server_rec *s, server_rec *mai
                                                            &auth_obo_module);
 
     const char *in = server_level(p, s);
-    int i;
+    server_rec *o;
+    int i, any = sc->uses_exchange || main_sc->uses_exchange;
 
-    if (sc->uses_sessions && !sc->uses_exchange && !main_sc->uses_exchange) {
+    /* the main server's sections serve the virtual hosts too, whose own
+     * downstreams may meet them (review 34B-F13) */
+    for (o = sc == main_sc ? s->next : NULL; o && !any; o = o->next) {
+        any = ((auth_obo_srv_cfg *)ap_get_module_config(o->module_config,
+                                                        &auth_obo_module))->uses_exchange;
+    }
+    if (sc->uses_sessions && !any) {
         /* name the section that sets it (review 33B-F3) */
         for (i = 0; sc->sections && i < sc->sections->nelts; i++) {
             const auth_obo_section *n = &APR_ARRAY_IDX(sc->sections, i, auth_obo_section);
@@ -1976,11 +2029,26 @@ static void warn_dpop_replay(apr_pool_t *p, server_rec *s)
 /* OBODPoPNonce, OBODPoPWindow or OBODPoPURL where OBODPoP is off in the
  * whole server (and its main server): they do nothing, and an
  * administrator who set them believes proofs are checked. */
-static void warn_dpop_unused(apr_pool_t *p, server_rec *s)
+static void warn_dpop_unused(apr_pool_t *p, server_rec *s, server_rec *main_s)
 {
     auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    const auth_obo_srv_cfg *main_sc = ap_get_module_config(main_s->module_config,
+                                                           &auth_obo_module);
+    int used = sc->uses_dpop;
+    server_rec *o;
 
-    if (sc->dpop_tuned_at && !sc->uses_dpop) {
+    /* the main server's settings serve every virtual host: said only when
+     * none takes DPoP; a host's own, when it does not (review 34B-F6) */
+    if (sc == main_sc) {
+        for (o = main_s; o && !used; o = o->next) {
+            used = ((auth_obo_srv_cfg *)ap_get_module_config(o->module_config,
+                                                             &auth_obo_module))->uses_dpop;
+        }
+    }
+    else if (sc->dpop_tuned_at == main_sc->dpop_tuned_at) {
+        return;     /* the main server's line, judged there */
+    }
+    if (sc->dpop_tuned_at && !used) {
         check_warn(p, s, "OBO496: %s has no effect: OBODPoP is off everywhere in %s, so no "
                    "DPoP proof is asked for or checked; set OBODPoP allowed or required "
                    "where DPoP is wanted", sc->dpop_tuned_at, server_level(p, s));
@@ -2079,8 +2147,9 @@ static void warn_state_dir(apr_pool_t *p, server_rec *s)
     }
 }
 
-/* A downstream named by OBOExchangeAudience alone (no OBOScope, not app). */
-static int audience_only(const auth_obo_dir_cfg *d)
+/* A downstream named by OBOExchangeAudience alone (no OBOScope, not app),
+ * or NULL. The same object where a virtual host inherits it. */
+static const auth_obo_downstream *audience_only(const auth_obo_dir_cfg *d)
 {
     int i;
 
@@ -2088,10 +2157,10 @@ static int audience_only(const auth_obo_dir_cfg *d)
         const auth_obo_downstream *ds = APR_ARRAY_IDX(d->downstreams, i,
                                                       auth_obo_downstream *);
         if (!ds->app && ds->audiences && ds->audiences->nelts > 0 && ds->scopes->nelts == 0) {
-            return 1;
+            return ds;
         }
     }
-    return 0;
+    return NULL;
 }
 
 static void note_audience_only(apr_pool_t *p, apr_hash_t *seen, const char *key,
@@ -2122,8 +2191,14 @@ static int check_audience_only(apr_pool_t *p, server_rec *main_s)
         auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
         int te = auth_obo_ival(sc->exchange, OBO_GRANT_OBO) != OBO_GRANT_OBO;
 
-        if (audience_only(sc->defaults)) {
-            note_audience_only(p, seen, "", server_level(p, main_s), te);
+        const auth_obo_downstream *ds = audience_only(sc->defaults);
+
+        /* keyed by the downstream itself: a host's own server level is
+         * judged by its own grant, one inherited from the main server by
+         * every server it serves (review 34B-F1) */
+        if (ds) {
+            note_audience_only(p, seen, apr_psprintf(p, "%pp", (const void *)ds),
+                               server_level(p, s), te);
         }
         for (i = 0; sc->sections && i < sc->sections->nelts; i++) {
             const auth_obo_section *n = &APR_ARRAY_IDX(sc->sections, i, auth_obo_section);
@@ -2169,7 +2244,7 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         }
         warn_session_room(s);
         warn_dpop_replay(ptemp, s);
-        warn_dpop_unused(ptemp, s);
+        warn_dpop_unused(ptemp, s, main_s);
         if (!check_cert_required(s)) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }

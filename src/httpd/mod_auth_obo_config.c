@@ -179,6 +179,7 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->introspection_ttl = MERGE_INT(introspection_ttl);
     /* a virtual host inherits the main server's OBOTokenFormat */
     sc->introspects = add->introspects || base->introspects;
+    sc->introspects_here = add->introspects_here;
     sc->uses_dpop = add->uses_dpop || base->uses_dpop;
     sc->dpop_tuned_at = MERGE_PTR(dpop_tuned_at);
     sc->cert_required_at = MERGE_PTR(cert_required_at);
@@ -339,7 +340,8 @@ static const char *check_url(cmd_parms *cmd, const char *arg)
         return err_for(cmd, apr_psprintf(cmd->pool, "'%s' (shown without it) carries a user "
                                          "name or password: credentials never go in a URL "
                                          "(use OBOClientSecret or OBOClientAuth)",
-                                         apr_uri_unparse(cmd->pool, &u, 0)));
+                                         apr_uri_unparse(cmd->pool, &u,
+                                                         APR_URI_UNP_OMITQUERY)));
     }
     return NULL;
 }
@@ -1006,6 +1008,7 @@ static const char *set_token_format(cmd_parms *cmd, void *m, const char *arg)
                         "other introspected)", &d->token_format);
     if (!err && d->token_format != AUTH_OBO_FORMAT_JWT) {
         srv_of(cmd)->introspects = 1;
+        srv_of(cmd)->introspects_here = 1;
         note_section(cmd, d);
     }
     return err;

@@ -195,6 +195,7 @@ typedef struct auth_obo_srv_cfg {
     const char *introspection_url;       /* OBOIntrospectionURL, or NULL (discovery's) */
     int introspection_ttl;               /* OBOIntrospectionCacheTime seconds, UNSET */
     int introspects;                     /* OBOTokenFormat opaque|auto somewhere here */
+    int introspects_here;                /* ... in this server's own lines (not inherited) */
     int app_only_rules;                  /* OBOAppOnlyWhen: OBO_APP_* mask, UNSET */
     int uses_dpop;                       /* OBODPoP allowed|required somewhere here */
     const char *dpop_tuned_at;           /* file:line of a first OBODPoPNonce/Window/URL */

@@ -440,34 +440,54 @@ static void html_page(request_rec *r, const obo_metrics_snapshot *s, const obo_m
  * reason. One line of text, no token, claim or user: cheap enough to poll
  * every second (never a refresh; a provider without keys makes at most one
  * load attempt per retry backoff). */
-static int health_reply(request_rec *r)
+/* Each provider's state; returns how many have keys. load: a provider
+ * without keys may load them (or wait for a load in progress). */
+static int health_scan(request_rec *r, const apr_array_header_t *pvs, int load,
+                       const char **why, const char **what, const char **degraded)
 {
-    const auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config,
-                                                      &auth_obo_module);
-    const apr_array_header_t *pvs = sc->rt ? sc->rt->providers : NULL;
-    const char *why = NULL, *what = "", *note = NULL, *degraded = NULL;
+    const char *note = NULL;
     apr_int64_t age = -1;
     int i, with_keys = 0;
 
+    *why = NULL;
+    *what = "";
+    *degraded = NULL;
     for (i = 0; pvs && i < pvs->nelts; i++) {
         obo_provider *pv = APR_ARRAY_IDX(pvs, i, obo_provider *);
         /* the number the metrics and the HTML page give it (review 28B),
          * not its place among this virtual host's providers */
         int n = obo_provider_metrics_number(pv);
 
-        if (obo_provider_health(pv, &age, &note) != APR_SUCCESS) {
-            if (!why) {
-                why = note;
-                what = apr_psprintf(r->pool, "identity provider %d: ", n ? n : i + 1);
+        if (obo_provider_health(pv, load, &age, &note) != APR_SUCCESS) {
+            if (!*why) {
+                *why = note;
+                *what = apr_psprintf(r->pool, "identity provider %d: ", n ? n : i + 1);
             }
         }
         else {
             with_keys++;
-            if (note && !degraded) {
-                degraded = apr_psprintf(r->pool, "identity provider %d: %s", n ? n : i + 1,
-                                        note);
+            if (note && !*degraded) {
+                *degraded = apr_psprintf(r->pool, "identity provider %d: %s", n ? n : i + 1,
+                                         note);
             }
         }
+    }
+    return with_keys;
+}
+
+static int health_reply(request_rec *r)
+{
+    const auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config,
+                                                      &auth_obo_module);
+    const apr_array_header_t *pvs = sc->rt ? sc->rt->providers : NULL;
+    const char *why = NULL, *what = "", *degraded = NULL;
+    /* A lookup first; a load (or a wait for one) only when no provider has
+     * keys: with one that has, the answer is 200 anyway, and a partner's
+     * hanging IdP held every poll for its whole timeout (review 34A-F4). */
+    int with_keys = health_scan(r, pvs, 0, &why, &what, &degraded);
+
+    if (!with_keys) {
+        with_keys = health_scan(r, pvs, 1, &why, &what, &degraded);
     }
     /* Several providers: one without keys (a partner's IdP down) leaves the
      * others' tokens valid here, as on every server of the pool; taking them

@@ -1122,7 +1122,8 @@ static int refresh_failed(obo_provider *pv)
 /* How long a health poll waits for another thread's first load. */
 #define HEALTH_LOAD_WAIT apr_time_from_msec(1000)
 
-apr_status_t obo_provider_health(obo_provider *pv, apr_int64_t *age, const char **why)
+apr_status_t obo_provider_health(obo_provider *pv, int may_load, apr_int64_t *age,
+                                 const char **why)
 {
     apr_time_t now = apr_time_now();
     const char *err = NULL;
@@ -1132,7 +1133,7 @@ apr_status_t obo_provider_health(obo_provider *pv, apr_int64_t *age, const char 
      * a balancer may keep from getting requests, loads from a poll. */
     int loading = 0;
 
-    if (!has_keys(pv) && !in_backoff(pv, now)) {
+    if (may_load && !has_keys(pv) && !in_backoff(pv, now)) {
         if (apr_thread_mutex_trylock(pv->fetch_lock) == APR_SUCCESS) {
             first_load(pv, &err);
             apr_thread_mutex_unlock(pv->fetch_lock);
@@ -1153,7 +1154,7 @@ apr_status_t obo_provider_health(obo_provider *pv, apr_int64_t *age, const char 
     *why = NULL;
     if (*age < 0) {
         *why = loading ? "no key set loaded yet (the first load is in progress)"
-                       : "no key set loaded (the identity provider has not answered yet)";
+                       : "no key set loaded (none from the identity provider yet: see OBO010, OBO012)";
         return APR_EGENERAL;
     }
     /* Old keys still validate: healthy, said as degraded. Every server of a

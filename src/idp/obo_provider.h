@@ -125,7 +125,8 @@ unsigned long obo_provider_generation(obo_provider *pv);
  * still validating), or
  * APR_EGENERAL with *why (static text). *age: seconds since the set was
  * fetched, -1 without one. */
-apr_status_t obo_provider_health(obo_provider *pv, apr_int64_t *age, const char **why);
+apr_status_t obo_provider_health(obo_provider *pv, int may_load, apr_int64_t *age,
+                                 const char **why);
 
 /* Where a process's key set came from. */
 typedef enum obo_keys_from {

@@ -276,13 +276,13 @@ static void test_health_stale(apr_pool_t *p)
     pv = provider(p, &cfg);
     obo_provider_shared_put(c, p, key, &old);
     is_int(obo_provider_take_shared(pv), APR_SUCCESS, "keys fetched 200 s ago, taken");
-    is_int(obo_provider_health(pv, &age, &why), APR_SUCCESS,
+    is_int(obo_provider_health(pv, 1, &age, &why), APR_SUCCESS,
            "older than 3 x 60 s: still healthy (they validate)");
     /* review 31: a process that has not tried to refresh (no request) is
      * not degraded; once a refresh failed (the IdP at port 1 is down), it is */
     ok(age >= 200 && !why, "no refresh tried yet: not degraded (%s)", why ? why : "-");
     obo_provider_refresh_if_due(pv);
-    is_int(obo_provider_health(pv, &age, &why), APR_SUCCESS, "the refresh failed: healthy");
+    is_int(obo_provider_health(pv, 1, &age, &why), APR_SUCCESS, "the refresh failed: healthy");
     ok(age >= 200 && why && strstr(why, "older than three"), "... said as degraded (%s)",
        why ? why : "-");
 }
