@@ -192,6 +192,16 @@ my @rows = (
      . "<VirtualHost *:*>\n ServerName localhost\n <Location /a>\n  AuthType obo\n  Require valid-user\n"
      . "  OBOLongRunning on\n </Location>\n <Location /b>\n  $SCOPE\n </Location>\n</VirtualHost>",
      qr/OBO451: OBOLongRunning on \(.*:\d+\) applies to <Location \/a\/app>/],
+    # review 34B-F8: a main-server section that every virtual host completes
+    ['AuthType obo in a main-server <Location>, OBOAudience in the virtual host',
+     "$IDP\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n $AUD\n</VirtualHost>", 'good'],
+    ['... and a second virtual host without OBOAudience',
+     "$IDP\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n $AUD\n</VirtualHost>\n"
+     . "<VirtualHost *:*>\n ServerName other.test\n</VirtualHost>", qr/OBO040: AuthType obo needs OBOAudience/],
+    ['opaque tokens exchanged in a main-server <Location>, token-exchange in the virtual host',
+     "$BASE\nOBOIntrospectionURL https://127.0.0.1:$p{idp}/cfg/oauth2/v2.0/introspect\n"
+     . "<Location /a/b>\n AuthType obo\n Require valid-user\n OBOTokenFormat opaque\n $SCOPE\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n OBOExchange token-exchange\n</VirtualHost>", 'good'],
     ['an IdP URL with a password and a query', "$BASE\n$XLOC\nOBOTokenEndpoint https://u:pw\@idp.example/t?code=SECRETCODE456",
      qr/OBOTokenEndpoint.*shown without it/, not_in_output => qr/SECRETCODE456/],
 

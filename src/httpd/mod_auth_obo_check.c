@@ -225,30 +225,62 @@ static int audience_by_location(apr_pool_t *p, const ap_directive_t *at)
 
 /* AuthType may be an expression in httpd 2.4.55+, so it is read from the
  * parsed configuration tree rather than from mod_authn_core. */
-static int check_authtype(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
+/* Why AuthType obo at d cannot work as server sc merges it, or NULL; vhost:
+ * the <VirtualHost> whose <Location>s merge too (NULL: d's own server). */
+static const char *authtype_err(apr_pool_t *p, const auth_obo_srv_cfg *sc,
+                                const ap_directive_t *d, const ap_directive_t *vhost)
 {
-    server_rec *s = server_of(main_s, d);
-    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
-    const char *err = NULL;
+    const char *path = section_path(p, d->parent);
 
     if (!auth_obo_has_idp(sc)) {
-        err = "AuthType obo needs OBOMetadataURL, OBOJWKSURL or OBOJWKSFile";
+        return "AuthType obo needs OBOMetadataURL, OBOJWKSURL or OBOJWKSFile";
     }
-    else if ((sc->jwks_url || sc->jwks_file) && !sc->metadata_url && !sc->issuers) {
+    if ((sc->jwks_url || sc->jwks_file) && !sc->metadata_url && !sc->issuers) {
         /* Only discovery gives an issuer: without one, no token passes. */
-        err = "AuthType obo with OBOJWKSURL or OBOJWKSFile needs OBOIssuer (there is no "
-              "discovery document to take the issuer from: every token would be rejected)";
+        return "AuthType obo with OBOJWKSURL or OBOJWKSFile needs OBOIssuer (there is no "
+               "discovery document to take the issuer from: every token would be rejected)";
     }
-    else if (!audience_in_scope(d) && !sc->defaults->audiences
-             && !audience_by_location(p, d)) {
-        err = "AuthType obo needs OBOAudience";
+    if (!audience_in_scope(d) && !sc->defaults->audiences && !audience_by_location(p, d)
+        && !(vhost && prefix_location_has_audience(p, vhost->first_child, path))) {
+        return "AuthType obo needs OBOAudience";
+    }
+    return NULL;
+}
+
+/* A main-server section serves every virtual host too: one that fails in
+ * the main server but works in every host (the Debian layout: a
+ * conf-enabled snippet, the sites as hosts setting OBOAudience or their
+ * IdP) is said, not refused (review 34B-F8); one failing in a host is
+ * refused. */
+static int check_authtype(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
+{
+    server_rec *s = server_of(main_s, d), *v;
+    auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    const char *err = authtype_err(p, sc, d, NULL), *verr = NULL;
+    const ap_directive_t *vh;
+    int hosts = 0;
+
+    if (err && s == main_s) {
+        for (vh = ap_conftree; vh && !verr; vh = vh->next) {
+            if (is_directive(vh, "<VirtualHost") && vh->first_child
+                && (v = server_of(main_s, vh->first_child)) != main_s) {
+                hosts++;
+                verr = authtype_err(p, ap_get_module_config(v->module_config,
+                                                            &auth_obo_module), d, vh);
+            }
+        }
+        if (hosts && !verr) {
+            check_warn(p, main_s, "OBO040: %s (%s) in the main server: the requests it "
+                       "answers itself would get 500 (OBO001); every virtual host supplies "
+                       "it", err, where(p, d));
+            return 1;
+        }
     }
     if (err) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, "OBO040: %s (%s)", err, where(p, d));
     }
     return err == NULL;
 }
-
 /* ---- AuthType obo without a Require that needs a user ----------------------
  * mod_authz_core's merged configuration is private, so this reads the
  * configuration tree: the section of the AuthType, the sections enclosing
@@ -518,6 +550,8 @@ static void scope_kinds(apr_pool_t *p, const ap_directive_t *d, int *app, int *u
     }
 }
 
+static int hosts_all_token_exchange(server_rec *main_s);
+
 /* OBO451 and OBO420 for <Location path> as one server (vhost, or NULL for
  * the main server) merges it. */
 static int judge_location_merge(apr_pool_t *p, server_rec *s, const ap_directive_t *vhost,
@@ -538,7 +572,8 @@ static int judge_location_merge(apr_pool_t *p, server_rec *s, const ap_directive
         return 0;
     }
     if (user && first_word_is(p, fmt, "opaque")
-        && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO) {
+        && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO
+        && !(!vhost && hosts_all_token_exchange(s))) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO420: OBOExchange on-behalf-of (Entra's "
                      "jwt-bearer grant, the default) needs a JWT caller token: it cannot "
                      "exchange the tokens of OBOTokenFormat opaque (%s:%d), which applies to "
@@ -855,6 +890,24 @@ static const char *server_level(apr_pool_t *p, const server_rec *s)
  * that only takes opaque tokens and exchanges them that way would fail on
  * every request. (With auto, JWTs are exchanged; an opaque one is refused
  * at the exchange, OBO428.) */
+/* Every virtual host (at least one) exchanges with token-exchange: a main
+ * server's section that cannot exchange opaque tokens on-behalf-of still
+ * works in each of them (review 34B-F8). */
+static int hosts_all_token_exchange(server_rec *main_s)
+{
+    server_rec *v;
+    int hosts = 0;
+
+    for (v = main_s->next; v; v = v->next) {
+        const auth_obo_srv_cfg *vc = ap_get_module_config(v->module_config, &auth_obo_module);
+        if (auth_obo_ival(vc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO) {
+            return 0;
+        }
+        hosts++;
+    }
+    return hosts > 0;
+}
+
 static int check_opaque_exchange(server_rec *s, const auth_obo_srv_cfg *sc,
                                  const auth_obo_dir_cfg *d, const char *in)
 {
@@ -863,7 +916,8 @@ static int check_opaque_exchange(server_rec *s, const auth_obo_srv_cfg *sc,
 
     /* App downstreams (client credentials) never send the caller's token. */
     if (format == AUTH_OBO_FORMAT_OPAQUE && auth_obo_needs_user(d)
-        && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO) {
+        && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO
+        && !(!s->is_virtual && hosts_all_token_exchange(s))) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO420: OBOExchange on-behalf-of (Entra's "
                      "jwt-bearer grant, the default) needs a JWT caller token: it cannot "
                      "exchange the tokens of OBOTokenFormat opaque (%s); use OBOExchange "
