@@ -146,15 +146,9 @@ my @rows = (
     ['OBOAudience only inside an <If>', "$IDP\n<Location /q>\n AuthType obo\n Require valid-user\n <If \"%{QUERY_STRING} =~ /x/\">\n  $AUD\n </If>\n</Location>", qr/OBO040: AuthType obo needs OBOAudience/],
     ['OBOAudience in every branch of <If>/<Else>', "$IDP\n<Location /q>\n AuthType obo\n Require valid-user\n <If \"%{QUERY_STRING} =~ /x/\">\n  $AUD\n </If>\n <Else>\n  $AUD\n </Else>\n</Location>", 'good'],
     ['OBOAudience in <If>/<ElseIf> without <Else>', "$IDP\n<Location /q>\n AuthType obo\n Require valid-user\n <If \"%{QUERY_STRING} =~ /x/\">\n  $AUD\n </If>\n <ElseIf \"%{QUERY_STRING} =~ /y/\">\n  $AUD\n </ElseIf>\n</Location>", qr/OBO040: AuthType obo needs OBOAudience/],
-    ['OBOTokenFormat opaque with OBOJWKSURL and no OBOIntrospectionURL', "OBOJWKSURL https://127.0.0.1:$p{idp}/cfg/discovery/v2.0/keys\nOBOIssuer https://idp.example/\n$AUD\n$CRED\n<Location /a>\n AuthType obo\n Require valid-user\n OBOTokenFormat opaque\n</Location>", qr/OBO432: OBOTokenFormat opaque or auto \(the main server configuration\) needs an introspection endpoint/],
-    ['OBOTokenFormat auto with OBOJWKSFile and no OBOIntrospectionURL', "OBOJWKSFile $jwks\nOBOIssuer https://idp.example/\n$AUD\n$CRED\n<Location /a>\n AuthType obo\n Require valid-user\n OBOTokenFormat auto\n</Location>", qr/OBO432/],
-    ['OBOTokenFormat opaque with OBOJWKSURL and OBOIntrospectionURL', "OBOJWKSURL https://127.0.0.1:$p{idp}/cfg/discovery/v2.0/keys\nOBOIssuer https://idp.example/\nOBOIntrospectionURL https://127.0.0.1:$p{idp}/cfg/oauth2/v2.0/introspect\n$AUD\n$CRED\n<Location /a>\n AuthType obo\n Require valid-user\n OBOTokenFormat opaque\n</Location>", 'good'],
-    ['OBOLongRunning in a <Location>, an app downstream in one under it', "$BASE\n<Location /lr>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>\n<Location /lr/app>\n OBOScope api://d/.default app\n</Location>", qr/OBO451: OBOLongRunning on \(.*:\d+\) applies to <Location \/lr\/app>/],
-    ['... and OBOLongRunning off in the one under it', "$BASE\n<Location /lr>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>\n<Location /lr/app>\n OBOScope api://d/.default app\n OBOLongRunning off\n</Location>", 'good'],
-    ['OBOTokenFormat opaque in a <Location>, an exchange in one under it', "$BASE\n<Location /op>\n AuthType obo\n Require valid-user\n OBOTokenFormat opaque\n</Location>\n<Location /op/x>\n $SCOPE\n</Location>", qr/OBO420: .*OBOTokenFormat opaque \(.*:\d+\), which applies to <Location \/op\/x>/],
-    ['OBODPoP required, OBOAcceptTokenAs without header', loc(" OBODPoP required\n OBOAcceptTokenAs cookie:at"), qr/OBO497: OBODPoP required \(.*:\d+\) where OBOAcceptTokenAs \(.*:\d+\) leaves out header/],
-    ['OBODPoP required, OBOAcceptTokenAs without header in a <Location> under it', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBODPoP required\n</Location>\n<Location /api/c>\n OBOAcceptTokenAs cookie:at\n</Location>", qr/OBO497/],
-    ['OBODPoP required, OBOAcceptTokenAs with header', loc(" OBODPoP required\n OBOAcceptTokenAs header cookie:at"), 'good'],
+            ['OBOTokenFormat opaque with OBOJWKSURL and OBOIntrospectionURL', "OBOJWKSURL https://127.0.0.1:$p{idp}/cfg/discovery/v2.0/keys\nOBOIssuer https://idp.example/\nOBOIntrospectionURL https://127.0.0.1:$p{idp}/cfg/oauth2/v2.0/introspect\n$AUD\n$CRED\n<Location /a>\n AuthType obo\n Require valid-user\n OBOTokenFormat opaque\n</Location>", 'good'],
+        ['... and OBOLongRunning off in the one under it', "$BASE\n<Location /lr>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>\n<Location /lr/app>\n OBOScope api://d/.default app\n OBOLongRunning off\n</Location>", 'good'],
+                ['OBODPoP required, OBOAcceptTokenAs with header', loc(" OBODPoP required\n OBOAcceptTokenAs header cookie:at"), 'good'],
 
     ['OBOExchangeAudience alone with on-behalf-of everywhere', loc(" OBOExchangeAudience api://orders"),
      qr/OBO049: OBOExchangeAudience without OBOScope \(in <Location \/api> at \S+\) asks for token exchange/],
@@ -183,16 +177,7 @@ my @rows = (
      . " <Location /api>\n  AuthType obo\n  Require valid-user\n </Location>\n</VirtualHost>", 'good'],
     ['OBOAudience in an <If>/<Else> chain at server level',
      "$IDP\n<If \"%{QUERY_STRING} =~ /x/\">\n $AUD\n</If>\n<Else>\n $AUD\n</Else>\n$LOC", 'good'],
-    ['OBOExchangeAudience alone in one virtual host, token-exchange in another',
-     "$IDP\n$AUD\n$CRED\n<VirtualHost *:*>\n ServerName a.test\n OBOExchangeAudience api://down-a\n$LOC\n</VirtualHost>\n"
-     . "<VirtualHost *:*>\n ServerName b.test\n OBOExchange token-exchange\n OBOExchangeAudience api://down-b\n$LOC\n</VirtualHost>",
-     qr/OBO049: OBOExchangeAudience without OBOScope \(the configuration of <VirtualHost/],
-    ['an app downstream in a main-server <Location>, OBOLongRunning in a host\'s prefix <Location>',
-     "$BASE\n<Location /a/app>\n AuthType obo\n Require valid-user\n OBOScope api://d/.default app\n</Location>\n"
-     . "<VirtualHost *:*>\n ServerName localhost\n <Location /a>\n  AuthType obo\n  Require valid-user\n"
-     . "  OBOLongRunning on\n </Location>\n <Location /b>\n  $SCOPE\n </Location>\n</VirtualHost>",
-     qr/OBO451: OBOLongRunning on \(.*:\d+\) applies to <Location \/a\/app>/],
-    # review 34B-F8: a main-server section that every virtual host completes
+            # review 34B-F8: a main-server section that every virtual host completes
     ['AuthType obo in a main-server <Location>, OBOAudience in the virtual host',
      "$IDP\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n $AUD\n</VirtualHost>", 'good'],
     ['... and a second virtual host without OBOAudience',
@@ -202,6 +187,13 @@ my @rows = (
      "$BASE\nOBOIntrospectionURL https://127.0.0.1:$p{idp}/cfg/oauth2/v2.0/introspect\n"
      . "<Location /a/b>\n AuthType obo\n Require valid-user\n OBOTokenFormat opaque\n $SCOPE\n</Location>\n"
      . "<VirtualHost *:*>\n ServerName localhost\n OBOExchange token-exchange\n</VirtualHost>", 'good'],
+    # review 35: false positives, each working at run time
+    ['a host\'s server-level OBOLongRunning on, turned off in its <Location> of a main-server app downstream',
+     "$BASE\nOBOCache shm 6200000\n<Location /app>\n AuthType obo\n Require valid-user\n OBOScope api://d/.default app\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n $SCOPE\n OBOLongRunning on\n <Location /app>\n  OBOLongRunning off\n </Location>\n</VirtualHost>", 'good'],
+    ['a main-server default OBOExchangeAudience every token-exchange host replaces',
+     "$IDP\n$AUD\n$CRED\nOBOExchangeAudience api://orders\n<VirtualHost *:*>\n ServerName a.test\n OBOExchange token-exchange\n"
+     . " OBOExchangeAudience api://orders-a\n$LOC\n</VirtualHost>", 'good'],
     ['an IdP URL with a password and a query', "$BASE\n$XLOC\nOBOTokenEndpoint https://u:pw\@idp.example/t?code=SECRETCODE456",
      qr/OBOTokenEndpoint.*shown without it/, not_in_output => qr/SECRETCODE456/],
 
@@ -314,6 +306,29 @@ my @warnings = (
     ['a main-server OBOLongRunning, OBOScope in a virtual host',
      "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBOLongRunning on\n</Location>\n"
      . "<VirtualHost *:*>\n ServerName localhost\n $SCOPE\n</VirtualHost>", undef, qr/OBO058/],
+    # review 35: checks that read the configuration's text and may not see
+    # every merge warn instead of refusing
+    ['OBOTokenFormat opaque with OBOJWKSURL and no OBOIntrospectionURL', "OBOJWKSURL https://127.0.0.1:$p{idp}/cfg/discovery/v2.0/keys\nOBOIssuer https://idp.example/\n$AUD\n$CRED\n<Location /a>\n AuthType obo\n Require valid-user\n OBOTokenFormat opaque\n</Location>",
+     qr/OBO432/],
+    ['OBOTokenFormat auto with OBOJWKSFile and no OBOIntrospectionURL', "OBOJWKSFile $jwks\nOBOIssuer https://idp.example/\n$AUD\n$CRED\n<Location /a>\n AuthType obo\n Require valid-user\n OBOTokenFormat auto\n</Location>",
+     qr/OBO432/],
+    ['OBOLongRunning in a <Location>, an app downstream in one under it', "$BASE\n<Location /lr>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>\n<Location /lr/app>\n OBOScope api://d/.default app\n</Location>",
+     qr/OBO452/],
+    ['OBOTokenFormat opaque in a <Location>, an exchange in one under it', "$BASE\n<Location /op>\n AuthType obo\n Require valid-user\n OBOTokenFormat opaque\n</Location>\n<Location /op/x>\n $SCOPE\n</Location>",
+     qr/OBO427/],
+    ['OBODPoP required, OBOAcceptTokenAs without header', loc(" OBODPoP required\n OBOAcceptTokenAs cookie:at"),
+     qr/OBO497/],
+    ['OBODPoP required, OBOAcceptTokenAs without header in a <Location> under it', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBODPoP required\n</Location>\n<Location /api/c>\n OBOAcceptTokenAs cookie:at\n</Location>",
+     qr/OBO497/],
+    ['OBOExchangeAudience alone in one virtual host, token-exchange in another',
+     "$IDP\n$AUD\n$CRED\n<VirtualHost *:*>\n ServerName a.test\n OBOExchangeAudience api://down-a\n$LOC\n</VirtualHost>\n"
+     . "<VirtualHost *:*>\n ServerName b.test\n OBOExchange token-exchange\n OBOExchangeAudience api://down-b\n$LOC\n</VirtualHost>",
+     qr/OBO059/],
+    ['an app downstream in a main-server <Location>, OBOLongRunning in a host\'s prefix <Location>',
+     "$BASE\n<Location /a/app>\n AuthType obo\n Require valid-user\n OBOScope api://d/.default app\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n <Location /a>\n  AuthType obo\n  Require valid-user\n"
+     . "  OBOLongRunning on\n </Location>\n <Location /b>\n  $SCOPE\n </Location>\n</VirtualHost>",
+     qr/OBO452/],
     # review 33B-F8: a handler-only host reading another memcached store
     ['a handler host with another OBOCacheSecret than the sessions\' server',
      "$BASE\nOBOCache memcached 127.0.0.1:1\nOBOCacheSecret 0123456789abcdef0123456789abcdef\n"

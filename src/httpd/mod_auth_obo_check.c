@@ -23,6 +23,7 @@
 #include "ap_socache.h"
 #include "apr_strings.h"
 #include "http_core.h"
+#include "http_main.h"
 #include "http_request.h"
 #include "mod_auth.h"
 #include "unixd.h"
@@ -562,25 +563,25 @@ static int judge_location_merge(apr_pool_t *p, server_rec *s, const ap_directive
     const ap_directive_t *lr = merged_at(p, vhost, path, "OBOLongRunning");
     const ap_directive_t *fmt = merged_at(p, vhost, path, "OBOTokenFormat");
 
+    /* Warnings, not refusals: what the tree says of httpd's merge is not
+     * sure (a host's <Location> replacing the downstreams, wildcard paths,
+     * <Directory> sections between them), and a refusal of a working
+     * configuration stops a server at its reload (review 35). */
     if (app && first_word_is(p, lr, "on")) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO451: OBOLongRunning on (%s:%d) "
-                     "applies to <Location %s> at %s:%d, which has an app downstream "
-                     "(OBOScope ... app): a session keeps a user's refresh token, an "
-                     "application token is never part of one; set OBOLongRunning off there, "
-                     "or move the app downstream out from under it", lr->filename,
-                     lr->line_num, path, loc->filename, loc->line_num);
-        return 0;
+        check_warn(p, s, "OBO452: OBOLongRunning on (%s:%d) seems to apply to <Location %s> at "
+                   "%s:%d, which has an app downstream (OBOScope ... app): where both apply, "
+                   "requests answer 500 (OBO454); set OBOLongRunning off there, or move the "
+                   "app downstream out from under it", lr->filename, lr->line_num, path,
+                   loc->filename, loc->line_num);
     }
     if (user && first_word_is(p, fmt, "opaque")
         && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO
         && !(!vhost && hosts_all_token_exchange(s))) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO420: OBOExchange on-behalf-of (Entra's "
-                     "jwt-bearer grant, the default) needs a JWT caller token: it cannot "
-                     "exchange the tokens of OBOTokenFormat opaque (%s:%d), which applies to "
-                     "<Location %s> at %s:%d; use OBOExchange token-exchange (RFC 8693), or "
-                     "OBOTokenFormat jwt or auto", fmt->filename, fmt->line_num, path,
-                     loc->filename, loc->line_num);
-        return 0;
+        check_warn(p, s, "OBO427: OBOTokenFormat opaque (%s:%d) seems to apply to <Location %s> "
+                   "at %s:%d, which exchanges with OBOExchange on-behalf-of (Entra's "
+                   "jwt-bearer grant, the default): it cannot exchange opaque tokens (OBO428, "
+                   "401); use OBOExchange token-exchange, or OBOTokenFormat jwt or auto there",
+                   fmt->filename, fmt->line_num, path, loc->filename, loc->line_num);
     }
     return 1;
 }
@@ -673,12 +674,13 @@ static int check_dpop_sources(apr_pool_t *p, server_rec *main_s, const ap_direct
         return 1;
     }
     if (first_word_is(p, dpop, "required")) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, server_of(main_s, d), "OBO497: OBODPoP "
-                     "required (%s:%d) where OBOAcceptTokenAs (%s:%d) leaves out header: a "
-                     "DPoP token comes only in the Authorization header, so every request "
-                     "would be refused; add header to OBOAcceptTokenAs", dpop->filename,
-                     dpop->line_num, acc->filename, acc->line_num);
-        return 0;
+        /* a warning: the tree's reading of the merge is not sure (review 35) */
+        check_warn(p, server_of(main_s, d), "OBO497: OBODPoP required (%s:%d) where "
+                   "OBOAcceptTokenAs (%s:%d) leaves out header: a DPoP token comes only in "
+                   "the Authorization header, so every request there is refused; add header "
+                   "to OBOAcceptTokenAs", dpop->filename, dpop->line_num, acc->filename,
+                   acc->line_num);
+        return 1;
     }
     check_warn(p, server_of(main_s, d), "OBO498: OBODPoP allowed (%s:%d) where "
                "OBOAcceptTokenAs (%s:%d) leaves out header: a DPoP token comes only in the "
@@ -890,6 +892,22 @@ static const char *server_level(apr_pool_t *p, const server_rec *s)
  * that only takes opaque tokens and exchanges them that way would fail on
  * every request. (With auto, JWTs are exchanged; an opaque one is refused
  * at the exchange, OBO428.) */
+/* A main-server section judged in a virtual host (whose own <Location>s,
+ * merged after it, may set what the host's server level says otherwise). */
+static int inherited_in_host(server_rec *s, const auth_obo_dir_cfg *d)
+{
+    const auth_obo_srv_cfg *main_sc = ap_get_module_config(ap_server_conf->module_config,
+                                                           &auth_obo_module);
+    int i;
+
+    for (i = 0; s->is_virtual && main_sc->sections && i < main_sc->sections->nelts; i++) {
+        if (APR_ARRAY_IDX(main_sc->sections, i, auth_obo_section).d == d) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Every virtual host (at least one) exchanges with token-exchange: a main
  * server's section that cannot exchange opaque tokens on-behalf-of still
  * works in each of them (review 34B-F8). */
@@ -918,6 +936,17 @@ static int check_opaque_exchange(server_rec *s, const auth_obo_srv_cfg *sc,
     if (format == AUTH_OBO_FORMAT_OPAQUE && auth_obo_needs_user(d)
         && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO
         && !(!s->is_virtual && hosts_all_token_exchange(s))) {
+        /* a main-server section with the format of a host's server level:
+         * the host's own <Location> merged later may set another (review
+         * 35 F7): said, not refused */
+        if (d->token_format == AUTH_OBO_UNSET && inherited_in_host(s, d)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO427: OBOTokenFormat opaque (%s) "
+                         "seems to apply %s, which exchanges with OBOExchange on-behalf-of "
+                         "(Entra's jwt-bearer grant, the default): it cannot exchange opaque "
+                         "tokens (OBO428, 401); use OBOExchange token-exchange, or "
+                         "OBOTokenFormat jwt or auto there", "the server level", in);
+            return 1;
+        }
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO420: OBOExchange on-behalf-of (Entra's "
                      "jwt-bearer grant, the default) needs a JWT caller token: it cannot "
                      "exchange the tokens of OBOTokenFormat opaque (%s); use OBOExchange "
@@ -938,11 +967,12 @@ static int check_introspection(apr_pool_t *p, server_rec *s, const auth_obo_srv_
      * inherits the flag from any main-server section, which it may never
      * serve (review 34B-F5) */
     if (sc->introspects_here && !sc->introspection_url && !sc->metadata_url) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO432: OBOTokenFormat opaque or auto "
-                     "(%s) needs an introspection endpoint: set OBOIntrospectionURL (the "
-                     "identity provider here is OBOJWKSURL or OBOJWKSFile, which has no "
-                     "discovery document to name one)", server_level(p, s));
-        return 0;
+        /* a warning: a main server that name-based hosts leave without
+         * requests may never introspect (review 35) */
+        check_warn(p, s, "OBO432: OBOTokenFormat opaque or auto (%s) needs an introspection "
+                   "endpoint: set OBOIntrospectionURL (the identity provider here is "
+                   "OBOJWKSURL or OBOJWKSFile, which has no discovery document to name one); "
+                   "opaque tokens it meets are answered 503 (OBO425)", server_level(p, s));
     }
     if (!sc->introspects || (sc->client_id && (sc->client_secret || sc->client_cert))) {
         return 1;
@@ -1055,11 +1085,22 @@ static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
     }
     if (auth_obo_has_app(d) && auth_obo_ival(d->long_running,
                                               auth_obo_ival(sc->defaults->long_running, 0))) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO451: OBOLongRunning on with an app "
-                     "downstream (OBOScope ... app) %s: a session keeps a user's refresh "
-                     "token, an application token needs none and is never part of one; put "
-                     "the app downstream in a Location without OBOLongRunning", in);
-        return 0;
+        /* A main-server section's app downstream with a host's server-level
+         * on: the host's <Location> merged later may turn it off (review
+         * 35 F6), so said; otherwise refused. */
+        if (d->long_running == AUTH_OBO_UNSET && inherited_in_host(s, d)) {
+            check_warn(p, s, "OBO452: OBOLongRunning on (%s) seems to apply to an app "
+                       "downstream (OBOScope ... app) %s: where both apply, requests answer "
+                       "500 (OBO454); set OBOLongRunning off there", server_level(p, s), in);
+        }
+        else {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO451: OBOLongRunning on with an "
+                         "app downstream (OBOScope ... app) %s: a session keeps a user's "
+                         "refresh token, an application token needs none and is never part "
+                         "of one; put the app downstream in a Location without "
+                         "OBOLongRunning", in);
+            return 0;
+        }
     }
     warn_app_scopes(p, s, sc, d, in);
     warn_obo_audiences(p, s, sc, d, in);
@@ -2260,6 +2301,16 @@ static int check_audience_only(apr_pool_t *p, server_rec *main_s)
                 note_audience_only(p, seen, n->where, apr_psprintf(p, "in %s at %s", n->name,
                                                                    n->where), te);
             }
+        }
+    }
+    /* Refused only where no server of the configuration uses token
+     * exchange: which server serves which section is not sure from the
+     * tree (review 35: a main-server default that every token-exchange
+     * host replaces); elsewhere OBO059 warns. */
+    for (s = main_s; s; s = s->next) {
+        auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+        if (auth_obo_ival(sc->exchange, OBO_GRANT_OBO) != OBO_GRANT_OBO) {
+            return 1;
         }
     }
     for (hi = apr_hash_first(p, seen); hi; hi = apr_hash_next(hi)) {
