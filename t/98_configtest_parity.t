@@ -194,6 +194,11 @@ my @rows = (
     ['a main-server default OBOExchangeAudience every token-exchange host replaces',
      "$IDP\n$AUD\n$CRED\nOBOExchangeAudience api://orders\n<VirtualHost *:*>\n ServerName a.test\n OBOExchange token-exchange\n"
      . " OBOExchangeAudience api://orders-a\n$LOC\n</VirtualHost>", 'good'],
+    ['an exchange in a main-server <Location>, the credentials per virtual host (35-F13)',
+     "$IDP\n$AUD\n$XLOC\n<VirtualHost *:*>\n ServerName localhost\n $CRED\n</VirtualHost>", 'good'],
+    ['... and a host without credentials',
+     "$IDP\n$AUD\n$XLOC\n<VirtualHost *:*>\n ServerName localhost\n $CRED\n</VirtualHost>\n"
+     . "<VirtualHost *:*>\n ServerName other.test\n</VirtualHost>", qr/OBO040: OBOScope\/OBOPassToken need OBOClientID/],
     ['an IdP URL with a password and a query', "$BASE\n$XLOC\nOBOTokenEndpoint https://u:pw\@idp.example/t?code=SECRETCODE456",
      qr/OBOTokenEndpoint.*shown without it/, not_in_output => qr/SECRETCODE456/],
 

@@ -892,6 +892,26 @@ static const char *server_level(apr_pool_t *p, const server_rec *s)
  * that only takes opaque tokens and exchanges them that way would fail on
  * every request. (With auto, JWTs are exchanged; an opaque one is refused
  * at the exchange, OBO428.) */
+static int any_discovery(const auth_obo_srv_cfg *sc);
+
+/* Every virtual host (at least one) has what an exchange needs: a client
+ * id, a secret or certificate, a token endpoint or discovery. */
+static int hosts_all_exchange_ready(server_rec *main_s)
+{
+    server_rec *v;
+    int hosts = 0;
+
+    for (v = main_s->next; v; v = v->next) {
+        const auth_obo_srv_cfg *vc = ap_get_module_config(v->module_config, &auth_obo_module);
+        if (!vc->client_id || (!vc->client_secret && !vc->client_cert)
+            || (!vc->token_endpoint && !any_discovery(vc))) {
+            return 0;
+        }
+        hosts++;
+    }
+    return hosts > 0;
+}
+
 /* A main-server section judged in a virtual host (whose own <Location>s,
  * merged after it, may set what the host's server level says otherwise). */
 static int inherited_in_host(server_rec *s, const auth_obo_dir_cfg *d)
@@ -1115,6 +1135,14 @@ static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
          * (with another provider's discovery, OBO472 warns about the others) */
         err = "OBOScope/OBOPassToken need a token endpoint: OBOMetadataURL (discovery) or "
               "OBOTokenEndpoint";
+    }
+    if (err && !s->is_virtual && hosts_all_exchange_ready(s)) {
+        /* the main server's section serves every virtual host, each with
+         * credentials and a token endpoint of its own (per-site client
+         * ids): said, not refused (review 35-F13) */
+        check_warn(p, s, "OBO040: %s (%s) in the main server: the requests it answers "
+                   "itself would get 500; every virtual host has its own", err, in);
+        return 1;
     }
     if (err) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s (%s)", err, in);
