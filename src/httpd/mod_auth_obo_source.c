@@ -463,6 +463,7 @@ static int form_tokens(request_rec *r, finds *f)
     apr_array_header_t *values = apr_array_make(r->pool, 1, sizeof(const char *));
     kept_body *k = apr_pcalloc(r->pool, sizeof(*k));
     char *body = NULL;
+    const char *rest;
     apr_size_t len = 0;
     int i, status;
 
@@ -491,16 +492,13 @@ static int form_tokens(request_rec *r, finds *f)
         f->nul = 1;
         return HTTP_BAD_REQUEST;
     }
-    {
-        const char *rest = obo_bearer_drop_param(r->pool, apr_pstrndup(r->pool, body, len),
-                                                 values);
-        if (values->nelts > 0) {
-            k->data = rest;
-            k->len = strlen(rest);
-            if (apr_table_get(r->headers_in, "Content-Length")) {
-                apr_table_setn(r->headers_in, "Content-Length",
-                               apr_off_t_toa(r->pool, (apr_off_t)k->len));
-            }
+    rest = obo_bearer_drop_param(r->pool, apr_pstrndup(r->pool, body, len), values);
+    if (values->nelts > 0) {
+        k->data = rest;
+        k->len = strlen(rest);
+        if (apr_table_get(r->headers_in, "Content-Length")) {
+            apr_table_setn(r->headers_in, "Content-Length",
+                           apr_off_t_toa(r->pool, (apr_off_t)k->len));
         }
     }
     for (i = 0; i < values->nelts; i++) {
