@@ -199,6 +199,28 @@ my @rows = (
     ['... and a host without credentials',
      "$IDP\n$AUD\n$XLOC\n<VirtualHost *:*>\n ServerName localhost\n $CRED\n</VirtualHost>\n"
      . "<VirtualHost *:*>\n ServerName other.test\n</VirtualHost>", qr/OBO040: OBOScope\/OBOPassToken need OBOClientID/],
+    # 35-F9: a host's own identity provider completes a main-server AuthType obo
+    ['AuthType obo in a main-server <Location>, the identity provider per virtual host (35-F9)',
+     "$AUD\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n $IDP\n</VirtualHost>", 'good'],
+    ['... and a host without one',
+     "$AUD\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n $IDP\n</VirtualHost>\n"
+     . "<VirtualHost *:*>\n ServerName other.test\n</VirtualHost>",
+     qr/OBO040: AuthType obo needs OBOMetadataURL, OBOJWKSURL or OBOJWKSFile/],
+    # 35-F12: httpd merges a wildcard <Location> by fnmatch
+    ['OBOAudience in <Location /api*>, AuthType obo in <Location /api> (35-F12)',
+     "$IDP\n<Location /api*>\n $AUD\n</Location>\n$LOC", 'good'],
+    ['OBOAudience in <Location /x*>, AuthType obo in <Location /api>',
+     "$IDP\n<Location /x*>\n $AUD\n</Location>\n$LOC", qr/OBO040: AuthType obo needs OBOAudience/],
+    # 35-F10, F11: the main server's own cache or credentials lack, every host has them
+    ['OBOLongRunning in a main-server <Location> with OBOCache none, a host without a cache',
+     "$BASE\nOBOCache none\n<Location /api>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n OBOCache shm\n</VirtualHost>\n"
+     . "<VirtualHost *:*>\n ServerName other.test\n</VirtualHost>", qr/OBO066: OBOLongRunning on \(<Location \/api>/],
+    ['SetHandler obo-token outside any host, a host without credentials',
+     "$IDP\n$AUD\n<Location /token>\n SetHandler obo-token\n Require all granted\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n $CRED\n <Location /api>\n  AuthType obo\n  Require valid-user\n"
+     . "  $SCOPE\n  OBOLongRunning on\n </Location>\n</VirtualHost>\n<VirtualHost *:*>\n ServerName other.test\n</VirtualHost>",
+     qr/OBO193: SetHandler obo-token \(<Location \/token>, \S+\) needs OBOClientID in the servers/],
     ['an IdP URL with a password and a query', "$BASE\n$XLOC\nOBOTokenEndpoint https://u:pw\@idp.example/t?code=SECRETCODE456",
      qr/OBOTokenEndpoint.*shown without it/, not_in_output => qr/SECRETCODE456/],
 
@@ -334,6 +356,17 @@ my @warnings = (
      . "<VirtualHost *:*>\n ServerName localhost\n <Location /a>\n  AuthType obo\n  Require valid-user\n"
      . "  OBOLongRunning on\n </Location>\n <Location /b>\n  $SCOPE\n </Location>\n</VirtualHost>",
      qr/OBO452/],
+    # 35-F10, F11: a main server that name-based hosts leave idle lacks what
+    # every host has (refused before: the configurations work)
+    ['OBOLongRunning in a main-server <Location> with OBOCache none, every host with a cache (35-F10)',
+     "$BASE\nOBOCache none\n<Location /api>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n OBOCache shm\n</VirtualHost>",
+     qr/OBO066: OBOLongRunning on \(<Location \/api> at \S+\) in the main server, which has OBOCache none/],
+    ['SetHandler obo-token outside any host, the credentials per host (35-F11)',
+     "$IDP\n$AUD\n<Location /token>\n SetHandler obo-token\n Require all granted\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n $CRED\n <Location /api>\n  AuthType obo\n  Require valid-user\n"
+     . "  $SCOPE\n  OBOLongRunning on\n </Location>\n</VirtualHost>",
+     qr/OBO193: SetHandler obo-token \(<Location \/token>, \S+\) needs OBOClientID in the main server/],
     # review 33B-F8: a handler-only host reading another memcached store
     ['a handler host with another OBOCacheSecret than the sessions\' server',
      "$BASE\nOBOCache memcached 127.0.0.1:1\nOBOCacheSecret 0123456789abcdef0123456789abcdef\n"
@@ -376,6 +409,22 @@ subtest 'a virtual host OBOTimeout is not paired with the main server total' => 
     idp_set("discovery_fault\@$tenant" => '');
     ok $c->{started}, 'httpd starts' or return diag $c->{output};
     is $c->{probe}->code, 200, 'the token validates: discovery (0.8 s) within the total timeout'
+        or diag describe($c->{probe}), $c->{output};
+};
+
+# 35-F10 at run time: the host serving every request opens sessions in its
+# own cache though the main server has OBOCache none.
+subtest 'OBOLongRunning in a main-server <Location>, OBOCache none there, shm in the host' => sub {
+    my $conf = "$BASE\nOBOCACertificateFile $t/pki/ca.pem\nOBOCache none\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>\n"
+             . "<VirtualHost *:*>\n ServerName localhost\n OBOCache shm\n</VirtualHost>";
+    my $tok = mint(tenant => 'cfg');
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $tok");
+    });
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    is $c->{probe}->code, 200, 'a request opens its session in the host\'s cache'
         or diag describe($c->{probe}), $c->{output};
 };
 

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "apr_fnmatch.h"
 #include "apr_hash.h"
 #include "apr_lib.h"
 #include "ap_provider.h"
@@ -358,10 +359,17 @@ static const char *location_path(apr_pool_t *p, const ap_directive_t *sec)
     return *w == '~' || !*w ? NULL : w;
 }
 
+/* <Location prefix> merges into the requests of a section at path: a
+ * plain prefix up to a '/', or a wildcard one (httpd matches those with
+ * fnmatch against the whole URI) that matches path itself (review 35-F12:
+ * an OBOAudience in <Location /api*> was not seen for <Location /api/v1>). */
 static int path_within(const char *path, const char *prefix)
 {
     apr_size_t n = strlen(prefix);
 
+    if (apr_fnmatch_test(prefix)) {
+        return apr_fnmatch(prefix, path, APR_FNM_PATHNAME) == APR_SUCCESS;
+    }
     return !strncmp(path, prefix, n)
            && (n == 0 || prefix[n - 1] == '/' || path[n] == '\0' || path[n] == '/');
 }
@@ -551,7 +559,8 @@ static void scope_kinds(apr_pool_t *p, const ap_directive_t *d, int *app, int *u
     }
 }
 
-static int hosts_all_token_exchange(server_rec *main_s);
+static int every_host(server_rec *main_s, int (*ok)(const auth_obo_srv_cfg *));
+static int uses_token_exchange(const auth_obo_srv_cfg *vc);
 
 /* OBO451 and OBO420 for <Location path> as one server (vhost, or NULL for
  * the main server) merges it. */
@@ -576,7 +585,7 @@ static int judge_location_merge(apr_pool_t *p, server_rec *s, const ap_directive
     }
     if (user && first_word_is(p, fmt, "opaque")
         && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO
-        && !(!vhost && hosts_all_token_exchange(s))) {
+        && !(!vhost && every_host(s, uses_token_exchange))) {
         check_warn(p, s, "OBO427: OBOTokenFormat opaque (%s:%d) seems to apply to <Location %s> "
                    "at %s:%d, which exchanges with OBOExchange on-behalf-of (Entra's "
                    "jwt-bearer grant, the default): it cannot exchange opaque tokens (OBO428, "
@@ -894,20 +903,40 @@ static const char *server_level(apr_pool_t *p, const server_rec *s)
  * at the exchange, OBO428.) */
 static int any_discovery(const auth_obo_srv_cfg *sc);
 
-/* Every virtual host (at least one) has what an exchange needs: a client
- * id, a secret or certificate, a token endpoint or discovery. */
-static int hosts_all_exchange_ready(server_rec *main_s)
+/* Each virtual host has what an exchange needs: a client id, a secret or
+ * certificate, a token endpoint or discovery. */
+static int exchange_ready(const auth_obo_srv_cfg *vc)
+{
+    return vc->client_id && (vc->client_secret || vc->client_cert)
+           && (vc->token_endpoint || any_discovery(vc));
+}
+
+/* Each virtual host keeps sessions somewhere (OBOLongRunning). */
+static int has_cache(const auth_obo_srv_cfg *vc)
+{
+    return auth_obo_ival(vc->cache_type, CACHE_SHM) != CACHE_NONE;
+}
+
+/* Each virtual host exchanges with token-exchange. */
+static int uses_token_exchange(const auth_obo_srv_cfg *vc)
+{
+    return auth_obo_ival(vc->exchange, OBO_GRANT_OBO) != OBO_GRANT_OBO;
+}
+
+/* Every virtual host (at least one) has what ok() asks of it: a main
+ * server's section that lacks it at the main server's level still works in
+ * each of them, and with name-based hosts covering every address the main
+ * server answers nothing itself. Said, not refused (reviews 34B-F8, 35-F10,
+ * F11, F13): refusing a working configuration stops it at its next reload. */
+static int every_host(server_rec *main_s, int (*ok)(const auth_obo_srv_cfg *))
 {
     server_rec *v;
     int hosts = 0;
 
-    for (v = main_s->next; v; v = v->next) {
-        const auth_obo_srv_cfg *vc = ap_get_module_config(v->module_config, &auth_obo_module);
-        if (!vc->client_id || (!vc->client_secret && !vc->client_cert)
-            || (!vc->token_endpoint && !any_discovery(vc))) {
+    for (v = main_s->next; v; v = v->next, hosts++) {
+        if (!ok(ap_get_module_config(v->module_config, &auth_obo_module))) {
             return 0;
         }
-        hosts++;
     }
     return hosts > 0;
 }
@@ -928,24 +957,6 @@ static int inherited_in_host(server_rec *s, const auth_obo_dir_cfg *d)
     return 0;
 }
 
-/* Every virtual host (at least one) exchanges with token-exchange: a main
- * server's section that cannot exchange opaque tokens on-behalf-of still
- * works in each of them (review 34B-F8). */
-static int hosts_all_token_exchange(server_rec *main_s)
-{
-    server_rec *v;
-    int hosts = 0;
-
-    for (v = main_s->next; v; v = v->next) {
-        const auth_obo_srv_cfg *vc = ap_get_module_config(v->module_config, &auth_obo_module);
-        if (auth_obo_ival(vc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO) {
-            return 0;
-        }
-        hosts++;
-    }
-    return hosts > 0;
-}
-
 static int check_opaque_exchange(server_rec *s, const auth_obo_srv_cfg *sc,
                                  const auth_obo_dir_cfg *d, const char *in)
 {
@@ -955,7 +966,7 @@ static int check_opaque_exchange(server_rec *s, const auth_obo_srv_cfg *sc,
     /* App downstreams (client credentials) never send the caller's token. */
     if (format == AUTH_OBO_FORMAT_OPAQUE && auth_obo_needs_user(d)
         && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO
-        && !(!s->is_virtual && hosts_all_token_exchange(s))) {
+        && !(!s->is_virtual && every_host(s, uses_token_exchange))) {
         /* a main-server section with the format of a host's server level:
          * the host's own <Location> merged later may set another (review
          * 35 F7): said, not refused */
@@ -1136,7 +1147,7 @@ static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
         err = "OBOScope/OBOPassToken need a token endpoint: OBOMetadataURL (discovery) or "
               "OBOTokenEndpoint";
     }
-    if (err && !s->is_virtual && hosts_all_exchange_ready(s)) {
+    if (err && !s->is_virtual && every_host(s, exchange_ready)) {
         /* the main server's section serves every virtual host, each with
          * credentials and a token endpoint of its own (per-site client
          * ids): said, not refused (review 35-F13) */
@@ -1165,8 +1176,14 @@ static int check_sections(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc)
         ok = check_section(p, s, sc, n->d, n->name, n->where);
         lr = !lr && auth_obo_ival(n->d->long_running, 0) ? n : lr;
     }
-    if (ok && (lr || auth_obo_ival(sc->defaults->long_running, 0))
-        && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_NONE) {
+    if (ok && (lr || auth_obo_ival(sc->defaults->long_running, 0)) && !has_cache(sc)
+        && !s->is_virtual && every_host(s, has_cache)) {
+        check_warn(p, s, "OBO066: OBOLongRunning on (%s%s%s) in the main server, which has "
+                   "OBOCache none: the requests it answers itself would get 500; every "
+                   "virtual host has a cache of its own", lr ? lr->name : server_level(p, s),
+                   lr ? " at " : "", lr ? lr->where : "");
+    }
+    else if (ok && (lr || auth_obo_ival(sc->defaults->long_running, 0)) && !has_cache(sc)) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO066: OBOLongRunning on (%s%s%s) "
                      "needs a cache to keep its sessions in: OBOCache shm or memcached, "
                      "not OBOCache none", lr ? lr->name : server_level(p, s),
@@ -1872,6 +1889,11 @@ static const char *handler_lacks(const auth_obo_srv_cfg *sc)
     return NULL;
 }
 
+static int handler_ready(const auth_obo_srv_cfg *sc)
+{
+    return handler_lacks(sc) == NULL;
+}
+
 /* The servers where handler h applies (its virtual host, or every server
  * for one outside any) get a client and a cache as if they exchanged; one
  * that cannot would answer 500 (OBO136) to every request: refused here. */
@@ -1886,7 +1908,14 @@ static int check_handler_servers(apr_pool_t *p, server_rec *main_s, const ap_dir
     for (s = vh ? s : main_s; s; s = vh ? NULL : s->next) {
         auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
 
-        if ((lacks = handler_lacks(sc)) != NULL) {
+        if ((lacks = handler_lacks(sc)) != NULL && !vh && s == main_s
+            && every_host(main_s, handler_ready)) {
+            check_warn(p, s, "OBO193: %s %s (%s, %s) needs %s in the main server: the "
+                       "requests it answers itself would get 500; every virtual host has "
+                       "them", h->directive, h->args, section_name(p, h), where(p, h), lacks);
+            continue;
+        }
+        if (lacks != NULL) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO193: %s %s (%s, %s) needs %s "
                          "in the server%s it serves: it reads long-running sessions with "
                          "them", h->directive, h->args, section_name(p, h), where(p, h),
