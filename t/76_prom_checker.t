@@ -124,6 +124,13 @@ my $acc = $j->{requests}{accepted};
 like(obo_get('default', '/obo-status?all=1', token => undef)->decoded_content,
      qr{<tr><td>requests</td><td>result=accepted</td><td>$acc</td></tr>}, 'HTML (all rows): accepted');
 is(obo_get('default', '/obo-status?format=xml', token => undef)->code, 400, 'unknown format: 400');
+# two that differ: refused, whichever comes first (the last one won before)
+is(obo_get('default', '/obo-status?format=xml&format=json', token => undef)->code, 400,
+   'an unknown format then a known one: 400');
+is(obo_get('default', '/obo-status?format=json&format=health', token => undef)->code, 400,
+   'two formats that differ: 400');
+like(obo_get('default', '/obo-status?format=json&format=json', token => undef)->header('Content-Type'),
+     qr{^application/json}, 'the same format twice: that format');
 is(obo_post('default', '/obo-status', token => undef)->code, 405, 'POST: 405');
 
 done_testing();

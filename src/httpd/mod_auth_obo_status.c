@@ -152,15 +152,20 @@ enum { FMT_HTML, FMT_JSON, FMT_PROM, FMT_HEALTH, FMT_BAD };
 static int wanted_format(request_rec *r)
 {
     const char *args = r->args ? r->args : "";
-    int fmt = FMT_HTML;
+    int fmt = FMT_HTML, seen = 0;
     char *pair, *last = NULL;
 
-    for (pair = apr_strtok(apr_pstrdup(r->pool, args), "&", &last); pair;
+    for (pair = apr_strtok(apr_pstrdup(r->pool, args), "&", &last); pair && fmt != FMT_BAD;
          pair = apr_strtok(NULL, "&", &last)) {
         if (!strncmp(pair, "format=", 7)) {
             const char *v = pair + 7;
-            fmt = !strcmp(v, "json") ? FMT_JSON : !strcmp(v, "prometheus") ? FMT_PROM
-                : !strcmp(v, "html") ? FMT_HTML : !strcmp(v, "health") ? FMT_HEALTH : FMT_BAD;
+            int f = !strcmp(v, "json") ? FMT_JSON : !strcmp(v, "prometheus") ? FMT_PROM
+                  : !strcmp(v, "html") ? FMT_HTML : !strcmp(v, "health") ? FMT_HEALTH : FMT_BAD;
+
+            /* two that differ are refused, not settled by order: a proxy
+             * or cache in front may pick the other one (round 33B) */
+            fmt = seen && f != fmt ? FMT_BAD : f;
+            seen = 1;
         }
     }
     return fmt;
@@ -687,8 +692,9 @@ static int status_handler(request_rec *r)
     }
     fmt = wanted_format(r);
     if (fmt == FMT_BAD) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO141: obo-status: unknown format "
-                      "(use format=html, json, prometheus or health)");
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO141: obo-status: unknown format, "
+                      "or two that differ (use one format=html, json, prometheus or "
+                      "health)");
         return HTTP_BAD_REQUEST;
     }
     if (fmt == FMT_HEALTH) {
