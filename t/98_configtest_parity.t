@@ -225,7 +225,7 @@ my @rows = (
      qr/OBOTokenEndpoint.*shown without it/, not_in_output => qr/SECRETCODE456/],
 
     # lows of round 30 (30B-F12): a setting that can only refuse every token
-    ['OBOCertificateBound required without mod_ssl', loc(" OBOCertificateBound required"), qr/OBO481: OBOCertificateBound required \(.*:\d+\) needs TLS client certificates, but mod_ssl is not loaded/],
+    ['OBOCertificateBound required without mod_ssl', loc(" OBOCertificateBound required"), qr/OBO481: OBOCertificateBound required \(.*:\d+\) needs TLS client certificates, but no TLS module \(mod_ssl or mod_tls\) is loaded/],
     ['OBOCertificateBound required with mod_ssl', loc(" OBOCertificateBound required"), 'good', modules => ['ssl']],
     ['OBOCertificateBound required at server level without mod_ssl', "$BASE\nOBOCertificateBound required\n$LOC", qr/OBO481/],
     ['memcached without OBOCacheSecret in a virtual host', "$BASE\n$XLOC\n<VirtualHost 127.0.0.1:*>\n ServerName v.test\n OBOCache memcached 127.0.0.1:1\n</VirtualHost>", qr/OBO040: OBOCache memcached needs OBOCacheSecret.*\(the configuration of <VirtualHost> at \S+:\d+\)/],

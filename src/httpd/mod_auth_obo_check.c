@@ -26,6 +26,7 @@
 #include "http_core.h"
 #include "http_main.h"
 #include "http_request.h"
+#include "http_ssl.h"
 #include "mod_auth.h"
 #include "unixd.h"
 
@@ -2208,17 +2209,22 @@ static void warn_dpop_unused(apr_pool_t *p, server_rec *s, server_rec *main_s)
 }
 
 /* OBOCertificateBound required refuses every token that is not bound to the
- * client certificate of the connection: without mod_ssl no connection has
- * one, so every request would be refused (401). Seen at configtest too. */
+ * client certificate of the connection: without a TLS module no connection
+ * has one, so every request would be refused (401). The certificate is read
+ * with ap_ssl_var_lookup (SSL_CLIENT_CERT): mod_ssl answers it through its
+ * optional function, mod_tls through the ssl_var_lookup hook. Seen at
+ * configtest too. */
 static int check_cert_required(server_rec *s)
 {
     auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    apr_array_header_t *tls = ap_hook_get_ssl_var_lookup();
 
-    if (sc->cert_required_at && !ap_find_linked_module("mod_ssl.c")) {
+    if (sc->cert_required_at && !ap_find_linked_module("mod_ssl.c")
+        && (tls == NULL || tls->nelts == 0)) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO481: OBOCertificateBound required "
-                     "(%s) needs TLS client certificates, but mod_ssl is not loaded: every "
-                     "token would be refused; load mod_ssl and set SSLVerifyClient, or use "
-                     "OBOCertificateBound auto", sc->cert_required_at);
+                     "(%s) needs TLS client certificates, but no TLS module (mod_ssl or "
+                     "mod_tls) is loaded: every token would be refused; load mod_ssl and set "
+                     "SSLVerifyClient, or use OBOCertificateBound auto", sc->cert_required_at);
         return 0;
     }
     return 1;
