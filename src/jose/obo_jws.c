@@ -294,6 +294,15 @@ static EVP_MD_CTX *obo_verify_tmpl(const obo_alg *a, const obo_jwk *key)
     return t;
 }
 
+/* A key with a verification context for a passed obo_alg_fits_key() for a
+ * before it was made (below): the type, curve and size checks (OpenSSL
+ * parameter lookups, about 1 us) are not repeated for every token. */
+static int obo_alg_fitted(const obo_alg *a, const obo_jwk *key)
+{
+    return __atomic_load_n(&key->verify_tmpl[a - obo_algs], __ATOMIC_ACQUIRE) != NULL
+           || obo_alg_fits_key(a, key->pkey);
+}
+
 static int obo_jws_verify_sig(apr_pool_t *p, const obo_alg *a, const obo_jws *jws,
                               const obo_jwk *key)
 {
@@ -328,7 +337,7 @@ apr_status_t obo_jws_verify(apr_pool_t *p, const obo_jws *jws, const obo_jwk *ke
     if (a == NULL) {
         *err = "token alg not supported";
     }
-    else if (key == NULL || key->pkey == NULL || !obo_alg_fits_key(a, key->pkey)) {
+    else if (key == NULL || key->pkey == NULL || !obo_alg_fitted(a, key)) {
         *err = "key does not fit token alg";
     }
     else if (!obo_jws_verify_sig(p, a, jws, key)) {
