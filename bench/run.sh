@@ -63,7 +63,8 @@
 # BENCH_PERF (a variant name: a flat `perf record -a` profile of that
 # variant's last measurement is written to BENCH_PERF_OUT, /tmp/obo-bench.perf;
 # BENCH_PERF_ARGS replaces the default "-F 1999 -a"),
-# BENCH_ONLY (space-separated variant names), BENCH_PORT_BASE (18181: the
+# BENCH_HOLD (seconds to keep the servers up before measuring, for profiling
+# by hand; prints the work directory), BENCH_ONLY (space-separated variant names), BENCH_PORT_BASE (18181: the
 # instances listen on BASE..BASE+6), BENCH_IDP_PORT (19643), BENCH_MC_PORT
 # (19711), BENCH_TLS (1; 0 skips the certificate-bound rows).
 #
@@ -452,6 +453,14 @@ if [ "$NTOKENS" -gt 0 ]; then
         [ "$code" = 200 ] || { echo "bench: $name ($url) answered $code" >&2
                                tail -5 "$work"/logs/*.error_log >&2; exit 1; }
     done <<< "$VARIANTS"
+fi
+
+# BENCH_HOLD=N: keep the servers up N seconds before measuring, to profile
+# one by hand (strace -c, perf record --call-graph dwarf -p) with the same
+# configuration and tokens: wrk -s bench/tokens.lua URL -- WORK/tokens.txt
+if [ -n "${BENCH_HOLD:-}" ]; then
+    echo "holding $BENCH_HOLD s: $work (plain :$PLAIN_PORT, obo :$OBO_PORT, obo-mc :$OBO_MC_PORT)"
+    sleep "$BENCH_HOLD"
 fi
 
 # wrk's latency figures in ms ("812.00us", "1.20ms", "2.00s")
