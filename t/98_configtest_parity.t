@@ -206,11 +206,17 @@ my @rows = (
      "$AUD\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n $IDP\n</VirtualHost>\n"
      . "<VirtualHost *:*>\n ServerName other.test\n</VirtualHost>",
      qr/OBO040: AuthType obo needs OBOMetadataURL, OBOJWKSURL or OBOJWKSFile/],
-    # 35-F12: httpd merges a wildcard <Location> by fnmatch
-    ['OBOAudience in <Location /api*>, AuthType obo in <Location /api> (35-F12)',
-     "$IDP\n<Location /api*>\n $AUD\n</Location>\n$LOC", 'good'],
-    ['OBOAudience in <Location /x*>, AuthType obo in <Location /api>',
-     "$IDP\n<Location /x*>\n $AUD\n</Location>\n$LOC", qr/OBO040: AuthType obo needs OBOAudience/],
+    # 35-F12, 36B-F5: httpd matches a wildcard <Location> by fnmatch against
+    # the whole URI ('*' stops at '/'): <Location /api*> covers /api, not
+    # /api/x, so it gives <Location /api> no audience (every /api/... 500)
+    ['OBOAudience in <Location /api*>, AuthType obo in <Location /api> (36B-F5)',
+     "$IDP\n<Location /api*>\n $AUD\n</Location>\n$LOC", qr/OBO040: AuthType obo needs OBOAudience/],
+    # ... and ^/api in a <LocationMatch> matches /apifoo, which <Location /api> does not
+    ['OBOAudience in <Location /api>, AuthType obo in <LocationMatch ^/api> (36B-F5)',
+     "$IDP\n<Location /api>\n $AUD\n</Location>\n<LocationMatch \"^/api\">\n AuthType obo\n Require valid-user\n</LocationMatch>",
+     qr/OBO040: AuthType obo needs OBOAudience/],
+    ['OBOAudience in <Location /api>, AuthType obo in <LocationMatch ^/api/>',
+     "$IDP\n<Location /api>\n $AUD\n</Location>\n<LocationMatch \"^/api/\">\n AuthType obo\n Require valid-user\n</LocationMatch>", 'good'],
     # 35-F10, F11: the main server's own cache or credentials lack, every host has them
     ['OBOLongRunning in a main-server <Location> with OBOCache none, a host without a cache',
      "$BASE\nOBOCache none\n<Location /api>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>\n"
@@ -367,6 +373,20 @@ my @warnings = (
      . "<VirtualHost *:*>\n ServerName localhost\n $CRED\n <Location /api>\n  AuthType obo\n  Require valid-user\n"
      . "  $SCOPE\n  OBOLongRunning on\n </Location>\n</VirtualHost>",
      qr/OBO193: SetHandler obo-token \(<Location \/token>, \S+\) needs OBOClientID in the main server/],
+    # 36B-F14: a Require in <Limit GET> or a lone <If> leaves other requests open
+    ['AuthType obo with Require valid-user only in <Limit GET>',
+     "$IDP\n$AUD\n<Location /api>\n AuthType obo\n <Limit GET>\n  Require valid-user\n </Limit>\n</Location>",
+     qr/OBO063: [^\n]*<Location \/api>/],
+    ['AuthType obo with Require valid-user only in a lone <If>',
+     "$IDP\n$AUD\n<Location /api>\n AuthType obo\n <If \"%{REQUEST_METHOD} == 'GET'\">\n  Require valid-user\n </If>\n</Location>",
+     qr/OBO063: [^\n]*<Location \/api>/],
+    ['AuthType obo with Require valid-user in both branches of <If>/<Else>',
+     "$IDP\n$AUD\n<Location /api>\n AuthType obo\n <If \"%{REQUEST_METHOD} == 'GET'\">\n  Require valid-user\n </If>\n <Else>\n  Require valid-user\n </Else>\n</Location>",
+     undef, qr/OBO063/],
+    # 36B-F5: <Location /api*> with a Require does not cover <Location /api>
+    ['AuthType obo in <Location /api>, Require valid-user only in <Location /api*>',
+     "$IDP\n$AUD\n<Location /api*>\n Require valid-user\n</Location>\n<Location /api>\n AuthType obo\n</Location>",
+     qr/OBO063: [^\n]*<Location \/api>/],
     # review 33B-F8: a handler-only host reading another memcached store
     ['a handler host with another OBOCacheSecret than the sessions\' server',
      "$BASE\nOBOCache memcached 127.0.0.1:1\nOBOCacheSecret 0123456789abcdef0123456789abcdef\n"

@@ -17,7 +17,6 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "apr_fnmatch.h"
 #include "apr_hash.h"
 #include "apr_lib.h"
 #include "ap_provider.h"
@@ -326,20 +325,54 @@ static int is_path_section(const ap_directive_t *d)
 }
 
 /* A Require that needs a user among d's list, also inside <RequireAny>,
- * <RequireAll>, <If>, <Limit>..., but not in nested path sections or in
- * <RequireNone> (which only denies). */
+ * <RequireAll> and a complete <If>...<Else> chain, but not in nested path
+ * sections, <Limit>/<LimitExcept> (other methods pass) or <RequireNone>
+ * (which only denies). */
+static int condition_requires_user(apr_pool_t *p, const ap_directive_t *d,
+                                   const ap_directive_t **last);
+
 static int list_requires_user(apr_pool_t *p, const ap_directive_t *d)
 {
+    const ap_directive_t *last;
+
     for (; d; d = d->next) {
         if (is_directive(d, "Require") && require_needs_user(p, d)) {
             return 1;
         }
-        if (d->first_child && !is_path_section(d) && !is_directive(d, "<RequireNone")
-            && list_requires_user(p, d->first_child)) {
+        /* <Limit GET> or a lone <If> leaves the other methods or requests
+         * without it (review 36B-F14): only a whole <If>...<Else> chain
+         * whose every branch needs a user counts */
+        if (is_condition(d)) {
+            if (condition_requires_user(p, d, &last)) {
+                return 1;
+            }
+            d = last;
+        }
+        else if (d->first_child && !is_path_section(d) && !is_directive(d, "<RequireNone")
+                 && !is_directive(d, "<Limit") && !is_directive(d, "<LimitExcept")
+                 && list_requires_user(p, d->first_child)) {
             return 1;
         }
     }
     return 0;
+}
+
+/* As condition_has_audience, for a Require that needs a user. */
+static int condition_requires_user(apr_pool_t *p, const ap_directive_t *d,
+                                   const ap_directive_t **last)
+{
+    int all = 1, has_else = 0;
+
+    *last = d;
+    for (; d && is_condition(d) && (d == *last || !is_directive(d, "<If")); d = d->next) {
+        all &= d->first_child && list_requires_user(p, d->first_child);
+        has_else |= is_directive(d, "<Else");
+        *last = d;
+        if (has_else) {
+            break;
+        }
+    }
+    return all && has_else;
 }
 
 /* The path of a plain <Location path>, or NULL (regex or another section). */
@@ -360,17 +393,15 @@ static const char *location_path(apr_pool_t *p, const ap_directive_t *sec)
     return *w == '~' || !*w ? NULL : w;
 }
 
-/* <Location prefix> merges into the requests of a section at path: a
- * plain prefix up to a '/', or a wildcard one (httpd matches those with
- * fnmatch against the whole URI) that matches path itself (review 35-F12:
- * an OBOAudience in <Location /api*> was not seen for <Location /api/v1>). */
+/* <Location prefix> merges into every request of a section at path: a
+ * plain prefix up to a '/'. A wildcard one never does: httpd matches it
+ * with fnmatch against the whole URI, where '*' stops at a '/', so
+ * <Location /api*> covers /api but not /api/x (review 36B-F5: counting it
+ * let configtest pass a configuration whose requests all answer 500). */
 static int path_within(const char *path, const char *prefix)
 {
     apr_size_t n = strlen(prefix);
 
-    if (apr_fnmatch_test(prefix)) {
-        return apr_fnmatch(prefix, path, APR_FNM_PATHNAME) == APR_SUCCESS;
-    }
     return !strncmp(path, prefix, n)
            && (n == 0 || prefix[n - 1] == '/' || path[n] == '\0' || path[n] == '/');
 }
@@ -1688,6 +1719,24 @@ static const char *regex_literal(apr_pool_t *p, const char *re)
     return n > 1 ? apr_pstrmemdup(p, re + 1, n) : NULL;
 }
 
+/* The path a <LocationMatch ^literal...> section's URIs all start with, for
+ * path_within(): ^/api also matches /apifoo, which <Location /api> does not
+ * merge into (review 36B-F5). Where the regex may go on with anything but a
+ * '/', a '*' stands for that: <Location /api> then does not count, while
+ * <Location /> and, for ^/api/x, <Location /api> still do. */
+static const char *regex_path(apr_pool_t *p, const char *re)
+{
+    const char *lit = regex_literal(p, re);
+    apr_size_t n = lit ? strlen(lit) : 0;
+    const char *rest = lit ? re + 1 + n : NULL;
+
+    if (!lit || lit[n - 1] == '/' || !strcmp(rest, "$") || !strncmp(rest, "(/|$)", 5)
+        || !strncmp(rest, "($|/)", 5)) {
+        return lit;
+    }
+    return apr_pstrcat(p, lit, "*", NULL);
+}
+
 static int spaces_overlap(apr_pool_t *p, const space *a, const space *b)
 {
     if (!a->kind || a->kind != b->kind) {
@@ -1718,7 +1767,7 @@ static const char *section_path(apr_pool_t *p, const ap_directive_t *sec)
 
     if (!path && sec && (is_directive(sec, "<LocationMatch") || is_directive(sec, "<Location"))) {
         sp = space_of(p, sec);
-        path = sp.kind == 1 && sp.re ? regex_literal(p, sp.path) : NULL;
+        path = sp.kind == 1 && sp.re ? regex_path(p, sp.path) : NULL;
     }
     return path;
 }
