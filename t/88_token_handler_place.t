@@ -90,6 +90,39 @@ for my $case (@refused) {
     };
 }
 
+# review 36B-F12: the handler's own section (or its host's server level)
+# turning AuthType obo / OBOLongRunning on off wins in httpd's merge over
+# the server level and over sections merged before it; refused before
+my @accepted = (
+    [ 'server-level OBOLongRunning on, the handler\'s Location turns it off',
+      "OBOScope api://downstream/.default\nOBOLongRunning on\n<Location /obo-token>\n    $H\n"
+      . "    OBOLongRunning off\n</Location>" ],
+    [ 'AuthType obo in <Location />, AuthType None in the handler\'s later Location',
+      "<Location />\n    $OBO\n</Location>\n<Location /lr>\n    OBOScope api://downstream/.default\n"
+      . "    OBOLongRunning on\n</Location>\n<Location /obo-token>\n    AuthType None\n    $H\n</Location>" ],
+    [ 'main-server OBOLongRunning on, a handler host turning it off at its server level',
+      "OBOCache memcached 127.0.0.1:1\nOBOCacheSecret 0123456789abcdef0123456789abcdef\n"
+      . "OBOScope api://downstream/.default\nOBOLongRunning on\n<VirtualHost 127.0.0.1:*>\n"
+      . "    ServerName tok.test\n    OBOLongRunning off\n    <Location /obo-token>\n        $H\n"
+      . "    </Location>\n</VirtualHost>" ],
+);
+for my $case (@accepted) {
+    my ($name, $conf) = @$case;
+    subtest "accepted: $name" => sub {
+        my $c = check_config("$BASE\n$conf", modules => ["authz_host"]);
+        ok $c->{syntax_ok} && $c->{started}, 'apache2 -t passes and httpd starts' or diag $c->{output};
+        unlike $c->{output}, qr/OBO192/, 'no OBO192';
+    };
+}
+# ... but a <Location /> with AuthType obo after the handler's merges over it
+subtest 'refused: AuthType None in the handler\'s Location, AuthType obo in a later <Location />' => sub {
+    my $c = check_config("$BASE\n<Location /obo-token>\n    AuthType None\n    $H\n</Location>\n"
+        . "<Location />\n    $OBO\n</Location>", modules => ["authz_host", "mime"]);
+    ok !$c->{syntax_ok}, 'apache2 -t fails' or diag $c->{output};
+    like $c->{output}, qr{OBO192: SetHandler obo-token .*AuthType obo \(<Location />}, 'OBO192 names <Location />'
+        or diag $c->{output};
+};
+
 subtest 'accepted: the handler in a Location of its own, beside long-running ones (and another handler under one)' => sub {
     my $c = check_config("$BASE\n<Location /reports>\n    $LR\n</Location>\n"
         . "<Location /obo-token>\n    $H\n    OBOScope api://downstream/.default\n</Location>\n"

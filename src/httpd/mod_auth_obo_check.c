@@ -1634,24 +1634,49 @@ static int check_keys(apr_pool_t *ptemp, server_rec *s)
  * What it cannot see (.htaccess, mod_rewrite's H=, a URL mapped onto a
  * <Directory>) the handler refuses at run time (OBO191). */
 
-static const ap_directive_t *obo_in_list(apr_pool_t *p, const ap_directive_t *d)
+/* Which of AuthType and OBOLongRunning a section closer to the handler set
+ * itself: httpd's merge gives the handler that value, so an outer or
+ * earlier-merged AuthType obo / OBOLongRunning on no longer applies there
+ * (review 36B-F12: a handler's own "OBOLongRunning off" or "AuthType None"
+ * was ignored and a working configuration refused). */
+#define SET_AUTHTYPE 1
+#define SET_LONG_RUNNING 2
+
+static int set_in_list(const ap_directive_t *d)
+{
+    int set = 0;
+
+    for (; d; d = d->next) {
+        set |= is_directive(d, "AuthType") ? SET_AUTHTYPE : 0;
+        set |= is_directive(d, "OBOLongRunning") ? SET_LONG_RUNNING : 0;
+    }
+    return set;
+}
+
+/* AuthType obo or OBOLongRunning on in list d (or in <If>, <Limit>...
+ * inside it), leaving out what masked says a closer section set. */
+static const ap_directive_t *obo_in_list_masked(apr_pool_t *p, const ap_directive_t *d,
+                                                int masked)
 {
     const ap_directive_t *hit = NULL;
 
     for (; d && !hit; d = d->next) {
         const char *w = d->args ? ap_getword_conf(p, &(const char *){ d->args }) : "";
-        if ((is_directive(d, "AuthType") && !strcasecmp(w, AUTH_OBO_TYPE))
-            || (is_directive(d, "OBOLongRunning") && !strcasecmp(w, "on"))) {
+        if ((is_directive(d, "AuthType") && !strcasecmp(w, AUTH_OBO_TYPE)
+             && !(masked & SET_AUTHTYPE))
+            || (is_directive(d, "OBOLongRunning") && !strcasecmp(w, "on")
+                && !(masked & SET_LONG_RUNNING))) {
             hit = d;
         }
         /* <Proxy> applies to proxied requests only, never to a handler's */
         else if (d->first_child && !is_path_section(d) && !is_directive(d, "<Proxy")
                  && !is_directive(d, "<ProxyMatch")) {
-            hit = obo_in_list(p, d->first_child);
+            hit = obo_in_list_masked(p, d->first_child, masked);
         }
     }
     return hit;
 }
+
 
 /* SetHandler or AddHandler naming obo-token, also inside an expression. */
 /* httpd compares handler names without case: SetHandler OBO-Token is it. */
@@ -1776,15 +1801,20 @@ static const char *section_path(apr_pool_t *p, const ap_directive_t *sec)
  * AuthType obo or OBOLongRunning on; sp.kind 0 (the handler is set for a
  * whole server) overlaps every section. */
 static const ap_directive_t *obo_overlapping(apr_pool_t *p, const ap_directive_t *list,
-                                             const space *sp)
+                                             const space *sp, const ap_directive_t *own,
+                                             int masked)
 {
     const ap_directive_t *hit = NULL;
+    int after = 0;
 
     for (; list && !hit; list = list->next) {
         space q = space_of(p, list);
-        if (q.kind && (!sp->kind || spaces_overlap(p, sp, &q))) {
-            hit = obo_in_list(p, list->first_child);
+        /* a section after the handler's own in the same list merges after
+         * it: what it sets wins over the handler's section */
+        if (q.kind && list != own && (!sp->kind || spaces_overlap(p, sp, &q))) {
+            hit = obo_in_list_masked(p, list->first_child, after ? 0 : masked);
         }
+        after |= list == own;
     }
     return hit;
 }
@@ -1794,25 +1824,30 @@ static const ap_directive_t *obo_overlapping(apr_pool_t *p, const ap_directive_t
 static const ap_directive_t *obo_for_handler(apr_pool_t *p, const ap_directive_t *h)
 {
     const ap_directive_t *s, *outer = NULL, *hit = NULL;
+    int set = 0;
     space sp;
 
     for (s = h->parent; s && !is_directive(s, "<VirtualHost"); s = s->parent) {
-        hit = hit ? hit : obo_in_list(p, s->first_child);
+        hit = hit ? hit : obo_in_list_masked(p, s->first_child, set);
+        set |= set_in_list(s->first_child);
         outer = is_path_section(s) ? s : outer;
     }
     sp = space_of(p, outer);
     if (!hit && s) {            /* s: its virtual host; NULL: the main server */
-        hit = obo_in_list(p, s->first_child);
-        hit = hit ? hit : obo_overlapping(p, s->first_child, &sp);
+        hit = obo_in_list_masked(p, s->first_child, set);
+        hit = hit ? hit : obo_overlapping(p, s->first_child, &sp, outer, set);
+        set |= set_in_list(s->first_child);
     }
     if (!hit) {
-        hit = obo_in_list(p, ap_conftree);
-        hit = hit ? hit : obo_overlapping(p, ap_conftree, &sp);
+        /* the main server's sections merge before a host's own */
+        hit = obo_in_list_masked(p, ap_conftree, set);
+        hit = hit ? hit : obo_overlapping(p, ap_conftree, &sp, s ? NULL : outer, set);
     }
     /* A handler of the main server serves every virtual host too: their
-     * sections merge over it there. */
+     * sections merge over it there, their server level does not. */
     for (s = !hit && !s ? ap_conftree : NULL; s && !hit; s = s->next) {
-        hit = is_directive(s, "<VirtualHost") ? obo_overlapping(p, s->first_child, &sp) : NULL;
+        hit = is_directive(s, "<VirtualHost")
+              ? obo_overlapping(p, s->first_child, &sp, NULL, 0) : NULL;
     }
     return hit;
 }
