@@ -209,6 +209,89 @@ subtest 'DELETE ends the session; a revoked refresh token gives 401 and ends it'
     idp_set('expires_in@lr' => '');
 };
 
+# Review 36B-F6 (vhost obo_lr_multi: downstreams default and b): a POST
+# body the handler cannot read (JSON, multipart, text) was discarded, and a
+# backend that named downstream=b there got the default downstream's token
+# (200), one meant for another API. Two downstream values that differ were
+# settled by the last one (a framework appending "downstream=" got the
+# default's token), and a form's %ZZ was decoded twice (404). All are 400.
+subtest 'the handler: downstream= named once, in a query or urlencoded form; else 400' => sub {
+    my $M = 'obo_lr_multi';
+    my $sub = fresh_user('lrds');
+    my $env = cgi_env(obo_get($M, '/lr/env', token => user_token($sub, 'lrmulti')));
+    my $key = $env->{OBO_SESSION_KEY};
+    ok $key, 'a session with two downstreams' or return;
+    $keys_seen{$key} = 1;
+    my $ask = sub {
+        my ($method, $path, %o) = @_;
+        my $r = obo_request($M, $method, $path, headers => [ 'OBO-Session-Key' => $key ], %o);
+        my $j = json_body($r);
+        $j = {} unless ref $j eq 'HASH';
+        $ats_seen{ $j->{access_token} } = 1 if $j->{access_token};
+        my $c = $j->{access_token} ? decode_idp_token($j->{access_token}) : undef;
+        return ($r, $j, ref $c eq 'HASH' ? (ref $c->{aud} ? $c->{aud}[0] : $c->{aud}) : '');
+    };
+    my ($r, $j, $aud);
+    for my $ok (
+        [ 'GET ?downstream=b', 'GET', '/token?downstream=b', 'api://other' ],
+        [ 'POST urlencoded downstream=b', 'POST', '/token', 'api://other',
+          content => 'downstream=b' ],
+        [ 'POST urlencoded; charset=utf-8', 'POST', '/token', 'api://other',
+          content => 'downstream=b', content_type => 'application/x-www-form-urlencoded; charset=UTF-8' ],
+        [ 'GET without downstream', 'GET', '/token', 'api://downstream' ],
+        [ 'POST with an empty JSON-typed body', 'POST', '/token', 'api://downstream',
+          content => '', content_type => 'application/json' ],
+        [ 'the same value twice in the query', 'GET', '/token?downstream=b&downstream=b',
+          'api://other' ],
+        [ 'the same value in query and form', 'POST', '/token?downstream=b', 'api://other',
+          content => 'downstream=b' ],
+    ) {
+        my ($what, $method, $path, $want, %o) = @$ok;
+        ($r, $j, $aud) = $ask->($method, $path, %o);
+        expect_status($r, 200, "$what: 200");
+        is $aud, $want, "... the token for $want";
+    }
+    my $m = error_log_mark();
+    my $boundary = 'obo-test-boundary';
+    for my $bad (
+        [ 'a JSON body', 'POST', '/token', content => '{"downstream":"b"}',
+          content_type => 'application/json' ],
+        [ 'a multipart body', 'POST', '/token',
+          content => "--$boundary\r\nContent-Disposition: form-data; name=\"downstream\"\r\n\r\n"
+                     . "b\r\n--$boundary--\r\n",
+          content_type => "multipart/form-data; boundary=$boundary" ],
+        [ 'a text/plain body', 'POST', '/token', content => 'downstream=b',
+          content_type => 'text/plain' ],
+        [ '?downstream=b&downstream=', 'GET', '/token?downstream=b&downstream=' ],
+        [ '?downstream=&downstream=b', 'GET', '/token?downstream=&downstream=b' ],
+        [ '?downstream=b&downstream=c (was 404)', 'GET', '/token?downstream=b&downstream=c' ],
+        [ 'query b, form empty', 'POST', '/token?downstream=b', content => 'downstream=' ],
+        [ 'query empty, form b', 'POST', '/token?downstream=', content => 'downstream=b' ],
+        [ 'form b&b&c', 'POST', '/token', content => 'downstream=b&downstream=b&downstream=c' ],
+        [ 'form %ZZ (was 404)', 'POST', '/token', content => 'downstream=%ZZ' ],
+        [ 'query %ZZ', 'GET', '/token?downstream=%ZZ' ],
+    ) {
+        my ($what, $method, $path, %o) = @$bad;
+        ($r, $j) = $ask->($method, $path, %o);
+        expect_status($r, 400, "$what: 400");
+        is $j->{error}, 'invalid_request', '... invalid_request';
+        ok !$j->{access_token}, '... and no token';
+    }
+    ($r, $j) = $ask->('POST', '/token', content => 'downstream=%ZZ');
+    like $j->{error_description} // '', qr/bad downstream name/, '%ZZ: "bad downstream name"';
+    ($r, $j) = $ask->('POST', '/token', content => '{"downstream":"b"}',
+                      content_type => 'application/json');
+    like $j->{error_description} // '', qr{application/x-www-form-urlencoded},
+        'a JSON body: the answer says what the handler reads';
+    my $log = error_log_since($m);
+    like $log, qr{OBO132: token handler: bad request: .*application/x-www-form-urlencoded},
+        'OBO132 for a body of another type';
+    like $log, qr/OBO132: token handler: bad request: .*downstream.*more than once/,
+        'OBO132 for two downstream values';
+    ($r, $j, $aud) = $ask->('GET', '/token?downstream=b');
+    is $aud, 'api://other', 'the session still serves b';
+};
+
 subtest 'no refresh token or session key in error_log or in memcached in clear' => sub {
     my $st = OBOTest::idp_get_json('/control/state');
     my @rts = keys %{ $st->{rts} || {} };

@@ -16,7 +16,6 @@
 #include "http_core.h"
 #include "http_protocol.h"
 #include "http_request.h"
-#include "util_script.h"
 
 #include "obo_crypto.h"
 #include "obo_json.h"
@@ -310,55 +309,76 @@ static int reply_error(request_rec *r, int status, const char *error, const char
     return reply(r, status, err_json(r, error, desc));
 }
 
-/* One name=value list (query or form): only downstream= is accepted. */
-static const char *take_params(request_rec *r, const char *list, const char **ds)
+/* One name=value list (query or form): only downstream= is accepted, once
+ * or with one value: two that differ are refused, not settled by order (a
+ * framework or proxy that appends "downstream=" would get the default
+ * downstream's token, one for another API; review 36B-F6). *seen says that
+ * a downstream was named before, in this list or the query. */
+static const char *take_params(request_rec *r, const char *list, const char **ds, int *seen)
 {
     char *copy = apr_pstrdup(r->pool, list ? list : ""), *last = NULL, *pair;
 
     for (pair = apr_strtok(copy, "&", &last); pair; pair = apr_strtok(NULL, "&", &last)) {
-        char *eq = strchr(pair, '=');
+        char *eq = strchr(pair, '='), *v;
         if (!eq || strncmp(pair, "downstream", eq - pair) != 0
             || (apr_size_t)(eq - pair) != strlen("downstream")) {
             return "only downstream=NAME is accepted; the session key goes in the "
                    "OBO-Session-Key header";
         }
-        *ds = eq + 1;
-        if (!**ds) {
-            *ds = NULL;         /* downstream= : the default one */
-        }
-        else if (ap_unescape_urlencoded((char *)*ds) != OK
-            || obo_text_check(*ds, 64, OBO_TEXT_TOKEN, &(const char *){ NULL }) != APR_SUCCESS) {
+        v = eq + 1;
+        if (*v && (ap_unescape_urlencoded(v) != OK
+                   || obo_text_check(v, 64, OBO_TEXT_TOKEN, &(const char *){ NULL })
+                      != APR_SUCCESS)) {
             return "bad downstream name";
         }
+        if (*seen && strcmp(*ds ? *ds : "", v) != 0) {
+            return "downstream given more than once, with different values: name one";
+        }
+        *ds = *v ? v : NULL;    /* downstream= : the default one */
+        *seen = 1;
     }
     return NULL;
 }
 
+/* Content-Type application/x-www-form-urlencoded, with parameters or not. */
+static int is_form(const char *ct)
+{
+    static const char form[] = "application/x-www-form-urlencoded";
+    size_t n = sizeof(form) - 1;
+
+    return ct && strncasecmp(ct, form, n) == 0
+           && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
+}
+
+/* The POST body as sent (at most FORM_MAX bytes), for take_params to
+ * decode once, like the query. A body of any other type is refused, not
+ * discarded: a backend that named its downstream in JSON or multipart got
+ * the default downstream's token, one meant for another API (review
+ * 36B-F6). An empty body of any type names nothing. */
 static const char *read_form(request_rec *r, char **out)
 {
-    apr_off_t len = 0;
-    apr_size_t size = 0;
-    apr_array_header_t *pairs = NULL;
-    const char *s = "";
-    int i;
+    char *buf = apr_palloc(r->pool, FORM_MAX + 2);    /* one byte over: too long */
+    apr_size_t len = 0;
+    long n = 0;
+    const char *bad = NULL;
 
-    if (ap_parse_form_data(r, NULL, &pairs, -1, FORM_MAX) != OK) {
-        return "unreadable form body";
+    if (ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK) != OK) {
+        bad = "unreadable body";
     }
-    for (i = 0; pairs && i < pairs->nelts; i++) {
-        ap_form_pair_t *f = &APR_ARRAY_IDX(pairs, i, ap_form_pair_t);
-        char *v = NULL;
-        apr_brigade_length(f->value, 1, &len);
-        size = (apr_size_t)len;
-        v = apr_palloc(r->pool, size + 1);
-        apr_brigade_flatten(f->value, v, &size);
-        v[size] = '\0';
-        /* Re-encoded only as far as take_params needs: names and '&' '='. */
-        s = apr_pstrcat(r->pool, s, i ? "&" : "", f->name, "=",
-                        ap_escape_urlencoded(r->pool, v), NULL);
+    else if (ap_should_client_block(r)) {
+        while (!bad && (n = ap_get_client_block(r, buf + len, FORM_MAX + 1 - len)) > 0) {
+            len += (apr_size_t)n;
+            bad = len > FORM_MAX ? "a form over 4096 bytes" : NULL;
+        }
+        bad = !bad && n < 0 ? "unreadable body" : bad;
     }
-    *out = (char *)s;
-    return NULL;
+    if (!bad && len && !is_form(apr_table_get(r->headers_in, "Content-Type"))) {
+        bad = "a POST body must be application/x-www-form-urlencoded (downstream=NAME); "
+              "the handler reads no other";
+    }
+    buf[len] = '\0';
+    *out = buf;
+    return bad;
 }
 
 static int reply_token(request_rec *r, const char *ds, const obo_token_result *t)
@@ -478,6 +498,7 @@ static int token_request(request_rec *r, const auth_obo_srv_cfg *sc,
 {
     const char *ds = NULL, *bad = NULL;
     char *form = NULL;
+    int seen = 0;
     obo_session_cfg c;
 
     /* httpd's Allow header comes from allowed_methods, not r->allowed;
@@ -500,10 +521,10 @@ static int token_request(request_rec *r, const auth_obo_srv_cfg *sc,
               "OBO-Session-Key header";
     }
     if (!bad) {
-        bad = take_params(r, r->args, &ds);
+        bad = take_params(r, r->args, &ds, &seen);
     }
     if (!bad && r->method_number == M_POST && (bad = read_form(r, &form)) == NULL) {
-        bad = take_params(r, form, &ds);
+        bad = take_params(r, form, &ds, &seen);
     }
     if (!bad && !key) {
         bad = "the OBO-Session-Key header is missing";
