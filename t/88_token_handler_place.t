@@ -15,7 +15,11 @@ use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use Digest::SHA qw(sha256_hex);
 use OBOTest;
-use OBOTest::Config qw(check_config);
+use OBOTest::Config qw(check_config libexecdir);
+use OBOTest::Httpd2;
+use OBOTest::Services ();
+use LWP::UserAgent;
+use HTTP::Request;
 
 need_feature('authn', 'exchange');
 
@@ -272,6 +276,76 @@ subtest 'methods the handlers do not serve: 405 with the right Allow' => sub {
     like $r->header('Allow') // '', qr/\bGET\b/, '... Allow names GET' or diag $r->header('Allow');
     unlike $r->header('Allow') // '', qr/POST/, '... and not POST';
     like $r->header('Cache-Control') // '', qr/no-store/, '... Cache-Control: no-store';
+};
+
+# Review 36B-F10: a server-level OBOScope (a default that every section
+# inherits, e.g. from a conf-enabled snippet) made the handler compare each
+# session with that set: every session of a Location with an OBOScope of its
+# own answered 404 session_not_found (OBO330), to GET and DELETE alike. Only
+# a handler whose own section names downstreams compares them.
+subtest 'a server-level OBOScope: the handler serves sessions of Locations with their own' => sub {
+    my $lib = libexecdir();
+    my $name = 'httpd2srvds';
+    my $extra = <<"CONF";
+<IfModule !mod_authz_host.c>
+    LoadModule authz_host_module "$lib/mod_authz_host.so"
+</IfModule>
+OBOScope api://server-default/.default
+<Location /lr>
+    AuthType obo
+    Require valid-user
+    OBOScope api://downstream/.default
+    OBOScope downstream=graph api://graph/.default
+    OBOLongRunning on
+</Location>
+<Location /tok>
+    SetHandler obo-token
+    Require local
+</Location>
+<Location /dstok>
+    SetHandler obo-token
+    Require local
+    OBOScope api://server-default/.default
+</Location>
+CONF
+    my $log = OBOTest::Services::logs_dir() . "/${name}_error_log";
+    my $from = -s $log || 0;
+    my $h = eval { OBOTest::Httpd2->start(procs => 1, tenant => 'lr', name => $name,
+                                          extra => $extra) }
+        or return fail("second httpd: $@");
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0, max_redirect => 0);
+    my $open = sub {
+        my $r = $ua->get($h->url('/lr/backend/x'),
+                         Authorization => 'Bearer ' . ut(fresh_user('srvds')));
+        expect_status($r, 200, 'a session opened at /lr');
+        my ($key) = backend_header($r, 'OBO-Session-Key');
+        return $key;
+    };
+    my $key = $open->();
+    ok $key, 'the backend got its key' or return $h->stop;
+    my $aud = sub {
+        my $c = decode_idp_token((json_body($_[0]) // {})->{access_token});
+        return ref $c eq 'HASH' ? (ref $c->{aud} ? $c->{aud}[0] : $c->{aud}) : '';
+    };
+    for my $case ([ '/tok', 'api://downstream' ], [ '/tok?downstream=graph', 'api://graph' ]) {
+        my ($path, $want) = @$case;
+        my $r = $ua->get($h->url($path), 'OBO-Session-Key' => $key);
+        expect_status($r, 200, "GET $path: 200 (was 404 session_not_found)");
+        is $aud->($r), $want, "... the session's token for $want";
+    }
+    my $r = $ua->request(HTTP::Request->new(DELETE => $h->url('/tok'),
+                                            [ 'OBO-Session-Key' => $key ]));
+    is $r->code, 204, 'DELETE: 204, the session ended (was 404)';
+    $r = $ua->get($h->url('/tok'), 'OBO-Session-Key' => $key);
+    is $r->code, 404, 'then GET: 404';
+    $key = $open->();
+    $r = $ua->get($h->url('/dstok'), 'OBO-Session-Key' => $key);
+    is $r->code, 404, 'a handler whose own Location names another set: still 404, as documented';
+    $h->stop;
+    my $text = '';
+    if (open my $fh, '<', $log) { seek $fh, $from, 0; local $/; $text = <$fh> // '' }
+    my @o330 = $text =~ /(OBO330[^\n]*)/g;
+    is scalar(@o330), 1, 'one OBO330, from /dstok' or diag join "\n", @o330;
 };
 
 # ---- at run time, where the startup check cannot see the handler

@@ -493,9 +493,9 @@ static int serve(request_rec *r, const auth_obo_srv_cfg *sc, const obo_session_c
     return reply_failure(r, sc, fp, rv, x);
 }
 
-static int token_request(request_rec *r, const auth_obo_srv_cfg *sc,
-                         const auth_obo_dir_cfg *d, const char *key)
+static int token_request(request_rec *r, const auth_obo_srv_cfg *sc, const char *key)
 {
+    const auth_obo_dir_cfg *own = ap_get_module_config(r->per_dir_config, &auth_obo_module);
     const char *ds = NULL, *bad = NULL;
     char *form = NULL;
     int seen = 0;
@@ -540,8 +540,15 @@ static int token_request(request_rec *r, const auth_obo_srv_cfg *sc,
         return reply_error(r, HTTP_BAD_REQUEST, "invalid_request", bad);
     }
     session_cfg(sc, NULL, &c);
-    c.downstreams = d->downstreams && d->downstreams->nelts
-                    ? session_dss(r->pool, d->downstreams) : NULL;
+    /* Sessions are compared with a downstream set only when a section of
+     * the handler names one (OBOScope in its <Location>, <Directory>... or
+     * one httpd merges into it). A server-level OBOScope is the default of
+     * every section: compared, it made the handler refuse every session of
+     * a Location with a set of its own (review 36B-F10). Server-level lines
+     * go to sc->defaults (dir_of), never into r->per_dir_config, so that
+     * the section config tells the two apart, as the effective one cannot. */
+    c.downstreams = own->downstreams && own->downstreams->nelts
+                    ? session_dss(r->pool, own->downstreams) : NULL;
     return serve(r, sc, &c, key, ds);
 }
 
@@ -592,7 +599,7 @@ static int token_handler(request_rec *r)
     }
     /* Only the key the client sent (capture_client_key): headers_in may hold
      * the one the fixups set for a session of this very request. */
-    return token_request(r, sc, d, apr_table_get(r->notes, AUTH_OBO_SESSION_NOTE));
+    return token_request(r, sc, apr_table_get(r->notes, AUTH_OBO_SESSION_NOTE));
 }
 
 static int auth_obo_token_handler(request_rec *r)
