@@ -270,6 +270,8 @@ subtest 'the handler: downstream= named once, in a query or urlencoded form; els
         [ 'form b&b&c', 'POST', '/token', content => 'downstream=b&downstream=b&downstream=c' ],
         [ 'form %ZZ (was 404)', 'POST', '/token', content => 'downstream=%ZZ' ],
         [ 'query %ZZ', 'GET', '/token?downstream=%ZZ' ],
+        [ 'a NUL byte in the form before a second downstream', 'POST', '/token',
+          content => "downstream=b\0&downstream=c" ],
     ) {
         my ($what, $method, $path, %o) = @$bad;
         ($r, $j) = $ask->($method, $path, %o);

@@ -376,6 +376,8 @@ static const char *read_form(request_rec *r, char **out)
         bad = "a POST body must be application/x-www-form-urlencoded (downstream=NAME); "
               "the handler reads no other";
     }
+    /* a NUL would end the text take_params reads: what follows unread */
+    bad = !bad && memchr(buf, '\0', len) ? "a NUL byte in the form" : bad;
     buf[len] = '\0';
     *out = buf;
     return bad;
