@@ -227,6 +227,24 @@ my @rows = (
      . "<VirtualHost *:*>\n ServerName localhost\n $CRED\n <Location /api>\n  AuthType obo\n  Require valid-user\n"
      . "  $SCOPE\n  OBOLongRunning on\n </Location>\n</VirtualHost>\n<VirtualHost *:*>\n ServerName other.test\n</VirtualHost>",
      qr/OBO193: SetHandler obo-token \(<Location \/token>, \S+\) needs OBOClientID in the servers/],
+    # review 36B-F9: server-wide settings meant for the sites, each site with
+    # its own secret; the main server exchanges nothing (refused before)
+    ['server-wide OBOClientAuth client_secret_basic, the secret per virtual host',
+     "$IDP\n$AUD\nOBOClientAuth client_secret_basic\n<VirtualHost *:*>\n ServerName localhost\n $CRED\n$XLOC\n</VirtualHost>", 'good'],
+    ['server-wide OBOClientAuth private_key_jwt, the certificate per virtual host',
+     "$IDP\n$AUD\nOBOClientAuth private_key_jwt\n<VirtualHost *:*>\n ServerName localhost\n OBOClientID middle-tier-api\n"
+     . " OBOClientCertificate $pki/client.pem $pki/client.key\n$XLOC\n</VirtualHost>", 'good'],
+    ['server-wide OBOCache memcached, OBOCacheSecret per virtual host',
+     "$IDP\n$AUD\nOBOCache memcached 127.0.0.1:1\n<VirtualHost *:*>\n ServerName localhost\n $CRED\n"
+     . " OBOCacheSecret 0123456789abcdef0123456789abcdef\n$XLOC\n</VirtualHost>", 'good'],
+    ['... and the main server exchanging itself without OBOCacheSecret, a host without one',
+     "$IDP\n$AUD\n$CRED\nOBOCache memcached 127.0.0.1:1\n$XLOC\n<VirtualHost *:*>\n ServerName localhost\n"
+     . " OBOCacheSecret 0123456789abcdef0123456789abcdef\n</VirtualHost>\n<VirtualHost *:*>\n ServerName other.test\n</VirtualHost>",
+     qr/OBO040: OBOCache memcached needs OBOCacheSecret/],
+    ['server-wide OBOClientAuth client_secret_post, a host exchanging without a secret',
+     "$IDP\n$AUD\nOBOClientAuth client_secret_post\n<VirtualHost *:*>\n ServerName localhost\n OBOClientID middle-tier-api\n"
+     . " OBOClientCertificate $pki/client.pem $pki/client.key\n$XLOC\n</VirtualHost>",
+     qr/OBO040: OBOClientAuth client_secret_\* needs OBOClientSecret \(the configuration of <VirtualHost>/],
     ['an IdP URL with a password and a query', "$BASE\n$XLOC\nOBOTokenEndpoint https://u:pw\@idp.example/t?code=SECRETCODE456",
      qr/OBOTokenEndpoint.*shown without it/, not_in_output => qr/SECRETCODE456/],
 
@@ -387,6 +405,10 @@ my @warnings = (
     ['AuthType obo in <Location /api>, Require valid-user only in <Location /api*>',
      "$IDP\n$AUD\n<Location /api*>\n Require valid-user\n</Location>\n<Location /api>\n AuthType obo\n</Location>",
      qr/OBO063: [^\n]*<Location \/api>/],
+    # 36B-F9 (d): a server-wide OBOTokenFormat auto, the credentials per site
+    ['OBOTokenFormat auto at server level, the credentials per virtual host',
+     "$IDP\n$AUD\nOBOTokenFormat auto\n<VirtualHost *:*>\n ServerName localhost\n $CRED\n$LOC\n</VirtualHost>",
+     qr/OBO430: OBOTokenFormat opaque or auto \(the main server configuration\) needs OBOClientID .* in the main server/],
     # review 33B-F8: a handler-only host reading another memcached store
     ['a handler host with another OBOCacheSecret than the sessions\' server',
      "$BASE\nOBOCache memcached 127.0.0.1:1\nOBOCacheSecret 0123456789abcdef0123456789abcdef\n"

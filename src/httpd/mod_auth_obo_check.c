@@ -1024,6 +1024,11 @@ static int check_opaque_exchange(server_rec *s, const auth_obo_srv_cfg *sc,
  * A primary provider with keys only (OBOJWKSURL, OBOJWKSFile) has none, and
  * every opaque token (with auto: every string that is not a JWS, which any
  * client can send) would be answered 503 (review 33B-F5). */
+static int introspection_ready(const auth_obo_srv_cfg *sc)
+{
+    return sc->client_id && (sc->client_secret || sc->client_cert);
+}
+
 static int check_introspection(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc)
 {
     /* only where the server's own lines introspect: a virtual host
@@ -1037,7 +1042,15 @@ static int check_introspection(apr_pool_t *p, server_rec *s, const auth_obo_srv_
                    "OBOJWKSURL or OBOJWKSFile, which has no discovery document to name one); "
                    "opaque tokens it meets are answered 503 (OBO425)", server_level(p, s));
     }
-    if (!sc->introspects || (sc->client_id && (sc->client_secret || sc->client_cert))) {
+    if (!sc->introspects || introspection_ready(sc)) {
+        return 1;
+    }
+    if (!s->is_virtual && every_host(s, introspection_ready)) {
+        /* a server-wide OBOTokenFormat, the credentials per site (36B-F9) */
+        check_warn(p, s, "OBO430: OBOTokenFormat opaque or auto (%s) needs OBOClientID and "
+                   "OBOClientSecret or OBOClientCertificate in the main server: the requests it "
+                   "answers itself would get 503; every virtual host has them",
+                   server_level(p, s));
         return 1;
     }
     ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO430: OBOTokenFormat opaque or auto (%s) "
@@ -1225,32 +1238,56 @@ static int check_sections(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc)
     return ok;
 }
 
-static const char *check_client(apr_pool_t *p, auth_obo_srv_cfg *sc)
+/* What a server's client method or memcached lacks, judged only where the
+ * server uses them (review 36B-F9: a server-wide OBOClientAuth or OBOCache
+ * memcached meant for the sites, each with its own secret, was refused
+ * because the main server, which exchanges nothing, lacked the secret). */
+static const char *client_lacks(const auth_obo_srv_cfg *sc)
 {
-    if (sc->client_auth == OBO_AUTH_PRIVATE_KEY_JWT && !sc->client_cert) {
+    int client = sc->uses_exchange || sc->introspects;
+
+    if (client && sc->client_auth == OBO_AUTH_PRIVATE_KEY_JWT && !sc->client_cert) {
         return "OBOClientAuth private_key_jwt needs OBOClientCertificate";
     }
-    if ((sc->client_auth == OBO_AUTH_SECRET_POST || sc->client_auth == OBO_AUTH_SECRET_BASIC)
-        && !sc->client_secret) {
+    if (client && (sc->client_auth == OBO_AUTH_SECRET_POST
+                   || sc->client_auth == OBO_AUTH_SECRET_BASIC) && !sc->client_secret) {
         return "OBOClientAuth client_secret_* needs OBOClientSecret";
     }
-    if (sc->cache_type == CACHE_MEMCACHED && !sc->cache_secret) {
+    if ((client || sc->uses_sessions || sc->uses_dpop)
+        && sc->cache_type == CACHE_MEMCACHED && !sc->cache_secret) {
         return "OBOCache memcached needs OBOCacheSecret (values shared between servers "
                "must be encrypted under a key they share)";
     }
     return NULL;
 }
 
+static int client_ready(const auth_obo_srv_cfg *sc)
+{
+    return client_lacks(sc) == NULL;
+}
+
+/* After the sections and handlers: they say whether a server exchanges,
+ * keeps sessions or introspects. */
+static int check_client(apr_pool_t *p, server_rec *s)
+{
+    const char *err = client_lacks(ap_get_module_config(s->module_config, &auth_obo_module));
+
+    if (err && !s->is_virtual && every_host(s, client_ready)) {
+        check_warn(p, s, "OBO040: %s (%s) in the main server: the requests it answers itself "
+                   "would fail; every virtual host has what it needs", err,
+                   server_level(p, s));
+        return 1;
+    }
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s (%s)", err, server_level(p, s));
+    }
+    return err == NULL;
+}
+
 static int check_server(apr_pool_t *ptemp, server_rec *s)
 {
     auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
-    const char *err = check_client(ptemp, sc);
 
-    if (err) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s (%s)", err,
-                     server_level(ptemp, s));
-        return 0;
-    }
     sc->uses_exchange = 0;
     sc->uses_sessions = 0;
     return check_introspection(ptemp, s, sc) && check_sections(ptemp, s, sc);
@@ -2491,7 +2528,7 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     for (s = main_s; s; s = s->next) {
-        if (!check_shm_provider(s)) {
+        if (!check_client(ptemp, s) || !check_shm_provider(s)) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         warn_session_room(s);
