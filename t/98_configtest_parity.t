@@ -409,6 +409,19 @@ my @warnings = (
     ['OBOTokenFormat auto at server level, the credentials per virtual host',
      "$IDP\n$AUD\nOBOTokenFormat auto\n<VirtualHost *:*>\n ServerName localhost\n $CRED\n$LOC\n</VirtualHost>",
      qr/OBO430: OBOTokenFormat opaque or auto \(the main server configuration\) needs OBOClientID .* in the main server/],
+    # 36B-F15: a handler-only host on the main server's shm segment, sessions
+    # opened through a host with a segment of its own (OBOClockSkew: its own
+    # configuration) never reach it
+    ['a handler host reading the main segment, an opener host with its own',
+     "$BASE\nOBOCache shm 6200000\n<Location /lr>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName api.test\n OBOClockSkew 30\n</VirtualHost>\n"
+     . "<VirtualHost *:*>\n ServerName tokens.test\n <Location /obo-token>\n  SetHandler obo-token\n  Require all granted\n </Location>\n</VirtualHost>",
+     qr/OBO181: SetHandler obo-token \(<Location \/obo-token>, \S+\) reads the shm cache .* virtual host api\.test:\d+ keeps/],
+    ['... with memcached shared: no OBO181',
+     "$BASE\nOBOCache memcached 127.0.0.1:1\nOBOCacheSecret 0123456789abcdef0123456789abcdef\n<Location /lr>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName api.test\n OBOClockSkew 30\n</VirtualHost>\n"
+     . "<VirtualHost *:*>\n ServerName tokens.test\n <Location /obo-token>\n  SetHandler obo-token\n  Require all granted\n </Location>\n</VirtualHost>",
+     undef, qr/OBO181/],
     # review 33B-F8: a handler-only host reading another memcached store
     ['a handler host with another OBOCacheSecret than the sessions\' server',
      "$BASE\nOBOCache memcached 127.0.0.1:1\nOBOCacheSecret 0123456789abcdef0123456789abcdef\n"

@@ -1938,6 +1938,40 @@ static void warn_handler_segment(apr_pool_t *p, server_rec *s, const auth_obo_sr
     }
 }
 
+/* The mirror of OBO198 (review 36B-F15): a handler reading the shm segment
+ * of sc, where a host with a segment of its own opens sessions (its own
+ * long-running Locations, or the main server's serving its requests): their
+ * keys are in that host's segment, and this handler answers 404 to every
+ * one. Said, not refused: sessions opened through the handler's own
+ * servers work. Once per handler and segment. */
+static void warn_handler_readers(apr_pool_t *p, server_rec *main_s, const auth_obo_srv_cfg *sc,
+                                 const ap_directive_t *h)
+{
+    const char *seen = apr_psprintf(p, "obo181:%pp:%pp", (void *)h, (void *)sc);
+    void *done = NULL;
+    server_rec *o;
+
+    apr_pool_userdata_get(&done, seen, p);
+    for (o = main_s; o && !done && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_SHM;
+         o = o->next) {
+        const auth_obo_srv_cfg *oc = ap_get_module_config(o->module_config, &auth_obo_module);
+
+        if (oc != sc && oc->uses_sessions
+            && auth_obo_ival(oc->cache_type, CACHE_SHM) == CACHE_SHM) {
+            check_warn(p, o, "OBO181: %s %s (%s, %s) reads the shm cache of the servers it "
+                       "serves, but %s %s:%u keeps the long-running sessions of its "
+                       "requests in a segment of its own: their keys answer 404 there; share "
+                       "OBOCache memcached, or serve the handler from that host",
+                       h->directive, h->args, section_name(p, h), where(p, h),
+                       o->is_virtual ? "virtual host" : "the main server",
+                       o->server_hostname ? o->server_hostname : "-",
+                       o->addrs ? o->addrs->host_port : 0);
+            apr_pool_userdata_setn("1", seen, NULL, p);
+            done = "1";
+        }
+    }
+}
+
 /* Whether two servers share one memcached session store: the same server
  * list and the same secret (entries are named and sealed under it). */
 static int same_store(const auth_obo_srv_cfg *a, const auth_obo_srv_cfg *b)
@@ -2046,6 +2080,7 @@ static int check_handler_servers(apr_pool_t *p, server_rec *main_s, const ap_dir
         }
         warn_handler_segment(p, s, sc, ap_get_module_config(main_s->module_config,
                                                             &auth_obo_module), h);
+        warn_handler_readers(p, main_s, sc, h);
         warn_handler_store(p, main_s, s, sc, h);
         sc->uses_exchange = 1;
     }
