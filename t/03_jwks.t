@@ -9,14 +9,22 @@
 # with one process they are the exact counts).
 #
 # Phase 1 runs immediately, then ONE wait of 62 s, then phase 2 checks what
-# must happen once the 60 s windows have passed.
+# must happen once the 60 s windows have passed. During the wait, a server
+# of its own (t/lib/OBOTest/Config.pm) whose OBOJWKSFile becomes a FIFO at
+# run time (review 36A-F1).
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
+use OBOTest::Config qw(check_config);
 use Crypt::PRNG qw(random_string);
+use Fcntl qw(O_WRONLY O_NONBLOCK);
+use File::Copy qw(copy);
+use File::Temp qw(tempdir);
+use LWP::UserAgent;
+use POSIX qw(mkfifo);
 use Time::HiRes qw(sleep time);
 
 need_feature('authn');
@@ -84,6 +92,65 @@ my $t_refresh = time;
 expect_ok(obo_get('obo_refresh', '/api/env', token => ref_token()), 'obo_refresh: first request 200');
 within(c('jwks@refresh'), 1, $P, 'obo_refresh: JWKS fetched once');
 idp_set('jwks_fault@refresh' => 500);
+
+# Review 36A-F1: the JWKS file replaced at run time by a FIFO that nobody
+# writes to (or a file on a hung mount). The first unknown kid's refetch
+# stayed in open() for ever, and each later one (one per 10 s throttle)
+# waited for ever on the fetch lock behind it, until no worker was left.
+# Now the file is opened without blocking and refused (OBO012): an unknown
+# kid is answered 401 at once, a valid token 200 with the keys read before.
+subtest 'OBOJWKSFile replaced by a FIFO at run time: answers, never a hang' => sub {
+    my %p = OBOTest::Services::ports();
+    my $dir = tempdir('jwksfifo-XXXXXX', DIR => OBOTest::Services::run_dir(), CLEANUP => 1);
+    my $jw = "$dir/jwks.json";
+    copy(OBOTest::Keys::pki_dir() . '/jwks-static.json', $jw) or die "copy: $!";
+    chmod 0644, $jw;
+    my $conf = "OBOJWKSFile $jw\nOBOIssuer https://127.0.0.1:$p{idp}/tenant1/v2.0\n"
+             . "OBOAudience api://test-api\n"
+             . "<Location /public.txt>\n AuthType obo\n Require valid-user\n</Location>";
+    my $ua = LWP::UserAgent->new(timeout => 8, keep_alive => 0);
+    my $unknown = sub { mint(kid => "nope$_[0]", sign_key => 'foreign', alg => 'RS256') };
+    my $c = check_config($conf, probe => sub {
+        my ($port) = @_;
+        my $get = sub {
+            my ($tok) = @_;
+            my $t0 = time;
+            my $r = $ua->get("http://127.0.0.1:$port/public.txt", Authorization => "Bearer $tok");
+            my $hung = ($r->header('Client-Warning') // '') eq 'Internal response';
+            return { code => $hung ? 'hung' : $r->code, secs => time - $t0 };
+        };
+        my %r = (before => $get->(mint()));
+        rename $jw, "$jw.bak" or die "rename: $!";
+        mkfifo($jw, 0644) or die "mkfifo: $!";
+        my $t0 = time;
+        $r{unknown1} = $get->($unknown->(1));
+        $r{valid1} = $get->(mint());
+        sleep 10.5 - (time - $t0) if time - $t0 < 10.5;    # past the refetch throttle
+        $r{unknown2} = $get->($unknown->(2));
+        $r{valid2} = $get->(mint());
+        # a reader stuck in open() (a build without the fix) is let go, so
+        # that the server can stop
+        if (sysopen my $w, $jw, O_WRONLY | O_NONBLOCK) { close $w }
+        unlink $jw;
+        rename "$jw.bak", $jw;
+        return \%r;
+    });
+    ok $c->{started}, 'httpd starts with the JWKS file' or return diag $c->{output};
+    my $r = $c->{probe};
+    is $r->{before}{code}, 200, 'a valid token before: 200';
+    for my $k (qw(unknown1 unknown2)) {
+        ok $r->{$k}{code} eq '401' && $r->{$k}{secs} < 5,
+           sprintf('%s: an unknown kid with the file a FIFO: 401 at once (%s in %.1f s)',
+                   $k, $r->{$k}{code}, $r->{$k}{secs});
+    }
+    for my $k (qw(valid1 valid2)) {
+        ok $r->{$k}{code} eq '200' && $r->{$k}{secs} < 5,
+           sprintf('%s: a valid token meanwhile: 200 (%s in %.1f s)', $k, $r->{$k}{code},
+                   $r->{$k}{secs});
+    }
+    like $c->{output}, qr/OBO012: JWKS from \S+ unusable: cannot read the JWKS file: it is not a regular file/,
+         'OBO012 says why the file was not read' or diag $c->{output};
+};
 
 # ------------------------------------------------------------------ wait
 my $wake = $t_refresh + 62;

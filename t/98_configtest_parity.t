@@ -21,6 +21,7 @@ use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use File::Temp qw(tempdir);
 use LWP::UserAgent;
+use POSIX qw(mkfifo);
 use OBOTest;
 use OBOTest::Config qw(check_config);
 
@@ -51,6 +52,11 @@ my $ca_text    = put("$dir/ca-text.pem", "localhost\n");
 my $ca_broken  = put("$dir/ca-broken.pem", "-----BEGIN CERTIFICATE-----\nnot base64 !!\n-----END CERTIFICATE-----\n");
 my $ca_bundle  = put("$dir/ca-bundle.pem", "# the test CA, with text around it\n" . do {
     open my $fh, '<', "$pki/ca.pem" or die; local $/; <$fh> } . "trailing text\n");
+# review 36A-F2: a file: secret that is a FIFO nobody writes to hung
+# configtest and the start for ever (now refused at once, like the state
+# files; a configtest_timeout bounds the check if it hangs)
+my $secret_fifo = "$dir/secret.fifo";
+mkfifo($secret_fifo, 0600) or die "mkfifo: $!";
 
 my $IDP  = "OBOMetadataURL https://127.0.0.1:$p{idp}/cfg/v2.0/.well-known/openid-configuration";
 my $AUD  = 'OBOAudience api://test-api';
@@ -93,6 +99,8 @@ my @rows = (
     ['OBOCacheSecret too short',        "$BASE\n$XLOC\nOBOCacheSecret short", qr/OBOCacheSecret/],
     ['OBOTimeout 0',                    "$BASE\n$XLOC\nOBOTimeout 0", qr/OBOTimeout/],
     ['OBOClientSecret file: missing',   "$IDP\n$AUD\nOBOClientID x\nOBOClientSecret file:/nonexistent/s\n$XLOC", qr/OBOClientSecret/],
+    ['OBOClientSecret file: a FIFO (36A-F2)', "$IDP\n$AUD\nOBOClientID x\nOBOClientSecret file:$secret_fifo\n$XLOC",
+     qr/OBOClientSecret: cannot read secret file '\Q$secret_fifo\E': it is not a regular file/, configtest_timeout => 15],
     ['OBOClientCertificate missing files', "$BASE\n$XLOC\nOBOClientCertificate /nonexistent/c.pem /nonexistent/c.key", qr/OBOClientCertificate/],
     ['OBOCache memcached without OBOCacheSecret', "$BASE\n$XLOC\nOBOCache memcached 127.0.0.1:1", qr/OBO040: OBOCache memcached needs OBOCacheSecret/],
     ['OBOClientAuth private_key_jwt without a certificate', "$BASE\n$XLOC\nOBOClientAuth private_key_jwt", qr/OBO040: OBOClientAuth private_key_jwt/],
@@ -305,6 +313,8 @@ for my $row (@rows) {
     my $hidden = delete $o{not_in_output};
     subtest $name => sub {
         my $c = check_config($conf, %o, start_anyway => 1, until_serving => 1);
+        ok !$c->{configtest_hung}, "configtest ends within $o{configtest_timeout} s"
+            or diag $c->{output} if $o{configtest_timeout};
         unlike $c->{output}, $hidden, 'shows nothing it must not' if $hidden;
         my ($t_out) = split /\n\[(?:apache2 -DFOREGROUND|error_log)\]\n/, $c->{output};
         is $c->{started} ? 1 : 0, $c->{syntax_ok} ? 1 : 0,

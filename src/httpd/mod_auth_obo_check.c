@@ -1436,10 +1436,12 @@ static void warn_exposed_secrets(apr_pool_t *ptemp, server_rec *s)
  * OBOCACertificateFile and OBOJWKSFile on requests: a file they cannot read
  * would only show as 503s. configtest runs these checks too. */
 
-/* 0 if the file opens for reading, else the errno. */
+/* 0 if the file opens for reading, else the errno. Without blocking: a
+ * FIFO put there since the configuration was read must not hang the start
+ * (review 36A-F2); check_contents then refuses it. */
 static int open_errno(const char *path)
 {
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 
     if (fd < 0) {
         return errno;

@@ -396,13 +396,16 @@ static const char *load_secret(cmd_parms *cmd, const char *arg, const char **out
 {
     char *buf = NULL;
     apr_size_t n = 0;
-    const char *path = NULL;
+    const char *path = NULL, *why = NULL;
 
     if (strncmp(arg, "file:", 5) == 0) {
         path = ap_server_root_relative(cmd->pool, arg + 5);
-        if (!path || obo_file_read(cmd->pool, path, 64 * 1024, &buf, &n) != APR_SUCCESS) {
-            return err_for(cmd, apr_psprintf(cmd->pool, "cannot read secret file '%s'",
-                                             arg + 5));
+        /* never blocks: a FIFO there hung configtest and the start (review
+         * 36A-F2) */
+        if (!path
+            || obo_file_read(cmd->pool, path, 64 * 1024, &buf, &n, &why) != APR_SUCCESS) {
+            return err_for(cmd, apr_psprintf(cmd->pool, "cannot read secret file '%s'%s%s",
+                                             arg + 5, why ? ": " : "", why ? why : ""));
         }
         obo_cleanse_on_clear(cmd->pool, buf, n);
         while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {

@@ -168,9 +168,17 @@ static char *obo_x509_thumb(apr_pool_t *p, X509 *x, const EVP_MD *md)
     return X509_digest(x, md, buf, &n) == 1 ? obo_b64url_encode(p, buf, n) : NULL;
 }
 
+/* A certificate with its chain is far smaller. */
+#define CERT_FILE_MAX (1024 * 1024)
+
+/* Read with obo_file_read: a FIFO there must not hang the start (review
+ * 36A-F2). */
 static X509 *obo_x509_load(apr_pool_t *tmp, const char *path)
 {
-    BIO *bio = BIO_new_file(path, "r");
+    char *pem = NULL;
+    apr_size_t len = 0;
+    BIO *bio = obo_file_read(tmp, path, CERT_FILE_MAX, &pem, &len, NULL) == APR_SUCCESS
+               ? BIO_new_mem_buf(pem, (int)len) : NULL;
     X509 *x = NULL;
 
     if (bio) {
@@ -210,10 +218,11 @@ apr_status_t obo_pkey_load_pem(apr_pool_t *p, const char *path, EVP_PKEY **out,
     apr_pool_t *tmp = NULL;
     char *pem = NULL;
     apr_size_t len = 0;
+    const char *why = NULL;
 
     apr_pool_create(&tmp, p);
-    if (obo_file_read(tmp, path, OBO_PEM_MAX, &pem, &len) != APR_SUCCESS) {
-        *err = "cannot open private key file";
+    if (obo_file_read(tmp, path, OBO_PEM_MAX, &pem, &len, &why) != APR_SUCCESS) {
+        *err = apr_psprintf(p, "cannot read private key file %s: %s", path, why);
         rv = APR_ENOENT;
     }
     else {

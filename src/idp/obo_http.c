@@ -2,8 +2,12 @@
 /* libcurl client behind obo_http.h. */
 #include "obo_http.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <string.h>
+#include <unistd.h>
 #include <apr_date.h>
 #include <apr_file_io.h>
 #include <apr_strings.h>
@@ -300,47 +304,88 @@ void obo_http_form_add(apr_pool_t *p, apr_array_header_t *form, const char *name
         apr_pstrcat(p, name, "=", obo_http_form_escape(p, value ? value : ""), NULL);
 }
 
+/* Opened without blocking and read only if the descriptor is a regular
+ * file: the JWKS file is read again on every refresh and unknown kid, and a
+ * FIFO there (nobody writing) held the request in open() for ever, then
+ * every later one on fetch_lock (review 36A-F1); a file: secret that is a
+ * FIFO hung configtest (36A-F2). Symbolic links are followed, unlike the
+ * state files': administrators link these files (/etc/ssl, secrets
+ * managers). The size is taken from fstat on the descriptor, not the name. */
 apr_status_t obo_file_read(apr_pool_t *p, const char *path, apr_size_t max,
-                           char **buf, apr_size_t *len)
+                           char **buf, apr_size_t *len, const char **why)
 {
-    apr_file_t *f = NULL;
-    apr_finfo_t fi;
-    apr_status_t rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, p);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat sb;
+    apr_size_t got = 0;
+    apr_status_t rv = fd < 0 ? errno : APR_SUCCESS;
+    const char *w = NULL;
+    char eb[128];
+    ssize_t n = 1;
 
-    if (rv == APR_SUCCESS) {
-        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+    if (rv != APR_SUCCESS) {
+        w = apr_psprintf(p, "cannot open it (%s)", apr_strerror(rv, eb, sizeof(eb)));
     }
-    if (rv == APR_SUCCESS && (apr_size_t)fi.size > max) {
+    if (rv == APR_SUCCESS && fstat(fd, &sb) != 0) {
+        rv = errno;
+        w = apr_psprintf(p, "cannot stat it (%s)", apr_strerror(rv, eb, sizeof(eb)));
+    }
+    if (rv == APR_SUCCESS && !S_ISREG(sb.st_mode)) {
+        rv = APR_EINVAL;
+        w = "it is not a regular file (a FIFO, socket, device or directory is not read)";
+    }
+    if (rv == APR_SUCCESS && (apr_size_t)sb.st_size > max) {
         rv = APR_ENOSPC;
+        w = apr_psprintf(p, "it is larger than %" APR_SIZE_T_FMT " bytes", max);
     }
     if (rv == APR_SUCCESS) {
-        *len = (apr_size_t)fi.size;
-        *buf = apr_palloc(p, *len + 1);
-        rv = apr_file_read_full(f, *buf, *len, NULL);
-        (*buf)[*len] = '\0';
+        *buf = apr_palloc(p, (apr_size_t)sb.st_size + 1);
+        /* a file that shrinks meanwhile ends the loop at its end (n == 0) */
+        while (rv == APR_SUCCESS && got < (apr_size_t)sb.st_size && n != 0) {
+            n = read(fd, *buf + got, (apr_size_t)sb.st_size - got);
+            got += n > 0 ? (apr_size_t)n : 0;
+            rv = n < 0 && errno != EINTR ? errno : APR_SUCCESS;
+        }
+        if (rv != APR_SUCCESS) {
+            w = apr_psprintf(p, "cannot read it (%s)", apr_strerror(rv, eb, sizeof(eb)));
+        }
+        (*buf)[got] = '\0';
+        *len = got;
     }
-    if (f) {
-        apr_file_close(f);
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (why) {
+        *why = w;
     }
     return rv;
 }
 
+/* A CA bundle is far smaller (a system's whole one: some 200 KiB). */
+#define CA_FILE_MAX (16 * 1024 * 1024)
+
 /* The way libcurl's OpenSSL backend reads CURLOPT_CAINFO
  * (X509_load_cert_crl_file): PEM blocks of certificates and CRLs, other
  * text between them ignored; one unreadable block, or no certificate at
- * all, and every TLS handshake to the IdP fails. */
+ * all, and every TLS handshake to the IdP fails. Read with obo_file_read:
+ * a FIFO there must not hang configtest (review 36A-F2). */
 apr_status_t obo_http_check_ca_file(apr_pool_t *p, const char *path, int *ncerts,
                                     const char **err)
 {
     apr_status_t rv = APR_EINVAL;
     STACK_OF(X509_INFO) *infos = NULL;
-    BIO *in = BIO_new_file(path, "r");
+    BIO *in = NULL;
+    char *text = NULL;
+    apr_size_t len = 0;
+    const char *why = NULL;
     int i, n = 0;
 
     ERR_clear_error();
-    if (!in) {
+    if (obo_file_read(p, path, CA_FILE_MAX, &text, &len, &why) != APR_SUCCESS) {
         rv = APR_ENOENT;
-        *err = "cannot open it";
+        *err = why;
+    }
+    else if ((in = BIO_new_mem_buf(text, (int)len)) == NULL) {
+        *err = "out of memory";
     }
     else if ((infos = PEM_X509_INFO_read_bio(in, NULL, NULL, NULL)) == NULL) {
         *err = apr_psprintf(p, "not PEM, or a PEM block in it is damaged (%s)",

@@ -51,9 +51,13 @@ char *obo_http_form_escape(apr_pool_t *p, const char *s);
 void obo_http_form_add(apr_pool_t *p, apr_array_header_t *form, const char *name,
                        const char *value);
 
-/* A file's content, at most max bytes (config-time loads, JWKS files). */
+/* A file's content, at most max bytes (config-time loads, JWKS files),
+ * NUL-terminated. Never blocks: only a regular file is read (a FIFO, socket,
+ * device or directory is refused with APR_EINVAL, a larger file with
+ * APR_ENOSPC); symbolic links are followed. *why (if why is not NULL): what
+ * went wrong, without the path (in p), or NULL. */
 apr_status_t obo_file_read(apr_pool_t *p, const char *path, apr_size_t max,
-                           char **buf, apr_size_t *len);
+                           char **buf, apr_size_t *len, const char **why);
 
 /* A CA file (OBOCACertificateFile) loaded as the TLS verification will load
  * it: PEM, every block readable, at least one certificate. APR_SUCCESS with

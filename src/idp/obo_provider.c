@@ -281,9 +281,9 @@ static apr_status_t read_jwks(obo_provider *pv, apr_pool_t *tmp, const char *src
     if (!pv->cfg.jwks_file) {
         return http_get(pv, tmp, src, JWKS_MAX_BYTES, body, len, err);
     }
-    rv = obo_file_read(tmp, src, JWKS_MAX_BYTES, body, len);
+    rv = obo_file_read(tmp, src, JWKS_MAX_BYTES, body, len, err);
     if (rv != APR_SUCCESS) {
-        *err = "cannot read the JWKS file";
+        *err = apr_pstrcat(tmp, "cannot read the JWKS file: ", *err, NULL);
     }
     return rv;
 }
@@ -1211,10 +1211,10 @@ apr_status_t obo_provider_check_jwks_file(apr_pool_t *p, const char *path, int *
 
     *nkeys = 0;
     if (rv == APR_SUCCESS) {
-        rv = obo_file_read(tmp, path, JWKS_MAX_BYTES, &body, &len);
+        rv = obo_file_read(tmp, path, JWKS_MAX_BYTES, &body, &len, err);
         if (rv != APR_SUCCESS) {
-            *err = apr_psprintf(p, "cannot read it (%s)", rv == APR_ENOSPC
-                                ? "larger than 256 KiB" : "an I/O error");
+            *err = rv == APR_ENOSPC ? "cannot read it (larger than 256 KiB)"
+                                    : apr_psprintf(p, "cannot read it: %s", *err);
         }
     }
     if (rv == APR_SUCCESS) {

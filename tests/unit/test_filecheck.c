@@ -3,10 +3,14 @@
  * usable when it holds a PEM certificate and every PEM block decodes
  * (obo_http_check_ca_file); a JWKS file when it parses as a key set with a
  * usable key (obo_provider_check_jwks_file). Files that open but can never
- * work are refused with a reason. */
+ * work are refused with a reason. And what reads them (obo_file_read, also
+ * behind file: secrets, client keys and the JWKS file's refreshes) never
+ * blocks on something that is not a regular file. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <apr_strings.h>
 #include <openssl/pem.h>
@@ -108,10 +112,42 @@ static void test_jwks_file(apr_pool_t *p)
                                         &err) != APR_SUCCESS, 1, "a missing file: refused");
 }
 
+/* Review 36A-F1/F2: a FIFO nobody writes to held open() for ever (a JWKS
+ * file swapped at run time: every worker in the end; a file: secret:
+ * configtest). The process is killed after 10 s if anything blocks. */
+static void test_not_regular(apr_pool_t *p)
+{
+    const char *fifo = apr_pstrcat(p, dir, "/fifo", NULL);
+    const char *link = apr_pstrcat(p, dir, "/link.json", NULL);
+    const char *why = NULL, *err = NULL;
+    char *buf = NULL;
+    apr_size_t len = 0;
+    int n = -1;
+
+    alarm(10);
+    ok(mkfifo(fifo, 0600) == 0, "a FIFO that nobody writes to");
+    is_int(obo_file_read(p, fifo, 1024, &buf, &len, &why), APR_EINVAL,
+           "obo_file_read: refused at once");
+    ok(why && strstr(why, "not a regular file"), "reason: not a regular file (%s)", why);
+    is_int(obo_file_read(p, dir, 1024, &buf, &len, &why), APR_EINVAL, "a directory: refused");
+    is_int(obo_provider_check_jwks_file(p, fifo, &n, &err), APR_EINVAL,
+           "the JWKS file check: refused");
+    ok(err && strstr(err, "not a regular file"), "reason: %s", err);
+    is_int(obo_http_check_ca_file(p, fifo, &n, &err), APR_ENOENT, "the CA file check: refused");
+    ok(err && strstr(err, "not a regular file"), "reason: %s", err);
+    is_int(obo_file_read(p, put(p, "big.json", "0123456789"), 9, &buf, &len, &why), APR_ENOSPC,
+           "a file larger than the bound: refused");
+    ok(symlink(apr_pstrcat(p, dir, "/good.json", NULL), link) == 0, "a symbolic link");
+    is_int(obo_provider_check_jwks_file(p, link, &n, &err), APR_SUCCESS,
+           "to a key set: followed (administrators link these files)");
+    alarm(0);
+}
+
 static void cleanup(apr_pool_t *p)
 {
     const char *names[] = { "ca.pem", "two.pem", "text.pem", "empty.pem", "broken.pem",
-                            "good.json", "bad.json", "empty.json", "oct.json", "nokeys.json" };
+                            "good.json", "bad.json", "empty.json", "oct.json", "nokeys.json",
+                            "fifo", "big.json", "link.json" };
     size_t i;
 
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -128,6 +164,7 @@ int main(void)
     }
     TAP_RUN(test_ca_file);
     TAP_RUN(test_jwks_file);
+    TAP_RUN(test_not_regular);
     TAP_RUN(cleanup);
     apr_terminate();
     return tap_done();

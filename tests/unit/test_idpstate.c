@@ -52,7 +52,7 @@ static void test_round_trip(apr_pool_t *p)
     memset(&sb, 0, sizeof(sb));
     stat(path, &sb);
     ok((sb.st_mode & 07777) == 0600, "mode 0600 (%o)", (unsigned)(sb.st_mode & 07777));
-    obo_file_read(p, path, 1 << 20, &raw, &len);
+    obo_file_read(p, path, 1 << 20, &raw, &len, NULL);
     ok(raw && !memmem(raw, len, "keys", 4) && !memmem(raw, len, "idp.example", 11),
        "sealed: neither the JWKS nor the URLs are visible");
     is_int(obo_idpstate_load(p, path, key, ID, &got, &err), APR_SUCCESS, "loaded");
@@ -85,7 +85,7 @@ static void test_refused(apr_pool_t *p)
     is_int(obo_idpstate_load(p, path, other, ID, &got, &err), APR_EINVAL, "another key");
     is_int(obo_idpstate_load(p, path, key, "https://evil.example/|||", &got, &err),
            APR_EINVAL, "another IdP's identity");
-    obo_file_read(p, path, 1 << 20, &raw, &len);
+    obo_file_read(p, path, 1 << 20, &raw, &len, NULL);
     raw[len / 2] ^= 1;
     apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_TRUNCATE | APR_FOPEN_BINARY, 0, p);
     apr_file_write_full(f, raw, len, NULL);
@@ -112,14 +112,14 @@ static void test_planted(apr_pool_t *p)
     struct stat sb;
 
     obo_idpstate_save(p, real, key, ID, &st, &err);
-    obo_file_read(p, real, 1 << 20, &raw, &rlen);
+    obo_file_read(p, real, 1 << 20, &raw, &rlen, NULL);
     ok(symlink(real, path) == 0, "a symbolic link to a valid state file");
     is_int(obo_idpstate_load(p, path, key, ID, &got, &err), APR_EINVAL, "is not followed");
     ok(err && strstr(err, "symbolic link"), "and says so (%s)", err ? err : "none");
     st.jwks_uri = "https://idp.example/t/keys3";
     is_int(obo_idpstate_save(p, path, key, ID, &st, &err), APR_SUCCESS, "saved over the link");
     ok(lstat(path, &sb) == 0 && S_ISREG(sb.st_mode), "the link was replaced by a file");
-    obo_file_read(p, real, 1 << 20, &raw, &len);
+    obo_file_read(p, real, 1 << 20, &raw, &len, NULL);
     ok(len == rlen, "the link's target was not written through");
     unlink(path);
 

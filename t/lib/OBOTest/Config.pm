@@ -150,6 +150,9 @@ sub keep_log {
 #   in the background and logs) and must still be running and answering.
 #   full_wait => 1: wait the whole time instead (a test about what happens
 #   later).
+#   configtest_timeout => seconds "apache2 -t" is given (default 120): a
+#   configuration that hangs it (review 36A-F2: a FIFO as a file: secret)
+#   fails the check instead of the suite ({configtest_hung}, exit 124).
 my $SETTLE = 1;
 
 sub check_config {
@@ -166,10 +169,13 @@ sub check_config {
     close $fh;
     my $httpd = httpd_binary();
     my %res = (conf => $conf);
-    my $out = `"$httpd" -t -f "$conf" 2>&1`;
+    my $limit = $o{configtest_timeout} // 120;
+    my $out = `timeout -k 5 $limit "$httpd" -t -f "$conf" 2>&1`;
     $res{exit} = $? >> 8;
     $res{syntax_ok} = $? == 0 ? 1 : 0;
-    $res{output} = "[apache2 -t: exit $res{exit}]\n$out";
+    $res{configtest_hung} = $res{exit} == 124 || $res{exit} == 137 ? 1 : 0;
+    $res{output} = "[apache2 -t: exit $res{exit}"
+        . ($res{configtest_hung} ? ", killed after $limit s" : '') . "]\n$out";
     $res{started} = 0;
     unless ($res{syntax_ok} || $o{start_anyway}) { keep_log($conf, $res{output}); return \%res }
     my $until_serving = !$o{full_wait};
