@@ -4,7 +4,9 @@
  * Concurrency: `lock` guards the small shared state and is never held
  * across network I/O; `fetch_lock` serialises fetches so that one thread
  * talks to the IdP while the others keep using the current keys (or, before
- * the first keys, wait on `loaded` and look at the shared cache). Key sets
+ * the first keys, wait on `loaded` and look at the shared cache; for an
+ * unknown kid, wait on `loaded` for the fetch in flight). Every wait for
+ * another thread's fetch is bounded: a fetch may never end. Key sets
  * are reference-counted: a request pins the set it verifies with, so a
  * refresh can swap in a new set without freeing keys in use.
  *
@@ -51,7 +53,7 @@ struct obo_provider {
     obo_http *http;
     apr_thread_mutex_t *lock;
     apr_thread_mutex_t *fetch_lock;
-    apr_thread_cond_t *loaded;  /* with `lock`: a first load ended or keys arrived */
+    apr_thread_cond_t *loaded;  /* with `lock`: a load or fetch ended, or keys arrived */
     apr_thread_t *starter;      /* obo_provider_start's thread, until joined */
     const char *shared_key;     /* the entry in cfg.shared, or NULL */
     keyset *current;
@@ -712,6 +714,7 @@ static apr_status_t fetch(obo_provider *pv, int with_discovery, const char **err
         pv->last_failure = apr_time_now();
         pv->stats.jwks_failures++;
     }
+    apr_thread_cond_broadcast(pv->loaded);   /* refetch() waiters: it ended */
     apr_thread_mutex_unlock(pv->lock);
     if (tmp) {
         apr_pool_destroy(tmp);   /* details were logged; callers need no more */
@@ -778,6 +781,62 @@ static apr_interval_time_t load_bound(obo_provider *pv)
                                                      : apr_time_from_sec(10);
 
     return pv->cfg.metadata_url ? 2 * t : t;
+}
+
+static apr_uint32_t stuck_logged;   /* OBO017's rate limit */
+
+/* Until a fetch in flight ends or the deadline, at most one probe interval. */
+static void wait_fetched(obo_provider *pv, unsigned long gen, apr_time_t deadline)
+{
+    apr_interval_time_t left = deadline - apr_time_now();
+
+    apr_thread_mutex_lock(pv->lock);
+    if (pv->generation == gen && left > 0) {
+        apr_thread_cond_timedwait(pv->loaded, pv->lock,
+                                  left < SHARED_PROBE_INTERVAL ? left : SHARED_PROBE_INTERVAL);
+    }
+    apr_thread_mutex_unlock(pv->lock);
+}
+
+/* An unknown kid's refetch (gen: the set the request looked in). A fetch
+ * that ended while this thread waited for fetch_lock already brought the
+ * IdP's current keys: one fetch in flight, not two. The wait is bounded
+ * like a first load's (load_bound): a fetch that never ends (a JWKS file on
+ * a hung mount) holds the lock, and each unknown-kid request that queued
+ * for it took a worker for ever until none was left (review 36A-F1). Past
+ * the bound the request goes on with the keys it has. */
+static void refetch(obo_provider *pv, unsigned long gen)
+{
+    apr_interval_time_t bound = load_bound(pv);
+    apr_time_t deadline = apr_time_now() + bound;
+    const char *err = NULL;
+    int done = 0;
+
+    while (!done) {
+        if (obo_provider_generation(pv) != gen) {
+            done = 1;
+        }
+        else if (apr_thread_mutex_trylock(pv->fetch_lock) == APR_SUCCESS) {
+            if (obo_provider_generation(pv) == gen) {
+                fetch(pv, 0, &err);
+            }
+            apr_thread_mutex_unlock(pv->fetch_lock);
+            done = 1;
+        }
+        else if (apr_time_now() < deadline) {
+            wait_fetched(pv, gen, deadline);
+        }
+        else {
+            if (obo_log_ratelimit(&stuck_logged, OBO_LOG_INTERVAL_S)) {
+                obo_log(OBO_LOG_WARN, "OBO017", "unknown kid: a key fetch for " OBO_URL_FMT
+                        " has been in progress for over %" APR_TIME_T_FMT " s; going on "
+                        "with the current keys (further such messages suppressed for %d s)",
+                        OBO_URL_ARGS(obo_provider_source(pv)), apr_time_sec(bound),
+                        OBO_LOG_INTERVAL_S);
+            }
+            done = 1;
+        }
+    }
 }
 
 static void wait_loaded(obo_provider *pv, apr_time_t deadline)
@@ -947,7 +1006,6 @@ apr_status_t obo_provider_keys(obo_provider *pv, apr_pool_t *p, const char *kid,
 {
     unsigned long gen = 0;
     apr_time_t now = apr_time_now();
-    const char *ferr = NULL;
     apr_status_t rv = has_keys(pv) ? APR_SUCCESS : ensure_loaded(pv, err);
 
     if (rv == APR_SUCCESS) {
@@ -956,13 +1014,7 @@ apr_status_t obo_provider_keys(obo_provider *pv, apr_pool_t *p, const char *kid,
         gen = select_pinned(pv, p, kid, alg, *keys);
         if ((*keys)->nelts == 0 && kid && refetch_allowed(pv, now)) {
             obo_log(OBO_LOG_INFO, "OBO013", "unknown kid: refetching the JWKS");
-            apr_thread_mutex_lock(pv->fetch_lock);
-            /* A fetch that finished while we queued for the lock already
-             * brought the IdP's current keys: one fetch in flight, not two. */
-            if (obo_provider_generation(pv) == gen) {
-                fetch(pv, 0, &ferr);
-            }
-            apr_thread_mutex_unlock(pv->fetch_lock);
+            refetch(pv, gen);
             gen = select_pinned(pv, p, kid, alg, *keys);
         }
         if (generation) {

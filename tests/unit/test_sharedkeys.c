@@ -5,9 +5,11 @@
  * waiting for a first load in flight take one published meanwhile, and the
  * background load at process start needs no request. No IdP is reachable
  * here: every key comes from the cache or nowhere. */
+#include <apr_atomic.h>
 #include <apr_hash.h>
 #include <apr_network_io.h>
 #include <apr_strings.h>
+#include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
 #include "tap.h"
@@ -26,6 +28,8 @@ typedef struct mem_be {
     obo_cache_backend be;
     apr_pool_t *pool;
     apr_thread_mutex_t *mu;
+    apr_thread_cond_t *gate;   /* with mu: signalled when `closed` is cleared */
+    int closed;                /* a get waits until the gate opens */
     apr_hash_t *h;
 } mem_be;
 
@@ -41,6 +45,9 @@ static apr_status_t mem_get(void *ctx, apr_pool_t *p, const char *key,
     mem_val *v;
 
     apr_thread_mutex_lock(m->mu);
+    while (m->closed) {
+        apr_thread_cond_wait(m->gate, m->mu);
+    }
     v = apr_hash_get(m->h, key, APR_HASH_KEY_STRING);
     if (v) {
         *val = apr_pmemdup(p, v->data, v->len);
@@ -90,6 +97,16 @@ static apr_status_t mem_del(void *ctx, apr_pool_t *p, const char *key)
     return APR_SUCCESS;
 }
 
+/* A closed gate: the cache's gets hang (a shared cache that stops
+ * answering), until it opens. */
+static void gate_set(mem_be *m, int closed)
+{
+    apr_thread_mutex_lock(m->mu);
+    m->closed = closed;
+    apr_thread_cond_broadcast(m->gate);
+    apr_thread_mutex_unlock(m->mu);
+}
+
 static obo_cache *cache_on(apr_pool_t *p, mem_be **mem, const char *secret)
 {
     mem_be *m = *mem;
@@ -100,6 +117,7 @@ static obo_cache *cache_on(apr_pool_t *p, mem_be **mem, const char *secret)
         m->pool = p;
         m->h = apr_hash_make(p);
         apr_thread_mutex_create(&m->mu, APR_THREAD_MUTEX_DEFAULT, p);
+        apr_thread_cond_create(&m->gate, p);
         m->be = (obo_cache_backend){ .name = "memory", .get = mem_get, .set = mem_set,
                                      .add = mem_add, .del = mem_del, .ctx = m };
         *mem = m;
@@ -351,6 +369,8 @@ typedef struct waiter {
     apr_pool_t *p;
     int nkeys;
     apr_time_t took;
+    const char *kid;           /* NULL: k1 */
+    volatile apr_uint32_t done;
 } waiter;
 
 static void *APR_THREAD_FUNC wait_keys(apr_thread_t *t, void *data)
@@ -359,8 +379,9 @@ static void *APR_THREAD_FUNC wait_keys(apr_thread_t *t, void *data)
     apr_time_t t0 = apr_time_now();
 
     (void)t;
-    w->nkeys = keys_for(w->p, w->pv, "k1");
+    w->nkeys = keys_for(w->p, w->pv, w->kid ? w->kid : "k1");
     w->took = apr_time_now() - t0;
+    apr_atomic_set32(&w->done, 1);
     return NULL;
 }
 
@@ -402,7 +423,7 @@ static void test_waiters_take_published(apr_pool_t *p)
     obo_provider_cfg cfg = cfg_for(p, meta, c);
     obo_provider *pv = provider(p, &cfg);
     obo_idpstate s1 = entry(p, "k1", apr_time_now());
-    waiter a = { pv, NULL, 0, 0 }, b = { pv, NULL, 0, 0 };
+    waiter a = { pv, NULL, 0, 0, NULL, 0 }, b = { pv, NULL, 0, 0, NULL, 0 };
     apr_thread_t *ta = NULL, *tb = NULL;
     apr_status_t trv;
 
@@ -428,7 +449,7 @@ static void test_waiters_bounded(apr_pool_t *p)
                                     "configuration", (int)silent_port(p));
     obo_provider_cfg cfg = cfg_for(p, meta, NULL);
     obo_provider *pv = provider(p, &cfg);
-    waiter a = { pv, NULL, 0, 0 }, b = { pv, NULL, 0, 0 };
+    waiter a = { pv, NULL, 0, 0, NULL, 0 }, b = { pv, NULL, 0, 0, NULL, 0 };
     apr_thread_t *ta = NULL, *tb = NULL;
     apr_status_t trv;
 
@@ -443,6 +464,53 @@ static void test_waiters_bounded(apr_pool_t *p)
     is_int(b.nkeys, -1, "and the waiter gets the fetch's outcome");
     ok(b.took > apr_time_from_msec(1000) && b.took < apr_time_from_sec(5),
        "after waiting for it, bounded by the timeout (%d ms)", (int)apr_time_as_msec(b.took));
+}
+
+/* Review 36A-F1: a fetch that never ended (the JWKS file a FIFO, a hung
+ * mount) held fetch_lock, and every request with an unknown kid that
+ * queued behind it waited for ever: one worker each, until none was left.
+ * Here the fetch in flight is a periodic refresh stuck in the shared
+ * cache's get. The unknown kid's request waits for it at most as long as a
+ * first load may take (twice OBOTimeout with discovery: 1 s here), then is
+ * answered with the keys there are. */
+static void test_unknown_kid_wait_bounded(apr_pool_t *p)
+{
+    mem_be *m = NULL;
+    obo_cache *c = cache_on(p, &m, SECRET);
+    obo_provider_cfg cfg = cfg_for(p, META, c);
+    obo_provider *pv;
+    obo_idpstate s1 = entry(p, "k1", apr_time_now());
+    waiter a = { NULL, NULL, 0, 0, NULL, 0 }, b = { NULL, NULL, 0, 0, "unknown", 0 };
+    apr_thread_t *ta = NULL, *tb = NULL;
+    apr_status_t trv;
+    int i;
+
+    cfg.http.timeout = apr_time_from_msec(500);
+    cfg.jwks_refresh = 1;                   /* 1 us: a refresh is due at every call */
+    pv = provider(p, &cfg);
+    a.pv = b.pv = pv;
+    apr_pool_create(&a.p, p);
+    apr_pool_create(&b.p, p);
+    obo_provider_shared_put(c, p, obo_provider_shared_key(p, &cfg), &s1);
+    is_int(obo_provider_take_shared(pv), APR_SUCCESS, "the process has key k1");
+    apr_sleep(apr_time_from_msec(250));     /* the next refresh looks at the cache */
+    gate_set(m, 1);
+    apr_thread_create(&ta, NULL, wait_keys, &a, p);     /* its refresh hangs */
+    apr_sleep(apr_time_from_msec(200));
+    apr_thread_create(&tb, NULL, wait_keys, &b, p);     /* an unknown kid */
+    for (i = 0; i < 50 && !apr_atomic_read32(&b.done); i++) {
+        apr_sleep(apr_time_from_msec(100));
+    }
+    ok(apr_atomic_read32(&b.done), "a request with an unknown kid is answered while another "
+       "thread's fetch hangs");
+    gate_set(m, 0);
+    apr_thread_join(&trv, tb);
+    apr_thread_join(&trv, ta);
+    is_int(b.nkeys, 0, "with the keys there are (none for that kid: 401)");
+    ok(b.took >= apr_time_from_msec(900) && b.took < apr_time_from_sec(3),
+       "after waiting for the fetch's outcome a bounded time (%d ms)",
+       (int)apr_time_as_msec(b.took));
+    is_int(a.nkeys, 1, "the refreshing request, once the cache answers, has key k1");
 }
 
 static void test_start_takes_shared(apr_pool_t *p)
@@ -483,6 +551,7 @@ int main(void)
     TAP_RUN(test_future_refused);
     TAP_RUN(test_waiters_take_published);
     TAP_RUN(test_waiters_bounded);
+    TAP_RUN(test_unknown_kid_wait_bounded);
     TAP_RUN(test_start_takes_shared);
     apr_terminate();
     return tap_done();
