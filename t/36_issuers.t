@@ -21,6 +21,7 @@ my $V = 'obo_issuers';
 my $port = $ENV{OBO_TEST_IDP_PORT} || 19443;
 my $pki = OBOTest::Keys::pki_dir();
 my $ISSA = "https://127.0.0.1:$port/issa/v2.0";
+my $ISSB = "https://127.0.0.1:$port/second-issb/v2.0";
 
 sub tok_a { my (%o) = @_; return mint(tenant => 'issa', %o) }
 # second-issb signs with key B under the kid "rsa-a"
@@ -54,11 +55,26 @@ subtest 'an unknown iss is refused without a network call' => sub {
          'OBO470 logged with the iss';
 };
 
+# review 36A-F3: a further provider chooses its sub freely; with the bare
+# claim as REMOTE_USER its token passed Require user of the first
+# provider's user of that name, and the backend saw the same user
+subtest 'a further provider\'s user is user@issuer: it cannot take a first provider user\'s name' => sub {
+    expect_ok(obo_get($V, '/alice/env', token => tok_a(claims => { sub => 'alice-a' })),
+              'issa\'s alice-a: Require user alice-a: 200', user => 'alice-a');
+    my $r = obo_get($V, '/alice/env', token => tok_b(claims => { sub => 'alice-a' }));
+    is $r->code, 403, 'second-issb\'s token with sub alice-a: Require user alice-a: 403';
+    expect_ok(obo_get($V, '/api/env', token => tok_b(claims => { sub => 'alice-a' })),
+              'the same token where any user may: REMOTE_USER alice-a@issuer',
+              user => "alice-a\@$ISSB");
+    expect_ok(obo_get($V, '/bare/env', token => tok_b(claims => { sub => 'alice-a' })),
+              'OBORemoteUserClaim sub bare: REMOTE_USER alice-a', user => 'alice-a');
+};
+
 subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {
     expect_ok(obo_get($V, '/api/env', token => tok_a(claims => { sub => 'alice-a' })),
               'issa, key A under kid rsa-a: 200', user => 'alice-a');
     expect_ok(obo_get($V, '/api/env', token => tok_b(claims => { sub => 'bob-b' })),
-              'second-issb, key B under kid rsa-a: 200', user => 'bob-b');
+              'second-issb, key B under kid rsa-a: 200', user => "bob-b\@$ISSB");
     my $t = mint(tenant => 'second-issb', kid => 'rsa-a');
     expect_invalid_token(obo_get($V, '/api/env', token => $t),
                          'key A (issa\'s) claiming second-issb\'s iss: 401', token => $t,

@@ -253,6 +253,9 @@ my @rows = (
      "$IDP\n$AUD\nOBOClientAuth client_secret_post\n<VirtualHost *:*>\n ServerName localhost\n OBOClientID middle-tier-api\n"
      . " OBOClientCertificate $pki/client.pem $pki/client.key\n$XLOC\n</VirtualHost>",
      qr/OBO040: OBOClientAuth client_secret_\* needs OBOClientSecret \(the configuration of <VirtualHost>/],
+    ['OBORemoteUserClaim sub bare', "$IDP\n$AUD\n$LOC\nOBORemoteUserClaim sub bare", 'good'],
+    ['OBORemoteUserClaim sub qualified', "$IDP\n$AUD\n$LOC\nOBORemoteUserClaim sub qualified",
+     qr/OBORemoteUserClaim: 'qualified': the second word can only be 'bare'/],
     ['an IdP URL with a password and a query', "$BASE\n$XLOC\nOBOTokenEndpoint https://u:pw\@idp.example/t?code=SECRETCODE456",
      qr/OBOTokenEndpoint.*shown without it/, not_in_output => qr/SECRETCODE456/],
 

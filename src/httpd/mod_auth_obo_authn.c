@@ -196,6 +196,27 @@ static const char *binding_refused(request_rec *r, const auth_obo_req *st,
     return NULL;
 }
 
+/* REMOTE_USER of a token that a further provider of the server verified:
+ * "user@issuer". A partner's (or any other) provider chooses its sub and
+ * user names freely, and REMOTE_USER is what Require user and backends key
+ * users on: a bare name let its tokens pass as the first provider's user of
+ * the same name (review 36A-F3). The first provider's users keep their bare
+ * names; OBORemoteUserClaim ... bare keeps every name bare (providers that
+ * share one namespace, as in a migration). */
+static char *qualified_user(request_rec *r, const auth_obo_req *st, const auth_obo_dir_cfg *d,
+                            const char *user, const json_t *payload)
+{
+    const auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config,
+                                                      &auth_obo_module);
+    const char *iss = obo_json_str(payload, "iss");
+
+    if (auth_obo_user_bare(d) || !st->provider || !sc->rt || st->provider == sc->rt->provider
+        || !iss) {
+        return apr_pstrdup(r->pool, user);
+    }
+    return apr_pstrcat(r->pool, user, "@", iss, NULL);
+}
+
 static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg *d,
                         const char *token, obo_jws *jws)
 {
@@ -233,7 +254,7 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     if (st->dpop && (status = auth_obo_dpop_check(r, st, d, token, jws->payload)) != OK) {
         return status;
     }
-    r->user = apr_pstrdup(r->pool, user);
+    r->user = qualified_user(r, st, d, user, jws->payload);
     r->ap_auth_type = AUTH_OBO_TYPE;
     /* The answer is this user's: mod_cache stores nothing for it (also
      * with CacheQuickHandler off, which runs after authentication). */

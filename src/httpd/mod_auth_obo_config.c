@@ -39,6 +39,7 @@ static auth_obo_dir_cfg *dir_new(apr_pool_t *p)
 {
     auth_obo_dir_cfg *d = apr_pcalloc(p, sizeof(*d));
     d->skew = AUTH_OBO_UNSET;
+    d->remote_user_bare = AUTH_OBO_UNSET;
     d->pass_claims = AUTH_OBO_UNSET;
     d->token_typ = AUTH_OBO_UNSET;
     d->cert_bound = AUTH_OBO_UNSET;
@@ -67,6 +68,7 @@ static auth_obo_dir_cfg *dir_merge(apr_pool_t *p, const auth_obo_dir_cfg *base,
     d->algs = MERGE_PTR(algs);
     d->skew = MERGE_INT(skew);
     d->remote_user_claim = MERGE_PTR(remote_user_claim);
+    d->remote_user_bare = MERGE_INT(remote_user_bare);
     d->pass_claims = MERGE_INT(pass_claims);
     /* A Location that names its own downstreams replaces the parent's set:
      * a token for one API must never leak to a backend of another. */
@@ -242,6 +244,13 @@ int auth_obo_dpop(const auth_obo_dir_cfg *d)
 const char *auth_obo_user_claim(const auth_obo_dir_cfg *d)
 {
     return d->remote_user_claim ? d->remote_user_claim : "sub";
+}
+
+/* Set only with the claim (OBORemoteUserClaim claim bare): unset or 0 is
+ * the default, names of a further provider qualified. */
+int auth_obo_user_bare(const auth_obo_dir_cfg *d)
+{
+    return d->remote_user_bare > 0;
 }
 
 const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d)
@@ -843,10 +852,18 @@ static const char *set_skew(cmd_parms *cmd, void *m, const char *arg)
     return err;
 }
 
-static const char *set_user_claim(cmd_parms *cmd, void *m, const char *arg)
+/* OBORemoteUserClaim claim [bare]: bare keeps a further provider's user
+ * names unqualified (providers that share one namespace: a migration). */
+static const char *set_user_claim(cmd_parms *cmd, void *m, const char *arg, const char *mode)
 {
     REFUSE_IN_HTACCESS(cmd);
+    if (mode && strcasecmp(mode, "bare") != 0) {
+        return apr_psprintf(cmd->pool, "%s: '%s': the second word can only be 'bare' (a "
+                            "further identity provider's user names without @issuer)",
+                            cmd->cmd->name, mode);
+    }
     dir_of(cmd, m)->remote_user_claim = arg;
+    dir_of(cmd, m)->remote_user_bare = mode != NULL;
     return NULL;
 }
 
@@ -1701,8 +1718,9 @@ const command_rec auth_obo_cmds[] = {
                   "Seconds of clock skew tolerated for exp/nbf/iat (default 60)"),
     AP_INIT_ITERATE("OBOAlgorithms", add_alg, NULL, BOTH,
                     "Allowed signature algorithms"),
-    AP_INIT_TAKE1("OBORemoteUserClaim", set_user_claim, NULL, BOTH,
-                  "Claim that becomes REMOTE_USER (default sub)"),
+    AP_INIT_TAKE12("OBORemoteUserClaim", set_user_claim, NULL, BOTH,
+                   "Claim that becomes REMOTE_USER (default sub) [bare: a further "
+                   "identity provider's without @issuer]"),
     AP_INIT_TAKE1("OBOPassClaims", set_pass_claims, NULL, BOTH,
                   "none | env | headers | both"),
     AP_INIT_TAKE_ARGV("OBOScope", add_scopes, NULL, BOTH,

@@ -82,6 +82,7 @@ typedef struct auth_obo_dir_cfg {
     apr_array_header_t *algs;            /* NULL = unset */
     int skew;                            /* seconds, UNSET */
     const char *remote_user_claim;       /* NULL = unset */
+    int remote_user_bare;                /* OBORemoteUserClaim ... bare; UNSET */
     int pass_claims;                     /* UNSET */
     apr_array_header_t *downstreams;     /* auth_obo_downstream *, NULL = unset */
     int token_typ;                       /* obo_typ_rule (OBOTokenType), UNSET */
@@ -245,6 +246,8 @@ int auth_obo_preflight(const auth_obo_dir_cfg *d);
 int auth_obo_cert_bound(const auth_obo_dir_cfg *d);
 int auth_obo_dpop(const auth_obo_dir_cfg *d);
 const char *auth_obo_user_claim(const auth_obo_dir_cfg *d);
+/* REMOTE_USER of a further provider's token stays the claim alone */
+int auth_obo_user_bare(const auth_obo_dir_cfg *d);
 const apr_array_header_t *auth_obo_algs(apr_pool_t *p, const auth_obo_dir_cfg *d);
 int auth_obo_has_idp(const auth_obo_srv_cfg *sc);
 int auth_obo_ival(int v, int dflt);
