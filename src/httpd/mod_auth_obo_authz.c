@@ -20,7 +20,7 @@ APLOG_USE_MODULE(auth_obo);
 enum { NEED_SCOPE, NEED_ROLE, NEED_CLAIM };
 
 /* An introspection answer names its scopes in "scope" (RFC 7662), a JWT
- * in "scp". */
+ * in "scp" (Entra) or "scope" (RFC 9068). */
 static int matches(const auth_obo_req *st, int kind, const char *want)
 {
     const json_t *claims = st->jws->payload;

@@ -291,9 +291,14 @@ int obo_jwt_list_claim_has(const json_t *pl, const char *name, const char *want)
     return found;
 }
 
+/* Entra's scp; RFC 9068's scope (Keycloak, Okta...) where there is no scp
+ * (reviews 36A-F5, 36B-F3: such a token got a false insufficient_scope). A
+ * token with both is judged by scp alone. */
 int obo_jwt_has_scope(const json_t *payload, const char *scope)
 {
-    return obo_jwt_list_claim_has(payload, "scp", scope);
+    const json_t *scp = json_is_object(payload) ? json_object_get(payload, "scp") : NULL;
+
+    return obo_jwt_list_claim_has(payload, scp ? "scp" : "scope", scope);
 }
 
 int obo_jwt_has_role(const json_t *payload, const char *role)

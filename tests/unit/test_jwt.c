@@ -300,6 +300,14 @@ static void test_scopes_roles(apr_pool_t *p)
     ok(!obo_jwt_has_scope(j, "Admin"), "roles are not scopes");
     ok(obo_jwt_has_scope(k, "a") && obo_jwt_has_scope(k, "b c") && !obo_jwt_has_scope(k, "b"),
        "scp array elements are whole");
+    {
+        json_t *r = pl(p, "{\"scope\":\"openid read\"}");
+        json_t *b = pl(p, "{\"scp\":\"write\",\"scope\":\"read\"}");
+        ok(obo_jwt_has_scope(r, "read") && !obo_jwt_has_scope(r, "write"),
+           "RFC 9068 scope where there is no scp");
+        ok(!obo_jwt_has_scope(b, "read") && obo_jwt_has_scope(b, "write"),
+           "scp alone where a token has both");
+    }
     ok(obo_jwt_has_role(j, "Admin") && obo_jwt_has_role(j, "Reader"), "roles array");
     ok(!obo_jwt_has_role(j, "admin"), "roles are case-sensitive");
     ok(obo_jwt_has_role(k, "Writer") && !obo_jwt_has_role(k, "Admin Writer"),
