@@ -144,6 +144,18 @@ subtest 'refusals: unknown key, key in the URL, other client id or downstream se
     expect_status($r, 400, 'key in the path: 400');
     ($r) = handler($key, method => 'POST', content => "session_key=$key");
     expect_status($r, 400, 'key as a form field: 400');
+    # review 36A-F7: the refused path and query are not in the access log
+    {
+        my $log = Apache::Test::vars('t_logs') . '/lr_access_log';
+        my $text = '';
+        for (1 .. 20) {    # the log line is written after the answer
+            $text = do { local $/; open my $fh, '<', $log or last; <$fh> } // '';
+            last if $text =~ m{/token\|.*\n.*/token\|}s;
+            select undef, undef, undef, 0.1;
+        }
+        like $text, qr{GET /token HTTP/1\.1\|\|/token}, 'the access log records the handler\'s URL';
+        unlike $text, qr/\Q$key\E/, '... without the key sent in its query or path';
+    }
     ($r) = handler($key, method => 'PUT', content => '');
     expect_status($r, 405, 'PUT: 405');
     ($r) = handler($key, path => '/token?downstream=nosuch');

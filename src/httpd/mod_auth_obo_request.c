@@ -146,6 +146,21 @@ request_rec *auth_obo_log_request(void)
     return log_request;
 }
 
+/* The request line "METHOD target PROTOCOL" with target replaced, or NULL
+ * when it does not hold old_target where expected. */
+const char *auth_obo_request_line(request_rec *r, const char *old_target,
+                                  const char *new_target)
+{
+    const char *line = r->the_request, *sp = line ? strchr(line, ' ') : NULL;
+    apr_size_t n = strlen(old_target);
+
+    if (!sp || strncmp(sp + 1, old_target, n) != 0 || (sp[1 + n] != ' ' && sp[1 + n])) {
+        return NULL;
+    }
+    return apr_pstrcat(r->pool, apr_pstrndup(r->pool, line, (apr_size_t)(sp + 1 - line)),
+                       new_target, sp + 1 + n, NULL);
+}
+
 /* ---- RFC 6750 answers ------------------------------------------------------- */
 
 /* A quoted-string of s without its control characters. */

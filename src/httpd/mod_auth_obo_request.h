@@ -86,6 +86,10 @@ void auth_obo_log_leave(request_rec *prev);
 /* The request this thread's hook is serving, or NULL. */
 request_rec *auth_obo_log_request(void);
 
+/* The request line "METHOD target PROTOCOL" with old_target replaced by
+ * new_target (what %r logs), or NULL where it does not hold old_target. */
+const char *auth_obo_request_line(request_rec *r, const char *old_target,
+                                  const char *new_target);
 const char *auth_obo_quote(apr_pool_t *p, const char *s);
 /* AuthName, else the configured ServerName, quoted. */
 const char *auth_obo_realm(request_rec *r);

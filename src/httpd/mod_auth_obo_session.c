@@ -383,6 +383,32 @@ static const char *read_form(request_rec *r, char **out)
     return bad;
 }
 
+/* A refused path or query may hold a session key sent the wrong way: the
+ * access log (%r, %U, %q) records the handler's URL without them (review
+ * 36A-F7). What a proxy in front logged is out of reach: README says to
+ * end such a session. */
+static void hide_target(request_rec *r)
+{
+    apr_size_t n = strlen(r->uri), pi = r->path_info ? strlen(r->path_info) : 0;
+    const char *base = apr_pstrndup(r->pool, r->uri, pi <= n ? n - pi : n);
+    const char *line = auth_obo_request_line(r, r->unparsed_uri ? r->unparsed_uri : "", base);
+
+    if (line) {
+        r->the_request = apr_pstrdup(r->pool, line);
+    }
+    else {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO182: the token handler's request "
+                      "line could not be rewritten without its path and query: %%r in the "
+                      "access log shows them");
+    }
+    r->uri = (char *)base;
+    r->unparsed_uri = (char *)base;
+    r->path_info = "";
+    r->args = NULL;
+    r->parsed_uri.query = NULL;
+    r->parsed_uri.path = (char *)base;
+}
+
 static int reply_token(request_rec *r, const char *ds, const obo_token_result *t)
 {
     json_t *j;
@@ -524,6 +550,9 @@ static int token_request(request_rec *r, const auth_obo_srv_cfg *sc, const char 
     }
     if (!bad) {
         bad = take_params(r, r->args, &ds, &seen);
+    }
+    if (bad) {
+        hide_target(r);
     }
     if (!bad && r->method_number == M_POST && (bad = read_form(r, &form)) == NULL) {
         bad = take_params(r, form, &ds, &seen);

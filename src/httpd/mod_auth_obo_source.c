@@ -96,21 +96,6 @@ static const char *with_query(apr_pool_t *p, const char *text, const char *args)
                        args ? args : "", frag ? frag : "", NULL);
 }
 
-/* The request line "METHOD target PROTOCOL" with target replaced, or NULL
- * when it does not hold old_target where expected. */
-static const char *new_request_line(request_rec *r, const char *old_target,
-                                    const char *new_target)
-{
-    const char *line = r->the_request, *sp = line ? strchr(line, ' ') : NULL;
-    apr_size_t n = strlen(old_target);
-
-    if (!sp || strncmp(sp + 1, old_target, n) != 0 || (sp[1 + n] != ' ' && sp[1 + n])) {
-        return NULL;
-    }
-    return apr_pstrcat(r->pool, apr_pstrndup(r->pool, line, (apr_size_t)(sp + 1 - line)),
-                       new_target, sp + 1 + n, NULL);
-}
-
 /* Everything httpd derives the query from after this point: r->args (CGI's
  * QUERY_STRING, mod_proxy's backend URL, %q), the raw target (CGI's
  * REQUEST_URI when taken from the request line, %U%q), the request line
@@ -122,7 +107,7 @@ static void set_query(request_rec *r, const char *args)
 {
     const char *old_target = r->unparsed_uri ? r->unparsed_uri : "";
     const char *target = with_query(r->pool, old_target, args);
-    const char *line = new_request_line(r, old_target, target);
+    const char *line = auth_obo_request_line(r, old_target, target);
 
     r->args = args ? apr_pstrdup(r->pool, args) : NULL;
     r->parsed_uri.query = r->args;
