@@ -256,6 +256,11 @@ my @rows = (
     ['OBORemoteUserClaim sub bare', "$IDP\n$AUD\n$LOC\nOBORemoteUserClaim sub bare", 'good'],
     ['OBORemoteUserClaim sub qualified', "$IDP\n$AUD\n$LOC\nOBORemoteUserClaim sub qualified",
      qr/OBORemoteUserClaim: 'qualified': the second word can only be 'bare'/],
+    # review 36B-F13: the cause of OBO189 with a certificate is the inherited method
+    ['a virtual host with its own OBOClientID and certificate, inheriting OBOClientAuth client_secret_post',
+     "$BASE\nOBOClientAuth client_secret_post\n$XLOC\n$VHOST_IDP\n OBOClientID other-client\n"
+     . " OBOClientCertificate $pki/client.pem $pki/client.key\n$XLOC\n</VirtualHost>",
+     qr/OBO189: virtual host \S+ sets its own OBOClientID \(other-client\) and OBOClientCertificate but inherits OBOClientAuth client_secret_\*/],
     ['an IdP URL with a password and a query', "$BASE\n$XLOC\nOBOTokenEndpoint https://u:pw\@idp.example/t?code=SECRETCODE456",
      qr/OBOTokenEndpoint.*shown without it/, not_in_output => qr/SECRETCODE456/],
 

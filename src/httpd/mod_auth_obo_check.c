@@ -2279,6 +2279,17 @@ static int check_inherited_secret(apr_pool_t *p, server_rec *s, server_rec *main
         || !sends_secret(sc)) {
         return 1;
     }
+    /* with a certificate of its own, the cause is the method it inherits
+     * (review 36B-F13: the message asked for what was there) */
+    if (sc->client_cert) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO189: virtual host %s sets its own "
+                     "OBOClientID (%s) and OBOClientCertificate but inherits OBOClientAuth "
+                     "client_secret_* from the main server: the main server's secret (of "
+                     "client %s) would be sent as its secret; set OBOClientAuth "
+                     "private_key_jwt in the virtual host, or its own OBOClientSecret",
+                     vhost_name(p, s), sc->client_id, main_sc->client_id);
+        return 0;
+    }
     ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO189: virtual host %s sets its own "
                  "OBOClientID (%s) but no OBOClientSecret or OBOClientCertificate: the main "
                  "server's secret (of client %s) would be sent as its secret; set the "
