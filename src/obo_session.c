@@ -1246,6 +1246,13 @@ static apr_status_t obo_refresh_fetch(void *baton, apr_pool_t *rp, char **val,
     else if (obo_refused(rv, e)) {
         obo_end_refused(tmp, b, e);
     }
+    /* The meta entry gone too: the session was ended meanwhile (a DELETE
+     * racing this use), not evicted (review 36A-F6: a false "make the cache
+     * larger" for a cache that was not too small). */
+    else if (b->rt_gone && obo_meta_load(tmp, b->c, b->key, &m2) == APR_NOTFOUND) {
+        obo_log(OBO_LOG_INFO, "OBO342", "long-running session %s was ended while this "
+                "request used it", obo_fingerprint(tmp, b->key, strlen(b->key)));
+    }
     else if (b->rt_gone) {
         obo_log(OBO_LOG_WARN, "OBO339", "long-running session %s ended: its refresh token "
                 "for downstream '%s' was evicted from the cache; make the cache larger "
