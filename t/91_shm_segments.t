@@ -98,6 +98,9 @@ subtest 'a size changed by a graceful restart releases the old segment' => sub {
         $log = <$fh>;
     }
     is scalar(() = $log =~ /OBO196/g), 3, 'OBO196 logged for each released segment';
+    # review 36B-F8: a warning that names the server and what is lost
+    like $log, qr/\[auth_obo:warn\].*OBO196: OBOCache shm: the segment of server \S+, .*long-running sessions kept in it have ended/,
+         'OBO196 is a warning naming the server and the sessions lost';
     $h->stop;
 };
 

@@ -180,9 +180,18 @@ void auth_obo_socache_sweep(server_rec *s)
 
         /* A graceful restart's old children keep their own mapping. */
         if (k->gen != gen && k->inst) {
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "OBO196: OBOCache shm: a segment no "
-                         "virtual host of this configuration uses (its size or names "
-                         "changed) is released");
+            /* a warning: its tokens cost new exchanges and its long-running
+             * sessions end (review 36B-F8: a ServerAlias added on a reload
+             * ended every session of the host, said only at info) */
+            const char *id = apr_hash_this_key(hi), *name = strchr(id, ':');
+            const char *end = name ? strchr(name + 1, ':') : NULL;
+
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO196: OBOCache shm: the segment "
+                         "of server %.*s, which no virtual host of this configuration uses "
+                         "any more (its size, names, port or addresses changed), is released: "
+                         "the tokens cached in it are gone, and the long-running sessions kept "
+                         "in it have ended", name && end ? (int)(end - name - 1) : 1,
+                         name && end ? name + 1 : "-");
             prov->destroy(k->inst, s);
             k->inst = NULL;
             /* APR's own segment: its cleanup is APR's, not the unloaded
