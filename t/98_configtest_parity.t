@@ -501,6 +501,28 @@ subtest 'OBOLongRunning in a main-server <Location>, OBOCache none there, shm in
         or diag describe($c->{probe}), $c->{output};
 };
 
+# review 36B-F11: a server-level OBOScope (a conf-enabled default for every
+# site) stripped Authorization from a public application proxied by the same
+# server; a section naming the downstream still strips it
+subtest 'a server-level OBOScope leaves a public proxied application its Authorization' => sub {
+    my $conf = "$BASE\nOBOCACertificateFile $t/pki/ca.pem\n$SCOPE\n"
+             . "ProxyPass /app http://127.0.0.1:$p{backend}/app\n"
+             . "ProxyPass /exch http://127.0.0.1:$p{backend}/exch\n"
+             . "<Location /exch>\n $SCOPE\n</Location>";
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, modules => ['proxy', 'proxy_http'], probe => sub {
+        return [ $ua->get("http://127.0.0.1:$_[0]/app/x", Authorization => 'Basic YXBwOnNlY3JldA=='),
+                 $ua->get("http://127.0.0.1:$_[0]/exch/x", Authorization => 'Basic YXBwOnNlY3JldA==') ];
+    });
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    my ($app, $exch) = @{ $c->{probe} };
+    is $app->code, 200, 'the public application answers';
+    is_deeply [ backend_header($app, 'Authorization') ], ['Basic YXBwOnNlY3JldA=='],
+        '... and its backend gets the client\'s Authorization';
+    is_deeply [ backend_header($exch, 'Authorization') ], [],
+        'a public Location naming a downstream itself still does not pass it on';
+};
+
 # What startup cannot see (AuthType obo in .htaccess, no OBOAudience that
 # applies): the 500's OBO001 names what is missing and where (33B-F10).
 subtest 'OBO001 names what is missing and where' => sub {
