@@ -12,6 +12,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Apache::Test qw(-withtestmore);
 use OBOTest;
+use LWP::UserAgent;
 use JSON::PP ();
 use OBOTest::Config qw(check_config expect_config_errors);
 
@@ -68,6 +69,29 @@ subtest 'a further provider\'s user is user@issuer: it cannot take a first provi
               user => "alice-a\@$ISSB");
     expect_ok(obo_get($V, '/bare/env', token => tok_b(claims => { sub => 'alice-a' })),
               'OBORemoteUserClaim sub bare: REMOTE_USER alice-a', user => 'alice-a');
+};
+
+# review 37C-F7: a further provider's discovery document named the
+# primary's issuer while the primary's discovery was unavailable: its own
+# key then verified tokens in the primary's name (200 before)
+subtest 'a further provider\'s discovery naming the primary\'s issuer verifies none of its tokens' => sub {
+    my ($pt, $ht) = ('selp', 'second-selh');
+    idp_set("discovery_fault\@$ht" => "issuer_of:$pt", "discovery_fault\@$pt" => '500');
+    my $conf = "OBOMetadataURL https://127.0.0.1:$port/$pt/v2.0/.well-known/openid-configuration\n"
+             . "OBOMetadataURL https://127.0.0.1:$port/$ht/v2.0/.well-known/openid-configuration\n"
+             . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n</Location>";
+    my $forged = mint(tenant => $pt, kid => 'rsa-a', sign_key => 'rsa-b', claims => { sub => 'forged' });
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $forged");
+    });
+    idp_set("discovery_fault\@$ht" => '', "discovery_fault\@$pt" => '');
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    isnt $c->{probe}->code, 200, 'a token signed with the further provider\'s key in the primary\'s name: refused'
+        or diag describe($c->{probe});
+    like $c->{output}, qr/OBO474: the discovery document of \S+second-selh\S* names an issuer another/,
+         'OBO474 says why' or diag $c->{output};
 };
 
 subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {

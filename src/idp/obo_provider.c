@@ -1068,6 +1068,22 @@ apr_status_t obo_provider_known_issuers(obo_provider *pv, apr_pool_t *p,
     return a->nelts > 0 ? APR_SUCCESS : APR_EAGAIN;
 }
 
+const apr_array_header_t *obo_provider_claimed_issuers(const obo_provider *pv, apr_pool_t *p)
+{
+    static const char suffix[] = "/.well-known/openid-configuration";
+    apr_array_header_t *a = apr_array_make(p, 1, sizeof(const char *));
+    const char *u = pv->cfg.metadata_url;
+    apr_size_t n = u ? strlen(u) : 0, k = sizeof(suffix) - 1;
+
+    if (pv->cfg.issuers && pv->cfg.issuers->nelts > 0) {
+        return pv->cfg.issuers;
+    }
+    if (n > k && strcmp(u + n - k, suffix) == 0) {
+        APR_ARRAY_PUSH(a, const char *) = apr_pstrndup(p, u, n - k);
+    }
+    return a;
+}
+
 /* An endpoint: the override, else discovery's (*found, read under the
  * lock; name for the messages). */
 static apr_status_t endpoint_of(obo_provider *pv, apr_pool_t *p, const char *override,

@@ -369,6 +369,8 @@ sub h_discovery {
     my $iss = ($tenant eq 'common' || $tenant eq 'organizations' || $tenant eq 'consumers')
         ? "$BASE/{tenantid}/v2.0" : issuer_for($tenant);
     $iss = issuer_for('someone-else') if $fault eq 'wrong_issuer';
+    # a hostile or compromised IdP naming another tenant's issuer (review 37C-F7)
+    $iss = issuer_for($1) if $fault =~ /^issuer_of:([\w-]+)$/;
     my $doc = {
         issuer                 => $iss,
         authorization_endpoint => "$BASE/$tenant/oauth2/v2.0/authorize",
