@@ -523,6 +523,19 @@ subtest 'a server-level OBOScope leaves a public proxied application its Authori
         'a public Location naming a downstream itself still does not pass it on';
 };
 
+# review 37C-F5: configtest compares an env: secret with the running
+# server's, found through the PidFile; a FIFO planted there hung it
+subtest 'an env: secret and a FIFO as the PidFile: configtest ends' => sub {
+    my $fifo = "$dir/fifo.pid";
+    system('mkfifo', $fifo) == 0 or return fail("mkfifo: $?");
+    local $ENV{OBO_T98_SECRET} = 's3cret-for-tests';
+    my $c = check_config("$IDP\n$AUD\nOBOClientID middle-tier-api\nOBOClientSecret env:OBO_T98_SECRET\n"
+                         . "$XLOC\nPidFile $fifo", configtest_timeout => 15);
+    ok !$c->{configtest_hung}, 'apache2 -t is not held by the FIFO' or diag $c->{output};
+    ok $c->{syntax_ok}, '... and passes (no running server found)' or diag $c->{output};
+    unlink $fifo;
+};
+
 # What startup cannot see (AuthType obo in .htaccess, no OBOAudience that
 # applies): the 500's OBO001 names what is missing and where (33B-F10).
 subtest 'OBO001 names what is missing and where' => sub {

@@ -7,8 +7,11 @@
  * time), never logged, and wiped with ptemp. */
 #include "mod_auth_obo_envcheck.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "apr_file_io.h"
 #include "apr_strings.h"
@@ -22,15 +25,28 @@ APLOG_USE_MODULE(auth_obo);
 #define ENVIRON_MAX (1024 * 1024)
 #define PID_MAX_TEXT 32
 
-/* A /proc file (whose size reads 0) or the pid file, up to max bytes. */
+/* A /proc file (whose size reads 0) or the pid file, up to max bytes.
+ * Opened without blocking and read only if a regular file: a FIFO planted
+ * as the PidFile hung configtest, and so every reload (review 37C-F5). */
 static apr_status_t read_all(apr_pool_t *p, const char *path, apr_size_t max, char **buf,
                              apr_size_t *len)
 {
     apr_file_t *f = NULL;
     apr_size_t got = 0, n;
-    apr_status_t rv = apr_file_open(&f, path, APR_FOPEN_READ, APR_FPROT_OS_DEFAULT, p);
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    apr_status_t rv = fd < 0 ? APR_FROM_OS_ERROR(errno) : APR_SUCCESS;
 
+    if (rv == APR_SUCCESS && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        rv = APR_EINVAL;
+    }
+    if (rv == APR_SUCCESS) {
+        rv = apr_os_file_put(&f, &fd, APR_FOPEN_READ, p);
+    }
     if (rv != APR_SUCCESS) {
+        if (fd >= 0) {
+            close(fd);
+        }
         return rv;
     }
     *buf = apr_palloc(p, max + 1);

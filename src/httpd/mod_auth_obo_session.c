@@ -355,6 +355,15 @@ static int is_form(const char *ct)
  * discarded: a backend that named its downstream in JSON or multipart got
  * the default downstream's token, one meant for another API (review
  * 36B-F6). An empty body of any type names nothing. */
+/* The request has a body: a Content-Length above 0 or a chunked one. */
+static int has_body(request_rec *r)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    const char *te = apr_table_get(r->headers_in, "Transfer-Encoding");
+
+    return (cl && strspn(cl, "0") != strlen(cl)) || te != NULL;
+}
+
 static const char *read_form(request_rec *r, char **out)
 {
     char *buf = apr_palloc(r->pool, FORM_MAX + 2);    /* one byte over: too long */
@@ -556,6 +565,13 @@ static int token_request(request_rec *r, const auth_obo_srv_cfg *sc, const char 
     }
     if (!bad && r->method_number == M_POST && (bad = read_form(r, &form)) == NULL) {
         bad = take_params(r, form, &ds, &seen);
+    }
+    /* a GET or DELETE with a body: many HTTP clients send parameters there
+     * whatever the method; unread, a downstream named in it would get the
+     * default downstream's token (review 37C-F1) */
+    if (!bad && r->method_number != M_POST && has_body(r)) {
+        bad = "a body is read only with POST: name the downstream in the query "
+              "(?downstream=NAME)";
     }
     if (!bad && !key) {
         bad = "the OBO-Session-Key header is missing";
