@@ -805,7 +805,7 @@ static void wait_fetched(obo_provider *pv, unsigned long gen, apr_time_t deadlin
  * a hung mount) holds the lock, and each unknown-kid request that queued
  * for it took a worker for ever until none was left (review 36A-F1). Past
  * the bound the request goes on with the keys it has. */
-static void refetch(obo_provider *pv, unsigned long gen)
+static int refetch(obo_provider *pv, unsigned long gen)
 {
     apr_interval_time_t bound = load_bound(pv);
     apr_time_t deadline = apr_time_now() + bound;
@@ -834,9 +834,21 @@ static void refetch(obo_provider *pv, unsigned long gen)
                         OBO_URL_ARGS(obo_provider_source(pv)), apr_time_sec(bound),
                         OBO_LOG_INTERVAL_S);
             }
-            done = 1;
+            done = 2;
         }
     }
+    return done == 2;
+}
+
+/* The last attempt to fetch the keys failed (since the last good load). */
+static int fetch_failing(obo_provider *pv)
+{
+    int failing;
+
+    apr_thread_mutex_lock(pv->lock);
+    failing = pv->last_failure > pv->loaded_at;
+    apr_thread_mutex_unlock(pv->lock);
+    return failing;
 }
 
 static void wait_loaded(obo_provider *pv, apr_time_t deadline)
@@ -1007,6 +1019,7 @@ apr_status_t obo_provider_keys(obo_provider *pv, apr_pool_t *p, const char *kid,
     unsigned long gen = 0;
     apr_time_t now = apr_time_now();
     apr_status_t rv = has_keys(pv) ? APR_SUCCESS : ensure_loaded(pv, err);
+    int stuck = 0;
 
     if (rv == APR_SUCCESS) {
         maybe_refresh(pv, now);
@@ -1014,8 +1027,17 @@ apr_status_t obo_provider_keys(obo_provider *pv, apr_pool_t *p, const char *kid,
         gen = select_pinned(pv, p, kid, alg, *keys);
         if ((*keys)->nelts == 0 && kid && refetch_allowed(pv, now)) {
             obo_log(OBO_LOG_INFO, "OBO013", "unknown kid: refetching the JWKS");
-            refetch(pv, gen);
+            stuck = refetch(pv, gen);
             gen = select_pinned(pv, p, kid, alg, *keys);
+        }
+        /* Whether the kid exists could not be learnt: the IdP's keys are
+         * unavailable (503 with Retry-After), not the token invalid (a 401
+         * sends every client for a new token signed with the same new key,
+         * review 37C-F3). A kid unknown to a set fetched well stays a 401. */
+        if ((*keys)->nelts == 0 && kid && (stuck || fetch_failing(pv))) {
+            *err = "identity provider keys unavailable: the token's key is not in the "
+                   "current set and fetching the set again failed";
+            rv = APR_EAGAIN;
         }
         if (generation) {
             *generation = gen;
