@@ -118,6 +118,14 @@ for my $case (@accepted) {
         unlike $c->{output}, qr/OBO192/, 'no OBO192';
     };
 }
+# review 37D-F4: an <If> merges after every section, the handler's own too
+subtest 'refused: AuthType None in the handler\'s Location, AuthType obo in a server-level <If>' => sub {
+    my $c = check_config("$BASE\n<If \"%{HTTP_HOST} =~ /./\">\n    $OBO\n</If>\n"
+        . "<Location /obo-token>\n    AuthType None\n    $H\n</Location>", modules => ["authz_host"]);
+    ok !$c->{syntax_ok}, 'apache2 -t fails' or diag $c->{output};
+    like $c->{output}, qr{OBO192: SetHandler obo-token .*AuthType obo \(<If}, 'OBO192 names the <If>'
+        or diag $c->{output};
+};
 # ... but a <Location /> with AuthType obo after the handler's merges over it
 subtest 'refused: AuthType None in the handler\'s Location, AuthType obo in a later <Location />' => sub {
     my $c = check_config("$BASE\n<Location /obo-token>\n    AuthType None\n    $H\n</Location>\n"

@@ -1707,10 +1707,12 @@ static const ap_directive_t *obo_in_list_masked(apr_pool_t *p, const ap_directiv
                 && !(masked & SET_LONG_RUNNING))) {
             hit = d;
         }
-        /* <Proxy> applies to proxied requests only, never to a handler's */
+        /* <Proxy> applies to proxied requests only, never to a handler's;
+         * an <If> merges after every other section, the handler's own
+         * included: what it sets is never masked (review 37D-F4) */
         else if (d->first_child && !is_path_section(d) && !is_directive(d, "<Proxy")
                  && !is_directive(d, "<ProxyMatch")) {
-            hit = obo_in_list_masked(p, d->first_child, masked);
+            hit = obo_in_list_masked(p, d->first_child, is_condition(d) ? 0 : masked);
         }
     }
     return hit;
