@@ -261,6 +261,8 @@ my @rows = (
      "$BASE\nOBOClientAuth client_secret_post\n$XLOC\n$VHOST_IDP\n OBOClientID other-client\n"
      . " OBOClientCertificate $pki/client.pem $pki/client.key\n$XLOC\n</VirtualHost>",
      qr/OBO189: virtual host \S+ sets its own OBOClientID \(other-client\) and OBOClientCertificate but inherits OBOClientAuth client_secret_\*/],
+    ['OBORemoteUserClaim bare (no claim named)', "$IDP\n$AUD\n$LOC\nOBORemoteUserClaim bare",
+     qr/OBORemoteUserClaim bare: name the claim first/],
     ['an IdP URL with a password and a query', "$BASE\n$XLOC\nOBOTokenEndpoint https://u:pw\@idp.example/t?code=SECRETCODE456",
      qr/OBOTokenEndpoint.*shown without it/, not_in_output => qr/SECRETCODE456/],
 

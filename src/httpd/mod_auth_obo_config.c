@@ -857,6 +857,11 @@ static const char *set_skew(cmd_parms *cmd, void *m, const char *arg)
 static const char *set_user_claim(cmd_parms *cmd, void *m, const char *arg, const char *mode)
 {
     REFUSE_IN_HTACCESS(cmd);
+    if (!mode && strcasecmp(arg, "bare") == 0) {
+        /* review 37D-F5: read as a claim named "bare", every token 401 */
+        return apr_psprintf(cmd->pool, "%s bare: name the claim first (%s sub bare)",
+                            cmd->cmd->name, cmd->cmd->name);
+    }
     if (mode && strcasecmp(mode, "bare") != 0) {
         return apr_psprintf(cmd->pool, "%s: '%s': the second word can only be 'bare' (a "
                             "further identity provider's user names without @issuer)",

@@ -127,8 +127,14 @@ static void scrub_table(request_rec *r, apr_table_t *t, const apr_array_header_t
     }
     for (i = 0; i < drop->nelts; i++) {
         const char *k = APR_ARRAY_IDX(drop, i, const char *);
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO030: removed %s %s (the module "
-                      "sets it)", what, k);
+        /* OBO-Session-Key is also the obo-token handler's input, kept
+         * before this (capture_client_key): every backend call logged it
+         * as a forged header where a server-level OBOScope applies (review
+         * 37D-F2) */
+        if (strcasecmp(k, AUTH_OBO_SESSION_HDR) != 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO030: removed %s %s (the module "
+                          "sets it)", what, k);
+        }
         apr_table_unset(t, k);
     }
 }
