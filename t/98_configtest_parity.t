@@ -263,6 +263,10 @@ my @rows = (
      qr/OBO189: virtual host \S+ sets its own OBOClientID \(other-client\) and OBOClientCertificate but inherits OBOClientAuth client_secret_\*/],
     ['OBORemoteUserClaim bare (no claim named)', "$IDP\n$AUD\n$LOC\nOBORemoteUserClaim bare",
      qr/OBORemoteUserClaim bare: name the claim first/],
+    # review 36B-F1: OBO430 says where the line is
+    ['OBOTokenFormat opaque in <Files> without client credentials',
+     "$IDP\n$AUD\n$LOC\n<Files x.cgi>\n OBOTokenFormat opaque\n</Files>",
+     qr/OBO430: OBOTokenFormat opaque or auto \(the main server configuration, first at \S+:\d+\) needs OBOClientID/],
     ['an IdP URL with a password and a query', "$BASE\n$XLOC\nOBOTokenEndpoint https://u:pw\@idp.example/t?code=SECRETCODE456",
      qr/OBOTokenEndpoint.*shown without it/, not_in_output => qr/SECRETCODE456/],
 

@@ -1053,10 +1053,12 @@ static int check_introspection(apr_pool_t *p, server_rec *s, const auth_obo_srv_
                    server_level(p, s));
         return 1;
     }
-    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO430: OBOTokenFormat opaque or auto (%s) "
+    /* where the line is, not only the server (review 36B-F1) */
+    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO430: OBOTokenFormat opaque or auto (%s%s%s) "
                  "needs OBOClientID and OBOClientSecret or OBOClientCertificate: the "
                  "introspection endpoint authenticates this server as the token endpoint does",
-                 server_level(p, s));
+                 server_level(p, s), sc->introspects_at ? ", first at " : "",
+                 sc->introspects_at ? sc->introspects_at : "");
     return 0;
 }
 

@@ -185,6 +185,7 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->uses_dpop = add->uses_dpop || base->uses_dpop;
     sc->dpop_tuned_at = MERGE_PTR(dpop_tuned_at);
     sc->cert_required_at = MERGE_PTR(cert_required_at);
+    sc->introspects_at = MERGE_PTR(introspects_at);
     sc->dpop_replay_slots = MERGE_INT(dpop_replay_slots);
     sc->app_only_rules = MERGE_INT(app_only_rules);
     sc->defaults = dir_merge(p, base->defaults, add->defaults);
@@ -1034,6 +1035,9 @@ static const char *set_token_format(cmd_parms *cmd, void *m, const char *arg)
     if (!err && d->token_format != AUTH_OBO_FORMAT_JWT) {
         srv_of(cmd)->introspects = 1;
         srv_of(cmd)->introspects_here = 1;
+        if (!srv_of(cmd)->introspects_at) {
+            srv_of(cmd)->introspects_at = read_at(cmd);
+        }
         note_section(cmd, d);
     }
     return err;

@@ -197,6 +197,7 @@ typedef struct auth_obo_srv_cfg {
     int introspection_ttl;               /* OBOIntrospectionCacheTime seconds, UNSET */
     int introspects;                     /* OBOTokenFormat opaque|auto somewhere here */
     int introspects_here;                /* ... in this server's own lines (not inherited) */
+    const char *introspects_at;          /* file:line of the first such OBOTokenFormat */
     int app_only_rules;                  /* OBOAppOnlyWhen: OBO_APP_* mask, UNSET */
     int uses_dpop;                       /* OBODPoP allowed|required somewhere here */
     const char *dpop_tuned_at;           /* file:line of a first OBODPoPNonce/Window/URL */
