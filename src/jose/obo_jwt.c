@@ -5,6 +5,7 @@
 #include "obo_json.h"
 #include "obo_b64.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <apr_strings.h>
@@ -345,6 +346,15 @@ static int obo_scalar_equals(const json_t *v, const char *value)
 
     if (json_is_string(v)) {
         eq = strcmp(json_string_value(v), value) == 0;
+    }
+    else if (json_is_real(v)) {
+        /* a fraction as written (0.1) is not what printing the double gives
+         * (0.10000000000000001): the value written in Require is read as a
+         * number and compared (review 36B-F2) */
+        char *end = NULL;
+        double d = *value ? strtod(value, &end) : 0;
+
+        eq = end && *end == '\0' && d == json_real_value(v);
     }
     else if (json_is_number(v) || json_is_boolean(v)) {
         n = json_dumpb(v, buf, sizeof(buf) - 1, JSON_ENCODE_ANY);

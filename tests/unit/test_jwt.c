@@ -358,6 +358,13 @@ static void test_claim_matches(apr_pool_t *p)
     ok(obo_jwt_claim_matches(j, "i", "42") && !obo_jwt_claim_matches(j, "i", "42.0"),
        "integer as text");
     ok(obo_jwt_claim_matches(j, "r", "1.5"), "real as text");
+    {
+        json_t *f = pl(p, "{\"lvl\":0.1,\"x\":[0.2,3]}");
+        ok(obo_jwt_claim_matches(f, "lvl", "0.1") && !obo_jwt_claim_matches(f, "lvl", "0.2")
+           && !obo_jwt_claim_matches(f, "lvl", "0.1x") && !obo_jwt_claim_matches(f, "lvl", ""),
+           "a fraction not exact in binary matches as written (review 36B-F2)");
+        ok(obo_jwt_claim_matches(f, "x", "0.2"), "... in an array too");
+    }
     ok(obo_jwt_claim_matches(j, "t", "true") && obo_jwt_claim_matches(j, "f", "false")
        && !obo_jwt_claim_matches(j, "t", "1"), "booleans as text");
     ok(obo_jwt_claim_matches(j, "a", "x") && obo_jwt_claim_matches(j, "a", "7"),
