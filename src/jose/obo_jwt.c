@@ -442,6 +442,16 @@ const char *obo_jwt_acrs_challenge(apr_pool_t *p, const apr_array_header_t *ids)
 }
 
 /* Array of strings joined by spaces, or NULL if an element is not a string. */
+static int obo_has_space_or_ctl(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s <= 0x20 || *s == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static const char *obo_join_strings(apr_pool_t *p, const json_t *arr)
 {
     apr_array_header_t *parts = apr_array_make(p, (int)json_array_size(arr) + 1,
@@ -451,9 +461,15 @@ static const char *obo_join_strings(apr_pool_t *p, const json_t *arr)
     int all = 1;
 
     json_array_foreach(arr, i, v) {
-        all &= json_is_string(v);
-        if (json_is_string(v)) {
-            APR_ARRAY_PUSH(parts, const char *) = json_string_value(v);
+        const char *e = json_is_string(v) ? json_string_value(v) : NULL;
+
+        /* an element with a space (or a control character, which the
+         * hand-off turns into one) would make ["Not Admin"] and
+         * ["Not","Admin"] the same text: such an array goes as JSON
+         * (review 36A-F8) */
+        all &= e != NULL && *e && !obo_has_space_or_ctl(e);
+        if (e) {
+            APR_ARRAY_PUSH(parts, const char *) = e;
         }
     }
     return all ? apr_array_pstrcat(p, parts, ' ') : NULL;

@@ -359,6 +359,15 @@ static void test_claim_matches(apr_pool_t *p)
        "integer as text");
     ok(obo_jwt_claim_matches(j, "r", "1.5"), "real as text");
     {
+        json_t *g = pl(p, "{\"a\":[\"Not Admin\",\"Reader\"],\"b\":[\"Not\",\"Admin\",\"Reader\"],"
+                          "\"c\":[\"x\",\"\"]}");
+        const char *ta = obo_jwt_claim_text(p, g, "a"), *tb = obo_jwt_claim_text(p, g, "b");
+        ok(ta && tb && strcmp(ta, tb) != 0 && ta[0] == '[',
+           "an array with a spaced element goes as JSON, not joined (review 36A-F8)");
+        ok(tb && strcmp(tb, "Not Admin Reader") == 0, "plain elements are still joined");
+        ok(obo_jwt_claim_text(p, g, "c")[0] == '[', "an empty element: JSON too");
+    }
+    {
         json_t *f = pl(p, "{\"lvl\":0.1,\"x\":[0.2,3]}");
         ok(obo_jwt_claim_matches(f, "lvl", "0.1") && !obo_jwt_claim_matches(f, "lvl", "0.2")
            && !obo_jwt_claim_matches(f, "lvl", "0.1x") && !obo_jwt_claim_matches(f, "lvl", ""),
