@@ -21,83 +21,71 @@ static obo_provider *provider_at(const apr_array_header_t *providers, int i)
     return APR_ARRAY_IDX(providers, i, obo_provider *);
 }
 
-/* Another provider is configured for this token's issuer (its issuers, or
- * the one its discovery URL names) while pv only has it from its discovery
- * document: that document may name any issuer, and a hostile or
- * compromised further IdP named another provider's to verify tokens in its
- * name with its own keys, or the primary's while the primary's discovery
- * was unavailable (review 37C-F7). pv yields the issuer to that provider. */
-static int claimed_elsewhere(apr_pool_t *p, const apr_array_header_t *providers,
-                             const obo_provider *pv, const json_t *claims)
-{
-    int i, other = 0;
+static apr_uint32_t ambiguity_logged;   /* OBO474's rate limit */
 
-    if (accepts(obo_provider_claimed_issuers(pv, p), claims)) {
-        return 0;
+/* The first provider configured for the token's issuer (its configured
+ * issuers, or the one its discovery URL names), or NULL. */
+static obo_provider *claimed_by(apr_pool_t *p, const apr_array_header_t *providers,
+                                const json_t *claims)
+{
+    obo_provider *hit = NULL;
+    int i;
+
+    for (i = 0; i < providers->nelts && !hit; i++) {
+        if (accepts(obo_provider_claimed_issuers(provider_at(providers, i), p), claims)) {
+            hit = provider_at(providers, i);
+        }
     }
-    for (i = 0; i < providers->nelts && !other; i++) {
-        const obo_provider *q = provider_at(providers, i);
-        other = q != pv && accepts(obo_provider_claimed_issuers(q, p), claims);
-    }
-    return other;
+    return hit;
 }
 
-static apr_uint32_t yield_logged;   /* OBO474's rate limit */
-
-static int yields(apr_pool_t *p, const apr_array_header_t *providers, obo_provider *pv,
-                  const json_t *claims)
-{
-    if (!claimed_elsewhere(p, providers, pv, claims)) {
-        return 0;
-    }
-    if (obo_log_ratelimit(&yield_logged, OBO_LOG_INTERVAL_S)) {
-        obo_log(OBO_LOG_WARN, "OBO474", "the discovery document of " OBO_URL_FMT " names an "
-                "issuer another identity provider of this server is configured for: its keys "
-                "do not verify that issuer's tokens (further such messages suppressed for %d s)",
-                OBO_URL_ARGS(obo_provider_source(pv)), OBO_LOG_INTERVAL_S);
-    }
-    return 1;
-}
-
+/* A discovery document may name any issuer: a hostile or compromised
+ * further IdP named the primary's, or another provider's, and verified
+ * tokens in its name with its own keys (reviews 37C-F7, 38E-F1, 38F-F2).
+ * So a provider is first chosen by what it is configured for; an issuer a
+ * provider only has from its document selects it only where every other
+ * provider's issuers are known and none names it too: two documents naming
+ * one issuer select neither (OBO474), an unknown one waits (503). */
 apr_status_t obo_select_provider(apr_pool_t *p, const apr_array_header_t *providers,
                                  const json_t *claims, obo_provider **out, const char **err)
 {
     const apr_array_header_t *issuers = NULL;
-    apr_status_t rv = APR_NOTFOUND;
-    int i, unknown = 0;
+    obo_provider *found = NULL;
+    int i, unknown = 0, ambiguous = 0;
 
-    *out = NULL;
+    *out = claimed_by(p, providers, claims);
     for (i = 0; i < providers->nelts && !*out; i++) {
-        if (obo_provider_known_issuers(provider_at(providers, i), p, &issuers) != APR_SUCCESS) {
+        obo_provider *pv = provider_at(providers, i);
+
+        if (obo_provider_known_issuers(pv, p, &issuers) != APR_SUCCESS
+            && obo_provider_issuers(pv, p, &issuers, err) != APR_SUCCESS) {
             unknown = 1;
         }
-        else if (accepts(issuers, claims) && !yields(p, providers, provider_at(providers, i),
-                                                     claims)) {
-            *out = provider_at(providers, i);
-        }
-    }
-    /* Only a provider that has never had its discovery document may still
-     * name this issuer: ask those, in order. */
-    for (i = 0; i < providers->nelts && !*out && unknown; i++) {
-        obo_provider *pv = provider_at(providers, i);
-        apr_status_t st;
-
-        if (obo_provider_known_issuers(pv, p, &issuers) == APR_SUCCESS) {
-            continue;
-        }
-        st = obo_provider_issuers(pv, p, &issuers, err);
-        if (st != APR_SUCCESS) {
-            rv = APR_EAGAIN;
-        }
-        else if (accepts(issuers, claims) && !yields(p, providers, pv, claims)) {
-            *out = pv;
+        else if (accepts(issuers, claims)) {
+            ambiguous |= found != NULL;
+            found = found ? found : pv;
         }
     }
     if (*out) {
         return APR_SUCCESS;
     }
-    if (rv == APR_NOTFOUND) {
+    if (ambiguous) {
+        if (obo_log_ratelimit(&ambiguity_logged, OBO_LOG_INTERVAL_S)) {
+            obo_log(OBO_LOG_WARN, "OBO474", "the discovery documents of two identity providers "
+                    "of this server name the same issuer, which none of them is configured "
+                    "for: neither verifies its tokens (further such messages suppressed for "
+                    "%d s); set that provider's issuer in the configuration", OBO_LOG_INTERVAL_S);
+        }
         *err = "issuer not accepted";
+        return APR_NOTFOUND;
     }
-    return rv;
+    if (found && !unknown) {
+        *out = found;
+        return APR_SUCCESS;
+    }
+    if (unknown) {
+        return APR_EAGAIN;  /* a provider whose document could not be had may name it */
+    }
+    *err = "issuer not accepted";
+    return APR_NOTFOUND;
 }

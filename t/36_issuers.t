@@ -90,8 +90,69 @@ subtest 'a further provider\'s discovery naming the primary\'s issuer verifies n
     ok $c->{started}, 'httpd starts' or return diag $c->{output};
     isnt $c->{probe}->code, 200, 'a token signed with the further provider\'s key in the primary\'s name: refused'
         or diag describe($c->{probe});
-    like $c->{output}, qr/OBO474: the discovery document of \S+second-selh\S* names an issuer another/,
-         'OBO474 says why' or diag $c->{output};
+
+};
+
+# review 38E-F1, 38F-F2: the claim from the discovery URL held only for the
+# plain form: a query (?appid=, ?p=), or a multi-tenant primary, let the
+# hostile document's issuer select it again (200)
+for my $case (
+    [ 'a primary whose discovery URL has ?appid=, its discovery down', 'selq', '?appid=00000000-0000-0000-0000-000000000001', 1, undef ],
+    [ 'an organizations primary, its discovery down', 'organizations', '', 1, 'seltn' ],
+    [ 'a hostile provider listed before the victim, whose URL has ?appid=', 'selv', '?appid=00000000-0000-0000-0000-000000000002', 0, undef ],
+) {
+    my ($name, $vt, $query, $down, $tid) = @$case;
+    subtest "a hostile further provider cannot take an issuer: $name" => sub {
+        my $ht = "second-h$vt";
+        my $victim_tenant = $tid // $vt;
+        idp_set("discovery_fault\@$ht" => "issuer_of:$victim_tenant",
+                $down ? ("discovery_fault\@$vt" => '500') : ());
+        my $v = "OBOMetadataURL https://127.0.0.1:$port/$vt/v2.0/.well-known/openid-configuration$query\n";
+        my $h = "OBOMetadataURL https://127.0.0.1:$port/$ht/v2.0/.well-known/openid-configuration\n";
+        my $conf = ($down ? "$v$h" : "OBOMetadataURL https://127.0.0.1:$port/issa/v2.0/.well-known/openid-configuration\n$h$v")
+                 . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+                 . "<Location />\n AuthType obo\n Require valid-user\n</Location>";
+        my %tid = $tid ? (tid => $tid) : ();
+        my $forged = mint(tenant => $victim_tenant, %tid, kid => 'rsa-a', sign_key => 'rsa-b',
+                          claims => { sub => 'forged' });
+        my $real = mint(tenant => $victim_tenant, %tid);
+        my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+        my $c = check_config($conf, probe => sub {
+            my $url = "http://127.0.0.1:$_[0]/public.txt";
+            return [ $ua->get($url, Authorization => "Bearer $forged"),
+                     $ua->get($url, Authorization => "Bearer $real") ];
+        });
+        idp_set("discovery_fault\@$ht" => '', "discovery_fault\@$vt" => '');
+        ok $c->{started}, 'httpd starts' or return diag $c->{output};
+        my ($f, $r) = @{ $c->{probe} };
+        isnt $f->code, 200, 'the token signed with the hostile provider\'s key: refused'
+            or diag describe($f);
+        is $r->code, $down ? 503 : 200, $down ? 'the victim\'s real token: 503 while its discovery is down'
+                                           : 'the victim\'s real token: 200'
+            or diag describe($r);
+    };
+}
+
+# ... and an issuer two documents name, which no provider is configured for
+# (a B2C-like provider whose URL does not name its issuer): neither
+subtest 'two discovery documents naming one issuer: neither verifies its tokens (OBO474)' => sub {
+    my ($vt, $ht) = ('selw', 'second-hselw');
+    idp_set("discovery_fault\@$vt" => 'wrong_issuer', "discovery_fault\@$ht" => 'issuer_of:someone-else');
+    my $conf = "OBOMetadataURL https://127.0.0.1:$port/issa/v2.0/.well-known/openid-configuration\n"
+             . "OBOMetadataURL https://127.0.0.1:$port/$vt/v2.0/.well-known/openid-configuration\n"
+             . "OBOMetadataURL https://127.0.0.1:$port/$ht/v2.0/.well-known/openid-configuration\n"
+             . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n</Location>";
+    my $forged = mint(tenant => 'someone-else', kid => 'rsa-a', sign_key => 'rsa-b');
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $forged");
+    });
+    idp_set("discovery_fault\@$vt" => '', "discovery_fault\@$ht" => '');
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    is $c->{probe}->code, 401, 'the token in that issuer\'s name: 401' or diag describe($c->{probe});
+    like $c->{output}, qr/OBO474: the discovery documents of two identity providers/, 'OBO474 says why'
+        or diag $c->{output};
 };
 
 subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {

@@ -1090,19 +1090,44 @@ apr_status_t obo_provider_known_issuers(obo_provider *pv, apr_pool_t *p,
     return a->nelts > 0 ? APR_SUCCESS : APR_EAGAIN;
 }
 
-const apr_array_header_t *obo_provider_claimed_issuers(const obo_provider *pv, apr_pool_t *p)
+/* The issuer a discovery URL names (OpenID Connect Discovery 4.3: the
+ * issuer, without a terminating '/', then /.well-known/openid-configuration):
+ * the query (Entra's ?appid=, B2C's ?p=) and fragment are no part of it, the
+ * issuer may end in '/' (Auth0), and Entra's multi-tenant authorities
+ * (organizations, common, consumers) stand for the {tenantid} template
+ * their documents name (review 38E-F1, 38F-F2). */
+static void url_issuers(apr_pool_t *p, const char *u, apr_array_header_t *a)
 {
     static const char suffix[] = "/.well-known/openid-configuration";
-    apr_array_header_t *a = apr_array_make(p, 1, sizeof(const char *));
-    const char *u = pv->cfg.metadata_url;
-    apr_size_t n = u ? strlen(u) : 0, k = sizeof(suffix) - 1;
+    static const char *const multi[] = { "/organizations/", "/common/", "/consumers/", NULL };
+    apr_size_t n = u ? strcspn(u, "?#") : 0, k = sizeof(suffix) - 1;
+    char *iss;
+    int i;
+
+    if (n <= k || strncmp(u + n - k, suffix, k) != 0) {
+        return;
+    }
+    iss = apr_pstrndup(p, u, n - k);
+    for (i = 0; multi[i]; i++) {
+        char *at = strstr(iss, multi[i]);
+        if (at) {
+            iss = apr_pstrcat(p, apr_pstrndup(p, iss, (apr_size_t)(at - iss)), "/{tenantid}/",
+                              at + strlen(multi[i]), NULL);
+            break;
+        }
+    }
+    APR_ARRAY_PUSH(a, const char *) = iss;
+    APR_ARRAY_PUSH(a, const char *) = apr_pstrcat(p, iss, "/", NULL);
+}
+
+const apr_array_header_t *obo_provider_claimed_issuers(const obo_provider *pv, apr_pool_t *p)
+{
+    apr_array_header_t *a = apr_array_make(p, 2, sizeof(const char *));
 
     if (pv->cfg.issuers && pv->cfg.issuers->nelts > 0) {
         return pv->cfg.issuers;
     }
-    if (n > k && strcmp(u + n - k, suffix) == 0) {
-        APR_ARRAY_PUSH(a, const char *) = apr_pstrndup(p, u, n - k);
-    }
+    url_issuers(p, pv->cfg.metadata_url, a);
     return a;
 }
 
