@@ -118,14 +118,26 @@ for my $case (@accepted) {
         unlike $c->{output}, qr/OBO192/, 'no OBO192';
     };
 }
-# review 37D-F4: an <If> merges after every section, the handler's own too
-subtest 'refused: AuthType None in the handler\'s Location, AuthType obo in a server-level <If>' => sub {
-    my $c = check_config("$BASE\n<If \"%{HTTP_HOST} =~ /./\">\n    $OBO\n</If>\n"
-        . "<Location /obo-token>\n    AuthType None\n    $H\n</Location>", modules => ["authz_host"]);
-    ok !$c->{syntax_ok}, 'apache2 -t fails' or diag $c->{output};
-    like $c->{output}, qr{OBO192: SetHandler obo-token .*AuthType obo \(<If}, 'OBO192 names the <If>'
-        or diag $c->{output};
-};
+# reviews 37D-F4, 38E-F3, 38F-F3: an <If> merges after every section, the
+# handler's own too, and its condition cannot be judged at startup: an
+# AuthType obo in one is said (a warning naming it), not refused, whatever
+# the handler's own section sets; an <If> of the handler's own may turn it off
+for my $case (
+    [ 'AuthType None in the handler\'s Location, AuthType obo in a server-level <If>',
+      "<If \"%{HTTP_HOST} =~ /./\">\n    $OBO\n</If>\n<Location /obo-token>\n    AuthType None\n    $H\n</Location>" ],
+    [ 'a server-level <If> on other URLs with AuthType obo',
+      "<If \"%{REQUEST_URI} =~ m#^/api/#\">\n    $OBO\n</If>\n<Location /obo-token>\n    $H\n</Location>" ],
+    [ 'the handler\'s own <If> turning AuthType off',
+      "<If \"%{HTTP_HOST} =~ /./\">\n    $OBO\n</If>\n<Location /obo-token>\n    $H\n    <If \"true\">\n        AuthType None\n    </If>\n</Location>" ],
+) {
+    my ($name, $conf) = @$case;
+    subtest "warned: $name" => sub {
+        my $c = check_config("$BASE\n<Location /lr>\n    $LR\n</Location>\n$conf", modules => ["authz_host"]);
+        ok $c->{syntax_ok} && $c->{started}, 'apache2 -t passes and httpd starts' or diag $c->{output};
+        like $c->{output}, qr{OBO192: SetHandler obo-token .*AuthType obo \(<If .* does if that condition matches},
+            'OBO192 warns, naming the <If>' or diag $c->{output};
+    };
+}
 # ... but a <Location /> with AuthType obo after the handler's merges over it
 subtest 'refused: AuthType None in the handler\'s Location, AuthType obo in a later <Location />' => sub {
     my $c = check_config("$BASE\n<Location /obo-token>\n    AuthType None\n    $H\n</Location>\n"

@@ -1694,27 +1694,32 @@ static int set_in_list(const ap_directive_t *d)
     return set;
 }
 
-/* AuthType obo or OBOLongRunning on in list d (or in <If>, <Limit>...
- * inside it), leaving out what masked says a closer section set. */
+/* AuthType obo or OBOLongRunning on in list d (or in <Limit>, <IfModule>...
+ * inside it), leaving out what masked says a closer section set. An <If>
+ * merges after every other section and its condition cannot be judged
+ * here: conds 0 leaves <If> chains out (what startup refuses), conds 1
+ * looks only inside them, never masked (what startup warns about; the
+ * handler refuses such a request at run time, OBO191: reviews 37D-F4,
+ * 38E-F3, 38F-F3). */
 static const ap_directive_t *obo_in_list_masked(apr_pool_t *p, const ap_directive_t *d,
-                                                int masked)
+                                                int masked, int conds, int inside)
 {
     const ap_directive_t *hit = NULL;
 
     for (; d && !hit; d = d->next) {
         const char *w = d->args ? ap_getword_conf(p, &(const char *){ d->args }) : "";
-        if ((is_directive(d, "AuthType") && !strcasecmp(w, AUTH_OBO_TYPE)
-             && !(masked & SET_AUTHTYPE))
-            || (is_directive(d, "OBOLongRunning") && !strcasecmp(w, "on")
-                && !(masked & SET_LONG_RUNNING))) {
+        if ((!conds || inside)
+            && ((is_directive(d, "AuthType") && !strcasecmp(w, AUTH_OBO_TYPE)
+                 && !(masked & SET_AUTHTYPE))
+                || (is_directive(d, "OBOLongRunning") && !strcasecmp(w, "on")
+                    && !(masked & SET_LONG_RUNNING)))) {
             hit = d;
         }
-        /* <Proxy> applies to proxied requests only, never to a handler's;
-         * an <If> merges after every other section, the handler's own
-         * included: what it sets is never masked (review 37D-F4) */
+        /* <Proxy> applies to proxied requests only, never to a handler's */
         else if (d->first_child && !is_path_section(d) && !is_directive(d, "<Proxy")
-                 && !is_directive(d, "<ProxyMatch")) {
-            hit = obo_in_list_masked(p, d->first_child, is_condition(d) ? 0 : masked);
+                 && !is_directive(d, "<ProxyMatch") && (conds || !is_condition(d))) {
+            hit = obo_in_list_masked(p, d->first_child, is_condition(d) ? 0 : masked, conds,
+                                     inside || is_condition(d));
         }
     }
     return hit;
@@ -1845,7 +1850,7 @@ static const char *section_path(apr_pool_t *p, const ap_directive_t *sec)
  * whole server) overlaps every section. */
 static const ap_directive_t *obo_overlapping(apr_pool_t *p, const ap_directive_t *list,
                                              const space *sp, const ap_directive_t *own,
-                                             int masked)
+                                             int masked, int conds)
 {
     const ap_directive_t *hit = NULL;
     int after = 0;
@@ -1855,7 +1860,7 @@ static const ap_directive_t *obo_overlapping(apr_pool_t *p, const ap_directive_t
         /* a section after the handler's own in the same list merges after
          * it: what it sets wins over the handler's section */
         if (q.kind && list != own && (!sp->kind || spaces_overlap(p, sp, &q))) {
-            hit = obo_in_list_masked(p, list->first_child, after ? 0 : masked);
+            hit = obo_in_list_masked(p, list->first_child, after ? 0 : masked, conds, 0);
         }
         after |= list == own;
     }
@@ -1864,33 +1869,33 @@ static const ap_directive_t *obo_overlapping(apr_pool_t *p, const ap_directive_t
 
 /* The AuthType obo or OBOLongRunning on that applies where h sets the
  * handler, or NULL. */
-static const ap_directive_t *obo_for_handler(apr_pool_t *p, const ap_directive_t *h)
+static const ap_directive_t *obo_for_handler(apr_pool_t *p, const ap_directive_t *h, int conds)
 {
     const ap_directive_t *s, *outer = NULL, *hit = NULL;
     int set = 0;
     space sp;
 
     for (s = h->parent; s && !is_directive(s, "<VirtualHost"); s = s->parent) {
-        hit = hit ? hit : obo_in_list_masked(p, s->first_child, set);
+        hit = hit ? hit : obo_in_list_masked(p, s->first_child, set, conds, 0);
         set |= set_in_list(s->first_child);
         outer = is_path_section(s) ? s : outer;
     }
     sp = space_of(p, outer);
     if (!hit && s) {            /* s: its virtual host; NULL: the main server */
-        hit = obo_in_list_masked(p, s->first_child, set);
-        hit = hit ? hit : obo_overlapping(p, s->first_child, &sp, outer, set);
+        hit = obo_in_list_masked(p, s->first_child, set, conds, 0);
+        hit = hit ? hit : obo_overlapping(p, s->first_child, &sp, outer, set, conds);
         set |= set_in_list(s->first_child);
     }
     if (!hit) {
         /* the main server's sections merge before a host's own */
-        hit = obo_in_list_masked(p, ap_conftree, set);
-        hit = hit ? hit : obo_overlapping(p, ap_conftree, &sp, s ? NULL : outer, set);
+        hit = obo_in_list_masked(p, ap_conftree, set, conds, 0);
+        hit = hit ? hit : obo_overlapping(p, ap_conftree, &sp, s ? NULL : outer, set, conds);
     }
     /* A handler of the main server serves every virtual host too: their
      * sections merge over it there, their server level does not. */
     for (s = !hit && !s ? ap_conftree : NULL; s && !hit; s = s->next) {
         hit = is_directive(s, "<VirtualHost")
-              ? obo_overlapping(p, s->first_child, &sp, NULL, 0) : NULL;
+              ? obo_overlapping(p, s->first_child, &sp, NULL, 0, conds) : NULL;
     }
     return hit;
 }
@@ -2133,12 +2138,21 @@ static int check_token_handlers(apr_pool_t *p, server_rec *main_s, const ap_dire
     int ok = 1;
 
     for (; d && ok; d = d->next) {
-        const ap_directive_t *hit = names_token_handler(d) ? obo_for_handler(p, d) : NULL;
+        const ap_directive_t *hit = names_token_handler(d) ? obo_for_handler(p, d, 0) : NULL;
+        const ap_directive_t *maybe = names_token_handler(d) && !hit
+                                      ? obo_for_handler(p, d, 1) : NULL;
         if (names_token_handler(d) && !hit) {
             ok = check_handler_servers(p, main_s, d);
             if (ok) {
                 warn_if_handler_open(p, main_s, d);
             }
+        }
+        if (ok && maybe) {
+            check_warn(p, main_s, "OBO192: %s %s (%s, %s) applies where %s %s (%s, %s) does if "
+                       "that condition matches its requests: the handler then refuses them "
+                       "(OBO191, 500); give the <If> a condition that leaves the handler's URL "
+                       "out", d->directive, d->args, section_name(p, d), where(p, d),
+                       maybe->directive, maybe->args, section_name(p, maybe), where(p, maybe));
         }
         if (hit) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, main_s, "OBO192: %s %s (%s, %s) "
