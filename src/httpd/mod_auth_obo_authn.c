@@ -210,8 +210,14 @@ static char *qualified_user(request_rec *r, const auth_obo_req *st, const auth_o
                                                       &auth_obo_module);
     const char *iss = obo_json_str(payload, "iss");
 
-    if (auth_obo_user_bare(d) || !st->provider || !sc->rt || st->provider == sc->rt->provider
-        || !iss) {
+    /* the primary is the provider of OBOMetadataURL or an issuer-less JWKS
+     * line; with only lines that name their issuers, every provider is a
+     * further one (review 38F-F6: the first such line's users got bare
+     * names, as the docs say no JWKS line with issuers ever does) */
+    int primary = sc->metadata_url || sc->jwks_url || sc->jwks_file;
+
+    if (auth_obo_user_bare(d) || !st->provider || !sc->rt || !iss || !sc->rt->providers
+        || sc->rt->providers->nelts < 2 || (primary && st->provider == sc->rt->provider)) {
         return apr_pstrdup(r->pool, user);
     }
     return apr_pstrcat(r->pool, user, "@", iss, NULL);
