@@ -327,20 +327,6 @@ static void drop_caller_copies(request_rec *r, const auth_obo_req *st, const cha
     }
 }
 
-static int is_obo_type(request_rec *r)
-{
-    const char *type = ap_auth_type(r);
-
-    return type && !strcasecmp(type, AUTH_OBO_TYPE);
-}
-
-static int section_names_downstream(request_rec *r)
-{
-    const auth_obo_dir_cfg *own = ap_get_module_config(r->per_dir_config, &auth_obo_module);
-
-    return own && own->downstreams && own->downstreams->nelts > 0;
-}
-
 static void drop_caller_token(request_rec *r, const auth_obo_dir_cfg *d, auth_obo_req *st)
 {
     const char *h = auth_obo_credentials_header(r);
@@ -413,15 +399,12 @@ static int auth_obo_fixups(request_rec *r)
         return DECLINED;
     }
     st = auth_obo_req_state(r);
-    /* Where the module reads the caller's credentials, or a section names
-     * the downstream (a public Location nested in an exchanging one still
-     * must not pass the user's token on). A public section that only
-     * inherits a server-level OBOScope (a proxied application with Basic
-     * or bearer auth of its own) keeps its Authorization (review 36B-F11):
-     * server-level lines never reach r->per_dir_config. */
-    if (is_obo_type(r) || section_names_downstream(r)) {
-        drop_caller_token(r, d, st);
-    }
+    /* Wherever a downstream applies, a server-level OBOScope's included: a
+     * public Location nested in an authenticated one passed the caller's
+     * own token on when only sections counted (review 38F-F8, after
+     * 36B-F11); docs/proxy-backend.md says to put OBOScope in sections
+     * where the server also proxies applications of their own. */
+    drop_caller_token(r, d, st);
     sc = ap_get_module_config(r->server->module_config, &auth_obo_module);
     if (!st || !st->jws) {
         return fast ? fast_redirect_refused(r, d) : DECLINED;
