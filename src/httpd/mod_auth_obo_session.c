@@ -355,13 +355,22 @@ static int is_form(const char *ct)
  * discarded: a backend that named its downstream in JSON or multipart got
  * the default downstream's token, one meant for another API (review
  * 36B-F6). An empty body of any type names nothing. */
-/* The request has a body: a Content-Length above 0 or a chunked one. */
+/* The request has a body: a Content-Length above 0, or a chunked one that
+ * brings a byte (an empty chunked body, as streaming clients send with a
+ * DELETE, names nothing: review 38E-F2). */
 static int has_body(request_rec *r)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    const char *te = apr_table_get(r->headers_in, "Transfer-Encoding");
+    char byte;
 
-    return (cl && strspn(cl, "0") != strlen(cl)) || te != NULL;
+    if (cl && strspn(cl, "0") != strlen(cl)) {
+        return 1;
+    }
+    if (!apr_table_get(r->headers_in, "Transfer-Encoding")) {
+        return 0;
+    }
+    return ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK) != OK
+           || (ap_should_client_block(r) && ap_get_client_block(r, &byte, 1) != 0);
 }
 
 static const char *read_form(request_rec *r, char **out)
