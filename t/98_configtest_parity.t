@@ -441,6 +441,11 @@ my @warnings = (
      . "<VirtualHost *:*>\n ServerName api.test\n OBOClockSkew 30\n</VirtualHost>\n"
      . "<VirtualHost *:*>\n ServerName tokens.test\n <Location /obo-token>\n  SetHandler obo-token\n  Require all granted\n </Location>\n</VirtualHost>",
      qr/OBO181: SetHandler obo-token \(<Location \/obo-token>, \S+\) reads the shm cache .* virtual host api\.test:\d+ keeps/],
+    ['a handler in a host of its own, another host with long-running sessions of its own: no OBO181',
+     "$BASE\nOBOCache shm 6200000\n<VirtualHost *:*>\n ServerName api.test\n <Location /lr>\n  AuthType obo\n  Require valid-user\n  $SCOPE\n  OBOLongRunning on\n </Location>\n"
+     . " <Location /obo-token>\n  SetHandler obo-token\n  Require all granted\n </Location>\n</VirtualHost>\n"
+     . "<VirtualHost *:*>\n ServerName other.test\n <Location /lr2>\n  AuthType obo\n  Require valid-user\n  $SCOPE\n  OBOLongRunning on\n </Location>\n</VirtualHost>",
+     undef, qr/OBO181/],
     ['... with memcached shared: no OBO181',
      "$BASE\nOBOCache memcached 127.0.0.1:1\nOBOCacheSecret 0123456789abcdef0123456789abcdef\n<Location /lr>\n AuthType obo\n Require valid-user\n $SCOPE\n OBOLongRunning on\n</Location>\n"
      . "<VirtualHost *:*>\n ServerName api.test\n OBOClockSkew 30\n</VirtualHost>\n"

@@ -1958,16 +1958,23 @@ static void warn_handler_segment(apr_pool_t *p, server_rec *s, const auth_obo_sr
 static void warn_handler_readers(apr_pool_t *p, server_rec *main_s, const auth_obo_srv_cfg *sc,
                                  const ap_directive_t *h)
 {
+    const auth_obo_srv_cfg *main_sc = ap_get_module_config(main_s->module_config,
+                                                           &auth_obo_module);
     const char *seen = apr_psprintf(p, "obo181:%pp:%pp", (void *)h, (void *)sc);
     void *done = NULL;
     server_rec *o;
 
+    /* Only the main server's segment, read by a handler of a server without
+     * directives of its own, misses the sessions the main server's
+     * long-running sections open in a host's own segment; a host's own
+     * sessions are its own handler's business. */
     apr_pool_userdata_get(&done, seen, p);
-    for (o = main_s; o && !done && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_SHM;
+    for (o = main_s->next; o && !done && sc == main_sc && main_sc->uses_sessions
+                           && auth_obo_ival(sc->cache_type, CACHE_SHM) == CACHE_SHM;
          o = o->next) {
         const auth_obo_srv_cfg *oc = ap_get_module_config(o->module_config, &auth_obo_module);
 
-        if (oc != sc && oc->uses_sessions
+        if (oc != main_sc && oc->uses_sessions && !own_sessions(oc, main_sc)
             && auth_obo_ival(oc->cache_type, CACHE_SHM) == CACHE_SHM) {
             check_warn(p, o, "OBO181: %s %s (%s, %s) reads the shm cache of the servers it "
                        "serves, but %s %s:%u keeps the long-running sessions of its "
