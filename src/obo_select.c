@@ -25,14 +25,13 @@ static apr_uint32_t ambiguity_logged;   /* OBO474's rate limit */
 
 /* The first provider configured for the token's issuer (its configured
  * issuers, or the one its discovery URL names), or NULL. */
-static obo_provider *claimed_by(apr_pool_t *p, const apr_array_header_t *providers,
-                                const json_t *claims)
+static obo_provider *claimed_by(const apr_array_header_t *providers, const json_t *claims)
 {
     obo_provider *hit = NULL;
     int i;
 
     for (i = 0; i < providers->nelts && !hit; i++) {
-        if (accepts(obo_provider_claimed_issuers(provider_at(providers, i), p), claims)) {
+        if (accepts(obo_provider_claimed_issuers(provider_at(providers, i)), claims)) {
             hit = provider_at(providers, i);
         }
     }
@@ -53,7 +52,7 @@ apr_status_t obo_select_provider(apr_pool_t *p, const apr_array_header_t *provid
     obo_provider *found = NULL;
     int i, unknown = 0, ambiguous = 0;
 
-    *out = claimed_by(p, providers, claims);
+    *out = claimed_by(providers, claims);
     for (i = 0; i < providers->nelts && !*out; i++) {
         obo_provider *pv = provider_at(providers, i);
 

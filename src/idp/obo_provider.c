@@ -54,6 +54,7 @@ struct obo_provider {
     apr_thread_mutex_t *lock;
     apr_thread_mutex_t *fetch_lock;
     apr_thread_cond_t *loaded;  /* with `lock`: a load or fetch ended, or keys arrived */
+    const apr_array_header_t *claimed;   /* obo_provider_claimed_issuers, made once */
     apr_thread_t *starter;      /* obo_provider_start's thread, until joined */
     const char *shared_key;     /* the entry in cfg.shared, or NULL */
     keyset *current;
@@ -89,6 +90,8 @@ static apr_status_t provider_cleanup(void *data)
     pv->current = NULL;
     return APR_SUCCESS;
 }
+
+static const apr_array_header_t *claimed_issuers(apr_pool_t *p, const obo_provider_cfg *cfg);
 
 apr_status_t obo_provider_create(apr_pool_t *p, const obo_provider_cfg *cfg,
                                  obo_http *http, obo_provider **out)
@@ -131,6 +134,9 @@ apr_status_t obo_provider_create(apr_pool_t *p, const obo_provider_cfg *cfg,
     }
     if (rv == APR_SUCCESS && pv->cfg.shared) {
         pv->shared_key = obo_provider_shared_key(p, &pv->cfg);
+    }
+    if (rv == APR_SUCCESS) {
+        pv->claimed = claimed_issuers(p, &pv->cfg);
     }
     if (rv == APR_SUCCESS) {
         apr_pool_cleanup_register(p, pv, provider_cleanup, apr_pool_cleanup_null);
@@ -840,16 +846,7 @@ static int refetch(obo_provider *pv, unsigned long gen)
     return done == 2;
 }
 
-/* The last attempt to fetch the keys failed (since the last good load). */
-static int fetch_failing(obo_provider *pv)
-{
-    int failing;
-
-    apr_thread_mutex_lock(pv->lock);
-    failing = pv->last_failure > pv->loaded_at;
-    apr_thread_mutex_unlock(pv->lock);
-    return failing;
-}
+static int refresh_failed(obo_provider *pv);
 
 static void wait_loaded(obo_provider *pv, apr_time_t deadline)
 {
@@ -1034,7 +1031,7 @@ apr_status_t obo_provider_keys(obo_provider *pv, apr_pool_t *p, const char *kid,
          * unavailable (503 with Retry-After), not the token invalid (a 401
          * sends every client for a new token signed with the same new key,
          * review 37C-F3). A kid unknown to a set fetched well stays a 401. */
-        if ((*keys)->nelts == 0 && kid && (stuck || fetch_failing(pv))) {
+        if ((*keys)->nelts == 0 && kid && (stuck || refresh_failed(pv))) {
             *err = "identity provider keys unavailable: the token's key is not in the "
                    "current set and fetching the set again failed";
             rv = APR_EAGAIN;
@@ -1120,15 +1117,22 @@ static void url_issuers(apr_pool_t *p, const char *u, apr_array_header_t *a)
     APR_ARRAY_PUSH(a, const char *) = apr_pstrcat(p, iss, "/", NULL);
 }
 
-const apr_array_header_t *obo_provider_claimed_issuers(const obo_provider *pv, apr_pool_t *p)
+/* Made once when the provider is created: it depends on the
+ * configuration only, and selection asks it for every distinct token. */
+static const apr_array_header_t *claimed_issuers(apr_pool_t *p, const obo_provider_cfg *cfg)
 {
     apr_array_header_t *a = apr_array_make(p, 2, sizeof(const char *));
 
-    if (pv->cfg.issuers && pv->cfg.issuers->nelts > 0) {
-        return pv->cfg.issuers;
+    if (cfg->issuers && cfg->issuers->nelts > 0) {
+        return cfg->issuers;
     }
-    url_issuers(p, pv->cfg.metadata_url, a);
+    url_issuers(p, cfg->metadata_url, a);
     return a;
+}
+
+const apr_array_header_t *obo_provider_claimed_issuers(const obo_provider *pv)
+{
+    return pv->claimed;
 }
 
 /* An endpoint: the override, else discovery's (*found, read under the
@@ -1224,6 +1228,7 @@ static apr_int64_t set_age(obo_provider *pv, apr_time_t now)
     return age;
 }
 
+/* The last attempt to fetch the keys failed (since the last good load). */
 static int refresh_failed(obo_provider *pv)
 {
     int failed;

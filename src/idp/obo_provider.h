@@ -89,7 +89,7 @@ apr_status_t obo_provider_known_issuers(obo_provider *pv, apr_pool_t *p,
  * "/.well-known/openid-configuration", OpenID Connect Discovery 4.3).
  * Empty when neither says: what discovery brings is not a claim another
  * provider's tokens must yield to (obo_select_provider). */
-const apr_array_header_t *obo_provider_claimed_issuers(const obo_provider *pv, apr_pool_t *p);
+const apr_array_header_t *obo_provider_claimed_issuers(const obo_provider *pv);
 
 /* Token endpoint: the override, else discovery's. APR_EAGAIN as above,
  * APR_NOTFOUND if neither exists. */
