@@ -155,6 +155,27 @@ subtest 'two discovery documents naming one issuer: neither verifies its tokens 
         or diag $c->{output};
 };
 
+# review 38G-F2: a further provider's document naming a bare issuer
+# ("corp.example") made its user alice "alice@corp.example", the name of a
+# primary user: a discovery issuer must be an https URL
+subtest 'a further provider whose discovery issuer is no URL: its tokens are refused' => sub {
+    my $ht = 'second-hraw';
+    idp_set("discovery_fault\@$ht" => 'raw_issuer:corp.example');
+    my $conf = "OBOMetadataURL https://127.0.0.1:$port/issa/v2.0/.well-known/openid-configuration\n"
+             . "OBOMetadataURL https://127.0.0.1:$port/$ht/v2.0/.well-known/openid-configuration\n"
+             . "OBORemoteUserClaim upn\nOBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "<Location />\n AuthType obo\n Require user alice\@corp.example\n</Location>";
+    my $forged = mint(tenant => $ht, kid => 'rsa-a', sign_key => 'rsa-b',
+                      claims => { iss => 'corp.example', upn => 'alice' });
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $forged");
+    });
+    idp_set("discovery_fault\@$ht" => '');
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    isnt $c->{probe}->code, 200, 'its token is not alice@corp.example' or diag describe($c->{probe});
+};
+
 subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {
     expect_ok(obo_get($V, '/api/env', token => tok_a(claims => { sub => 'alice-a' })),
               'issa, key A under kid rsa-a: 200', user => 'alice-a');

@@ -182,6 +182,8 @@ static const char *keep_or_copy(obo_provider *pv, const char *old, const char *n
     return (old && strcmp(old, now) == 0) ? old : apr_pstrdup(pv->pool, now);
 }
 
+static int is_https(const char *url);
+
 apr_status_t obo_discovery_parse(apr_pool_t *p, const char *body, apr_size_t len,
                                  obo_discovery *out, const char **err)
 {
@@ -195,6 +197,14 @@ apr_status_t obo_discovery_parse(apr_pool_t *p, const char *body, apr_size_t len
         out->introspection_endpoint = obo_json_str(doc, "introspection_endpoint");
         if (!out->issuer || !out->jwks_uri) {
             *err = "discovery document lacks issuer or jwks_uri";
+            rv = APR_EINVAL;
+        }
+        /* OpenID Connect Discovery: an https URL. A bare name (or one with
+         * user info) let a further provider's users be named value@issuer
+         * as one of the primary's users is (review 38G-F2: issuer
+         * "corp.example", upn alice: "alice@corp.example") */
+        else if (!is_https(out->issuer)) {
+            *err = "discovery document's issuer is not an https URL without user info";
             rv = APR_EINVAL;
         }
     }

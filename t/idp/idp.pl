@@ -371,6 +371,7 @@ sub h_discovery {
     $iss = issuer_for('someone-else') if $fault eq 'wrong_issuer';
     # a hostile or compromised IdP naming another tenant's issuer (review 37C-F7)
     $iss = issuer_for($1) if $fault =~ /^issuer_of:([\w-]+)$/;
+    $iss = $1 if $fault =~ /^raw_issuer:([\w.-]+)$/;    # not a URL (review 38G-F2)
     my $doc = {
         issuer                 => $iss,
         authorization_endpoint => "$BASE/$tenant/oauth2/v2.0/authorize",
