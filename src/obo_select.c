@@ -23,16 +23,22 @@ static obo_provider *provider_at(const apr_array_header_t *providers, int i)
 
 static apr_uint32_t ambiguity_logged;   /* OBO474's rate limit */
 
-/* The first provider configured for the token's issuer (its configured
- * issuers, or the one its discovery URL names), or NULL. */
+/* The first provider configured for the token's issuer, or NULL. Issuers
+ * written in the configuration come before those derived from a discovery
+ * URL: a derived one is a guess (it also claims the issuer with a final
+ * '/'), and must not shadow a provider the administrator named for it. */
 static obo_provider *claimed_by(const apr_array_header_t *providers, const json_t *claims)
 {
     obo_provider *hit = NULL;
-    int i;
+    int pass, i;
 
-    for (i = 0; i < providers->nelts && !hit; i++) {
-        if (accepts(obo_provider_claimed_issuers(provider_at(providers, i)), claims)) {
-            hit = provider_at(providers, i);
+    for (pass = 1; pass >= 0 && !hit; pass--) {
+        for (i = 0; i < providers->nelts && !hit; i++) {
+            obo_provider *pv = provider_at(providers, i);
+            if (obo_provider_issuers_written(pv) == pass
+                && accepts(obo_provider_claimed_issuers(pv), claims)) {
+                hit = pv;
+            }
         }
     }
     return hit;

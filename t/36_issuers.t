@@ -155,6 +155,30 @@ subtest 'two discovery documents naming one issuer: neither verifies its tokens 
         or diag $c->{output};
 };
 
+# A provider named for an issuer in the configuration selects before one
+# whose discovery URL only derives it: the primary's URL claims ".../issa/v2.0"
+# with and without a final '/', and shadowed a key-file provider written for
+# ".../issa/v2.0/" (its tokens were refused: 401).
+subtest 'a written issuer selects before one derived from a discovery URL' => sub {
+    my $iss = "https://127.0.0.1:$port/issa/v2.0/";
+    my $conf = "OBOMetadataURL https://127.0.0.1:$port/issa/v2.0/.well-known/openid-configuration\n"
+             . "OBOJWKSFile $pki/jwks-static.json $iss\n"
+             . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n</Location>";
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        my $url = "http://127.0.0.1:$_[0]/public.txt";
+        return [ $ua->get($url, Authorization => 'Bearer ' . mint(claims => { iss => $iss })),
+                 $ua->get($url, Authorization => 'Bearer ' . mint(tenant => 'issa')) ];
+    });
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    my ($file, $primary) = @{ $c->{probe} };
+    is $file->code, 200, 'the key-file provider\'s token (iss with a final /): 200'
+        or diag describe($file);
+    is $primary->code, 200, 'the primary\'s own token: 200' or diag describe($primary);
+    unlike $c->{output}, qr/OBO475/, 'no OBO475: the written issuer differs from the derived one';
+};
+
 # review 38G-F2: a further provider's document naming a bare issuer
 # ("corp.example") made its user alice "alice@corp.example", the name of a
 # primary user: a discovery issuer must be an https URL
@@ -378,6 +402,16 @@ subtest 'configtest: several providers' => sub {
          . " OBOScope api://downstream/.default\n</Location>"),
          qr/OBO040: OBOScope\/OBOPassToken need a token endpoint/],
     );
+    # OBO475: an issuer a discovery URL derives, claimed by another provider
+    for my $case (['two discovery URLs of one path', join("\n", $md->('cfa'), $md->('cfa') . '?p=B2C_1_other'),
+                   qr/OBO475: the discovery URL \S*cfa\S*\?\.\.\. names the issuer https:\/\/127\.0\.0\.1:\d+\/cfa\/v2\.0, which .*cfa\/v2\.0\/\.well-known\/openid-configuration is configured for too/],
+                  ['a written issuer equal to a derived one', join("\n", $md->('cfa'),
+                   "OBOJWKSFile $pki/jwks-static.json https://127.0.0.1:$port/cfb/v2.0", $md->('cfb')),
+                   qr/OBO475: the discovery URL .*cfb.* names the issuer https:\/\/127\.0\.0\.1:\d+\/cfb\/v2\.0, which .*jwks-static\.json is configured for too/]) {
+        my $w = check_config(join("\n", $case->[1], $aud, $loc));
+        ok $w->{syntax_ok}, "$case->[0]: configtest passes" or diag $w->{output};
+        like $w->{output}, $case->[2], "$case->[0]: OBO475" or diag $w->{output};
+    }
     my $c = check_config(join("\n", $md->('cfa'), $md->('cfb'),
         'OBOJWKSURL https://127.0.0.1:1/keys https://static.example/', $aud,
         'OBOClientID middle-tier-api', 'OBOClientSecret s3cret-for-tests',
@@ -386,6 +420,7 @@ subtest 'configtest: several providers' => sub {
     ok $c->{syntax_ok}, 'three providers, an exchanging Location: configtest passes' or diag $c->{output};
     like $c->{output}, qr/OBO472: the identity provider of https:\/\/127\.0\.0\.1:1\/keys \(issuer https:\/\/static\.example\/\) has no discovery document/,
          'OBO472 for the provider without a token endpoint';
+    unlike $c->{output}, qr/OBO475/, 'no OBO475 where every provider claims its own issuer';
 };
 
 done_testing();

@@ -1088,6 +1088,19 @@ static void warn_no_token_endpoint(apr_pool_t *p, server_rec *s, const auth_obo_
     }
 }
 
+static void note_issuers_quiet(apr_hash_t *seen, const apr_array_header_t *issuers,
+                               const char *who)
+{
+    int i;
+
+    for (i = 0; who && issuers && i < issuers->nelts; i++) {
+        const char *iss = APR_ARRAY_IDX(issuers, i, const char *);
+        if (!apr_hash_get(seen, iss, APR_HASH_KEY_STRING)) {
+            apr_hash_set(seen, iss, APR_HASH_KEY_STRING, who);
+        }
+    }
+}
+
 /* An issuer named by two providers (OBOIssuer of the primary, issuers on an
  * OBOJWKSURL/OBOJWKSFile line): a token of it is only ever checked with the
  * first one's keys, so the second's tokens all fail. */
@@ -1127,6 +1140,56 @@ static int check_issuers_unique(apr_pool_t *p, server_rec *s, const auth_obo_srv
                           : idp->jwks_url ? idp->jwks_url : idp->jwks_file);
     }
     return ok;
+}
+
+/* The issuer a discovery URL names (the URL without the well-known suffix)
+ * is a provider's claim when no issuer is written for it. Where it equals
+ * an issuer another provider claims, one of them never sees its tokens:
+ * a written issuer selects first, else the first provider. Only a warning:
+ * the document may name another issuer (OBO475). */
+static void note_url_issuer(apr_pool_t *p, server_rec *s, apr_hash_t *seen, const char *url)
+{
+    apr_array_header_t *a = apr_array_make(p, 2, sizeof(const char *));
+    const char *iss, *other;
+
+    obo_provider_url_issuers(p, url, a);
+    if (a->nelts == 0) {
+        return;
+    }
+    iss = APR_ARRAY_IDX(a, 0, const char *);
+    other = apr_hash_get(seen, iss, APR_HASH_KEY_STRING);
+    if (other && strcmp(other, url) != 0) {
+        check_warn(p, s, "OBO475: the discovery URL %s names the issuer %s, which %s is "
+                   "configured for too: tokens of that issuer select %s only (%s)",
+                   obo_url_shown(p, url), iss, obo_url_shown(p, other),
+                   obo_url_shown(p, other), server_level(p, s));
+        return;
+    }
+    apr_hash_set(seen, iss, APR_HASH_KEY_STRING, url);
+}
+
+static void warn_url_issuers(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc)
+{
+    apr_hash_t *seen = apr_hash_make(p);
+    int i;
+
+    /* Written issuers first: they select before any derived one. */
+    note_issuers_quiet(seen, sc->issuers, sc->metadata_url ? sc->metadata_url
+                       : sc->jwks_url ? sc->jwks_url : sc->jwks_file);
+    for (i = 0; sc->more_idps && i < sc->more_idps->nelts; i++) {
+        const auth_obo_idp *idp = &APR_ARRAY_IDX(sc->more_idps, i, auth_obo_idp);
+        note_issuers_quiet(seen, idp->issuers, idp->metadata_url ? idp->metadata_url
+                           : idp->jwks_url ? idp->jwks_url : idp->jwks_file);
+    }
+    if (sc->metadata_url && !(sc->issuers && sc->issuers->nelts > 0)) {
+        note_url_issuer(p, s, seen, sc->metadata_url);
+    }
+    for (i = 0; sc->more_idps && i < sc->more_idps->nelts; i++) {
+        const auth_obo_idp *idp = &APR_ARRAY_IDX(sc->more_idps, i, auth_obo_idp);
+        if (idp->metadata_url && !(idp->issuers && idp->issuers->nelts > 0)) {
+            note_url_issuer(p, s, seen, idp->metadata_url);
+        }
+    }
 }
 
 /* Some provider of the server has a discovery document (a token endpoint). */
@@ -2621,6 +2684,7 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                                                                  &auth_obo_module))) {
             return HTTP_INTERNAL_SERVER_ERROR;
         }
+        warn_url_issuers(ptemp, s, ap_get_module_config(s->module_config, &auth_obo_module));
     }
     if (!check_audience_only(ptemp, main_s)) {
         return HTTP_INTERNAL_SERVER_ERROR;

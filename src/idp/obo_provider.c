@@ -1103,7 +1103,7 @@ apr_status_t obo_provider_known_issuers(obo_provider *pv, apr_pool_t *p,
  * issuer may end in '/' (Auth0), and Entra's multi-tenant authorities
  * (organizations, common, consumers) stand for the {tenantid} template
  * their documents name (review 38E-F1, 38F-F2). */
-static void url_issuers(apr_pool_t *p, const char *u, apr_array_header_t *a)
+void obo_provider_url_issuers(apr_pool_t *p, const char *u, apr_array_header_t *a)
 {
     static const char suffix[] = "/.well-known/openid-configuration";
     static const char *const multi[] = { "/organizations/", "/common/", "/consumers/", NULL };
@@ -1136,13 +1136,18 @@ static const apr_array_header_t *claimed_issuers(apr_pool_t *p, const obo_provid
     if (cfg->issuers && cfg->issuers->nelts > 0) {
         return cfg->issuers;
     }
-    url_issuers(p, cfg->metadata_url, a);
+    obo_provider_url_issuers(p, cfg->metadata_url, a);
     return a;
 }
 
 const apr_array_header_t *obo_provider_claimed_issuers(const obo_provider *pv)
 {
     return pv->claimed;
+}
+
+int obo_provider_issuers_written(const obo_provider *pv)
+{
+    return pv->cfg.issuers && pv->cfg.issuers->nelts > 0;
 }
 
 /* An endpoint: the override, else discovery's (*found, read under the

@@ -91,6 +91,14 @@ apr_status_t obo_provider_known_issuers(obo_provider *pv, apr_pool_t *p,
  * provider's tokens must yield to (obo_select_provider). */
 const apr_array_header_t *obo_provider_claimed_issuers(const obo_provider *pv);
 
+/* Whether those claimed issuers were written in the configuration (rather
+ * than derived from the discovery URL): written ones select first. */
+int obo_provider_issuers_written(const obo_provider *pv);
+
+/* The issuers a discovery URL names (see obo_provider_claimed_issuers),
+ * appended to a; none if the URL does not end in the well-known suffix. */
+void obo_provider_url_issuers(apr_pool_t *p, const char *url, apr_array_header_t *a);
+
 /* Token endpoint: the override, else discovery's. APR_EAGAIN as above,
  * APR_NOTFOUND if neither exists. */
 apr_status_t obo_provider_token_endpoint(obo_provider *pv, apr_pool_t *p,
