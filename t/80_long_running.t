@@ -162,6 +162,22 @@ subtest 'refusals: unknown key, key in the URL, other client id or downstream se
     expect_status($r, 404, 'a downstream the session does not have: 404');
     ($r) = handler($key, path => '/remotetoken');
     expect_status($r, 403, 'a handler Location the client may not reach: 403');
+    # a request the handler never saw (403 by Require): its path and query
+    # are not in the access log either
+    ($r) = handler($key, path => "/remotetoken/$key?session_key=$key");
+    expect_status($r, 403, 'the key in the path and query of a refused handler URL: 403');
+    {
+        my $log = Apache::Test::vars('t_logs') . '/lr_access_log';
+        my $text = '';
+        for (1 .. 20) {
+            $text = do { local $/; open my $fh, '<', $log or last; <$fh> } // '';
+            last if $text =~ m{/remotetoken\n(?:.*\n)*.*/remotetoken\n};
+            select undef, undef, undef, 0.1;
+        }
+        like $text, qr{(?:GET /remotetoken HTTP/1\.1\|\|/remotetoken\n.*){2}}s,
+             'the access log records both refused requests at the handler\'s URL ...';
+        unlike $text, qr/\Q$key\E/, '... without the key in its path or query';
+    }
     ($r) = handler($key, vhost => 'obo_lr_c2');
     expect_status($r, 404, 'handler of another client id: 404');
     ($r) = handler($key, path => '/dstoken');

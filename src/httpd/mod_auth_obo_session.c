@@ -25,6 +25,7 @@
 APLOG_USE_MODULE(auth_obo);
 
 #define TOKEN_HANDLER "obo-token"
+#define HANDLER_RAN_NOTE "auth_obo_token_handler_ran"
 #define OFFLINE_ACCESS "offline_access"
 #define DEFAULT_IDLE_S AUTH_OBO_SESSION_IDLE_S
 #define DEFAULT_MAX_S AUTH_OBO_SESSION_MAX_S
@@ -666,6 +667,7 @@ static int auth_obo_token_handler(request_rec *r)
     if (!r->handler || strcmp(r->handler, TOKEN_HANDLER) != 0) {
         return DECLINED;
     }
+    apr_table_setn(r->notes, HANDLER_RAN_NOTE, "1");
     prev = auth_obo_log_enter(r);
     status = token_handler(r);
     auth_obo_log_leave(prev);
@@ -686,8 +688,34 @@ static int capture_client_key(request_rec *r)
     return DECLINED;
 }
 
+/* The handler's URL (SetHandler obo-token, or a handler already set)? */
+static int handler_place(request_rec *r)
+{
+    core_dir_config *conf = ap_get_core_module_config(r->per_dir_config);
+    const char *h = r->handler, *err = NULL;
+
+    if (!h && conf && conf->expr_handler) {
+        h = ap_expr_str_exec(r, conf->expr_handler, &err);
+    }
+    return h && !err && strcasecmp(h, TOKEN_HANDLER) == 0;
+}
+
+/* A request to the handler's URL that never reached it (refused by
+ * Require, authentication, a limit) may still carry a session key in its
+ * path or query: hidden from the access log as the handler hides the
+ * ones it refuses (hide_target). Before mod_log_config writes the line. */
+static int hide_unserved(request_rec *r)
+{
+    if (!apr_table_get(r->notes, HANDLER_RAN_NOTE)
+        && (r->args || (r->path_info && *r->path_info)) && handler_place(r)) {
+        hide_target(r);
+    }
+    return DECLINED;
+}
+
 void auth_obo_register_session(apr_pool_t *p)
 {
+    ap_hook_log_transaction(hide_unserved, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_post_read_request(capture_client_key, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(auth_obo_token_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
