@@ -23,21 +23,22 @@ static obo_provider *provider_at(const apr_array_header_t *providers, int i)
 
 static apr_uint32_t ambiguity_logged;   /* OBO474's rate limit */
 
-/* The first provider configured for the token's issuer, or NULL. Issuers
- * written in the configuration come before those derived from a discovery
- * URL: a derived one is a guess (it also claims the issuer with a final
- * '/'), and must not shadow a provider the administrator named for it. */
+/* The first provider configured for the token's issuer, or NULL, by rank
+ * (obo_provider_claimed_rank): an issuer derived from a discovery URL is a
+ * guess and must not shadow a provider the administrator named for it; a
+ * {tenantid} issuer must not shadow one tenant's own provider (reviews
+ * 38G, 39B-F5). */
 static obo_provider *claimed_by(const apr_array_header_t *providers, const json_t *claims)
 {
     obo_provider *hit = NULL;
-    int pass, i;
+    int rank, i;
 
-    for (pass = 1; pass >= 0 && !hit; pass--) {
+    for (rank = 0; rank < OBO_CLAIM_RANKS && !hit; rank++) {
         for (i = 0; i < providers->nelts && !hit; i++) {
-            obo_provider *pv = provider_at(providers, i);
-            if (obo_provider_issuers_written(pv) == pass
-                && accepts(obo_provider_claimed_issuers(pv), claims)) {
-                hit = pv;
+            const apr_array_header_t *a = obo_provider_claimed_rank(provider_at(providers, i),
+                                                                    rank);
+            if (a->nelts > 0 && accepts(a, claims)) {
+                hit = provider_at(providers, i);
             }
         }
     }

@@ -179,6 +179,55 @@ subtest 'a written issuer selects before one derived from a discovery URL' => su
     unlike $c->{output}, qr/OBO475/, 'no OBO475: the written issuer differs from the derived one';
 };
 
+# review 39B-F1: a JWKS line with issuers is never the primary provider, even
+# as the only one: its users were bare names (Require user alice let a
+# partner's alice in), as the docs say they never are
+subtest 'the only provider a JWKS line with issuers: value@issuer' => sub {
+    my $iss = 'https://static.example.test/lone';
+    my $t = mint(claims => { iss => $iss, sub => 'alice' });
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    for my $case (['alice', 403], ["alice\@$iss", 200]) {
+        my $c = check_config("OBOJWKSFile $pki/jwks-static.json $iss\nOBOAudience api://test-api\n"
+                             . "<Location />\n AuthType obo\n Require user $case->[0]\n</Location>",
+            probe => sub { $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $t") });
+        ok $c->{started}, 'httpd starts' or return diag $c->{output};
+        is $c->{probe}->code, $case->[1], "Require user $case->[0]: $case->[1]"
+            or diag describe($c->{probe});
+    }
+};
+
+# review 39B-F5: a {tenantid} issuer of the first provider selected a later
+# provider's tokens of one tenant (checked with the first one's keys: 401); an
+# exact issuer now selects before a template
+subtest 'an exact issuer selects before a {tenantid} one' => sub {
+    my $file = "$pki/jwks-rsa-b.json";
+    open my $fh, '>', $file or die "$file: $!";
+    print $fh JSON::PP->new->encode(OBOTest::Keys::jwks('rsa-b'));
+    close $fh;
+    my $tmpl = 'https://tmpl.example.test/{tenantid}/v2.0';
+    my $partner = 'https://tmpl.example.test/partnertid/v2.0';
+    my $conf = "OBOJWKSFile $pki/jwks-static.json\nOBOIssuer $tmpl\n"
+             . "OBOJWKSFile $file $partner\nOBOAudience api://test-api\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n</Location>";
+    my %t = (
+        partner => mint(kid => 'rsa-b', claims => { iss => $partner, tid => 'partnertid' }),
+        tenant  => mint(claims => { iss => 'https://tmpl.example.test/othertid/v2.0', tid => 'othertid' }),
+        forged  => mint(claims => { iss => $partner, tid => 'partnertid' }),
+    );
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return { map { $_ => $ua->get("http://127.0.0.1:$_[0]/public.txt",
+                                      Authorization => "Bearer $t{$_}") } keys %t };
+    });
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    is $c->{probe}{partner}->code, 200, 'the single tenant\'s provider verifies its token'
+        or diag describe($c->{probe}{partner});
+    is $c->{probe}{tenant}->code, 200, 'another tenant: the template provider'
+        or diag describe($c->{probe}{tenant});
+    is $c->{probe}{forged}->code, 401, 'the template provider\'s key claiming that tenant: 401'
+        or diag describe($c->{probe}{forged});
+};
+
 # review 38G-F2: a further provider's document naming a bare issuer
 # ("corp.example") made its user alice "alice@corp.example", the name of a
 # primary user: a discovery issuer must be an https URL
@@ -412,6 +461,12 @@ subtest 'configtest: several providers' => sub {
         ok $w->{syntax_ok}, "$case->[0]: configtest passes" or diag $w->{output};
         like $w->{output}, $case->[2], "$case->[0]: OBO475" or diag $w->{output};
     }
+    # review 39B-F2: OBOIssuer where no provider is the primary
+    my $u = check_config(join("\n", "OBOJWKSFile $pki/jwks-static.json https://static.example/",
+                              'OBOIssuer https://other.example/', $aud, $loc));
+    ok $u->{syntax_ok}, 'OBOIssuer without a primary provider: configtest passes' or diag $u->{output};
+    like $u->{output}, qr/OBO476: OBOIssuer https:\/\/other\.example\/ applies to no identity provider/,
+         '... with OBO476' or diag $u->{output};
     my $c = check_config(join("\n", $md->('cfa'), $md->('cfb'),
         'OBOJWKSURL https://127.0.0.1:1/keys https://static.example/', $aud,
         'OBOClientID middle-tier-api', 'OBOClientSecret s3cret-for-tests',

@@ -230,6 +230,41 @@ subtest 'a JWKS file broken at run time shows as its provider\'s jwks failure' =
     is $line && $line->{verdict}, 'failing', 'the summary: identity provider 1 jwks failing';
 };
 
+# Review 39A-F2: with OBOPreloadKeys off a process loads a provider's keys at
+# its first token; before that the page said "failing" and the age gauge -1
+# fired the critical OBONoKeySet alert, while its tokens got 200.
+subtest 'OBOPreloadKeys off: a provider not needed yet is not failing' => sub {
+    require OBOTest::Config;
+    my $conf = "OBOJWKSFile $t/pki/jwks-static.json\nOBOIssuer https://x.example/\n"
+             . "OBOAudience api://test-api\nOBOPreloadKeys Off\n"
+             . "<Location /api>\n AuthType obo\n Require valid-user\n</Location>\n$STATUS";
+    my $ka = LWP::UserAgent->new(timeout => 30, keep_alive => 1);   # one process throughout
+    my %got;
+    my $c = OBOTest::Config::check_config($conf, probe => sub {
+        my ($port) = @_;
+        my $get = sub { $ka->get("http://127.0.0.1:$port/obo-status?format=$_[0]")->decoded_content };
+        $got{json0} = JSON::PP->new->decode($get->('json'));
+        $got{prom0} = $get->('prometheus');
+        $got{api} = $ka->get("http://127.0.0.1:$port/api/x", Authorization => 'Bearer '
+                             . mint(claims => { iss => 'https://x.example/' }))->code;
+        $got{json1} = JSON::PP->new->decode($get->('json'));
+        return 1;
+    });
+    ok $c->{started}, 'a server with OBOPreloadKeys Off' or return diag $c->{output};
+    my ($k0) = @{ $got{json0}{keys} || [] };
+    ok $k0 && $k0->{not_loaded_yet}, 'before its first token: not_loaded_yet' or diag explain($k0);
+    my ($line) = grep { $_->{concern} eq 'keys of identity provider 1' } @{ $got{json0}{summary} || [] };
+    is $line && $line->{verdict}, 'OK', '... its summary line OK, not failing' or diag explain($line);
+    isnt $got{json0}{verdict}, 'failing', '... nor the page' or diag explain($got{json0}{summary});
+    unlike $got{prom0}, qr/^mod_auth_obo_jwks_age_seconds\{provider="1"\}/m,
+           '... and no age gauge for the OBONoKeySet alert';
+    like $got{prom0}, qr/^mod_auth_obo_jwks_keys\{provider="1"\} 0$/m, '... its key count 0';
+    ok $got{api} != 503, "its token: $got{api}, not 503";
+    my ($k1) = @{ $got{json1}{keys} || [] };
+    ok $k1 && !$k1->{not_loaded_yet} && $k1->{age_seconds} >= 0, 'after it: loaded, an age'
+        or diag explain($k1);
+};
+
 # The page (issue 19, part 1): zero rows folded unless ?all=1, a meta
 # refresh on asking, its own strict Content-Security-Policy allowing only its
 # inline style (by hash): no script, no external resource.

@@ -216,8 +216,11 @@ static char *qualified_user(request_rec *r, const auth_obo_req *st, const auth_o
      * names, as the docs say no JWKS line with issuers ever does) */
     int primary = sc->metadata_url || sc->jwks_url || sc->jwks_file;
 
+    /* ... also when it is the server's only provider (review 39B-F1: a lone
+     * partner line gave bare names, which a main-server Require user meant
+     * for another provider's users let in) */
     if (auth_obo_user_bare(d) || !st->provider || !sc->rt || !iss || !sc->rt->providers
-        || sc->rt->providers->nelts < 2 || (primary && st->provider == sc->rt->provider)) {
+        || (primary && (sc->rt->providers->nelts < 2 || st->provider == sc->rt->provider))) {
         return apr_pstrdup(r->pool, user);
     }
     return apr_pstrcat(r->pool, user, "@", iss, NULL);

@@ -1126,6 +1126,24 @@ static int note_issuers(apr_pool_t *p, server_rec *s, apr_hash_t *seen,
     return 1;
 }
 
+/* OBOIssuer sets the primary provider's issuers; where every provider
+ * names its own on its JWKS line there is none, and it applied to nothing
+ * without a word (review 39B-F2). Said where it is written. */
+static void warn_issuer_unused(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc,
+                               const auth_obo_srv_cfg *main_sc)
+{
+    if (sc->issuers && sc->issuers->nelts > 0 && !sc->metadata_url && !sc->jwks_url
+        && !sc->jwks_file && sc->more_idps && sc->more_idps->nelts > 0
+        && (!s->is_virtual || sc->issuers != main_sc->issuers)) {
+        check_warn(p, s, "OBO476: OBOIssuer %s applies to no identity provider (%s): it "
+                   "sets the issuers of the primary provider (the first OBOMetadataURL, or an "
+                   "OBOJWKSURL/OBOJWKSFile without issuers), and every provider here names its "
+                   "issuers on its OBOJWKSURL/OBOJWKSFile line, so tokens of that issuer are "
+                   "refused (OBO470); add it to the line of the provider that signs them",
+                   apr_array_pstrcat(p, sc->issuers, ' '), server_level(p, s));
+    }
+}
+
 static int check_issuers_unique(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc)
 {
     apr_hash_t *seen = apr_hash_make(p);
@@ -2685,6 +2703,8 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         warn_url_issuers(ptemp, s, ap_get_module_config(s->module_config, &auth_obo_module));
+        warn_issuer_unused(ptemp, s, ap_get_module_config(s->module_config, &auth_obo_module),
+                           ap_get_module_config(main_s->module_config, &auth_obo_module));
     }
     if (!check_audience_only(ptemp, main_s)) {
         return HTTP_INTERNAL_SERVER_ERROR;

@@ -551,6 +551,7 @@ static void live_providers(request_rec *r, apr_array_header_t *out)
             lp->nkeys = v.nkeys;
             lp->refresh = apr_time_sec(v.refresh);
             lp->age = v.fetched_at ? apr_time_sec(apr_time_now() - v.fetched_at) : -1;
+            lp->unasked = v.unasked;
             lp->from = v.from == OBO_KEYS_IDP ? "the IdP"
                      : v.from == OBO_KEYS_FILE ? "its JWKS file"
                      : v.from == OBO_KEYS_SHARED ? "the shared cache (another process's fetch)"

@@ -55,6 +55,7 @@ struct obo_provider {
     apr_thread_mutex_t *fetch_lock;
     apr_thread_cond_t *loaded;  /* with `lock`: a load or fetch ended, or keys arrived */
     const apr_array_header_t *claimed;   /* obo_provider_claimed_issuers, made once */
+    const apr_array_header_t *ranked[OBO_CLAIM_RANKS];   /* the same by rank */
     apr_thread_t *starter;      /* obo_provider_start's thread, until joined */
     const char *shared_key;     /* the entry in cfg.shared, or NULL */
     keyset *current;
@@ -63,6 +64,7 @@ struct obo_provider {
     apr_time_t loaded_at;       /* last successful JWKS load (refresh schedule) */
     apr_time_t last_refetch;    /* last unknown-kid refetch */
     apr_time_t last_failure;    /* last failed fetch, for the backoff */
+    int asked;                  /* a first load began (under lock): not idle */
     apr_time_t discovered_at;
     const char *issuer, *jwks_uri, *token_endpoint;   /* from discovery */
     const char *introspection_endpoint;               /* from discovery */
@@ -92,6 +94,7 @@ static apr_status_t provider_cleanup(void *data)
 }
 
 static const apr_array_header_t *claimed_issuers(apr_pool_t *p, const obo_provider_cfg *cfg);
+static void rank_claims(apr_pool_t *p, obo_provider *pv);
 
 apr_status_t obo_provider_create(apr_pool_t *p, const obo_provider_cfg *cfg,
                                  obo_http *http, obo_provider **out)
@@ -137,6 +140,7 @@ apr_status_t obo_provider_create(apr_pool_t *p, const obo_provider_cfg *cfg,
     }
     if (rv == APR_SUCCESS) {
         pv->claimed = claimed_issuers(p, &pv->cfg);
+        rank_claims(p, pv);
     }
     if (rv == APR_SUCCESS) {
         apr_pool_cleanup_register(p, pv, provider_cleanup, apr_pool_cleanup_null);
@@ -774,6 +778,9 @@ static apr_status_t first_load(obo_provider *pv, const char **err)
 {
     apr_status_t rv = APR_SUCCESS;
 
+    apr_thread_mutex_lock(pv->lock);
+    pv->asked = 1;
+    apr_thread_mutex_unlock(pv->lock);
     if (!has_keys(pv) && take_shared(pv, 0) != APR_SUCCESS) {
         rv = in_backoff(pv, apr_time_now()) ? APR_EAGAIN : fetch(pv, 1, err);
         if (rv != APR_SUCCESS && rv != APR_EAGAIN && !has_keys(pv)
@@ -1145,9 +1152,30 @@ const apr_array_header_t *obo_provider_claimed_issuers(const obo_provider *pv)
     return pv->claimed;
 }
 
-int obo_provider_issuers_written(const obo_provider *pv)
+/* Written before derived, and each exact before templates: the most
+ * specific claim selects (obo_select_provider). */
+static void rank_claims(apr_pool_t *p, obo_provider *pv)
 {
-    return pv->cfg.issuers && pv->cfg.issuers->nelts > 0;
+    int written = pv->cfg.issuers && pv->cfg.issuers->nelts > 0, i, r;
+    apr_array_header_t *a[OBO_CLAIM_RANKS];
+
+    for (r = 0; r < OBO_CLAIM_RANKS; r++) {
+        a[r] = apr_array_make(p, 1, sizeof(const char *));
+        pv->ranked[r] = a[r];
+    }
+    for (i = 0; i < pv->claimed->nelts; i++) {
+        const char *iss = APR_ARRAY_IDX(pv->claimed, i, const char *);
+        int tmpl = strstr(iss, "{tenantid}") != NULL;
+
+        r = tmpl ? (written ? OBO_CLAIM_WRITTEN_TEMPLATE : OBO_CLAIM_DERIVED_TEMPLATE)
+                 : (written ? OBO_CLAIM_WRITTEN : OBO_CLAIM_DERIVED);
+        APR_ARRAY_PUSH(a[r], const char *) = iss;
+    }
+}
+
+const apr_array_header_t *obo_provider_claimed_rank(const obo_provider *pv, int rank)
+{
+    return pv->ranked[rank];
 }
 
 /* An endpoint: the override, else discovery's (*found, read under the
@@ -1313,6 +1341,7 @@ void obo_provider_view_get(obo_provider *pv, apr_pool_t *p, obo_provider_view *o
     out->kids = apr_array_make(p, 4, sizeof(const char *));
     out->refresh = pv->cfg.jwks_refresh;
     apr_thread_mutex_lock(pv->lock);
+    out->unasked = !pv->asked && !pv->current;
     if (pv->current) {
         out->nkeys = pv->current->jwks->keys->nelts;
         out->from = pv->current->from;

@@ -91,9 +91,18 @@ apr_status_t obo_provider_known_issuers(obo_provider *pv, apr_pool_t *p,
  * provider's tokens must yield to (obo_select_provider). */
 const apr_array_header_t *obo_provider_claimed_issuers(const obo_provider *pv);
 
-/* Whether those claimed issuers were written in the configuration (rather
- * than derived from the discovery URL): written ones select first. */
-int obo_provider_issuers_written(const obo_provider *pv);
+/* Those claimed issuers by rank, the order in which they select: written
+ * in the configuration before derived from the discovery URL (a guess, which
+ * also claims the issuer with a final '/'), and exact ones before
+ * {tenantid} templates, so that the most specific claim wins. */
+enum {
+    OBO_CLAIM_WRITTEN = 0,          /* exact, written */
+    OBO_CLAIM_DERIVED,              /* exact, from the discovery URL */
+    OBO_CLAIM_WRITTEN_TEMPLATE,     /* {tenantid}, written */
+    OBO_CLAIM_DERIVED_TEMPLATE,     /* {tenantid}, from organizations/common/consumers */
+    OBO_CLAIM_RANKS
+};
+const apr_array_header_t *obo_provider_claimed_rank(const obo_provider *pv, int rank);
 
 /* The issuers a discovery URL names (see obo_provider_claimed_issuers),
  * appended to a; none if the URL does not end in the well-known suffix. */
@@ -156,6 +165,8 @@ typedef struct obo_provider_view {
     apr_time_t next_refresh;       /* when a request will refresh it next */
     apr_interval_time_t refresh;   /* OBOJWKSRefreshInterval */
     obo_keys_from from;
+    int unasked;                   /* no key set, and none was ever asked for here
+                                    * (OBOPreloadKeys off: its first token loads it) */
 } obo_provider_view;
 
 /* Fills *out (strings in p). Never loads or refreshes. */

@@ -701,6 +701,9 @@ static void obo_put_live(apr_array_header_t *out, apr_pool_t *p, const obo_metri
         obo_put_head(out, p, names[k], "gauge", helps[k]);
         for (i = 0; i < l->nproviders; i++) {
             pv = &l->providers[i];
+            if (k == 0 && pv->unasked) {
+                continue;   /* no age to give: not needed here yet (OBOPreloadKeys off) */
+            }
             obo_put(out, p, "%s{provider=\"%d\"} %" APR_INT64_T_FMT "\n", names[k], pv->number,
                     k == 0 ? pv->age : k == 1 ? (apr_int64_t)pv->nkeys : pv->refresh);
         }
@@ -919,10 +922,11 @@ static int obo_jlive(json_t *j, const obo_metrics_live *l)
     for (i = 0; !bad && l && i < l->nproviders; i++) {
         pv = &l->providers[i];
         bad = json_array_append_new(keys, json_pack(
-            "{s:i, s:I, s:i, s:I, s:s?, s:s?, s:s?, s:I}", "provider", pv->number,
+            "{s:i, s:I, s:i, s:I, s:s?, s:s?, s:s?, s:I, s:b}", "provider", pv->number,
             "age_seconds", (json_int_t)pv->age, "keys", pv->nkeys, "refresh_seconds",
             (json_int_t)pv->refresh, "from", pv->from, "kids", pv->kids, "issuers",
-            pv->issuers, "next_refresh_seconds", (json_int_t)pv->next_refresh)) != 0;
+            pv->issuers, "next_refresh_seconds", (json_int_t)pv->next_refresh,
+            "not_loaded_yet", pv->unasked)) != 0;
     }
     for (i = 0; !bad && l && i < l->nnodes; i++) {
         bad = json_array_append_new(nodes, json_pack(

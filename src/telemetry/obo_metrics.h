@@ -136,6 +136,7 @@ typedef struct obo_metrics_live_provider {
     const char *kids;           /* the key ids, space-separated, or NULL */
     const char *issuers;        /* space-separated, or NULL */
     apr_int64_t next_refresh;   /* seconds until a request refreshes it (<= 0: due) */
+    int unasked;                /* none, and not needed yet in this process (lazy) */
 } obo_metrics_live_provider;
 
 typedef struct obo_metrics_live_node {

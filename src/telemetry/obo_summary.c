@@ -185,6 +185,14 @@ static void obo_keys(apr_pool_t *p, apr_array_header_t *out, const obo_metrics_s
         const char *concern = apr_psprintf(p, "keys of identity provider %d", pv->number);
         const char *what;
 
+        /* OBOPreloadKeys off: a process loads a provider's keys at its
+         * first token; until then it has none, and nothing fails (review
+         * 39A-F2: shown failing, and the OBONoKeySet alert fired) */
+        if (pv->age < 0 && pv->unasked) {
+            obo_line(out, concern, OBO_V_OK, "not loaded in this process yet: its keys load "
+                     "at its first token (OBOPreloadKeys off)");
+            continue;
+        }
         if (pv->age < 0) {
             obo_line(out, concern, OBO_V_FAILING, "no key set in this process: its tokens "
                      "are answered 503 (OBO002)");

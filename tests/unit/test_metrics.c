@@ -125,7 +125,7 @@ static void test_provider_state(apr_pool_t *p)
     void *mem = apr_pcalloc(p, obo_metrics_size());
     obo_metrics_snapshot s;
     apr_time_t now = apr_time_now();
-    obo_metrics_live_provider lp[1] = { { 2, 125, 3, 3600, "the IdP", "k1 k2 k3", NULL, 60 } };
+    obo_metrics_live_provider lp[1] = { { 2, 125, 3, 3600, "the IdP", "k1 k2 k3", NULL, 60, 0 } };
     obo_metrics_live_node ln[2] = { { "memcached", "127.0.0.1:1", 0 },
                                     { "memcached", "a\"b:2", 1 } };
     obo_metrics_live live = { lp, 1, ln, 2, 0, 7, 0 };
@@ -256,8 +256,8 @@ static void test_summary(apr_pool_t *p)
     void *mem = apr_pcalloc(p, obo_metrics_size());
     obo_metrics_snapshot s;
     apr_time_t now = apr_time_now();
-    obo_metrics_live_provider lp[2] = { { 1, 30, 3, 3600, "the saved state", "a b c", NULL, 0 },
-                                        { 2, -1, 0, 3600, NULL, NULL, NULL, 0 } };
+    obo_metrics_live_provider lp[2] = { { 1, 30, 3, 3600, "the saved state", "a b c", NULL, 0, 0 },
+                                        { 2, -1, 0, 3600, NULL, NULL, NULL, 0, 0 } };
     obo_metrics_live_node ln[2] = { { "memcached", "10.0.0.1:11211", 1 },
                                     { "memcached", "10.0.0.2:11211", 0 } };
     obo_metrics_live live = { lp, 2, ln, 2, 0, -1, 0 };
@@ -325,6 +325,23 @@ static void test_summary(apr_pool_t *p)
     is_int(found, 1, "as old, the last refresh answered: OK");
     is_int(failing, 2, "two failing lines");
     ok(obo_summary_worst(lines) == OBO_V_FAILING, "the worst: failing");
+    /* review 39A-F2: no keys because none was needed yet (OBOPreloadKeys
+     * off): not failing, and no age gauge for the OBONoKeySet alert */
+    lp[1].unasked = 1;
+    lines = obo_summary(p, &s, &live, now);
+    for (i = 0, found = 0; i < lines->nelts; i++) {
+        l = &APR_ARRAY_IDX(lines, i, obo_summary_line);
+        found += !strcmp(l->concern, "keys of identity provider 2") && l->verdict == OBO_V_OK
+                 && strstr(l->reason, "not loaded in this process yet");
+    }
+    is_int(found, 1, "a provider not needed yet: OK, said so");
+    {
+        const char *txt = obo_metrics_prometheus(p, &s, &live, "1");
+        ok(strstr(txt, "mod_auth_obo_jwks_age_seconds{provider=\"2\"}") == NULL
+           && strstr(txt, "mod_auth_obo_jwks_keys{provider=\"2\"} 0\n") != NULL,
+           "... and no jwks_age_seconds sample for it (its key count stays)");
+    }
+    lp[1].unasked = 0;
     /* review 33B-F6: every node asked is down, but some were not asked in
      * this view (time budget): degraded, counted; all asked down and none
      * left: failing */
