@@ -249,6 +249,29 @@ subtest 'a further provider whose discovery issuer is no URL: its tokens are ref
     isnt $c->{probe}->code, 200, 'its token is not alice@corp.example' or diag describe($c->{probe});
 };
 
+# review 39A-F6 (high): an issuer with CR LF was taken; REMOTE_USER
+# "alice@https://evil.example/x\r\nX-Injected: 1" split the headers a backend got
+subtest 'a further provider whose discovery issuer holds a line break: refused' => sub {
+    my $ht = 'second-hcrlf';
+    my $iss = "https://evil.example/x\r\nX-Injected: 1";
+    idp_set("discovery_fault\@$ht" => 'crlf_issuer');
+    my $conf = "OBOMetadataURL https://127.0.0.1:$port/issa/v2.0/.well-known/openid-configuration\n"
+             . "OBOMetadataURL https://127.0.0.1:$port/$ht/v2.0/.well-known/openid-configuration\n"
+             . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n</Location>";
+    my $forged = mint(tenant => $ht, kid => 'rsa-a', sign_key => 'rsa-b',
+                      claims => { iss => $iss, sub => 'alice' });
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $forged");
+    });
+    idp_set("discovery_fault\@$ht" => '');
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    isnt $c->{probe}->code, 200, 'its token is refused' or diag describe($c->{probe});
+    like $c->{output}, qr/issuer is not an https URL \(visible ASCII/, 'the document refused, said why'
+        or diag $c->{output};
+};
+
 subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {
     expect_ok(obo_get($V, '/api/env', token => tok_a(claims => { sub => 'alice-a' })),
               'issa, key A under kid rsa-a: 200', user => 'alice-a');

@@ -34,6 +34,8 @@ APLOG_USE_MODULE(auth_obo);
 /* REMOTE_USER is logged, compared and copied into headers: a user name
  * longer than this is not one (README: OBORemoteUserClaim). */
 #define MAX_USER_LEN 256
+/* ... and with "@issuer" (a discovery issuer is at most 2048 bytes) */
+#define MAX_REMOTE_USER_LEN (MAX_USER_LEN + 1 + 2048)
 
 /* ---- claims export ------------------------------------------------------- */
 
@@ -226,6 +228,25 @@ static char *qualified_user(request_rec *r, const auth_obo_req *st, const auth_o
     return apr_pstrcat(r->pool, user, "@", iss, NULL);
 }
 
+/* The user name as REMOTE_USER will carry it, checked whole: the issuer
+ * part is checked when its provider's document is read, but REMOTE_USER
+ * reaches headers, logs and CGI, so no part of it may split a line
+ * (review 39A-F6). NULL if it may not be used. */
+static char *remote_user(request_rec *r, const auth_obo_req *st, const auth_obo_dir_cfg *d,
+                         const char *user, const json_t *payload, const char *token)
+{
+    char *name = qualified_user(r, st, d, user, payload);
+    const char *why = NULL;
+
+    if (obo_text_check(name, MAX_REMOTE_USER_LEN, OBO_TEXT_UTF8, &why) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO060: token %s rejected: its user "
+                      "name with its issuer cannot be REMOTE_USER (%s)",
+                      obo_fingerprint(r->pool, token, strlen(token)), why);
+        return NULL;
+    }
+    return name;
+}
+
 static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg *d,
                         const char *token, obo_jws *jws)
 {
@@ -263,7 +284,10 @@ static int accept_token(request_rec *r, auth_obo_req *st, const auth_obo_dir_cfg
     if (st->dpop && (status = auth_obo_dpop_check(r, st, d, token, jws->payload)) != OK) {
         return status;
     }
-    r->user = qualified_user(r, st, d, user, jws->payload);
+    if ((r->user = remote_user(r, st, d, user, jws->payload, token)) == NULL) {
+        st->error_desc = "the user claim is not a usable user name";
+        return HTTP_UNAUTHORIZED;
+    }
     r->ap_auth_type = AUTH_OBO_TYPE;
     /* The answer is this user's: mod_cache stores nothing for it (also
      * with CacheQuickHandler off, which runs after authentication). */

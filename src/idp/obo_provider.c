@@ -188,11 +188,15 @@ static const char *keep_or_copy(obo_provider *pv, const char *old, const char *n
 
 static int is_https(const char *url);
 
+/* The longest issuer a discovery document may name. */
+#define OBO_ISSUER_MAX 2048
+
 apr_status_t obo_discovery_parse(apr_pool_t *p, const char *body, apr_size_t len,
                                  obo_discovery *out, const char **err)
 {
     json_t *doc = NULL;
     apr_status_t rv = obo_json_parse(p, body, len, OBO_JSON_MAX_DEPTH, 1, &doc, err);
+    const char *why = NULL;
 
     if (rv == APR_SUCCESS) {
         out->issuer = obo_json_str(doc, "issuer");
@@ -207,8 +211,14 @@ apr_status_t obo_discovery_parse(apr_pool_t *p, const char *body, apr_size_t len
          * user info) let a further provider's users be named value@issuer
          * as one of the primary's users is (review 38G-F2: issuer
          * "corp.example", upn alice: "alice@corp.example") */
-        else if (!is_https(out->issuer)) {
-            *err = "discovery document's issuer is not an https URL without user info";
+        /* ... of visible ASCII only (RFC 3986): it becomes part of REMOTE_USER
+         * (value@issuer), and a CR LF in it split the headers a backend got
+         * (review 39A-F6) */
+        else if (!is_https(out->issuer)
+                 || obo_text_check(out->issuer, OBO_ISSUER_MAX, OBO_TEXT_VISIBLE, &why)
+                    != APR_SUCCESS) {
+            *err = "discovery document's issuer is not an https URL (visible ASCII, without "
+                   "user info)";
             rv = APR_EINVAL;
         }
     }

@@ -372,6 +372,8 @@ sub h_discovery {
     # a hostile or compromised IdP naming another tenant's issuer (review 37C-F7)
     $iss = issuer_for($1) if $fault =~ /^issuer_of:([\w-]+)$/;
     $iss = $1 if $fault =~ /^raw_issuer:([\w.-]+)$/;    # not a URL (review 38G-F2)
+    # an https URL with a line break and a header after it (review 39A-F6)
+    $iss = "https://evil.example/x\r\nX-Injected: 1" if $fault eq 'crlf_issuer';
     my $doc = {
         issuer                 => $iss,
         authorization_endpoint => "$BASE/$tenant/oauth2/v2.0/authorize",
