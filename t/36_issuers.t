@@ -444,6 +444,19 @@ subtest 'configtest: several providers' => sub {
         ['OBOJWKSURL with issuers over http',
          join("\n", $md->('cfa'), 'OBOJWKSURL http://127.0.0.1/keys https://x.example/', $aud, $loc),
          qr/OBOJWKSURL: 'http:\/\/127\.0\.0\.1\/keys' is not an https URL/],
+        # review 39A-F7: TAKE_ARGV ended the list at "": the partner's file
+        # became the primary provider's keys
+        ['an empty issuer on a JWKS line', join("\n", $md->('cfa'),
+         "OBOJWKSFile $pki/jwks-static.json \"\"", $aud, $loc),
+         qr/OBOJWKSFile: an empty argument/],
+        ['an empty issuer after another', join("\n", $md->('cfa'),
+         "OBOJWKSURL https://127.0.0.1:1/keys https://x.example/ \"\"", $aud, $loc),
+         qr/OBOJWKSURL: an empty argument/],
+        # review 39B-F7: one of the two was ignored
+        ['OBOJWKSURL and OBOJWKSFile without issuers', join("\n",
+         'OBOJWKSURL https://127.0.0.1:1/keys', "OBOJWKSFile $pki/jwks-static.json",
+         'OBOIssuer https://x.example/', $aud, $loc),
+         qr/OBOJWKSFile: '.*jwks-static\.json': this server's keys are named already/],
         ['OBOJWKSFile with issuers, missing file',
          join("\n", $md->('cfa'), 'OBOJWKSFile /nonexistent/jwks.json https://x.example/', $aud, $loc),
          qr/OBOJWKSFile: cannot read file/],

@@ -19,6 +19,7 @@
 #include "http_core.h"
 
 #include "obo_cache_memcached.h"
+#include "obo_text.h"
 #include "obo_crypto.h"
 #include "obo_http.h"
 #include "obo_jws.h"
@@ -529,40 +530,80 @@ static apr_array_header_t *argv_list(apr_pool_t *p, int argc, char *const argv[]
  * issuers, the primary provider's keys (as with one provider); with them,
  * a provider of its own that accepts those issuers. where: the checked URL
  * or the file's full path. */
-static void add_jwks_source(cmd_parms *cmd, int argc, char *const argv[], const char *where,
-                            int file)
+static const char *add_jwks_source(cmd_parms *cmd, int argc, char *const argv[],
+                                   const char *where, int file)
 {
     auth_obo_srv_cfg *sc = srv_of(cmd);
     auth_obo_idp *idp;
 
     if (argc == 1) {
+        /* one of the two would be ignored without a word (review 39B-F7) */
+        if (sc->jwks_file || sc->jwks_url) {
+            return err_for(cmd, apr_psprintf(cmd->pool, "'%s': this server's keys are named "
+                           "already (%s); OBOJWKSURL and OBOJWKSFile without issuers name the "
+                           "primary provider's keys, once", argv[0],
+                           sc->jwks_file ? sc->jwks_file : obo_url_shown(cmd->pool,
+                                                                         sc->jwks_url)));
+        }
         *(file ? &sc->jwks_file : &sc->jwks_url) = where;
-        return;
+        return NULL;
     }
     idp = push_idp(cmd);
     *(file ? &idp->jwks_file : &idp->jwks_url) = where;
     idp->issuers = argv_list(cmd->pool, argc - 1, argv + 1);
+    return NULL;
 }
 
-static const char *set_jwks_url(cmd_parms *cmd, void *m, int argc, char *const argv[])
+/* The words of a line, as TAKE_ARGV splits them, but an empty one ("", or
+ * "${ISS}" with an empty variable) is an error: TAKE_ARGV ends the list at
+ * it, and "OBOJWKSFile partner.json \"\"" then named the primary provider's
+ * keys instead of a partner's (review 39A-F7). */
+static const char *jwks_words(cmd_parms *cmd, const char *args, int *argc, char ***argv)
 {
-    const char *err = argc < 1 ? err_for(cmd, "needs a URL") : check_url(cmd, argv[0]);
+    apr_array_header_t *a = apr_array_make(cmd->pool, 4, sizeof(char *));
+
+    while (*args) {
+        char *w;
+
+        while (apr_isspace(*args)) {
+            args++;
+        }
+        if (!*args) {
+            break;
+        }
+        if (!*(w = ap_getword_conf(cmd->pool, &args))) {
+            return err_for(cmd, "an empty argument (an issuer from an empty variable?)");
+        }
+        APR_ARRAY_PUSH(a, char *) = w;
+    }
+    *argc = a->nelts;
+    *argv = (char **)a->elts;
+    return NULL;
+}
+
+static const char *set_jwks_url(cmd_parms *cmd, void *m, const char *args)
+{
+    int argc = 0;
+    char **argv = NULL;
+    const char *err = jwks_words(cmd, args, &argc, &argv);
 
     if (!err) {
-        add_jwks_source(cmd, argc, argv, argv[0], 0);
+        err = argc < 1 ? err_for(cmd, "needs a URL") : check_url(cmd, argv[0]);
     }
-    return err;
+    return err ? err : add_jwks_source(cmd, argc, argv, argv[0], 0);
 }
 
-static const char *set_jwks_file(cmd_parms *cmd, void *m, int argc, char *const argv[])
+static const char *set_jwks_file(cmd_parms *cmd, void *m, const char *args)
 {
     const char *path = NULL;
-    const char *err = argc < 1 ? err_for(cmd, "needs a path") : check_file(cmd, argv[0], &path);
+    int argc = 0;
+    char **argv = NULL;
+    const char *err = jwks_words(cmd, args, &argc, &argv);
 
     if (!err) {
-        add_jwks_source(cmd, argc, argv, path, 1);
+        err = argc < 1 ? err_for(cmd, "needs a path") : check_file(cmd, argv[0], &path);
     }
-    return err;
+    return err ? err : add_jwks_source(cmd, argc, argv, path, 1);
 }
 
 /* One more value of a list directive (ITERATE), the list made at its first. */
@@ -1682,10 +1723,10 @@ const command_rec auth_obo_cmds[] = {
                   "PEM CA bundle trusted for the IdP's TLS (default: system store)"),
     AP_INIT_ITERATE("OBOIssuer", add_issuer, NULL, RSRC_CONF,
                     "Accepted issuer(s); {tenantid} matches the token's tid"),
-    AP_INIT_TAKE_ARGV("OBOJWKSURL", set_jwks_url, NULL, RSRC_CONF,
+    AP_INIT_RAW_ARGS("OBOJWKSURL", set_jwks_url, NULL, RSRC_CONF,
                       "JWKS URL when the IdP has no discovery [and the issuers of a "
                       "further IdP]"),
-    AP_INIT_TAKE_ARGV("OBOJWKSFile", set_jwks_file, NULL, RSRC_CONF,
+    AP_INIT_RAW_ARGS("OBOJWKSFile", set_jwks_file, NULL, RSRC_CONF,
                       "Local JWKS file [and the issuers of a further IdP]"),
     AP_INIT_TAKE1("OBOJWKSRefreshInterval", set_jwks_refresh, NULL, RSRC_CONF,
                   "Seconds between JWKS refreshes (default 3600)"),
