@@ -272,6 +272,44 @@ subtest 'a further provider whose discovery issuer holds a line break: refused' 
         or diag $c->{output};
 };
 
+# review 39A-F11: a primary with OBOIssuer (its v1 issuer only) left the
+# issuer its URL names to any further document naming it: a hostile further
+# IdP verified tokens in the primary's v2 name with its own key (200)
+# review 39A-F10: an HTTPS:// discovery URL claimed no issuer (the case of
+# scheme and host), so its tokens waited for the other providers (503)
+subtest 'the issuer a discovery URL names is claimed with OBOIssuer, and without case' => sub {
+    my $ht = 'second-hv1';
+    idp_set("discovery_fault\@$ht" => 'issuer_of:issa');
+    my $conf = "OBOMetadataURL https://127.0.0.1:$port/issa/v2.0/.well-known/openid-configuration\n"
+             . "OBOIssuer https://sts.example.test/issa/\n"
+             . "OBOMetadataURL https://127.0.0.1:$port/$ht/v2.0/.well-known/openid-configuration\n"
+             . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n</Location>";
+    my $forged = mint(tenant => 'issa', kid => 'rsa-a', sign_key => 'rsa-b');
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $forged");
+    });
+    idp_set("discovery_fault\@$ht" => '');
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    is $c->{probe}->code, 401, 'a further IdP\'s key in the primary\'s v2 name: 401'
+        or diag describe($c->{probe});
+
+    my $dt = 'second-hdown';
+    idp_set("discovery_fault\@$dt" => 'down');
+    $conf = "OBOMetadataURL HTTPS://127.0.0.1:$port/issa/v2.0/.well-known/openid-configuration\n"
+          . "OBOMetadataURL https://127.0.0.1:$port/$dt/v2.0/.well-known/openid-configuration\n"
+          . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+          . "<Location />\n AuthType obo\n Require valid-user\n</Location>";
+    $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => 'Bearer ' . tok_a());
+    });
+    idp_set("discovery_fault\@$dt" => '');
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    is $c->{probe}->code, 200, 'HTTPS:// URL, another provider down: its own token 200'
+        or diag describe($c->{probe});
+};
+
 subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {
     expect_ok(obo_get($V, '/api/env', token => tok_a(claims => { sub => 'alice-a' })),
               'issa, key A under kid rsa-a: 200', user => 'alice-a');

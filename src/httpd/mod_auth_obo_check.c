@@ -1161,7 +1161,7 @@ static int check_issuers_unique(apr_pool_t *p, server_rec *s, const auth_obo_srv
 }
 
 /* The issuer a discovery URL names (the URL without the well-known suffix)
- * is a provider's claim when no issuer is written for it. Where it equals
+ * is a provider's claim, after its written ones. Where it equals
  * an issuer another provider claims, one of them never sees its tokens:
  * a written issuer selects first, else the first provider. Only a warning:
  * the document may name another issuer (OBO475). */
@@ -1199,12 +1199,12 @@ static void warn_url_issuers(apr_pool_t *p, server_rec *s, const auth_obo_srv_cf
         note_issuers_quiet(seen, idp->issuers, idp->metadata_url ? idp->metadata_url
                            : idp->jwks_url ? idp->jwks_url : idp->jwks_file);
     }
-    if (sc->metadata_url && !(sc->issuers && sc->issuers->nelts > 0)) {
+    if (sc->metadata_url) {
         note_url_issuer(p, s, seen, sc->metadata_url);
     }
     for (i = 0; sc->more_idps && i < sc->more_idps->nelts; i++) {
         const auth_obo_idp *idp = &APR_ARRAY_IDX(sc->more_idps, i, auth_obo_idp);
-        if (idp->metadata_url && !(idp->issuers && idp->issuers->nelts > 0)) {
+        if (idp->metadata_url) {
             note_url_issuer(p, s, seen, idp->metadata_url);
         }
     }

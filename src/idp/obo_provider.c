@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <string.h>
 #include <strings.h>
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
@@ -54,8 +55,7 @@ struct obo_provider {
     apr_thread_mutex_t *lock;
     apr_thread_mutex_t *fetch_lock;
     apr_thread_cond_t *loaded;  /* with `lock`: a load or fetch ended, or keys arrived */
-    const apr_array_header_t *claimed;   /* obo_provider_claimed_issuers, made once */
-    const apr_array_header_t *ranked[OBO_CLAIM_RANKS];   /* the same by rank */
+    const apr_array_header_t *ranked[OBO_CLAIM_RANKS];   /* claimed issuers, made once */
     apr_thread_t *starter;      /* obo_provider_start's thread, until joined */
     const char *shared_key;     /* the entry in cfg.shared, or NULL */
     keyset *current;
@@ -93,7 +93,6 @@ static apr_status_t provider_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-static const apr_array_header_t *claimed_issuers(apr_pool_t *p, const obo_provider_cfg *cfg);
 static void rank_claims(apr_pool_t *p, obo_provider *pv);
 
 apr_status_t obo_provider_create(apr_pool_t *p, const obo_provider_cfg *cfg,
@@ -139,7 +138,6 @@ apr_status_t obo_provider_create(apr_pool_t *p, const obo_provider_cfg *cfg,
         pv->shared_key = obo_provider_shared_key(p, &pv->cfg);
     }
     if (rv == APR_SUCCESS) {
-        pv->claimed = claimed_issuers(p, &pv->cfg);
         rank_claims(p, pv);
     }
     if (rv == APR_SUCCESS) {
@@ -1132,6 +1130,14 @@ void obo_provider_url_issuers(apr_pool_t *p, const char *u, apr_array_header_t *
         return;
     }
     iss = apr_pstrndup(p, u, n - k);
+    /* scheme and host compare without case (RFC 3986 6.2.2.1); issuers are
+     * written in lower case (review 39A-F10: an HTTPS:// URL claimed none) */
+    for (i = 0; iss[i] && iss[i] != '/'; i++) {
+        iss[i] = (char)apr_tolower(iss[i]);
+    }
+    for (i += (iss[i] == '/' && iss[i + 1] == '/') ? 2 : 0; iss[i] && iss[i] != '/'; i++) {
+        iss[i] = (char)apr_tolower(iss[i]);
+    }
     for (i = 0; multi[i]; i++) {
         char *at = strstr(iss, multi[i]);
         if (at) {
@@ -1144,43 +1150,37 @@ void obo_provider_url_issuers(apr_pool_t *p, const char *u, apr_array_header_t *
     APR_ARRAY_PUSH(a, const char *) = apr_pstrcat(p, iss, "/", NULL);
 }
 
-/* Made once when the provider is created: it depends on the
- * configuration only, and selection asks it for every distinct token. */
-static const apr_array_header_t *claimed_issuers(apr_pool_t *p, const obo_provider_cfg *cfg)
+static void rank_list(apr_array_header_t **a, const apr_array_header_t *issuers, int written)
 {
-    apr_array_header_t *a = apr_array_make(p, 2, sizeof(const char *));
+    int i;
 
-    if (cfg->issuers && cfg->issuers->nelts > 0) {
-        return cfg->issuers;
+    for (i = 0; issuers && i < issuers->nelts; i++) {
+        const char *iss = APR_ARRAY_IDX(issuers, i, const char *);
+        int r = strstr(iss, "{tenantid}") ? (written ? OBO_CLAIM_WRITTEN_TEMPLATE
+                                                     : OBO_CLAIM_DERIVED_TEMPLATE)
+                                          : (written ? OBO_CLAIM_WRITTEN : OBO_CLAIM_DERIVED);
+        APR_ARRAY_PUSH(a[r], const char *) = iss;
     }
-    obo_provider_url_issuers(p, cfg->metadata_url, a);
-    return a;
 }
 
-const apr_array_header_t *obo_provider_claimed_issuers(const obo_provider *pv)
-{
-    return pv->claimed;
-}
-
-/* Written before derived, and each exact before templates: the most
- * specific claim selects (obo_select_provider). */
+/* Made once when the provider is created (selection asks for every
+ * distinct token): its written issuers and the one its discovery URL
+ * names, by rank. The URL's is claimed also where issuers are written: a
+ * primary written for its v1 issuer left its own v2 issuer to any further
+ * document naming it (review 39A-F11); claimed, it selects the primary,
+ * whose written issuers then refuse it. */
 static void rank_claims(apr_pool_t *p, obo_provider *pv)
 {
-    int written = pv->cfg.issuers && pv->cfg.issuers->nelts > 0, i, r;
-    apr_array_header_t *a[OBO_CLAIM_RANKS];
+    apr_array_header_t *a[OBO_CLAIM_RANKS], *url = apr_array_make(p, 2, sizeof(const char *));
+    int r;
 
     for (r = 0; r < OBO_CLAIM_RANKS; r++) {
         a[r] = apr_array_make(p, 1, sizeof(const char *));
         pv->ranked[r] = a[r];
     }
-    for (i = 0; i < pv->claimed->nelts; i++) {
-        const char *iss = APR_ARRAY_IDX(pv->claimed, i, const char *);
-        int tmpl = strstr(iss, "{tenantid}") != NULL;
-
-        r = tmpl ? (written ? OBO_CLAIM_WRITTEN_TEMPLATE : OBO_CLAIM_DERIVED_TEMPLATE)
-                 : (written ? OBO_CLAIM_WRITTEN : OBO_CLAIM_DERIVED);
-        APR_ARRAY_PUSH(a[r], const char *) = iss;
-    }
+    obo_provider_url_issuers(p, pv->cfg.metadata_url, url);
+    rank_list(a, pv->cfg.issuers, 1);
+    rank_list(a, url, 0);
 }
 
 const apr_array_header_t *obo_provider_claimed_rank(const obo_provider *pv, int rank)

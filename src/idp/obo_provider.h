@@ -84,17 +84,13 @@ apr_status_t obo_provider_issuers(obo_provider *pv, apr_pool_t *p,
 apr_status_t obo_provider_known_issuers(obo_provider *pv, apr_pool_t *p,
                                         const apr_array_header_t **issuers);
 
-/* The issuers this provider is configured for: its configured issuers, or
- * the one its discovery URL names (the URL without
- * "/.well-known/openid-configuration", OpenID Connect Discovery 4.3).
- * Empty when neither says: what discovery brings is not a claim another
+/* The issuers this provider is configured for, by rank, the order in which
+ * they select: its written issuers, and the one its discovery URL names (the
+ * URL without "/.well-known/openid-configuration", OpenID Connect Discovery
+ * 4.3; a guess, which also claims the issuer with a final '/'); written
+ * before derived, and exact ones before {tenantid} templates, so that the
+ * most specific claim wins. What discovery brings is no claim another
  * provider's tokens must yield to (obo_select_provider). */
-const apr_array_header_t *obo_provider_claimed_issuers(const obo_provider *pv);
-
-/* Those claimed issuers by rank, the order in which they select: written
- * in the configuration before derived from the discovery URL (a guess, which
- * also claims the issuer with a final '/'), and exact ones before
- * {tenantid} templates, so that the most specific claim wins. */
 enum {
     OBO_CLAIM_WRITTEN = 0,          /* exact, written */
     OBO_CLAIM_DERIVED,              /* exact, from the discovery URL */
@@ -104,7 +100,7 @@ enum {
 };
 const apr_array_header_t *obo_provider_claimed_rank(const obo_provider *pv, int rank);
 
-/* The issuers a discovery URL names (see obo_provider_claimed_issuers),
+/* The issuers a discovery URL names (see obo_provider_claimed_rank),
  * appended to a; none if the URL does not end in the well-known suffix. */
 void obo_provider_url_issuers(apr_pool_t *p, const char *url, apr_array_header_t *a);
 
