@@ -16,6 +16,8 @@
 #include "obo_text.h"
 
 #include <string.h>
+#include <strings.h>
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -687,6 +689,83 @@ static obo_exchange_error *obo_xerr_new(apr_pool_t *p, obo_exchange_errkind kind
 }
 
 /* A non-200 answer: the OAuth error body if there is one. */
+/* ---- what the IdP says back, without what we sent it */
+
+/* A form field whose value is a credential or a token. */
+static const char *const obo_secret_fields[] = {
+    "client_secret=", "client_assertion=", "assertion=", "subject_token=", "actor_token=",
+    "refresh_token=", "access_token=", "token=", "password=", "code=", NULL
+};
+
+static int obo_b64_char(char c)
+{
+    return apr_isalnum(c) || c == '-' || c == '_' || c == '=' || c == '+' || c == '/';
+}
+
+/* Length of the redacted span that starts a word at s, or 0: a credential
+ * form field's value (to '&', a space or a quote), a JWT ("eyJ" then
+ * base64url and dots) or a Basic credential. */
+static apr_size_t obo_secret_span(const char *s)
+{
+    apr_size_t n = 0, k;
+    int i;
+
+    for (i = 0; obo_secret_fields[i]; i++) {
+        k = strlen(obo_secret_fields[i]);
+        if (!strncasecmp(s, obo_secret_fields[i], k)) {
+            n = k + strcspn(s + k, "& \t\r\n\"'<>,;");
+            return n > k ? n : 0;
+        }
+    }
+    if (!strncmp(s, "eyJ", 3)) {
+        while (obo_b64_char(s[n]) || s[n] == '.') {
+            n++;
+        }
+        return n;
+    }
+    if (!strncasecmp(s, "Basic ", 6)) {
+        for (n = 6; obo_b64_char(s[n]); n++) {
+        }
+        return n > 6 ? n : 0;
+    }
+    return 0;
+}
+
+/* text as the IdP wrote it, with what this request sent it replaced by
+ * "[redacted]": the client secret wherever it appears, and credential
+ * fields, JWTs and Basic credentials where a word starts. An IdP (a further
+ * provider gets the client secret too) may echo the form in
+ * error_description, which reaches the error log and, for
+ * interaction_required, the caller (review 39A-F9). */
+static const char *obo_redact(apr_pool_t *p, const char *text, const obo_client *c)
+{
+    const char *secret = c && c->secret ? c->secret : NULL;
+    apr_size_t slen = secret ? strlen(secret) : 0, o = 0, n;
+    char *out;
+
+    if (!text) {
+        return NULL;
+    }
+    /* each span is at least 3 bytes and becomes 10 */
+    out = apr_palloc(p, strlen(text) * 4 + 1);
+    while (*text) {
+        n = slen >= 6 && !strncmp(text, secret, slen) ? slen : 0;
+        if (!n && (o == 0 || !(apr_isalnum(out[o - 1]) || out[o - 1] == '_'))) {
+            n = obo_secret_span(text);
+        }
+        if (n > 0) {
+            memcpy(out + o, "[redacted]", 10);
+            o += 10;
+            text += n;
+        }
+        else {
+            out[o++] = *text++;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static obo_exchange_error *obo_parse_error(obo_xctx *x, const obo_attempt *a)
 {
     const obo_http_response *r = a->resp;
@@ -698,14 +777,16 @@ static obo_exchange_error *obo_parse_error(obo_xctx *x, const obo_attempt *a)
 
     if (obo_json_parse(x->p, r->body, r->len, OBO_JSON_MAX_DEPTH, 1, &j, &why)
         == APR_SUCCESS) {
-        e->error = obo_dup_str(x->p, j, "error");
-        e->error_description = obo_dup_str(x->p, j, "error_description");
-        e->suberror = obo_dup_str(x->p, j, "suberror");
-        e->claims = obo_dup_str(x->p, j, "claims");
-        e->trace_id = obo_dup_str(x->p, j, "trace_id");
-        e->correlation_id = obo_dup_str(x->p, j, "correlation_id");
+        const obo_client *c = x->req->client;
+
+        e->error = obo_redact(x->p, obo_dup_str(x->p, j, "error"), c);
+        e->error_description = obo_redact(x->p, obo_dup_str(x->p, j, "error_description"), c);
+        e->suberror = obo_redact(x->p, obo_dup_str(x->p, j, "suberror"), c);
+        e->claims = obo_redact(x->p, obo_dup_str(x->p, j, "claims"), c);
+        e->trace_id = obo_redact(x->p, obo_dup_str(x->p, j, "trace_id"), c);
+        e->correlation_id = obo_redact(x->p, obo_dup_str(x->p, j, "correlation_id"), c);
         codes = json_object_get(j, "error_codes");
-        e->error_codes = codes ? obo_json_dump(x->p, codes) : NULL;
+        e->error_codes = codes ? obo_redact(x->p, obo_json_dump(x->p, codes), c) : NULL;
     }
     e->kind = obo_pause_asked(x, r) ? OBO_XERR_THROTTLED : obo_classify(e, codes);
     e->detail = apr_psprintf(x->p, "identity provider answered HTTP %d%s%s%s%s", r->status,

@@ -986,6 +986,38 @@ static void test_err_invalid_grant(apr_pool_t *p)
     is_int(kind_of(&o), OBO_XERR_INTERACTION, "invalid_grant carrying claims -> INTERACTION");
 }
 
+/* Review 39A-F9: an IdP echoing the request in error_description put the
+ * client secret in the error log (OBO310) and, for interaction_required,
+ * in the answer to the caller. */
+static void test_err_echo(apr_pool_t *p)
+{
+    srv_resp client = { 401, NULL, "{\"error\":\"invalid_client\",\"error_description\":"
+                        "\"bad request: client_id=x&client_secret=p%40ss+w%C3%B6rd%26%3D"
+                        "&grant_type=jwt-bearer&assertion=" USER_TOKEN "; secret " SECRET
+                        " ; auth Basic eHl6OnNlY3JldA==\"}", 0 };
+    srv_resp user = { 400, NULL, "{\"error\":\"interaction_required\",\"error_description\":"
+                      "\"AADSTS50076: MFA; you sent " SECRET " and token=abc.def\","
+                      "\"error_codes\":[50076]}", 0 };
+    int n = 0;
+    outcome o;
+
+    log_reset();
+    o = run_script(p, 1, &client, &n);
+    is_int(kind_of(&o), OBO_XERR_CLIENT, "echoing invalid_client -> CLIENT");
+    ok(log_has("3 OBO310") && log_has("[redacted]"), "OBO310 logged, the echo redacted");
+    ok(!log_has(SECRET) && !log_has("p%40ss") && !log_has("c2lnbmF0dXJl-user-token")
+       && !log_has("eHl6OnNlY3JldA"), "neither the secret (raw or encoded), the caller's "
+       "token nor a Basic credential reaches the log");
+    ok(o.xerr && strstr(o.xerr->error_description, "bad request: client_id=x&[redacted]"
+                        "&grant_type=jwt-bearer&[redacted]; secret [redacted] ; auth "
+                        "[redacted]") != NULL, "the description keeps the rest: %s",
+       o.xerr ? o.xerr->error_description : "-");
+    o = run_script(p, 1, &user, &n);
+    is_int(kind_of(&o), OBO_XERR_INTERACTION, "echoing interaction_required -> INTERACTION");
+    is_str(xe(&o)->error_description, "AADSTS50076: MFA; you sent [redacted] and [redacted]",
+           "the description the caller gets has no secret");
+}
+
 static void test_err_client(apr_pool_t *p)
 {
     srv_resp bad = { 401, NULL, "{\"error\":\"invalid_client\",\"error_description\":"
@@ -2257,6 +2289,7 @@ static void exchange_tests(void)
     TAP_RUN(test_err_consent);
     TAP_RUN(test_err_interaction_claims);
     TAP_RUN(test_err_invalid_grant);
+    TAP_RUN(test_err_echo);
     TAP_RUN(test_err_client);
     TAP_RUN(test_err_request);
     TAP_RUN(test_err_upstream);
