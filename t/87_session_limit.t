@@ -16,6 +16,7 @@ use OBOTest;
 use Time::HiRes qw(sleep time);
 use Digest::SHA qw(sha256_hex);
 use OBOTest::Config qw(check_config);
+use LWP::UserAgent;
 
 need_feature('authn', 'exchange');
 my $V = 'obo_lr_shm';
@@ -337,6 +338,55 @@ subtest 'OBOSessionLimit 2 holds while other users\' sessions churn the shm cach
     my @live = grep { use_key($L2, $_) == 200 } @mine;
     cmp_ok scalar(@live), '<=', 2, 'at most 2 of them live (' . scalar(@live) . ')';
     is use_key($L2, $mine[-1]), 200, 'the newest lives';
+};
+
+# Review 39B-F9: the owner of a session was the token's iss with tid+oid, so
+# one Entra user's v1 and v2 tokens (two iss, one provider: OBOIssuer lists
+# both) were two owners, each with OBOSessionLimit sessions. The owner's
+# issuer is now the provider's, whatever the token's iss.
+subtest 'OBOSessionLimit counts one user\'s tokens of both issuers of a provider together' => sub {
+    require File::Temp;
+    require File::Copy;
+    my %p = OBOTest::Services::ports();
+    my $t = OBOTest::Services::t_dir();
+    my $lib = OBOTest::Config::libexecdir();
+    my $dir = File::Temp::tempdir('lrv1-XXXXXX', DIR => OBOTest::Services::run_dir(), CLEANUP => 1);
+    File::Copy::copy("$t/cgi-bin/env.cgi", "$dir/env.cgi") or die "env.cgi: $!";
+    chmod 0755, $dir, "$dir/env.cgi";
+    my $v2 = "https://127.0.0.1:$p{idp}/lrshm/v2.0";
+    my $v1 = 'https://sts.example.test/lrshm/';
+    my $conf = join "\n",
+        '<IfModule mpm_prefork_module>', '<IfModule !mod_cgi.c>',
+        "LoadModule cgi_module \"$lib/mod_cgi.so\"", '</IfModule>', '</IfModule>',
+        '<IfModule !mpm_prefork_module>', '<IfModule !mod_cgid.c>',
+        "LoadModule cgid_module \"$lib/mod_cgid.so\"", '</IfModule>', '</IfModule>',
+        "OBOMetadataURL https://127.0.0.1:$p{idp}/lrshm/v2.0/.well-known/openid-configuration",
+        "OBOIssuer $v2 $v1", "OBOCACertificateFile $t/pki/ca.pem", 'OBOAudience api://test-api',
+        'OBOClientID middle-tier-api', 'OBOClientSecret s3cret-for-tests', 'OBOSessionLimit 1',
+        "ScriptAlias /lr/ $dir/", "<Directory $dir>", ' Options +ExecCGI', '</Directory>',
+        '<Location /lr>', ' AuthType obo', ' Require valid-user',
+        ' OBOScope api://downstream/.default', ' OBOLongRunning on', '</Location>',
+        '<Location /token>', ' SetHandler obo-token', ' Require local', '</Location>';
+    my $user = fresh_user('lrv1');
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, modules => [qw(alias authz_host)], probe => sub {
+        my ($port) = @_;
+        my $open = sub {
+            my $r = $ua->get("http://127.0.0.1:$port/lr/env.cgi", Authorization => 'Bearer '
+                             . mint(tenant => 'lrshm', claims => { sub => $user, oid => oid_of($user),
+                                                                    %{ $_[0] } }));
+            return cgi_env($r)->{OBO_SESSION_KEY};
+        };
+        my $use = sub { $ua->get("http://127.0.0.1:$port/token", 'OBO-Session-Key' => $_[0])->code };
+        my $k1 = $open->({});
+        my $k2 = $open->({ iss => $v1 });
+        return [ $k1, $k2, $k1 ? $use->($k1) : 0, $k2 ? $use->($k2) : 0 ];
+    });
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    my ($k1, $k2, $c1, $c2) = @{ $c->{probe} };
+    ok $k1 && $k2, 'a session opened with each issuer\'s token' or return diag $c->{output};
+    is $c1, 404, 'the first (v2 token) ended: the limit counts one user';
+    is $c2, 200, 'the second (v1 token) answers';
 };
 
 subtest 'OBO195: a warning at startup when the shm cache cannot hold the sessions allowed' => sub {

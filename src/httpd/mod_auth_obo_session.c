@@ -127,15 +127,19 @@ static const char *answer_issuer(request_rec *r, const auth_obo_srv_cfg *sc,
  * issuer always takes part (review 13A: with several providers one could
  * issue another's tid and oid, and end that user's sessions through
  * OBOSessionLimit), and every field is length-prefixed (a newline in a
- * claim could make two owners one). */
-static const char *user_of(apr_pool_t *p, const json_t *claims, const char *dflt_iss)
+ * claim could make two owners one). With tid+oid the issuer is the one the
+ * verifying provider is configured for first, not the token's: one user's
+ * v1 and v2 tokens (two iss, one provider) are one owner (review 39B-F9). */
+static const char *user_of(apr_pool_t *p, const json_t *claims, const char *dflt_iss,
+                           const obo_provider *pv)
 {
     const char *tid = obo_json_str(claims, "tid"), *oid = obo_json_str(claims, "oid");
     const char *iss = obo_json_str(claims, "iss"), *sub = obo_json_str(claims, "sub");
     const char *kind = tid && oid ? "tid+oid" : "iss+sub";
     const char *a = tid && oid ? tid : NULL, *b = tid && oid ? oid : sub;
+    const char *own = tid && oid && pv ? obo_provider_owner_issuer(pv) : NULL;
 
-    iss = iss ? iss : dflt_iss ? dflt_iss : "";
+    iss = own ? own : iss ? iss : dflt_iss ? dflt_iss : "";
     if (!b || (!a && !*iss)) {
         return NULL;
     }
@@ -219,7 +223,8 @@ int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *
                             const auth_obo_dir_cfg *d)
 {
     const json_t *claims = st->jws->payload;
-    const char *user = user_of(r->pool, claims, answer_issuer(r, sc, st));
+    const char *user = user_of(r->pool, claims, answer_issuer(r, sc, st),
+                               st->introspected ? NULL : st->provider);
     const char *endpoint = NULL, *err = NULL, *key = NULL;
     obo_exchange_error *x = NULL;
     obo_session_cfg c;

@@ -1188,6 +1188,18 @@ const apr_array_header_t *obo_provider_claimed_rank(const obo_provider *pv, int 
     return pv->ranked[rank];
 }
 
+const char *obo_provider_owner_issuer(const obo_provider *pv)
+{
+    int r;
+
+    for (r = 0; r < OBO_CLAIM_RANKS; r++) {
+        if (pv->ranked[r]->nelts > 0) {
+            return APR_ARRAY_IDX(pv->ranked[r], 0, const char *);
+        }
+    }
+    return NULL;
+}
+
 /* An endpoint: the override, else discovery's (*found, read under the
  * lock; name for the messages). */
 static apr_status_t endpoint_of(obo_provider *pv, apr_pool_t *p, const char *override,

@@ -100,6 +100,11 @@ enum {
 };
 const apr_array_header_t *obo_provider_claimed_rank(const obo_provider *pv, int rank);
 
+/* The first of those issuers (NULL if it claims none: a provider known by
+ * its discovery document only): the same for every token the provider
+ * verifies, whatever its iss, and in every server configured alike. */
+const char *obo_provider_owner_issuer(const obo_provider *pv);
+
 /* The issuers a discovery URL names (see obo_provider_claimed_rank),
  * appended to a; none if the URL does not end in the well-known suffix. */
 void obo_provider_url_issuers(apr_pool_t *p, const char *url, apr_array_header_t *a);
