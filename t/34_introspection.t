@@ -15,6 +15,7 @@ use Apache::Test qw(-withtestmore);
 use OBOTest;
 use OBOTest::Config qw(check_config expect_config_errors);
 use JSON::PP ();
+use LWP::UserAgent;
 
 need_feature('authn', 'exchange');
 idp_reset();
@@ -48,6 +49,33 @@ sub refused {
         if $desc;
     return $r;
 }
+
+# Review 39B-F1: where no provider is the primary (only JWKS lines with
+# issuers), an introspected token's user was a bare name while the same
+# provider's JWTs were value@issuer
+subtest 'no primary provider: an introspected user is value@issuer too' => sub {
+    my $piss = 'https://partner.example.test/';
+    my $pki = OBOTest::Keys::pki_dir();
+    my $port = $ENV{OBO_TEST_IDP_PORT} || 19443;
+    my %t;
+    ($t{with}, my $s1) = opaque(iss => $piss);
+    ($t{without}, my $s2) = opaque(iss => undef);
+    my $conf = "OBOJWKSFile $pki/jwks-static.json $piss\n"
+             . "OBOIntrospectionURL https://127.0.0.1:$port/$T/oauth2/v2.0/introspect\n"
+             . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "OBOClientID middle-tier-api\nOBOClientSecret s3cret-for-tests\n"
+             . "<Location />\n AuthType obo\n OBOTokenFormat opaque\n"
+             . " Require user $s1\@$piss $s2\@$piss\n</Location>";
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return { map { $_ => $ua->get("http://127.0.0.1:$_[0]/public.txt",
+                                      Authorization => "Bearer $t{$_}")->code } keys %t };
+    });
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    is $c->{probe}{with}, 200, 'an answer with the partner\'s iss: user@iss' or diag $c->{output};
+    is $c->{probe}{without}, 200, 'an answer without iss: user@ the provider\'s issuer'
+        or diag $c->{output};
+};
 
 subtest 'an active opaque token: accepted, claims from the answer, one IdP call' => sub {
     my ($tok, $sub) = opaque();

@@ -211,7 +211,14 @@ static char *qualified_user(request_rec *r, const auth_obo_req *st, const auth_o
     const auth_obo_srv_cfg *sc = ap_get_module_config(r->server->module_config,
                                                       &auth_obo_module);
     const char *iss = obo_json_str(payload, "iss");
+    /* an introspected token is the first provider's (its endpoint answered;
+     * an answer without iss is named by that provider's issuer): without a
+     * primary, its users got bare names too (review 39B-F1) */
+    const obo_provider *pv = st->introspected && sc->rt ? sc->rt->provider : st->provider;
 
+    if (!iss && st->introspected && pv) {
+        iss = obo_provider_owner_issuer(pv);
+    }
     /* the primary is the provider of OBOMetadataURL or an issuer-less JWKS
      * line; with only lines that name their issuers, every provider is a
      * further one (review 38F-F6: the first such line's users got bare
@@ -221,8 +228,8 @@ static char *qualified_user(request_rec *r, const auth_obo_req *st, const auth_o
     /* ... also when it is the server's only provider (review 39B-F1: a lone
      * partner line gave bare names, which a main-server Require user meant
      * for another provider's users let in) */
-    if (auth_obo_user_bare(d) || !st->provider || !sc->rt || !iss || !sc->rt->providers
-        || (primary && (sc->rt->providers->nelts < 2 || st->provider == sc->rt->provider))) {
+    if (auth_obo_user_bare(d) || !pv || !sc->rt || !iss || !sc->rt->providers
+        || (primary && (sc->rt->providers->nelts < 2 || pv == sc->rt->provider))) {
         return apr_pstrdup(r->pool, user);
     }
     return apr_pstrcat(r->pool, user, "@", iss, NULL);
