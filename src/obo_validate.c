@@ -360,6 +360,30 @@ static apr_status_t accepted_here(apr_pool_t *p, const obo_validate_opts *o,
     return APR_EINVAL;
 }
 
+/* Every provider's issuers as far as known without a network call (its
+ * configured ones, its document's, else what its discovery URL names),
+ * providers apart by " | ": what OBO470 tells an administrator to compare
+ * (review 39B-F8: OBO122 then said "accepted: (none)"). */
+static const char *issuers_known(apr_pool_t *p, const apr_array_header_t *providers)
+{
+    const char *all = "";
+    int i, r;
+
+    for (i = 0; i < providers->nelts; i++) {
+        obo_provider *pv = APR_ARRAY_IDX(providers, i, obo_provider *);
+        const apr_array_header_t *iss = NULL;
+        const char *one = obo_provider_known_issuers(pv, p, &iss) == APR_SUCCESS
+                          ? apr_array_pstrcat(p, iss, ' ') : "";
+
+        for (r = 0; !*one && r < OBO_CLAIM_RANKS; r++) {
+            const apr_array_header_t *a = obo_provider_claimed_rank(pv, r);
+            one = a->nelts ? apr_array_pstrcat(p, a, ' ') : "";
+        }
+        all = apr_pstrcat(p, all, i ? " | " : "", *one ? one : "(not known yet)", NULL);
+    }
+    return all;
+}
+
 /* The provider whose keys may verify the parsed token, chosen by its iss. */
 static apr_status_t select_for(apr_pool_t *p, const apr_array_header_t *providers,
                                const obo_jws *jws, const char *token, apr_size_t len,
@@ -367,13 +391,14 @@ static apr_status_t select_for(apr_pool_t *p, const apr_array_header_t *provider
 {
     apr_status_t rv = obo_select_provider(p, providers, jws->payload, pv, err);
 
-    if (rv == APR_NOTFOUND) {
+    if (rv == APR_NOTFOUND && obo_log_enabled(OBO_LOG_INFO)) {
         obo_log(OBO_LOG_INFO, "OBO470", "token %s: issuer \"%s\" is none of the configured "
-                "identity providers'; refused before any key is looked up",
+                "identity providers'; refused before any key is looked up (their issuers: %s)",
                 obo_fingerprint(p, token, len),
-                diag_text(p, obo_jwt_claim_text(p, jws->payload, "iss")));
-        rv = APR_EINVAL;
+                diag_text(p, obo_jwt_claim_text(p, jws->payload, "iss")),
+                issuers_known(p, providers));
     }
+    rv = rv == APR_NOTFOUND ? APR_EINVAL : rv;
     return rv;
 }
 

@@ -52,8 +52,12 @@ subtest 'an unknown iss is refused without a network call' => sub {
                              "iss of no provider, kid $kid: 401", token => $t, realm => 'issuers');
     }
     is idp_traffic() - $before, 0, 'the IdP was not contacted (no discovery, no JWKS refetch)';
-    like error_log_since($mark), qr/OBO470: .*issuer "https:\/\/127\.0\.0\.1:\d+\/nobody\/v2\.0"/,
+    my $log = error_log_since($mark);
+    like $log, qr/OBO470: .*issuer "https:\/\/127\.0\.0\.1:\d+\/nobody\/v2\.0"/,
          'OBO470 logged with the iss';
+    # review 39B-F8: with the issuers to compare it with
+    like $log, qr/OBO470: .*\(their issuers: https:\/\/127\.0\.0\.1:\d+\/issa\/v2\.0 \| .*second-issb/,
+         '... and every provider\'s issuers' or diag $log;
 };
 
 # review 36A-F3: a further provider chooses its sub freely; with the bare
@@ -194,6 +198,24 @@ subtest 'the only provider a JWKS line with issuers: value@issuer' => sub {
         is $c->{probe}->code, $case->[1], "Require user $case->[0]: $case->[1]"
             or diag describe($c->{probe});
     }
+};
+
+# review 39B-F10: the status page's provider table named the discovery URL
+# where an issuer-less OBOJWKSFile gives the keys
+subtest 'the status page names the JWKS file that overrides discovery\'s keys' => sub {
+    my $conf = "OBOMetadataURL https://127.0.0.1:$port/issa/v2.0/.well-known/openid-configuration\n"
+             . "OBOJWKSFile $pki/jwks-static.json\n"
+             . "OBOMetadataURL https://127.0.0.1:$port/second-issb/v2.0/.well-known/openid-configuration\n"
+             . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "<Location /obo-status>\n SetHandler obo-status\n</Location>";
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/obo-status")->decoded_content;
+    });
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    like $c->{probe}, qr{<tr><td>\d+</td><td>[^<]*jwks-static\.json</td>}, 'keys from the file'
+        or diag $c->{probe};
+    like $c->{probe}, qr{<tr><td>\d+</td><td>[^<]*second-issb[^<]*</td>}, 'the other from discovery';
 };
 
 # review 39B-F5: a {tenantid} issuer of the first provider selected a later

@@ -1260,10 +1260,12 @@ void obo_provider_get_stats(obo_provider *pv, obo_provider_stats *st)
     apr_thread_mutex_unlock(pv->lock);
 }
 
+/* A JWKS file or URL beside a discovery URL overrides its jwks_uri: the
+ * keys come from it (review 39B-F10: the page named the discovery URL). */
 const char *obo_provider_source(const obo_provider *pv)
 {
-    return pv->cfg.metadata_url ? pv->cfg.metadata_url
-           : pv->cfg.jwks_url ? pv->cfg.jwks_url : pv->cfg.jwks_file;
+    return pv->cfg.jwks_file ? pv->cfg.jwks_file
+           : pv->cfg.jwks_url ? pv->cfg.jwks_url : pv->cfg.metadata_url;
 }
 
 int obo_provider_metrics_number(const obo_provider *pv)

@@ -130,7 +130,7 @@ apr_status_t obo_provider_keys(obo_provider *pv, apr_pool_t *p, const char *kid,
                                const char *alg, apr_array_header_t **keys,
                                unsigned long *generation, const char **err);
 
-/* Where its keys come from (the metadata URL, else the JWKS URL or file),
+/* Where its keys come from (its JWKS file or URL, else the metadata URL),
  * for the status page. */
 const char *obo_provider_source(const obo_provider *pv);
 
