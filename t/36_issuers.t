@@ -332,6 +332,31 @@ subtest 'the issuer a discovery URL names is claimed with OBOIssuer, and without
         or diag describe($c->{probe});
 };
 
+# review 39A-F8: a further provider whose URL does not name its issuer (B2C)
+# could not be pinned: another provider's document naming the same issuer
+# turned its users away (OBO474). Its issuer is written after its URL.
+subtest 'a further OBOMetadataURL with its issuer written: another document cannot contest it' => sub {
+    my ($b2c, $rival) = ('second-hb2c', 'second-hrival');
+    idp_set("discovery_fault\@$b2c" => 'issuer_of:b2creal', "discovery_fault\@$rival" => 'issuer_of:b2creal');
+    my $iss = "https://127.0.0.1:$port/b2creal/v2.0";
+    my $conf = "OBOMetadataURL https://127.0.0.1:$port/issa/v2.0/.well-known/openid-configuration\n"
+             . "OBOMetadataURL https://127.0.0.1:$port/$b2c/v2.0/.well-known/openid-configuration?p=B2C_1_x $iss\n"
+             . "OBOMetadataURL https://127.0.0.1:$port/$rival/v2.0/.well-known/openid-configuration\n"
+             . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n</Location>";
+    # both publish rsa-b under kid rsa-a ("second" tenants)
+    my $t = mint(tenant => $b2c, kid => 'rsa-a', sign_key => 'rsa-b', claims => { iss => $iss });
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $t");
+    });
+    idp_set("discovery_fault\@$b2c" => '', "discovery_fault\@$rival" => '');
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    is $c->{probe}->code, 200, 'the B2C user\'s token: 200 (its written issuer selects it)'
+        or diag describe($c->{probe});
+    unlike $c->{output}, qr/OBO474/, 'no OBO474';
+};
+
 subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {
     expect_ok(obo_get($V, '/api/env', token => tok_a(claims => { sub => 'alice-a' })),
               'issa, key A under kid rsa-a: 200', user => 'alice-a');
@@ -517,6 +542,8 @@ subtest 'configtest: several providers' => sub {
          'OBOJWKSURL https://127.0.0.1:1/keys', "OBOJWKSFile $pki/jwks-static.json",
          'OBOIssuer https://x.example/', $aud, $loc),
          qr/OBOJWKSFile: '.*jwks-static\.json': this server's keys are named already/],
+        ['an empty issuer on an OBOMetadataURL line', join("\n", $md->('cfa'),
+         $md->('cfb') . ' ""', $aud, $loc), qr/OBOMetadataURL: an empty argument/],
         ['OBOJWKSFile with issuers, missing file',
          join("\n", $md->('cfa'), 'OBOJWKSFile /nonexistent/jwks.json https://x.example/', $aud, $loc),
          qr/OBOJWKSFile: cannot read file/],

@@ -492,29 +492,6 @@ static int names_metadata(const auth_obo_srv_cfg *sc, const char *url)
     return sc->metadata_url && strcmp(sc->metadata_url, url) == 0;
 }
 
-/* The first OBOMetadataURL of a server is the primary provider's (as with
- * one provider); each further one adds a provider, whose issuer is its
- * discovery document's. */
-static const char *set_metadata_url(cmd_parms *cmd, void *m, const char *arg)
-{
-    auth_obo_srv_cfg *sc = srv_of(cmd);
-    const char *err = check_url(cmd, arg);
-
-    if (!err && names_metadata(sc, arg)) {
-        err = err_for(cmd, apr_psprintf(cmd->pool, "'%s' is named twice", arg));
-    }
-    if (err) {
-        return err;
-    }
-    if (!sc->metadata_url) {
-        sc->metadata_url = arg;
-    }
-    else {
-        push_idp(cmd)->metadata_url = arg;
-    }
-    return NULL;
-}
-
 static apr_array_header_t *argv_list(apr_pool_t *p, int argc, char *const argv[])
 {
     apr_array_header_t *a = apr_array_make(p, argc, sizeof(const char *));
@@ -613,6 +590,42 @@ static void push_value(apr_pool_t *p, apr_array_header_t **list, const char *arg
         *list = apr_array_make(p, 2, sizeof(const char *));
     }
     APR_ARRAY_PUSH(*list, const char *) = arg;
+}
+
+/* OBOMetadataURL url [issuer...]: the first of a server is the primary
+ * provider's (as with one provider; issuers on its line add to OBOIssuer);
+ * each further one adds a provider, whose issuers are those on its line,
+ * else its discovery document's. Issuers on the line pin a further
+ * provider whose URL does not name its issuer (B2C), which another
+ * provider's document could otherwise contest (review 39A-F8, OBO474). */
+static const char *set_metadata_url(cmd_parms *cmd, void *m, const char *args)
+{
+    auth_obo_srv_cfg *sc = srv_of(cmd);
+    int argc = 0, i;
+    char **argv = NULL;
+    const char *err = jwks_words(cmd, args, &argc, &argv);
+
+    if (!err) {
+        err = argc < 1 ? err_for(cmd, "needs a URL") : check_url(cmd, argv[0]);
+    }
+    if (!err && names_metadata(sc, argv[0])) {
+        err = err_for(cmd, apr_psprintf(cmd->pool, "'%s' is named twice", argv[0]));
+    }
+    if (err) {
+        return err;
+    }
+    if (!sc->metadata_url) {
+        sc->metadata_url = argv[0];
+        for (i = 1; i < argc; i++) {
+            push_value(cmd->pool, &sc->issuers, argv[i]);
+        }
+    }
+    else {
+        auth_obo_idp *idp = push_idp(cmd);
+        idp->metadata_url = argv[0];
+        idp->issuers = argc > 1 ? argv_list(cmd->pool, argc - 1, argv + 1) : NULL;
+    }
+    return NULL;
 }
 
 static const char *add_issuer(cmd_parms *cmd, void *m, const char *arg)
@@ -1716,9 +1729,9 @@ static const char *set_session_limit(cmd_parms *cmd, void *m, const char *n,
 #define BOTH (RSRC_CONF | ACCESS_CONF)
 
 const command_rec auth_obo_cmds[] = {
-    AP_INIT_TAKE1("OBOMetadataURL", set_metadata_url, NULL, RSRC_CONF,
-                  "OIDC discovery URL (.well-known/openid-configuration) of an IdP; "
-                  "repeat it for several"),
+    AP_INIT_RAW_ARGS("OBOMetadataURL", set_metadata_url, NULL, RSRC_CONF,
+                     "OIDC discovery URL (.well-known/openid-configuration) of an IdP "
+                     "[and its issuers]; repeat it for several"),
     AP_INIT_TAKE1("OBOCACertificateFile", set_srv_file, SRV(ca_file), RSRC_CONF,
                   "PEM CA bundle trusted for the IdP's TLS (default: system store)"),
     AP_INIT_ITERATE("OBOIssuer", add_issuer, NULL, RSRC_CONF,
