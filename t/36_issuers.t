@@ -584,6 +584,22 @@ subtest 'configtest: several providers' => sub {
         ok $w->{syntax_ok}, "$case->[0]: configtest passes" or diag $w->{output};
         like $w->{output}, $case->[2], "$case->[0]: OBO475" or diag $w->{output};
     }
+    # review 39B-F4, 39A-F5: OBOAcceptIssuer values no provider is configured for
+    for my $case (
+        ['a typo', join("\n", $md->('cfa'), $aud, "<Location /api>\n AuthType obo\n Require valid-user\n"
+                        . " OBOAcceptIssuer https://127.0.0.1:$port/cfa/v2.0X\n</Location>"),
+         qr/OBO478: OBOAcceptIssuer https:\/\/127\.0\.0\.1:\d+\/cfa\/v2\.0X \(<Location \/api>, [^)]*\) names no issuer an identity provider of this server is configured for/],
+        ['a final / the tokens do not have', join("\n", $md->('cfa'), $aud, "<Location /api>\n AuthType obo\n"
+                        . " Require valid-user\n OBOAcceptIssuer https://127.0.0.1:$port/cfa/v2.0/\n</Location>"),
+         qr/OBO478: OBOAcceptIssuer https:\/\/127\.0\.0\.1:\d+\/cfa\/v2\.0\/ /],
+        ['a server-level value inherited by a host with its own providers', join("\n", $md->('cfa'), $md->('cfb'),
+                        $aud, "OBOAcceptIssuer https://127.0.0.1:$port/cfb/v2.0", $loc,
+                        "<VirtualHost 127.0.0.1:1>\n " . $md->('cfc') . "\n</VirtualHost>"),
+         qr/OBO478: OBOAcceptIssuer https:\/\/127\.0\.0\.1:\d+\/cfb\/v2\.0 \(server, [^)]*\), inherited by virtual host [^,]*, names no issuer an identity provider of that host is configured for/]) {
+        my $w = check_config($case->[1]);
+        ok $w->{syntax_ok}, "$case->[0]: configtest passes" or diag $w->{output};
+        like $w->{output}, $case->[2], "$case->[0]: OBO478" or diag $w->{output};
+    }
     # review 39B-F2: OBOIssuer where no provider is the primary
     my $u = check_config(join("\n", "OBOJWKSFile $pki/jwks-static.json https://static.example/",
                               'OBOIssuer https://other.example/', $aud, $loc));
@@ -599,6 +615,7 @@ subtest 'configtest: several providers' => sub {
     like $c->{output}, qr/OBO472: the identity provider of https:\/\/127\.0\.0\.1:1\/keys \(issuer https:\/\/static\.example\/\) has no discovery document/,
          'OBO472 for the provider without a token endpoint';
     unlike $c->{output}, qr/OBO475/, 'no OBO475 where every provider claims its own issuer';
+    unlike $c->{output}, qr/OBO478/, 'no OBO478 for an OBOAcceptIssuer a discovery URL names';
 };
 
 done_testing();

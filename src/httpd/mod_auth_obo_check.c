@@ -2665,6 +2665,119 @@ static int check_audience_only(apr_pool_t *p, server_rec *main_s)
     return 1;
 }
 
+/* ---- OBOAcceptIssuer values no provider is configured for ---------------- */
+
+/* v matches template t ("...{tenantid}...", one path segment for it). */
+static int template_matches(const char *t, const char *v)
+{
+    const char *at = strstr(t, "{tenantid}");
+    apr_size_t pre = at ? (apr_size_t)(at - t) : 0, post = at ? strlen(at + 10) : 0;
+    apr_size_t n = strlen(v);
+
+    return at && n > pre + post && !strncmp(v, t, pre) && !strcmp(v + n - post, at + 10)
+           && !memchr(v + pre, '/', n - pre - post);
+}
+
+static int claim_matches(const char *claim, const char *v)
+{
+    return !strcmp(claim, v) || template_matches(claim, v);
+}
+
+static int list_matches(const apr_array_header_t *a, const char *v)
+{
+    int i;
+
+    for (i = 0; a && i < a->nelts; i++) {
+        if (claim_matches(APR_ARRAY_IDX(a, i, const char *), v)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* v is what discovery URL u names (its exact form: OBOAcceptIssuer compares
+ * exactly, so the final-'/' variant selection also tries does not count). */
+static int url_names(apr_pool_t *p, const char *u, const char *v)
+{
+    apr_array_header_t *a = apr_array_make(p, 2, sizeof(const char *));
+
+    obo_provider_url_issuers(p, u, a);
+    return a->nelts > 0 && claim_matches(APR_ARRAY_IDX(a, 0, const char *), v);
+}
+
+/* Some provider of sc is configured for issuer v: written, or named by its
+ * discovery URL. */
+static int issuer_configured(apr_pool_t *p, const auth_obo_srv_cfg *sc, const char *v)
+{
+    int i, hit = list_matches(sc->issuers, v) || url_names(p, sc->metadata_url, v);
+
+    for (i = 0; !hit && sc->more_idps && i < sc->more_idps->nelts; i++) {
+        const auth_obo_idp *idp = &APR_ARRAY_IDX(sc->more_idps, i, auth_obo_idp);
+        hit = list_matches(idp->issuers, v) || url_names(p, idp->metadata_url, v);
+    }
+    return hit;
+}
+
+/* The providers of host vs are its own (it names one), not the main's. */
+static int own_providers(const auth_obo_srv_cfg *vsc, const auth_obo_srv_cfg *msc)
+{
+    return vsc->metadata_url != msc->metadata_url || vsc->jwks_url != msc->jwks_url
+           || vsc->jwks_file != msc->jwks_file || vsc->more_idps != msc->more_idps;
+}
+
+/* One OBOAcceptIssuer line against server s's providers: each value no
+ * provider of s is configured for admits nothing (a typo, or a host's own
+ * providers under a main-server line: every token there is refused, review
+ * 39B-F4, 39A-F5). Only said: a discovery document may name it (a B2C
+ * provider whose issuer is not written). */
+static void note_accept_values(apr_pool_t *p, server_rec *s, const ap_directive_t *d,
+                               const char *host)
+{
+    const auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
+    const char *args = d->args, *v;
+
+    if (!auth_obo_has_idp(sc)) {
+        return;
+    }
+    while (*(v = ap_getword_conf(p, &args)) != '\0') {
+        if (!issuer_configured(p, sc, v)) {
+            check_warn(p, s, "OBO478: OBOAcceptIssuer %s (%s, %s)%s names no issuer an identity "
+                       "provider %s is configured for (OBOIssuer, issuers on an "
+                       "OBOMetadataURL/OBOJWKSURL/OBOJWKSFile line, or what a discovery URL "
+                       "names): unless a discovery document names it, it admits no token",
+                       v, section_name(p, d), where(p, d), host ? host : "",
+                       host ? "of that host" : "of this server");
+        }
+    }
+}
+
+static void warn_accept_issuers(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
+{
+    const auth_obo_srv_cfg *msc = ap_get_module_config(main_s->module_config,
+                                                       &auth_obo_module);
+    server_rec *s, *v;
+
+    for (; d; d = d->next) {
+        if (is_directive(d, "OBOAcceptIssuer") && d->args) {
+            s = server_of(main_s, d);
+            note_accept_values(p, s, d, NULL);
+            /* a main-server line at the server level reaches every host */
+            for (v = main_s->next; s == main_s && !d->parent && v; v = v->next) {
+                const auth_obo_srv_cfg *vsc = ap_get_module_config(v->module_config,
+                                                                   &auth_obo_module);
+                if (own_providers(vsc, msc)) {
+                    note_accept_values(p, v, d, apr_psprintf(p, ", inherited by virtual host "
+                                       "%s:%u,", v->defn_name ? v->defn_name : "?",
+                                       v->defn_line_number));
+                }
+            }
+        }
+        if (d->first_child) {
+            warn_accept_issuers(p, main_s, d->first_child);
+        }
+    }
+}
+
 int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                  server_rec *s)
 {
@@ -2672,6 +2785,7 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 
     kept_warnings = warnings_wait() ? apr_array_make(ptemp, 8, sizeof(kept_warning)) : NULL;
     warn_exposed_secrets(ptemp, main_s);
+    warn_accept_issuers(ptemp, main_s, ap_conftree);
     for (; s; s = s->next) {
         if (!check_server(ptemp, s)) {
             return HTTP_INTERNAL_SERVER_ERROR;
