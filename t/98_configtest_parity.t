@@ -395,6 +395,15 @@ my @warnings = (
      qr/OBO497/],
     ['OBODPoP required, OBOAcceptTokenAs without header in a <Location> under it', "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBODPoP required\n</Location>\n<Location /api/c>\n OBOAcceptTokenAs cookie:at\n</Location>",
      qr/OBO497/],
+    # review 39B-F11: a server-level OBOTokenFormat applies to every virtual
+    # host; one with a keys-only provider of its own can never introspect
+    ['a server-level OBOTokenFormat auto, a host with a keys-only provider of its own',
+     "$BASE\nOBOTokenFormat auto\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n OBOJWKSFile $jwks\n"
+     . " OBOIssuer https://idp.example/\n</VirtualHost>",
+     qr/OBO432: OBOTokenFormat opaque or auto \(the configuration of <VirtualHost> at \S+:\d+\) needs an introspection endpoint/],
+    ['a server-level OBOTokenFormat auto, a host with the main server\'s provider',
+     "$BASE\nOBOTokenFormat auto\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n</VirtualHost>",
+     undef, qr/OBO432/],
     ['OBOExchangeAudience alone in one virtual host, token-exchange in another',
      "$IDP\n$AUD\n$CRED\n<VirtualHost *:*>\n ServerName a.test\n OBOExchangeAudience api://down-a\n$LOC\n</VirtualHost>\n"
      . "<VirtualHost *:*>\n ServerName b.test\n OBOExchange token-exchange\n OBOExchangeAudience api://down-b\n$LOC\n</VirtualHost>",
@@ -474,6 +483,30 @@ for my $w (@warnings) {
         unlike $c->{output}, $not, 'no warning' or diag $c->{output} if $not;
     };
 }
+
+# review 39B-F11 at run time: with OBOTokenFormat auto and no introspection
+# endpoint that can ever be known (a keys-only provider, no
+# OBOIntrospectionURL), a string that is not a JWS is a token the server can
+# never accept: 401 invalid_token, not 503 (any client could make the host
+# answer 503 at will); a JWT of the host's provider still validates
+subtest 'OBOTokenFormat auto, a keys-only virtual host: a non-JWS token is 401, not 503' => sub {
+    my $conf = "$BASE\nOBOCACertificateFile $t/pki/ca.pem\nOBOTokenFormat auto\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n</Location>\n"
+             . "<VirtualHost *:*>\n ServerName localhost\n OBOJWKSFile $jwks\n"
+             . " OBOIssuer https://idp.example/\n</VirtualHost>";
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $jwt = mint(claims => { iss => 'https://idp.example/', sub => 'alice' });
+    my $c = check_config($conf, probe => sub {
+        return [ map { $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $_") }
+                 'garbage-opaque-token', $jwt ];
+    });
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    my ($junk, $good) = @{ $c->{probe} };
+    is $junk->code, 401, 'a string that is not a JWS: 401' or diag describe($junk), $c->{output};
+    like $junk->header('WWW-Authenticate') // '', qr/error="invalid_token"/, '... invalid_token';
+    ok !defined $junk->header('Retry-After'), '... without Retry-After';
+    is $good->code, 200, 'a JWT of the host\'s provider: 200' or diag describe($good), $c->{output};
+};
 
 # main server OBOTimeout 0.2 0.5, virtual host OBOTimeout 1: the virtual
 # host's total must follow its own connect timeout (10 s, the default), not

@@ -438,6 +438,18 @@ static int wants_introspection(const auth_obo_dir_cfg *d, const char *token)
            || (format == AUTH_OBO_FORMAT_AUTO && !obo_jws_compact_shape(token));
 }
 
+/* With OBOTokenFormat auto, a string that is not a JWS is introspected; where
+ * no endpoint can ever be known (no OBOIntrospectionURL, a primary provider
+ * with keys only: OBO432 at startup) it is a token this server can never
+ * accept, as with jwt: 401, not an outage's 503, which any client could
+ * provoke at will (review 39B-F11). With opaque every token needs the
+ * endpoint: the configuration fails, 503 (OBO425). */
+static int never_introspected(const auth_obo_dir_cfg *d, const auth_obo_srv_cfg *sc)
+{
+    return auth_obo_token_format(d) == AUTH_OBO_FORMAT_AUTO && !sc->introspection_url
+           && !sc->metadata_url;
+}
+
 /* A subrequest or internal redirect carries the main request's headers, in
  * which OBOPassToken authorization may already have put a downstream token
  * (and from which the cookie, query or form token was removed): the token to
@@ -525,6 +537,13 @@ static int authenticate(request_rec *r, auth_obo_req *st)
                       "bearer token where OBODPoP required asks for DPoP",
                       obo_fingerprint(r->pool, token, strlen(token)));
         st->error_desc = "this resource requires DPoP (RFC 9449)";
+        return HTTP_UNAUTHORIZED;
+    }
+    if (wants_introspection(d, token) && never_introspected(d, sc)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "OBO003: bearer token %s rejected: token "
+                      "is not a compact JWS (OBOTokenFormat auto, and no introspection "
+                      "endpoint here: OBO432)", obo_fingerprint(r->pool, token, strlen(token)));
+        st->error_desc = "token is not a compact JWS";
         return HTTP_UNAUTHORIZED;
     }
     if (wants_introspection(d, token)) {

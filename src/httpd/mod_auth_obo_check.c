@@ -1029,18 +1029,35 @@ static int introspection_ready(const auth_obo_srv_cfg *sc)
     return sc->client_id && (sc->client_secret || sc->client_cert);
 }
 
+/* The server surely introspects: its own lines say so, not a main-server
+ * section a virtual host may never serve (review 34B-F5); or, in a virtual
+ * host, the server-level OBOTokenFormat (its own or the main server's), a
+ * plain merge that every section of the host without its own format gets
+ * (review 39B-F11). A host with the main server's providers and endpoint is
+ * judged once, with the main server. */
+static int introspects_surely(const server_rec *s, const auth_obo_srv_cfg *sc)
+{
+    const auth_obo_srv_cfg *main_sc;
+
+    if (sc->introspects_here || !s->is_virtual
+        || auth_obo_token_format(sc->defaults) == AUTH_OBO_FORMAT_JWT) {
+        return sc->introspects_here;
+    }
+    main_sc = ap_get_module_config(ap_server_conf->module_config, &auth_obo_module);
+    return sc->jwks_url != main_sc->jwks_url || sc->jwks_file != main_sc->jwks_file
+           || sc->more_idps != main_sc->more_idps;
+}
+
 static int check_introspection(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc)
 {
-    /* only where the server's own lines introspect: a virtual host
-     * inherits the flag from any main-server section, which it may never
-     * serve (review 34B-F5) */
-    if (sc->introspects_here && !sc->introspection_url && !sc->metadata_url) {
+    if (introspects_surely(s, sc) && !sc->introspection_url && !sc->metadata_url) {
         /* a warning: a main server that name-based hosts leave without
          * requests may never introspect (review 35) */
         check_warn(p, s, "OBO432: OBOTokenFormat opaque or auto (%s) needs an introspection "
                    "endpoint: set OBOIntrospectionURL (the identity provider here is "
                    "OBOJWKSURL or OBOJWKSFile, which has no discovery document to name one); "
-                   "opaque tokens it meets are answered 503 (OBO425)", server_level(p, s));
+                   "with opaque every token is answered 503 (OBO425), with auto every token "
+                   "that is not a JWT is refused (401)", server_level(p, s));
     }
     if (!sc->introspects || introspection_ready(sc)) {
         return 1;
