@@ -80,6 +80,12 @@ my @refused = (
       "<Location /r>\n    $LR\n</Location>\n<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n"
       . "    <Location /r/tok>\n        $H\n    </Location>\n</VirtualHost>",
       qr{(AuthType obo|OBOLongRunning on) \(<Location /r>} ],
+    # review 39B-F13: a host's server level merges into the main server's
+    # handler Location for that host's requests (OBO191 at every call)
+    [ 'a host\'s server-level OBOLongRunning on, the handler a main-server Location',
+      "<Location /lr>\n    $LR\n</Location>\n<Location /obo-token>\n    $H\n</Location>\n"
+      . "<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n    OBOLongRunning on\n</VirtualHost>",
+      qr{\(<Location /obo-token>, \S+\) applies where OBOLongRunning on \(<VirtualHost 127\.0\.0\.1:\*>} ],
 );
 
 for my $case (@refused) {
@@ -109,6 +115,15 @@ my @accepted = (
       . "OBOScope api://downstream/.default\nOBOLongRunning on\n<VirtualHost 127.0.0.1:*>\n"
       . "    ServerName tok.test\n    OBOLongRunning off\n    <Location /obo-token>\n        $H\n"
       . "    </Location>\n</VirtualHost>" ],
+    # review 39B-F13: what the handler's sections set wins over the host's
+    # server level (merged before them); a host section over it may too
+    [ 'a host\'s server-level OBOLongRunning on, the main-server handler Location turning it off',
+      "<Location /lr>\n    $LR\n</Location>\n<Location /obo-token>\n    $H\n    OBOLongRunning off\n"
+      . "</Location>\n<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n    OBOLongRunning on\n</VirtualHost>" ],
+    [ 'a host\'s server-level OBOLongRunning on, turned off in its own <Location /obo-token>',
+      "<Location /lr>\n    $LR\n</Location>\n<Location /obo-token>\n    $H\n</Location>\n"
+      . "<VirtualHost 127.0.0.1:*>\n    ServerName v.test\n    OBOLongRunning on\n"
+      . "    <Location /obo-token>\n        OBOLongRunning off\n    </Location>\n</VirtualHost>" ],
 );
 for my $case (@accepted) {
     my ($name, $conf) = @$case;

@@ -1965,6 +1965,36 @@ static const ap_directive_t *obo_overlapping(apr_pool_t *p, const ap_directive_t
     return hit;
 }
 
+/* What any section of list (a virtual host's top level) over sp sets of
+ * AuthType and OBOLongRunning: it merges after the handler's sections. */
+static int set_over(apr_pool_t *p, const ap_directive_t *list, const space *sp)
+{
+    int set = 0;
+
+    for (; list; list = list->next) {
+        space q = space_of(p, list);
+        if (q.kind && (!sp->kind || spaces_overlap(p, sp, &q))) {
+            set |= set_in_list(list->first_child);
+        }
+    }
+    return set;
+}
+
+/* What virtual host vh adds where a main-server handler (space sp, its
+ * sections setting set) serves its requests: the host's sections merge
+ * after the handler's, its server level before them (review 39B-F13: a
+ * host-level OBOLongRunning on reached the handler, OBO191 at every call).
+ * A host section over the handler that sets the same directive may mask
+ * the server level: not sure, left out. */
+static const ap_directive_t *obo_in_host(apr_pool_t *p, const ap_directive_t *vh,
+                                         const space *sp, int set, int conds)
+{
+    const ap_directive_t *hit = obo_overlapping(p, vh->first_child, sp, NULL, 0, conds);
+
+    return hit ? hit : obo_in_list_masked(p, vh->first_child,
+                                          set | set_over(p, vh->first_child, sp), conds, 0);
+}
+
 /* The AuthType obo or OBOLongRunning on that applies where h sets the
  * handler, or NULL. */
 static const ap_directive_t *obo_for_handler(apr_pool_t *p, const ap_directive_t *h, int conds)
@@ -1989,11 +2019,9 @@ static const ap_directive_t *obo_for_handler(apr_pool_t *p, const ap_directive_t
         hit = obo_in_list_masked(p, ap_conftree, set, conds, 0);
         hit = hit ? hit : obo_overlapping(p, ap_conftree, &sp, s ? NULL : outer, set, conds);
     }
-    /* A handler of the main server serves every virtual host too: their
-     * sections merge over it there, their server level does not. */
+    /* A handler of the main server serves every virtual host too. */
     for (s = !hit && !s ? ap_conftree : NULL; s && !hit; s = s->next) {
-        hit = is_directive(s, "<VirtualHost")
-              ? obo_overlapping(p, s->first_child, &sp, NULL, 0, conds) : NULL;
+        hit = is_directive(s, "<VirtualHost") ? obo_in_host(p, s, &sp, set, conds) : NULL;
     }
     return hit;
 }
