@@ -404,6 +404,20 @@ my @warnings = (
     ['a server-level OBOTokenFormat auto, a host with the main server\'s provider',
      "$BASE\nOBOTokenFormat auto\n$LOC\n<VirtualHost *:*>\n ServerName localhost\n</VirtualHost>",
      undef, qr/OBO432/],
+    # review 39B-F14: a server-level OBOAcceptTokenAs (the main server's or
+    # a host's) applies to the <Location>s that set none; said once
+    ['OBOAcceptTokenAs cookie:at at server level, OBODPoP required in a <Location>',
+     "$BASE\nOBOAcceptTokenAs cookie:at\n<Location /api>\n AuthType obo\n Require valid-user\n OBODPoP required\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n</VirtualHost>",
+     qr/OBO497: OBODPoP required \(\S+:\d+\) where OBOAcceptTokenAs \(\S+:\d+\) leaves out header/],
+    ['OBOAcceptTokenAs cookie:at in a host, OBODPoP allowed in a main-server <Location>',
+     "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBODPoP allowed\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n OBOAcceptTokenAs cookie:at\n</VirtualHost>",
+     qr/OBO498: OBODPoP allowed \(\S+:\d+\) where OBOAcceptTokenAs \(\S+:\d+\) leaves out header/],
+    ['... the host\'s own <Location /api> taking the header',
+     "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBODPoP required\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n OBOAcceptTokenAs cookie:at\n <Location /api>\n"
+     . "  OBOAcceptTokenAs header\n </Location>\n</VirtualHost>", undef, qr/OBO49[78]/],
     ['OBOExchangeAudience alone in one virtual host, token-exchange in another',
      "$IDP\n$AUD\n$CRED\n<VirtualHost *:*>\n ServerName a.test\n OBOExchangeAudience api://down-a\n$LOC\n</VirtualHost>\n"
      . "<VirtualHost *:*>\n ServerName b.test\n OBOExchange token-exchange\n OBOExchangeAudience api://down-b\n$LOC\n</VirtualHost>",
@@ -483,6 +497,23 @@ for my $w (@warnings) {
         unlike $c->{output}, $not, 'no warning' or diag $c->{output} if $not;
     };
 }
+
+# Said once per cause in configtest's own output (the start's error log
+# says it again): a virtual host merging the same lines is not named again.
+sub said_once {
+    my ($name, $conf, $re) = @_;
+    subtest "said once: $name" => sub {
+        my $c = check_config($conf);
+        ok $c->{syntax_ok}, 'configtest passes' or return diag $c->{output};
+        my ($t_out) = split /\n\[(?:apache2 -DFOREGROUND|error_log)\]\n/, $c->{output};
+        my $n = () = $t_out =~ /$re/g;
+        is $n, 1, 'one warning' or diag $c->{output};
+    };
+}
+said_once('OBO497 of a server-level OBOAcceptTokenAs, with a virtual host (39B-F14)',
+          "$BASE\nOBOAcceptTokenAs cookie:at\n<Location /api>\n AuthType obo\n Require valid-user\n"
+          . " OBODPoP required\n</Location>\n<VirtualHost *:*>\n ServerName localhost\n</VirtualHost>",
+          qr/OBO497/);
 
 # review 39B-F11 at run time: with OBOTokenFormat auto and no introspection
 # endpoint that can ever be known (a keys-only provider, no

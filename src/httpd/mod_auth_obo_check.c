@@ -672,13 +672,59 @@ static int lists_word(apr_pool_t *p, const ap_directive_t *d, const char *word)
 }
 
 /* DPoP is read from the Authorization header only: OBODPoP where the
- * Location's OBOAcceptTokenAs leaves the header out can never take a
- * proof. With required, every request is refused (review 33B-F13). The
- * section of an OBODPoP line that is not a <Location> is judged by its own
- * OBOAcceptTokenAs, else the server's. */
+ * OBOAcceptTokenAs that applies leaves the header out can never take a
+ * proof. With required, every request is refused (review 33B-F13). Said,
+ * not refused: the tree's reading of the merge is not sure (review 35). */
+static void warn_dpop_sources(apr_pool_t *p, server_rec *s, const ap_directive_t *dpop,
+                              const ap_directive_t *acc)
+{
+    if (!dpop || !acc || first_word_is(p, dpop, "off") || lists_word(p, acc, "header")) {
+        return;
+    }
+    if (first_word_is(p, dpop, "required")) {
+        check_warn(p, s, "OBO497: OBODPoP required (%s:%d) where OBOAcceptTokenAs (%s:%d) "
+                   "leaves out header: a DPoP token comes only in the Authorization header, "
+                   "so every request there is refused; add header to OBOAcceptTokenAs",
+                   dpop->filename, dpop->line_num, acc->filename, acc->line_num);
+        return;
+    }
+    check_warn(p, s, "OBO498: OBODPoP allowed (%s:%d) where OBOAcceptTokenAs (%s:%d) leaves "
+               "out header: a DPoP token comes only in the Authorization header, so no "
+               "request there can use DPoP", dpop->filename, dpop->line_num, acc->filename,
+               acc->line_num);
+}
+
+/* <Location path> as httpd merges it in the main server and, for a
+ * main-server <Location>, in each virtual host: the server levels come
+ * first, so a server-level OBOAcceptTokenAs (the main server's or a
+ * host's) counts too (review 39B-F14; a <Directory> merged before the
+ * <Location>s may replace it, hence a warning). A host whose merge gives
+ * the main server's lines is not said again. */
+static void check_dpop_location(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d,
+                                const ap_directive_t *vhost, const char *path)
+{
+    const ap_directive_t *dpop = merged_at(p, vhost, path, "OBODPoP");
+    const ap_directive_t *acc = merged_at(p, vhost, path, "OBOAcceptTokenAs");
+    const ap_directive_t *v, *vd, *va;
+
+    warn_dpop_sources(p, server_of(main_s, d), dpop, acc);
+    for (v = vhost ? NULL : ap_conftree; v; v = v->next) {
+        if (!is_directive(v, "<VirtualHost") || !v->first_child) {
+            continue;
+        }
+        vd = merged_at(p, v, path, "OBODPoP");
+        va = merged_at(p, v, path, "OBOAcceptTokenAs");
+        if (vd != dpop || va != acc) {
+            warn_dpop_sources(p, server_of(main_s, v->first_child), vd, va);
+        }
+    }
+}
+
+/* The section of an OBODPoP line that is not a <Location> is judged by its
+ * own OBOAcceptTokenAs only. */
 static int check_dpop_sources(apr_pool_t *p, server_rec *main_s, const ap_directive_t *d)
 {
-    const ap_directive_t *sec = d->parent, *vhost, *dpop, *acc;
+    const ap_directive_t *sec = d->parent, *vhost, *list;
     const char *path;
 
     while (sec && !is_path_section(sec)) {
@@ -689,44 +735,19 @@ static int check_dpop_sources(apr_pool_t *p, server_rec *main_s, const ap_direct
     }
     path = sec ? location_path(p, sec) : NULL;
     if (path) {
-        dpop = merged_at(p, vhost, path, "OBODPoP");
-        acc = merged_at(p, vhost, path, "OBOAcceptTokenAs");
-        /* a server-level OBOAcceptTokenAs may be replaced by a <Directory>
-         * that httpd merges before the <Location>s: not sure, not judged */
-        if (acc && (!acc->parent || is_directive(acc->parent, "<VirtualHost"))) {
-            return 1;
-        }
-    }
-    else {
-        /* a <Directory>, <Files>... or the server level: only what the same
-         * section says is sure; a <Location> merged after it may set
-         * either (review 34B-F3: OBODPoP required in a <Directory> served
-         * through a <Location> that takes the header was refused) */
-        const ap_directive_t *list = sec && sec != vhost ? sec->first_child
-                                     : vhost ? vhost->first_child : ap_conftree;
-        dpop = sec && sec != vhost ? last_in(list, "OBODPoP") : server_line(list, "OBODPoP", NULL);
-        acc = sec && sec != vhost ? last_in(list, "OBOAcceptTokenAs")
-                                  : server_line(list, "OBOAcceptTokenAs", NULL);
-        if (!sec || sec == vhost) {
-            return 1;       /* the server level: every <Location> may set its own */
-        }
-    }
-    if (!dpop || !acc || first_word_is(p, dpop, "off") || lists_word(p, acc, "header")) {
+        check_dpop_location(p, main_s, d, vhost, path);
         return 1;
     }
-    if (first_word_is(p, dpop, "required")) {
-        /* a warning: the tree's reading of the merge is not sure (review 35) */
-        check_warn(p, server_of(main_s, d), "OBO497: OBODPoP required (%s:%d) where "
-                   "OBOAcceptTokenAs (%s:%d) leaves out header: a DPoP token comes only in "
-                   "the Authorization header, so every request there is refused; add header "
-                   "to OBOAcceptTokenAs", dpop->filename, dpop->line_num, acc->filename,
-                   acc->line_num);
-        return 1;
+    /* a <Directory>, <Files>... or the server level: only what the same
+     * section says is sure; a <Location> merged after it may set either
+     * (review 34B-F3: OBODPoP required in a <Directory> served through a
+     * <Location> that takes the header was refused) */
+    if (!sec || sec == vhost) {
+        return 1;       /* the server level: every <Location> may set its own */
     }
-    check_warn(p, server_of(main_s, d), "OBO498: OBODPoP allowed (%s:%d) where "
-               "OBOAcceptTokenAs (%s:%d) leaves out header: a DPoP token comes only in the "
-               "Authorization header, so no request there can use DPoP", dpop->filename,
-               dpop->line_num, acc->filename, acc->line_num);
+    list = sec->first_child;
+    warn_dpop_sources(p, server_of(main_s, d), last_in(list, "OBODPoP"),
+                      last_in(list, "OBOAcceptTokenAs"));
     return 1;
 }
 
