@@ -253,6 +253,17 @@ my @rows = (
      "$IDP\n$AUD\nOBOClientAuth client_secret_post\n<VirtualHost *:*>\n ServerName localhost\n OBOClientID middle-tier-api\n"
      . " OBOClientCertificate $pki/client.pem $pki/client.key\n$XLOC\n</VirtualHost>",
      qr/OBO040: OBOClientAuth client_secret_\* needs OBOClientSecret \(the configuration of <VirtualHost>/],
+    # review 39B-F12: a host's server-level OBOTokenFormat opaque reaches a
+    # main-server exchanging <Location> as surely as the main server's
+    # reaches a host's (OBO420 both ways); a host <Location> may override it
+    ['a host\'s server-level OBOTokenFormat opaque, an exchange in a main-server <Location>',
+     "$BASE\n<Location /x>\n AuthType obo\n Require valid-user\n $SCOPE\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n OBOTokenFormat opaque\n</VirtualHost>",
+     qr/OBO420: OBOExchange on-behalf-of .*OBOTokenFormat opaque \(\S+:\d+, the configuration of <VirtualHost> at \S+:\d+, in <Location \/x> at \S+:\d+\)/],
+    ['... the host\'s own <Location /x> setting OBOTokenFormat jwt',
+     "$BASE\n<Location /x>\n AuthType obo\n Require valid-user\n $SCOPE\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n OBOTokenFormat opaque\n <Location /x>\n"
+     . "  OBOTokenFormat jwt\n </Location>\n</VirtualHost>", 'good'],
     ['OBORemoteUserClaim sub bare', "$IDP\n$AUD\n$LOC\nOBORemoteUserClaim sub bare", 'good'],
     ['OBORemoteUserClaim sub qualified', "$IDP\n$AUD\n$LOC\nOBORemoteUserClaim sub qualified",
      qr/OBORemoteUserClaim: 'qualified': the second word can only be 'bare'/],
@@ -418,6 +429,16 @@ my @warnings = (
      "$BASE\n<Location /api>\n AuthType obo\n Require valid-user\n OBODPoP required\n</Location>\n"
      . "<VirtualHost *:*>\n ServerName localhost\n OBOAcceptTokenAs cookie:at\n <Location /api>\n"
      . "  OBOAcceptTokenAs header\n </Location>\n</VirtualHost>", undef, qr/OBO49[78]/],
+    # review 39B-F12
+    ['a host\'s server-level OBOTokenFormat opaque, replaced in its own <Location /x>',
+     "$BASE\n<Location /x>\n AuthType obo\n Require valid-user\n $SCOPE\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n OBOTokenFormat opaque\n <Location /x>\n"
+     . "  OBOTokenFormat jwt\n </Location>\n</VirtualHost>", undef, qr/OBO42[07]/],
+    ['a host\'s server-level OBOTokenFormat opaque, a host <Directory> setting another',
+     "$BASE\n<Location /x>\n AuthType obo\n Require valid-user\n $SCOPE\n</Location>\n"
+     . "<VirtualHost *:*>\n ServerName localhost\n OBOTokenFormat opaque\n <Directory /srv/never>\n"
+     . "  OBOTokenFormat jwt\n </Directory>\n</VirtualHost>",
+     qr/OBO427: OBOTokenFormat opaque \(\S+:\d+\) seems to apply to <Location \/x> at \S+:\d+ \(as the configuration of <VirtualHost> at \S+:\d+ merges it\)/],
     ['OBOExchangeAudience alone in one virtual host, token-exchange in another',
      "$IDP\n$AUD\n$CRED\n<VirtualHost *:*>\n ServerName a.test\n OBOExchangeAudience api://down-a\n$LOC\n</VirtualHost>\n"
      . "<VirtualHost *:*>\n ServerName b.test\n OBOExchange token-exchange\n OBOExchangeAudience api://down-b\n$LOC\n</VirtualHost>",
@@ -514,6 +535,10 @@ said_once('OBO497 of a server-level OBOAcceptTokenAs, with a virtual host (39B-F
           "$BASE\nOBOAcceptTokenAs cookie:at\n<Location /api>\n AuthType obo\n Require valid-user\n"
           . " OBODPoP required\n</Location>\n<VirtualHost *:*>\n ServerName localhost\n</VirtualHost>",
           qr/OBO497/);
+said_once('OBO427 of a host\'s OBOTokenFormat opaque over a main-server <Location> (39B-F12)',
+          "$BASE\n<Location /x>\n AuthType obo\n Require valid-user\n $SCOPE\n</Location>\n"
+          . "<VirtualHost *:*>\n ServerName localhost\n OBOTokenFormat opaque\n <Directory /srv/never>\n"
+          . "  OBOTokenFormat jwt\n </Directory>\n</VirtualHost>", qr/OBO427/);
 
 # review 39B-F11 at run time: with OBOTokenFormat auto and no introspection
 # endpoint that can ever be known (a keys-only provider, no

@@ -593,37 +593,80 @@ static void scope_kinds(apr_pool_t *p, const ap_directive_t *d, int *app, int *u
 
 static int every_host(server_rec *main_s, int (*ok)(const auth_obo_srv_cfg *));
 static int uses_token_exchange(const auth_obo_srv_cfg *vc);
+static const char *server_level(apr_pool_t *p, const server_rec *s);
 
-/* OBO451 and OBO420 for <Location path> as one server (vhost, or NULL for
- * the main server) merges it. */
+/* A line called name in list below its top level (in a section, an
+ * <IfModule>...); other virtual hosts left out. */
+static int nested_line(const ap_directive_t *list, const char *name, int top)
+{
+    for (; list; list = list->next) {
+        if ((!top && is_directive(list, name))
+            || (list->first_child && !is_directive(list, "<VirtualHost")
+                && nested_line(list->first_child, name, 0))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* fmt, the format a main-server <Location> gets in virtual host vhost, is
+ * the host's server-level line, and no section of the host or the main
+ * server sets another: a plain merge, as certain as the main server's
+ * level in a host's own section (review 39B-F12: that case was refused,
+ * this one only said, twice). */
+static int host_format_sure(const ap_directive_t *vhost, const ap_directive_t *fmt)
+{
+    return vhost && fmt && fmt->parent == vhost
+           && !nested_line(vhost->first_child, "OBOTokenFormat", 1)
+           && !nested_line(ap_conftree, "OBOTokenFormat", 1);
+}
+
+/* OBO452 and OBO427/OBO420 for <Location path> as one server (vhost, or
+ * NULL for the main server) merges it; said[] the lines already said for
+ * the main server, not said again for each host. */
 static int judge_location_merge(apr_pool_t *p, server_rec *s, const ap_directive_t *vhost,
                                 const ap_directive_t *loc, const char *path, int app,
-                                int user)
+                                int user, const ap_directive_t **said)
 {
     auth_obo_srv_cfg *sc = ap_get_module_config(s->module_config, &auth_obo_module);
     const ap_directive_t *lr = merged_at(p, vhost, path, "OBOLongRunning");
     const ap_directive_t *fmt = merged_at(p, vhost, path, "OBOTokenFormat");
+    const char *as = vhost ? apr_pstrcat(p, " (as ", server_level(p, s), " merges it)", NULL)
+                           : "";
 
     /* Warnings, not refusals: what the tree says of httpd's merge is not
      * sure (a host's <Location> replacing the downstreams, wildcard paths,
      * <Directory> sections between them), and a refusal of a working
-     * configuration stops a server at its reload (review 35). */
-    if (app && first_word_is(p, lr, "on")) {
+     * configuration stops a server at its reload (review 35). Refused only
+     * where a host's server level is the one format line that can apply. */
+    if (app && first_word_is(p, lr, "on") && lr != said[0]) {
         check_warn(p, s, "OBO452: OBOLongRunning on (%s:%d) seems to apply to <Location %s> at "
-                   "%s:%d, which has an app downstream (OBOScope ... app): where both apply, "
-                   "requests answer 500 (OBO454); set OBOLongRunning off there, or move the "
-                   "app downstream out from under it", lr->filename, lr->line_num, path,
-                   loc->filename, loc->line_num);
+                   "%s:%d%s, which has an app downstream (OBOScope ... app): where both "
+                   "apply, requests answer 500 (OBO454); set OBOLongRunning off there, or move "
+                   "the app downstream out from under it", lr->filename, lr->line_num, path,
+                   loc->filename, loc->line_num, as);
+        said[0] = vhost ? said[0] : lr;
     }
-    if (user && first_word_is(p, fmt, "opaque")
-        && auth_obo_ival(sc->exchange, OBO_GRANT_OBO) == OBO_GRANT_OBO
-        && !(!vhost && every_host(s, uses_token_exchange))) {
-        check_warn(p, s, "OBO427: OBOTokenFormat opaque (%s:%d) seems to apply to <Location %s> "
-                   "at %s:%d, which exchanges with OBOExchange on-behalf-of (Entra's "
-                   "jwt-bearer grant, the default): it cannot exchange opaque tokens (OBO428, "
-                   "401); use OBOExchange token-exchange, or OBOTokenFormat jwt or auto there",
-                   fmt->filename, fmt->line_num, path, loc->filename, loc->line_num);
+    if (!user || !first_word_is(p, fmt, "opaque") || fmt == said[1]
+        || auth_obo_ival(sc->exchange, OBO_GRANT_OBO) != OBO_GRANT_OBO
+        || (!vhost && every_host(s, uses_token_exchange))) {
+        return 1;
     }
+    if (host_format_sure(vhost, fmt)) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO420: OBOExchange on-behalf-of (Entra's "
+                     "jwt-bearer grant, the default) needs a JWT caller token: it cannot "
+                     "exchange the tokens of OBOTokenFormat opaque (%s:%d, %s, in <Location %s> "
+                     "at %s:%d); use OBOExchange token-exchange (RFC 8693), or OBOTokenFormat "
+                     "jwt or auto", fmt->filename, fmt->line_num, server_level(p, s), path,
+                     loc->filename, loc->line_num);
+        return 0;
+    }
+    check_warn(p, s, "OBO427: OBOTokenFormat opaque (%s:%d) seems to apply to <Location %s> at "
+               "%s:%d%s, which exchanges with OBOExchange on-behalf-of (Entra's jwt-bearer "
+               "grant, the default): it cannot exchange opaque tokens (OBO428, 401); use "
+               "OBOExchange token-exchange, or OBOTokenFormat jwt or auto there",
+               fmt->filename, fmt->line_num, path, loc->filename, loc->line_num, as);
+    said[1] = vhost ? said[1] : fmt;
     return 1;
 }
 
@@ -635,7 +678,7 @@ static int judge_location_merge(apr_pool_t *p, server_rec *s, const ap_directive
  * each virtual host, whose <Location>s httpd merges after it (34B-F2). */
 static int check_location_merge(apr_pool_t *p, server_rec *main_s, const ap_directive_t *loc)
 {
-    const ap_directive_t *vhost, *v;
+    const ap_directive_t *vhost, *v, *said[2] = { NULL, NULL };
     const char *path = location_path(p, loc);
     int app = 0, user = 0, ok;
 
@@ -649,11 +692,11 @@ static int check_location_merge(apr_pool_t *p, server_rec *main_s, const ap_dire
     for (vhost = loc->parent; vhost && !is_directive(vhost, "<VirtualHost");
          vhost = vhost->parent) {
     }
-    ok = judge_location_merge(p, server_of(main_s, loc), vhost, loc, path, app, user);
+    ok = judge_location_merge(p, server_of(main_s, loc), vhost, loc, path, app, user, said);
     for (v = ap_conftree; ok && !vhost && v; v = v->next) {
         if (is_directive(v, "<VirtualHost") && v->first_child) {
             ok = judge_location_merge(p, server_of(main_s, v->first_child), v, loc, path,
-                                      app, user);
+                                      app, user, said);
         }
     }
     return ok;
@@ -1010,8 +1053,17 @@ static int inherited_in_host(server_rec *s, const auth_obo_dir_cfg *d)
     return 0;
 }
 
-static int check_opaque_exchange(server_rec *s, const auth_obo_srv_cfg *sc,
-                                 const auth_obo_dir_cfg *d, const char *in)
+/* A plain <Location> (no regex) is judged with httpd's merge read from the
+ * configuration tree (judge_location_merge), which also sees the host's own
+ * <Location>s merged after it: not judged again by its server level here
+ * (review 39B-F12: the same cause said twice, once wrongly). */
+static int merge_judged(const char *name)
+{
+    return name && !strncasecmp(name, "<Location ", 10) && name[10] != '~';
+}
+
+static int check_opaque_exchange(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc,
+                                 const auth_obo_dir_cfg *d, const char *name, const char *in)
 {
     int format = d->token_format != AUTH_OBO_UNSET ? d->token_format
                                                    : auth_obo_token_format(sc->defaults);
@@ -1024,11 +1076,13 @@ static int check_opaque_exchange(server_rec *s, const auth_obo_srv_cfg *sc,
          * the host's own <Location> merged later may set another (review
          * 35 F7): said, not refused */
         if (d->token_format == AUTH_OBO_UNSET && inherited_in_host(s, d)) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "OBO427: OBOTokenFormat opaque (%s) "
-                         "seems to apply %s, which exchanges with OBOExchange on-behalf-of "
-                         "(Entra's jwt-bearer grant, the default): it cannot exchange opaque "
-                         "tokens (OBO428, 401); use OBOExchange token-exchange, or "
-                         "OBOTokenFormat jwt or auto there", "the server level", in);
+            if (!merge_judged(name)) {
+                check_warn(p, s, "OBO427: OBOTokenFormat opaque (%s) seems to apply %s, "
+                           "which exchanges with OBOExchange on-behalf-of (Entra's "
+                           "jwt-bearer grant, the default): it cannot exchange opaque tokens "
+                           "(OBO428, 401); use OBOExchange token-exchange, or OBOTokenFormat "
+                           "jwt or auto there", server_level(p, s), in);
+            }
             return 1;
         }
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO420: OBOExchange on-behalf-of (Entra's "
@@ -1043,8 +1097,9 @@ static int check_opaque_exchange(server_rec *s, const auth_obo_srv_cfg *sc,
 /* Introspection authenticates this server at the IdP, at an endpoint that
  * must be known: OBOIntrospectionURL, or the primary provider's discovery.
  * A primary provider with keys only (OBOJWKSURL, OBOJWKSFile) has none, and
- * every opaque token (with auto: every string that is not a JWS, which any
- * client can send) would be answered 503 (review 33B-F5). */
+ * every opaque token would be answered 503 (review 33B-F5); with auto, 401
+ * (a string that is not a JWS, which any client can send, is no outage:
+ * review 39B-F11). */
 static int introspection_ready(const auth_obo_srv_cfg *sc)
 {
     return sc->client_id && (sc->client_secret || sc->client_cert);
@@ -1273,7 +1328,7 @@ static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
         return 1;
     }
     sc->uses_exchange = 1;
-    if (!check_opaque_exchange(s, sc, d, in)) {
+    if (!check_opaque_exchange(p, s, sc, d, name, in)) {
         return 0;
     }
     if ((err = check_downstreams(p, sc, d)) != NULL) {
