@@ -82,6 +82,13 @@ my @rows = (
     ['OBOTimeout 20 (connect only)',    "$BASE\n$XLOC\nOBOTimeout 20", 'good'],
     ['OBOSessionLifetime 30d',          "$BASE\n$XLOC\nOBOSessionLifetime 30d", 'good'],
 
+    # review 39B-F3: a host's own keys-only provider under a main-server
+    # exchanging Location: the message names the host
+    ['a main-server exchange in a host without a token endpoint',
+     "$IDP\n$AUD\n$CRED\n$XLOC\n<VirtualHost 127.0.0.1:*>\n ServerName v.test\n"
+     . " OBOJWKSFile $jwks https://partner.example/\n</VirtualHost>",
+     qr/OBO040: OBOScope\/OBOPassToken need a token endpoint: .*\(in <Location \/api> at [^,]*, for the requests of <VirtualHost> at \S+:\d+\)/],
+
     # t/06_config.t
     ['OBOClockSkew abc',                "$IDP\n$AUD\n$LOC\nOBOClockSkew abc", qr/OBOClockSkew/],
     ['OBOClockSkew in a Location',      "$IDP\n$AUD\n<Location /api>\n AuthType obo\n Require valid-user\n OBOClockSkew 1h\n</Location>", qr/OBOClockSkew/],
@@ -360,6 +367,12 @@ for my $row (@rows) {
 # Warnings configtest must print (review 30B), and their absence where the
 # configuration is right.
 my @warnings = (
+    # review 39B-F3: without an issuer the main server's own requests are
+    # refused (401), not a 500
+    ['a keys-only main server whose hosts set OBOIssuer',
+     "OBOJWKSFile $jwks\n$AUD\n$LOC\n<VirtualHost 127.0.0.1:*>\n ServerName v.test\n"
+     . " OBOIssuer https://idp.example/\n</VirtualHost>",
+     qr/OBO040: AuthType obo with OBOJWKSURL or OBOJWKSFile needs OBOIssuer .* in the main server: the requests it answers itself would get 401 \(no issuer to accept\)/],
     # server-wide credentials, one IdP per virtual host: each IdP gets them
     ['server-wide credentials sent to two virtual hosts\' IdPs',
      "$AUD\n$CRED\n$VHOST_IDP\n$XLOC\n</VirtualHost>\n"

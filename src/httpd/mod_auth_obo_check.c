@@ -272,9 +272,11 @@ static int check_authtype(apr_pool_t *p, server_rec *main_s, const ap_directive_
             }
         }
         if (hosts && !verr) {
+            /* without an issuer the tokens are refused, not a 500 (39B-F3) */
             check_warn(p, main_s, "OBO040: %s (%s) in the main server: the requests it "
-                       "answers itself would get 500 (OBO001); every virtual host supplies "
-                       "it", err, where(p, d));
+                       "answers itself would get %s; every virtual host supplies it", err,
+                       where(p, d), strstr(err, "needs OBOIssuer")
+                       ? "401 (no issuer to accept)" : "500 (OBO001)");
             return 1;
         }
     }
@@ -1377,7 +1379,12 @@ static int check_section(apr_pool_t *p, server_rec *s, auth_obo_srv_cfg *sc,
         return 1;
     }
     if (err) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s (%s)", err, in);
+        /* a host merging a main-server section: name the host, whose own
+         * configuration is what lacks it (review 39B-F3) */
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "OBO040: %s (%s%s)", err, in,
+                     s->is_virtual && s->defn_name
+                     ? apr_psprintf(p, ", for the requests of <VirtualHost> at %s:%u",
+                                    s->defn_name, s->defn_line_number) : "");
         return 0;
     }
     return 1;
