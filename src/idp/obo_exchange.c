@@ -731,25 +731,86 @@ static apr_size_t obo_secret_span(const char *s)
     return 0;
 }
 
+/* s with every '+' spelled %20 (the other percent-encoding of a space). */
+static const char *obo_plus_as_pct20(apr_pool_t *p, const char *s)
+{
+    char *out = apr_palloc(p, strlen(s) * 3 + 1), *o = out;
+
+    for (; *s; s++) {
+        if (*s == '+') {
+            memcpy(o, "%20", 3);
+            o += 3;
+        }
+        else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* The spellings of the client secret an IdP may echo: as configured, as
+ * the form carried it (form-urlencoded), that encoded again, with %20 for
+ * '+', and inside the Basic credential (base64 of id:secret, both
+ * form-urlencoded, RFC 6749 2.3.1), also form-urlencoded (review 40A-F1:
+ * the form's spelling passed unless it followed client_secret=). */
+static apr_array_header_t *obo_secret_spellings(apr_pool_t *p, const obo_client *c)
+{
+    apr_array_header_t *a = apr_array_make(p, 6, sizeof(const char *));
+    const char *enc, *pair, *b64;
+
+    if (!c || !c->secret || strlen(c->secret) < 6) {
+        return a;
+    }
+    enc = obo_http_form_escape(p, c->secret);
+    pair = apr_pstrcat(p, obo_http_form_escape(p, c->client_id ? c->client_id : ""), ":", enc,
+                       NULL);
+    b64 = obo_b64_encode(p, (const unsigned char *)pair, strlen(pair));
+    APR_ARRAY_PUSH(a, const char *) = c->secret;
+    APR_ARRAY_PUSH(a, const char *) = enc;
+    APR_ARRAY_PUSH(a, const char *) = obo_http_form_escape(p, enc);
+    APR_ARRAY_PUSH(a, const char *) = obo_plus_as_pct20(p, enc);
+    APR_ARRAY_PUSH(a, const char *) = b64;
+    APR_ARRAY_PUSH(a, const char *) = obo_http_form_escape(p, b64);
+    return a;
+}
+
+/* The length of the spelling of the secret at s, or 0 (hex digits of a
+ * percent-encoding in either case). */
+static apr_size_t obo_secret_at(const char *s, const apr_array_header_t *spellings)
+{
+    int i;
+
+    for (i = 0; i < spellings->nelts; i++) {
+        const char *v = APR_ARRAY_IDX(spellings, i, const char *);
+        apr_size_t n = strlen(v);
+        if (n && !strncasecmp(s, v, n)) {
+            return n;
+        }
+    }
+    return 0;
+}
+
 /* text as the IdP wrote it, with what this request sent it replaced by
- * "[redacted]": the client secret wherever it appears, and credential
- * fields, JWTs and Basic credentials where a word starts. An IdP (a further
- * provider gets the client secret too) may echo the form in
- * error_description, which reaches the error log and, for
+ * "[redacted]": the client secret in any of its spellings wherever it
+ * appears, and credential fields, JWTs and Basic credentials where a word
+ * starts. An IdP (a further provider gets the client secret too) may echo
+ * the form in error_description, which reaches the error log and, for
  * interaction_required, the caller (review 39A-F9). */
 static const char *obo_redact(apr_pool_t *p, const char *text, const obo_client *c)
 {
-    const char *secret = c && c->secret ? c->secret : NULL;
-    apr_size_t slen = secret ? strlen(secret) : 0, o = 0, n;
+    const apr_array_header_t *spellings;
+    apr_size_t o = 0, n;
     char *out;
 
     if (!text) {
         return NULL;
     }
+    spellings = obo_secret_spellings(p, c);
     /* each span is at least 3 bytes and becomes 10 */
     out = apr_palloc(p, strlen(text) * 4 + 1);
     while (*text) {
-        n = slen >= 6 && !strncmp(text, secret, slen) ? slen : 0;
+        n = obo_secret_at(text, spellings);
         if (!n && (o == 0 || !(apr_isalnum(out[o - 1]) || out[o - 1] == '_'))) {
             n = obo_secret_span(text);
         }

@@ -995,6 +995,13 @@ static void test_err_echo(apr_pool_t *p)
                         "\"bad request: client_id=x&client_secret=p%40ss+w%C3%B6rd%26%3D"
                         "&grant_type=jwt-bearer&assertion=" USER_TOKEN "; secret " SECRET
                         " ; auth Basic eHl6OnNlY3JldA==\"}", 0 };
+    /* review 40A-F1: the secret as the form spelled it, encoded twice,
+     * with %20, and the Basic credential URL-encoded */
+    srv_resp spelled = { 400, NULL, "{\"error\":\"interaction_required\",\"error_description\":"
+                         "\"got p%40ss+w%C3%B6rd%26%3D%2F%2B%3A%25 and p%2540ss%2Bw%25C3%25B6rd"
+                         "%2526%253D%252F%252B%253A%2525 and p%40ss%20w%c3%b6rd%26%3d%2f%2b%3a%25"
+                         " and MTExMTExMTEtMjIyMi0zMzMzLTQ0NDQtNTU1NTU1NTU1NTU1OnAlNDBzcyt3JUMzJU"
+                         "I2cmQlMjYlM0QlMkYlMkIlM0ElMjU%3D end\"}", 0 };
     srv_resp user = { 400, NULL, "{\"error\":\"interaction_required\",\"error_description\":"
                       "\"AADSTS50076: MFA; you sent " SECRET " and token=abc.def\","
                       "\"error_codes\":[50076]}", 0 };
@@ -1016,6 +1023,9 @@ static void test_err_echo(apr_pool_t *p)
     is_int(kind_of(&o), OBO_XERR_INTERACTION, "echoing interaction_required -> INTERACTION");
     is_str(xe(&o)->error_description, "AADSTS50076: MFA; you sent [redacted] and [redacted]",
            "the description the caller gets has no secret");
+    o = run_script(p, 1, &spelled, &n);
+    is_str(xe(&o)->error_description, "got [redacted] and [redacted] and [redacted] and "
+           "[redacted] end", "every spelling of the secret redacted");
 }
 
 static void test_err_client(apr_pool_t *p)
