@@ -487,6 +487,14 @@ subtest 'only an issuer that names the tenant chooses it' => sub {
     my $after = idp_counters();
     is(($after->{"cc\@$evil"} // 0) - ($before->{"cc\@$evil"} // 0), 0,
        'no application token was asked for in the tid it named');
+    # review 40A-F4b: a partner whose own iss names the tid it put in its
+    # token (as Entra's issuers do) chose the tenant too
+    my $named = 'deadbeef-0000-4000-8000-00000000abce';
+    $r = obo_get($T, '/app/env', token => mint(claims => {
+        iss => "https://partner.example.test/$named/v2.0", tid => $named, sub => fresh_user('partner') }));
+    is $r->code, 500, 'a partner whose iss names its tid: no token either' or diag describe($r);
+    is((idp_counters()->{"cc\@$named"} // 0) - ($before->{"cc\@$named"} // 0), 0,
+       'no application token was asked for in that tid');
     my $good = '0c0c0c0c-3333-4333-8444-555566667777';
     $r = obo_get($T, '/app/env', token => mint(tid => $good, claims => { sub => fresh_user('org') }));
     expect_ok($r, 'a token of the organizations authority: 200');

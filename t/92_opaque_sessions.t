@@ -44,6 +44,7 @@ sub start {
 my $extra = "<IfModule !mod_authz_host.c>\n    LoadModule authz_host_module "
     . OBOTest::Config::libexecdir() . "/mod_authz_host.so\n</IfModule>\n"
     . "OBOExchange token-exchange\nOBOClientAuth client_secret_basic\nOBOSessionLimit 1\n"
+    . "OBOIssuer $ISS https://sts.example.test/$T/\n"
     . "<Location /lr>\n AuthType obo\n Require valid-user\n OBOTokenFormat opaque\n OBOScope read\n"
     . " OBOExchangeAudience api://downstream-te\n OBOLongRunning on\n</Location>\n"
     . "<Location /obo-token>\n SetHandler obo-token\n Require local\n</Location>\n";
@@ -61,6 +62,18 @@ subtest 'without iss, two tokens of one sub are one user' => sub {
     my $sub = fresh_user('same');
     my (undef, $k1) = start($h, opaque(sub => $sub, iss => undef));
     my (undef, $k2) = start($h, opaque(sub => $sub, iss => undef));
+    ok $k1 && $k2, 'two sessions started';
+    is get($h, '/obo-token', 'OBO-Session-Key' => $k1)->code, 404,
+       'OBOSessionLimit 1: the first ended when the same user opened the second';
+    is get($h, '/obo-token', 'OBO-Session-Key' => $k2)->code, 200, 'the second lives';
+};
+
+# review 40A-F3: with tid+oid, the owner took the answer's iss: one user's
+# v1 and v2 answers (both issuers written for the provider) were two owners
+subtest 'tid+oid: answers of one user with either issuer of the provider are one user' => sub {
+    my %u = (sub => fresh_user('tidoid'), tid => 'xintro-tenant', oid => 'oid-' . int(rand(1e9)));
+    my (undef, $k1) = start($h, opaque(%u));
+    my (undef, $k2) = start($h, opaque(%u, iss => "https://sts.example.test/$T/"));
     ok $k1 && $k2, 'two sessions started';
     is get($h, '/obo-token', 'OBO-Session-Key' => $k1)->code, 404,
        'OBOSessionLimit 1: the first ended when the same user opened the second';

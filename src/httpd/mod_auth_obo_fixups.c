@@ -140,7 +140,9 @@ static int acquire_one(request_rec *r, const auth_obo_srv_cfg *sc, auth_obo_req 
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO056: no token endpoint: %s", err);
         return rv == APR_EAGAIN ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;
     }
-    fill_acquire(r, sc, st, ds, auth_obo_tenant_endpoint(r->pool, endpoint, st->jws->payload), &a);
+    fill_acquire(r, sc, st, ds, auth_obo_tenant_endpoint(r->pool, endpoint, st->jws->payload,
+                                                         auth_obo_token_provider(sc, st)),
+                 &a);
     a.req.metrics_provider = obo_provider_metrics_number(auth_obo_token_provider(sc, st));
     rv = obo_token_acquire_ex(r->pool, &a, &t, &x, &hit, &due);
     if (rv != APR_SUCCESS) {

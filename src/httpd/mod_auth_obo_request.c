@@ -341,8 +341,12 @@ static int tid_of_issuer(const json_t *claims, const char *tid)
 
 /* Entra multi-tenant authorities: guests must get tokens from their home
  * tenant, so common/organizations becomes the token's tid, when its issuer
- * vouches for that tid. */
-const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_t *claims)
+ * vouches for that tid and the provider that verified it is multi-tenant
+ * (a {tenantid} issuer). Any other provider's token names its tid and iss
+ * freely: a partner chose the tenant whose app token the module fetched
+ * (review 40A-F4b). */
+const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_t *claims,
+                                     obo_provider *pv)
 {
     static const char *const multi[] = { "/common/", "/organizations/", NULL };
     const char *tid = obo_json_str(claims, "tid");
@@ -350,7 +354,8 @@ const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_
     int i;
 
     if (!tid || !*tid || strspn(tid, "0123456789abcdefABCDEF-") != strlen(tid)
-        || strlen(tid) > 64 || !tid_of_issuer(claims, tid)) {
+        || strlen(tid) > 64 || !tid_of_issuer(claims, tid) || !pv
+        || !obo_provider_multi_tenant(pv, p)) {
         return url;
     }
     for (i = 0; multi[i]; i++) {

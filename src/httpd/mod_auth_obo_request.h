@@ -105,8 +105,10 @@ int auth_obo_exchange_failed(request_rec *r, const auth_obo_srv_cfg *sc,
 
 /* The token endpoint of the token's home tenant for Entra's multi-tenant
  * authorities (common, organizations) when its iss names that tid as a path
- * segment (Entra's issuers do); url otherwise. */
-const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_t *claims);
+ * segment (Entra's issuers do) and pv is multi-tenant (a {tenantid} issuer);
+ * url otherwise. */
+const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_t *claims,
+                                     obo_provider *pv);
 /* How long an exchange's or a refresh's cache lock lives, and how long
  * waiters wait for its holder (OBOCacheLockWait), in milliseconds. */
 int auth_obo_lock_ms(const auth_obo_srv_cfg *sc);

@@ -223,8 +223,10 @@ int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *
                             const auth_obo_dir_cfg *d)
 {
     const json_t *claims = st->jws->payload;
+    /* an introspected token's provider is the one that introspects (review
+     * 40A-F3: its owner took the answer's iss, two owners for v1 and v2) */
     const char *user = user_of(r->pool, claims, answer_issuer(r, sc, st),
-                               st->introspected ? NULL : st->provider);
+                               auth_obo_token_provider(sc, st));
     const char *endpoint = NULL, *err = NULL, *key = NULL;
     obo_exchange_error *x = NULL;
     obo_session_cfg c;
@@ -249,7 +251,8 @@ int auth_obo_session_fixups(request_rec *r, auth_obo_srv_cfg *sc, auth_obo_req *
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "OBO056: no token endpoint: %s", err);
         return rv == APR_EAGAIN ? HTTP_SERVICE_UNAVAILABLE : HTTP_INTERNAL_SERVER_ERROR;
     }
-    session_cfg(sc, auth_obo_tenant_endpoint(r->pool, endpoint, claims), &c);
+    session_cfg(sc, auth_obo_tenant_endpoint(r->pool, endpoint, claims,
+                                             auth_obo_token_provider(sc, st)), &c);
     c.req.metrics_provider = obo_provider_metrics_number(auth_obo_token_provider(sc, st));
     c.downstreams = session_dss(r->pool, d->downstreams);
     rv = obo_session_open(r->pool, &c, user, st->token, claims_exp(claims), &key, &created,

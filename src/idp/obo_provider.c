@@ -1188,6 +1188,24 @@ const apr_array_header_t *obo_provider_claimed_rank(const obo_provider *pv, int 
     return pv->ranked[rank];
 }
 
+int obo_provider_multi_tenant(obo_provider *pv, apr_pool_t *p)
+{
+    const apr_array_header_t *known = NULL;
+    int i;
+
+    if (pv->ranked[OBO_CLAIM_WRITTEN_TEMPLATE]->nelts > 0
+        || pv->ranked[OBO_CLAIM_DERIVED_TEMPLATE]->nelts > 0) {
+        return 1;
+    }
+    for (i = 0; obo_provider_known_issuers(pv, p, &known) == APR_SUCCESS && i < known->nelts;
+         i++) {
+        if (strstr(APR_ARRAY_IDX(known, i, const char *), "{tenantid}")) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 const char *obo_provider_owner_issuer(const obo_provider *pv)
 {
     int r;

@@ -105,6 +105,10 @@ const apr_array_header_t *obo_provider_claimed_rank(const obo_provider *pv, int 
  * verifies, whatever its iss, and in every server configured alike. */
 const char *obo_provider_owner_issuer(const obo_provider *pv);
 
+/* It accepts any tenant's tokens: a {tenantid} issuer (configured, named by
+ * an organizations/common/consumers URL, or its document's). */
+int obo_provider_multi_tenant(obo_provider *pv, apr_pool_t *p);
+
 /* The issuers a discovery URL names (see obo_provider_claimed_rank),
  * appended to a; none if the URL does not end in the well-known suffix. */
 void obo_provider_url_issuers(apr_pool_t *p, const char *url, apr_array_header_t *a);
