@@ -21,6 +21,19 @@ static obo_provider *provider_at(const apr_array_header_t *providers, int i)
     return APR_ARRAY_IDX(providers, i, obo_provider *);
 }
 
+int obo_select_claims(const obo_provider *pv, const json_t *claims)
+{
+    int rank;
+
+    for (rank = 0; rank < OBO_CLAIM_RANKS; rank++) {
+        const apr_array_header_t *a = obo_provider_claimed_rank(pv, rank);
+        if (a->nelts > 0 && accepts(a, claims)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static apr_uint32_t ambiguity_logged;   /* OBO474's rate limit */
 
 /* The first provider configured for the token's issuer, or NULL, by rank
@@ -53,13 +66,15 @@ static obo_provider *claimed_by(const apr_array_header_t *providers, const json_
  * provider's issuers are known and none names it too: two documents naming
  * one issuer select neither (OBO474), an unknown one waits (503). */
 apr_status_t obo_select_provider(apr_pool_t *p, const apr_array_header_t *providers,
-                                 const json_t *claims, obo_provider **out, const char **err)
+                                 const json_t *claims, obo_provider **out, int *claimed,
+                                 const char **err)
 {
     const apr_array_header_t *issuers = NULL;
     obo_provider *found = NULL;
     int i, unknown = 0, ambiguous = 0;
 
     *out = claimed_by(providers, claims);
+    *claimed = *out != NULL;
     for (i = 0; i < providers->nelts && !*out; i++) {
         obo_provider *pv = provider_at(providers, i);
 

@@ -19,8 +19,14 @@
  * provider whose discovery never loaded is loaded only when no known one
  * matched. APR_SUCCESS with *out; APR_NOTFOUND: no provider accepts the
  * iss; APR_EAGAIN: none matched and some provider's issuers could not be
- * learnt (its IdP is unavailable: 503), *err set. */
+ * learnt (its IdP is unavailable: 503), *err set. *claimed: 1 when the
+ * provider is configured for the iss (written, or named by its discovery
+ * URL), 0 when only its discovery document names it. */
 apr_status_t obo_select_provider(apr_pool_t *p, const apr_array_header_t *providers,
-                                 const json_t *claims, obo_provider **out, const char **err);
+                                 const json_t *claims, obo_provider **out, int *claimed,
+                                 const char **err);
+
+/* pv is configured for the claims' iss (obo_provider_claimed_rank). */
+int obo_select_claims(const obo_provider *pv, const json_t *claims);
 
 #endif

@@ -389,7 +389,8 @@ static apr_status_t select_for(apr_pool_t *p, const apr_array_header_t *provider
                                const obo_jws *jws, const char *token, apr_size_t len,
                                obo_provider **pv, const char **err)
 {
-    apr_status_t rv = obo_select_provider(p, providers, jws->payload, pv, err);
+    int claimed = 0;
+    apr_status_t rv = obo_select_provider(p, providers, jws->payload, pv, &claimed, err);
 
     if (rv == APR_NOTFOUND && obo_log_enabled(OBO_LOG_INFO)) {
         obo_log(OBO_LOG_INFO, "OBO470", "token %s: issuer \"%s\" is none of the configured "
@@ -400,6 +401,30 @@ static apr_status_t select_for(apr_pool_t *p, const apr_array_header_t *provider
     }
     rv = rv == APR_NOTFOUND ? APR_EINVAL : rv;
     return rv;
+}
+
+/* Where OBOAcceptIssuer pins the place, only a provider configured for the
+ * iss may verify it (also for a token an earlier request validated): a pin
+ * listing an issuer no provider is configured for (the workforce's v1
+ * issuer beside a v2 discovery URL) let in a further provider whose
+ * document named it (review 40B-F11); the docs say a listed issuer admits
+ * nothing more. With one provider no other document can name it. */
+static apr_status_t pinned_provider_ok(apr_pool_t *p, const obo_validate_opts *o,
+                                       const apr_array_header_t *providers,
+                                       const obo_provider *pv, const obo_jws *jws,
+                                       const char *token, apr_size_t len, const char **err)
+{
+    if (!o->accept_issuers || !pv || providers->nelts < 2
+        || obo_select_claims(pv, jws->payload)) {
+        return APR_SUCCESS;
+    }
+    obo_log(OBO_LOG_INFO, "OBO471", "token %s: issuer \"%s\" is not accepted here "
+            "(OBOAcceptIssuer %s): no provider is configured for it, only a discovery "
+            "document names it", obo_fingerprint(p, token, len),
+            diag_text(p, obo_jwt_claim_text(p, jws->payload, "iss")),
+            diag_list(p, o->accept_issuers));
+    *err = "issuer not accepted";
+    return APR_EINVAL;
 }
 
 apr_status_t obo_validate_bearer_among(apr_pool_t *p, const apr_array_header_t *providers,
@@ -436,6 +461,9 @@ apr_status_t obo_validate_bearer_among(apr_pool_t *p, const apr_array_header_t *
     }
     if (rv == APR_SUCCESS && !hit) {
         rv = select_for(p, providers, jws, token, len, &pv, err);
+    }
+    if (rv == APR_SUCCESS) {
+        rv = pinned_provider_ok(p, o, providers, pv, jws, token, len, err);
     }
     rv = conclude(p, pv, o, hash, jws, hit, token, len, rv, out, err);
     if (rv == APR_SUCCESS) {

@@ -357,6 +357,33 @@ subtest 'a further OBOMetadataURL with its issuer written: another document cann
     unlike $c->{output}, qr/OBO474/, 'no OBO474';
 };
 
+# review 40B-F11: a pin listing an issuer no provider is configured for let
+# in a further provider whose document named it (200 at an employees-only
+# Location); a pin admits only a provider configured for the issuer
+subtest 'OBOAcceptIssuer: an issuer only a further document names does not pass a pin' => sub {
+    my $ht = 'second-hpin';
+    idp_set("discovery_fault\@$ht" => 'issuer_of:pinv1');
+    my $v1 = "https://127.0.0.1:$port/pinv1/v2.0";
+    my $conf = "OBOMetadataURL https://127.0.0.1:$port/issa/v2.0/.well-known/openid-configuration\n"
+             . "OBOMetadataURL https://127.0.0.1:$port/$ht/v2.0/.well-known/openid-configuration\n"
+             . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n"
+             . " OBOAcceptIssuer https://127.0.0.1:$port/issa/v2.0 $v1\n</Location>";
+    my $forged = mint(tenant => $ht, kid => 'rsa-a', sign_key => 'rsa-b', claims => { iss => $v1 });
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        my $url = "http://127.0.0.1:$_[0]/public.txt";
+        return [ $ua->get($url, Authorization => "Bearer $forged"),
+                 $ua->get($url, Authorization => 'Bearer ' . tok_a()) ];
+    });
+    idp_set("discovery_fault\@$ht" => '');
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    is $c->{probe}[0]->code, 401, 'the further provider\'s token in the pinned issuer\'s name: 401'
+        or diag describe($c->{probe}[0]);
+    is $c->{probe}[1]->code, 200, 'the primary\'s token: 200' or diag describe($c->{probe}[1]);
+    like $c->{output}, qr/OBO478: OBOAcceptIssuer \Q$v1\E/, 'and OBO478 said so at startup';
+};
+
 subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {
     expect_ok(obo_get($V, '/api/env', token => tok_a(claims => { sub => 'alice-a' })),
               'issa, key A under kid rsa-a: 200', user => 'alice-a');
