@@ -635,6 +635,13 @@ subtest 'configtest: several providers' => sub {
         ok $w->{syntax_ok}, "$case->[0]: configtest passes" or diag $w->{output};
         like $w->{output}, $case->[2], "$case->[0]: OBO478" or diag $w->{output};
     }
+    # review 40B-F1: an issuer-less key line beside discovery replaces its keys
+    # (an unquoted empty ${PARTNER_ISS} leaves no word): said
+    my $o = check_config(join("\n", $md->('cfa'), "OBOJWKSFile $pki/jwks-static.json", $aud, $loc));
+    ok $o->{syntax_ok}, 'an issuer-less OBOJWKSFile beside OBOMetadataURL: configtest passes'
+        or diag $o->{output};
+    like $o->{output}, qr/OBO479: the primary provider's keys come from \S*jwks-static\.json, not from the jwks_uri of its discovery document/,
+         '... with OBO479' or diag $o->{output};
     # review 39B-F2: OBOIssuer where no provider is the primary
     my $u = check_config(join("\n", "OBOJWKSFile $pki/jwks-static.json https://static.example/",
                               'OBOIssuer https://other.example/', $aud, $loc));

@@ -1239,6 +1239,28 @@ static void warn_issuer_unused(apr_pool_t *p, server_rec *s, const auth_obo_srv_
     }
 }
 
+/* An issuer-less JWKS line beside OBOMetadataURL replaces the discovery
+ * document's keys (a documented override); the same line meant for a
+ * partner, its issuer from an empty variable (${PARTNER_ISS} unquoted: httpd
+ * leaves no word), made the partner's keys the primary's (review 40B-F1).
+ * Said at each start where it is written. */
+static void warn_keys_override(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc,
+                               const auth_obo_srv_cfg *main_sc)
+{
+    const char *src = sc->jwks_file ? sc->jwks_file : sc->jwks_url;
+
+    if (sc->metadata_url && src
+        && (!s->is_virtual || sc->jwks_file != main_sc->jwks_file
+            || sc->jwks_url != main_sc->jwks_url)) {
+        check_warn(p, s, "OBO479: the primary provider's keys come from %s, not from the "
+                   "jwks_uri of its discovery document %s (%s): an OBOJWKSURL/OBOJWKSFile line "
+                   "without issuers replaces them. If that line is a partner's, name its "
+                   "issuers on it (an issuer from an empty variable leaves none)",
+                   obo_url_shown(p, src), obo_url_shown(p, sc->metadata_url),
+                   server_level(p, s));
+    }
+}
+
 static int check_issuers_unique(apr_pool_t *p, server_rec *s, const auth_obo_srv_cfg *sc)
 {
     apr_hash_t *seen = apr_hash_make(p);
@@ -2945,6 +2967,8 @@ int auth_obo_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
             return HTTP_INTERNAL_SERVER_ERROR;
         }
         warn_url_issuers(ptemp, s, ap_get_module_config(s->module_config, &auth_obo_module));
+        warn_keys_override(ptemp, s, ap_get_module_config(s->module_config, &auth_obo_module),
+                           ap_get_module_config(main_s->module_config, &auth_obo_module));
         warn_issuer_unused(ptemp, s, ap_get_module_config(s->module_config, &auth_obo_module),
                            ap_get_module_config(main_s->module_config, &auth_obo_module));
     }
