@@ -384,6 +384,33 @@ subtest 'OBOAcceptIssuer: an issuer only a further document names does not pass 
     like $c->{output}, qr/OBO478: OBOAcceptIssuer \Q$v1\E/, 'and OBO478 said so at startup';
 };
 
+# review 40A-F4: a further provider's document named the primary's token
+# endpoint (through another host name): the module fetched the primary
+# tenant's application token for that provider's users
+subtest 'a further provider\'s endpoints must be on its discovery URL\'s host' => sub {
+    my $ht = 'second-hte';
+    idp_set("discovery_fault\@$ht" => 'token_endpoint_of:issa@localhost');
+    my $conf = "OBOMetadataURL https://127.0.0.1:$port/issa/v2.0/.well-known/openid-configuration\n"
+             . "OBOMetadataURL https://127.0.0.1:$port/$ht/v2.0/.well-known/openid-configuration\n"
+             . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "OBOClientID middle-tier-api\nOBOClientSecret s3cret-for-tests\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n"
+             . " OBOScope api://downstream/.default app\n</Location>";
+    my $t = mint(tenant => $ht, kid => 'rsa-a', sign_key => 'rsa-b');
+    my $before = idp_counters();
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $t");
+    });
+    idp_set("discovery_fault\@$ht" => '');
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    isnt $c->{probe}->code, 200, 'no application token for its user' or diag describe($c->{probe});
+    is((idp_counters()->{'cc@issa'} // 0) - ($before->{'cc@issa'} // 0), 0,
+       'none was asked for at the primary\'s token endpoint');
+    like $c->{output}, qr/OBO077: discovery document from .*$ht.* names its token_endpoint on another host/,
+         'OBO077 says why' or diag $c->{output};
+};
+
 subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {
     expect_ok(obo_get($V, '/api/env', token => tok_a(claims => { sub => 'alice-a' })),
               'issa, key A under kid rsa-a: 200', user => 'alice-a');

@@ -282,7 +282,11 @@ static obo_provider_cfg provider_cfg(const auth_obo_srv_cfg *sc)
 /* A further provider: its own source and issuers. */
 static obo_provider_cfg more_provider_cfg(const auth_obo_srv_cfg *sc, const auth_obo_idp *idp)
 {
-    return source_cfg(sc, idp->metadata_url, idp->jwks_url, idp->jwks_file, idp->issuers);
+    obo_provider_cfg c = source_cfg(sc, idp->metadata_url, idp->jwks_url, idp->jwks_file,
+                                    idp->issuers);
+
+    c.further = 1;
+    return c;
 }
 
 static const char *join(apr_pool_t *p, const apr_array_header_t *a)

@@ -256,6 +256,40 @@ static apr_status_t check_discovered_urls(obo_provider *pv, const obo_discovery 
     return APR_EINVAL;
 }
 
+/* The host of an https URL (case as written), or "" . */
+static const char *url_host(apr_pool_t *p, const char *url)
+{
+    const char *h = url && strncasecmp(url, "https://", 8) == 0 ? url + 8 : "";
+
+    return apr_pstrndup(p, h, strcspn(h, ":/?#"));
+}
+
+/* A further provider's document may name endpoints on its own host only:
+ * the module authenticates there as this application, and a document
+ * naming the primary's token endpoint got its users the primary tenant's
+ * application token (review 40A-F4). Such an endpoint is not used (OBO077);
+ * its keys and issuer still are. */
+static void keep_own_endpoints(obo_provider *pv, apr_pool_t *tmp, obo_discovery *d)
+{
+    const char *own = url_host(tmp, pv->cfg.metadata_url);
+    const char **ep[2];
+    int i;
+
+    ep[0] = &d->token_endpoint;
+    ep[1] = &d->introspection_endpoint;
+    for (i = 0; pv->cfg.further && i < 2; i++) {
+        if (*ep[i] && strcasecmp(url_host(tmp, *ep[i]), own) != 0) {
+            obo_log(OBO_LOG_ERR, "OBO077", "discovery document from " OBO_URL_FMT " names its "
+                    "%s on another host (" OBO_URL_FMT "): not used; a further identity "
+                    "provider's endpoints must be on the host of its discovery URL",
+                    OBO_URL_ARGS(pv->cfg.metadata_url),
+                    i == 0 ? "token_endpoint" : "introspection_endpoint",
+                    OBO_URL_ARGS(*ep[i]));
+            *ep[i] = NULL;
+        }
+    }
+}
+
 static apr_status_t discover(obo_provider *pv, apr_pool_t *tmp, const char **err)
 {
     char *body = NULL;
@@ -271,6 +305,7 @@ static apr_status_t discover(obo_provider *pv, apr_pool_t *tmp, const char **err
         rv = check_discovered_urls(pv, &d, err);
     }
     if (rv == APR_SUCCESS) {
+        keep_own_endpoints(pv, tmp, &d);
         apr_thread_mutex_lock(pv->lock);
         pv->issuer = keep_or_copy(pv, pv->issuer, d.issuer);
         pv->jwks_uri = keep_or_copy(pv, pv->jwks_uri, d.jwks_uri);

@@ -54,6 +54,9 @@ typedef struct obo_provider_cfg {
     /* The label provider="N" of the per-provider metrics (obo_metrics.h),
      * 1..OBO_M_PROVIDERS; 0: counted without the label only. */
     int metrics_provider;
+    /* Not the server's first (primary) provider: its discovery document is
+     * trusted for its own keys and endpoints only (check_discovered_urls). */
+    int further;
 } obo_provider_cfg;
 
 typedef struct obo_provider obo_provider;

@@ -405,6 +405,12 @@ sub h_discovery {
     $doc->{token_endpoint} =~ s{^https:}{http:} if $fault eq 'http_token_endpoint';
     $doc->{jwks_uri} =~ s{^https://}{https://u:DISCOPASSWORD\@} if $fault eq 'userinfo_jwks';
     delete $doc->{introspection_endpoint} if $fault eq 'no_introspection_endpoint';   # t/34
+    # another tenant's token endpoint, through another host name (review 40A-F4)
+    if ($fault =~ /^token_endpoint_of:([\w-]+)\@([\w.-]+)$/) {
+        my ($of, $host) = ($1, $2);
+        (my $other = $BASE) =~ s{^https://[^/:]+}{https://$host};
+        $doc->{token_endpoint} = "$other/$of/oauth2/v2.0/token";
+    }
     return json_response(200, $doc);
 }
 
