@@ -698,11 +698,16 @@ static void obo_put_live(apr_array_header_t *out, apr_pool_t *p, const obo_metri
     int i, k;
 
     for (k = 0; k < 3 && l->nproviders > 0; k++) {
-        obo_put_head(out, p, names[k], "gauge", helps[k]);
+        int head = 0;
+
         for (i = 0; i < l->nproviders; i++) {
             pv = &l->providers[i];
             if (k == 0 && pv->unasked) {
                 continue;   /* no age to give: not needed here yet (OBOPreloadKeys off) */
+            }
+            if (!head++) {
+                /* a family without samples is malformed (t/75's checker) */
+                obo_put_head(out, p, names[k], "gauge", helps[k]);
             }
             obo_put(out, p, "%s{provider=\"%d\"} %" APR_INT64_T_FMT "\n", names[k], pv->number,
                     k == 0 ? pv->age : k == 1 ? (apr_int64_t)pv->nkeys : pv->refresh);

@@ -341,6 +341,19 @@ static void test_summary(apr_pool_t *p)
            && strstr(txt, "mod_auth_obo_jwks_keys{provider=\"2\"} 0\n") != NULL,
            "... and no jwks_age_seconds sample for it (its key count stays)");
     }
+    {
+        /* every provider not needed yet: no age family at all (a HELP and
+         * TYPE without samples failed the strict checker in t/75) */
+        obo_metrics_live_provider one = lp[1];
+        obo_metrics_live solo = live;
+        const char *txt;
+
+        solo.providers = &one;
+        solo.nproviders = 1;
+        txt = obo_metrics_prometheus(p, &s, &solo, "1");
+        ok(strstr(txt, "mod_auth_obo_jwks_age_seconds") == NULL,
+           "no provider with an age: the family is left out, HELP and TYPE too");
+    }
     lp[1].unasked = 0;
     /* review 33B-F6: every node asked is down, but some were not asked in
      * this view (time budget): degraded, counted; all asked down and none
