@@ -411,6 +411,24 @@ subtest 'a further provider\'s endpoints must be on its discovery URL\'s host' =
          'OBO077 says why' or diag $c->{output};
 };
 
+# review 40B-F3: a host's own OBOIssuer under the main server's provider
+# replaced the issuers written on that provider's OBOMetadataURL line too
+subtest 'a host\'s OBOIssuer keeps the issuers on the inherited OBOMetadataURL line' => sub {
+    my $conf = "OBOMetadataURL https://127.0.0.1:$port/issa/v2.0/.well-known/openid-configuration "
+             . "https://127.0.0.1:$port/issa/v2.0\n"
+             . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n</Location>\n"
+             . "<VirtualHost 127.0.0.1:*>\n ServerName v.test\n OBOIssuer https://sts.example.test/issa/\n"
+             . "</VirtualHost>";
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => 'Bearer ' . tok_a());
+    });
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    is $c->{probe}->code, 200, 'the provider\'s own issuer is accepted in the host'
+        or diag describe($c->{probe}), $c->{output};
+};
+
 subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {
     expect_ok(obo_get($V, '/api/env', token => tok_a(claims => { sub => 'alice-a' })),
               'issa, key A under kid rsa-a: 200', user => 'alice-a');
