@@ -178,6 +178,28 @@ subtest 'refusals: unknown key, key in the URL, other client id or downstream se
              'the access log records both refused requests at the handler\'s URL ...';
         unlike $text, qr/\Q$key\E/, '... without the key in its path or query';
     }
+    # review 40A-F2: the same where RewriteRule [H=obo-token] or AddHandler
+    # places the handler (applied after authorization: not on a refusal)
+    ($r) = handler($key, path => "/rwtoken?session_key=$key");
+    expect_status($r, 403, 'RewriteRule [H=obo-token], refused: 403');
+    ($r) = handler($key, path => "/exttoken/s.otok?session_key=$key");
+    expect_status($r, 403, 'AddHandler obo-token .otok, refused: 403');
+    ($r) = handler($key, path => "/exttoken/s.otok/$key");
+    expect_status($r, 403, 'AddHandler, the key in the path: 403');
+    {
+        my $log = Apache::Test::vars('t_logs') . '/lr_access_log';
+        my $text = '';
+        for (1 .. 20) {
+            $text = do { local $/; open my $fh, '<', $log or last; <$fh> } // '';
+            last if ($text =~ tr/\n//) >= 3 && $text =~ m{(?:exttoken.*\n.*){2}}s;
+            select undef, undef, undef, 0.1;
+        }
+        like $text, qr{GET /rwtoken HTTP/1\.1\|\|/rwtoken\n},
+             'the access log records the rewritten handler URL ...';
+        like $text, qr{(?:GET /exttoken\S* HTTP/1\.1\|\|/exttoken\S*\n.*){2}}s,
+             '... and the AddHandler ones ...';
+        unlike $text, qr/\Q$key\E/, '... without the key in their path or query';
+    }
     ($r) = handler($key, vhost => 'obo_lr_c2');
     expect_status($r, 404, 'handler of another client id: 404');
     ($r) = handler($key, path => '/dstoken');

@@ -696,16 +696,88 @@ static int capture_client_key(request_rec *r)
     return DECLINED;
 }
 
-/* The handler's URL (SetHandler obo-token, or a handler already set)? */
+/* Extensions that AddHandler maps to obo-token anywhere in the
+ * configuration (post_config). mod_mime keeps its mapping private and
+ * applies it after authorization: a refused request never gets it. */
+static apr_array_header_t *handler_exts;
+
+static void add_handler_exts(apr_pool_t *p, const char *args)
+{
+    const char *w = ap_getword_conf(p, &args);
+
+    if (strcasecmp(w, TOKEN_HANDLER) != 0) {
+        return;
+    }
+    while (*(w = ap_getword_conf(p, &args))) {
+        char *ext = apr_pstrdup(p, *w == '.' ? w + 1 : w);
+
+        ap_str_tolower(ext);
+        APR_ARRAY_PUSH(handler_exts, const char *) = ext;
+    }
+}
+
+static void collect_handler_exts(apr_pool_t *p, const ap_directive_t *d)
+{
+    for (; d; d = d->next) {
+        if (strcasecmp(d->directive, "AddHandler") == 0 && d->args) {
+            add_handler_exts(p, d->args);
+        }
+        collect_handler_exts(p, d->first_child);
+    }
+}
+
+/* Does a path segment have an extension AddHandler maps to obo-token?
+ * Any segment, not only the last: mod_mime looks at the file name, which
+ * may end before the path does (path_info); hiding too much only costs
+ * one access log line its path. */
+static int has_handler_ext(request_rec *r)
+{
+    const char *s = r->uri;
+
+    while (handler_exts->nelts && s && (s = strchr(s, '.')) != NULL) {
+        apr_size_t n = strcspn(++s, "./");
+        int i;
+
+        for (i = 0; i < handler_exts->nelts; i++) {
+            const char *e = APR_ARRAY_IDX(handler_exts, i, const char *);
+
+            if (strlen(e) == n && strncasecmp(s, e, n) == 0) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* The handler's URL: SetHandler obo-token, a handler already set, a
+ * RewriteRule [H=obo-token] (mod_rewrite applies it in its type checker,
+ * after authorization) or an AddHandler obo-token extension? */
 static int handler_place(request_rec *r)
 {
     core_dir_config *conf = ap_get_core_module_config(r->per_dir_config);
     const char *h = r->handler, *err = NULL;
 
+    if (!h) {
+        h = apr_table_get(r->notes, "rewrite-forced-handler");
+    }
     if (!h && conf && conf->expr_handler) {
         h = ap_expr_str_exec(r, conf->expr_handler, &err);
     }
-    return h && !err && strcasecmp(h, TOKEN_HANDLER) == 0;
+    if (h && !err && strcasecmp(h, TOKEN_HANDLER) == 0) {
+        return 1;
+    }
+    return handler_exts && r->uri && has_handler_ext(r);
+}
+
+static int collect_at_start(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                            server_rec *s)
+{
+    (void)plog;
+    (void)ptemp;
+    (void)s;
+    handler_exts = apr_array_make(pconf, 4, sizeof(const char *));
+    collect_handler_exts(pconf, ap_conftree);
+    return OK;
 }
 
 /* A request to the handler's URL that never reached it (refused by
@@ -724,6 +796,7 @@ static int hide_unserved(request_rec *r)
 void auth_obo_register_session(apr_pool_t *p)
 {
     ap_hook_log_transaction(hide_unserved, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    ap_hook_post_config(collect_at_start, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_read_request(capture_client_key, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_handler(auth_obo_token_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
