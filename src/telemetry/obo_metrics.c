@@ -692,7 +692,8 @@ static void obo_put_live(apr_array_header_t *out, apr_pool_t *p, const obo_metri
     static const char *const helps[] = {
         "Seconds since the identity provider gave the key set this process validates with "
         "(-1: no key set).",
-        "Usable keys in the key set this process validates with.",
+        "Usable keys in the key set this process validates with (no sample: not loaded "
+        "yet).",
         "How often the key set is refreshed (OBOJWKSRefreshInterval), seconds." };
     const obo_metrics_live_provider *pv;
     int i, k;
@@ -702,8 +703,10 @@ static void obo_put_live(apr_array_header_t *out, apr_pool_t *p, const obo_metri
 
         for (i = 0; i < l->nproviders; i++) {
             pv = &l->providers[i];
-            if (k == 0 && pv->unasked) {
-                continue;   /* no age to give: not needed here yet (OBOPreloadKeys off) */
+            if (k < 2 && pv->unasked) {
+                /* not needed here yet (OBOPreloadKeys off): no age and no
+                 * key count, lest "no keys" alerts fire (review 40B-F10) */
+                continue;
             }
             if (!head++) {
                 /* a family without samples is malformed (t/75's checker) */

@@ -338,8 +338,10 @@ static void test_summary(apr_pool_t *p)
     {
         const char *txt = obo_metrics_prometheus(p, &s, &live, "1");
         ok(strstr(txt, "mod_auth_obo_jwks_age_seconds{provider=\"2\"}") == NULL
-           && strstr(txt, "mod_auth_obo_jwks_keys{provider=\"2\"} 0\n") != NULL,
-           "... and no jwks_age_seconds sample for it (its key count stays)");
+           && strstr(txt, "mod_auth_obo_jwks_keys{provider=\"2\"}") == NULL
+           && strstr(txt, "mod_auth_obo_jwks_refresh_interval_seconds{provider=\"2\"}")
+              != NULL,
+           "... and no jwks_age_seconds or jwks_keys sample for it (review 40B-F10)");
     }
     {
         /* every provider not needed yet: no age family at all (a HELP and
