@@ -356,6 +356,15 @@ static void test_summary(apr_pool_t *p)
         ok(strstr(txt, "mod_auth_obo_jwks_age_seconds") == NULL,
            "no provider with an age: the family is left out, HELP and TYPE too");
     }
+    lp[0].unasked = 1;
+    {
+        const char *txt = obo_metrics_prometheus(p, &s, &live, "1");
+        ok(strstr(txt, "# TYPE mod_auth_obo_jwks_keys ") == NULL
+           && strstr(txt, "# TYPE mod_auth_obo_jwks_age_seconds ") == NULL
+           && strstr(txt, "mod_auth_obo_jwks_refresh_interval_seconds{provider=\"1\"}") != NULL,
+           "no provider loaded yet: no jwks_keys or jwks_age_seconds family without samples");
+    }
+    lp[0].unasked = 0;
     lp[1].unasked = 0;
     /* review 33B-F6: every node asked is down, but some were not asked in
      * this view (time budget): degraded, counted; all asked down and none
