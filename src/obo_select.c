@@ -3,6 +3,7 @@
 #include "obo_select.h"
 
 #include <string.h>
+#include "apr_strings.h"
 #include "obo_jwt.h"
 #include "obo_log.h"
 #include "obo_text.h"
@@ -36,6 +37,8 @@ int obo_select_claims(const obo_provider *pv, const json_t *claims)
 
 static apr_uint32_t ambiguity_logged;   /* OBO474's rate limit */
 
+#define OBO_ISS_SHOWN_MAX 200                /* bytes of a token's iss in OBO474 */
+
 /* The first provider configured for the token's issuer, or NULL, by rank
  * (obo_provider_claimed_rank): an issuer derived from a discovery URL is a
  * guess and must not shadow a provider the administrator named for it; a
@@ -58,6 +61,32 @@ static obo_provider *claimed_by(const apr_array_header_t *providers, const json_
     return hit;
 }
 
+/* A provider as OBO474 names it: its number on the status page and its
+ * URL, whose query (B2C's ?p=) the number tells apart. */
+static const char *provider_shown(apr_pool_t *p, const obo_provider *pv)
+{
+    int n = obo_provider_metrics_number(pv);
+    const char *url = obo_url_shown(p, obo_provider_source(pv));
+
+    return n ? apr_psprintf(p, "provider %d, %s", n, url) : url;
+}
+
+/* OBO474, rate-limited: which issuer and which two providers' documents
+ * (review 40B-F6); the issuer is the token's, so sanitised like OBO470's. */
+static void log_ambiguous(apr_pool_t *p, const json_t *claims, const obo_provider *a,
+                          const obo_provider *b)
+{
+    if (obo_log_ratelimit(&ambiguity_logged, OBO_LOG_INTERVAL_S)) {
+        obo_log(OBO_LOG_WARN, "OBO474", "the discovery documents of two identity providers "
+                "of this server (%s; %s) name the same issuer \"%s\", which none of them is "
+                "configured for: neither verifies its tokens (further such messages "
+                "suppressed for %d s); set that provider's issuer in the configuration",
+                provider_shown(p, a), provider_shown(p, b),
+                obo_text_shown(p, obo_jwt_claim_text(p, claims, "iss"), OBO_ISS_SHOWN_MAX),
+                OBO_LOG_INTERVAL_S);
+    }
+}
+
 /* A discovery document may name any issuer: a hostile or compromised
  * further IdP named the primary's, or another provider's, and verified
  * tokens in its name with its own keys (reviews 37C-F7, 38E-F1, 38F-F2).
@@ -70,8 +99,8 @@ apr_status_t obo_select_provider(apr_pool_t *p, const apr_array_header_t *provid
                                  const char **err)
 {
     const apr_array_header_t *issuers = NULL;
-    obo_provider *found = NULL;
-    int i, unknown = 0, ambiguous = 0;
+    obo_provider *found = NULL, *also = NULL;
+    int i, unknown = 0;
 
     *out = claimed_by(providers, claims);
     *claimed = *out != NULL;
@@ -83,20 +112,15 @@ apr_status_t obo_select_provider(apr_pool_t *p, const apr_array_header_t *provid
             unknown = 1;
         }
         else if (accepts(issuers, claims)) {
-            ambiguous |= found != NULL;
+            also = found && !also ? pv : also;
             found = found ? found : pv;
         }
     }
     if (*out) {
         return APR_SUCCESS;
     }
-    if (ambiguous) {
-        if (obo_log_ratelimit(&ambiguity_logged, OBO_LOG_INTERVAL_S)) {
-            obo_log(OBO_LOG_WARN, "OBO474", "the discovery documents of two identity providers "
-                    "of this server name the same issuer, which none of them is configured "
-                    "for: neither verifies its tokens (further such messages suppressed for "
-                    "%d s); set that provider's issuer in the configuration", OBO_LOG_INTERVAL_S);
-        }
+    if (also) {
+        log_ambiguous(p, claims, found, also);
         *err = "issuer not accepted";
         return APR_NOTFOUND;
     }

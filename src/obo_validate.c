@@ -10,6 +10,7 @@
 #include "obo_log.h"
 #include "obo_metrics.h"
 #include "obo_select.h"
+#include "obo_text.h"
 
 /* Token values quoted in the debug log: bounded, control characters dropped
  * (the text is the sender's, not the IdP's). */
@@ -153,19 +154,7 @@ static int l1_hit(apr_pool_t *p, obo_provider *pv, const obo_validate_opts *o,
 
 static const char *diag_text(apr_pool_t *p, const char *s)
 {
-    char *out, *o;
-
-    if (!s) {
-        return "(none)";
-    }
-    out = o = apr_palloc(p, DIAG_MAX + 4);
-    for (; *s && o - out < DIAG_MAX; s++) {
-        if ((unsigned char)*s >= 0x20 && *s != 0x7f) {
-            *o++ = *s;
-        }
-    }
-    strcpy(o, *s ? "..." : "");
-    return out;
+    return obo_text_shown(p, s, DIAG_MAX);
 }
 
 static const char *diag_list(apr_pool_t *p, const apr_array_header_t *a)

@@ -157,6 +157,9 @@ subtest 'two discovery documents naming one issuer: neither verifies its tokens 
     is $c->{probe}->code, 401, 'the token in that issuer\'s name: 401' or diag describe($c->{probe});
     like $c->{output}, qr/OBO474: the discovery documents of two identity providers/, 'OBO474 says why'
         or diag $c->{output};
+    # review 40B-F6: which issuer, which two providers' documents
+    like $c->{output}, qr{OBO474: [^\n]*\(provider \d+, \S*/\Q$vt\E/[^;]*; provider \d+, \S*/\Q$ht\E/[^)]*\)[^\n]*issuer "https://127\.0\.0\.1:$port/someone-else/v2\.0/?"},
+         '... naming the issuer and both providers' or diag $c->{output};
 };
 
 # A provider named for an issuer in the configuration selects before one

@@ -109,3 +109,20 @@ const char *obo_url_shown(apr_pool_t *p, const char *url)
     }
     return url[n] ? apr_pstrcat(p, apr_pstrmemdup(p, url, n), "?...", NULL) : url;
 }
+
+const char *obo_text_shown(apr_pool_t *p, const char *s, apr_size_t max)
+{
+    char *out, *o;
+
+    if (!s) {
+        return "(none)";
+    }
+    out = o = apr_palloc(p, max + 4);
+    for (; *s && (apr_size_t)(o - out) < max; s++) {
+        if ((unsigned char)*s >= 0x20 && *s != 0x7f) {
+            *o++ = *s;
+        }
+    }
+    strcpy(o, *s ? "..." : "");
+    return out;
+}

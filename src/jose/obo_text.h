@@ -31,6 +31,10 @@ apr_status_t obo_text_check(const char *s, apr_size_t max, obo_text_kind kind,
  * URL); "-" for NULL. User names and passwords are refused in IdP URLs
  * before any is used. */
 const char *obo_url_shown(apr_pool_t *p, const char *url);
+/* Untrusted text (a token's claim) fit for a log line: control characters
+ * left out, at most max bytes kept ("..." after a cut); "(none)" for NULL. */
+const char *obo_text_shown(apr_pool_t *p, const char *s, apr_size_t max);
+
 /* The same without a pool: "..." OBO_URL_FMT "..." with OBO_URL_ARGS(url)
  * (url a plain expression, evaluated more than once; not NULL). */
 #define OBO_URL_FMT "%.*s%s"
