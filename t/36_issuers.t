@@ -659,13 +659,28 @@ subtest 'configtest: several providers' => sub {
     );
     # OBO475: an issuer a discovery URL derives, claimed by another provider
     for my $case (['two discovery URLs of one path', join("\n", $md->('cfa'), $md->('cfa') . '?p=B2C_1_other'),
-                   qr/OBO475: the discovery URL \S*cfa\S*\?\.\.\. names the issuer https:\/\/127\.0\.0\.1:\d+\/cfa\/v2\.0, which .*cfa\/v2\.0\/\.well-known\/openid-configuration is configured for too/],
+                   qr/OBO475: the discovery URL \S*cfa\S*\?\.\.\. \(\S+:\d+\) names the issuer https:\/\/127\.0\.0\.1:\d+\/cfa\/v2\.0, which .*cfa\/v2\.0\/\.well-known\/openid-configuration \(\S+:\d+\) is configured for too/],
                   ['a written issuer equal to a derived one', join("\n", $md->('cfa'),
                    "OBOJWKSFile $pki/jwks-static.json https://127.0.0.1:$port/cfb/v2.0", $md->('cfb')),
-                   qr/OBO475: the discovery URL .*cfb.* names the issuer https:\/\/127\.0\.0\.1:\d+\/cfb\/v2\.0, which .*jwks-static\.json is configured for too/]) {
+                   qr/OBO475: the discovery URL .*cfb.* names the issuer https:\/\/127\.0\.0\.1:\d+\/cfb\/v2\.0, which .*jwks-static\.json \(\S+:\d+\) is configured for too/]) {
         my $w = check_config(join("\n", $case->[1], $aud, $loc));
         ok $w->{syntax_ok}, "$case->[0]: configtest passes" or diag $w->{output};
         like $w->{output}, $case->[2], "$case->[0]: OBO475" or diag $w->{output};
+    }
+    # review 40B-F4: two B2C policies of one path, each with its issuer
+    # written: no OBO475 (their tokens select them by it); without: the
+    # two URLs, alike without their query, are told apart by their lines
+    {
+        my $b2c = $md->('b2c') . '?p=B2C_1_';
+        my $w = check_config(join("\n", $md->('wf'), "${b2c}a https://127.0.0.1:$port/pa/v2.0/",
+                                  "${b2c}b https://127.0.0.1:$port/pb/v2.0/", $aud, $loc));
+        ok $w->{syntax_ok}, 'two B2C policies with written issuers: configtest passes'
+            or diag $w->{output};
+        unlike $w->{output}, qr/OBO475/, '... and no OBO475' or diag $w->{output};
+        $w = check_config(join("\n", $md->('wf'), "${b2c}a", "${b2c}b", $aud, $loc));
+        my ($one, $two) = $w->{output} =~ /OBO475: the discovery URL \S+ \(\S+:(\d+)\) names the issuer \S+, which \S+ \(\S+:(\d+)\)/;
+        ok $one && $two && $one != $two, 'without: OBO475 names the two lines apart'
+            or diag $w->{output};
     }
     # review 39B-F4, 39A-F5: OBOAcceptIssuer values no provider is configured for
     for my $case (

@@ -1277,12 +1277,58 @@ static int check_issuers_unique(apr_pool_t *p, server_rec *s, const auth_obo_srv
     return ok;
 }
 
+/* Is d in server s's own list (a <VirtualHost> of s, or none for the main
+ * server)? */
+static int in_server(const ap_directive_t *d, const server_rec *s)
+{
+    for (d = d->parent; d && !is_directive(d, "<VirtualHost"); d = d->parent) {
+    }
+    return s->is_virtual ? d && s->defn_name && s->defn_line_number == (unsigned)d->line_num
+                           && !strcmp(s->defn_name, d->filename)
+                         : !d;
+}
+
+/* The provider line whose first argument is url, s's own first, else any. */
+static const ap_directive_t *provider_line(apr_pool_t *p, const ap_directive_t *d,
+                                           const server_rec *s, const char *url,
+                                           const ap_directive_t **any)
+{
+    const ap_directive_t *hit = NULL;
+
+    for (; d && !hit; d = d->next) {
+        const char *args = d->args ? d->args : "";
+
+        if ((is_directive(d, "OBOMetadataURL") || is_directive(d, "OBOJWKSURL")
+             || is_directive(d, "OBOJWKSFile")) && !strcmp(ap_getword_conf(p, &args), url)) {
+            *any = *any ? *any : d;
+            hit = in_server(d, s) ? d : NULL;
+        }
+        hit = hit ? hit : provider_line(p, d->first_child, s, url, any);
+    }
+    return hit;
+}
+
+/* url for OBO475: without its query, so with the line that writes it, which
+ * tells two B2C policies' URLs apart (review 40B-F4). */
+static const char *url_named(apr_pool_t *p, const server_rec *s, const char *url)
+{
+    const ap_directive_t *any = NULL, *d = provider_line(p, ap_conftree, s, url, &any);
+
+    d = d ? d : any;
+    return d ? apr_psprintf(p, "%s (%s)", obo_url_shown(p, url), where(p, d))
+             : obo_url_shown(p, url);
+}
+
 /* The issuer a discovery URL names (the URL without the well-known suffix)
  * is a provider's claim, after its written ones. Where it equals
  * an issuer another provider claims, one of them never sees its tokens:
  * a written issuer selects first, else the first provider. Only a warning:
- * the document may name another issuer (OBO475). */
-static void note_url_issuer(apr_pool_t *p, server_rec *s, apr_hash_t *seen, const char *url)
+ * the document may name another issuer (OBO475). A provider with written
+ * issuers is selected by them first: its derived claim losing does not
+ * hurt it, so it is kept quiet (review 40B-F4; the claim itself stays,
+ * review 39A-F11). */
+static void note_url_issuer(apr_pool_t *p, server_rec *s, apr_hash_t *seen, const char *url,
+                            const apr_array_header_t *written)
 {
     apr_array_header_t *a = apr_array_make(p, 2, sizeof(const char *));
     const char *iss, *other;
@@ -1294,10 +1340,13 @@ static void note_url_issuer(apr_pool_t *p, server_rec *s, apr_hash_t *seen, cons
     iss = APR_ARRAY_IDX(a, 0, const char *);
     other = apr_hash_get(seen, iss, APR_HASH_KEY_STRING);
     if (other && strcmp(other, url) != 0) {
-        check_warn(p, s, "OBO475: the discovery URL %s names the issuer %s, which %s is "
-                   "configured for too: tokens of that issuer select %s only (%s)",
-                   obo_url_shown(p, url), iss, obo_url_shown(p, other),
-                   obo_url_shown(p, other), server_level(p, s));
+        if (!written || written->nelts == 0) {
+            const char *them = url_named(p, s, other);
+
+            check_warn(p, s, "OBO475: the discovery URL %s names the issuer %s, which %s is "
+                       "configured for too: tokens of that issuer select %s only (%s)",
+                       url_named(p, s, url), iss, them, them, server_level(p, s));
+        }
         return;
     }
     apr_hash_set(seen, iss, APR_HASH_KEY_STRING, url);
@@ -1317,12 +1366,12 @@ static void warn_url_issuers(apr_pool_t *p, server_rec *s, const auth_obo_srv_cf
                            : idp->jwks_url ? idp->jwks_url : idp->jwks_file);
     }
     if (sc->metadata_url) {
-        note_url_issuer(p, s, seen, sc->metadata_url);
+        note_url_issuer(p, s, seen, sc->metadata_url, sc->issuers);
     }
     for (i = 0; sc->more_idps && i < sc->more_idps->nelts; i++) {
         const auth_obo_idp *idp = &APR_ARRAY_IDX(sc->more_idps, i, auth_obo_idp);
         if (idp->metadata_url) {
-            note_url_issuer(p, s, seen, idp->metadata_url);
+            note_url_issuer(p, s, seen, idp->metadata_url, idp->issuers);
         }
     }
 }
