@@ -397,19 +397,22 @@ static apr_status_t select_for(apr_pool_t *p, const apr_array_header_t *provider
  * listing an issuer no provider is configured for (the workforce's v1
  * issuer beside a v2 discovery URL) let in a further provider whose
  * document named it (review 40B-F11); the docs say a listed issuer admits
- * nothing more. With one provider no other document can name it. */
+ * nothing more. With one provider no other document can name it, and the
+ * primary's document is trusted as with one provider (review 41-F3: B2C,
+ * CIAM or a domain-name Entra URL as the primary were refused). */
 static apr_status_t pinned_provider_ok(apr_pool_t *p, const obo_validate_opts *o,
                                        const apr_array_header_t *providers,
                                        const obo_provider *pv, const obo_jws *jws,
                                        const char *token, apr_size_t len, const char **err)
 {
-    if (!o->accept_issuers || !pv || providers->nelts < 2
+    if (!o->accept_issuers || !pv || providers->nelts < 2 || !obo_provider_is_further(pv)
         || obo_select_claims(pv, jws->payload)) {
         return APR_SUCCESS;
     }
     obo_log(OBO_LOG_INFO, "OBO471", "token %s: issuer \"%s\" is not accepted here "
-            "(OBOAcceptIssuer %s): no provider is configured for it, only a discovery "
-            "document names it", obo_fingerprint(p, token, len),
+            "(OBOAcceptIssuer %s): a further provider's discovery document names it, which "
+            "is not configured for it (write the issuer after its OBOMetadataURL)",
+            obo_fingerprint(p, token, len),
             diag_text(p, obo_jwt_claim_text(p, jws->payload, "iss")),
             diag_list(p, o->accept_issuers));
     *err = "issuer not accepted";

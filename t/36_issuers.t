@@ -414,9 +414,10 @@ subtest 'a further provider\'s endpoints must be on its discovery URL\'s host' =
          'OBO077 says why' or diag $c->{output};
 };
 
-# review 40B-F3: a host's own OBOIssuer under the main server's provider
-# replaced the issuers written on that provider's OBOMetadataURL line too
-subtest 'a host\'s OBOIssuer keeps the issuers on the inherited OBOMetadataURL line' => sub {
+# review 40B-F3, 41-F7: a host's own OBOIssuer under the main server's
+# provider replaces the issuers on that provider's OBOMetadataURL line too (a
+# host narrows what the main server accepts; documented)
+subtest 'a host\'s OBOIssuer replaces the issuers on the inherited OBOMetadataURL line' => sub {
     my $conf = "OBOMetadataURL https://127.0.0.1:$port/issa/v2.0/.well-known/openid-configuration "
              . "https://127.0.0.1:$port/issa/v2.0\n"
              . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
@@ -428,8 +429,77 @@ subtest 'a host\'s OBOIssuer keeps the issuers on the inherited OBOMetadataURL l
         return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => 'Bearer ' . tok_a());
     });
     ok $c->{started}, 'httpd starts' or return diag $c->{output};
-    is $c->{probe}->code, 200, 'the provider\'s own issuer is accepted in the host'
+    is $c->{probe}->code, 401, 'the line\'s issuer is not accepted in the host that narrows it'
         or diag describe($c->{probe}), $c->{output};
+};
+
+# review 41-F1: one discovery URL primary in one server and further in another
+# shared one provider object (the main server's, created first), so the
+# further use skipped OBO077 and fetched the primary's application token
+subtest 'OBO077 holds where the same URL is another server\'s primary' => sub {
+    my $ht = 'second-hte2';
+    idp_set("discovery_fault\@$ht" => 'token_endpoint_of:issa@localhost');
+    my $md = sub { "OBOMetadataURL https://127.0.0.1:$port/$_[0]/v2.0/.well-known/openid-configuration" };
+    my $conf = join("\n", $md->($ht), "OBOCACertificateFile $pki/ca.pem", 'OBOAudience api://test-api',
+                    'OBOClientID middle-tier-api', 'OBOClientSecret s3cret-for-tests',
+                    "<Location />\n AuthType obo\n Require valid-user\n"
+                    . " OBOScope api://downstream/.default app\n</Location>",
+                    "<VirtualHost 127.0.0.1:*>\n ServerName v.test\n " . $md->('issa') . "\n "
+                    . $md->($ht) . "\n</VirtualHost>");
+    my $t = mint(tenant => $ht, kid => 'rsa-a', sign_key => 'rsa-b');
+    my $before = idp_counters();
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $t");
+    });
+    idp_set("discovery_fault\@$ht" => '');
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    isnt $c->{probe}->code, 200, 'no application token in the host where it is a further provider'
+        or diag describe($c->{probe});
+    is((idp_counters()->{'cc@issa'} // 0) - ($before->{'cc@issa'} // 0), 0,
+       'none asked for at the primary\'s token endpoint');
+};
+
+# review 41-F2: tenants written one by one in the primary's OBOIssuer with a
+# multi-tenant OBOTokenEndpoint: each tenant's token goes to its own tenant
+subtest 'the primary\'s tenants written one by one still choose their tenant endpoint' => sub {
+    my ($ta, $tb) = ('0c0c0c0c-4444-4444-8444-555566667777', '0c0c0c0c-5555-4555-8555-555566667777');
+    my $conf = join("\n", "OBOJWKSFile $pki/jwks-static.json",
+                    "OBOIssuer https://127.0.0.1:$port/$ta/v2.0 https://127.0.0.1:$port/$tb/v2.0",
+                    "OBOTokenEndpoint https://127.0.0.1:$port/organizations/oauth2/v2.0/token",
+                    "OBOCACertificateFile $pki/ca.pem", 'OBOAudience api://test-api',
+                    'OBOClientID middle-tier-api', 'OBOClientSecret s3cret-for-tests',
+                    "<Location />\n AuthType obo\n Require valid-user\n"
+                    . " OBOScope api://downstream/.default app\n</Location>");
+    my $t = mint(claims => { iss => "https://127.0.0.1:$port/$tb/v2.0", tid => $tb });
+    my $before = idp_counters();
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $t");
+    });
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    is $c->{probe}->code, 200, 'tenant B\'s token: 200' or diag describe($c->{probe});
+    is((idp_counters()->{"cc\@$tb"} // 0) - ($before->{"cc\@$tb"} // 0), 1, 'asked at its own tenant');
+};
+
+# review 41-F3: a primary whose discovery URL does not name its issuer (B2C,
+# CIAM, a domain-name Entra URL) behind a pin, with a second provider: 200
+subtest 'a pin admits the primary\'s document-learnt issuer' => sub {
+    my $pt = 'pinprim';
+    idp_set("discovery_fault\@$pt" => 'issuer_of:pinprimreal');
+    my $real = "https://127.0.0.1:$port/pinprimreal/v2.0";
+    my $conf = "OBOMetadataURL https://127.0.0.1:$port/$pt/v2.0/.well-known/openid-configuration\n"
+             . "OBOMetadataURL https://127.0.0.1:$port/second-issb/v2.0/.well-known/openid-configuration\n"
+             . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n OBOAcceptIssuer $real\n</Location>";
+    my $t = mint(tenant => $pt, claims => { iss => $real });
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $t");
+    });
+    idp_set("discovery_fault\@$pt" => '');
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    is $c->{probe}->code, 200, 'the primary\'s token: 200' or diag describe($c->{probe});
 };
 
 subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {

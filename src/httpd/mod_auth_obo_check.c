@@ -2943,7 +2943,7 @@ static void note_accept_values(apr_pool_t *p, server_rec *s, const ap_directive_
             check_warn(p, s, "OBO478: OBOAcceptIssuer %s (%s, %s)%s names no issuer an identity "
                        "provider %s is configured for (OBOIssuer, issuers on an "
                        "OBOMetadataURL/OBOJWKSURL/OBOJWKSFile line, or what a discovery URL "
-                       "names): unless a discovery document names it, it admits no token",
+                       "names): unless the primary provider's discovery document names it, it admits no token",
                        v, section_name(p, d), where(p, d), host ? host : "",
                        host ? "of that host" : "of this server");
         }

@@ -143,14 +143,10 @@ void *auth_obo_merge_srv_cfg(apr_pool_t *p, void *basev, void *addv)
     sc->jwks_url = idp->jwks_url;
     sc->jwks_file = idp->jwks_file;
     sc->token_endpoint = idp == add ? add->token_endpoint : MERGE_PTR(token_endpoint);
+    /* a host's own OBOIssuer under the main server's provider replaces all
+     * of its issuers, those on its OBOMetadataURL line too: a host narrows
+     * what the main server accepts (review 41-F7 undid 40B-F3's merge) */
     sc->issuers = idp == add ? add->issuers : MERGE_PTR(issuers);
-    sc->metadata_issuers = idp->metadata_issuers;
-    /* a host's own OBOIssuer under the main server's provider replaces the
-     * main server's OBOIssuer, not the issuers on its OBOMetadataURL line
-     * (review 40B-F3: that provider's own issuer was refused there) */
-    if (idp == base && add->issuers && base->metadata_issuers) {
-        sc->issuers = apr_array_append(p, add->issuers, base->metadata_issuers);
-    }
     sc->more_idps = idp->more_idps;
     sc->ca_file = MERGE_PTR(ca_file);
     sc->jwks_refresh = MERGE_INT(jwks_refresh);
@@ -625,7 +621,6 @@ static const char *set_metadata_url(cmd_parms *cmd, void *m, const char *args)
         sc->metadata_url = argv[0];
         for (i = 1; i < argc; i++) {
             push_value(cmd->pool, &sc->issuers, argv[i]);
-            push_value(cmd->pool, &sc->metadata_issuers, argv[i]);
         }
     }
     else {

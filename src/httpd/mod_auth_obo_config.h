@@ -149,9 +149,6 @@ typedef struct auth_obo_runtime {
 typedef struct auth_obo_srv_cfg {
     const char *metadata_url, *jwks_url, *jwks_file, *ca_file, *token_endpoint;
     apr_array_header_t *issuers;         /* NULL = unset */
-    /* those of them written after the first OBOMetadataURL: the provider's,
-     * kept where a host's OBOIssuer replaces the rest */
-    apr_array_header_t *metadata_issuers;
     apr_array_header_t *more_idps;       /* auth_obo_idp: further providers, NULL = none */
     int jwks_refresh;                    /* seconds, UNSET */
     int connect_timeout_ms, timeout_ms;  /* UNSET */

@@ -342,14 +342,16 @@ static apr_status_t provider_for(apr_pool_t *pchild, apr_hash_t *seen, obo_http 
                                  server_rec *s, const auth_obo_srv_cfg *sc, obo_cache *cache,
                                  obo_provider_cfg c, obo_provider **pv)
 {
+    /* primary or further is part of it: a further provider's endpoints are
+     * held to its own host (OBO077), a primary's are not (review 41-F1) */
     const char *id = apr_psprintf(pchild, "%s|%s|%s|%s|%s|%s|%" APR_TIME_T_FMT "|%"
-                                  APR_TIME_T_FMT "|%" APR_TIME_T_FMT "|%s",
+                                  APR_TIME_T_FMT "|%" APR_TIME_T_FMT "|%s|%d",
                                   c.metadata_url ? c.metadata_url : "",
                                   c.jwks_url ? c.jwks_url : "", c.jwks_file ? c.jwks_file : "",
                                   c.http.ca_file ? c.http.ca_file : "", join(pchild, c.issuers),
                                   c.token_endpoint ? c.token_endpoint : "", c.jwks_refresh,
                                   c.http.connect_timeout, c.http.timeout,
-                                  cache_identity(pchild, sc, cache));
+                                  cache_identity(pchild, sc, cache), c.further);
     apr_status_t rv = APR_SUCCESS;
 
     *pv = apr_hash_get(seen, id, APR_HASH_KEY_STRING);

@@ -341,10 +341,11 @@ static int tid_of_issuer(const json_t *claims, const char *tid)
 
 /* Entra multi-tenant authorities: guests must get tokens from their home
  * tenant, so common/organizations becomes the token's tid, when its issuer
- * vouches for that tid and the provider that verified it is multi-tenant
- * (a {tenantid} issuer). Any other provider's token names its tid and iss
- * freely: a partner chose the tenant whose app token the module fetched
- * (review 40A-F4b). */
+ * vouches for that tid and the provider that verified it is the primary
+ * (whose issuers the administrator chose: tenants listed one by one, review
+ * 41-F2) or multi-tenant (a {tenantid} issuer). A further provider's token
+ * names its tid and iss freely: a partner chose the tenant whose app token
+ * the module fetched (review 40A-F4b). */
 const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_t *claims,
                                      obo_provider *pv)
 {
@@ -355,7 +356,7 @@ const char *auth_obo_tenant_endpoint(apr_pool_t *p, const char *url, const json_
 
     if (!tid || !*tid || strspn(tid, "0123456789abcdefABCDEF-") != strlen(tid)
         || strlen(tid) > 64 || !tid_of_issuer(claims, tid) || !pv
-        || !obo_provider_multi_tenant(pv, p)) {
+        || (obo_provider_is_further(pv) && !obo_provider_multi_tenant(pv, p))) {
         return url;
     }
     for (i = 0; multi[i]; i++) {

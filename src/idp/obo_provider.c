@@ -261,7 +261,17 @@ static const char *url_host(apr_pool_t *p, const char *url)
 {
     const char *h = url && strncasecmp(url, "https://", 8) == 0 ? url + 8 : "";
 
-    return apr_pstrndup(p, h, strcspn(h, ":/?#"));
+    /* an IPv6 literal holds ':' (review 41-F4: compared by its first group) */
+    return apr_pstrndup(p, h, *h == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?#"));
+}
+
+/* A further provider's endpoint on another host than its discovery URL's
+ * (OBO077): never used, wherever it was learnt (the document, another
+ * process's through the shared cache, the state file; review 41-F1). */
+static int foreign_endpoint(obo_provider *pv, apr_pool_t *p, const char *url)
+{
+    return pv->cfg.further && pv->cfg.metadata_url && url
+           && strcasecmp(url_host(p, url), url_host(p, pv->cfg.metadata_url)) != 0;
 }
 
 /* A further provider's document may name endpoints on its own host only:
@@ -1223,6 +1233,11 @@ const apr_array_header_t *obo_provider_claimed_rank(const obo_provider *pv, int 
     return pv->ranked[rank];
 }
 
+int obo_provider_is_further(const obo_provider *pv)
+{
+    return pv->cfg.further;
+}
+
 int obo_provider_multi_tenant(obo_provider *pv, apr_pool_t *p)
 {
     const apr_array_header_t *known = NULL;
@@ -1287,8 +1302,15 @@ static apr_status_t endpoint_of(obo_provider *pv, apr_pool_t *p, const char *ove
 apr_status_t obo_provider_token_endpoint(obo_provider *pv, apr_pool_t *p,
                                          const char **url, const char **err)
 {
-    return endpoint_of(pv, p, pv->cfg.token_endpoint, &pv->token_endpoint,
-                       "token_endpoint", url, err);
+    apr_status_t rv = endpoint_of(pv, p, pv->cfg.token_endpoint, &pv->token_endpoint,
+                                  "token_endpoint", url, err);
+
+    if (rv == APR_SUCCESS && !pv->cfg.token_endpoint && foreign_endpoint(pv, p, *url)) {
+        *err = "the further provider's token_endpoint is on another host than its discovery "
+               "URL (OBO077)";
+        rv = APR_NOTFOUND;
+    }
+    return rv;
 }
 
 apr_status_t obo_provider_introspection_endpoint(obo_provider *pv, apr_pool_t *p,
@@ -1297,6 +1319,11 @@ apr_status_t obo_provider_introspection_endpoint(obo_provider *pv, apr_pool_t *p
     apr_status_t rv = endpoint_of(pv, p, NULL, &pv->introspection_endpoint,
                                   "introspection_endpoint", url, err);
 
+    if (rv == APR_SUCCESS && foreign_endpoint(pv, p, *url)) {
+        *err = "the further provider's introspection_endpoint is on another host than its "
+               "discovery URL (OBO077)";
+        rv = APR_NOTFOUND;
+    }
     /* it would receive this server's credentials and the user's token */
     if (rv == APR_SUCCESS && !is_https(*url)) {
         *err = "discovery's introspection_endpoint is not an https URL without user name or "

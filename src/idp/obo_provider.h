@@ -112,6 +112,9 @@ const char *obo_provider_owner_issuer(const obo_provider *pv);
  * an organizations/common/consumers URL, or its document's). */
 int obo_provider_multi_tenant(obo_provider *pv, apr_pool_t *p);
 
+/* Not the server's primary provider (obo_provider_cfg.further). */
+int obo_provider_is_further(const obo_provider *pv);
+
 /* The issuers a discovery URL names (see obo_provider_claimed_rank),
  * appended to a; none if the URL does not end in the well-known suffix. */
 void obo_provider_url_issuers(apr_pool_t *p, const char *url, apr_array_header_t *a);
