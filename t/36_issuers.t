@@ -433,31 +433,40 @@ subtest 'a host\'s OBOIssuer replaces the issuers on the inherited OBOMetadataUR
         or diag describe($c->{probe}), $c->{output};
 };
 
-# review 41-F1: one discovery URL primary in one server and further in another
-# shared one provider object (the main server's, created first), so the
-# further use skipped OBO077 and fetched the primary's application token
-subtest 'OBO077 holds where the same URL is another server\'s primary' => sub {
+# review 41-F1: one discovery URL, the primary of host a.test and a further
+# provider of host b.test, with one cache identity: one provider object
+# (made for a.test's primary) served both, so b.test skipped OBO077 and its
+# user got the application token a.test's exchange had cached (200)
+subtest 'OBO077 holds where the same URL is another host\'s primary' => sub {
     my $ht = 'second-hte2';
     idp_set("discovery_fault\@$ht" => 'token_endpoint_of:issa@localhost');
+    my %p = OBOTest::Services::ports();
     my $md = sub { "OBOMetadataURL https://127.0.0.1:$port/$_[0]/v2.0/.well-known/openid-configuration" };
-    my $conf = join("\n", $md->($ht), "OBOCACertificateFile $pki/ca.pem", 'OBOAudience api://test-api',
-                    'OBOClientID middle-tier-api', 'OBOClientSecret s3cret-for-tests',
-                    "<Location />\n AuthType obo\n Require valid-user\n"
-                    . " OBOScope api://downstream/.default app\n</Location>",
-                    "<VirtualHost 127.0.0.1:*>\n ServerName v.test\n " . $md->('issa') . "\n "
-                    . $md->($ht) . "\n</VirtualHost>");
+    my $loc = "<Location />\n AuthType obo\n Require valid-user\n"
+            . " OBOScope api://downstream/.default app\n</Location>";
+    my $conf = join("\n", $md->('issa'), 'OBOPreloadKeys off',
+                    "OBOCache memcached 127.0.0.1:$p{memcached}",
+                    "OBOCacheSecret file:$pki/cache-secret.txt", "OBOCACertificateFile $pki/ca.pem",
+                    'OBOAudience api://test-api', 'OBOClientID middle-tier-api',
+                    'OBOClientSecret s3cret-for-tests',
+                    "<VirtualHost 127.0.0.1:*>\n ServerName b.test\n " . $md->('issa') . "\n "
+                    . $md->($ht) . "\n$loc\n</VirtualHost>",
+                    "<VirtualHost 127.0.0.1:*>\n ServerName a.test\n " . $md->($ht)
+                    . "\n$loc\n</VirtualHost>");
     my $t = mint(tenant => $ht, kid => 'rsa-a', sign_key => 'rsa-b');
-    my $before = idp_counters();
     my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
     my $c = check_config($conf, probe => sub {
-        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $t");
+        my $url = "http://127.0.0.1:$_[0]/public.txt";
+        return [ $ua->get($url, Host => 'a.test', Authorization => "Bearer $t"),
+                 $ua->get($url, Host => 'b.test', Authorization => "Bearer $t") ];
     });
     idp_set("discovery_fault\@$ht" => '');
     ok $c->{started}, 'httpd starts' or return diag $c->{output};
-    isnt $c->{probe}->code, 200, 'no application token in the host where it is a further provider'
-        or diag describe($c->{probe});
-    is((idp_counters()->{'cc@issa'} // 0) - ($before->{'cc@issa'} // 0), 0,
-       'none asked for at the primary\'s token endpoint');
+    is $c->{probe}[0]->code, 200, 'a.test (the URL is its primary): 200' or diag describe($c->{probe}[0]);
+    isnt $c->{probe}[1]->code, 200, 'b.test (a further provider there): no application token'
+        or diag describe($c->{probe}[1]);
+    like $c->{output}, qr/OBO077|another host than its discovery URL/, 'OBO077 said'
+        or diag $c->{output};
 };
 
 # review 41-F2: tenants written one by one in the primary's OBOIssuer with a
