@@ -534,11 +534,12 @@ static const char *add_jwks_source(cmd_parms *cmd, int argc, char *const argv[],
     return NULL;
 }
 
-/* The words of a line, as TAKE_ARGV splits them, but an empty one ("", or
+/* The words of an OBOMetadataURL, OBOJWKSURL or OBOJWKSFile line (a URL or
+ * path, then issuers), as TAKE_ARGV splits them, but an empty one ("", or
  * "${ISS}" with an empty variable) is an error: TAKE_ARGV ends the list at
  * it, and "OBOJWKSFile partner.json \"\"" then named the primary provider's
  * keys instead of a partner's (review 39A-F7). */
-static const char *jwks_words(cmd_parms *cmd, const char *args, int *argc, char ***argv)
+static const char *line_words(cmd_parms *cmd, const char *args, int *argc, char ***argv)
 {
     apr_array_header_t *a = apr_array_make(cmd->pool, 4, sizeof(char *));
 
@@ -565,7 +566,7 @@ static const char *set_jwks_url(cmd_parms *cmd, void *m, const char *args)
 {
     int argc = 0;
     char **argv = NULL;
-    const char *err = jwks_words(cmd, args, &argc, &argv);
+    const char *err = line_words(cmd, args, &argc, &argv);
 
     if (!err) {
         err = argc < 1 ? err_for(cmd, "needs a URL") : check_url(cmd, argv[0]);
@@ -578,7 +579,7 @@ static const char *set_jwks_file(cmd_parms *cmd, void *m, const char *args)
     const char *path = NULL;
     int argc = 0;
     char **argv = NULL;
-    const char *err = jwks_words(cmd, args, &argc, &argv);
+    const char *err = line_words(cmd, args, &argc, &argv);
 
     if (!err) {
         err = argc < 1 ? err_for(cmd, "needs a path") : check_file(cmd, argv[0], &path);
@@ -606,7 +607,7 @@ static const char *set_metadata_url(cmd_parms *cmd, void *m, const char *args)
     auth_obo_srv_cfg *sc = srv_of(cmd);
     int argc = 0, i;
     char **argv = NULL;
-    const char *err = jwks_words(cmd, args, &argc, &argv);
+    const char *err = line_words(cmd, args, &argc, &argv);
 
     if (!err) {
         err = argc < 1 ? err_for(cmd, "needs a URL") : check_url(cmd, argv[0]);
