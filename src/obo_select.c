@@ -4,9 +4,27 @@
 
 #include <string.h>
 #include "apr_strings.h"
+#include "obo_json.h"
 #include "obo_jwt.h"
 #include "obo_log.h"
 #include "obo_text.h"
+
+static obo_provider *provider_at(const apr_array_header_t *providers, int i)
+{
+    return APR_ARRAY_IDX(providers, i, obo_provider *);
+}
+
+/* iss has the shape of template t: "...{tenantid}..." with one path
+ * segment, any tenant, for it. */
+static int shape_of(const char *t, const char *iss)
+{
+    const char *at = strstr(t, "{tenantid}");
+    apr_size_t pre = at ? (apr_size_t)(at - t) : 0, post = at ? strlen(at + 10) : 0;
+    apr_size_t n = iss ? strlen(iss) : 0;
+
+    return at && n > pre + post && !strncmp(iss, t, pre) && !strcmp(iss + n - post, at + 10)
+           && !memchr(iss + pre, '/', n - pre - post);
+}
 
 static int accepts(const apr_array_header_t *issuers, const json_t *claims)
 {
@@ -17,10 +35,29 @@ static int accepts(const apr_array_header_t *issuers, const json_t *claims)
     return obo_jwt_issuer_ok(&rules, claims);
 }
 
-static obo_provider *provider_at(const apr_array_header_t *providers, int i)
+/* The iss has the shape of a provider's {tenantid} template (a tenant of a
+ * multi-tenant provider) though no provider claims it (its tid does not
+ * match, or is missing): it is that provider's to refuse, never a further
+ * document's to take (review 42-F1: a hostile document naming a tenant's
+ * issuer verified such tokens with its own key). */
+static int in_template_space(const apr_array_header_t *providers, const json_t *claims)
 {
-    return APR_ARRAY_IDX(providers, i, obo_provider *);
+    const char *iss = obo_json_str(claims, "iss");
+    int i, r, k;
+
+    for (i = 0; iss && i < providers->nelts; i++) {
+        for (r = OBO_CLAIM_WRITTEN_TEMPLATE; r <= OBO_CLAIM_DERIVED_TEMPLATE; r++) {
+            const apr_array_header_t *a = obo_provider_claimed_rank(provider_at(providers, i), r);
+            for (k = 0; k < a->nelts; k++) {
+                if (shape_of(APR_ARRAY_IDX(a, k, const char *), iss)) {
+                    return 1;
+                }
+            }
+        }
+    }
+    return 0;
 }
+
 
 int obo_select_claims(const obo_provider *pv, const json_t *claims)
 {
@@ -104,6 +141,10 @@ apr_status_t obo_select_provider(apr_pool_t *p, const apr_array_header_t *provid
 
     *out = claimed_by(providers, claims);
     *claimed = *out != NULL;
+    if (!*out && in_template_space(providers, claims)) {
+        *err = "issuer not accepted";
+        return APR_NOTFOUND;
+    }
     for (i = 0; i < providers->nelts && !*out; i++) {
         obo_provider *pv = provider_at(providers, i);
 

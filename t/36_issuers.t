@@ -511,6 +511,29 @@ subtest 'a pin admits the primary\'s document-learnt issuer' => sub {
     is $c->{probe}->code, 200, 'the primary\'s token: 200' or diag describe($c->{probe});
 };
 
+# review 42-F1: a tenant's issuer of a multi-tenant primary with a tid that
+# does not match it was claimed by no provider, and a further provider whose
+# document named that issuer verified it with its own key (200)
+subtest 'a {tenantid} primary claims its tenants\' issuers whatever the tid' => sub {
+    my $ht = 'second-hr42';
+    idp_set("discovery_fault\@$ht" => 'issuer_of:seltn');
+    my $conf = "OBOMetadataURL https://127.0.0.1:$port/organizations/v2.0/.well-known/openid-configuration\n"
+             . "OBOMetadataURL https://127.0.0.1:$port/$ht/v2.0/.well-known/openid-configuration\n"
+             . "OBOCACertificateFile $pki/ca.pem\nOBOAudience api://test-api\n"
+             . "<Location />\n AuthType obo\n Require valid-user\n</Location>";
+    my $forged = mint(tenant => $ht, kid => 'rsa-a', sign_key => 'rsa-b',
+                      claims => { iss => "https://127.0.0.1:$port/seltn/v2.0", tid => 'other-tenant',
+                                  sub => 'forged' });
+    my $ua = LWP::UserAgent->new(timeout => 30, keep_alive => 0);
+    my $c = check_config($conf, probe => sub {
+        return $ua->get("http://127.0.0.1:$_[0]/public.txt", Authorization => "Bearer $forged");
+    });
+    idp_set("discovery_fault\@$ht" => '');
+    ok $c->{started}, 'httpd starts' or return diag $c->{output};
+    is $c->{probe}->code, 401, 'the further provider\'s token in a tenant\'s name: 401'
+        or diag describe($c->{probe});
+};
+
 subtest 'two issuers with a colliding kid: each token verifies with its own key only' => sub {
     expect_ok(obo_get($V, '/api/env', token => tok_a(claims => { sub => 'alice-a' })),
               'issa, key A under kid rsa-a: 200', user => 'alice-a');
